@@ -1,1 +1,239 @@
-print("x")
+"""The ``specc`` command line (typer). The only module of the compiler that does I/O.
+
+Heavy modules (pydantic, jinja2, black, frameworks) are imported inside the commands that
+need them, so ``specc lint`` starts fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="specc: compile declarative training specs (.mf) into standalone training scripts.")
+
+SET_HELP = "Override a value: --set train.max_steps=100 --set k=8 (the value is a spec expression)."
+BACKENDS = ("jax", "lightning", "mlx")
+
+
+def read(path: str) -> bytes:
+    """The only way the checker reads files (directories and missing files raise OSError)."""
+    return Path(path).read_bytes()
+
+
+def _print_diagnostics(result, stream=None) -> None:
+    from specc.compiler.lint_formats import as_text
+
+    text = as_text(result.diagnostics, result.sources)
+    if text:
+        (stream or sys.stderr).write(text)
+
+
+def _check(spec: str, overrides, backend=None):
+    from specc.compiler.pipeline import check
+
+    return check(spec, read, tuple(overrides or ()), backend)
+
+
+@app.command()
+def compile(
+    spec: str = typer.Argument(..., help="The spec file."),
+    backend: str = typer.Option(..., "--backend", "-b", help="jax, lightning or mlx."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the script here (default: stdout)."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+    check_only: bool = typer.Option(False, "--check", help="With -o: exit 1 when FILE differs from the output."),
+) -> None:
+    """Compile SPEC into a training script.
+
+    Example: specc compile specs/ksin_flow.mf --backend jax -o train_ksin.py
+    """
+    if backend not in BACKENDS:
+        typer.echo(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})", err=True)
+        raise typer.Exit(2)
+    if check_only and output is None:
+        typer.echo("error: --check needs -o FILE (the file to compare against)", err=True)
+        raise typer.Exit(2)
+    result = _check(spec, set_, backend)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    try:
+        from specc.compiler.emit import render
+    except ImportError:
+        typer.echo("rendering is not available yet: the spec is valid, but no script was written", err=True)
+        raise typer.Exit(1)
+    script = render(result.program, backend)
+    if check_only:
+        current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
+        if current != script:
+            typer.echo(f"{output} is out of date: run `specc compile {spec} --backend {backend} -o {output}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is up to date", err=True)
+        return
+    if output is None:
+        sys.stdout.write(script)
+    else:
+        Path(output).write_text(script, encoding="utf-8")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _spec_files(paths: List[str]) -> tuple[list[str], list[str]]:
+    """(files, missing): folders walked for *.mf in sorted order."""
+    files, missing = [], []
+    for path in paths:
+        target = Path(path)
+        if target.is_dir():
+            files += sorted(str(found) for found in target.rglob("*.mf") if found.is_file())
+        elif target.exists():
+            files.append(path)
+        else:
+            missing.append(path)
+    return files, missing
+
+
+@app.command()
+def lint(
+    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    output_format: str = typer.Option("text", "--format", "-f", help="text, json, github or sarif."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Check specs and report every problem with its position. Exit 0 when clean, 1 on errors.
+
+    Files without a `spec` line are libraries of blocks: they are parsed and their imports
+    resolved; their blocks are checked where a spec uses them.
+
+    Example: specc lint specs/ --format github
+    """
+    from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
+    from specc.compiler.lint_formats import FORMATTERS
+    from specc.compiler.pipeline import check
+
+    if output_format not in FORMATTERS:
+        typer.echo(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})", err=True)
+        raise typer.Exit(2)
+    files, missing = _spec_files(paths)
+    diagnostics = [Diagnostic("E0001", f"no such file or folder: {path}", Span.point(path)) for path in missing]
+    sources: dict[str, str] = {}
+    for file in files:
+        result = check(file, read, tuple(set_), None, library_ok=True)
+        diagnostics += result.diagnostics
+        sources.update(result.sources)
+    diagnostics = sort_diagnostics(diagnostics)
+    sys.stdout.write(FORMATTERS[output_format](diagnostics, sources))
+    failing = [d for d in diagnostics if d.severity == "error" or strict]
+    sys.stdout.flush()
+    if output_format == "text":
+        summary = f"{len(files)} file(s) checked, {len(failing)} problem(s)" if diagnostics else f"{len(files)} file(s) checked, no problems"
+        typer.echo(summary, err=True)
+    raise typer.Exit(1 if failing else 0)
+
+
+@app.command()
+def fmt(
+    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    check_only: bool = typer.Option(False, "--check", help="Only report files that would change (exit 1)."),
+) -> None:
+    """Format specs in the one canonical style (comments kept).
+
+    Example: specc fmt specs/ --check
+    """
+    from specc.compiler.lint_formats import as_text
+    from specc.dsl.formatter import format_source
+    from specc.dsl.source import decode
+
+    files, missing = _spec_files(paths)
+    status = 0
+    for path in missing:
+        typer.echo(f"error: no such file or folder: {path}", err=True)
+        status = 1
+    for file in files:
+        text, diagnostics = decode(read(file), file)
+        formatted = None
+        if text is not None:
+            formatted, diagnostics = format_source(text, file)
+        if formatted is None:
+            sys.stderr.write(as_text(diagnostics, {file: text or ""}))
+            status = 1
+            continue
+        if formatted != text:
+            if check_only:
+                typer.echo(f"would reformat {file}", err=True)
+                status = 1
+            else:
+                Path(file).write_text(formatted, encoding="utf-8")
+                typer.echo(f"reformatted {file}", err=True)
+    raise typer.Exit(status)
+
+
+@app.command()
+def explain(
+    spec: str = typer.Argument(..., help="The spec file."),
+    key: str = typer.Argument(..., help="A constant (k) or a dotted key (optimizer.lr, train.checkpoint.keep)."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Show the resolved value of KEY and where it came from (file:line, import chain, --set or default).
+
+    Example: specc explain specs/ksin_flow.mf optimizer.lr --set k=8
+    """
+    from specc.compiler.explain import explain as explain_key
+    from specc.compiler.lint_formats import as_text
+
+    result = _check(spec, set_)
+    if result.resolution is None:
+        _print_diagnostics(result)
+        raise typer.Exit(1)
+    text, diagnostics = explain_key(result.resolution, key)
+    if text is None:
+        sys.stderr.write(as_text(diagnostics, result.sources))
+        raise typer.Exit(1)
+    sys.stdout.write(text)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a spec (sections, components, parameters), from the registry.
+
+    Example: specc schema > specc.schema.json
+    """
+    import json
+
+    from specc.compiler.schema import json_schema
+
+    document = json_schema()
+    try:
+        from specc.compiler import layers
+
+        document["x-specc-layers"] = layers.describe()
+    except ImportError:
+        pass
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@app.command()
+def ir(
+    spec: str = typer.Argument(..., help="The spec file."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Print the IR of SPEC as canonical JSON (what the backends receive).
+
+    Example: specc ir specs/digits_mlp.mf --set train.max_steps=10
+    """
+    from specc.compiler import ir as ir_module
+
+    result = _check(spec, set_)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    sys.stdout.write(ir_module.to_json(result.program))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -153,6 +153,10 @@ class ModelGraph:
     parameters: tuple[tuple[str, Parameter], ...]  # (full dotted name, parameter), sorted
     inputs: tuple[tuple[str, TensorType], ...]
     outputs: tuple[TensorType, ...]
+    # One entry per value of the model's ``return``: None for a tensor, n for a list of n
+    # tensors (``-> ([B, 1], list)``); ``outputs`` (and the root's ModuleDef.outputs) are the
+    # flat sequence. Added by the graphs helper; () means every output is a tensor.
+    output_structure: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -282,6 +286,9 @@ class Program:
     train: TrainPlan
     evaluation: EvalPlan
     provenance: tuple[Provenance, ...]
+    # The spec after imports and overrides, formatted: written to the run directory as
+    # spec.resolved.mf and into every checkpoint manifest.
+    resolved_source: str = ""
     ir_version: int = IR_VERSION
 
 

@@ -1,0 +1,74 @@
+"""Backend tables: everything that differs between the generated scripts of two backends.
+
+Each backend module (``specc.compiler.backends.<name>``) defines ``BACKEND``, a
+:class:`Backend` value. ``specc.compiler.emit`` renders every backend through the same code
+path and reads only this table; backend-only template fields come from ``Backend.context``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+BACKEND_NAMES = ("jax", "lightning", "mlx")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What one backend renders differently.
+
+    - ``template``: path of the script template under ``templates/`` (``jax/train.py.j2``).
+    - ``imports``: import lines written at the top of the script, in order.
+    - ``layers_module``: the runtime module the model classes call (``layers.Linear``,
+      ``layers.gelu``): imported in the script as ``layers``.
+    - ``module_base``: base class of every generated model class (``nnx.Module``).
+    - ``forward_name``: name of the forward method (``__call__`` / ``forward``).
+    - ``module_list``: container wrapping a ``repeat``'s modules (``nnx.List``,
+      ``nn.ModuleList``) or ``""`` for a plain Python list.
+    - ``call_super_init``: whether ``__init__`` starts with ``super().__init__()``.
+    - ``capabilities``: for each capability kind (``precision``, ``objective``,
+      ``optimizer``, ``schedule``, ``sampler``, ``metric``, ``logger``) the set of
+      values this backend implements; the checker turns a miss into an E08xx diagnostic.
+    - ``context``: hook ``program -> dict`` adding backend-only template fields.
+    """
+
+    name: str
+    template: str
+    imports: tuple[str, ...]
+    layers_module: str
+    module_base: str
+    forward_name: str
+    module_list: str
+    call_super_init: bool
+    capabilities: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    context: Callable[[object], dict] | None = None
+
+    def supports(self, kind: str, value: str) -> bool:
+        """True when this backend implements ``value`` of capability ``kind``.
+
+        A kind the table does not list is unrestricted.
+        """
+        allowed = self.capabilities.get(kind)
+        return allowed is None or value in allowed
+
+
+def get_backend(name: str) -> Backend:
+    """The table of backend ``name``; ``ValueError`` naming the known backends otherwise."""
+    if name not in BACKEND_NAMES:
+        known = ", ".join(BACKEND_NAMES)
+        raise ValueError(f"unknown backend {name!r}; known backends: {known}")
+    module = importlib.import_module(f"specc.compiler.backends.{name}")
+    return module.BACKEND
+
+
+def available_backends() -> tuple[str, ...]:
+    """Names of the backends whose table module exists (in the order of BACKEND_NAMES)."""
+    names = []
+    for name in BACKEND_NAMES:
+        try:
+            importlib.import_module(f"specc.compiler.backends.{name}")
+        except ModuleNotFoundError:
+            continue
+        names.append(name)
+    return tuple(names)

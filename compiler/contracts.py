@@ -1,0 +1,311 @@
+"""Objective contracts (E07xx) and backend capability (E08xx).
+
+The objective's contract (registry) is held against the models' signatures (from the
+model graphs) and the data source's fields: every model input is fed — by the objective
+(``x``, ``t``, ``h`` of flows), by an explicit ``inputs = { .. }`` binding or by a data
+field of the same name — with the shape and dtype it declares; the output has the shape
+the objective needs; the target field has the right dtype.
+
+``bind_inputs`` returns the bindings the IR records: (model input, ``data.<field>`` or
+``objective.<name>``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from specc.compiler import ir, registry
+from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
+from specc.compiler.rules import Facts, head
+
+_TYPE_TEXT = re.compile(r"^\s*(f32|i32|i64|bool)\s*\[\s*([0-9_\s,]*)\]\s*$")
+_INTEGER = ("i32", "i64")
+
+
+def parse_tensor_type(text: str) -> ir.TensorType | None:
+    """``"f32[64]"`` -> TensorType("f32", (64,)); None when malformed."""
+    match = _TYPE_TEXT.match(text)
+    if match is None:
+        return None
+    dims = [part.strip().replace("_", "") for part in match.group(2).split(",") if part.strip()]
+    if any(not dim.isdigit() or int(dim) < 1 for dim in dims):
+        return None
+    return ir.TensorType(match.group(1), tuple(int(dim) for dim in dims))
+
+
+def data_fields(facts: Facts) -> dict[str, ir.TensorType] | None:
+    """Per-example field types of the data source (no batch axis)."""
+    values = facts.checked.sections.get("data")
+    if values is None:
+        return None
+    source = registry.lookup("data", values.values["component"])
+    fields = {}
+    for decl in source.fields:
+        dims = registry.field_dims(decl, values.values)
+        if dims is None:
+            return None
+        fields[decl.name] = ir.TensorType(decl.dtype, dims)
+    for name, text in (values.values.get("fields") or {}).items():
+        parsed = parse_tensor_type(text)
+        if parsed is None:
+            facts.error("E0407", f"invalid tensor type {text!r} for field `{name}`", facts.span("data", "fields", name),
+                        'write a dtype and a shape: "f32[64]", "i64[]" (dtypes: f32, i32, i64, bool)')
+            return None
+        fields[name] = parsed
+    return fields
+
+
+def _show(tensor: ir.TensorType) -> str:
+    return f"{tensor.dtype}[{', '.join(str(dim) for dim in tensor.shape)}]"
+
+
+def _batched(tensor: ir.TensorType) -> ir.TensorType:
+    return ir.TensorType(tensor.dtype, ("B",) + tuple(tensor.shape))
+
+
+def _compatible(declared: ir.TensorType, given: ir.TensorType) -> bool:
+    """Same rank and dtype family; concrete dims equal (symbolic dims match anything)."""
+    if len(declared.shape) != len(given.shape):
+        return False
+    if (declared.dtype in _INTEGER) != (given.dtype in _INTEGER) or (declared.dtype == "bool") != (given.dtype == "bool"):
+        return False
+    return all(isinstance(a, str) or isinstance(b, str) or a == b for a, b in zip(declared.shape, given.shape))
+
+
+class ContractChecker:
+    def __init__(self, facts: Facts, graphs: dict[str, ir.ModelGraph]):
+        self.facts = facts
+        self.graphs = graphs
+        self.kind = facts.objective_kind()
+        self.contract = facts.contract()
+        self.fields = data_fields(facts)
+        self.bindings: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def model_span(self, slot: str) -> Span:
+        return self.facts.span("objective", slot) if self.facts.value("objective", slot) else self.objective_head()
+
+    def objective_head(self) -> Span:
+        section = self.facts.section("objective").section
+        return section.component_span or head(section.span, "objective")
+
+    def target(self) -> ir.TensorType | None:
+        target = self.facts.value("objective", "target")
+        if target is None:
+            guess = {"int": ("y", "label", "tokens"), "float": ("y", "params", "x", "audio")}[self.contract.target_dtype]
+            candidates = [name for name in guess if name in self.fields]
+            if self.contract.target_dtype == "float" and self.kind == "regression":
+                candidates = [name for name in candidates if name != "x"]
+            if not candidates:
+                self.facts.error("E0705", f"objective `{self.kind}` needs `target = data.<field>`", self.objective_head(),
+                                 f"data fields: {', '.join(self.fields)}")
+                return None
+            target = "data." + candidates[0]
+        name = target.split(".", 1)[1]
+        field = self.fields.get(name)
+        if field is None:
+            return None
+        wanted_int = self.contract.target_dtype == "int"
+        if (field.dtype in _INTEGER) != wanted_int:
+            self.facts.error("E0705", f"objective `{self.kind}` needs {'integer' if wanted_int else 'float'} targets; "
+                                      f"`data.{name}` is {_show(field)}", self.facts.span("objective", "target")
+                             if self.facts.value("objective", "target") else self.objective_head())
+            return None
+        self.target_name = name
+        return field
+
+    def check(self) -> None:
+        if self.contract is None or self.fields is None or self.facts.section("objective") is None:
+            return
+        target = self.target()
+        if target is None:
+            return
+        if self.kind == "adversarial":
+            self.check_adversarial(target)
+            return
+        name = self.facts.value("objective", "model")
+        if name is None:
+            if len(self.graphs) != 1:
+                self.facts.error("E0701", f"objective `{self.kind}` needs `model = <name>`: the spec has "
+                                          f"{len(self.graphs)} models", self.objective_head())
+                return
+            name = next(iter(self.graphs))
+        graph = self.graphs.get(name)
+        if graph is None:
+            return
+        self.bind(graph, "model", target, self.contract.supplies)
+        self.check_output(graph, "model", target)
+
+    def bind(self, graph: ir.ModelGraph, slot: str, target: ir.TensorType, supplies) -> None:
+        explicit = self.facts.value("objective", "inputs") or {}
+        supplied = dict(supplies)
+        declared = dict(graph.inputs)
+        for key in explicit:
+            if key not in declared:
+                self.facts.error("E0709", f"`inputs` binds `{key}`, which is not an input of model `{graph.name}`",
+                                 self.facts.span("objective", "inputs", key),
+                                 did_you_mean(key, declared) or f"inputs of `{graph.name}`: {', '.join(declared)}")
+            elif key in supplied and self.supplies(key):
+                self.facts.error("E0709", f"`{key}` is supplied by objective `{self.kind}` and cannot be bound",
+                                 self.facts.span("objective", "inputs", key))
+        bindings = []
+        for name, tensor in graph.inputs:
+            source, given = self.source_of(name, explicit, supplied, target)
+            if source is None:
+                continue
+            if given is not None and not _compatible(tensor, given):
+                where = self.facts.span("objective", "inputs", name) if name in explicit else self.model_span(slot)
+                self.facts.error("E0703", f"model `{graph.name}` declares input `{name}` as {_show(tensor)}, but "
+                                          f"{source} is {_show(given)}", where)
+            bindings.append((name, source))
+        if self.contract.h == "required" and "h" not in declared:
+            self.facts.error("E0706", f"objective `{self.kind}` feeds the interval h = t - r: model `{graph.name}` "
+                                      f"must declare an input `h: f32[B]`", self.model_span(slot))
+        fed = [name for name, _ in supplies if name != "h"]
+        for needed in fed:
+            if needed not in declared:
+                what = " and ".join(f"`{name}`" for name in fed)
+                self.facts.error("E0707", f"objective `{self.kind}` feeds {what}: model `{graph.name}` has no input "
+                                          f"`{needed}`", self.model_span(slot))
+        conditions = [source for _, source in bindings if source.startswith("data.")]
+        if (self.facts.value("objective", "cfg_dropout") or 0) > 0 and not conditions:
+            self.facts.error("E0708", f"cfg_dropout drops the condition, but model `{graph.name}` has no input fed "
+                                      f"from the data", self.facts.span("objective", "cfg_dropout"))
+        self.bindings[graph.name] = tuple(bindings)
+
+    def source_of(self, name: str, explicit: dict, supplied: dict, target: ir.TensorType):
+        """(source, type given per batch) of one model input, or (None, None) after a diagnostic."""
+        if name in explicit:
+            field = explicit[name].split(".", 1)[1]
+            return f"data.{field}", _batched(self.fields[field]) if field in self.fields else None
+        if name in supplied and self.supplies(name):
+            if supplied[name] == "sample":
+                return f"objective.{name}", _batched(ir.TensorType("f32", target.shape))
+            return f"objective.{name}", ir.TensorType("f32", ("B",))
+        if name in self.fields:
+            return f"data.{name}", _batched(self.fields[name])
+        self.facts.error("E0702", f"input `{name}` of model is not fed: no data field `{name}` and objective "
+                                  f"`{self.kind}` does not supply it", self.model_span(self.current_slot(name)),
+                         f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})")
+        return None, None
+
+    def supplies(self, name: str) -> bool:
+        return name != "h" or self.contract.h != "none"
+
+    def current_slot(self, _name: str) -> str:
+        return "model" if self.kind != "adversarial" else "generator"
+
+    def check_output(self, graph: ir.ModelGraph, slot: str, target: ir.TensorType) -> None:
+        if not graph.outputs:
+            return
+        output = graph.outputs[0]
+        wanted = {
+            "like_target": (_batched(ir.TensorType("f32", target.shape)), "shaped like the target"),
+            "logits": (ir.TensorType("f32", ("B", "C")), "class logits [B, C]"),
+            "sequence_logits": (ir.TensorType("f32", ("B", "T", "V")), "token logits [B, T, V]"),
+        }[self.contract.output]
+        if not _compatible(wanted[0], output) or output.dtype in _INTEGER:
+            self.facts.error("E0704", f"objective `{self.kind}` needs {wanted[1]} {_show(wanted[0])}; model "
+                                      f"`{graph.name}` returns {_show(output)}", self.model_span(slot))
+
+    def check_adversarial(self, target: ir.TensorType) -> None:
+        generator = self.graphs.get(self.facts.value("objective", "generator"))
+        discriminator = self.graphs.get(self.facts.value("objective", "discriminator"))
+        if generator is not None:
+            self.bind(generator, "generator", target, (("x", "sample"),))
+            self.check_output(generator, "generator", target)
+        if discriminator is not None:
+            wanted = _batched(ir.TensorType("f32", target.shape))
+            inputs = discriminator.inputs
+            if len(inputs) != 1 or not _compatible(inputs[0][1], wanted):
+                shown = ", ".join(f"{name}: {_show(tensor)}" for name, tensor in inputs)
+                self.facts.error("E0710", f"the discriminator takes one input shaped like the target {_show(wanted)}; "
+                                          f"`{discriminator.name}` takes ({shown})", self.model_span("discriminator"))
+            else:
+                self.bindings[discriminator.name] = ((inputs[0][0], "objective.x"),)
+        names = {section.name for section in self.facts.resolution.sections.values() if section.kind == "optimizer"}
+        for needed in self.contract.optimizers:
+            if needed not in names:
+                self.facts.error("E0711", f"objective `adversarial` needs an optimizer named `{needed}`",
+                                 self.objective_head(), f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`")
+
+
+def check_contracts(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Check the objective's contract; returns the input bindings per model."""
+    checker = ContractChecker(facts, graphs)
+    checker.check()
+    return checker.bindings
+
+
+# ---------------------------------------------------------------------- backend capability
+
+
+def used_components(facts: Facts):
+    """(kind, name, span) of every registry component the spec uses."""
+    for key, section in facts.checked.sections.items():
+        definition = registry.SECTIONS[section.section.kind]
+        if definition.component_kind:
+            span = section.section.component_span or head(section.section.span, section.section.kind)
+            yield definition.component_kind, section.values["component"], span
+        yield from _nested_components(section, facts, key)
+    precision = facts.value("train", "precision")
+    if precision is not None:
+        yield "precision", precision, facts.span("train", "precision")
+
+
+def _nested_components(section, facts: Facts, key: str):
+    parameters = {parameter.name: parameter for parameter in registry.SECTIONS[section.section.kind].keys}
+    if registry.SECTIONS[section.section.kind].component_kind:
+        component = registry.lookup(registry.SECTIONS[section.section.kind].component_kind, section.values["component"])
+        parameters.update({parameter.name: parameter for parameter in component.params})
+    for name, parameter in parameters.items():
+        value = section.values.get(name)
+        kind = parameter.type.rstrip("?")
+        if kind == "terms":
+            for index, term in enumerate(value or ()):
+                yield "loss", term["term"]["kind"], facts.span(key, name, index)
+        elif kind.startswith("list[") and kind[5:-1] in registry.COMPONENT_KINDS:
+            for index, item in enumerate(value or ()):
+                yield kind[5:-1], item["kind"], facts.span(key, name, index)
+        elif kind in registry.COMPONENT_KINDS and isinstance(value, dict):
+            yield kind, value["kind"], facts.span(key, name)
+
+
+def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every component (and graph layer) the spec uses must exist on ``backend``."""
+    for kind, name, span in used_components(facts):
+        component = registry.lookup(kind, name)
+        if component is not None and backend not in component.backends:
+            facts.error("E0801", f"{kind} `{name}` is not available on backend `{backend}`", span,
+                        f"backends with it: {', '.join(sorted(component.backends))}")
+    _check_layers(facts, backend, graphs)
+
+
+def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
+    try:
+        from specc.compiler import layers
+    except ImportError:
+        return
+    entries = getattr(layers, "ENTRIES", None) or getattr(layers, "LAYERS", None)
+    if not isinstance(entries, dict):
+        return
+    runtime_names = {entry.runtime: entry for entry in entries.values()}
+    reported = set()
+    for graph in graphs.values():
+        for module in graph.modules:
+            names = [sub.kind for sub in module.submodules if isinstance(sub, ir.Layer)]
+            names += [statement.function for statement in module.body if statement.call == "op"]
+            for name in names:
+                entry = entries.get(name) or runtime_names.get(name)
+                if entry is None or backend in entry.backends or (entry.name, graph.name) in reported:
+                    continue
+                reported.add((entry.name, graph.name))
+                origin = next((s.origin for s in module.body if s.function == name or s.attribute), module.origin)
+                facts.error("E0802", f"layer `{entry.name}` of model `{graph.name}` is not available on backend "
+                                     f"`{backend}`", _origin_span(origin, facts))
+
+
+def _origin_span(origin: str, facts: Facts) -> Span:
+    parts = origin.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return Span.point(parts[0], int(parts[1]), int(parts[2]))
+    return Span.point(facts.resolution.root_file)

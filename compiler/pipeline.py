@@ -1,0 +1,119 @@
+"""The checker's front door: ``check(path, read, overrides, backend) -> CheckResult``.
+
+parse + imports (dsl) -> resolve -> validate (pydantic) -> cross-field rules -> model graphs
+(graphs helper) -> objective contracts -> backend capability -> IR. Every stage appends
+diagnostics instead of raising; all of them come back together, sorted. ``program`` is
+None when any error was found. Pure apart from ``read``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specc.compiler import ir
+from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
+from specc.compiler.values import plain
+
+STD_ROOT = str(Path(__file__).resolve().parent.parent / "specs" / "std")
+
+
+def std_root() -> str:
+    """specs/std of the installed package."""
+    try:
+        import specc.specs
+
+        return str(Path(specc.specs.__file__).parent / "std")
+    except ImportError:  # pragma: no cover - the package always ships specs
+        return STD_ROOT
+
+
+@dataclass
+class CheckResult:
+    program: ir.Program | None
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str]
+    resolution: object = None  # the Resolution, for ``specc explain``
+    library: bool = False  # the file has no `spec` line: a library of blocks, checked as an import
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error"]
+
+
+def _constants(resolution, checked) -> dict:
+    """Resolved top-level lets and section values under dotted keys, for the model graphs."""
+    constants = {name: plain(value) for name, value in resolution.constants.items()}
+    for key, section in resolution.sections.items():
+        values = checked.sections[key].values if key in checked.sections else {
+            name: plain(value) for name, value in section.entries.items()}
+        for name, value in values.items():
+            if isinstance(value, (int, float, str, bool, list)) and name != "component":
+                constants[f"{key}.{name}"] = value
+    return constants
+
+
+def _build_graphs(modules, constants, diagnostics) -> dict[str, ir.ModelGraph] | None:
+    try:
+        from specc.compiler.graphs import build_models
+    except ImportError:
+        return None
+    return build_models(modules, constants, diagnostics)
+
+
+def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = (), backend: str | None = None,
+          library_ok: bool = False) -> CheckResult:
+    """Check the spec at ``path``. With ``library_ok``, a file without a ``spec`` line is a
+    library: only parsed with its imports (and its blocks checked where they are used)."""
+    from specc.compiler import contracts, plan, rules
+    from specc.compiler.resolve import make_expression_parser, resolve
+    from specc.compiler.validate import validate_sections
+    from specc.dsl.imports import load_program
+    from specc.dsl.parser import parse
+
+    root = std_root()
+    loaded = load_program(path, read, root)
+    sources = dict(loaded.sources)
+    diagnostics = list(loaded.diagnostics)
+    if overrides:
+        sources["--set"] = "\n".join(overrides)
+    modules = loaded.modules
+    if not modules or modules[-1].file != _normalized(path):
+        return CheckResult(None, sort_diagnostics(diagnostics), sources)
+    if library_ok and modules[-1].spec_name is None:
+        return CheckResult(None, sort_diagnostics(diagnostics), sources, library=True)
+
+    resolution = resolve(modules, overrides, make_expression_parser(parse), root)
+    diagnostics += resolution.diagnostics
+    checked = validate_sections(resolution)
+    diagnostics += checked.diagnostics
+    facts = rules.Facts(resolution, checked)
+    for rule in rules.RULES:
+        rule(facts)
+    graphs = _build_graphs(modules, _constants(resolution, checked), diagnostics)
+    result = CheckResult(None, [], sources, resolution)
+    if graphs is None:
+        diagnostics.append(Diagnostic(
+            "E0899", "internal: model graphs cannot be built (specc.compiler.graphs is not available)",
+            Span.point(modules[-1].file), notes=("the spec was checked up to its model graphs",)))
+        graphs = {}
+    checker = contracts.ContractChecker(facts, graphs)
+    checker.check()
+    if backend is not None:
+        contracts.check_backend(facts, backend, graphs)
+    diagnostics += facts.diagnostics
+    result.diagnostics = sort_diagnostics(diagnostics)
+    if result.errors:
+        return result
+    target = getattr(checker, "target_name", None)
+    result.program = plan.lower(resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path,
+                                sources, overrides)
+    return result
+
+
+def _normalized(path: str) -> str:
+    import posixpath
+
+    return posixpath.normpath(path)

@@ -1,0 +1,409 @@
+"""Builds AST nodes while the LALR parser reduces (lark's inline ``transformer=``).
+
+The parser never builds a parse tree: each rule's callback below receives the rule's
+children (tokens — every token is kept, punctuation included, so spans cover the whole
+construct — and nodes already built) and returns an AST node. Nothing here recurses, so a
+deeply nested input cannot overflow Python's stack; instead every node's nesting depth is
+tracked and a node deeper than ``MAX_DEPTH`` stops the parse with ``NestingTooDeep``.
+
+Problems that do not break the structure (a reserved name, a bad escape, a malformed
+number) are recorded as diagnostics and the parse goes on, so all of them are reported.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+
+from lark import Token
+
+from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl import ast
+
+MAX_DEPTH = 200
+SCALAR_TYPES = ("int", "float", "bool", "str", "list")
+
+_NUMBER_SHAPE = re.compile(r"\d+(_\d+)*(\.\d+(_\d+)*)?([eE][+-]?\d+(_\d+)*)?\Z")
+_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+_UNICODE_ESCAPE = re.compile(r"u\{([0-9A-Fa-f]{1,6})\}")
+_NAME_HELP = {
+    "True": "booleans are written `true` and `false`",
+    "False": "booleans are written `true` and `false`",
+    "None": "the language has no null value: leave the key out to get its default",
+}
+
+
+class NestingTooDeep(Exception):
+    """Raised inside the parse when a node is nested more than MAX_DEPTH levels deep."""
+
+    def __init__(self, span: Span, what: str):
+        super().__init__(what)
+        self.span = span
+        self.what = what
+
+
+class Header:
+    """A ``spec``, ``language`` or ``import`` line before it is placed in the Module."""
+
+    def __init__(self, kind: str, value, span: Span, value_span: Span):
+        self.kind = kind
+        self.value = value
+        self.span = span
+        self.value_span = value_span
+
+
+class ElseClause:
+    """The ``else`` part of an ``if`` (its statements, the ``else`` keyword's span)."""
+
+    def __init__(self, body: tuple, span: Span, keyword: Span):
+        self.body = body
+        self.span = span
+        self.keyword = keyword
+
+
+def token_span(file: str, token: Token) -> Span:
+    return Span(file, token.line, token.column, token.end_line, token.end_column)
+
+
+def _start(item) -> tuple[int, int]:
+    if isinstance(item, Token):
+        return item.line, item.column
+    return item.span.line, item.span.column
+
+
+def _end(item) -> tuple[int, int]:
+    if isinstance(item, Token):
+        return item.end_line, item.end_column
+    return item.span.end_line, item.span.end_column
+
+
+def _nodes(children) -> list:
+    return [child for child in children if not isinstance(child, Token)]
+
+
+def _between(children, opening: str, closing: str) -> list:
+    """The nodes after the first ``opening`` token and before the last ``closing`` one."""
+    start = next(i for i, c in enumerate(children) if isinstance(c, Token) and c == opening)
+    stop = max(i for i, c in enumerate(children) if isinstance(c, Token) and c == closing)
+    return _nodes(children[start + 1 : stop])
+
+
+class AstBuilder:
+    """The lark inline transformer. ``reset`` before every parse (the parser is shared)."""
+
+    def __init__(self):
+        self.reset("<input>")
+
+    def reset(self, file: str) -> None:
+        self.file = file
+        self.diagnostics: list[Diagnostic] = []
+        self.comments: list[ast.Comment] = []
+        self._depth: dict[int, int] = {}
+
+    # ------------------------------------------------------------ helpers
+
+    def span(self, children) -> Span:
+        (line, column), (end_line, end_column) = _start(children[0]), _end(children[-1])
+        return Span(self.file, line, column, end_line, end_column)
+
+    def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, help=help))
+
+    def nested(self, node, inner, what: str):
+        """Record ``node``'s depth (1 + the deepest of ``inner``); stop past MAX_DEPTH."""
+        depth = 1 + max((self._depth.get(id(child), 1) for child in inner), default=0)
+        if depth > 1:
+            if depth > MAX_DEPTH:
+                raise NestingTooDeep(node.span, what)
+            self._depth[id(node)] = depth
+        return node
+
+    # ------------------------------------------------------------ lexer callbacks
+
+    def NAME(self, token: Token) -> Token:
+        name = str(token)
+        if keyword.iskeyword(name) or name.startswith("__"):
+            reason = "a Python keyword" if keyword.iskeyword(name) else "a name starting with `__`"
+            self.error(
+                "E0110",
+                f"`{name}` cannot be used as a name: it is {reason}",
+                token_span(self.file, token),
+                _NAME_HELP.get(name, "choose another name"),
+            )
+        return token
+
+    def COMMENT(self, token: Token) -> Token:
+        text = str(token).rstrip()
+        self.comments.append(ast.Comment(token_span(self.file, token), text))
+        return token
+
+    # ------------------------------------------------------------ top level
+
+    def start(self, children):
+        return children
+
+    def spec_line(self, children):
+        return Header("spec", str(children[1]), self.span(children), token_span(self.file, children[1]))
+
+    def language_line(self, children):
+        number = self.number([children[1]])
+        return Header("language", number.value, self.span(children), number.span)
+
+    def import_stmt(self, children):
+        path = self.string([children[1]])
+        return Header("import", path.value, self.span(children), path.span)
+
+    def let_stmt(self, children):
+        name, value = children[1], children[3]
+        node = ast.Let(self.span(children), str(name), token_span(self.file, name), value)
+        return self.nested(node, [value], "expression")
+
+    def section(self, children):
+        head = children[: next(i for i, c in enumerate(children) if c == "{")]
+        label = str(head[1]) if len(head) >= 3 and head[2] == ":" else None
+        component = head[-1] if len(head) in (2, 4) else None
+        body = tuple(_between(children, "{", "}"))
+        node = ast.Section(
+            self.span(children),
+            kind=str(head[0]),
+            name=label,
+            component=str(component) if component is not None else None,
+            component_span=token_span(self.file, component) if component is not None else None,
+            body=body,
+        )
+        return self.nested(node, body, "section")
+
+    def entry(self, children):
+        key, value = children[0], children[2]
+        node = ast.Entry(self.span(children), str(key), token_span(self.file, key), value)
+        return self.nested(node, [value], "expression")
+
+    # ------------------------------------------------------------ blocks and models
+
+    def _graph(self, node_class, children):
+        name = children[1]
+        closing = children.index(")")
+        arrow = children.index("->")
+        brace = next(i for i in range(arrow, len(children)) if children[i] == "{")
+        parameters = tuple(_nodes(children[3:closing]))
+        outputs = tuple(_nodes(children[arrow + 1 : brace]))
+        body = tuple(_nodes(children[brace + 1 : -1]))
+        node = node_class(
+            self.span(children), str(name), token_span(self.file, name), parameters, outputs, body
+        )
+        return self.nested(node, body, "statement")
+
+    def block(self, children):
+        return self._graph(ast.Block, children)
+
+    def model(self, children):
+        return self._graph(ast.Model, children)
+
+    def model_instance(self, children):
+        name = children[1]
+        call = self.call(children[3:]) if len(children) > 4 else self._bare_call(children[3])
+        node = ast.ModelInstance(self.span(children), str(name), token_span(self.file, name), call)
+        return self.nested(node, [call], "expression")
+
+    def _bare_call(self, token: Token) -> ast.Call:
+        span = token_span(self.file, token)
+        return ast.Call(span, str(token), span, (), ())
+
+    def parameter(self, children):
+        name, kind = children[0], children[2]
+        default = children[4] if len(children) > 4 else None
+        tensor = kind if isinstance(kind, ast.TensorType) else None
+        scalar = None if tensor is not None else str(kind)
+        if scalar is not None and scalar not in SCALAR_TYPES:
+            choices = ", ".join(f"`{t}`" for t in SCALAR_TYPES)
+            self.error(
+                "E0113",
+                f"unknown parameter type `{scalar}`",
+                token_span(self.file, kind),
+                f"a parameter is a tensor (`[B, D]`, `f32[B, T, C]`) or one of {choices}",
+            )
+        node = ast.Parameter(self.span(children), str(name), tensor, scalar, default)
+        return self.nested(node, [tensor, default] if default is not None else [tensor], "expression")
+
+    def list_output(self, children):
+        token = children[0]
+        span = token_span(self.file, token)
+        if token != "list":
+            self.error(
+                "E0113",
+                f"unknown output type `{token}`",
+                span,
+                "an output is a tensor (`[B, D]`, `f32[B, 10]`) or `list` (a list of tensors)",
+            )
+        return ast.TensorList(span)
+
+    def tensor_type(self, children):
+        dtype = str(children[0]) if children[0] != "[" else None
+        dims = tuple(_between(children, "[", "]"))
+        return self.nested(ast.TensorType(self.span(children), dtype, dims), dims, "expression")
+
+    # ------------------------------------------------------------ statements
+
+    def assign(self, children):
+        targets = [c for c in children[:-2] if c != ","]
+        value = children[-1]
+        node = ast.Assign(
+            self.span(children),
+            tuple(str(t) for t in targets),
+            tuple(token_span(self.file, t) for t in targets),
+            value,
+        )
+        return self.nested(node, [value], "expression")
+
+    def return_stmt(self, children):
+        values = tuple(_nodes(children))
+        return self.nested(ast.Return(self.span(children), values), values, "expression")
+
+    def repeat_stmt(self, children):
+        count, body = children[1], tuple(_between(children, "{", "}"))
+        node = ast.Repeat(self.span(children), count, body)
+        return self.nested(node, (count,) + body, "statement")
+
+    def for_stmt(self, children):
+        variable, iterable = children[1], children[3]
+        body = tuple(_between(children, "{", "}"))
+        node = ast.For(self.span(children), str(variable), iterable, body)
+        return self.nested(node, (iterable,) + body, "statement")
+
+    def if_stmt(self, children):
+        condition, otherwise = children[1], children[-1]
+        if isinstance(otherwise, ElseClause):
+            body = tuple(_between(children[:-1], "{", "}"))
+            node = ast.If(self.span(children), condition, body, otherwise.body, otherwise.keyword)
+        else:
+            body = tuple(_between(children, "{", "}"))
+            node = ast.If(self.span(children), condition, body, ())
+        return self.nested(node, (condition,) + body + node.orelse, "statement")
+
+    def else_clause(self, children):
+        keyword = token_span(self.file, children[0])
+        if isinstance(children[1], ast.If):
+            return ElseClause((children[1],), self.span(children), keyword)
+        return ElseClause(tuple(_between(children, "{", "}")), self.span(children), keyword)
+
+    # ------------------------------------------------------------ expressions
+
+    def binary(self, children):
+        left, operator, right = children
+        node = ast.BinaryOp(self.span(children), str(operator), left, right)
+        return self.nested(node, (left, right), "expression")
+
+    def unary(self, children):
+        operator, operand = children
+        node = ast.UnaryOp(self.span(children), str(operator), operand)
+        return self.nested(node, (operand,), "expression")
+
+    def attribute(self, children):
+        base, name = children[0], children[2]
+        node = ast.Attribute(self.span(children), base, str(name))
+        return self.nested(node, (base,), "expression")
+
+    def call(self, children):
+        function = children[0]
+        arguments = _between(children, "(", ")") if len(children) > 3 else []
+        args, kwargs = [], []
+        for argument in arguments:
+            if isinstance(argument, ast.Keyword):
+                if any(k.name == argument.name for k in kwargs):
+                    self.error("E0108", f"keyword argument `{argument.name}` given twice", argument.span)
+                kwargs.append(argument)
+            elif kwargs:
+                self.error(
+                    "E0107",
+                    "positional argument after a keyword argument",
+                    argument.span,
+                    "put positional arguments first",
+                )
+            else:
+                args.append(argument)
+        node = ast.Call(
+            self.span(children), str(function), token_span(self.file, function), tuple(args), tuple(kwargs)
+        )
+        return self.nested(node, args + kwargs, "expression")
+
+    def keyword(self, children):
+        name, value = children[0], children[2]
+        return self.nested(ast.Keyword(self.span(children), str(name), value), (value,), "expression")
+
+    def number(self, children):
+        token = children[0]
+        text, span = str(token), token_span(self.file, token)
+        digits = text.replace("_", "")
+        is_float = any(c in text for c in ".eE")
+        value = float(digits) if is_float else int(digits)
+        if not _NUMBER_SHAPE.match(text):
+            self.error(
+                "E0106",
+                f"malformed number `{text}`",
+                span,
+                "`_` may only stand between two digits, as in `100_000`",
+            )
+        elif is_float and value == float("inf"):
+            self.error("E0106", f"number `{text}` is too large", span, "the largest float is about 1.8e308")
+        return ast.Number(span, value, text)
+
+    def string(self, children):
+        token = children[0]
+        return ast.String(token_span(self.file, token), self._unescape(token))
+
+    def _unescape(self, token: Token) -> str:
+        raw = str(token)[1:-1]
+        parts, index = [], 0
+        while True:
+            backslash = raw.find("\\", index)
+            if backslash < 0:
+                parts.append(raw[index:])
+                return "".join(parts)
+            parts.append(raw[index:backslash])
+            escaped, index = self._escape(raw, backslash, token)
+            parts.append(escaped)
+
+    def _escape(self, raw: str, backslash: int, token: Token) -> tuple[str, int]:
+        following = raw[backslash + 1]
+        if following in _SIMPLE_ESCAPES:
+            return _SIMPLE_ESCAPES[following], backslash + 2
+        match = _UNICODE_ESCAPE.match(raw, backslash + 1)
+        if match:
+            code = int(match.group(1), 16)
+            if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
+                return chr(code), match.end()
+        length = match.end() - backslash if match else 2
+        column = token.column + 1 + backslash
+        self.error(
+            "E0104",
+            f"invalid escape sequence `{raw[backslash:backslash + length]}` in a string",
+            Span(self.file, token.line, column, token.line, column + length),
+            'escapes are \\" \\\\ \\n \\t \\r and \\u{...} (a hexadecimal code point); '
+            "write a backslash as \\\\",
+        )
+        return raw[backslash : backslash + length], backslash + length
+
+    def true(self, children):
+        return ast.Bool(token_span(self.file, children[0]), True)
+
+    def false(self, children):
+        return ast.Bool(token_span(self.file, children[0]), False)
+
+    def name(self, children):
+        return ast.Name(token_span(self.file, children[0]), str(children[0]))
+
+    def list(self, children):
+        items = tuple(_nodes(children))
+        return self.nested(ast.List(self.span(children), items), items, "expression")
+
+    def mapping(self, children):
+        entries = tuple(_nodes(children))
+        return self.nested(ast.Mapping(self.span(children), entries), entries, "expression")
+
+    def parenthesized(self, children):
+        inner = children[1]
+        depth = self._depth.get(id(inner), 1) + 1
+        if depth > MAX_DEPTH:
+            raise NestingTooDeep(self.span(children), "expression")
+        self._depth[id(inner)] = depth
+        return inner

@@ -1,0 +1,170 @@
+"""``parse(text, file)``: spec text -> ``ast.Module`` and diagnostics. Never raises for bad input.
+
+The LALR parser is built once, on first use, from ``grammar.lark`` (lark caches the grammar
+analysis on disk, so a cold process loads it in a few milliseconds) and shared: it builds the
+AST while it reduces (``dsl/build.py``), so no parse tree is made and nothing recurses.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from lark import Lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+import specc
+from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl import ast
+from specc.dsl.build import MAX_DEPTH, AstBuilder, Header, NestingTooDeep
+from specc.dsl.errors import character_error, token_error
+
+_GRAMMAR = Path(__file__).with_name("grammar.lark")
+_lock = threading.Lock()
+_parser: Lark | None = None
+_builder: AstBuilder | None = None
+
+
+def _shared_parser() -> tuple[Lark, AstBuilder]:
+    """The LALR parser and its AST builder, built on first use."""
+    global _parser, _builder
+    if _parser is None:
+        builder = AstBuilder()
+        _parser = Lark(
+            _GRAMMAR.read_text(encoding="utf-8"),
+            parser="lalr",
+            lexer="contextual",
+            propagate_positions=True,
+            keep_all_tokens=True,
+            maybe_placeholders=False,
+            transformer=builder,
+            lexer_callbacks={"COMMENT": builder.COMMENT},
+            cache=True,
+        )
+        _builder = builder
+    return _parser, _builder
+
+
+def parse(text: str, file: str) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse decoded spec text. The module is None only when the text could not be parsed;
+    problems that leave the structure intact (a reserved name, a bad escape) come back as
+    diagnostics beside the module, so every one of them is reported at once."""
+    if not text.strip():
+        return None, [_empty(file)]
+    with _lock:
+        parser, builder = _shared_parser()
+        builder.reset(file)
+        errors: list[Diagnostic] = []
+        try:
+            items = parser.parse(text, on_error=lambda e: _recover(e, text, file, errors))
+        except (UnexpectedInput, NestingTooDeep) as error:
+            items = None
+            failure = error
+        diagnostics = builder.diagnostics + errors
+        comments = tuple(builder.comments)
+        builder.reset(file)
+        if items is None:  # described after the builder's state is saved: errors re-lex
+            _record(failure, text, file, diagnostics)
+            builder.reset(file)
+    if items is None:
+        return None, diagnostics
+    module = _module(items, comments, text, file, diagnostics)
+    return module, diagnostics
+
+
+def _recover(error: UnexpectedInput, text: str, file: str, errors: list[Diagnostic]) -> bool:
+    """lark's ``on_error``: skip a stray character and go on; stop at anything else."""
+    if isinstance(error, UnexpectedCharacters) and text[error.pos_in_stream] not in "\"'":
+        errors.append(character_error(error, text, file))
+        return True
+    return False
+
+
+def _record(error: Exception, text: str, file: str, errors: list[Diagnostic]) -> None:
+    if isinstance(error, NestingTooDeep):
+        errors.append(_too_deep(error))
+    elif isinstance(error, UnexpectedCharacters):
+        errors.append(character_error(error, text, file))
+    elif isinstance(error, UnexpectedToken):
+        if any(e.span.line == error.line for e in errors):
+            return  # a stray character on the same line already explains it
+        parser, _ = _shared_parser()
+        errors.append(token_error(error, text, file, parser))
+    else:  # pragma: no cover - lark's LALR raises only the two above
+        errors.append(Diagnostic("E0101", str(error).splitlines()[0], Span.point(file)))
+
+
+def _empty(file: str) -> Diagnostic:
+    return Diagnostic(
+        "E0003",
+        "empty spec: the file holds nothing",
+        Span.point(file),
+        help="a spec starts with `spec NAME`; see docs/language.md",
+    )
+
+
+def _too_deep(error: NestingTooDeep) -> Diagnostic:
+    return Diagnostic(
+        "E0105",
+        f"{error.what} nested more than {MAX_DEPTH} levels deep",
+        error.span,
+        help="split it into several steps (`let` constants, intermediate values, blocks)",
+    )
+
+
+def _module(items, comments, text: str, file: str, diagnostics: list[Diagnostic]) -> ast.Module:
+    spec_name, language, imports, body = None, None, [], []
+    spec_span = language_span = None
+    for index, item in enumerate(items):
+        if not isinstance(item, Header):
+            body.append(item)
+        elif item.kind == "spec":
+            if spec_name is not None or index > 0:
+                diagnostics.append(_misplaced(item, "`spec NAME` must be the first line, and appear once"))
+            if spec_name is None:
+                spec_name, spec_span = item.value, item.span
+        elif item.kind == "language":
+            if language is not None or imports or body:
+                diagnostics.append(
+                    _misplaced(item, "`language N` must come before imports and items, and appear once")
+                )
+            if language_span is None:
+                language, language_span = _language(item, diagnostics), item.span
+        else:
+            if body:
+                diagnostics.append(_misplaced(item, "`import` must come before the first item"))
+            imports.append(ast.Import(item.span, item.value))
+    return ast.Module(
+        _whole(text, file), file, spec_name, language, tuple(imports), tuple(body), comments,
+        spec_span=spec_span, language_span=language_span,
+    )
+
+
+def _misplaced(item: Header, message: str) -> Diagnostic:
+    return Diagnostic("E0111", message, item.span)
+
+
+def _language(item: Header, diagnostics: list[Diagnostic]) -> int | None:
+    value = item.value
+    if not isinstance(value, int) or value < 1:
+        diagnostics.append(
+            Diagnostic("E0112", f"invalid language version `{value}`", item.value_span,
+                       help=f"write `language {specc.LANGUAGE_VERSION}`")
+        )
+        return None
+    if value > specc.LANGUAGE_VERSION:
+        diagnostics.append(
+            Diagnostic(
+                "E0112",
+                f"this spec is written for language {value}, but specc {specc.__version__} "
+                f"understands language {specc.LANGUAGE_VERSION} at most",
+                item.value_span,
+                help="upgrade specc (pip install -U specc)",
+            )
+        )
+    return value
+
+
+def _whole(text: str, file: str) -> Span:
+    lines = text.split("\n")
+    return Span(file, 1, 1, len(lines), len(lines[-1]) + 1)

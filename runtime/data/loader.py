@@ -1,0 +1,145 @@
+"""A deterministic, resumable batch loader over a ``Source``.
+
+Order: epoch e visits ``np.random.default_rng([seed, e]).permutation(n)`` (or ``0..n-1``
+without shuffling) in consecutive batches; with ``drop_last`` the incomplete tail is
+dropped. Randomness: batch b of epoch e gets its own generator
+``np.random.default_rng([seed, stream, e, b])``, passed to ``transform(batch, rng)``; no
+generator state is carried, so a batch is a pure function of (seed, stream, epoch, b) and
+resuming from ``state_dict()`` reproduces the uninterrupted run exactly. ``stream``
+defaults to the split's index (train 0, val 1, test 2), so evaluation never draws from
+training's generators.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from specc.runtime import checks
+from specc.runtime.data.sources import SPLITS
+
+
+class Loader:
+    """Batches of ``source``'s ``split``; iterate it for the rest of the current epoch,
+    ``forever()`` for step-based training, ``epoch_batches(e)`` for a stateless pass."""
+
+    def __init__(
+        self,
+        source,
+        split: str,
+        batch_size: int,
+        seed: int,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        transform=None,
+        prefetch: int = 2,
+        workers: int = 0,
+        stream: int | None = None,
+    ):
+        checks.check_choice("Loader", "split", split, SPLITS)
+        checks.check_positive("Loader", "batch_size", batch_size)
+        checks.check_non_negative("Loader", "prefetch", prefetch)
+        checks.check_non_negative("Loader", "workers", workers)
+        self.source, self.split, self.batch_size, self.seed = source, split, int(batch_size), int(seed)
+        self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
+        self.transforms = (
+            tuple(transform) if isinstance(transform, (list, tuple)) else ((transform,) if transform else ())
+        )
+        self.prefetch, self.workers = int(prefetch), int(workers)
+        self.stream = SPLITS.index(split) if stream is None else int(stream)
+        self.size = source.size(split)
+        if self.drop_last and self.size < self.batch_size:
+            raise ValueError(
+                f"Loader: the {split} split has {self.size} examples, fewer than batch_size = {self.batch_size} "
+                "(with drop_last every batch must be full)"
+            )
+        self.epoch, self.batch_index = 0, 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``."""
+        return self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
+
+    def __len__(self) -> int:
+        return self.batches_per_epoch
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The example order of an epoch: ``default_rng([seed, epoch]).permutation(n)``."""
+        if not self.shuffle:
+            return np.arange(self.size)
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(self.size)
+
+    def generator(self, epoch: int, batch_index: int) -> np.random.Generator:
+        """The generator of one batch: ``default_rng([seed, stream, epoch, batch_index])``."""
+        return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index)])
+
+    def batch(self, epoch: int, batch_index: int, order: np.ndarray | None = None) -> dict:
+        """Batch ``batch_index`` of ``epoch``, transformed: a pure function of its arguments."""
+        order = self.order(epoch) if order is None else order
+        batch = self.source.get(
+            self.split, order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]
+        )
+        if self.transforms:
+            generator = self.generator(epoch, batch_index)
+            for transform in self.transforms:
+                batch = transform(batch, generator)
+        return batch
+
+    def epoch_batches(self, epoch: int, start: int = 0):
+        """Yield batches ``start, start + 1, ...`` of ``epoch`` (prefetched); no state changes."""
+        order = self.order(epoch)
+        count = self.batches_per_epoch
+        if self.prefetch == 0 and self.workers == 0:
+            for index in range(start, count):
+                yield self.batch(epoch, index, order)
+            return
+        lookahead = max(self.prefetch, self.workers, 1)
+        executor = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="specc-loader")
+        pending, following = deque(), start
+        try:
+            while pending or following < count:
+                while following < count and len(pending) < lookahead:
+                    pending.append(executor.submit(self.batch, epoch, following, order))
+                    following += 1
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    def __iter__(self):
+        """The rest of the current epoch; the position advances as each batch is handed out."""
+        self._normalize()
+        epoch = self.epoch
+        for batch in self.epoch_batches(epoch, self.batch_index):
+            self.batch_index += 1
+            yield batch
+        self._normalize()
+
+    def forever(self):
+        """Batches across epochs without end (step-based training)."""
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"Loader: the {self.split} split has no batches")
+        while True:
+            yield from self
+
+    def _normalize(self) -> None:
+        if self.batches_per_epoch and self.batch_index >= self.batches_per_epoch:
+            self.epoch, self.batch_index = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        """``{"epoch", "batch_index"}`` of the next batch to hand out."""
+        epoch, index = self.epoch, self.batch_index
+        if self.batches_per_epoch and index >= self.batches_per_epoch:
+            epoch, index = epoch + 1, 0
+        return {"epoch": int(epoch), "batch_index": int(index)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume at ``state`` (from :meth:`state_dict`): the next batch is exactly the one
+        the interrupted run would have drawn."""
+        epoch, index = int(state["epoch"]), int(state["batch_index"])
+        checks.check_non_negative("Loader", "epoch", epoch)
+        checks.check_non_negative("Loader", "batch_index", index)
+        self.epoch, self.batch_index = epoch, index

@@ -1,0 +1,175 @@
+"""The common interface of data sources, their registry, and shared helpers.
+
+A source serves three splits (``train``, ``val``, ``test``). ``fields`` maps each field
+name to ``(dtype, per-example shape)`` with dtype ``"f32"`` or ``"i64"``; ``get(split,
+indices)`` returns a batch ``{name: array [len(indices), *shape]}`` in float32 / int64.
+Item ``i`` of a split is a pure function of ``(split seed, i)`` for the generated sources,
+and of the file contents for the file sources: the same index always gives the same item.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from specc.runtime import checks
+
+SPLITS = ("train", "val", "test")
+DTYPES = {"f32": np.float32, "i64": np.int64}
+SOURCES: dict[str, type] = {}
+
+
+def register(kind: str):
+    """Class decorator: make a ``Source`` subclass available as ``make_source(kind, ...)``."""
+
+    def decorate(cls):
+        cls.kind = kind
+        SOURCES[kind] = cls
+        return cls
+
+    return decorate
+
+
+def make_source(kind: str, **arguments) -> "Source":
+    """Build the data source ``kind`` (``ksin``, ``digits``, ``npz``, ...) from its arguments."""
+    checks.check_choice("make_source", "kind", kind, tuple(sorted(SOURCES)))
+    return SOURCES[kind](**arguments)
+
+
+def split_seed(seed: int, split: str) -> list[int]:
+    """The seed of one split: ``[seed, index of split in (train, val, test)]``."""
+    return [int(seed), SPLITS.index(split)]
+
+
+def split_generator(seed: int, split: str, *stream: int) -> np.random.Generator:
+    """``np.random.default_rng([seed, split index, *stream])``."""
+    return np.random.default_rng(split_seed(seed, split) + [int(value) for value in stream])
+
+
+def dtype_name(array, function: str, name: str) -> str:
+    """``"f32"`` for floating arrays, ``"i64"`` for integer and boolean ones."""
+    kind = np.dtype(array.dtype).kind
+    if kind == "f":
+        return "f32"
+    if kind in "iub":
+        return "i64"
+    raise ValueError(
+        f"{function}: field '{name}' has dtype {array.dtype}; only float, integer and bool arrays are supported"
+    )
+
+
+def seeded_split(
+    count: int, val_fraction: float, test_fraction: float, seed: int, labels=None
+) -> dict[str, np.ndarray]:
+    """Split ``range(count)`` into train / val / test index arrays (each sorted).
+
+    With ``labels`` the split is stratified: each class (in sorted order) is permuted by
+    ``default_rng(seed)`` and its first ``round(test_fraction * n_c)`` items go to test, the
+    next ``round(val_fraction * n_c)`` to val, the rest to train.
+    """
+    checks.check_fraction("split", "val_fraction", val_fraction)
+    checks.check_fraction("split", "test_fraction", test_fraction)
+    if val_fraction + test_fraction >= 1:
+        raise ValueError(
+            f"split: val_fraction + test_fraction must be below 1, got {val_fraction + test_fraction}"
+        )
+    labels = np.zeros(count, dtype=np.int64) if labels is None else np.asarray(labels)
+    generator = np.random.default_rng(seed)
+    parts = {split: [] for split in SPLITS}
+    for label in np.unique(labels):
+        members = generator.permutation(np.flatnonzero(labels == label))
+        test_count = int(round(test_fraction * len(members)))
+        val_count = int(round(val_fraction * len(members)))
+        parts["test"].append(members[:test_count])
+        parts["val"].append(members[test_count : test_count + val_count])
+        parts["train"].append(members[test_count + val_count :])
+    return {split: np.sort(np.concatenate(parts[split])).astype(np.int64) for split in SPLITS}
+
+
+def check_sizes(function: str, sizes) -> tuple[int, int, int]:
+    """``sizes = (train, val, test)``, each a non-negative integer."""
+    sizes = tuple(int(size) for size in sizes)
+    if len(sizes) != 3:
+        raise ValueError(f"{function}: sizes must be (train, val, test), got {sizes}")
+    for split, size in zip(SPLITS, sizes):
+        checks.check_non_negative(function, f"{split} size", size)
+    return sizes
+
+
+class Source:
+    """Base class of every data source. Subclasses implement ``fields``, ``_size`` and ``_get``."""
+
+    kind = "source"
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._cache: dict = {}
+
+    @property
+    def fields(self) -> dict[str, tuple[str, tuple[int, ...]]]:
+        raise NotImplementedError
+
+    def size(self, split: str) -> int:
+        """Number of examples in ``split``."""
+        checks.check_choice(self.kind, "split", split, SPLITS)
+        return int(self._size(split))
+
+    def get(self, split: str, indices) -> dict[str, np.ndarray]:
+        """The examples ``indices`` of ``split`` as a batch ``{field: [len(indices), *shape]}``."""
+        size = self.size(split)
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        outside = indices[(indices < 0) | (indices >= size)]
+        if outside.size:
+            raise ValueError(
+                f"{self.kind}: index {int(outside[0])} is out of range for the {split} split of {size} examples"
+            )
+        batch = self._get(split, indices)
+        return {
+            name: np.asarray(batch[name], dtype=DTYPES[dtype]) for name, (dtype, _) in self.fields.items()
+        }
+
+    def cached(self, key, build):
+        """``build()`` once per ``key`` (thread-safe): lazily generated per-split tables."""
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    def _size(self, split: str) -> int:
+        raise NotImplementedError
+
+    def _get(self, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+
+def check_fields(source_fields, expected) -> None:
+    """Check a source's fields against what the model and objective expect, before step 1.
+
+    ``expected`` maps field name to ``(dtype, shape)``; a shape entry that is a string (a
+    symbolic axis such as ``"T"``) matches any size, but the same name must have the same
+    size everywhere. Raises ``ValueError`` naming the field and both shapes.
+    """
+    bound: dict[str, int] = {}
+    for name, (dtype, shape) in expected.items():
+        if name not in source_fields:
+            available = ", ".join(sorted(source_fields)) or "none"
+            raise ValueError(f"data field '{name}' is missing: the data source provides {available}")
+        actual_dtype, actual_shape = source_fields[name]
+        if actual_dtype != dtype:
+            raise ValueError(f"data field '{name}' has dtype {actual_dtype} but the spec expects {dtype}")
+        matches = len(actual_shape) == len(shape)
+        for axis, size in zip(actual_shape, shape) if matches else ():
+            if isinstance(size, str):
+                size = bound.setdefault(size, axis)
+            matches = matches and int(size) == int(axis)
+        if not matches:
+            shown = (
+                "["
+                + ", ".join(f"{size} = {bound[size]}" if size in bound else str(size) for size in shape)
+                + "]"
+            )
+            raise ValueError(
+                f"data field '{name}' has shape {checks.format_shape(actual_shape)} per example in the data "
+                f"but the spec expects {shown}"
+            )

@@ -1,0 +1,362 @@
+"""JAX runtime layers: flax.nnx modules and functions on channels-last arrays.
+
+Same names, signatures, defaults and error text as ``specc.runtime.{torch,mlx}.layers``;
+the formulas are in ``specc.runtime.reference.layers`` and docs/runtime_layers.md.
+Parameters are ``nnx.Param`` arrays in the canonical (PyTorch) layout, built zero-filled
+from ``specc.runtime.init.layer_parameters``: no framework RNG is used for init.
+``Dropout`` keeps an ``nnx.RngStream`` in the module state (seed it with
+``specc.runtime.jax.state.seed_dropout``), so a jitted pure step over ``nnx.split`` state
+advances it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from specc.runtime import checks
+from specc.runtime.init import layer_parameters
+
+_CONV_DIMENSIONS = {1: ("NWC", "OIW", "NWC"), 2: ("NHWC", "OIHW", "NHWC")}
+
+# ----------------------------------------------------------------------------- functions
+
+
+def gelu(x, approximate="none"):
+    checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
+    return jax.nn.gelu(x, approximate=approximate == "tanh")
+
+
+def relu(x):
+    return jax.nn.relu(x)
+
+
+def silu(x):
+    return jax.nn.silu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return jax.nn.leaky_relu(x, negative_slope)
+
+
+def tanh(x):
+    return jnp.tanh(x)
+
+
+def sigmoid(x):
+    return jax.nn.sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    return jax.nn.softmax(x, axis=axis)
+
+
+def exp(x):
+    return jnp.exp(x)
+
+
+def log(x):
+    return jnp.log(x)
+
+
+def sqrt(x):
+    return jnp.sqrt(x)
+
+
+def abs(x):  # noqa: A001 - the runtime's name for |x|
+    return jnp.abs(x)
+
+
+def _axes(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def mean(x, axis=-1, keepdims=False):
+    return jnp.mean(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def sum(x, axis=-1, keepdims=False):  # noqa: A001 - the runtime's name
+    return jnp.sum(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def matmul(a, b):
+    return jnp.matmul(a, b)
+
+
+def reshape(x, shape):
+    return jnp.reshape(x, checks.reshape_target("reshape", x.shape, shape))
+
+
+def transpose(x, axes):
+    return jnp.transpose(x, checks.check_permutation("transpose", axes, x.ndim))
+
+
+def swapaxes(x, axis1, axis2):
+    return jnp.swapaxes(x, axis1, axis2)
+
+
+def concat(tensors, axis=-1):
+    return jnp.concatenate(list(tensors), axis=axis)
+
+
+def split(x, sections, axis=-1):
+    axis = checks.normalize_axis("split", axis, x.ndim)
+    checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
+    return list(jnp.split(x, sections, axis=axis))
+
+
+def flatten(x, start_axis=1):
+    start_axis = checks.normalize_axis("flatten", start_axis, x.ndim)
+    return jnp.reshape(x, x.shape[:start_axis] + (-1,))
+
+
+def pad(x, before, after, axis=-1, mode="zeros"):
+    checks.check_choice("pad", "mode", mode, ("zeros", "reflect"))
+    axis = checks.normalize_axis("pad", axis, x.ndim)
+    if mode == "reflect":
+        checks.check_reflect_padding("pad", x.shape[axis], before, after)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (before, after)
+    return jnp.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
+
+
+def sinusoidal(x, dim):
+    checks.check_even("sinusoidal", "dim", dim)
+    half = dim // 2
+    frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
+    arguments = x[:, None] * frequencies
+    return jnp.concatenate([jnp.cos(arguments), jnp.sin(arguments)], axis=-1)
+
+
+def _pool(function, x, kernel_size, stride, padding, rank, reduce):
+    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    for axis, (size, window, step, pad_size) in enumerate(zip(x.shape[1:-1], kernel, stride, padding), start=1):
+        checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
+    window = (1,) + kernel + (1,)
+    strides = (1,) + stride + (1,)
+    widths = ((0, 0),) + tuple((size, size) for size in padding) + ((0, 0),)
+    if reduce == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, widths)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, widths)
+    return total / math.prod(kernel)
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool1d", x, kernel_size, stride, padding, 1, "mean")
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool1d", x, kernel_size, stride, padding, 1, "max")
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
+
+
+def attention(query, key, value, num_heads, causal=False):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax, matmul)."""
+    batch, query_steps, dim = query.shape
+    checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
+    head = dim // num_heads
+
+    def heads(tensor):
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
+
+    scores = jnp.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
+    if causal:
+        allowed = jnp.tril(jnp.ones((query_steps, key.shape[1]), dtype=bool))
+        scores = jnp.where(allowed, scores, -jnp.inf)
+    mixed = jnp.matmul(jax.nn.softmax(scores, axis=-1), heads(value))
+    return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class _Parametrised(nnx.Module):
+    """Creates the zero-filled ``nnx.Param`` arrays that ``layer_parameters`` lists."""
+
+    def _create(self, kind, **arguments):
+        for parameter in layer_parameters(kind, **arguments):
+            setattr(self, parameter.name, nnx.Param(jnp.zeros(parameter.shape, jnp.float32)))
+
+
+class Linear(_Parametrised):
+    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        self.in_features = in_features
+        self.bias = nnx.data(None)
+        self._create("Linear", in_features=in_features, out_features=out_features, bias=bias)
+
+    def __call__(self, x):
+        checks.check_channels("Linear", x.shape, self.in_features)
+        y = jnp.matmul(x, self.weight[...].T)
+        return y if self.bias is None else y + self.bias[...]
+
+
+def _normalized_weight(module):
+    if module.weight_norm:
+        weight_v = module.weight_v[...]
+        axes = tuple(range(1, weight_v.ndim))
+        return module.weight_g[...] * weight_v / jnp.sqrt(jnp.sum(weight_v**2, axis=axes, keepdims=True))
+    return module.weight[...]
+
+
+class _Convolution(_Parametrised):
+    kind = ""
+    rank = 0
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+        self.bias = nnx.data(None)
+        self._create(self.kind, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, weight_norm=weight_norm)
+        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
+        self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
+        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
+        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
+        self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
+        self.padding_mode, self.weight_norm = padding_mode, weight_norm
+
+    def __call__(self, x):
+        checks.check_rank(self.kind, "input", x.shape, self.rank + 2)
+        checks.check_channels(self.kind, x.shape, self.in_channels)
+        padding = self.padding
+        if self.padding_mode == "reflect":
+            for axis, (before, after) in enumerate(padding, start=1):
+                x = pad(x, before, after, axis=axis, mode="reflect")
+            padding = ((0, 0),) * self.rank
+        for size, window, step, rate, (before, after) in zip(x.shape[1:-1], self.kernel, self.stride, self.dilation, padding):
+            checks.conv_output_length(self.kind, size, window, step, rate, before, after)
+        y = jax.lax.conv_general_dilated(x, _normalized_weight(self), self.stride, padding, rhs_dilation=self.dilation, dimension_numbers=_CONV_DIMENSIONS[self.rank], feature_group_count=self.groups)
+        return y if self.bias is None else y + self.bias[...]
+
+
+class Conv1d(_Convolution):
+    """``[B, T, in] -> [B, T', out]``; weight ``[out, in / groups, k]`` (see reference.conv1d)."""
+
+    kind, rank = "Conv1d", 1
+
+
+class Conv2d(_Convolution):
+    """``[B, H, W, in] -> [B, H', W', out]``; weight ``[out, in / groups, kh, kw]``."""
+
+    kind, rank = "Conv2d", 2
+
+
+class ConvTranspose1d(_Parametrised):
+    """``[B, T, in] -> [B, L, out]``, ``L = (T - 1) s - 2 p + d (k - 1) + output_padding + 1``;
+    weight ``[in, out / groups, k]``. Computed as a convolution of the input dilated by the
+    stride with the flipped kernel, padded ``d (k - 1) - p`` before and that plus
+    ``output_padding`` after."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+        self.bias = nnx.data(None)
+        self._create("ConvTranspose1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups, bias=bias, weight_norm=weight_norm)
+        self.in_channels, self.out_channels, self.kernel, self.stride = in_channels, out_channels, kernel_size, stride
+        self.padding, self.output_padding, self.dilation, self.groups = padding, output_padding, dilation, groups
+        self.weight_norm = weight_norm
+
+    def __call__(self, x):
+        checks.check_rank("ConvTranspose1d", "input", x.shape, 3)
+        checks.check_channels("ConvTranspose1d", x.shape, self.in_channels)
+        weight = _normalized_weight(self)
+        groups, kernel = self.groups, self.kernel
+        per_group = self.in_channels // groups
+        weight = weight.reshape(groups, per_group, self.out_channels // groups, kernel)
+        weight = weight.transpose(0, 2, 1, 3).reshape(self.out_channels, per_group, kernel)[..., ::-1]
+        edge = self.dilation * (kernel - 1) - self.padding
+        length = (x.shape[1] - 1) * self.stride - 2 * self.padding + self.dilation * (kernel - 1) + self.output_padding + 1
+        if length < 1:
+            raise ValueError(f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}")
+        y = jax.lax.conv_general_dilated(x, weight, (1,), [(edge, edge + self.output_padding)], lhs_dilation=(self.stride,), rhs_dilation=(self.dilation,), dimension_numbers=_CONV_DIMENSIONS[1], feature_group_count=groups)
+        return y if self.bias is None else y + self.bias[...]
+
+
+def _normalize(x, axes, eps):
+    centred = x - jnp.mean(x, axis=axes, keepdims=True)
+    return centred / jnp.sqrt(jnp.mean(centred**2, axis=axes, keepdims=True) + eps)
+
+
+class LayerNorm(_Parametrised):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last axis."""
+
+    def __init__(self, dim, eps=1e-5, affine=True):
+        self.weight, self.bias, self.eps = nnx.data(None), nnx.data(None), eps
+        self._create("LayerNorm", dim=dim, eps=eps, affine=affine)
+
+    def __call__(self, x):
+        y = _normalize(x, -1, self.eps)
+        if self.weight is not None:
+            y = y * self.weight[...] + self.bias[...]
+        return y
+
+
+class GroupNorm(_Parametrised):
+    """Channels-last group norm (see reference.group_norm)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        self.weight, self.bias, self.eps = nnx.data(None), nnx.data(None), eps
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self._create("GroupNorm", num_groups=num_groups, num_channels=num_channels, eps=eps, affine=affine)
+
+    def __call__(self, x):
+        checks.check_channels("GroupNorm", x.shape, self.num_channels)
+        grouped = x.reshape(x.shape[:-1] + (self.num_groups, self.num_channels // self.num_groups))
+        axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
+        y = _normalize(grouped, axes, self.eps).reshape(x.shape)
+        if self.weight is not None:
+            y = y * self.weight[...] + self.bias[...]
+        return y
+
+
+class RMSNorm(_Parametrised):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
+
+    def __init__(self, dim, eps=1e-6, affine=True):
+        self.weight, self.eps = nnx.data(None), eps
+        self._create("RMSNorm", dim=dim, eps=eps, affine=affine)
+
+    def __call__(self, x):
+        y = x / jnp.sqrt(jnp.mean(x**2, axis=-1, keepdims=True) + self.eps)
+        return y if self.weight is None else y * self.weight[...]
+
+
+class Embedding(_Parametrised):
+    """``weight[ids]``: integer ``ids`` of any shape -> ``ids.shape + [dim]``."""
+
+    def __init__(self, num_embeddings, dim):
+        self._create("Embedding", num_embeddings=num_embeddings, dim=dim)
+
+    def __call__(self, ids):
+        return jnp.take(self.weight[...], ids, axis=0)
+
+
+class MultiHeadAttention(nnx.Module):
+    """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
+
+    def __init__(self, dim, num_heads, causal=False, bias=True):
+        layer_parameters("MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias)
+        self.num_heads, self.causal = num_heads, causal
+        self.query = Linear(dim, dim, bias)
+        self.key = Linear(dim, dim, bias)
+        self.value = Linear(dim, dim, bias)
+        self.out = Linear(dim, dim, bias)
+
+    def __call__(self, x, context=None):
+        source = x if context is None else context
+        mixed = attention(self.query(x), self.key(source), self.value(source), self.num_heads, self.causal)
+        return self.out(mixed)
+
+
+class Dropout(nnx.Dropout):
+    """Zero each value with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` in
+    training mode (``model.train()``); the identity after ``model.eval()``. The mask key comes
+    from the module's own ``nnx.RngStream`` (``self.rngs``), seeded by
+    ``state.seed_dropout(model, seed)``."""
+
+    def __init__(self, rate):
+        layer_parameters("Dropout", rate=rate)
+        super().__init__(rate, rngs=nnx.Rngs(dropout=0))

@@ -1,0 +1,61 @@
+"""Parameter state of flax.nnx models as canonical numpy arrays under dotted names.
+
+The JAX runtime layers store ``nnx.Param`` arrays in the canonical (PyTorch) layout, so
+no array is transposed here. Names join the nnx paths with dots; ``nnx.List`` items give
+``attr.3.weight``.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from specc.runtime import checks
+
+
+def _flat_parameters(model):
+    state = nnx.state(model, nnx.Param)
+    return state, {".".join(str(part) for part in path): variable for path, variable in nnx.to_flat_state(state)}
+
+
+def state_dict(model) -> dict[str, np.ndarray]:
+    """``{dotted name: float array}``, sorted by name."""
+    _, flat = _flat_parameters(model)
+    return {name: np.array(flat[name][...]) for name in sorted(flat)}
+
+
+def load_state_dict(model, arrays) -> None:
+    """Replace the model's parameters by ``arrays``; every name must match exactly
+    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    state, flat = _flat_parameters(model)
+    checks.check_state_arrays(
+        {name: tuple(variable[...].shape) for name, variable in flat.items()},
+        {name: np.shape(array) for name, array in arrays.items()},
+    )
+    for name, variable in flat.items():
+        variable[...] = jnp.asarray(np.asarray(arrays[name]), dtype=variable[...].dtype)
+    nnx.update(model, state)
+
+
+def parameter_count(model) -> int:
+    """Number of scalar parameters."""
+    _, flat = _flat_parameters(model)
+    return int(np.sum([variable[...].size for variable in flat.values()], dtype=np.int64))
+
+
+def seed_dropout(model, seed: int) -> None:
+    """Give every ``Dropout`` of the model the key ``fold_in(key(seed), crc32(path))`` and
+    count 0. The keys live in the module state (``nnx.RngState``): a jitted pure step over
+    ``nnx.split`` state advances them, and checkpointing that state makes resume exact."""
+    from specc.runtime.jax.layers import Dropout
+
+    root = jax.random.key(int(seed))
+    for path, module in nnx.iter_graph(model):
+        if isinstance(module, Dropout):
+            name = ".".join(str(part) for part in path)
+            module.rngs.key[...] = jax.random.fold_in(root, zlib.crc32(name.encode("utf-8")))
+            module.rngs.count[...] = jnp.zeros((), jnp.uint32)

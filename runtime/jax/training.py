@@ -1,0 +1,159 @@
+"""JAX helpers of the generated training scripts: optimizers and schedules from the plan,
+clipping with specc's formula, frozen-parameter masks, EMA, precision casts, and
+optimizer / EMA state as flat named numpy arrays for checkpoints.
+
+The step function itself is written out in each script; these are its building blocks.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from specc.runtime.jax import schedules
+
+# COMPONENTS.md defaults, passed explicitly to optax (whose own defaults differ).
+OPTIMIZER_DEFAULTS = {
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
+}
+PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
+
+
+def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
+    """``schedules.<kind>`` with ``peak`` / ``initial`` / ``lr`` defaulting to the
+    optimizer's lr and ``total`` to the run's total number of steps."""
+    arguments = dict(arguments)
+    defaults = {
+        "constant": {"lr": lr},
+        "warmup_cosine": {"peak": lr, "total": total_steps},
+        "warmup_linear": {"peak": lr, "total": total_steps},
+        "step": {"initial": lr},
+        "exponential": {"initial": lr},
+    }
+    if kind not in defaults:
+        raise ValueError(f"schedule {kind!r} is not available; available: {', '.join(sorted(defaults))}")
+    for name, value in defaults[kind].items():
+        arguments.setdefault(name, value)
+    return getattr(schedules, kind)(**arguments)
+
+
+def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
+    """``g <- g * min(1, max_norm / (norm + 1e-6))`` with the global norm over all leaves."""
+
+    def update(updates, state, params=None):
+        norm = optax.global_norm(updates)
+        factor = jnp.minimum(1.0, max_norm / (norm + 1e-6))
+        return jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), updates), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+def base_optimizer(kind: str, arguments: dict, learning_rate) -> optax.GradientTransformation:
+    """adam, adamw, sgd (torch semantics: coupled L2, no dampening) and lion."""
+    if kind not in OPTIMIZER_DEFAULTS:
+        raise ValueError(f"optimizer {kind!r} is not available; available: {', '.join(sorted(OPTIMIZER_DEFAULTS))}")
+    options = dict(OPTIMIZER_DEFAULTS[kind])
+    options.update({name: value for name, value in arguments.items() if name != "lr"})
+    if kind in ("adam", "adamw"):
+        b1, b2 = options["betas"]
+        if kind == "adamw":
+            return optax.adamw(learning_rate, b1=b1, b2=b2, eps=options["eps"], weight_decay=options["weight_decay"])
+        decay = [optax.add_decayed_weights(options["weight_decay"])] if options["weight_decay"] else []
+        return optax.chain(*decay, optax.adam(learning_rate, b1=b1, b2=b2, eps=options["eps"]))
+    if kind == "sgd":
+        decay = [optax.add_decayed_weights(options["weight_decay"])] if options["weight_decay"] else []
+        momentum = options["momentum"] or None
+        return optax.chain(*decay, optax.sgd(learning_rate, momentum=momentum, nesterov=bool(options["nesterov"])))
+    b1, b2 = options["betas"]
+    return optax.lion(learning_rate, b1=b1, b2=b2, weight_decay=options["weight_decay"])
+
+
+def make_optimizer(kind, arguments, schedule, grad_clip=None, grad_clip_mode="norm", frozen=None):
+    """Clip (once, before the update), the optimizer with the schedule, then zero the
+    updates of frozen parameters (``frozen``: a pytree of bools like the params)."""
+    parts = []
+    if grad_clip is not None:
+        parts.append(clip_by_global_norm(grad_clip) if grad_clip_mode == "norm" else optax.clip(grad_clip))
+    parts.append(base_optimizer(kind, arguments, schedule))
+    if frozen is not None:
+        parts.append(optax.masked(optax.set_to_zero(), frozen))
+    return optax.chain(*parts)
+
+
+def dotted(path) -> str:
+    """A jax key path as a dotted name (``linear_0.weight``)."""
+    parts = []
+    for key in path:
+        for attribute in ("key", "name", "idx"):
+            if hasattr(key, attribute):
+                parts.append(str(getattr(key, attribute)))
+                break
+        else:
+            parts.append(str(key))
+    return ".".join(parts)
+
+
+def frozen_mask(params, prefixes) -> object:
+    """Pytree of bools: True where the dotted parameter name starts with one of ``prefixes``
+    (a prefix matches whole name parts: ``encoder`` freezes ``encoder.x`` not ``encoder2.x``).
+    ``ValueError`` when a prefix matches no parameter."""
+    names = [dotted(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    for prefix in prefixes:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
+
+    def frozen(path, _):
+        name = dotted(path)
+        return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+    return jax.tree_util.tree_map_with_path(frozen, params)
+
+
+def update_ema(ema, params, decay: float):
+    """``e <- d * e + (1 - d) * p``."""
+    return jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+
+
+def cast_floating(tree, dtype):
+    """Floating leaves cast to ``dtype`` (the forward pass of bf16 training)."""
+    return jax.tree_util.tree_map(
+        lambda leaf: leaf.astype(dtype) if jnp.issubdtype(leaf.dtype, jnp.floating) else leaf, tree
+    )
+
+
+def flatten_state(tree, prefix: str) -> dict[str, np.ndarray]:
+    """Every leaf of ``tree`` as a numpy array under ``prefix.<index>.<path>``; PRNG keys as
+    their key data."""
+    flat = {}
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    for index, (path, leaf) in enumerate(leaves):
+        if jnp.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        name = dotted(path)
+        flat[f"{prefix}.{index:04d}" + (f".{name}" if name else "")] = np.asarray(leaf)
+    return flat
+
+
+def unflatten_state(template, flat: dict, prefix: str):
+    """Inverse of :func:`flatten_state` onto ``template``'s structure; ``ValueError`` when
+    the checkpoint does not hold the same leaves."""
+    leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(template)
+    expected = flatten_state(template, prefix)
+    missing = sorted(set(expected) - set(flat))
+    if missing:
+        raise ValueError(f"checkpoint optimizer state lacks {missing[0]!r} ({len(missing)} missing)")
+    leaves = []
+    for (name, reference), (_, leaf) in zip(expected.items(), leaves_with_path):
+        value = np.asarray(flat[name])
+        if value.shape != reference.shape:
+            raise ValueError(f"checkpoint optimizer state {name!r} has shape {value.shape}, expected {reference.shape}")
+        if jnp.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key):
+            leaves.append(jax.random.wrap_key_data(jnp.asarray(value)))
+        else:
+            leaves.append(jnp.asarray(value, dtype=leaf.dtype))
+    return jax.tree_util.tree_unflatten(treedef, leaves)

@@ -1,0 +1,42 @@
+"""Parameter state of MLX models as canonical numpy arrays under dotted names.
+
+The MLX runtime layers store their arrays in the canonical (PyTorch) layout, so no array
+is transposed here; names come from ``mlx.utils.tree_flatten`` (``attr.3.weight``).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+from mlx.utils import tree_flatten, tree_unflatten
+
+from specc.runtime import checks
+
+
+def state_dict(model) -> dict[str, np.ndarray]:
+    """``{dotted name: float array}``, sorted by name."""
+    return {name: np.array(array) for name, array in sorted(tree_flatten(model.parameters()))}
+
+
+def load_state_dict(model, arrays) -> None:
+    """Replace the model's parameters by ``arrays``; every name must match exactly
+    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    current = dict(tree_flatten(model.parameters()))
+    checks.check_state_arrays(
+        {name: tuple(array.shape) for name, array in current.items()},
+        {name: np.shape(array) for name, array in arrays.items()},
+    )
+    loaded = [(name, mx.array(np.asarray(arrays[name]), dtype=current[name].dtype)) for name in sorted(current)]
+    model.update(tree_unflatten(loaded))
+    mx.eval(model.parameters())
+
+
+def parameter_count(model) -> int:
+    """Number of scalar parameters."""
+    return int(np.sum([array.size for _, array in tree_flatten(model.parameters())], dtype=np.int64))
+
+
+def seed_dropout(model, seed: int) -> None:
+    """MLX's Dropout draws from the global generator: seed it. Checkpoint
+    ``mx.random.state`` (and pass it through ``mx.compile`` as input and output)."""
+    mx.random.seed(int(seed))

@@ -1,0 +1,233 @@
+"""Training helpers for generated MLX scripts: optimizers, the compiled step, clipping, EMA,
+optimizer state as flat arrays for checkpoints, and on-device running sums for logging.
+
+The step is one ``mx.compile``d function over the model's and the optimizer's state (both
+captured through ``inputs`` / ``outputs`` of ``mx.compile``), so a step is one graph with no
+host synchronisation; values are read on the host only at logging intervals.
+
+Semantics (COMPONENTS.md, "Training-loop semantics"):
+
+- accumulation over ``n`` micro-batches averages the gradients: ``g = (1 / n) * sum_i g_i``;
+- clipping by global norm: ``g <- g * min(1, clip / (norm + 1e-6))``; by value:
+  ``g <- clamp(g, -clip, clip)``; applied once, before the update; the logged
+  ``grad_norm`` is the norm before clipping;
+- Adam / AdamW with bias correction ON (MLX's default is off);
+- EMA of weights: ``e <- d * e + (1 - d) * p`` after each step.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+import numpy as np
+from mlx.utils import tree_flatten, tree_map, tree_unflatten
+
+from specc.runtime import checks
+
+CLIP_MODES = ("norm", "value")
+
+
+def _adam(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8):
+    return optim.Adam(learning_rate, betas=list(betas), eps=eps, bias_correction=True)
+
+
+def _adamw(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    return optim.AdamW(learning_rate, betas=list(betas), eps=eps, weight_decay=weight_decay, bias_correction=True)
+
+
+def _sgd(learning_rate, lr=None, momentum=0.0, nesterov=False, weight_decay=0.0):
+    return optim.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay, dampening=0.0, nesterov=nesterov)
+
+
+def _lion(learning_rate, lr=None, betas=(0.9, 0.99), weight_decay=0.0):
+    return optim.Lion(learning_rate, betas=list(betas), weight_decay=weight_decay)
+
+
+OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "lion": _lion}
+
+
+def make_optimizer(kind: str, learning_rate, arguments: dict) -> optim.Optimizer:
+    """An ``mlx.optimizers`` optimizer with specc's semantics and every value explicit.
+
+    ``learning_rate`` is a float or a schedule ``k -> lr`` (``specc.runtime.mlx.schedules``);
+    ``arguments`` are the spec's optimizer arguments (``lr`` is ignored here: the schedule
+    carries it).
+    """
+    checks.check_choice("make_optimizer", "kind", kind, tuple(OPTIMIZERS))
+    return OPTIMIZERS[kind](learning_rate, **arguments)
+
+
+def global_norm(gradients) -> mx.array:
+    """``sqrt(sum_i sum(g_i ** 2))`` over every array of the tree, in float32."""
+    leaves = [value for _, value in tree_flatten(gradients)]
+    total = mx.array(0.0, dtype=mx.float32)
+    for value in leaves:
+        total = total + mx.sum(mx.square(value.astype(mx.float32)))
+    return mx.sqrt(total)
+
+
+def clip_gradients(gradients, clip: float | None, mode: str = "norm"):
+    """``(clipped, norm)``: the norm is the global norm before clipping.
+
+    norm: ``g * min(1, clip / (norm + 1e-6))``; value: ``clamp(g, -clip, clip)``;
+    ``clip = None``: unchanged.
+    """
+    checks.check_choice("clip_gradients", "mode", mode, CLIP_MODES)
+    norm = global_norm(gradients)
+    if clip is None:
+        return gradients, norm
+    if mode == "value":
+        return tree_map(lambda value: mx.clip(value, -clip, clip), gradients), norm
+    scale = mx.minimum(clip / (norm + 1e-6), 1.0)
+    return tree_map(lambda value: (value * scale).astype(value.dtype), gradients), norm
+
+
+def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm"):
+    """A compiled ``step(micro_batches) -> (loss, metrics, grad_norm)``.
+
+    ``loss_function(model, batch) -> (loss, metrics)`` where ``metrics`` is a dict of scalars
+    logged beside the loss. ``micro_batches`` is a list of ``n >= 1`` batches (gradient
+    accumulation): losses, metrics and gradients are averaged over them, then clipped, then
+    one optimizer update (one schedule tick) is applied.
+    """
+    value_and_grad = nn.value_and_grad(model, lambda batch: loss_function(model, batch))
+    state = [model.state, optimizer.state]
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def step(micro_batches):
+        count = len(micro_batches)
+        loss_total, metric_totals, gradient_total = None, None, None
+        for batch in micro_batches:
+            (loss, metrics), gradients = value_and_grad(batch)
+            if gradient_total is None:
+                loss_total, metric_totals, gradient_total = loss, dict(metrics), gradients
+            else:
+                loss_total = loss_total + loss
+                metric_totals = {name: metric_totals[name] + metrics[name] for name in metric_totals}
+                gradient_total = tree_map(mx.add, gradient_total, gradients)
+        if count > 1:
+            gradient_total = tree_map(lambda value: value / count, gradient_total)
+            loss_total = loss_total / count
+            metric_totals = {name: value / count for name, value in metric_totals.items()}
+        gradients, norm = clip_gradients(gradient_total, clip, clip_mode)
+        optimizer.update(model, gradients)
+        return loss_total, metric_totals, norm
+
+    return step
+
+
+def make_eval_step(model: nn.Module, function):
+    """``mx.compile`` of ``function(model, batch) -> dict of scalars`` over the model's state."""
+    state = [model.state]
+
+    @partial(mx.compile, inputs=state, outputs=state)
+    def evaluate(batch):
+        return function(model, batch)
+
+    return evaluate
+
+
+@mx.compile
+def _ema_tree(decay, average, parameters):
+    return tree_map(lambda old, new: decay * old + (1.0 - decay) * new, average, parameters)
+
+
+def ema_update(average, parameters, decay: float):
+    """``e <- d * e + (1 - d) * p`` over two parameter trees of the same structure."""
+    return _ema_tree(mx.array(decay, dtype=mx.float32), average, parameters)
+
+
+class RunningSums:
+    """On-device sums of per-step values for the means written at each log interval.
+
+    ``add(values)`` is lazy (no host sync); ``means()`` reads them once and resets.
+    """
+
+    def __init__(self):
+        self.totals: dict[str, mx.array] = {}
+        self.count = 0
+
+    def add(self, values: dict) -> None:
+        for name, value in values.items():
+            value = value.astype(mx.float32)
+            self.totals[name] = self.totals[name] + value if name in self.totals else value
+        self.count += 1
+
+    def arrays(self) -> list:
+        return list(self.totals.values())
+
+    def means(self) -> dict[str, float]:
+        if self.count == 0:
+            return {}
+        mx.eval(self.arrays())
+        means = {name: float(value.item()) / self.count for name, value in self.totals.items()}
+        self.totals, self.count = {}, 0
+        return means
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "totals": {name: float(value.item()) for name, value in self.totals.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count = int(state.get("count", 0))
+        self.totals = {name: mx.array(value, dtype=mx.float32) for name, value in state.get("totals", {}).items()}
+
+
+class NonFiniteFlag:
+    """The first step whose loss is not finite, kept on the device (``-1`` while all are).
+
+    ``update(loss, step)`` is lazy; ``first_bad()`` reads it (call at log intervals and
+    before checkpoints).
+    """
+
+    def __init__(self):
+        self.value = mx.array(-1, dtype=mx.int32)
+
+    def update(self, loss: mx.array, step: int) -> None:
+        bad = mx.logical_and(self.value < 0, mx.logical_not(mx.isfinite(loss)))
+        self.value = mx.where(bad, mx.array(step, dtype=mx.int32), self.value)
+
+    def first_bad(self) -> int | None:
+        value = int(self.value.item())
+        return None if value < 0 else value
+
+
+def optimizer_arrays(optimizer: optim.Optimizer) -> dict[str, np.ndarray]:
+    """The optimizer's state as flat ``name -> numpy array`` (``step``, ``learning_rate``,
+    ``m.<parameter>``-style dotted paths), exact for bitwise resume."""
+    arrays = {}
+    for name, value in tree_flatten(optimizer.state):
+        if isinstance(value, mx.array):
+            arrays[name] = np.array(value)
+    return arrays
+
+
+def load_optimizer_arrays(optimizer: optim.Optimizer, model: nn.Module, arrays: dict) -> None:
+    """Restore ``optimizer_arrays`` output into an optimizer for ``model``'s parameters.
+
+    Every stored name must exist in the freshly initialised state with the same shape. The
+    state is updated in place, so a step compiled over ``optimizer.state`` sees it.
+    """
+    optimizer.init(model.trainable_parameters())
+    expected = {name: value for name, value in tree_flatten(optimizer.state) if isinstance(value, mx.array)}
+    missing = sorted(set(expected) - set(arrays))
+    unknown = sorted(set(arrays) - set(expected))
+    if missing or unknown:
+        raise ValueError(
+            f"optimizer state does not match the model: missing {missing[:5]}, unknown {unknown[:5]}"
+        )
+    restored = []
+    for name, value in expected.items():
+        stored = np.asarray(arrays[name])
+        if tuple(stored.shape) != tuple(value.shape):
+            checks.check_same_shape("load_optimizer_arrays", f"stored '{name}'", stored.shape, "expected", value.shape)
+        restored.append((name, mx.array(stored)))
+    # Update the existing top-level dict in place: a compiled step captured that object.
+    optimizer.state.update(tree_unflatten(restored))
+
+
+def to_device(batch: dict) -> dict:
+    """Numpy batch -> ``mx.array`` batch (same keys)."""
+    return {name: mx.array(value) for name, value in batch.items()}

@@ -1,0 +1,370 @@
+"""PyTorch runtime layers: torch.nn modules and functions on channels-last tensors.
+
+Same names, signatures, defaults and error text as ``specc.runtime.{jax,mlx}.layers``;
+the formulas are in ``specc.runtime.reference.layers`` and docs/runtime_layers.md.
+Convolutions permute ``[B, T, C]`` to torch's ``[B, C, T]`` and back internally.
+Parameters are built zero-filled from ``specc.runtime.init.layer_parameters`` (no torch
+RNG). Attention is written out (matmul, mask, softmax, matmul) so that ``torch.func.jvp``
+passes through it. ``Dropout`` draws from torch's global generator (seeded by
+``specc.runtime.torch.state.seed_dropout`` / Lightning's ``seed_everything``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from specc.runtime import checks
+from specc.runtime.init import layer_parameters
+
+# ----------------------------------------------------------------------------- functions
+
+
+def gelu(x, approximate="none"):
+    checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
+    return F.gelu(x, approximate=approximate)
+
+
+def relu(x):
+    return torch.relu(x)
+
+
+def silu(x):
+    return F.silu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return F.leaky_relu(x, negative_slope)
+
+
+def tanh(x):
+    return torch.tanh(x)
+
+
+def sigmoid(x):
+    return torch.sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    return torch.softmax(x, dim=axis)
+
+
+def exp(x):
+    return torch.exp(x)
+
+
+def log(x):
+    return torch.log(x)
+
+
+def sqrt(x):
+    return torch.sqrt(x)
+
+
+def abs(x):  # noqa: A001 - the runtime's name for |x|
+    return torch.abs(x)
+
+
+def _axes(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def mean(x, axis=-1, keepdims=False):
+    return torch.mean(x, dim=_axes(axis), keepdim=keepdims)
+
+
+def sum(x, axis=-1, keepdims=False):  # noqa: A001 - the runtime's name
+    return torch.sum(x, dim=_axes(axis), keepdim=keepdims)
+
+
+def matmul(a, b):
+    return torch.matmul(a, b)
+
+
+def reshape(x, shape):
+    return torch.reshape(x, checks.reshape_target("reshape", tuple(x.shape), shape))
+
+
+def transpose(x, axes):
+    return torch.permute(x, checks.check_permutation("transpose", axes, x.ndim))
+
+
+def swapaxes(x, axis1, axis2):
+    return torch.swapaxes(x, axis1, axis2)
+
+
+def concat(tensors, axis=-1):
+    return torch.cat(list(tensors), dim=axis)
+
+
+def split(x, sections, axis=-1):
+    axis = checks.normalize_axis("split", axis, x.ndim)
+    checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
+    return list(torch.split(x, x.shape[axis] // sections, dim=axis))
+
+
+def flatten(x, start_axis=1):
+    start_axis = checks.normalize_axis("flatten", start_axis, x.ndim)
+    return torch.flatten(x, start_dim=start_axis)
+
+
+def pad(x, before, after, axis=-1, mode="zeros"):
+    checks.check_choice("pad", "mode", mode, ("zeros", "reflect"))
+    axis = checks.normalize_axis("pad", axis, x.ndim)
+    if mode == "zeros":
+        widths = [0, 0] * (x.ndim - 1 - axis) + [before, after]
+        return F.pad(x, widths)
+    checks.check_reflect_padding("pad", x.shape[axis], before, after)
+    moved = torch.movedim(x, axis, -1)
+    shape = moved.shape
+    flat = F.pad(moved.reshape(-1, 1, shape[-1]), [before, after], mode="reflect")
+    return torch.movedim(flat.reshape(shape[:-1] + (flat.shape[-1],)), -1, axis)
+
+
+def sinusoidal(x, dim):
+    checks.check_even("sinusoidal", "dim", dim)
+    half = dim // 2
+    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=x.dtype, device=x.device) / half)
+    arguments = x[:, None] * frequencies
+    return torch.cat([torch.cos(arguments), torch.sin(arguments)], dim=-1)
+
+
+def _channels_first(x):
+    return torch.movedim(x, -1, 1)
+
+
+def _channels_last(x):
+    return torch.movedim(x, 1, -1)
+
+
+_POOLS = {"avg_pool1d": (1, F.avg_pool1d), "max_pool1d": (1, F.max_pool1d), "avg_pool2d": (2, F.avg_pool2d)}
+
+
+def _pool(function, x, kernel_size, stride, padding):
+    rank, pool = _POOLS[function]
+    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding):
+        checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
+    return _channels_last(pool(_channels_first(x), kernel, stride, padding))
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool1d", x, kernel_size, stride, padding)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool1d", x, kernel_size, stride, padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool2d", x, kernel_size, stride, padding)
+
+
+def attention(query, key, value, num_heads, causal=False):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA)."""
+    batch, query_steps, dim = query.shape
+    checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
+    head = dim // num_heads
+
+    def heads(tensor):
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(1, 2)
+
+    scores = torch.matmul(heads(query), heads(key).transpose(-1, -2)) / math.sqrt(head)
+    if causal:
+        allowed = torch.ones(query_steps, key.shape[1], dtype=torch.bool, device=query.device).tril()
+        scores = scores.masked_fill(~allowed, -math.inf)
+    mixed = torch.matmul(torch.softmax(scores, dim=-1), heads(value))
+    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+
+
+# ----------------------------------------------------------------------------- modules
+
+
+class _Parametrised(nn.Module):
+    """Creates the zero-filled parameters that ``layer_parameters`` lists."""
+
+    def _create(self, kind, **arguments):
+        for parameter in layer_parameters(kind, **arguments):
+            setattr(self, parameter.name, nn.Parameter(torch.zeros(parameter.shape)))
+
+    def _weight(self):
+        """``weight``, or ``g * v / ||v||`` (norm over all axes but 0) with weight norm."""
+        if self.weight_norm:
+            axes = tuple(range(1, self.weight_v.ndim))
+            return self.weight_g * self.weight_v / torch.sqrt(torch.sum(self.weight_v**2, dim=axes, keepdim=True))
+        return self.weight
+
+
+class Linear(_Parametrised):
+    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
+
+    def __init__(self, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features = in_features
+        self.bias = None
+        self._create("Linear", in_features=in_features, out_features=out_features, bias=bias)
+
+    def forward(self, x):
+        checks.check_channels("Linear", tuple(x.shape), self.in_features)
+        return F.linear(x, self.weight, self.bias)
+
+
+_CONVOLUTIONS = {1: F.conv1d, 2: F.conv2d}
+
+
+class _Convolution(_Parametrised):
+    kind = ""
+    rank = 0
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+        super().__init__()
+        self.bias = None
+        self._create(self.kind, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, weight_norm=weight_norm)
+        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
+        self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
+        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
+        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
+        self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
+        self.padding_mode, self.weight_norm = padding_mode, weight_norm
+
+    def forward(self, x):
+        checks.check_rank(self.kind, "input", tuple(x.shape), self.rank + 2)
+        checks.check_channels(self.kind, tuple(x.shape), self.in_channels)
+        for axis, (before, after) in enumerate(self.padding, start=1):
+            checks.conv_output_length(self.kind, x.shape[axis], self.kernel[axis - 1], self.stride[axis - 1], self.dilation[axis - 1], before, after)
+            if self.padding_mode == "reflect":
+                checks.check_reflect_padding(self.kind, x.shape[axis], before, after)
+        x = _channels_first(x)
+        widths = [size for pair in reversed(self.padding) for size in pair]
+        x = F.pad(x, widths, mode="reflect" if self.padding_mode == "reflect" else "constant")
+        convolve = _CONVOLUTIONS[self.rank]
+        y = convolve(x, self._weight(), self.bias, self.stride, 0, self.dilation, self.groups)
+        return _channels_last(y)
+
+
+class Conv1d(_Convolution):
+    """``[B, T, in] -> [B, T', out]``; weight ``[out, in / groups, k]`` (see reference.conv1d)."""
+
+    kind, rank = "Conv1d", 1
+
+
+class Conv2d(_Convolution):
+    """``[B, H, W, in] -> [B, H', W', out]``; weight ``[out, in / groups, kh, kw]``."""
+
+    kind, rank = "Conv2d", 2
+
+
+class ConvTranspose1d(_Parametrised):
+    """``[B, T, in] -> [B, L, out]``, ``L = (T - 1) s - 2 p + d (k - 1) + output_padding + 1``;
+    weight ``[in, out / groups, k]`` (torch's own conv_transpose1d)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+        super().__init__()
+        self.bias = None
+        self._create("ConvTranspose1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups, bias=bias, weight_norm=weight_norm)
+        self.in_channels, self.kernel, self.stride, self.padding = in_channels, kernel_size, stride, padding
+        self.output_padding, self.dilation, self.groups = output_padding, dilation, groups
+        self.weight_norm = weight_norm
+
+    def forward(self, x):
+        checks.check_rank("ConvTranspose1d", "input", tuple(x.shape), 3)
+        checks.check_channels("ConvTranspose1d", tuple(x.shape), self.in_channels)
+        length = (x.shape[1] - 1) * self.stride - 2 * self.padding + self.dilation * (self.kernel - 1) + self.output_padding + 1
+        if length < 1:
+            raise ValueError(f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}")
+        y = F.conv_transpose1d(_channels_first(x), self._weight(), self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+        return _channels_last(y)
+
+
+def _normalize(x, axes, eps):
+    centred = x - torch.mean(x, dim=axes, keepdim=True)
+    return centred / torch.sqrt(torch.mean(centred**2, dim=axes, keepdim=True) + eps)
+
+
+class LayerNorm(_Parametrised):
+    """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last axis."""
+
+    def __init__(self, dim, eps=1e-5, affine=True):
+        super().__init__()
+        self.weight, self.bias, self.eps = None, None, eps
+        self._create("LayerNorm", dim=dim, eps=eps, affine=affine)
+
+    def forward(self, x):
+        y = _normalize(x, -1, self.eps)
+        return y if self.weight is None else y * self.weight + self.bias
+
+
+class GroupNorm(_Parametrised):
+    """Channels-last group norm (see reference.group_norm)."""
+
+    def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
+        super().__init__()
+        self.weight, self.bias, self.eps = None, None, eps
+        self.num_groups, self.num_channels = num_groups, num_channels
+        self._create("GroupNorm", num_groups=num_groups, num_channels=num_channels, eps=eps, affine=affine)
+
+    def forward(self, x):
+        checks.check_channels("GroupNorm", tuple(x.shape), self.num_channels)
+        grouped = x.reshape(tuple(x.shape[:-1]) + (self.num_groups, self.num_channels // self.num_groups))
+        axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
+        y = _normalize(grouped, axes, self.eps).reshape(x.shape)
+        return y if self.weight is None else y * self.weight + self.bias
+
+
+class RMSNorm(_Parametrised):
+    """``x / sqrt(mean(x^2) + eps) * weight`` over the last axis."""
+
+    def __init__(self, dim, eps=1e-6, affine=True):
+        super().__init__()
+        self.weight, self.eps = None, eps
+        self._create("RMSNorm", dim=dim, eps=eps, affine=affine)
+
+    def forward(self, x):
+        y = x / torch.sqrt(torch.mean(x**2, dim=-1, keepdim=True) + self.eps)
+        return y if self.weight is None else y * self.weight
+
+
+class Embedding(_Parametrised):
+    """``weight[ids]``: integer ``ids`` of any shape -> ``ids.shape + [dim]``."""
+
+    def __init__(self, num_embeddings, dim):
+        super().__init__()
+        self._create("Embedding", num_embeddings=num_embeddings, dim=dim)
+
+    def forward(self, ids):
+        return F.embedding(ids.long(), self.weight)
+
+
+class MultiHeadAttention(nn.Module):
+    """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
+
+    def __init__(self, dim, num_heads, causal=False, bias=True):
+        super().__init__()
+        layer_parameters("MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias)
+        self.num_heads, self.causal = num_heads, causal
+        self.query = Linear(dim, dim, bias)
+        self.key = Linear(dim, dim, bias)
+        self.value = Linear(dim, dim, bias)
+        self.out = Linear(dim, dim, bias)
+
+    def forward(self, x, context=None):
+        source = x if context is None else context
+        mixed = attention(self.query(x), self.key(source), self.value(source), self.num_heads, self.causal)
+        return self.out(mixed)
+
+
+class Dropout(nn.Module):
+    """Zero each value with probability ``rate`` and scale the rest by ``1 / (1 - rate)`` in
+    training mode (``model.train()``); the identity after ``model.eval()``. Draws from torch's
+    global generator."""
+
+    def __init__(self, rate):
+        super().__init__()
+        layer_parameters("Dropout", rate=rate)
+        self.rate = rate
+
+    def forward(self, x):
+        return F.dropout(x, self.rate, self.training)

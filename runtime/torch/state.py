@@ -1,0 +1,41 @@
+"""Parameter state of torch models as canonical numpy arrays under dotted names.
+
+torch's own parameter layout is the canonical one, so no array is transposed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from specc.runtime import checks
+
+
+def state_dict(model) -> dict[str, np.ndarray]:
+    """``{dotted name: float array}``, sorted by name (lists of modules give ``attr.3.weight``)."""
+    return {name: parameter.detach().cpu().numpy().copy() for name, parameter in sorted(model.named_parameters())}
+
+
+def load_state_dict(model, arrays) -> None:
+    """Copy ``arrays`` into the model's parameters in place; every name must match exactly
+    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    parameters = dict(model.named_parameters())
+    checks.check_state_arrays(
+        {name: tuple(parameter.shape) for name, parameter in parameters.items()},
+        {name: np.shape(array) for name, array in arrays.items()},
+    )
+    with torch.no_grad():
+        for name, parameter in parameters.items():
+            values = torch.from_numpy(np.ascontiguousarray(arrays[name]))
+            parameter.copy_(values.to(dtype=parameter.dtype, device=parameter.device))
+
+
+def parameter_count(model) -> int:
+    """Number of scalar parameters."""
+    return int(np.sum([parameter.numel() for parameter in model.parameters()], dtype=np.int64))
+
+
+def seed_dropout(model, seed: int) -> None:
+    """torch's Dropout draws from the global generator: seed it (Lightning's
+    ``seed_everything(seed)`` does the same). Checkpoint it with ``torch.get_rng_state()``."""
+    torch.manual_seed(int(seed))

@@ -1,0 +1,519 @@
+"""Training helpers for generated PyTorch Lightning scripts.
+
+- ``make_optimizer``: adam, adamw, sgd, lion with COMPONENTS.md semantics (every value
+  passed explicitly; ``Lion`` is written here, torch has none);
+- ``lightning_precision``: the spec's precision as a Trainer ``precision``; fp16 on CPU is
+  refused (Lightning would silently switch to bf16);
+- ``MetricsLogger``: a Lightning ``Logger`` writing the run's ``metrics.csv``;
+- ``SpeccCheckpointIO``: a Lightning ``CheckpointIO`` writing specc checkpoint directories
+  (``model.safetensors`` in canonical names, ``optimizer.safetensors``, ``manifest.json``,
+  atomic ``last``), and ``SpeccModelCheckpoint``, Lightning's ``ModelCheckpoint`` naming
+  them ``step-000123`` and saving at the end of the run;
+- ``RunningSums``: on-device sums of per-step values for the means of each log row;
+- ``NumpyDataModule``: a ``LightningDataModule`` over ``specc.runtime.data.Loader`` whose
+  training ``DataLoader`` is stateful (exact resume mid-epoch).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.fabric.plugins import CheckpointIO
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from specc.runtime import checks
+from specc.runtime.training import checkpoints
+
+# ----------------------------------------------------------------------------- optimizers
+
+
+class Lion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023) with decoupled weight decay, as optax's ``lion``:
+
+    ``c = b1 * m + (1 - b1) * g``; ``p <- p - lr * (sign(c) + wd * p)``;
+    ``m <- b2 * m + (1 - b2) * g``.
+    """
+
+    def __init__(self, params, lr, betas=(0.9, 0.99), weight_decay=0.0):
+        checks.check_positive("lion", "lr", lr)
+        super().__init__(params, {"lr": lr, "betas": tuple(betas), "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            first, second = group["betas"]
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                state = self.state[parameter]
+                if not state:
+                    state["exp_avg"] = torch.zeros_like(parameter)
+                average = state["exp_avg"]
+                direction = (average * first + parameter.grad * (1 - first)).sign_()
+                if group["weight_decay"] != 0:
+                    direction.add_(parameter, alpha=group["weight_decay"])
+                parameter.add_(direction, alpha=-group["lr"])
+                average.mul_(second).add_(parameter.grad, alpha=1 - second)
+        return loss
+
+
+def _adam(parameters, lr, betas=(0.9, 0.999), eps=1e-8):
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=0.0)
+
+
+def _adamw(parameters, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    return torch.optim.AdamW(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+
+def _sgd(parameters, lr, momentum=0.0, nesterov=False, weight_decay=0.0):
+    return torch.optim.SGD(
+        parameters, lr=lr, momentum=momentum, dampening=0.0, nesterov=nesterov, weight_decay=weight_decay
+    )
+
+
+def _lion(parameters, lr, betas=(0.9, 0.99), weight_decay=0.0):
+    return Lion(parameters, lr=lr, betas=betas, weight_decay=weight_decay)
+
+
+OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "lion": _lion}
+
+
+def make_optimizer(kind: str, parameters, arguments: dict) -> torch.optim.Optimizer:
+    """A torch optimizer with specc's semantics; ``arguments`` are the spec's (``lr`` required)."""
+    checks.check_choice("make_optimizer", "kind", kind, tuple(OPTIMIZERS))
+    return OPTIMIZERS[kind](parameters, **arguments)
+
+
+# ----------------------------------------------------------------------------- precision
+
+PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+
+def lightning_precision(precision: str, accelerator: str) -> str:
+    """The Trainer's ``precision`` for the spec's; ``ValueError`` when the device cannot do it.
+
+    On CPU Lightning turns ``16-mixed`` into bf16 without asking: specc refuses instead.
+    """
+    checks.check_choice("precision", "precision", precision, tuple(PRECISIONS))
+    if precision == "fp16" and accelerator == "cpu":
+        raise ValueError(
+            "precision fp16 needs a GPU: this run is on the CPU, where Lightning would silently "
+            "switch to bf16; set precision = bf16 or fp32 in the spec, or pass --device cuda"
+        )
+    return PRECISIONS[precision]
+
+
+def accelerator_for(device: str | None) -> str:
+    """``--device`` (``cpu``, ``cuda``, ``gpu``, ``mps``; default cpu) as a Lightning accelerator."""
+    name = (device or "cpu").split(":")[0]
+    checks.check_choice("--device", "device", name, ("cpu", "cuda", "gpu", "mps"))
+    return "gpu" if name == "cuda" else name
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+class RunningSums:
+    """Sums of per-step values kept as detached tensors (no host sync per step).
+
+    ``add(values)`` adds one value per name (names may be added at different rates: the loss
+    once per micro-batch, the gradient norm once per update); ``means()`` returns the mean of
+    each name since the last call, as tensors, and resets. ``steps`` counts the steps of the
+    window (the script increments it).
+    """
+
+    def __init__(self):
+        self.totals: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.steps = 0
+
+    def add(self, values: dict) -> None:
+        for name, value in values.items():
+            value = value.detach().float()
+            self.totals[name] = self.totals[name] + value if name in self.totals else value
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+    def means(self) -> dict[str, torch.Tensor]:
+        means = {name: value / self.counts[name] for name, value in self.totals.items()}
+        self.totals, self.counts = {}, {}
+        return means
+
+
+SPLITS = ("train", "val", "test")
+
+
+class MetricsLogger(Logger):
+    """Lightning ``Logger`` writing specc's ``metrics.csv`` through a ``MetricsLog``.
+
+    Keys are ``split/name`` (``train/loss``, ``val/accuracy``); other keys (``epoch``) are
+    not metrics. During ``fit`` Lightning passes the 0-indexed step of the current batch
+    (``_batches_that_stepped`` before it is incremented); specc's step counts completed
+    steps, so rows get ``step + step_offset``; ``fixed_step`` (``--eval-only``: the
+    checkpoint's step) overrides it. A value logged twice for the same step (the
+    learning-rate monitor runs once per micro-batch under accumulation) is written once.
+    """
+
+    def __init__(self, metrics_log, step_offset: int = 1, fixed_step: int | None = None):
+        super().__init__()
+        self.metrics_log = metrics_log
+        self.step_offset = step_offset
+        self.fixed_step = fixed_step
+        self.epoch = 0
+        self._written: set[tuple[int, str]] = set()
+        self._written_step = None
+
+    @property
+    def name(self) -> str:
+        return "specc"
+
+    @property
+    def version(self) -> str:
+        return "0"
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        """Hyperparameters live in spec.resolved.mf, not in metrics.csv."""
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        if "epoch" in metrics:
+            self.epoch = int(metrics["epoch"])
+        row_step = self.fixed_step if self.fixed_step is not None else int(step or 0) + self.step_offset
+        if row_step != self._written_step:
+            self._written, self._written_step = set(), row_step
+        rows: dict[str, dict] = {}
+        for key, value in metrics.items():
+            split, _, name = key.partition("/")
+            if split not in SPLITS or not name or (split, name) in self._written:
+                continue
+            self._written.add((split, name))
+            rows.setdefault(split, {})[name] = float(value)
+        for split in SPLITS:
+            if split in rows:
+                self.metrics_log.write_many(row_step, self.epoch, split, rows[split])
+
+    @rank_zero_only
+    def save(self) -> None:
+        self.metrics_log.flush()
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.metrics_log.flush()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+class SpeccModelCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` with specc's names: ``checkpoints/step-000123`` (a
+    directory written by ``SpeccCheckpointIO``), ``last`` as a pointer, and one more save at
+    the end of the run when the last step was not saved yet.
+
+    Without a monitored metric the newest ``keep`` checkpoints are kept (monitor ``step``,
+    mode ``max``); ties keep the older (Lightning compares strictly).
+    """
+
+    FILE_EXTENSION = ""
+    CHECKPOINT_NAME_LAST = "last"
+
+    def __init__(self, dirpath, every: int | None, keep: int, monitor: str | None, mode: str):
+        super().__init__(
+            dirpath=dirpath,
+            filename="step-{step:06d}",
+            monitor=monitor or "step",
+            mode=mode if monitor else "max",
+            save_top_k=keep,
+            save_last=True,
+            every_n_train_steps=every or 0,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,
+            save_on_train_epoch_end=False,
+        )
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if trainer.should_stop and trainer.state.fn == "fit":
+            self._save_final(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._save_final(trainer)
+
+    def _save_final(self, trainer) -> None:
+        """The end-of-run checkpoint, saved after the final evaluation while the loop is still
+        inside its epoch (a checkpoint saved after the loop ended would resume one epoch on)."""
+        if self._last_global_step_saved == trainer.global_step or trainer.sanity_checking:
+            return
+        candidates = self._monitor_candidates(trainer)
+        if self.monitor in candidates:
+            self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        """On SIGTERM / Ctrl-C: save what was reached (never after a non-finite loss)."""
+        if isinstance(exception, (KeyboardInterrupt,)) or type(exception).__name__ == "SIGTERMException":
+            if self._last_global_step_saved != trainer.global_step and trainer.global_step > 0:
+                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def _encode(value, path: str, arrays: dict):
+    """Lightning's checkpoint (minus the model) as JSON data; every tensor or numpy array
+    goes to ``arrays`` under its dotted path and is referenced by ``{"__array__": path}``."""
+    if isinstance(value, torch.Tensor):
+        tensor = value.detach().cpu()
+        dtype = str(tensor.dtype)
+        if tensor.dtype == torch.bfloat16:
+            tensor = tensor.float()
+        arrays[path] = tensor.numpy()
+        return {"__array__": path, "torch": dtype}
+    if isinstance(value, np.ndarray):
+        arrays[path] = value
+        return {"__array__": path}
+    if isinstance(value, dict):
+        if all(isinstance(key, str) for key in value):
+            return {"__dict__": {key: _encode(item, f"{path}.{key}", arrays) for key, item in value.items()}}
+        return {"__pairs__": [[key, _encode(item, f"{path}.{key}", arrays)] for key, item in value.items()]}
+    if isinstance(value, (list, tuple)):
+        items = [_encode(item, f"{path}.{index}", arrays) for index, item in enumerate(value)]
+        return {"__tuple__": items} if isinstance(value, tuple) else items
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"__float__": repr(value)}
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"SpeccCheckpointIO: cannot store a {type(value).__name__} at {path!r}")
+
+
+def _decode(data, arrays: dict):
+    if isinstance(data, list):
+        return [_decode(item, arrays) for item in data]
+    if not isinstance(data, dict):
+        return data
+    if "__array__" in data:
+        array = np.array(arrays[data["__array__"]])
+        if "torch" not in data:
+            return array
+        return torch.from_numpy(array).to(getattr(torch, data["torch"].split(".")[-1]))
+    if "__dict__" in data:
+        return {key: _decode(item, arrays) for key, item in data["__dict__"].items()}
+    if "__pairs__" in data:
+        return {key: _decode(item, arrays) for key, item in data["__pairs__"]}
+    if "__tuple__" in data:
+        return tuple(_decode(item, arrays) for item in data["__tuple__"])
+    if "__float__" in data:
+        return float(data["__float__"])
+    raise ValueError(f"SpeccCheckpointIO: unreadable manifest entry {data!r}")
+
+
+class SpeccCheckpointIO(CheckpointIO):
+    """Lightning ``CheckpointIO`` that writes specc checkpoint directories.
+
+    ``save_checkpoint(checkpoint, .../checkpoints/step-000123)`` writes the directory with
+    ``specc.runtime.training.checkpoints.write_checkpoint`` (temporary directory renamed into
+    place, ``last`` re-pointed atomically): the LightningModule's ``<prefix>*`` entries
+    (the model, canonical dotted names, PyTorch layout) go to ``model.safetensors``; every
+    other tensor of Lightning's checkpoint (optimizer moments, loop and callback state) goes
+    to ``optimizer.safetensors``; the rest to ``manifest.json`` under ``"lightning"``, beside
+    specc's fields (step, epoch, data position, monitored metric, ``extra_manifest``).
+
+    A save to ``.../last`` (Lightning's ``save_last``) points ``last`` at this step's
+    directory, writing it when top-k did not. The directory ``last`` points at is never
+    deleted by top-k pruning; it is removed when ``last`` moves on, unless Lightning's
+    ``keeper`` (the ``ModelCheckpoint``) still keeps it.
+    """
+
+    def __init__(self, model_prefix: str = "model.", extra_manifest: dict | None = None, keeper=None):
+        self.model_prefix = model_prefix
+        self.extra_manifest = dict(extra_manifest or {})
+        self.keeper = keeper
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        path = Path(path)
+        root = path.parent
+        step = int(checkpoint["global_step"])
+        if path.name == checkpoints.LAST:
+            self._save_last(checkpoint, root, step)
+            return
+        previous = checkpoints.latest_checkpoint(root.parent)
+        self._write(checkpoint, root, step)
+        self._forget(previous, root)
+
+    def _save_last(self, checkpoint: dict, root: Path, step: int) -> None:
+        name = checkpoints.step_directory_name(step)
+        previous = checkpoints.latest_checkpoint(root.parent)
+        if (root / name / checkpoints.MANIFEST).is_file():
+            checkpoints.point_last(root, name)
+        else:
+            self._write(checkpoint, root, step)
+        self._forget(previous, root)
+
+    def _write(self, checkpoint: dict, root: Path, step: int) -> None:
+        model, rest = {}, {}
+        for key, value in checkpoint["state_dict"].items():
+            if key.startswith(self.model_prefix):
+                model[key[len(self.model_prefix):]] = value.detach().cpu().float().numpy()
+            else:
+                rest[key] = value
+        arrays: dict = {}
+        others = {key: value for key, value in checkpoint.items() if key != "state_dict"}
+        others["state_dict"] = rest
+        manifest = dict(self.extra_manifest)
+        position = _data_position(checkpoint)
+        manifest.update(
+            epoch=int(position["epoch"] if position else checkpoint.get("epoch", 0)),
+            data_position=position,
+            metrics=_monitored(checkpoint),
+            lightning=_encode(others, "lightning", arrays),
+        )
+        checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest)
+
+    def _forget(self, previous, root: Path) -> None:
+        """Delete the old ``last`` target once ``last`` has moved, unless top-k keeps it."""
+        current = checkpoints.latest_checkpoint(root.parent)
+        if previous is None or current is None or Path(previous) == Path(current):
+            return
+        if not self._kept(previous) and Path(previous).is_dir():
+            shutil.rmtree(previous)
+
+    def _kept(self, directory) -> bool:
+        kept = getattr(self.keeper, "best_k_models", {}) if self.keeper is not None else {}
+        return any(os.path.realpath(key) == os.path.realpath(directory) for key in kept)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        loaded = checkpoints.read_checkpoint(path)
+        checkpoint = _decode(loaded.manifest["lightning"], loaded.optimizer)
+        state = {self.model_prefix + name: torch.from_numpy(np.array(value)) for name, value in loaded.model.items()}
+        state.update(checkpoint.get("state_dict", {}))
+        checkpoint["state_dict"] = state
+        return checkpoint
+
+    def remove_checkpoint(self, path) -> None:
+        """Top-k pruning: keep the directory ``last`` points at (it goes when ``last`` moves)."""
+        path = Path(path)
+        current = checkpoints.latest_checkpoint(path.parent.parent)
+        if current is not None and os.path.realpath(path) == os.path.realpath(current):
+            return
+        if path.is_dir():
+            shutil.rmtree(path)
+
+
+def _data_position(checkpoint: dict):
+    loop = (checkpoint.get("loops") or {}).get("fit_loop") or {}
+    states = (loop.get("state_dict") or {}).get("combined_loader") or []
+    return states[0] if states else None
+
+
+def _monitored(checkpoint: dict) -> dict:
+    metrics = {}
+    for key, state in (checkpoint.get("callbacks") or {}).items():
+        if key.startswith("SpeccModelCheckpoint") or key.startswith("ModelCheckpoint"):
+            score, monitor = state.get("current_score"), state.get("monitor")
+            if monitor and monitor != "step" and score is not None:
+                metrics[monitor] = float(score)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- data
+
+
+class EpochStream(torch.utils.data.IterableDataset):
+    """The rest of the current epoch of a ``specc.runtime.data.Loader``, one batch per item.
+
+    ``position`` is the (epoch, batch index) of the next batch *training consumes*:
+    Lightning prefetches one batch ahead, so the position advances in ``consume()`` (called
+    from the data module's ``on_before_batch_transfer`` hook), not when a batch is produced.
+    """
+
+    def __init__(self, loader):
+        super().__init__()
+        self.loader = loader
+        self.epoch, self.index = 0, 0
+
+    def __len__(self) -> int:
+        return self.loader.batches_per_epoch
+
+    def __iter__(self):
+        self._normalize()
+        yield from self.loader.epoch_batches(self.epoch, self.index)
+
+    def consume(self) -> None:
+        self.index += 1
+        self._normalize()
+
+    def _normalize(self) -> None:
+        if self.index >= self.loader.batches_per_epoch:
+            self.epoch, self.index = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": int(self.epoch), "batch_index": int(self.index)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["batch_index"])
+
+
+class ResumableDataLoader(torch.utils.data.DataLoader):
+    """A ``DataLoader`` over an ``EpochStream`` (numpy -> tensors by ``default_convert``)
+    with ``state_dict`` / ``load_state_dict``, so Lightning stores its position."""
+
+    def __init__(self, stream: EpochStream):
+        super().__init__(stream, batch_size=None, num_workers=0)
+        self.stream = stream
+
+    def state_dict(self) -> dict:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state)
+
+
+class FixedPass(torch.utils.data.IterableDataset):
+    """Every batch of epoch 0 of an evaluation ``Loader``: the same batches at every evaluation."""
+
+    def __init__(self, loader):
+        super().__init__()
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return self.loader.batches_per_epoch
+
+    def __iter__(self):
+        yield from self.loader.epoch_batches(0)
+
+
+class NumpyDataModule(pl.LightningDataModule):
+    """``LightningDataModule`` over specc's numpy loaders (``{"train", "val", "test"}`` ->
+    ``Loader``); the training loader resumes exactly mid-epoch."""
+
+    def __init__(self, loaders: dict):
+        super().__init__()
+        self.loaders = loaders
+        self.train_stream = EpochStream(loaders["train"])
+        self.train_loader = ResumableDataLoader(self.train_stream)
+
+    def train_dataloader(self):
+        return self.train_loader
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(FixedPass(self.loaders["val"]), batch_size=None, num_workers=0)
+
+    def test_dataloader(self):
+        return torch.utils.data.DataLoader(FixedPass(self.loaders["test"]), batch_size=None, num_workers=0)
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training:
+            self.train_stream.consume()
+        return batch

@@ -1,0 +1,40 @@
+"""Backend-neutral helpers of the generated training scripts (numpy and stdlib only).
+
+- ``parse_arguments(spec_name, argv=None)``: the command line;
+- ``check_runtime(generated_with, ir_version)``, ``package_versions(names)``;
+- ``resolve_start(out_dir, resume, eval_only) -> RunStart``; ``prepare_run_directory(...)``;
+- ``MetricsLog(path, resume_step=None)``, ``read_metrics(path)``;
+- ``write_checkpoint(run_dir, step, model, optimizer, manifest)``, ``read_checkpoint(path)``,
+  ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)``;
+- ``EarlyStopping(monitor, patience, mode, min_delta)``; ``StopRequest()``;
+  ``ProgressBar(total)``; ``make_loggers(kinds, run_dir)``;
+- ``flatten(tree)`` / ``subtree(flat, prefix)`` for optimizer state;
+- ``MeanTracker``, ``NonFiniteLoss``, ``first_bad_step(flag)`` (loop guards).
+"""
+
+from specc.runtime.training.arguments import build_parser, parse_arguments
+from specc.runtime.training.checkpoints import (
+    Checkpoint,
+    latest_checkpoint,
+    list_checkpoints,
+    prune_checkpoints,
+    read_checkpoint,
+    write_checkpoint,
+)
+from specc.runtime.training.early_stopping import EarlyStopping
+from specc.runtime.training.guards import MeanTracker, NonFiniteLoss, first_bad_step
+from specc.runtime.training.loggers import make_loggers
+from specc.runtime.training.metrics_log import MetricsLog, read_metrics
+from specc.runtime.training.progress import ProgressBar
+from specc.runtime.training.rundir import RunStart, prepare_run_directory, resolve_start
+from specc.runtime.training.signals import StopRequest
+from specc.runtime.training.tree import flatten, subtree
+from specc.runtime.training.version import check_runtime, package_versions
+
+__all__ = [
+    "build_parser", "parse_arguments", "Checkpoint", "latest_checkpoint", "list_checkpoints",
+    "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
+    "NonFiniteLoss", "first_bad_step", "make_loggers", "MetricsLog",
+    "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
+    "StopRequest", "flatten", "subtree", "check_runtime", "package_versions",
+]

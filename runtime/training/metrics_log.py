@@ -1,0 +1,85 @@
+"""``metrics.csv``: ``step,epoch,split,name,value,time``, the same on every backend.
+
+Values are written with full float precision (``repr``); ``time`` is seconds since the run
+started. On resume the rows after the checkpoint's step are dropped before appending.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import time
+from pathlib import Path
+
+HEADER = ("step", "epoch", "split", "name", "value", "time")
+SPLITS = ("train", "val", "test")
+
+
+def format_value(value) -> str:
+    """Full precision: ``repr`` of the float (``nan`` and ``inf`` as Python writes them)."""
+    number = float(value)
+    if math.isnan(number):
+        return "nan"
+    return repr(number)
+
+
+class MetricsLog:
+    """Append rows to ``path``; ``resume_step`` truncates rows with ``step > resume_step``."""
+
+    def __init__(self, path, resume_step: int | None = None, start_time: float | None = None):
+        self.path = Path(path)
+        self.start_time = time.time() if start_time is None else start_time
+        self.time_offset = 0.0
+        kept = self._kept_rows(resume_step) if resume_step is not None else []
+        if kept:
+            self.time_offset = max(float(row[5]) for row in kept)
+        self.file = open(self.path, "w", newline="", encoding="utf-8")
+        self.writer = csv.writer(self.file, lineterminator="\n")
+        self.writer.writerow(HEADER)
+        self.writer.writerows(kept)
+        self.file.flush()
+
+    def _kept_rows(self, resume_step: int) -> list[list[str]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        if not rows or tuple(rows[0]) != HEADER:
+            return []
+        return [row for row in rows[1:] if len(row) == len(HEADER) and int(row[0]) <= resume_step]
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (continuing the previous run's clock on resume)."""
+        return self.time_offset + time.time() - self.start_time
+
+    def write(self, step: int, epoch: int, split: str, name: str, value) -> None:
+        """One row; ``split`` is train, val or test."""
+        if split not in SPLITS:
+            raise ValueError(f"metrics.csv: split must be one of {', '.join(SPLITS)}, got {split!r}")
+        self.writer.writerow([int(step), int(epoch), split, name, format_value(value), repr(round(self.elapsed(), 6))])
+
+    def write_many(self, step: int, epoch: int, split: str, values: dict) -> None:
+        """Several rows in name order, then flush."""
+        for name in sorted(values):
+            self.write(step, epoch, split, name, values[name])
+        self.flush()
+
+    def flush(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.flush()
+            self.file.close()
+
+
+def read_metrics(path) -> list[dict]:
+    """Rows of a metrics.csv as dicts (``step``/``epoch`` int, ``value``/``time`` float)."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        row["step"], row["epoch"] = int(row["step"]), int(row["epoch"])
+        row["value"], row["time"] = float(row["value"]), float(row["time"])
+    return rows

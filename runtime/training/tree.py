@@ -1,0 +1,29 @@
+"""Nested optimizer / EMA state <-> flat named numpy arrays for ``optimizer.safetensors``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
+    """``{"adam": {"mu": {"w": a}}, "count": c}`` -> ``{"adam.mu.w": a, "count": c}``.
+
+    Nested dicts, lists and tuples are walked (list items by index); leaves become arrays.
+    """
+    flat: dict[str, np.ndarray] = {}
+    if isinstance(tree, dict):
+        items = [(str(key), value) for key, value in tree.items()]
+    elif isinstance(tree, (list, tuple)):
+        items = [(str(index), value) for index, value in enumerate(tree)]
+    else:
+        flat[prefix] = np.asarray(tree)
+        return flat
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def subtree(flat: dict, prefix: str) -> dict[str, np.ndarray]:
+    """Entries under ``prefix.`` with the prefix removed."""
+    start = prefix + "."
+    return {name[len(start):]: value for name, value in flat.items() if name.startswith(start)}

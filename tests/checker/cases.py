@@ -1,0 +1,79 @@
+"""One small spec per diagnostic code of the checker: (code, base spec, edits, overrides, backend).
+
+``edits`` are (old, new) replacements applied to the base spec; each case yields exactly
+one diagnostic, whose rendered text ``test_codes.py`` pins.
+"""
+
+from tests.checker.helpers import ADVERSARIAL, DIGITS, FLOW
+
+CASES = {
+    # E03xx names, references, constants, overrides
+    "E0301_constant": (DIGITS, [("lr = 1e-3", "lr = hiden")], (), None),
+    "E0301_model": (DIGITS, [("model = mlp", "model = mpl")], (), None),
+    "E0302": (DIGITS, [("target = data.y", "target = data.yy")], (), None),
+    "E0303_let": (DIGITS, [("let hidden = 32", "let hidden = 32\nlet hidden = 64")], (), None),
+    "E0303_key": (DIGITS, [("batch_size = 16", "batch_size = 16\n  batch_size = 32")], (), None),
+    "E0303_section": (DIGITS, [("optimizer adam { lr = 1e-3 }", "optimizer adam { lr = 1e-3 }\noptimizer sgd {}")],
+                      (), None),
+    "E0304": (DIGITS, [("let hidden = 32", "let hidden = width\nlet width = hidden")], (), None),
+    "E0305_division": (DIGITS, [("let hidden = 32", "let hidden = 32 // 0")], (), None),
+    "E0305_types": (DIGITS, [("lr = 1e-3", 'lr = "fast" * 2')], (), None),
+    "E0306_section": (DIGITS, [("optimizer adam", "optimizer adamm")], (), None),
+    "E0306_value": (DIGITS, [("metrics = [accuracy]", "metrics = [acurracy]")], (), None),
+    "E0307": (DIGITS, [], ("train.max_stepz=5",), None),
+    "E0308": (DIGITS, [], ("max_steps",), None),
+    "E0309": (DIGITS, [("optimizer adam", "optimiser adam")], (), None),
+    # E04xx keys, types, ranges
+    "E0401": (DIGITS, [("{ lr = 1e-3 }", "{ lrr = 1e-3 }")], (), None),
+    "E0402": (DIGITS, [("batch_size = 16", 'batch_size = "16"')], (), None),
+    "E0403": (DIGITS, [("batch_size = 16", "batch_size = 0")], (), None),
+    "E0404": (FLOW, [("  k = k\n", "")], (), None),
+    "E0405": (DIGITS, [("train {\n  max_steps = 20\n  eval_every = 10\n  checkpoint { every = 10, keep = 2, "
+                        "monitor = \"val/accuracy\", mode = max }\n}\n", "")], (), None),
+    "E0406": (DIGITS, [("mode = max", "mode = maximum")], (), None),
+    "E0407": (DIGITS, [("data digits {", 'data npz {\n  path = "d.npz"\n  fields = { x = "f32[64", y = "i64[]" }')],
+              (), None),
+    "E0408": (DIGITS, [("data digits {", "data {")], (), None),
+    "E0409": (DIGITS, [("eval {", "distributed {}\n\neval {")], (), None),
+    # E05xx cross-field rules
+    "E0501": (FLOW, [("warmup = 5", "warmup = 50")], (), None),
+    "E0502": (DIGITS, [('monitor = "val/accuracy"', 'monitor = "val/acc"')], (), None),
+    "E0503": (DIGITS, [("  eval_every = 10\n", "")], (), None),
+    "E0504": (FLOW, [("batch_size = 8", "batch_size = 8\n  break_symmetry = true\n  shift_test_distribution = true")],
+              (), None),
+    "E0505": (DIGITS, [("  max_steps = 20\n", "")], (), None),
+    "E0506": (FLOW, [("max_steps = 20", "max_epochs = 2")], (), None),
+    "E0507": (FLOW, [("schedule warmup_cosine", "schedule other: warmup_cosine")], (), None),
+    "E0508": (FLOW, [("sizes = [64, 16, 16]", "sizes = [64, 16]")], (), None),
+    "E0509": (DIGITS, [("batch_size = 16", "batch_size = 16\n  coupling = ot")], (), None),
+    "E0510": (DIGITS, [("metrics = [accuracy]", "sampler = euler\n  metrics = [accuracy]")], (), None),
+    "E0511": (FLOW, [("  sampler = euler(steps = 4)\n", "")], (), None),
+    # E07xx objective contracts
+    "E0701": (DIGITS, [("  model = mlp\n", ""), ("objective", "model other(x: f32[B, 64]) -> f32[B, 10] {\n"
+                                                             "  return linear(x, 10)\n}\n\nobjective")], (), None),
+    "E0702": (FLOW, [("signal: f32[B, 16])", "signal: f32[B, 16], cond: f32[B, 4])")], (), None),
+    "E0703": (DIGITS, [("mlp(x: f32[B, 64])", "mlp(x: f32[B, 32])")], (), None),
+    "E0704": (FLOW, [("-> f32[B, 2 * k] {", "-> f32[B, 3] {"), ("linear(x, 8) + c), 2 * k)", "linear(x, 8) + c), 3)")],
+              (), None),
+    "E0705": (DIGITS, [("target = data.y", "target = data.x")], (), None),
+    "E0706": (FLOW, [("objective flow_matching", "objective mean_flow")], (), None),
+    "E0707": (FLOW, [("t: f32[B], ", ""), (" + sinusoidal(t, 8)", "")], (), None),
+    "E0708": (DIGITS, [("objective classification", "objective regression"), ("target = data.y", "target = data.x"),
+                       ("f32[B, 10] {", "f32[B, 64] {"), ("hidden)), 10)", "hidden)), 64)"),
+                       ("metrics = [accuracy]", "metrics = [mse]"), ("val/accuracy", "val/mse"),
+                       ("model = mlp", "model = mlp\n  cfg_dropout = 0.1")], (), None),
+    "E0709": (FLOW, [("cfg_dropout = 0.1", "cfg_dropout = 0.1\n  inputs = { signl = data.signal }")], (), None),
+    "E0710": (ADVERSARIAL, [("critic(x: f32[B, 64])", "critic(x: f32[B, 64], y: f32[B, 64])")], (), None),
+    "E0711": (ADVERSARIAL, [("optimizer discriminator:", "optimizer critic:")], (), None),
+    # E08xx backend capability
+    "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
+}
+
+
+def build(name: str):
+    base, edits, overrides, backend = CASES[name]
+    text = base
+    for old, new in edits:
+        assert old in text, f"{name}: {old!r} not in the base spec"
+        text = text.replace(old, new, 1)
+    return text, overrides, backend
