@@ -108,7 +108,7 @@ def lint(
 
     Example: specc lint specs/ --format github
     """
-    from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
+    from specc.compiler.diagnostics import sort_diagnostics
     from specc.compiler.lint_formats import FORMATTERS
     from specc.compiler.pipeline import check
 
@@ -116,9 +116,9 @@ def lint(
         typer.echo(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})", err=True)
         raise typer.Exit(2)
     files, missing = _spec_files(paths)
-    diagnostics = [Diagnostic("E0001", f"no such file or folder: {path}", Span.point(path)) for path in missing]
+    diagnostics = []
     sources: dict[str, str] = {}
-    for file in files:
+    for file in files + missing:  # a missing path gets the loader's own diagnostic
         result = check(file, read, tuple(set_), None, library_ok=True)
         diagnostics += result.diagnostics
         sources.update(result.sources)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 
 from specc.compiler import ir, registry
-from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
+from specc.compiler.diagnostics import Span, did_you_mean
 from specc.compiler.rules import Facts, head
 
 _TYPE_TEXT = re.compile(r"^\s*(f32|i32|i64|bool)\s*\[\s*([0-9_\s,]*)\]\s*$")
@@ -36,7 +36,7 @@ def parse_tensor_type(text: str) -> ir.TensorType | None:
 def data_fields(facts: Facts) -> dict[str, ir.TensorType] | None:
     """Per-example field types of the data source (no batch axis)."""
     values = facts.checked.sections.get("data")
-    if values is None:
+    if values is None or values.dropped:
         return None
     source = registry.lookup("data", values.values["component"])
     fields = {}
@@ -149,7 +149,7 @@ class ContractChecker:
                                  self.facts.span("objective", "inputs", key))
         bindings = []
         for name, tensor in graph.inputs:
-            source, given = self.source_of(name, explicit, supplied, target)
+            source, given = self.source_of(name, explicit, supplied, target, graph.name)
             if source is None:
                 continue
             if given is not None and not _compatible(tensor, given):
@@ -172,7 +172,7 @@ class ContractChecker:
                                       f"from the data", self.facts.span("objective", "cfg_dropout"))
         self.bindings[graph.name] = tuple(bindings)
 
-    def source_of(self, name: str, explicit: dict, supplied: dict, target: ir.TensorType):
+    def source_of(self, name: str, explicit: dict, supplied: dict, target: ir.TensorType, model: str):
         """(source, type given per batch) of one model input, or (None, None) after a diagnostic."""
         if name in explicit:
             field = explicit[name].split(".", 1)[1]
@@ -183,7 +183,7 @@ class ContractChecker:
             return f"objective.{name}", ir.TensorType("f32", ("B",))
         if name in self.fields:
             return f"data.{name}", _batched(self.fields[name])
-        self.facts.error("E0702", f"input `{name}` of model is not fed: no data field `{name}` and objective "
+        self.facts.error("E0702", f"input `{name}` of model `{model}` is not fed: no data field `{name}` and objective "
                                   f"`{self.kind}` does not supply it", self.model_span(self.current_slot(name)),
                          f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})")
         return None, None
@@ -199,7 +199,7 @@ class ContractChecker:
             return
         output = graph.outputs[0]
         wanted = {
-            "like_target": (_batched(ir.TensorType("f32", target.shape)), "shaped like the target"),
+            "like_target": (_batched(ir.TensorType("f32", target.shape)), "an output shaped like the target"),
             "logits": (ir.TensorType("f32", ("B", "C")), "class logits [B, C]"),
             "sequence_logits": (ir.TensorType("f32", ("B", "T", "V")), "token logits [B, T, V]"),
         }[self.contract.output]
@@ -292,16 +292,25 @@ def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) 
     reported = set()
     for graph in graphs.values():
         for module in graph.modules:
-            names = [sub.kind for sub in module.submodules if isinstance(sub, ir.Layer)]
-            names += [statement.function for statement in module.body if statement.call == "op"]
-            for name in names:
+            for name, origin in _calls(module):
                 entry = entries.get(name) or runtime_names.get(name)
                 if entry is None or backend in entry.backends or (entry.name, graph.name) in reported:
                     continue
                 reported.add((entry.name, graph.name))
-                origin = next((s.origin for s in module.body if s.function == name or s.attribute), module.origin)
-                facts.error("E0802", f"layer `{entry.name}` of model `{graph.name}` is not available on backend "
-                                     f"`{backend}`", _origin_span(origin, facts))
+                facts.error("E0802", f"`{entry.name}` (in model `{graph.name}`) is not available on backend "
+                                     f"`{backend}`", _origin_span(origin, facts),
+                            f"backends with it: {', '.join(sorted(entry.backends))}")
+
+
+def _calls(module: ir.ModuleDef):
+    """(layer or op name, origin) of everything a module calls."""
+    for submodule in module.submodules:
+        if isinstance(submodule, ir.Layer):
+            origin = next((s.origin for s in module.body if s.attribute == submodule.attribute), module.origin)
+            yield submodule.kind, origin
+    for statement in module.body:
+        if statement.call == "op":
+            yield statement.function, statement.origin
 
 
 def _origin_span(origin: str, facts: Facts) -> Span:

@@ -141,8 +141,8 @@ def plain(value):
 def component_argument(value) -> tuple[str, dict]:
     """A component-valued argument (``path = linear(noise_min = 0.0)``) as (kind, arguments).
 
-    Accepted IR forms: a bare kind ``"uniform"``, ``(kind, ((key, value), ...))`` or
-    ``(("arguments", ...), ("kind", kind))``.
+    Accepted IR forms: a bare kind ``"uniform"``, ``(kind, ((key, value), ...))``,
+    ``(("kind", kind), (key, value), ...)`` or ``(("arguments", ...), ("kind", kind))``.
     """
     if value is None:
         return "", {}
@@ -150,7 +150,9 @@ def component_argument(value) -> tuple[str, dict]:
         return value, {}
     data = plain(value)
     if isinstance(data, dict) and "kind" in data:
-        return data["kind"], dict(data.get("arguments") or {})
+        if "arguments" in data:
+            return data["kind"], dict(data["arguments"] or {})
+        return data["kind"], {key: item for key, item in data.items() if key != "kind"}
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], str):
         return data[0], dict(data[1] or {})
     raise EmitError(f"cannot read a component from {value!r}")
@@ -168,8 +170,18 @@ def provenance_lookup(program: ir.Program):
     return origin
 
 
-def entry(name: str, value, origin: str = "") -> dict:
-    return {"name": identifier(name), "value": value, "origin": origin}
+def entry(name: str, value, origin: str = "", key_origin=None) -> dict:
+    """One configuration line ``name = value  # origin``. A dict value with ``key_origin``
+    (``key -> origin``) is written one key per line, each with its own origin."""
+    items = None
+    if isinstance(value, dict) and value and key_origin is not None:
+        items = [{"key": key, "value": value[key], "origin": key_origin(key)} for key in sorted(value)]
+    return {"name": identifier(name), "value": value, "origin": origin, "lines": items}
+
+
+def keyed(origin, section: str):
+    """``key -> origin of section.key``."""
+    return lambda key: origin(f"{section}.{key}")
 
 
 def config_groups(program: ir.Program) -> list[dict]:
@@ -182,7 +194,7 @@ def config_groups(program: ir.Program) -> list[dict]:
             "title": "data",
             "entries": [
                 entry("data_source", source.kind, origin("data")),
-                entry("data_arguments", source_arguments(program.data), origin("data")),
+                entry("data_arguments", source_arguments(program.data), origin("data"), keyed(origin, "data")),
                 entry("batch_size", program.data.batch_size, origin("data.batch_size")),
             ],
         },
@@ -208,6 +220,8 @@ def config_groups(program: ir.Program) -> list[dict]:
 def objective_entries(program: ir.Program, origin) -> list[dict]:
     plan = program.objective
     entries = [entry("objective", plan.kind, origin("objective")), entry("target_field", plan.target, origin("objective.target"))]
+    if plan.kind == "classification":
+        entries.append(entry("loss_arguments", cross_entropy_arguments(plan), origin("objective.loss")))
     if plan.kind in FLOW_OBJECTIVES:
         flow = flow_view(plain(plan.arguments) or {}, program)
         entries += [
@@ -220,6 +234,17 @@ def objective_entries(program: ir.Program, origin) -> list[dict]:
             entry("coupling", flow["coupling"], origin("data.coupling")),
         ]
     return entries
+
+
+def cross_entropy_arguments(plan: ir.ObjectivePlan) -> dict:
+    """Keyword arguments of the runtime's ``cross_entropy`` from the objective's loss term."""
+    for term in plan.terms:
+        if term.loss.kind == "cross_entropy":
+            arguments = plain(term.loss.arguments) or {}
+            if arguments.get("label_smoothing", 0.0):
+                raise EmitError("cross_entropy: label_smoothing is not implemented by the runtime yet")
+            return {"ignore_index": arguments.get("ignore_index")}
+    return {"ignore_index": None}
 
 
 def evaluation_entries(program: ir.Program, origin) -> list[dict]:
@@ -242,12 +267,19 @@ def optimizer_entries(program: ir.Program, origin) -> list[dict]:
         prefix = "optimizer" if index == 0 else f"optimizer_{identifier(plan.name)}"
         spec_key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
         entries.append(entry(f"{prefix}_kind", plan.optimizer.kind, origin(spec_key)))
-        entries.append(entry(f"{prefix}_arguments", plain(plan.optimizer.arguments) or {}, origin(spec_key)))
+        entries.append(
+            entry(f"{prefix}_arguments", plain(plan.optimizer.arguments) or {}, origin(spec_key), keyed(origin, spec_key))
+        )
         schedule = plan.schedule
         schedule_prefix = "schedule" if index == 0 else f"schedule_{identifier(plan.name)}"
         entries.append(entry(f"{schedule_prefix}_kind", schedule.kind if schedule else "constant", origin("schedule")))
         entries.append(
-            entry(f"{schedule_prefix}_arguments", plain(schedule.arguments) or {} if schedule else {}, origin("schedule"))
+            entry(
+                f"{schedule_prefix}_arguments",
+                (plain(schedule.arguments) or {}) if schedule else {},
+                origin("schedule"),
+                keyed(origin, "schedule"),
+            )
         )
     return entries
 

@@ -13,7 +13,7 @@ calls of that kind in its scope, from 0, in source order, ``for`` iterations inc
 block instance ``<block>_<n>``, a repeat ``repeat_<n>`` whose repetitions are ``.0.``,
 ``.1.``...: ``repeat_0.3.film_mlp_0.linear_1.weight``. User mistakes are diagnostics
 (E06xx, docs/diagnostics/graphs.md), never exceptions; a model with an error is left out
-of the result.
+of the result. Blocks no model uses get the checks that need no shapes (``graphs_lint``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from specc.compiler import layers
 from specc.compiler.diagnostics import Diagnostic, did_you_mean
 from specc.compiler.graphs_arith import dim_value
 from specc.compiler.graphs_calls import Built, bind_arguments, bind_dims, evaluate_hyperparameters, instantiate
+from specc.compiler.graphs_lint import check_unused_blocks
 from specc.compiler.graphs_lower import Scope
 from specc.compiler.graphs_rules import TensorInfo
 from specc.compiler.graphs_values import GraphError, origin
@@ -76,11 +77,13 @@ def build_models(modules: Sequence[ast.Module], constants: Mapping, diagnostics:
                 continue
             if item.name in first:
                 diagnostics.append(_duplicate("model", item.name, item.name_span, first[item.name]))
+                graphs.pop(item.name, None)
                 continue
             first[item.name] = item
             built = _build_model(program, item)
             if built is not None:
                 graphs[item.name] = _graph(program, item.name, built)
+    check_unused_blocks(program)
     return graphs
 
 

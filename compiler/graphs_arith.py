@@ -21,7 +21,7 @@ from specc.compiler import shapes as S
 from specc.compiler.diagnostics import did_you_mean
 from specc.compiler.graphs_rules import TensorInfo
 from specc.compiler.graphs_values import (
-    POISON, GraphError, Several, Tensor, TensorList, describe, expression_text,
+    MISSING, POISON, GraphError, Several, Tensor, TensorList, describe, expression_text,
 )
 from specc.compiler.ir import Operand
 from specc.dsl import ast
@@ -36,7 +36,13 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _is_word(scope, expr) -> bool:
+    return isinstance(expr, ast.Name) and scope.find(expr.name) is MISSING
+
+
 def binary(scope, expr: ast.BinaryOp, hints):
+    if expr.op in ("==", "!=") and (_is_word(scope, expr.left) or _is_word(scope, expr.right)):
+        return _compare_words(scope, expr)
     left = scope.evaluate(expr.left)
     right = scope.evaluate(expr.right)
     if left is POISON or right is POISON:
@@ -44,6 +50,15 @@ def binary(scope, expr: ast.BinaryOp, hints):
     if isinstance(left, Tensor) or isinstance(right, Tensor):
         return _tensor_binary(scope, expr, left, right, hints)
     return constant_binary(expr.op, left, right, expr.span)
+
+
+def _compare_words(scope, expr: ast.BinaryOp):
+    """``mode == relu``: an unbound bare name compared with a string is that word."""
+    left, right = scope.word(expr.left), scope.word(expr.right)
+    for side, other in ((expr.left, right), (expr.right, left)):
+        if _is_word(scope, side) and not isinstance(other, str):
+            scope.lookup(side.name, side.span)  # raises: undefined name
+    return (left == right) if expr.op == "==" else (left != right)
 
 
 def _literal_ok(value) -> bool:
@@ -133,6 +148,8 @@ def constant_binary(op: str, left, right, span):
         return _COMPARE[op](left, right)
     if op in ("/", "//", "%") and right == 0:
         raise GraphError("E0609", f"division by zero in `{op}`", span)
+    if op == "**" and abs(right) > 1024 and abs(left) > 1:
+        raise GraphError("E0609", f"the exponent {right} is too large", span)
     try:
         return _NUMERIC[op](left, right)
     except (OverflowError, ValueError, ZeroDivisionError) as error:

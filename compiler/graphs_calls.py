@@ -22,17 +22,20 @@ from specc.compiler.diagnostics import did_you_mean
 from specc.compiler.graphs_arith import dim_value
 from specc.compiler.graphs_rules import LayerError, TensorInfo
 from specc.compiler.graphs_values import (
-    POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, camel_case, declared_text, describe,
+    MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, camel_case, declared_text, describe,
     expression_text, hashable, ir_type, origin,
 )
 from specc.dsl import ast
 
 _TYPE_WORDS = {
-    "tensor": "a tensor", "tensors": "a list of tensors", "int": "an integer", "optional_int": "an integer",
+    "tensor": "a tensor", "optional_tensor": "a tensor", "tensors": "a list of tensors", "int": "an integer", "optional_int": "an integer",
     "ints": "an integer or a list of integers", "float": "a number", "optional_float": "a number",
     "bool": "true or false", "shape": "a list of sizes", "padding": "an integer, a list of integers or `same`",
-    "str": "a word or a string", "list": "a list",
+    "str": "a word or a string", "list": "a list", "enum": "one of the listed words",
 }
+
+
+MAX_REPEAT = 10_000  # repetitions of one repeat (each has its own parameters)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ def _number(value) -> bool:
 
 def check_value(kind: str, value, choices=()):
     """``value`` converted to the slot type ``kind``, or raise ValueError."""
-    if kind == "tensor" and isinstance(value, Tensor):
+    if kind in ("tensor", "optional_tensor") and isinstance(value, Tensor):
         return value
     if kind == "tensors" and (isinstance(value, TensorList) or value == ()):
         return value.items if isinstance(value, TensorList) else ()
@@ -106,8 +109,8 @@ def check_value(kind: str, value, choices=()):
 
 def _convert(scope, function: str, name: str, kind: str, expr, choices=()):
     value = scope.word(expr) if kind in ("enum", "padding", "str") else scope.evaluate(expr)
-    if value is POISON:
-        return POISON
+    if value is POISON or kind not in _TYPE_WORDS:  # an unknown type is the parser's diagnostic
+        return value
     try:
         return check_value(kind, value, choices)
     except ValueError:
@@ -143,11 +146,11 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
             value = _convert(scope, entry.name, argument.name, argument.type, bound[argument.name], argument.choices)
         else:
             value = argument.default
-        target = tensors if argument.type in ("tensor", "tensors") else values
+        target = tensors if argument.type in ("tensor", "optional_tensor", "tensors") else values
         target[argument.name] = value
     if any(value is POISON for value in list(tensors.values()) + list(values.values())):
         return POISON
-    infos = {name: (tuple(t.info for t in value) if isinstance(value, tuple) else value.info)
+    infos = {name: (tuple(t.info for t in value) if isinstance(value, tuple) else value and value.info)
              for name, value in tensors.items()}
     try:
         outcome = entry.rule(entry.name, infos, values)
@@ -155,8 +158,8 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
         span = bound[error.argument].span if error.argument in bound else expr.span
         raise GraphError(error.code, error.message, span) from None
     operands = []
-    for value in tensors.values():
-        operands.extend(ir.Operand(ref=t.ref) for t in (value if isinstance(value, tuple) else (value,)))
+    for value in tensors.values():  # an omitted optional tensor is left out (positional inputs)
+        operands.extend(ir.Operand(ref=t.ref) for t in (value if isinstance(value, tuple) else (value,)) if t)
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
@@ -205,9 +208,8 @@ def bind_dims(scope, definition, hypers: dict, tensors: list, function: str) -> 
     for parameter, (info, _) in zip(parameters, tensors):
         if len(parameter.tensor.dims) == len(info.shape):
             for expr, size in zip(parameter.tensor.dims, info.shape):
-                if isinstance(expr, ast.Name) and expr.name not in hypers and expr.name not in dims \
-                        and expr.name not in scope.program.constants:
-                    dims[expr.name] = size
+                if isinstance(expr, ast.Name) and expr.name not in hypers and expr.name not in dims:
+                    dims[expr.name] = size  # shadows a constant of the same name
     env = {**dims, **hypers}
     for parameter, (info, span) in zip(parameters, tensors):
         declared = parameter.tensor
@@ -365,7 +367,15 @@ def lower_repeat(scope, statement: ast.Repeat) -> None:
     if not _is_int(count) or count < 1:
         raise GraphError("E0611", f"`repeat` needs a positive integer known at compile time, got {describe(count)}",
                          statement.count.span)
+    if count > MAX_REPEAT:
+        raise GraphError("E0611", f"`repeat` count {count} is larger than the limit of {MAX_REPEAT}", statement.count.span)
     updated = [name for name in updated_names if isinstance(scope.find(name), Tensor)]
+    for name in updated_names:
+        value = scope.find(name)
+        if value is not MISSING and not isinstance(value, Tensor) and scope.role(name) not in ("hyper", "dim", "loop"):
+            raise GraphError("E0616", f"repeat: the body assigns `{name}`, which is {describe(value)}; a repeat body "
+                             "can only carry tensors from one repetition to the next", statement.span,
+                             "build lists and compile-time values outside the repeat, or use `for`")
     attribute = scope.attribute("repeat")
     program = scope.program
     body = program.scope_type(program, program.class_name(scope.class_name + camel_case(attribute)), scope.source, scope)

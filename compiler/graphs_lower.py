@@ -101,16 +101,22 @@ class Scope:
         if self.parent is not None:
             value = self.parent.find(name)
             if isinstance(value, Tensor):
-                self.captures.append((self.fresh(name), value))
-                tensor = Tensor(self.captures[-1][0], value.info)
-                self.inputs.append((tensor.ref, value.info))
-                self.env[name] = tensor
-                self.roles[name] = "input"
-                return tensor
-            if value is not MISSING:
+                value = self._capture(name, value)
+            elif isinstance(value, TensorList):
+                value = TensorList(tuple(self._capture(f"{name}_{index}", item) for index, item in enumerate(value.items)))
+            else:
                 return value
-            return MISSING
+            self.env[name] = value
+            self.roles[name] = "input"
+            return value
         return self.program.constants.get(name, MISSING)
+
+    def _capture(self, name: str, tensor: Tensor) -> Tensor:
+        """A tensor of the enclosing scope, made an input of this one."""
+        captured = Tensor(self.fresh(name), tensor.info)
+        self.captures.append((captured.ref, tensor))
+        self.inputs.append((captured.ref, tensor.info))
+        return captured
 
     def role(self, name: str) -> str | None:
         scope = self
@@ -269,7 +275,7 @@ class Scope:
                          did_you_mean(key, [name for name in self.program.constants if "." in name]))
 
     def list_(self, expr: ast.List):
-        items = tuple(self.evaluate(item) for item in expr.items)
+        items = tuple(self.word(item) for item in expr.items)
         if any(item is POISON for item in items):
             return POISON
         tensors = [isinstance(item, Tensor) for item in items]

@@ -16,6 +16,9 @@ from specc.compiler import shapes as S
 from specc.compiler.shapes import format_shape
 
 
+MAX_SECTIONS = 1024  # parts of one split: each is a value of the graph
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     dtype: str
@@ -204,13 +207,13 @@ def conv_transpose1d(name, tensors, values) -> Outcome:
     if isinstance(length, int) and length < 1:
         raise LayerError("E0608", f"{name}: output length would be {length} for input {format_shape(x.shape)}")
     fan_in = channels // groups * kernel
-    parameters = [parameter("weight", (channels_in, channels // groups, kernel), "uniform_fan_in", fan_in)]
+    parameters = _conv_weights((channels_in, channels // groups, kernel), fan_in, values["weight_norm"])
     if values["bias"]:
         parameters.append(parameter("bias", (channels,), "uniform_fan_in", fan_in))
     arguments = {
         "in_channels": channels_in, "out_channels": channels, "kernel_size": kernel, "stride": stride,
         "padding": values["padding"], "output_padding": values["output_padding"],
-        "dilation": values["dilation"], "groups": groups, "bias": values["bias"],
+        "dilation": values["dilation"], "groups": groups, "bias": values["bias"], "weight_norm": values["weight_norm"],
     }
     return Outcome((TensorInfo(_float(x.dtype), (x.shape[0], length, channels)),), arguments, tuple(parameters))
 
@@ -271,8 +274,12 @@ def attention(name, tensors, values) -> Outcome:
     dim = concrete(name, x, -1, "last")
     heads = positive(name, values, "heads")
     divisible(name, "model dimension", dim, "heads", heads)
+    context = tensors.get("context")
+    if context is not None and (len(context.shape) != 3 or context.shape[0] != x.shape[0] or context.shape[2] != dim):
+        raise LayerError("E0608", f"{name}: context {format_shape(context.shape)} does not fit the input "
+                         f"{format_shape(x.shape)}: expected [{S.render(x.shape[0])}, S, {dim}]", "context")
     parameters = []
-    for projection in ("key", "out", "query", "value"):
+    for projection in ("query", "key", "value", "out"):  # the runtime's creation order
         parameters.append(parameter(f"{projection}.weight", (dim, dim), "uniform_fan_in", dim))
         if values["bias"]:
             parameters.append(parameter(f"{projection}.bias", (dim,), "uniform_fan_in", dim))
@@ -383,6 +390,8 @@ def split(name, tensors, values) -> Outcome:
     x = tensors["x"]
     axis = axis_index(name, x, values["axis"])
     sections = positive(name, values, "sections")
+    if sections > MAX_SECTIONS:
+        raise LayerError("E0609", f"{name}: `sections` must be at most {MAX_SECTIONS}, got {sections}", "sections")
     part = S.divide_exactly(x.shape[axis], sections)
     if part is None:
         raise LayerError("E0610", f"{name}: axis {values['axis']} of {format_shape(x.shape)} is not divisible into {sections} equal parts")

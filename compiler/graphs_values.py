@@ -77,7 +77,8 @@ def describe(value) -> str:
     if isinstance(value, Tensor):
         return f"a tensor {type_text(value.info)}"
     if isinstance(value, TensorList):
-        return f"a list of {len(value.items)} tensors"
+        count = len(value.items)
+        return f"a list of {count} tensor{'s' * (count != 1)}"
     if isinstance(value, Several):
         return f"{len(value.values)} values"
     if isinstance(value, bool):

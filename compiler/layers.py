@@ -9,7 +9,7 @@ derived from the input's last axis) and the parameters with their canonical shap
 Adding a layer is adding one entry here.
 
 Argument types (checked and converted before a rule runs, by ``graphs_lower``):
-``tensor``, ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
+``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
 ``ints`` (an int or a list of ints), ``float``, ``bool``, ``enum`` (one of ``choices``),
 ``padding`` (an int, a list of ints or ``same``), ``shape`` (a list of dimensions, at most one
 ``-1``).
@@ -107,10 +107,11 @@ _LAYERS = [
             Argument("padding", "int", 0, "removed from both ends"),
             Argument("output_padding", "int", 0, "added at the end (< stride or dilation)"),
             Argument("dilation", "int", 1, "spacing of the kernel taps"),
-            Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias")],
+            Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias"),
+            Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`")],
            rules.conv_transpose1d, "Transposed 1-D convolution (upsampling).",
            "[B, T, C_in] -> [B, (T - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1, channels]",
-           "weight [in, out / groups, kernel], bias [out]; uniform_fan_in with fan_in = out / groups * kernel"),
+           "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel"),
     _layer("layernorm", "LayerNorm", [_x(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
            rules.layernorm, "Normalise the last axis to zero mean and unit variance.", "[..., D] -> [..., D]",
            "weight [D] (ones), bias [D] (zeros) when affine"),
@@ -129,9 +130,11 @@ _LAYERS = [
     _layer("attention", "MultiHeadAttention",
            [_x("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
             Argument("causal", "bool", False, "mask future positions"),
-            Argument("bias", "bool", True, "biases in the four projections")],
-           rules.attention, "Multi-head self-attention with query, key, value and output projections.",
-           "[B, T, D] -> [B, T, D]",
+            Argument("bias", "bool", True, "biases in the four projections"),
+            Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x")],
+           rules.attention, "Multi-head attention with query, key, value and output projections "
+           "(self-attention, or cross-attention to `context`).",
+           "[B, T, D] (context [B, S, D]) -> [B, T, D]",
            "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
     _layer("dropout", "Dropout", [_x(), Argument("rate", "float", doc="probability of zeroing an element")],
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
@@ -254,3 +257,25 @@ def describe() -> list[dict]:
         })
     return described
 
+
+
+def _default_text(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "none" if value is None else str(value)
+
+
+def markdown_reference() -> str:
+    """The "Layers and ops" reference of docs/models.md, generated from the registry."""
+    lines = []
+    for entry in ENTRIES.values():
+        signature = ", ".join(a.name if a.required else f"{a.name} = {_default_text(a.default)}" for a in entry.arguments)
+        runtime = f"`{entry.runtime}` class" if entry.kind == "layer" else f"`{entry.module}.{entry.runtime}` function"
+        parameters = f" Parameters: {entry.parameters}." if entry.kind == "layer" else ""
+        lines += [f"### `{entry.name}({signature})`", "",
+                  f"{entry.doc} Shape: `{entry.shape}`. Runtime: {runtime}.{parameters}", ""]
+        for argument in entry.arguments:
+            choices = f" (one of {', '.join(argument.choices)})" if argument.choices else ""
+            lines.append(f"- `{argument.name}` ({argument.type}{choices}): {argument.doc}")
+        lines.append("")
+    return "\n".join(lines)

@@ -35,6 +35,7 @@ class Resolution:
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> import chain
     diagnostics: list[Diagnostic] = field(default_factory=list)
     override_source: str = ""
+    suggested_sections: set = field(default_factory=set)  # kinds suggested for misspelt sections
 
 
 class _Cycle(Exception):
@@ -97,7 +98,10 @@ class Resolver:
         allowed = [kind for kind, section in registry.SECTIONS.items() if section.parent == (parent.kind if parent else None)]
         if definition is None or definition.parent != (parent.kind if parent else None):
             where = f"in section `{parent.kind}`" if parent else "at the top level"
-            self.error("E0309", f"unknown section `{node.kind}` {where}", _head(node), did_you_mean(node.kind, allowed))
+            suggestion = did_you_mean(node.kind, allowed)
+            if suggestion:
+                self.result.suggested_sections.update(kind for kind in allowed if f"`{kind}`" in suggestion)
+            self.error("E0309", f"unknown section `{node.kind}` {where}", _head(node), suggestion)
             return
         section = ResolvedSection(node.kind, node.name, node.component, node.component_span, node.span, file)
         if self.duplicate("section", (parent.key + "." if parent else "") + section.key, _head(node), seen):
@@ -111,8 +115,7 @@ class Resolver:
                 self.collect_section(member, file, section, seen)
                 continue
             path = _section_path(section, parent)
-            if member.key in section.key_spans:
-                self.duplicate("key", f"{path}.{member.key}", member.key_span, {f"key {path}.{member.key}": section.key_spans[member.key]})
+            if member.key in section.key_spans:  # the parser reports duplicate keys (E0109)
                 continue
             section.key_spans[member.key] = member.key_span
             self.entries[(path, member.key)] = (member, file)
@@ -250,7 +253,8 @@ class Resolver:
             return self.evaluate_mapping(node, origin, chain)
         if isinstance(node, ast.Call):
             args = [self.evaluate(item, origin, chain) for item in node.args]
-            kwargs = [(keyword.name, self.evaluate(keyword.value, origin, chain), keyword.span) for keyword in node.kwargs]
+            kwargs = [(keyword.name, self.evaluate(keyword.value, origin, chain), _key_span(keyword))
+                      for keyword in node.kwargs]
             if any(item is None for item in args) or any(item[1] is None for item in kwargs):
                 return None
             return make(ComponentCall(node.function, node.function_span, tuple(args), tuple(kwargs)))
@@ -288,21 +292,13 @@ class Resolver:
         return RValue(found.value, node.span, origin, chain, (f"{reference} = {describe(found)} ({found.origin})",) + found.via)
 
     def lookup_reference(self, parts: list[str], use: Span) -> RValue | None:
-        for cut in (len(parts) - 1, len(parts) - 2):
-            if cut < 1:
-                continue
-            path, name = ".".join(parts[:cut]), parts[-1]
-            if cut == len(parts) - 2 and not self.is_section_path(path):
-                continue
-            if (path, name) in self.entries:
-                return self.entry_value(path, name, use)
-            section = self.section_at(path)
-            if section is not None:
-                return self.default_or_field(section, name, use)
-        return None
-
-    def is_section_path(self, path: str) -> bool:
-        return self.section_at(path) is not None
+        """``data.k`` / ``optimizer.generator.lr`` / ``train.checkpoint.keep``: a written entry,
+        a registry default, or a data field."""
+        path, name = ".".join(parts[:-1]), parts[-1]
+        if (path, name) in self.entries:
+            return self.entry_value(path, name, use)
+        section = self.section_at(path)
+        return self.default_or_field(section, name, use) if section is not None else None
 
     def section_at(self, path: str) -> ResolvedSection | None:
         if path in self.result.sections:
@@ -315,6 +311,8 @@ class Resolver:
         for parameter in _parameters(section):
             if parameter.name == name and not parameter.required and parameter.default is not None and not parameter.derived:
                 return RValue(_to_value(parameter.default), use, "default")
+        if section.kind == "data" and registry.lookup("data", section.component or "") is None:
+            return RValue(FieldRef(name), use, "unknown")  # the section's own error covers it
         if section.kind == "data" and section.component:
             source = registry.lookup("data", section.component)
             if source is not None and any(decl.name == name for decl in source.fields):
@@ -337,8 +335,7 @@ class Resolver:
         spans: dict[str, Span] = {}
         failed = False
         for entry in node.entries:
-            if entry.key in spans:
-                self.duplicate("key", entry.key, entry.key_span, {f"key {entry.key}": spans[entry.key]})
+            if entry.key in spans:  # the parser reports duplicate keys (E0109)
                 continue
             spans[entry.key] = entry.key_span
             value = self.evaluate(entry.value, origin, chain)
@@ -353,7 +350,7 @@ class Resolver:
             return make(-value if node.op == "-" else value, operand.via)
         if node.op == "not" and isinstance(value, bool):
             return make(not value, operand.via)
-        self.error("E0305", f"cannot apply `{node.op}` to a {type_name(operand)}", node.span)
+        self.error("E0305", f"cannot apply `{node.op}` to {_a(type_name(operand))}", node.span)
         return None
 
     def fold_binary(self, node: ast.BinaryOp, left: RValue, right: RValue, make) -> RValue | None:
@@ -368,7 +365,7 @@ class Resolver:
         terms = _as_terms(left, right, op)
         if terms is not None:
             return make(terms, via)
-        self.error("E0305", f"cannot apply `{op}` to a {type_name(left)} and a {type_name(right)}", node.span)
+        self.error("E0305", f"cannot apply `{op}` to {_a(type_name(left))} and {_a(type_name(right))}", node.span)
         return None
 
     def fold_numbers(self, node: ast.BinaryOp, a, b, make, via) -> RValue | None:
@@ -400,6 +397,15 @@ class Resolver:
             self.error("E0305", f"the result of `{op}` is out of range", node.span)
             return None
         return make(result, via)
+
+
+def _key_span(keyword: ast.Keyword) -> Span:
+    span = keyword.span
+    return Span(span.file, span.line, span.column, span.line, span.column + len(keyword.name))
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _head(node: ast.Section) -> Span:

@@ -6,6 +6,8 @@ reading the validated values (defaults filled in) and pointing at the value it b
 
 from __future__ import annotations
 
+from difflib import get_close_matches
+
 from specc.compiler import registry
 from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.resolve import Resolution
@@ -67,13 +69,27 @@ class Facts:
         component = registry.lookup("objective", kind) if kind else None
         return component.contract if component else None
 
-    def monitorable(self) -> list[str]:
+    def monitorable(self) -> list[str] | None:
+        """Metric names the run logs (``val/loss`` and ``val/<metric>`` for every metric
+        written, even a misspelt one: that one has its own diagnostic); None when unknown."""
         names = ["val/loss"]
         contract = self.contract()
         if contract is not None and contract.sampler:
             names.append("val/mse")
-        for metric in self.value("eval", "metrics") or ():
-            names.append(f"val/{metric['kind']}")
+        evaluation = self.resolution.sections.get("eval")
+        written = evaluation.entries.get("metrics") if evaluation else None
+        if evaluation is not None and "metrics" in evaluation.key_spans and written is None:
+            return None
+        if written is not None:
+            if not isinstance(written.value, list):
+                return None
+            for item in written.value:
+                name = getattr(item.value, "name", None)
+                if not isinstance(name, str):
+                    return None
+                names.append(f"val/{name}")
+                if registry.lookup("metric", name) is None:  # misspelt: its likely meaning counts too
+                    names += [f"val/{close}" for close in get_close_matches(name, registry.components("metric"), 1, 0.6)]
         return list(dict.fromkeys(names))
 
 
@@ -133,7 +149,7 @@ def rule_monitors(facts: Facts) -> None:
         if not isinstance(settings, dict) or child not in facts.section("train").section.children:
             continue
         monitor = settings.get("monitor")
-        if monitor is None:
+        if monitor is None or available is None:
             continue
         if monitor not in available:
             facts.error("E0502", f"{label} monitors `{monitor}`, which is never logged", facts.span("train", child, "monitor"),
@@ -168,6 +184,8 @@ def rule_evaluation(facts: Facts) -> None:
     if contract is None or facts.section("eval") is None:
         return
     kind = facts.objective_kind()
+    if not (facts.known("eval", "sampler") and facts.known("eval", "metrics")):
+        return
     sampler = facts.value("eval", "sampler")
     if sampler is not None and not contract.sampler:
         facts.error("E0510", f"objective `{kind}` does not generate samples: `sampler` does not apply",

@@ -39,13 +39,25 @@ def _scalar(name: str, range_text: str):
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
-def annotation(parameter: registry.Param):
-    """The pydantic annotation of one registry parameter type."""
+def annotation(parameter: registry.Param, lean: bool = False):
+    """The pydantic annotation of one registry parameter type. ``lean``: component-valued
+    parameters are plain mappings (validated one by one with ``component_model``)."""
     kind = parameter.type
     optional = kind.endswith("?")
     kind = kind.rstrip("?")
-    result = _annotation(kind, parameter)
+    result = _lean_annotation(kind) if lean else None
+    result = result or _annotation(kind, parameter)
     return Optional[result] if optional else result
+
+
+def _lean_annotation(kind: str):
+    if kind in COMPONENT_VALUED:
+        return dict
+    if kind == "terms":
+        return Annotated[list[dict], Field(min_length=1)]
+    if kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return list[dict]
+    return None
 
 
 def _annotation(kind: str, parameter: registry.Param):
@@ -74,13 +86,30 @@ def _annotation(kind: str, parameter: registry.Param):
     raise KeyError(f"registry type `{kind}` has no schema")  # a registry bug, caught by the tests
 
 
-def _default(parameter: registry.Param):
-    """The parameter's default as pydantic data: component names become validated models,
-    so that a dump holds the same shape whether a value was written or defaulted."""
+def component_defaults(kind: str, name: str) -> dict:
+    """``{"kind": name, **defaults}``: a component named without arguments, as plain data."""
+    component = registry.lookup(kind, name)
+    data = {"kind": name}
+    for parameter in component.params:
+        default = parameter.default
+        data[parameter.name] = list(default) if isinstance(default, tuple) else default
+    return data
+
+
+def _default(parameter: registry.Param, lean: bool = False):
+    """The parameter's default as pydantic data: component names become validated models
+    (plain mappings when ``lean``), so that a dump holds the same shape whether a value was
+    written or defaulted."""
     if parameter.required:
         return ...
     default = parameter.default
     kind = parameter.type.rstrip("?")
+    if lean and kind in COMPONENT_VALUED and isinstance(default, str):
+        return component_defaults(kind, default)
+    if lean and kind == "terms" and isinstance(default, str):
+        return [{"weight": 1.0, "term": component_defaults("loss", default)}]
+    if lean and kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return [component_defaults(kind[5:-1], name) for name in default]
     if kind in COMPONENT_VALUED and isinstance(default, str):
         return component_model(kind, default)(kind=default)
     if kind == "terms" and isinstance(default, str):
@@ -92,8 +121,8 @@ def _default(parameter: registry.Param):
     return list(default) if isinstance(default, tuple) else default
 
 
-def _field(parameter: registry.Param):
-    return (annotation(parameter), Field(_default(parameter), description=parameter.doc or None))
+def _field(parameter: registry.Param, lean: bool = False):
+    return (annotation(parameter, lean), Field(_default(parameter, lean), description=parameter.doc or None))
 
 
 def _model_name(*parts: str) -> str:
@@ -125,7 +154,8 @@ def term_model() -> type[BaseModel]:
 
 @lru_cache(maxsize=None)
 def section_model(kind: str, component: str | None) -> type[BaseModel]:
-    """The model of one section (with its component's parameters and nested sections)."""
+    """The model of one section (with its component's parameters and nested sections).
+    Checking a spec uses the same annotations through ``schema_lean`` (faster to build)."""
     definition = registry.SECTIONS[kind]
     fields = {}
     if definition.component_kind:

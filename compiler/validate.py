@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from specc.compiler import registry
 from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.resolve import Resolution
-from specc.compiler.values import ComponentCall, FieldRef, ResolvedSection, RValue, Terms, Word, describe, type_name
+from specc.compiler.values import ComponentCall, FieldRef, ResolvedSection, RValue, Terms, Word, describe
 
 _FAILED = object()  # a value already diagnosed: pydantic errors at or below it are dropped
 
@@ -52,6 +52,7 @@ class _Converter:
         self.allowed: dict[tuple, tuple[str, str]] = {}  # loc -> (description, allowed keys...) for E0401
         self.heads: dict[tuple, Span] = {}  # loc of a container -> span for "missing" errors
         self.failed: set[tuple] = set()
+        self.section: ResolvedSection | None = None  # the section being converted
 
     def error(self, code, message, span, help=None):
         self.diagnostics.append(Diagnostic(code, message, span, help=help))
@@ -139,13 +140,35 @@ class _Converter:
             return self.fail(loc)
         named = [(parameter.name, item, item.span) for parameter, item in zip(component.params, args)]
         for key, item, key_span in named + list(kwargs):
-            if key in data:
-                self.error("E0303", f"argument `{key}` of {kind} `{name}` is given twice", key_span)
+            if key in data:  # twice as keywords: the parser reports it (E0108)
+                if key in {parameter.name for parameter, _ in zip(component.params, args)}:
+                    self.error("E0303", f"argument `{key}` of {kind} `{name}` is given by position and by name",
+                               key_span)
                 continue
             parameter = component.param(key)
             self.key_spans[tagged + (key,)] = key_span
             data[key] = self.convert(item, parameter.type if parameter else None, tagged + (key,))
-        return data
+        return self.validate_component(kind, name, data, loc)
+
+    def validate_component(self, kind: str, name: str, data: dict, loc: tuple):
+        """Validate one component's arguments with its own pydantic model."""
+        from pydantic import ValidationError
+
+        from specc.compiler import schema_lean
+        from specc.compiler.validate_errors import diagnostic_for
+
+        try:
+            return schema_lean.component_values(kind, name, _strip_failed(data))
+        except ValidationError as error:
+            failed_before = set(self.failed)
+            for problem in error.errors(include_url=False):
+                full = loc + (name,) + tuple(problem["loc"])
+                if any(full[: len(failed)] == failed for failed in failed_before):
+                    continue
+                diagnostic = diagnostic_for(problem, full, self, self.section, data)
+                if diagnostic is not None:
+                    self.diagnostics.append(diagnostic)
+            return self.fail(loc)
 
 
 def _options(kind: str) -> str:
@@ -199,7 +222,9 @@ def _check_header(section: ResolvedSection, converter: _Converter) -> bool:
                         section.component_span or head)
         return False
     if kind is not None and not section.component:
-        converter.error("E0408", f"section `{section.kind}` needs a {kind}: `{section.kind} <name> {{ ... }}`", head,
+        noun = "data source" if kind == "data" else kind
+        converter.error("E0408", f"section `{section.kind}` needs {'an' if noun[0] in 'aeiou' else 'a'} {noun}: "
+                                 f"`{section.kind} <name> {{ ... }}`", head,
                         _options(kind))
         return False
     if kind is not None and registry.lookup(kind, section.component) is None:
@@ -211,7 +236,8 @@ def _check_header(section: ResolvedSection, converter: _Converter) -> bool:
 
 def _section_data(section: ResolvedSection, converter: _Converter, loc: tuple, label: str) -> dict:
     parameters = _section_parameters(section)
-    converter.heads[loc] = section.span
+    converter.heads[loc] = Span(section.span.file, section.span.line, section.span.column, section.span.line,
+                                section.span.column + len(section.kind))
     allowed = tuple(parameters) + registry.SECTIONS[section.kind].children
     converter.allowed[loc] = (label, allowed)
     data = {}
@@ -233,23 +259,24 @@ def _section_data(section: ResolvedSection, converter: _Converter, loc: tuple, l
 
 def validate_sections(resolution: Resolution) -> Checked:
     """Validate every resolved section; diagnostics for everything wrong, all at once."""
-    from specc.compiler import schema  # pydantic: imported only when a spec is validated
+    from pydantic import ValidationError  # pydantic: imported only when a spec is validated
+
+    from specc.compiler import schema_lean
 
     checked = Checked()
     for key, section in resolution.sections.items():
         converter = _Converter(resolution.constants, checked.diagnostics, resolution.models)
+        converter.section = section
         if not _check_header(section, converter):
             continue
         data = _section_data(section, converter, (), _display(section))
-        model = schema.section_model(section.kind, section.component)
-        from pydantic import ValidationError
-
         try:
-            values, dropped = model.model_validate(_strip_failed(data)).model_dump(), frozenset()
+            values = schema_lean.section_values(section.kind, section.component, _strip_failed(data))
+            dropped = frozenset()
         except ValidationError as error:
             errors = error.errors(include_url=False)
             _report(errors, converter, section, data)
-            values, dropped = _partial(model, data, errors, converter.failed, section.kind)
+            values, dropped = _partial(data, errors, converter.failed, section)
         spans = dict(converter.spans)
         spans.update({("key",) + loc: span for loc, span in converter.key_spans.items()})
         if values is not None:
@@ -258,7 +285,7 @@ def validate_sections(resolution: Resolution) -> Checked:
     return checked
 
 
-def _partial(model, data: dict, errors, failed, kind: str) -> tuple[dict | None, frozenset]:
+def _partial(data: dict, errors, failed, section: ResolvedSection) -> tuple[dict | None, frozenset]:
     """Best-effort values of an invalid section, so that the cross-field rules still run:
     every invalid key (top level or inside a nested section) falls back to its default.
     None when a required key is missing or unusable."""
@@ -273,31 +300,26 @@ def _partial(model, data: dict, errors, failed, kind: str) -> tuple[dict | None,
         elif loc:
             cleaned.pop(loc[0], None)
             dropped.add(str(loc[0]))
+    parameters = _section_parameters(section)
     for name in list(dropped):
-        if "." not in name and name in model.model_fields and model.model_fields[name].is_required():
-            parameter = _section_parameters_of(kind, data.get("component")).get(name)
-            stand_in = _STAND_INS.get(parameter.type) if parameter else None
+        parameter = parameters.get(name)
+        if parameter is not None and parameter.required:
+            stand_in = _STAND_INS.get(parameter.type)
             if stand_in is None:
                 return None, frozenset(dropped)
             cleaned[name] = stand_in
     from pydantic import ValidationError
 
+    from specc.compiler import schema_lean
+
     try:
-        return model.model_validate(_strip_failed(cleaned)).model_dump(), frozenset(dropped)
+        return schema_lean.section_values(section.kind, section.component, _strip_failed(cleaned)), frozenset(dropped)
     except ValidationError:
         return None, frozenset(dropped)
 
 
 # Values standing in for invalid required keys while the rules run (the key is marked dropped).
 _STAND_INS = {"int": 1, "float": 1.0, "str": "", "bool": False, "list[int]": [], "tensors": {}}
-
-
-def _section_parameters_of(kind: str, component: str | None) -> dict[str, registry.Param]:
-    definition = registry.SECTIONS[kind]
-    parameters = {parameter.name: parameter for parameter in definition.keys}
-    if definition.component_kind and component and registry.lookup(definition.component_kind, component):
-        parameters.update({p.name: p for p in registry.lookup(definition.component_kind, component).params})
-    return parameters
 
 
 def _strip_failed(data):
@@ -316,7 +338,8 @@ def _check_required(resolution: Resolution, checked: Checked) -> None:
     present = {section.kind for section in resolution.sections.values()}
     where = Span.point(resolution.root_file)
     for kind, definition in registry.SECTIONS.items():
-        if definition.required and definition.parent is None and kind not in present:
+        if definition.required and definition.parent is None and kind not in present \
+                and kind not in resolution.suggested_sections:
             checked.diagnostics.append(Diagnostic(
                 "E0405", f"the spec has no `{kind}` section", where,
                 help=f"add `{kind} {'<name> ' if definition.component_kind else ''}{{ ... }}` ({definition.doc})"))

@@ -67,7 +67,7 @@ def _shown(value) -> str:
         return type_name(value)
     if isinstance(value, str) and type(value) is not str:  # a bare word
         return f"`{value}`"
-    return f"`{describe(value)}`" if not isinstance(value, str) else f"`{value}`"
+    return f"`{describe(value)}`"
 
 
 def _found(value) -> str:
@@ -90,9 +90,10 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
         container = loc[:-1]
         label = converter.allowed.get(container, (_label(section),))[0]
         span = converter.heads.get(container, section.span)
-        return Diagnostic("E0404", f"missing required key `{loc[-1]}` in {label}", _first_line(span))
+        what = "key" if _is_section_loc(container) else "argument"
+        return Diagnostic("E0404", f"missing required {what} `{loc[-1]}` in {label}", _first_line(span))
     span = _span_for(loc, converter, section)
-    value = _lookup(data, loc)
+    value = error["input"] if "input" in error else _lookup(data, loc)
     key = _key_name(loc)
     if kind in _COMPARISONS:
         bound = list(context.values())[0] if context else "?"
@@ -100,7 +101,8 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
         return Diagnostic("E0403", f"`{key}` must be {_COMPARISONS[kind]} {bound}, found {describe(value)}", span)
     if kind == "literal_error":
         choices = [choice.strip().strip("'") for choice in context.get("expected", "").replace(" or ", ", ").split(",")]
-        return Diagnostic("E0406", f"`{key}` must be one of {', '.join(choices)}; found {_shown(value)}", span,
+        shown = f"`{value}`" if isinstance(value, str) and value.isidentifier() else _shown(value)
+        return Diagnostic("E0406", f"`{key}` must be one of {', '.join(choices)}; found {shown}", span,
                           help=did_you_mean(str(value), choices))
     if kind in ("too_short", "too_long"):
         minimum, maximum = context.get("min_length"), context.get("max_length")

@@ -12,6 +12,7 @@ number) are recorded as diagnostics and the parse goes on, so all of them are re
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 import re
 
@@ -19,6 +20,7 @@ from lark import Token
 
 from specc.compiler.diagnostics import Diagnostic, Span
 from specc.dsl import ast
+from specc.dsl.errors import stray_error
 
 MAX_DEPTH = 200
 SCALAR_TYPES = ("int", "float", "bool", "str", "list")
@@ -26,11 +28,20 @@ SCALAR_TYPES = ("int", "float", "bool", "str", "list")
 _NUMBER_SHAPE = re.compile(r"\d+(_\d+)*(\.\d+(_\d+)*)?([eE][+-]?\d+(_\d+)*)?\Z")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
 _UNICODE_ESCAPE = re.compile(r"u\{([0-9A-Fa-f]{1,6})\}")
+# Binding strength (loosest first) and grouping of binary operators; prefix operators.
+_BINARY = {"or": (1, "left"), "and": (2, "left"), "+": (5, "left"), "-": (5, "left"),
+           "*": (6, "left"), "/": (6, "left"), "//": (6, "left"), "%": (6, "left"), "**": (8, "right")}
+_BINARY.update({op: (4, "none") for op in ("==", "!=", "<", "<=", ">", ">=")})
+_PREFIX = {"not": 3, "-": 7, "+": 7}
 _NAME_HELP = {
     "True": "booleans are written `true` and `false`",
     "False": "booleans are written `true` and `false`",
     "None": "the language has no null value: leave the key out to get its default",
 }
+
+
+def _strength(operator, prefix: bool) -> int:
+    return _PREFIX[str(operator)] if prefix else _BINARY[str(operator)][0]
 
 
 class NestingTooDeep(Exception):
@@ -120,19 +131,22 @@ class AstBuilder:
 
     # ------------------------------------------------------------ lexer callbacks
 
-    def NAME(self, token: Token) -> Token:
+    def check_name(self, token: Token) -> Token:
         name = str(token)
         if keyword.iskeyword(name) or name.startswith("__"):
-            reason = "a Python keyword" if keyword.iskeyword(name) else "a name starting with `__`"
+            reason = "it is a Python keyword" if keyword.iskeyword(name) else "names starting with `__` are reserved"
             self.error(
                 "E0110",
-                f"`{name}` cannot be used as a name: it is {reason}",
+                f"`{name}` cannot be used as a name: {reason}",
                 token_span(self.file, token),
                 _NAME_HELP.get(name, "choose another name"),
             )
         return token
 
-    def COMMENT(self, token: Token) -> Token:
+    def stray(self, character: str, line: int, column: int) -> None:
+        self.diagnostics.append(stray_error(character, self.file, line, column))
+
+    def comment(self, token: Token) -> Token:
         text = str(token).rstrip()
         self.comments.append(ast.Comment(token_span(self.file, token), text))
         return token
@@ -163,6 +177,8 @@ class AstBuilder:
         label = str(head[1]) if len(head) >= 3 and head[2] == ":" else None
         component = head[-1] if len(head) in (2, 4) else None
         body = tuple(_between(children, "{", "}"))
+        where = " ".join(str(word) for word in head).replace(" :", ":")
+        self._unique_keys(body, f"`{where}`")
         node = ast.Section(
             self.span(children),
             kind=str(head[0]),
@@ -177,6 +193,22 @@ class AstBuilder:
         key, value = children[0], children[2]
         node = ast.Entry(self.span(children), str(key), token_span(self.file, key), value)
         return self.nested(node, [value], "expression")
+
+    def _unique_keys(self, body, where: str) -> None:
+        first: dict[str, ast.Entry] = {}
+        for element in body:
+            if not isinstance(element, ast.Entry):
+                continue
+            if element.key in first:
+                earlier = first[element.key].key_span
+                self.error(
+                    "E0109",
+                    f"`{element.key}` is given twice in {where}",
+                    element.key_span,
+                    f"remove one: the first is at line {earlier.line}, column {earlier.column}",
+                )
+            else:
+                first[element.key] = element
 
     # ------------------------------------------------------------ blocks and models
 
@@ -288,15 +320,64 @@ class AstBuilder:
 
     # ------------------------------------------------------------ expressions
 
-    def binary(self, children):
-        left, operator, right = children
-        node = ast.BinaryOp(self.span(children), str(operator), left, right)
-        return self.nested(node, (left, right), "expression")
+    def expr(self, children):
+        """Prefix operators, operands and binary operators in a row -> one tree, by
+        precedence (shunting-yard, no recursion). ``**`` groups to the right, comparisons do
+        not chain, ``not`` cannot follow an operator that binds tighter than it."""
+        operands: list = []
+        operators: list[tuple[Token, bool]] = []  # (operator, is prefix)
+        expect_operand, previous = True, None
+        for child in children:
+            if not isinstance(child, Token):
+                operands.append(child)
+                expect_operand = False
+            elif expect_operand:
+                if child == "not" and previous is not None and previous not in ("and", "or", "not"):
+                    self.error(
+                        "E0101",
+                        f"expected an expression after `{previous}`, found `not`",
+                        token_span(self.file, child),
+                        "put `not ...` in parentheses",
+                    )
+                operators.append((child, True))
+                previous = child
+            else:
+                self._reduce_before(child, operands, operators)
+                operators.append((child, False))
+                expect_operand, previous = True, child
+        while operators:
+            self._apply(operands, operators.pop())
+        return operands[0]
 
-    def unary(self, children):
-        operator, operand = children
-        node = ast.UnaryOp(self.span(children), str(operator), operand)
-        return self.nested(node, (operand,), "expression")
+    def _reduce_before(self, operator: Token, operands: list, operators: list) -> None:
+        strength, grouping = _BINARY[str(operator)]
+        while operators:
+            top, prefix = operators[-1]
+            top_strength = _strength(top, prefix)
+            if top_strength == strength and grouping == "none" and not prefix:
+                self.error(
+                    "E0101",
+                    f"comparisons do not chain: `{top}` and then `{operator}`",
+                    token_span(self.file, operator),
+                    "write `a < b and b < c`",
+                )
+            if top_strength > strength or (top_strength == strength and grouping != "right"):
+                self._apply(operands, operators.pop())
+            else:
+                return
+
+    def _apply(self, operands: list, operator: tuple[Token, bool]) -> None:
+        token, prefix = operator
+        right = operands.pop()
+        if prefix:
+            span = Span(self.file, token.line, token.column, right.span.end_line, right.span.end_column)
+            node = ast.UnaryOp(span, str(token), right)
+            operands.append(self.nested(node, (right,), "expression"))
+            return
+        left = operands.pop()
+        span = Span(self.file, left.span.line, left.span.column, right.span.end_line, right.span.end_column)
+        node = ast.BinaryOp(span, str(token), left, right)
+        operands.append(self.nested(node, (left, right), "expression"))
 
     def attribute(self, children):
         base, name = children[0], children[2]
@@ -398,12 +479,15 @@ class AstBuilder:
 
     def mapping(self, children):
         entries = tuple(_nodes(children))
+        self._unique_keys(entries, "this mapping")
         return self.nested(ast.Mapping(self.span(children), entries), entries, "expression")
 
     def parenthesized(self, children):
+        """``( expr )``: the inner node, its span widened to the parentheses, one level deeper."""
         inner = children[1]
         depth = self._depth.get(id(inner), 1) + 1
+        node = dataclasses.replace(inner, span=self.span(children))
         if depth > MAX_DEPTH:
-            raise NestingTooDeep(self.span(children), "expression")
-        self._depth[id(inner)] = depth
-        return inner
+            raise NestingTooDeep(node.span, "expression")
+        self._depth[id(node)] = depth
+        return node

@@ -8,10 +8,11 @@ is known (an unclosed bracket, ``:`` written for ``=``, ``=`` written for ``==``
 from __future__ import annotations
 
 from lark import Lark, Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+from lark.exceptions import UnexpectedToken
 from lark.lexer import PatternStr
 
 from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.lexer import scan
 
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "end of file"}
 _EXPRESSION_START = {"NUMBER", "STRING", "[", "true", "false"}
@@ -21,32 +22,34 @@ _OPERATORS = {"+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", "
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
-def character_error(error: UnexpectedCharacters, text: str, file: str) -> Diagnostic:
-    """A character no token starts with; an opening quote with no closing one."""
-    character = text[error.pos_in_stream]
-    line_end = text.find("\n", error.pos_in_stream)
-    line_end = len(text) if line_end < 0 else line_end
-    if character == '"':
-        span = Span(file, error.line, error.column, error.line, error.column + line_end - error.pos_in_stream)
-        return Diagnostic(
-            "E0103",
-            "unterminated string",
-            span,
-            help='close it with `"` on the same line; write a line break inside a string as \\n '
-            'and a quote as \\"',
-        )
-    span = Span(file, error.line, error.column, error.line, error.column + 1)
+def unterminated_error(text: str, file: str, position: int, line: int, column: int) -> Diagnostic:
+    """An opening quote with no closing one on its line."""
+    line_end = text.find("\n", position)
+    width = (len(text) if line_end < 0 else line_end) - position
+    return Diagnostic(
+        "E0103",
+        "unterminated string",
+        Span(file, line, column, line, column + width),
+        help='close it with `"` on the same line; write a line break inside a string as \\n '
+        'and a quote as \\"',
+    )
+
+
+def stray_error(character: str, file: str, line: int, column: int) -> Diagnostic:
+    """A character no token starts with."""
     shown = character if character.isprintable() else f"\\u{{{ord(character):x}}}"
-    help = "strings are written in double quotes: \"...\"" if character == "'" else None
-    if character == ";":
+    help = None
+    if character == "'":
+        help = "strings are written in double quotes: \"...\""
+    elif character == ";":
         help = "entries and statements are separated by new lines (or commas between entries)"
-    return Diagnostic("E0102", f"unexpected character `{shown}`", span, help=help)
+    return Diagnostic("E0102", f"unexpected character `{shown}`", Span(file, line, column, line, column + 1), help=help)
 
 
-def token_error(error: UnexpectedToken, text: str, file: str, parser: Lark) -> Diagnostic:
+def token_error(error: UnexpectedToken, text: str, file: str, parser: Lark, pattern) -> Diagnostic:
     """A token the grammar does not allow here: what it expected, after which token."""
     token = error.token
-    before = _tokens_before(text, token, parser)
+    before = _tokens_before(text, token, pattern)
     previous = before[-1] if before else None
     acceptable = _acceptable(error)
     expected = _describe_expected(acceptable, parser)
@@ -66,13 +69,14 @@ def _acceptable(error: UnexpectedToken) -> set[str]:
         return set(error.expected)
 
 
-def _tokens_before(text: str, token: Token, parser: Lark) -> list[Token]:
-    """Re-lex the text up to the offending token (only on error, so speed is no concern)."""
+def _tokens_before(text: str, token: Token, pattern) -> list[Token]:
+    """Re-scan the text up to the offending token (only on error, so speed is no concern)."""
     end = len(text) if token.type == "$END" else token.start_pos
-    try:
-        return list(parser.lex(text[:end]))
-    except Exception:  # the text before the error lexed once already; be safe anyway
-        return []
+    tokens = []
+    for kind, value, position, line, column in scan(text[:end], pattern):
+        if kind not in ("COMMENT", "STRAY"):
+            tokens.append(Token(kind, value, position, line, column, line, column + len(value)))
+    return tokens
 
 
 def _error_span(file: str, token: Token, previous: Token | None) -> Span:

@@ -8,7 +8,7 @@ mapping, call or parameter list written across several lines is printed one elem
 with trailing commas (mapping entries without commas); one written on one line stays on one
 line. Comments stay where they were: an own-line comment before the element that followed
 it, a trailing comment after the element it followed. A comment inside an expression that is
-printed on one line moves to its own line after that element.
+printed on one line moves to its own line just before that element.
 
 Guarantees (tested): ``format(format(x)) == format(x)`` and ``parse(format(x))`` equals
 ``parse(x)`` apart from spans. Text with errors is not formatted: the diagnostics come back.
@@ -82,6 +82,7 @@ class _Printer:
         self.indent = 0
         self.pending = list(comments)
         self.previous_end: int | None = None
+        self.starts: list[tuple[int, int]] = []  # (first output line, indent) of open elements
 
     def text(self) -> str:
         self.flush_before(float("inf"))
@@ -107,12 +108,14 @@ class _Printer:
         """Start a line-level element: comments before it, a kept blank line, the indent."""
         self.flush_before(span.line)
         self.gap(span.line)
+        self.starts.append((len(self.lines), self.indent))
         self.current = INDENT * self.indent
 
     def end(self, span, parent_end: int | None, next_start: int | None) -> None:
         """Finish an element's last line, with the comment trailing it in the source (unless
         the next sibling or the parent's closing bracket shares that line: then it trails
-        them)."""
+        them). Comments from inside the element that nothing placed (it was printed on fewer
+        lines than it was written on) go on their own lines just before the element."""
         line = span.end_line
         if parent_end != line and next_start != line:
             for index, comment in enumerate(self.pending):
@@ -124,6 +127,14 @@ class _Printer:
         self.lines.append(self.current)
         self.current = ""
         self.previous_end = line
+        first_line, indent = self.starts.pop()
+        inside = 0
+        while inside < len(self.pending) and self.pending[inside].span.line < line:
+            inside += 1
+        if inside:
+            moved = [INDENT * indent + comment.text for comment in self.pending[:inside]]
+            del self.pending[:inside]
+            self.lines[first_line:first_line] = moved
 
     def open(self, text: str, open_line: int, first_child_line: int | None) -> None:
         """End a line with an opening bracket; keep a comment that trailed that bracket."""
@@ -269,7 +280,7 @@ class _Printer:
         """``if c { } else if d { } else { }``."""
         self.write("if ")
         self.expression(statement.condition)
-        if not statement.orelse:
+        if statement.else_span is None:
             self.body(" {", statement.span, statement.body, self.statement)
             return
         orelse, else_line = statement.orelse, statement.else_span.line

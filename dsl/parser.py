@@ -7,17 +7,19 @@ AST while it reduces (``dsl/build.py``), so no parse tree is made and nothing re
 
 from __future__ import annotations
 
+import gc
 import threading
 from pathlib import Path
 
 from lark import Lark
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 import specc
 from specc.compiler.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 from specc.dsl.build import MAX_DEPTH, AstBuilder, Header, NestingTooDeep
-from specc.dsl.errors import character_error, token_error
+from specc.dsl.errors import token_error, unterminated_error
+from specc.dsl.lexer import SpecLexer, Unterminated, master_pattern, punctuation_and_keywords
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _lock = threading.Lock()
@@ -30,15 +32,14 @@ def _shared_parser() -> tuple[Lark, AstBuilder]:
     global _parser, _builder
     if _parser is None:
         builder = AstBuilder()
+        SpecLexer.builder = builder
         _parser = Lark(
             _GRAMMAR.read_text(encoding="utf-8"),
             parser="lalr",
-            lexer="contextual",
-            propagate_positions=True,
+            lexer=SpecLexer,
             keep_all_tokens=True,
             maybe_placeholders=False,
             transformer=builder,
-            lexer_callbacks={"COMMENT": builder.COMMENT},
             cache=True,
         )
         _builder = builder
@@ -54,44 +55,38 @@ def parse(text: str, file: str) -> tuple[ast.Module | None, list[Diagnostic]]:
     with _lock:
         parser, builder = _shared_parser()
         builder.reset(file)
-        errors: list[Diagnostic] = []
+        collecting = gc.isenabled()
+        gc.disable()  # the parse allocates many objects that all live: skip needless collections
         try:
-            items = parser.parse(text, on_error=lambda e: _recover(e, text, file, errors))
-        except (UnexpectedInput, NestingTooDeep) as error:
-            items = None
-            failure = error
-        diagnostics = builder.diagnostics + errors
+            items, failure = parser.parse(text), None
+        except (UnexpectedInput, NestingTooDeep, Unterminated) as error:
+            items, failure = None, error
+        finally:
+            if collecting:
+                gc.enable()
+        diagnostics = builder.diagnostics
         comments = tuple(builder.comments)
         builder.reset(file)
-        if items is None:  # described after the builder's state is saved: errors re-lex
-            _record(failure, text, file, diagnostics)
-            builder.reset(file)
     if items is None:
+        _record(failure, text, file, diagnostics)
         return None, diagnostics
     module = _module(items, comments, text, file, diagnostics)
     return module, diagnostics
 
 
-def _recover(error: UnexpectedInput, text: str, file: str, errors: list[Diagnostic]) -> bool:
-    """lark's ``on_error``: skip a stray character and go on; stop at anything else."""
-    if isinstance(error, UnexpectedCharacters) and text[error.pos_in_stream] not in "\"'":
-        errors.append(character_error(error, text, file))
-        return True
-    return False
-
-
-def _record(error: Exception, text: str, file: str, errors: list[Diagnostic]) -> None:
+def _record(error: Exception, text: str, file: str, diagnostics: list[Diagnostic]) -> None:
     if isinstance(error, NestingTooDeep):
-        errors.append(_too_deep(error))
-    elif isinstance(error, UnexpectedCharacters):
-        errors.append(character_error(error, text, file))
+        diagnostics.append(_too_deep(error))
+    elif isinstance(error, Unterminated):
+        diagnostics.append(unterminated_error(text, file, error.position, error.line, error.column))
     elif isinstance(error, UnexpectedToken):
-        if any(e.span.line == error.line for e in errors):
+        if any(d.code == "E0102" and d.span.line == error.line for d in diagnostics):
             return  # a stray character on the same line already explains it
         parser, _ = _shared_parser()
-        errors.append(token_error(error, text, file, parser))
-    else:  # pragma: no cover - lark's LALR raises only the two above
-        errors.append(Diagnostic("E0101", str(error).splitlines()[0], Span.point(file)))
+        pattern = master_pattern(punctuation_and_keywords(parser.terminals)[0])
+        diagnostics.append(token_error(error, text, file, parser, pattern))
+    else:  # pragma: no cover - the parser raises only the errors above
+        diagnostics.append(Diagnostic("E0101", str(error).splitlines()[0], Span.point(file)))
 
 
 def _empty(file: str) -> Diagnostic:
@@ -156,10 +151,10 @@ def _language(item: Header, diagnostics: list[Diagnostic]) -> int | None:
         diagnostics.append(
             Diagnostic(
                 "E0112",
-                f"this spec is written for language {value}, but specc {specc.__version__} "
-                f"understands language {specc.LANGUAGE_VERSION} at most",
+                f"this spec is written for language {value}; this specc understands "
+                f"language {specc.LANGUAGE_VERSION} at most",
                 item.value_span,
-                help="upgrade specc (pip install -U specc)",
+                help=f"upgrade specc (this is specc {specc.__version__})",
             )
         )
     return value

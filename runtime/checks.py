@@ -274,3 +274,9 @@ def check_state_arrays(expected, given) -> None:
                 f"load_state_dict: parameter '{name}' has shape {format_shape(expected[name])} in the "
                 f"model but {format_shape(given[name])} in the given arrays"
             )
+
+
+def check_not_empty(function: str, name: str, sequence) -> None:
+    """Raise ``ValueError`` when a list argument (of arrays, sizes, ...) has no entries."""
+    if len(sequence) == 0:
+        raise ValueError(f"{function}: {name} must have at least one entry")

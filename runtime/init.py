@@ -42,7 +42,9 @@ def initialize(parameters, seed: int) -> dict[str, np.ndarray]:
     arrays = {}
     deferred = []
     for name, parameter in parameters:
-        checks.check_choice("initialize", f"init of '{name}'", parameter.init, INIT_KINDS)
+        checks.check_choice(
+            "initialize", f"init of '{name}'", parameter.init, INIT_KINDS
+        )
         if parameter.init == "weight_norm_g":
             deferred.append((name, parameter))
         else:
@@ -70,7 +72,9 @@ def _weight_norm_g(name: str, parameter, arrays) -> np.ndarray:
     prefix, _, local = name.rpartition(".")
     sibling = f"{prefix}.weight_v" if prefix else "weight_v"
     if sibling not in arrays:
-        raise ValueError(f"initialize: '{name}' (weight_norm_g) needs a sibling parameter '{sibling}'")
+        raise ValueError(
+            f"initialize: '{name}' (weight_norm_g) needs a sibling parameter '{sibling}'"
+        )
     weight_v = arrays[sibling].astype(np.float64)
     norm = np.sqrt(np.sum(weight_v**2, axis=tuple(range(1, weight_v.ndim))))
     return norm.reshape(tuple(parameter.shape)).astype(np.float32)
@@ -80,13 +84,30 @@ def _weight_norm_g(name: str, parameter, arrays) -> np.ndarray:
 
 
 def _linear(in_features, out_features, bias=True):
-    parameters = [Parameter("weight", (out_features, in_features), "uniform_fan_in", in_features)]
+    parameters = [
+        Parameter("weight", (out_features, in_features), "uniform_fan_in", in_features)
+    ]
     if bias:
-        parameters.append(Parameter("bias", (out_features,), "uniform_fan_in", in_features))
+        parameters.append(
+            Parameter("bias", (out_features,), "uniform_fan_in", in_features)
+        )
     return parameters
 
 
-def _convolution(kind, rank, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+def _convolution(
+    kind,
+    rank,
+    in_channels,
+    out_channels,
+    kernel_size,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    bias=True,
+    padding_mode="zeros",
+    weight_norm=False,
+):
     kernel = checks.normalize_tuple(kind, "kernel_size", kernel_size, rank)
     stride = checks.normalize_tuple(kind, "stride", stride, rank)
     dilation = checks.normalize_tuple(kind, "dilation", dilation, rank)
@@ -96,7 +117,13 @@ def _convolution(kind, rank, in_channels, out_channels, kernel_size, stride=1, p
         checks.check_positive(kind, name, size)
         checks.check_divisible(kind, name, size, "groups", groups)
     shape = (out_channels, in_channels // groups) + kernel
-    return _weight_and_bias(shape, out_channels, (in_channels // groups) * math.prod(kernel), bias, weight_norm)
+    return _weight_and_bias(
+        shape,
+        out_channels,
+        (in_channels // groups) * math.prod(kernel),
+        bias,
+        weight_norm,
+    )
 
 
 def _weight_and_bias(shape, bias_size, fan_in, bias, weight_norm):
@@ -121,7 +148,18 @@ def _conv2d(*arguments, **keywords):
     return _convolution("Conv2d", 2, *arguments, **keywords)
 
 
-def _conv_transpose1d(in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+def _conv_transpose1d(
+    in_channels,
+    out_channels,
+    kernel_size,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    dilation=1,
+    groups=1,
+    bias=True,
+    weight_norm=False,
+):
     kind = "ConvTranspose1d"
     for name, size in (("in_channels", in_channels), ("out_channels", out_channels)):
         checks.check_positive(kind, name, size)
@@ -129,7 +167,9 @@ def _conv_transpose1d(in_channels, out_channels, kernel_size, stride=1, padding=
     checks.check_output_padding(kind, output_padding, stride, dilation)
     shape = (in_channels, out_channels // groups, kernel_size)
     # torch's fan-in of a transposed convolution: weight.size(1) * kernel = out / groups * k.
-    return _weight_and_bias(shape, out_channels, (out_channels // groups) * kernel_size, bias, weight_norm)
+    return _weight_and_bias(
+        shape, out_channels, (out_channels // groups) * kernel_size, bias, weight_norm
+    )
 
 
 def _norm(dim, affine, bias):
@@ -146,7 +186,9 @@ def _layer_norm(dim, eps=1e-5, affine=True):
 
 
 def _group_norm(num_groups, num_channels, eps=1e-5, affine=True):
-    checks.check_divisible("GroupNorm", "num_channels", num_channels, "num_groups", num_groups)
+    checks.check_divisible(
+        "GroupNorm", "num_channels", num_channels, "num_groups", num_groups
+    )
     return _norm(num_channels, affine, bias=True)
 
 
@@ -163,7 +205,14 @@ def _multi_head_attention(dim, num_heads, causal=False, bias=True):
     parameters = []
     for layer in ("query", "key", "value", "out"):
         for parameter in _linear(dim, dim, bias):
-            parameters.append(Parameter(f"{layer}.{parameter.name}", parameter.shape, parameter.init, parameter.fan_in))
+            parameters.append(
+                Parameter(
+                    f"{layer}.{parameter.name}",
+                    parameter.shape,
+                    parameter.init,
+                    parameter.fan_in,
+                )
+            )
     return parameters
 
 

@@ -126,14 +126,20 @@ def pad(x, before, after, axis=-1, mode="zeros"):
 def sinusoidal(x, dim):
     checks.check_even("sinusoidal", "dim", dim)
     half = dim // 2
-    frequencies = jnp.exp(-math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half)
+    frequencies = jnp.exp(
+        -math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half
+    )
     arguments = x[:, None] * frequencies
     return jnp.concatenate([jnp.cos(arguments), jnp.sin(arguments)], axis=-1)
 
 
 def _pool(function, x, kernel_size, stride, padding, rank, reduce):
-    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
-    for axis, (size, window, step, pad_size) in enumerate(zip(x.shape[1:-1], kernel, stride, padding), start=1):
+    kernel, stride, padding = checks.pool_arguments(
+        function, kernel_size, stride, padding, rank
+    )
+    for axis, (size, window, step, pad_size) in enumerate(
+        zip(x.shape[1:-1], kernel, stride, padding), start=1
+    ):
         checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
     window = (1,) + kernel + (1,)
     strides = (1,) + stride + (1,)
@@ -163,9 +169,13 @@ def attention(query, key, value, num_heads, causal=False):
     head = dim // num_heads
 
     def heads(tensor):
-        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
+            0, 2, 1, 3
+        )
 
-    scores = jnp.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
+    scores = jnp.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(
+        head
+    )
     if causal:
         allowed = jnp.tril(jnp.ones((query_steps, key.shape[1]), dtype=bool))
         scores = jnp.where(allowed, scores, -jnp.inf)
@@ -181,7 +191,9 @@ class _Parametrised(nnx.Module):
 
     def _create(self, kind, **arguments):
         for parameter in layer_parameters(kind, **arguments):
-            setattr(self, parameter.name, nnx.Param(jnp.zeros(parameter.shape, jnp.float32)))
+            setattr(
+                self, parameter.name, nnx.Param(jnp.zeros(parameter.shape, jnp.float32))
+            )
 
 
 class Linear(_Parametrised):
@@ -190,7 +202,9 @@ class Linear(_Parametrised):
     def __init__(self, in_features, out_features, bias=True):
         self.in_features = in_features
         self.bias = nnx.data(None)
-        self._create("Linear", in_features=in_features, out_features=out_features, bias=bias)
+        self._create(
+            "Linear", in_features=in_features, out_features=out_features, bias=bias
+        )
 
     def __call__(self, x):
         checks.check_channels("Linear", x.shape, self.in_features)
@@ -202,7 +216,11 @@ def _normalized_weight(module):
     if module.weight_norm:
         weight_v = module.weight_v[...]
         axes = tuple(range(1, weight_v.ndim))
-        return module.weight_g[...] * weight_v / jnp.sqrt(jnp.sum(weight_v**2, axis=axes, keepdims=True))
+        return (
+            module.weight_g[...]
+            * weight_v
+            / jnp.sqrt(jnp.sum(weight_v**2, axis=axes, keepdims=True))
+        )
     return module.weight[...]
 
 
@@ -210,13 +228,43 @@ class _Convolution(_Parametrised):
     kind = ""
     rank = 0
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        weight_norm=False,
+    ):
         self.bias = nnx.data(None)
-        self._create(self.kind, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, weight_norm=weight_norm)
-        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
+        self._create(
+            self.kind,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            weight_norm=weight_norm,
+        )
+        kernel = checks.normalize_tuple(
+            self.kind, "kernel_size", kernel_size, self.rank
+        )
         self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
-        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
-        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
+        self.dilation = checks.normalize_tuple(
+            self.kind, "dilation", dilation, self.rank
+        )
+        self.padding = checks.conv_padding(
+            self.kind, padding, kernel, self.stride, self.dilation
+        )
         self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
         self.padding_mode, self.weight_norm = padding_mode, weight_norm
 
@@ -226,11 +274,26 @@ class _Convolution(_Parametrised):
         padding = self.padding
         if self.padding_mode == "reflect":
             for axis, (before, after) in enumerate(padding, start=1):
+                checks.check_reflect_padding(self.kind, x.shape[axis], before, after)
+        for size, window, step, rate, (before, after) in zip(
+            x.shape[1:-1], self.kernel, self.stride, self.dilation, padding
+        ):
+            checks.conv_output_length(
+                self.kind, size, window, step, rate, before, after
+            )
+        if self.padding_mode == "reflect":
+            for axis, (before, after) in enumerate(padding, start=1):
                 x = pad(x, before, after, axis=axis, mode="reflect")
             padding = ((0, 0),) * self.rank
-        for size, window, step, rate, (before, after) in zip(x.shape[1:-1], self.kernel, self.stride, self.dilation, padding):
-            checks.conv_output_length(self.kind, size, window, step, rate, before, after)
-        y = jax.lax.conv_general_dilated(x, _normalized_weight(self), self.stride, padding, rhs_dilation=self.dilation, dimension_numbers=_CONV_DIMENSIONS[self.rank], feature_group_count=self.groups)
+        y = jax.lax.conv_general_dilated(
+            x,
+            _normalized_weight(self),
+            self.stride,
+            padding,
+            rhs_dilation=self.dilation,
+            dimension_numbers=_CONV_DIMENSIONS[self.rank],
+            feature_group_count=self.groups,
+        )
         return y if self.bias is None else y + self.bias[...]
 
 
@@ -252,11 +315,45 @@ class ConvTranspose1d(_Parametrised):
     stride with the flipped kernel, padded ``d (k - 1) - p`` before and that plus
     ``output_padding`` after."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        weight_norm=False,
+    ):
         self.bias = nnx.data(None)
-        self._create("ConvTranspose1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups, bias=bias, weight_norm=weight_norm)
-        self.in_channels, self.out_channels, self.kernel, self.stride = in_channels, out_channels, kernel_size, stride
-        self.padding, self.output_padding, self.dilation, self.groups = padding, output_padding, dilation, groups
+        self._create(
+            "ConvTranspose1d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            weight_norm=weight_norm,
+        )
+        self.in_channels, self.out_channels, self.kernel, self.stride = (
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+        )
+        self.padding, self.output_padding, self.dilation, self.groups = (
+            padding,
+            output_padding,
+            dilation,
+            groups,
+        )
         self.weight_norm = weight_norm
 
     def __call__(self, x):
@@ -266,12 +363,31 @@ class ConvTranspose1d(_Parametrised):
         groups, kernel = self.groups, self.kernel
         per_group = self.in_channels // groups
         weight = weight.reshape(groups, per_group, self.out_channels // groups, kernel)
-        weight = weight.transpose(0, 2, 1, 3).reshape(self.out_channels, per_group, kernel)[..., ::-1]
+        weight = weight.transpose(0, 2, 1, 3).reshape(
+            self.out_channels, per_group, kernel
+        )[..., ::-1]
         edge = self.dilation * (kernel - 1) - self.padding
-        length = (x.shape[1] - 1) * self.stride - 2 * self.padding + self.dilation * (kernel - 1) + self.output_padding + 1
+        length = (
+            (x.shape[1] - 1) * self.stride
+            - 2 * self.padding
+            + self.dilation * (kernel - 1)
+            + self.output_padding
+            + 1
+        )
         if length < 1:
-            raise ValueError(f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}")
-        y = jax.lax.conv_general_dilated(x, weight, (1,), [(edge, edge + self.output_padding)], lhs_dilation=(self.stride,), rhs_dilation=(self.dilation,), dimension_numbers=_CONV_DIMENSIONS[1], feature_group_count=groups)
+            raise ValueError(
+                f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}"
+            )
+        y = jax.lax.conv_general_dilated(
+            x,
+            weight,
+            (1,),
+            [(edge, edge + self.output_padding)],
+            lhs_dilation=(self.stride,),
+            rhs_dilation=(self.dilation,),
+            dimension_numbers=_CONV_DIMENSIONS[1],
+            feature_group_count=groups,
+        )
         return y if self.bias is None else y + self.bias[...]
 
 
@@ -300,11 +416,19 @@ class GroupNorm(_Parametrised):
     def __init__(self, num_groups, num_channels, eps=1e-5, affine=True):
         self.weight, self.bias, self.eps = nnx.data(None), nnx.data(None), eps
         self.num_groups, self.num_channels = num_groups, num_channels
-        self._create("GroupNorm", num_groups=num_groups, num_channels=num_channels, eps=eps, affine=affine)
+        self._create(
+            "GroupNorm",
+            num_groups=num_groups,
+            num_channels=num_channels,
+            eps=eps,
+            affine=affine,
+        )
 
     def __call__(self, x):
         checks.check_channels("GroupNorm", x.shape, self.num_channels)
-        grouped = x.reshape(x.shape[:-1] + (self.num_groups, self.num_channels // self.num_groups))
+        grouped = x.reshape(
+            x.shape[:-1] + (self.num_groups, self.num_channels // self.num_groups)
+        )
         axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
         y = _normalize(grouped, axes, self.eps).reshape(x.shape)
         if self.weight is not None:
@@ -338,7 +462,9 @@ class MultiHeadAttention(nnx.Module):
     """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
-        layer_parameters("MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias)
+        layer_parameters(
+            "MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias
+        )
         self.num_heads, self.causal = num_heads, causal
         self.query = Linear(dim, dim, bias)
         self.key = Linear(dim, dim, bias)
@@ -347,7 +473,13 @@ class MultiHeadAttention(nnx.Module):
 
     def __call__(self, x, context=None):
         source = x if context is None else context
-        mixed = attention(self.query(x), self.key(source), self.value(source), self.num_heads, self.causal)
+        mixed = attention(
+            self.query(x),
+            self.key(source),
+            self.value(source),
+            self.num_heads,
+            self.causal,
+        )
         return self.out(mixed)
 
 

@@ -19,7 +19,10 @@ from specc.runtime import checks
 
 def _flat_parameters(model):
     state = nnx.state(model, nnx.Param)
-    return state, {".".join(str(part) for part in path): variable for path, variable in nnx.to_flat_state(state)}
+    return state, {
+        ".".join(str(part) for part in path): variable
+        for path, variable in nnx.to_flat_state(state)
+    }
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
@@ -44,18 +47,23 @@ def load_state_dict(model, arrays) -> None:
 def parameter_count(model) -> int:
     """Number of scalar parameters."""
     _, flat = _flat_parameters(model)
-    return int(np.sum([variable[...].size for variable in flat.values()], dtype=np.int64))
+    return int(
+        np.sum([variable[...].size for variable in flat.values()], dtype=np.int64)
+    )
 
 
 def seed_dropout(model, seed: int) -> None:
     """Give every ``Dropout`` of the model the key ``fold_in(key(seed), crc32(path))`` and
     count 0. The keys live in the module state (``nnx.RngState``): a jitted pure step over
-    ``nnx.split`` state advances them, and checkpointing that state makes resume exact."""
+    ``nnx.split`` state advances them, and checkpointing that state makes resume exact.
+    """
     from specc.runtime.jax.layers import Dropout
 
     root = jax.random.key(int(seed))
     for path, module in nnx.iter_graph(model):
         if isinstance(module, Dropout):
             name = ".".join(str(part) for part in path)
-            module.rngs.key[...] = jax.random.fold_in(root, zlib.crc32(name.encode("utf-8")))
+            module.rngs.key[...] = jax.random.fold_in(
+                root, zlib.crc32(name.encode("utf-8"))
+            )
             module.rngs.count[...] = jnp.zeros((), jnp.uint32)

@@ -30,7 +30,9 @@ from specc.runtime.init import layer_parameters
 def gelu(x, approximate="none"):
     checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        return (
+            0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        )
     return 0.5 * x * (1.0 + mx.erf(x / math.sqrt(2.0)))
 
 
@@ -136,7 +138,9 @@ def sinusoidal(x, dim):
 
 
 def _pool(function, x, kernel_size, stride, padding, rank, reduce):
-    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    kernel, stride, padding = checks.pool_arguments(
+        function, kernel_size, stride, padding, rank
+    )
     lengths = [
         checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
         for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding)
@@ -146,7 +150,10 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
     x = mx.pad(x, widths, constant_values=fill)
     result = None
     for offsets in _offsets(kernel):
-        spatial = tuple(slice(offset, offset + step * (length - 1) + 1, step) for offset, step, length in zip(offsets, stride, lengths))
+        spatial = tuple(
+            slice(offset, offset + step * (length - 1) + 1, step)
+            for offset, step, length in zip(offsets, stride, lengths)
+        )
         window = x[(slice(None),) + spatial]
         if result is None:
             result = window
@@ -158,7 +165,9 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
 def _offsets(kernel):
     if not kernel:
         return [()]
-    return [(first,) + rest for first in range(kernel[0]) for rest in _offsets(kernel[1:])]
+    return [
+        (first,) + rest for first in range(kernel[0]) for rest in _offsets(kernel[1:])
+    ]
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0):
@@ -180,7 +189,9 @@ def attention(query, key, value, num_heads, causal=False):
     head = dim // num_heads
 
     def heads(tensor):
-        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
+            0, 2, 1, 3
+        )
 
     scores = mx.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
     if causal:
@@ -203,7 +214,16 @@ def _convolution(stride, before, after, dilation, input_dilation, groups, flip):
     explicitly as the convolution's own VJP."""
 
     def convolve(x, weight):
-        return mx.conv_general(x, weight, stride=list(stride), padding=(list(before), list(after)), kernel_dilation=list(dilation), input_dilation=list(input_dilation), groups=groups, flip=flip)
+        return mx.conv_general(
+            x,
+            weight,
+            stride=list(stride),
+            padding=(list(before), list(after)),
+            kernel_dilation=list(dilation),
+            input_dilation=list(input_dilation),
+            groups=groups,
+            flip=flip,
+        )
 
     @mx.custom_function
     def function(x, weight):
@@ -246,7 +266,11 @@ class _Parametrised(nn.Module):
         """``weight``, or ``g * v / ||v||`` (norm over all axes but 0) with weight norm."""
         if self.weight_norm:
             axes = list(range(1, self.weight_v.ndim))
-            return self.weight_g * self.weight_v / mx.sqrt(mx.sum(self.weight_v**2, axis=axes, keepdims=True))
+            return (
+                self.weight_g
+                * self.weight_v
+                / mx.sqrt(mx.sum(self.weight_v**2, axis=axes, keepdims=True))
+            )
         return self.weight
 
 
@@ -257,27 +281,58 @@ class Linear(_Parametrised):
         super().__init__()
         self.in_features = in_features
         self.bias = None
-        self._create("Linear", in_features=in_features, out_features=out_features, bias=bias)
+        self._create(
+            "Linear", in_features=in_features, out_features=out_features, bias=bias
+        )
 
     def __call__(self, x):
         checks.check_channels("Linear", x.shape, self.in_features)
-        if self.bias is None:
-            return mx.matmul(x, self.weight.T)
-        return mx.addmm(self.bias, x, self.weight.T)
+        y = mx.matmul(x, self.weight.T)
+        return y if self.bias is None else y + self.bias
 
 
 class _Convolution(_Parametrised):
     kind = ""
     rank = 0
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        weight_norm=False,
+    ):
         super().__init__()
         self.bias = None
-        self._create(self.kind, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, weight_norm=weight_norm)
-        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
+        self._create(
+            self.kind,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            weight_norm=weight_norm,
+        )
+        kernel = checks.normalize_tuple(
+            self.kind, "kernel_size", kernel_size, self.rank
+        )
         self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
-        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
-        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
+        self.dilation = checks.normalize_tuple(
+            self.kind, "dilation", dilation, self.rank
+        )
+        self.padding = checks.conv_padding(
+            self.kind, padding, kernel, self.stride, self.dilation
+        )
         self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
         self.padding_mode, self.weight_norm = padding_mode, weight_norm
 
@@ -287,12 +342,29 @@ class _Convolution(_Parametrised):
         padding = self.padding
         if self.padding_mode == "reflect":
             for axis, (before, after) in enumerate(padding, start=1):
+                checks.check_reflect_padding(self.kind, x.shape[axis], before, after)
+        for size, window, step, rate, (before, after) in zip(
+            x.shape[1:-1], self.kernel, self.stride, self.dilation, padding
+        ):
+            checks.conv_output_length(
+                self.kind, size, window, step, rate, before, after
+            )
+        if self.padding_mode == "reflect":
+            for axis, (before, after) in enumerate(padding, start=1):
                 x = pad(x, before, after, axis=axis, mode="reflect")
             padding = ((0, 0),) * self.rank
-        for size, window, step, rate, (before, after) in zip(x.shape[1:-1], self.kernel, self.stride, self.dilation, padding):
-            checks.conv_output_length(self.kind, size, window, step, rate, before, after)
-        before, after = tuple(pair[0] for pair in padding), tuple(pair[1] for pair in padding)
-        convolve = _convolution(self.stride, before, after, self.dilation, (1,) * self.rank, self.groups, False)
+        before, after = tuple(pair[0] for pair in padding), tuple(
+            pair[1] for pair in padding
+        )
+        convolve = _convolution(
+            self.stride,
+            before,
+            after,
+            self.dilation,
+            (1,) * self.rank,
+            self.groups,
+            False,
+        )
         y = convolve(x, _native(self._weight()))
         return y if self.bias is None else y + self.bias
 
@@ -315,12 +387,46 @@ class ConvTranspose1d(_Parametrised):
     stride with the flipped kernel, padded ``d (k - 1) - p`` before and that plus
     ``output_padding`` after (a negative padding crops the result)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        weight_norm=False,
+    ):
         super().__init__()
         self.bias = None
-        self._create("ConvTranspose1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups, bias=bias, weight_norm=weight_norm)
-        self.in_channels, self.out_channels, self.kernel, self.stride = in_channels, out_channels, kernel_size, stride
-        self.padding, self.output_padding, self.dilation, self.groups = padding, output_padding, dilation, groups
+        self._create(
+            "ConvTranspose1d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            weight_norm=weight_norm,
+        )
+        self.in_channels, self.out_channels, self.kernel, self.stride = (
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+        )
+        self.padding, self.output_padding, self.dilation, self.groups = (
+            padding,
+            output_padding,
+            dilation,
+            groups,
+        )
         self.weight_norm = weight_norm
 
     def __call__(self, x):
@@ -328,14 +434,34 @@ class ConvTranspose1d(_Parametrised):
         checks.check_channels("ConvTranspose1d", x.shape, self.in_channels)
         groups, kernel = self.groups, self.kernel
         per_group = self.in_channels // groups
-        length = (x.shape[1] - 1) * self.stride - 2 * self.padding + self.dilation * (kernel - 1) + self.output_padding + 1
+        length = (
+            (x.shape[1] - 1) * self.stride
+            - 2 * self.padding
+            + self.dilation * (kernel - 1)
+            + self.output_padding
+            + 1
+        )
         if length < 1:
-            raise ValueError(f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}")
-        weight = self._weight().reshape(groups, per_group, self.out_channels // groups, kernel)
-        weight = weight.transpose(0, 2, 3, 1).reshape(self.out_channels, kernel, per_group)
+            raise ValueError(
+                f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}"
+            )
+        weight = self._weight().reshape(
+            groups, per_group, self.out_channels // groups, kernel
+        )
+        weight = weight.transpose(0, 2, 3, 1).reshape(
+            self.out_channels, kernel, per_group
+        )
         edge = self.dilation * (kernel - 1) - self.padding
         before, after = edge, edge + self.output_padding
-        convolve = _convolution((1,), (max(before, 0),), (max(after, 0),), (self.dilation,), (self.stride,), groups, True)
+        convolve = _convolution(
+            (1,),
+            (max(before, 0),),
+            (max(after, 0),),
+            (self.dilation,),
+            (self.stride,),
+            groups,
+            True,
+        )
         y = convolve(x, weight)
         y = y[:, max(-before, 0) : max(-before, 0) + length]
         return y if self.bias is None else y + self.bias
@@ -366,11 +492,20 @@ class GroupNorm(_Parametrised):
         super().__init__()
         self.weight, self.bias, self.eps = None, None, eps
         self.num_groups, self.num_channels = num_groups, num_channels
-        self._create("GroupNorm", num_groups=num_groups, num_channels=num_channels, eps=eps, affine=affine)
+        self._create(
+            "GroupNorm",
+            num_groups=num_groups,
+            num_channels=num_channels,
+            eps=eps,
+            affine=affine,
+        )
 
     def __call__(self, x):
         checks.check_channels("GroupNorm", x.shape, self.num_channels)
-        grouped = x.reshape(tuple(x.shape[:-1]) + (self.num_groups, self.num_channels // self.num_groups))
+        grouped = x.reshape(
+            tuple(x.shape[:-1])
+            + (self.num_groups, self.num_channels // self.num_groups)
+        )
         axes = list(range(1, x.ndim - 1)) + [x.ndim]
         y = _normalize(grouped, axes, self.eps).reshape(x.shape)
         return y if self.weight is None else y * self.weight + self.bias
@@ -405,7 +540,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
         super().__init__()
-        layer_parameters("MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias)
+        layer_parameters(
+            "MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias
+        )
         self.num_heads, self.causal = num_heads, causal
         self.query = Linear(dim, dim, bias)
         self.key = Linear(dim, dim, bias)
@@ -414,7 +551,13 @@ class MultiHeadAttention(nn.Module):
 
     def __call__(self, x, context=None):
         source = x if context is None else context
-        mixed = attention(self.query(x), self.key(source), self.value(source), self.num_heads, self.causal)
+        mixed = attention(
+            self.query(x),
+            self.key(source),
+            self.value(source),
+            self.num_heads,
+            self.causal,
+        )
         return self.out(mixed)
 
 

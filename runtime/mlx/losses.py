@@ -221,14 +221,19 @@ def combined_token_loss(logits, labels, weighted_terms=(), ignore_index=0, use_c
 
 def hinge_discriminator_loss(real_logits_list, fake_logits_list):
     """``mean_k [mean(relu(1 - D_k(real))) + mean(relu(1 + D_k(fake)))]`` over K discriminators."""
-    checks.check_same_length("hinge_discriminator_loss", "real_logits_list", real_logits_list, "fake_logits_list", fake_logits_list)
-    terms = [mx.mean(mx.maximum(1 - real, 0)) + mx.mean(mx.maximum(1 + fake, 0)) for real, fake in zip(real_logits_list, fake_logits_list)]
+    checks.check_same_length(
+        "hinge_discriminator_loss", "real_logits_list", real_logits_list, "fake_logits_list", fake_logits_list
+    )
+    terms = [
+        mx.mean(mx.maximum(1 - real, 0)) + mx.mean(mx.maximum(1 + fake, 0))
+        for real, fake in zip(real_logits_list, fake_logits_list)
+    ]
     return sum(terms) / len(terms)
 
 
 def hinge_generator_loss(fake_logits_list):
     """``mean_k mean(-D_k(fake))``."""
-    checks.check_same_length("hinge_generator_loss", "fake_logits_list", fake_logits_list, "fake_logits_list", fake_logits_list)
+    checks.check_not_empty("hinge_generator_loss", "fake_logits_list", fake_logits_list)
     return sum(mx.mean(-fake) for fake in fake_logits_list) / len(fake_logits_list)
 
 
@@ -241,7 +246,9 @@ def feature_matching_loss(real_features, fake_features):
     checks.check_same_length("feature_matching_loss", "real_features", real_features, "fake_features", fake_features)
     terms = []
     for real_maps, fake_maps in zip(real_features, fake_features):
-        checks.check_same_length("feature_matching_loss", "real feature maps", real_maps, "fake feature maps", fake_maps)
+        checks.check_same_length(
+            "feature_matching_loss", "real feature maps", real_maps, "fake feature maps", fake_maps
+        )
         for real, fake in zip(real_maps, fake_maps):
             checks.check_same_shape("feature_matching_loss", "real feature", real.shape, "fake feature", fake.shape)
             terms.append(mx.mean(mx.abs(fake - sg(real))))
@@ -285,7 +292,7 @@ def multi_resolution_stft_loss(pred, target, n_ffts, eps=1e-7):
       n_ffts: sequence of FFT sizes; hop = n_fft // 4.
     """
     checks.check_same_shape("multi_resolution_stft_loss", "pred", pred.shape, "target", target.shape)
-    checks.check_same_length("multi_resolution_stft_loss", "n_ffts", list(n_ffts), "n_ffts", list(n_ffts))
+    checks.check_not_empty("multi_resolution_stft_loss", "n_ffts", list(n_ffts))
     pred = _as_signal_rows("multi_resolution_stft_loss", "pred", pred)
     target = _as_signal_rows("multi_resolution_stft_loss", "target", target)
     terms = []

@@ -56,7 +56,9 @@ def log_spectral_distance(pred_signal, target_signal, eps=1e-8):
     Args:
       pred_signal, target_signal: ``[B, L]`` (or ``[..., L]``), same shape.
     """
-    checks.check_same_shape("log_spectral_distance", "pred_signal", pred_signal.shape, "target_signal", target_signal.shape)
+    checks.check_same_shape(
+        "log_spectral_distance", "pred_signal", pred_signal.shape, "target_signal", target_signal.shape
+    )
     checks.check_min_rank("log_spectral_distance", "pred_signal", pred_signal.shape, 1)
 
     def decibels(signal):

@@ -15,7 +15,10 @@ from specc.runtime import checks
 
 def state_dict(model) -> dict[str, np.ndarray]:
     """``{dotted name: float array}``, sorted by name."""
-    return {name: np.array(array) for name, array in sorted(tree_flatten(model.parameters()))}
+    return {
+        name: np.array(array)
+        for name, array in sorted(tree_flatten(model.parameters()))
+    }
 
 
 def load_state_dict(model, arrays) -> None:
@@ -26,14 +29,22 @@ def load_state_dict(model, arrays) -> None:
         {name: tuple(array.shape) for name, array in current.items()},
         {name: np.shape(array) for name, array in arrays.items()},
     )
-    loaded = [(name, mx.array(np.asarray(arrays[name]), dtype=current[name].dtype)) for name in sorted(current)]
+    loaded = [
+        (name, mx.array(np.asarray(arrays[name]), dtype=current[name].dtype))
+        for name in sorted(current)
+    ]
     model.update(tree_unflatten(loaded))
     mx.eval(model.parameters())
 
 
 def parameter_count(model) -> int:
     """Number of scalar parameters."""
-    return int(np.sum([array.size for _, array in tree_flatten(model.parameters())], dtype=np.int64))
+    return int(
+        np.sum(
+            [array.size for _, array in tree_flatten(model.parameters())],
+            dtype=np.int64,
+        )
+    )
 
 
 def seed_dropout(model, seed: int) -> None:

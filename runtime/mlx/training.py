@@ -86,12 +86,13 @@ def clip_gradients(gradients, clip: float | None, mode: str = "norm"):
 
 
 def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm"):
-    """A compiled ``step(micro_batches) -> (loss, metrics, grad_norm)``.
+    """A compiled ``step(micro_batches) -> values``.
 
-    ``loss_function(model, batch) -> (loss, metrics)`` where ``metrics`` is a dict of scalars
-    logged beside the loss. ``micro_batches`` is a list of ``n >= 1`` batches (gradient
-    accumulation): losses, metrics and gradients are averaged over them, then clipped, then
-    one optimizer update (one schedule tick) is applied.
+    ``loss_function(model, batch) -> (loss, values)`` where ``values`` is a dict of scalars
+    logged (``loss``, ``mse``, ...). ``micro_batches`` is a list of ``n >= 1`` batches
+    (gradient accumulation): values and gradients are averaged over them, the gradients
+    clipped, then one optimizer update (one schedule tick) is applied. ``values`` gets
+    ``grad_norm``, the global norm before clipping.
     """
     value_and_grad = nn.value_and_grad(model, lambda batch: loss_function(model, batch))
     state = [model.state, optimizer.state]
@@ -99,24 +100,62 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
     @partial(mx.compile, inputs=state, outputs=state)
     def step(micro_batches):
         count = len(micro_batches)
-        loss_total, metric_totals, gradient_total = None, None, None
+        totals, gradient_total = None, None
         for batch in micro_batches:
-            (loss, metrics), gradients = value_and_grad(batch)
+            (_, values), gradients = value_and_grad(batch)
             if gradient_total is None:
-                loss_total, metric_totals, gradient_total = loss, dict(metrics), gradients
+                totals, gradient_total = dict(values), gradients
             else:
-                loss_total = loss_total + loss
-                metric_totals = {name: metric_totals[name] + metrics[name] for name in metric_totals}
+                totals = {name: totals[name] + values[name] for name in totals}
                 gradient_total = tree_map(mx.add, gradient_total, gradients)
         if count > 1:
             gradient_total = tree_map(lambda value: value / count, gradient_total)
-            loss_total = loss_total / count
-            metric_totals = {name: value / count for name, value in metric_totals.items()}
+            totals = {name: value / count for name, value in totals.items()}
         gradients, norm = clip_gradients(gradient_total, clip, clip_mode)
         optimizer.update(model, gradients)
-        return loss_total, metric_totals, norm
+        return {**totals, "grad_norm": norm}
 
     return step
+
+
+def mixed_precision(loss_function, dtype):
+    """``loss_function`` computed with the model's parameters cast to ``dtype`` (bf16
+    compute, float32 master weights: the gradient flows back through the cast)."""
+    if dtype == mx.float32:
+        return loss_function
+
+    def cast_loss(model, batch):
+        master = model.parameters()
+        model.update(tree_map(lambda value: value.astype(dtype), master))
+        batch = {name: value.astype(dtype) if mx.issubdtype(value.dtype, mx.floating) else value for name, value in batch.items()}
+        try:
+            loss, values = loss_function(model, batch)
+        finally:
+            model.update(master)
+        return loss.astype(mx.float32), {name: value.astype(mx.float32) for name, value in values.items()}
+
+    return cast_loss
+
+
+SCHEDULE_DEFAULTS = {
+    "constant": ("lr",),
+    "warmup_cosine": ("peak", "total"),
+    "warmup_linear": ("peak", "total"),
+    "step": ("initial",),
+    "exponential": ("initial",),
+}
+
+
+def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
+    """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
+    defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
+    from specc.runtime.mlx import schedules
+
+    checks.check_choice("make_schedule", "kind", kind, tuple(SCHEDULE_DEFAULTS))
+    arguments = dict(arguments)
+    for name in SCHEDULE_DEFAULTS[kind]:
+        arguments.setdefault(name, total_steps if name == "total" else lr)
+    return getattr(schedules, kind)(**arguments)
 
 
 def make_eval_step(model: nn.Module, function):

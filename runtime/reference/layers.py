@@ -24,7 +24,9 @@ def gelu(x, approximate="none"):
     ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``."""
     checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
     if approximate == "tanh":
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        return (
+            0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+        )
     return 0.5 * x * (1.0 + special.erf(x / math.sqrt(2.0)))
 
 
@@ -162,7 +164,9 @@ def dropout(x, rate):
 
 
 def _pool(function, x, kernel_size, stride, padding, rank, reduce):
-    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    kernel, stride, padding = checks.pool_arguments(
+        function, kernel_size, stride, padding, rank
+    )
     fill = -np.inf if reduce == "max" else 0.0
     widths = [(0, 0)] + [(size, size) for size in padding] + [(0, 0)]
     padded = np.pad(x, widths, constant_values=fill)
@@ -170,14 +174,20 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
         checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
         for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding)
     ]
-    windows = [padded[_window_slices(offsets, stride, lengths)] for offsets in itertools.product(*map(range, kernel))]
+    windows = [
+        padded[_window_slices(offsets, stride, lengths)]
+        for offsets in itertools.product(*map(range, kernel))
+    ]
     if reduce == "max":
         return np.max(np.stack(windows), axis=0)
     return np.sum(np.stack(windows), axis=0) / math.prod(kernel)
 
 
 def _window_slices(offsets, stride, lengths):
-    spatial = tuple(slice(offset, offset + step * (length - 1) + 1, step) for offset, step, length in zip(offsets, stride, lengths))
+    spatial = tuple(
+        slice(offset, offset + step * (length - 1) + 1, step)
+        for offset, step, length in zip(offsets, stride, lengths)
+    )
     return (slice(None),) + spatial + (slice(None),)
 
 
@@ -211,7 +221,9 @@ def weight_norm(weight_g, weight_v):
     return weight_g * weight_v / np.sqrt(np.sum(weight_v**2, axis=axes, keepdims=True))
 
 
-def _convolve(function, x, weight, bias, stride, padding, dilation, groups, padding_mode):
+def _convolve(
+    function, x, weight, bias, stride, padding, dilation, groups, padding_mode
+):
     rank = weight.ndim - 2
     kernel = weight.shape[2:]
     stride = checks.normalize_tuple(function, "stride", stride, rank)
@@ -219,12 +231,17 @@ def _convolve(function, x, weight, bias, stride, padding, dilation, groups, padd
     pads = checks.conv_padding(function, padding, kernel, stride, dilation)
     checks.check_choice(function, "padding_mode", padding_mode, ("zeros", "reflect"))
     checks.check_channels(function, x.shape, weight.shape[1] * groups)
+    if padding_mode == "reflect":
+        for axis, (before, after) in enumerate(pads, start=1):
+            checks.check_reflect_padding(function, x.shape[axis], before, after)
+    lengths = [
+        checks.conv_output_length(function, size, window, step, rate, before, after)
+        for size, window, step, rate, (before, after) in zip(
+            x.shape[1:-1], kernel, stride, dilation, pads
+        )
+    ]
     for axis, (before, after) in enumerate(pads, start=1):
         x = pad(x, before, after, axis=axis, mode=padding_mode)
-    lengths = [
-        checks.conv_output_length(function, size, window, step, rate, 0, 0)
-        for size, window, step, rate in zip(x.shape[1:-1], kernel, stride, dilation)
-    ]
     out_channels = weight.shape[0]
     grouped = weight.reshape((groups, out_channels // groups, weight.shape[1]) + kernel)
     y = 0.0
@@ -237,18 +254,42 @@ def _convolve(function, x, weight, bias, stride, padding, dilation, groups, padd
     return y if bias is None else y + bias
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+def conv1d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+):
     """``y[b, t, o] = bias[o] + sum_{j, i} x_pad[b, t * stride + j * dilation, g(o) * in_g + i]
     * weight[o, i, j]``; x ``[B, T, in]``, weight ``[out, in / groups, k]``."""
-    return _convolve("conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _convolve(
+        "conv1d", x, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+def conv2d(
+    x,
+    weight,
+    bias=None,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    padding_mode="zeros",
+):
     """The 2-d form of ``conv1d`` on ``[B, H, W, in]`` with weight ``[out, in / groups, kh, kw]``."""
-    return _convolve("conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _convolve(
+        "conv2d", x, weight, bias, stride, padding, dilation, groups, padding_mode
+    )
 
 
-def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
+def conv_transpose1d(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1
+):
     """``y_full[b, t * stride + j * dilation, o] += x[b, t, i] * weight[i, o, j]`` (per group),
     cropped to ``[padding, padding + L)`` with
     ``L = (T - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1``."""
@@ -257,10 +298,21 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     checks.check_output_padding(function, output_padding, stride, dilation)
     in_channels, out_per_group, kernel = weight.shape
     batch, steps = x.shape[0], x.shape[1]
-    length = (steps - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    length = (
+        (steps - 1) * stride
+        - 2 * padding
+        + dilation * (kernel - 1)
+        + output_padding
+        + 1
+    )
     if length < 1:
-        raise ValueError(f"{function}: padding = {padding} leaves no output for an input of length {steps}")
-    full = np.zeros((batch, length + 2 * padding, groups, out_per_group), dtype=np.result_type(x, weight))
+        raise ValueError(
+            f"{function}: padding = {padding} leaves no output for an input of length {steps}"
+        )
+    full = np.zeros(
+        (batch, length + 2 * padding, groups, out_per_group),
+        dtype=np.result_type(x, weight),
+    )
     grouped_x = x.reshape(batch, steps, groups, in_channels // groups)
     grouped_w = weight.reshape(groups, in_channels // groups, out_per_group, kernel)
     for offset in range(kernel):
@@ -268,7 +320,9 @@ def conv_transpose1d(x, weight, bias=None, stride=1, padding=0, output_padding=0
         full[:, start : start + stride * (steps - 1) + 1 : stride] += np.einsum(
             "btgi,gio->btgo", grouped_x, grouped_w[..., offset]
         )
-    y = full[:, padding : padding + length].reshape(batch, length, groups * out_per_group)
+    y = full[:, padding : padding + length].reshape(
+        batch, length, groups * out_per_group
+    )
     return y if bias is None else y + bias
 
 
@@ -317,7 +371,9 @@ def attention(query, key, value, num_heads, causal=False):
     head = dim // num_heads
 
     def heads(tensor):
-        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
+            0, 2, 1, 3
+        )
 
     scores = np.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
     if causal:
@@ -333,7 +389,15 @@ def multi_head_attention(x, parameters, num_heads, causal=False, context=None):
     source = x if context is None else context
 
     def project(name, tensor):
-        return linear(tensor, parameters[f"{name}.weight"], parameters.get(f"{name}.bias"))
+        return linear(
+            tensor, parameters[f"{name}.weight"], parameters.get(f"{name}.bias")
+        )
 
-    mixed = attention(project("query", x), project("key", source), project("value", source), num_heads, causal)
+    mixed = attention(
+        project("query", x),
+        project("key", source),
+        project("value", source),
+        num_heads,
+        causal,
+    )
     return project("out", mixed)

@@ -127,7 +127,9 @@ def pad(x, before, after, axis=-1, mode="zeros"):
 def sinusoidal(x, dim):
     checks.check_even("sinusoidal", "dim", dim)
     half = dim // 2
-    frequencies = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=x.dtype, device=x.device) / half)
+    frequencies = torch.exp(
+        -math.log(10000.0) * torch.arange(half, dtype=x.dtype, device=x.device) / half
+    )
     arguments = x[:, None] * frequencies
     return torch.cat([torch.cos(arguments), torch.sin(arguments)], dim=-1)
 
@@ -140,12 +142,18 @@ def _channels_last(x):
     return torch.movedim(x, 1, -1)
 
 
-_POOLS = {"avg_pool1d": (1, F.avg_pool1d), "max_pool1d": (1, F.max_pool1d), "avg_pool2d": (2, F.avg_pool2d)}
+_POOLS = {
+    "avg_pool1d": (1, F.avg_pool1d),
+    "max_pool1d": (1, F.max_pool1d),
+    "avg_pool2d": (2, F.avg_pool2d),
+}
 
 
 def _pool(function, x, kernel_size, stride, padding):
     rank, pool = _POOLS[function]
-    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    kernel, stride, padding = checks.pool_arguments(
+        function, kernel_size, stride, padding, rank
+    )
     for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding):
         checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
     return _channels_last(pool(_channels_first(x), kernel, stride, padding))
@@ -174,7 +182,9 @@ def attention(query, key, value, num_heads, causal=False):
 
     scores = torch.matmul(heads(query), heads(key).transpose(-1, -2)) / math.sqrt(head)
     if causal:
-        allowed = torch.ones(query_steps, key.shape[1], dtype=torch.bool, device=query.device).tril()
+        allowed = torch.ones(
+            query_steps, key.shape[1], dtype=torch.bool, device=query.device
+        ).tril()
         scores = scores.masked_fill(~allowed, -math.inf)
     mixed = torch.matmul(torch.softmax(scores, dim=-1), heads(value))
     return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
@@ -194,7 +204,11 @@ class _Parametrised(nn.Module):
         """``weight``, or ``g * v / ||v||`` (norm over all axes but 0) with weight norm."""
         if self.weight_norm:
             axes = tuple(range(1, self.weight_v.ndim))
-            return self.weight_g * self.weight_v / torch.sqrt(torch.sum(self.weight_v**2, dim=axes, keepdim=True))
+            return (
+                self.weight_g
+                * self.weight_v
+                / torch.sqrt(torch.sum(self.weight_v**2, dim=axes, keepdim=True))
+            )
         return self.weight
 
 
@@ -205,7 +219,9 @@ class Linear(_Parametrised):
         super().__init__()
         self.in_features = in_features
         self.bias = None
-        self._create("Linear", in_features=in_features, out_features=out_features, bias=bias)
+        self._create(
+            "Linear", in_features=in_features, out_features=out_features, bias=bias
+        )
 
     def forward(self, x):
         checks.check_channels("Linear", tuple(x.shape), self.in_features)
@@ -219,29 +235,68 @@ class _Convolution(_Parametrised):
     kind = ""
     rank = 0
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros", weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        padding_mode="zeros",
+        weight_norm=False,
+    ):
         super().__init__()
         self.bias = None
-        self._create(self.kind, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias, padding_mode=padding_mode, weight_norm=weight_norm)
-        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
+        self._create(
+            self.kind,
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            padding_mode=padding_mode,
+            weight_norm=weight_norm,
+        )
+        kernel = checks.normalize_tuple(
+            self.kind, "kernel_size", kernel_size, self.rank
+        )
         self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
-        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
-        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
+        self.dilation = checks.normalize_tuple(
+            self.kind, "dilation", dilation, self.rank
+        )
+        self.padding = checks.conv_padding(
+            self.kind, padding, kernel, self.stride, self.dilation
+        )
         self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
         self.padding_mode, self.weight_norm = padding_mode, weight_norm
 
     def forward(self, x):
         checks.check_rank(self.kind, "input", tuple(x.shape), self.rank + 2)
         checks.check_channels(self.kind, tuple(x.shape), self.in_channels)
-        for axis, (before, after) in enumerate(self.padding, start=1):
-            checks.conv_output_length(self.kind, x.shape[axis], self.kernel[axis - 1], self.stride[axis - 1], self.dilation[axis - 1], before, after)
-            if self.padding_mode == "reflect":
+        if self.padding_mode == "reflect":
+            for axis, (before, after) in enumerate(self.padding, start=1):
                 checks.check_reflect_padding(self.kind, x.shape[axis], before, after)
+        for size, window, step, rate, (before, after) in zip(
+            x.shape[1:-1], self.kernel, self.stride, self.dilation, self.padding
+        ):
+            checks.conv_output_length(
+                self.kind, size, window, step, rate, before, after
+            )
         x = _channels_first(x)
         widths = [size for pair in reversed(self.padding) for size in pair]
-        x = F.pad(x, widths, mode="reflect" if self.padding_mode == "reflect" else "constant")
+        x = F.pad(
+            x, widths, mode="reflect" if self.padding_mode == "reflect" else "constant"
+        )
         convolve = _CONVOLUTIONS[self.rank]
-        y = convolve(x, self._weight(), self.bias, self.stride, 0, self.dilation, self.groups)
+        y = convolve(
+            x, self._weight(), self.bias, self.stride, 0, self.dilation, self.groups
+        )
         return _channels_last(y)
 
 
@@ -261,21 +316,71 @@ class ConvTranspose1d(_Parametrised):
     """``[B, T, in] -> [B, L, out]``, ``L = (T - 1) s - 2 p + d (k - 1) + output_padding + 1``;
     weight ``[in, out / groups, k]`` (torch's own conv_transpose1d)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, dilation=1, groups=1, bias=True, weight_norm=False):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        dilation=1,
+        groups=1,
+        bias=True,
+        weight_norm=False,
+    ):
         super().__init__()
         self.bias = None
-        self._create("ConvTranspose1d", in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size, stride=stride, padding=padding, output_padding=output_padding, dilation=dilation, groups=groups, bias=bias, weight_norm=weight_norm)
-        self.in_channels, self.kernel, self.stride, self.padding = in_channels, kernel_size, stride, padding
-        self.output_padding, self.dilation, self.groups = output_padding, dilation, groups
+        self._create(
+            "ConvTranspose1d",
+            in_channels=in_channels,
+            out_channels=out_channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            padding=padding,
+            output_padding=output_padding,
+            dilation=dilation,
+            groups=groups,
+            bias=bias,
+            weight_norm=weight_norm,
+        )
+        self.in_channels, self.kernel, self.stride, self.padding = (
+            in_channels,
+            kernel_size,
+            stride,
+            padding,
+        )
+        self.output_padding, self.dilation, self.groups = (
+            output_padding,
+            dilation,
+            groups,
+        )
         self.weight_norm = weight_norm
 
     def forward(self, x):
         checks.check_rank("ConvTranspose1d", "input", tuple(x.shape), 3)
         checks.check_channels("ConvTranspose1d", tuple(x.shape), self.in_channels)
-        length = (x.shape[1] - 1) * self.stride - 2 * self.padding + self.dilation * (self.kernel - 1) + self.output_padding + 1
+        length = (
+            (x.shape[1] - 1) * self.stride
+            - 2 * self.padding
+            + self.dilation * (self.kernel - 1)
+            + self.output_padding
+            + 1
+        )
         if length < 1:
-            raise ValueError(f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}")
-        y = F.conv_transpose1d(_channels_first(x), self._weight(), self.bias, self.stride, self.padding, self.output_padding, self.groups, self.dilation)
+            raise ValueError(
+                f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}"
+            )
+        y = F.conv_transpose1d(
+            _channels_first(x),
+            self._weight(),
+            self.bias,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.groups,
+            self.dilation,
+        )
         return _channels_last(y)
 
 
@@ -304,11 +409,20 @@ class GroupNorm(_Parametrised):
         super().__init__()
         self.weight, self.bias, self.eps = None, None, eps
         self.num_groups, self.num_channels = num_groups, num_channels
-        self._create("GroupNorm", num_groups=num_groups, num_channels=num_channels, eps=eps, affine=affine)
+        self._create(
+            "GroupNorm",
+            num_groups=num_groups,
+            num_channels=num_channels,
+            eps=eps,
+            affine=affine,
+        )
 
     def forward(self, x):
         checks.check_channels("GroupNorm", tuple(x.shape), self.num_channels)
-        grouped = x.reshape(tuple(x.shape[:-1]) + (self.num_groups, self.num_channels // self.num_groups))
+        grouped = x.reshape(
+            tuple(x.shape[:-1])
+            + (self.num_groups, self.num_channels // self.num_groups)
+        )
         axes = tuple(range(1, x.ndim - 1)) + (x.ndim,)
         y = _normalize(grouped, axes, self.eps).reshape(x.shape)
         return y if self.weight is None else y * self.weight + self.bias
@@ -343,7 +457,9 @@ class MultiHeadAttention(nn.Module):
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
         super().__init__()
-        layer_parameters("MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias)
+        layer_parameters(
+            "MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias
+        )
         self.num_heads, self.causal = num_heads, causal
         self.query = Linear(dim, dim, bias)
         self.key = Linear(dim, dim, bias)
@@ -352,7 +468,13 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, x, context=None):
         source = x if context is None else context
-        mixed = attention(self.query(x), self.key(source), self.value(source), self.num_heads, self.causal)
+        mixed = attention(
+            self.query(x),
+            self.key(source),
+            self.value(source),
+            self.num_heads,
+            self.causal,
+        )
         return self.out(mixed)
 
 

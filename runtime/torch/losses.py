@@ -151,7 +151,11 @@ def cross_entropy(logits, labels, ignore_index=None):
       ignore_index: label excluded from the mean (None: none). No positions left gives 0.
     """
     _check_labels("cross_entropy", logits, labels)
-    keep = torch.ones(labels.shape, dtype=torch.bool, device=labels.device) if ignore_index is None else labels != ignore_index
+    keep = (
+        torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
+        if ignore_index is None
+        else labels != ignore_index
+    )
     safe = torch.where(keep, labels, 0).long()
     log_probabilities = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     picked = torch.gather(log_probabilities, -1, safe[..., None])[..., 0]
@@ -225,14 +229,19 @@ def combined_token_loss(logits, labels, weighted_terms=(), ignore_index=0, use_c
 
 def hinge_discriminator_loss(real_logits_list, fake_logits_list):
     """``mean_k [mean(relu(1 - D_k(real))) + mean(relu(1 + D_k(fake)))]`` over K discriminators."""
-    checks.check_same_length("hinge_discriminator_loss", "real_logits_list", real_logits_list, "fake_logits_list", fake_logits_list)
-    terms = [torch.mean(torch.relu(1 - real)) + torch.mean(torch.relu(1 + fake)) for real, fake in zip(real_logits_list, fake_logits_list)]
+    checks.check_same_length(
+        "hinge_discriminator_loss", "real_logits_list", real_logits_list, "fake_logits_list", fake_logits_list
+    )
+    terms = [
+        torch.mean(torch.relu(1 - real)) + torch.mean(torch.relu(1 + fake))
+        for real, fake in zip(real_logits_list, fake_logits_list)
+    ]
     return sum(terms) / len(terms)
 
 
 def hinge_generator_loss(fake_logits_list):
     """``mean_k mean(-D_k(fake))``."""
-    checks.check_same_length("hinge_generator_loss", "fake_logits_list", fake_logits_list, "fake_logits_list", fake_logits_list)
+    checks.check_not_empty("hinge_generator_loss", "fake_logits_list", fake_logits_list)
     return sum(torch.mean(-fake) for fake in fake_logits_list) / len(fake_logits_list)
 
 
@@ -245,7 +254,9 @@ def feature_matching_loss(real_features, fake_features):
     checks.check_same_length("feature_matching_loss", "real_features", real_features, "fake_features", fake_features)
     terms = []
     for real_maps, fake_maps in zip(real_features, fake_features):
-        checks.check_same_length("feature_matching_loss", "real feature maps", real_maps, "fake feature maps", fake_maps)
+        checks.check_same_length(
+            "feature_matching_loss", "real feature maps", real_maps, "fake feature maps", fake_maps
+        )
         for real, fake in zip(real_maps, fake_maps):
             checks.check_same_shape("feature_matching_loss", "real feature", real.shape, "fake feature", fake.shape)
             terms.append(torch.mean(torch.abs(fake - sg(real))))
@@ -274,7 +285,9 @@ def stft_magnitude(signal, n_fft, eps=1e-7):
     """
     checks.check_stft_length("stft_magnitude", "signal", signal.shape, n_fft)
     frames = signal[:, torch.as_tensor(frame_index(signal.shape[1], n_fft), device=signal.device)]
-    spectrum = torch.fft.rfft(frames * torch.as_tensor(hann_window(n_fft), dtype=signal.dtype, device=signal.device), dim=-1)
+    spectrum = torch.fft.rfft(
+        frames * torch.as_tensor(hann_window(n_fft), dtype=signal.dtype, device=signal.device), dim=-1
+    )
     return torch.sqrt(torch.clamp(spectrum.real**2 + spectrum.imag**2, min=eps))
 
 
@@ -289,7 +302,7 @@ def multi_resolution_stft_loss(pred, target, n_ffts, eps=1e-7):
       n_ffts: sequence of FFT sizes; hop = n_fft // 4.
     """
     checks.check_same_shape("multi_resolution_stft_loss", "pred", pred.shape, "target", target.shape)
-    checks.check_same_length("multi_resolution_stft_loss", "n_ffts", list(n_ffts), "n_ffts", list(n_ffts))
+    checks.check_not_empty("multi_resolution_stft_loss", "n_ffts", list(n_ffts))
     pred = _as_signal_rows("multi_resolution_stft_loss", "pred", pred)
     target = _as_signal_rows("multi_resolution_stft_loss", "target", target)
     terms = []

@@ -24,7 +24,11 @@ def accuracy(logits, labels, ignore_index=None):
       logits: ``[..., V]``; labels: ``[...]`` integer ids.
     """
     checks.check_same_shape("accuracy", "logits without the class axis", logits.shape[:-1], "labels", labels.shape)
-    keep = torch.ones(labels.shape, dtype=torch.bool, device=labels.device) if ignore_index is None else labels != ignore_index
+    keep = (
+        torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
+        if ignore_index is None
+        else labels != ignore_index
+    )
     correct = (torch.argmax(logits, dim=-1) == labels) & keep
     return correct.sum().float() / torch.clamp(keep.sum(), min=1).float()
 
@@ -56,7 +60,9 @@ def log_spectral_distance(pred_signal, target_signal, eps=1e-8):
     Args:
       pred_signal, target_signal: ``[B, L]`` (or ``[..., L]``), same shape.
     """
-    checks.check_same_shape("log_spectral_distance", "pred_signal", pred_signal.shape, "target_signal", target_signal.shape)
+    checks.check_same_shape(
+        "log_spectral_distance", "pred_signal", pred_signal.shape, "target_signal", target_signal.shape
+    )
     checks.check_min_rank("log_spectral_distance", "pred_signal", pred_signal.shape, 1)
 
     def decibels(signal):

@@ -13,7 +13,10 @@ from specc.runtime import checks
 
 def state_dict(model) -> dict[str, np.ndarray]:
     """``{dotted name: float array}``, sorted by name (lists of modules give ``attr.3.weight``)."""
-    return {name: parameter.detach().cpu().numpy().copy() for name, parameter in sorted(model.named_parameters())}
+    return {
+        name: parameter.detach().cpu().numpy().copy()
+        for name, parameter in sorted(model.named_parameters())
+    }
 
 
 def load_state_dict(model, arrays) -> None:
@@ -32,10 +35,13 @@ def load_state_dict(model, arrays) -> None:
 
 def parameter_count(model) -> int:
     """Number of scalar parameters."""
-    return int(np.sum([parameter.numel() for parameter in model.parameters()], dtype=np.int64))
+    return int(
+        np.sum([parameter.numel() for parameter in model.parameters()], dtype=np.int64)
+    )
 
 
 def seed_dropout(model, seed: int) -> None:
     """torch's Dropout draws from the global generator: seed it (Lightning's
-    ``seed_everything(seed)`` does the same). Checkpoint it with ``torch.get_rng_state()``."""
+    ``seed_everything(seed)`` does the same). Checkpoint it with ``torch.get_rng_state()``.
+    """
     torch.manual_seed(int(seed))

@@ -30,6 +30,7 @@ from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from specc.runtime import checks
+from specc.runtime.torch.schedules import lambda_lr  # noqa: F401 - used by the scripts
 from specc.runtime.training import checkpoints
 
 # ----------------------------------------------------------------------------- optimizers
@@ -328,7 +329,8 @@ class SpeccCheckpointIO(CheckpointIO):
     (the model, canonical dotted names, PyTorch layout) go to ``model.safetensors``; every
     other tensor of Lightning's checkpoint (optimizer moments, loop and callback state) goes
     to ``optimizer.safetensors``; the rest to ``manifest.json`` under ``"lightning"``, beside
-    specc's fields (step, epoch, data position, monitored metric, ``extra_manifest``).
+    specc's fields (step, epoch, ``data`` position, monitored metric, and whatever the
+    ``manifest()`` callable returns: seed, latest metrics, resolved spec).
 
     A save to ``.../last`` (Lightning's ``save_last``) points ``last`` at this step's
     directory, writing it when top-k did not. The directory ``last`` points at is never
@@ -336,9 +338,9 @@ class SpeccCheckpointIO(CheckpointIO):
     ``keeper`` (the ``ModelCheckpoint``) still keeps it.
     """
 
-    def __init__(self, model_prefix: str = "model.", extra_manifest: dict | None = None, keeper=None):
+    def __init__(self, model_prefix: str = "model.", manifest=None, keeper=None):
         self.model_prefix = model_prefix
-        self.extra_manifest = dict(extra_manifest or {})
+        self.manifest = manifest
         self.keeper = keeper
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
@@ -371,12 +373,12 @@ class SpeccCheckpointIO(CheckpointIO):
         arrays: dict = {}
         others = {key: value for key, value in checkpoint.items() if key != "state_dict"}
         others["state_dict"] = rest
-        manifest = dict(self.extra_manifest)
         position = _data_position(checkpoint)
+        manifest = {"metrics": _monitored(checkpoint)}
+        manifest.update(self.manifest() if self.manifest is not None else {})
         manifest.update(
             epoch=int(position["epoch"] if position else checkpoint.get("epoch", 0)),
-            data_position=position,
-            metrics=_monitored(checkpoint),
+            data=position,
             lightning=_encode(others, "lightning", arrays),
         )
         checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest)
@@ -517,3 +519,26 @@ class NumpyDataModule(pl.LightningDataModule):
         if self.trainer is not None and self.trainer.training:
             self.train_stream.consume()
         return batch
+
+
+# ----------------------------------------------------------------------------- schedules
+
+SCHEDULE_DEFAULTS = {
+    "constant": ("lr",),
+    "warmup_cosine": ("peak", "total"),
+    "warmup_linear": ("peak", "total"),
+    "step": ("initial",),
+    "exponential": ("initial",),
+}
+
+
+def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
+    """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
+    defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
+    from specc.runtime.torch import schedules
+
+    checks.check_choice("make_schedule", "kind", kind, tuple(SCHEDULE_DEFAULTS))
+    arguments = dict(arguments)
+    for name in SCHEDULE_DEFAULTS[kind]:
+        arguments.setdefault(name, total_steps if name == "total" else lr)
+    return getattr(schedules, kind)(**arguments)

@@ -49,7 +49,7 @@ class Checkpoint:
 
 
 def _contiguous(arrays: dict) -> dict[str, np.ndarray]:
-    return {str(name): np.ascontiguousarray(np.asarray(value)) for name, value in sorted(arrays.items())}
+    return {str(name): np.asarray(value, order="C") for name, value in sorted(arrays.items())}
 
 
 def _fsync_directory(path: Path) -> None:

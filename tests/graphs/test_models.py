@@ -225,3 +225,85 @@ def test_symbolic_time_axis_through_convolutions():
     first = graph.modules[0].submodules[0]
     assert dict(first.arguments)["padding"] == "same"
     assert first.parameters[0] == ir.Parameter("weight", (8, 3, 3), "uniform_fan_in", 9)
+
+
+NESTED = """\
+block cell(x: [B, D], c: [B, D]) -> [B, D] {
+  return x + linear(x * c, D)
+}
+model nested(x: f32[B, 4], c: f32[B, 4]) -> f32[B, 4] {
+  h = x
+  repeat 2 {
+    g = layernorm(h)
+    repeat 3 { h = cell(h, g) + c }
+  }
+  return h
+}
+"""
+
+
+def test_nested_repeats_capture_outer_values_and_name_parameters():
+    import numpy as np
+
+    from specc.runtime import init
+    from tests.graphs.interpreter import run
+
+    graph = build_ok(NESTED)["nested"]
+    assert [m.name for m in graph.modules] == ["Cell", "NestedRepeat0Repeat0", "NestedRepeat0", "Nested"]
+    inner = module(graph, "NestedRepeat0Repeat0")
+    assert [name for name, _ in inner.inputs] == ["h", "g", "c"]  # carried, then read: g local, c from the model
+    outer = module(graph, "NestedRepeat0")
+    assert [name for name, _ in outer.inputs] == ["h", "c"]
+    table = parameter_table(graph)
+    assert "repeat_0.1.repeat_0.2.cell_0.linear_0.weight" in table and len(table) == 2 * 2 + 2 * 3 * 2
+    inputs = {"x": np.ones((3, 4)), "c": np.full((3, 4), 0.5)}
+    (output,) = run(graph, inputs, {"B": 3})
+    arrays = init.initialize(graph.parameters, 0)
+    h = inputs["x"]
+    for i in range(2):  # the same computation written out: each repetition its own parameters
+        centred = h - h.mean(-1, keepdims=True)
+        g = centred / np.sqrt((centred**2).mean(-1, keepdims=True) + 1e-5)
+        g = g * arrays[f"repeat_0.{i}.layernorm_0.weight"] + arrays[f"repeat_0.{i}.layernorm_0.bias"]
+        for j in range(3):
+            prefix = f"repeat_0.{i}.repeat_0.{j}.cell_0.linear_0."
+            h = h + (h * g) @ arrays[prefix + "weight"].T + arrays[prefix + "bias"] + inputs["c"]
+    np.testing.assert_allclose(output, h, rtol=1e-6)
+
+
+CHOICES = """\
+block act(x: [B, D], kind: str = gelu) -> [B, D] {
+  if kind == relu { x = relu(x) } else if kind == "tanh" { x = tanh(x) } else { x = gelu(x, approximate = tanh) }
+  return x
+}
+model m(x: f32[B, 4]) -> f32[B, 4] {
+  settings = [[8, relu], [4, tanh], [4, gelu]]
+  for setting in settings {
+    width, kind = setting
+    x = act(linear(x, width), kind = kind)
+  }
+  return x
+}
+"""
+
+
+def test_words_hyperparameters_and_else_if():
+    graph = build_ok(CHOICES)["m"]
+    functions = [[s.function for s in m.body] for m in graph.modules if m.source == "act"]
+    assert functions == [["relu"], ["tanh"], ["gelu"]]
+    assert [m.name for m in graph.modules] == ["Act", "Act2", "Act3", "M"]
+
+
+def test_repeat_body_reads_a_list_of_tensors_from_outside():
+    text = """\
+model m(x: f32[B, 4]) -> f32[B, 4] {
+  a, b = split(linear(x, 4), 2)
+  parts = [a, b]
+  repeat 2 { x = x + concat(parts, axis = -1) }
+  return x
+}
+"""
+    graph = build_ok(text)["m"]
+    body = module(graph, "MRepeat0")
+    assert [name for name, _ in body.inputs] == ["x", "parts_0", "parts_1"]
+    repeat = next(s for s in module(graph, "M").body if s.call == "repeat")
+    assert [o.ref for o in repeat.inputs] == ["x", "a", "b"]

@@ -62,12 +62,21 @@ def test_path_velocity_is_the_time_derivative():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda f, a: f.path_sample(a(np.zeros((2, 3))), a(np.zeros((2, 4))), a(np.zeros(2))), "noise has shape [2, 4]"),
+        (
+            lambda f, a: f.path_sample(a(np.zeros((2, 3))), a(np.zeros((2, 4))), a(np.zeros(2))),
+            "noise has shape [2, 4]",
+        ),
         (lambda f, a: f.path_sample(a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(3))), "t has shape [3]"),
-        (lambda f, a: f.path_sample(a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), "cosine"), "kind must be one of"),
+        (
+            lambda f, a: f.path_sample(a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), "cosine"),
+            "kind must be one of",
+        ),
         (lambda f, a: f.sinusoidal(a(np.zeros(3)), 7), "dim must be a positive even integer, got 7"),
         (lambda f, a: f.mean_flow_time(a(np.zeros(3)), a(np.zeros(4))), "n1 has shape [3] but n2 has shape [4]"),
-        (lambda f, a: f.mean_flow_time(a(np.zeros(3)), a(np.zeros(3)), data_proportion=1.5), "data_proportion must lie in [0, 1]"),
+        (
+            lambda f, a: f.mean_flow_time(a(np.zeros(3)), a(np.zeros(3)), data_proportion=1.5),
+            "data_proportion must lie in [0, 1]",
+        ),
         (lambda f, a: f.cfg_combine(a(np.zeros((2, 3))), a(np.zeros((3, 2))), 2.0), "v_cond has shape [3, 2]"),
         (lambda f, a: f.integrate(lambda x, t: x, a(np.zeros((2, 3))), 0), "steps must be a positive integer, got 0"),
         (lambda f, a: f.integrate(lambda x, t: x, a(np.zeros((2, 3))), 4, "midpoint"), "method must be one of"),
@@ -173,7 +182,9 @@ def test_sampler_error_orders():
     x1 = np.ones((1, 1))
     exact = np.exp(-0.5)
     for method, order in [("euler", 1), ("heun", 2), ("rk4", 4)]:
-        coarse, fine = (abs(reference.integrate(lambda x, t: t[:, None] * x, x1, n, method)[0, 0] - exact) for n in (32, 64))
+        coarse, fine = (
+            abs(reference.integrate(lambda x, t: t[:, None] * x, x1, n, method)[0, 0] - exact) for n in (32, 64)
+        )
         assert 2**order * 0.9 < coarse / fine < 2**order * 1.1, method
 
 
@@ -259,8 +270,12 @@ def operations(name):
     """What the three models need from a framework, as a table."""
     if name == "reference":
         return types.SimpleNamespace(
-            flows=reference, tanh=np.tanh, conv=reference_conv, swap=lambda a: np.swapaxes(a, -1, -2),
-            softmax=lambda a: np.exp(a - a.max(-1, keepdims=True)) / np.exp(a - a.max(-1, keepdims=True)).sum(-1, keepdims=True),
+            flows=reference,
+            tanh=np.tanh,
+            conv=reference_conv,
+            swap=lambda a: np.swapaxes(a, -1, -2),
+            softmax=lambda a: np.exp(a - a.max(-1, keepdims=True))
+            / np.exp(a - a.max(-1, keepdims=True)).sum(-1, keepdims=True),
         )
     import importlib
 
@@ -268,14 +283,32 @@ def operations(name):
     if name == "jax":
         import jax
 
-        return types.SimpleNamespace(flows=flows, tanh=jax.numpy.tanh, conv=jax_conv, swap=lambda a: a.swapaxes(-1, -2), softmax=lambda a: jax.nn.softmax(a, axis=-1))
+        return types.SimpleNamespace(
+            flows=flows,
+            tanh=jax.numpy.tanh,
+            conv=jax_conv,
+            swap=lambda a: a.swapaxes(-1, -2),
+            softmax=lambda a: jax.nn.softmax(a, axis=-1),
+        )
     if name == "torch":
         import torch
 
-        return types.SimpleNamespace(flows=flows, tanh=torch.tanh, conv=torch_conv, swap=lambda a: a.transpose(-1, -2), softmax=lambda a: torch.softmax(a, -1))
+        return types.SimpleNamespace(
+            flows=flows,
+            tanh=torch.tanh,
+            conv=torch_conv,
+            swap=lambda a: a.transpose(-1, -2),
+            softmax=lambda a: torch.softmax(a, -1),
+        )
     import mlx.core as mx
 
-    return types.SimpleNamespace(flows=flows, tanh=mx.tanh, conv=mlx_conv, swap=lambda a: a.swapaxes(-1, -2), softmax=lambda a: mx.softmax(a, axis=-1))
+    return types.SimpleNamespace(
+        flows=flows,
+        tanh=mx.tanh,
+        conv=mlx_conv,
+        swap=lambda a: a.swapaxes(-1, -2),
+        softmax=lambda a: mx.softmax(a, axis=-1),
+    )
 
 
 def time_features(ops, parameters, t, h):
@@ -345,17 +378,25 @@ def frozen_reference_loss(objective, builder, parameters, x, noise, t, r):
     names = list(parameters)
     if objective == "mean_flow":
         z, velocity = reference.path_sample(x, noise, t, "uniform")
-        average, derivative = reference_losses.jvp(lambda a, b, c: model(a, b, b - c), (z, t, r), (velocity, np.ones(4), np.zeros(4)))
+        average, derivative = reference_losses.jvp(
+            lambda a, b, c: model(a, b, b - c), (z, t, r), (velocity, np.ones(4), np.zeros(4))
+        )
         target = velocity - reference.broadcast_time(np.clip(t - r, 0, 1), x) * derivative
         weight = 1.0 / (rows((average - target) ** 2, "mean") + 1e-3) ** 0.5
-        return names, lambda *p: np.mean(weight * rows((builder(ops, dict(zip(names, p)))(z, t, t - r) - target) ** 2, "mean"))
+        return names, lambda *p: np.mean(
+            weight * rows((builder(ops, dict(zip(names, p)))(z, t, t - r) - target) ** 2, "mean")
+        )
     x_t, velocity = reference.path_sample(x, noise, t, "linear", 0.01, 0.98)
     if objective == "flow_matching":
+
         def predict(p):
             return builder(ops, dict(zip(names, p)))(x_t, t, t * 0)
+
     else:
         tangent = model(x_t, t, t * 0)
-        _, derivative = reference_losses.jvp(lambda a, b, c: model(a, b, b - c), (x_t, t, r), (tangent, np.ones(4), np.zeros(4)))
+        _, derivative = reference_losses.jvp(
+            lambda a, b, c: model(a, b, b - c), (x_t, t, r), (tangent, np.ones(4), np.zeros(4))
+        )
 
         def predict(p):
             return builder(ops, dict(zip(names, p)))(x_t, t, t - r) + reference.broadcast_time(t - r, x) * derivative
@@ -370,8 +411,12 @@ def test_flow_objectives_match_reference(backend, rng, model_name, objective):
     builder, parameters, x, noise, t, r = flow_problem(rng, model_name)
     ops = operations(backend.name)
     arrays = {name: backend.array(value) for name, value in parameters.items()}
-    loss, mse = call_objective(backend.module("losses"), objective, builder(ops, arrays), *map(backend.array, (x, noise, t, r)))
-    expected_loss, expected_mse = call_objective(reference_losses, objective, builder(operations("reference"), parameters), x, noise, t, r)
+    loss, mse = call_objective(
+        backend.module("losses"), objective, builder(ops, arrays), *map(backend.array, (x, noise, t, r))
+    )
+    expected_loss, expected_mse = call_objective(
+        reference_losses, objective, builder(operations("reference"), parameters), x, noise, t, r
+    )
     close(backend, loss, expected_loss, JVP_RTOL, JVP_ATOL)
     close(backend, mse, expected_mse, JVP_RTOL, JVP_ATOL)
 
@@ -392,7 +437,10 @@ def test_jvp_is_the_total_derivative_through_h(backend, rng):
     z, v, t, r = rng.normal(size=(3, 2)), rng.normal(size=(3, 2)), np.array([0.5, 1.0, 0.2]), np.array([0.1, 0.0, 0.2])
     h = (t - r)[:, None]
     expected = v * h**2 + z * 2 * h
-    for module, to_array, to_numpy in ((reference_losses, np.asarray, np.asarray), (backend.module("losses"), backend.array, backend.numpy)):
+    for module, to_array, to_numpy in (
+        (reference_losses, np.asarray, np.asarray),
+        (backend.module("losses"), backend.array, backend.numpy),
+    ):
         primals = [to_array(a) for a in (z, t, r)]
         tangents = [to_array(v), to_array(np.ones(3)), to_array(np.zeros(3))]
         value, derivative = module.jvp(lambda a, b, c: a * ((b - c) ** 2)[:, None], primals, tangents)

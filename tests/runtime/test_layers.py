@@ -42,11 +42,27 @@ def build(backend, kind, rng, **arguments):
 
 
 def assert_close(actual, expected, rtol=1e-5, atol=1e-6):
-    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(
+        np.asarray(actual, np.float64), expected, rtol=rtol, atol=atol
+    )
+
+
+def compiled(backend, function):
+    """``jax.jit(function)`` on jax (one compiled program per test instead of one per
+    primitive, as the generated scripts run it); ``function`` elsewhere."""
+    if backend.name == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
 
 
 def run(backend, layer, *inputs):
-    return backend.numpy(layer(*[backend.array(value) for value in inputs]))
+    return backend.numpy(
+        compiled(backend, lambda *values: layer(*values))(
+            *[backend.array(value) for value in inputs]
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- functions
@@ -61,7 +77,10 @@ def normal(rng, shape):
 
 
 def pair(rng, shape):
-    return [f32(rng.normal(size=shape)), f32(rng.normal(size=shape[:-2] + (shape[-1], 5)))]
+    return [
+        f32(rng.normal(size=shape)),
+        f32(rng.normal(size=shape[:-2] + (shape[-1], 5))),
+    ]
 
 
 def image(rng, shape):
@@ -99,7 +118,10 @@ FUNCTION_CASES = {
     "avg_pool1d": (normal, lambda F, x: F.avg_pool1d(x, 3, stride=2, padding=1)),
     "avg_pool1d_default": (normal, lambda F, x: F.avg_pool1d(x, 2)),
     "max_pool1d": (normal, lambda F, x: F.max_pool1d(x, 3, stride=2, padding=1)),
-    "avg_pool2d": (image, lambda F, x: F.avg_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 0))),
+    "avg_pool2d": (
+        image,
+        lambda F, x: F.avg_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 0)),
+    ),
     "flatten": (normal, lambda F, x: F.flatten(x)),
     "sinusoidal": (times, lambda F, x: F.sinusoidal(x, 8)),
 }
@@ -111,7 +133,10 @@ def test_functions_match_reference(backend, case, shape):
     make_inputs, call = FUNCTION_CASES[case]
     inputs = make_inputs(np.random.default_rng(1), shape)
     expected = call(reference, *inputs)
-    actual = call(backend.module("layers"), *[backend.array(value) for value in inputs])
+    layers = backend.module("layers")
+    actual = compiled(backend, lambda *values: call(layers, *values))(
+        *[backend.array(value) for value in inputs]
+    )
     if isinstance(expected, list):
         assert len(actual) == len(expected)
         for part, expected_part in zip(actual, expected):
@@ -122,13 +147,18 @@ def test_functions_match_reference(backend, case, shape):
 
 def test_split_error_names_the_size(backend):
     x = backend.array(np.zeros((2, 5)))
-    with pytest.raises(ValueError, match=r"^split: sections = 2 does not divide axis 1 of size 5$"):
+    with pytest.raises(
+        ValueError, match=r"^split: sections = 2 does not divide axis 1 of size 5$"
+    ):
         backend.module("layers").split(x, 2)
 
 
 def test_reshape_error_names_both_shapes(backend):
     x = backend.array(np.zeros((2, 6)))
-    with pytest.raises(ValueError, match=r"reshape: cannot reshape an input of shape \[2, 6\] \(12 values\) to \[5, -1\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"reshape: cannot reshape an input of shape \[2, 6\] \(12 values\) to \[5, -1\]",
+    ):
         backend.module("layers").reshape(x, (5, -1))
 
 
@@ -138,29 +168,55 @@ def test_reshape_error_names_both_shapes(backend):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear(backend, rng, shape, bias):
-    layer, arrays = build(backend, "Linear", rng, in_features=shape[-1], out_features=5, bias=bias)
+    layer, arrays = build(
+        backend, "Linear", rng, in_features=shape[-1], out_features=5, bias=bias
+    )
     x = f32(rng.normal(size=shape))
-    assert_close(run(backend, layer, x), reference.linear(x, arrays["weight"], arrays.get("bias")))
+    assert_close(
+        run(backend, layer, x),
+        reference.linear(x, arrays["weight"], arrays.get("bias")),
+    )
 
 
 def convolution_reference(kind, arrays, arguments, x):
     weight = arrays.get("weight")
     if weight is None:
         weight = reference.weight_norm(arrays["weight_g"], arrays["weight_v"])
-    options = {key: value for key, value in arguments.items() if key not in ("in_channels", "out_channels", "kernel_size", "bias", "weight_norm")}
-    function = {"Conv1d": reference.conv1d, "Conv2d": reference.conv2d, "ConvTranspose1d": reference.conv_transpose1d}[kind]
+    options = {
+        key: value
+        for key, value in arguments.items()
+        if key
+        not in ("in_channels", "out_channels", "kernel_size", "bias", "weight_norm")
+    }
+    function = {
+        "Conv1d": reference.conv1d,
+        "Conv2d": reference.conv2d,
+        "ConvTranspose1d": reference.conv_transpose1d,
+    }[kind]
     return function(x, weight, arrays.get("bias"), **options)
 
 
 CONV1D_CASES = {
     "plain": dict(in_channels=4, out_channels=6, kernel_size=3),
-    "stride_padding": dict(in_channels=4, out_channels=5, kernel_size=3, stride=2, padding=1),
-    "dilation_same": dict(in_channels=4, out_channels=6, kernel_size=3, dilation=2, padding="same"),
-    "even_kernel_same": dict(in_channels=4, out_channels=6, kernel_size=4, padding="same"),
-    "groups": dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, padding=1, bias=False),
+    "stride_padding": dict(
+        in_channels=4, out_channels=5, kernel_size=3, stride=2, padding=1
+    ),
+    "dilation_same": dict(
+        in_channels=4, out_channels=6, kernel_size=3, dilation=2, padding="same"
+    ),
+    "even_kernel_same": dict(
+        in_channels=4, out_channels=6, kernel_size=4, padding="same"
+    ),
+    "groups": dict(
+        in_channels=4, out_channels=6, kernel_size=3, groups=2, padding=1, bias=False
+    ),
     "depthwise": dict(in_channels=4, out_channels=4, kernel_size=3, groups=4),
-    "reflect": dict(in_channels=4, out_channels=6, kernel_size=5, padding=2, padding_mode="reflect"),
-    "weight_norm": dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, weight_norm=True),
+    "reflect": dict(
+        in_channels=4, out_channels=6, kernel_size=5, padding=2, padding_mode="reflect"
+    ),
+    "weight_norm": dict(
+        in_channels=4, out_channels=6, kernel_size=3, stride=2, weight_norm=True
+    ),
 }
 
 
@@ -170,15 +226,29 @@ def test_conv1d(backend, rng, case, steps):
     arguments = CONV1D_CASES[case]
     layer, arrays = build(backend, "Conv1d", rng, **arguments)
     x = f32(rng.normal(size=(2, steps, arguments["in_channels"])))
-    assert_close(run(backend, layer, x), convolution_reference("Conv1d", arrays, arguments, x))
+    assert_close(
+        run(backend, layer, x), convolution_reference("Conv1d", arrays, arguments, x)
+    )
 
 
 CONV2D_CASES = {
     "plain": dict(in_channels=2, out_channels=4, kernel_size=3),
-    "pairs": dict(in_channels=2, out_channels=4, kernel_size=(5, 1), stride=(3, 1), padding=(2, 0)),
-    "dilation_same": dict(in_channels=2, out_channels=3, kernel_size=(3, 3), dilation=(1, 2), padding="same"),
-    "groups_weight_norm": dict(in_channels=4, out_channels=4, kernel_size=(3, 2), groups=2, weight_norm=True),
-    "reflect": dict(in_channels=2, out_channels=3, kernel_size=3, padding=1, padding_mode="reflect"),
+    "pairs": dict(
+        in_channels=2, out_channels=4, kernel_size=(5, 1), stride=(3, 1), padding=(2, 0)
+    ),
+    "dilation_same": dict(
+        in_channels=2,
+        out_channels=3,
+        kernel_size=(3, 3),
+        dilation=(1, 2),
+        padding="same",
+    ),
+    "groups_weight_norm": dict(
+        in_channels=4, out_channels=4, kernel_size=(3, 2), groups=2, weight_norm=True
+    ),
+    "reflect": dict(
+        in_channels=2, out_channels=3, kernel_size=3, padding=1, padding_mode="reflect"
+    ),
 }
 
 
@@ -188,17 +258,53 @@ def test_conv2d(backend, rng, case, size):
     arguments = CONV2D_CASES[case]
     layer, arrays = build(backend, "Conv2d", rng, **arguments)
     x = f32(rng.normal(size=(2,) + size + (arguments["in_channels"],)))
-    assert_close(run(backend, layer, x), convolution_reference("Conv2d", arrays, arguments, x))
+    assert_close(
+        run(backend, layer, x), convolution_reference("Conv2d", arrays, arguments, x)
+    )
 
 
 # (case, expected output length for an input of length 7: torch's formula
 #  (T - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1)
 TRANSPOSED_CASES = {
     "plain": (dict(in_channels=4, out_channels=6, kernel_size=3), 9),
-    "upsample": (dict(in_channels=4, out_channels=6, kernel_size=4, stride=2, padding=1), 14),
-    "output_padding_groups": (dict(in_channels=4, out_channels=6, kernel_size=3, stride=2, padding=1, output_padding=1, groups=2), 14),
-    "dilation_large_padding": (dict(in_channels=4, out_channels=3, kernel_size=3, stride=3, padding=5, dilation=2), 13),
-    "weight_norm": (dict(in_channels=4, out_channels=6, kernel_size=5, stride=3, weight_norm=True, bias=False), 23),
+    "upsample": (
+        dict(in_channels=4, out_channels=6, kernel_size=4, stride=2, padding=1),
+        14,
+    ),
+    "output_padding_groups": (
+        dict(
+            in_channels=4,
+            out_channels=6,
+            kernel_size=3,
+            stride=2,
+            padding=1,
+            output_padding=1,
+            groups=2,
+        ),
+        14,
+    ),
+    "dilation_large_padding": (
+        dict(
+            in_channels=4,
+            out_channels=3,
+            kernel_size=3,
+            stride=3,
+            padding=5,
+            dilation=2,
+        ),
+        13,
+    ),
+    "weight_norm": (
+        dict(
+            in_channels=4,
+            out_channels=6,
+            kernel_size=5,
+            stride=3,
+            weight_norm=True,
+            bias=False,
+        ),
+        23,
+    ),
 }
 
 
@@ -229,9 +335,23 @@ def test_norms(backend, rng, shape, affine):
     x = f32(rng.normal(size=shape) * 3 + 1)
     dim = shape[-1]
     layer, arrays = build(backend, "LayerNorm", rng, dim=dim, affine=affine)
-    assert_close(run(backend, layer, x), reference.layer_norm(x, arrays.get("weight"), arrays.get("bias")))
-    layer, arrays = build(backend, "GroupNorm", rng, num_groups=2, num_channels=dim, eps=1e-3, affine=affine)
-    assert_close(run(backend, layer, x), reference.group_norm(x, 2, arrays.get("weight"), arrays.get("bias"), eps=1e-3))
+    assert_close(
+        run(backend, layer, x),
+        reference.layer_norm(x, arrays.get("weight"), arrays.get("bias")),
+    )
+    layer, arrays = build(
+        backend,
+        "GroupNorm",
+        rng,
+        num_groups=2,
+        num_channels=dim,
+        eps=1e-3,
+        affine=affine,
+    )
+    assert_close(
+        run(backend, layer, x),
+        reference.group_norm(x, 2, arrays.get("weight"), arrays.get("bias"), eps=1e-3),
+    )
     layer, arrays = build(backend, "RMSNorm", rng, dim=dim, affine=affine)
     assert_close(run(backend, layer, x), reference.rms_norm(x, arrays.get("weight")))
 
@@ -239,7 +359,10 @@ def test_norms(backend, rng, shape, affine):
 def test_group_norm_on_images(backend, rng):
     x = f32(rng.normal(size=(2, 4, 3, 6)))
     layer, arrays = build(backend, "GroupNorm", rng, num_groups=3, num_channels=6)
-    assert_close(run(backend, layer, x), reference.group_norm(x, 3, arrays["weight"], arrays["bias"]))
+    assert_close(
+        run(backend, layer, x),
+        reference.group_norm(x, 3, arrays["weight"], arrays["bias"]),
+    )
 
 
 @pytest.mark.parametrize("shape", [(2, 5), (3, 2, 4)], ids=str)
@@ -263,13 +386,17 @@ def test_multi_head_attention(backend, rng, case, steps):
     arguments = ATTENTION_CASES[case]
     layer, arrays = build(backend, "MultiHeadAttention", rng, **arguments)
     x = f32(rng.normal(size=(2, steps, arguments["dim"])))
-    expected = reference.multi_head_attention(x, arrays, arguments["num_heads"], arguments.get("causal", False))
+    expected = reference.multi_head_attention(
+        x, arrays, arguments["num_heads"], arguments.get("causal", False)
+    )
     assert_close(run(backend, layer, x), expected)
 
 
 def test_causal_mask_hides_the_future(backend, rng):
     """Changing the last step leaves the outputs at earlier steps unchanged."""
-    layer, _ = build(backend, "MultiHeadAttention", rng, dim=4, num_heads=2, causal=True)
+    layer, _ = build(
+        backend, "MultiHeadAttention", rng, dim=4, num_heads=2, causal=True
+    )
     x = f32(rng.normal(size=(1, 6, 4)))
     changed = x.copy()
     changed[:, -1] += 5.0
@@ -287,7 +414,9 @@ def test_cross_attention(backend, rng):
 
 LAYER_ARGUMENTS = {
     "Linear": dict(in_features=3, out_features=4),
-    "Conv1d": dict(in_channels=4, out_channels=6, kernel_size=3, groups=2, weight_norm=True),
+    "Conv1d": dict(
+        in_channels=4, out_channels=6, kernel_size=3, groups=2, weight_norm=True
+    ),
     "Conv2d": dict(in_channels=2, out_channels=3, kernel_size=(3, 1)),
     "ConvTranspose1d": dict(in_channels=4, out_channels=6, kernel_size=3, groups=2),
     "LayerNorm": dict(dim=5),
@@ -305,19 +434,34 @@ def test_constructors_build_the_table_zero_filled(backend, kind):
     layer = getattr(backend.module("layers"), kind)(**LAYER_ARGUMENTS[kind])
     arrays = backend.module("state").state_dict(layer)
     table = layer_parameters(kind, **LAYER_ARGUMENTS[kind])
-    assert {name: array.shape for name, array in arrays.items()} == {parameter.name: parameter.shape for parameter in table}
-    assert all(array.dtype == np.float32 and not array.any() for array in arrays.values())
+    assert {name: array.shape for name, array in arrays.items()} == {
+        parameter.name: parameter.shape for parameter in table
+    }
+    assert all(
+        array.dtype == np.float32 and not array.any() for array in arrays.values()
+    )
 
 
 def test_constructor_errors_are_identical(backend):
     layers = backend.module("layers")
-    with pytest.raises(ValueError, match=r"^Conv1d: groups = 4 does not divide out_channels of size 6$"):
+    with pytest.raises(
+        ValueError, match=r"^Conv1d: groups = 4 does not divide out_channels of size 6$"
+    ):
         layers.Conv1d(4, 6, 3, groups=4)
-    with pytest.raises(ValueError, match=r"^Conv2d: padding = 'same' needs stride 1, got stride \(2, 2\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Conv2d: padding = 'same' needs stride 1, got stride \(2, 2\)$",
+    ):
         layers.Conv2d(4, 6, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match=r"^Conv1d: padding_mode must be one of 'zeros', 'reflect', got 'circular'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Conv1d: padding_mode must be one of 'zeros', 'reflect', got 'circular'$",
+    ):
         layers.Conv1d(4, 6, 3, padding_mode="circular")
-    with pytest.raises(ValueError, match=r"^Linear: expected 3 channels on the last axis, got input of shape \[2, 4\]$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^Linear: expected 3 channels on the last axis, got input of shape \[2, 4\]$",
+    ):
         layers.Linear(3, 2)(backend.array(np.zeros((2, 4))))
 
 
@@ -336,10 +480,10 @@ def test_dropout_in_training_masks_and_rescales(backend):
     layer.train()
     state = backend.module("state")
     state.seed_dropout(layer, 7)
-    first = run(backend, layer, np.ones((64, 64)))
-    second = run(backend, layer, np.ones((64, 64)))
+    first = backend.numpy(layer(backend.array(np.ones((64, 64)))))
+    second = backend.numpy(layer(backend.array(np.ones((64, 64)))))
     state.seed_dropout(layer, 7)
-    again = run(backend, layer, np.ones((64, 64)))
+    again = backend.numpy(layer(backend.array(np.ones((64, 64)))))
     assert set(np.unique(first)) <= {0.0, np.float32(1 / 0.75)}
     assert abs(np.mean(first == 0) - 0.25) < 0.03  # 4096 draws: 5 standard deviations
     assert not np.array_equal(first, second)
@@ -357,7 +501,9 @@ def jvp(backend, function, primals, tangents):
         import jax
 
         # One compiled program: eager jvp compiles every primitive separately (slow).
-        output, tangent = jax.jit(lambda p, t: jax.jvp(function, p, t))(primals, tangents)
+        output, tangent = jax.jit(lambda p, t: jax.jvp(function, p, t))(
+            primals, tangents
+        )
     elif backend.name == "torch":
         import torch.func
 
@@ -379,19 +525,62 @@ def finite_difference(function, primals, tangents, step=1e-4):
 def conv_stack(backend, rng):
     """Conv1d (weight norm, reflect) -> gelu -> ConvTranspose1d -> Conv2d on [B, T, C, 1]."""
     layers = backend.module("layers")
-    first, first_arrays = build(backend, "Conv1d", rng, in_channels=3, out_channels=4, kernel_size=3, padding=1, padding_mode="reflect", weight_norm=True)
-    second, second_arrays = build(backend, "ConvTranspose1d", rng, in_channels=4, out_channels=2, kernel_size=4, stride=2, padding=1, groups=2)
-    third, third_arrays = build(backend, "Conv2d", rng, in_channels=1, out_channels=2, kernel_size=(3, 2), padding=(1, 0))
+    first, first_arrays = build(
+        backend,
+        "Conv1d",
+        rng,
+        in_channels=3,
+        out_channels=4,
+        kernel_size=3,
+        padding=1,
+        padding_mode="reflect",
+        weight_norm=True,
+    )
+    second, second_arrays = build(
+        backend,
+        "ConvTranspose1d",
+        rng,
+        in_channels=4,
+        out_channels=2,
+        kernel_size=4,
+        stride=2,
+        padding=1,
+        groups=2,
+    )
+    third, third_arrays = build(
+        backend,
+        "Conv2d",
+        rng,
+        in_channels=1,
+        out_channels=2,
+        kernel_size=(3, 2),
+        padding=(1, 0),
+    )
 
     def model(x):
         h = second(layers.gelu(first(x)))
         return third(layers.reshape(h, (h.shape[0], h.shape[1], h.shape[2], 1)))
 
     def expected(x):
-        g = first_arrays["weight_g"] * first_arrays["weight_v"] / np.sqrt(np.sum(first_arrays["weight_v"] ** 2, axis=(1, 2), keepdims=True))
-        h = reference.conv1d(x, g, first_arrays["bias"], padding=1, padding_mode="reflect")
-        h = reference.conv_transpose1d(reference.gelu(h), second_arrays["weight"], second_arrays["bias"], 2, 1, groups=2)
-        return reference.conv2d(h[..., None], third_arrays["weight"], third_arrays["bias"], padding=(1, 0))
+        g = (
+            first_arrays["weight_g"]
+            * first_arrays["weight_v"]
+            / np.sqrt(np.sum(first_arrays["weight_v"] ** 2, axis=(1, 2), keepdims=True))
+        )
+        h = reference.conv1d(
+            x, g, first_arrays["bias"], padding=1, padding_mode="reflect"
+        )
+        h = reference.conv_transpose1d(
+            reference.gelu(h),
+            second_arrays["weight"],
+            second_arrays["bias"],
+            2,
+            1,
+            groups=2,
+        )
+        return reference.conv2d(
+            h[..., None], third_arrays["weight"], third_arrays["bias"], padding=(1, 0)
+        )
 
     return model, expected, (2, 6, 3)
 
@@ -399,7 +588,9 @@ def conv_stack(backend, rng):
 def attention_stack(backend, rng):
     """Causal MultiHeadAttention -> LayerNorm -> gelu(tanh), residual."""
     layers = backend.module("layers")
-    attend, attend_arrays = build(backend, "MultiHeadAttention", rng, dim=4, num_heads=2, causal=True)
+    attend, attend_arrays = build(
+        backend, "MultiHeadAttention", rng, dim=4, num_heads=2, causal=True
+    )
     norm, norm_arrays = build(backend, "LayerNorm", rng, dim=4)
 
     def model(x):
@@ -407,19 +598,29 @@ def attention_stack(backend, rng):
 
     def expected(x):
         h = reference.multi_head_attention(x, attend_arrays, 2, causal=True)
-        return x + reference.gelu(reference.layer_norm(h, norm_arrays["weight"], norm_arrays["bias"]), approximate="tanh")
+        return x + reference.gelu(
+            reference.layer_norm(h, norm_arrays["weight"], norm_arrays["bias"]),
+            approximate="tanh",
+        )
 
     return model, expected, (2, 5, 4)
 
 
-@pytest.mark.parametrize("stack", [conv_stack, attention_stack], ids=["conv", "attention"])
+@pytest.mark.parametrize(
+    "stack", [conv_stack, attention_stack], ids=["conv", "attention"]
+)
 def test_jvp_matches_finite_differences(backend, rng, stack):
     model, expected, shape = stack(backend, rng)
     x, tangent = f32(rng.normal(size=shape)), f32(rng.normal(size=shape))
     output, output_tangent = jvp(backend, model, (x,), (tangent,))
     assert_close(output, expected(x))
     # JVP tolerance: float32 forward mode against a float64 central difference.
-    assert_close(output_tangent, finite_difference(expected, (x,), (tangent,)), rtol=1e-4, atol=1e-5)
+    assert_close(
+        output_tangent,
+        finite_difference(expected, (x,), (tangent,)),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_mlx_convolution_jvp_covers_weight_tangents_and_grad_of_jvp(rng):
@@ -428,7 +629,9 @@ def test_mlx_convolution_jvp_covers_weight_tangents_and_grad_of_jvp(rng):
     from specc.runtime.mlx import layers
 
     x, x_tangent = f32(rng.normal(size=(2, 7, 4))), f32(rng.normal(size=(2, 7, 4)))
-    weight, weight_tangent = f32(rng.normal(size=(6, 2, 3))), f32(rng.normal(size=(6, 2, 3)))
+    weight, weight_tangent = f32(rng.normal(size=(6, 2, 3))), f32(
+        rng.normal(size=(6, 2, 3))
+    )
     layer = layers.Conv1d(4, 6, 3, stride=2, groups=2, bias=False)
 
     def apply(inputs, kernel):
@@ -438,17 +641,69 @@ def test_mlx_convolution_jvp_covers_weight_tangents_and_grad_of_jvp(rng):
     def expected(inputs, kernel):
         return reference.conv1d(inputs, kernel, stride=2, groups=2)
 
-    primals, tangents = [mx.array(x), mx.array(weight)], [mx.array(x_tangent), mx.array(weight_tangent)]
+    primals, tangents = [mx.array(x), mx.array(weight)], [
+        mx.array(x_tangent),
+        mx.array(weight_tangent),
+    ]
     _, (tangent,) = mx.jvp(apply, primals, tangents)
-    assert_close(np.array(tangent), finite_difference(expected, (x, weight), (x_tangent, weight_tangent)), rtol=1e-4, atol=1e-5)
+    assert_close(
+        np.array(tangent),
+        finite_difference(expected, (x, weight), (x_tangent, weight_tangent)),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
     def tangent_sum(kernel):
-        return mx.sum(mx.jvp(lambda inputs: apply(inputs, kernel), [primals[0]], [tangents[0]])[1][0] ** 2)
+        return mx.sum(
+            mx.jvp(lambda inputs: apply(inputs, kernel), [primals[0]], [tangents[0]])[
+                1
+            ][0]
+            ** 2
+        )
 
     gradient = np.array(mx.grad(tangent_sum)(mx.array(weight)))
 
     def expected_sum(kernel):
-        return np.sum(expected(x_tangent, kernel) ** 2)  # the x-tangent of conv(x, w) is conv(dx, w)
+        return np.sum(
+            expected(x_tangent, kernel) ** 2
+        )  # the x-tangent of conv(x, w) is conv(dx, w)
 
     directional = finite_difference(expected_sum, (weight,), (weight_tangent,))
     assert np.isclose(np.sum(gradient * weight_tangent), directional, rtol=1e-4)
+
+
+RUNTIME_ERRORS = {
+    "short_input": (
+        lambda layers: layers.Conv1d(2, 2, 5, dilation=2),
+        (1, 6, 2),
+        r"^Conv1d: input of length 6 \(padded to 6\) is shorter than the dilated kernel of length 9$",
+    ),
+    "reflect_too_wide": (
+        lambda layers: layers.Conv2d(2, 2, 5, padding=(1, 3), padding_mode="reflect"),
+        (1, 8, 3, 2),
+        r"^Conv2d: reflect padding of 3 needs an axis longer than that, got size 3$",
+    ),
+    "short_reflect": (
+        lambda layers: layers.Conv1d(2, 2, 7, padding=1, padding_mode="reflect"),
+        (1, 4, 2),
+        r"^Conv1d: input of length 4 \(padded to 6\) is shorter than the dilated kernel of length 7$",
+    ),
+    "channels": (
+        lambda layers: layers.ConvTranspose1d(3, 2, 3),
+        (1, 4, 2),
+        r"^ConvTranspose1d: expected 3 channels on the last axis, got input of shape \[1, 4, 2\]$",
+    ),
+    "rank": (
+        lambda layers: layers.Conv2d(2, 2, 3),
+        (1, 8, 2),
+        r"^Conv2d: input must have 4 axes, got shape \[1, 8, 2\]$",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RUNTIME_ERRORS))
+def test_call_errors_are_identical(backend, case):
+    make, shape, message = RUNTIME_ERRORS[case]
+    layer = make(backend.module("layers"))
+    with pytest.raises(ValueError, match=message):
+        layer(backend.array(np.zeros(shape)))

@@ -108,14 +108,15 @@ def test_kl_divergence_is_zero_for_the_prior():
     assert reference.kl_divergence(np.zeros((2, 3)), np.zeros((2, 3))) == 0.0
 
 
-@pytest.mark.parametrize("ignore_index", [None, 2, 99])
-@pytest.mark.parametrize("shape", [(6,), (2, 5)])
+@pytest.mark.parametrize("ignore_index, shape", [(None, (6,)), (2, (2, 5)), (99, (2, 5))])
 def test_cross_entropy(backend, rng, ignore_index, shape):
     logits, labels = rng.normal(size=shape + (7,)) * 3, rng.integers(0, 7, size=shape)
     labels.flat[0] = 2
     got = backend.module("losses").cross_entropy(backend.array(logits), backend.array(labels), ignore_index)
     close(backend, got, reference.cross_entropy(logits, labels, ignore_index))
-    check_gradients(backend, lambda losses, to_array, a: losses.cross_entropy(a, to_array(labels), ignore_index), [logits])
+    check_gradients(
+        backend, lambda losses, to_array, a: losses.cross_entropy(a, to_array(labels), ignore_index), [logits]
+    )
 
 
 def test_cross_entropy_with_every_label_ignored_is_zero(backend):
@@ -136,7 +137,7 @@ def token_batch(rng, shape=(3, 6), vocabulary=14):
 
 
 @pytest.mark.parametrize("use_mask", [False, True])
-@pytest.mark.parametrize("lo", [0, 5, 10])
+@pytest.mark.parametrize("lo", [0, 10])
 def test_expected_codebook_and_scalar(backend, rng, use_mask, lo):
     logits, targets = token_batch(rng)
     codebook, mask = rng.normal(size=(4, 3)), rng.uniform(size=targets.shape) < 0.5
@@ -145,11 +146,15 @@ def test_expected_codebook_and_scalar(backend, rng, use_mask, lo):
     for name, table in (("expected_codebook", codebook), ("expected_scalar", codebook[:, 0])):
         expected = getattr(reference, name)(logits, targets, table, lo, *mask_arguments)
         backend_mask = tuple(backend.array(m) for m in mask_arguments)
-        got = getattr(losses, name)(backend.array(logits), backend.array(targets), backend.array(table), lo, *backend_mask)
+        got = getattr(losses, name)(
+            backend.array(logits), backend.array(targets), backend.array(table), lo, *backend_mask
+        )
         close(backend, got, expected)
         check_gradients(
             backend,
-            lambda losses, to_array, a, b: getattr(losses, name)(a, to_array(targets), b, lo, *map(to_array, mask_arguments)),
+            lambda losses, to_array, a, b: getattr(losses, name)(
+                a, to_array(targets), b, lo, *map(to_array, mask_arguments)
+            ),
             [logits, table],
         )
 
@@ -195,7 +200,9 @@ def test_expected_codebook_grouped(backend, rng, use_mask):
     close(backend, got, expected)
     check_gradients(
         backend,
-        lambda losses, to_array, a, b: losses.expected_codebook_grouped(a, to_array(targets), b, los, *map(to_array, mask_arguments)),
+        lambda losses, to_array, a, b: losses.expected_codebook_grouped(
+            a, to_array(targets), b, los, *map(to_array, mask_arguments)
+        ),
         [logits, codebook],
     )
 
@@ -208,7 +215,9 @@ def test_combined_token_loss(backend, rng, use_ce):
     term = reference.expected_codebook(logits, targets, codebook, 5)
     expected = reference.combined_token_loss(logits, targets, [(0.1, term), (2.0, term)], 0, use_ce)
     backend_term = losses.expected_codebook(backend.array(logits), backend.array(targets), backend.array(codebook), 5)
-    got = losses.combined_token_loss(backend.array(logits), backend.array(targets), [(0.1, backend_term), (2.0, backend_term)], 0, use_ce)
+    got = losses.combined_token_loss(
+        backend.array(logits), backend.array(targets), [(0.1, backend_term), (2.0, backend_term)], 0, use_ce
+    )
     close(backend, got, expected)
     ce = reference.cross_entropy(logits, targets, 0) if use_ce else 0.0
     np.testing.assert_allclose(expected, ce + 2.1 * term)
@@ -216,6 +225,7 @@ def test_combined_token_loss(backend, rng, use_ce):
 
 def discriminator_outputs(rng):
     """Two sub-discriminators with different output shapes; values kept away from the hinge kinks."""
+
     def away_from_kinks(shape):
         values = rng.uniform(-3, 3, size=shape)
         return np.where(np.abs(np.abs(values) - 1) < 0.05, values + 0.2, values)
@@ -235,7 +245,9 @@ def test_hinge_losses(backend, rng):
     expected = numeric_gradients(lambda a, b: reference.hinge_generator_loss([a, b]), fake)
     for value, wanted in zip(gradients, expected):
         np.testing.assert_allclose(value, wanted, rtol=GRAD_RTOL, atol=GRAD_ATOL)
-    gradients = backend_gradients(backend, lambda *a: losses.hinge_discriminator_loss(list(a[:2]), list(a[2:])), real + fake)
+    gradients = backend_gradients(
+        backend, lambda *a: losses.hinge_discriminator_loss(list(a[:2]), list(a[2:])), real + fake
+    )
     expected = numeric_gradients(lambda *a: reference.hinge_discriminator_loss(list(a[:2]), list(a[2:])), real + fake)
     for value, wanted in zip(gradients, expected):
         np.testing.assert_allclose(value, wanted, rtol=GRAD_RTOL, atol=GRAD_ATOL)
@@ -250,7 +262,9 @@ def test_feature_matching_stops_the_gradient_on_the_real_side_only(backend, rng)
         return [[arrays[0], arrays[1]], [arrays[2]]]
 
     flat = real[0] + real[1] + fake[0] + fake[1]
-    got = losses.feature_matching_loss(nest([backend.array(a) for a in flat[:3]]), nest([backend.array(a) for a in flat[3:]]))
+    got = losses.feature_matching_loss(
+        nest([backend.array(a) for a in flat[:3]]), nest([backend.array(a) for a in flat[3:]])
+    )
     expected = reference.feature_matching_loss(real, fake)
     close(backend, got, expected)
     np.testing.assert_allclose(expected, np.mean([np.abs(f - r).mean() for r, f in zip(flat[:3], flat[3:])]))
@@ -268,15 +282,23 @@ def test_multi_resolution_stft_loss(backend, rng, shape, n_ffts):
     got = backend.module("losses").multi_resolution_stft_loss(backend.array(pred), backend.array(target), n_ffts)
     # FFT and Frobenius norms over the whole batch in fp32: rtol 1e-4.
     close(backend, got, reference.multi_resolution_stft_loss(pred, target, n_ffts), rtol=1e-4)
-    check_gradients(backend, lambda losses, to_array, a: losses.multi_resolution_stft_loss(a, to_array(target), n_ffts), [pred])
+    check_gradients(
+        backend, lambda losses, to_array, a: losses.multi_resolution_stft_loss(a, to_array(target), n_ffts), [pred]
+    )
 
 
 def test_stft_matches_torch_stft():
     torch = pytest.importorskip("torch")
     signal = np.random.default_rng(3).normal(size=(2, 40))
     spectrum = torch.stft(
-        torch.from_numpy(signal), 16, hop_length=4, window=torch.hann_window(16, dtype=torch.float64),
-        center=True, pad_mode="reflect", onesided=True, return_complex=True,
+        torch.from_numpy(signal),
+        16,
+        hop_length=4,
+        window=torch.hann_window(16, dtype=torch.float64),
+        center=True,
+        pad_mode="reflect",
+        onesided=True,
+        return_complex=True,
     )
     expected = np.sqrt(np.maximum(np.abs(spectrum.numpy()) ** 2, 1e-7)).transpose(0, 2, 1)
     np.testing.assert_allclose(reference.stft_magnitude(signal, 16), expected, rtol=1e-10)
@@ -290,18 +312,46 @@ def test_multi_resolution_stft_loss_is_zero_for_equal_signals():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda l, a: l.weighted_l2(a(np.zeros((2, 3))), a(np.zeros((2, 4)))), "pred has shape [2, 3] but target has shape [2, 4]"),
+        (
+            lambda l, a: l.weighted_l2(a(np.zeros((2, 3))), a(np.zeros((2, 4)))),
+            "pred has shape [2, 3] but target has shape [2, 4]",
+        ),
         (lambda l, a: l.weighted_l2(a(np.zeros((2, 3))), a(np.zeros((2, 3))), reduce="max"), "reduce must be one of"),
-        (lambda l, a: l.cross_entropy(a(np.zeros((2, 3, 5))), a(np.zeros((2, 4), np.int64))), "labels has shape [2, 4]"),
-        (lambda l, a: l.expected_codebook(a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 3), "[3, 7) does not fit"),
-        (lambda l, a: l.expected_scalar(a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 0), "centers must have 1 axes"),
-        (lambda l, a: l.expected_codebook(a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 0, a(np.zeros(3, bool))), "mask has shape [3]"),
+        (
+            lambda l, a: l.cross_entropy(a(np.zeros((2, 3, 5))), a(np.zeros((2, 4), np.int64))),
+            "labels has shape [2, 4]",
+        ),
+        (
+            lambda l, a: l.expected_codebook(a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 3),
+            "[3, 7) does not fit",
+        ),
+        (
+            lambda l, a: l.expected_scalar(a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 0),
+            "centers must have 1 axes",
+        ),
+        (
+            lambda l, a: l.expected_codebook(
+                a(np.zeros((2, 6))), a(np.zeros(2, np.int64)), a(np.zeros((4, 3))), 0, a(np.zeros(3, bool))
+            ),
+            "mask has shape [3]",
+        ),
         (lambda l, a: l.hinge_discriminator_loss([a(np.zeros(2))], []), "real_logits_list has 1 entries"),
         (lambda l, a: l.feature_matching_loss([[a(np.zeros(2))]], [[a(np.zeros(3))]]), "real feature has shape [2]"),
         (lambda l, a: l.kl_divergence(a(np.zeros(2)), a(np.zeros(3))), "mu has shape [2]"),
-        (lambda l, a: l.multi_resolution_stft_loss(a(np.zeros((1, 8))), a(np.zeros((1, 8))), [16]), "too short for n_fft = 16"),
+        (
+            lambda l, a: l.multi_resolution_stft_loss(a(np.zeros((1, 8))), a(np.zeros((1, 8))), [16]),
+            "too short for n_fft = 16",
+        ),
         (lambda l, a: l.multi_resolution_stft_loss(a(np.zeros(8)), a(np.zeros(8)), [4]), "pred must have 2 axes"),
-        (lambda l, a: l.mean_flow_loss(None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), a(np.zeros(3))), "r has shape [3]"),
+        (lambda l, a: l.multi_resolution_stft_loss(a(np.zeros((1, 8))), a(np.zeros((1, 8))), []), "n_ffts must have at least one entry"),
+        (lambda l, a: l.hinge_generator_loss([]), "fake_logits_list must have at least one entry"),
+        (lambda l, a: l.flow_matching_loss(None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), "cosine"), "kind must be one of"),
+        (
+            lambda l, a: l.mean_flow_loss(
+                None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), a(np.zeros(3))
+            ),
+            "r has shape [3]",
+        ),
     ],
 )
 def test_errors_have_the_same_text_as_the_reference(backend, call, message):

@@ -144,10 +144,19 @@ def test_linear_assignment_is_at_least_the_nearest_neighbour_distance(rng):
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda m, a: m.chamfer(a(np.zeros((2, 6))), a(np.zeros((2, 6))), 4), "params_per_token = 4 does not divide the last axis of pred of size 6"),
-        (lambda m, a: m.linear_assignment(a(np.zeros((2, 6))), a(np.zeros((2, 8))), 2), "pred has shape [2, 6] but target has shape [2, 8]"),
+        (
+            lambda m, a: m.chamfer(a(np.zeros((2, 6))), a(np.zeros((2, 6))), 4),
+            "params_per_token = 4 does not divide the last axis of pred of size 6",
+        ),
+        (
+            lambda m, a: m.linear_assignment(a(np.zeros((2, 6))), a(np.zeros((2, 8))), 2),
+            "pred has shape [2, 6] but target has shape [2, 8]",
+        ),
         (lambda m, a: m.chamfer(a(np.zeros(6)), a(np.zeros(6)), 2), "pred must have 2 axes"),
-        (lambda m, a: m.log_spectral_distance(a(np.zeros((2, 6))), a(np.zeros((2, 5)))), "pred_signal has shape [2, 6]"),
+        (
+            lambda m, a: m.log_spectral_distance(a(np.zeros((2, 6))), a(np.zeros((2, 5)))),
+            "pred_signal has shape [2, 6]",
+        ),
         (lambda m, a: m.accuracy(a(np.zeros((2, 6))), a(np.zeros(3, np.int64))), "labels has shape [3]"),
         (lambda m, a: m.mae(a(np.zeros(2)), a(np.zeros(3))), "pred has shape [2] but target has shape [3]"),
     ],

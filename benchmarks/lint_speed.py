@@ -1,0 +1,88 @@
+"""How fast `specc lint` is: printed, never asserted.
+
+    python benchmarks/lint_speed.py [--repeat 7]
+
+1. cold lint of one spec in a fresh process (`python -m specc.compiler.cli lint SPEC`), next
+   to a bare `python -c pass` (the interpreter's own start-up) and to importing the lint path;
+2. lint of 100 specs in one process (`specc lint DIR` over 100 copies with different
+   values), i.e. the warm per-spec cost;
+3. which heavy modules the lint path imports (black, jinja2, numpy and the frameworks must
+   not be among them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "specs" / "ksin_flow.mf"
+FORBIDDEN = ("black", "jinja2", "numpy", "torch", "jax", "mlx", "lightning", "flax", "optax", "scipy")
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (user + system) of ``command`` in fresh
+    processes. CPU time is the steadier figure on a machine shared with other work."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), _cpu()
+        subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        walls.append(time.perf_counter() - start)
+        cpus.append(_cpu() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def hundred_specs(folder: Path) -> None:
+    text = SPEC.read_text(encoding="utf-8")
+    for index in range(100):
+        variant = text.replace("batch_size = 1024", f"batch_size = {64 + index}")
+        (folder / f"spec_{index:03d}.mf").write_text(variant.replace("spec ksin_flow", f"spec ksin_{index}"))
+
+
+def imported_modules() -> list[str]:
+    code = (
+        "import sys\n"
+        "from specc.compiler.cli import app\n"
+        "from typer.testing import CliRunner\n"
+        f"CliRunner().invoke(app, ['lint', {str(SPEC)!r}])\n"
+        "print('\\n'.join(sorted(sys.modules)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return completed.stdout.split()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    repeat = parser.parse_args().repeat
+    python = sys.executable
+    bare = timed([python, "-c", "pass"], repeat)
+    imports = timed([python, "-c", "import specc.compiler.cli, specc.compiler.pipeline, specc.compiler.schema"], repeat)
+    cold = timed([python, "-m", "specc.compiler.cli", "lint", str(SPEC)], repeat)
+    with tempfile.TemporaryDirectory() as folder:
+        hundred_specs(Path(folder))
+        hundred = timed([python, "-m", "specc.compiler.cli", "lint", folder], max(1, repeat // 3))
+    print(f"{'measure (seconds, median)':<44}{'wall':>10}{'cpu':>10}")
+    rows = [("python -c pass (interpreter start-up)", bare), ("import the lint path", imports),
+            ("cold lint of one spec (fresh process)", cold), ("lint of 100 specs (one process)", hundred)]
+    for label, (wall, cpu) in rows:
+        print(f"{label:<44}{wall:>10.3f}{cpu:>10.3f}")
+    print(f"{'  per spec after the first':<44}{(hundred[0] - cold[0]) / 99:>10.4f}{(hundred[1] - cold[1]) / 99:>10.4f}")
+    print(f"{'cold lint / interpreter start-up':<44}{cold[0] / bare[0]:>9.1f}x{cold[1] / bare[1]:>9.1f}x")
+    heavy = [name for name in imported_modules() if name.split(".")[0] in FORBIDDEN]
+    print("heavy modules imported by lint:", ", ".join(sorted({name.split('.')[0] for name in heavy})) or "none")
+
+
+if __name__ == "__main__":
+    main()

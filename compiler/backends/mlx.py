@@ -1,0 +1,31 @@
+"""The MLX backend: ``mlx.nn`` modules, ``mlx.optimizers`` with bias correction on, and one
+``mx.compile``d step over the model's and the optimizer's state
+(``specc.runtime.mlx.training``)."""
+
+from __future__ import annotations
+
+from specc.compiler.backends import Backend
+
+BACKEND = Backend(
+    name="mlx",
+    template="mlx/train.py.j2",
+    imports=(
+        "import mlx.core as mx",
+        "import mlx.nn as nn",
+        "import numpy as np",
+        "from mlx.utils import tree_map",
+    ),
+    layers_module="specc.runtime.mlx.layers",
+    module_base="nn.Module",
+    forward_name="__call__",
+    module_list="",
+    call_super_init=True,
+    capabilities={
+        "precision": frozenset({"fp32", "bf16"}),
+        "objective": frozenset({"classification", "regression", "flow_matching"}),
+        "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
+        "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
+        "sampler": frozenset({"euler", "heun", "rk4"}),
+        "logger": frozenset({"csv", "tensorboard"}),
+    },
+)

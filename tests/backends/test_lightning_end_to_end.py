@@ -1,0 +1,114 @@
+"""End to end on PyTorch Lightning: compile the digits classifier and the ksin flow model
+with small sizes, run the scripts in a subprocess, and check the run directory, the loss,
+exact resume, and the refusals (a run directory in use, fp16 on the CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from specc.compiler import ir
+from specc.runtime.training import read_metrics
+from tests.backends import fixtures
+from tests.backends.runner import run_script, write_script
+
+pytest.importorskip("lightning")
+
+BACKEND = "lightning"
+STEPS = 16
+
+
+def digits(**overrides):
+    plan = dict(
+        max_epochs=None, max_steps=STEPS, eval_every=8, log_every=4,
+        checkpoint=ir.CheckpointPlan(every=8, keep=2, monitor="val/loss", mode="min"),
+    )
+    plan.update(overrides)
+    return fixtures.program("digits_mlp", **plan)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """One uninterrupted digits run of STEPS steps."""
+    folder = tmp_path_factory.mktemp("lightning_straight")
+    script = write_script(digits(), BACKEND, folder)
+    run_script(script, "--out-dir", folder / "run", check=True)
+    return script, folder / "run"
+
+
+def final_weights(run_dir):
+    return load_file(str(run_dir / "checkpoints" / "last" / "model.safetensors"))
+
+
+def train_values(run_dir, name):
+    return [row["value"] for row in read_metrics(run_dir / "metrics.csv") if row["split"] == "train" and row["name"] == name]
+
+
+def test_digits_writes_metrics_and_checkpoints_and_loss_falls(straight):
+    _, run_dir = straight
+    rows = read_metrics(run_dir / "metrics.csv")
+    steps = sorted({row["step"] for row in rows if row["split"] == "train" and row["name"] == "loss"})
+    assert steps == [4, 8, 12, 16]
+    names = {(row["split"], row["name"]) for row in rows}
+    assert {("train", "loss"), ("train", "grad_norm"), ("train", "lr"), ("train", "steps_per_s")} <= names
+    assert {("val", "loss"), ("val", "accuracy")} <= names
+    assert sorted(row["step"] for row in rows if (row["split"], row["name"]) == ("val", "loss")) == [8, 16]
+    losses = train_values(run_dir, "loss")
+    assert losses[-1] < losses[0]
+    assert all(value == pytest.approx(1e-3) for value in train_values(run_dir, "lr"))
+    last = (run_dir / "checkpoints" / "last").resolve()
+    assert last.name == f"step-{STEPS:06d}"
+    for file_name in ("model.safetensors", "optimizer.safetensors", "manifest.json"):
+        assert (last / file_name).is_file()
+    weights = final_weights(run_dir)
+    assert set(weights) == {name for name, _ in fixtures.program("digits_mlp").models[0].parameters}
+    assert weights["linear_0.weight"].shape == (128, 64)  # canonical (PyTorch) layout
+    for file_name in ("spec.resolved.mf", "train.py", "packages.json"):
+        assert (run_dir / file_name).is_file()
+
+
+def test_resume_matches_the_straight_run(straight, tmp_path):
+    script, straight_dir = straight
+    run_dir = tmp_path / "run"
+    run_script(script, "--out-dir", run_dir, "--max-steps", STEPS // 2 - 1, check=True)
+    assert (run_dir / "checkpoints" / "last").resolve().name == f"step-{STEPS // 2 - 1:06d}"
+    run_script(script, "--out-dir", run_dir, "--resume", "auto", check=True)
+    expected, resumed = final_weights(straight_dir), final_weights(run_dir)
+    for name, value in expected.items():
+        np.testing.assert_allclose(resumed[name], value, rtol=0, atol=1e-6)
+    straight_rows = {(row["step"], row["split"], row["name"]): row["value"] for row in read_metrics(straight_dir / "metrics.csv")}
+    resumed_rows = {(row["step"], row["split"], row["name"]): row["value"] for row in read_metrics(run_dir / "metrics.csv")}
+    # train rows from the first full logging window after the resumed step, val rows from 8
+    compared = [key for key in straight_rows if key[0] >= (12 if key[1] == "train" else 8) and key[2] != "steps_per_s"]
+    assert compared
+    for key in compared:
+        assert resumed_rows[key] == pytest.approx(straight_rows[key], rel=1e-6), key
+
+
+def test_a_run_directory_in_use_is_refused(straight):
+    script, run_dir = straight
+    result = run_script(script, "--out-dir", run_dir)
+    assert result.returncode != 0
+    assert "already holds checkpoints" in result.stderr
+
+
+def test_fp16_on_cpu_is_refused_not_switched(tmp_path):
+    script = write_script(digits(precision="fp16"), BACKEND, tmp_path)
+    result = run_script(script, "--out-dir", tmp_path / "run")
+    assert result.returncode != 0
+    assert "fp16" in result.stderr and "bf16" in result.stderr
+    assert not (tmp_path / "run" / "metrics.csv").exists()
+
+
+def test_ksin_flow_logs_mse_and_sample_metrics(tmp_path):
+    program = fixtures.program("ksin_flow", max_steps=6, eval_every=6, log_every=3)
+    script = write_script(program, BACKEND, tmp_path)
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    names = {(row["split"], row["name"]) for row in rows}
+    assert {("train", "loss"), ("train", "mse"), ("val", "loss"), ("val", "mse")} <= names
+    assert {("val", "log_spectral_distance"), ("val", "chamfer"), ("val", "linear_assignment")} <= names
+    assert all(np.isfinite(row["value"]) for row in rows)
+    weights = final_weights(tmp_path / "run")
+    assert "null_condition" in weights and weights["null_condition"].shape == (32,)

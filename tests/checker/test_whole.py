@@ -1,0 +1,138 @@
+"""Whole specs: ten mistakes at once, IR determinism, backend-specific checks."""
+
+import os
+import subprocess
+import sys
+
+from specc.compiler import ir
+from tests.checker.helpers import DIGITS, FLOW, codes, rendered, run
+
+TEN_MISTAKES = """\
+spec ten_mistakes
+let k = 4
+
+data ksin {
+  k = k
+  batch_size = 0
+  break_symmetry = true
+  shift_test_distribution = true
+  colour = 3
+}
+
+model f(x: f32[B, 8], t: f32[B]) -> f32[B, 8] {
+  return linear(x, 8)
+}
+
+objective flow_matching {
+  model = f
+  target = data.params
+  path = linera
+  cfg_dropout = 1.5
+}
+
+optimizer adamw { lr = -1e-4, weight_decay = 0.01 }
+schedule warmup_cosine { warmup = 500 }
+
+train {
+  max_steps = 400
+  precision = fp8
+  eval_every = 100
+  checkpoint { every = 50, keep = 0, monitor = "val/los" }
+}
+
+eval {
+  sampler = rk4(steps = 50)
+  metrics = [chamfer(params_per_token = 2), acuracy]
+}
+"""
+
+
+def test_ten_mistakes_give_ten_positioned_diagnostics():
+    result = run(TEN_MISTAKES)
+    found = [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+    assert found == [
+        ("E0403", 6, 16),  # batch_size = 0
+        ("E0504", 8, 29),  # shift_test_distribution with break_symmetry
+        ("E0401", 9, 3),  # colour
+        ("E0306", 19, 10),  # linera
+        ("E0403", 20, 17),  # cfg_dropout = 1.5
+        ("E0403", 23, 24),  # lr < 0
+        ("E0501", 24, 35),  # warmup >= max_steps
+        ("E0406", 28, 15),  # fp8
+        ("E0403", 30, 35),  # keep = 0
+        ("E0502", 30, 48),  # val/los
+        ("E0306", 35, 45),  # acuracy
+    ]
+    assert result.program is None
+
+
+def test_capability_is_checked_only_for_the_backend_compiled_for():
+    text = DIGITS.replace("max_steps = 20", "max_steps = 20\n  precision = fp16")
+    assert codes(run(text)) == []
+    assert codes(run(text, backend="jax")) == []
+    assert codes(run(text, backend="mlx")) == ["E0801"]
+
+
+def test_ir_json_is_stable_across_hash_seeds():
+    script = (
+        "import sys\n"
+        "from specc.compiler import ir\n"
+        "from tests.checker.helpers import FLOW, run\n"
+        "sys.stdout.write(ir.to_json(run(FLOW, overrides=('k=3',)).program))\n"
+    )
+    outputs = set()
+    for seed in ("0", "1", "12345"):
+        environment = dict(os.environ, PYTHONHASHSEED=seed)
+        completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
+                                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                   check=True)
+        outputs.add(completed.stdout)
+    assert len(outputs) == 1
+    assert ir.to_json(run(FLOW, overrides=("k=3",)).program) in outputs
+
+
+def test_program_contents_of_a_flow_spec():
+    program = run(FLOW).program
+    assert program.spec_name == "ksin_small" and program.spec_path == "spec.mf"
+    assert program.objective.kind == "flow_matching"
+    assert program.objective.inputs == (("x", "objective.x"), ("t", "objective.t"), ("signal", "data.signal"))
+    assert program.objective.target == "params"
+    assert [model.name for model in program.models] == ["field"]
+    assert program.optimizers[0].models == ("field",)
+    assert program.train.loggers == (ir.Component("csv", ()),)
+    assert program.evaluation.sampler == ir.Component("euler", (("cfg_scale", 1.0), ("steps", 4)))
+
+
+def test_loss_terms_fold_to_weighted_components():
+    text = DIGITS.replace("target = data.y", "target = data.y\n  loss = cross_entropy + 0.5 * cross_entropy(label_smoothing = 0.1)")
+    program = run(text).program
+    assert [(term.weight, term.loss.kind) for term in program.objective.terms] == [(1.0, "cross_entropy"), (0.5, "cross_entropy")]
+    assert dict(program.objective.terms[1].loss.arguments)["label_smoothing"] == 0.1
+
+
+def test_adversarial_binds_two_models_and_two_optimizers():
+    from tests.checker.helpers import ADVERSARIAL
+
+    program = run(ADVERSARIAL).program
+    assert program.objective.models == ("generator_net", "critic")
+    assert [(plan.name, plan.models) for plan in program.optimizers] == [
+        ("discriminator", ("critic",)), ("generator", ("generator_net",))]
+
+
+def test_layer_missing_on_a_backend_is_reported_for_that_backend_only(monkeypatch):
+    """E0802: every layer exists on all backends today, so one entry's backends are narrowed."""
+    import dataclasses
+
+    from specc.compiler import layers
+
+    narrowed = dataclasses.replace(layers.ENTRIES["relu"], backends=frozenset({"jax", "lightning"}))
+    monkeypatch.setitem(layers.ENTRIES, "relu", narrowed)
+    assert codes(run(DIGITS, backend="jax")) == []
+    result = run(DIGITS, backend="mlx")
+    assert rendered(result) == [
+        "spec.mf:9:17: error[E0802]: `relu` (in model `mlp`) is not available on backend `mlx`\n"
+        "  |\n"
+        "9 |   return linear(relu(linear(x, hidden)), 10)\n"
+        "  |                 ^\n"
+        "help: backends with it: jax, lightning"
+    ]
