@@ -206,6 +206,18 @@ class ContractChecker:
         if not _compatible(wanted[0], output) or output.dtype in _INTEGER:
             self.facts.error("E0704", f"objective `{self.kind}` needs {wanted[1]} {_show(wanted[0])}; model "
                                       f"`{graph.name}` returns {_show(output)}", self.model_span(slot))
+        elif self.contract.output == "logits":
+            classes = self.classes()
+            if classes is not None and isinstance(output.shape[1], int) and output.shape[1] != classes:
+                self.facts.error("E0704", f"the labels have {classes} classes; model `{graph.name}` returns "
+                                          f"{_show(output)} ({output.shape[1]} logits per row)", self.model_span(slot))
+
+    def classes(self) -> int | None:
+        """Number of classes of the data source's labels, when the registry knows it."""
+        values = self.facts.checked.sections["data"].values
+        count = registry.lookup("data", values["component"]).classes
+        count = values.get(count) if isinstance(count, str) else count
+        return count if isinstance(count, int) and getattr(self, "target_name", None) in ("y", "label") else None
 
     def check_adversarial(self, target: ir.TensorType) -> None:
         generator = self.graphs.get(self.facts.value("objective", "generator"))
@@ -229,11 +241,17 @@ class ContractChecker:
                                  self.objective_head(), f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`")
 
 
-def check_contracts(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> dict[str, tuple[tuple[str, str], ...]]:
-    """Check the objective's contract; returns the input bindings per model."""
-    checker = ContractChecker(facts, graphs)
-    checker.check()
-    return checker.bindings
+def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every ``freeze`` prefix matches a parameter: ``name`` or ``model.name`` (dotted prefix)."""
+    names = [name for graph in graphs.values() for name, _ in graph.parameters]
+    names += [f"{graph.name}.{name}" for graph in graphs.values() for name, _ in graph.parameters]
+    if not names or not facts.known("train", "freeze"):
+        return
+    prefixes = sorted({".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)})
+    for index, prefix in enumerate(facts.value("train", "freeze") or ()):
+        if prefix not in prefixes:
+            facts.error("E0513", f"freeze `{prefix}` matches no parameter", facts.span("train", "freeze", index),
+                        did_you_mean(prefix, prefixes) or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}")
 
 
 # ---------------------------------------------------------------------- backend capability

@@ -133,11 +133,13 @@ def _build_model(program: Program, item) -> Built | None:
         else:
             definition = _instance_block(program, item)
             tensors = {p.name for p in definition.parameters if p.tensor is not None}
-            bound = bind_arguments(definition.name, [(p.name, p.default is None and p.tensor is None)
-                                                     for p in definition.parameters], item.call)
-            for name in sorted(tensors & set(bound)):
-                raise GraphError("E0609", f"`{definition.name}`: the tensor input `{name}` of a model is fed by the "
-                                 "objective and cannot be given here", bound[name].span)
+            for keyword in item.call.kwargs:
+                if keyword.name in tensors:
+                    raise GraphError("E0609", f"{definition.name}: the tensor input `{keyword.name}` of a model is fed "
+                                     "by the objective and cannot be given here", keyword.span)
+            # positional arguments are the hyperparameters, in order
+            bound = bind_arguments(definition.name, [(p.name, p.default is None) for p in definition.parameters
+                                                     if p.tensor is None], item.call)
             hypers = evaluate_hyperparameters(scope, definition, bound, definition.name)
         inputs = [p for p in definition.parameters if p.tensor is not None]
         infos = [TensorInfo(p.tensor.dtype or "f32", tuple(dim_value(scope, d, hypers, symbols=True) for d in p.tensor.dims))

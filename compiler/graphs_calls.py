@@ -20,7 +20,7 @@ from specc.compiler import layers
 from specc.compiler import shapes as S
 from specc.compiler.diagnostics import did_you_mean
 from specc.compiler.graphs_arith import dim_value
-from specc.compiler.graphs_rules import LayerError, TensorInfo
+from specc.compiler.graphs_rules import LayerError
 from specc.compiler.graphs_values import (
     MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, camel_case, declared_text, describe,
     expression_text, hashable, ir_type, origin,
@@ -328,7 +328,7 @@ def _lower_definition(body, definition, hypers: dict, dims: dict, infos: list) -
 
 
 def _check_outputs(body, definition, env: dict):
-    declared, returns = definition.outputs, body.returns
+    declared, returns, env = definition.outputs, body.returns, dict(env)
     if len(declared) != len(returns):
         raise GraphError("E0614", f"`{definition.name}` declares {len(declared)} output{'s' * (len(declared) != 1)} "
                          f"but returns {len(returns)} value{'s' * (len(returns) != 1)}", returns[0][1].span)
@@ -345,6 +345,10 @@ def _check_outputs(body, definition, env: dict):
         if not isinstance(value, Tensor):
             raise GraphError("E0614", f"return: `{text}` is {describe(value)}, but `{definition.name}` declares a tensor "
                              f"`{declared_text(output)}`", expr.span)
+        if len(output.dims) == len(value.info.shape):  # a name bound nowhere else is bound by the output
+            for dim, size in zip(output.dims, value.info.shape):
+                if isinstance(dim, ast.Name) and dim.name not in env and dim.name not in body.program.constants:
+                    env[dim.name] = size
         expected = tuple(dim_value(body, dim, env, symbols=True) for dim in output.dims)
         dtype = output.dtype or value.info.dtype
         if expected != value.info.shape or dtype != value.info.dtype:

@@ -208,6 +208,20 @@ _OPS = [
     _op("complex_magnitude", [_x("[..., 2] real and imaginary parts"),
                               Argument("eps", "float", 0.0, "added under the square root")],
         rules.complex_magnitude, "sqrt(re^2 + im^2 + eps).", "[..., 2] -> [...]", module="preprocess"),
+    _op("complex_power", [_x("[..., 2] real and imaginary parts")], rules.complex_power, "re^2 + im^2.",
+        "[..., 2] -> [...]", module="preprocess"),
+    _op("mdct", [_x("[B, T] signal"), Argument("window", "int", doc="hop N (frames of 2N samples)")],
+        rules.mdct, "MDCT with a sine window, hop N, perfectly reconstructing.",
+        "[B, T] -> [B, ceil(T / N) + 1, N]", module="preprocess"),
+    _op("imdct", [_x("[B, F, N] coefficients"), Argument("length", "int", doc="samples of the signal")],
+        rules.imdct, "Inverse of mdct: imdct(mdct(x), T) == x.", "[B, ceil(length / N) + 1, N] -> [B, length]",
+        module="preprocess"),
+    _op("reshape_patches", [_x("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
+        rules.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
+        "[B, T] -> [B, ceil(T / patch), patch]", module="preprocess"),
+    _op("merge_patches", [_x("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
+        rules.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
+        module="preprocess"),
 ]
 
 ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _LAYERS + _OPS}

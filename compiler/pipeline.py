@@ -101,6 +101,7 @@ def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = ()
         graphs = {}
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
+    contracts.check_freeze(facts, graphs)
     if backend is not None:
         contracts.check_backend(facts, backend, graphs)
     diagnostics += facts.diagnostics

@@ -48,7 +48,7 @@ class Lowering:
 
     def data(self, fields: dict[str, ir.TensorType]) -> ir.DataPlan:
         values = self.sections["data"]
-        source = _section_component(values, skip=("batch_size", "eval_batch_size"))
+        source = _section_component(values, skip=("batch_size", "eval_batch_size", "fields"))
         return ir.DataPlan(source=source, fields=tuple(ir.Field(name, tensor) for name, tensor in fields.items()),
                            batch_size=values["batch_size"])
 

@@ -92,6 +92,7 @@ class ComponentDef:
     fields: tuple[FieldDecl, ...] = ()
     contract: Contract | None = None
     needs: tuple[str, ...] = ()  # metric: objective families it applies to
+    classes: object = None  # data source: number of classes of its label (an int or a parameter name)
 
     def param(self, name: str) -> Param | None:
         for parameter in self.params:
@@ -119,12 +120,19 @@ P = Param
 
 # ----------------------------------------------------------------------- data sources
 
-_SPLITS = (
-    P("val_fraction", "float", 0.1, "fraction of the examples held out for validation", "[0,1)"),
-    P("test_fraction", "float", 0.1, "fraction of the examples held out for testing", "[0,1)"),
-)
-_SEED = P("seed", "int", 0, "seed of the generated examples (each split derives its own)", ">=0")
+def _splits(fraction: float):
+    return (
+        P("val_fraction", "float", fraction, "fraction of the examples held out for validation", "[0,1)"),
+        P("test_fraction", "float", fraction, "fraction of the examples held out for testing", "[0,1)"),
+    )
 
+
+_SEED = P("seed", "int", 0, "seed of the examples and of the split (each split derives its own)", ">=0")
+_SIZES = P("sizes", "list[int]", (1000, 200, 200), "train, val and test sizes")
+_DECLARED = P("fields", "tensors", REQUIRED, 'field types (spec only): { x = "f32[64]", y = "i64[]" }')
+
+# Parameters are the runtime constructors' (specc.runtime.data), with the same names and
+# defaults; ``fields`` of file sources is the spec's declaration of what the file holds.
 DATA = (
     ComponentDef(
         "data", "ksin", "Sums of k sinusoids: parameters [f_1..f_k, a_1..a_k] and the signal.",
@@ -144,69 +152,73 @@ DATA = (
     ),
     ComponentDef(
         "data", "digits", "scikit-learn's bundled 8x8 digits: 1797 images of 10 classes.",
-        _SPLITS,
+        _splits(0.15) + (_SEED,),
         fields=(FieldDecl("x", "f32", (64,), "pixels scaled to [0, 1]"), FieldDecl("y", "i64", (), "class 0..9")),
+        classes=10,
     ),
     ComponentDef(
-        "data", "synthetic_regression", "Random linear regression with Gaussian noise.",
+        "data", "synthetic_regression", "y = x W + b + noise * e with a fixed random W and b.",
         (
-            P("size", "int", 1000, "number of examples", ">=1"),
-            P("features", "int", 8, "input features", ">=1"),
-            P("outputs", "int", 1, "output dimensions", ">=1"),
+            P("num_features", "int", REQUIRED, "input features", ">=1"),
+            P("num_outputs", "int", 1, "output dimensions", ">=1"),
+            _SIZES,
             P("noise", "float", 0.1, "standard deviation of the noise", ">=0"),
             _SEED,
-        )
-        + _SPLITS,
-        fields=(FieldDecl("x", "f32", ("features",)), FieldDecl("y", "f32", ("outputs",))),
+        ),
+        fields=(FieldDecl("x", "f32", ("num_features",)), FieldDecl("y", "f32", ("num_outputs",))),
     ),
     ComponentDef(
-        "data", "npz", "Arrays from a .npz file; its fields are declared in the spec.",
-        (
-            P("path", "str", REQUIRED, "the .npz file"),
-            P("fields", "tensors", REQUIRED, 'field types: { x = "f32[64]", y = "i64[]" }'),
-        )
-        + _SPLITS,
+        "data", "npz", "Arrays of a .npz file (or a folder of train/val/test .npz); fields declared in the spec.",
+        (P("path", "str", REQUIRED, "the .npz file or folder"), _DECLARED) + _splits(0.1) + (_SEED,),
     ),
     ComponentDef(
-        "data", "hdf5", "Datasets from an HDF5 file; its fields are declared in the spec.",
-        (
-            P("path", "str", REQUIRED, "the .h5 file"),
-            P("fields", "tensors", REQUIRED, 'field types: { x = "f32[64]", y = "i64[]" }'),
-        )
-        + _SPLITS,
+        "data", "npy", "A folder of .npy files, one per field (or train/val/test sub-folders); fields declared.",
+        (P("path", "str", REQUIRED, "the folder"), _DECLARED) + _splits(0.1) + (_SEED,),
     ),
     ComponentDef(
-        "data", "synthetic_audio", "Labelled synthetic tones: audio clips and class labels.",
+        "data", "hdf5", "Datasets of an HDF5 file; fields declared in the spec.",
+        (P("path", "str", REQUIRED, "the .h5 file"), _DECLARED) + _splits(0.1) + (_SEED,),
+    ),
+    ComponentDef(
+        "data", "synthetic_audio", "Labelled synthetic tones, one frequency band per class.",
         (
-            P("size", "int", 512, "number of clips", ">=1"),
-            P("length", "int", 16384, "samples per clip", ">=1"),
+            P("sample_rate", "int", 8000, "samples per second", ">=1"),
+            P("length", "int", 2000, "samples per clip", ">=1"),
             P("num_classes", "int", 4, "number of classes", ">=1"),
-            P("sample_rate", "int", 16000, "samples per second", ">=1"),
+            _SIZES,
             _SEED,
-        )
-        + _SPLITS,
+            P("noise", "float", 0.1, "standard deviation of added noise", ">=0"),
+        ),
         fields=(FieldDecl("audio", "f32", ("length",)), FieldDecl("label", "i64", ())),
+        classes="num_classes",
     ),
     ComponentDef(
-        "data", "wav_folder", "WAV files under class sub-folders, cropped or padded to a length.",
+        "data", "wav_folder", "WAV files in class sub-folders, mixed to mono, cut or padded to length.",
         (
             P("path", "str", REQUIRED, "the folder"),
-            P("length", "int", 16384, "samples per clip", ">=1"),
-            P("sample_rate", "int", 16000, "expected sample rate", ">=1"),
+            P("length", "int", REQUIRED, "samples per clip", ">=1"),
         )
-        + _SPLITS,
+        + _splits(0.15)
+        + (_SEED, P("sample_rate", "int?", None, "required sample rate of every file (no resampling)", ">=1")),
         fields=(FieldDecl("audio", "f32", ("length",)), FieldDecl("label", "i64", ())),
     ),
     ComponentDef(
-        "data", "synthetic_tokens", "Random token sequences for language-model smoke runs.",
+        "data", "synthetic_tokens", "Multi-modal token sequences (image, scalar, spectrum ranges) with codebooks.",
         (
-            P("size", "int", 1024, "number of sequences", ">=1"),
-            P("length", "int", 64, "tokens per sequence (T)", ">=2"),
-            P("vocab_size", "int", 256, "vocabulary size", ">=2"),
+            P("sequence_length", "int", 64, "tokens per sequence (T)", ">=2"),
+            P("image_tokens", "int", 16, "image tokens per sequence", ">=0"),
+            P("scalar_tokens", "int", 8, "scalar tokens per sequence", ">=0"),
+            P("spectrum_tokens", "int", 16, "spectrum tokens per sequence", ">=0"),
+            P("image_vocabulary", "int?", None, "size of the image token range", ">=1"),
+            P("scalar_vocabulary", "int?", None, "size of the scalar token range", ">=1"),
+            P("spectrum_vocabulary", "int?", None, "size of the spectrum token range", ">=1"),
+            P("spectrum_groups", "int", 1, "spectrum ranges sharing one codebook", ">=1"),
+            P("embedding_dim", "int", 4, "dimension of the codebook vectors", ">=1"),
+            P("missing", "float", 0.1, "fraction of missing modalities", "[0,1]"),
+            _SIZES,
             _SEED,
-        )
-        + _SPLITS,
-        fields=(FieldDecl("tokens", "i64", ("length",)),),
+        ),
+        fields=(FieldDecl("tokens", "i64", ("sequence_length",)),),
     ),
 )
 

@@ -223,7 +223,32 @@ def rule_model_names(facts: Facts) -> None:
                         did_you_mean(name, models) or f"models: {', '.join(models) or 'none'}")
 
 
-RULES = (rule_duration, rule_schedules, rule_monitors, rule_data, rule_evaluation, rule_model_names)
+def rule_optimizer_models(facts: Facts) -> None:
+    """No model is updated by two optimizers (named optimizers default to the objective's
+    model of the same name, unnamed ones to every model)."""
+    contract = facts.contract()
+    owner: dict[str, str] = {}
+    for key in facts.optimizer_keys():
+        if facts.section(key) is None or not facts.known(key, "models"):
+            continue
+        name = facts.resolution.sections[key].name
+        models = facts.value(key, "models") or []
+        if not models and name and contract is not None and len(contract.models) > 1:
+            if name not in contract.models:
+                continue  # an optimizer the objective has no use for: E0711 names the one it needs
+            models = [facts.value("objective", name)]
+        models = models or list(facts.resolution.models)
+        for model in models:
+            if model in owner:
+                facts.error("E0512", f"model `{model}` is updated by `{owner[model]}` and by `{key}`",
+                            head(facts.resolution.sections[key].span, "optimizer"),
+                            "give each optimizer its models: models = [<model>]")
+            else:
+                owner[model] = key
+
+
+RULES = (rule_duration, rule_schedules, rule_monitors, rule_data, rule_evaluation, rule_model_names,
+         rule_optimizer_models)
 
 
 def check_rules(resolution: Resolution, checked: Checked) -> list[Diagnostic]:

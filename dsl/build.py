@@ -23,6 +23,7 @@ from specc.dsl import ast
 from specc.dsl.errors import stray_error
 
 MAX_DEPTH = 200
+_MAX_DIGITS = 4000  # Python refuses to convert longer digit strings to int
 SCALAR_TYPES = ("int", "float", "bool", "str", "list")
 
 _NUMBER_SHAPE = re.compile(r"\d+(_\d+)*(\.\d+(_\d+)*)?([eE][+-]?\d+(_\d+)*)?\Z")
@@ -109,7 +110,8 @@ class AstBuilder:
         self.file = file
         self.diagnostics: list[Diagnostic] = []
         self.comments: list[ast.Comment] = []
-        self._depth: dict[int, int] = {}
+        # id(node) -> (depth, node); holding the node keeps its id from being reused
+        self._depth: dict[int, tuple[int, object]] = {}
 
     # ------------------------------------------------------------ helpers
 
@@ -122,12 +124,16 @@ class AstBuilder:
 
     def nested(self, node, inner, what: str):
         """Record ``node``'s depth (1 + the deepest of ``inner``); stop past MAX_DEPTH."""
-        depth = 1 + max((self._depth.get(id(child), 1) for child in inner), default=0)
+        depth = 1 + max((self.depth(child) for child in inner), default=0)
         if depth > 1:
             if depth > MAX_DEPTH:
                 raise NestingTooDeep(node.span, what)
-            self._depth[id(node)] = depth
+            self._depth[id(node)] = (depth, node)
         return node
+
+    def depth(self, node) -> int:
+        known = self._depth.get(id(node))
+        return 1 if known is None else known[0]
 
     # ------------------------------------------------------------ lexer callbacks
 
@@ -416,6 +422,10 @@ class AstBuilder:
         text, span = str(token), token_span(self.file, token)
         digits = text.replace("_", "")
         is_float = any(c in text for c in ".eE")
+        if len(digits) > _MAX_DIGITS:
+            self.error("E0106", f"number with {len(digits)} digits is too long", span,
+                       f"write at most {_MAX_DIGITS} digits (use an exponent: `1e300`)")
+            return ast.Number(span, 0, text)
         value = float(digits) if is_float else int(digits)
         if not _NUMBER_SHAPE.match(text):
             self.error(
@@ -485,9 +495,9 @@ class AstBuilder:
     def parenthesized(self, children):
         """``( expr )``: the inner node, its span widened to the parentheses, one level deeper."""
         inner = children[1]
-        depth = self._depth.get(id(inner), 1) + 1
+        depth = self.depth(inner) + 1
         node = dataclasses.replace(inner, span=self.span(children))
         if depth > MAX_DEPTH:
             raise NestingTooDeep(node.span, "expression")
-        self._depth[id(node)] = depth
+        self._depth[id(node)] = (depth, node)
         return node

@@ -117,6 +117,8 @@ def _describe_expected(names: set[str], parser: Lark) -> str:
         words.append("an operator")
     for literal in sorted(literals, key=_order):
         words.append(_WORDS.get(literal, f"`{literal}`"))
+    if not words:
+        return "something else"
     if len(words) == 1:
         return words[0]
     return ", ".join(words[:-1]) + " or " + words[-1]
@@ -134,7 +136,7 @@ def _help(token: Token, expected, before: list[Token]) -> str | None:
             return f"add `{closer}` to close the `{opened}` opened at line {opened.line}, column {opened.column}"
     if str(token) == ":" and "EQUAL" in expected:
         return "entries and keyword arguments are written `key = value`"
-    if str(token) == "=" and "LBRACE" in expected:
+    if str(token) == "=" and "LBRACE" in expected and "STAR" in expected:  # after a condition
         return "to compare two values, write `==`"
     if str(token) in {"==", "!=", "<", "<=", ">", ">="}:
         return "comparisons do not chain: write `a < b and b < c`"

@@ -345,9 +345,9 @@ class _Printer:
             self.write("not ")
             self.operand(node.operand, precedence(node.operand) < _PRECEDENCE["not"])
             return
-        self.write(node.op)
         nested_sign = isinstance(node.operand, ast.UnaryOp) and node.operand.op != "not"
-        self.operand(node.operand, nested_sign or precedence(node.operand) < _PRECEDENCE["unary"])
+        self.write(node.op + (" " if nested_sign else ""))  # `- -x`: no parentheses, no `--`
+        self.operand(node.operand, precedence(node.operand) < _PRECEDENCE["unary"])
 
     def call(self, node: ast.Call) -> None:
         self.write(node.function)

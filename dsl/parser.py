@@ -20,6 +20,7 @@ from specc.dsl import ast
 from specc.dsl.build import MAX_DEPTH, AstBuilder, Header, NestingTooDeep
 from specc.dsl.errors import token_error, unterminated_error
 from specc.dsl.lexer import SpecLexer, Unterminated, master_pattern, punctuation_and_keywords
+from specc.dsl.recovery import tail_from, top_level_lines
 
 _GRAMMAR = Path(__file__).with_name("grammar.lark")
 _lock = threading.Lock()
@@ -49,9 +50,39 @@ def _shared_parser() -> tuple[Lark, AstBuilder]:
 def parse(text: str, file: str) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse decoded spec text. The module is None only when the text could not be parsed;
     problems that leave the structure intact (a reserved name, a bad escape) come back as
-    diagnostics beside the module, so every one of them is reported at once."""
+    diagnostics beside the module, so every one of them is reported at once. After a
+    syntax error the parse restarts at the next top-level item (``dsl/recovery.py``) to
+    report later errors too (up to MAX_SYNTAX_ERRORS)."""
     if not text.strip():
         return None, [_empty(file)]
+    items, comments, diagnostics, failure = _parse_once(text, file)
+    if failure is None:
+        return _module(items, comments, text, file, diagnostics), diagnostics
+    _record(failure, text, file, diagnostics)
+    restarts = None
+    while isinstance(failure, (UnexpectedToken, Unterminated)) and failure.line > 0:
+        if sum(d.code in _STOPPING for d in diagnostics) >= MAX_SYNTAX_ERRORS:
+            break
+        if restarts is None:
+            restarts = top_level_lines(text, _pattern())
+        later = [line for line in restarts if line > failure.line]
+        if not later:
+            break
+        tail = tail_from(text, later[0])
+        _, _, more, failure = _parse_once(tail, file)
+        diagnostics.extend(more)
+        if failure is None:
+            break
+        _record(failure, tail, file, diagnostics)
+    return None, diagnostics
+
+
+MAX_SYNTAX_ERRORS = 10
+_STOPPING = ("E0101", "E0103")
+
+
+def _parse_once(text: str, file: str):
+    """(items, comments, diagnostics, the exception that stopped the parse or None)."""
     with _lock:
         parser, builder = _shared_parser()
         builder.reset(file)
@@ -64,14 +95,14 @@ def parse(text: str, file: str) -> tuple[ast.Module | None, list[Diagnostic]]:
         finally:
             if collecting:
                 gc.enable()
-        diagnostics = builder.diagnostics
-        comments = tuple(builder.comments)
+        diagnostics, comments = builder.diagnostics, tuple(builder.comments)
         builder.reset(file)
-    if items is None:
-        _record(failure, text, file, diagnostics)
-        return None, diagnostics
-    module = _module(items, comments, text, file, diagnostics)
-    return module, diagnostics
+    return items, comments, diagnostics, failure
+
+
+def _pattern():
+    parser, _ = _shared_parser()
+    return master_pattern(punctuation_and_keywords(parser.terminals)[0])
 
 
 def _record(error: Exception, text: str, file: str, diagnostics: list[Diagnostic]) -> None:
@@ -83,8 +114,7 @@ def _record(error: Exception, text: str, file: str, diagnostics: list[Diagnostic
         if any(d.code == "E0102" and d.span.line == error.line for d in diagnostics):
             return  # a stray character on the same line already explains it
         parser, _ = _shared_parser()
-        pattern = master_pattern(punctuation_and_keywords(parser.terminals)[0])
-        diagnostics.append(token_error(error, text, file, parser, pattern))
+        diagnostics.append(token_error(error, text, file, parser, _pattern()))
     else:  # pragma: no cover - the parser raises only the errors above
         diagnostics.append(Diagnostic("E0101", str(error).splitlines()[0], Span.point(file)))
 

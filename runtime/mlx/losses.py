@@ -60,7 +60,7 @@ def _flow_regression(pred, target, weighted, p=1.0, c=1e-3, reduce="sum"):
 
 def jvp(function, primals, tangents):
     """``(f(primals), J_f(primals) . tangents)`` by forward-mode AD (``mx.jvp``)."""
-    outputs, derivatives = mx.jvp(lambda *arguments: function(*arguments), list(primals), list(tangents))
+    outputs, derivatives = mx.jvp(function, list(primals), list(tangents))
     return outputs[0], derivatives[0]
 
 

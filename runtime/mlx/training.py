@@ -30,7 +30,20 @@ from specc.runtime import checks
 CLIP_MODES = ("norm", "value")
 
 
-def _adam(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8):
+class CoupledAdam(optim.Adam):
+    """Adam with torch's coupled L2 decay: ``g <- g + wd * p`` before the moments."""
+
+    def __init__(self, learning_rate, betas, eps, weight_decay):
+        super().__init__(learning_rate, betas=list(betas), eps=eps, bias_correction=True)
+        self.weight_decay = weight_decay
+
+    def apply_single(self, gradient, parameter, state):
+        return super().apply_single(gradient + self.weight_decay * parameter, parameter, state)
+
+
+def _adam(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    if weight_decay:
+        return CoupledAdam(learning_rate, betas, eps, weight_decay)
     return optim.Adam(learning_rate, betas=list(betas), eps=eps, bias_correction=True)
 
 

@@ -70,8 +70,9 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
-def _adam(parameters, lr, betas=(0.9, 0.999), eps=1e-8):
-    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=0.0)
+def _adam(parameters, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """torch's Adam: ``weight_decay`` is coupled L2 (``g <- g + wd * p``)."""
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
 
 def _adamw(parameters, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):

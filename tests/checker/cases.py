@@ -53,6 +53,9 @@ CASES = {
     "E0509": (DIGITS, [("batch_size = 16", "batch_size = 16\n  coupling = ot")], (), None),
     "E0510": (DIGITS, [("metrics = [accuracy]", "sampler = euler\n  metrics = [accuracy]")], (), None),
     "E0511": (FLOW, [("  sampler = euler(steps = 4)\n", "")], (), None),
+    "E0512": (ADVERSARIAL, [("discriminator: adam { lr = 1e-4 }", "discriminator: adam { lr = 1e-4, models = [generator_net] }")],
+              (), None),
+    "E0513": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  freeze = ["lienar_1"]')], (), None),
     # E07xx objective contracts
     "E0701": (DIGITS, [("  model = mlp\n", ""), ("objective", "model other(x: f32[B, 64]) -> f32[B, 10] {\n"
                                                              "  return linear(x, 10)\n}\n\nobjective")], (), None),
@@ -60,6 +63,7 @@ CASES = {
     "E0703": (DIGITS, [("mlp(x: f32[B, 64])", "mlp(x: f32[B, 32])")], (), None),
     "E0704": (FLOW, [("-> f32[B, 2 * k] {", "-> f32[B, 3] {"), ("linear(x, 8) + c), 2 * k)", "linear(x, 8) + c), 3)")],
               (), None),
+    "E0704_classes": (DIGITS, [("-> f32[B, 10]", "-> f32[B, 12]"), ("hidden)), 10)", "hidden)), 12)")], (), None),
     "E0705": (DIGITS, [("target = data.y", "target = data.x")], (), None),
     "E0706": (FLOW, [("objective flow_matching", "objective mean_flow")], (), None),
     "E0707": (FLOW, [("t: f32[B], ", ""), (" + sinusoidal(t, 8)", "")], (), None),

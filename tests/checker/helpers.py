@@ -75,7 +75,7 @@ ADVERSARIAL = """\
 spec gan_small
 
 data synthetic_audio {
-  size = 32
+  sizes = [32, 8, 8]
   length = 64
   batch_size = 4
 }

@@ -173,7 +173,7 @@ EXPECTED = {
         '  |\n'
         '4 | data {\n'
         '  | ^^^^\n'
-        'help: expected one of: ksin, digits, synthetic_regression, npz, hdf5, synthetic_audio, wav_folder, synthetic_tokens'
+        'help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, synthetic_tokens'
     ),
     'E0409': (
         'spec.mf:25:1: error[E0409]: section `distributed` is reserved for a later version of specc\n'
@@ -254,6 +254,20 @@ EXPECTED = {
         '   |              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n'
         'help: e.g. sampler = euler(steps = 50)'
     ),
+    'E0512': (
+        'spec.mf:24:1: error[E0512]: model `generator_net` is updated by `optimizer.generator` and by `optimizer.discriminator`\n'
+        '   |\n'
+        '24 | optimizer discriminator: adam { lr = 1e-4, models = [generator_net] }\n'
+        '   | ^^^^^^^^^\n'
+        'help: give each optimizer its models: models = [<model>]'
+    ),
+    'E0513': (
+        'spec.mf:21:13: error[E0513]: freeze `lienar_1` matches no parameter\n'
+        '   |\n'
+        '21 |   freeze = ["lienar_1"]\n'
+        '   |             ^^^^^^^^^^\n'
+        'help: did you mean `linear_1`?'
+    ),
     'E0701': (
         'spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n'
         '   |\n'
@@ -278,6 +292,12 @@ EXPECTED = {
         '   |\n'
         '17 |   model = field\n'
         '   |           ^^^^^'
+    ),
+    'E0704_classes': (
+        'spec.mf:13:11: error[E0704]: the labels have 10 classes; model `mlp` returns f32[B, 12] (12 logits per row)\n'
+        '   |\n'
+        '13 |   model = mlp\n'
+        '   |           ^^^'
     ),
     'E0705': (
         'spec.mf:14:12: error[E0705]: objective `classification` needs integer targets; `data.x` is f32[64]\n'

@@ -177,9 +177,25 @@ def test_ten_thousand_levels_of_nesting_are_a_diagnostic_not_a_crash():
         assert format_source(text, "d.mf")[0] is None
 
 
-def test_two_hundred_levels_are_fine():
-    module, diagnostics = parse("let x = " + "[" * 199 + "]" * 199, "d.mf")
-    assert diagnostics == [] and module is not None
+def test_nesting_just_under_the_limit_parses_and_formats_without_recursion_errors():
+    depth = 199
+    cases = {
+        "lists": "let x = " + "[" * depth + "]" * depth,
+        "multi-line lists": "let x = " + "[\n" * depth + "]\n" * depth,
+        "sum": "let x = " + " + ".join(["1"] * depth),
+        "power": "let x = 2" + " ** 2" * (depth - 1),
+        "calls": "let x = " + "f(" * (depth - 1) + ")" * (depth - 1),
+        "signs": "let x = " + "-" * (depth - 1) + "1",
+        "sections": "a {" * depth + "}" * depth,
+        "statements": "block b(x: [B]) -> [B] {" + "repeat 2 {" * (depth - 2) + "}" * (depth - 1),
+        "else if": "block b(x: [B]) -> [B] {\nif a { x = 1 }" + " else if a { x = 1 }" * (depth - 3) + "\n}",
+    }
+    for name, text in cases.items():
+        module, diagnostics = parse(text, "d.mf")
+        assert diagnostics == [] and module is not None, name
+        once, _ = format_source(text, "d.mf")
+        assert once is not None and format_source(once, "d.mf")[0] == once, name
+        assert without_spans(parse(once, "d.mf")[0]) == without_spans(module), name
 
 
 def test_a_one_megabyte_spec_parses(spec_paths):

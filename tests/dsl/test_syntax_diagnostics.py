@@ -217,3 +217,40 @@ def test_a_syntax_error_after_a_stray_character_on_the_same_line_is_not_repeated
 def test_diagnostics_render_without_python_tracebacks_for_odd_tokens():
     (text,) = rendered("let x = " + '"' + "a" * 40 + '" "b"')
     assert "after `\"aaaaaaaaaaaaaaaaaaaa...`" in text
+
+
+def test_a_number_too_long_for_python_is_a_diagnostic():
+    module, diagnostics = parse("let n = " + "9" * 5000, "t.mf")
+    assert module is not None
+    assert [(d.code, d.message) for d in diagnostics] == [("E0106", "number with 5000 digits is too long")]
+
+
+def test_parsing_restarts_at_the_next_top_level_item_to_report_later_errors():
+    text = (
+        "data x {\nlr: 3\nbatch = 4\n}\n"  # the restart skips the rest of this section
+        "let a = = 2\n"
+        "optimizer adam {\n  lr = 1e-3\n  wd: 3\n}\n"
+        'let s = "abc\n'
+        "let ok = 1\n"
+        "let q = [1 2]\n"
+    )
+    module, diagnostics = parse(text, "t.mf")
+    assert module is None
+    assert [(d.code, d.span.line, d.span.column) for d in diagnostics] == [
+        ("E0101", 2, 3),
+        ("E0101", 5, 9),
+        ("E0101", 8, 5),
+        ("E0103", 10, 9),
+        ("E0101", 12, 12),
+    ]
+    assert diagnostics[1].help is None
+
+
+def test_no_restart_inside_unbalanced_brackets():
+    module, diagnostics = parse("data x {\n  lr = 3\n\nlet a = = 2\n", "t.mf")
+    assert [(d.code, d.span.line) for d in diagnostics] == [("E0101", 4)]
+
+
+def test_at_most_ten_syntax_errors():
+    _, diagnostics = parse("let a = = 1\n" * 30, "t.mf")
+    assert len(diagnostics) == 10

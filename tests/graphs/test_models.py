@@ -307,3 +307,10 @@ model m(x: f32[B, 4]) -> f32[B, 4] {
     assert [name for name, _ in body.inputs] == ["x", "parts_0", "parts_1"]
     repeat = next(s for s in module(graph, "M").body if s.call == "repeat")
     assert [o.ref for o in repeat.inputs] == ["x", "a", "b"]
+
+
+def test_model_instance_positional_arguments_are_hyperparameters():
+    graphs = build_ok(INSTANCE + "model positional = mlp_flow(8, 1)\n")
+    assert graphs["positional"].inputs[0][1].shape == ("B", 8)
+    assert "repeat_0.0.linear_0.weight" in parameter_table(graphs["positional"])
+    assert "repeat_0.1.linear_0.weight" not in parameter_table(graphs["positional"])

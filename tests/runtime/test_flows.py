@@ -5,12 +5,16 @@ fp32 backends against the float64 reference at rtol 1e-5, atol 1e-6 unless noted
 
 from __future__ import annotations
 
+import importlib
 import math
+import types
 
 import numpy as np
 import pytest
 
 from specc.runtime.reference import flows as reference
+from specc.runtime.reference import losses as reference_losses
+from tests.runtime.test_losses import GRAD_ATOL, GRAD_RTOL, backend_gradients, numeric_gradients
 
 RTOL, ATOL = 1e-5, 1e-6
 SHAPES = [(3,), (4, 5), (2, 3, 4)]
@@ -206,10 +210,6 @@ def test_mean_flow_sample(backend, rng):
 # respect to the parameters are compared with finite differences of the reference loss in
 # which every sg(.) term is frozen at the current parameters.
 
-import types  # noqa: E402
-
-from specc.runtime.reference import losses as reference_losses  # noqa: E402
-from tests.runtime.test_losses import GRAD_ATOL, GRAD_RTOL, backend_gradients, numeric_gradients  # noqa: E402
 
 # fp32 JVP through tanh/softmax chains against a float64 finite difference: rtol 2e-5.
 JVP_RTOL, JVP_ATOL = 2e-5, 2e-6
@@ -277,8 +277,6 @@ def operations(name):
             softmax=lambda a: np.exp(a - a.max(-1, keepdims=True))
             / np.exp(a - a.max(-1, keepdims=True)).sum(-1, keepdims=True),
         )
-    import importlib
-
     flows = importlib.import_module(f"specc.runtime.{name}.flows")
     if name == "jax":
         import jax

@@ -343,9 +343,15 @@ def test_multi_resolution_stft_loss_is_zero_for_equal_signals():
             "too short for n_fft = 16",
         ),
         (lambda l, a: l.multi_resolution_stft_loss(a(np.zeros(8)), a(np.zeros(8)), [4]), "pred must have 2 axes"),
-        (lambda l, a: l.multi_resolution_stft_loss(a(np.zeros((1, 8))), a(np.zeros((1, 8))), []), "n_ffts must have at least one entry"),
+        (
+            lambda l, a: l.multi_resolution_stft_loss(a(np.zeros((1, 8))), a(np.zeros((1, 8))), []),
+            "n_ffts must have at least one entry",
+        ),
         (lambda l, a: l.hinge_generator_loss([]), "fake_logits_list must have at least one entry"),
-        (lambda l, a: l.flow_matching_loss(None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), "cosine"), "kind must be one of"),
+        (
+            lambda l, a: l.flow_matching_loss(None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), "cosine"),
+            "kind must be one of",
+        ),
         (
             lambda l, a: l.mean_flow_loss(
                 None, a(np.zeros((2, 3))), a(np.zeros((2, 3))), a(np.zeros(2)), a(np.zeros(3))
