@@ -40,7 +40,9 @@ def main() -> None:
         text = spec_of_size(size)
         parse_cpu, parse_wall = measure(parse, text)
         format_cpu, _ = measure(format_source, text)
-        print(f"{len(text):>10} {parse_cpu:>12.3f} {parse_wall:>13.3f} {parse_cpu / len(text) * 1e6:>8.2f} {format_cpu:>13.3f}")
+        print(
+            f"{len(text):>10} {parse_cpu:>12.3f} {parse_wall:>13.3f} {parse_cpu / len(text) * 1e6:>8.2f} {format_cpu:>13.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ def _build_model(program: Program, item) -> Built | None:
                                                      if p.tensor is None], item.call)
             hypers = evaluate_hyperparameters(scope, definition, bound, definition.name)
         inputs = [p for p in definition.parameters if p.tensor is not None]
+        for declared in [p.tensor for p in inputs] + [o for o in definition.outputs if isinstance(o, ast.TensorType)]:
+            _check_dtype(declared)
         infos = [TensorInfo(p.tensor.dtype or "f32", tuple(dim_value(scope, d, hypers, symbols=True) for d in p.tensor.dims))
                  for p in inputs]
         dims = bind_dims(scope, definition, hypers, [(info, p.span) for info, p in zip(infos, inputs)], definition.name)
@@ -150,6 +152,15 @@ def _build_model(program: Program, item) -> Built | None:
         scope.report(error)
         return None
     return built if len(program.diagnostics) == before or built is not None else None
+
+
+DTYPES = ("f32", "i32", "i64", "bool")
+
+
+def _check_dtype(declared: ast.TensorType) -> None:
+    if declared.dtype is not None and declared.dtype not in DTYPES:
+        raise GraphError("E0617", f"unknown dtype `{declared.dtype}`", declared.span,
+                         did_you_mean(declared.dtype, DTYPES) or f"dtypes: {', '.join(DTYPES)}")
 
 
 def _instance_block(program: Program, item: ast.ModelInstance) -> ast.Block:

@@ -130,12 +130,51 @@ def call(scope, expr: ast.Call, hints):
     program = scope.program
     if expr.function in program.blocks:
         return block_call(scope, program.blocks[expr.function], expr, hints)
+    if expr.function in COMPILE_TIME_FUNCTIONS:
+        return compile_time_call(scope, expr)
     entry = layers.lookup(expr.function)
     if entry is None:
-        candidates = layers.names() + sorted(program.blocks)
+        candidates = layers.names() + sorted(program.blocks) + sorted(COMPILE_TIME_FUNCTIONS)
         raise GraphError("E0601", f"unknown layer or block `{expr.function}`", expr.function_span,
                          did_you_mean(expr.function, candidates))
     return layer_call(scope, entry, expr, hints)
+
+
+COMPILE_TIME_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (1, None), "max": (1, None)}
+
+
+def compile_time_call(scope, expr: ast.Call):
+    """``range(n)``, ``range(a, b, step)``, ``len(list)``, ``min(...)``, ``max(...)`` on values
+    known at compile time (a list of tensors has a length too)."""
+    name = expr.function
+    low, high = COMPILE_TIME_FUNCTIONS[name]
+    if expr.kwargs or not low <= len(expr.args) <= (high or len(expr.args)):
+        count = f"{low} to {high}" if high and high != low else (str(low) if high else f"at least {low}")
+        raise GraphError("E0602", f"{name} takes {count} positional argument{'s' * (high != 1)}", expr.span)
+    values = [scope.evaluate(argument) for argument in expr.args]
+    if any(value is POISON for value in values):
+        return POISON
+    if name == "len":
+        if not isinstance(values[0], (tuple, TensorList)):
+            raise GraphError("E0609", f"len: needs a list, got {describe(values[0])}", expr.args[0].span)
+        return len(values[0].items if isinstance(values[0], TensorList) else values[0])
+    if name in ("min", "max") and len(values) == 1 and isinstance(values[0], tuple):
+        values = list(values[0])
+    wanted = _is_int if name == "range" else _number
+    for value, argument in zip(values, expr.args if len(values) == len(expr.args) else [expr] * len(values)):
+        if not wanted(value):
+            word = "an integer" if name == "range" else "a number"
+            raise GraphError("E0609", f"{name}: needs {word}, got {describe(value)}", argument.span)
+    if name == "range":
+        if len(values) == 3 and values[2] == 0:
+            raise GraphError("E0609", "range: the step must not be 0", expr.args[2].span)
+        result = range(*values)
+        if len(result) > MAX_REPEAT:
+            raise GraphError("E0609", f"range: {len(result)} elements is more than the limit of {MAX_REPEAT}", expr.span)
+        return tuple(result)
+    if not values:
+        raise GraphError("E0609", f"{name}: needs at least one value", expr.span)
+    return min(values) if name == "min" else max(values)
 
 
 def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
@@ -213,6 +252,8 @@ def bind_dims(scope, definition, hypers: dict, tensors: list, function: str) -> 
     env = {**dims, **hypers}
     for parameter, (info, span) in zip(parameters, tensors):
         declared = parameter.tensor
+        if declared.dtype is not None and declared.dtype not in ("f32", "i32", "i64", "bool"):
+            raise GraphError("E0617", f"unknown dtype `{declared.dtype}`", declared.span)
         text = f"`{parameter.name}: {declared_text(declared)}`"
         if declared.dtype and declared.dtype != info.dtype:
             raise GraphError("E0617", f"{function}: argument `{parameter.name}` is {info.dtype}{S.format_shape(info.shape)}, "

@@ -26,6 +26,8 @@ _AVOID = RESERVED | frozenset(dir(builtins)) | frozenset(keyword.kwlist)
 
 
 class Scope:
+    """The body of one ModuleDef being lowered: bindings, statements, sub-modules."""
+
     def __init__(self, program, class_name: str, source: str, parent: "Scope | None" = None):
         self.program = program
         self.class_name = class_name
@@ -202,7 +204,11 @@ class Scope:
         if self.parent is not None:
             raise GraphError("E0613", "`return` inside a repeat body", statement.span,
                              "a repeat body updates the names it assigns; return after the repeat")
-        self.returns = [(self.evaluate(value), value) for value in statement.values]
+        returns = []
+        for expr in statement.values:
+            value = self.evaluate(expr)
+            returns.extend((item, expr) for item in (value.values if isinstance(value, Several) else (value,)))
+        self.returns = returns  # ``return block_with_two_outputs(x)`` returns both
 
     def for_(self, statement: ast.For) -> None:
         iterable = self.evaluate(statement.iterable)

@@ -118,6 +118,11 @@ class Statement:
         from ``specc.runtime.<backend>.layers`` (``gelu``, ``split``, ``concat``,
         ``reshape``, ``sinusoidal``, ...) or an arithmetic operator ``add``, ``sub``,
         ``mul``, ``truediv``, ``floordiv``, ``mod``, ``pow``, ``neg`` rendered infix.
+        Two exceptions, both read from the layer registry (added by the graphs helper):
+        ``specc.compiler.layers.takes_tensor_list(function)`` (``concat``) means the inputs
+        are passed as ONE list, ``F.concat([a, b], axis=-1)``; and
+        ``specc.compiler.layers.runtime_module(function)`` names the runtime module that
+        defines the function when it is not ``layers`` (``stft``, ``mdct``: ``preprocess``).
     """
 
     targets: tuple[str, ...]

@@ -16,17 +16,11 @@ from specc.compiler import ir
 from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
 from specc.compiler.values import plain
 
-STD_ROOT = str(Path(__file__).resolve().parent.parent / "specs" / "std")
-
-
 def std_root() -> str:
-    """specs/std of the installed package."""
-    try:
-        import specc.specs
+    """specs/std of the installed package (the folder ``import "std/..."`` reads from)."""
+    import specc.specs
 
-        return str(Path(specc.specs.__file__).parent / "std")
-    except ImportError:  # pragma: no cover - the package always ships specs
-        return STD_ROOT
+    return str(Path(specc.specs.__file__).parent / "std")
 
 
 @dataclass

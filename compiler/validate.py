@@ -43,10 +43,9 @@ def _display(section: ResolvedSection, parent: ResolvedSection | None = None) ->
 class _Converter:
     """Registry-typed conversion of resolved values to plain data for pydantic."""
 
-    def __init__(self, constants: dict[str, RValue], diagnostics: list[Diagnostic], models: dict[str, Span]):
+    def __init__(self, constants: dict[str, RValue], diagnostics: list[Diagnostic]):
         self.constants = constants
         self.diagnostics = diagnostics
-        self.models = models
         self.spans: dict[tuple, Span] = {}
         self.key_spans: dict[tuple, Span] = {}
         self.allowed: dict[tuple, tuple[str, str]] = {}  # loc -> (description, allowed keys...) for E0401
@@ -265,7 +264,7 @@ def validate_sections(resolution: Resolution) -> Checked:
 
     checked = Checked()
     for key, section in resolution.sections.items():
-        converter = _Converter(resolution.constants, checked.diagnostics, resolution.models)
+        converter = _Converter(resolution.constants, checked.diagnostics)
         converter.section = section
         if not _check_header(section, converter):
             continue

@@ -14,24 +14,29 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
-import re
 
 from lark import Token
 
 from specc.compiler.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 from specc.dsl.errors import stray_error
+from specc.dsl.literals import read_number, read_string
 
 MAX_DEPTH = 200
-_MAX_DIGITS = 4000  # Python refuses to convert longer digit strings to int
 SCALAR_TYPES = ("int", "float", "bool", "str", "list")
 
-_NUMBER_SHAPE = re.compile(r"\d+(_\d+)*(\.\d+(_\d+)*)?([eE][+-]?\d+(_\d+)*)?\Z")
-_SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
-_UNICODE_ESCAPE = re.compile(r"u\{([0-9A-Fa-f]{1,6})\}")
 # Binding strength (loosest first) and grouping of binary operators; prefix operators.
-_BINARY = {"or": (1, "left"), "and": (2, "left"), "+": (5, "left"), "-": (5, "left"),
-           "*": (6, "left"), "/": (6, "left"), "//": (6, "left"), "%": (6, "left"), "**": (8, "right")}
+_BINARY = {
+    "or": (1, "left"),
+    "and": (2, "left"),
+    "+": (5, "left"),
+    "-": (5, "left"),
+    "*": (6, "left"),
+    "/": (6, "left"),
+    "//": (6, "left"),
+    "%": (6, "left"),
+    "**": (8, "right"),
+}
 _BINARY.update({op: (4, "none") for op in ("==", "!=", "<", "<=", ">", ">=")})
 _PREFIX = {"not": 3, "-": 7, "+": 7}
 _NAME_HELP = {
@@ -140,7 +145,11 @@ class AstBuilder:
     def check_name(self, token: Token) -> Token:
         name = str(token)
         if keyword.iskeyword(name) or name.startswith("__"):
-            reason = "it is a Python keyword" if keyword.iskeyword(name) else "names starting with `__` are reserved"
+            reason = (
+                "it is a Python keyword"
+                if keyword.iskeyword(name)
+                else "names starting with `__` are reserved"
+            )
             self.error(
                 "E0110",
                 f"`{name}` cannot be used as a name: {reason}",
@@ -418,61 +427,14 @@ class AstBuilder:
         return self.nested(ast.Keyword(self.span(children), str(name), value), (value,), "expression")
 
     def number(self, children):
-        token = children[0]
-        text, span = str(token), token_span(self.file, token)
-        digits = text.replace("_", "")
-        is_float = any(c in text for c in ".eE")
-        if len(digits) > _MAX_DIGITS:
-            self.error("E0106", f"number with {len(digits)} digits is too long", span,
-                       f"write at most {_MAX_DIGITS} digits (use an exponent: `1e300`)")
-            return ast.Number(span, 0, text)
-        value = float(digits) if is_float else int(digits)
-        if not _NUMBER_SHAPE.match(text):
-            self.error(
-                "E0106",
-                f"malformed number `{text}`",
-                span,
-                "`_` may only stand between two digits, as in `100_000`",
-            )
-        elif is_float and value == float("inf"):
-            self.error("E0106", f"number `{text}` is too large", span, "the largest float is about 1.8e308")
-        return ast.Number(span, value, text)
+        number, problems = read_number(children[0], self.file)
+        self.diagnostics.extend(problems)
+        return number
 
     def string(self, children):
-        token = children[0]
-        return ast.String(token_span(self.file, token), self._unescape(token))
-
-    def _unescape(self, token: Token) -> str:
-        raw = str(token)[1:-1]
-        parts, index = [], 0
-        while True:
-            backslash = raw.find("\\", index)
-            if backslash < 0:
-                parts.append(raw[index:])
-                return "".join(parts)
-            parts.append(raw[index:backslash])
-            escaped, index = self._escape(raw, backslash, token)
-            parts.append(escaped)
-
-    def _escape(self, raw: str, backslash: int, token: Token) -> tuple[str, int]:
-        following = raw[backslash + 1]
-        if following in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[following], backslash + 2
-        match = _UNICODE_ESCAPE.match(raw, backslash + 1)
-        if match:
-            code = int(match.group(1), 16)
-            if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF:
-                return chr(code), match.end()
-        length = match.end() - backslash if match else 2
-        column = token.column + 1 + backslash
-        self.error(
-            "E0104",
-            f"invalid escape sequence `{raw[backslash:backslash + length]}` in a string",
-            Span(self.file, token.line, column, token.line, column + length),
-            'escapes are \\" \\\\ \\n \\t \\r and \\u{...} (a hexadecimal code point); '
-            "write a backslash as \\\\",
-        )
-        return raw[backslash : backslash + length], backslash + length
+        string, problems = read_string(children[0], self.file)
+        self.diagnostics.extend(problems)
+        return string
 
     def true(self, children):
         return ast.Bool(token_span(self.file, children[0]), True)

@@ -40,10 +40,12 @@ def stray_error(character: str, file: str, line: int, column: int) -> Diagnostic
     shown = character if character.isprintable() else f"\\u{{{ord(character):x}}}"
     help = None
     if character == "'":
-        help = "strings are written in double quotes: \"...\""
+        help = 'strings are written in double quotes: "..."'
     elif character == ";":
         help = "entries and statements are separated by new lines (or commas between entries)"
-    return Diagnostic("E0102", f"unexpected character `{shown}`", Span(file, line, column, line, column + 1), help=help)
+    return Diagnostic(
+        "E0102", f"unexpected character `{shown}`", Span(file, line, column, line, column + 1), help=help
+    )
 
 
 def token_error(error: UnexpectedToken, text: str, file: str, parser: Lark, pattern) -> Diagnostic:
@@ -133,7 +135,9 @@ def _help(token: Token, expected, before: list[Token]) -> str | None:
         opened = _innermost_unclosed(before)
         if opened is not None:
             closer = _CLOSERS[str(opened)]
-            return f"add `{closer}` to close the `{opened}` opened at line {opened.line}, column {opened.column}"
+            return (
+                f"add `{closer}` to close the `{opened}` opened at line {opened.line}, column {opened.column}"
+            )
     if str(token) == ":" and "EQUAL" in expected:
         return "entries and keyword arguments are written `key = value`"
     if str(token) == "=" and "LBRACE" in expected and "STAR" in expected:  # after a condition

@@ -23,8 +23,25 @@ from specc.dsl.parser import parse
 INDENT = "  "
 
 # Binding strength, loosest first; atoms (names, calls, literals) bind tightest.
-_PRECEDENCE = {"or": 1, "and": 2, "not": 3, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=": 4,
-               "+": 5, "-": 5, "*": 6, "/": 6, "//": 6, "%": 6, "unary": 7, "**": 8}
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "not": 3,
+    "==": 4,
+    "!=": 4,
+    "<": 4,
+    "<=": 4,
+    ">": 4,
+    ">=": 4,
+    "+": 5,
+    "-": 5,
+    "*": 6,
+    "/": 6,
+    "//": 6,
+    "%": 6,
+    "unary": 7,
+    "**": 8,
+}
 _ATOM = 9
 _COMPARISON = 4
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
@@ -318,7 +335,9 @@ class _Printer:
         elif kind is ast.Call:
             self.call(node)
         elif kind is ast.List:
-            self.sequence("[", node.items, "]", self.expression, _multiline(node), node.span.line, node.span.end_line)
+            self.sequence(
+                "[", node.items, "]", self.expression, _multiline(node), node.span.line, node.span.end_line
+            )
         else:
             self.mapping(node)
 
@@ -352,7 +371,9 @@ class _Printer:
     def call(self, node: ast.Call) -> None:
         self.write(node.function)
         arguments = node.args + node.kwargs
-        self.sequence("(", arguments, ")", self.argument, _multiline(node), node.span.line, node.span.end_line)
+        self.sequence(
+            "(", arguments, ")", self.argument, _multiline(node), node.span.line, node.span.end_line
+        )
 
     def argument(self, argument) -> None:
         if isinstance(argument, ast.Keyword):

@@ -105,7 +105,9 @@ class _Loader:
     def _target(self, importer: str, statement: ast.Import) -> str | None:
         written = statement.path
         if not written.endswith(".mf"):
-            self._error("E0204", f"`{written}` is not a spec file: imports name `.mf` files", statement, importer)
+            self._error(
+                "E0204", f"`{written}` is not a spec file: imports name `.mf` files", statement, importer
+            )
             return None
         if written.startswith("/") or written.startswith("\\") or (len(written) > 1 and written[1] == ":"):
             self._error(
@@ -120,9 +122,16 @@ class _Loader:
 
     def _cycle(self, path: str, via: ast.Import | None) -> None:
         chain = self.stack[self.stack.index(path) :] + [path]
-        self._error("E0203", "import cycle: " + " -> ".join(chain), via, path,
-                    "move what the files share into a third file that both import")
+        self._error(
+            "E0203",
+            "import cycle: " + " -> ".join(chain),
+            via,
+            path,
+            "move what the files share into a third file that both import",
+        )
 
-    def _error(self, code: str, message: str, via: ast.Import | None, path: str, help: str | None = None) -> None:
+    def _error(
+        self, code: str, message: str, via: ast.Import | None, path: str, help: str | None = None
+    ) -> None:
         span = via.span if via is not None else Span.point(path)
         self.diagnostics.append(Diagnostic(code, message, span, help=help))

@@ -3,6 +3,9 @@
 The LALR parser is built once, on first use, from ``grammar.lark`` (lark caches the grammar
 analysis on disk, so a cold process loads it in a few milliseconds) and shared: it builds the
 AST while it reduces (``dsl/build.py``), so no parse tree is made and nothing recurses.
+Tokens come from ``dsl/lexer.py`` (one compiled regular expression, contextual keywords).
+lark's ``propagate_positions`` is not used: it only fills ``Tree.meta``, and no tree is
+built; every node's span is computed from its first and last token instead.
 """
 
 from __future__ import annotations
@@ -160,8 +163,15 @@ def _module(items, comments, text: str, file: str, diagnostics: list[Diagnostic]
                 diagnostics.append(_misplaced(item, "`import` must come before the first item"))
             imports.append(ast.Import(item.span, item.value))
     return ast.Module(
-        _whole(text, file), file, spec_name, language, tuple(imports), tuple(body), comments,
-        spec_span=spec_span, language_span=language_span,
+        _whole(text, file),
+        file,
+        spec_name,
+        language,
+        tuple(imports),
+        tuple(body),
+        comments,
+        spec_span=spec_span,
+        language_span=language_span,
     )
 
 
@@ -173,8 +183,12 @@ def _language(item: Header, diagnostics: list[Diagnostic]) -> int | None:
     value = item.value
     if not isinstance(value, int) or value < 1:
         diagnostics.append(
-            Diagnostic("E0112", f"invalid language version `{value}`", item.value_span,
-                       help=f"write `language {specc.LANGUAGE_VERSION}`")
+            Diagnostic(
+                "E0112",
+                f"invalid language version `{value}`",
+                item.value_span,
+                help=f"write `language {specc.LANGUAGE_VERSION}`",
+            )
         )
         return None
     if value > specc.LANGUAGE_VERSION:

@@ -11,12 +11,20 @@ from safetensors.numpy import load_file
 from specc.compiler import ir
 from specc.runtime.training import read_metrics
 from tests.backends import fixtures
-from tests.backends.runner import run_script, write_script
+from tests.backends.runner import run_script as run_in_subprocess
+from tests.backends.runner import write_script
 
 pytest.importorskip("mlx.core")
 
 BACKEND = "mlx"
 STEPS = 16
+# One intra-op thread: on a loaded 2-core machine torch's default thread pool spins and
+# runs tiny models ~20x slower.
+ENVIRONMENT = {"OMP_NUM_THREADS": "1"}
+
+
+def run_script(script, *arguments, check=False):
+    return run_in_subprocess(script, *arguments, check=check, env=ENVIRONMENT)
 
 
 def digits(**overrides):

@@ -32,7 +32,12 @@ def test_dependency_order_root_last_each_module_once():
     }
     program = load_program("specs/main.mf", reader(files), "lib/std")
     assert program.diagnostics == []
-    assert [m.file for m in program.modules] == ["lib/std/mlp.mf", "specs/blocks.mf", "specs/sub/b.mf", "specs/main.mf"]
+    assert [m.file for m in program.modules] == [
+        "lib/std/mlp.mf",
+        "specs/blocks.mf",
+        "specs/sub/b.mf",
+        "specs/main.mf",
+    ]
     assert sorted(program.sources) == sorted(files)
 
 
@@ -109,7 +114,7 @@ def test_syntax_and_encoding_errors_in_imported_files_are_collected():
     read = reader(files)
 
     def read_with_bad_bytes(path):
-        return b"let y = \"\xff\"\n" if path == "c.mf" else read(path)
+        return b'let y = "\xff"\n' if path == "c.mf" else read(path)
 
     program = load_program("a.mf", read_with_bad_bytes, "std")
     assert [(d.code, d.span.file) for d in program.diagnostics] == [("E0101", "b.mf"), ("E0001", "c.mf")]

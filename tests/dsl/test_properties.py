@@ -17,7 +17,9 @@ SETTINGS = settings(
     max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 
-names = st.sampled_from(["k", "data", "lr", "x", "h2", "ot", "min", "linear", "B", "D", "_tmp", "signal_length"])
+names = st.sampled_from(
+    ["k", "data", "lr", "x", "h2", "ot", "min", "linear", "B", "D", "_tmp", "signal_length"]
+)
 separators = st.sampled_from([" ", "  ", "\n", "\n\n", "\t", " \n  "])
 numbers = st.one_of(
     st.integers(0, 10**12).map(str),
@@ -49,7 +51,7 @@ def _unique(pairs):
 
 
 expressions = st.recursive(atoms, _compound, max_leaves=8)
-comments = st.one_of(st.just(""), st.text(alphabet="abc #\"\\", max_size=8).map(lambda t: "  # " + t))
+comments = st.one_of(st.just(""), st.text(alphabet='abc #"\\', max_size=8).map(lambda t: "  # " + t))
 
 
 @st.composite
@@ -66,7 +68,9 @@ def sections(draw, depth=0):
 
 @st.composite
 def statements(draw, depth=0):
-    kind = draw(st.sampled_from(["assign", "unpack", "repeat", "for", "if"] if depth < 2 else ["assign", "unpack"]))
+    kind = draw(
+        st.sampled_from(["assign", "unpack", "repeat", "for", "if"] if depth < 2 else ["assign", "unpack"])
+    )
     if kind == "assign":
         return f"{draw(names)} = {draw(expressions)}{draw(comments)}\n"
     if kind == "unpack":
@@ -104,8 +108,12 @@ def specs(draw):
             max_size=5,
         )
     )
-    header = draw(st.sampled_from(["", "spec s\n", "spec s\nlanguage 1\nimport \"b.mf\"\n"]))
-    gaps = draw(st.lists(st.sampled_from(["\n", "\n\n", "\n# note\n", "\n\n\n"]), min_size=len(items), max_size=len(items)))
+    header = draw(st.sampled_from(["", "spec s\n", 'spec s\nlanguage 1\nimport "b.mf"\n']))
+    gaps = draw(
+        st.lists(
+            st.sampled_from(["\n", "\n\n", "\n# note\n", "\n\n\n"]), min_size=len(items), max_size=len(items)
+        )
+    )
     return header + "".join(item + gap for item, gap in zip(items, gaps))
 
 
@@ -121,8 +129,38 @@ def test_random_valid_specs_round_trip(text):
     assert without_spans(parse(once, "r.mf")[0]) == without_spans(module)
 
 
-TOKENS = ["{", "}", "(", ")", "[", "]", ",", "=", ":", "->", "\"", "#", "\n", "let", "model", "block",
-          "repeat", "for", "in", "if", "else", "return", "not", "**", ".", "1e", "_", "\\", "class", "__x"]
+TOKENS = [
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ",",
+    "=",
+    ":",
+    "->",
+    '"',
+    "#",
+    "\n",
+    "let",
+    "model",
+    "block",
+    "repeat",
+    "for",
+    "in",
+    "if",
+    "else",
+    "return",
+    "not",
+    "**",
+    ".",
+    "1e",
+    "_",
+    "\\",
+    "class",
+    "__x",
+]
 
 
 @st.composite
@@ -209,3 +247,27 @@ def test_a_one_megabyte_spec_parses(spec_paths):
     elapsed = time.process_time() - started
     assert diagnostics == [] and len(module.items) == 9 * copies
     print(f"1 MB parse: {elapsed:.2f} s CPU")  # measured in benchmarks/parse_speed.py
+
+
+def test_depths_of_separate_expressions_do_not_add_up():
+    text = "".join(
+        f"let a{i} = " + "(" * 150 + "x" + ")" * 150 + f"\nlet b{i} = " + "[" * 100 + "y" + "]" * 100 + "\n"
+        for i in range(20)
+    )
+    module, diagnostics = parse(text, "d.mf")
+    assert diagnostics == [] and len(module.items) == 40
+
+
+FRAGMENTS = list("abkx_19 .e+-*/%<=>!()[]{},:#\"\\\n\t") + [
+    "let ", "model ", "block ", "->", "if ", "else ", "repeat ", "for ", " in ", "return ", "data d {",
+]
+
+
+@SETTINGS
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join))
+def test_random_text_only_ever_gives_diagnostics(text):
+    module, diagnostics = parse(text, "r.mf")
+    assert module is not None or diagnostics
+    formatted, _ = format_source(text, "r.mf")
+    if formatted is not None:
+        assert format_source(formatted, "r.mf")[0] == formatted

@@ -8,7 +8,7 @@ from specc.dsl.source import decode
 
 
 def test_plain_utf8_passes_through():
-    assert decode("let a = \"é\"\n".encode(), "a.mf") == ("let a = \"é\"\n", [])
+    assert decode('let a = "é"\n'.encode(), "a.mf") == ('let a = "é"\n', [])
 
 
 def test_byte_order_mark_is_dropped():
@@ -17,7 +17,7 @@ def test_byte_order_mark_is_dropped():
 
 
 def test_crlf_and_lone_cr_become_lf_so_positions_agree():
-    text, _ = decode(b"spec a\r\nlet b = 1\rlet c = \"x\"\r\n", "a.mf")
+    text, _ = decode(b'spec a\r\nlet b = 1\rlet c = "x"\r\n', "a.mf")
     assert text == 'spec a\nlet b = 1\nlet c = "x"\n'
     module, diagnostics = parse(text, "a.mf")
     assert diagnostics == [] and module.items[1].span == Span("a.mf", 3, 1, 3, 12)
@@ -32,7 +32,7 @@ def test_tabs_are_kept_and_count_as_one_column():
 
 
 def test_invalid_utf8_is_reported_at_the_first_bad_byte():
-    text, diagnostics = decode(b"spec a\r\nlet b = \"ok\xff\"\n", "a.mf")
+    text, diagnostics = decode(b'spec a\r\nlet b = "ok\xff"\n', "a.mf")
     assert text is None
     (diagnostic,) = diagnostics
     assert diagnostic.code == "E0001"

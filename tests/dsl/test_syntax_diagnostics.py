@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import specc
-from specc.compiler.diagnostics import render_text
 from specc.dsl.parser import parse
 from tests.dsl.support import rendered
 
@@ -216,7 +215,7 @@ def test_a_syntax_error_after_a_stray_character_on_the_same_line_is_not_repeated
 
 def test_diagnostics_render_without_python_tracebacks_for_odd_tokens():
     (text,) = rendered("let x = " + '"' + "a" * 40 + '" "b"')
-    assert "after `\"aaaaaaaaaaaaaaaaaaaa...`" in text
+    assert 'after `"aaaaaaaaaaaaaaaaaaaa...`' in text
 
 
 def test_a_number_too_long_for_python_is_a_diagnostic():

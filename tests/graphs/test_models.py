@@ -314,3 +314,24 @@ def test_model_instance_positional_arguments_are_hyperparameters():
     assert graphs["positional"].inputs[0][1].shape == ("B", 8)
     assert "repeat_0.0.linear_0.weight" in parameter_table(graphs["positional"])
     assert "repeat_0.1.linear_0.weight" not in parameter_table(graphs["positional"])
+
+
+def test_returning_a_several_valued_call_returns_every_value():
+    text = """\
+block pair(x: [B, D]) -> ([B, D], [B, 2]) { return x, linear(x, 2) }
+model m(x: f32[B, 4]) -> (f32[B, 4], f32[B, 2]) { return pair(x) }
+"""
+    graph = build_ok(text)["m"]
+    assert [t.shape for t in graph.outputs] == [("B", 4), ("B", 2)] and graph.output_structure == (None, None)
+
+
+def test_compile_time_functions():
+    text = """\
+model m(x: f32[B, 4], widths: list = [8, 16]) -> f32[B, 4] {
+  for index in range(len(widths)) { x = linear(x, max(widths) // (index + 1)) }
+  for step in range(2, 8, 3) { x = linear(x, min(step, 3)) }
+  return linear(x, 4)
+}
+"""
+    root = build_ok(text)["m"].modules[0]
+    assert [dict(s.arguments)["out_features"] for s in root.submodules] == [16, 8, 2, 3, 4]

@@ -707,3 +707,38 @@ def test_call_errors_are_identical(backend, case):
     layer = make(backend.module("layers"))
     with pytest.raises(ValueError, match=message):
         layer(backend.array(np.zeros(shape)))
+
+
+CLASSES = sorted(LAYER_ARGUMENTS)
+FUNCTIONS = sorted(
+    "gelu relu silu leaky_relu tanh sigmoid softmax exp log sqrt abs mean sum matmul reshape "
+    "transpose swapaxes concat split pad avg_pool1d max_pool1d avg_pool2d flatten sinusoidal "
+    "attention".split()
+)
+
+
+def test_signatures_are_identical_across_backends():
+    """Same class and function names, parameter names and defaults everywhere; the reference
+    has the same unparametrised functions."""
+    import inspect
+
+    from .conftest import BACKENDS, _load
+
+    def signature(function):
+        return [
+            (name, parameter.default)
+            for name, parameter in inspect.signature(function).parameters.items()
+        ]
+
+    modules = {name: _load(name).module("layers") for name in BACKENDS}
+    for name in FUNCTIONS:
+        expected = signature(getattr(reference, name))
+        for backend_name, module in modules.items():
+            assert signature(getattr(module, name)) == expected, (backend_name, name)
+    for name in CLASSES:
+        expected = signature(getattr(modules["torch"], name).__init__)
+        for backend_name, module in modules.items():
+            assert signature(getattr(module, name).__init__) == expected, (
+                backend_name,
+                name,
+            )

@@ -503,3 +503,76 @@ def test_gradient_through_jvp_agrees_across_backends(stack):
                 atol=1e-5,
                 err_msg=f"{name} {parameter}",
             )
+
+
+def torch_native_cases(torch, layers):
+    """(specc torch layer, plain torch module with the same arguments, input shape,
+    whether the plain module wants channels first)."""
+    nn = torch.nn
+    return {
+        "linear": (layers.Linear(5, 3), nn.Linear(5, 3), (2, 5), False),
+        "conv1d": (
+            layers.Conv1d(
+                4, 6, 3, stride=2, padding=1, groups=2, padding_mode="reflect"
+            ),
+            nn.Conv1d(4, 6, 3, stride=2, padding=1, groups=2, padding_mode="reflect"),
+            (2, 9, 4),
+            True,
+        ),
+        "conv1d_weight_norm": (
+            layers.Conv1d(3, 4, 3, dilation=2, weight_norm=True),
+            nn.utils.weight_norm(nn.Conv1d(3, 4, 3, dilation=2)),
+            (2, 9, 3),
+            True,
+        ),
+        "conv2d": (
+            layers.Conv2d(2, 3, (3, 2), dilation=(2, 1)),
+            nn.Conv2d(2, 3, (3, 2), dilation=(2, 1)),
+            (2, 8, 5, 2),
+            True,
+        ),
+        "conv_transpose1d": (
+            layers.ConvTranspose1d(
+                4, 6, 3, stride=2, padding=1, output_padding=1, groups=2
+            ),
+            nn.ConvTranspose1d(
+                4, 6, 3, stride=2, padding=1, output_padding=1, groups=2
+            ),
+            (2, 7, 4),
+            True,
+        ),
+        "layer_norm": (layers.LayerNorm(5), nn.LayerNorm(5), (2, 3, 5), False),
+        "group_norm": (layers.GroupNorm(2, 4), nn.GroupNorm(2, 4), (2, 6, 4), True),
+        "rms_norm": (layers.RMSNorm(5), nn.RMSNorm(5, eps=1e-6), (2, 5), False),
+    }
+
+
+def test_canonical_arrays_load_into_plain_torch_modules():
+    """The canonical layout is PyTorch's: the same arrays under the same names load into
+    torch.nn's own modules (strict) and give the same outputs."""
+    torch = pytest.importorskip("torch")
+    import warnings
+
+    from specc.runtime.torch import layers, state
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.nn.utils.weight_norm
+        cases = torch_native_cases(torch, layers)
+    rng = np.random.default_rng(5)
+    for case, (ours, native, shape, channels_first) in cases.items():
+        arrays = {
+            name: rng.normal(size=array.shape).astype(np.float32)
+            for name, array in state.state_dict(ours).items()
+        }
+        state.load_state_dict(ours, arrays)
+        native.load_state_dict(
+            {name: torch.from_numpy(array) for name, array in arrays.items()},
+            strict=True,
+        )
+        x = torch.from_numpy(rng.normal(size=shape).astype(np.float32))
+        with torch.no_grad():
+            expected = native(torch.movedim(x, -1, 1)) if channels_first else native(x)
+            expected = torch.movedim(expected, 1, -1) if channels_first else expected
+            np.testing.assert_allclose(
+                ours(x).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6, err_msg=case
+            )
