@@ -1,5 +1,5 @@
 """Backend-neutral data pipeline (numpy only): sources, the deterministic loader, and the
-draws objectives need. See docs/runtime_data.md."""
+draws objectives need. See docs/runtime.md."""
 
 from specc.runtime.data import files, ksin, synthetic, tokens  # noqa: F401  (register the sources)
 from specc.runtime.data.draws import flow_draws, ot_coupling, token_positions

@@ -1,7 +1,7 @@
 """JAX runtime layers: flax.nnx modules and functions on channels-last arrays.
 
 Same names, signatures, defaults and error text as ``specc.runtime.{torch,mlx}.layers``;
-the formulas are in ``specc.runtime.reference.layers`` and docs/runtime_layers.md.
+the formulas are in ``specc.runtime.reference.layers`` and docs/runtime.md.
 Parameters are ``nnx.Param`` arrays in the canonical (PyTorch) layout, built zero-filled
 from ``specc.runtime.init.layer_parameters``: no framework RNG is used for init.
 ``Dropout`` keeps an ``nnx.RngStream`` in the module state (seed it with

@@ -1,7 +1,7 @@
 """MLX runtime layers: mlx.nn modules and functions on channels-last arrays.
 
 Same names, signatures, defaults and error text as ``specc.runtime.{jax,torch}.layers``;
-the formulas are in ``specc.runtime.reference.layers`` and docs/runtime_layers.md.
+the formulas are in ``specc.runtime.reference.layers`` and docs/runtime.md.
 Parameters are stored in the canonical (PyTorch) layout, built zero-filled from
 ``specc.runtime.init.layer_parameters`` (no MLX RNG); convolutions move the kernel's input
 axis last (MLX's ``[out, *kernel, in]``) at call time.

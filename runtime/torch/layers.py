@@ -1,7 +1,7 @@
 """PyTorch runtime layers: torch.nn modules and functions on channels-last tensors.
 
 Same names, signatures, defaults and error text as ``specc.runtime.{jax,mlx}.layers``;
-the formulas are in ``specc.runtime.reference.layers`` and docs/runtime_layers.md.
+the formulas are in ``specc.runtime.reference.layers`` and docs/runtime.md.
 Convolutions permute ``[B, T, C]`` to torch's ``[B, C, T]`` and back internally.
 Parameters are built zero-filled from ``specc.runtime.init.layer_parameters`` (no torch
 RNG). Attention is written out (matmul, mask, softmax, matmul) so that ``torch.func.jvp``
