@@ -71,9 +71,26 @@ def template_root() -> Path:
 def render(program: ir.Program, backend: str) -> str:
     """The black-formatted training script of ``program`` for ``backend``."""
     table = get_backend(backend)
+    check_capabilities(program, table)
     context = build_context(program, table)
     text = environment().get_template(table.template).render(**context)
     return format_source(text)
+
+
+class NotImplementedByBackend(EmitError):
+    """The program uses something the backend's template does not render yet."""
+
+
+def check_capabilities(program: ir.Program, table: Backend) -> None:
+    """Refuse (rather than render wrong code for) what the backend table does not list."""
+    used = [("objective", program.objective.kind), ("precision", program.train.precision)]
+    used += [("optimizer", plan.optimizer.kind) for plan in program.optimizers]
+    used += [("schedule", plan.schedule.kind) for plan in program.optimizers if plan.schedule is not None]
+    if program.evaluation.sampler is not None:
+        used.append(("sampler", program.evaluation.sampler.kind))
+    for kind, value in used:
+        if not table.supports(kind, value):
+            raise NotImplementedByBackend(f"{kind} {value!r} is not implemented by the {table.name} backend yet")
 
 
 def format_source(text: str) -> str:

@@ -261,11 +261,32 @@ def bind_dims(scope, definition, hypers: dict, tensors: list, function: str) -> 
         if len(declared.dims) != len(info.shape):
             raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {S.format_shape(info.shape)}, "
                              f"expected {len(declared.dims)} axes ({text})", span)
+        for expr in declared.dims:
+            _check_inferable(scope, expr, env)
         expected = tuple(dim_value(scope, expr, env, symbols=False) for expr in declared.dims)
         if expected != tuple(info.shape):
             raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {S.format_shape(info.shape)}, "
                              f"expected {S.format_shape(expected)} ({text})", span)
     return dims
+
+
+def _check_inferable(scope, expr, env: dict) -> None:
+    """A name used only inside a compound dimension (``2 * D``) cannot be inferred."""
+    if isinstance(expr, (ast.BinaryOp, ast.UnaryOp)):
+        for name in _names(expr):
+            if name.name not in env and name.name not in scope.program.constants:
+                raise GraphError("E0603", f"cannot infer `{name.name}` from `{expression_text(expr)}`", name.span,
+                                 f"write `{name.name}` alone in some input type, or make it a hyperparameter")
+
+
+def _names(expr):
+    if isinstance(expr, ast.Name):
+        yield expr
+    elif isinstance(expr, ast.BinaryOp):
+        yield from _names(expr.left)
+        yield from _names(expr.right)
+    elif isinstance(expr, ast.UnaryOp):
+        yield from _names(expr.operand)
 
 
 def block_call(scope, block: ast.Block, expr: ast.Call, hints):

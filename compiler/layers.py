@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from specc.compiler import graphs_preprocess as audio
 from specc.compiler import graphs_rules as rules
 from specc.compiler.graphs_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
 
@@ -196,31 +197,31 @@ _OPS = [
         rules.sinusoidal, "concat(cos(x f), sin(x f)), f_i = exp(-ln(10000) i / (dim / 2)).", "[...] -> [..., dim]"),
     _op("stft", [_x("[B, T] signal"), Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
                  Argument("window", "enum", "hann", "periodic Hann or rectangular", ("hann", "rectangular"))],
-        rules.stft, "One-sided centred STFT (reflect padding), [real, imag] last.",
+        audio.stft, "One-sided centred STFT (reflect padding), [real, imag] last.",
         "[B, T] -> [B, 1 + (T + 2 * (n_fft // 2) - n_fft) // hop, n_fft // 2 + 1, 2]", module="preprocess"),
     _op("mel_spectrogram", [_x("[B, T] signal"), Argument("sample_rate", "int", doc="samples per second"),
                             Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
                             Argument("n_mels", "int", doc="mel bands"), Argument("f_min", "float", 0.0, "lowest frequency"),
                             Argument("f_max", "optional_float", None, "highest frequency (default sample_rate / 2)"),
                             Argument("log", "bool", True, "log(mel + 1e-6)")],
-        rules.mel_spectrogram, "Power STFT through an HTK mel filterbank.", "[B, T] -> [B, frames, n_mels]",
+        audio.mel_spectrogram, "Power STFT through an HTK mel filterbank.", "[B, T] -> [B, frames, n_mels]",
         module="preprocess"),
     _op("complex_magnitude", [_x("[..., 2] real and imaginary parts"),
                               Argument("eps", "float", 0.0, "added under the square root")],
-        rules.complex_magnitude, "sqrt(re^2 + im^2 + eps).", "[..., 2] -> [...]", module="preprocess"),
-    _op("complex_power", [_x("[..., 2] real and imaginary parts")], rules.complex_power, "re^2 + im^2.",
+        audio.complex_magnitude, "sqrt(re^2 + im^2 + eps).", "[..., 2] -> [...]", module="preprocess"),
+    _op("complex_power", [_x("[..., 2] real and imaginary parts")], audio.complex_power, "re^2 + im^2.",
         "[..., 2] -> [...]", module="preprocess"),
     _op("mdct", [_x("[B, T] signal"), Argument("window", "int", doc="hop N (frames of 2N samples)")],
-        rules.mdct, "MDCT with a sine window, hop N, perfectly reconstructing.",
+        audio.mdct, "MDCT with a sine window, hop N, perfectly reconstructing.",
         "[B, T] -> [B, ceil(T / N) + 1, N]", module="preprocess"),
     _op("imdct", [_x("[B, F, N] coefficients"), Argument("length", "int", doc="samples of the signal")],
-        rules.imdct, "Inverse of mdct: imdct(mdct(x), T) == x.", "[B, ceil(length / N) + 1, N] -> [B, length]",
+        audio.imdct, "Inverse of mdct: imdct(mdct(x), T) == x.", "[B, ceil(length / N) + 1, N] -> [B, length]",
         module="preprocess"),
     _op("reshape_patches", [_x("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
-        rules.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
+        audio.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
         "[B, T] -> [B, ceil(T / patch), patch]", module="preprocess"),
     _op("merge_patches", [_x("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
-        rules.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
+        audio.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
         module="preprocess"),
 ]
 

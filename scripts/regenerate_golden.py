@@ -44,15 +44,21 @@ def compile_example(spec: str):
     return result.program
 
 
-def expected_files() -> dict[Path, str]:
-    """Golden path -> rendered text, for every example spec x backend."""
+def expected_files(unsupported: list | None = None) -> dict[Path, str]:
+    """Golden path -> rendered text, for every example spec x backend. Pairs the backend
+    refuses (``NotImplementedByBackend``) are appended to ``unsupported`` as (spec, backend,
+    message) and get no golden file."""
     from specc.compiler import emit
 
     files = {}
     for spec in example_specs():
         program = compile_example(spec)
         for backend in golden_backends():
-            files[GOLDEN / f"{program.spec_name}.{backend}.py"] = emit.render(program, backend)
+            try:
+                files[GOLDEN / f"{program.spec_name}.{backend}.py"] = emit.render(program, backend)
+            except emit.NotImplementedByBackend as error:
+                if unsupported is not None:
+                    unsupported.append((spec, backend, str(error)))
     return files
 
 
@@ -60,7 +66,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail on stale or missing golden files")
     arguments = parser.parse_args(argv)
-    files = expected_files()
+    unsupported: list = []
+    files = expected_files(unsupported)
+    for spec, backend, message in unsupported:
+        print(f"no golden file for {spec} on {backend}: {message}", file=sys.stderr)
+    for path in sorted(GOLDEN.glob("*.py")):
+        if path not in files and not arguments.check:
+            path.unlink()
+            print(f"removed {path.relative_to(REPOSITORY)}")
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if arguments.check:
         for path in stale:

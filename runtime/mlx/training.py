@@ -283,3 +283,25 @@ def load_optimizer_arrays(optimizer: optim.Optimizer, model: nn.Module, arrays: 
 def to_device(batch: dict) -> dict:
     """Numpy batch -> ``mx.array`` batch (same keys)."""
     return {name: mx.array(value) for name, value in batch.items()}
+
+
+def freeze_parameters(model: nn.Module, prefixes) -> None:
+    """Stop training the parameters whose dotted name is a prefix or starts with
+    ``prefix + "."`` (``encoder`` freezes ``encoder.x``, not ``encoder2.x``); ``ValueError``
+    when a prefix matches no parameter. Frozen parameters get no gradient and no update."""
+    names = [name for name, _ in tree_flatten(model.parameters())]
+    for prefix in prefixes:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
+        *path, last = prefix.split(".")
+        owner = model
+        for part in path:
+            owner = owner[int(part)] if isinstance(owner, list) else owner[part]
+        target = owner[int(last)] if isinstance(owner, list) else owner[last]
+        if isinstance(target, nn.Module):
+            target.freeze()
+        elif isinstance(target, list):
+            for item in target:
+                item.freeze()
+        else:
+            owner.freeze(recurse=False, keys=[last])

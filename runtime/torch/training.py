@@ -333,16 +333,21 @@ class SpeccCheckpointIO(CheckpointIO):
     specc's fields (step, epoch, ``data`` position, monitored metric, and whatever the
     ``manifest()`` callable returns: seed, latest metrics, resolved spec).
 
+    With ``ema_prefix`` (EMA of weights on), ``model.safetensors`` holds the averaged weights
+    (what evaluation and export use, as on every backend) and the raw weights go to
+    ``optimizer.safetensors``.
+
     A save to ``.../last`` (Lightning's ``save_last``) points ``last`` at this step's
     directory, writing it when top-k did not. The directory ``last`` points at is never
     deleted by top-k pruning; it is removed when ``last`` moves on, unless Lightning's
     ``keeper`` (the ``ModelCheckpoint``) still keeps it.
     """
 
-    def __init__(self, model_prefix: str = "model.", manifest=None, keeper=None):
+    def __init__(self, model_prefix: str = "model.", manifest=None, keeper=None, ema_prefix: str | None = None):
         self.model_prefix = model_prefix
         self.manifest = manifest
         self.keeper = keeper
+        self.ema_prefix = ema_prefix
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
@@ -366,9 +371,10 @@ class SpeccCheckpointIO(CheckpointIO):
 
     def _write(self, checkpoint: dict, root: Path, step: int) -> None:
         model, rest = {}, {}
+        exported = self.ema_prefix or self.model_prefix
         for key, value in checkpoint["state_dict"].items():
-            if key.startswith(self.model_prefix):
-                model[key[len(self.model_prefix):]] = value.detach().cpu().float().numpy()
+            if key.startswith(exported):
+                model[key[len(exported):]] = value.detach().cpu().float().numpy()
             else:
                 rest[key] = value
         arrays: dict = {}
@@ -399,7 +405,8 @@ class SpeccCheckpointIO(CheckpointIO):
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         loaded = checkpoints.read_checkpoint(path)
         checkpoint = _decode(loaded.manifest["lightning"], loaded.optimizer)
-        state = {self.model_prefix + name: torch.from_numpy(np.array(value)) for name, value in loaded.model.items()}
+        exported = self.ema_prefix or self.model_prefix
+        state = {exported + name: torch.from_numpy(np.array(value)) for name, value in loaded.model.items()}
         state.update(checkpoint.get("state_dict", {}))
         checkpoint["state_dict"] = state
         return checkpoint
@@ -543,3 +550,27 @@ def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None
     for name in SCHEDULE_DEFAULTS[kind]:
         arguments.setdefault(name, total_steps if name == "total" else lr)
     return getattr(schedules, kind)(**arguments)
+
+
+# ----------------------------------------------------------------------------- freezing and EMA
+
+
+def freeze_parameters(model: torch.nn.Module, prefixes) -> None:
+    """Stop training the parameters whose dotted name is a prefix or starts with
+    ``prefix + "."`` (``encoder`` freezes ``encoder.x``, not ``encoder2.x``); ``ValueError``
+    when a prefix matches no parameter. Frozen parameters get no gradient, so the optimizer
+    leaves them (and their weight decay) alone."""
+    names = [name for name, _ in model.named_parameters()]
+    for prefix in prefixes:
+        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+            raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
+    for name, parameter in model.named_parameters():
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+            parameter.requires_grad_(False)
+
+
+@torch.no_grad()
+def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``e <- d * e + (1 - d) * p`` for every parameter (after each step)."""
+    for averaged, parameter in zip(average.parameters(), model.parameters()):
+        averaged.mul_(decay).add_(parameter.detach(), alpha=1.0 - decay)

@@ -413,13 +413,16 @@ def make_evaluator(graphdef):
         model.eval()
         _, values = loss_fn(model, batch)
         output = sample(model, batch)
+        for kind, on, arguments in eval_metrics:
+            if on == "output":
+                values[kind] = getattr(metrics, kind)(output, batch[target_field], **arguments)
         return values, output
 
     return jax.jit(evaluate_batch)
 
 
 def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
+    """One metric of a batch computed on the host side: on samples or rendered signals."""
     function = getattr(metrics, kind)
     if on == "signal":
         signal = specc_data.ksin_signal(
@@ -438,7 +441,8 @@ def evaluate(evaluate_batch, params, rest, loader):
         batch = {name: jnp.asarray(array) for name, array in host_batch.items()}
         values, output = evaluate_batch(params, rest, batch)
         for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
+            if on != "output":
+                values[kind] = metric_value(kind, on, arguments, output, batch)
         count = len(host_batch[target_field])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
@@ -532,7 +536,11 @@ def main(argv=None):
         early_stopping_min_delta,
     )
     latest_metrics = {}
-    if checkpoint is not None:
+    if checkpoint is not None and arguments.eval_only:  # weights only: any backend's checkpoint
+        state.load_state_dict(model, checkpoint.model)
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        step, ema_params = checkpoint.step, None
+    elif checkpoint is not None:
         params, rest, opt_state, ema_params = restore(checkpoint, model, opt_state, ema is not None)
         step = checkpoint.step
         train_loader.load_state_dict(checkpoint.manifest["data"])
@@ -601,6 +609,8 @@ def main(argv=None):
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
+    if step == stop_step and checkpoint is None:  # --max-steps 0: the initial weights
+        save()
     batches = train_loader.forever()
     progress = training.ProgressBar(stop_step)
     last_log_time, last_log_step = time.time(), step

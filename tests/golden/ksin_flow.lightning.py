@@ -9,6 +9,7 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
+import copy
 import sys
 import time
 
@@ -323,6 +324,9 @@ class Objective(pl.LightningModule):
     def __init__(self, model, total_steps, stop_step):
         super().__init__()
         self.model = model
+        # EMA of the weights (evaluation and the exported model use it when EMA is on)
+        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
+        self.evaluating = False
         self.total_steps = total_steps
         self.stop_step = stop_step
         self.sums = torch_training.RunningSums()
@@ -330,9 +334,8 @@ class Objective(pl.LightningModule):
         self.window_start = time.perf_counter()
 
     def configure_optimizers(self):
-        optimizer = torch_training.make_optimizer(
-            optimizer_kind, self.model.parameters(), optimizer_arguments
-        )
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
         lr = optimizer_arguments["lr"]
         schedule = torch_training.make_schedule(
             schedule_kind, schedule_arguments, lr, self.total_steps
@@ -343,16 +346,21 @@ class Objective(pl.LightningModule):
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"},
         }
 
+    @property
+    def network(self):
+        """The model trained, or its EMA during evaluation when EMA is on."""
+        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
+
     def call_model(self, x_t, t, conditions):
         """The velocity field at (x_t, t) given the conditions."""
-        return self.model(x_t, t, conditions["signal"])
+        return self.network(x_t, t, conditions["signal"])
 
     def drop_conditions(self, batch):
         """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
         conditions = {name: batch[name] for name in CONDITIONS}
         if "drop" in batch:
             value = conditions["signal"]
-            null = self.model.null_condition.to(value.dtype)
+            null = self.network.null_condition.to(value.dtype)
             conditions["signal"] = torch.where(
                 flows.broadcast_time(batch["drop"], value), null, value
             )
@@ -362,7 +370,7 @@ class Objective(pl.LightningModule):
         """Every row's condition replaced by the null embedding (the unconditional branch)."""
         conditions = {name: batch[name] for name in CONDITIONS}
         value = conditions["signal"]
-        conditions["signal"] = self.model.null_condition.to(value.dtype).expand_as(value)
+        conditions["signal"] = self.network.null_condition.to(value.dtype).expand_as(value)
         return conditions
 
     def loss_fn(self, batch):
@@ -427,6 +435,8 @@ class Objective(pl.LightningModule):
             return  # inside an accumulation window
         step = self.global_step
         self.sums.steps += 1
+        if self.ema_model is not None:
+            torch_training.ema_update(self.ema_model, self.model, ema)
         finished = step >= self.stop_step
         if finished:
             self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
@@ -455,6 +465,18 @@ class Objective(pl.LightningModule):
         self.check_finite()  # never checkpoint weights after a non-finite loss
 
     # ------------------------------------------------------------------------- evaluation
+
+    def on_validation_epoch_start(self):
+        self.evaluating = True
+
+    def on_validation_epoch_end(self):
+        self.evaluating = False
+
+    def on_test_epoch_start(self):
+        self.evaluating = True
+
+    def on_test_epoch_end(self):
+        self.evaluating = False
 
     def validation_step(self, batch, batch_index):
         self.evaluate(batch, "val")
@@ -521,6 +543,10 @@ def main(argv=None):
     model = build_model(run_seed)
     if warm_start and checkpoint is None:
         state.load_state_dict(model, training.read_checkpoint(warm_start).model)
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    if freeze:
+        torch_training.freeze_parameters(model, freeze)
     objective = Objective(model, total_steps, stop_step)
     data_module = torch_training.NumpyDataModule(loaders)
 
@@ -538,7 +564,7 @@ def main(argv=None):
         log, fixed_step=checkpoint.step if arguments.eval_only else None
     )
     checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / training.CHECKPOINTS,
+        run_dir / "checkpoints",
         checkpoint_every,
         checkpoint_keep,
         checkpoint_monitor,
@@ -588,7 +614,13 @@ def main(argv=None):
         num_sanity_val_steps=0,
         callbacks=callbacks,
         logger=run_loggers,
-        plugins=[torch_training.SpeccCheckpointIO(manifest=manifest, keeper=checkpointing)],
+        plugins=[
+            torch_training.SpeccCheckpointIO(
+                manifest=manifest,
+                keeper=checkpointing,
+                ema_prefix="ema_model." if ema is not None else None,
+            )
+        ],
         enable_progress_bar=True,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
@@ -596,12 +628,9 @@ def main(argv=None):
     checkpoint_path = str(start.checkpoint) if start.checkpoint else None
     try:
         if arguments.eval_only:
-            trainer.validate(
-                objective, datamodule=data_module, ckpt_path=checkpoint_path, verbose=False
-            )
-            trainer.test(
-                objective, datamodule=data_module, ckpt_path=checkpoint_path, verbose=False
-            )
+            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
+            trainer.validate(objective, datamodule=data_module, verbose=False)
+            trainer.test(objective, datamodule=data_module, verbose=False)
         else:
             trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
     except training.NonFiniteLoss as error:

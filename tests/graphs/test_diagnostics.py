@@ -192,6 +192,8 @@ def test_mutual_recursion_is_a_diagnostic():
         ("model m(x: f32[B, 4]) -> (f32[B, 4], list) { return x, x }\n", "E0614"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { a = data.missing\n return x }\n", "E0603"),
         ("model m(x: f64[B, 4]) -> f32[B, 4] { return x }\n", "E0617"),
+        ("block b(x: [B, 2 * D]) -> [B, 2 * D] { return x }\nmodel m(x: f32[B, 4]) -> f32[B, 4] { return b(x) }\n",
+         "E0603"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { for i in range(1, 2, 3, 4) { x = x } return x }\n", "E0602"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { for i in range(0.5) { x = x } return x }\n", "E0609"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return linear(x, len(3)) }\n", "E0609"),

@@ -1,0 +1,119 @@
+"""specc.runtime.torch.training in process: optimizers, precision refusal, the metrics
+logger, the checkpoint IO round trip and the resumable data stream."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("lightning")
+
+from specc.runtime import data as specc_data  # noqa: E402
+from specc.runtime.torch import training  # noqa: E402
+from specc.runtime.training import MetricsLog, read_metrics  # noqa: E402
+
+
+def test_lion_follows_the_formula():
+    """``c = b1 m + (1 - b1) g``; ``p <- p - lr (sign(c) + wd p)``; ``m <- b2 m + (1 - b2) g``."""
+    parameter = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
+    optimizer = training.make_optimizer("lion", [parameter], {"lr": 0.1, "betas": (0.9, 0.99), "weight_decay": 0.5})
+    moment = np.zeros(3)
+    expected = np.array([1.0, -2.0, 0.5])
+    for gradient in ([0.3, -0.1, 0.0], [-0.2, 0.4, 1.0]):
+        parameter.grad = torch.tensor(gradient)
+        optimizer.step()
+        gradient = np.array(gradient)
+        direction = np.sign(0.9 * moment + 0.1 * gradient)
+        expected = expected - 0.1 * (direction + 0.5 * expected)
+        moment = 0.99 * moment + 0.01 * gradient
+        np.testing.assert_allclose(parameter.detach().numpy(), expected, rtol=1e-6)
+
+
+def test_optimizers_pass_every_value_explicitly():
+    parameter = torch.nn.Parameter(torch.zeros(2))
+    adamw = training.make_optimizer("adamw", [parameter], {"lr": 1e-3})
+    assert adamw.defaults["weight_decay"] == 0.01 and adamw.defaults["eps"] == 1e-8
+    sgd = training.make_optimizer("sgd", [parameter], {"lr": 0.1, "momentum": 0.9, "nesterov": True})
+    assert sgd.defaults["dampening"] == 0.0 and sgd.defaults["nesterov"]
+    with pytest.raises(ValueError, match="make_optimizer: kind must be one of"):
+        training.make_optimizer("rmsprop", [parameter], {"lr": 0.1})
+
+
+def test_fp16_on_cpu_is_refused():
+    assert training.lightning_precision("fp32", "cpu") == "32-true"
+    assert training.lightning_precision("bf16", "cpu") == "bf16-mixed"
+    assert training.lightning_precision("fp16", "gpu") == "16-mixed"
+    with pytest.raises(ValueError, match="silently"):
+        training.lightning_precision("fp16", "cpu")
+
+
+def test_schedule_defaults_come_from_the_optimizer_and_the_run():
+    schedule = training.make_schedule("warmup_cosine", {"warmup": 10}, 0.5, 110)
+    assert schedule(0) == 0.0
+    assert schedule(10) == pytest.approx(0.5)
+    assert schedule(110) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_metrics_logger_writes_specc_rows(tmp_path):
+    log = MetricsLog(tmp_path / "metrics.csv")
+    logger = training.MetricsLogger(log)
+    logger.log_metrics({"train/loss": 0.5, "train/grad_norm": 2.0, "epoch": 3}, step=9)
+    logger.log_metrics({"train/lr": 0.1}, step=9)
+    logger.log_metrics({"train/lr": 0.1}, step=9)  # a micro-batch repeat is written once
+    logger.log_metrics({"val/accuracy": 0.75, "epoch": 3}, step=9)
+    log.close()
+    rows = [(row["step"], row["epoch"], row["split"], row["name"], row["value"]) for row in read_metrics(tmp_path / "metrics.csv")]
+    assert rows == [
+        (10, 3, "train", "grad_norm", 2.0),
+        (10, 3, "train", "loss", 0.5),
+        (10, 3, "train", "lr", 0.1),
+        (10, 3, "val", "accuracy", 0.75),
+    ]
+
+
+def test_checkpoint_io_round_trip_and_atomic_last(tmp_path):
+    root = tmp_path / "checkpoints"
+    io = training.SpeccCheckpointIO(manifest=lambda: {"seed": 7})
+    checkpoint = {
+        "global_step": 5,
+        "epoch": 0,
+        "state_dict": {"model.linear.weight": torch.arange(6.0).reshape(2, 3), "null_buffer": torch.ones(2)},
+        "optimizer_states": [{"state": {0: {"step": torch.tensor(5.0), "exp_avg": torch.full((2, 3), 0.25)}}, "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "params": [0]}]}],
+        "loops": {"fit_loop": {"state_dict": {"combined_loader": [{"epoch": 1, "batch_index": 4}]}}},
+        "callbacks": {"EarlyStopping": {"best_score": torch.tensor(float("inf")), "wait_count": 2}},
+    }
+    io.save_checkpoint(checkpoint, root / "step-000005")
+    io.save_checkpoint(checkpoint, root / "last")
+    assert (root / "last").is_symlink() and (root / "last").resolve().name == "step-000005"
+    loaded = io.load_checkpoint(root / "last")
+    assert torch.equal(loaded["state_dict"]["model.linear.weight"], checkpoint["state_dict"]["model.linear.weight"])
+    assert torch.equal(loaded["state_dict"]["null_buffer"], torch.ones(2))
+    state = loaded["optimizer_states"][0]
+    assert torch.equal(state["state"][0]["exp_avg"], torch.full((2, 3), 0.25))
+    assert state["param_groups"][0]["betas"] == (0.9, 0.999)
+    assert loaded["callbacks"]["EarlyStopping"]["best_score"] == float("inf")
+    from specc.runtime.training import read_checkpoint
+
+    written = read_checkpoint(root / "step-000005")
+    assert set(written.model) == {"linear.weight"}
+    assert written.manifest["seed"] == 7 and written.manifest["data"] == {"epoch": 1, "batch_index": 4}
+    io.remove_checkpoint(root / "step-000005")  # the target of last survives pruning
+    assert (root / "step-000005").is_dir()
+
+
+def test_epoch_stream_counts_consumed_batches_not_prefetched_ones():
+    source = specc_data.make_source("digits")
+    loader = specc_data.Loader(source, "train", 64, 0)
+    stream = training.EpochStream(loader)
+    iterator = iter(stream)
+    first, second = next(iterator), next(iterator)  # Lightning prefetches one batch ahead
+    stream.consume()
+    assert stream.state_dict() == {"epoch": 0, "batch_index": 1}
+    resumed = training.EpochStream(loader)
+    resumed.load_state_dict(stream.state_dict())
+    np.testing.assert_array_equal(next(iter(resumed))["x"], second["x"])
+    for _ in range(len(loader) - 1):
+        stream.consume()
+    assert stream.state_dict() == {"epoch": 1, "batch_index": 0}
+    assert not np.array_equal(first["x"], next(iter(stream))["x"])

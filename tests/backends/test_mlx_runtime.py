@@ -1,0 +1,151 @@
+"""specc.runtime.mlx.training in process: optimizers against torch, clipping, the compiled
+step with accumulation, optimizer state round trip, freezing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+mx = pytest.importorskip("mlx.core")
+torch = pytest.importorskip("torch")
+
+import mlx.nn as nn  # noqa: E402
+
+from specc.runtime.mlx import training  # noqa: E402
+from specc.runtime.mlx import layers  # noqa: E402
+
+
+def torch_steps(kind, arguments, start, gradients):
+    parameter = torch.nn.Parameter(torch.tensor(start))
+    from specc.runtime.torch import training as torch_training
+
+    optimizer = torch_training.make_optimizer(kind, [parameter], arguments)
+    for gradient in gradients:
+        parameter.grad = torch.tensor(gradient)
+        optimizer.step()
+    return parameter.detach().numpy()
+
+
+@pytest.mark.parametrize(
+    "kind, arguments",
+    [
+        ("adam", {"lr": 0.1}),
+        ("adam", {"lr": 0.1, "weight_decay": 0.1}),
+        ("adamw", {"lr": 0.1, "weight_decay": 0.1}),
+        ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
+        ("lion", {"lr": 0.1, "weight_decay": 0.1}),
+    ],
+)
+def test_optimizers_match_torch(kind, arguments):
+    """Bias-corrected Adam (MLX's default is off), coupled / decoupled decay, torch's SGD."""
+    start = [1.0, -2.0, 0.5]
+    gradients = [[0.3, -0.1, 0.2], [-0.2, 0.4, 1.0], [0.05, 0.05, -0.3]]
+    optimizer = training.make_optimizer(kind, arguments["lr"], arguments)
+    parameters = {"w": mx.array(start)}
+    for gradient in gradients:
+        parameters = optimizer.apply_gradients({"w": mx.array(gradient)}, parameters)
+    np.testing.assert_allclose(np.array(parameters["w"]), torch_steps(kind, arguments, start, gradients), rtol=1e-5, atol=1e-6)
+
+
+def test_clipping_by_norm_and_by_value():
+    gradients = {"a": mx.array([3.0, 0.0]), "b": mx.array([4.0])}
+    clipped, norm = training.clip_gradients(gradients, 1.0, "norm")
+    assert float(norm) == pytest.approx(5.0)
+    np.testing.assert_allclose(np.array(clipped["a"]), [3.0 / (5.0 + 1e-6), 0.0], rtol=1e-6)
+    clipped, _ = training.clip_gradients(gradients, 2.0, "value")
+    np.testing.assert_array_equal(np.array(clipped["b"]), [2.0])
+    unchanged, _ = training.clip_gradients(gradients, None)
+    assert unchanged is gradients
+
+
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear_0 = layers.Linear(in_features=3, out_features=2)
+        self.linear_1 = layers.Linear(in_features=2, out_features=1)
+
+    def __call__(self, x):
+        return self.linear_1(layers.relu(self.linear_0(x)))
+
+
+def tiny_loss(model, batch):
+    loss = mx.mean((model(batch["x"]) - batch["y"]) ** 2)
+    return loss, {"loss": loss}
+
+
+def tiny_model():
+    model = Tiny()
+    generator = np.random.default_rng(0)
+    from mlx.utils import tree_flatten, tree_unflatten
+
+    model.update(tree_unflatten([(name, mx.array(generator.normal(size=value.shape).astype(np.float32))) for name, value in tree_flatten(model.parameters())]))
+    return model
+
+
+def batches(count, size=4):
+    generator = np.random.default_rng(1)
+    return [{"x": mx.array(generator.normal(size=(size, 3)).astype(np.float32)), "y": mx.array(generator.normal(size=(size, 1)).astype(np.float32))} for _ in range(count)]
+
+
+def test_accumulation_averages_gradients():
+    """Two micro-batches of 4 give the update of one batch of 8 (a mean loss over rows)."""
+    parts = batches(2)
+    whole = {name: mx.concatenate([parts[0][name], parts[1][name]]) for name in parts[0]}
+    results = []
+    for micro_batches in (parts, [whole]):
+        model = tiny_model()
+        optimizer = training.make_optimizer("sgd", 0.1, {"lr": 0.1})
+        step = training.make_train_step(model, optimizer, tiny_loss, clip=1.0)
+        values = step(micro_batches)
+        mx.eval(model.state, optimizer.state)
+        results.append((np.array(model.linear_0.weight), float(values["loss"]), float(values["grad_norm"])))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5, atol=1e-6)
+    assert results[0][1] == pytest.approx(results[1][1], rel=1e-5)
+    assert results[0][2] == pytest.approx(results[1][2], rel=1e-5)
+
+
+def test_optimizer_state_round_trip_is_bitwise():
+    data = batches(6)
+    reference, optimizer = tiny_model(), training.make_optimizer("adamw", 0.01, {"lr": 0.01})
+    step = training.make_train_step(reference, optimizer, tiny_loss)
+    for batch in data[:3]:
+        step([batch])
+        mx.eval(reference.state, optimizer.state)
+    arrays = training.optimizer_arrays(optimizer)
+    from specc.runtime.mlx import state
+
+    weights = state.state_dict(reference)
+    for batch in data[3:]:
+        step([batch])
+        mx.eval(reference.state, optimizer.state)
+    resumed, resumed_optimizer = tiny_model(), training.make_optimizer("adamw", 0.01, {"lr": 0.01})
+    state.load_state_dict(resumed, weights)
+    training.load_optimizer_arrays(resumed_optimizer, resumed, arrays)
+    resumed_step = training.make_train_step(resumed, resumed_optimizer, tiny_loss)
+    for batch in data[3:]:
+        resumed_step([batch])
+        mx.eval(resumed.state, resumed_optimizer.state)
+    for name, value in state.state_dict(reference).items():
+        np.testing.assert_array_equal(state.state_dict(resumed)[name], value)
+
+
+def test_freeze_stops_updates_and_names_a_bad_prefix():
+    model = tiny_model()
+    before = np.array(model.linear_0.weight)
+    training.freeze_parameters(model, ["linear_0"])
+    optimizer = training.make_optimizer("adam", 0.1, {"lr": 0.1})
+    step = training.make_train_step(model, optimizer, tiny_loss)
+    step(batches(1))
+    mx.eval(model.state, optimizer.state)
+    np.testing.assert_array_equal(np.array(model.linear_0.weight), before)
+    with pytest.raises(ValueError, match="freeze: no parameter name starts with 'linear_9'"):
+        training.freeze_parameters(tiny_model(), ["linear_9"])
+
+
+def test_non_finite_flag_names_the_first_bad_step():
+    flag = training.NonFiniteFlag()
+    flag.update(mx.array(1.0), 1)
+    assert flag.first_bad() is None
+    flag.update(mx.array(float("nan")), 2)
+    flag.update(mx.array(float("inf")), 3)
+    assert flag.first_bad() == 2
