@@ -74,7 +74,7 @@ def render_text(diagnostic: Diagnostic, sources: dict[str, str]) -> str:
     lines = [f"{span.location()}: {diagnostic.severity}[{diagnostic.code}]: {diagnostic.message}"]
     text = sources.get(span.file)
     if text is not None:
-        source_lines = text.splitlines()
+        source_lines = text.split("\n")
         if 1 <= span.line <= len(source_lines):
             source_line = source_lines[span.line - 1].replace("\t", " ")
             number = str(span.line)
