@@ -67,8 +67,9 @@ def imported_modules() -> list[str]:
         f"CliRunner().invoke(app, ['lint', {str(SPEC)!r}])\n"
         "print('\\n'.join(sorted(sys.modules)))\n"
     )
-    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                               env=ENVIRONMENT)
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True, env=ENVIRONMENT
+    )
     return completed.stdout.split()
 
 
@@ -86,14 +87,18 @@ def main() -> None:
         hundred_specs(Path(folder))
         hundred = timed([python, "-m", "specc.compiler.cli", "lint", folder], max(1, repeat // 3))
     print(f"{'measure (seconds, median)':<44}{'wall':>10}{'cpu':>10}")
-    rows = [("python -c pass (interpreter start-up)", bare), ("import the lint path", imports),
-            ("cold lint of one spec (fresh process)", cold), ("lint of 100 specs (one process)", hundred)]
+    rows = [
+        ("python -c pass (interpreter start-up)", bare),
+        ("import the lint path", imports),
+        ("cold lint of one spec (fresh process)", cold),
+        ("lint of 100 specs (one process)", hundred),
+    ]
     for label, (wall, cpu) in rows:
         print(f"{label:<44}{wall:>10.3f}{cpu:>10.3f}")
     print(f"{'  per spec after the first':<44}{(hundred[0] - cold[0]) / 99:>10.4f}{(hundred[1] - cold[1]) / 99:>10.4f}")
     print(f"{'cold lint / interpreter start-up':<44}{cold[0] / bare[0]:>9.1f}x{cold[1] / bare[1]:>9.1f}x")
     heavy = [name for name in imported_modules() if name.split(".")[0] in FORBIDDEN]
-    print("heavy modules imported by lint:", ", ".join(sorted({name.split('.')[0] for name in heavy})) or "none")
+    print("heavy modules imported by lint:", ", ".join(sorted({name.split(".")[0] for name in heavy})) or "none")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ from typing import List, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="specc: compile declarative training specs (.mf) into standalone training scripts.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="specc: compile declarative training specs (.mf) into standalone training scripts.",
+)
 
 SET_HELP = "Override a value: --set train.max_steps=100 --set k=8 (the value is a spec expression)."
 BACKENDS = ("jax", "lightning", "mlx")
@@ -61,11 +65,15 @@ def compile(
     if result.program is None:
         raise typer.Exit(1)
     try:
-        from specc.compiler.emit import render
+        from specc.compiler.emit import EmitError, render
     except ImportError:
         typer.echo("rendering is not available yet: the spec is valid, but no script was written", err=True)
         raise typer.Exit(1)
-    script = render(result.program, backend)
+    try:
+        script = render(result.program, backend)
+    except EmitError as error:  # the backend cannot render this program (its own message)
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
     if check_only:
         current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
         if current != script:
@@ -127,7 +135,11 @@ def lint(
     failing = [d for d in diagnostics if d.severity == "error" or strict]
     sys.stdout.flush()
     if output_format == "text":
-        summary = f"{len(files)} file(s) checked, {len(failing)} problem(s)" if diagnostics else f"{len(files)} file(s) checked, no problems"
+        summary = (
+            f"{len(files)} file(s) checked, {len(failing)} problem(s)"
+            if diagnostics
+            else f"{len(files)} file(s) checked, no problems"
+        )
         typer.echo(summary, err=True)
     raise typer.Exit(1 if failing else 0)
 

@@ -48,8 +48,12 @@ def data_fields(facts: Facts) -> dict[str, ir.TensorType] | None:
     for name, text in (values.values.get("fields") or {}).items():
         parsed = parse_tensor_type(text)
         if parsed is None:
-            facts.error("E0407", f"invalid tensor type {text!r} for field `{name}`", facts.span("data", "fields", name),
-                        'write a dtype and a shape: "f32[64]", "i64[]" (dtypes: f32, i32, i64, bool)')
+            facts.error(
+                "E0407",
+                f"invalid tensor type {text!r} for field `{name}`",
+                facts.span("data", "fields", name),
+                'write a dtype and a shape: "f32[64]", "i64[]" (dtypes: f32, i32, i64, bool)',
+            )
             return None
         fields[name] = parsed
     return fields
@@ -67,7 +71,9 @@ def _compatible(declared: ir.TensorType, given: ir.TensorType) -> bool:
     """Same rank and dtype family; concrete dims equal (symbolic dims match anything)."""
     if len(declared.shape) != len(given.shape):
         return False
-    if (declared.dtype in _INTEGER) != (given.dtype in _INTEGER) or (declared.dtype == "bool") != (given.dtype == "bool"):
+    if (declared.dtype in _INTEGER) != (given.dtype in _INTEGER) or (declared.dtype == "bool") != (
+        given.dtype == "bool"
+    ):
         return False
     return all(isinstance(a, str) or isinstance(b, str) or a == b for a, b in zip(declared.shape, given.shape))
 
@@ -91,13 +97,19 @@ class ContractChecker:
     def target(self) -> ir.TensorType | None:
         target = self.facts.value("objective", "target")
         if target is None:
-            guess = {"int": ("y", "label", "tokens"), "float": ("y", "params", "x", "audio")}[self.contract.target_dtype]
+            guess = {"int": ("y", "label", "tokens"), "float": ("y", "params", "x", "audio")}[
+                self.contract.target_dtype
+            ]
             candidates = [name for name in guess if name in self.fields]
             if self.contract.target_dtype == "float" and self.kind == "regression":
                 candidates = [name for name in candidates if name != "x"]
             if not candidates:
-                self.facts.error("E0705", f"objective `{self.kind}` needs `target = data.<field>`", self.objective_head(),
-                                 f"data fields: {', '.join(self.fields)}")
+                self.facts.error(
+                    "E0705",
+                    f"objective `{self.kind}` needs `target = data.<field>`",
+                    self.objective_head(),
+                    f"data fields: {', '.join(self.fields)}",
+                )
                 return None
             target = "data." + candidates[0]
         name = target.split(".", 1)[1]
@@ -106,9 +118,16 @@ class ContractChecker:
             return None
         wanted_int = self.contract.target_dtype == "int"
         if (field.dtype in _INTEGER) != wanted_int:
-            self.facts.error("E0705", f"objective `{self.kind}` needs {'integer' if wanted_int else 'float'} targets; "
-                                      f"`data.{name}` is {_show(field)}", self.facts.span("objective", "target")
-                             if self.facts.value("objective", "target") else self.objective_head())
+            self.facts.error(
+                "E0705",
+                f"objective `{self.kind}` needs {'integer' if wanted_int else 'float'} targets; "
+                f"`data.{name}` is {_show(field)}",
+                (
+                    self.facts.span("objective", "target")
+                    if self.facts.value("objective", "target")
+                    else self.objective_head()
+                ),
+            )
             return None
         self.target_name = name
         return field
@@ -125,8 +144,11 @@ class ContractChecker:
         name = self.facts.value("objective", "model")
         if name is None:
             if len(self.graphs) != 1:
-                self.facts.error("E0701", f"objective `{self.kind}` needs `model = <name>`: the spec has "
-                                          f"{len(self.graphs)} models", self.objective_head())
+                self.facts.error(
+                    "E0701",
+                    f"objective `{self.kind}` needs `model = <name>`: the spec has " f"{len(self.graphs)} models",
+                    self.objective_head(),
+                )
                 return
             name = next(iter(self.graphs))
         graph = self.graphs.get(name)
@@ -141,12 +163,18 @@ class ContractChecker:
         declared = dict(graph.inputs)
         for key in explicit:
             if key not in declared:
-                self.facts.error("E0709", f"`inputs` binds `{key}`, which is not an input of model `{graph.name}`",
-                                 self.facts.span("objective", "inputs", key),
-                                 did_you_mean(key, declared) or f"inputs of `{graph.name}`: {', '.join(declared)}")
+                self.facts.error(
+                    "E0709",
+                    f"`inputs` binds `{key}`, which is not an input of model `{graph.name}`",
+                    self.facts.span("objective", "inputs", key),
+                    did_you_mean(key, declared) or f"inputs of `{graph.name}`: {', '.join(declared)}",
+                )
             elif key in supplied and self.supplies(key):
-                self.facts.error("E0709", f"`{key}` is supplied by objective `{self.kind}` and cannot be bound",
-                                 self.facts.span("objective", "inputs", key))
+                self.facts.error(
+                    "E0709",
+                    f"`{key}` is supplied by objective `{self.kind}` and cannot be bound",
+                    self.facts.span("objective", "inputs", key),
+                )
         bindings = []
         for name, tensor in graph.inputs:
             source, given = self.source_of(name, explicit, supplied, target, graph.name)
@@ -154,22 +182,36 @@ class ContractChecker:
                 continue
             if given is not None and not _compatible(tensor, given):
                 where = self.facts.span("objective", "inputs", name) if name in explicit else self.model_span(slot)
-                self.facts.error("E0703", f"model `{graph.name}` declares input `{name}` as {_show(tensor)}, but "
-                                          f"{source} is {_show(given)}", where)
+                self.facts.error(
+                    "E0703",
+                    f"model `{graph.name}` declares input `{name}` as {_show(tensor)}, but "
+                    f"{source} is {_show(given)}",
+                    where,
+                )
             bindings.append((name, source))
         if self.contract.h == "required" and "h" not in declared:
-            self.facts.error("E0706", f"objective `{self.kind}` feeds the interval h = t - r: model `{graph.name}` "
-                                      f"must declare an input `h: f32[B]`", self.model_span(slot))
+            self.facts.error(
+                "E0706",
+                f"objective `{self.kind}` feeds the interval h = t - r: model `{graph.name}` "
+                f"must declare an input `h: f32[B]`",
+                self.model_span(slot),
+            )
         fed = [name for name, _ in supplies if name != "h"]
         for needed in fed:
             if needed not in declared:
                 what = " and ".join(f"`{name}`" for name in fed)
-                self.facts.error("E0707", f"objective `{self.kind}` feeds {what}: model `{graph.name}` has no input "
-                                          f"`{needed}`", self.model_span(slot))
+                self.facts.error(
+                    "E0707",
+                    f"objective `{self.kind}` feeds {what}: model `{graph.name}` has no input " f"`{needed}`",
+                    self.model_span(slot),
+                )
         conditions = [source for _, source in bindings if source.startswith("data.")]
         if (self.facts.value("objective", "cfg_dropout") or 0) > 0 and not conditions:
-            self.facts.error("E0708", f"cfg_dropout drops the condition, but model `{graph.name}` has no input fed "
-                                      f"from the data", self.facts.span("objective", "cfg_dropout"))
+            self.facts.error(
+                "E0708",
+                f"cfg_dropout drops the condition, but model `{graph.name}` has no input fed " f"from the data",
+                self.facts.span("objective", "cfg_dropout"),
+            )
         self.bindings[graph.name] = tuple(bindings)
 
     def source_of(self, name: str, explicit: dict, supplied: dict, target: ir.TensorType, model: str):
@@ -183,9 +225,13 @@ class ContractChecker:
             return f"objective.{name}", ir.TensorType("f32", ("B",))
         if name in self.fields:
             return f"data.{name}", _batched(self.fields[name])
-        self.facts.error("E0702", f"input `{name}` of model `{model}` is not fed: no data field `{name}` and objective "
-                                  f"`{self.kind}` does not supply it", self.model_span(self.current_slot(name)),
-                         f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})")
+        self.facts.error(
+            "E0702",
+            f"input `{name}` of model `{model}` is not fed: no data field `{name}` and objective "
+            f"`{self.kind}` does not supply it",
+            self.model_span(self.current_slot(name)),
+            f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})",
+        )
         return None, None
 
     def supplies(self, name: str) -> bool:
@@ -204,13 +250,21 @@ class ContractChecker:
             "sequence_logits": (ir.TensorType("f32", ("B", "T", "V")), "token logits [B, T, V]"),
         }[self.contract.output]
         if not _compatible(wanted[0], output) or output.dtype in _INTEGER:
-            self.facts.error("E0704", f"objective `{self.kind}` needs {wanted[1]} {_show(wanted[0])}; model "
-                                      f"`{graph.name}` returns {_show(output)}", self.model_span(slot))
+            self.facts.error(
+                "E0704",
+                f"objective `{self.kind}` needs {wanted[1]} {_show(wanted[0])}; model "
+                f"`{graph.name}` returns {_show(output)}",
+                self.model_span(slot),
+            )
         elif self.contract.output == "logits":
             classes = self.classes()
             if classes is not None and isinstance(output.shape[1], int) and output.shape[1] != classes:
-                self.facts.error("E0704", f"the labels have {classes} classes; model `{graph.name}` returns "
-                                          f"{_show(output)} ({output.shape[1]} logits per row)", self.model_span(slot))
+                self.facts.error(
+                    "E0704",
+                    f"the labels have {classes} classes; model `{graph.name}` returns "
+                    f"{_show(output)} ({output.shape[1]} logits per row)",
+                    self.model_span(slot),
+                )
 
     def classes(self) -> int | None:
         """Number of classes of the data source's labels, when the registry knows it."""
@@ -230,15 +284,23 @@ class ContractChecker:
             inputs = discriminator.inputs
             if len(inputs) != 1 or not _compatible(inputs[0][1], wanted):
                 shown = ", ".join(f"{name}: {_show(tensor)}" for name, tensor in inputs)
-                self.facts.error("E0710", f"the discriminator takes one input shaped like the target {_show(wanted)}; "
-                                          f"`{discriminator.name}` takes ({shown})", self.model_span("discriminator"))
+                self.facts.error(
+                    "E0710",
+                    f"the discriminator takes one input shaped like the target {_show(wanted)}; "
+                    f"`{discriminator.name}` takes ({shown})",
+                    self.model_span("discriminator"),
+                )
             else:
                 self.bindings[discriminator.name] = ((inputs[0][0], "objective.x"),)
         names = {section.name for section in self.facts.resolution.sections.values() if section.kind == "optimizer"}
         for needed in self.contract.optimizers:
             if needed not in names:
-                self.facts.error("E0711", f"objective `adversarial` needs an optimizer named `{needed}`",
-                                 self.objective_head(), f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`")
+                self.facts.error(
+                    "E0711",
+                    f"objective `adversarial` needs an optimizer named `{needed}`",
+                    self.objective_head(),
+                    f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`",
+                )
 
 
 def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
@@ -250,8 +312,13 @@ def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
     prefixes = sorted({".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)})
     for index, prefix in enumerate(facts.value("train", "freeze") or ()):
         if prefix not in prefixes:
-            facts.error("E0513", f"freeze `{prefix}` matches no parameter", facts.span("train", "freeze", index),
-                        did_you_mean(prefix, prefixes) or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}")
+            facts.error(
+                "E0513",
+                f"freeze `{prefix}` matches no parameter",
+                facts.span("train", "freeze", index),
+                did_you_mean(prefix, prefixes)
+                or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}",
+            )
 
 
 # ---------------------------------------------------------------------- backend capability
@@ -289,13 +356,36 @@ def _nested_components(section, facts: Facts, key: str):
 
 
 def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
-    """Every component (and graph layer) the spec uses must exist on ``backend``."""
+    """Every component (and graph layer) the spec uses must exist on ``backend``: in the
+    registry (what the runtime implements) and in the backend's table
+    (``specc.compiler.backends.<name>``: what its template renders)."""
+    table = _backend_table(backend)
     for kind, name, span in used_components(facts):
         component = registry.lookup(kind, name)
         if component is not None and backend not in component.backends:
-            facts.error("E0801", f"{kind} `{name}` is not available on backend `{backend}`", span,
-                        f"backends with it: {', '.join(sorted(component.backends))}")
+            facts.error(
+                "E0801",
+                f"{kind} `{name}` is not available on backend `{backend}`",
+                span,
+                f"backends with it: {', '.join(sorted(component.backends))}",
+            )
+        elif table is not None and not table.supports(kind, name):
+            facts.error(
+                "E0801",
+                f"{kind} `{name}` is not implemented by backend `{backend}` yet",
+                span,
+                f"{backend} implements: {', '.join(sorted(table.capabilities[kind]))}",
+            )
     _check_layers(facts, backend, graphs)
+
+
+def _backend_table(backend: str):
+    try:
+        from specc.compiler.backends import get_backend
+
+        return get_backend(backend)
+    except (ImportError, ValueError):
+        return None
 
 
 def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
@@ -315,9 +405,12 @@ def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) 
                 if entry is None or backend in entry.backends or (entry.name, graph.name) in reported:
                     continue
                 reported.add((entry.name, graph.name))
-                facts.error("E0802", f"`{entry.name}` (in model `{graph.name}`) is not available on backend "
-                                     f"`{backend}`", _origin_span(origin, facts),
-                            f"backends with it: {', '.join(sorted(entry.backends))}")
+                facts.error(
+                    "E0802",
+                    f"`{entry.name}` (in model `{graph.name}`) is not available on backend " f"`{backend}`",
+                    _origin_span(origin, facts),
+                    f"backends with it: {', '.join(sorted(entry.backends))}",
+                )
 
 
 def _calls(module: ir.ModuleDef):

@@ -4,7 +4,8 @@ A rule is ``rule(name, tensors, values) -> Outcome``: ``tensors`` maps the entry
 arguments to ``TensorInfo`` (or lists of them), ``values`` its other arguments, already
 type-checked. It returns the output types, the runtime keyword arguments and the parameters
 in canonical (PyTorch) layout, or raises ``LayerError`` with a diagnostic code:
-E0608 shapes, E0609 argument values, E0610 divisibility, E0617 dtypes.
+E0608 shapes, E0609 argument values, E0610 divisibility, E0617 dtypes, E0618 a sequence
+longer than a positional table.
 """
 
 from __future__ import annotations
@@ -451,3 +452,24 @@ def sinusoidal(name, tensors, values) -> Outcome:
         raise LayerError("E0610", f"{name}: `dim` must be even, got {dim}", "dim")
     x = tensors["x"]
     return Outcome((TensorInfo(_float(x.dtype), x.shape + (dim,)),), dict(values))
+
+
+# ----------------------------------------------------------------------------- layers (appended)
+
+
+def positional_embedding(name, tensors, values) -> Outcome:
+    """``x [B, T, D] -> x + weight[:T]``, weight ``[max_length, D]`` (normal). A symbolic ``T``
+    is checked at run time; a concrete ``T > max_length`` is E0618 here."""
+    x = tensors["x"]
+    rank(name, x, 3, "[B, T, D]")
+    if x.dtype != "f32":
+        raise LayerError("E0617", f"{name}: x must be f32 (embed integer ids with `embedding` first), "
+                         f"got {x.dtype}{format_shape(x.shape)}", "x")
+    dim = concrete(name, x, -1, "last")
+    max_length = positive(name, values, "max_length")
+    steps = x.shape[1]
+    if isinstance(steps, int) and steps > max_length:
+        raise LayerError("E0618", f"{name}: the input {format_shape(x.shape)} has {steps} positions "
+                         f"but `max_length` is {max_length}", "max_length")
+    arguments = {"max_length": max_length, "dim": dim}
+    return Outcome((x,), arguments, (parameter("weight", (max_length, dim), "normal"),))

@@ -140,6 +140,11 @@ _LAYERS = [
     _layer("dropout", "Dropout", [_x(), Argument("rate", "float", doc="probability of zeroing an element")],
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
            "[...] -> [...]", "none"),
+    _layer("positional_embedding", "PositionalEmbedding",
+           [_x("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)")],
+           rules.positional_embedding, "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
+           "is checked at run time, a concrete T > max_length is E0618).",
+           "[B, T, D] -> [B, T, D]", "weight [max_length, D]; normal"),
 ]
 
 _UNARY = {

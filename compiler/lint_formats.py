@@ -22,9 +22,16 @@ def as_text(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
 def _record(diagnostic: Diagnostic) -> dict:
     span = diagnostic.span
     return {
-        "file": span.file, "line": span.line, "column": span.column, "end_line": span.end_line,
-        "end_column": span.end_column, "severity": diagnostic.severity, "code": diagnostic.code,
-        "message": diagnostic.message, "help": diagnostic.help, "notes": list(diagnostic.notes),
+        "file": span.file,
+        "line": span.line,
+        "column": span.column,
+        "end_line": span.end_line,
+        "end_column": span.end_column,
+        "severity": diagnostic.severity,
+        "code": diagnostic.code,
+        "message": diagnostic.message,
+        "help": diagnostic.help,
+        "notes": list(diagnostic.notes),
     }
 
 
@@ -46,8 +53,12 @@ def as_github(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
     for diagnostic in diagnostics:
         span = diagnostic.span
         properties = {
-            "file": span.file, "line": span.line, "col": span.column, "endLine": span.end_line,
-            "endColumn": span.end_column, "title": diagnostic.code,
+            "file": span.file,
+            "line": span.line,
+            "col": span.column,
+            "endLine": span.end_line,
+            "endColumn": span.end_column,
+            "title": diagnostic.code,
         }
         text = ",".join(f"{key}={_escape_property(str(value))}" for key, value in properties.items())
         message = diagnostic.message + (f"\nhelp: {diagnostic.help}" if diagnostic.help else "")
@@ -63,27 +74,43 @@ def as_sarif(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
     for diagnostic in diagnostics:
         span = diagnostic.span
         text = diagnostic.message + (f" (help: {diagnostic.help})" if diagnostic.help else "")
-        results.append({
-            "ruleId": diagnostic.code,
-            "ruleIndex": codes.index(diagnostic.code),
-            "level": "error" if diagnostic.severity == "error" else "warning",
-            "message": {"text": text},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": span.file},
-                "region": {"startLine": span.line, "startColumn": span.column, "endLine": span.end_line,
-                           "endColumn": span.end_column},
-            }}],
-        })
+        results.append(
+            {
+                "ruleId": diagnostic.code,
+                "ruleIndex": codes.index(diagnostic.code),
+                "level": "error" if diagnostic.severity == "error" else "warning",
+                "message": {"text": text},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": span.file},
+                            "region": {
+                                "startLine": span.line,
+                                "startColumn": span.column,
+                                "endLine": span.end_line,
+                                "endColumn": span.end_column,
+                            },
+                        }
+                    }
+                ],
+            }
+        )
     document = {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "specc", "version": specc.__version__, "informationUri": "https://example.invalid/specc",
-                "rules": [{"id": code, "helpUri": f"docs/diagnostics.md#{code.lower()}"} for code in codes],
-            }},
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "specc",
+                        "version": specc.__version__,
+                        "informationUri": "https://example.invalid/specc",
+                        "rules": [{"id": code, "helpUri": f"docs/diagnostics.md#{code.lower()}"} for code in codes],
+                    }
+                },
+                "results": results,
+            }
+        ],
     }
     return json.dumps(document, indent=2) + "\n"
 

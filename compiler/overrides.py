@@ -51,8 +51,13 @@ def make_expression_parser(parse: Callable):
         moved = [replace(d, span=_move(d.span, line, shift)) for d in diagnostics]
         if module is None or len(module.items) != 1 or not isinstance(module.items[0], ast.Let):
             if not moved:
-                moved.append(Diagnostic("E0308", f"the override value `{text}` is not an expression",
-                                        Span(OVERRIDE_FILE, line, column, line, column + max(1, len(text)))))
+                moved.append(
+                    Diagnostic(
+                        "E0308",
+                        f"the override value `{text}` is not an expression",
+                        Span(OVERRIDE_FILE, line, column, line, column + max(1, len(text))),
+                    )
+                )
             return None, moved
         return _shift_tree(module.items[0].value, line, shift), moved
 
@@ -60,8 +65,13 @@ def make_expression_parser(parse: Callable):
 
 
 def _move(span: Span, line: int, shift: int) -> Span:
-    return Span(OVERRIDE_FILE, line + span.line - 1, max(1, span.column + shift), line + span.end_line - 1,
-                max(1, span.end_column + shift))
+    return Span(
+        OVERRIDE_FILE,
+        line + span.line - 1,
+        max(1, span.column + shift),
+        line + span.end_line - 1,
+        max(1, span.end_column + shift),
+    )
 
 
 def _shift_tree(node, line: int, shift: int):

@@ -16,11 +16,26 @@ from specc.compiler import ir
 from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
 from specc.compiler.values import plain
 
+STD_NAME = "<std>"  # how standard-library files are named in spans, provenance and the IR
+
+
 def std_root() -> str:
     """specs/std of the installed package (the folder ``import "std/..."`` reads from)."""
     import specc.specs
 
     return str(Path(specc.specs.__file__).parent / "std")
+
+
+def _std_reader(read: Callable[[str], bytes], root: str) -> Callable[[str], bytes]:
+    """``read`` that maps ``<std>/x.mf`` onto the package's std folder, so that library files
+    are named ``<std>/x.mf`` everywhere (never an absolute, machine-dependent path)."""
+
+    def read_with_std(path: str) -> bytes:
+        if path.startswith(STD_NAME + "/"):
+            return read(root + path[len(STD_NAME) :])
+        return read(path)
+
+    return read_with_std
 
 
 @dataclass
@@ -41,8 +56,11 @@ def _constants(resolution, checked) -> dict:
     """Resolved top-level lets and section values under dotted keys, for the model graphs."""
     constants = {name: plain(value) for name, value in resolution.constants.items()}
     for key, section in resolution.sections.items():
-        values = checked.sections[key].values if key in checked.sections else {
-            name: plain(value) for name, value in section.entries.items()}
+        values = (
+            checked.sections[key].values
+            if key in checked.sections
+            else {name: plain(value) for name, value in section.entries.items()}
+        )
         for name, value in values.items():
             if isinstance(value, (int, float, str, bool, list)) and name != "component":
                 constants[f"{key}.{name}"] = value
@@ -57,8 +75,13 @@ def _build_graphs(modules, constants, diagnostics) -> dict[str, ir.ModelGraph] |
     return build_models(modules, constants, diagnostics)
 
 
-def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = (), backend: str | None = None,
-          library_ok: bool = False) -> CheckResult:
+def check(
+    path: str,
+    read: Callable[[str], bytes],
+    overrides: Sequence[str] = (),
+    backend: str | None = None,
+    library_ok: bool = False,
+) -> CheckResult:
     """Check the spec at ``path``. With ``library_ok``, a file without a ``spec`` line is a
     library: only parsed with its imports (and its blocks checked where they are used)."""
     from specc.compiler import contracts, plan, rules
@@ -67,8 +90,8 @@ def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = ()
     from specc.dsl.imports import load_program
     from specc.dsl.parser import parse
 
-    root = std_root()
-    loaded = load_program(path, read, root)
+    root = STD_NAME
+    loaded = load_program(path, _std_reader(read, std_root()), root)
     sources = dict(loaded.sources)
     diagnostics = list(loaded.diagnostics)
     if overrides:
@@ -89,9 +112,14 @@ def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = ()
     graphs = _build_graphs(modules, _constants(resolution, checked), diagnostics)
     result = CheckResult(None, [], sources, resolution)
     if graphs is None:
-        diagnostics.append(Diagnostic(
-            "E0899", "internal: model graphs cannot be built (specc.compiler.graphs is not available)",
-            Span.point(modules[-1].file), notes=("the spec was checked up to its model graphs",)))
+        diagnostics.append(
+            Diagnostic(
+                "E0899",
+                "internal: model graphs cannot be built (specc.compiler.graphs is not available)",
+                Span.point(modules[-1].file),
+                notes=("the spec was checked up to its model graphs",),
+            )
+        )
         graphs = {}
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
@@ -103,8 +131,9 @@ def check(path: str, read: Callable[[str], bytes], overrides: Sequence[str] = ()
     if result.errors:
         return result
     target = getattr(checker, "target_name", None)
-    result.program = plan.lower(resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path,
-                                sources, overrides)
+    result.program = plan.lower(
+        resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path, sources, overrides
+    )
     return result
 
 

@@ -49,8 +49,11 @@ class Lowering:
     def data(self, fields: dict[str, ir.TensorType]) -> ir.DataPlan:
         values = self.sections["data"]
         source = _section_component(values, skip=("batch_size", "eval_batch_size", "fields"))
-        return ir.DataPlan(source=source, fields=tuple(ir.Field(name, tensor) for name, tensor in fields.items()),
-                           batch_size=values["batch_size"])
+        return ir.DataPlan(
+            source=source,
+            fields=tuple(ir.Field(name, tensor) for name, tensor in fields.items()),
+            batch_size=values["batch_size"],
+        )
 
     def objective(self, graphs, bindings, target: str | None) -> ir.ObjectivePlan:
         values = self.sections["objective"]
@@ -63,8 +66,9 @@ class Lowering:
                 inputs.append((model_input if len(models) == 1 else f"{model}.{model_input}", source))
         arguments = tuple((key, to_value(values[key])) for key in sorted(values) if key not in _OBJECTIVE_SLOTS)
         terms = tuple(ir.LossTerm(float(term["weight"]), component(term["term"])) for term in values.get("loss") or ())
-        return ir.ObjectivePlan(kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments,
-                                terms=terms)
+        return ir.ObjectivePlan(
+            kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments, terms=terms
+        )
 
     def optimizers(self, objective: ir.ObjectivePlan, graphs) -> tuple[ir.OptimizerPlan, ...]:
         plans = []
@@ -76,8 +80,11 @@ class Lowering:
             models = tuple(values["models"]) or self.default_models(name, objective, graphs)
             schedule_key = f"schedule.{name}" if name else "schedule"
             schedule = self.schedule(self.sections.get(schedule_key), values["lr"])
-            plans.append(ir.OptimizerPlan(name=name, optimizer=_section_component(values, skip=("models",)),
-                                          models=models, schedule=schedule))
+            plans.append(
+                ir.OptimizerPlan(
+                    name=name, optimizer=_section_component(values, skip=("models",)), models=models, schedule=schedule
+                )
+            )
         return tuple(sorted(plans, key=lambda plan: plan.name))
 
     def default_models(self, name: str, objective: ir.ObjectivePlan, graphs) -> tuple[str, ...]:
@@ -92,7 +99,9 @@ class Lowering:
         filled = dict(values)
         for parameter in registry.lookup("schedule", values["component"]).params:
             if parameter.derived and filled.get(parameter.name) is None:
-                filled[parameter.name] = lr if parameter.derived == "optimizer.lr" else self.sections["train"]["max_steps"]
+                filled[parameter.name] = (
+                    lr if parameter.derived == "optimizer.lr" else self.sections["train"]["max_steps"]
+                )
         return _section_component(filled)
 
     def train(self) -> ir.TrainPlan:
@@ -104,15 +113,32 @@ class Lowering:
             loggers.insert(0, {"kind": "csv"})
         explicit_stopping = "early_stopping" in self.resolution.sections["train"].children
         return ir.TrainPlan(
-            max_steps=values["max_steps"], max_epochs=values["max_epochs"], seed=values["seed"],
-            precision=values["precision"], log_every=values["log_every"], eval_every=values["eval_every"],
-            grad_clip=values["grad_clip"], grad_clip_mode=values["grad_clip_mode"], accumulate=values["accumulate"],
-            ema=values["ema"], freeze=tuple(values["freeze"]), warm_start=values["warm_start"],
-            checkpoint=ir.CheckpointPlan(every=checkpoint.get("every"), keep=checkpoint.get("keep", 1),
-                                         monitor=checkpoint.get("monitor"), mode=checkpoint.get("mode", "min"),
-                                         last=checkpoint.get("last", True)),
-            early_stopping=ir.EarlyStoppingPlan(stopping["monitor"], stopping["patience"], stopping["mode"],
-                                                float(stopping["min_delta"])) if stopping and explicit_stopping else None,
+            max_steps=values["max_steps"],
+            max_epochs=values["max_epochs"],
+            seed=values["seed"],
+            precision=values["precision"],
+            log_every=values["log_every"],
+            eval_every=values["eval_every"],
+            grad_clip=values["grad_clip"],
+            grad_clip_mode=values["grad_clip_mode"],
+            accumulate=values["accumulate"],
+            ema=values["ema"],
+            freeze=tuple(values["freeze"]),
+            warm_start=values["warm_start"],
+            checkpoint=ir.CheckpointPlan(
+                every=checkpoint.get("every"),
+                keep=checkpoint.get("keep", 1),
+                monitor=checkpoint.get("monitor"),
+                mode=checkpoint.get("mode", "min"),
+                last=checkpoint.get("last", True),
+            ),
+            early_stopping=(
+                ir.EarlyStoppingPlan(
+                    stopping["monitor"], stopping["patience"], stopping["mode"], float(stopping["min_delta"])
+                )
+                if stopping and explicit_stopping
+                else None
+            ),
             loggers=tuple(component(item) for item in loggers),
             callbacks=tuple(component(item) for item in values["callbacks"]),
         )
@@ -120,9 +146,11 @@ class Lowering:
     def evaluation(self) -> ir.EvalPlan:
         values = self.sections.get("eval") or {"sampler": None, "metrics": []}
         sampler = values["sampler"]
-        return ir.EvalPlan(sampler=component(sampler) if sampler else None,
-                           metrics=tuple(component(metric) for metric in values["metrics"]),
-                           batch_size=self.sections["data"].get("eval_batch_size"))
+        return ir.EvalPlan(
+            sampler=component(sampler) if sampler else None,
+            metrics=tuple(component(metric) for metric in values["metrics"]),
+            batch_size=self.sections["data"].get("eval_batch_size"),
+        )
 
     def provenance(self) -> tuple[ir.Provenance, ...]:
         records = {}
@@ -157,9 +185,17 @@ def spec_hash(sources: dict[str, str], overrides) -> str:
     return digest.hexdigest()
 
 
-def lower(resolution: Resolution, checked: Checked, graphs: dict[str, ir.ModelGraph], bindings: dict,
-          fields: dict[str, ir.TensorType], target: str | None, spec_path: str, sources: dict[str, str],
-          overrides=()) -> ir.Program:
+def lower(
+    resolution: Resolution,
+    checked: Checked,
+    graphs: dict[str, ir.ModelGraph],
+    bindings: dict,
+    fields: dict[str, ir.TensorType],
+    target: str | None,
+    spec_path: str,
+    sources: dict[str, str],
+    overrides=(),
+) -> ir.Program:
     """The IR of a spec that passed every check."""
     lowering = Lowering(resolution, checked)
     objective = lowering.objective(graphs, bindings, target)

@@ -5,9 +5,9 @@ order, root last) into a ``Resolution``: constants, sections with resolved entri
 model names, each value with its span and origin. It never raises on bad input: every
 problem is a diagnostic (E03xx).
 
-Folding: ``+ - * / // % **`` on numbers (``/`` gives a float, the others keep ints),
-comparisons and ``and`` / ``or`` / ``not`` on bools, ``+`` on strings; ``w * loss`` and
-``a + b`` on components build a weighted sum of loss terms.
+Constants and references are resolved lazily (a cycle is E0304); arithmetic is folded by
+``fold.py`` (E0305); overrides replace a ``let``'s expression or a section entry before
+anything is evaluated, so an override reaches every use.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from specc.compiler import registry
+from specc.compiler import fold, registry
 from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
-from specc.compiler.values import ComponentCall, FieldRef, ResolvedSection, RValue, Terms, Word, describe, type_name
+from specc.compiler.values import ComponentCall, FieldRef, ResolvedSection, RValue, Word, describe
 from specc.compiler.overrides import OVERRIDE_FILE, import_chains, make_expression_parser  # noqa: F401 (re-exported)
 from specc.dsl import ast
 
@@ -74,9 +74,14 @@ class Resolver:
         key = f"{what} {name}"
         if key in seen:
             first = seen[key]
-            self.result.diagnostics.append(Diagnostic(
-                "E0303", f"duplicate definition of {what} `{name}`", span,
-                notes=(f"first defined at {first.location()}",)))
+            self.result.diagnostics.append(
+                Diagnostic(
+                    "E0303",
+                    f"duplicate definition of {what} `{name}`",
+                    span,
+                    notes=(f"first defined at {first.location()}",),
+                )
+            )
             return True
         seen[key] = span
         return False
@@ -92,7 +97,9 @@ class Resolver:
 
     def collect_section(self, node: ast.Section, file: str, parent: ResolvedSection | None, seen) -> None:
         definition = registry.SECTIONS.get(node.kind)
-        allowed = [kind for kind, section in registry.SECTIONS.items() if section.parent == (parent.kind if parent else None)]
+        allowed = [
+            kind for kind, section in registry.SECTIONS.items() if section.parent == (parent.kind if parent else None)
+        ]
         if definition is None or definition.parent != (parent.kind if parent else None):
             where = f"in section `{parent.kind}`" if parent else "at the top level"
             suggestion = did_you_mean(node.kind, allowed)
@@ -127,7 +134,12 @@ class Resolver:
             key = key.strip()
             whole = Span(OVERRIDE_FILE, line, 1, line, len(text) + 1)
             if not equals or not key:
-                self.error("E0308", f"malformed override `{text}`", whole, "write --set path=value, e.g. --set train.max_steps=100")
+                self.error(
+                    "E0308",
+                    f"malformed override `{text}`",
+                    whole,
+                    "write --set path=value, e.g. --set train.max_steps=100",
+                )
                 continue
             expression, diagnostics = parse_expression(value_text, line, len(key) + 2)
             self.result.diagnostics.extend(diagnostics)
@@ -208,15 +220,26 @@ class Resolver:
 
     def let_value(self, name: str, use: Span | None) -> RValue | None:
         let, file = self.lets[name]
-        return self.memo(("let", name), use, f"constant `{name}`",
-                         lambda: self.evaluate(let.value, self.origin(let.span) if file != OVERRIDE_FILE else OVERRIDE_FILE,
-                                               self.result.chains.get(file, ())))
+        return self.memo(
+            ("let", name),
+            use,
+            f"constant `{name}`",
+            lambda: self.evaluate(
+                let.value,
+                self.origin(let.span) if file != OVERRIDE_FILE else OVERRIDE_FILE,
+                self.result.chains.get(file, ()),
+            ),
+        )
 
     def entry_value(self, path: str, name: str, use: Span | None) -> RValue | None:
         entry, file = self.entries[(path, name)]
         origin = OVERRIDE_FILE if file == OVERRIDE_FILE else self.origin(entry.span)
-        return self.memo(("entry", path, name), use, f"`{path}.{name}`",
-                         lambda: self.evaluate(entry.value, origin, self.result.chains.get(file, ())))
+        return self.memo(
+            ("entry", path, name),
+            use,
+            f"`{path}.{name}`",
+            lambda: self.evaluate(entry.value, origin, self.result.chains.get(file, ())),
+        )
 
     def memo(self, key, use: Span | None, what: str, compute):
         cache = self.state.get(key)
@@ -250,29 +273,43 @@ class Resolver:
             return self.evaluate_mapping(node, origin, chain)
         if isinstance(node, ast.Call):
             args = [self.evaluate(item, origin, chain) for item in node.args]
-            kwargs = [(keyword.name, self.evaluate(keyword.value, origin, chain), _key_span(keyword))
-                      for keyword in node.kwargs]
+            kwargs = [
+                (keyword.name, self.evaluate(keyword.value, origin, chain), _key_span(keyword))
+                for keyword in node.kwargs
+            ]
             if any(item is None for item in args) or any(item[1] is None for item in kwargs):
                 return None
             return make(ComponentCall(node.function, node.function_span, tuple(args), tuple(kwargs)))
-        if isinstance(node, ast.UnaryOp):
-            operand = self.evaluate(node.operand, origin, chain)
-            return None if operand is None else self.fold_unary(node, operand, make)
-        if isinstance(node, ast.BinaryOp):
-            left = self.evaluate(node.left, origin, chain)
-            right = self.evaluate(node.right, origin, chain)
-            if left is None or right is None:
-                return None
-            return self.fold_binary(node, left, right, make)
+        if isinstance(node, (ast.UnaryOp, ast.BinaryOp)):
+            return self.evaluate_operation(node, origin, chain, make)
         self.error("E0305", "this expression cannot be used as a value", node.span)
         return None
+
+    def evaluate_operation(self, node, origin: str, chain, make) -> RValue | None:
+        """A folded unary or binary operation (E0305 when it cannot be folded)."""
+        operands = (node.operand,) if isinstance(node, ast.UnaryOp) else (node.left, node.right)
+        values = [self.evaluate(operand, origin, chain) for operand in operands]
+        if any(value is None for value in values):
+            return None
+        try:
+            folded = fold.unary(node.op, values[0]) if len(values) == 1 else fold.binary(node.op, *values)
+        except fold.FoldError as problem:
+            self.error("E0305", str(problem), node.span)
+            return None
+        return make(folded, tuple(step for value in values for step in value.via))
 
     def evaluate_name(self, node: ast.Name, origin: str, chain) -> RValue | None:
         if node.name in self.lets:
             value = self.let_value(node.name, node.span)
             if value is None:
                 return None
-            return RValue(value.value, node.span, origin, chain, (f"{node.name} = {describe(value)} ({value.origin})",) + value.via)
+            return RValue(
+                value.value,
+                node.span,
+                origin,
+                chain,
+                (f"{node.name} = {describe(value)} ({value.origin})",) + value.via,
+            )
         return RValue(Word(node.name), node.span, origin, chain)
 
     def evaluate_reference(self, node: ast.Attribute, origin: str, chain) -> RValue | None:
@@ -283,10 +320,16 @@ class Resolver:
         reference = ".".join(parts)
         found = self.lookup_reference(parts, node.span)
         if found is None:
-            self.error("E0302", f"unknown reference `{reference}`", node.span,
-                       did_you_mean(reference, self.reference_candidates()))
+            self.error(
+                "E0302",
+                f"unknown reference `{reference}`",
+                node.span,
+                did_you_mean(reference, self.reference_candidates()),
+            )
             return None
-        return RValue(found.value, node.span, origin, chain, (f"{reference} = {describe(found)} ({found.origin})",) + found.via)
+        return RValue(
+            found.value, node.span, origin, chain, (f"{reference} = {describe(found)} ({found.origin})",) + found.via
+        )
 
     def lookup_reference(self, parts: list[str], use: Span) -> RValue | None:
         """``data.k`` / ``optimizer.generator.lr`` / ``train.checkpoint.keep``: a written entry,
@@ -306,7 +349,12 @@ class Resolver:
 
     def default_or_field(self, section: ResolvedSection, name: str, use: Span) -> RValue | None:
         for parameter in _parameters(section):
-            if parameter.name == name and not parameter.required and parameter.default is not None and not parameter.derived:
+            if (
+                parameter.name == name
+                and not parameter.required
+                and parameter.default is not None
+                and not parameter.derived
+            ):
                 return RValue(_to_value(parameter.default), use, "default")
         if section.kind == "data" and registry.lookup("data", section.component or "") is None:
             return RValue(FieldRef(name), use, "unknown")  # the section's own error covers it
@@ -341,68 +389,10 @@ class Resolver:
                 entries[entry.key] = value
         return None if failed else RValue(entries, node.span, origin, chain)
 
-    def fold_unary(self, node: ast.UnaryOp, operand: RValue, make) -> RValue | None:
-        value = operand.value
-        if node.op in ("-", "+") and _is_number(value):
-            return make(-value if node.op == "-" else value, operand.via)
-        if node.op == "not" and isinstance(value, bool):
-            return make(not value, operand.via)
-        self.error("E0305", f"cannot apply `{node.op}` to {_a(type_name(operand))}", node.span)
-        return None
-
-    def fold_binary(self, node: ast.BinaryOp, left: RValue, right: RValue, make) -> RValue | None:
-        a, b, op, via = left.value, right.value, node.op, left.via + right.via
-        if _is_number(a) and _is_number(b):
-            return self.fold_numbers(node, a, b, make, via)
-        if isinstance(a, str) and isinstance(b, str) and op in ("+", "==", "!="):
-            return make(a + b if op == "+" else (a == b) == (op == "=="), via)
-        if isinstance(a, bool) and isinstance(b, bool) and op in ("and", "or", "==", "!="):
-            results = {"and": a and b, "or": a or b, "==": a == b, "!=": a != b}
-            return make(results[op], via)
-        terms = _as_terms(left, right, op)
-        if terms is not None:
-            return make(terms, via)
-        self.error("E0305", f"cannot apply `{op}` to {_a(type_name(left))} and {_a(type_name(right))}", node.span)
-        return None
-
-    def fold_numbers(self, node: ast.BinaryOp, a, b, make, via) -> RValue | None:
-        op = node.op
-        if op in ("/", "//", "%") and b == 0:
-            self.error("E0305", "division by zero in a constant expression", node.span)
-            return None
-        if op == "**" and isinstance(a, int) and isinstance(b, int) and (b < 0 or abs(b) > 4096):
-            value = float(a) ** b if b < 0 else None
-            if value is None:
-                self.error("E0305", f"exponent {b} is too large for a constant", node.span)
-                return None
-            return make(value, via)
-        operations = {
-            "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
-            "//": lambda: a // b, "%": lambda: a % b, "**": lambda: a ** b,
-            "==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b, "<=": lambda: a <= b,
-            ">": lambda: a > b, ">=": lambda: a >= b,
-        }
-        if op not in operations:
-            self.error("E0305", f"cannot apply `{op}` to numbers", node.span)
-            return None
-        try:
-            result = operations[op]()
-        except (OverflowError, ValueError, ZeroDivisionError) as problem:
-            self.error("E0305", f"cannot fold `{op}`: {problem}", node.span)
-            return None
-        if isinstance(result, complex) or (isinstance(result, int) and abs(result) > 2**63):
-            self.error("E0305", f"the result of `{op}` is out of range", node.span)
-            return None
-        return make(result, via)
-
 
 def _key_span(keyword: ast.Keyword) -> Span:
     span = keyword.span
     return Span(span.file, span.line, span.column, span.line, span.column + len(keyword.name))
-
-
-def _a(noun: str) -> str:
-    return ("an " if noun[:1] in "aeiou" else "a ") + noun
 
 
 def _head(node: ast.Section) -> Span:
@@ -438,41 +428,18 @@ def _dotted(node) -> list[str] | None:
     return None
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _to_value(default):
     if isinstance(default, tuple):
         return [_to_value(item) for item in default]
     return default
 
 
-def _term_list(value: RValue):
-    if isinstance(value.value, Terms):
-        return list(value.value.terms)
-    if isinstance(value.value, (Word, ComponentCall)):
-        return [(1.0, value)]
-    return None
-
-
-def _as_terms(left: RValue, right: RValue, op: str) -> Terms | None:
-    """Loss algebra: ``w * term``, ``term * w``, ``a + b``."""
-    if op == "*":
-        for weight, term in ((left, right), (right, left)):
-            terms = _term_list(term)
-            if _is_number(weight.value) and terms is not None:
-                return Terms(tuple((weight.value * w, t) for w, t in terms))
-        return None
-    if op == "+":
-        a, b = _term_list(left), _term_list(right)
-        if a is not None and b is not None:
-            return Terms(tuple(a + b))
-    return None
-
-
-def resolve(modules: Sequence[ast.Module], overrides: Sequence[str] = (),
-            parse_expression: Callable | None = None, std_root: str = "") -> Resolution:
+def resolve(
+    modules: Sequence[ast.Module],
+    overrides: Sequence[str] = (),
+    parse_expression: Callable | None = None,
+    std_root: str = "",
+) -> Resolution:
     """Resolve the program: collect definitions, apply overrides, fold every value."""
     resolver = Resolver(modules, std_root)
     if overrides and parse_expression is not None:

@@ -89,7 +89,9 @@ class Facts:
                     return None
                 names.append(f"val/{name}")
                 if registry.lookup("metric", name) is None:  # misspelt: its likely meaning counts too
-                    names += [f"val/{close}" for close in get_close_matches(name, registry.components("metric"), 1, 0.6)]
+                    names += [
+                        f"val/{close}" for close in get_close_matches(name, registry.components("metric"), 1, 0.6)
+                    ]
         return list(dict.fromkeys(names))
 
 
@@ -105,8 +107,12 @@ def rule_duration(facts: Facts) -> None:
     if train is None or not (facts.known("train", "max_steps") and facts.known("train", "max_epochs")):
         return
     if facts.value("train", "max_steps") is None and facts.value("train", "max_epochs") is None:
-        facts.error("E0505", "the training run has no length", head(train.section.span, "train"),
-                    "set `max_steps` or `max_epochs` in `train`")
+        facts.error(
+            "E0505",
+            "the training run has no length",
+            head(train.section.span, "train"),
+            "set `max_steps` or `max_epochs` in `train`",
+        )
 
 
 def rule_schedules(facts: Facts) -> None:
@@ -116,8 +122,12 @@ def rule_schedules(facts: Facts) -> None:
             continue
         partner = "optimizer." + section.name if section.name else "optimizer"
         if partner not in optimizers:
-            facts.error("E0507", f"schedule `{key}` has no optimizer `{partner}`", head(section.span, "schedule"),
-                        did_you_mean(partner, optimizers) or f"optimizers: {', '.join(optimizers) or 'none'}")
+            facts.error(
+                "E0507",
+                f"schedule `{key}` has no optimizer `{partner}`",
+                head(section.span, "schedule"),
+                did_you_mean(partner, optimizers) or f"optimizers: {', '.join(optimizers) or 'none'}",
+            )
         rule_schedule_steps(facts, key)
 
 
@@ -132,13 +142,18 @@ def rule_schedule_steps(facts: Facts, key: str) -> None:
         if not facts.known("train", "max_steps") or not facts.known(key, "total"):
             return
         if total is None:
-            facts.error("E0506", f"schedule `{kind}` needs `total`: the run is given in epochs, not steps",
-                        head(facts.section(key).section.span, "schedule"), "set `total = <steps>` in the schedule")
+            facts.error(
+                "E0506",
+                f"schedule `{kind}` needs `total`: the run is given in epochs, not steps",
+                head(facts.section(key).section.span, "schedule"),
+                "set `total = <steps>` in the schedule",
+            )
             return
     warmup = facts.value(key, "warmup") or 0
     if facts.known(key, "warmup") and warmup >= total:
-        facts.error("E0501", f"warmup ({warmup} steps) must be below the total steps ({total})",
-                    facts.span(key, "warmup"))
+        facts.error(
+            "E0501", f"warmup ({warmup} steps) must be below the total steps ({total})", facts.span(key, "warmup")
+        )
 
 
 def rule_monitors(facts: Facts) -> None:
@@ -152,31 +167,50 @@ def rule_monitors(facts: Facts) -> None:
         if monitor is None or available is None:
             continue
         if monitor not in available:
-            facts.error("E0502", f"{label} monitors `{monitor}`, which is never logged", facts.span("train", child, "monitor"),
-                        did_you_mean(monitor, available) or f"logged metrics: {', '.join(available)}")
+            facts.error(
+                "E0502",
+                f"{label} monitors `{monitor}`, which is never logged",
+                facts.span("train", child, "monitor"),
+                did_you_mean(monitor, available) or f"logged metrics: {', '.join(available)}",
+            )
         elif not evaluates:
-            facts.error("E0503", f"{label} monitors `{monitor}` but the run never evaluates",
-                        facts.span("train", child), "set `eval_every` in `train`")
+            facts.error(
+                "E0503",
+                f"{label} monitors `{monitor}` but the run never evaluates",
+                facts.span("train", child),
+                "set `eval_every` in `train`",
+            )
 
 
 def rule_data(facts: Facts) -> None:
     if facts.section("data") is None:
         return
     if facts.value("data", "shift_test_distribution") and facts.value("data", "break_symmetry"):
-        facts.error("E0504", "shift_test_distribution cannot be combined with break_symmetry",
-                    facts.span("data", "shift_test_distribution"),
-                    notes=("the shifted test distribution draws frequencies that break_symmetry would remap",))
+        facts.error(
+            "E0504",
+            "shift_test_distribution cannot be combined with break_symmetry",
+            facts.span("data", "shift_test_distribution"),
+            notes=("the shifted test distribution draws frequencies that break_symmetry would remap",),
+        )
     sizes = facts.value("data", "sizes")
     if sizes is not None and len(sizes) != 3:
-        facts.error("E0508", f"`sizes` needs 3 values (train, val, test), found {len(sizes)}", facts.span("data", "sizes"))
+        facts.error(
+            "E0508", f"`sizes` needs 3 values (train, val, test), found {len(sizes)}", facts.span("data", "sizes")
+        )
     validation, test = facts.value("data", "val_fraction"), facts.value("data", "test_fraction")
     if validation is not None and test is not None and validation + test >= 1:
-        facts.error("E0508", f"val_fraction + test_fraction must be below 1, found {validation + test:g}",
-                    facts.span("data", "test_fraction"))
+        facts.error(
+            "E0508",
+            f"val_fraction + test_fraction must be below 1, found {validation + test:g}",
+            facts.span("data", "test_fraction"),
+        )
     contract = facts.contract()
     if facts.value("data", "coupling") == "ot" and contract is not None and not contract.sampler:
-        facts.error("E0509", f"coupling = ot pairs noise with data and needs a flow objective, not "
-                             f"`{facts.objective_kind()}`", facts.span("data", "coupling"))
+        facts.error(
+            "E0509",
+            f"coupling = ot pairs noise with data and needs a flow objective, not " f"`{facts.objective_kind()}`",
+            facts.span("data", "coupling"),
+        )
 
 
 def rule_evaluation(facts: Facts) -> None:
@@ -188,20 +222,32 @@ def rule_evaluation(facts: Facts) -> None:
         return
     sampler = facts.value("eval", "sampler")
     if sampler is not None and not contract.sampler:
-        facts.error("E0510", f"objective `{kind}` does not generate samples: `sampler` does not apply",
-                    facts.span("eval", "sampler"))
+        facts.error(
+            "E0510",
+            f"objective `{kind}` does not generate samples: `sampler` does not apply",
+            facts.span("eval", "sampler"),
+        )
     for index, metric in enumerate(facts.value("eval", "metrics") or ()):
         component = registry.lookup("metric", metric["kind"])
         needs = component.needs
         span = facts.span("eval", "metrics", index)
         if "sampler" in needs and not contract.sampler:
-            facts.error("E0511", f"metric `{metric['kind']}` compares generated samples; objective `{kind}` "
-                                 f"does not generate any", span)
+            facts.error(
+                "E0511",
+                f"metric `{metric['kind']}` compares generated samples; objective `{kind}` " f"does not generate any",
+                span,
+            )
         elif "sampler" in needs and sampler is None:
-            facts.error("E0511", f"metric `{metric['kind']}` compares generated samples: set `sampler` in `eval`",
-                        span, "e.g. sampler = euler(steps = 50)")
+            facts.error(
+                "E0511",
+                f"metric `{metric['kind']}` compares generated samples: set `sampler` in `eval`",
+                span,
+                "e.g. sampler = euler(steps = 50)",
+            )
         elif needs and "sampler" not in needs and kind not in needs:
-            facts.error("E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span)
+            facts.error(
+                "E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span
+            )
 
 
 def rule_model_names(facts: Facts) -> None:
@@ -210,8 +256,9 @@ def rule_model_names(facts: Facts) -> None:
     for key in facts.optimizer_keys():
         for index, name in enumerate(facts.value(key, "models") or ()):
             if name not in models:
-                facts.error("E0301", f"undefined model `{name}`", facts.span(key, "models", index),
-                            did_you_mean(name, models))
+                facts.error(
+                    "E0301", f"undefined model `{name}`", facts.span(key, "models", index), did_you_mean(name, models)
+                )
     objective = facts.section("objective")
     if objective is None:
         return
@@ -219,8 +266,12 @@ def rule_model_names(facts: Facts) -> None:
     for slot in contract.models if contract else ():
         name = facts.value("objective", slot)
         if name is not None and name not in models:
-            facts.error("E0301", f"undefined model `{name}`", facts.span("objective", slot),
-                        did_you_mean(name, models) or f"models: {', '.join(models) or 'none'}")
+            facts.error(
+                "E0301",
+                f"undefined model `{name}`",
+                facts.span("objective", slot),
+                did_you_mean(name, models) or f"models: {', '.join(models) or 'none'}",
+            )
 
 
 def rule_optimizer_models(facts: Facts) -> None:
@@ -240,15 +291,25 @@ def rule_optimizer_models(facts: Facts) -> None:
         models = models or list(facts.resolution.models)
         for model in models:
             if model in owner:
-                facts.error("E0512", f"model `{model}` is updated by `{owner[model]}` and by `{key}`",
-                            head(facts.resolution.sections[key].span, "optimizer"),
-                            "give each optimizer its models: models = [<model>]")
+                facts.error(
+                    "E0512",
+                    f"model `{model}` is updated by `{owner[model]}` and by `{key}`",
+                    head(facts.resolution.sections[key].span, "optimizer"),
+                    "give each optimizer its models: models = [<model>]",
+                )
             else:
                 owner[model] = key
 
 
-RULES = (rule_duration, rule_schedules, rule_monitors, rule_data, rule_evaluation, rule_model_names,
-         rule_optimizer_models)
+RULES = (
+    rule_duration,
+    rule_schedules,
+    rule_monitors,
+    rule_data,
+    rule_evaluation,
+    rule_model_names,
+    rule_optimizer_models,
+)
 
 
 def check_rules(resolution: Resolution, checked: Checked) -> list[Diagnostic]:

@@ -166,8 +166,9 @@ def section_model(kind: str, component: str | None) -> type[BaseModel]:
         fields[parameter.name] = _field(parameter)
     for child in definition.children:
         fields[child] = (Optional[section_model(child, None)], None)
-    return create_model(_model_name(kind, component or "", "section"), __config__=CONFIG, __doc__=definition.doc,
-                        **fields)
+    return create_model(
+        _model_name(kind, component or "", "section"), __config__=CONFIG, __doc__=definition.doc, **fields
+    )
 
 
 def _section_union(kind: str):
@@ -182,8 +183,11 @@ def _section_union(kind: str):
 def spec_model() -> type[BaseModel]:
     """The whole spec: one field per top-level section. Named optimizers and schedules are a
     mapping from name to section (``""`` for the unnamed one)."""
-    fields = {"spec": (Optional[StrictStr], None), "language": (Optional[StrictInt], None),
-              "constants": (dict[StrictStr, object], {})}
+    fields = {
+        "spec": (Optional[StrictStr], None),
+        "language": (Optional[StrictInt], None),
+        "constants": (dict[StrictStr, object], {}),
+    }
     for kind in registry.TOP_LEVEL_SECTIONS:
         definition = registry.SECTIONS[kind]
         if definition.reserved:

@@ -35,8 +35,10 @@ def _typed_dict(name: str, fields: dict):
 
 
 def _fields(parameters) -> dict:
-    return {parameter.name: (Required if parameter.required else NotRequired)[annotation(parameter, lean=True)]
-            for parameter in parameters}
+    return {
+        parameter.name: (Required if parameter.required else NotRequired)[annotation(parameter, lean=True)]
+        for parameter in parameters
+    }
 
 
 @lru_cache(maxsize=None)

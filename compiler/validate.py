@@ -62,8 +62,9 @@ class _Converter:
 
     def undefined(self, value: RValue, loc: tuple, expected: str):
         word = value.value.name
-        self.error("E0301", f"undefined name `{word}` (expected {expected})", value.span,
-                   did_you_mean(word, self.constants))
+        self.error(
+            "E0301", f"undefined name `{word}` (expected {expected})", value.span, did_you_mean(word, self.constants)
+        )
         return self.fail(loc)
 
     def convert(self, value: RValue, kind: str | None, loc: tuple):
@@ -126,23 +127,31 @@ class _Converter:
             return _generic(value)
         component = registry.lookup(kind, name)
         if component is None:
-            self.error("E0306", f"unknown {kind} `{name}`", name_span,
-                       did_you_mean(name, registry.components(kind)) or _options(kind))
+            self.error(
+                "E0306",
+                f"unknown {kind} `{name}`",
+                name_span,
+                did_you_mean(name, registry.components(kind)) or _options(kind),
+            )
             return self.fail(loc)
         tagged = loc + (name,)
         self.heads[tagged] = value.span
         self.allowed[tagged] = (f"{kind} {name}", tuple(p.name for p in component.params))
         data = {"kind": name}
         if len(args) > len(component.params):
-            self.error("E0402", f"{kind} `{name}` takes at most {len(component.params)} positional arguments, "
-                                f"found {len(args)}", args[len(component.params)].span)
+            self.error(
+                "E0402",
+                f"{kind} `{name}` takes at most {len(component.params)} positional arguments, " f"found {len(args)}",
+                args[len(component.params)].span,
+            )
             return self.fail(loc)
         named = [(parameter.name, item, item.span) for parameter, item in zip(component.params, args)]
         for key, item, key_span in named + list(kwargs):
             if key in data:  # twice as keywords: the parser reports it (E0108)
                 if key in {parameter.name for parameter, _ in zip(component.params, args)}:
-                    self.error("E0303", f"argument `{key}` of {kind} `{name}` is given by position and by name",
-                               key_span)
+                    self.error(
+                        "E0303", f"argument `{key}` of {kind} `{name}` is given by position and by name", key_span
+                    )
                 continue
             parameter = component.param(key)
             self.key_spans[tagged + (key,)] = key_span
@@ -208,8 +217,13 @@ def _check_header(section: ResolvedSection, converter: _Converter) -> bool:
     """The section's component (unknown, missing or not allowed) and name; False when the
     section cannot be validated further."""
     definition = registry.SECTIONS[section.kind]
-    head = Span(section.span.file, section.span.line, section.span.column, section.span.line,
-                section.span.column + len(section.kind))
+    head = Span(
+        section.span.file,
+        section.span.line,
+        section.span.column,
+        section.span.line,
+        section.span.column + len(section.kind),
+    )
     if definition.reserved:
         converter.error("E0409", f"section `{section.kind}` is reserved for a later version of specc", head)
         return False
@@ -217,26 +231,42 @@ def _check_header(section: ResolvedSection, converter: _Converter) -> bool:
         converter.error("E0408", f"section `{section.kind}` cannot be named", head)
     kind = definition.component_kind
     if kind is None and section.component:
-        converter.error("E0408", f"section `{section.kind}` does not take a component (found `{section.component}`)",
-                        section.component_span or head)
+        converter.error(
+            "E0408",
+            f"section `{section.kind}` does not take a component (found `{section.component}`)",
+            section.component_span or head,
+        )
         return False
     if kind is not None and not section.component:
         noun = "data source" if kind == "data" else kind
-        converter.error("E0408", f"section `{section.kind}` needs {'an' if noun[0] in 'aeiou' else 'a'} {noun}: "
-                                 f"`{section.kind} <name> {{ ... }}`", head,
-                        _options(kind))
+        converter.error(
+            "E0408",
+            f"section `{section.kind}` needs {'an' if noun[0] in 'aeiou' else 'a'} {noun}: "
+            f"`{section.kind} <name> {{ ... }}`",
+            head,
+            _options(kind),
+        )
         return False
     if kind is not None and registry.lookup(kind, section.component) is None:
-        converter.error("E0306", f"unknown {kind} `{section.component}`", section.component_span or head,
-                        did_you_mean(section.component, registry.components(kind)) or _options(kind))
+        converter.error(
+            "E0306",
+            f"unknown {kind} `{section.component}`",
+            section.component_span or head,
+            did_you_mean(section.component, registry.components(kind)) or _options(kind),
+        )
         return False
     return True
 
 
 def _section_data(section: ResolvedSection, converter: _Converter, loc: tuple, label: str) -> dict:
     parameters = _section_parameters(section)
-    converter.heads[loc] = Span(section.span.file, section.span.line, section.span.column, section.span.line,
-                                section.span.column + len(section.kind))
+    converter.heads[loc] = Span(
+        section.span.file,
+        section.span.line,
+        section.span.column,
+        section.span.line,
+        section.span.column + len(section.kind),
+    )
     allowed = tuple(parameters) + registry.SECTIONS[section.kind].children
     converter.allowed[loc] = (label, allowed)
     data = {}
@@ -289,8 +319,10 @@ def _partial(data: dict, errors, failed, section: ResolvedSection) -> tuple[dict
     every invalid key (top level or inside a nested section) falls back to its default.
     None when a required key is missing or unusable."""
     bad = {tuple(error["loc"]) for error in errors} | set(failed)
-    cleaned = {key: (dict(value) if isinstance(value, dict) and key in registry.SECTIONS else value)
-               for key, value in data.items()}
+    cleaned = {
+        key: (dict(value) if isinstance(value, dict) and key in registry.SECTIONS else value)
+        for key, value in data.items()
+    }
     dropped = set()
     for loc in bad:
         if len(loc) >= 2 and loc[0] in registry.SECTIONS and isinstance(cleaned.get(loc[0]), dict):
@@ -337,11 +369,20 @@ def _check_required(resolution: Resolution, checked: Checked) -> None:
     present = {section.kind for section in resolution.sections.values()}
     where = Span.point(resolution.root_file)
     for kind, definition in registry.SECTIONS.items():
-        if definition.required and definition.parent is None and kind not in present \
-                and kind not in resolution.suggested_sections:
-            checked.diagnostics.append(Diagnostic(
-                "E0405", f"the spec has no `{kind}` section", where,
-                help=f"add `{kind} {'<name> ' if definition.component_kind else ''}{{ ... }}` ({definition.doc})"))
+        if (
+            definition.required
+            and definition.parent is None
+            and kind not in present
+            and kind not in resolution.suggested_sections
+        ):
+            checked.diagnostics.append(
+                Diagnostic(
+                    "E0405",
+                    f"the spec has no `{kind}` section",
+                    where,
+                    help=f"add `{kind} {'<name> ' if definition.component_kind else ''}{{ ... }}` ({definition.doc})",
+                )
+            )
 
 
 def _report(errors, converter: _Converter, section: ResolvedSection, data) -> None:

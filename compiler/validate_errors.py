@@ -13,10 +13,19 @@ from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.values import describe, type_name
 
 _EXPECTED = {
-    "int_type": "an integer", "int_from_float": "an integer", "float_type": "a number", "bool_type": "true or false",
-    "string_type": "a string", "list_type": "a list", "dict_type": "a mapping", "model_type": "a component",
-    "model_attributes_type": "a component", "union_tag_not_found": "a component", "union_tag_invalid": "a component",
-    "string_pattern_mismatch": "a data field such as `data.x`", "model_class": "a component",
+    "int_type": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a component",
+    "model_attributes_type": "a component",
+    "union_tag_not_found": "a component",
+    "union_tag_invalid": "a component",
+    "string_pattern_mismatch": "a data field such as `data.x`",
+    "model_class": "a component",
 }
 _COMPARISONS = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
 
@@ -85,7 +94,9 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
         label, allowed = converter.allowed.get(container, (_label(section), ()))
         span = converter.key_spans.get(loc) or _span_for(loc, converter, section)
         what = "key" if _is_section_loc(container) else "argument"
-        return Diagnostic("E0401", f"unknown {what} `{loc[-1]}` in {label}", span, help=did_you_mean(str(loc[-1]), allowed))
+        return Diagnostic(
+            "E0401", f"unknown {what} `{loc[-1]}` in {label}", span, help=did_you_mean(str(loc[-1]), allowed)
+        )
     if kind == "missing":
         container = loc[:-1]
         label = converter.allowed.get(container, (_label(section),))[0]
@@ -102,8 +113,12 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
     if kind == "literal_error":
         choices = [choice.strip().strip("'") for choice in context.get("expected", "").replace(" or ", ", ").split(",")]
         shown = f"`{value}`" if isinstance(value, str) and value.isidentifier() else _shown(value)
-        return Diagnostic("E0406", f"`{key}` must be one of {', '.join(choices)}; found {shown}", span,
-                          help=did_you_mean(str(value), choices))
+        return Diagnostic(
+            "E0406",
+            f"`{key}` must be one of {', '.join(choices)}; found {shown}",
+            span,
+            help=did_you_mean(str(value), choices),
+        )
     if kind in ("too_short", "too_long"):
         minimum, maximum = context.get("min_length"), context.get("max_length")
         if minimum is not None and minimum == maximum:

@@ -280,3 +280,20 @@ def check_not_empty(function: str, name: str, sequence) -> None:
     """Raise ``ValueError`` when a list argument (of arrays, sizes, ...) has no entries."""
     if len(sequence) == 0:
         raise ValueError(f"{function}: {name} must have at least one entry")
+
+
+def check_max_length(function: str, shape, max_length: int) -> None:
+    """Raise ``ValueError`` when a ``[B, T, D]`` input has more positions (``T``) than a
+    positional table of ``max_length`` rows covers."""
+    if int(shape[1]) > max_length:
+        raise ValueError(
+            f"{function}: input of shape {format_shape(shape)} has {int(shape[1])} positions "
+            f"but max_length is {max_length}"
+        )
+
+
+def check_positional_input(function: str, shape, max_length: int, dim: int) -> None:
+    """A positional table ``[max_length, dim]`` takes inputs ``[B, T, dim]`` with ``T <= max_length``."""
+    check_rank(function, "input", shape, 3)
+    check_channels(function, shape, dim)
+    check_max_length(function, shape, max_length)

@@ -216,6 +216,12 @@ def _multi_head_attention(dim, num_heads, causal=False, bias=True):
     return parameters
 
 
+def _positional_embedding(max_length, dim):
+    checks.check_positive_int("PositionalEmbedding", "max_length", max_length)
+    checks.check_positive_int("PositionalEmbedding", "dim", dim)
+    return [Parameter("weight", (max_length, dim), "normal")]
+
+
 def _dropout(rate):
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
@@ -233,6 +239,7 @@ LAYER_TABLE = {
     "Embedding": _embedding,
     "MultiHeadAttention": _multi_head_attention,
     "Dropout": _dropout,
+    "PositionalEmbedding": _positional_embedding,
 }
 
 

@@ -492,3 +492,18 @@ class Dropout(nnx.Dropout):
     def __init__(self, rate):
         layer_parameters("Dropout", rate=rate)
         super().__init__(rate, rngs=nnx.Rngs(dropout=0))
+
+
+class PositionalEmbedding(_Parametrised):
+    """Learned absolute positions: ``x + weight[:T]`` for ``x [B, T, dim]``, ``T <= max_length``
+    (checked on the static shape, so it holds under ``jax.jit``)."""
+
+    def __init__(self, max_length, dim):
+        self.max_length, self.dim = max_length, dim
+        self._create("PositionalEmbedding", max_length=max_length, dim=dim)
+
+    def __call__(self, x):
+        checks.check_positional_input(
+            "PositionalEmbedding", x.shape, self.max_length, self.dim
+        )
+        return x + self.weight[...][: x.shape[1]]

@@ -577,3 +577,19 @@ class Dropout(nn.Module):
             return x
         keep = mx.random.bernoulli(1.0 - self.rate, x.shape)
         return mx.where(keep, x / (1.0 - self.rate), mx.zeros_like(x))
+
+
+class PositionalEmbedding(_Parametrised):
+    """Learned absolute positions: ``x + weight[:T]`` for ``x [B, T, dim]``, ``T <= max_length``
+    (shapes are concrete under ``mx.compile``, so the check runs when tracing)."""
+
+    def __init__(self, max_length, dim):
+        super().__init__()
+        self.max_length, self.dim = max_length, dim
+        self._create("PositionalEmbedding", max_length=max_length, dim=dim)
+
+    def __call__(self, x):
+        checks.check_positional_input(
+            "PositionalEmbedding", x.shape, self.max_length, self.dim
+        )
+        return x + self.weight[: x.shape[1]]

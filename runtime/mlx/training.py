@@ -108,10 +108,13 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
     ``grad_norm``, the global norm before clipping.
     """
     value_and_grad = nn.value_and_grad(model, lambda batch: loss_function(model, batch))
-    state = [model.state, optimizer.state]
+    # the random state too: dropout draws from MLX's global generator
+    state = [model.state, optimizer.state, mx.random.state]
+
+    names: list[str] = []  # filled while tracing: the order of the stacked values
 
     @partial(mx.compile, inputs=state, outputs=state)
-    def step(micro_batches):
+    def compiled(micro_batches):
         count = len(micro_batches)
         totals, gradient_total = None, None
         for batch in micro_batches:
@@ -126,7 +129,15 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
             totals = {name: value / count for name, value in totals.items()}
         gradients, norm = clip_gradients(gradient_total, clip, clip_mode)
         optimizer.update(model, gradients)
-        return {**totals, "grad_norm": norm}
+        totals["grad_norm"] = norm
+        names[:] = sorted(totals)
+        # one stacked output: MLX's compile fails when one array is returned twice
+        # (a loss that is also its own unweighted mse)
+        return mx.stack([totals[name].astype(mx.float32) for name in names])
+
+    def step(micro_batches):
+        stacked = compiled(micro_batches)
+        return {name: stacked[index] for index, name in enumerate(names)}
 
     return step
 

@@ -401,3 +401,10 @@ def multi_head_attention(x, parameters, num_heads, causal=False, context=None):
         causal,
     )
     return project("out", mixed)
+
+
+def positional_embedding(x, weight):
+    """Learned absolute positions: ``y[b, t, :] = x[b, t, :] + weight[t, :]`` for
+    ``x [B, T, D]`` and ``weight [max_length, D]``, ``T <= max_length``."""
+    checks.check_positional_input("PositionalEmbedding", x.shape, weight.shape[0], weight.shape[1])
+    return x + weight[: x.shape[1]]

@@ -490,3 +490,18 @@ class Dropout(nn.Module):
 
     def forward(self, x):
         return F.dropout(x, self.rate, self.training)
+
+
+class PositionalEmbedding(_Parametrised):
+    """Learned absolute positions: ``x + weight[:T]`` for ``x [B, T, dim]``, ``T <= max_length``."""
+
+    def __init__(self, max_length, dim):
+        super().__init__()
+        self.max_length, self.dim = max_length, dim
+        self._create("PositionalEmbedding", max_length=max_length, dim=dim)
+
+    def forward(self, x):
+        checks.check_positional_input(
+            "PositionalEmbedding", tuple(x.shape), self.max_length, self.dim
+        )
+        return x + self.weight[: x.shape[1]]

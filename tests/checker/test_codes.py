@@ -9,346 +9,343 @@ from tests.checker.cases import CASES, build
 from tests.checker.helpers import rendered, run
 
 EXPECTED = {
-    'E0301_constant': (
-        'spec.mf:17:23: error[E0301]: undefined name `hiden` (expected a float)\n'
-        '   |\n'
-        '17 | optimizer adam { lr = hiden }\n'
-        '   |                       ^^^^^\n'
-        'help: did you mean `hidden`?'
+    "E0301_constant": (
+        "spec.mf:17:23: error[E0301]: undefined name `hiden` (expected a float)\n"
+        "   |\n"
+        "17 | optimizer adam { lr = hiden }\n"
+        "   |                       ^^^^^\n"
+        "help: did you mean `hidden`?"
     ),
-    'E0301_model': (
-        'spec.mf:13:11: error[E0301]: undefined model `mpl`\n'
-        '   |\n'
-        '13 |   model = mpl\n'
-        '   |           ^^^\n'
-        'help: did you mean `mlp`?'
+    "E0301_model": (
+        "spec.mf:13:11: error[E0301]: undefined model `mpl`\n"
+        "   |\n"
+        "13 |   model = mpl\n"
+        "   |           ^^^\n"
+        "help: did you mean `mlp`?"
     ),
-    'E0302': (
-        'spec.mf:14:12: error[E0302]: unknown reference `data.yy`\n'
-        '   |\n'
-        '14 |   target = data.yy\n'
-        '   |            ^^^^^^^\n'
-        'help: did you mean `data.y`?'
+    "E0302": (
+        "spec.mf:14:12: error[E0302]: unknown reference `data.yy`\n"
+        "   |\n"
+        "14 |   target = data.yy\n"
+        "   |            ^^^^^^^\n"
+        "help: did you mean `data.y`?"
     ),
-    'E0303_let': (
-        'spec.mf:3:5: error[E0303]: duplicate definition of constant `hidden`\n'
-        '  |\n'
-        '3 | let hidden = 64\n'
-        '  |     ^^^^^^\n'
-        'note: first defined at spec.mf:2:5'
+    "E0303_let": (
+        "spec.mf:3:5: error[E0303]: duplicate definition of constant `hidden`\n"
+        "  |\n"
+        "3 | let hidden = 64\n"
+        "  |     ^^^^^^\n"
+        "note: first defined at spec.mf:2:5"
     ),
-    'E0303_argument': (
-        'spec.mf:32:25: error[E0303]: argument `params_per_token` of metric `chamfer` is given by position and by name\n'
-        '   |\n'
-        '32 |   metrics = [chamfer(2, params_per_token = 2)]\n'
-        '   |                         ^^^^^^^^^^^^^^^^'
+    "E0303_argument": (
+        "spec.mf:32:25: error[E0303]: argument `params_per_token` of metric `chamfer` is given by position and by name\n"
+        "   |\n"
+        "32 |   metrics = [chamfer(2, params_per_token = 2)]\n"
+        "   |                         ^^^^^^^^^^^^^^^^"
     ),
-    'E0303_section': (
-        'spec.mf:18:1: error[E0303]: duplicate definition of section `optimizer`\n'
-        '   |\n'
-        '18 | optimizer sgd {}\n'
-        '   | ^^^^^^^^^\n'
-        'note: first defined at spec.mf:17:1'
+    "E0303_section": (
+        "spec.mf:18:1: error[E0303]: duplicate definition of section `optimizer`\n"
+        "   |\n"
+        "18 | optimizer sgd {}\n"
+        "   | ^^^^^^^^^\n"
+        "note: first defined at spec.mf:17:1"
     ),
-    'E0304': (
-        'spec.mf:3:12: error[E0304]: constant `base` is defined in terms of itself\n'
-        '  |\n'
-        '3 | let rate = base\n'
-        '  |            ^^^^'
+    "E0304": (
+        "spec.mf:3:12: error[E0304]: constant `base` is defined in terms of itself\n"
+        "  |\n"
+        "3 | let rate = base\n"
+        "  |            ^^^^"
     ),
-    'E0305_division': (
-        'spec.mf:3:12: error[E0305]: division by zero in a constant expression\n'
-        '  |\n'
-        '3 | let rate = 1 / 0\n'
-        '  |            ^^^^^'
+    "E0305_division": (
+        "spec.mf:3:12: error[E0305]: division by zero in a constant expression\n"
+        "  |\n"
+        "3 | let rate = 1 / 0\n"
+        "  |            ^^^^^"
     ),
-    'E0305_types': (
-        'spec.mf:17:23: error[E0305]: cannot apply `*` to a string and an int\n'
-        '   |\n'
+    "E0305_types": (
+        "spec.mf:17:23: error[E0305]: cannot apply `*` to a string and an int\n"
+        "   |\n"
         '17 | optimizer adam { lr = "fast" * 2 }\n'
-        '   |                       ^^^^^^^^^^'
+        "   |                       ^^^^^^^^^^"
     ),
-    'E0306_section': (
-        'spec.mf:17:11: error[E0306]: unknown optimizer `adamm`\n'
-        '   |\n'
-        '17 | optimizer adamm { lr = 1e-3 }\n'
-        '   |           ^^^^^\n'
-        'help: did you mean `adam`?'
+    "E0306_section": (
+        "spec.mf:17:11: error[E0306]: unknown optimizer `adamm`\n"
+        "   |\n"
+        "17 | optimizer adamm { lr = 1e-3 }\n"
+        "   |           ^^^^^\n"
+        "help: did you mean `adam`?"
     ),
-    'E0306_value': (
-        'spec.mf:26:14: error[E0306]: unknown metric `acurracy`\n'
-        '   |\n'
-        '26 |   metrics = [acurracy]\n'
-        '   |              ^^^^^^^^\n'
-        'help: did you mean `accuracy`?'
+    "E0306_value": (
+        "spec.mf:26:14: error[E0306]: unknown metric `acurracy`\n"
+        "   |\n"
+        "26 |   metrics = [acurracy]\n"
+        "   |              ^^^^^^^^\n"
+        "help: did you mean `accuracy`?"
     ),
-    'E0307': (
-        '--set:1:1: error[E0307]: unknown override path `train.max_stepz`\n'
-        '  |\n'
-        '1 | train.max_stepz=5\n'
-        '  | ^^^^^^^^^^^^^^^\n'
-        'help: did you mean `train.max_steps`?'
+    "E0307": (
+        "--set:1:1: error[E0307]: unknown override path `train.max_stepz`\n"
+        "  |\n"
+        "1 | train.max_stepz=5\n"
+        "  | ^^^^^^^^^^^^^^^\n"
+        "help: did you mean `train.max_steps`?"
     ),
-    'E0308': (
-        '--set:1:1: error[E0308]: malformed override `max_steps`\n'
-        '  |\n'
-        '1 | max_steps\n'
-        '  | ^^^^^^^^^\n'
-        'help: write --set path=value, e.g. --set train.max_steps=100'
+    "E0308": (
+        "--set:1:1: error[E0308]: malformed override `max_steps`\n"
+        "  |\n"
+        "1 | max_steps\n"
+        "  | ^^^^^^^^^\n"
+        "help: write --set path=value, e.g. --set train.max_steps=100"
     ),
-    'E0309': (
-        'spec.mf:17:1: error[E0309]: unknown section `optimiser` at the top level\n'
-        '   |\n'
-        '17 | optimiser adam { lr = 1e-3 }\n'
-        '   | ^^^^^^^^^\n'
-        'help: did you mean `optimizer`?'
+    "E0309": (
+        "spec.mf:17:1: error[E0309]: unknown section `optimiser` at the top level\n"
+        "   |\n"
+        "17 | optimiser adam { lr = 1e-3 }\n"
+        "   | ^^^^^^^^^\n"
+        "help: did you mean `optimizer`?"
     ),
-    'E0401': (
-        'spec.mf:17:18: error[E0401]: unknown key `lrr` in optimizer adam\n'
-        '   |\n'
-        '17 | optimizer adam { lrr = 1e-3 }\n'
-        '   |                  ^^^\n'
-        'help: did you mean `lr`?'
+    "E0401": (
+        "spec.mf:17:18: error[E0401]: unknown key `lrr` in optimizer adam\n"
+        "   |\n"
+        "17 | optimizer adam { lrr = 1e-3 }\n"
+        "   |                  ^^^\n"
+        "help: did you mean `lr`?"
     ),
-    'E0401_argument': (
-        'spec.mf:31:19: error[E0401]: unknown argument `stepz` in sampler euler\n'
-        '   |\n'
-        '31 |   sampler = euler(stepz = 4)\n'
-        '   |                   ^^^^^\n'
-        'help: did you mean `steps`?'
+    "E0401_argument": (
+        "spec.mf:31:19: error[E0401]: unknown argument `stepz` in sampler euler\n"
+        "   |\n"
+        "31 |   sampler = euler(stepz = 4)\n"
+        "   |                   ^^^^^\n"
+        "help: did you mean `steps`?"
     ),
-    'E0402': (
+    "E0402": (
         'spec.mf:5:16: error[E0402]: `batch_size` expects an integer, found string `"16"`\n'
-        '  |\n'
+        "  |\n"
         '5 |   batch_size = "16"\n'
-        '  |                ^^^^'
+        "  |                ^^^^"
     ),
-    'E0403': (
-        'spec.mf:5:16: error[E0403]: `batch_size` must be >= 1, found 0\n'
-        '  |\n'
-        '5 |   batch_size = 0\n'
-        '  |                ^'
+    "E0403": (
+        "spec.mf:5:16: error[E0403]: `batch_size` must be >= 1, found 0\n"
+        "  |\n"
+        "5 |   batch_size = 0\n"
+        "  |                ^"
     ),
-    'E0403_argument': (
-        'spec.mf:31:27: error[E0403]: `steps` must be >= 1, found 0\n'
-        '   |\n'
-        '31 |   sampler = euler(steps = 0)\n'
-        '   |                           ^'
+    "E0403_argument": (
+        "spec.mf:31:27: error[E0403]: `steps` must be >= 1, found 0\n"
+        "   |\n"
+        "31 |   sampler = euler(steps = 0)\n"
+        "   |                           ^"
     ),
-    'E0404_argument': (
-        'spec.mf:32:14: error[E0404]: missing required argument `params_per_token` in metric chamfer\n'
-        '   |\n'
-        '32 |   metrics = [chamfer]\n'
-        '   |              ^^^^^^^'
+    "E0404_argument": (
+        "spec.mf:32:14: error[E0404]: missing required argument `params_per_token` in metric chamfer\n"
+        "   |\n"
+        "32 |   metrics = [chamfer]\n"
+        "   |              ^^^^^^^"
     ),
-    'E0404': (
-        'spec.mf:4:1: error[E0404]: missing required key `k` in data ksin\n'
-        '  |\n'
-        '4 | data ksin {\n'
-        '  | ^^^^'
+    "E0404": (
+        "spec.mf:4:1: error[E0404]: missing required key `k` in data ksin\n" "  |\n" "4 | data ksin {\n" "  | ^^^^"
     ),
-    'E0405': (
-        'spec.mf:1:1: error[E0405]: the spec has no `train` section\n'
-        '  |\n'
-        '1 | spec digits_small\n'
-        '  | ^\n'
-        'help: add `train { ... }` (training policy)'
+    "E0405": (
+        "spec.mf:1:1: error[E0405]: the spec has no `train` section\n"
+        "  |\n"
+        "1 | spec digits_small\n"
+        "  | ^\n"
+        "help: add `train { ... }` (training policy)"
     ),
-    'E0406': (
-        'spec.mf:22:71: error[E0406]: `mode` must be one of min, max; found `maximum`\n'
-        '   |\n'
+    "E0406": (
+        "spec.mf:22:71: error[E0406]: `mode` must be one of min, max; found `maximum`\n"
+        "   |\n"
         '22 |   checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = maximum }\n'
-        '   |                                                                       ^^^^^^^\n'
-        'help: did you mean `max`?'
+        "   |                                                                       ^^^^^^^\n"
+        "help: did you mean `max`?"
     ),
-    'E0407': (
+    "E0407": (
         "spec.mf:6:18: error[E0407]: invalid tensor type 'f32[64' for field `x`\n"
-        '  |\n'
+        "  |\n"
         '6 |   fields = { x = "f32[64", y = "i64[]" }\n'
-        '  |                  ^^^^^^^^\n'
+        "  |                  ^^^^^^^^\n"
         'help: write a dtype and a shape: "f32[64]", "i64[]" (dtypes: f32, i32, i64, bool)'
     ),
-    'E0408': (
-        'spec.mf:4:1: error[E0408]: section `data` needs a data source: `data <name> { ... }`\n'
-        '  |\n'
-        '4 | data {\n'
-        '  | ^^^^\n'
-        'help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, synthetic_tokens'
+    "E0408": (
+        "spec.mf:4:1: error[E0408]: section `data` needs a data source: `data <name> { ... }`\n"
+        "  |\n"
+        "4 | data {\n"
+        "  | ^^^^\n"
+        "help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, synthetic_tokens"
     ),
-    'E0409': (
-        'spec.mf:25:1: error[E0409]: section `distributed` is reserved for a later version of specc\n'
-        '   |\n'
-        '25 | distributed {}\n'
-        '   | ^^^^^^^^^^^'
+    "E0409": (
+        "spec.mf:25:1: error[E0409]: section `distributed` is reserved for a later version of specc\n"
+        "   |\n"
+        "25 | distributed {}\n"
+        "   | ^^^^^^^^^^^"
     ),
-    'E0501': (
-        'spec.mf:23:35: error[E0501]: warmup (50 steps) must be below the total steps (20)\n'
-        '   |\n'
-        '23 | schedule warmup_cosine { warmup = 50 }\n'
-        '   |                                   ^^'
+    "E0501": (
+        "spec.mf:23:35: error[E0501]: warmup (50 steps) must be below the total steps (20)\n"
+        "   |\n"
+        "23 | schedule warmup_cosine { warmup = 50 }\n"
+        "   |                                   ^^"
     ),
-    'E0502': (
-        'spec.mf:22:48: error[E0502]: checkpoint monitors `val/acc`, which is never logged\n'
-        '   |\n'
+    "E0502": (
+        "spec.mf:22:48: error[E0502]: checkpoint monitors `val/acc`, which is never logged\n"
+        "   |\n"
         '22 |   checkpoint { every = 10, keep = 2, monitor = "val/acc", mode = max }\n'
-        '   |                                                ^^^^^^^^^\n'
-        'help: did you mean `val/accuracy`?'
+        "   |                                                ^^^^^^^^^\n"
+        "help: did you mean `val/accuracy`?"
     ),
-    'E0503': (
-        'spec.mf:21:3: error[E0503]: checkpoint monitors `val/accuracy` but the run never evaluates\n'
-        '   |\n'
+    "E0503": (
+        "spec.mf:21:3: error[E0503]: checkpoint monitors `val/accuracy` but the run never evaluates\n"
+        "   |\n"
         '21 |   checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max }\n'
-        '   |   ^^^^^^^^^^\n'
-        'help: set `eval_every` in `train`'
+        "   |   ^^^^^^^^^^\n"
+        "help: set `eval_every` in `train`"
     ),
-    'E0504': (
-        'spec.mf:10:29: error[E0504]: shift_test_distribution cannot be combined with break_symmetry\n'
-        '   |\n'
-        '10 |   shift_test_distribution = true\n'
-        '   |                             ^^^^\n'
-        'note: the shifted test distribution draws frequencies that break_symmetry would remap'
+    "E0504": (
+        "spec.mf:10:29: error[E0504]: shift_test_distribution cannot be combined with break_symmetry\n"
+        "   |\n"
+        "10 |   shift_test_distribution = true\n"
+        "   |                             ^^^^\n"
+        "note: the shifted test distribution draws frequencies that break_symmetry would remap"
     ),
-    'E0505': (
-        'spec.mf:19:1: error[E0505]: the training run has no length\n'
-        '   |\n'
-        '19 | train {\n'
-        '   | ^^^^^\n'
-        'help: set `max_steps` or `max_epochs` in `train`'
+    "E0505": (
+        "spec.mf:19:1: error[E0505]: the training run has no length\n"
+        "   |\n"
+        "19 | train {\n"
+        "   | ^^^^^\n"
+        "help: set `max_steps` or `max_epochs` in `train`"
     ),
-    'E0506': (
-        'spec.mf:23:1: error[E0506]: schedule `warmup_cosine` needs `total`: the run is given in epochs, not steps\n'
-        '   |\n'
-        '23 | schedule warmup_cosine { warmup = 5 }\n'
-        '   | ^^^^^^^^\n'
-        'help: set `total = <steps>` in the schedule'
+    "E0506": (
+        "spec.mf:23:1: error[E0506]: schedule `warmup_cosine` needs `total`: the run is given in epochs, not steps\n"
+        "   |\n"
+        "23 | schedule warmup_cosine { warmup = 5 }\n"
+        "   | ^^^^^^^^\n"
+        "help: set `total = <steps>` in the schedule"
     ),
-    'E0507': (
-        'spec.mf:23:1: error[E0507]: schedule `schedule.other` has no optimizer `optimizer.other`\n'
-        '   |\n'
-        '23 | schedule other: warmup_cosine { warmup = 5 }\n'
-        '   | ^^^^^^^^\n'
-        'help: did you mean `optimizer`?'
+    "E0507": (
+        "spec.mf:23:1: error[E0507]: schedule `schedule.other` has no optimizer `optimizer.other`\n"
+        "   |\n"
+        "23 | schedule other: warmup_cosine { warmup = 5 }\n"
+        "   | ^^^^^^^^\n"
+        "help: did you mean `optimizer`?"
     ),
-    'E0508': (
-        'spec.mf:7:11: error[E0508]: `sizes` needs 3 values (train, val, test), found 2\n'
-        '  |\n'
-        '7 |   sizes = [64, 16]\n'
-        '  |           ^^^^^^^^'
+    "E0508": (
+        "spec.mf:7:11: error[E0508]: `sizes` needs 3 values (train, val, test), found 2\n"
+        "  |\n"
+        "7 |   sizes = [64, 16]\n"
+        "  |           ^^^^^^^^"
     ),
-    'E0509': (
-        'spec.mf:6:14: error[E0509]: coupling = ot pairs noise with data and needs a flow objective, not `classification`\n'
-        '  |\n'
-        '6 |   coupling = ot\n'
-        '  |              ^^'
+    "E0509": (
+        "spec.mf:6:14: error[E0509]: coupling = ot pairs noise with data and needs a flow objective, not `classification`\n"
+        "  |\n"
+        "6 |   coupling = ot\n"
+        "  |              ^^"
     ),
-    'E0510': (
-        'spec.mf:26:13: error[E0510]: objective `classification` does not generate samples: `sampler` does not apply\n'
-        '   |\n'
-        '26 |   sampler = euler\n'
-        '   |             ^^^^^'
+    "E0510": (
+        "spec.mf:26:13: error[E0510]: objective `classification` does not generate samples: `sampler` does not apply\n"
+        "   |\n"
+        "26 |   sampler = euler\n"
+        "   |             ^^^^^"
     ),
-    'E0511': (
-        'spec.mf:31:14: error[E0511]: metric `chamfer` compares generated samples: set `sampler` in `eval`\n'
-        '   |\n'
-        '31 |   metrics = [chamfer(params_per_token = 2)]\n'
-        '   |              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n'
-        'help: e.g. sampler = euler(steps = 50)'
+    "E0511": (
+        "spec.mf:31:14: error[E0511]: metric `chamfer` compares generated samples: set `sampler` in `eval`\n"
+        "   |\n"
+        "31 |   metrics = [chamfer(params_per_token = 2)]\n"
+        "   |              ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: e.g. sampler = euler(steps = 50)"
     ),
-    'E0512': (
-        'spec.mf:24:1: error[E0512]: model `generator_net` is updated by `optimizer.generator` and by `optimizer.discriminator`\n'
-        '   |\n'
-        '24 | optimizer discriminator: adam { lr = 1e-4, models = [generator_net] }\n'
-        '   | ^^^^^^^^^\n'
-        'help: give each optimizer its models: models = [<model>]'
+    "E0512": (
+        "spec.mf:24:1: error[E0512]: model `generator_net` is updated by `optimizer.generator` and by `optimizer.discriminator`\n"
+        "   |\n"
+        "24 | optimizer discriminator: adam { lr = 1e-4, models = [generator_net] }\n"
+        "   | ^^^^^^^^^\n"
+        "help: give each optimizer its models: models = [<model>]"
     ),
-    'E0513': (
-        'spec.mf:21:13: error[E0513]: freeze `lienar_1` matches no parameter\n'
-        '   |\n'
+    "E0513": (
+        "spec.mf:21:13: error[E0513]: freeze `lienar_1` matches no parameter\n"
+        "   |\n"
         '21 |   freeze = ["lienar_1"]\n'
-        '   |             ^^^^^^^^^^\n'
-        'help: did you mean `linear_1`?'
+        "   |             ^^^^^^^^^^\n"
+        "help: did you mean `linear_1`?"
     ),
-    'E0701': (
-        'spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n'
-        '   |\n'
-        '16 | objective classification {\n'
-        '   |           ^^^^^^^^^^^^^^'
+    "E0701": (
+        "spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n"
+        "   |\n"
+        "16 | objective classification {\n"
+        "   |           ^^^^^^^^^^^^^^"
     ),
-    'E0702': (
-        'spec.mf:17:11: error[E0702]: input `cond` of model `field` is not fed: no data field `cond` and objective `flow_matching` does not supply it\n'
-        '   |\n'
-        '17 |   model = field\n'
-        '   |           ^^^^^\n'
-        'help: bind it: inputs = { cond = data.<field> } (fields: params, signal)'
+    "E0702": (
+        "spec.mf:17:11: error[E0702]: input `cond` of model `field` is not fed: no data field `cond` and objective `flow_matching` does not supply it\n"
+        "   |\n"
+        "17 |   model = field\n"
+        "   |           ^^^^^\n"
+        "help: bind it: inputs = { cond = data.<field> } (fields: params, signal)"
     ),
-    'E0703': (
-        'spec.mf:13:11: error[E0703]: model `mlp` declares input `x` as f32[B, 32], but data.x is f32[B, 64]\n'
-        '   |\n'
-        '13 |   model = mlp\n'
-        '   |           ^^^'
+    "E0703": (
+        "spec.mf:13:11: error[E0703]: model `mlp` declares input `x` as f32[B, 32], but data.x is f32[B, 64]\n"
+        "   |\n"
+        "13 |   model = mlp\n"
+        "   |           ^^^"
     ),
-    'E0704': (
-        'spec.mf:17:11: error[E0704]: objective `flow_matching` needs an output shaped like the target f32[B, 4]; model `field` returns f32[B, 3]\n'
-        '   |\n'
-        '17 |   model = field\n'
-        '   |           ^^^^^'
+    "E0704": (
+        "spec.mf:17:11: error[E0704]: objective `flow_matching` needs an output shaped like the target f32[B, 4]; model `field` returns f32[B, 3]\n"
+        "   |\n"
+        "17 |   model = field\n"
+        "   |           ^^^^^"
     ),
-    'E0704_classes': (
-        'spec.mf:13:11: error[E0704]: the labels have 10 classes; model `mlp` returns f32[B, 12] (12 logits per row)\n'
-        '   |\n'
-        '13 |   model = mlp\n'
-        '   |           ^^^'
+    "E0704_classes": (
+        "spec.mf:13:11: error[E0704]: the labels have 10 classes; model `mlp` returns f32[B, 12] (12 logits per row)\n"
+        "   |\n"
+        "13 |   model = mlp\n"
+        "   |           ^^^"
     ),
-    'E0705': (
-        'spec.mf:14:12: error[E0705]: objective `classification` needs integer targets; `data.x` is f32[64]\n'
-        '   |\n'
-        '14 |   target = data.x\n'
-        '   |            ^^^^^^'
+    "E0705": (
+        "spec.mf:14:12: error[E0705]: objective `classification` needs integer targets; `data.x` is f32[64]\n"
+        "   |\n"
+        "14 |   target = data.x\n"
+        "   |            ^^^^^^"
     ),
-    'E0706': (
-        'spec.mf:17:11: error[E0706]: objective `mean_flow` feeds the interval h = t - r: model `field` must declare an input `h: f32[B]`\n'
-        '   |\n'
-        '17 |   model = field\n'
-        '   |           ^^^^^'
+    "E0706": (
+        "spec.mf:17:11: error[E0706]: objective `mean_flow` feeds the interval h = t - r: model `field` must declare an input `h: f32[B]`\n"
+        "   |\n"
+        "17 |   model = field\n"
+        "   |           ^^^^^"
     ),
-    'E0707': (
-        'spec.mf:17:11: error[E0707]: objective `flow_matching` feeds `x` and `t`: model `field` has no input `t`\n'
-        '   |\n'
-        '17 |   model = field\n'
-        '   |           ^^^^^'
+    "E0707": (
+        "spec.mf:17:11: error[E0707]: objective `flow_matching` feeds `x` and `t`: model `field` has no input `t`\n"
+        "   |\n"
+        "17 |   model = field\n"
+        "   |           ^^^^^"
     ),
-    'E0708': (
-        'spec.mf:19:17: error[E0708]: cfg_dropout drops the condition, but model `field` has no input fed from the data\n'
-        '   |\n'
-        '19 |   cfg_dropout = 0.1\n'
-        '   |                 ^^^'
+    "E0708": (
+        "spec.mf:19:17: error[E0708]: cfg_dropout drops the condition, but model `field` has no input fed from the data\n"
+        "   |\n"
+        "19 |   cfg_dropout = 0.1\n"
+        "   |                 ^^^"
     ),
-    'E0709': (
-        'spec.mf:20:22: error[E0709]: `inputs` binds `signl`, which is not an input of model `field`\n'
-        '   |\n'
-        '20 |   inputs = { signl = data.signal }\n'
-        '   |                      ^^^^^^^^^^^\n'
-        'help: did you mean `signal`?'
+    "E0709": (
+        "spec.mf:20:22: error[E0709]: `inputs` binds `signl`, which is not an input of model `field`\n"
+        "   |\n"
+        "20 |   inputs = { signl = data.signal }\n"
+        "   |                      ^^^^^^^^^^^\n"
+        "help: did you mean `signal`?"
     ),
-    'E0710': (
-        'spec.mf:19:19: error[E0710]: the discriminator takes one input shaped like the target f32[B, 64]; `critic` takes (x: f32[B, 64], y: f32[B, 64])\n'
-        '   |\n'
-        '19 |   discriminator = critic\n'
-        '   |                   ^^^^^^'
+    "E0710": (
+        "spec.mf:19:19: error[E0710]: the discriminator takes one input shaped like the target f32[B, 64]; `critic` takes (x: f32[B, 64], y: f32[B, 64])\n"
+        "   |\n"
+        "19 |   discriminator = critic\n"
+        "   |                   ^^^^^^"
     ),
-    'E0711': (
-        'spec.mf:17:11: error[E0711]: objective `adversarial` needs an optimizer named `discriminator`\n'
-        '   |\n'
-        '17 | objective adversarial {\n'
-        '   |           ^^^^^^^^^^^\n'
-        'help: add `optimizer discriminator: adam { lr = 1e-4 }`'
+    "E0711": (
+        "spec.mf:17:11: error[E0711]: objective `adversarial` needs an optimizer named `discriminator`\n"
+        "   |\n"
+        "17 | objective adversarial {\n"
+        "   |           ^^^^^^^^^^^\n"
+        "help: add `optimizer discriminator: adam { lr = 1e-4 }`"
     ),
-    'E0801': (
-        'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'
-        '   |\n'
-        '21 |   precision = fp16\n'
-        '   |               ^^^^\n'
-        'help: backends with it: jax, lightning'
+    "E0801": (
+        "spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n"
+        "   |\n"
+        "21 |   precision = fp16\n"
+        "   |               ^^^^\n"
+        "help: backends with it: jax, lightning"
     ),
 }
 

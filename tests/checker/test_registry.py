@@ -40,3 +40,64 @@ def test_field_dims_follow_source_arguments():
 def test_ranges():
     assert registry.parse_range("[0,1)").contains(0) and not registry.parse_range("[0,1)").contains(1)
     assert not registry.parse_range(">0").contains(0) and registry.parse_range(">=1").contains(1)
+
+
+SPEC_ONLY = {"fields"}  # declared in the spec for file sources; not a constructor argument
+
+
+def test_data_sources_match_the_runtime_constructors():
+    """Every registry data source exists in specc.runtime.data with the same parameter names;
+    the constructor's required parameters are registry parameters; defaults agree."""
+    import inspect
+
+    from specc.runtime.data import SOURCES
+
+    for name, component in registry.components("data").items():
+        assert name in SOURCES, name
+        signature = inspect.signature(SOURCES[name].__init__).parameters
+        declared = {parameter.name: parameter for parameter in component.params if parameter.name not in SPEC_ONLY}
+        assert set(declared) <= set(signature), (name, set(declared) - set(signature))
+        for argument, runtime in signature.items():
+            if argument == "self" or runtime.kind is runtime.VAR_KEYWORD:
+                continue
+            if runtime.default is inspect.Parameter.empty:
+                assert argument in declared, (name, argument)
+            elif argument in declared and not declared[argument].required:
+                expected = runtime.default
+                assert declared[argument].default == expected, (name, argument, declared[argument].default, expected)
+
+
+@pytest.mark.parametrize(
+    "name, arguments",
+    [
+        ("ksin", {"k": 3, "signal_length": 16, "sizes": [4, 2, 2]}),
+        ("digits", {}),
+        ("synthetic_regression", {"num_features": 5, "num_outputs": 2, "sizes": [4, 2, 2]}),
+        ("synthetic_audio", {"length": 32, "sizes": [4, 2, 2]}),
+        ("synthetic_tokens", {"sizes": [4, 2, 2]}),
+    ],
+)
+def test_declared_fields_match_the_runtime_sources(name, arguments):
+    from specc.runtime.data import make_source
+
+    source = make_source(name, **arguments)
+    component = registry.lookup("data", name)
+    values = {parameter.name: parameter.default for parameter in component.params} | arguments
+    declared = {field.name: (field.dtype, registry.field_dims(field, values)) for field in component.fields}
+    assert declared == {key: (dtype, tuple(shape)) for key, (dtype, shape) in source.fields.items()}
+
+
+@pytest.mark.parametrize("kind, module", [("schedule", "schedules"), ("metric", "metrics")])
+def test_schedules_and_metrics_match_the_reference_runtime(kind, module):
+    """Registry parameters are keyword arguments of the numpy reference with equal defaults."""
+    import importlib
+    import inspect
+
+    reference = importlib.import_module(f"specc.runtime.reference.{module}")
+    for name, component in registry.components(kind).items():
+        signature = inspect.signature(getattr(reference, name)).parameters
+        for parameter in component.params:
+            assert parameter.name in signature, (name, parameter.name)
+            default = signature[parameter.name].default
+            if not parameter.required and not parameter.derived and default is not inspect.Parameter.empty:
+                assert parameter.default == default, (name, parameter.name)

@@ -83,7 +83,9 @@ def test_explain_default_and_derived_and_unknown():
 
 def test_import_chain_in_provenance():
     library = "let width = 48\n"
-    text = 'spec uses_library\nimport "lib/consts.mf"\n' + DIGITS.split("\n", 1)[1].replace("let hidden = 32", "let hidden = width")
+    text = 'spec uses_library\nimport "lib/consts.mf"\n' + DIGITS.split("\n", 1)[1].replace(
+        "let hidden = 32", "let hidden = width"
+    )
     result = run(text, files={"lib/consts.mf": library})
     assert codes(result) == []
     assert _provenance(result)["width"].chain == ("spec.mf", "lib/consts.mf")

@@ -69,8 +69,8 @@ def test_ten_mistakes_give_ten_positioned_diagnostics():
 def test_capability_is_checked_only_for_the_backend_compiled_for():
     text = DIGITS.replace("max_steps = 20", "max_steps = 20\n  precision = fp16")
     assert codes(run(text)) == []
-    assert codes(run(text, backend="jax")) == []
     assert codes(run(text, backend="mlx")) == ["E0801"]
+    assert codes(run(DIGITS, backend="mlx")) == []
 
 
 def test_ir_json_is_stable_across_hash_seeds():
@@ -83,9 +83,14 @@ def test_ir_json_is_stable_across_hash_seeds():
     outputs = set()
     for seed in ("0", "1", "12345"):
         environment = dict(os.environ, PYTHONHASHSEED=seed)
-        completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment,
-                                   cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                   check=True)
+        completed = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            env=environment,
+            cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+            check=True,
+        )
         outputs.add(completed.stdout)
     assert len(outputs) == 1
     assert ir.to_json(run(FLOW, overrides=("k=3",)).program) in outputs
@@ -104,9 +109,14 @@ def test_program_contents_of_a_flow_spec():
 
 
 def test_loss_terms_fold_to_weighted_components():
-    text = DIGITS.replace("target = data.y", "target = data.y\n  loss = cross_entropy + 0.5 * cross_entropy(label_smoothing = 0.1)")
+    text = DIGITS.replace(
+        "target = data.y", "target = data.y\n  loss = cross_entropy + 0.5 * cross_entropy(label_smoothing = 0.1)"
+    )
     program = run(text).program
-    assert [(term.weight, term.loss.kind) for term in program.objective.terms] == [(1.0, "cross_entropy"), (0.5, "cross_entropy")]
+    assert [(term.weight, term.loss.kind) for term in program.objective.terms] == [
+        (1.0, "cross_entropy"),
+        (0.5, "cross_entropy"),
+    ]
     assert dict(program.objective.terms[1].loss.arguments)["label_smoothing"] == 0.1
 
 
@@ -116,7 +126,9 @@ def test_adversarial_binds_two_models_and_two_optimizers():
     program = run(ADVERSARIAL).program
     assert program.objective.models == ("generator_net", "critic")
     assert [(plan.name, plan.models) for plan in program.optimizers] == [
-        ("discriminator", ("critic",)), ("generator", ("generator_net",))]
+        ("discriminator", ("critic",)),
+        ("generator", ("generator_net",)),
+    ]
 
 
 def test_layer_missing_on_a_backend_is_reported_for_that_backend_only(monkeypatch):
@@ -136,3 +148,40 @@ def test_layer_missing_on_a_backend_is_reported_for_that_backend_only(monkeypatc
         "  |                 ^\n"
         "help: backends with it: jax, lightning"
     ]
+
+
+def test_backend_table_capabilities_become_diagnostics(monkeypatch):
+    """E0801 also for what a backend's table (its templates) does not render."""
+    import dataclasses
+
+    from specc.compiler.backends import jax as jax_table
+
+    capabilities = dict(jax_table.BACKEND.capabilities, sampler=frozenset({"rk4"}))
+    monkeypatch.setattr(jax_table, "BACKEND", dataclasses.replace(jax_table.BACKEND, capabilities=capabilities))
+    assert codes(run(FLOW, backend="mlx")) == []
+    assert rendered(run(FLOW, backend="jax")) == [
+        "spec.mf:31:13: error[E0801]: sampler `euler` is not implemented by backend `jax` yet\n"
+        "   |\n"
+        "31 |   sampler = euler(steps = 4)\n"
+        "   |             ^^^^^^^^^^^^^^^^\n"
+        "help: jax implements: rk4"
+    ]
+
+
+def test_standard_library_files_are_named_without_machine_paths():
+    from pathlib import Path
+
+    from specc.compiler import pipeline
+
+    text = DIGITS.replace("spec digits_small\n", 'spec digits_small\nimport "std/flow_mlp.mf"\n')
+    reader_files = {"spec.mf": text}
+
+    def read(path):
+        if path in reader_files:
+            return reader_files[path].encode()
+        return Path(path).read_bytes()  # the package's std folder
+
+    result = pipeline.check("spec.mf", read)
+    assert codes(result) == []
+    assert sorted(result.sources) == ["<std>/flow_mlp.mf", "spec.mf"]
+    assert pipeline.std_root() not in ir.to_json(result.program)

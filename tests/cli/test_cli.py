@@ -28,7 +28,9 @@ def invoke(*arguments, cwd=None):
 @pytest.fixture
 def workspace(tmp_path):
     (tmp_path / "good.mf").write_text(DIGITS)
-    (tmp_path / "bad.mf").write_text(DIGITS.replace("lr = 1e-3", "lrr = 1e-3").replace("batch_size = 16", "batch_size = 0"))
+    (tmp_path / "bad.mf").write_text(
+        DIGITS.replace("lr = 1e-3", "lrr = 1e-3").replace("batch_size = 16", "batch_size = 0")
+    )
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / "blocks.mf").write_text("let width = 8\n")
     return tmp_path
@@ -54,15 +56,19 @@ def test_lint_json(workspace):
     assert result.exit_code == 1
     records = json.loads(result.stdout)
     assert [(r["file"], r["line"], r["column"], r["code"]) for r in records] == [
-        ("bad.mf", 5, 16, "E0403"), ("bad.mf", 17, 18, "E0401")]
+        ("bad.mf", 5, 16, "E0403"),
+        ("bad.mf", 17, 18, "E0401"),
+    ]
     assert records[1]["help"] == "did you mean `lr`?" and records[1]["end_column"] == 21
 
 
 def test_lint_github(workspace):
     result = invoke("lint", "bad.mf", "--format", "github", cwd=workspace)
     lines = result.stdout.splitlines()
-    assert lines[1] == ("::error file=bad.mf,line=17,col=18,endLine=17,endColumn=21,title=E0401::"
-                        "unknown key `lrr` in optimizer adam%0Ahelp: did you mean `lr`?")
+    assert lines[1] == (
+        "::error file=bad.mf,line=17,col=18,endLine=17,endColumn=21,title=E0401::"
+        "unknown key `lrr` in optimizer adam%0Ahelp: did you mean `lr`?"
+    )
 
 
 def test_lint_sarif(workspace):
@@ -88,7 +94,9 @@ def test_lint_clean_file_and_library_and_missing(workspace):
 def test_lint_with_override(workspace):
     result = invoke("lint", "good.mf", "--set", "train.max_stepz=3", "--format", "json", cwd=workspace)
     records = json.loads(result.stdout)
-    assert [(r["file"], r["code"], r["help"]) for r in records] == [("--set", "E0307", "did you mean `train.max_steps`?")]
+    assert [(r["file"], r["code"], r["help"]) for r in records] == [
+        ("--set", "E0307", "did you mean `train.max_steps`?")
+    ]
 
 
 def test_fmt_check_and_write(workspace):
@@ -162,6 +170,10 @@ def test_every_command_has_help_with_an_example():
 
 
 def test_console_script_runs_in_a_fresh_process():
-    completed = subprocess.run([sys.executable, "-m", "specc.compiler.cli", "lint", "specs/digits_mlp.mf"],
-                               cwd=ROOT, capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "specc.compiler.cli", "lint", "specs/digits_mlp.mf"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 0, completed.stderr

@@ -1,7 +1,8 @@
 """Parameter counts of the seeds' architectures, computed by hand from the layer formulas.
 
 Independent of the compiler: each function follows the seed's architecture as documented in
-specs/std/*.mf and counts weights and biases layer by layer.
+specs/std/*.mf and counts weights and biases layer by layer. Layer norms of the meanflow
+blocks have no affine parameters (COMPONENTS.md), so they count nothing there.
 """
 
 from __future__ import annotations
@@ -66,15 +67,15 @@ def time_condition(dim: int) -> int:
 
 def mlp_flow(noise: int, latent: int, blocks: int, condition: int) -> int:
     block = linear(condition, 2 * latent) + linear(latent, 4 * latent) + linear(4 * latent, latent)
-    return time_condition(condition) + linear(noise, latent) + blocks * block + norm(latent) + linear(latent, noise)
+    return time_condition(condition) + linear(noise, latent) + blocks * block + linear(latent, noise)
 
 
 def conv_flow(patch: int, channels: int, blocks: int, condition: int, kernel: int = 7, expansion: int = 4) -> int:
     hidden = expansion * channels
     grn = conv(hidden, hidden, 1, groups=hidden)
-    block = (conv(channels, channels, kernel, groups=channels) + linear(condition, 2 * channels) + norm(channels)
+    block = (conv(channels, channels, kernel, groups=channels) + linear(condition, 2 * channels)
              + linear(channels, hidden) + grn + linear(hidden, channels))
-    return time_condition(condition) + linear(patch, channels) + blocks * block + norm(channels) + linear(channels, patch)
+    return time_condition(condition) + linear(patch, channels) + blocks * block + linear(channels, patch)
 
 
 def mixer_flow(noise: int, latent: int, blocks: int, condition: int, token_mix: int, channel_mix: int,
@@ -115,8 +116,10 @@ def audio_vae(base: int, stages: list, latent: int, kernel: int, dilations: list
     return encoder + decoder + conv(channels, 1, kernel)
 
 
-MSD_LAYERS = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [1024, 41, 4, 64, 20],
-              [1024, 41, 4, 256, 20], [1024, 5, 1, 1, 2]]
+# COMPONENTS.md: channels 16/64/256/256/512/512, kernels 15/41/41/41/41/5, strides 1/4/4/4/4/1,
+# groups 1/4/16/64/256/1 (padding kernel // 2)
+MSD_LAYERS = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20],
+              [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]]
 MPD_STAGES = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]]
 
 

@@ -17,25 +17,36 @@ def test_seed_spec_is_clean_at_real_size(name):
 
 
 MEANFLOW_SMALL = [
-    "window=48", "patch_length=4", "latent_dimension=8", "condition_dimension=4", "mlp_blocks=2",
+    "window=48", "patch_length=4", "mdct_window=8", "latent_dimension=8", "condition_dimension=4", "mlp_blocks=2",
     "conv_channels=8", "conv_blocks=2", "mixer_blocks=2", "token_mix_dim=6", "channel_mix_dim=10",
     "num_channels=5", "num_latent_tokens=3", "data.batch_size=4",
 ]
 
 
-@pytest.mark.parametrize(
-    ("architecture", "expected", "blocks"),
-    [
-        ("mlp", counts.mlp_flow(48, 8, 2, 4), {"mlp_flow", "film_residual", "time_condition"}),
-        ("conv", counts.conv_flow(4, 8, 2, 4), {"conv_flow", "convnext_block", "grn", "time_condition"}),
-        ("mixer", counts.mixer_flow(48, 8, 2, 4, 6, 10, 5, 3), {"mixer_flow", "mixer_block", "time_condition"}),
-    ],
-)
-def test_meanflow_architectures(architecture, expected, blocks):
-    program = check_ok("meanflow_audio", MEANFLOW_SMALL + [f'architecture="{architecture}"'])
-    assert parameter_count(program, "flow") == expected
-    assert blocks <= module_sources(program)
-    assert [name for name, _ in program.models[0].inputs] == ["x", "t", "h"]
+# token domain of each pipeline at window = 48: MDCT with N = 8 gives ceil(48 / 8) + 1 = 7
+# frames of 8 (56 values); patches of 4 give 12 x 4 (48 values)
+TOKENS = {"mdct": (7, 8, "mdct", "imdct"), "reshape": (12, 4, "reshape_patches", "merge_patches")}
+ARCHITECTURES = {
+    "mlp": (lambda count, width: counts.mlp_flow(count * width, 8, 2, 4), {"mlp_flow", "film_residual"}),
+    "conv": (lambda count, width: counts.conv_flow(width, 8, 2, 4), {"conv_flow", "convnext_block", "grn"}),
+    "mixer": (lambda count, width: counts.mixer_flow(count * width, 8, 2, 4, 6, 10, 5, 3), {"mixer_flow", "mixer_block"}),
+}
+
+
+@pytest.mark.parametrize("tokenization", TOKENS)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_meanflow_architectures_and_pipelines(architecture, tokenization):
+    overrides = [f'architecture="{architecture}"', f'tokenization="{tokenization}"']
+    program = check_ok("meanflow_audio", MEANFLOW_SMALL + overrides)
+    count, width, forward, inverse = TOKENS[tokenization]
+    expected, blocks = ARCHITECTURES[architecture]
+    assert parameter_count(program, "flow") == expected(count, width)
+    assert blocks | {"time_condition"} <= module_sources(program)
+    graph = program.models[0]
+    assert [name for name, _ in graph.inputs] == ["x", "t", "h"]
+    assert graph.outputs[0].shape == ("B", 48)
+    functions = [statement.function for module in graph.modules for statement in module.body]
+    assert forward in functions and inverse in functions
 
 
 TIMES = {

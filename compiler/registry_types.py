@@ -1,0 +1,152 @@
+"""The vocabulary of the registry: parameters, fields, contracts, components and sections.
+
+The tables themselves are in ``registry_components.py`` (components) and ``registry.py``
+(sections); see ``registry.py`` for the parameter type vocabulary and range syntax.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BACKENDS = ("jax", "lightning", "mlx")
+ALL_BACKENDS = frozenset(BACKENDS)
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = _Required()
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: object = REQUIRED
+    doc: str = ""
+    range: str = ""
+    choices: tuple[str, ...] = ()
+    derived: str = ""  # where an unset default comes from: "optimizer.lr", "train.max_steps"
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class FieldDecl:
+    """A per-example field of a data source. ``dims`` are ints or parameter expressions
+    (``"2*k"``, ``"signal_length"``) evaluated against the source's resolved parameters."""
+
+    name: str
+    dtype: str
+    dims: tuple[object, ...]
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What an objective needs from its models and data.
+
+    ``models``: keys naming the models it trains. ``supplies``: model inputs the
+    objective feeds itself, with their role (``sample``: shaped like the target; ``time``:
+    [B]). ``h``: "none" (never fed), "optional" (fed zeros when declared) or "required".
+    ``output``: ``like_target``, ``logits`` ([B, C]) or ``sequence_logits`` ([B, T, V]).
+    ``target_dtype``: ``float`` or ``int``. ``optimizers``: names of the optimizers it needs.
+    """
+
+    models: tuple[str, ...] = ("model",)
+    supplies: tuple[tuple[str, str], ...] = ()
+    h: str = "none"
+    output: str = "like_target"
+    target_dtype: str = "float"
+    optimizers: tuple[str, ...] = ()
+    sampler: bool = False  # evaluates by sampling (generative)
+
+
+@dataclass(frozen=True)
+class ComponentDef:
+    kind: str
+    name: str
+    doc: str
+    params: tuple[Param, ...] = ()
+    backends: frozenset = ALL_BACKENDS
+    fields: tuple[FieldDecl, ...] = ()
+    contract: Contract | None = None
+    needs: tuple[str, ...] = ()  # metric: objective families it applies to
+    classes: object = None  # data source: number of classes of its label (an int or a parameter name)
+
+    def param(self, name: str) -> Param | None:
+        for parameter in self.params:
+            if parameter.name == name:
+                return parameter
+        return None
+
+
+@dataclass(frozen=True)
+class SectionDef:
+    """A top-level (or nested) section: ``data ksin { .. }``, ``train { .. }``."""
+
+    kind: str
+    doc: str
+    component_kind: str | None = None  # the registry kind named after the keyword
+    keys: tuple[Param, ...] = ()
+    children: tuple[str, ...] = ()
+    named: bool = False  # ``optimizer generator: adam { .. }``
+    required: bool = False
+    parent: str | None = None
+    reserved: bool = False
+
+
+@dataclass(frozen=True)
+class Range:
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    text: str = ""
+
+    def contains(self, value: float) -> bool:
+        if self.minimum is not None:
+            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+                return False
+        if self.maximum is not None:
+            if value > self.maximum or (self.exclusive_maximum and value == self.maximum):
+                return False
+        return True
+
+
+def parse_range(text: str) -> Range:
+    """``">0"``, ``">=1"``, ``"<1"``, ``"[0,1)"`` -> Range."""
+    text = text.replace(" ", "")
+    if not text:
+        return Range()
+    for prefix, exclusive in ((">=", False), (">", True)):
+        if text.startswith(prefix):
+            return Range(float(text[len(prefix) :]), None, exclusive, False, text)
+    for prefix, exclusive in (("<=", False), ("<", True)):
+        if text.startswith(prefix):
+            return Range(None, float(text[len(prefix) :]), False, exclusive, text)
+    low, high = text[1:-1].split(",")
+    return Range(float(low), float(high), text[0] == "(", text[-1] == ")", text)
+
+
+def field_dims(field_decl: FieldDecl, arguments: dict) -> tuple[int, ...] | None:
+    """Concrete dims of a data field from the source's arguments (``"2*k"`` -> 8); None when an
+    argument is missing or not an integer."""
+    dims = []
+    for dim in field_decl.dims:
+        if isinstance(dim, int):
+            dims.append(dim)
+            continue
+        value = 1
+        for factor in str(dim).split("*"):
+            factor = factor.strip()
+            number = int(factor) if factor.isdigit() else arguments.get(factor)
+            if not isinstance(number, int) or isinstance(number, bool):
+                return None
+            value *= number
+        dims.append(value)
+    return tuple(dims)
