@@ -22,7 +22,9 @@ PREFIX = {"neg": "-", "pos": "+"}
 
 # Names a generated forward method uses itself: a spec value with one of these names is
 # renamed (``layers`` -> ``layers_``) so it cannot shadow them.
-RESERVED = frozenset({"self", "layers", "module", "jax", "jnp", "nnx", "np", "torch", "nn", "mx", "F"})
+RESERVED = frozenset(
+    {"self", "layers", "preprocess", "module", "jax", "jnp", "nnx", "np", "torch", "nn", "mx", "F"}
+)
 
 
 class LocalNames:
@@ -72,7 +74,36 @@ def statement_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
     if function in PREFIX:
         (single,) = statement.inputs
         return [f"{targets} = {PREFIX[function]}{operand(single, names)}"]
-    return [f"{targets} = layers.{identifier(function)}({call_arguments(statement, names)})"]
+    module = runtime_module(function)
+    if takes_tensor_list(function):
+        tensors = "[" + ", ".join(operand(item, names) for item in statement.inputs) + "]"
+        keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
+        return [f"{targets} = {module}.{identifier(function)}({', '.join([tensors] + keywords)})"]
+    return [f"{targets} = {module}.{identifier(function)}({call_arguments(statement, names)})"]
+
+
+RUNTIME_MODULES = ("layers", "preprocess")
+
+
+def runtime_module(function: str) -> str:
+    """``layers`` or ``preprocess``: the runtime module of an op (the graph registry says)."""
+    try:
+        from specc.compiler import layers as registry
+    except ImportError:
+        return "layers"
+    module = registry.runtime_module(function)
+    if module not in RUNTIME_MODULES:
+        raise EmitError(f"op {function!r} lives in unknown runtime module {module!r}")
+    return module
+
+
+def takes_tensor_list(function: str) -> bool:
+    """Ops whose first argument is a list of tensors (``concat``) get the inputs as one list."""
+    try:
+        from specc.compiler import layers as registry
+    except ImportError:
+        return function == "concat"
+    return registry.takes_tensor_list(function)
 
 
 def repeat_lines(statement: ir.Statement, names: LocalNames) -> list[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -159,20 +160,23 @@ SPLITS = ("train", "val", "test")
 class MetricsLogger(Logger):
     """Lightning ``Logger`` writing specc's ``metrics.csv`` through a ``MetricsLog``.
 
-    Keys are ``split/name`` (``train/loss``, ``val/accuracy``); other keys (``epoch``) are
-    not metrics. During ``fit`` Lightning passes the 0-indexed step of the current batch
+    Keys are ``split/name`` (``train/loss``, ``val/accuracy``); other keys (``epoch``, the
+    ``lr`` of Lightning's LearningRateMonitor, which TensorBoard shows) are not rows. During ``fit`` Lightning passes the 0-indexed step of the current batch
     (``_batches_that_stepped`` before it is incremented); specc's step counts completed
     steps, so rows get ``step + step_offset``; ``fixed_step`` (``--eval-only``: the
-    checkpoint's step) overrides it. A value logged twice for the same step (the
-    learning-rate monitor runs once per micro-batch under accumulation) is written once.
+    checkpoint's step) overrides it, ``fixed_epoch`` the epoch. ``epoch_source()`` gives
+    the data's epoch (the loader epoch of the next batch, as on every backend) instead of
+    Lightning's epoch counter. A value logged twice for the same step is written once.
     """
 
-    def __init__(self, metrics_log, step_offset: int = 1, fixed_step: int | None = None):
+    def __init__(self, metrics_log, step_offset: int = 1, fixed_step: int | None = None, fixed_epoch: int | None = None, epoch_source=None):
         super().__init__()
         self.metrics_log = metrics_log
+        self.epoch_source = epoch_source
         self.step_offset = step_offset
         self.fixed_step = fixed_step
-        self.epoch = 0
+        self.fixed_epoch = fixed_epoch
+        self.epoch = 0 if fixed_epoch is None else fixed_epoch
         self._written: set[tuple[int, str]] = set()
         self._written_step = None
 
@@ -190,7 +194,9 @@ class MetricsLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        if "epoch" in metrics:
+        if self.fixed_epoch is None and self.epoch_source is not None:
+            self.epoch = int(self.epoch_source())
+        elif "epoch" in metrics and self.fixed_epoch is None:
             self.epoch = int(metrics["epoch"])
         row_step = self.fixed_step if self.fixed_step is not None else int(step or 0) + self.step_offset
         if row_step != self._written_step:
@@ -440,39 +446,56 @@ def _monitored(checkpoint: dict) -> dict:
 # ----------------------------------------------------------------------------- data
 
 
-class EpochStream(torch.utils.data.IterableDataset):
-    """The rest of the current epoch of a ``specc.runtime.data.Loader``, one batch per item.
+# The streams below have a length and run in the main process (num_workers = 0), which is
+# what Lightning's generic warning about IterableDatasets with __len__ worries about.
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
 
-    ``position`` is the (epoch, batch index) of the next batch *training consumes*:
+
+class EpochStream(torch.utils.data.IterableDataset):
+    """The training batches of a ``specc.runtime.data.Loader`` in the order every backend
+    draws them (``Loader.forever()``: loader epochs back to back), cut into Lightning
+    epochs of ``(batches_per_epoch // accumulate) * accumulate`` batches, so an accumulation
+    window never straddles a Lightning epoch (Lightning would step on a partial window).
+
+    ``(epoch, batch_index)`` is the loader position of the next batch *training consumes*:
     Lightning prefetches one batch ahead, so the position advances in ``consume()`` (called
     from the data module's ``on_before_batch_transfer`` hook), not when a batch is produced.
+    ``served`` counts the batches consumed in the current Lightning epoch.
     """
 
-    def __init__(self, loader):
+    def __init__(self, loader, accumulate: int = 1):
         super().__init__()
         self.loader = loader
-        self.epoch, self.index = 0, 0
+        self.length = max(1, loader.batches_per_epoch // accumulate) * accumulate
+        self.epoch, self.index, self.served = 0, 0, 0
 
     def __len__(self) -> int:
-        return self.loader.batches_per_epoch
+        return self.length
 
     def __iter__(self):
-        self._normalize()
-        yield from self.loader.epoch_batches(self.epoch, self.index)
+        if self.served >= self.length:
+            self.served = 0
+        remaining, epoch, index = self.length - self.served, self.epoch, self.index
+        while remaining > 0:
+            for batch in self.loader.epoch_batches(epoch, index):
+                yield batch
+                remaining -= 1
+                if remaining == 0:
+                    return
+            epoch, index = epoch + 1, 0
 
     def consume(self) -> None:
         self.index += 1
-        self._normalize()
-
-    def _normalize(self) -> None:
+        self.served += 1
         if self.index >= self.loader.batches_per_epoch:
             self.epoch, self.index = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
-        return {"epoch": int(self.epoch), "batch_index": int(self.index)}
+        return {"epoch": int(self.epoch), "batch_index": int(self.index), "served": int(self.served)}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch, self.index = int(state["epoch"]), int(state["batch_index"])
+        self.served = int(state.get("served", 0))
 
 
 class ResumableDataLoader(torch.utils.data.DataLoader):
@@ -508,10 +531,10 @@ class NumpyDataModule(pl.LightningDataModule):
     """``LightningDataModule`` over specc's numpy loaders (``{"train", "val", "test"}`` ->
     ``Loader``); the training loader resumes exactly mid-epoch."""
 
-    def __init__(self, loaders: dict):
+    def __init__(self, loaders: dict, accumulate: int = 1):
         super().__init__()
         self.loaders = loaders
-        self.train_stream = EpochStream(loaders["train"])
+        self.train_stream = EpochStream(loaders["train"], accumulate)
         self.train_loader = ResumableDataLoader(self.train_stream)
 
     def train_dataloader(self):

@@ -120,3 +120,16 @@ def test_ksin_flow_logs_mse_and_sample_metrics(tmp_path):
     assert all(np.isfinite(row["value"]) for row in rows)
     weights = final_weights(tmp_path / "run")
     assert "null_condition" in weights and weights["null_condition"].shape == (32,)
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    """SGD with lr = 1e6 blows the weights up: step 3's loss is the first that is not finite."""
+    import dataclasses
+
+    program = digits(checkpoint=ir.CheckpointPlan(every=2, keep=1, monitor=None, mode="min"))
+    optimizer = ir.OptimizerPlan("", ir.Component("sgd", (("lr", 1e6),)), ("classifier",), ir.Component("constant", ()))
+    script = write_script(dataclasses.replace(program, optimizers=(optimizer,)), BACKEND, tmp_path)
+    result = run_script(script, "--out-dir", tmp_path / "run")
+    assert result.returncode != 0
+    assert "not finite at step 3" in result.stderr
+    assert (tmp_path / "run" / "checkpoints" / "last").resolve().name == "step-000002"

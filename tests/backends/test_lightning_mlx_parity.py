@@ -29,20 +29,35 @@ def available(backend: str) -> bool:
 BACKENDS = [backend for backend in ("lightning", "mlx", "jax") if available(backend)]
 
 
-def per_step_losses(name: str, backend: str, folder) -> dict[int, float]:
+ENVIRONMENT = {"OMP_NUM_THREADS": "1"}
+
+
+def program(name: str):
     overrides = {"max_steps": STEPS, "eval_every": STEPS, "log_every": 1, "precision": "fp32"}
     if name == "digits_mlp":
         overrides["max_epochs"] = None
-    script = write_script(fixtures.program(name, **overrides), backend, folder)
-    run_script(script, "--out-dir", folder / f"run_{backend}", check=True, env={"OMP_NUM_THREADS": "1"})
-    rows = read_metrics(folder / f"run_{backend}" / "metrics.csv")
+    return fixtures.program(name, **overrides)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("parity")
+
+
+def per_step_losses(name: str, backend: str, folder) -> dict[int, float]:
+    """Run once per (spec, backend) in the module's folder; the train losses by step."""
+    run_dir = folder / f"run_{name}_{backend}"
+    if not (run_dir / "metrics.csv").is_file():
+        script = write_script(program(name), backend, folder)
+        run_script(script, "--out-dir", run_dir, check=True, env=ENVIRONMENT)
+    rows = read_metrics(run_dir / "metrics.csv")
     return {row["step"]: row["value"] for row in rows if row["split"] == "train" and row["name"] == "loss"}
 
 
 @pytest.mark.parametrize("name", ["digits_mlp", "ksin_flow"])
-def test_per_step_losses_agree_across_backends(name, tmp_path):
+def test_per_step_losses_agree_across_backends(name, folder):
     assert {"lightning", "mlx"} <= set(BACKENDS)
-    losses = {backend: per_step_losses(name, backend, tmp_path) for backend in BACKENDS}
+    losses = {backend: per_step_losses(name, backend, folder) for backend in BACKENDS}
     for backend, values in losses.items():
         assert sorted(values) == list(range(1, STEPS + 1)), backend
     worst = 0.0
@@ -51,3 +66,18 @@ def test_per_step_losses_agree_across_backends(name, tmp_path):
             a, b = losses[first][step], losses[second][step]
             worst = max(worst, abs(a - b) / max(abs(a), abs(b)))
     assert worst < TOLERANCE, f"{name}: worst pairwise relative difference {worst:.3g} over {BACKENDS}"
+
+
+def test_a_checkpoint_of_one_backend_evaluates_the_same_in_the_other(folder):
+    """Portability: Lightning evaluates MLX's checkpoint and MLX Lightning's (``--eval-only``)."""
+    for backend in ("lightning", "mlx"):
+        per_step_losses("digits_mlp", backend, folder)
+    for backend, other in (("lightning", "mlx"), ("mlx", "lightning")):
+        script = folder / f"train_digits_mlp_{backend}.py"
+        run_dir = folder / f"run_digits_mlp_{other}"
+        run_script(script, "--out-dir", run_dir, "--eval-only", check=True, env=ENVIRONMENT)
+        rows = read_metrics(run_dir / "metrics.csv")
+        losses = [row["value"] for row in rows if (row["step"], row["split"], row["name"]) == (STEPS, "val", "loss")]
+        assert len(losses) == 2, losses  # the run's own evaluation, then the other backend's
+        assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+        assert any(row["split"] == "test" and row["step"] == STEPS for row in rows)

@@ -21,7 +21,7 @@ from flax import nnx
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.jax import flows, layers, losses, metrics, state
+from specc.runtime.jax import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.jax import training as jax_training
 
 SPEC_NAME = "audio_classifier"
@@ -133,7 +133,7 @@ class MelClassifier(nnx.Module):
         self.linear_0 = layers.Linear(bias=True, in_features=2304, out_features=10)
 
     def __call__(self, audio):
-        mel = layers.mel_spectrogram(
+        mel = preprocess.mel_spectrogram(
             audio,
             f_max=None,
             f_min=0.0,

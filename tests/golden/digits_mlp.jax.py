@@ -21,7 +21,7 @@ from flax import nnx
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.jax import flows, layers, losses, metrics, state
+from specc.runtime.jax import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.jax import training as jax_training
 
 SPEC_NAME = "digits_mlp"

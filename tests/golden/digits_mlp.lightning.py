@@ -209,6 +209,7 @@ class Objective(pl.LightningModule):
 
     def training_step(self, batch, batch_index):
         loss, values = self.loss_fn(batch)
+        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
         step = torch.tensor(self.global_step + 1)
         self.bad_step = torch.where(
             (self.bad_step < 0) & ~torch.isfinite(loss.detach().cpu()), step, self.bad_step
@@ -242,6 +243,9 @@ class Objective(pl.LightningModule):
             values["steps_per_s"] = torch.tensor(
                 self.sums.steps / max(now - self.window_start, 1e-9)
             )
+            values["lr"] = torch.tensor(
+                self.step_lr, dtype=torch.float64
+            )  # as LearningRateMonitor's
             self.sums.steps, self.window_start = 0, now
             self.log_dict(
                 {f"train/{name}": value for name, value in values.items()},
@@ -356,7 +360,9 @@ def main(argv=None):
         ),
     )
     metrics_logger = torch_training.MetricsLogger(
-        log, fixed_step=checkpoint.step if arguments.eval_only else None
+        log,
+        fixed_step=checkpoint.step if arguments.eval_only else None,
+        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
     )
     checkpointing = torch_training.SpeccModelCheckpoint(
         run_dir / "checkpoints",

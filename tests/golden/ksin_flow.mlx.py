@@ -489,7 +489,13 @@ def main(argv=None):
         early_stopping_min_delta,
     )
     latest_metrics = {}
-    if checkpoint is not None:
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+        ema_params = None  # the model file already holds the EMA weights
+        step = checkpoint.step
+        if checkpoint.manifest.get("data"):
+            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
+    elif checkpoint is not None:
         ema_params = restore(checkpoint, model, optimizer)
         step = checkpoint.step
         train_loader.load_state_dict(checkpoint.manifest["data"])

@@ -43,19 +43,22 @@ def feed_forward(width: int, hidden: int) -> int:
     return linear(width, hidden) + linear(hidden, width)
 
 
-def causal_lm(vocab: int, width: int, layers: int, d_ff: int) -> int:
+def causal_lm(vocab: int, width: int, layers: int, d_ff: int, max_len: int) -> int:
     block = norm(width) + attention(width) + norm(width) + feed_forward(width, d_ff)
-    return vocab * width + layers * block + norm(width) + linear(width, vocab)
+    positions = max_len * width
+    return vocab * width + positions + layers * block + norm(width) + linear(width, vocab)
 
 
 def approx_equiv_transformer(params: int, signal: int, layers: int, width: int, conditioning: int,
-                             d_ff: int, tokens: int, d_enc: int, time_encoding: str = "scalar") -> int:
+                             d_ff: int, tokens: int, d_enc: int, time_encoding: str = "scalar",
+                             pe_type: str | None = None) -> int:
     projection = linear(params, tokens * width)
+    positions = {None: 0, "initial": tokens * width, "layerwise": layers * tokens * width}[pe_type]
     time = linear(1, d_enc) if time_encoding == "scalar" else 0
     condition = linear(signal, conditioning) + linear(d_enc, conditioning) + linear(conditioning, conditioning)
     block = linear(conditioning, 6 * width) + attention(width) + feed_forward(width, d_ff)
     final = linear(conditioning, 2 * width) + linear(tokens * width, params)
-    return projection + time + condition + layers * block + final
+    return projection + positions + time + condition + layers * block + final
 
 
 # ----------------------------------------------------------------------- flows (seed 000)

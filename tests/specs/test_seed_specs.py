@@ -80,10 +80,10 @@ def test_meanflow_default_schedule_is_the_seeds():
 def test_astro_lm_counts_and_vocabulary_layout():
     overrides = ["d_model=16", "n_layers=2", "n_heads=2", "d_ff=32", "image_vocabulary=20", "scalar_vocabulary=10",
                  "spectrum_vocabulary=12", "data.sequence_length=40", "data.image_tokens=8", "data.scalar_tokens=4",
-                 "data.spectrum_tokens=8", "data.batch_size=2"]
+                 "data.spectrum_tokens=8", "data.batch_size=2", "max_len=64"]
     program = check_ok("astro_lm", overrides)
     vocabulary = 5 + 20 + 10 + 12
-    assert parameter_count(program, "lm") == counts.causal_lm(vocabulary, 16, 2, 32)
+    assert parameter_count(program, "lm") == counts.causal_lm(vocabulary, 16, 2, 32, 64)
     assert program.models[0].outputs[0].shape == ("B", "T", vocabulary)
     starts = [dict(term.loss.arguments)["start"] for term in program.objective.terms[1:]]
     assert starts == [5, 25, 35]

@@ -80,18 +80,23 @@ SMALL = "num_params = 8, signal_length = 64, d_model = 16, conditioning_dim = 8,
 
 
 @pytest.mark.parametrize(
-    ("arguments", "layers", "time_encoding"),
+    ("arguments", "layers", "time_encoding", "pe_type"),
     [
-        ("num_layers = 2, time_encoding = sinusoidal", 2, "sinusoidal"),
-        ("num_layers = 2, norm = rms, outer_residual = true", 2, "scalar"),
-        ("num_layers = 3, skip_first_norm = true", 3, "scalar"),
-        ("num_layers = 1, skip_first_norm = true", 1, "scalar"),
+        ("num_layers = 2, time_encoding = sinusoidal", 2, "sinusoidal", None),
+        ("num_layers = 2, norm = rms, outer_residual = true", 2, "scalar", None),
+        ("num_layers = 3, skip_first_norm = true", 3, "scalar", None),
+        ("num_layers = 1, skip_first_norm = true", 1, "scalar", None),
+        ("num_layers = 2, learn_pe = true", 2, "scalar", "initial"),
+        ("num_layers = 3, learn_pe = true, pe_type = layerwise", 3, "scalar", "layerwise"),
+        ("num_layers = 2, learn_pe = true, pe_type = layerwise, skip_first_norm = true", 2, "scalar", "layerwise"),
+        ("num_layers = 2, learn_pe = false, pe_type = layerwise", 2, "scalar", None),
     ],
 )
-def test_approx_equiv_transformer_variants(arguments, layers, time_encoding):
+def test_approx_equiv_transformer_variants(arguments, layers, time_encoding, pe_type):
     graphs = build(f'import "std/transformer.mf"\nmodel vf = approx_equiv_transformer({SMALL}, {arguments})\n')
     graph = graphs["vf"]
-    assert count(graph) == counts.approx_equiv_transformer(8, 64, layers, 16, 8, 32, 4, 8, time_encoding)
+    assert count(graph) == counts.approx_equiv_transformer(8, 64, layers, 16, 8, 32, 4, 8, time_encoding, pe_type)
+    assert ("PositionalEmbedding" in layer_kinds(graph)) == (pe_type is not None)
     assert graph.outputs[0].shape == ("B", 8)
     if "rms" in arguments:
         assert "RMSNorm" in layer_kinds(graph) and "LayerNorm" not in layer_kinds(graph)
