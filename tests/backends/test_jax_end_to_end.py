@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import subprocess
 import sys
@@ -103,6 +104,15 @@ def test_resume_is_bitwise_identical(tmp_path):
     assert straight_rows == resumed_rows
 
 
+def last_step(run_dir) -> int:
+    """The step ``last`` points at (-1 while there is none)."""
+    link = run_dir / "checkpoints" / "last"
+    try:
+        return int(os.readlink(link).removeprefix("step-"))
+    except (OSError, ValueError):
+        return -1
+
+
 def test_killed_run_leaves_last_loadable_and_resumes(tmp_path):
     program = fixtures.program(
         "digits_mlp", max_steps=100000, max_epochs=None, log_every=1, eval_every=None,
@@ -113,7 +123,7 @@ def test_killed_run_leaves_last_loadable_and_resumes(tmp_path):
     process = subprocess.Popen([sys.executable, str(script), "--out-dir", str(run_dir)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.time() + 120
-        while time.time() < deadline and not (run_dir / "checkpoints" / "step-000030").exists():
+        while time.time() < deadline and last_step(run_dir) < 30:
             time.sleep(0.05)
     finally:
         process.send_signal(signal.SIGKILL)
@@ -190,3 +200,33 @@ def test_training_features_run_together(tmp_path):
     lrs = [row["value"] for row in rows(tmp_path / "run", "train", "lr")]
     # warmup_linear(peak 0.05, warmup 2, total 8) at updates k = 3 and k = 7
     assert lrs == [pytest.approx(0.05 * (1 - (3 - 2) / 6)), pytest.approx(0.05 * (1 - (7 - 2) / 6))]
+
+
+KSIN_OVERRIDES = (
+    "k=2", "data.sizes=[128, 64, 64]", "data.batch_size=32", "train.max_steps=4", "train.precision=fp32",
+    "train.eval_every=4", "train.log_every=2", "eval.sampler=euler(steps = 2, cfg_scale = 2.0)",
+    "train.checkpoint.every=4", "schedule.warmup=2",
+)
+
+
+def test_real_ksin_spec_with_reduced_settings_runs(tmp_path):
+    program = compile_spec("specs/ksin_flow.mf", KSIN_OVERRIDES)
+    if program is None:
+        pytest.fail("specs/ksin_flow.mf does not compile with the reduced --set")
+    script = write_script(program, "jax", tmp_path)
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    names = {row["name"] for row in rows(tmp_path / "run", "val")}
+    assert {"loss", "mse", "chamfer", "linear_assignment", "log_spectral_distance"} <= names
+    assert training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last").step == 4
+
+
+def test_early_stopping_stops_after_patience_evaluations(tmp_path):
+    program = fixtures.regression_program(
+        max_steps=40, eval_every=5, log_every=5,
+        early_stopping=ir.EarlyStoppingPlan(monitor="val/loss", patience=1, mode="min", min_delta=100.0),
+    )
+    script = write_script(program, "jax", tmp_path)
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    assert [row["step"] for row in rows(tmp_path / "run", "val", "loss")] == [5, 10]
+    checkpoint = training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last")
+    assert checkpoint.step == 10 and checkpoint.manifest["early_stopping"]["waited"] == 1

@@ -107,13 +107,33 @@ def test_epoch_stream_counts_consumed_batches_not_prefetched_ones():
     loader = specc_data.Loader(source, "train", 64, 0)
     stream = training.EpochStream(loader)
     iterator = iter(stream)
-    first, second = next(iterator), next(iterator)  # Lightning prefetches one batch ahead
+    next(iterator)
+    second = next(iterator)  # Lightning prefetches one batch ahead
     stream.consume()
-    assert stream.state_dict() == {"epoch": 0, "batch_index": 1}
+    assert stream.state_dict() == {"epoch": 0, "batch_index": 1, "served": 1}
     resumed = training.EpochStream(loader)
     resumed.load_state_dict(stream.state_dict())
     np.testing.assert_array_equal(next(iter(resumed))["x"], second["x"])
     for _ in range(len(loader) - 1):
         stream.consume()
-    assert stream.state_dict() == {"epoch": 1, "batch_index": 0}
-    assert not np.array_equal(first["x"], next(iter(stream))["x"])
+    assert stream.state_dict() == {"epoch": 1, "batch_index": 0, "served": len(loader)}
+    np.testing.assert_array_equal(next(iter(stream))["x"], loader.batch(1, 0)["x"])
+
+
+def test_epoch_stream_keeps_accumulation_windows_inside_lightning_epochs():
+    """Accumulate 3: Lightning epochs of ``(n // 3) * 3`` batches that follow the loader's
+    order across its epochs (as ``Loader.forever()`` does)."""
+    source = specc_data.make_source("digits")
+    loader = specc_data.Loader(source, "train", 64, 0)
+    stream = training.EpochStream(loader, accumulate=3)
+    count = len(loader)
+    assert count % 3 != 0 and len(stream) == (count // 3) * 3
+    expected = loader.forever()
+    for _ in range(3):  # three Lightning epochs
+        served = list(stream)
+        assert len(served) == len(stream)
+        for batch in served:
+            np.testing.assert_array_equal(batch["x"], next(expected)["x"])
+            stream.consume()
+    consumed = 3 * len(stream)
+    assert (stream.state_dict()["epoch"], stream.state_dict()["batch_index"]) == divmod(consumed, count)

@@ -227,7 +227,7 @@ class Objective(pl.LightningModule):
         scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
         return {
             "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "train/lr"},
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
         }
 
     @property
@@ -258,10 +258,10 @@ class Objective(pl.LightningModule):
     def training_step(self, batch, batch_index):
         loss, values = self.loss_fn(batch)
         self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        step = torch.tensor(self.global_step + 1)
-        self.bad_step = torch.where(
-            (self.bad_step < 0) & ~torch.isfinite(loss.detach().cpu()), step, self.bad_step
-        )
+        # the first non-finite step, kept on the device: read only at log steps and checkpoints
+        step = torch.full((), self.global_step + 1, device=loss.device)
+        bad = self.bad_step.to(loss.device)
+        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
         self.sums.add(values)
         return loss
 
@@ -293,7 +293,7 @@ class Objective(pl.LightningModule):
             )
             values["lr"] = torch.tensor(
                 self.step_lr, dtype=torch.float64
-            )  # as LearningRateMonitor's
+            )  # LearningRateMonitor logs "lr" too
             self.sums.steps, self.window_start = 0, now
             self.log_dict(
                 {f"train/{name}": value for name, value in values.items()},
@@ -381,13 +381,14 @@ def main(argv=None):
         loaders = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)
+    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
     total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
     stop_step = (
         total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
     )
 
     model = build_model(run_seed)
+    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
     if warm_start and checkpoint is None:
         state.load_state_dict(model, training.read_checkpoint(warm_start).model)
     if arguments.eval_only:
@@ -395,7 +396,7 @@ def main(argv=None):
     if freeze:
         torch_training.freeze_parameters(model, freeze)
     objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders)
+    data_module = torch_training.NumpyDataModule(loaders, accumulate)
 
     run_dir = start.run_dir
     training.prepare_run_directory(
@@ -411,6 +412,7 @@ def main(argv=None):
         log,
         fixed_step=checkpoint.step if arguments.eval_only else None,
         fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
+        epoch_source=lambda: data_module.train_stream.epoch,
     )
     checkpointing = torch_training.SpeccModelCheckpoint(
         run_dir / "checkpoints",

@@ -252,7 +252,8 @@ def evaluate(model, loader):
 
 
 def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state."""
+    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
+    (optimizer state; the raw weights when EMA is on)."""
     extra = {
         f"optimizer.{name}": value
         for name, value in mlx_training.optimizer_arrays(optimizer).items()
@@ -314,6 +315,7 @@ def main(argv=None):
     )
 
     model = build_model(run_seed)
+    mx.random.seed(run_seed)  # dropout's generator
     if warm_start and checkpoint is None:
         state.load_state_dict(model, training.read_checkpoint(warm_start).model)
     if freeze:

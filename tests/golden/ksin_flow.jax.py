@@ -618,9 +618,9 @@ def main(argv=None):
         while step < stop_step:
             host_batches = [next(batches) for _ in range(accumulate)]
             host_batch = host_batches[0]
-            batch = {name: jnp.asarray(array) for name, array in host_batch.items()}
+            # numpy in, device arrays out: jit transfers the batch (the cheapest path)
             params, rest, opt_state, ema_params, sums, bad_step = train_step(
-                params, rest, opt_state, ema_params, sums, bad_step, jnp.int32(step + 1), batch
+                params, rest, opt_state, ema_params, sums, bad_step, np.int32(step + 1), host_batch
             )
             step += 1
             count += 1
