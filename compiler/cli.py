@@ -1,4 +1,13 @@
-"""The ``specc`` command line (typer). The only module of the compiler that does I/O.
+"""The ``specc`` command line: the entry point ``main()`` and the lint and fmt commands.
+
+The typer application (``app``: every command, ``--help``, error messages) lives in
+``specc.compiler.cli_app`` and is imported only when needed. ``main()`` first tries a fast
+path for the commands a user runs most, ``specc lint`` and ``specc fmt``: when the command
+line is a plain, well-formed one (the options below, no ``--help``), it runs the very same
+command function without importing typer (typer, click, rich and the pydantic adapters
+typer builds for its options are about a tenth of a cold lint; docs/performance.md).
+Anything else, including every malformed command line, goes to typer, so help and error
+messages are typer's own.
 
 Heavy modules (pydantic, jinja2, black, frameworks) are imported inside the commands that
 need them, so ``specc lint`` starts fast.
@@ -6,21 +15,24 @@ need them, so ``specc lint`` starts fast.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
-from typing import List, Optional
-
-import typer
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    help="specc: compile declarative training specs (.mf) into standalone training scripts.",
-)
 
 SET_HELP = "Override a value: --set train.max_steps=100 --set k=8 (the value is a spec expression)."
 BACKENDS = ("jax", "lightning", "mlx")
+
+# fast-path options per command: option spelling -> (parameter, takes a value, repeatable)
+FAST_OPTIONS = {
+    "lint": {
+        "--format": ("output_format", True, False),
+        "-f": ("output_format", True, False),
+        "--strict": ("strict", False, False),
+        "--set": ("set_", True, True),
+    },
+    "fmt": {"--check": ("check_only", False, False)},
+}
+FAST_DEFAULTS = {"lint": {"output_format": "text", "strict": False, "set_": []}, "fmt": {"check_only": False}}
 
 
 def read(path: str) -> bytes:
@@ -28,67 +40,13 @@ def read(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _print_diagnostics(result, stream=None) -> None:
-    from specc.compiler.lint_formats import as_text
-
-    text = as_text(result.diagnostics, result.sources)
-    if text:
-        (stream or sys.stderr).write(text)
+def say(text: str) -> None:
+    """One line to stderr, flushed (what ``typer.echo(text, err=True)`` writes)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
-def _check(spec: str, overrides, backend=None):
-    from specc.compiler.pipeline import check
-
-    return check(spec, read, tuple(overrides or ()), backend)
-
-
-@app.command()
-def compile(
-    spec: str = typer.Argument(..., help="The spec file."),
-    backend: str = typer.Option(..., "--backend", "-b", help="jax, lightning or mlx."),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the script here (default: stdout)."),
-    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-    check_only: bool = typer.Option(False, "--check", help="With -o: exit 1 when FILE differs from the output."),
-) -> None:
-    """Compile SPEC into a training script.
-
-    Example: specc compile specs/ksin_flow.mf --backend jax -o train_ksin.py
-    """
-    if backend not in BACKENDS:
-        typer.echo(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})", err=True)
-        raise typer.Exit(2)
-    if check_only and output is None:
-        typer.echo("error: --check needs -o FILE (the file to compare against)", err=True)
-        raise typer.Exit(2)
-    result = _check(spec, set_, backend)
-    _print_diagnostics(result)
-    if result.program is None:
-        raise typer.Exit(1)
-    try:
-        from specc.compiler.emit import EmitError, render
-    except ImportError:
-        typer.echo("rendering is not available yet: the spec is valid, but no script was written", err=True)
-        raise typer.Exit(1)
-    try:
-        script = render(result.program, backend)
-    except EmitError as error:  # the backend cannot render this program (its own message)
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1)
-    if check_only:
-        current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
-        if current != script:
-            typer.echo(f"{output} is out of date: run `specc compile {spec} --backend {backend} -o {output}`", err=True)
-            raise typer.Exit(1)
-        typer.echo(f"{output} is up to date", err=True)
-        return
-    if output is None:
-        sys.stdout.write(script)
-    else:
-        Path(output).write_text(script, encoding="utf-8")
-        typer.echo(f"wrote {output}", err=True)
-
-
-def _spec_files(paths: List[str]) -> tuple[list[str], list[str]]:
+def spec_files(paths: list[str]) -> tuple[list[str], list[str]]:
     """(files, missing): folders walked for *.mf in sorted order."""
     files, missing = [], []
     for path in paths:
@@ -102,28 +60,16 @@ def _spec_files(paths: List[str]) -> tuple[list[str], list[str]]:
     return files, missing
 
 
-@app.command()
-def lint(
-    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
-    output_format: str = typer.Option("text", "--format", "-f", help="text, json, github or sarif."),
-    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
-    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-) -> None:
-    """Check specs and report every problem with its position. Exit 0 when clean, 1 on errors.
-
-    Files without a `spec` line are libraries of blocks: they are parsed and their imports
-    resolved; their blocks are checked where a spec uses them.
-
-    Example: specc lint specs/ --format github
-    """
+def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]) -> int:
+    """``specc lint``: diagnostics to stdout in ``output_format``; returns the exit status."""
     from specc.compiler.diagnostics import sort_diagnostics
     from specc.compiler.lint_formats import FORMATTERS
     from specc.compiler.pipeline import check
 
     if output_format not in FORMATTERS:
-        typer.echo(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})", err=True)
-        raise typer.Exit(2)
-    files, missing = _spec_files(paths)
+        say(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})")
+        return 2
+    files, missing = spec_files(paths)
     diagnostics = []
     sources: dict[str, str] = {}
     for file in files + missing:  # a missing path gets the loader's own diagnostic
@@ -140,27 +86,21 @@ def lint(
             if diagnostics
             else f"{len(files)} file(s) checked, no problems"
         )
-        typer.echo(summary, err=True)
-    raise typer.Exit(1 if failing else 0)
+        say(summary)
+    return 1 if failing else 0
 
 
-@app.command()
-def fmt(
-    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
-    check_only: bool = typer.Option(False, "--check", help="Only report files that would change (exit 1)."),
-) -> None:
-    """Format specs in the one canonical style (comments kept).
-
-    Example: specc fmt specs/ --check
-    """
+def run_fmt(paths: list[str], check_only: bool) -> int:
+    """``specc fmt``: rewrite (or with ``check_only`` only report) files not in canonical
+    style; returns the exit status."""
     from specc.compiler.lint_formats import as_text
     from specc.dsl.formatter import format_source
     from specc.dsl.source import decode
 
-    files, missing = _spec_files(paths)
+    files, missing = spec_files(paths)
     status = 0
     for path in missing:
-        typer.echo(f"error: no such file or folder: {path}", err=True)
+        say(f"error: no such file or folder: {path}")
         status = 1
     for file in files:
         text, diagnostics = decode(read(file), file)
@@ -173,78 +113,97 @@ def fmt(
             continue
         if formatted != text:
             if check_only:
-                typer.echo(f"would reformat {file}", err=True)
+                say(f"would reformat {file}")
                 status = 1
             else:
                 Path(file).write_text(formatted, encoding="utf-8")
-                typer.echo(f"reformatted {file}", err=True)
-    raise typer.Exit(status)
+                say(f"reformatted {file}")
+    return status
 
 
-@app.command()
-def explain(
-    spec: str = typer.Argument(..., help="The spec file."),
-    key: str = typer.Argument(..., help="A constant (k) or a dotted key (optimizer.lr, train.checkpoint.keep)."),
-    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-) -> None:
-    """Show the resolved value of KEY and where it came from (file:line, import chain, --set or default).
+def fast_arguments(arguments: list[str]) -> tuple[str, dict] | None:
+    """(command, keyword arguments) when ``arguments`` is a plain ``lint`` or ``fmt`` command
+    line that typer would parse the same way; None for anything else (typer handles it).
 
-    Example: specc explain specs/ksin_flow.mf optimizer.lr --set k=8
-    """
-    from specc.compiler.explain import explain as explain_key
-    from specc.compiler.lint_formats import as_text
+    Accepted: paths, ``--option VALUE``, ``--option=VALUE``, ``-f VALUE``, flags, ``--``.
+    Refused: ``--help``, unknown options, a missing value or one starting with ``-``,
+    a repeated single-valued option, no path at all."""
+    if not arguments or arguments[0] not in FAST_OPTIONS:
+        return None
+    command, options = arguments[0], FAST_OPTIONS[arguments[0]]
+    values = {key: (list(value) if isinstance(value, list) else value) for key, value in FAST_DEFAULTS[command].items()}
+    paths, seen, rest, only_paths = [], set(), list(arguments[1:]), False
+    while rest:
+        token = rest.pop(0)
+        if only_paths or not token.startswith("-") or token == "-":
+            paths.append(token)
+            continue
+        if token == "--":
+            only_paths = True
+            continue
+        name, equals, inline = token.partition("=")
+        if name not in options:
+            return None
+        parameter, takes_value, repeatable = options[name]
+        if parameter in seen and not repeatable:
+            return None
+        seen.add(parameter)
+        if not takes_value:
+            if equals:
+                return None
+            values[parameter] = True
+            continue
+        if not equals:
+            if not rest or rest[0].startswith("-"):
+                return None
+            inline = rest.pop(0)
+        elif name == "-f" or inline.startswith("-"):
+            return None
+        if repeatable:
+            values[parameter].append(inline)
+        else:
+            values[parameter] = inline
+    if not paths:
+        return None
+    return command, {"paths": paths, **values}
 
-    result = _check(spec, set_)
-    if result.resolution is None:
-        _print_diagnostics(result)
-        raise typer.Exit(1)
-    text, diagnostics = explain_key(result.resolution, key)
-    if text is None:
-        sys.stderr.write(as_text(diagnostics, result.sources))
-        raise typer.Exit(1)
-    sys.stdout.write(text)
 
-
-@app.command()
-def schema() -> None:
-    """Print the JSON Schema of a spec (sections, components, parameters), from the registry.
-
-    Example: specc schema > specc.schema.json
-    """
-    import json
-
-    from specc.compiler.schema import json_schema
-
-    document = json_schema()
+def _run_fast(command: str, keywords: dict) -> int:
+    """Run a fast-path command as click's standalone mode would: Ctrl-C prints `Aborted!`
+    and exits 1, a closed stdout pipe exits 1 quietly."""
+    runner = run_lint if command == "lint" else run_fmt
     try:
-        from specc.compiler import layers
-
-        document["x-specc-layers"] = layers.describe()
-    except ImportError:
-        pass
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
-
-
-@app.command()
-def ir(
-    spec: str = typer.Argument(..., help="The spec file."),
-    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-) -> None:
-    """Print the IR of SPEC as canonical JSON (what the backends receive).
-
-    Example: specc ir specs/digits_mlp.mf --set train.max_steps=10
-    """
-    from specc.compiler import ir as ir_module
-
-    result = _check(spec, set_)
-    _print_diagnostics(result)
-    if result.program is None:
-        raise typer.Exit(1)
-    sys.stdout.write(ir_module.to_json(result.program))
+        return runner(**keywords)
+    except (EOFError, KeyboardInterrupt):
+        sys.stderr.write("\nAborted!\n")
+        return 1
+    except BrokenPipeError:  # e.g. `specc lint specs/ | head`: drop what is left unwritten
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def main() -> None:
+    """The ``specc`` console script."""
+    fast = fast_arguments(sys.argv[1:])
+    if fast is not None:
+        # lark imports the optional `regex` package when it is installed (about 5% of a
+        # cold lint) but uses it only for Lark(regex=True), which specc does not use; this
+        # process runs nothing but lint or fmt, so lark is loaded here without it.
+        if "lark" not in sys.modules:
+            sys.modules.setdefault("regex", None)
+        sys.exit(_run_fast(*fast))
+    from specc.compiler.cli_app import app
+
     app()
+
+
+def __getattr__(name: str):
+    """``specc.compiler.cli.app`` (the typer application), imported on first use."""
+    if name == "app":
+        from specc.compiler.cli_app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":

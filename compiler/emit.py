@@ -120,6 +120,7 @@ def build_context(program: ir.Program, table: Backend) -> dict:
         "optimizers": [optimizer_view(plan) for plan in program.optimizers],
         "optimizer": optimizer_view(program.optimizers[0]),
     }
+    context["evaluation"].update(sampler_calls(context["objective"], context["evaluation"]["sampler"]))
     nulls = context["objective"]["nulls"]
     context["evaluation"]["guided"] = context["evaluation"]["guided"] and bool(nulls)
     context["parameters"] = models[model_name]["parameters"] + [
@@ -128,6 +129,24 @@ def build_context(program: ir.Program, table: Backend) -> dict:
     if table.context is not None:
         context.update(table.context(program))
     return context
+
+
+def sampler_calls(objective: dict, sampler: str) -> dict:
+    """How ``sample`` calls ``call_model``: the velocity's parameters and the ``h`` argument.
+
+    An integrator (euler, heun, rk4) calls ``velocity(x_t, t)``: the instantaneous velocity,
+    ``h = 0`` for a mean-flow model. ``one_step`` calls ``velocity(x_t, t, r)``:
+    ``x_0 = x_1 - u(x_1, t = 1, r = 0)`` with ``h = t - r`` (a flow-matching model has no
+    ``h``: one Euler step).
+    """
+    one_step = sampler == "one_step"
+    h = ""
+    if objective["is_mean_flow"]:
+        h = ", t - r" if one_step else ", t * 0"
+    return {
+        "sample_signature": "x_t, t, r" if one_step else "x_t, t",
+        "sample_h": h,
+    }
 
 
 def header(program: ir.Program, table: Backend) -> dict:
@@ -241,15 +260,22 @@ def objective_entries(program: ir.Program, origin) -> list[dict]:
         entries.append(entry("loss_arguments", cross_entropy_arguments(plan), origin("objective.loss")))
     if plan.kind in FLOW_OBJECTIVES:
         flow = flow_view(plain(plan.arguments) or {}, program)
+        path_origin = "mean_flow: the uniform path" if plan.kind == "mean_flow" else origin("objective.path")
         entries += [
-            entry("flow_path", flow["path"], origin("objective.path")),
-            entry("flow_path_arguments", flow["path_arguments"], origin("objective.path")),
+            entry("flow_path", flow["path"], path_origin),
+            entry("flow_path_arguments", flow["path_arguments"], path_origin),
             entry("time_sampler", flow["time"], origin("objective.time")),
             entry("time_sampler_arguments", flow["time_arguments"], origin("objective.time")),
             entry("cfg_dropout", flow["cfg_dropout"], origin("objective.cfg_dropout")),
-            entry("weighted", flow["weighted"], origin("objective.weighted")),
-            entry("coupling", flow["coupling"], origin("data.coupling")),
         ]
+        if plan.kind == "mean_flow":
+            entries += [
+                entry("gamma", flow["gamma"], origin("objective.gamma")),
+                entry("weight_constant", flow["c"], origin("objective.c")),
+            ]
+        else:
+            entries.append(entry("weighted", flow["weighted"], origin("objective.weighted")))
+        entries.append(entry("coupling", flow["coupling"], origin("data.coupling")))
     return entries
 
 
@@ -393,7 +419,16 @@ def evaluation_view(program: ir.Program) -> dict:
     }
 
 
-FLOW_OBJECTIVES = frozenset({"flow_matching"})
+FLOW_OBJECTIVES = frozenset({"flow_matching", "mean_flow", "improved_mean_flow"})
+# Objectives training an average velocity u(z, t, r) = f(z, t, h = t - r): the model's ``h``
+# input is fed by the objective (``h`` in the generated ``call_model``), not pinned to 0.
+MEAN_FLOW_OBJECTIVES = frozenset({"mean_flow", "improved_mean_flow"})
+# The runtime loss each flow objective calls (``losses.<name>``).
+FLOW_LOSSES = {
+    "flow_matching": "flow_matching_loss",
+    "mean_flow": "mean_flow_loss",
+    "improved_mean_flow": "improved_mean_flow_loss",
+}
 
 
 def objective_view(program: ir.Program, model: dict) -> dict:
@@ -407,6 +442,7 @@ def objective_view(program: ir.Program, model: dict) -> dict:
     arguments = plain(plan.arguments) or {}
     bindings = dict(plan.inputs)
     is_flow = plan.kind in FLOW_OBJECTIVES
+    is_mean_flow = plan.kind in MEAN_FLOW_OBJECTIVES
     inputs = []
     for name in model["inputs"]:
         source = bindings.get(name, f"data.{name}")
@@ -420,26 +456,37 @@ def objective_view(program: ir.Program, model: dict) -> dict:
         "target": plan.target,
         "inputs": inputs,
         "conditions": conditions,
-        "model_arguments": [model_argument(item, is_flow) for item in inputs],
+        "model_arguments": [model_argument(item, is_flow, is_mean_flow) for item in inputs],
         "arguments": arguments,
         "is_classification": plan.kind == "classification",
         "is_regression": plan.kind == "regression",
         "is_flow": is_flow,
+        "is_mean_flow": is_mean_flow,
+        "loss_function": FLOW_LOSSES.get(plan.kind, ""),
         "nulls": [],
     }
     if is_flow:
         view.update(flow_view(arguments, program))
+        if is_mean_flow and view["time"] != "mean_flow":
+            raise EmitError(
+                f"objective {plan.kind} needs time = mean_flow(...) (the sampler drawing the pair (t, r)); "
+                f"got time = {view['time']}"
+            )
         if view["cfg_dropout"] > 0:
             view["nulls"] = null_conditions(conditions, model, program)
     return view
 
 
-def model_argument(item: dict, is_flow: bool) -> str:
-    """The expression feeding one model input (built from checked names and literals)."""
+def model_argument(item: dict, is_flow: bool, is_mean_flow: bool = False) -> str:
+    """The expression feeding one model input (built from checked names and literals).
+
+    ``h`` is ``t * 0`` for flow matching and the ``h = t - r`` argument of ``call_model`` for
+    the mean-flow objectives.
+    """
     if item["scope"] == "objective":
         if item["field"] not in ("x", "t", "h"):
             raise EmitError(f"the objective supplies no quantity {item['field']!r}")
-        return {"x": "x_t", "t": "t", "h": "t * 0"}[item["field"]]
+        return {"x": "x_t", "t": "t", "h": "h" if is_mean_flow else "t * 0"}[item["field"]]
     collection = "conditions" if is_flow else "batch"
     return f"{collection}[{literal(item['field'])}]"
 
@@ -456,8 +503,10 @@ def null_conditions(conditions: list, model: dict, program: ir.Program) -> list[
 
 
 def flow_view(arguments: dict, program: ir.Program) -> dict:
-    path_kind, path_arguments = component_argument(arguments.get("path", "linear"))
-    time_kind, time_arguments = component_argument(arguments.get("time", "uniform"))
+    default_path = "uniform" if program.objective.kind == "mean_flow" else "linear"
+    path_kind, path_arguments = component_argument(arguments.get("path", default_path))
+    default_time = "mean_flow" if program.objective.kind in MEAN_FLOW_OBJECTIVES else "uniform"
+    time_kind, time_arguments = component_argument(arguments.get("time", default_time))
     coupling = (plain(program.data.source.arguments) or {}).get("coupling", arguments.get("coupling"))
     return {
         "path": path_kind or "linear",
@@ -466,5 +515,7 @@ def flow_view(arguments: dict, program: ir.Program) -> dict:
         "time_arguments": time_arguments,
         "cfg_dropout": float(arguments.get("cfg_dropout", 0.0) or 0.0),
         "weighted": bool(arguments.get("weighted", True)),
+        "gamma": float(arguments.get("gamma", 0.5)),
+        "c": float(arguments.get("c", 1e-3)),
         "coupling": None if coupling in (None, "none") else coupling,
     }

@@ -25,10 +25,12 @@ BACKEND = Backend(
     call_super_init=True,
     capabilities={
         "precision": frozenset({"fp32", "bf16", "fp16"}),
-        "objective": frozenset({"classification", "regression", "flow_matching"}),
+        "objective": frozenset(
+            {"classification", "regression", "flow_matching", "mean_flow", "improved_mean_flow"}
+        ),
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
-        "sampler": frozenset({"euler", "heun", "rk4"}),
+        "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard"}),
     },
 )

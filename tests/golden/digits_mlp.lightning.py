@@ -22,7 +22,7 @@ from torch import nn
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, state
+from specc.runtime.torch import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.torch import training as torch_training
 
 SPEC_NAME = "digits_mlp"

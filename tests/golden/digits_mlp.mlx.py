@@ -19,7 +19,7 @@ from mlx.utils import tree_map
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, state
+from specc.runtime.mlx import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "digits_mlp"
