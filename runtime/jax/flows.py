@@ -17,7 +17,7 @@ import jax
 import numpy as np
 import jax.numpy as jnp
 
-from specc.runtime import checks
+from specc.runtime import checks, samplers
 
 PATHS = ("linear", "uniform")
 
@@ -118,63 +118,12 @@ def _time_column(x, value):
     return jnp.full((x.shape[0],), value, dtype=x.dtype)
 
 
-def _euler_step(velocity, x, t, dt):
-    return x - dt * velocity(x, _time_column(x, t))
-
-
-def _heun_step(velocity, x, t, dt):
-    first = velocity(x, _time_column(x, t))
-    second = velocity(x - dt * first, _time_column(x, t - dt))
-    return x - 0.5 * dt * (first + second)
-
-
-def _rk4_step(velocity, x, t, dt):
-    k1 = velocity(x, _time_column(x, t))
-    k2 = velocity(x - 0.5 * dt * k1, _time_column(x, t - 0.5 * dt))
-    k3 = velocity(x - 0.5 * dt * k2, _time_column(x, t - 0.5 * dt))
-    k4 = velocity(x - dt * k3, _time_column(x, t - dt))
-    return x - dt / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-
-
-STEP_RULES = {"euler": _euler_step, "heun": _heun_step, "rk4": _rk4_step}
-
-
-def integrate(velocity, x1, steps, method="euler"):
-    """Integrate ``dx/dt = velocity(x, t)`` from noise ``x1`` at t = 1 to data at t = 0.
-
-    ``t_k = 1 - k / steps``, ``dt = 1 / steps``, k = 0 .. steps - 1; ``velocity`` receives
-    ``x`` and ``t`` as a ``[B]`` array filled with the current time.
-    """
-    checks.check_choice("integrate", "method", method, tuple(STEP_RULES))
-    checks.check_positive_int("integrate", "steps", steps)
-    step_rule = STEP_RULES[method]
-    dt = 1.0 / steps
-    x = x1
-    for k in range(steps):
-        x = step_rule(velocity, x, 1.0 - k * dt, dt)
-    return x
-
-
-def euler(velocity, x1, steps):
-    """Euler: ``x_{k+1} = x_k - dt * f(x_k, t_k)`` over ``t_k = 1 - k / steps``."""
-    return integrate(velocity, x1, steps, "euler")
-
-
-def heun(velocity, x1, steps):
-    """Heun: ``a = f(x, t)``, ``b = f(x - dt * a, t - dt)``, ``x <- x - dt / 2 * (a + b)``."""
-    return integrate(velocity, x1, steps, "heun")
-
-
-def rk4(velocity, x1, steps):
-    """Classical Runge-Kutta 4 stepping backwards in time:
-    ``k1 = f(x, t)``, ``k2 = f(x - dt/2 k1, t - dt/2)``, ``k3 = f(x - dt/2 k2, t - dt/2)``,
-    ``k4 = f(x - dt k3, t - dt)``, ``x <- x - dt / 6 * (k1 + 2 k2 + 2 k3 + k4)``."""
-    return integrate(velocity, x1, steps, "rk4")
-
-
-def mean_flow_sample(average_velocity, x1):
-    """One-step mean-flow sampling: ``x_0 = x_1 - u(x_1, t = 1, r = 0)``.
-
-    ``average_velocity(x, t, r)`` gets ``t`` and ``r`` as ``[B]`` arrays.
-    """
-    return x1 - average_velocity(x1, _time_column(x1, 1.0), _time_column(x1, 0.0))
+# The samplers are backend-neutral (they only add, scale and call the model): one
+# implementation in specc.runtime.samplers, bound to this backend's time column.
+_samplers = samplers.bind(_time_column)
+STEP_RULES = _samplers.STEP_RULES
+integrate = _samplers.integrate
+euler = _samplers.euler
+heun = _samplers.heun
+rk4 = _samplers.rk4
+mean_flow_sample = _samplers.mean_flow_sample
