@@ -64,10 +64,18 @@ def compile_script(backend: str, steps: int, folder: Path) -> Path:
     """The digits spec compiled for a backend; evaluation and checkpoints only at the end."""
     from specc.compiler import emit, pipeline
 
-    overrides = [f"train.max_steps={steps}", f"train.eval_every={steps}", f"train.checkpoint.every={steps}"]
-    result = pipeline.check(SPEC, lambda name: (REPOSITORY / name).read_bytes(), overrides)
+    overrides = [
+        f"train.max_steps={steps}",
+        f"train.eval_every={steps}",
+        f"train.checkpoint.every={steps}",
+    ]
+    result = pipeline.check(
+        SPEC, lambda name: (REPOSITORY / name).read_bytes(), overrides
+    )
     if result.program is None:
-        raise SystemExit(f"{SPEC} does not compile: {[d.message for d in result.diagnostics]}")
+        raise SystemExit(
+            f"{SPEC} does not compile: {[d.message for d in result.diagnostics]}"
+        )
     script = folder / f"generated_{backend}.py"
     script.write_text(emit.render(result.program, backend))
     return script
@@ -77,7 +85,11 @@ def steady_rate(metrics_path: Path, steps: int) -> float:
     """Steps over seconds of the ``steps_per_s`` windows that start at or after steps // 2."""
     from specc.runtime import training
 
-    rows = [row for row in training.read_metrics(metrics_path) if row["name"].endswith("steps_per_s")]
+    rows = [
+        row
+        for row in training.read_metrics(metrics_path)
+        if row["name"].endswith("steps_per_s")
+    ]
     rows = sorted({row["step"]: row["value"] for row in rows}.items())
     counted, seconds, previous = 0, 0.0, 0
     for step, rate in rows:
@@ -98,7 +110,9 @@ def run_once(name: str, steps: int, threads: int, scripts: dict, folder: Path) -
         command = [sys.executable, str(scripts[target]), "--out-dir", str(out_dir)]
     else:
         command = [sys.executable, str(HANDWRITTEN / target), "--steps", str(steps)]
-    finished = subprocess.run(command, env=env, capture_output=True, text=True, cwd=folder)
+    finished = subprocess.run(
+        command, env=env, capture_output=True, text=True, cwd=folder
+    )
     if finished.returncode:
         raise SystemExit(f"{name} failed:\n{finished.stderr[-3000:]}")
     if kind == "generated":
@@ -110,12 +124,21 @@ def measure(names, steps: int, repeat: int, threads: int) -> dict[str, list[floa
     rates = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        backends = {MEASUREMENTS[name][1] for name in names if MEASUREMENTS[name][0] == "generated"}
-        scripts = {backend: compile_script(backend, steps, folder) for backend in backends}
+        backends = {
+            MEASUREMENTS[name][1]
+            for name in names
+            if MEASUREMENTS[name][0] == "generated"
+        }
+        scripts = {
+            backend: compile_script(backend, steps, folder) for backend in backends
+        }
         for round_index in range(repeat):
             for name in names:
                 rates[name].append(run_once(name, steps, threads, scripts, folder))
-                print(f"  round {round_index + 1}: {name}: {rates[name][-1]:.1f} steps/s", file=sys.stderr)
+                print(
+                    f"  round {round_index + 1}: {name}: {rates[name][-1]:.1f} steps/s",
+                    file=sys.stderr,
+                )
     return rates
 
 
@@ -128,15 +151,23 @@ def print_table(rates: dict[str, list[float]]) -> None:
     print("| script | runs, steps/s | median, steps/s |")
     print("|---|---|---|")
     for name, values in rates.items():
-        print(f"| {name} | {', '.join(f'{value:.0f}' for value in values)} | {median[name]:.0f} |")
+        print(
+            f"| {name} | {', '.join(f'{value:.0f}' for value in values)} | {median[name]:.0f} |"
+        )
     print()
     print("| backend | generated / hand-written | generated / keras |")
     print("|---|---|---|")
     for backend, (generated, handwritten, keras) in COMPARISONS.items():
         if generated not in median:
             continue
-        by_hand = f"{median[generated] / median[handwritten]:.2f}x" if handwritten in median else "-"
-        by_keras = f"{median[generated] / median[keras]:.2f}x" if keras in median else "-"
+        by_hand = (
+            f"{median[generated] / median[handwritten]:.2f}x"
+            if handwritten in median
+            else "-"
+        )
+        by_keras = (
+            f"{median[generated] / median[keras]:.2f}x" if keras in median else "-"
+        )
         print(f"| {backend} | {by_hand} | {by_keras} |")
 
 
@@ -144,16 +175,22 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1, help="OMP/MKL threads; 0 = unset")
-    parser.add_argument("--only", nargs="*", choices=sorted(COMPARISONS), help="backends to run")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="OMP/MKL threads; 0 = unset"
+    )
+    parser.add_argument(
+        "--only", nargs="*", choices=sorted(COMPARISONS), help="backends to run"
+    )
     arguments = parser.parse_args(argv)
     backends = arguments.only or list(COMPARISONS)
     names = [name for backend in backends for name in COMPARISONS[backend] if name]
     before = load_text()
     rates = measure(names, arguments.steps, arguments.repeat, arguments.threads)
     threads = arguments.threads or "unset (framework default)"
-    print(f"digits MLP, {arguments.steps} steps (second half timed), median of {arguments.repeat}, "
-          f"OMP_NUM_THREADS={threads}, {os.cpu_count()} CPUs, load average {before} before / {load_text()} after")
+    print(
+        f"digits MLP, {arguments.steps} steps (second half timed), median of {arguments.repeat}, "
+        f"OMP_NUM_THREADS={threads}, {os.cpu_count()} CPUs, load average {before} before / {load_text()} after"
+    )
     print()
     print_table(rates)
 

@@ -29,7 +29,9 @@ def training_arrays(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     digits = load_digits()
     order = np.random.default_rng(seed).permutation(len(digits.target))
     rows = order[: int(len(order) * TRAIN_FRACTION)]
-    return (digits.data[rows] / 16.0).astype(np.float32), digits.target[rows].astype(np.int64)
+    return (digits.data[rows] / 16.0).astype(np.float32), digits.target[rows].astype(
+        np.int64
+    )
 
 
 def parse_steps(description: str) -> int:

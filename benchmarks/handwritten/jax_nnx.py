@@ -1,6 +1,6 @@
 """Hand-written digits MLP in flax.nnx + optax: a jitted functional step with donated state.
 
-    python benchmarks/handwritten/jax_nnx.py --steps 600
+python benchmarks/handwritten/jax_nnx.py --steps 600
 """
 
 from __future__ import annotations

@@ -19,7 +19,12 @@ class HalfwayTimer(keras.callbacks.Callback):
 
     def __init__(self, steps: int, per_epoch: int):
         super().__init__()
-        self.half, self.per_epoch, self.epoch, self.start = steps // 2, per_epoch, 0, None
+        self.half, self.per_epoch, self.epoch, self.start = (
+            steps // 2,
+            per_epoch,
+            0,
+            None,
+        )
         self.steps = steps
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -38,7 +43,10 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     x, y = common.training_arrays()
     per_epoch = len(x) // common.BATCH_SIZE
-    x, y = x[: per_epoch * common.BATCH_SIZE], y[: per_epoch * common.BATCH_SIZE]  # drop_last
+    x, y = (
+        x[: per_epoch * common.BATCH_SIZE],
+        y[: per_epoch * common.BATCH_SIZE],
+    )  # drop_last
     model = keras.Sequential(
         [
             keras.Input((64,)),

@@ -98,7 +98,7 @@ RUNS = {
     # objective, architecture, steps, extra overrides
     "mean_flow-mlp": ("mean_flow", "mlp", 5, ()),
     # one_step sampling exercised through a metric on samples (12 tokens of 4 values)
-    "improved_mean_flow-mlp": ("improved_mean_flow", "mlp", 3, ("eval.metrics=[chamfer(params_per_token = 4)]",)),
+    "improved_mean_flow-conv": ("improved_mean_flow", "conv", 3, ("eval.metrics=[chamfer(params_per_token = 4)]",)),
 }
 
 
