@@ -285,9 +285,10 @@ class _Convolution(_Parametrised):
             for axis, (before, after) in enumerate(padding, start=1):
                 x = pad(x, before, after, axis=axis, mode="reflect")
             padding = ((0, 0),) * self.rank
+        x, weight = _promote(x, _normalized_weight(self))
         y = jax.lax.conv_general_dilated(
             x,
-            _normalized_weight(self),
+            weight,
             self.stride,
             padding,
             rhs_dilation=self.dilation,
@@ -295,6 +296,13 @@ class _Convolution(_Parametrised):
             feature_group_count=self.groups,
         )
         return y if self.bias is None else y + self.bias[...]
+
+
+def _promote(x, weight):
+    """``lax.conv_general_dilated`` needs one dtype: both operands are promoted to their common
+    type, as a matmul would (a bf16 run may feed a float32 activation into a bf16 kernel)."""
+    dtype = jnp.result_type(x.dtype, weight.dtype)
+    return x.astype(dtype), weight.astype(dtype)
 
 
 class Conv1d(_Convolution):
@@ -378,6 +386,7 @@ class ConvTranspose1d(_Parametrised):
             raise ValueError(
                 f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}"
             )
+        x, weight = _promote(x, weight)
         y = jax.lax.conv_general_dilated(
             x,
             weight,
