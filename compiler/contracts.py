@@ -141,6 +141,8 @@ class ContractChecker:
         if self.kind == "adversarial":
             self.check_adversarial(target)
             return
+        if self.kind in ("mean_flow", "improved_mean_flow"):
+            self.check_mean_flow_time()
         name = self.facts.value("objective", "model")
         if name is None:
             if len(self.graphs) != 1:
@@ -272,6 +274,19 @@ class ContractChecker:
         count = registry.lookup("data", values["component"]).classes
         count = values.get(count) if isinstance(count, str) else count
         return count if isinstance(count, int) and getattr(self, "target_name", None) in ("y", "label") else None
+
+    def check_mean_flow_time(self) -> None:
+        """The mean-flow losses need the pair (t, r) that only the mean_flow time sampler draws."""
+        time = self.facts.value("objective", "time")
+        kind = time.get("kind") if isinstance(time, dict) else time
+        if kind is not None and kind != "mean_flow":
+            self.facts.error(
+                "E0712",
+                f"objective `{self.kind}` needs `time = mean_flow(...)`, the sampler that draws the "
+                f"pair (t, r); got `{kind}`",
+                self.facts.span("objective", "time"),
+                "write `time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)`",
+            )
 
     def check_adversarial(self, target: ir.TensorType) -> None:
         generator = self.graphs.get(self.facts.value("objective", "generator"))

@@ -116,6 +116,16 @@ CASES = {
     "E0709": (FLOW, [("cfg_dropout = 0.1", "cfg_dropout = 0.1\n  inputs = { signl = data.signal }")], (), None),
     "E0710": (ADVERSARIAL, [("critic(x: f32[B, 64])", "critic(x: f32[B, 64], y: f32[B, 64])")], (), None),
     "E0711": (ADVERSARIAL, [("optimizer discriminator:", "optimizer critic:")], (), None),
+    "E0712": (
+        FLOW,
+        [
+            ("t: f32[B], signal", "t: f32[B], h: f32[B], signal"),
+            ("objective flow_matching", "objective mean_flow"),
+            ("  cfg_dropout = 0.1\n", "  time = uniform\n"),
+        ],
+        (),
+        None,
+    ),
     # E08xx backend capability
     "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
 }

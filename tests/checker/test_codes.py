@@ -340,6 +340,14 @@ EXPECTED = {
         "   |           ^^^^^^^^^^^\n"
         "help: add `optimizer discriminator: adam { lr = 1e-4 }`"
     ),
+    "E0712": (
+        "spec.mf:19:10: error[E0712]: objective `mean_flow` needs `time = mean_flow(...)`, the sampler "
+        "that draws the pair (t, r); got `uniform`\n"
+        "   |\n"
+        "19 |   time = uniform\n"
+        "   |          ^^^^^^^\n"
+        "help: write `time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)`"
+    ),
     "E0801": (
         "spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n"
         "   |\n"
