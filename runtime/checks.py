@@ -237,12 +237,6 @@ def check_permutation(function: str, axes, rank: int) -> tuple[int, ...]:
     return axes
 
 
-def check_even(function: str, name: str, value: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive even integer."""
-    if value <= 0 or value % 2 != 0:
-        raise ValueError(f"{function}: {name} must be a positive even integer, got {value}")
-
-
 def pool_arguments(function: str, kernel_size, stride, padding, rank: int):
     """Pooling window, stride (default: the window) and padding per spatial axis;
     padding may be at most half the window (torch's rule)."""
