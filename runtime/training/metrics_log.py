@@ -25,10 +25,15 @@ def format_value(value) -> str:
 
 
 class MetricsLog:
-    """Append rows to ``path``; ``resume_step`` truncates rows with ``step > resume_step``."""
+    """Append rows to ``path``; ``resume_step`` truncates rows with ``step > resume_step``.
 
-    def __init__(self, path, resume_step: int | None = None, start_time: float | None = None):
+    ``echo`` (a text stream, e.g. ``sys.stdout``) also prints one line per group of rows,
+    ``step 200 val: accuracy 0.9554, loss 0.1457``, so a run shows what it logs.
+    """
+
+    def __init__(self, path, resume_step: int | None = None, start_time: float | None = None, echo=None):
         self.path = Path(path)
+        self.echo = echo
         self.start_time = time.time() if start_time is None else start_time
         self.time_offset = 0.0
         kept = self._kept_rows(resume_step) if resume_step is not None else []
@@ -64,6 +69,9 @@ class MetricsLog:
         for name in sorted(values):
             self.write(step, epoch, split, name, values[name])
         self.flush()
+        if self.echo is not None and values:
+            shown = ", ".join(f"{name} {float(values[name]):.4g}" for name in sorted(values))
+            print(f"step {int(step)} {split}: {shown}", file=self.echo, flush=True)
 
     def flush(self) -> None:
         self.file.flush()

@@ -175,3 +175,15 @@ def test_flatten_and_mean_tracker():
     tracker.add({"loss": 2.0})
     assert tracker.means() == {"loss": 1.5}
     assert training.first_bad_step(np.int32(-1)) is None and training.first_bad_step(np.int32(4)) == 4
+
+
+def test_metrics_log_echoes_one_line_per_group(tmp_path):
+    import io
+
+    echo = io.StringIO()
+    log = training.MetricsLog(tmp_path / "metrics.csv", echo=echo)
+    log.write_many(200, 3, "val", {"loss": 0.14571, "accuracy": 0.95539})
+    log.write_many(250, 4, "train", {})
+    log.close()
+    assert echo.getvalue() == "step 200 val: accuracy 0.9554, loss 0.1457\n"
+    assert [row["name"] for row in training.read_metrics(tmp_path / "metrics.csv")] == ["accuracy", "loss"]

@@ -344,6 +344,7 @@ def main(argv=None):
     log = training.MetricsLog(
         run_dir / "metrics.csv",
         resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
+        echo=sys.stdout,
     )
     extra_loggers = training.make_loggers(loggers, run_dir)
     evaluate_batch = make_evaluator(graphdef)

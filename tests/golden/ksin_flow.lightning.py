@@ -564,6 +564,7 @@ def main(argv=None):
         resume_step=(
             sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
         ),
+        echo=sys.stdout,
     )
     metrics_logger = torch_training.MetricsLogger(
         log,
