@@ -52,9 +52,16 @@ class CheckResult:
         return [diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error"]
 
 
+def _frozen(value):
+    """Lists become tuples: the graph language's compile-time lists are tuples."""
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
 def _constants(resolution, checked) -> dict:
     """Resolved top-level lets and section values under dotted keys, for the model graphs."""
-    constants = {name: plain(value) for name, value in resolution.constants.items()}
+    constants = {name: _frozen(plain(value)) for name, value in resolution.constants.items()}
     for key, section in resolution.sections.items():
         values = (
             checked.sections[key].values
@@ -63,7 +70,7 @@ def _constants(resolution, checked) -> dict:
         )
         for name, value in values.items():
             if isinstance(value, (int, float, str, bool, list)) and name != "component":
-                constants[f"{key}.{name}"] = value
+                constants[f"{key}.{name}"] = _frozen(value)
     return constants
 
 

@@ -60,10 +60,20 @@ PATHS = {
 }
 
 
+MEAN_FLOW_TIME = "mean_flow(data_proportion = 0.7)"
+
+
 @pytest.mark.parametrize("time", TIMES)
 @pytest.mark.parametrize("path", PATHS)
 def test_meanflow_schedules_and_time_samplers_are_selectable(path, time):
-    program = check_ok("meanflow_audio", MEANFLOW_SMALL + [f"objective.path={path}", f"objective.time={time}"])
+    """Every path goes with the mean-flow time sampler; the other time samplers draw no r,
+    so the mean-flow objectives refuse them with a positioned diagnostic (E0712)."""
+    overrides = MEANFLOW_SMALL + [f"objective.path={path}", f"objective.time={time}"]
+    if time != MEAN_FLOW_TIME:
+        result = check("meanflow_audio", overrides)
+        assert [(d.code, d.span.file) for d in result.errors] == [("E0712", "--set")]
+        return
+    program = check_ok("meanflow_audio", overrides)
     arguments = dict(program.objective.arguments)
     assert program.objective.kind == "improved_mean_flow"
     assert tuple(sorted(arguments["time"])) == TIMES[time]
