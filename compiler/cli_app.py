@@ -70,7 +70,11 @@ def compile(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1)
     if check_only:
-        current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
+        try:
+            current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
+        except (OSError, UnicodeDecodeError) as error:
+            current = None
+            typer.echo(f"error: cannot read {output}: {error}", err=True)
         if current != script:
             typer.echo(f"{output} is out of date: run `specc compile {spec} --backend {backend} -o {output}`", err=True)
             raise typer.Exit(1)
@@ -79,7 +83,11 @@ def compile(
     if output is None:
         sys.stdout.write(script)
     else:
-        Path(output).write_text(script, encoding="utf-8")
+        try:
+            Path(output).write_text(script, encoding="utf-8")
+        except OSError as error:
+            typer.echo(f"error: cannot write {output}: {error.strerror or error}", err=True)
+            raise typer.Exit(1)
         typer.echo(f"wrote {output}", err=True)
 
 

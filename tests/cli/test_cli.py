@@ -177,3 +177,10 @@ def test_console_script_runs_in_a_fresh_process():
         text=True,
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_compile_to_an_unwritable_path_is_an_error_not_a_traceback(workspace):
+    result = invoke("compile", "good.mf", "--backend", "jax", "-o", "missing/folder/train.py", cwd=workspace)
+    assert result.exit_code == 1
+    assert "error: cannot write missing/folder/train.py: No such file or directory" in result.output
+    assert "Traceback" not in result.output
