@@ -8,6 +8,8 @@ None when any error was found. Pure apart from ``read``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,10 +140,33 @@ def check(
     if result.errors:
         return result
     target = getattr(checker, "target_name", None)
-    result.program = plan.lower(
+    program = plan.lower(
         resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path, sources, overrides
     )
+    result.program = dataclasses.replace(program, resolved_source=resolved_source(modules, sources, overrides))
     return result
+
+
+def resolved_source(modules, sources: dict, overrides=()) -> str:
+    """One standalone spec: the root file with every imported module inlined after it
+    (their `import` and `language` lines commented out), and the `--set` overrides the
+    program was checked with listed in the header. Written to the run directory as
+    spec.resolved.mf; `specc compile spec.resolved.mf --set ...` with the listed overrides
+    gives the same program."""
+    root, libraries = modules[-1], modules[:-1]
+    lines = [f"# resolved from {root.file}" + (" with imports inlined" if libraries else "")]
+    lines += [f"# --set {override}" for override in overrides]
+    lines += _without_imports(sources[root.file], keep_language=True)
+    for module in libraries:
+        lines += ["", f"# ---- inlined from {module.file} ----"]
+        lines += _without_imports(sources[module.file], keep_language=False)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _without_imports(text: str, keep_language: bool) -> list[str]:
+    commented = ("import ",) if keep_language else ("import ", "language ")
+    return [f"# {line}" if line.lstrip().startswith(commented) and not line.startswith(" ") else line
+            for line in text.split("\n")]
 
 
 def _normalized(path: str) -> str:

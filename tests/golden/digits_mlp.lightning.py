@@ -84,7 +84,7 @@ DATA_FIELDS = {
 }
 CONDITIONS = ["x"]
 # the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = ""
+RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a classifier on scikit-learn\'s 8x8 digits (64 pixels, 10 classes)\nspec digits_mlp\nlanguage 1\n\ndata digits {\n  batch_size = 64\n}\n\nmodel mlp(x: f32[B, 64]) -> f32[B, 10] {\n  h = relu(linear(x, 128))\n  h = relu(linear(h, 128))\n  return linear(h, 10)\n}\n\nobjective classification {\n  model = mlp\n  target = data.y\n  inputs = { x = data.x }\n}\n\noptimizer adam {\n  lr = 1e-3\n}\n\nschedule constant {}\n\ntrain {\n  max_steps = 600\n  eval_every = 200\n  log_every = 50\n  checkpoint {\n    every = 200\n    keep = 2\n    monitor = "val/accuracy"\n    mode = max\n  }\n}\n\neval {\n  metrics = [accuracy]\n}\n'
 
 # ----------------------------------------------------------------------------- model
 
