@@ -38,6 +38,7 @@ from specc.compiler import ir
 from specc.compiler.backends import Backend, get_backend
 from specc.compiler.emit_filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit_models import model_view
+from specc.compiler.emit_objectives import adversarial_view, language_model_view
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "templates"
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
@@ -73,7 +74,8 @@ def render(program: ir.Program, backend: str) -> str:
     table = get_backend(backend)
     check_capabilities(program, table)
     context = build_context(program, table)
-    text = environment().get_template(table.template).render(**context)
+    template = table.objective_templates.get(program.objective.kind, table.template)
+    text = environment().get_template(template).render(**context)
     return format_source(text)
 
 
@@ -120,6 +122,10 @@ def build_context(program: ir.Program, table: Backend) -> dict:
         "optimizers": [optimizer_view(plan) for plan in program.optimizers],
         "optimizer": optimizer_view(program.optimizers[0]),
     }
+    if program.objective.kind == "language_model":
+        context["language_model"] = language_model_view(program, context["model"])
+    if program.objective.kind == "adversarial":
+        context["adversarial"] = adversarial_view(program, models)
     context["evaluation"].update(sampler_calls(context["objective"], context["evaluation"]["sampler"]))
     nulls = context["objective"]["nulls"]
     context["evaluation"]["guided"] = context["evaluation"]["guided"] and bool(nulls)
@@ -276,6 +282,37 @@ def objective_entries(program: ir.Program, origin) -> list[dict]:
         else:
             entries.append(entry("weighted", flow["weighted"], origin("objective.weighted")))
         entries.append(entry("coupling", flow["coupling"], origin("data.coupling")))
+    if plan.kind == "language_model":
+        entries += language_model_entries(program, origin)
+    if plan.kind == "adversarial":
+        entries += adversarial_entries(program, origin)
+    return entries
+
+
+def language_model_entries(program: ir.Program, origin) -> list[dict]:
+    """``cross_entropy_arguments`` (None: no CE term) and ``expected_value_terms``."""
+    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+    cross_entropy = view["cross_entropy"]
+    terms = {
+        term["name"]: {key: term[key] for key in ("weight", "modality", "file", "start", "sample_k")}
+        for term in view["terms"]
+    }
+    return [
+        entry("cross_entropy_arguments", None if cross_entropy is None else {"ignore_index": cross_entropy["ignore_index"]}, origin("objective.loss")),
+        entry("cross_entropy_weight", None if cross_entropy is None else cross_entropy["weight"], origin("objective.loss")),
+        entry("expected_value_terms", terms, origin("objective.loss")),
+    ]
+
+
+def adversarial_entries(program: ir.Program, origin) -> list[dict]:
+    """The reconstruction terms ``{name: (weight, arguments)}`` and the GAN weights."""
+    arguments = plain(program.objective.arguments) or {}
+    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
+    view = adversarial_view(program, models)
+    terms = {term["name"]: (term["weight"], term["arguments"]) for term in view["reconstruction"]}
+    entries = [entry("reconstruction_terms", terms, origin("objective.loss"))]
+    for name in ("adversarial_weight", "feature_matching_weight", "kl_weight", "adversarial_warmup"):
+        entries.append(entry(name, arguments.get(name), origin(f"objective.{name}")))
     return entries
 
 
@@ -306,22 +343,23 @@ def evaluation_entries(program: ir.Program, origin) -> list[dict]:
 
 def optimizer_entries(program: ir.Program, origin) -> list[dict]:
     entries = []
-    for index, plan in enumerate(program.optimizers):
-        prefix = "optimizer" if index == 0 else f"optimizer_{identifier(plan.name)}"
+    for plan in program.optimizers:
+        prefix = "optimizer" if not plan.name else f"optimizer_{identifier(plan.name)}"
         spec_key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
+        schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
         entries.append(entry(f"{prefix}_kind", plan.optimizer.kind, origin(spec_key)))
         entries.append(
             entry(f"{prefix}_arguments", plain(plan.optimizer.arguments) or {}, origin(spec_key), keyed(origin, spec_key))
         )
         schedule = plan.schedule
-        schedule_prefix = "schedule" if index == 0 else f"schedule_{identifier(plan.name)}"
-        entries.append(entry(f"{schedule_prefix}_kind", schedule.kind if schedule else "constant", origin("schedule")))
+        schedule_prefix = "schedule" if not plan.name else f"schedule_{identifier(plan.name)}"
+        entries.append(entry(f"{schedule_prefix}_kind", schedule.kind if schedule else "constant", origin(schedule_key)))
         entries.append(
             entry(
                 f"{schedule_prefix}_arguments",
                 (plain(schedule.arguments) or {}) if schedule else {},
-                origin("schedule"),
-                keyed(origin, "schedule"),
+                origin(schedule_key),
+                keyed(origin, schedule_key),
             )
         )
     return entries

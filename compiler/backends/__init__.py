@@ -30,6 +30,8 @@ class Backend:
     - ``capabilities``: for each capability kind (``precision``, ``objective``,
       ``optimizer``, ``schedule``, ``sampler``, ``metric``, ``logger``) the set of
       values this backend implements; the checker turns a miss into an E08xx diagnostic.
+    - ``objective_templates``: objective kind -> a template used instead of ``template``
+      (an objective whose loop differs, e.g. ``adversarial``'s two alternating optimizers).
     - ``context``: hook ``program -> dict`` adding backend-only template fields.
     """
 
@@ -42,6 +44,7 @@ class Backend:
     module_list: str
     call_super_init: bool
     capabilities: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    objective_templates: Mapping[str, str] = field(default_factory=dict)
     context: Callable[[object], dict] | None = None
 
     def supports(self, kind: str, value: str) -> bool:

@@ -151,3 +151,16 @@ def token_positions(
         return {**batch, **added}
 
     return transform
+
+
+def chain(*transforms):
+    """One transform applying ``transforms`` in order (``None`` entries are skipped); each
+    draws from the same per-batch generator, so the result is deterministic."""
+    present = [transform for transform in transforms if transform is not None]
+
+    def transform(batch: dict, rng: np.random.Generator) -> dict:
+        for step in present:
+            batch = step(batch, rng)
+        return batch
+
+    return transform

@@ -212,3 +212,32 @@ class SyntheticTokens(Source):
 
     def _get(self, split, indices):
         return {"tokens": self.cached(split, lambda: self._generate(split))[indices]}
+
+
+def expected_value_term(source, modality: str, file: str | None = None, start: int | None = None):
+    """``(array, starts)`` of one expected-value loss term.
+
+    ``array`` is the codebook ``[V, D]`` (or bin centres ``[V]``) as float32: loaded from
+    ``file`` (``.npy``, or ``.npz`` with the keys of ``CODEBOOK_KEYS[modality]``) when given,
+    else the data source's own codebook of ``modality``. ``starts`` are the first token ids
+    of the term's ranges: ``(start,)`` when given, else the source's ranges of ``modality``
+    (several for grouped spectra).
+    """
+    checks.check_choice("expected_value_term", "modality", modality, tuple(CODEBOOK_KEYS))
+    if file is not None:
+        array = _load_array(file, CODEBOOK_KEYS[modality])
+    else:
+        codebooks = getattr(source, "codebooks", None)
+        if codebooks is None:
+            raise ValueError(
+                f"expected_value_term: data source {type(source).__name__} has no codebooks; "
+                f"give the {modality} codebook file"
+            )
+        array = codebooks[modality]
+    if start is not None:
+        starts = (int(start),)
+    else:
+        ranges = source.vocabulary[modality]
+        ranges = ranges if isinstance(ranges, list) else [ranges]
+        starts = tuple(int(low) for low, _ in ranges)
+    return np.asarray(array, np.float32), starts

@@ -95,8 +95,15 @@ def test_astro_lm_counts_and_vocabulary_layout():
     vocabulary = 5 + 20 + 10 + 12
     assert parameter_count(program, "lm") == counts.causal_lm(vocabulary, 16, 2, 32, 64)
     assert program.models[0].outputs[0].shape == ("B", "T", vocabulary)
-    starts = [dict(term.loss.arguments)["start"] for term in program.objective.terms[1:]]
-    assert starts == [5, 25, 35]
+    modalities = [dict(term.loss.arguments)["modality"] for term in program.objective.terms[1:]]
+    assert modalities == ["image", "scalar", "spectrum"]
+    # the terms read the data source's layout: ranges start at 5, 5 + 20, 5 + 20 + 10
+    from specc.runtime import data as specc_data
+
+    arguments = {key: value for key, value in dict(program.data.source.arguments).items() if key != "coupling"}
+    source = specc_data.make_source("synthetic_tokens", **arguments)
+    starts = [specc_data.expected_value_term(source, modality)[1] for modality in modalities]
+    assert starts == [(5,), (25,), (35,)]
     assert [term.weight for term in program.objective.terms] == [1.0, 0.1, 0.1, 0.1]
     assert {"causal_lm", "transformer_block", "feed_forward"} <= module_sources(program)
 
