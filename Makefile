@@ -4,12 +4,8 @@ DEMO_DIR ?= runs/demo
 
 .PHONY: demo test lint golden bench
 
-demo:  ## compile the digits quickstart for $(BACKEND) and train it briefly
-	rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)
-	specc lint specs/
-	specc compile specs/digits_mlp.mf --backend $(BACKEND) -o $(DEMO_DIR)/train_digits.py
-	python $(DEMO_DIR)/train_digits.py --out-dir $(DEMO_DIR)/run --max-steps 300
-	@echo "metrics: $(DEMO_DIR)/run/metrics.csv"
+demo:  ## compile every example spec for $(BACKEND) and train each briefly (scripts/demo.py)
+	python scripts/demo.py --backend $(BACKEND) --out $(DEMO_DIR)
 
 test:
 	python -m pytest

@@ -1,0 +1,127 @@
+"""The main job: compile every example spec for one backend and train each briefly.
+
+    python scripts/demo.py [--backend jax|lightning|mlx] [--out runs/demo] [--only SPEC ...]
+
+For each spec: ``specc lint``, ``specc compile --backend B --set ...`` (the spec's real sizes
+shrunk so the whole demo takes minutes on a laptop CPU), then ``python train_<spec>.py
+--out-dir <out>/<spec>``. At the end a table lists, per spec, the first and last logged train
+loss and the last value of every validation metric (read from each run's metrics.csv).
+The overrides below are the same kind the end-to-end tests use (tests/specs/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHORT = ("train.precision=fp32",)
+# spec -> (steps, overrides). Steps also bound the schedule (train.max_steps), so warmup and
+# cosine fit the short run.
+RUNS = {
+    "digits_mlp": (300, ("train.eval_every=100", "train.log_every=50")),
+    "ksin_flow": (
+        200,
+        ("k=2", "data.sizes=[2048, 256, 256]", "data.batch_size=64", "optimizer.lr=1e-3", "schedule.warmup=20",
+         "eval.sampler=rk4(steps = 4, cfg_scale = 2.0)", "train.eval_every=100", "train.log_every=50"),
+    ),
+    "ksin_flow_transformer": (
+        200,
+        ("k=2", "signal_length=64", "num_layers=2", "d_model=32", "conditioning_dim=16", "num_heads=4",
+         "d_ff=64", "num_tokens=4", "d_enc=16", "data.sizes=[2048, 256, 256]", "data.batch_size=64",
+         "optimizer.lr=1e-3", "schedule.warmup=20", "eval.sampler=rk4(steps = 4, cfg_scale = 4.0)",
+         "train.eval_every=100", "train.log_every=50"),
+    ),
+    "meanflow_audio": (
+        200,
+        ("window=256", "mdct_window=32", "patch_length=16", "latent_dimension=32", "condition_dimension=16",
+         "mixer_blocks=2", "token_mix_dim=64", "channel_mix_dim=64", "num_channels=16", "num_latent_tokens=8",
+         "data.sizes=[1024, 128, 128]", "data.batch_size=32", "optimizer.lr=1e-3", "train.eval_every=100",
+         "train.log_every=50"),
+    ),
+    "audio_classifier": (
+        60,
+        ("length=1920", "n_fft=256", "hop=128", "n_mels=16", "data.sizes=[512, 128, 128]", "data.batch_size=32",
+         "schedule.warmup=5", "schedule.total=60", "train.eval_every=30", "train.log_every=10"),
+    ),
+    "astro_lm": (
+        100,
+        ("d_model=64", "n_layers=2", "n_heads=4", "d_ff=128", "max_len=64", "image_vocabulary=32",
+         "scalar_vocabulary=16", "spectrum_vocabulary=32", "data.sequence_length=48", "data.image_tokens=16",
+         "data.scalar_tokens=8", "data.spectrum_tokens=16", "data.sizes=[2048, 128, 128]", "data.batch_size=32",
+         "sample_k=256", "optimizer.lr=1e-3", "schedule.warmup=10", "train.eval_every=50", "train.log_every=25",
+         "train.checkpoint.every=50"),
+    ),
+    "audio_vae_gan": (
+        40,
+        ("length=2048", "base_channels=8", "latent_dim=8", "stages=[[1, 2], [2, 4]]", "dilations=[1]",
+         "stft_filters=8", "n_ffts=[256, 128]", "msd_scales=[1, 2]", "mpd_periods=[2, 3]",
+         "mpd_stages=[[8, 3], [16, 1]]", "msd_layers=[[8, 15, 1, 1, 7], [16, 41, 4, 4, 20], [16, 5, 1, 1, 2]]",
+         "stft_resolutions=[256, 128]", "data.sizes=[128, 16, 16]", "data.batch_size=8", "train.eval_every=20",
+         "train.log_every=10", "train.checkpoint.every=20"),
+    ),
+}
+
+
+def command(*words) -> list[str]:
+    return [str(word) for word in words]
+
+
+def run(words: list[str], log) -> None:
+    """Run one command, echoing it; stop the demo with its output when it fails."""
+    print("$", " ".join(words), flush=True)
+    result = subprocess.run(words, cwd=REPOSITORY, text=True, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        log.flush()
+        sys.exit(f"failed ({result.returncode}): {' '.join(words)}\nsee {log.name}")
+
+
+def summary(metrics_csv: Path) -> dict:
+    """First and last train loss and the last value of each val metric."""
+    from specc.runtime import training
+
+    rows = training.read_metrics(metrics_csv)
+    # flows: the weighted loss stays near 1 while the unweighted mse falls; show the mse
+    name = "mse" if any(row["split"] == "train" and row["name"] == "mse" for row in rows) else "loss"
+    losses = [row["value"] for row in rows if row["split"] == "train" and row["name"] == name]
+    val = {row["name"]: row["value"] for row in rows if row["split"] == "val"}
+    first, last = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
+    return {"name": name, "first": first, "last": last, "val": val}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="jax", choices=("jax", "lightning", "mlx"))
+    parser.add_argument("--out", default="runs/demo")
+    parser.add_argument("--only", nargs="*", choices=sorted(RUNS), help="run only these specs")
+    arguments = parser.parse_args(argv)
+    out = REPOSITORY / arguments.out
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    results = {}
+    with open(out / "demo.log", "w") as log:
+        run(command("specc", "lint", "specs/"), log)
+        for spec in arguments.only or RUNS:
+            steps, overrides = RUNS[spec]
+            script = out / f"train_{spec}.py"
+            sets = [word for item in (*SHORT, f"train.max_steps={steps}", *overrides) for word in ("--set", item)]
+            run(command("specc", "compile", f"specs/{spec}.mf", "--backend", arguments.backend, "-o", script, *sets), log)
+            started = time.time()
+            run(command(sys.executable, script, "--out-dir", out / spec), log)
+            results[spec] = {**summary(out / spec / "metrics.csv"), "seconds": time.time() - started, "steps": steps}
+    print(f"\n{'spec':<24}{'steps':>6}{'train loss first -> last':>30}{'s':>7}  last validation values")
+    for spec, result in results.items():
+        val = ", ".join(f"{name} {value:.4g}" for name, value in sorted(result["val"].items()))
+        losses = f"{result['name']} {result['first']:.4g} -> {result['last']:.4g}"
+        print(f"{spec:<24}{result['steps']:>6}{losses:>30}{result['seconds']:>7.0f}  {val}")
+    print(f"\nscripts, runs and metrics.csv files: {out} (log: {out / 'demo.log'})")
+
+
+if __name__ == "__main__":
+    main()
