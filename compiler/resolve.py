@@ -154,6 +154,10 @@ class Resolver:
             let, _ = self.lets[parts[0]]
             self.lets[parts[0]] = (replace(let, value=expression), OVERRIDE_FILE)
             return
+        section = self.result.sections.get(key)
+        if section is not None and registry.SECTIONS[section.kind].component_kind:
+            self.replace_component(section, key_span, expression)
+            return
         target = self.override_target(parts)
         if target is None:
             self.error("E0307", f"unknown override path `{key}`", key_span, did_you_mean(key, self.known_paths()))
@@ -161,6 +165,32 @@ class Resolver:
         section, path, name = target
         section.key_spans.setdefault(name, key_span)
         self.entries[(path, name)] = (ast.Entry(key_span, name, key_span, expression), OVERRIDE_FILE)
+
+    def replace_component(self, section: ResolvedSection, key_span: Span, expression) -> None:
+        """``--set schedule=step(step_size = 100)``: the section's component becomes ``step``;
+        the written keys the new component does not take are dropped (the keys of the
+        section itself stay), and the call's keyword arguments become overrides."""
+        if isinstance(expression, ast.Name):
+            name, keywords = expression.name, ()
+        elif isinstance(expression, ast.Call) and not expression.args:
+            name, keywords = expression.function, expression.kwargs
+        else:
+            example = section.component or "name"
+            self.error(
+                "E0310",
+                f"`--set {section.key}=...` replaces the section's component: write its name or a call "
+                f"such as `{section.key}={example}(key = value)`",
+                expression.span,
+            )
+            return
+        section.component, section.component_span = name, key_span
+        path = section.key
+        allowed = set(_allowed_keys(section))
+        for written in [key for key in section.key_spans if key not in allowed]:
+            section.key_spans.pop(written)
+            self.entries.pop((path, written), None)
+        for keyword in keywords:
+            self.apply_override(f"{section.key}.{keyword.name}", keyword.span, keyword.value)
 
     def override_target(self, parts: list[str]):
         """(section, path, key) for an override path, or None when it names nothing."""

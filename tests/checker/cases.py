@@ -37,6 +37,7 @@ CASES = {
     "E0307": (DIGITS, [], ("train.max_stepz=5",), None),
     "E0308": (DIGITS, [], ("max_steps",), None),
     "E0309": (DIGITS, [("optimizer adam", "optimiser adam")], (), None),
+    "E0310": (DIGITS, [], ("optimizer=[adam]",), None),
     # E04xx keys, types, ranges
     "E0401": (DIGITS, [("{ lr = 1e-3 }", "{ lrr = 1e-3 }")], (), None),
     "E0401_argument": (FLOW, [("euler(steps = 4)", "euler(stepz = 4)")], (), None),

@@ -89,6 +89,12 @@ EXPECTED = {
         "  | ^^^^^^^^^^^^^^^\n"
         "help: did you mean `train.max_steps`?"
     ),
+    "E0310": (
+        "--set:1:11: error[E0310]: `--set optimizer=...` replaces the section's component: write its name or a call such as `optimizer=adam(key = value)`\n"
+        "  |\n"
+        "1 | optimizer=[adam]\n"
+        "  |           ^^^^^^"
+    ),
     "E0308": (
         "--set:1:1: error[E0308]: malformed override `max_steps`\n"
         "  |\n"
