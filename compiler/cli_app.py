@@ -180,3 +180,25 @@ def ir(
     if result.program is None:
         raise typer.Exit(1)
     sys.stdout.write(ir_module.to_json(result.program))
+
+
+@app.command()
+def inspect(
+    checkpoint: str = typer.Argument(..., help="A checkpoint folder, its checkpoints/last link or a run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe CHECKPOINT: its spec, step and writer, and per model the block called with its
+    hyperparameters, input and output types, layers and parameter count (docs/checkpoints.md).
+
+    Example: specc inspect runs/digits_mlp/checkpoints/last
+    """
+    import json
+
+    from specc.load import CheckpointError, describe_checkpoint, format_description
+
+    try:
+        description = describe_checkpoint(checkpoint)
+    except CheckpointError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(description, indent=2, sort_keys=True) + "\n" if as_json else format_description(description))
