@@ -37,6 +37,7 @@ from specc.compiler.registry_components import (  # noqa: F401 (the tables, re-e
     SAMPLERS,
     SCHEDULES,
     TIMES,
+    TRANSFORMS,
 )
 from specc.compiler.registry_types import (  # noqa: F401 (re-exported)
     ALL_BACKENDS,
@@ -58,6 +59,14 @@ DATA_KEYS = (
     P("batch_size", "int", REQUIRED, "examples per batch", ">=1"),
     P("coupling", "enum", "none", "minibatch coupling of noise and data (ot: exact OT)", choices=("none", "ot")),
     P("eval_batch_size", "int?", None, "batch size of evaluation (default: batch_size)", ">=1"),
+    # loader keys (runtime/data/loader.py loader_options; docs/runtime.md "Loader options")
+    P("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
+    P("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
+    P("persistent_workers", "bool", False, "keep the worker threads between epochs"),
+    P("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
+    P("worker_type", "enum", "thread", "how workers run (threads; processes are not supported)", choices=("thread",)),
+    P("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
+    P("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
 )
 
 OPTIMIZER_KEYS = (P("models", "list[model]", (), "models this optimizer updates (default: all)"),)
@@ -137,6 +146,7 @@ COMPONENT_KINDS = (
     "sampler",
     "metric",
     "logger",
+    "transform",
     "callback",
     "precision",
 )

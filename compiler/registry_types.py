@@ -38,7 +38,8 @@ class Param:
 @dataclass(frozen=True)
 class FieldDecl:
     """A per-example field of a data source. ``dims`` are ints or parameter expressions
-    (``"2*k"``, ``"signal_length"``) evaluated against the source's resolved parameters."""
+    (``"2*k"``, ``"signal_length"``) evaluated against the source's resolved parameters; a
+    trailing ``?`` (``"channels?"``) drops the axis when it is 1."""
 
     name: str
     dtype: str
@@ -141,12 +142,13 @@ def field_dims(field_decl: FieldDecl, arguments: dict) -> tuple[int, ...] | None
         if isinstance(dim, int):
             dims.append(dim)
             continue
-        value = 1
-        for factor in str(dim).split("*"):
+        value, optional = 1, str(dim).endswith("?")  # "channels?": no axis when channels = 1
+        for factor in str(dim).rstrip("?").split("*"):
             factor = factor.strip()
             number = int(factor) if factor.isdigit() else arguments.get(factor)
             if not isinstance(number, int) or isinstance(number, bool):
                 return None
             value *= number
-        dims.append(value)
+        if not (optional and value == 1):
+            dims.append(value)
     return tuple(dims)

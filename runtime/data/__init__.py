@@ -4,12 +4,19 @@ draws objectives need. See docs/runtime.md."""
 from specc.runtime.data import files, ksin, synthetic, tokens  # noqa: F401  (register the sources)
 from specc.runtime.data.draws import chain, flow_draws, ot_coupling, token_positions
 from specc.runtime.data.ksin import ksin_signal
-from specc.runtime.data.loader import Loader
+from specc.runtime.data.loader import LOADER_OPTIONS, Loader, loader_options
 from specc.runtime.data.tokens import expected_value_term
-from specc.runtime.data.sources import SOURCES, SPLITS, Source, check_fields, make_source
+from specc.runtime.data.sources import LOADER_KEYS, SOURCES, SPLITS, Source, check_fields, make_source
+from specc.runtime.data.transforms import TRANSFORMS, Transform, build_transforms
 
 __all__ = [
+    "LOADER_KEYS",
+    "LOADER_OPTIONS",
     "SOURCES",
+    "TRANSFORMS",
+    "Transform",
+    "build_transforms",
+    "loader_options",
     "SPLITS",
     "Loader",
     "Source",

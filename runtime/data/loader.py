@@ -8,6 +8,25 @@ generator state is carried, so a batch is a pure function of (seed, stream, epoc
 resuming from ``state_dict()`` reproduces the uninterrupted run exactly. ``stream``
 defaults to the split's index (train 0, val 1, test 2), so evaluation never draws from
 training's generators.
+
+Data transforms (``transforms``: normalize, clip, random gain, ...; see ``transforms.py``)
+run first, on the batch as the source returns it, with their own generator
+``default_rng([seed, stream, e, b, 1])``; then ``transform`` (the objective's draws) with
+``default_rng([seed, stream, e, b])``. Adding an augmentation therefore never changes the
+objective's noise, times or masks.
+
+Workers (the data section's loader keys, ``loader_options``):
+
+- ``workers`` (``num_workers``): threads producing batches ahead of the consumer. 0: one
+  background thread when ``prefetch > 0`` (the consumer's thread when ``prefetch = 0``).
+  Batches are handed out in order whatever the thread timing (each is a pure function of
+  (seed, epoch, b)), so the batches and resume are identical for every worker count.
+- ``prefetch`` (``prefetch_factor``): batches loaded ahead per worker; at most
+  ``max(1, prefetch) * max(1, workers)`` batches are in flight (``prefetch`` with 0 workers).
+- ``persistent_workers``: keep the thread pool between epochs (and between evaluation
+  passes) instead of starting one per pass; ``close()`` stops it.
+- ``pin_memory``: recorded for the backend (Lightning's DataLoader pins the tensors it
+  makes from the numpy batch when CUDA is used); the numpy batches themselves do not change.
 """
 
 from __future__ import annotations
@@ -19,6 +38,9 @@ import numpy as np
 
 from specc.runtime import checks
 from specc.runtime.data.sources import SPLITS
+from specc.runtime.data.transforms import apply_transforms, build_transforms, parse_transform
+
+TRANSFORM_STREAM = 1  # last entry of the data transforms' generator key
 
 
 class Loader:
@@ -37,6 +59,9 @@ class Loader:
         prefetch: int = 2,
         workers: int = 0,
         stream: int | None = None,
+        transforms=(),
+        persistent_workers: bool = False,
+        pin_memory: bool = False,
     ):
         checks.check_choice("Loader", "split", split, SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
@@ -47,7 +72,10 @@ class Loader:
         self.transforms = (
             tuple(transform) if isinstance(transform, (list, tuple)) else ((transform,) if transform else ())
         )
+        self.data_transforms = tuple(parse_transform(item) for item in transforms or ())
         self.prefetch, self.workers = int(prefetch), int(workers)
+        self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
+        self._executor = None
         self.stream = SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
         if self.drop_last and self.size < self.batch_size:
@@ -75,39 +103,64 @@ class Loader:
         """The generator of one batch: ``default_rng([seed, stream, epoch, batch_index])``."""
         return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index)])
 
+    def transform_generator(self, epoch: int, batch_index: int) -> np.random.Generator:
+        """The data transforms' generator: ``default_rng([seed, stream, epoch, batch_index, 1])``."""
+        return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index), TRANSFORM_STREAM])
+
     def batch(self, epoch: int, batch_index: int, order: np.ndarray | None = None) -> dict:
         """Batch ``batch_index`` of ``epoch``, transformed: a pure function of its arguments."""
         order = self.order(epoch) if order is None else order
-        batch = self.source.get(
-            self.split, order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]
-        )
+        batch = self.source.get(self.split, order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size])
+        if self.data_transforms:
+            batch = apply_transforms(self.data_transforms, batch, self.transform_generator(epoch, batch_index))
         if self.transforms:
             generator = self.generator(epoch, batch_index)
             for transform in self.transforms:
                 batch = transform(batch, generator)
         return batch
 
+    @property
+    def lookahead(self) -> int:
+        """Batches in flight: ``max(1, prefetch) * max(1, workers)`` (``prefetch`` without workers)."""
+        if self.workers == 0:
+            return self.prefetch
+        return max(1, self.prefetch) * self.workers
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is not None:
+            return self._executor
+        executor = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="specc-loader")
+        if self.persistent_workers:
+            self._executor = executor
+        return executor
+
+    def close(self) -> None:
+        """Stop the persistent worker threads (a later pass starts new ones)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
     def epoch_batches(self, epoch: int, start: int = 0):
         """Yield batches ``start, start + 1, ...`` of ``epoch`` (prefetched); no state changes."""
         order = self.order(epoch)
         count = self.batches_per_epoch
-        if self.prefetch == 0 and self.workers == 0:
+        if self.lookahead == 0:
             for index in range(start, count):
                 yield self.batch(epoch, index, order)
             return
-        lookahead = max(self.prefetch, self.workers, 1)
-        executor = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="specc-loader")
+        executor = self._pool()
         pending, following = deque(), start
         try:
             while pending or following < count:
-                while following < count and len(pending) < lookahead:
+                while following < count and len(pending) < self.lookahead:
                     pending.append(executor.submit(self.batch, epoch, following, order))
                     following += 1
                 yield pending.popleft().result()
         finally:
             for future in pending:
                 future.cancel()
-            executor.shutdown(wait=False, cancel_futures=True)
+            if executor is not self._executor:
+                executor.shutdown(wait=False, cancel_futures=True)
 
     def __iter__(self):
         """The rest of the current epoch; the position advances as each batch is handed out."""
@@ -143,3 +196,44 @@ class Loader:
         checks.check_non_negative("Loader", "epoch", epoch)
         checks.check_non_negative("Loader", "batch_index", index)
         self.epoch, self.batch_index = epoch, index
+
+
+# The data section's loader keys: spec key -> (Loader keyword, default). They reach the
+# script inside ``data_arguments`` (``make_source`` ignores them); ``loader_options`` turns
+# them into Loader keywords.
+LOADER_OPTIONS = {
+    "num_workers": ("workers", 0),
+    "prefetch_factor": ("prefetch", 2),
+    "persistent_workers": ("persistent_workers", False),
+    "pin_memory": ("pin_memory", False),
+    "drop_last": ("drop_last", True),
+    "worker_type": (None, "thread"),
+    "transforms": ("transforms", ()),
+}
+WORKER_TYPES = ("thread",)
+
+
+def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
+    """Keyword arguments of ``Loader`` for ``split`` from the data section's arguments.
+
+    ``train``: shuffled, every option as written. ``val`` / ``test``: in order, never
+    dropping the tail (every example is evaluated), only the deterministic transforms (see
+    ``transforms.build_transforms``); workers, prefetch, persistence and pinning as for train.
+    ``accumulate`` (train.accumulate): micro-batches stacked into one step need equal sizes,
+    so ``drop_last = false`` with ``accumulate > 1`` is a ValueError.
+    """
+    checks.check_choice("loader_options", "split", split, SPLITS)
+    values = {key: default for key, (_, default) in LOADER_OPTIONS.items()}
+    values.update({key: value for key, value in arguments.items() if key in LOADER_OPTIONS and value is not None})
+    checks.check_choice("data", "worker_type", values["worker_type"], WORKER_TYPES)
+    if split == "train" and not values["drop_last"] and int(accumulate) > 1:
+        raise ValueError(
+            f"data: drop_last = false needs train.accumulate = 1 (got {accumulate}): the micro-batches of a step "
+            "are stacked and must all be full"
+        )
+    options = {keyword: values[key] for key, (keyword, _) in LOADER_OPTIONS.items() if keyword and key != "transforms"}
+    options["transforms"] = build_transforms(values["transforms"], split)
+    options["shuffle"] = split == "train"
+    if split != "train":
+        options["drop_last"] = False
+    return options

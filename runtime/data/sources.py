@@ -1,8 +1,9 @@
 """The common interface of data sources, their registry, and shared helpers.
 
 A source serves three splits (``train``, ``val``, ``test``). ``fields`` maps each field
-name to ``(dtype, per-example shape)`` with dtype ``"f32"`` or ``"i64"``; ``get(split,
-indices)`` returns a batch ``{name: array [len(indices), *shape]}`` in float32 / int64.
+name to ``(dtype, per-example shape)`` with dtype ``"f32"``, ``"i64"`` or ``"bool"``;
+``get(split, indices)`` returns a batch ``{name: array [len(indices), *shape]}`` in float32 /
+int64 / bool.
 Item ``i`` of a split is a pure function of ``(split seed, i)`` for the generated sources,
 and of the file contents for the file sources: the same index always gives the same item.
 """
@@ -16,7 +17,7 @@ import numpy as np
 from specc.runtime import checks
 
 SPLITS = ("train", "val", "test")
-DTYPES = {"f32": np.float32, "i64": np.int64}
+DTYPES = {"f32": np.float32, "i64": np.int64, "bool": np.bool_}
 SOURCES: dict[str, type] = {}
 
 
@@ -31,10 +32,24 @@ def register(kind: str):
     return decorate
 
 
+# keys of the data section that configure the Loader, not the source (``loader.LOADER_OPTIONS``)
+LOADER_KEYS = (
+    "num_workers",
+    "prefetch_factor",
+    "persistent_workers",
+    "pin_memory",
+    "drop_last",
+    "worker_type",
+    "transforms",
+)
+
+
 def make_source(kind: str, **arguments) -> "Source":
-    """Build the data source ``kind`` (``ksin``, ``digits``, ``npz``, ...) from its arguments."""
+    """Build the data source ``kind`` (``ksin``, ``digits``, ``npz``, ...) from its arguments;
+    the loader keys (``LOADER_KEYS``: see ``loader_options``) are not the source's and are
+    left out."""
     checks.check_choice("make_source", "kind", kind, tuple(sorted(SOURCES)))
-    return SOURCES[kind](**arguments)
+    return SOURCES[kind](**{name: value for name, value in arguments.items() if name not in LOADER_KEYS})
 
 
 def split_seed(seed: int, split: str) -> list[int]:
@@ -71,9 +86,7 @@ def seeded_split(
     checks.check_fraction("split", "val_fraction", val_fraction)
     checks.check_fraction("split", "test_fraction", test_fraction)
     if val_fraction + test_fraction >= 1:
-        raise ValueError(
-            f"split: val_fraction + test_fraction must be below 1, got {val_fraction + test_fraction}"
-        )
+        raise ValueError(f"split: val_fraction + test_fraction must be below 1, got {val_fraction + test_fraction}")
     labels = np.zeros(count, dtype=np.int64) if labels is None else np.asarray(labels)
     generator = np.random.default_rng(seed)
     parts = {split: [] for split in SPLITS}
@@ -125,9 +138,7 @@ class Source:
                 f"{self.kind}: index {int(outside[0])} is out of range for the {split} split of {size} examples"
             )
         batch = self._get(split, indices)
-        return {
-            name: np.asarray(batch[name], dtype=DTYPES[dtype]) for name, (dtype, _) in self.fields.items()
-        }
+        return {name: np.asarray(batch[name], dtype=DTYPES[dtype]) for name, (dtype, _) in self.fields.items()}
 
     def cached(self, key, build):
         """``build()`` once per ``key`` (thread-safe): lazily generated per-split tables."""
@@ -164,11 +175,7 @@ def check_fields(source_fields, expected) -> None:
                 size = bound.setdefault(size, axis)
             matches = matches and int(size) == int(axis)
         if not matches:
-            shown = (
-                "["
-                + ", ".join(f"{size} = {bound[size]}" if size in bound else str(size) for size in shape)
-                + "]"
-            )
+            shown = "[" + ", ".join(f"{size} = {bound[size]}" if size in bound else str(size) for size in shape) + "]"
             raise ValueError(
                 f"data field '{name}' has shape {checks.format_shape(actual_shape)} per example in the data "
                 f"but the spec expects {shown}"

@@ -38,9 +38,7 @@ class SyntheticRegression(Source):
         self.sizes = dict(zip(SPLITS, check_sizes("synthetic_regression", sizes)))
         self.noise, self.seed = float(noise), int(seed)
         generator = np.random.default_rng([self.seed, WEIGHT_STREAM])
-        self.weight = generator.standard_normal((self.num_features, self.num_outputs)) / math.sqrt(
-            self.num_features
-        )
+        self.weight = generator.standard_normal((self.num_features, self.num_outputs)) / math.sqrt(self.num_features)
         self.bias = generator.standard_normal(self.num_outputs)
 
     @property
@@ -73,6 +71,11 @@ class SyntheticAudio(Source):
     ``floor(u0 * C)``, frequency ``f_c * r^(u1 / 2)``, phase ``2 pi u2``, amplitude
     ``0.5 + 0.5 u3``; ``audio[n] = amp * sin(2 pi f n / sr + phase) + noise * e[n]`` with
     ``e ~ N(0, 1)`` from ``default_rng([seed, split index, i])``.
+
+    With ``channels = C > 1`` the field is ``audio`` f32[length, C]: channel 0 is the mono
+    signal above; channel c >= 1 is ``g_c * tone + noise * e_c`` where
+    ``default_rng([seed, split index, i, c])`` draws ``g_c ~ U[0.5, 1)`` then ``e_c``
+    (the same tone at another level, independent noise: a stereo image).
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class SyntheticAudio(Source):
         sizes=(1000, 200, 200),
         seed: int = 0,
         noise: float = 0.1,
+        channels: int = 1,
     ):
         super().__init__()
+        checks.check_positive("synthetic_audio", "channels", channels)
         checks.check_positive("synthetic_audio", "sample_rate", sample_rate)
         checks.check_positive("synthetic_audio", "length", length)
         checks.check_positive("synthetic_audio", "num_classes", num_classes)
@@ -93,12 +98,12 @@ class SyntheticAudio(Source):
             raise ValueError(f"synthetic_audio: sample_rate must exceed 250 Hz, got {sample_rate}")
         self.sample_rate, self.length, self.num_classes = int(sample_rate), int(length), int(num_classes)
         self.sizes = dict(zip(SPLITS, check_sizes("synthetic_audio", sizes)))
-        self.seed, self.noise = int(seed), float(noise)
+        self.seed, self.noise, self.channels = int(seed), float(noise), int(channels)
         self.ratio = (0.4 * self.sample_rate / 100.0) ** (1.0 / self.num_classes)
 
     @property
     def fields(self):
-        return {"audio": ("f32", (self.length,)), "label": ("i64", ())}
+        return {"audio": ("f32", audio_shape(self.length, self.channels)), "label": ("i64", ())}
 
     def _size(self, split):
         return self.sizes[split]
@@ -112,21 +117,34 @@ class SyntheticAudio(Source):
     def _get(self, split, indices):
         label, frequency, phase, amplitude = self.cached(split, lambda: self._rows(split))
         time = np.arange(self.length) / self.sample_rate
-        tone = amplitude[indices, None] * np.sin(
-            2 * np.pi * frequency[indices, None] * time + phase[indices, None]
-        )
-        noise = np.stack(
-            [split_generator(self.seed, split, index).standard_normal(self.length) for index in indices]
-        )
+        tone = amplitude[indices, None] * np.sin(2 * np.pi * frequency[indices, None] * time + phase[indices, None])
+        noise = np.stack([split_generator(self.seed, split, index).standard_normal(self.length) for index in indices])
         audio = tone + self.noise * noise.reshape(len(indices), self.length)
+        if self.channels > 1:
+            audio = np.stack([audio] + [self._channel(split, indices, tone, c) for c in range(1, self.channels)], -1)
         return {"audio": audio.astype(np.float32), "label": label[indices]}
 
+    def _channel(self, split, indices, tone, channel):
+        """Channel ``c >= 1``: ``g_c * tone + noise * e_c`` from ``default_rng([seed, split, i, c])``."""
+        rows = []
+        for row, index in enumerate(indices):
+            generator = split_generator(self.seed, split, index, channel)
+            gain = generator.uniform(0.5, 1.0)
+            rows.append(gain * tone[row] + self.noise * generator.standard_normal(self.length))
+        return np.stack(rows) if rows else np.zeros((0, self.length))
 
-def read_wav(path: str) -> tuple[int, np.ndarray]:
-    """``(sample_rate, mono float64 samples in [-1, 1])`` via scipy.io.wavfile.
+
+def audio_shape(length: int, channels: int) -> tuple[int, ...]:
+    """Per-example shape of an audio field: ``(length,)`` for mono, ``(length, channels)``."""
+    return (int(length),) if channels == 1 else (int(length), int(channels))
+
+
+def read_wav(path: str, mix: bool = True) -> tuple[int, np.ndarray]:
+    """``(sample_rate, float64 samples in [-1, 1])`` via scipy.io.wavfile: ``[n]`` mono
+    (several channels averaged) with ``mix``, else ``[n, channels]`` (mono files: ``[n, 1]``).
 
     Integer PCM is scaled by its full range (int16 / 32768, int32 / 2^31, uint8 centred at
-    128); several channels are averaged.
+    128).
     """
     from scipy.io import wavfile
 
@@ -136,6 +154,8 @@ def read_wav(path: str) -> tuple[int, np.ndarray]:
     elif samples.dtype.kind == "i":
         samples = samples.astype(np.float64) / float(2 ** (8 * samples.dtype.itemsize - 1))
     samples = np.asarray(samples, dtype=np.float64)
+    if not mix:
+        return int(sample_rate), samples if samples.ndim == 2 else samples[:, None]
     return int(sample_rate), samples.mean(axis=1) if samples.ndim == 2 else samples
 
 
@@ -144,7 +164,9 @@ class WavFolder(Source):
     """Class sub-folders of ``.wav`` files: ``audio`` f32[length], ``label`` i64[].
 
     Labels are the sub-folder names in sorted order (``self.classes``); files are read on
-    demand, mixed to mono, cut or zero-padded at the end to ``length``; the split is
+    demand, mixed to mono, cut or zero-padded at the end to ``length``. With ``channels =
+    C > 1`` the field is ``audio`` f32[length, C]: a file with C channels keeps them, a mono
+    file is copied to every channel, any other count is an error naming the file. The split is
     stratified by class with ``seeded_split``. ``sample_rate``, when given, must match every
     file (no resampling).
     """
@@ -157,10 +179,13 @@ class WavFolder(Source):
         test_fraction: float = 0.15,
         seed: int = 0,
         sample_rate: int | None = None,
+        channels: int = 1,
     ):
         super().__init__()
         path = os.fspath(path)
         checks.check_positive("wav_folder", "length", length)
+        checks.check_positive("wav_folder", "channels", channels)
+        self.channels = int(channels)
         if not os.path.isdir(path):
             raise ValueError(f"wav_folder: no such directory: {path}")
         self.length, self.sample_rate = int(length), sample_rate
@@ -178,16 +203,21 @@ class WavFolder(Source):
 
     @property
     def fields(self):
-        return {"audio": ("f32", (self.length,)), "label": ("i64", ())}
+        return {"audio": ("f32", audio_shape(self.length, self.channels)), "label": ("i64", ())}
 
     def _size(self, split):
         return len(self.selections[split])
 
     def _load(self, file):
-        sample_rate, samples = read_wav(file)
+        sample_rate, samples = read_wav(file, mix=self.channels == 1)
         if self.sample_rate is not None and sample_rate != self.sample_rate:
             raise ValueError(f"wav_folder: {file} has sample rate {sample_rate}, expected {self.sample_rate}")
-        audio = np.zeros(self.length)
+        if self.channels > 1:
+            if samples.shape[1] == 1:
+                samples = np.repeat(samples, self.channels, axis=1)
+            elif samples.shape[1] != self.channels:
+                raise ValueError(f"wav_folder: {file} has {samples.shape[1]} channels, expected {self.channels} (or 1)")
+        audio = np.zeros(audio_shape(self.length, self.channels))
         audio[: min(self.length, len(samples))] = samples[: self.length]
         return audio
 
@@ -196,6 +226,6 @@ class WavFolder(Source):
         audio = (
             np.stack([self._load(self.files[row]) for row in rows])
             if len(rows)
-            else np.zeros((0, self.length))
+            else np.zeros((0,) + audio_shape(self.length, self.channels))
         )
         return {"audio": audio, "label": self.labels[rows]}

@@ -14,6 +14,12 @@ Tokens come from the codebooks so that their continuous values carry structure:
   ``s + 0.2 * e_j``, replaced by MISS with probability ``missing``;
 - spectrum: a random walk as for the image, on the spectrum codebook.
 
+Besides ``tokens``, every position has a modality id ``types`` (i64, the seed's
+``n_types`` embedding input; ``TYPES``): 0 special (PAD, BOS, EOS, SEP), 1 image, 2 scalar
+(also where the value is MISS), ``3 + g`` spectrum group g (3 with one group); so a type
+embedding needs ``n_types >= 3 + spectrum_groups``. ``attn_mask`` (bool) is False exactly
+on PAD positions.
+
 So neighbouring tokens are close in codebook space and a model's expected codebook vector
 is a meaningful prediction. Row i of a split uses row i of
 ``default_rng([seed, split index, 0]).standard_normal((n, M))`` (normals) and of
@@ -37,6 +43,7 @@ CODEBOOK_KEYS = {
     "spectrum": ("spectrum_codebook", "centroids", "codebook", "centers"),
 }
 WALK_STEP, SCALAR_JITTER = 0.3, 0.2
+TYPES = {"special": 0, "image": 1, "scalar": 2, "spectrum": 3}  # spectrum group g: 3 + g
 
 
 def _load_array(path: str, keys) -> np.ndarray:
@@ -101,7 +108,8 @@ def _nearest(points: np.ndarray, codebook: np.ndarray) -> np.ndarray:
 
 @register("synthetic_tokens")
 class SyntheticTokens(Source):
-    """Token sequences ``tokens`` i64[sequence_length] over the layout in the module docstring.
+    """Token sequences ``tokens`` i64[sequence_length] over the layout in the module docstring,
+    their modality ids ``types`` i64[sequence_length] and ``attn_mask`` bool[sequence_length].
 
     ``vocabulary`` gives the ranges (``{"image": (lo, V), "scalar": (lo, V), "spectrum":
     [(lo, V), ...], "special": SPECIAL, "size": total}``) and ``codebooks`` the float32
@@ -175,7 +183,27 @@ class SyntheticTokens(Source):
 
     @property
     def fields(self):
-        return {"tokens": ("i64", (self.sequence_length,))}
+        length = (self.sequence_length,)
+        return {"tokens": ("i64", length), "types": ("i64", length), "attn_mask": ("bool", length)}
+
+    def type_row(self) -> np.ndarray:
+        """The modality id of each position (the same for every sequence): [sequence_length]."""
+        image_count, scalar_count, spectrum_count = self.counts
+        groups = np.arange(spectrum_count) * self.spectrum_groups // max(spectrum_count, 1)
+        special = [TYPES["special"]]
+        row = np.concatenate(
+            [
+                special,
+                np.full(image_count, TYPES["image"]),
+                special,
+                np.full(scalar_count, TYPES["scalar"]),
+                special,
+                TYPES["spectrum"] + groups,
+                special,
+            ]
+        )
+        padding = np.full(self.sequence_length - len(row), TYPES["special"])
+        return np.concatenate([row, padding]).astype(np.int64)
 
     def _size(self, split):
         return self.sizes[split]
@@ -211,7 +239,9 @@ class SyntheticTokens(Source):
         return np.concatenate([sequence, padding], 1).astype(np.int64)
 
     def _get(self, split, indices):
-        return {"tokens": self.cached(split, lambda: self._generate(split))[indices]}
+        tokens = self.cached(split, lambda: self._generate(split))[indices]
+        types = np.broadcast_to(self.type_row(), tokens.shape)
+        return {"tokens": tokens, "types": types, "attn_mask": tokens != SPECIAL["PAD"]}
 
 
 def expected_value_term(source, modality: str, file: str | None = None, start: int | None = None):

@@ -23,7 +23,7 @@ from specc.runtime.training.checkpoints import (
 )
 from specc.runtime.training.early_stopping import EarlyStopping
 from specc.runtime.training.guards import MeanTracker, NonFiniteLoss, first_bad_step
-from specc.runtime.training.loggers import make_loggers
+from specc.runtime.training.loggers import FanOut, make_loggers
 from specc.runtime.training.metrics_log import MetricsLog, read_metrics
 from specc.runtime.training.progress import ProgressBar
 from specc.runtime.training.rundir import RunStart, prepare_run_directory, resolve_start
@@ -34,7 +34,7 @@ from specc.runtime.training.version import check_runtime, package_versions
 __all__ = [
     "build_parser", "parse_arguments", "Checkpoint", "latest_checkpoint", "list_checkpoints",
     "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
-    "NonFiniteLoss", "first_bad_step", "make_loggers", "MetricsLog",
+    "NonFiniteLoss", "first_bad_step", "FanOut", "make_loggers", "MetricsLog",
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
     "StopRequest", "flatten", "subtree", "check_runtime", "package_versions",
 ]

@@ -61,7 +61,7 @@ def test_every_source_serves_its_declared_fields(kind, tmp_path):
         batch = source.get(split, indices)
         assert set(batch) == set(source.fields)
         for name, (dtype, shape) in source.fields.items():
-            assert batch[name].dtype == {"f32": np.float32, "i64": np.int64}[dtype], name
+            assert batch[name].dtype == {"f32": np.float32, "i64": np.int64, "bool": np.bool_}[dtype], name
             assert batch[name].shape == (len(indices), *shape), name
         # an item is the same whatever batch it is fetched in
         single = source.get(split, indices[1:2])
