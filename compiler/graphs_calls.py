@@ -196,9 +196,7 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     except LayerError as error:
         span = bound[error.argument].span if error.argument in bound else expr.span
         raise GraphError(error.code, error.message, span) from None
-    operands = []
-    for value in tensors.values():  # an omitted optional tensor is left out (positional inputs)
-        operands.extend(ir.Operand(ref=t.ref) for t in (value if isinstance(value, tuple) else (value,)) if t)
+    operands = _tensor_operands(tensors.values())
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
@@ -208,6 +206,21 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     else:
         results = scope.emit("op", entry.runtime, operands, outcome.outputs, names, expr.span, arguments)
     return TensorList(tuple(results)) if entry.returns_list or len(results) != 1 else results[0]
+
+
+def _tensor_operands(values) -> list:
+    """Positional inputs of a layer or op call, in the entry's argument order. Trailing omitted
+    optional tensors are left out; one omitted before a given one is a literal ``None``
+    (``attention(x, mask = m)`` calls ``self.attention_0(x, None, m)``)."""
+    operands, pending = [], 0
+    for value in values:
+        if value is None:
+            pending += 1
+            continue
+        operands.extend([ir.Operand(literal=None)] * pending)
+        pending = 0
+        operands.extend(ir.Operand(ref=t.ref) for t in (value if isinstance(value, tuple) else (value,)))
+    return operands
 
 
 def _output_names(hints, base: str, count: int) -> list[str]:

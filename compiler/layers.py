@@ -22,6 +22,7 @@ from typing import Callable
 
 from specc.compiler import graphs_preprocess as audio
 from specc.compiler import graphs_rules as rules
+from specc.compiler import graphs_rules_more as more
 from specc.compiler.graphs_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
 
 REQUIRED = object()  # default of an argument that must be given
@@ -64,6 +65,9 @@ def _x(doc: str = "input tensor") -> Argument:
     return Argument("x", "tensor", doc=doc)
 
 
+_INIT = Argument("init", "enum", more.DEFAULT_INIT,
+                 "initial weight: uniform_fan_in (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too), or the constant "
+                 "zeros or ones (bias zeros); `init = zeros` starts the layer at output 0", more.LAYER_INITS)
 _CONV_COMMON = (
     Argument("stride", "ints", 1, "step of the window"),
     Argument("padding", "padding", 0, "zeros (or reflections) added on both sides; `same` keeps the length (stride 1)"),
@@ -72,10 +76,11 @@ _CONV_COMMON = (
     Argument("bias", "bool", True, "add a learned bias"),
     Argument("padding_mode", "enum", "zeros", "what padding adds", ("zeros", "reflect")),
     Argument("weight_norm", "bool", False, "weight normalisation: `weight_g`, `weight_v` instead of `weight`"),
+    _INIT,
 )
 _CONV_PARAMETERS = (
     "weight [out, in / groups, *kernel] (or weight_g [out, 1, ...] and weight_v), bias [out]; "
-    "uniform_fan_in with fan_in = in / groups * prod(kernel)"
+    "uniform_fan_in with fan_in = in / groups * prod(kernel) (or as `init` says)"
 )
 _NORM_AFFINE = Argument("affine", "bool", True, "learn a scale (and a bias)")
 
@@ -90,17 +95,17 @@ def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", return
 
 _LAYERS = [
     _layer("linear", "Linear", [_x(), Argument("out", "int", doc="output features"),
-                                Argument("bias", "bool", True, "add a learned bias")],
-           rules.linear, "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
-           "weight [out, in], bias [out]; uniform_fan_in with fan_in = in"),
+                                Argument("bias", "bool", True, "add a learned bias"), _INIT],
+           more.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
+           "weight [out, in], bias [out]; uniform_fan_in with fan_in = in (or as `init` says)"),
     _layer("conv1d", "Conv1d", [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
                                 Argument("kernel", "int", doc="window length"), *_CONV_COMMON],
-           rules.conv1d, "1-D convolution over the time axis (channels-last).",
+           more.with_init(rules.conv1d), "1-D convolution over the time axis (channels-last).",
            "[B, T, C_in] -> [B, (T + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1, channels]",
            _CONV_PARAMETERS),
     _layer("conv2d", "Conv2d", [_x("[B, H, W, C_in]"), Argument("channels", "int", doc="output channels"),
                                 Argument("kernel", "ints", doc="window size: an int or [kh, kw]"), *_CONV_COMMON],
-           rules.conv2d, "2-D convolution (channels-last); kernel, stride, padding, dilation may be pairs.",
+           more.with_init(rules.conv2d), "2-D convolution (channels-last); kernel, stride, padding, dilation may be pairs.",
            "[B, H, W, C_in] -> [B, H_out, W_out, channels], each axis as conv1d", _CONV_PARAMETERS),
     _layer("conv_transpose1d", "ConvTranspose1d",
            [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
@@ -109,10 +114,12 @@ _LAYERS = [
             Argument("output_padding", "int", 0, "added at the end (< stride or dilation)"),
             Argument("dilation", "int", 1, "spacing of the kernel taps"),
             Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias"),
-            Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`")],
-           rules.conv_transpose1d, "Transposed 1-D convolution (upsampling).",
+            Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`"),
+            _INIT],
+           more.with_init(rules.conv_transpose1d), "Transposed 1-D convolution (upsampling).",
            "[B, T, C_in] -> [B, (T - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1, channels]",
-           "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel"),
+           "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel "
+           "(or as `init` says)"),
     _layer("layernorm", "LayerNorm", [_x(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
            rules.layernorm, "Normalise the last axis to zero mean and unit variance.", "[..., D] -> [..., D]",
            "weight [D] (ones), bias [D] (zeros) when affine"),
@@ -132,10 +139,13 @@ _LAYERS = [
            [_x("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
             Argument("causal", "bool", False, "mask future positions"),
             Argument("bias", "bool", True, "biases in the four projections"),
-            Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x")],
-           rules.attention, "Multi-head attention with query, key, value and output projections "
-           "(self-attention, or cross-attention to `context`).",
-           "[B, T, D] (context [B, S, D]) -> [B, T, D]",
+            Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x"),
+            Argument("mask", "optional_tensor", None,
+                     "bool [B, S] key padding mask, True = attend (combined with `causal`); a query with no "
+                     "key to attend outputs 0")],
+           more.attention, "Multi-head attention with query, key, value and output projections "
+           "(self-attention, or cross-attention to `context`); keys hidden by `causal` or `mask` get weight 0.",
+           "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
            "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
     _layer("dropout", "Dropout", [_x(), Argument("rate", "float", doc="probability of zeroing an element")],
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
@@ -158,6 +168,8 @@ _OPS = [
     *[_op(name, [_x()], rules.same_shape, doc, "[...] -> [...]") for name, doc in _UNARY.items()],
     _op("leaky_relu", [_x(), Argument("negative_slope", "float", 0.01, "slope for x < 0")],
         rules.same_shape, "max(x, 0) + negative_slope * min(x, 0).", "[...] -> [...]"),
+    _op("elu", [_x(), Argument("alpha", "float", 1.0, "value approached for x -> -inf is -alpha")],
+        rules.same_shape, "Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.", "[...] -> [...]"),
     _op("softmax", [_x(), Argument("axis", "int", -1, "normalised axis")], rules.softmax,
         "exp(x) / sum(exp(x)) along an axis.", "[...] -> [...]"),
     _op("mean", [_x(), Argument("axis", "ints", -1, "reduced axis or axes"),
@@ -196,9 +208,17 @@ _OPS = [
                        Argument("stride", "ints", None, "step (default: the window)"),
                        Argument("padding", "ints", 0, "zeros on both sides")],
         rules.pool2d, "Mean over 2-D windows.", "[B, H, W, C] -> [B, H_out, W_out, C]"),
+    _op("max_pool2d", [_x("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
+                       Argument("stride", "ints", None, "step (default: the window)"),
+                       Argument("padding", "ints", 0, "-inf on both sides")],
+        rules.pool2d, "Maximum over 2-D windows.", "as avg_pool2d"),
     _op("flatten", [_x(), Argument("start_axis", "int", 1, "first merged axis")],
         rules.flatten, "Merge the axes from start_axis on.", "[B, a, b] -> [B, a * b]"),
-    _op("sinusoidal", [_x("[B] times or positions"), Argument("dim", "int", doc="embedding size (even)")],
+    _op("positions", [_x("any tensor with the counted axis"), Argument("axis", "int", 1, "the axis whose positions are counted"),
+                      Argument("batched", "bool", False, "repeat the positions over the first axis")],
+        more.positions, "Integer positions 0, 1, ..., n - 1 of an axis of length n (for fixed positional "
+        "encodings: `x + sinusoidal(positions(x), D)`).", "[B, n, ...] -> i64[n] (batched: i64[B, n])"),
+    _op("sinusoidal", [_x("[...] times or (integer) positions"), Argument("dim", "int", doc="embedding size (even)")],
         rules.sinusoidal, "concat(cos(x f), sin(x f)), f_i = exp(-ln(10000) i / (dim / 2)).", "[...] -> [..., dim]"),
     _op("stft", [_x("[B, T] signal"), Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
                  Argument("window", "enum", "hann", "periodic Hann or rectangular", ("hann", "rectangular"))],

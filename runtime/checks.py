@@ -286,8 +286,32 @@ def check_max_length(function: str, shape, max_length: int) -> None:
         )
 
 
+def check_attention_mask(function: str, shape, batch: int, key_steps: int) -> None:
+    """A key mask of attention is boolean ``[B, Tk]``: one flag per batch row and key."""
+    if tuple(shape) != (batch, key_steps):
+        raise ValueError(
+            f"{function}: mask must have shape [batch, keys] = {format_shape((batch, key_steps))}, "
+            f"got {format_shape(shape)}"
+        )
+
+
+def positions_axis(function: str, axis: int, rank: int, batched: bool) -> int:
+    """The counted axis of ``positions`` (normalised); ``batched`` repeats over axis 0, so the
+    counted axis must be another one."""
+    axis = normalize_axis(function, axis, rank)
+    if batched and axis == 0:
+        raise ValueError(f"{function}: batched = True repeats the positions over axis 0, so axis must name another axis")
+    return axis
+
+
 def check_positional_input(function: str, shape, max_length: int, dim: int) -> None:
     """A positional table ``[max_length, dim]`` takes inputs ``[B, T, dim]`` with ``T <= max_length``."""
     check_rank(function, "input", shape, 3)
     check_channels(function, shape, dim)
     check_max_length(function, shape, max_length)
+
+
+def check_at_least(function: str, name: str, size: int, minimum_name: str, minimum: int) -> None:
+    """Raise ``ValueError`` unless ``size >= minimum`` (e.g. a signal holds at least one frame)."""
+    if not size >= minimum:
+        raise ValueError(f"{function}: {name} of size {size} must be at least {minimum_name} = {minimum}")

@@ -21,6 +21,9 @@ from specc.compiler.ir import Parameter
 from specc.runtime import checks
 
 INIT_KINDS = ("uniform_fan_in", "normal", "ones", "zeros", "weight_norm_g")
+# What the ``init`` argument of Linear, Conv1d, Conv2d and ConvTranspose1d may choose: the
+# weight's init; the bias is uniform_fan_in with the default and zeros otherwise.
+LAYER_INITS = ("uniform_fan_in", "zeros", "ones")
 
 
 def parameter_generator(seed: int, name: str) -> np.random.Generator:
@@ -83,15 +86,10 @@ def _weight_norm_g(name: str, parameter, arrays) -> np.ndarray:
 # ----------------------------------------------------------------------------- the table
 
 
-def _linear(in_features, out_features, bias=True):
-    parameters = [
-        Parameter("weight", (out_features, in_features), "uniform_fan_in", in_features)
-    ]
-    if bias:
-        parameters.append(
-            Parameter("bias", (out_features,), "uniform_fan_in", in_features)
-        )
-    return parameters
+def _linear(in_features, out_features, bias=True, init="uniform_fan_in"):
+    return _weight_and_bias(
+        (out_features, in_features), out_features, in_features, bias, False, init, "Linear"
+    )
 
 
 def _convolution(
@@ -107,6 +105,7 @@ def _convolution(
     bias=True,
     padding_mode="zeros",
     weight_norm=False,
+    init="uniform_fan_in",
 ):
     kernel = checks.normalize_tuple(kind, "kernel_size", kernel_size, rank)
     stride = checks.normalize_tuple(kind, "stride", stride, rank)
@@ -123,10 +122,23 @@ def _convolution(
         (in_channels // groups) * math.prod(kernel),
         bias,
         weight_norm,
+        init,
+        kind,
     )
 
 
-def _weight_and_bias(shape, bias_size, fan_in, bias, weight_norm):
+def _weight_and_bias(shape, bias_size, fan_in, bias, weight_norm, init, kind):
+    """``weight`` (or ``weight_g``, ``weight_v``) and ``bias``. ``init``: the weight's init
+    (``uniform_fan_in``, ``zeros`` or ``ones``); the bias is ``uniform_fan_in`` with the
+    default and ``zeros`` otherwise, so ``init = zeros`` makes the layer output exactly 0."""
+    checks.check_choice(kind, "init", init, LAYER_INITS)
+    if weight_norm and init != "uniform_fan_in":
+        raise ValueError(f"{kind}: init = {init!r} cannot be combined with weight_norm")
+    if init != "uniform_fan_in":
+        parameters = [Parameter("weight", shape, init, fan_in)]
+        if bias:
+            parameters.append(Parameter("bias", (bias_size,), "zeros", fan_in))
+        return parameters
     if weight_norm:
         gain_shape = (shape[0],) + (1,) * (len(shape) - 1)
         parameters = [
@@ -159,6 +171,7 @@ def _conv_transpose1d(
     groups=1,
     bias=True,
     weight_norm=False,
+    init="uniform_fan_in",
 ):
     kind = "ConvTranspose1d"
     for name, size in (("in_channels", in_channels), ("out_channels", out_channels)):
@@ -168,7 +181,13 @@ def _conv_transpose1d(
     shape = (in_channels, out_channels // groups, kernel_size)
     # torch's fan-in of a transposed convolution: weight.size(1) * kernel = out / groups * k.
     return _weight_and_bias(
-        shape, out_channels, (out_channels // groups) * kernel_size, bias, weight_norm
+        shape,
+        out_channels,
+        (out_channels // groups) * kernel_size,
+        bias,
+        weight_norm,
+        init,
+        kind,
     )
 
 

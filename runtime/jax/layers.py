@@ -42,6 +42,10 @@ def leaky_relu(x, negative_slope=0.01):
     return jax.nn.leaky_relu(x, negative_slope)
 
 
+def elu(x, alpha=1.0):
+    return jax.nn.elu(x, alpha)
+
+
 def tanh(x):
     return jnp.tanh(x)
 
@@ -129,8 +133,15 @@ def sinusoidal(x, dim):
     frequencies = jnp.exp(
         -math.log(10000.0) * jnp.arange(half, dtype=jnp.float32) / half
     )
-    arguments = x[:, None] * frequencies
+    arguments = x[..., None] * frequencies  # integer positions promote to float32
     return jnp.concatenate([jnp.cos(arguments), jnp.sin(arguments)], axis=-1)
+
+
+def positions(x, axis=1, batched=False):
+    """Integer positions (jax's default integer: int32 unless x64 is enabled)."""
+    axis = checks.positions_axis("positions", axis, x.ndim, batched)
+    counted = jnp.arange(x.shape[axis])
+    return jnp.broadcast_to(counted, (x.shape[0], x.shape[axis])) if batched else counted
 
 
 def _pool(function, x, kernel_size, stride, padding, rank, reduce):
@@ -162,11 +173,17 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
 
 
-def attention(query, key, value, num_heads, causal=False):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax, matmul)."""
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
+
+
+def attention(query, key, value, num_heads, causal=False, mask=None):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
+    matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
+    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
@@ -176,11 +193,25 @@ def attention(query, key, value, num_heads, causal=False):
     scores = jnp.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(
         head
     )
-    if causal:
-        allowed = jnp.tril(jnp.ones((query_steps, key.shape[1]), dtype=bool))
-        scores = jnp.where(allowed, scores, -jnp.inf)
-    mixed = jnp.matmul(jax.nn.softmax(scores, axis=-1), heads(value))
+    if allowed is not None:
+        scores = jnp.where(allowed, scores, jnp.finfo(scores.dtype).min)
+    weights = jax.nn.softmax(scores, axis=-1)
+    if allowed is not None:
+        weights = jnp.where(allowed, weights, 0.0)
+    mixed = jnp.matmul(weights, heads(value))
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+
+
+def _allowed(query_steps, key_steps, causal, mask, batch):
+    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
+    allowed = None
+    if causal:
+        allowed = jnp.tril(jnp.ones((query_steps, key_steps), dtype=bool))
+    if mask is not None:
+        checks.check_attention_mask("attention", mask.shape, batch, key_steps)
+        keys = mask.astype(bool)[:, None, None, :]
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
 
 
 # ----------------------------------------------------------------------------- modules
@@ -199,11 +230,15 @@ class _Parametrised(nnx.Module):
 class Linear(_Parametrised):
     """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
         self.in_features = in_features
         self.bias = nnx.data(None)
         self._create(
-            "Linear", in_features=in_features, out_features=out_features, bias=bias
+            "Linear",
+            in_features=in_features,
+            out_features=out_features,
+            bias=bias,
+            init=init,
         )
 
     def __call__(self, x):
@@ -240,6 +275,7 @@ class _Convolution(_Parametrised):
         bias=True,
         padding_mode="zeros",
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         self.bias = nnx.data(None)
         self._create(
@@ -254,6 +290,7 @@ class _Convolution(_Parametrised):
             bias=bias,
             padding_mode=padding_mode,
             weight_norm=weight_norm,
+            init=init,
         )
         kernel = checks.normalize_tuple(
             self.kind, "kernel_size", kernel_size, self.rank
@@ -335,6 +372,7 @@ class ConvTranspose1d(_Parametrised):
         groups=1,
         bias=True,
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         self.bias = nnx.data(None)
         self._create(
@@ -349,6 +387,7 @@ class ConvTranspose1d(_Parametrised):
             groups=groups,
             bias=bias,
             weight_norm=weight_norm,
+            init=init,
         )
         self.in_channels, self.out_channels, self.kernel, self.stride = (
             in_channels,
@@ -468,7 +507,8 @@ class Embedding(_Parametrised):
 
 
 class MultiHeadAttention(nnx.Module):
-    """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
+    """``out(attention(query(x), key(c), value(c), num_heads, causal, mask))``,
+    ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend."""
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
         layer_parameters(
@@ -480,7 +520,7 @@ class MultiHeadAttention(nnx.Module):
         self.value = Linear(dim, dim, bias)
         self.out = Linear(dim, dim, bias)
 
-    def __call__(self, x, context=None):
+    def __call__(self, x, context=None, mask=None):
         source = x if context is None else context
         mixed = attention(
             self.query(x),
@@ -488,6 +528,7 @@ class MultiHeadAttention(nnx.Module):
             self.value(source),
             self.num_heads,
             self.causal,
+            mask,
         )
         return self.out(mixed)
 

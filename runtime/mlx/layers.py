@@ -48,6 +48,11 @@ def leaky_relu(x, negative_slope=0.01):
     return mx.where(x >= 0, x, negative_slope * x)
 
 
+def elu(x, alpha=1.0):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (exp of ``min(x, 0)``: no overflow)."""
+    return mx.where(x > 0, x, alpha * (mx.exp(mx.minimum(x, 0.0)) - 1.0))
+
+
 def tanh(x):
     return mx.tanh(x)
 
@@ -133,8 +138,14 @@ def sinusoidal(x, dim):
     checks.check_even("sinusoidal", "dim", dim)
     half = dim // 2
     frequencies = mx.exp(-math.log(10000.0) * mx.arange(half, dtype=mx.float32) / half)
-    arguments = x[:, None] * frequencies
+    arguments = x[..., None] * frequencies  # integer positions promote to float32
     return mx.concatenate([mx.cos(arguments), mx.sin(arguments)], axis=-1)
+
+
+def positions(x, axis=1, batched=False):
+    axis = checks.positions_axis("positions", axis, x.ndim, batched)
+    counted = mx.arange(x.shape[axis], dtype=mx.int64)
+    return mx.broadcast_to(counted, (x.shape[0], x.shape[axis])) if batched else counted
 
 
 def _pool(function, x, kernel_size, stride, padding, rank, reduce):
@@ -182,11 +193,17 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
 
 
-def attention(query, key, value, num_heads, causal=False):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax, matmul)."""
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
+
+
+def attention(query, key, value, num_heads, causal=False, mask=None):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
+    matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
+    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
@@ -194,11 +211,25 @@ def attention(query, key, value, num_heads, causal=False):
         )
 
     scores = mx.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
-    if causal:
-        allowed = mx.tril(mx.ones((query_steps, key.shape[1]), dtype=mx.bool_))
-        scores = mx.where(allowed, scores, -math.inf)
-    mixed = mx.matmul(mx.softmax(scores, axis=-1), heads(value))
+    if allowed is not None:
+        scores = mx.where(allowed, scores, mx.finfo(scores.dtype).min)
+    weights = mx.softmax(scores, axis=-1)
+    if allowed is not None:
+        weights = mx.where(allowed, weights, 0.0)
+    mixed = mx.matmul(weights, heads(value))
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+
+
+def _allowed(query_steps, key_steps, causal, mask, batch):
+    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
+    allowed = None
+    if causal:
+        allowed = mx.tril(mx.ones((query_steps, key_steps), dtype=mx.bool_))
+    if mask is not None:
+        checks.check_attention_mask("attention", mask.shape, batch, key_steps)
+        keys = mask.astype(mx.bool_)[:, None, None, :]
+        allowed = keys if allowed is None else mx.logical_and(allowed, keys)
+    return allowed
 
 
 # ----------------------------------------------------------------------------- convolution
@@ -277,12 +308,16 @@ class _Parametrised(nn.Module):
 class Linear(_Parametrised):
     """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
         super().__init__()
         self.in_features = in_features
         self.bias = None
         self._create(
-            "Linear", in_features=in_features, out_features=out_features, bias=bias
+            "Linear",
+            in_features=in_features,
+            out_features=out_features,
+            bias=bias,
+            init=init,
         )
 
     def __call__(self, x):
@@ -307,6 +342,7 @@ class _Convolution(_Parametrised):
         bias=True,
         padding_mode="zeros",
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         super().__init__()
         self.bias = None
@@ -322,6 +358,7 @@ class _Convolution(_Parametrised):
             bias=bias,
             padding_mode=padding_mode,
             weight_norm=weight_norm,
+            init=init,
         )
         kernel = checks.normalize_tuple(
             self.kind, "kernel_size", kernel_size, self.rank
@@ -399,6 +436,7 @@ class ConvTranspose1d(_Parametrised):
         groups=1,
         bias=True,
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         super().__init__()
         self.bias = None
@@ -414,6 +452,7 @@ class ConvTranspose1d(_Parametrised):
             groups=groups,
             bias=bias,
             weight_norm=weight_norm,
+            init=init,
         )
         self.in_channels, self.out_channels, self.kernel, self.stride = (
             in_channels,
@@ -536,7 +575,8 @@ class Embedding(_Parametrised):
 
 
 class MultiHeadAttention(nn.Module):
-    """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
+    """``out(attention(query(x), key(c), value(c), num_heads, causal, mask))``,
+    ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend."""
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
         super().__init__()
@@ -549,7 +589,7 @@ class MultiHeadAttention(nn.Module):
         self.value = Linear(dim, dim, bias)
         self.out = Linear(dim, dim, bias)
 
-    def __call__(self, x, context=None):
+    def __call__(self, x, context=None, mask=None):
         source = x if context is None else context
         mixed = attention(
             self.query(x),
@@ -557,6 +597,7 @@ class MultiHeadAttention(nn.Module):
             self.value(source),
             self.num_heads,
             self.causal,
+            mask,
         )
         return self.out(mixed)
 

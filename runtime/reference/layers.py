@@ -50,6 +50,11 @@ def leaky_relu(x, negative_slope=0.01):
     return np.where(x >= 0, x, negative_slope * x)
 
 
+def elu(x, alpha=1.0):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)``."""
+    return np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+
+
 def tanh(x):
     return np.tanh(x)
 
@@ -146,13 +151,23 @@ def pad(x, before, after, axis=-1, mode="zeros"):
 
 
 def sinusoidal(x, dim):
-    """``x [B] -> [B, dim]``: ``half = dim // 2``, ``f_i = exp(-ln(10000) i / half)``,
-    ``concat(cos(x f), sin(x f))``."""
+    """``x [...] -> [..., dim]``: ``half = dim // 2``, ``f_i = exp(-ln(10000) i / half)``,
+    ``concat(cos(x f), sin(x f))``. Integer ``x`` (``positions``) is read as float64."""
     checks.check_even("sinusoidal", "dim", dim)
     half = dim // 2
+    if not np.issubdtype(np.asarray(x).dtype, np.floating):
+        x = np.asarray(x, np.float64)
     frequencies = np.exp(-math.log(10000.0) * np.arange(half) / half).astype(x.dtype)
-    arguments = x[:, None] * frequencies
+    arguments = x[..., None] * frequencies
     return np.concatenate([np.cos(arguments), np.sin(arguments)], axis=-1)
+
+
+def positions(x, axis=1, batched=False):
+    """``[0, 1, ..., n - 1]`` (int64) for the ``n`` entries of ``x``'s ``axis``; ``batched``:
+    repeated over the first axis, ``[B, n]``."""
+    axis = checks.positions_axis("positions", axis, np.ndim(x), batched)
+    counted = np.arange(x.shape[axis], dtype=np.int64)
+    return np.tile(counted, (x.shape[0], 1)) if batched else counted
 
 
 def dropout(x, rate):
@@ -204,6 +219,11 @@ def max_pool1d(x, kernel_size, stride=None, padding=0):
 def avg_pool2d(x, kernel_size, stride=None, padding=0):
     """Mean over windows of ``[B, H, W, C]``; zero padding counts in the mean."""
     return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    """Maximum over windows of ``[B, H, W, C]`` (padding is -inf)."""
+    return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
 
 
 # ----------------------------------------------------------------------------- parametrised
@@ -362,13 +382,18 @@ def embedding(ids, weight):
     return weight[ids]
 
 
-def attention(query, key, value, num_heads, causal=False):
+def attention(query, key, value, num_heads, causal=False, mask=None):
     """Scaled dot-product attention over ``num_heads`` heads of size ``d = D / num_heads``:
-    ``softmax(q k^T / sqrt(d) + mask) v`` with q ``[B, Tq, D]``, k, v ``[B, Tk, D]``;
-    ``causal`` masks key j for query i when ``j > i``."""
+    ``softmax(q k^T / sqrt(d) + mask) v`` with q ``[B, Tq, D]``, k, v ``[B, Tk, D]``.
+
+    Query i may attend key j when ``j <= i`` (if ``causal``) and ``mask[b, j]`` (if a boolean
+    key mask ``[B, Tk]`` is given, True = attend). Scores of other keys are replaced by the
+    dtype's lowest finite value before the softmax and their weights set to 0 after it, so
+    a query with no key to attend gets a zero output (never NaN, also under AD)."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
+    allowed = attention_allowed(query_steps, key.shape[1], causal, mask, batch)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
@@ -376,16 +401,32 @@ def attention(query, key, value, num_heads, causal=False):
         )
 
     scores = np.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
-    if causal:
-        allowed = np.tril(np.ones((query_steps, key.shape[1]), dtype=bool))
-        scores = np.where(allowed, scores, -np.inf)
-    mixed = np.matmul(softmax(scores, axis=-1), heads(value))
+    if allowed is not None:
+        scores = np.where(allowed, scores, np.finfo(scores.dtype).min)
+    weights = softmax(scores, axis=-1)
+    if allowed is not None:
+        weights = np.where(allowed, weights, 0.0)
+    mixed = np.matmul(weights, heads(value))
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
 
 
-def multi_head_attention(x, parameters, num_heads, causal=False, context=None):
+def attention_allowed(query_steps, key_steps, causal, mask, batch):
+    """Which keys each query attends, broadcastable to ``[B, heads, Tq, Tk]``: the causal
+    triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``; None when both are absent."""
+    allowed = None
+    if causal:
+        allowed = np.tril(np.ones((query_steps, key_steps), dtype=bool))
+    if mask is not None:
+        checks.check_attention_mask("attention", np.shape(mask), batch, key_steps)
+        keys = np.asarray(mask, dtype=bool)[:, None, None, :]
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
+
+
+def multi_head_attention(x, parameters, num_heads, causal=False, context=None, mask=None):
     """``out(attention(query(x), key(c), value(c)))`` with ``c = context or x``;
-    ``parameters`` maps ``query.weight``, ``query.bias``, ... ``out.bias`` to arrays."""
+    ``parameters`` maps ``query.weight``, ``query.bias``, ... ``out.bias`` to arrays;
+    ``mask`` is the boolean key mask ``[B, len(c)]`` (True = attend)."""
     source = x if context is None else context
 
     def project(name, tensor):
@@ -399,6 +440,7 @@ def multi_head_attention(x, parameters, num_heads, causal=False, context=None):
         project("value", source),
         num_heads,
         causal,
+        mask,
     )
     return project("out", mixed)
 

@@ -40,6 +40,10 @@ def leaky_relu(x, negative_slope=0.01):
     return F.leaky_relu(x, negative_slope)
 
 
+def elu(x, alpha=1.0):
+    return F.elu(x, alpha)
+
+
 def tanh(x):
     return torch.tanh(x)
 
@@ -127,11 +131,19 @@ def pad(x, before, after, axis=-1, mode="zeros"):
 def sinusoidal(x, dim):
     checks.check_even("sinusoidal", "dim", dim)
     half = dim // 2
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)  # integer positions
     frequencies = torch.exp(
         -math.log(10000.0) * torch.arange(half, dtype=x.dtype, device=x.device) / half
     )
-    arguments = x[:, None] * frequencies
+    arguments = x[..., None] * frequencies
     return torch.cat([torch.cos(arguments), torch.sin(arguments)], dim=-1)
+
+
+def positions(x, axis=1, batched=False):
+    axis = checks.positions_axis("positions", axis, x.ndim, batched)
+    counted = torch.arange(x.shape[axis], dtype=torch.int64, device=x.device)
+    return counted.expand(x.shape[0], -1) if batched else counted
 
 
 def _channels_first(x):
@@ -146,6 +158,7 @@ _POOLS = {
     "avg_pool1d": (1, F.avg_pool1d),
     "max_pool1d": (1, F.max_pool1d),
     "avg_pool2d": (2, F.avg_pool2d),
+    "max_pool2d": (2, F.max_pool2d),
 }
 
 
@@ -171,23 +184,43 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0):
     return _pool("avg_pool2d", x, kernel_size, stride, padding)
 
 
-def attention(query, key, value, num_heads, causal=False):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA)."""
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool2d", x, kernel_size, stride, padding)
+
+
+def attention(query, key, value, num_heads, causal=False, mask=None):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA); keys hidden
+    by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0 (see reference.attention)."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
+    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch, query.device)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(1, 2)
 
     scores = torch.matmul(heads(query), heads(key).transpose(-1, -2)) / math.sqrt(head)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    if allowed is not None:
+        weights = weights.masked_fill(~allowed, 0.0)
+    mixed = torch.matmul(weights, heads(value))
+    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+
+
+def _allowed(query_steps, key_steps, causal, mask, batch, device):
+    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
+    allowed = None
     if causal:
         allowed = torch.ones(
-            query_steps, key.shape[1], dtype=torch.bool, device=query.device
+            query_steps, key_steps, dtype=torch.bool, device=device
         ).tril()
-        scores = scores.masked_fill(~allowed, -math.inf)
-    mixed = torch.matmul(torch.softmax(scores, dim=-1), heads(value))
-    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+    if mask is not None:
+        checks.check_attention_mask("attention", tuple(mask.shape), batch, key_steps)
+        keys = mask.to(torch.bool)[:, None, None, :]
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
 
 
 # ----------------------------------------------------------------------------- modules
@@ -215,12 +248,16 @@ class _Parametrised(nn.Module):
 class Linear(_Parametrised):
     """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
 
-    def __init__(self, in_features, out_features, bias=True):
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
         super().__init__()
         self.in_features = in_features
         self.bias = None
         self._create(
-            "Linear", in_features=in_features, out_features=out_features, bias=bias
+            "Linear",
+            in_features=in_features,
+            out_features=out_features,
+            bias=bias,
+            init=init,
         )
 
     def forward(self, x):
@@ -247,6 +284,7 @@ class _Convolution(_Parametrised):
         bias=True,
         padding_mode="zeros",
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         super().__init__()
         self.bias = None
@@ -262,6 +300,7 @@ class _Convolution(_Parametrised):
             bias=bias,
             padding_mode=padding_mode,
             weight_norm=weight_norm,
+            init=init,
         )
         kernel = checks.normalize_tuple(
             self.kind, "kernel_size", kernel_size, self.rank
@@ -328,6 +367,7 @@ class ConvTranspose1d(_Parametrised):
         groups=1,
         bias=True,
         weight_norm=False,
+        init="uniform_fan_in",
     ):
         super().__init__()
         self.bias = None
@@ -343,6 +383,7 @@ class ConvTranspose1d(_Parametrised):
             groups=groups,
             bias=bias,
             weight_norm=weight_norm,
+            init=init,
         )
         self.in_channels, self.kernel, self.stride, self.padding = (
             in_channels,
@@ -453,7 +494,8 @@ class Embedding(_Parametrised):
 
 
 class MultiHeadAttention(nn.Module):
-    """``out(attention(query(x), key(c), value(c), num_heads, causal))``, ``c = context or x``."""
+    """``out(attention(query(x), key(c), value(c), num_heads, causal, mask))``,
+    ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend."""
 
     def __init__(self, dim, num_heads, causal=False, bias=True):
         super().__init__()
@@ -466,7 +508,7 @@ class MultiHeadAttention(nn.Module):
         self.value = Linear(dim, dim, bias)
         self.out = Linear(dim, dim, bias)
 
-    def forward(self, x, context=None):
+    def forward(self, x, context=None, mask=None):
         source = x if context is None else context
         mixed = attention(
             self.query(x),
@@ -474,6 +516,7 @@ class MultiHeadAttention(nn.Module):
             self.value(source),
             self.num_heads,
             self.causal,
+            mask,
         )
         return self.out(mixed)
 

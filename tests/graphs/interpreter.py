@@ -41,8 +41,8 @@ def _layer(kind: str, arguments: dict, parameters: dict, inputs):
     if kind == "Embedding":
         return R.embedding(x, weight)
     if kind == "MultiHeadAttention":
-        context = inputs[1] if len(inputs) > 1 else None
-        return R.multi_head_attention(x, parameters, arguments["num_heads"], arguments["causal"], context)
+        context, mask = (list(inputs[1:]) + [None, None])[:2]
+        return R.multi_head_attention(x, parameters, arguments["num_heads"], arguments["causal"], context, mask)
     if kind == "Dropout":
         return R.dropout(x, arguments["rate"])
     raise AssertionError(kind)

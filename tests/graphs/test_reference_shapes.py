@@ -25,7 +25,8 @@ model ops(x: f32[B, T, 8], t: f32[B]) -> f32[B, 8] {
   flat = flatten(pad(moved, 1, 2, mode = reflect))
   pooled = max_pool1d(avg_pool1d(a, 2, padding = 1), 3, stride = 1)
   pictures = avg_pool2d(reshape(a, [-1, 2, 4, 1]), [2, 1])  # [B * T, 1, 4, 1]
-  time = sinusoidal(t, 8)
+  peaks = max_pool2d(elu(reshape(a, [-1, 2, 4, 1]), alpha = 0.5), [2, 3], stride = 1, padding = [1, 1])  # [B * T, 3, 4, 1]
+  time = sinusoidal(t, 8) + mean(sinusoidal(positions(x), 8), axis = 0)
   return mean(pooled, axis = 1) + mean(g, axis = 1) + time
 }
 """
@@ -46,12 +47,13 @@ block encoder(x: [B, T, C], width: int) -> [B, T, width] {
   h = groupnorm(h, 2) + conv1d(h, width, 5, padding = 4, dilation = 2, groups = 2)
   return rmsnorm(h)
 }
-model layers_model(x: f32[B, 24, 4], ids: i64[B, 6], signal: f32[B, 64]) -> (f32[B, 6, 16], list) {
+model layers_model(x: f32[B, 24, 4], ids: i64[B, 6], signal: f32[B, 64], keep: bool[B, 6]) -> (f32[B, 6, 16], list) {
   h = encoder(x, width = 8)
   up = conv_transpose1d(h, 4, 4, stride = 2, padding = 1, weight_norm = true)
   picture = conv2d(reshape(up, [-1, 12, 4, 4]), 6, [3, 1], stride = [2, 1], padding = [1, 0], bias = false)
-  tokens = attention(layernorm(embedding(ids, 20, 16)), 4, causal = true)
-  tokens = attention(tokens, 2, context = linear(up, 16))
+  tokens = attention(layernorm(embedding(ids, 20, 16)), 4, causal = true, mask = keep)
+  tokens = attention(tokens, 2, context = linear(up, 16, init = zeros))
+  tokens = tokens + conv1d(tokens, 16, 3, padding = same, init = ones, bias = false)
   tokens = dropout(tokens, 0.1) + reshape(linear(mean(picture, axis = [1, 2]), 16, bias = false), [-1, 1, 16])
   spectrum = stft(signal, 16, 4)
   magnitude = complex_magnitude(spectrum, eps = 1e-6)
@@ -68,7 +70,7 @@ def test_every_layer_matches_the_reference():
     assert graph.output_structure == (None, 4)
     generator = np.random.default_rng(1)
     inputs = {"x": generator.normal(size=(2, 24, 4)), "ids": generator.integers(0, 20, size=(2, 6)),
-              "signal": generator.normal(size=(2, 64))}
+              "signal": generator.normal(size=(2, 64)), "keep": generator.uniform(size=(2, 6)) > 0.3}
     outputs = run(graph, inputs, {"B": 2})
     assert [o.shape for o in outputs] == [(2, 6, 16), (2, 17, 9), (2, 17, 5), (2, 48, 4), (2, 64)]
 

@@ -97,6 +97,8 @@ FUNCTION_CASES = {
     "relu": (normal, lambda F, x: F.relu(x)),
     "silu": (normal, lambda F, x: F.silu(x)),
     "leaky_relu": (normal, lambda F, x: F.leaky_relu(x, negative_slope=0.2)),
+    "elu": (normal, lambda F, x: F.elu(x)),
+    "elu_alpha": (normal, lambda F, x: F.elu(3.0 * x, alpha=0.5)),
     "tanh": (normal, lambda F, x: F.tanh(x)),
     "sigmoid": (normal, lambda F, x: F.sigmoid(x)),
     "softmax": (normal, lambda F, x: F.softmax(x, axis=1)),
@@ -122,6 +124,11 @@ FUNCTION_CASES = {
         image,
         lambda F, x: F.avg_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 0)),
     ),
+    "max_pool2d": (
+        image,
+        lambda F, x: F.max_pool2d(x, (3, 2), stride=(2, 1), padding=(1, 0)),
+    ),
+    "max_pool2d_default": (image, lambda F, x: F.max_pool2d(x, 2)),
     "flatten": (normal, lambda F, x: F.flatten(x)),
     "sinusoidal": (times, lambda F, x: F.sinusoidal(x, 8)),
 }
@@ -711,9 +718,9 @@ def test_call_errors_are_identical(backend, case):
 
 CLASSES = sorted(LAYER_ARGUMENTS)
 FUNCTIONS = sorted(
-    "gelu relu silu leaky_relu tanh sigmoid softmax exp log sqrt abs mean sum matmul reshape "
-    "transpose swapaxes concat split pad avg_pool1d max_pool1d avg_pool2d flatten sinusoidal "
-    "attention".split()
+    "gelu relu silu leaky_relu elu tanh sigmoid softmax exp log sqrt abs mean sum matmul reshape "
+    "transpose swapaxes concat split pad avg_pool1d max_pool1d avg_pool2d max_pool2d flatten "
+    "sinusoidal positions attention".split()
 )
 
 
