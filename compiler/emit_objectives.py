@@ -48,17 +48,19 @@ def language_model_view(program: ir.Program, model: dict) -> dict:
       ``file`` None means the data source's codebook of ``modality``; ``start`` None means
       the first id of that modality's range in the source's vocabulary.
     - ``values``: the names logged for every batch (``loss`` first).
+    - ``model_arguments``: expressions of the model call in input order (``batch["tokens"][:, :-1]``).
     """
     plan = program.objective
     lengths = {field.name: tuple(field.type.shape) for field in program.data.fields}
     target_shape = lengths.get(plan.target, ())
     bindings = dict(plan.inputs)
-    shifted = []
+    shifted, model_arguments = [], []
     for name in model["inputs"]:
         field = bindings.get(name, f"data.{name}").partition(".")[2]
         shape = lengths.get(field, ())
         if shape and target_shape and shape[0] == target_shape[0]:
             shifted.append(field)
+        model_arguments.append(f'batch["{field}"][:, :-1]' if field in shifted else f'batch["{field}"]')
     cross_entropy, terms = None, []
     kinds = [term.loss.kind for term in plan.terms if term.loss.kind != "cross_entropy"]
     for term in plan.terms:
@@ -86,7 +88,13 @@ def language_model_view(program: ir.Program, model: dict) -> dict:
     for term, name in zip(terms, _term_names([term["name"] for term in terms])):
         term["name"] = identifier(name)
     values = ["loss"] + (["cross_entropy"] if cross_entropy else []) + [term["name"] for term in terms]
-    return {"shifted_inputs": shifted, "cross_entropy": cross_entropy, "terms": terms, "values": values}
+    return {
+        "shifted_inputs": shifted,
+        "model_arguments": model_arguments,
+        "cross_entropy": cross_entropy,
+        "terms": terms,
+        "values": values,
+    }
 
 
 # ----------------------------------------------------------------------------- adversarial
@@ -97,6 +105,8 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
 
     - ``generator`` / ``discriminator``: the model views (``emit_models.model_view``).
     - ``generator_arguments``: expressions of the generator call (``batch["audio"]``).
+    - ``generator_structure`` / ``discriminator_structure``: the models' ``output_structure``
+      (the generated model returns its outputs flat: None takes one, n a list of n).
     - ``statistics``: the generator returns ``(reconstruction, [mean, logvar])`` (the KL
       term reads them); False when it returns the reconstruction only.
     - ``reconstruction``: ``{"name", "function", "weight", "arguments"}`` per term.
@@ -142,6 +152,8 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
         "generator": generator,
         "discriminator": discriminator,
         "generator_arguments": generator_arguments,
+        "generator_structure": tuple(structure),
+        "discriminator_structure": tuple(graphs[discriminator_name].output_structure),
         "statistics": statistics,
         "reconstruction": reconstruction,
         "weights": {
