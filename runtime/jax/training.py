@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specc.runtime.jax import schedules
+from specc.runtime.jax import losses, schedules
 
 # COMPONENTS.md defaults, passed explicitly to optax (whose own defaults differ).
 OPTIMIZER_DEFAULTS = {
@@ -74,15 +74,33 @@ def base_optimizer(kind: str, arguments: dict, learning_rate) -> optax.GradientT
 
 
 def make_optimizer(kind, arguments, schedule, grad_clip=None, grad_clip_mode="norm", frozen=None):
-    """Clip (once, before the update), the optimizer with the schedule, then zero the
-    updates of frozen parameters (``frozen``: a pytree of bools like the params)."""
-    parts = []
+    """Zero the gradients of frozen parameters (``frozen``: a pytree of bools like the
+    params), clip (once, before the update: the norm of the trainable gradients, as torch
+    clips only parameters that require grad), the optimizer with the schedule, then zero the
+    frozen parameters' updates again (weight decay must not move them either)."""
+    parts = [] if frozen is None else [optax.masked(optax.set_to_zero(), frozen)]
     if grad_clip is not None:
         parts.append(clip_by_global_norm(grad_clip) if grad_clip_mode == "norm" else optax.clip(grad_clip))
     parts.append(base_optimizer(kind, arguments, schedule))
     if frozen is not None:
         parts.append(optax.masked(optax.set_to_zero(), frozen))
     return optax.chain(*parts)
+
+
+def expected_value_loss(function: str, logits, labels, array, starts, mask):
+    """One expected-value ("meaningful") term of the language-model objective.
+
+    ``function`` is ``expected_codebook`` (``array`` a codebook [V, D]) or ``expected_scalar``
+    (bin centres [V]); ``starts`` the first ids of the term's ranges: one range calls
+    ``losses.<function>(logits, labels, array, lo, mask)``, several (grouped spectra) call
+    ``losses.expected_codebook_grouped`` (mean over the groups with positions).
+    """
+    starts = tuple(int(start) for start in starts)
+    if len(starts) == 1:
+        return getattr(losses, function)(logits, labels, array, starts[0], mask)
+    if function != "expected_codebook":
+        raise ValueError(f"{function}: one vocabulary range expected, got {len(starts)} (starts {starts})")
+    return losses.expected_codebook_grouped(logits, labels, array, starts, mask)
 
 
 def dotted(path) -> str:
@@ -112,6 +130,43 @@ def frozen_mask(params, prefixes) -> object:
         return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
 
     return jax.tree_util.tree_map_with_path(frozen, params)
+
+
+def frozen_masks(named_params: dict, prefixes) -> dict:
+    """``frozen_mask`` over several models: ``{model: pytree of bools or None}``.
+
+    A prefix names parameters as ``<model>.<path>`` (``vae.vae_encoder_0``) or by the path
+    inside any model (``vae_encoder_0``); matching is by whole name parts. ``ValueError``
+    when a prefix matches no parameter of any model.
+    """
+    names = {
+        model: [dotted(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+        for model, params in named_params.items()
+    }
+
+    def matches(model: str, name: str, prefix: str) -> bool:
+        return any(full == prefix or full.startswith(prefix + ".") for full in (f"{model}.{name}", name))
+
+    for prefix in prefixes:
+        if not any(matches(model, name, prefix) for model in names for name in names[model]):
+            raise ValueError(f"freeze: no parameter name starts with {prefix!r} (models: {', '.join(names)})")
+    masks = {}
+    for model, params in named_params.items():
+        if not any(matches(model, name, prefix) for name in names[model] for prefix in prefixes):
+            masks[model] = None
+            continue
+        masks[model] = jax.tree_util.tree_map_with_path(
+            lambda path, _, model=model: any(matches(model, dotted(path), prefix) for prefix in prefixes), params
+        )
+    return masks
+
+
+def trainable_norm(grads, frozen=None):
+    """``sqrt(sum of g^2)`` over the gradients of the parameters that are not frozen
+    (``frozen``: pytree of bools or None), the norm torch reports for ``requires_grad``."""
+    if frozen is not None:
+        grads = jax.tree_util.tree_map(lambda grad, mask: jnp.where(mask, jnp.zeros_like(grad), grad), grads, frozen)
+    return optax.global_norm(grads)
 
 
 def update_ema(ema, params, decay: float):
