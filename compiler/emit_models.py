@@ -75,6 +75,8 @@ def statement_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
         (single,) = statement.inputs
         return [f"{targets} = {PREFIX[function]}{operand(single, names)}"]
     module = runtime_module(function)
+    if len(statement.targets) == 1 and returns_list(function):
+        targets += ","  # a one-part split still returns a list: unpack its only tensor
     if takes_tensor_list(function):
         tensors = "[" + ", ".join(operand(item, names) for item in statement.inputs) + "]"
         keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
@@ -104,6 +106,14 @@ def takes_tensor_list(function: str) -> bool:
     except ImportError:
         return function == "concat"
     return registry.takes_tensor_list(function)
+
+
+def returns_list(function: str) -> bool:
+    """Ops returning a list of tensors (``split``), however many parts it has."""
+    from specc.compiler import layers as registry
+
+    entry = registry.lookup(function)
+    return entry is not None and entry.returns_list
 
 
 def repeat_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
@@ -172,7 +182,8 @@ def model_view(graph: ir.ModelGraph, module_list: str) -> dict:
         "input_shapes": [tuple(kind.shape) for _, kind in graph.inputs],
         "input_dtypes": [kind.dtype for _, kind in graph.inputs],
         "parameters": [
-            {"name": name, "shape": tuple(parameter.shape), "init": parameter.init, "fan_in": parameter.fan_in}
+            {"name": name, "shape": tuple(parameter.shape), "init": parameter.init, "fan_in": parameter.fan_in,
+             "std": None if parameter.std == 1.0 else parameter.std}
             for name, parameter in graph.parameters
         ],
     }

@@ -1,11 +1,38 @@
 """The PyTorch Lightning backend: torch ``nn.Module`` models inside a ``LightningModule``,
 a ``LightningDataModule`` over the numpy loaders, and Lightning's ``Trainer`` with its own
 ModelCheckpoint, EarlyStopping and LearningRateMonitor plus specc's Logger and CheckpointIO
-(``specc.runtime.torch.training``)."""
+(``specc.runtime.torch.training``).
+
+``adversarial`` renders from its own template (``lightning/adversarial.py.j2``, which extends
+``train.py.j2``): manual optimization with two optimizers. What that loop does not do yet
+(EMA of weights, gradient accumulation, fp16) is refused by :func:`context` with a message.
+"""
 
 from __future__ import annotations
 
 from specc.compiler.backends import Backend
+from specc.compiler.emit_filters import EmitError
+
+# objective -> (train option, predicate "is it in use", why) the objective's loop refuses
+UNSUPPORTED_OPTIONS = {
+    "adversarial": (
+        ("ema", lambda train: train.ema is not None, "EMA of weights"),
+        ("accumulate", lambda train: train.accumulate > 1, "gradient accumulation"),
+        ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling with two optimizers)"),
+    ),
+}
+
+
+def context(program) -> dict:
+    """No extra template fields; refuses options the objective's loop does not implement."""
+    for option, used, what in UNSUPPORTED_OPTIONS.get(program.objective.kind, ()):
+        if used(program.train):
+            raise EmitError(
+                f"train.{option}: {what} is not implemented for objective "
+                f"{program.objective.kind} by the lightning backend yet"
+            )
+    return {}
+
 
 BACKEND = Backend(
     name="lightning",
@@ -26,11 +53,21 @@ BACKEND = Backend(
     capabilities={
         "precision": frozenset({"fp32", "bf16", "fp16"}),
         "objective": frozenset(
-            {"classification", "regression", "flow_matching", "mean_flow", "improved_mean_flow"}
+            {
+                "classification",
+                "regression",
+                "flow_matching",
+                "mean_flow",
+                "improved_mean_flow",
+                "language_model",
+                "adversarial",
+            }
         ),
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard"}),
     },
+    objective_templates={"adversarial": "lightning/adversarial.py.j2"},
+    context=context,
 )

@@ -503,7 +503,9 @@ class ResumableDataLoader(torch.utils.data.DataLoader):
     with ``state_dict`` / ``load_state_dict``, so Lightning stores its position."""
 
     def __init__(self, stream: EpochStream):
-        super().__init__(stream, batch_size=None, num_workers=0)
+        # its own generator: making an iterator draws a seed, which must not consume torch's
+        # global generator (dropout's), or a resumed run would draw other dropout masks
+        super().__init__(stream, batch_size=None, num_workers=0, generator=torch.Generator())
         self.stream = stream
 
     def state_dict(self) -> dict:
@@ -541,10 +543,14 @@ class NumpyDataModule(pl.LightningDataModule):
         return self.train_loader
 
     def val_dataloader(self):
-        return torch.utils.data.DataLoader(FixedPass(self.loaders["val"]), batch_size=None, num_workers=0)
+        return torch.utils.data.DataLoader(
+            FixedPass(self.loaders["val"]), batch_size=None, num_workers=0, generator=torch.Generator()
+        )
 
     def test_dataloader(self):
-        return torch.utils.data.DataLoader(FixedPass(self.loaders["test"]), batch_size=None, num_workers=0)
+        return torch.utils.data.DataLoader(
+            FixedPass(self.loaders["test"]), batch_size=None, num_workers=0, generator=torch.Generator()
+        )
 
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training:

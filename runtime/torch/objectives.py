@@ -1,0 +1,66 @@
+"""Pieces of the generated Lightning scripts for the objectives whose step is not one loss
+of one model (``language_model``, ``adversarial``).
+
+- ``expected_value_loss``: one expected-value term of a language model, the runtime loss its
+  array and id ranges call for;
+- ``freeze_model_parameters``: ``train.freeze`` over a container of several models;
+- ``gradient_norm``: the global norm logged before clipping;
+- ``step_uncounted``: an optimizer step that Lightning does not count as a training step.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from specc.runtime.torch import losses
+from specc.runtime.torch.training import freeze_parameters
+
+
+def expected_value_loss(logits, labels, array, starts, mask):
+    """One expected-value term: ``expected_codebook`` (``array`` [V, D]; several ``starts``:
+    ``expected_codebook_grouped``, the mean over the ranges with positions) or
+    ``expected_scalar`` (``array`` [V], one range), on the positions of ``mask``."""
+    starts = tuple(int(start) for start in starts)
+    if array.ndim == 2:
+        if len(starts) == 1:
+            return losses.expected_codebook(logits, labels, array, starts[0], mask)
+        return losses.expected_codebook_grouped(logits, labels, array, starts, mask)
+    if len(starts) != 1:
+        raise ValueError(f"expected_scalar: bin centres cover one id range, got {len(starts)} starts {starts}")
+    return losses.expected_scalar(logits, labels, array, starts[0], mask)
+
+
+def gradient_norm(parameters) -> torch.Tensor:
+    """``sqrt(sum ||g||^2)`` over the parameters that have a gradient (0 when none has)."""
+    norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in parameters if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def step_uncounted(strategy, optimizer) -> None:
+    """Step ``optimizer`` (a plain torch optimizer) through the strategy and its precision
+    plugin without Lightning counting a training step: with two optimizers per batch
+    (adversarial), ``global_step`` counts the generator's updates only."""
+    strategy.optimizer_step(optimizer, closure=lambda: None)
+
+
+def freeze_model_parameters(models: torch.nn.Module, prefixes) -> None:
+    """``freeze_parameters`` for a container of several models (parameters named
+    ``<model>.<name>``): a prefix names a parameter with or without its model
+    (``vae.encoder`` or ``encoder``, which then matches in every model); ``ValueError`` when
+    a prefix matches nothing either way."""
+    names = [name for name, _ in models.named_parameters()]
+    qualified = []
+    for prefix in prefixes:
+        if any(_starts(name, prefix) for name in names):
+            qualified.append(prefix)
+            continue
+        local = sorted({name.partition(".")[0] + "." + prefix for name in names if _starts(name.partition(".")[2], prefix)})
+        if not local:
+            raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
+        qualified += local
+    freeze_parameters(models, qualified)
+
+
+def _starts(name: str, prefix: str) -> bool:
+    """``prefix`` is ``name`` or a dotted prefix of it (``encoder`` matches ``encoder.x``, not ``encoder2.x``)."""
+    return name == prefix or name.startswith(prefix + ".")
