@@ -66,7 +66,7 @@ BACKEND = Backend(
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
-        "logger": frozenset({"csv", "tensorboard"}),
+        "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
     },
     objective_templates={"adversarial": "lightning/adversarial.py.j2"},
     context=context,

@@ -160,12 +160,14 @@ def _kind_and_arguments(item) -> tuple[str, dict]:
     return kind, {key: value for key, value in (arguments or {}).items() if value is not None}
 
 
-def make_loggers(kinds, run_dir) -> list:
+def make_loggers(kinds, run_dir, arguments_by_kind=None) -> list:
     """Loggers other than csv (which is always on); unknown kinds are a ValueError; a kind
-    whose package is missing is a SystemExit naming it."""
+    whose package is missing is a SystemExit naming it. ``arguments_by_kind`` maps a kind to
+    its keyword arguments (the spec's ``wandb(project = "x")``)."""
     made = []
     for item in kinds:
         kind, arguments = _kind_and_arguments(item)
+        arguments = {**(arguments_by_kind or {}).get(kind, {}), **arguments}
         if kind == "csv":
             continue
         if kind not in LOGGERS:
