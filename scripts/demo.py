@@ -86,8 +86,10 @@ def summary(metrics_csv: Path) -> dict:
     from specc.runtime import training
 
     rows = training.read_metrics(metrics_csv)
-    # flows: the weighted loss stays near 1 while the unweighted mse falls; show the mse
-    name = "mse" if any(row["split"] == "train" and row["name"] == "mse" for row in rows) else "loss"
+    # flows: the weighted loss stays near 1 while the unweighted mse falls: show the mse; the
+    # GAN's generator loss mixes in the adversarial terms: show its reconstruction
+    logged = {row["name"] for row in rows if row["split"] == "train"}
+    name = next(name for name in ("mse", "reconstruction", "loss") if name in logged or name == "loss")
     losses = [row["value"] for row in rows if row["split"] == "train" and row["name"] == name]
     val = {row["name"]: row["value"] for row in rows if row["split"] == "val"}
     first, last = (losses[0], losses[-1]) if losses else (float("nan"), float("nan"))
