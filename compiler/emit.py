@@ -88,8 +88,9 @@ def check_capabilities(program: ir.Program, table: Backend) -> None:
     used = [("objective", program.objective.kind), ("precision", program.train.precision)]
     used += [("optimizer", plan.optimizer.kind) for plan in program.optimizers]
     used += [("schedule", plan.schedule.kind) for plan in program.optimizers if plan.schedule is not None]
-    if program.evaluation.sampler is not None:
-        used.append(("sampler", program.evaluation.sampler.kind))
+    for sampler in (program.evaluation.sampler, program.evaluation.test_sampler):
+        if sampler is not None:
+            used.append(("sampler", sampler.kind))
     for kind, value in used:
         if not table.supports(kind, value):
             raise NotImplementedByBackend(f"{kind} {value!r} is not implemented by the {table.name} backend yet")
@@ -250,7 +251,14 @@ def config_groups(program: ir.Program) -> list[dict]:
                     "grad_clip", "grad_clip_mode", "accumulate", "ema", "freeze", "warm_start",
                 )
             ]
-            + [entry("loggers", tuple(logger.kind for logger in train.loggers), origin("train.loggers"))],
+            + [
+                entry("loggers", tuple(logger.kind for logger in train.loggers), origin("train.loggers")),
+                entry(
+                    "logger_arguments",
+                    {logger.kind: plain(logger.arguments) for logger in train.loggers if logger.arguments},
+                    origin("train.loggers"),
+                ),
+            ],
         },
         {"title": "checkpoints", "entries": checkpoint_entries(program, origin)},
     ]
@@ -335,6 +343,12 @@ def evaluation_entries(program: ir.Program, origin) -> list[dict]:
             entry("sampler", view["sampler"], origin("eval.sampler")),
             entry("sampler_steps", view["sampler_steps"], origin("eval.sampler")),
             entry("cfg_scale", view["cfg_scale"], origin("eval.sampler")),
+        ]
+    if view["test_sampler"]:
+        entries += [
+            entry("test_sampler", view["test_sampler"], origin("eval.test_sampler")),
+            entry("test_sampler_steps", view["test_sampler_steps"], origin("eval.test_sampler")),
+            entry("test_cfg_scale", view["test_cfg_scale"], origin("eval.test_sampler")),
         ]
     metrics = tuple((metric["kind"], metric["on"], metric["arguments"]) for metric in view["metrics"])
     entries.append(entry("eval_metrics", metrics, origin("eval.metrics")))
@@ -423,6 +437,7 @@ METRIC_INPUTS = {
     "perplexity": "output",
     "chamfer": "samples",
     "linear_assignment": "samples",
+    "spectral_distribution_distance": "samples",
     "log_spectral_distance": "signal",
 }
 SIGNAL_SOURCES = frozenset({"ksin"})
@@ -445,6 +460,10 @@ def evaluation_view(program: ir.Program) -> dict:
             continue  # flows log the unweighted mse of the loss already
         metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
     steps = sampler_arguments.get("steps", 50)
+    test_kind, test_arguments = ("", {})
+    if plan.test_sampler is not None:
+        test_kind, test_arguments = plan.test_sampler.kind, plain(plan.test_sampler.arguments) or {}
+    guided = plan.sampler is not None and float(sampler_arguments.get("cfg_scale", 1.0)) != 1.0
     return {
         "sampler": sampler_kind,
         "sampler_steps": int(steps),
@@ -452,8 +471,13 @@ def evaluation_view(program: ir.Program) -> dict:
         "sampler_arguments": sampler_arguments,
         "metrics": metrics,
         "needs_samples": any(metric["on"] in ("samples", "signal") for metric in metrics),
-        "guided": plan.sampler is not None and float(sampler_arguments.get("cfg_scale", 1.0)) != 1.0,
+        "guided": guided or float(test_arguments.get("cfg_scale", 1.0)) != 1.0,
         "batch_size": plan.batch_size or program.data.batch_size,
+        # the test split's own sampler (gap 20): ``split`` threads the split name to ``sample``
+        "test_sampler": test_kind,
+        "test_sampler_steps": int(test_arguments.get("steps", 50)),
+        "test_cfg_scale": float(test_arguments.get("cfg_scale", 1.0)),
+        "split": ", split" if test_kind else "",
     }
 
 

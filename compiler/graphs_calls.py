@@ -32,6 +32,7 @@ _TYPE_WORDS = {
     "ints": "an integer or a list of integers", "float": "a number", "optional_float": "a number",
     "bool": "true or false", "shape": "a list of sizes", "padding": "an integer, a list of integers or `same`",
     "str": "a word or a string", "list": "a list", "enum": "one of the listed words",
+    "initializer": "one of the listed words or normal(std)",
 }
 
 
@@ -107,7 +108,34 @@ def check_value(kind: str, value, choices=()):
     raise ValueError(kind)
 
 
+def _initializer(scope, function: str, name: str, expr, choices):
+    """An ``initializer`` slot: a word of ``choices`` (std 1) or ``normal(std)`` /
+    ``normal(std = s)`` with ``std > 0``: ``(word, std)``."""
+    if isinstance(expr, ast.Call) and expr.function == "normal":
+        given = list(expr.args) + [keyword.value for keyword in expr.kwargs if keyword.name == "std"]
+        if len(given) != 1 or len(given) != len(expr.args) + len(expr.kwargs):
+            raise GraphError("E0609", f"{function}: `normal` takes one argument, the standard deviation "
+                             "(`normal(0.02)`)", expr.span)
+        std = scope.evaluate(given[0])
+        if std is POISON:
+            return POISON
+        if not _number(std) or std <= 0:
+            raise GraphError("E0609", f"{function}: the standard deviation of `normal` must be a positive number, "
+                             f"got {describe(std)}", given[0].span)
+        return ("normal", float(std))
+    value = scope.word(expr)
+    if value is POISON:
+        return POISON
+    if isinstance(value, str) and value in choices:
+        return (value, 1.0)
+    help = did_you_mean(value, choices) if isinstance(value, str) else None
+    raise GraphError("E0609", f"{function}: argument `{name}` must be one of {', '.join(choices)} or normal(std), "
+                     f"got {describe(value)}", expr.span, help)
+
+
 def _convert(scope, function: str, name: str, kind: str, expr, choices=()):
+    if kind == "initializer":
+        return _initializer(scope, function, name, expr, choices)
     value = scope.word(expr) if kind in ("enum", "padding", "str") else scope.evaluate(expr)
     if value is POISON or kind not in _TYPE_WORDS:  # an unknown type is the parser's diagnostic
         return value
@@ -200,7 +228,7 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
-        attribute = scope.attribute(entry.name)
+        attribute = scope.attribute(hints[0] if entry.named_by_target and hints and len(hints) == 1 else entry.name)
         scope.submodules.append(ir.Layer(attribute, entry.runtime, tuple(sorted(arguments)), outcome.parameters))
         results = scope.emit("layer", entry.runtime, operands, outcome.outputs, names, expr.span, attribute=attribute)
     else:

@@ -56,12 +56,24 @@ def _calls(statements):
             yield from _calls(statement.orelse)
 
 
+def _initializer_slots(call: ast.Call) -> tuple[set, set]:
+    """Positions and keywords of ``call`` that take an ``initializer`` (``init = normal(0.02)``
+    is a value there, not a call of a layer named ``normal``)."""
+    entry = layers.lookup(call.function)
+    arguments = entry.arguments if entry is not None else ()
+    slots = [(index, argument.name) for index, argument in enumerate(arguments) if argument.type == "initializer"]
+    return {index for index, _ in slots}, {name for _, name in slots}
+
+
 def _expression_calls(expr):
     if isinstance(expr, ast.Call):
-        for argument in expr.args:
-            yield from _expression_calls(argument)
+        positions, keywords = _initializer_slots(expr)
+        for index, argument in enumerate(expr.args):
+            if index not in positions:
+                yield from _expression_calls(argument)
         for keyword in expr.kwargs:
-            yield from _expression_calls(keyword.value)
+            if keyword.name not in keywords:
+                yield from _expression_calls(keyword.value)
         yield expr
     elif isinstance(expr, ast.BinaryOp):
         yield from _expression_calls(expr.left)

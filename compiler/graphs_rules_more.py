@@ -1,5 +1,6 @@
 """Shape rules of the layer registry that wrap or extend ``graphs_rules``: layer
-initialisers (``init = zeros``), the key mask of attention and integer positions.
+initialisers (``init = zeros``), the key mask of attention, integer positions, free
+parameters (``parameter([1, 1, C], init = zeros)``) and the reparameterised Gaussian draw.
 
 Same contract as ``graphs_rules``: ``rule(name, tensors, values) -> Outcome`` or a
 ``LayerError`` (E0608 shapes, E0609 argument values, E0617 dtypes).
@@ -75,3 +76,33 @@ def positions(name, tensors, values) -> Outcome:
         shape = (x.shape[axis],)
     return Outcome((TensorInfo("i64", shape),), {"axis": values["axis"], "batched": values["batched"]})
 
+FREE_PARAMETER_INITS = ("zeros", "ones", "normal")  # = specc.runtime.init.FREE_PARAMETER_INITS
+
+
+def free_parameter(name, tensors, values) -> Outcome:
+    """``parameter(shape, init = zeros | ones | normal | normal(std))``: one learned f32 array
+    of exactly ``shape`` (every size a positive integer known at compile time: no batch
+    axis), broadcast by arithmetic like any tensor. ``init`` arrives as a word or as
+    ``(word, std)`` from the ``initializer`` argument type; ``normal`` draws N(0, std^2)."""
+    shape = values["shape"]
+    init, std = (values["init"], 1.0) if isinstance(values["init"], str) else values["init"]
+    if not all(isinstance(size, int) and size >= 1 for size in shape):
+        raise LayerError("E0609", f"{name}: every size of `shape` must be a positive integer known at compile "
+                         f"time (a parameter has no batch axis), got {format_shape(shape)}", "shape")
+    arguments = {"shape": tuple(shape), "init": init, **({"std": std} if init == "normal" else {})}
+    parameter = rules.parameter("weight", shape, init)
+    return Outcome((TensorInfo("f32", tuple(shape)),), arguments, (replace(parameter, std=float(std)),))
+
+
+def gaussian_sample(name, tensors, values) -> Outcome:
+    """``gaussian_sample(mean, logvar)``: ``mean + exp(logvar / 2) * eps``, eps ~ N(0, I), in
+    training; ``mean`` in evaluation. Both f32 of one shape; the output has that shape."""
+    mean, logvar = tensors["mean"], tensors["logvar"]
+    for argument, tensor in (("mean", mean), ("logvar", logvar)):
+        if tensor.dtype != "f32":
+            raise LayerError("E0617", f"{name}: {argument} must be f32, got {tensor.dtype}{format_shape(tensor.shape)}",
+                             argument)
+    if tuple(logvar.shape) != tuple(mean.shape):
+        raise LayerError("E0608", f"{name}: logvar {format_shape(logvar.shape)} must have the shape of mean "
+                         f"{format_shape(mean.shape)} (one log-variance per mean)", "logvar")
+    return Outcome((mean,), {})

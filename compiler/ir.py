@@ -51,14 +51,16 @@ class Parameter:
     ``weight_g``); the full name is the layer's path + ``.`` + name.
 
     ``init`` is one of: ``uniform_fan_in`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
-    ``normal`` (N(0, 1)), ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the
-    sibling ``weight_v`` over all axes but the first).
+    ``normal`` (N(0, std^2); std 1 except for a free ``parameter(..., init = normal(std))``),
+    ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the sibling ``weight_v`` over all
+    axes but the first).
     """
 
     name: str
     shape: tuple[int, ...]
     init: str
     fan_in: int = 1
+    std: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ class EvalPlan:
     sampler: Component | None
     metrics: tuple[Component, ...]
     batch_size: int | None
+    test_sampler: Component | None = None  # the test split's sampler (None: ``sampler``)
 
 
 @dataclass(frozen=True)

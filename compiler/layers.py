@@ -12,7 +12,7 @@ Argument types (checked and converted before a rule runs, by ``graphs_lower``):
 ``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
 ``ints`` (an int or a list of ints), ``float``, ``bool``, ``enum`` (one of ``choices``),
 ``padding`` (an int, a list of ints or ``same``), ``shape`` (a list of dimensions, at most one
-``-1``).
+``-1``), ``initializer`` (a word of ``choices`` or ``normal(std)``: ``(word, std)``).
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ class Entry:
     module: str = "layers"
     backends: frozenset = ALL_BACKENDS
     returns_list: bool = False  # the op returns a list of tensors (``split``)
+    # The sub-module attribute is named after the assigned value (``gamma = parameter(..)``
+    # -> ``gamma_0``), so the parameter's dotted name reads like the spec.
+    named_by_target: bool = False
 
 
 def _x(doc: str = "input tensor") -> Argument:
@@ -85,8 +88,9 @@ _CONV_PARAMETERS = (
 _NORM_AFFINE = Argument("affine", "bool", True, "learn a scale (and a bias)")
 
 
-def _layer(name, runtime, arguments, rule, doc, shape, parameters) -> Entry:
-    return Entry(name, "layer", runtime, tuple(arguments), rule, doc, shape, parameters)
+def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False) -> Entry:
+    return Entry(name, "layer", runtime, tuple(arguments), rule, doc, shape, parameters,
+                 named_by_target=named_by_target)
 
 
 def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", returns_list=False) -> Entry:
@@ -155,6 +159,20 @@ _LAYERS = [
            rules.positional_embedding, "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
            "is checked at run time, a concrete T > max_length is E0618).",
            "[B, T, D] -> [B, T, D]", "weight [max_length, D]; normal"),
+    _layer("parameter", "FreeParameter",
+           [Argument("shape", "shape", doc="sizes of the array (positive integers, no batch axis)"),
+            Argument("init", "initializer", "zeros", "initial value: zeros, ones, normal (N(0, 1)) or "
+                     "normal(std) (N(0, std^2))", more.FREE_PARAMETER_INITS)],
+           more.free_parameter, "A learned tensor of its own (GRN's gamma and beta, a null condition): "
+           "the sub-module is named after the assigned value, `gamma = parameter([1, 1, C])` gives the "
+           "parameter `gamma_0.weight`; arithmetic broadcasts it.",
+           "() -> f32[shape]", "weight [shape]; as `init` says", named_by_target=True),
+    _layer("gaussian_sample", "GaussianSample",
+           [Argument("mean", "tensor", doc="f32 mean"), Argument("logvar", "tensor", doc="f32 log-variance, shape of mean")],
+           more.gaussian_sample, "Reparameterised Gaussian draw (VAE): `mean + exp(logvar / 2) * eps`, "
+           "eps ~ N(0, I) drawn fresh per call in training (gradients reach mean and logvar through the "
+           "formula); `mean` in evaluation. The noise comes from the backend's random stream as "
+           "dropout's does.", "[...] x [...] -> [...]", "none"),
 ]
 
 _UNARY = {

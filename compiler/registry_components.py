@@ -25,6 +25,8 @@ def _splits(fraction: float):
 _SEED = P("seed", "int", 0, "seed of the examples and of the split (each split derives its own)", ">=0")
 _SIZES = P("sizes", "list[int]", (1000, 200, 200), "train, val and test sizes")
 _DECLARED = P("fields", "tensors", REQUIRED, 'field types (spec only): { x = "f32[64]", y = "i64[]" }')
+_CHANNELS = P("channels", "int", 1, "audio channels: 1 mono [length], C > 1 gives [length, C]", ">=1")
+_AUDIO = "samples [length], or [length, channels] when channels > 1"
 
 # Parameters are the runtime constructors' (specc.runtime.data), with the same names and
 # defaults; ``fields`` of file sources is the spec's declaration of what the file holds.
@@ -41,6 +43,7 @@ DATA = (
             P("sort_frequencies", "bool", False, "sort the frequencies ascending"),
             P("break_symmetry", "bool", False, "shift frequency i into its own band"),
             P("shift_test_distribution", "bool", False, "draw test frequencies from a shifted normal"),
+            P("split_seeds", "list[int]?", None, "train, val and test seeds, each split's own (then `seed` is unused)"),
         ),
         fields=(
             FieldDecl("params", "f32", ("2*k",), "frequencies then amplitudes"),
@@ -97,21 +100,23 @@ DATA = (
             _SIZES,
             _SEED,
             P("noise", "float", 0.1, "standard deviation of added noise", ">=0"),
+            _CHANNELS,
         ),
-        fields=(FieldDecl("audio", "f32", ("length",)), FieldDecl("label", "i64", ())),
+        fields=(FieldDecl("audio", "f32", ("length", "channels?"), _AUDIO), FieldDecl("label", "i64", ())),
         classes="num_classes",
     ),
     ComponentDef(
         "data",
         "wav_folder",
-        "WAV files in class sub-folders, mixed to mono, cut or padded to length.",
+        "WAV files in class sub-folders, cut or padded to length (mixed to mono unless channels > 1).",
         (
             P("path", "str", REQUIRED, "the folder"),
             P("length", "int", REQUIRED, "samples per clip", ">=1"),
         )
         + _splits(0.15)
-        + (_SEED, P("sample_rate", "int?", None, "required sample rate of every file (no resampling)", ">=1")),
-        fields=(FieldDecl("audio", "f32", ("length",)), FieldDecl("label", "i64", ())),
+        + (_SEED, P("sample_rate", "int?", None, "required sample rate of every file (no resampling)", ">=1"))
+        + (_CHANNELS,),
+        fields=(FieldDecl("audio", "f32", ("length", "channels?"), _AUDIO), FieldDecl("label", "i64", ())),
     ),
     ComponentDef(
         "data",
@@ -132,7 +137,11 @@ DATA = (
             _SIZES,
             _SEED,
         ),
-        fields=(FieldDecl("tokens", "i64", ("sequence_length",)),),
+        fields=(
+            FieldDecl("tokens", "i64", ("sequence_length",)),
+            FieldDecl("types", "i64", ("sequence_length",), "modality: 0 special, 1 image, 2 scalar, 3 + g spectrum"),
+            FieldDecl("attn_mask", "bool", ("sequence_length",), "False on PAD positions"),
+        ),
     ),
 )
 
@@ -222,7 +231,7 @@ OBJECTIVES = (
         "Reconstruction plus hinge GAN and feature matching (two models).",
         (
             P("generator", "model", REQUIRED, "the generator (e.g. a VAE)"),
-            P("discriminator", "model", REQUIRED, "the discriminator"),
+            P("discriminator", "model?", None, "the discriminator (required when use_adversarial)"),
             _TARGET,
             _INPUTS,
             P("loss", "terms", "l1", "reconstruction terms of the generator"),
@@ -230,6 +239,7 @@ OBJECTIVES = (
             P("feature_matching_weight", "float", 10.0, "weight of feature matching", ">=0"),
             P("adversarial_warmup", "int", 0, "steps before the adversarial terms start", ">=0"),
             P("kl_weight", "float", 0.0, "weight of the VAE's KL term (0: no KL)", ">=0"),
+            P("use_adversarial", "bool", True, "false: the generator alone (reconstruction + KL), no discriminator"),
         ),
         contract=Contract(models=("generator", "discriminator"), optimizers=("generator", "discriminator")),
     ),
@@ -438,6 +448,16 @@ METRICS = (
         (P("eps", "float", 1e-8, "power floor", ">0"),),
         needs=("sampler",),
     ),
+    ComponentDef(
+        "metric",
+        "spectral_distribution_distance",
+        "RMS dB difference of the mean (Welch) power spectra of generated and held-out audio.",
+        (
+            P("frame_length", "int", 256, "samples per Hann frame (even; hop is half of it)", ">=2"),
+            P("eps", "float", 1e-10, "power floor", ">0"),
+        ),
+        needs=("sampler",),
+    ),
     ComponentDef("metric", "chamfer", "Symmetric mean nearest-token squared distance.", (_PPT,), needs=("sampler",)),
     ComponentDef("metric", "linear_assignment", "Mean Hungarian-matched token distance.", (_PPT,), needs=("sampler",)),
 )
@@ -453,6 +473,42 @@ LOGGERS = (
     ),
     ComponentDef(
         "logger", "wandb", "Weights & Biases in offline mode.", (P("project", "str", "specc", "project name"),)
+    ),
+)
+
+# Per-example data transforms (``data { transforms = [..] }``), runtime/data/transforms.py.
+_FIELD = P("field", "str?", None, "the field transformed (default: every float field)")
+TRANSFORMS = (
+    ComponentDef(
+        "transform",
+        "normalize",
+        "(x - mean(x)) / (std(x) + eps) per example.",
+        (P("eps", "float", 1e-8, "added to the standard deviation", ">=0"), _FIELD),
+    ),
+    ComponentDef(
+        "transform",
+        "clip",
+        "Clip to [minimum, maximum].",
+        (P("minimum", "float", -1.0, "lower bound"), P("maximum", "float", 1.0, "upper bound"), _FIELD),
+    ),
+    ComponentDef("transform", "scale", "factor * x.", (P("factor", "float", 1.0, "multiplier"), _FIELD)),
+    ComponentDef(
+        "transform",
+        "random_gain",
+        "Training only: x * 10^(g / 20), g ~ U[min_db, max_db) per example.",
+        (P("min_db", "float", -6.0, "lowest gain in dB"), P("max_db", "float", 6.0, "highest gain in dB"), _FIELD),
+    ),
+    ComponentDef(
+        "transform",
+        "time_shift",
+        "Training only: circular shift of the first axis by s ~ U{-max_shift..max_shift}.",
+        (P("max_shift", "int", 100, "largest shift in samples", ">=0"), _FIELD),
+    ),
+    ComponentDef(
+        "transform",
+        "gaussian_noise",
+        "Training only: x + std * e, e ~ N(0, 1).",
+        (P("std", "float", 0.01, "noise standard deviation", ">=0"), _FIELD),
     ),
 )
 
@@ -495,6 +551,7 @@ COMPONENTS = (
     + SAMPLERS
     + METRICS
     + LOGGERS
+    + TRANSFORMS
     + CALLBACKS
     + PRECISIONS
 )

@@ -24,6 +24,8 @@ INIT_KINDS = ("uniform_fan_in", "normal", "ones", "zeros", "weight_norm_g")
 # What the ``init`` argument of Linear, Conv1d, Conv2d and ConvTranspose1d may choose: the
 # weight's init; the bias is uniform_fan_in with the default and zeros otherwise.
 LAYER_INITS = ("uniform_fan_in", "zeros", "ones")
+# What a free ``parameter(shape, init = ...)`` may start from (``normal`` draws N(0, std^2)).
+FREE_PARAMETER_INITS = ("zeros", "ones", "normal")
 
 
 def parameter_generator(seed: int, name: str) -> np.random.Generator:
@@ -37,7 +39,8 @@ def initialize(parameters, seed: int) -> dict[str, np.ndarray]:
     """``parameters``: iterable of ``(full_name, Parameter)``. Returns float32 arrays by name.
 
     - ``uniform_fan_in``: U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)) (torch's and MLX's default);
-    - ``normal``: N(0, 1); ``ones``; ``zeros``;
+    - ``normal``: N(0, std^2) (``std`` of the Parameter, 1 unless a free parameter sets it);
+      ``ones``; ``zeros``;
     - ``weight_norm_g``: ``||v||`` over all axes but the first of the sibling ``<prefix>.weight_v``
       (so the initial ``g * v / ||v||`` equals ``v``).
     """
@@ -65,7 +68,7 @@ def _draw(name: str, parameter, seed: int) -> np.ndarray:
         return np.zeros(shape, np.float32)
     generator = parameter_generator(seed, name)
     if parameter.init == "normal":
-        return generator.standard_normal(shape).astype(np.float32)
+        return (parameter.std * generator.standard_normal(shape)).astype(np.float32)
     checks.check_positive("initialize", f"fan_in of '{name}'", parameter.fan_in)
     bound = 1.0 / math.sqrt(parameter.fan_in)
     return generator.uniform(-bound, bound, shape).astype(np.float32)
@@ -241,6 +244,25 @@ def _positional_embedding(max_length, dim):
     return [Parameter("weight", (max_length, dim), "normal")]
 
 
+def _free_parameter(shape, init="zeros", std=1.0):
+    """One learned array ``weight`` of exactly ``shape`` (no batch axis), stored as given:
+    ``zeros``, ``ones`` or ``normal`` (N(0, std^2)). ``std`` other than 1 needs ``normal``."""
+    shape = tuple(shape)
+    checks.check_not_empty("FreeParameter", "shape", shape)
+    for size in shape:
+        checks.check_positive_int("FreeParameter", "shape", size)
+    checks.check_choice("FreeParameter", "init", init, FREE_PARAMETER_INITS)
+    checks.check_positive("FreeParameter", "std", std)
+    if init != "normal" and std != 1.0:
+        raise ValueError(f"FreeParameter: std = {std} needs init = 'normal', got {init!r}")
+    return [Parameter("weight", shape, init, 1, float(std))]
+
+
+def _gaussian_sample():
+    """The reparameterised draw ``mean + exp(logvar / 2) * eps`` has no parameters."""
+    return []
+
+
 def _dropout(rate):
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
@@ -258,6 +280,8 @@ LAYER_TABLE = {
     "Embedding": _embedding,
     "MultiHeadAttention": _multi_head_attention,
     "Dropout": _dropout,
+    "FreeParameter": _free_parameter,
+    "GaussianSample": _gaussian_sample,
     "PositionalEmbedding": _positional_embedding,
 }
 

@@ -4,7 +4,7 @@ Same names, signatures, defaults and error text as ``specc.runtime.{torch,mlx}.l
 the formulas are in ``specc.runtime.reference.layers`` and docs/runtime.md.
 Parameters are ``nnx.Param`` arrays in the canonical (PyTorch) layout, built zero-filled
 from ``specc.runtime.init.layer_parameters``: no framework RNG is used for init.
-``Dropout`` keeps an ``nnx.RngStream`` in the module state (seed it with
+``Dropout`` and ``GaussianSample`` keep an ``nnx.RngStream`` in the module state (seed it with
 ``specc.runtime.jax.state.seed_dropout``), so a jitted pure step over ``nnx.split`` state
 advances it.
 """
@@ -542,6 +542,39 @@ class Dropout(nnx.Dropout):
     def __init__(self, rate):
         layer_parameters("Dropout", rate=rate)
         super().__init__(rate, rngs=nnx.Rngs(dropout=0))
+
+
+class GaussianSample(nnx.Module):
+    """Reparameterised draw ``mean + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``, in training
+    mode (``deterministic = False``, the default); ``mean`` after ``model.eval()``. The key
+    comes from the module's own ``nnx.RngStream`` (``self.rngs``), as Dropout's, seeded by
+    ``state.seed_dropout(model, seed)``: a jitted pure step over ``nnx.split`` state advances
+    it."""
+
+    def __init__(self):
+        layer_parameters("GaussianSample")
+        self.deterministic = False
+        self.rngs = nnx.Rngs(sample=0)["sample"].fork()
+
+    def __call__(self, mean, logvar):
+        checks.check_same_shape(
+            "GaussianSample", "mean", tuple(mean.shape), "logvar", tuple(logvar.shape)
+        )
+        if self.deterministic:
+            return mean
+        noise = jax.random.normal(self.rngs(), mean.shape, mean.dtype)
+        return mean + jnp.exp(logvar / 2) * noise
+
+
+class FreeParameter(_Parametrised):
+    """A free ``parameter(shape, init)``: one learned ``nnx.Param`` ``weight`` of ``shape``,
+    returned as is by a call without arguments."""
+
+    def __init__(self, shape, init="zeros", std=1.0):
+        self._create("FreeParameter", shape=shape, init=init, std=std)
+
+    def __call__(self):
+        return self.weight[...]
 
 
 class PositionalEmbedding(_Parametrised):

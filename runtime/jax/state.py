@@ -53,15 +53,16 @@ def parameter_count(model) -> int:
 
 
 def seed_dropout(model, seed: int) -> None:
-    """Give every ``Dropout`` of the model the key ``fold_in(key(seed), crc32(path))`` and
-    count 0. The keys live in the module state (``nnx.RngState``): a jitted pure step over
-    ``nnx.split`` state advances them, and checkpointing that state makes resume exact.
+    """Give every random module of the model (``Dropout``, ``GaussianSample``) the key
+    ``fold_in(key(seed), crc32(path))`` and count 0. The keys live in the module state
+    (``nnx.RngState``): a jitted pure step over ``nnx.split`` state advances them, and
+    checkpointing that state makes resume exact.
     """
-    from specc.runtime.jax.layers import Dropout
+    from specc.runtime.jax.layers import Dropout, GaussianSample
 
     root = jax.random.key(int(seed))
     for path, module in nnx.iter_graph(model):
-        if isinstance(module, Dropout):
+        if isinstance(module, (Dropout, GaussianSample)):
             name = ".".join(str(part) for part in path)
             module.rngs.key[...] = jax.random.fold_in(
                 root, zlib.crc32(name.encode("utf-8"))

@@ -620,6 +620,36 @@ class Dropout(nn.Module):
         return mx.where(keep, x / (1.0 - self.rate), mx.zeros_like(x))
 
 
+class GaussianSample(nn.Module):
+    """Reparameterised draw ``mean + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``, in training
+    mode; ``mean`` after ``model.eval()``. Draws from MLX's global generator, as Dropout."""
+
+    def __init__(self):
+        super().__init__()
+        layer_parameters("GaussianSample")
+
+    def __call__(self, mean, logvar):
+        checks.check_same_shape(
+            "GaussianSample", "mean", tuple(mean.shape), "logvar", tuple(logvar.shape)
+        )
+        if not self.training:
+            return mean
+        noise = mx.random.normal(mean.shape, dtype=mean.dtype)
+        return mean + mx.exp(logvar / 2) * noise
+
+
+class FreeParameter(_Parametrised):
+    """A free ``parameter(shape, init)``: one learned array ``weight`` of ``shape``, returned
+    as is by a call without arguments."""
+
+    def __init__(self, shape, init="zeros", std=1.0):
+        super().__init__()
+        self._create("FreeParameter", shape=shape, init=init, std=std)
+
+    def __call__(self):
+        return self.weight
+
+
 class PositionalEmbedding(_Parametrised):
     """Learned absolute positions: ``x + weight[:T]`` for ``x [B, T, dim]``, ``T <= max_length``
     (shapes are concrete under ``mx.compile``, so the check runs when tracing)."""

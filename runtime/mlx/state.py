@@ -51,3 +51,17 @@ def seed_dropout(model, seed: int) -> None:
     """MLX's Dropout draws from the global generator: seed it. Checkpoint
     ``mx.random.state`` (and pass it through ``mx.compile`` as input and output)."""
     mx.random.seed(int(seed))
+
+
+def random_key_words() -> list[int]:
+    """The two uint32 words of MLX's global random key (``mx.random.state[0]``), as ints
+    for a checkpoint manifest: dropout and ``GaussianSample`` draw from this generator."""
+    return [int(word) for word in np.array(mx.random.state[0])]
+
+
+def restore_random_key(words) -> None:
+    """Set MLX's global random key back to ``words`` (from ``random_key_words``).
+    ``mx.random.seed(s)`` makes the key ``[s >> 32, s & 0xFFFFFFFF]``, so reseeding with the
+    key's own words restores it exactly (``mx.random.state`` cannot be assigned)."""
+    high, low = (int(word) for word in words)
+    mx.random.seed((high << 32) | low)

@@ -175,6 +175,23 @@ def dropout(x, rate):
     return x
 
 
+def gaussian_sample(mean, logvar, noise=None):
+    """Reparameterised Gaussian draw: ``mean + exp(logvar / 2) * noise`` with the standard
+    normal ``noise`` given (training mode; the backends draw it), ``mean`` when ``noise`` is
+    None (evaluation mode). Gradients: ``d/dmean = 1``,
+    ``d/dlogvar = exp(logvar / 2) * noise / 2``."""
+    checks.check_same_shape("GaussianSample", "mean", np.shape(mean), "logvar", np.shape(logvar))
+    if noise is None:
+        return mean
+    checks.check_same_shape("GaussianSample", "mean", np.shape(mean), "noise", np.shape(noise))
+    return mean + np.exp(logvar / 2.0) * noise
+
+
+def free_parameter(weight):
+    """A free ``parameter(shape)``: the learned array itself, ``weight`` of that shape."""
+    return weight
+
+
 # ----------------------------------------------------------------------------- pooling
 
 

@@ -535,6 +535,35 @@ class Dropout(nn.Module):
         return F.dropout(x, self.rate, self.training)
 
 
+class GaussianSample(nn.Module):
+    """Reparameterised draw ``mean + exp(logvar / 2) * eps``, ``eps ~ N(0, I)``, in training
+    mode; ``mean`` after ``model.eval()``. Draws from torch's global generator, as Dropout."""
+
+    def __init__(self):
+        super().__init__()
+        layer_parameters("GaussianSample")
+
+    def forward(self, mean, logvar):
+        checks.check_same_shape(
+            "GaussianSample", "mean", tuple(mean.shape), "logvar", tuple(logvar.shape)
+        )
+        if not self.training:
+            return mean
+        return mean + torch.exp(logvar / 2) * torch.randn_like(mean)
+
+
+class FreeParameter(_Parametrised):
+    """A free ``parameter(shape, init)``: one learned array ``weight`` of ``shape``, returned
+    as is by ``forward()``."""
+
+    def __init__(self, shape, init="zeros", std=1.0):
+        super().__init__()
+        self._create("FreeParameter", shape=shape, init=init, std=std)
+
+    def forward(self):
+        return self.weight
+
+
 class PositionalEmbedding(_Parametrised):
     """Learned absolute positions: ``x + weight[:T]`` for ``x [B, T, dim]``, ``T <= max_length``."""
 

@@ -19,8 +19,12 @@ def concrete(shape, sizes: dict) -> tuple[int, ...]:
 
 
 def _layer(kind: str, arguments: dict, parameters: dict, inputs):
-    x = inputs[0]
     weight = parameters.get("weight")
+    if kind == "FreeParameter":
+        return R.free_parameter(weight)
+    if kind == "GaussianSample":  # evaluation mode: the mean
+        return R.gaussian_sample(*inputs)
+    x = inputs[0]
     if kind in ("Conv1d", "Conv2d", "ConvTranspose1d") and arguments.get("weight_norm"):
         weight = R.weight_norm(parameters["weight_g"], parameters["weight_v"])
     common = {key: arguments[key] for key in ("stride", "padding", "dilation", "groups") if key in arguments}

@@ -212,6 +212,6 @@ def test_std_uses_the_new_layers():
     assert "elu" in _functions(vae) and "silu" not in _functions(vae)
     flow = _std('import "std/convnext.mf"\nmodel f = conv_flow(noise_dimension = 64, patch_length = 8, channels = 8, '
                 'num_blocks = 1, condition_dimension = 8)\n')["f"]
-    grn = {name: parameter.init for name, parameter in flow.parameters if ".grn_0." in name}
-    assert grn == {"repeat_0.0.convnext_block_0.grn_0.conv1d_0.weight": "zeros",
-                   "repeat_0.0.convnext_block_0.grn_0.conv1d_0.bias": "zeros"}
+    grn = {name: (parameter.shape, parameter.init) for name, parameter in flow.parameters if ".grn_0." in name}
+    assert grn == {"repeat_0.0.convnext_block_0.grn_0.gamma_0.weight": ((1, 1, 32), "zeros"),
+                   "repeat_0.0.convnext_block_0.grn_0.beta_0.weight": ((1, 1, 32), "zeros")}

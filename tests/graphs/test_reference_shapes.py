@@ -55,6 +55,7 @@ model layers_model(x: f32[B, 24, 4], ids: i64[B, 6], signal: f32[B, 64], keep: b
   tokens = attention(tokens, 2, context = linear(up, 16, init = zeros))
   tokens = tokens + conv1d(tokens, 16, 3, padding = same, init = ones, bias = false)
   tokens = dropout(tokens, 0.1) + reshape(linear(mean(picture, axis = [1, 2]), 16, bias = false), [-1, 1, 16])
+  tokens = gaussian_sample(tokens, tokens * 0.5) + parameter([1, 16], init = normal(0.1))
   spectrum = stft(signal, 16, 4)
   magnitude = complex_magnitude(spectrum, eps = 1e-6)
   mel = mel_spectrogram(signal, 8000, 16, 4, 5)
@@ -82,8 +83,8 @@ def test_parameters_and_arguments_match_the_runtime(text, name):
         for submodule in module.submodules:
             if isinstance(submodule, ir.Layer):
                 expected = init.layer_parameters(submodule.kind, **dict(submodule.arguments))
-                assert [(p.name, tuple(p.shape), p.init, p.fan_in) for p in expected] == [
-                    (p.name, p.shape, p.init, p.fan_in) for p in submodule.parameters], submodule
+                assert [(p.name, tuple(p.shape), p.init, p.fan_in, p.std) for p in expected] == [
+                    (p.name, p.shape, p.init, p.fan_in, p.std) for p in submodule.parameters], submodule
 
 
 def test_registry_describes_every_entry():
@@ -91,6 +92,6 @@ def test_registry_describes_every_entry():
     assert {entry["name"] for entry in described} == set(layers.ENTRIES)
     for entry in described:
         assert entry["doc"] and entry["shape"] and entry["backends"] == ["jax", "lightning", "mlx"]
-        assert entry["arguments"][0]["type"] in ("tensor", "tensors")
+        assert entry["arguments"][0]["type"] in ("tensor", "tensors") or entry["name"] == "parameter"
     assert layers.runtime_module("stft") == "preprocess" and layers.runtime_module("gelu") == "layers"
     assert layers.takes_tensor_list("concat") and not layers.takes_tensor_list("split")
