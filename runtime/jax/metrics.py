@@ -13,7 +13,11 @@ import numpy as np
 
 from specc.runtime import checks
 from specc.runtime.jax import losses
-from specc.runtime.reference.metrics import matched_distance
+from specc.runtime.reference.metrics import (
+    check_spectral_distribution_arguments,
+    matched_distance,
+    welch_frames,
+)
 
 
 def accuracy(logits, labels, ignore_index=None):
@@ -106,3 +110,27 @@ def linear_assignment(pred, target, params_per_token):
     squared = _token_distances("linear_assignment", pred, target, params_per_token)
     distances = np.sqrt(np.asarray(squared, dtype=np.float64))
     return jnp.asarray(np.mean(matched_distance(distances)), jnp.float32)
+
+
+def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-10):
+    """Distance in dB between the mean power spectra (Welch) of two sets of signals.
+
+    Same formula as ``specc.runtime.reference.metrics.spectral_distribution_distance``:
+    Hann frames of ``N = frame_length``, hop ``N / 2`` (``welch_frames``);
+    ``S[k] = mean over rows and frames of |rfft(w * frame)[k]|^2 / sum(w^2)``;
+    ``sqrt(mean over k of (10 log10(max(S_samples, eps)) - 10 log10(max(S_held_out, eps)))^2)``.
+
+    Args:
+      samples: ``[..., L]`` generated signals; held_out: ``[..., L]`` data signals (any
+      number of rows, the same length L >= frame_length).
+    """
+    check_spectral_distribution_arguments(samples.shape, held_out.shape, eps)
+    indices, window = welch_frames(samples.shape[-1], frame_length)
+    frame_indices, hann = jnp.asarray(indices), jnp.asarray(window, jnp.float32)
+
+    def decibels(signal):
+        spectrum = jnp.fft.rfft(signal[..., frame_indices] * hann, axis=-1)
+        power = (spectrum.real**2 + spectrum.imag**2) / float(np.sum(window**2))
+        return 10.0 * jnp.log10(jnp.maximum(power.reshape(-1, power.shape[-1]).mean(axis=0), eps))
+
+    return jnp.sqrt(jnp.mean((decibels(samples) - decibels(held_out)) ** 2))

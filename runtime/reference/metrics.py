@@ -115,3 +115,67 @@ def linear_assignment(pred, target, params_per_token):
     host), mean matched distance per row, mean over rows."""
     squared = _token_distances("linear_assignment", pred, target, params_per_token)
     return np.mean(matched_distance(np.sqrt(squared)))
+
+
+SPECTRAL_DISTRIBUTION = "spectral_distribution_distance"
+
+
+def welch_frames(length, frame_length, name="samples"):
+    """Frame indices ``[F, N]`` and the periodic Hann window ``[N]`` (float64) of Welch's method.
+
+    ``N = frame_length`` (a positive even integer), hop ``N / 2``,
+    ``F = 1 + floor((L - N) / (N / 2))`` frames (the tail that fills no frame is dropped);
+    ``indices[f, n] = f N / 2 + n``; ``w[n] = 0.5 - 0.5 cos(2 pi n / N)``. Every backend
+    builds its frames from these numpy arrays, so all use the same frames and window.
+    """
+    checks.check_even(SPECTRAL_DISTRIBUTION, "frame_length", frame_length)
+    checks.check_at_least(SPECTRAL_DISTRIBUTION, f"the last axis of {name}", length, "frame_length", frame_length)
+    hop = frame_length // 2
+    count = 1 + (length - frame_length) // hop
+    indices = hop * np.arange(count)[:, None] + np.arange(frame_length)[None, :]
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame_length) / frame_length)
+    return indices, window
+
+
+def check_spectral_distribution_arguments(samples_shape, held_out_shape, eps):
+    """The argument checks of ``spectral_distribution_distance`` (shapes and ``eps``)."""
+    checks.check_min_rank(SPECTRAL_DISTRIBUTION, "samples", samples_shape, 1)
+    checks.check_min_rank(SPECTRAL_DISTRIBUTION, "held_out", held_out_shape, 1)
+    checks.check_same_shape(
+        SPECTRAL_DISTRIBUTION,
+        "the last axis of samples",
+        tuple(samples_shape)[-1:],
+        "the last axis of held_out",
+        tuple(held_out_shape)[-1:],
+    )
+    checks.check_positive(SPECTRAL_DISTRIBUTION, "eps", eps)
+
+
+def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-10):
+    """Distance in dB between the mean power spectra (Welch) of two sets of signals.
+
+    The signals are not paired: it compares the distribution of generated audio with that
+    of held-out audio through its mean power spectral density. For each set, every row of
+    ``[..., L]`` is cut into Hann-windowed frames (``welch_frames``: ``N = frame_length``,
+    hop ``N / 2``) and
+    ``S[k] = mean over rows r and frames f of |rfft(w * x_r[f N / 2 : f N / 2 + N])[k]|^2 / sum(w^2)``
+    for ``k = 0 .. N / 2`` (white noise of variance s^2 has ``E[S] = s^2`` in every bin); then
+    ``D = sqrt(mean over k of (10 log10(max(S_samples, eps)) - 10 log10(max(S_held_out, eps)))^2)``.
+
+    0 for identical sets (and for any reordering of the rows), symmetric, in dB: scaling
+    every signal by ``a`` moves it ``20 log10 |a|`` dB away. It sees neither phase nor how
+    the spectrum is shared among rows (every row equal to the mean spectrum also scores 0).
+
+    Args:
+      samples: ``[..., L]`` generated signals; held_out: ``[..., L]`` data signals (any
+      number of rows, the same length L >= frame_length).
+    """
+    check_spectral_distribution_arguments(samples.shape, held_out.shape, eps)
+    indices, window = welch_frames(samples.shape[-1], frame_length)
+
+    def decibels(signal):
+        spectrum = np.fft.rfft(np.asarray(signal, dtype=np.float64)[..., indices] * window, axis=-1)
+        power = (spectrum.real**2 + spectrum.imag**2) / np.sum(window**2)
+        return 10.0 * np.log10(np.maximum(power.reshape(-1, power.shape[-1]).mean(axis=0), eps))
+
+    return np.sqrt(np.mean((decibels(samples) - decibels(held_out)) ** 2))

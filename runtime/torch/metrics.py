@@ -13,7 +13,11 @@ import torch
 
 from specc.runtime import checks
 from specc.runtime.torch import losses
-from specc.runtime.reference.metrics import matched_distance
+from specc.runtime.reference.metrics import (
+    check_spectral_distribution_arguments,
+    matched_distance,
+    welch_frames,
+)
 
 
 def accuracy(logits, labels, ignore_index=None):
@@ -110,3 +114,28 @@ def linear_assignment(pred, target, params_per_token):
     squared = _token_distances("linear_assignment", pred, target, params_per_token)
     distances = np.sqrt(squared.detach().cpu().double().numpy())
     return torch.tensor(np.mean(matched_distance(distances)), dtype=torch.float32, device=pred.device)
+
+
+def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-10):
+    """Distance in dB between the mean power spectra (Welch) of two sets of signals.
+
+    Same formula as ``specc.runtime.reference.metrics.spectral_distribution_distance``:
+    Hann frames of ``N = frame_length``, hop ``N / 2`` (``welch_frames``);
+    ``S[k] = mean over rows and frames of |rfft(w * frame)[k]|^2 / sum(w^2)``;
+    ``sqrt(mean over k of (10 log10(max(S_samples, eps)) - 10 log10(max(S_held_out, eps)))^2)``.
+
+    Args:
+      samples: ``[..., L]`` generated signals; held_out: ``[..., L]`` data signals (any
+      number of rows, the same length L >= frame_length).
+    """
+    check_spectral_distribution_arguments(samples.shape, held_out.shape, eps)
+    indices, window = welch_frames(samples.shape[-1], frame_length)
+    frame_indices = torch.as_tensor(indices, device=samples.device)
+    hann = torch.as_tensor(window, dtype=torch.float32, device=samples.device)
+
+    def decibels(signal):
+        spectrum = torch.fft.rfft(signal[..., frame_indices] * hann, dim=-1)
+        power = (spectrum.real**2 + spectrum.imag**2) / float(np.sum(window**2))
+        return 10.0 * torch.log10(torch.clamp(power.reshape(-1, power.shape[-1]).mean(dim=0), min=eps))
+
+    return torch.sqrt(torch.mean((decibels(samples) - decibels(held_out)) ** 2))

@@ -2,7 +2,9 @@
 dozen steps, fp32, a two-step sampler), is rendered for each backend, run in a subprocess, and
 must exit 0, write metrics.csv with train loss rows and a val row per evaluation for every
 eval metric, and learn: the mean train loss of the last third of the logged rows is below the
-mean of the first third. The long runs that record learning numbers are in docs/systems.md.
+mean of the first third (meanflow_audio: its train mse; its sample metric must also be lower
+at the last evaluation than at the first). The long runs that record learning numbers are in
+docs/systems.md.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ KSIN_FLOW_TRANSFORMER = [
     "num_tokens=4", "d_enc=8", "data.sizes=[512, 64, 64]", "data.batch_size=64",
     "eval.sampler=euler(steps = 2, cfg_scale = 4.0)", "optimizer.lr=3e-3", "schedule.warmup=5",
 ]
+# meanflow_audio (improved_mean_flow, one-step sampling) with a tiny mixer over 128-sample
+# windows; frame_length of its metric follows the window (32 samples here).
+MEANFLOW_AUDIO = [
+    "window=128", "mdct_window=32", "latent_dimension=32", "condition_dimension=16", "mixer_blocks=1",
+    "token_mix_dim=32", "channel_mix_dim=32", "num_channels=8", "num_latent_tokens=8", "data.sizes=[256, 64, 64]",
+    "data.batch_size=32", "optimizer.lr=3e-3",
+]
 AUDIO_CLASSIFIER = [
     "length=1920", "n_fft=256", "hop=128", "n_mels=16", "data.sizes=[256, 64, 64]", "data.batch_size=32",
     "schedule.warmup=5", "schedule.total=30",
@@ -55,6 +64,12 @@ class Case:
     # train values besides the loss that must fall too: ksin_flow's weighted loss,
     # mean(S / (S + 1e-3)), moves in the third decimal while its mse drops five-fold
     extra_falling: tuple = ()
+    # whether the train loss itself must fall: meanflow_audio's weighted loss is
+    # 1 - 1e-3 / (S + 1e-3) with S ~ 160 (a row's summed squared error): it moves in the
+    # seventh decimal, a few float32 ulps, so its mse is the value that must fall
+    loss_falls: bool = True
+    # val metrics (lower is better) that must be lower at the last evaluation than at the first
+    improving: tuple = ()
 
 
 SPECS = {
@@ -63,6 +78,14 @@ SPECS = {
         "ksin_flow_transformer", tuple(KSIN_FLOW_TRANSFORMER), frozenset(FLOW_METRICS), ("mse",)
     ),
     "audio_classifier": Case("audio_classifier", tuple(AUDIO_CLASSIFIER), frozenset({"loss", "accuracy"})),
+    "meanflow_audio": Case(
+        "meanflow_audio",
+        tuple(MEANFLOW_AUDIO),
+        frozenset({"loss", "mse", "spectral_distribution_distance"}),
+        ("mse",),
+        loss_falls=False,
+        improving=("mse", "spectral_distribution_distance"),
+    ),
 }
 BACKENDS = ("jax", "lightning", "mlx")
 # MLX on this CPU runs ksin_flow's 8M-parameter MLP slowly: a smaller batch there
@@ -107,7 +130,7 @@ def test_reduced_seed_run_learns_and_logs_metrics(run, spec, backend):
     losses = values(rows, "train", "loss")
     assert len(losses) == MAX_STEPS // LOG_EVERY
     assert all(value == value for value in losses), losses  # no NaN
-    assert falls(losses), f"train loss did not fall: {losses}"
+    assert not SPECS[spec].loss_falls or falls(losses), f"train loss did not fall: {losses}"
     for name in SPECS[spec].extra_falling:
         series = values(rows, "train", name)
         assert falls(series), f"train {name} did not fall: {series}"
@@ -116,3 +139,6 @@ def test_reduced_seed_run_learns_and_logs_metrics(run, spec, backend):
     for name in SPECS[spec].val_metrics:
         steps = [row["step"] for row in rows if row["split"] == "val" and row["name"] == name]
         assert steps == list(range(EVAL_EVERY, MAX_STEPS + 1, EVAL_EVERY)), (name, steps)
+    for name in SPECS[spec].improving:
+        series = values(rows, "val", name)
+        assert series[-1] < series[0], f"val {name} did not improve: {series}"
