@@ -113,11 +113,14 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
     - ``weights``: adversarial, feature_matching, kl; ``warmup``: steps before the
       adversarial terms (and the discriminator's updates) start.
     - ``generator_values`` / ``discriminator_values``: the names logged per step.
+    - ``adversarial``: ``use_adversarial``; when False the generator trains alone
+      (reconstruction + KL): ``discriminator`` is None, no adversarial values are logged.
     """
     plan = program.objective
     arguments = _plain(plan.arguments) or {}
-    generator_name, discriminator_name = plan.models
-    generator, discriminator = models[generator_name], models[discriminator_name]
+    adversarial = bool(arguments.get("use_adversarial", True))
+    generator_name, discriminator_name = (plan.models + (None,))[:2]
+    generator, discriminator = models[generator_name], models.get(discriminator_name)
     graphs = {graph.name: graph for graph in program.models}
     structure = graphs[generator_name].output_structure
     statistics = len(structure) >= 2 and structure[1] == 2
@@ -126,7 +129,8 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
             f"kl_weight > 0 needs a generator returning (reconstruction, [mean, logvar]); "
             f"model {generator_name!r} returns {len(graphs[generator_name].outputs)} tensor(s)"
         )
-    bindings = {name.partition(".")[2]: source for name, source in plan.inputs if name.startswith(generator_name + ".")}
+    prefix = generator_name + "." if len(plan.models) > 1 else ""  # one model: its inputs are not prefixed
+    bindings = {name[len(prefix) :]: source for name, source in plan.inputs if name.startswith(prefix)}
     generator_arguments = []
     for name in generator["inputs"]:
         source = bindings.get(name, f"data.{name}")
@@ -147,13 +151,13 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
         )
     generator_values = ["loss", "reconstruction"] + [term["name"] for term in reconstruction]
     generator_values += ["kl"] if statistics else []
-    generator_values += ["adversarial", "feature_matching", "grad_norm"]
+    generator_values += ["adversarial", "feature_matching", "grad_norm"] if adversarial else ["grad_norm"]
     return {
         "generator": generator,
         "discriminator": discriminator,
         "generator_arguments": generator_arguments,
         "generator_structure": tuple(structure),
-        "discriminator_structure": tuple(graphs[discriminator_name].output_structure),
+        "discriminator_structure": tuple(graphs[discriminator_name].output_structure) if adversarial else (),
         "statistics": statistics,
         "reconstruction": reconstruction,
         "weights": {
@@ -163,5 +167,6 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
         },
         "warmup": int(arguments.get("adversarial_warmup", 0)),
         "generator_values": generator_values,
-        "discriminator_values": ["discriminator_loss", "discriminator_grad_norm"],
+        "discriminator_values": ["discriminator_loss", "discriminator_grad_norm"] if adversarial else [],
+        "adversarial": adversarial,
     }

@@ -59,7 +59,8 @@ class Lowering:
         values = self.sections["objective"]
         kind = values["component"]
         contract = registry.lookup("objective", kind).contract
-        models = tuple(values.get(slot) or (next(iter(graphs)) if len(graphs) == 1 else "") for slot in contract.models)
+        slots = [slot for slot in contract.models if not (slot == "discriminator" and values.get("use_adversarial") is False)]
+        models = tuple(values.get(slot) or (next(iter(graphs)) if len(graphs) == 1 else "") for slot in slots)
         inputs = []
         for model in models:
             for model_input, source in bindings.get(model, ()):
@@ -131,16 +132,24 @@ class Lowering:
                 monitor=checkpoint.get("monitor"),
                 mode=checkpoint.get("mode", "min"),
                 last=checkpoint.get("last", True),
+                every_n_epochs=checkpoint.get("every_n_epochs"),
+                filename=checkpoint.get("filename"),
             ),
             early_stopping=(
                 ir.EarlyStoppingPlan(
-                    stopping["monitor"], stopping["patience"], stopping["mode"], float(stopping["min_delta"])
+                    stopping["monitor"],
+                    stopping["patience"],
+                    stopping["mode"],
+                    float(stopping["min_delta"]),
+                    bool(stopping.get("verbose", False)),
                 )
                 if stopping and explicit_stopping
                 else None
             ),
             loggers=tuple(component(item) for item in loggers),
             callbacks=tuple(component(item) for item in values["callbacks"]),
+            val_check_interval=values.get("val_check_interval"),
+            penalties=tuple(component(item) for item in values.get("penalties") or ()),
         )
 
     def evaluation(self) -> ir.EvalPlan:
@@ -150,6 +159,7 @@ class Lowering:
             sampler=component(sampler) if sampler else None,
             metrics=tuple(component(metric) for metric in values["metrics"]),
             batch_size=self.sections["data"].get("eval_batch_size"),
+            test_sampler=component(values["test_sampler"]) if values.get("test_sampler") else None,
         )
 
     def provenance(self) -> tuple[ir.Provenance, ...]:

@@ -7,7 +7,7 @@ import numpy as np
 from scipy import special
 
 from specc.runtime import checks
-from specc.runtime.data.sources import SPLITS, Source, check_sizes, register, split_generator
+from specc.runtime.data.sources import SPLITS, Source, check_sizes, check_split_seeds, register, split_generator
 
 SHIFT_STD = 1.0 / 3.0
 SHIFT_MEANS = {"train": -1.0 / 3.0, "val": -1.0 / 3.0, "test": 1.0 / 3.0}
@@ -44,8 +44,10 @@ def truncated_normal(uniform, mean: float, std: float, low: float = -1.0, high: 
 class KSin(Source):
     """k-sinusoid parameter estimation data: fields ``params`` f32[2k], ``signal`` f32[L].
 
-    Row i of a split comes from row i of ``default_rng([seed, split index]).random((n, 2k))``
-    (row-major, so it does not depend on n): ``f = 2u - 1`` (or, with
+    Row i of a split comes from row i of ``default_rng([seed, split index]).random((n, 2k))``,
+    or, with ``split_seeds = (s_train, s_val, s_test)``, of
+    ``default_rng(s_split).random((n, 2k))`` (``seed`` is then unused); row-major, so it does
+    not depend on n: ``f = 2u - 1`` (or, with
     ``shift_test_distribution``, a normal with std 1/3 and mean -1/3 for train / val,
     +1/3 for test, truncated to [-1, 1] by inverse CDF), ``a = 2u - 1``; ``sort_frequencies``
     sorts the f's ascending, amplitudes keep their pairing. Parameters are stored in
@@ -61,6 +63,7 @@ class KSin(Source):
         sort_frequencies: bool = False,
         break_symmetry: bool = False,
         shift_test_distribution: bool = False,
+        split_seeds=None,
     ):
         super().__init__()
         checks.check_positive("ksin", "k", k)
@@ -69,6 +72,7 @@ class KSin(Source):
             raise ValueError("ksin: shift_test_distribution cannot be combined with break_symmetry")
         self.k, self.signal_length, self.seed = int(k), int(signal_length), int(seed)
         self.sizes = dict(zip(SPLITS, check_sizes("ksin", sizes)))
+        self.split_seeds = check_split_seeds("ksin", split_seeds)
         self.sort_frequencies = bool(sort_frequencies)
         self.break_symmetry = bool(break_symmetry)
         self.shift_test_distribution = bool(shift_test_distribution)
@@ -84,8 +88,14 @@ class KSin(Source):
         """All parameters of a split, [n, 2k] float32 (generated once, on first use)."""
         return self.cached(("params", split), lambda: self._generate(split))
 
+    def generator(self, split: str) -> np.random.Generator:
+        """``default_rng(split_seeds[split index])`` when given, else ``split_generator(seed, split)``."""
+        if self.split_seeds is None:
+            return split_generator(self.seed, split)
+        return np.random.default_rng(self.split_seeds[SPLITS.index(split)])
+
     def _generate(self, split):
-        uniform = split_generator(self.seed, split).random((self.sizes[split], 2 * self.k))
+        uniform = self.generator(split).random((self.sizes[split], 2 * self.k))
         if self.shift_test_distribution:
             frequencies = truncated_normal(uniform[:, : self.k], SHIFT_MEANS[split], SHIFT_STD)
         else:

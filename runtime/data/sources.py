@@ -100,6 +100,18 @@ def seeded_split(
     return {split: np.sort(np.concatenate(parts[split])).astype(np.int64) for split in SPLITS}
 
 
+def check_split_seeds(function: str, split_seeds) -> tuple[int, int, int] | None:
+    """``split_seeds = (train, val, test)``, each a non-negative integer, or None (absent)."""
+    if split_seeds is None:
+        return None
+    split_seeds = tuple(int(seed) for seed in split_seeds)
+    if len(split_seeds) != 3:
+        raise ValueError(f"{function}: split_seeds must be (train, val, test), got {split_seeds}")
+    for split, seed in zip(SPLITS, split_seeds):
+        checks.check_non_negative(function, f"{split} seed", seed)
+    return split_seeds
+
+
 def check_sizes(function: str, sizes) -> tuple[int, int, int]:
     """``sizes = (train, val, test)``, each a non-negative integer."""
     sizes = tuple(int(size) for size in sizes)

@@ -83,10 +83,12 @@ def flow_matching_loss(model, x, noise, t, path="linear", noise_min=0.001, noise
     return _flow_regression(model(x_t, t), velocity, weighted)
 
 
-def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3):
-    """MeanFlow on the uniform path.
+def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999):
+    """MeanFlow on a flow path (the uniform one by default).
 
-    ``z = (1 - t) x + t e``, ``v = e - x``; ``u(z, t, r) = model(z, t, t - r)``;
+    ``(z, v) = path(x, e, t)``: uniform ``z = (1 - t) x + t e``, ``v = e - x``; linear
+    ``z = (1 - t) x + (noise_min + noise_max t) e``, ``v = noise_max e - x`` (``v = dz/dt``
+    on both); ``u(z, t, r) = model(z, t, t - r)``;
     ``(u, du_dt) = jvp(u, (z, t, r), (v, 1, 0))`` (total derivative: the t tangent also
     flows through ``h = t - r``); ``u_tgt = v - clip(t - r, 0, 1) * sg(du_dt)``;
     loss = ``weighted_l2(u, sg(u_tgt), p = 1 - gamma, c, reduce = mean)``.
@@ -94,12 +96,13 @@ def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3):
     Args:
       model: callable ``model(z, t, h) -> average velocity``.
       x, noise: ``[B, ...]``; t, r: ``[B]`` with ``r <= t``.
+      path: ``"uniform"`` or ``"linear"``; noise_min, noise_max: the linear path's levels.
 
     Returns:
       ``(loss, mse)`` with ``mse = mean((u - u_tgt)^2)``.
     """
     checks.check_time_shape("mean_flow_loss", "r", r.shape, x.shape)
-    z, velocity = flows.path_sample(x, noise, t, "uniform")
+    z, velocity = flows.path_sample(x, noise, t, path, noise_min, noise_max)
     average, derivative = jvp(
         lambda z_, t_, r_: model(z_, t_, t_ - r_), (z, t, r), (velocity, np.ones_like(t), np.zeros_like(r))
     )
