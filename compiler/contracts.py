@@ -308,6 +308,8 @@ class ContractChecker:
             else:
                 self.bindings[discriminator.name] = ((inputs[0][0], "objective.x"),)
         names = {section.name for section in self.facts.resolution.sections.values() if section.kind == "optimizer"}
+        if not self.check_discriminator_use(names):
+            return
         for needed in self.contract.optimizers:
             if needed not in names:
                 self.facts.error(
@@ -316,6 +318,46 @@ class ContractChecker:
                     self.objective_head(),
                     f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`",
                 )
+
+
+    def check_discriminator_use(self, optimizer_names: set) -> bool:
+        """``use_adversarial = true`` needs ``discriminator``; ``false`` trains the generator
+        alone: neither a discriminator nor its optimizer (E0713). False when the adversarial
+        training is off (the optimizer check is then done)."""
+        written = self.facts.value("objective", "discriminator")
+        if self.facts.value("objective", "use_adversarial") is not False:
+            if written is None:
+                self.facts.error(
+                    "E0713",
+                    "objective `adversarial` needs `discriminator = <model>` when use_adversarial = true",
+                    self.objective_head(),
+                    "name the discriminator, or set `use_adversarial = false` to train the generator alone",
+                )
+            return True
+        if written is not None:
+            self.facts.error(
+                "E0713",
+                f"use_adversarial = false trains no discriminator: `discriminator = {written}` is unused",
+                self.facts.span("objective", "discriminator"),
+                "remove `discriminator`",
+            )
+        for section in self.facts.resolution.sections.values():
+            if section.kind != "optimizer" or section.name != "discriminator":
+                continue
+            self.facts.error(
+                "E0713",
+                "use_adversarial = false trains no discriminator: `optimizer discriminator` is unused",
+                head(section.span, "optimizer"),
+                "remove `optimizer discriminator`",
+            )
+        if "generator" not in optimizer_names:
+            self.facts.error(
+                "E0711",
+                "objective `adversarial` needs an optimizer named `generator`",
+                self.objective_head(),
+                "add `optimizer generator: adam { lr = 1e-4 }`",
+            )
+        return False
 
 
 def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
@@ -332,6 +374,36 @@ def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
                 f"freeze `{prefix}` matches no parameter",
                 facts.span("train", "freeze", index),
                 did_you_mean(prefix, prefixes)
+                or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}",
+            )
+
+
+def check_penalties(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every penalty ``prefix`` matches a parameter of the objective's model, as ``freeze``
+    does (``name`` or ``model.name``, whole name parts); penalties need a single-model
+    objective (E0517)."""
+    penalties = facts.value("train", "penalties") or ()
+    if not penalties or not graphs or not facts.known("train", "penalties"):
+        return
+    contract = facts.contract()
+    if contract is not None and len(contract.models) > 1:
+        facts.error(
+            "E0517",
+            f"penalties apply to the objective's one model; objective `{facts.objective_kind()}` trains "
+            f"{len(contract.models)}",
+            facts.span("train", "penalties"),
+        )
+        return
+    names = [name for graph in graphs.values() for name, _ in graph.parameters]
+    names += [f"{graph.name}.{name}" for graph in graphs.values() for name, _ in graph.parameters]
+    prefixes = sorted({".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)})
+    for index, penalty in enumerate(penalties):
+        if penalty["prefix"] not in prefixes:
+            facts.error(
+                "E0517",
+                f"penalty prefix `{penalty['prefix']}` matches no parameter",
+                facts.span("train", "penalties", index),
+                did_you_mean(penalty["prefix"], prefixes)
                 or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}",
             )
 

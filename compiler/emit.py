@@ -39,6 +39,7 @@ from specc.compiler.backends import Backend, get_backend
 from specc.compiler.emit_filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit_models import model_view
 from specc.compiler.emit_objectives import adversarial_view, language_model_view
+from specc.compiler.emit_trainer import check_trainer_keys, epoch_entries, interval_view, penalty_entries
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "templates"
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
@@ -94,6 +95,7 @@ def check_capabilities(program: ir.Program, table: Backend) -> None:
     for kind, value in used:
         if not table.supports(kind, value):
             raise NotImplementedByBackend(f"{kind} {value!r} is not implemented by the {table.name} backend yet")
+    check_trainer_keys(program, table.name)
 
 
 def format_source(text: str) -> str:
@@ -120,6 +122,8 @@ def build_context(program: ir.Program, table: Backend) -> dict:
         "checkpoint": program.train.checkpoint,
         "early_stopping": program.train.early_stopping,
         "evaluation": evaluation_view(program),
+        "intervals": interval_view(program.train),
+        "penalties": bool(program.train.penalties),
         "optimizers": [optimizer_view(plan) for plan in program.optimizers],
         "optimizer": optimizer_view(program.optimizers[0]),
     }
@@ -258,7 +262,9 @@ def config_groups(program: ir.Program) -> list[dict]:
                     {logger.kind: plain(logger.arguments) for logger in train.loggers if logger.arguments},
                     origin("train.loggers"),
                 ),
-            ],
+            ]
+            + epoch_entries(train, origin)
+            + penalty_entries(program, origin),
         },
         {"title": "checkpoints", "entries": checkpoint_entries(program, origin)},
     ]
@@ -274,10 +280,9 @@ def objective_entries(program: ir.Program, origin) -> list[dict]:
         entries.append(entry("loss_arguments", cross_entropy_arguments(plan), origin("objective.loss")))
     if plan.kind in FLOW_OBJECTIVES:
         flow = flow_view(plain(plan.arguments) or {}, program)
-        path_origin = "mean_flow: the uniform path" if plan.kind == "mean_flow" else origin("objective.path")
         entries += [
-            entry("flow_path", flow["path"], path_origin),
-            entry("flow_path_arguments", flow["path_arguments"], path_origin),
+            entry("flow_path", flow["path"], origin("objective.path")),
+            entry("flow_path_arguments", flow["path_arguments"], origin("objective.path")),
             entry("time_sampler", flow["time"], origin("objective.time")),
             entry("time_sampler_arguments", flow["time_arguments"], origin("objective.time")),
             entry("cfg_dropout", flow["cfg_dropout"], origin("objective.cfg_dropout")),
@@ -387,12 +392,17 @@ def checkpoint_entries(program: ir.Program, origin) -> list[dict]:
         entry("checkpoint_monitor", plan.monitor, origin("train.checkpoint.monitor")),
         entry("checkpoint_mode", plan.mode, origin("train.checkpoint.mode")),
     ]
+    for name in ("every_n_epochs", "filename"):  # written only when set (gap 10)
+        if getattr(plan, name) is not None:
+            entries.append(entry(f"checkpoint_{name}", getattr(plan, name), origin(f"train.checkpoint.{name}")))
     stopping = program.train.early_stopping
     if stopping is not None:
         for name in ("monitor", "patience", "mode", "min_delta"):
             entries.append(
                 entry(f"early_stopping_{name}", getattr(stopping, name), origin(f"train.early_stopping.{name}"))
             )
+        if stopping.verbose:
+            entries.append(entry("early_stopping_verbose", True, origin("train.early_stopping.verbose")))
     return entries
 
 

@@ -228,6 +228,8 @@ class CheckpointPlan:
     monitor: str | None
     mode: str  # "min" | "max"
     last: bool = True
+    every_n_epochs: int | None = None
+    filename: str | None = None  # folder name pattern; None: step-000123
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ class EarlyStoppingPlan:
     patience: int
     mode: str
     min_delta: float
+    verbose: bool = False
 
 
 @dataclass(frozen=True)
@@ -256,6 +259,8 @@ class TrainPlan:
     early_stopping: EarlyStoppingPlan | None
     loggers: tuple[Component, ...]
     callbacks: tuple[Component, ...]
+    val_check_interval: float | None = None  # fraction of an epoch between evaluations
+    penalties: tuple[Component, ...] = ()  # l2(prefix, weight) added to the training loss
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,7 @@ def check(
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
     contracts.check_freeze(facts, graphs)
+    contracts.check_penalties(facts, graphs)
     if backend is not None:
         contracts.check_backend(facts, backend, graphs)
     diagnostics += facts.diagnostics

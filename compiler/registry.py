@@ -33,6 +33,7 @@ from specc.compiler.registry_components import (  # noqa: F401 (the tables, re-e
     OBJECTIVES,
     OPTIMIZERS,
     PATHS,
+    PENALTIES,
     PRECISIONS,
     SAMPLERS,
     SCHEDULES,
@@ -80,11 +81,19 @@ TRAIN_KEYS = (
     P("precision", "enum", "fp32", "compute precision", choices=("fp32", "bf16", "fp16")),
     P("log_every", "int", 50, "steps between train rows of metrics.csv", ">=1"),
     P("eval_every", "int?", None, "steps between evaluations (also at the end)", ">=1"),
+    P(
+        "val_check_interval",
+        "float?",
+        None,
+        "fraction of an epoch between evaluations, counted within each epoch (Lightning's float form)",
+        "(0,1]",
+    ),
     P("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
     P("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
     P("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
     P("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
     P("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
+    P("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
     P("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
     P("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
     P("callbacks", "list[callback]", (), "callbacks"),
@@ -96,6 +105,8 @@ CHECKPOINT_KEYS = (
     P("monitor", "str?", None, "metric ranking checkpoints: split/name"),
     P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
     P("last", "bool", True, "keep a `last` pointer"),
+    P("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
+    P("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
 )
 
 EARLY_STOPPING_KEYS = (
@@ -103,10 +114,12 @@ EARLY_STOPPING_KEYS = (
     P("patience", "int", 10, "evaluations without improvement before stopping", ">=1"),
     P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
     P("min_delta", "float", 0.0, "smallest change counted as improvement", ">=0"),
+    P("verbose", "bool", False, "print why training stopped"),
 )
 
 EVAL_KEYS = (
     P("sampler", "sampler?", None, "ODE sampler of generative objectives"),
+    P("test_sampler", "sampler?", None, "sampler of the test split only (default: sampler)"),
     P("metrics", "list[metric]", (), "metrics computed on val and test, logged as val/<name>"),
 )
 
@@ -149,6 +162,7 @@ COMPONENT_KINDS = (
     "transform",
     "callback",
     "precision",
+    "penalty",
 )
 
 _BY_KIND: dict[str, dict[str, ComponentDef]] = {}

@@ -191,6 +191,7 @@ OBJECTIVES = (
             _MODEL,
             _TARGET,
             _INPUTS,
+            P("path", "path", "uniform", "interpolation between data and noise (MeanFlowLoss's noise schedule)"),
             P("time", "time", "mean_flow", "distribution of (t, r)"),
             P("gamma", "float", 0.5, "adaptive weight exponent: p = 1 - gamma", "[0,1]"),
             P("c", "float", 1e-3, "stability constant of the adaptive weight", ">0"),
@@ -540,6 +541,20 @@ PRECISIONS = (
 )
 
 
+# Parameter penalties added to the training loss (seed 004's pe_penalty / projection_penalty)
+PENALTIES = (
+    ComponentDef(
+        "penalty",
+        "l2",
+        "weight * sum of the squares of the parameters whose dotted name starts with prefix "
+        "(whole name parts; `vector_field.x` or the model-relative `x`); logged as train/penalty.",
+        (
+            P("prefix", "str", REQUIRED, "dotted parameter-name prefix"),
+            P("weight", "float", REQUIRED, "factor of the sum of squares", ">=0"),
+        ),
+    ),
+)
+
 COMPONENTS = (
     DATA
     + OBJECTIVES
@@ -554,4 +569,5 @@ COMPONENTS = (
     + TRANSFORMS
     + CALLBACKS
     + PRECISIONS
+    + PENALTIES
 )

@@ -7,6 +7,7 @@ reading the validated values (defaults filled in) and pointing at the value it b
 from __future__ import annotations
 
 from difflib import get_close_matches
+from string import Formatter
 
 from specc.compiler import registry
 from specc.compiler.diagnostics import Diagnostic, Span, did_you_mean
@@ -157,7 +158,7 @@ def rule_schedule_steps(facts: Facts, key: str) -> None:
 
 
 def rule_monitors(facts: Facts) -> None:
-    evaluates = facts.value("train", "eval_every") is not None
+    evaluates = facts.value("train", "eval_every") is not None or facts.value("train", "val_check_interval") is not None
     available = facts.monitorable()
     for child, label in (("checkpoint", "checkpoint"), ("early_stopping", "early stopping")):
         settings = facts.value("train", child)
@@ -197,6 +198,13 @@ def rule_data(facts: Facts) -> None:
         facts.error(
             "E0508", f"`sizes` needs 3 values (train, val, test), found {len(sizes)}", facts.span("data", "sizes")
         )
+    split_seeds = facts.value("data", "split_seeds")
+    if split_seeds is not None and len(split_seeds) != 3:
+        facts.error(
+            "E0508",
+            f"`split_seeds` needs 3 values (train, val, test), found {len(split_seeds)}",
+            facts.span("data", "split_seeds"),
+        )
     validation, test = facts.value("data", "val_fraction"), facts.value("data", "test_fraction")
     if validation is not None and test is not None and validation + test >= 1:
         facts.error(
@@ -221,12 +229,15 @@ def rule_evaluation(facts: Facts) -> None:
     if not (facts.known("eval", "sampler") and facts.known("eval", "metrics")):
         return
     sampler = facts.value("eval", "sampler")
-    if sampler is not None and not contract.sampler:
-        facts.error(
-            "E0510",
-            f"objective `{kind}` does not generate samples: `sampler` does not apply",
-            facts.span("eval", "sampler"),
-        )
+    for key in ("sampler", "test_sampler"):
+        if facts.value("eval", key) is not None and not contract.sampler:
+            facts.error(
+                "E0510",
+                f"objective `{kind}` does not generate samples: `{key}` does not apply",
+                facts.span("eval", key),
+            )
+    if contract.sampler and facts.known("eval", "test_sampler"):
+        rule_test_sampler(facts, sampler, facts.value("eval", "test_sampler"))
     for index, metric in enumerate(facts.value("eval", "metrics") or ()):
         component = registry.lookup("metric", metric["kind"])
         needs = component.needs
@@ -248,6 +259,29 @@ def rule_evaluation(facts: Facts) -> None:
             facts.error(
                 "E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span
             )
+
+
+def rule_test_sampler(facts: Facts, sampler: dict | None, test_sampler: dict | None) -> None:
+    """``test_sampler`` replaces ``sampler`` on the test split: it needs one, of the same
+    family (an integrator for an integrator, ``one_step`` for ``one_step``)."""
+    if test_sampler is None:
+        return
+    span = facts.span("eval", "test_sampler")
+    if sampler is None:
+        facts.error(
+            "E0514",
+            "`test_sampler` replaces `sampler` on the test split: set `sampler` in `eval` too",
+            span,
+            "e.g. sampler = rk4(steps = 50)",
+        )
+    elif (sampler["kind"] == "one_step") != (test_sampler["kind"] == "one_step"):
+        facts.error(
+            "E0514",
+            f"`test_sampler = {test_sampler['kind']}` and `sampler = {sampler['kind']}` are of different families: "
+            "one_step samples a mean-flow model in one step, euler / heun / rk4 integrate",
+            span,
+            "use an integrator for both or one_step for both",
+        )
 
 
 def rule_model_names(facts: Facts) -> None:
@@ -301,8 +335,68 @@ def rule_optimizer_models(facts: Facts) -> None:
                 owner[model] = key
 
 
+def rule_intervals(facts: Facts) -> None:
+    """One way to say how often: steps (``eval_every``, ``every``) or epochs
+    (``val_check_interval``, ``every_n_epochs``), not both."""
+    if facts.section("train") is None:
+        return
+    if facts.value("train", "eval_every") is not None and facts.value("train", "val_check_interval") is not None:
+        facts.error(
+            "E0515",
+            "`eval_every` (steps) and `val_check_interval` (a fraction of an epoch) both set when to evaluate",
+            facts.span("train", "val_check_interval"),
+            "keep one of them",
+        )
+    checkpoint = facts.value("train", "checkpoint")
+    if isinstance(checkpoint, dict) and "checkpoint" in facts.section("train").section.children:
+        if checkpoint.get("every") is not None and checkpoint.get("every_n_epochs") is not None:
+            facts.error(
+                "E0515",
+                "checkpoint `every` (steps) and `every_n_epochs` both set when to save",
+                facts.span("train", "checkpoint", "every_n_epochs"),
+                "keep one of them",
+            )
+        if checkpoint.get("filename") is not None:
+            check_filename(facts, checkpoint["filename"])
+
+
+def check_filename(facts: Facts, pattern: str) -> None:
+    """A checkpoint ``filename`` names one folder from ``{step}``, ``{epoch}`` and logged
+    metrics (``{val/loss:.3f}``, also spelt ``{val_loss}``)."""
+    span = facts.span("train", "checkpoint", "filename")
+    available = facts.monitorable() or []
+    fields = ["step", "epoch"] + available + [name.replace("/", "_") for name in available]
+    try:
+        parsed = [(name, spec) for _, name, spec, _ in Formatter().parse(pattern) if name is not None]
+        literal_text = "".join(text for text, _, _, _ in Formatter().parse(pattern))
+    except ValueError as error:
+        facts.error("E0516", f"checkpoint filename `{pattern}` is not a format pattern: {error}", span)
+        return
+    for name, spec in parsed:
+        if name not in fields and facts.monitorable() is not None:
+            facts.error(
+                "E0516",
+                f"checkpoint filename field `{{{name}}}` is neither step, epoch nor a logged metric",
+                span,
+                did_you_mean(name, fields) or f"fields: {', '.join(fields)}",
+            )
+            return
+        try:
+            format(1 if name in ("step", "epoch") else 1.0, spec or "")
+        except ValueError:
+            facts.error("E0516", f"checkpoint filename field `{{{name}:{spec}}}` has an invalid format", span)
+            return
+    if "/" in literal_text or pattern.startswith(".") or pattern == "last":
+        facts.error(
+            "E0516",
+            f"checkpoint filename `{pattern}` must name one folder: no `/`, no leading `.`, not `last`",
+            span,
+        )
+
+
 RULES = (
     rule_duration,
+    rule_intervals,
     rule_schedules,
     rule_monitors,
     rule_data,

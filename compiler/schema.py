@@ -20,7 +20,7 @@ from specc.compiler import registry
 
 CONFIG = ConfigDict(extra="forbid", strict=True)
 FIELD_PATTERN = r"^data\.[A-Za-z_][A-Za-z_0-9]*$"
-COMPONENT_VALUED = ("path", "time", "sampler", "metric", "logger", "transform", "callback", "loss")
+COMPONENT_VALUED = ("path", "time", "sampler", "metric", "logger", "transform", "callback", "loss", "penalty")
 
 
 def _constraints(range_text: str) -> dict:

@@ -29,13 +29,14 @@ def train_values(program) -> list[str]:
         models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
         view = adversarial_view(program, models)
         return view["generator_values"] + view["discriminator_values"]
-    return TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES)
+    values = list(TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES))
+    return values + ["penalty"] if program.train.penalties else values  # train.penalties: their weighted sum
 
 
 def check_adversarial_models(program) -> None:
     """The GAN template calls the discriminator with one signal: it must take one input."""
-    if program.objective.kind != "adversarial":
-        return
+    if program.objective.kind != "adversarial" or len(program.objective.models) < 2:
+        return  # use_adversarial = false: no discriminator
     graphs = {graph.name: graph for graph in program.models}
     discriminator = graphs[program.objective.models[1]]
     if len(discriminator.inputs) != 1:
@@ -69,12 +70,11 @@ def adversarial_context(program) -> dict:
     for name, used in refused:
         if used:
             raise NotImplementedByBackend(f"{name} with objective 'adversarial' is not implemented by the jax backend yet")
-    generator, discriminator = program.objective.models
-    return {
-        "generator": optimizer_names(program, generator),
-        "discriminator": optimizer_names(program, discriminator),
-        "discriminator_logits": discriminator_logits(program, discriminator),
-    }
+    generator, *discriminator = program.objective.models  # no discriminator: use_adversarial = false
+    fields = {"generator": optimizer_names(program, generator)}
+    for name in discriminator:
+        fields.update(discriminator=optimizer_names(program, name), discriminator_logits=discriminator_logits(program, name))
+    return fields
 
 
 def discriminator_logits(program, name: str) -> int:

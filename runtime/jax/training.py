@@ -212,3 +212,40 @@ def unflatten_state(template, flat: dict, prefix: str):
         else:
             leaves.append(jnp.asarray(value, dtype=leaf.dtype))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+def _under(name: str, prefix: str) -> bool:
+    """``prefix`` names whole parts of ``name``: ``pe`` covers ``pe.weight``, not ``pe2``; ``""`` all."""
+    return not prefix or name == prefix or name.startswith(prefix + ".")
+
+
+def parameter_penalty(model, penalties):
+    """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
+    model's dotted parameter names; ``penalties``: ``((prefix, weight), ...)``."""
+    from flax import nnx
+
+    flat = {
+        ".".join(str(part) for part in path): variable[...]
+        for path, variable in nnx.to_flat_state(nnx.state(model, nnx.Param))
+    }
+    total = jnp.zeros((), jnp.float32)
+    for prefix, weight in penalties:
+        for name in sorted(flat):
+            if _under(name, prefix):
+                total = total + float(weight) * jnp.sum(jnp.square(flat[name].astype(jnp.float32)))
+    return total
+
+
+def with_penalties(loss_fn, penalties):
+    """``loss_fn(model, batch)`` plus :func:`parameter_penalty`; the penalty is logged as
+    ``penalty`` (the objective's ``loss`` value stays the unpenalised loss)."""
+
+    def penalised(model, batch):
+        loss, values = loss_fn(model, batch)
+        penalty = parameter_penalty(model, penalties)
+        return loss + penalty.astype(loss.dtype), {**values, "penalty": penalty}
+
+    return penalised

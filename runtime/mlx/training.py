@@ -316,3 +316,35 @@ def freeze_parameters(model: nn.Module, prefixes) -> None:
                 item.freeze()
         else:
             owner.freeze(recurse=False, keys=[last])
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+def _under(name: str, prefix: str) -> bool:
+    """``prefix`` names whole parts of ``name``: ``pe`` covers ``pe.weight``, not ``pe2``; ``""`` all."""
+    return not prefix or name == prefix or name.startswith(prefix + ".")
+
+
+def parameter_penalty(model, penalties):
+    """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
+    model's dotted parameter names; ``penalties``: ``((prefix, weight), ...)``."""
+    flat = dict(tree_flatten(model.parameters()))
+    total = mx.zeros((), dtype=mx.float32)
+    for prefix, weight in penalties:
+        for name in sorted(flat):
+            if _under(name, prefix):
+                total = total + float(weight) * mx.sum(mx.square(flat[name].astype(mx.float32)))
+    return total
+
+
+def with_penalties(loss_fn, penalties):
+    """``loss_fn(model, batch)`` plus :func:`parameter_penalty`; the penalty is logged as
+    ``penalty`` (the objective's ``loss`` value stays the unpenalised loss)."""
+
+    def penalised(model, batch):
+        loss, values = loss_fn(model, batch)
+        penalty = parameter_penalty(model, penalties)
+        return loss + penalty.astype(loss.dtype), {**values, "penalty": penalty}
+
+    return penalised

@@ -347,13 +347,33 @@ class SpeccCheckpointIO(CheckpointIO):
     directory, writing it when top-k did not. The directory ``last`` points at is never
     deleted by top-k pruning; it is removed when ``last`` moves on, unless Lightning's
     ``keeper`` (the ``ModelCheckpoint``) still keeps it.
+
+    With a checkpoint ``filename`` pattern the folders are named by
+    ``checkpoints.checkpoint_name`` (as on every backend) while Lightning keeps calling them
+    ``step-000123``: :meth:`folder` maps Lightning's path to the folder of that step.
     """
 
-    def __init__(self, model_prefix: str = "model.", manifest=None, keeper=None, ema_prefix: str | None = None):
+    def __init__(
+        self,
+        model_prefix: str = "model.",
+        manifest=None,
+        keeper=None,
+        ema_prefix: str | None = None,
+        filename: str | None = None,
+    ):
         self.model_prefix = model_prefix
         self.manifest = manifest
         self.keeper = keeper
         self.ema_prefix = ema_prefix
+        self.filename = filename
+
+    def folder(self, path) -> Path:
+        """The folder holding Lightning's ``.../step-000123`` (itself without a pattern)."""
+        path = Path(path)
+        if self.filename is None or not path.name.startswith("step-"):
+            return path
+        found = checkpoints.checkpoint_at_step(path.parent.parent, int(path.name[len("step-"):]))
+        return found if found is not None else path
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
         path = Path(path)
@@ -367,7 +387,7 @@ class SpeccCheckpointIO(CheckpointIO):
         self._forget(previous, root)
 
     def _save_last(self, checkpoint: dict, root: Path, step: int) -> None:
-        name = checkpoints.step_directory_name(step)
+        name = self.folder(root / checkpoints.step_directory_name(step)).name
         previous = checkpoints.latest_checkpoint(root.parent)
         if (root / name / checkpoints.MANIFEST).is_file():
             checkpoints.point_last(root, name)
@@ -394,7 +414,7 @@ class SpeccCheckpointIO(CheckpointIO):
             data=position,
             lightning=_encode(others, "lightning", arrays),
         )
-        checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest)
+        checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest, self.filename)
 
     def _forget(self, previous, root: Path) -> None:
         """Delete the old ``last`` target once ``last`` has moved, unless top-k keeps it."""
@@ -406,7 +426,7 @@ class SpeccCheckpointIO(CheckpointIO):
 
     def _kept(self, directory) -> bool:
         kept = getattr(self.keeper, "best_k_models", {}) if self.keeper is not None else {}
-        return any(os.path.realpath(key) == os.path.realpath(directory) for key in kept)
+        return any(os.path.realpath(self.folder(key)) == os.path.realpath(directory) for key in kept)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         loaded = checkpoints.read_checkpoint(path)
@@ -419,7 +439,7 @@ class SpeccCheckpointIO(CheckpointIO):
 
     def remove_checkpoint(self, path) -> None:
         """Top-k pruning: keep the directory ``last`` points at (it goes when ``last`` moves)."""
-        path = Path(path)
+        path = self.folder(path)
         current = checkpoints.latest_checkpoint(path.parent.parent)
         if current is not None and os.path.realpath(path) == os.path.realpath(current):
             return
@@ -603,3 +623,19 @@ def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -
     """``e <- d * e + (1 - d) * p`` for every parameter (after each step)."""
     for averaged, parameter in zip(average.parameters(), model.parameters()):
         averaged.mul_(decay).add_(parameter.detach(), alpha=1.0 - decay)
+
+
+# ----------------------------------------------------------------------------- penalties
+
+
+def parameter_penalty(model: torch.nn.Module, penalties) -> torch.Tensor:
+    """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
+    model's dotted parameter names (``pe`` covers ``pe.weight``, not ``pe2``);
+    ``penalties``: ``((prefix, weight), ...)``."""
+    named = dict(model.named_parameters())
+    total = torch.zeros((), dtype=torch.float32, device=next(iter(named.values())).device)
+    for prefix, weight in penalties:
+        for name in sorted(named):
+            if not prefix or name == prefix or name.startswith(prefix + "."):
+                total = total + float(weight) * named[name].float().square().sum()
+    return total

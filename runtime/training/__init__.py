@@ -6,7 +6,9 @@
 - ``MetricsLog(path, resume_step=None)``, ``read_metrics(path)``;
 - ``write_checkpoint(run_dir, step, model, optimizer, manifest)``, ``read_checkpoint(path)``,
   ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)``;
-- ``EarlyStopping(monitor, patience, mode, min_delta)``; ``StopRequest()``;
+- ``checkpoint_name(pattern, step, epoch, metrics)``: a checkpoint folder's name;
+- ``fraction_steps(fraction, steps_per_epoch)``, ``due_in_epoch(step, every, steps_per_epoch)``;
+- ``EarlyStopping(monitor, patience, mode, min_delta, verbose)``; ``StopRequest()``;
   ``ProgressBar(total)``; ``make_loggers(kinds, run_dir)``;
 - ``flatten(tree)`` / ``subtree(flat, prefix)`` for optimizer state;
 - ``MeanTracker``, ``NonFiniteLoss``, ``first_bad_step(flag)`` (loop guards).
@@ -15,6 +17,7 @@
 from specc.runtime.training.arguments import build_parser, parse_arguments
 from specc.runtime.training.checkpoints import (
     Checkpoint,
+    checkpoint_name,
     latest_checkpoint,
     list_checkpoints,
     prune_checkpoints,
@@ -22,6 +25,7 @@ from specc.runtime.training.checkpoints import (
     write_checkpoint,
 )
 from specc.runtime.training.early_stopping import EarlyStopping
+from specc.runtime.training.intervals import due_in_epoch, fraction_steps
 from specc.runtime.training.guards import MeanTracker, NonFiniteLoss, first_bad_step
 from specc.runtime.training.loggers import FanOut, make_loggers
 from specc.runtime.training.metrics_log import MetricsLog, read_metrics
@@ -36,5 +40,6 @@ __all__ = [
     "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
     "NonFiniteLoss", "first_bad_step", "FanOut", "make_loggers", "MetricsLog",
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
-    "StopRequest", "flatten", "subtree", "check_runtime", "package_versions",
+    "StopRequest", "flatten", "subtree", "check_runtime", "package_versions", "checkpoint_name",
+    "due_in_epoch", "fraction_steps",
 ]

@@ -1,6 +1,8 @@
 """Checkpoint directories: ``<run>/checkpoints/step-000123/`` with ``model.safetensors``,
 ``optimizer.safetensors`` and ``manifest.json``; a ``last`` symlink updated atomically;
-top-k retention by a monitored metric.
+top-k retention by a monitored metric. The checkpoint ``filename`` pattern renames the
+folders (``{epoch}-{step}-{val/loss:.3f}``, :func:`checkpoint_name`); folders are ordered
+and pruned by the step their manifest records, whatever their name.
 
 A checkpoint is written to a temporary directory and renamed into place, then ``last`` is
 re-pointed with ``os.replace`` on a fresh symlink: a process killed at any moment leaves
@@ -14,6 +16,7 @@ import json
 import math
 import os
 import shutil
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,30 @@ TEMPORARY_PREFIX = ".tmp-"
 
 def step_directory_name(step: int) -> str:
     return f"step-{int(step):06d}"
+
+
+def pattern_fields(pattern: str) -> list[tuple[str, str]]:
+    """``(field, format_spec)`` of every replacement field of ``pattern``, in order."""
+    return [(name, spec or "") for _, name, spec, _ in string.Formatter().parse(pattern) if name is not None]
+
+
+def checkpoint_name(pattern: str | None, step: int, epoch: int, metrics: dict | None = None) -> str:
+    """The folder name of a checkpoint: ``step-000123`` without a pattern, else ``pattern``
+    formatted with ``step``, ``epoch`` and the latest metrics (``val/loss``, also spelt
+    ``val_loss``). As in Lightning, a metric not logged yet formats as 0 and no
+    ``name=`` is inserted: ``"{epoch}-{step}-{val/loss:.3f}"`` gives ``"2-300-0.412"``."""
+    if not pattern:
+        return step_directory_name(step)
+    values: dict = {"step": int(step), "epoch": int(epoch)}
+    for name, value in (metrics or {}).items():
+        values[name] = float(value)
+        values[name.replace("/", "_")] = float(value)
+    for field, _ in pattern_fields(pattern):
+        values.setdefault(field, 0.0)
+    name = pattern.format_map(values)
+    if not name or "/" in name or name.startswith(".") or name == LAST:
+        raise ValueError(f"checkpoint filename {pattern!r} gives the folder name {name!r}, which cannot be used")
+    return name
 
 
 @dataclass
@@ -60,14 +87,17 @@ def _fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def write_checkpoint(run_dir, step: int, model: dict, optimizer: dict, manifest: dict) -> Path:
-    """Write ``checkpoints/step-<step>/`` atomically and point ``last`` at it.
+def write_checkpoint(
+    run_dir, step: int, model: dict, optimizer: dict, manifest: dict, filename: str | None = None
+) -> Path:
+    """Write ``checkpoints/step-<step>/`` (or the folder ``filename`` names, formatted with
+    the manifest's ``epoch`` and ``metrics``) atomically and point ``last`` at it.
 
     ``manifest`` gets ``step``, ``specc_version`` and ``parameter_names`` filled in.
     """
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
-    name = step_directory_name(step)
+    name = checkpoint_name(filename, step, manifest.get("epoch") or 0, manifest.get("metrics"))
     temporary = root / f"{TEMPORARY_PREFIX}{name}-{os.getpid()}"
     if temporary.exists():
         shutil.rmtree(temporary)
@@ -139,13 +169,30 @@ def latest_checkpoint(run_dir) -> Path | None:
     return None
 
 
+def manifest_step(directory: Path) -> int:
+    with open(Path(directory) / MANIFEST, encoding="utf-8") as handle:
+        return int(json.load(handle)["step"])
+
+
 def list_checkpoints(run_dir) -> list[Path]:
-    """Complete step directories, oldest first."""
+    """Complete checkpoint directories (any name but ``last`` and ``.tmp-*``), oldest step first."""
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [path for path in root.iterdir() if path.name.startswith("step-") and not path.is_symlink()]
-    return sorted(path for path in found if (path / MANIFEST).is_file())
+    found = [
+        path
+        for path in root.iterdir()
+        if not path.name.startswith(TEMPORARY_PREFIX) and not path.is_symlink() and (path / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda path: (manifest_step(path), path.name))
+
+
+def checkpoint_at_step(run_dir, step: int) -> Path | None:
+    """The complete checkpoint directory of ``step`` (whatever its name), or None."""
+    for path in list_checkpoints(run_dir):
+        if manifest_step(path) == int(step):
+            return path
+    return None
 
 
 def remove_temporaries(run_dir) -> None:

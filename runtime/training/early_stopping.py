@@ -10,12 +10,14 @@ class EarlyStopping:
 
     A value improves when ``value < best - min_delta`` (mode ``min``) or
     ``value > best + min_delta`` (mode ``max``). Non-finite values never improve.
+    With ``verbose``, the decision to stop is printed (:meth:`reason`, Lightning's text).
     """
 
-    def __init__(self, monitor: str, patience: int, mode: str = "min", min_delta: float = 0.0):
+    def __init__(self, monitor: str, patience: int, mode: str = "min", min_delta: float = 0.0, verbose: bool = False):
         if mode not in ("min", "max"):
             raise ValueError(f"early_stopping: mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.mode, self.min_delta = monitor, int(patience), mode, float(min_delta)
+        self.verbose = bool(verbose)
         self.best: float | None = None
         self.waited = 0
 
@@ -41,7 +43,18 @@ class EarlyStopping:
             self.best, self.waited = value, 0
         else:
             self.waited += 1
-        return self.waited >= self.patience
+        stop = self.waited >= self.patience
+        if stop and self.verbose:
+            print(self.reason(), flush=True)
+        return stop
+
+    def reason(self) -> str:
+        """Why training stops (the text of Lightning's ``EarlyStopping(verbose=True)``)."""
+        best = "none" if self.best is None else f"{self.best:.3f}"
+        return (
+            f"Monitored metric {self.monitor} did not improve in the last {self.waited} records. "
+            f"Best score: {best}. Signaling Trainer to stop."
+        )
 
     def state_dict(self) -> dict:
         return {"best": self.best, "waited": self.waited}

@@ -117,6 +117,12 @@ CASES = {
     "E0709": (FLOW, [("cfg_dropout = 0.1", "cfg_dropout = 0.1\n  inputs = { signl = data.signal }")], (), None),
     "E0710": (ADVERSARIAL, [("critic(x: f32[B, 64])", "critic(x: f32[B, 64], y: f32[B, 64])")], (), None),
     "E0711": (ADVERSARIAL, [("optimizer discriminator:", "optimizer critic:")], (), None),
+    "E0713": (
+        ADVERSARIAL,
+        [("  target = data.audio\n", "  target = data.audio\n  use_adversarial = false\n"), ("optimizer discriminator: adam { lr = 1e-4 }\n", "")],
+        (),
+        None,
+    ),
     "E0712": (
         FLOW,
         [

@@ -346,6 +346,13 @@ EXPECTED = {
         "   |           ^^^^^^^^^^^\n"
         "help: add `optimizer discriminator: adam { lr = 1e-4 }`"
     ),
+    "E0713": (
+        "spec.mf:19:19: error[E0713]: use_adversarial = false trains no discriminator: `discriminator = critic` is unused\n"
+        "   |\n"
+        "19 |   discriminator = critic\n"
+        "   |                   ^^^^^^\n"
+        "help: remove `discriminator`"
+    ),
     "E0712": (
         "spec.mf:19:10: error[E0712]: objective `mean_flow` needs `time = mean_flow(...)`, the sampler "
         "that draws the pair (t, r); got `uniform`\n"

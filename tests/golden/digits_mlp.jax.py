@@ -34,9 +34,16 @@ PACKAGES = ("specc", "jax", "jaxlib", "flax", "optax", "numpy")
 # data
 data_source = "digits"
 data_arguments = {
+    "drop_last": True,  # default
+    "num_workers": 0,  # default
+    "persistent_workers": False,  # default
+    "pin_memory": False,  # default
+    "prefetch_factor": 2,  # default
     "seed": 0,  # default
     "test_fraction": 0.15,  # default
+    "transforms": (),  # default
     "val_fraction": 0.15,  # default
+    "worker_type": "thread",  # default
 }
 batch_size = 64  # specs/digits_mlp.mf:6
 # objective
@@ -67,6 +74,7 @@ ema = None  # default
 freeze = ()  # default
 warm_start = None  # default
 loggers = ("csv",)  # default
+logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 200  # specs/digits_mlp.mf:32
 checkpoint_keep = 2  # specs/digits_mlp.mf:33
@@ -133,7 +141,12 @@ def make_loaders(seed):
     specc_data.check_fields(source.fields, DATA_FIELDS)
     train_draws = eval_draws = None
     train_loader = specc_data.Loader(
-        source, "train", batch_size, seed, shuffle=True, drop_last=True, transform=train_draws
+        source,
+        "train",
+        batch_size,
+        seed,
+        transform=train_draws,
+        **specc_data.loader_options(data_arguments, "train", accumulate),
     )
     evaluation = {
         split: specc_data.Loader(
@@ -141,10 +154,8 @@ def make_loaders(seed):
             split,
             eval_batch_size,
             seed,
-            shuffle=False,
-            drop_last=False,
             transform=eval_draws,
-            prefetch=0,
+            **specc_data.loader_options(data_arguments, split),
         )
         for split in ("val", "test")
     }
@@ -169,11 +180,15 @@ def loss_fn(model, batch):
 # ----------------------------------------------------------------------------- step
 
 
-def make_train_step(graphdef, optimizer):
-    """A pure, jitted step over split state; every carried buffer is donated."""
+def make_train_step(graphdef, optimizer, loss_fn, frozen=None):
+    """A pure, jitted step over split state; every carried buffer is donated. The logged
+    gradient norm leaves out frozen parameters (``frozen``: a mask like the params, or None)."""
 
     def compute_loss(params, rest, batch):
-        model = nnx.merge(graphdef, jax_training.cast_floating(params, COMPUTE_DTYPE), rest)
+        # copy=True: fresh variables at this trace level, so dropout may advance its RNG count
+        model = nnx.merge(
+            graphdef, jax_training.cast_floating(params, COMPUTE_DTYPE), rest, copy=True
+        )
         loss, values = loss_fn(model, jax_training.cast_floating(batch, COMPUTE_DTYPE))
         values = {name: value.astype(jnp.float32) for name, value in values.items()}
         return loss.astype(jnp.float32), (values, nnx.state(model, nnx.Not(nnx.Param)))
@@ -182,7 +197,7 @@ def make_train_step(graphdef, optimizer):
 
     def train_step(params, rest, opt_state, ema_params, sums, bad_step, step, batch):
         (_, (values, rest)), grads = gradient(params, rest, batch)
-        values["grad_norm"] = optax.global_norm(grads)
+        values["grad_norm"] = jax_training.trainable_norm(grads, frozen)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         sums = {name: sums[name] + values[name] for name in TRAIN_VALUES}
@@ -199,7 +214,7 @@ def zero_sums():
 # ----------------------------------------------------------------------------- evaluation
 
 
-def make_evaluator(graphdef):
+def make_evaluator(graphdef, loss_fn):
     """Jitted evaluation of one batch: the loss values and the model's output (or samples)."""
 
     def evaluate_batch(params, rest, batch):
@@ -346,8 +361,9 @@ def main(argv=None):
         resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
         echo=sys.stdout,
     )
-    extra_loggers = training.make_loggers(loggers, run_dir)
-    evaluate_batch = make_evaluator(graphdef)
+    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    objective_loss = loss_fn
+    evaluate_batch = make_evaluator(graphdef, objective_loss)
 
     def write(split, values):
         epoch = train_loader.state_dict()["epoch"]
@@ -369,7 +385,7 @@ def main(argv=None):
         log.close()
         return
 
-    train_step = make_train_step(graphdef, optimizer)
+    train_step = make_train_step(graphdef, optimizer, objective_loss, frozen)
     bad_step = jnp.asarray(-1, jnp.int32)
     sums, count = zero_sums(), 0
 

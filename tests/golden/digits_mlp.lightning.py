@@ -22,7 +22,7 @@ from torch import nn
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, preprocess, state
+from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
 from specc.runtime.torch import training as torch_training
 
 SPEC_NAME = "digits_mlp"
@@ -35,9 +35,16 @@ PACKAGES = ("specc", "torch", "lightning", "numpy")
 # data
 data_source = "digits"
 data_arguments = {
+    "drop_last": True,  # default
+    "num_workers": 0,  # default
+    "persistent_workers": False,  # default
+    "pin_memory": False,  # default
+    "prefetch_factor": 2,  # default
     "seed": 0,  # default
     "test_fraction": 0.15,  # default
+    "transforms": (),  # default
     "val_fraction": 0.15,  # default
+    "worker_type": "thread",  # default
 }
 batch_size = 64  # specs/digits_mlp.mf:6
 # objective
@@ -68,6 +75,7 @@ ema = None  # default
 freeze = ()  # default
 warm_start = None  # default
 loggers = ("csv",)  # default
+logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 200  # specs/digits_mlp.mf:32
 checkpoint_keep = 2  # specs/digits_mlp.mf:33
@@ -132,21 +140,16 @@ def make_loaders(seed):
     source = specc_data.make_source(data_source, **data_arguments)
     specc_data.check_fields(source.fields, DATA_FIELDS)
     train_draws = eval_draws = None
+    options = specc_data.loader_options(data_arguments, "train", accumulate)
     loaders = {
         "train": specc_data.Loader(
-            source, "train", batch_size, seed, shuffle=True, drop_last=True, transform=train_draws
+            source, "train", batch_size, seed, transform=train_draws, **options
         )
     }
     for split in ("val", "test"):
+        options = specc_data.loader_options(data_arguments, split)
         loaders[split] = specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            shuffle=False,
-            drop_last=False,
-            transform=eval_draws,
-            prefetch=0,
+            source, split, eval_batch_size, seed, transform=eval_draws, **options
         )
     return loaders
 
@@ -203,9 +206,15 @@ class Objective(pl.LightningModule):
     # ------------------------------------------------------------------------- training
 
     def on_train_start(self):
-        # Lightning's logging step (``_batches_that_stepped``) can trail ``global_step`` by one
-        # after resuming from a checkpoint saved at validation end: realign it.
-        self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
+        self.realign_logging_step = True
+
+    def on_train_batch_start(self, batch, batch_index):
+        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
+        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
+        # batch end): realign it before the first batch logs.
+        if self.realign_logging_step:
+            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
+            self.realign_logging_step = False
 
     def training_step(self, batch, batch_index):
         loss, values = self.loss_fn(batch)
@@ -262,6 +271,12 @@ class Objective(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint):
         self.check_finite()  # never checkpoint weights after a non-finite loss
+        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
+        checkpoint["torch_random_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint):
+        if "torch_random_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
 
     # ------------------------------------------------------------------------- evaluation
 
@@ -361,6 +376,13 @@ def main(argv=None):
         ),
         echo=sys.stdout,
     )
+    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
+    log = training.FanOut(
+        log,
+        training.make_loggers(
+            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
+        ),
+    )
     metrics_logger = torch_training.MetricsLogger(
         log,
         fixed_step=checkpoint.step if arguments.eval_only else None,
@@ -399,7 +421,9 @@ def main(argv=None):
         devices=1,
         precision=precision_name,
         max_steps=stop_step,
-        max_epochs=-1,
+        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
+        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
+        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
         accumulate_grad_batches=accumulate,
         gradient_clip_val=grad_clip,
         gradient_clip_algorithm=grad_clip_mode,

@@ -9,6 +9,7 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
+import functools
 import sys
 import time
 
@@ -19,7 +20,7 @@ from mlx.utils import tree_map
 
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, preprocess, state
+from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "digits_mlp"
@@ -32,9 +33,16 @@ PACKAGES = ("specc", "mlx", "numpy")
 # data
 data_source = "digits"
 data_arguments = {
+    "drop_last": True,  # default
+    "num_workers": 0,  # default
+    "persistent_workers": False,  # default
+    "pin_memory": False,  # default
+    "prefetch_factor": 2,  # default
     "seed": 0,  # default
     "test_fraction": 0.15,  # default
+    "transforms": (),  # default
     "val_fraction": 0.15,  # default
+    "worker_type": "thread",  # default
 }
 batch_size = 64  # specs/digits_mlp.mf:6
 # objective
@@ -65,6 +73,7 @@ ema = None  # default
 freeze = ()  # default
 warm_start = None  # default
 loggers = ("csv",)  # default
+logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 200  # specs/digits_mlp.mf:32
 checkpoint_keep = 2  # specs/digits_mlp.mf:33
@@ -125,13 +134,25 @@ def build_model(seed):
 # ----------------------------------------------------------------------------- data
 
 
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
+@functools.lru_cache(maxsize=1)
+def open_source():
+    """The data source, built once (the loaders and the objective's arrays share it)."""
     source = specc_data.make_source(data_source, **data_arguments)
     specc_data.check_fields(source.fields, DATA_FIELDS)
+    return source
+
+
+def make_loaders(seed):
+    """The data source, the training loader and the evaluation loaders (val, test)."""
+    source = open_source()
     train_draws = eval_draws = None
     train_loader = specc_data.Loader(
-        source, "train", batch_size, seed, shuffle=True, drop_last=True, transform=train_draws
+        source,
+        "train",
+        batch_size,
+        seed,
+        transform=train_draws,
+        **specc_data.loader_options(data_arguments, "train", accumulate),
     )
     evaluation = {
         split: specc_data.Loader(
@@ -139,10 +160,8 @@ def make_loaders(seed):
             split,
             eval_batch_size,
             seed,
-            shuffle=False,
-            drop_last=False,
             transform=eval_draws,
-            prefetch=0,
+            **specc_data.loader_options(data_arguments, split),
         )
         for split in ("val", "test")
     }
@@ -184,13 +203,18 @@ def metric_value(kind, on, arguments, output, batch):
     return function(output, batch[target_field], **arguments)
 
 
+def evaluation_values(model, batch):
+    """The loss values of a batch and the output the metrics read."""
+    _, values = loss_fn(model, batch)
+    return values, evaluation_output(model, batch)
+
+
 def evaluate(model, loader):
     """Means over the split's rows of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        _, values = loss_fn(model, batch)
-        output = evaluation_output(model, batch)
+        values, output = evaluation_values(model, batch)
         for kind, on, arguments in eval_metrics:
             values[kind] = metric_value(kind, on, arguments, output, batch)
         count = len(host_batch[target_field])
@@ -288,6 +312,8 @@ def main(argv=None):
             train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
     elif checkpoint is not None:
         ema_params = restore(checkpoint, model, optimizer)
+        if checkpoint.manifest.get("mlx_random_key"):
+            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
         step = checkpoint.step
         train_loader.load_state_dict(checkpoint.manifest["data"])
         latest_metrics = checkpoint.manifest.get("metrics", {})
@@ -303,7 +329,7 @@ def main(argv=None):
         resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
         echo=sys.stdout,
     )
-    extra_loggers = training.make_loggers(loggers, run_dir)
+    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
 
     def write(split, values):
         epoch = train_loader.state_dict()["epoch"]
@@ -315,11 +341,13 @@ def main(argv=None):
         params = model.parameters()
         if ema_params is not None:
             model.update(ema_params)
+        model.eval()  # dropout off
         found = {}
         for split in splits:
             values = evaluate(model, evaluation[split])
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
+        model.train()
         model.update(params)
         return found
 
@@ -358,6 +386,8 @@ def main(argv=None):
             "backend": "mlx",
             "best": None if stopping is None else stopping.best,
             "early_stopping": None if stopping is None else stopping.state_dict(),
+            # dropout and gaussian_sample draw from MLX's global key: resume continues it
+            "mlx_random_key": state.random_key_words(),
         }
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)

@@ -213,7 +213,7 @@ def test_gan_describes_both_models_with_their_block_arguments(gan):
     assert (vae["name"], vae["definition"], vae["block"]) == ("vae", "instance", "audio_vae")
     assert vae["arguments"] == {
         "length": 2048, "base_channels": 8, "stages": [[1, 2], [2, 4]], "latent_dim": 8, "kernel_size": 7,
-        "dilations": [1],
+        "dilations": [1], "sample_latent": True,
     }
     assert vae["inputs"] == {"x": "f32[B, 2048]"}
     assert vae["outputs"] == ["f32[B, 2048]", "f32[B, 256, 8]", "f32[B, 256, 8]"]
@@ -453,7 +453,7 @@ def test_cli_inspect_gan_heading(gan):
     assert "override    stages=[[1,2],[2,4]]" in result.output.splitlines()
     assert (
         'model vae = audio_vae(length=2048, base_channels=8, stages=[[1, 2], [2, 4]], latent_dim=8, '
-        "kernel_size=7, dilations=[1])"
+        "kernel_size=7, dilations=[1], sample_latent=true)"
     ) in result.output.splitlines()
     outputs = specc.describe_checkpoint(directory)["models"][1]["outputs"]
     assert f"  outputs     {', '.join(outputs[:4])}, ... ({len(outputs)} outputs)" in result.output.splitlines()
