@@ -43,10 +43,10 @@ def feed_forward(width: int, hidden: int) -> int:
     return linear(width, hidden) + linear(hidden, width)
 
 
-def causal_lm(vocab: int, width: int, layers: int, d_ff: int, max_len: int) -> int:
+def causal_lm(vocab: int, width: int, layers: int, d_ff: int, max_len: int, types: int = 20) -> int:
     block = norm(width) + attention(width) + norm(width) + feed_forward(width, d_ff)
     positions = max_len * width
-    return vocab * width + positions + layers * block + norm(width) + linear(width, vocab)
+    return (vocab + types) * width + positions + layers * block + norm(width) + linear(width, vocab)
 
 
 def approx_equiv_transformer(params: int, signal: int, layers: int, width: int, conditioning: int,
