@@ -105,7 +105,7 @@ def test_astro_lm_counts_and_vocabulary_layout():
     starts = [specc_data.expected_value_term(source, modality)[1] for modality in modalities]
     assert starts == [(5,), (25,), (35,)]
     assert [term.weight for term in program.objective.terms] == [1.0, 0.1, 0.1, 0.1]
-    assert {"causal_lm", "transformer_block", "feed_forward"} <= module_sources(program)
+    assert {"causal_lm", "masked_transformer_block", "feed_forward"} <= module_sources(program)
 
 
 def test_audio_classifier_counts_at_the_seeds_size():
