@@ -65,25 +65,30 @@ def manifest_of(program, backend: str) -> dict:
 # ----------------------------------------------------------------------------- forward per backend
 
 
+def _inputs(x):
+    """One input array or a tuple of them (a model with several inputs)."""
+    return x if isinstance(x, tuple) else (x,)
+
+
 def _forward_torch(model, x):
     import torch
 
     with torch.no_grad():
-        output = model(torch.from_numpy(x))
+        output = model(*(torch.from_numpy(item) for item in _inputs(x)))
     return [np.asarray(item.numpy()) for item in (output if isinstance(output, tuple) else (output,))]
 
 
 def _forward_jax(model, x):
     import jax.numpy as jnp
 
-    output = model(jnp.asarray(x))
+    output = model(*(jnp.asarray(item) for item in _inputs(x)))
     return [np.asarray(item) for item in (output if isinstance(output, tuple) else (output,))]
 
 
 def _forward_mlx(model, x):
     import mlx.core as mx
 
-    output = model(mx.array(x))
+    output = model(*(mx.array(item) for item in _inputs(x)))
     return [np.array(item) for item in (output if isinstance(output, tuple) else (output,))]
 
 
@@ -288,18 +293,24 @@ def test_dropout_is_off_in_the_loaded_models(tmp_path):
 
     program = check("specs/astro_lm.mf", LM_OVERRIDES)
     directory = write_checkpoint(tmp_path, 1, initial_arrays(program.models[0], 0), {}, manifest_of(program, "jax"))
-    tokens = np.random.default_rng(0).integers(0, 37, (2, 12)).astype(np.int32)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 37, (2, 12)).astype(np.int32)
+    types = rng.integers(0, 4, (2, 12)).astype(np.int32)
+    keep = np.ones((2, 12), bool)
+    keep[1, 9:] = False  # padding at the end of the second row
+    wide = (tokens.astype(np.int64), types.astype(np.int64), keep)
     torch_model = specc.load_model(directory, "torch")
-    (expected,) = _forward_torch(torch_model, tokens.astype(np.int64))
+    (expected,) = _forward_torch(torch_model, wide)
     assert expected.shape == (2, 12, 37)
     for loader in ("jax", "mlx"):
         model = specc.load_model(directory, loader)
-        first, second = FORWARD[loader](model, tokens)[0], FORWARD[loader](model, tokens)[0]
+        inputs = (tokens, types, keep)
+        first, second = FORWARD[loader](model, inputs)[0], FORWARD[loader](model, inputs)[0]
         np.testing.assert_array_equal(first, second)
         np.testing.assert_allclose(first, expected, rtol=1e-5, atol=1e-5)
     torch_model.train()
     torch.manual_seed(0)
-    (training_output,) = _forward_torch(torch_model, tokens.astype(np.int64))
+    (training_output,) = _forward_torch(torch_model, wide)
     assert float(np.max(np.abs(training_output - expected))) > 1e-3
 
 
