@@ -26,7 +26,7 @@ from mlx.utils import tree_flatten, tree_map
 
 from specc.runtime import checks
 from specc.runtime.mlx import losses
-from specc.runtime.mlx.training import clip_gradients, freeze_parameters
+from specc.runtime.mlx.training import averaged_gradients, clip_gradients, freeze_parameters
 
 EXPECTED_VALUE_FUNCTIONS = ("expected_codebook", "expected_scalar")
 
@@ -124,23 +124,6 @@ def mixed_precision_models(loss_function, models, dtype):
     return cast_loss
 
 
-def _averaged(value_and_grad, micro_batches):
-    """Values and gradients of each micro-batch, averaged: ``(1 / n) * sum_i``."""
-    totals, gradient_total = None, None
-    for batch in micro_batches:
-        (_, values), gradients = value_and_grad(batch)
-        if gradient_total is None:
-            totals, gradient_total = dict(values), gradients
-        else:
-            totals = {name: totals[name] + values[name] for name in totals}
-            gradient_total = tree_map(mx.add, gradient_total, gradients)
-    count = len(micro_batches)
-    if count > 1:
-        gradient_total = tree_map(lambda value: value / count, gradient_total)
-        totals = {name: value / count for name, value in totals.items()}
-    return totals, gradient_total
-
-
 def _averaged_values(loss_function, micro_batches):
     """The values of ``loss_function`` averaged over the micro-batches (no gradient)."""
     totals = None
@@ -184,13 +167,13 @@ def make_adversarial_step(
         @partial(mx.compile, inputs=state, outputs=state)
         def compiled(micro_batches):
             if active:
-                discriminator_values, gradients = _averaged(discriminator_gradient, micro_batches)
+                discriminator_values, gradients = averaged_gradients(discriminator_gradient, micro_batches)
                 gradients, discriminator_norm = clip_gradients(gradients, clip, clip_mode)
                 discriminator_optimizer.update(discriminator, gradients)
             else:  # warmup: the loss is logged, no gradient is taken or applied
                 discriminator_values = _averaged_values(discriminator_loss, micro_batches)
                 discriminator_norm = mx.zeros((), dtype=mx.float32)
-            generator_values, gradients = _averaged(generator_gradient, micro_batches)
+            generator_values, gradients = averaged_gradients(generator_gradient, micro_batches)
             gradients, generator_norm = clip_gradients(gradients, clip, clip_mode)
             generator_optimizer.update(generator, gradients)
             values = {**discriminator_values, **generator_values}

@@ -98,6 +98,24 @@ def clip_gradients(gradients, clip: float | None, mode: str = "norm"):
     return tree_map(lambda value: (value * scale).astype(value.dtype), gradients), norm
 
 
+def averaged_gradients(value_and_grad, micro_batches):
+    """Values and gradients of each micro-batch, averaged: ``(1 / n) * sum_i``.
+    ``value_and_grad(batch) -> ((loss, values), gradients)``."""
+    totals, gradient_total = None, None
+    for batch in micro_batches:
+        (_, values), gradients = value_and_grad(batch)
+        if gradient_total is None:
+            totals, gradient_total = dict(values), gradients
+        else:
+            totals = {name: totals[name] + values[name] for name in totals}
+            gradient_total = tree_map(mx.add, gradient_total, gradients)
+    count = len(micro_batches)
+    if count > 1:
+        gradient_total = tree_map(lambda value: value / count, gradient_total)
+        totals = {name: value / count for name, value in totals.items()}
+    return totals, gradient_total
+
+
 def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm"):
     """A compiled ``step(micro_batches) -> values``.
 
@@ -115,18 +133,7 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
 
     @partial(mx.compile, inputs=state, outputs=state)
     def compiled(micro_batches):
-        count = len(micro_batches)
-        totals, gradient_total = None, None
-        for batch in micro_batches:
-            (_, values), gradients = value_and_grad(batch)
-            if gradient_total is None:
-                totals, gradient_total = dict(values), gradients
-            else:
-                totals = {name: totals[name] + values[name] for name in totals}
-                gradient_total = tree_map(mx.add, gradient_total, gradients)
-        if count > 1:
-            gradient_total = tree_map(lambda value: value / count, gradient_total)
-            totals = {name: value / count for name, value in totals.items()}
+        totals, gradient_total = averaged_gradients(value_and_grad, micro_batches)
         gradients, norm = clip_gradients(gradient_total, clip, clip_mode)
         optimizer.update(model, gradients)
         totals["grad_norm"] = norm
