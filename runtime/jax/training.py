@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from specc.runtime.jax import losses, schedules
+from specc.runtime.training.tree import under_prefix
 
 # COMPONENTS.md defaults, passed explicitly to optax (whose own defaults differ).
 OPTIMIZER_DEFAULTS = {
@@ -122,12 +123,12 @@ def frozen_mask(params, prefixes) -> object:
     ``ValueError`` when a prefix matches no parameter."""
     names = [dotted(path) for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
     for prefix in prefixes:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+        if not any(under_prefix(name, prefix) for name in names):
             raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
 
     def frozen(path, _):
         name = dotted(path)
-        return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+        return any(under_prefix(name, prefix) for prefix in prefixes)
 
     return jax.tree_util.tree_map_with_path(frozen, params)
 
@@ -145,7 +146,7 @@ def frozen_masks(named_params: dict, prefixes) -> dict:
     }
 
     def matches(model: str, name: str, prefix: str) -> bool:
-        return any(full == prefix or full.startswith(prefix + ".") for full in (f"{model}.{name}", name))
+        return any(under_prefix(full, prefix) for full in (f"{model}.{name}", name))
 
     for prefix in prefixes:
         if not any(matches(model, name, prefix) for model in names for name in names[model]):
@@ -217,11 +218,6 @@ def unflatten_state(template, flat: dict, prefix: str):
 # ----------------------------------------------------------------------------- penalties
 
 
-def _under(name: str, prefix: str) -> bool:
-    """``prefix`` names whole parts of ``name``: ``pe`` covers ``pe.weight``, not ``pe2``; ``""`` all."""
-    return not prefix or name == prefix or name.startswith(prefix + ".")
-
-
 def parameter_penalty(model, penalties):
     """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
     model's dotted parameter names; ``penalties``: ``((prefix, weight), ...)``."""
@@ -234,7 +230,7 @@ def parameter_penalty(model, penalties):
     total = jnp.zeros((), jnp.float32)
     for prefix, weight in penalties:
         for name in sorted(flat):
-            if _under(name, prefix):
+            if under_prefix(name, prefix):
                 total = total + float(weight) * jnp.sum(jnp.square(flat[name].astype(jnp.float32)))
     return total
 

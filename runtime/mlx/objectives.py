@@ -27,6 +27,7 @@ from mlx.utils import tree_flatten, tree_map
 from specc.runtime import checks
 from specc.runtime.mlx import losses
 from specc.runtime.mlx.training import averaged_gradients, clip_gradients, freeze_parameters
+from specc.runtime.training.tree import under_prefix
 
 EXPECTED_VALUE_FUNCTIONS = ("expected_codebook", "expected_scalar")
 
@@ -88,7 +89,7 @@ def freeze_models(models: dict, prefixes) -> None:
 
 def _has_prefix(model: nn.Module, prefix: str) -> bool:
     names = [name for name, _ in tree_flatten(model.parameters())]
-    return any(name == prefix or name.startswith(prefix + ".") for name in names)
+    return any(under_prefix(name, prefix) for name in names)
 
 
 @contextmanager
@@ -191,4 +192,3 @@ def make_adversarial_step(
         return {name: stacked[index] for index, name in enumerate(names[bool(active)])}
 
     return step
-

@@ -26,6 +26,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_map, tree_unflatten
 
 from specc.runtime import checks
+from specc.runtime.training.tree import under_prefix
 
 CLIP_MODES = ("norm", "value")
 
@@ -309,7 +310,7 @@ def freeze_parameters(model: nn.Module, prefixes) -> None:
     when a prefix matches no parameter. Frozen parameters get no gradient and no update."""
     names = [name for name, _ in tree_flatten(model.parameters())]
     for prefix in prefixes:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+        if not any(under_prefix(name, prefix) for name in names):
             raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
         *path, last = prefix.split(".")
         owner = model
@@ -328,11 +329,6 @@ def freeze_parameters(model: nn.Module, prefixes) -> None:
 # ----------------------------------------------------------------------------- penalties
 
 
-def _under(name: str, prefix: str) -> bool:
-    """``prefix`` names whole parts of ``name``: ``pe`` covers ``pe.weight``, not ``pe2``; ``""`` all."""
-    return not prefix or name == prefix or name.startswith(prefix + ".")
-
-
 def parameter_penalty(model, penalties):
     """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
     model's dotted parameter names; ``penalties``: ``((prefix, weight), ...)``."""
@@ -340,7 +336,7 @@ def parameter_penalty(model, penalties):
     total = mx.zeros((), dtype=mx.float32)
     for prefix, weight in penalties:
         for name in sorted(flat):
-            if _under(name, prefix):
+            if under_prefix(name, prefix):
                 total = total + float(weight) * mx.sum(mx.square(flat[name].astype(mx.float32)))
     return total
 

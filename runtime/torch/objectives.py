@@ -14,6 +14,7 @@ import torch
 
 from specc.runtime.torch import losses
 from specc.runtime.torch.training import freeze_parameters
+from specc.runtime.training.tree import under_prefix
 
 
 def expected_value_loss(logits, labels, array, starts, mask):
@@ -51,16 +52,11 @@ def freeze_model_parameters(models: torch.nn.Module, prefixes) -> None:
     names = [name for name, _ in models.named_parameters()]
     qualified = []
     for prefix in prefixes:
-        if any(_starts(name, prefix) for name in names):
+        if any(under_prefix(name, prefix) for name in names):
             qualified.append(prefix)
             continue
-        local = sorted({name.partition(".")[0] + "." + prefix for name in names if _starts(name.partition(".")[2], prefix)})
+        local = sorted({name.partition(".")[0] + "." + prefix for name in names if under_prefix(name.partition(".")[2], prefix)})
         if not local:
             raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
         qualified += local
     freeze_parameters(models, qualified)
-
-
-def _starts(name: str, prefix: str) -> bool:
-    """``prefix`` is ``name`` or a dotted prefix of it (``encoder`` matches ``encoder.x``, not ``encoder2.x``)."""
-    return name == prefix or name.startswith(prefix + ".")

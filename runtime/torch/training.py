@@ -33,6 +33,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from specc.runtime import checks
 from specc.runtime.torch.schedules import lambda_lr  # noqa: F401 - used by the scripts
 from specc.runtime.training import checkpoints
+from specc.runtime.training.tree import under_prefix
 
 # ----------------------------------------------------------------------------- optimizers
 
@@ -611,10 +612,10 @@ def freeze_parameters(model: torch.nn.Module, prefixes) -> None:
     leaves them (and their weight decay) alone."""
     names = [name for name, _ in model.named_parameters()]
     for prefix in prefixes:
-        if not any(name == prefix or name.startswith(prefix + ".") for name in names):
+        if not any(under_prefix(name, prefix) for name in names):
             raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
     for name, parameter in model.named_parameters():
-        if any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes):
+        if any(under_prefix(name, prefix) for prefix in prefixes):
             parameter.requires_grad_(False)
 
 
@@ -636,6 +637,6 @@ def parameter_penalty(model: torch.nn.Module, penalties) -> torch.Tensor:
     total = torch.zeros((), dtype=torch.float32, device=next(iter(named.values())).device)
     for prefix, weight in penalties:
         for name in sorted(named):
-            if not prefix or name == prefix or name.startswith(prefix + "."):
+            if under_prefix(name, prefix):
                 total = total + float(weight) * named[name].float().square().sum()
     return total

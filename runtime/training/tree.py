@@ -27,3 +27,10 @@ def subtree(flat: dict, prefix: str) -> dict[str, np.ndarray]:
     """Entries under ``prefix.`` with the prefix removed."""
     start = prefix + "."
     return {name[len(start):]: value for name, value in flat.items() if name.startswith(start)}
+
+
+def under_prefix(name: str, prefix: str) -> bool:
+    """``prefix`` names whole dotted parts of ``name``: ``pe`` covers ``pe`` and
+    ``pe.weight``, not ``pe2.weight``; the empty prefix covers every name. The one rule of
+    ``freeze`` prefixes and ``penalties`` on every backend."""
+    return not prefix or name == prefix or name.startswith(prefix + ".")
