@@ -463,7 +463,22 @@ def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) 
                 span,
                 f"{backend} implements: {', '.join(sorted(table.capabilities[kind]))}",
             )
+    if table is not None:
+        _check_refusals(facts, backend, table)
     _check_layers(facts, backend, graphs)
+
+
+def _check_refusals(facts: Facts, backend: str, table) -> None:
+    """Settings the backend's template does not render for this objective, at their value."""
+    kind = facts.objective_kind()
+    for refusal in table.refusals:
+        section, *loc = refusal.path
+        if refusal.objective == kind and refusal.applies(facts.value(section, *loc)):
+            facts.error(
+                "E0801",
+                f"{refusal.feature} with objective `{kind}` is not implemented by backend `{backend}` yet",
+                facts.span(section, *loc),
+            )
 
 
 def _backend_table(backend: str):

@@ -15,6 +15,18 @@ BACKEND_NAMES = ("jax", "lightning", "mlx")
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A setting the backend's template for ``objective`` does not render: when the value at
+    ``path`` (``("train", "ema")``, ``("train", "checkpoint", "filename")``) makes ``applies``
+    true, the checker reports E0801 at that value, naming ``feature`` and the backend."""
+
+    objective: str
+    path: tuple[str, ...]
+    feature: str
+    applies: Callable[[object], bool] = bool
+
+
+@dataclass(frozen=True)
 class Backend:
     """What one backend renders differently.
 
@@ -32,6 +44,7 @@ class Backend:
       values this backend implements; the checker turns a miss into an E08xx diagnostic.
     - ``objective_templates``: objective kind -> a template used instead of ``template``
       (an objective whose loop differs, e.g. ``adversarial``'s two alternating optimizers).
+    - ``refusals``: :class:`Refusal` settings the checker reports (E0801, positioned).
     - ``context``: hook ``program -> dict`` adding backend-only template fields.
     """
 
@@ -45,6 +58,7 @@ class Backend:
     call_super_init: bool
     capabilities: Mapping[str, frozenset[str]] = field(default_factory=dict)
     objective_templates: Mapping[str, str] = field(default_factory=dict)
+    refusals: tuple[Refusal, ...] = ()
     context: Callable[[object], dict] | None = None
 
     def supports(self, kind: str, value: str) -> bool:
@@ -75,3 +89,24 @@ def available_backends() -> tuple[str, ...]:
             continue
         names.append(name)
     return tuple(names)
+
+
+def is_set(value) -> bool:
+    """A written optional setting (``None`` and ``False`` mean absent)."""
+    return value is not None and value is not False
+
+
+def epoch_key_refusals(objective: str) -> tuple[Refusal, ...]:
+    """The epoch-based evaluation and checkpoint keys, refused for ``objective``."""
+    return (
+        Refusal(objective, ("train", "val_check_interval"), "train.val_check_interval", is_set),
+        Refusal(objective, ("train", "checkpoint", "every_n_epochs"), "checkpoint.every_n_epochs", is_set),
+        Refusal(objective, ("train", "checkpoint", "filename"), "checkpoint.filename", is_set),
+        Refusal(objective, ("train", "early_stopping", "verbose"), "early_stopping.verbose", is_set),
+    )
+
+
+ADVERSARIAL_EMA = Refusal("adversarial", ("train", "ema"), "EMA of weights (train.ema)", is_set)
+ADVERSARIAL_ACCUMULATE = Refusal(
+    "adversarial", ("train", "accumulate"), "gradient accumulation (train.accumulate > 1)", lambda value: (value or 1) > 1
+)

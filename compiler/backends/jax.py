@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import Backend
+from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, Backend, epoch_key_refusals
 from specc.compiler.emit_filters import EmitError
 
 # objective kind -> the values every training step adds up and logs (besides lr and
@@ -101,6 +101,7 @@ def context(program) -> dict:
 
 
 BACKEND = Backend(
+    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, *epoch_key_refusals("adversarial")),
     name="jax",
     template="jax/train.py.j2",
     imports=(

@@ -10,7 +10,7 @@ ModelCheckpoint, EarlyStopping and LearningRateMonitor plus specc's Logger and C
 
 from __future__ import annotations
 
-from specc.compiler.backends import Backend
+from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, Backend, Refusal
 from specc.compiler.emit_filters import EmitError
 
 # objective -> (train option, predicate "is it in use", why) the objective's loop refuses
@@ -35,6 +35,11 @@ def context(program) -> dict:
 
 
 BACKEND = Backend(
+    refusals=(
+        ADVERSARIAL_EMA,
+        ADVERSARIAL_ACCUMULATE,
+        Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
+    ),
     name="lightning",
     template="lightning/train.py.j2",
     imports=(

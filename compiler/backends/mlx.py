@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import Backend
+from specc.compiler.backends import ADVERSARIAL_EMA, Backend, epoch_key_refusals
 
 
 def context(program) -> dict:
@@ -36,6 +36,7 @@ def adversarial_optimizers(program) -> list[dict]:
 
 
 BACKEND = Backend(
+    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial")),
     name="mlx",
     template="mlx/train.py.j2",
     imports=(
