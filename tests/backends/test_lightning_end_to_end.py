@@ -133,3 +133,13 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert result.returncode != 0
     assert "not finite at step 3" in result.stderr
     assert (tmp_path / "run" / "checkpoints" / "last").resolve().name == "step-000002"
+
+
+def test_progress_bar_counts_the_epochs_the_run_takes(straight, tmp_path):
+    """A step-bounded run's bar reads "Epoch e/e" on its last epoch (it read "Epoch e/-2"
+    when Lightning ran with max_epochs = -1)."""
+    script, run_dir = straight
+    last_epoch = max(row["epoch"] for row in read_metrics(run_dir / "metrics.csv"))
+    result = run_script(script, "--out-dir", tmp_path / "run", check=True)
+    assert f"Epoch {last_epoch}/{last_epoch}" in result.stdout + result.stderr
+    assert "/-" not in result.stdout + result.stderr
