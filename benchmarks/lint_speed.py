@@ -81,7 +81,7 @@ def imported_modules(spec: Path) -> list[str]:
         "import atexit, sys\n"
         "atexit.register(lambda: print('\\n'.join(sorted(sys.modules))))\n"
         f"sys.argv = ['specc', 'lint', {str(spec)!r}]\n"
-        "from specc.compiler.cli import main\n"
+        "from specc.compiler.cli.main import main\n"
         "main()\n"
     )
     completed = subprocess.run(
@@ -101,7 +101,7 @@ def main() -> None:
     ENVIRONMENT["PYTHONPYCACHEPREFIX"] = cache.name
     bare = timed([python, "-c", "pass"], repeat)
     imports = timed(
-        [python, "-c", "import specc.compiler.cli, specc.compiler.pipeline, specc.compiler.schema_lean"], repeat
+        [python, "-c", "import specc.compiler.cli.main, specc.compiler.pipeline, specc.compiler.check.validators"], repeat
     )
     cold = timed([python, "-m", "specc", "lint", str(spec)], repeat)
     helped = timed([python, "-m", "specc", "lint", "--help"], repeat)

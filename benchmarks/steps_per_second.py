@@ -62,7 +62,8 @@ def environment(threads: int, extra: dict) -> dict:
 
 def compile_script(backend: str, steps: int, folder: Path) -> Path:
     """The digits spec compiled for a backend; evaluation and checkpoints only at the end."""
-    from specc.compiler import emit, pipeline
+    from specc.compiler import pipeline
+    from specc.compiler.emit import render as emit
 
     overrides = [
         f"train.max_steps={steps}",

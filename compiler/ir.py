@@ -28,13 +28,14 @@ import json
 from dataclasses import dataclass
 from typing import Union
 
+from specc.runtime.parameters import IR_VERSION, Parameter
+
 # A value of the configuration: JSON scalars and tuples of them. Mappings are written as
 # tuples of (key, value) pairs sorted by key, so that every IR node stays hashable.
 Scalar = Union[int, float, str, bool, None]
 Value = Union[Scalar, tuple]
 Dim = Union[int, str]  # a concrete size, or a symbolic run-time axis such as "B"
 
-IR_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -43,24 +44,6 @@ class TensorType:
 
     dtype: str
     shape: tuple[Dim, ...]
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """One trainable array. ``name`` is local to its layer (``weight``, ``bias``,
-    ``weight_g``); the full name is the layer's path + ``.`` + name.
-
-    ``init`` is one of: ``uniform_fan_in`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
-    ``normal`` (N(0, std^2); std 1 except for a free ``parameter(..., init = normal(std))``),
-    ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the sibling ``weight_v`` over all
-    axes but the first).
-    """
-
-    name: str
-    shape: tuple[int, ...]
-    init: str
-    fan_in: int = 1
-    std: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -121,9 +104,9 @@ class Statement:
         ``reshape``, ``sinusoidal``, ...) or an arithmetic operator ``add``, ``sub``,
         ``mul``, ``truediv``, ``floordiv``, ``mod``, ``pow``, ``neg`` rendered infix.
         Two exceptions, both read from the layer registry (added by the graphs helper):
-        ``specc.compiler.layers.takes_tensor_list(function)`` (``concat``) means the inputs
+        ``specc.compiler.vocabulary.layers.takes_tensor_list(function)`` (``concat``) means the inputs
         are passed as ONE list, ``F.concat([a, b], axis=-1)``; and
-        ``specc.compiler.layers.runtime_module(function)`` names the runtime module that
+        ``specc.compiler.vocabulary.layers.runtime_module(function)`` names the runtime module that
         defines the function when it is not ``layers`` (``stft``, ``mdct``: ``preprocess``).
     """
 

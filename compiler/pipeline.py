@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc.compiler import ir
-from specc.compiler.diagnostics import Diagnostic, Span, sort_diagnostics
-from specc.compiler.values import plain
+from specc.dsl.diagnostics import Diagnostic, Span, sort_diagnostics
+from specc.compiler.check.values import plain
 
 STD_NAME = "<std>"  # how standard-library files are named in spans, provenance and the IR
 
@@ -54,16 +54,16 @@ class CheckResult:
         return [diagnostic for diagnostic in self.diagnostics if diagnostic.severity == "error"]
 
 
-def _frozen(value):
+def frozen_list(value):
     """Lists become tuples: the graph language's compile-time lists are tuples."""
     if isinstance(value, list):
-        return tuple(_frozen(item) for item in value)
+        return tuple(frozen_list(item) for item in value)
     return value
 
 
-def _constants(resolution, checked) -> dict:
+def graph_constants(resolution, checked) -> dict:
     """Resolved top-level lets and section values under dotted keys, for the model graphs."""
-    constants = {name: _frozen(plain(value)) for name, value in resolution.constants.items()}
+    constants = {name: frozen_list(plain(value)) for name, value in resolution.constants.items()}
     for key, section in resolution.sections.items():
         values = (
             checked.sections[key].values
@@ -72,13 +72,13 @@ def _constants(resolution, checked) -> dict:
         )
         for name, value in values.items():
             if isinstance(value, (int, float, str, bool, list)) and name != "component":
-                constants[f"{key}.{name}"] = _frozen(value)
+                constants[f"{key}.{name}"] = frozen_list(value)
     return constants
 
 
 def _build_graphs(modules, constants, diagnostics) -> dict[str, ir.ModelGraph] | None:
     try:
-        from specc.compiler.graphs import build_models
+        from specc.compiler.graphs.build import build_models
     except ImportError:
         return None
     return build_models(modules, constants, diagnostics)
@@ -93,9 +93,11 @@ def check(
 ) -> CheckResult:
     """Check the spec at ``path``. With ``library_ok``, a file without a ``spec`` line is a
     library: only parsed with its imports (and its blocks checked where they are used)."""
-    from specc.compiler import contracts, plan, rules
-    from specc.compiler.resolve import make_expression_parser, resolve
-    from specc.compiler.validate import validate_sections
+    from specc.compiler.check import contracts
+    from specc.compiler import lower as plan
+    from specc.compiler.check import cross_field as rules
+    from specc.compiler.check.resolve import make_expression_parser, resolve
+    from specc.compiler.check.validate import validate_sections
     from specc.dsl.imports import load_program
     from specc.dsl.parser import parse
 
@@ -118,13 +120,13 @@ def check(
     facts = rules.Facts(resolution, checked)
     for rule in rules.RULES:
         rule(facts)
-    graphs = _build_graphs(modules, _constants(resolution, checked), diagnostics)
+    graphs = _build_graphs(modules, graph_constants(resolution, checked), diagnostics)
     result = CheckResult(None, [], sources, resolution)
     if graphs is None:
         diagnostics.append(
             Diagnostic(
                 "E0899",
-                "internal: model graphs cannot be built (specc.compiler.graphs is not available)",
+                "internal: model graphs cannot be built (specc.compiler.graphs.build is not available)",
                 Span.point(modules[-1].file),
                 notes=("the spec was checked up to its model graphs",),
             )

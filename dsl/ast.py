@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Union
 
-from specc.compiler.diagnostics import Span
+from specc.dsl.diagnostics import Span
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import keyword
 
 from lark import Token
 
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 from specc.dsl.errors import stray_error
 from specc.dsl.literals import read_number, read_string

@@ -11,7 +11,7 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedToken
 from lark.lexer import PatternStr
 
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl.lexer import scan
 
 _WORDS = {"NAME": "a name", "NUMBER": "a number", "STRING": "a string", "$END": "end of file"}

@@ -16,7 +16,7 @@ Guarantees (tested): ``format(format(x)) == format(x)`` and ``parse(format(x))``
 
 from __future__ import annotations
 
-from specc.compiler.diagnostics import Diagnostic
+from specc.dsl.diagnostics import Diagnostic
 from specc.dsl import ast
 from specc.dsl.parser import parse
 

@@ -15,7 +15,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 from specc.dsl.parser import parse
 from specc.dsl.source import decode

@@ -11,7 +11,7 @@ import re
 
 from lark import Token
 
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 
 MAX_DIGITS = 4000  # Python refuses to convert longer digit strings to int

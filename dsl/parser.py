@@ -18,7 +18,7 @@ from lark import Lark
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
 import specc
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl import ast
 from specc.dsl.build import MAX_DEPTH, AstBuilder, Header, NestingTooDeep
 from specc.dsl.errors import token_error, unterminated_error

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")

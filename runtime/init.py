@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from specc.compiler.ir import Parameter
+from specc.runtime.parameters import Parameter
 from specc.runtime import checks
 
 INIT_KINDS = ("uniform_fan_in", "normal", "ones", "zeros", "weight_norm_g")

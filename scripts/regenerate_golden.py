@@ -27,7 +27,7 @@ def example_specs() -> list[str]:
 
 
 def golden_backends() -> list[str]:
-    from specc.compiler import emit
+    from specc.compiler.emit import render as emit
     from specc.compiler.backends import available_backends, get_backend
 
     return [name for name in available_backends() if (emit.template_root() / get_backend(name).template).is_file()]
@@ -48,7 +48,7 @@ def expected_files(unsupported: list | None = None) -> dict[Path, str]:
     """Golden path -> rendered text, for every example spec x backend. Pairs the backend
     refuses (``NotImplementedByBackend``) are appended to ``unsupported`` as (spec, backend,
     message) and get no golden file."""
-    from specc.compiler import emit
+    from specc.compiler.emit import render as emit
 
     files = {}
     for spec in example_specs():

@@ -141,8 +141,8 @@ def _reader(spec_text: str):
 def check_checkpoint(path) -> CheckedCheckpoint:
     """Read ``path`` and re-check its embedded spec; :class:`CheckpointError` when the
     manifest has no spec or the spec no longer checks (with the diagnostics)."""
-    from specc.compiler.lint_formats import as_text
     from specc.compiler.pipeline import check
+    from specc.dsl.diagnostics import render_all
 
     directory = checkpoint_directory(path)
     manifest = read_manifest(directory)
@@ -156,7 +156,7 @@ def check_checkpoint(path) -> CheckedCheckpoint:
     result = check(SPEC_FILE, _reader(spec_text), overrides)
     if result.program is None:
         written_by = manifest.get("specc_version", "an unknown version")
-        diagnostics = as_text(result.errors, result.sources).rstrip("\n")
+        diagnostics = render_all(result.errors, result.sources).rstrip("\n")
         raise CheckpointError(
             f"checkpoint {str(path)!r}: its spec (written by specc {written_by}) no longer checks with "
             f"specc {specc.__version__}:\n{diagnostics}"
@@ -283,7 +283,7 @@ def load_model(checkpoint, backend: str = "torch", model: str | None = None):
     or a run directory. ``model``: which model when the spec has several (``"vae"``).
     Raises :class:`CheckpointError` (a ``ValueError``) naming what is wrong.
     """
-    from specc.compiler.emit_standalone import render_models, runtime_name
+    from specc.compiler.emit.standalone import render_models, runtime_name
 
     runtime = runtime_name(backend)
     checked = check_checkpoint(checkpoint)
@@ -324,17 +324,17 @@ def model_calls(checked: CheckedCheckpoint) -> dict[str, tuple[str, str, dict]]:
     """``{model: (definition, block, hyperparameters)}``: ``"instance"`` with the block a
     ``model f = block(...)`` calls and every hyperparameter's value (given or default), or
     ``"graph"`` for a ``model f(...) { }`` (its own block; hyperparameters from defaults)."""
-    from specc.compiler import graphs
-    from specc.compiler.graphs_calls import bind_arguments, evaluate_hyperparameters
-    from specc.compiler.pipeline import _constants
-    from specc.compiler.validate import validate_sections
+    from specc.compiler.graphs import build as graphs
+    from specc.compiler.graphs.calls import bind_arguments, evaluate_hyperparameters
+    from specc.compiler.pipeline import graph_constants
+    from specc.compiler.check.validate import validate_sections
     from specc.dsl import ast
     from specc.dsl.parser import parse
 
     module, _ = parse(checked.result.sources[SPEC_FILE], SPEC_FILE)
     resolution = checked.result.resolution
     blocks = {item.name: item for item in module.items if isinstance(item, ast.Block)}
-    constants = _constants(resolution, validate_sections(resolution))
+    constants = graph_constants(resolution, validate_sections(resolution))
     scope = graphs.Program(blocks, constants, []).top_scope({})
     calls = {}
     for item in module.items:

@@ -1,7 +1,7 @@
 """Backend tables: everything that differs between the generated scripts of two backends.
 
 Each backend module (``specc.compiler.backends.<name>``) defines ``BACKEND``, a
-:class:`Backend` value. ``specc.compiler.emit`` renders every backend through the same code
+:class:`Backend` value. ``specc.compiler.emit.render`` renders every backend through the same code
 path and reads only this table; backend-only template fields come from ``Backend.context``.
 """
 
@@ -45,7 +45,6 @@ class Backend:
     - ``objective_templates``: objective kind -> a template used instead of ``template``
       (an objective whose loop differs, e.g. ``adversarial``'s two alternating optimizers).
     - ``refusals``: :class:`Refusal` settings the checker reports (E0801, positioned).
-    - ``context``: hook ``program -> dict`` adding backend-only template fields.
     """
 
     name: str
@@ -59,7 +58,6 @@ class Backend:
     capabilities: Mapping[str, frozenset[str]] = field(default_factory=dict)
     objective_templates: Mapping[str, str] = field(default_factory=dict)
     refusals: tuple[Refusal, ...] = ()
-    context: Callable[[object], dict] | None = None
 
     def supports(self, kind: str, value: str) -> bool:
         """True when this backend implements ``value`` of capability ``kind``.

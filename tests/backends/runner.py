@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 

@@ -9,9 +9,9 @@ import sys
 import black
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.compiler.backends import available_backends, get_backend
-from specc.compiler.emit_filters import EmitError, comment, identifier, literal
+from specc.compiler.emit.filters import EmitError, comment, identifier, literal
 from tests.backends import fixtures
 
 BACKENDS = [name for name in available_backends() if (emit.template_root() / get_backend(name).template).is_file()]
@@ -58,7 +58,7 @@ def test_render_is_deterministic_parses_and_black_stable(backend, name):
 
 def test_render_does_not_depend_on_hash_seed():
     code = (
-        "import sys; from specc.compiler import emit; from tests.backends import fixtures;"
+        "import sys; from specc.compiler.emit import render as emit; from tests.backends import fixtures;"
         "sys.stdout.write(emit.render(fixtures.program('ksin_flow'), 'jax'))"
     )
     outputs = set()

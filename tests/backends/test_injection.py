@@ -7,8 +7,9 @@ import dataclasses
 
 import pytest
 
-from specc.compiler import emit, ir
-from specc.compiler.emit_filters import EmitError
+from specc.compiler import ir
+from specc.compiler.emit import render as emit
+from specc.compiler.emit.filters import EmitError
 from tests.backends import fixtures
 from tests.backends.test_emit import BACKENDS
 

@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.compiler.backends import get_backend
 from specc.runtime.training import read_metrics
 from tests.backends import fixtures

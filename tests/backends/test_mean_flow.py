@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from specc.compiler import emit, pipeline
+from specc.compiler import pipeline
+from specc.compiler.emit import render as emit
 from specc.runtime import training
 
 REPOSITORY = Path(__file__).resolve().parents[2]

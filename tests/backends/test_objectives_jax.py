@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.runtime import init, training
 from specc.runtime.jax import training as jax_training
 from tests.backends.runner import run_script

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from specc.compiler import emit
-from specc.compiler.emit_objectives import adversarial_view
+from specc.compiler.emit import render as emit
+from specc.compiler.emit.objectives import adversarial_view
 from specc.runtime.torch import losses, objectives
 from specc.runtime.training import read_metrics
 from tests.backends.runner import run_script

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from mlx.utils import tree_flatten
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.runtime import training
 from specc.runtime.mlx import losses, objectives, state
 from tests.backends.runner import run_script

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.runtime import training
 from tests.backends.runner import run_script
 from tests.specs.helpers import check_ok

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.compiler import emit, pipeline
-from specc.compiler.diagnostics import render_text
+from specc.compiler import pipeline
+from specc.compiler.emit import render as emit
+from specc.dsl.diagnostics import render_text
 from specc.runtime import init, training
 from tests.backends.runner import run_script
 from tests.specs.helpers import read, spec_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from specc.compiler.diagnostics import render_text
+from specc.dsl.diagnostics import render_text
 from tests.specs.helpers import check
 
 CASES = [

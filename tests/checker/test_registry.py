@@ -2,7 +2,9 @@
 
 import pytest
 
-from specc.compiler import registry, schema, schema_lean
+from specc.compiler.vocabulary import registry
+from specc.compiler.vocabulary import json_schema as schema
+from specc.compiler.check import validators as schema_lean
 
 
 def test_every_component_has_a_doc_and_known_backends():

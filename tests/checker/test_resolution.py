@@ -1,7 +1,7 @@
 """Overrides, constants, references, provenance and `explain`."""
 
-from specc.compiler.explain import explain
-from specc.compiler.values import plain
+from specc.compiler.cli.explain import explain
+from specc.compiler.check.values import plain
 from tests.checker.helpers import DIGITS, FLOW, codes, edit, rendered, run
 
 

@@ -1,6 +1,6 @@
 """ksin ``split_seeds`` (gap 18, seed 004): the length diagnostic and the compiled arguments."""
 
-from specc.compiler.emit import source_arguments
+from specc.compiler.emit.render import source_arguments
 from tests.checker.helpers import FLOW, rendered, run
 
 

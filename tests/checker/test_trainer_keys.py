@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from tests.checker.helpers import ADVERSARIAL, DIGITS, FLOW, edit, rendered, run
 
 

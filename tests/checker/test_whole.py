@@ -135,7 +135,7 @@ def test_layer_missing_on_a_backend_is_reported_for_that_backend_only(monkeypatc
     """E0802: every layer exists on all backends today, so one entry's backends are narrowed."""
     import dataclasses
 
-    from specc.compiler import layers
+    from specc.compiler.vocabulary import layers
 
     narrowed = dataclasses.replace(layers.ENTRIES["relu"], backends=frozenset({"jax", "lightning"}))
     monkeypatch.setitem(layers.ENTRIES, "relu", narrowed)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from specc.compiler.cli import app
+from specc.compiler.cli.main import app
 from tests.checker.helpers import DIGITS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def test_every_command_has_help_with_an_example():
 
 def test_console_script_runs_in_a_fresh_process():
     completed = subprocess.run(
-        [sys.executable, "-m", "specc.compiler.cli", "lint", "specs/digits_mlp.mf"],
+        [sys.executable, "-m", "specc.compiler.cli.main", "lint", "specs/digits_mlp.mf"],
         cwd=ROOT,
         capture_output=True,
         text=True,

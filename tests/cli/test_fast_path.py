@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from specc.compiler import cli
+from specc.compiler.cli import main as cli
 from tests.checker.helpers import DIGITS
 
 ROOT = Path(__file__).resolve().parents[2]

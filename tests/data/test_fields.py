@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from specc.compiler import emit, pipeline
+from specc.compiler import pipeline
+from specc.compiler.emit import render as emit
 from specc.runtime.data import check_fields, make_source
 from tests.data.test_sources import write_wav
 

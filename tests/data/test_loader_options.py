@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from specc.compiler import registry
+from specc.compiler.vocabulary import registry
 from specc.runtime.data import LOADER_KEYS, LOADER_OPTIONS, Loader, loader_options, make_source
 from specc.runtime.data.transforms import TRANSFORMS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from specc.compiler.diagnostics import Span, render_text
+from specc.dsl.diagnostics import Span, render_text
 from specc.dsl.parser import parse
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.diagnostics import render_text
+from specc.dsl.diagnostics import render_text
 from specc.dsl.imports import load_program, resolve_import
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.diagnostics import Span, render_text
+from specc.dsl.diagnostics import Span, render_text
 from specc.dsl.parser import parse
 from specc.dsl.source import decode
 

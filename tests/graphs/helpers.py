@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from specc.compiler.diagnostics import render_text, sort_diagnostics
-from specc.compiler.graphs import build_models
+from specc.dsl.diagnostics import render_text, sort_diagnostics
+from specc.compiler.graphs.build import build_models
 from specc.dsl.parser import parse
 
 FILE = "m.mf"

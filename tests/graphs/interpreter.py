@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from specc.compiler import ir, layers
+from specc.compiler import ir
+from specc.compiler.vocabulary import layers
 from specc.runtime import init
 from specc.runtime.reference import layers as R
 from specc.runtime.reference import preprocess as P

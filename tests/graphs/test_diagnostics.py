@@ -232,7 +232,7 @@ def test_mutated_specs_never_raise():
     import random
     import re
 
-    from specc.compiler.graphs import build_models
+    from specc.compiler.graphs.build import build_models
     from specc.dsl.parser import parse
 
     from tests.graphs import test_models, test_reference_shapes

@@ -5,7 +5,7 @@ and exact diagnostics."""
 import numpy as np
 import pytest
 
-from specc.compiler import emit_models
+from specc.compiler.emit import models as emit_models
 
 from tests.graphs.helpers import build_ok, module, parameter_table, rendered
 from tests.graphs.interpreter import run

@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-from specc.compiler import layers
+from specc.compiler.vocabulary import layers
 from specc.runtime import init
 from specc.runtime.reference import layers as R
 

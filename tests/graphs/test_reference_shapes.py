@@ -5,7 +5,8 @@ match ``specc.runtime.init.layer_parameters``."""
 import numpy as np
 import pytest
 
-from specc.compiler import ir, layers
+from specc.compiler import ir
+from specc.compiler.vocabulary import layers
 from specc.runtime import init
 
 from tests.graphs.helpers import build_ok

@@ -6,7 +6,8 @@ import inspect
 
 import pytest
 
-from specc.compiler import ir, layers
+from specc.compiler import ir
+from specc.compiler.vocabulary import layers
 
 from tests.graphs.helpers import build_ok
 from tests.graphs.test_reference_shapes import EVERY_LAYER, EVERY_OP

@@ -5,7 +5,8 @@ code, reference values and exact diagnostics."""
 import numpy as np
 import pytest
 
-from specc.compiler import emit_models, ir
+from specc.compiler import ir
+from specc.compiler.emit import models as emit_models
 from specc.runtime import init
 
 from tests.graphs.helpers import build_ok, module, parameter_table, rendered

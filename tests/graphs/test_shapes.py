@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from specc.compiler import layers
-from specc.compiler import shapes as S
+from specc.compiler.vocabulary import layers
+from specc.compiler.vocabulary import dimensions as S
 
 T, B = S.Poly.symbol("T"), S.Poly.symbol("B")
 

@@ -229,7 +229,8 @@ def test_generated_model_classes_run_the_new_layers(backend):
     """The model classes as the templates render them (``common/model.j2``) run the mask,
     ``init``, ``elu``, ``max_pool2d`` and ``positions`` on each backend and agree with the
     numpy interpreter of the IR."""
-    from specc.compiler import emit, emit_models
+    from specc.compiler.emit import render as emit
+    from specc.compiler.emit import models as emit_models
     from tests.graphs.helpers import build_ok
     from tests.graphs.interpreter import run as interpret
 

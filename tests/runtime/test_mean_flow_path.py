@@ -99,7 +99,7 @@ LINEAR_OVERRIDE = "objective.path=linear(noise_min = 0.01, noise_max = 0.98)"
 
 @pytest.mark.parametrize("backend_name", ["jax", "lightning", "mlx"])
 def test_the_spec_path_reaches_the_emitted_call(backend_name):
-    from specc.compiler import emit
+    from specc.compiler.emit import render as emit
     from tests.backends.test_mean_flow import meanflow_program
 
     script = emit.render(meanflow_program("mean_flow", (LINEAR_OVERRIDE,)), backend_name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import specc.specs
 from specc.compiler import pipeline
-from specc.compiler.diagnostics import render_text
+from specc.dsl.diagnostics import render_text
 
 SPECS = Path(specc.specs.__file__).parent
 SEED_SPECS = ("meanflow_audio", "astro_lm", "audio_classifier", "audio_vae_gan", "ksin_flow_transformer")

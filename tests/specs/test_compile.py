@@ -8,7 +8,7 @@ import ast
 
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from tests.specs.helpers import BACKENDS, check
 from tests.specs.test_std import PROGRAMS
 

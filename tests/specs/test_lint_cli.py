@@ -15,7 +15,7 @@ FILES = [spec_path(name) for name in SEED_SPECS] + sorted(str(path) for path in 
 
 
 def test_specc_lint_is_clean():
-    command = [sys.executable, "-c", "from specc.compiler.cli import main; main()", "lint", *FILES]
+    command = [sys.executable, "-c", "from specc.compiler.cli.main import main; main()", "lint", *FILES]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert f"{len(FILES)} file(s) checked, no problems" in completed.stdout + completed.stderr

@@ -14,7 +14,7 @@ import statistics
 
 import pytest
 
-from specc.compiler import emit
+from specc.compiler.emit import render as emit
 from specc.runtime import training
 from tests.backends.runner import run_script
 from tests.specs.helpers import check_ok

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from specc.compiler.diagnostics import render_text
-from specc.compiler.graphs import build_models
+from specc.dsl.diagnostics import render_text
+from specc.compiler.graphs.build import build_models
 from specc.compiler.pipeline import std_root
 from specc.dsl.imports import load_program
 from tests.specs import counts

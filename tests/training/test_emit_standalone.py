@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from specc.compiler import pipeline
-from specc.compiler.emit_filters import EmitError
-from specc.compiler.emit_standalone import render_models, runtime_name
+from specc.compiler.emit.filters import EmitError
+from specc.compiler.emit.standalone import render_models, runtime_name
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MLP_FORWARD = [

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 import specc
 from specc.compiler import pipeline
-from specc.compiler.cli_app import app
+from specc.compiler.cli.app import app
 from specc.runtime import init
 from specc.runtime.training.checkpoints import read_checkpoint, write_checkpoint
 from tests.backends.runner import REPOSITORY, run_script, write_script
@@ -483,7 +483,7 @@ def test_cli_inspect_help_has_an_example():
 
 
 def test_backend_whose_framework_is_missing(digits_checkpoint, monkeypatch):
-    from specc.compiler import emit_standalone
+    from specc.compiler.emit import standalone as emit_standalone
 
     directory, _ = digits_checkpoint
     monkeypatch.setitem(emit_standalone.BACKEND_TABLES, "mlx", ("mlx", "mlx", ("import specc_missing_framework",)))

@@ -1,0 +1,534 @@
+"""Objective contracts (E07xx) and backend capability (E08xx).
+
+The objective's contract (registry) is held against the models' signatures (from the
+model graphs) and the data source's fields: every model input is fed — by the objective
+(``x``, ``t``, ``h`` of flows), by an explicit ``inputs = { .. }`` binding or by a data
+field of the same name — with the shape and dtype it declares; the output has the shape
+the objective needs; the target field has the right dtype.
+
+``bind_inputs`` returns the bindings the IR records: (model input, ``data.<field>`` or
+``objective.<name>``).
+"""
+
+from __future__ import annotations
+
+import re
+
+from specc.compiler import ir
+from specc.compiler.vocabulary import registry
+from specc.dsl.diagnostics import Span, did_you_mean
+from specc.compiler.check.cross_field import Facts, head
+
+_TYPE_TEXT = re.compile(r"^\s*(f32|i32|i64|bool)\s*\[\s*([0-9_\s,]*)\]\s*$")
+_INTEGER = ("i32", "i64")
+
+
+def parse_tensor_type(text: str) -> ir.TensorType | None:
+    """``"f32[64]"`` -> TensorType("f32", (64,)); None when malformed."""
+    match = _TYPE_TEXT.match(text)
+    if match is None:
+        return None
+    dims = [part.strip().replace("_", "") for part in match.group(2).split(",") if part.strip()]
+    if any(not dim.isdigit() or int(dim) < 1 for dim in dims):
+        return None
+    return ir.TensorType(match.group(1), tuple(int(dim) for dim in dims))
+
+
+def data_fields(facts: Facts) -> dict[str, ir.TensorType] | None:
+    """Per-example field types of the data source (no batch axis)."""
+    values = facts.checked.sections.get("data")
+    if values is None or values.dropped:
+        return None
+    source = registry.lookup("data", values.values["component"])
+    fields = {}
+    for decl in source.fields:
+        dims = registry.field_dims(decl, values.values)
+        if dims is None:
+            return None
+        fields[decl.name] = ir.TensorType(decl.dtype, dims)
+    for name, text in (values.values.get("fields") or {}).items():
+        parsed = parse_tensor_type(text)
+        if parsed is None:
+            facts.error(
+                "E0407",
+                f"invalid tensor type {text!r} for field `{name}`",
+                facts.span("data", "fields", name),
+                'write a dtype and a shape: "f32[64]", "i64[]" (dtypes: f32, i32, i64, bool)',
+            )
+            return None
+        fields[name] = parsed
+    return fields
+
+
+def _show(tensor: ir.TensorType) -> str:
+    return f"{tensor.dtype}[{', '.join(str(dim) for dim in tensor.shape)}]"
+
+
+def _batched(tensor: ir.TensorType) -> ir.TensorType:
+    return ir.TensorType(tensor.dtype, ("B",) + tuple(tensor.shape))
+
+
+def _compatible(declared: ir.TensorType, given: ir.TensorType) -> bool:
+    """Same rank and dtype family; concrete dims equal (symbolic dims match anything)."""
+    if len(declared.shape) != len(given.shape):
+        return False
+    if (declared.dtype in _INTEGER) != (given.dtype in _INTEGER) or (declared.dtype == "bool") != (
+        given.dtype == "bool"
+    ):
+        return False
+    return all(isinstance(a, str) or isinstance(b, str) or a == b for a, b in zip(declared.shape, given.shape))
+
+
+class ContractChecker:
+    def __init__(self, facts: Facts, graphs: dict[str, ir.ModelGraph]):
+        self.facts = facts
+        self.graphs = graphs
+        self.kind = facts.objective_kind()
+        self.contract = facts.contract()
+        self.fields = data_fields(facts)
+        self.bindings: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def model_span(self, slot: str) -> Span:
+        return self.facts.span("objective", slot) if self.facts.value("objective", slot) else self.objective_head()
+
+    def objective_head(self) -> Span:
+        section = self.facts.section("objective").section
+        return section.component_span or head(section.span, "objective")
+
+    def target(self) -> ir.TensorType | None:
+        target = self.facts.value("objective", "target")
+        if target is None:
+            guess = {"int": ("y", "label", "tokens"), "float": ("y", "params", "x", "audio")}[
+                self.contract.target_dtype
+            ]
+            candidates = [name for name in guess if name in self.fields]
+            if self.contract.target_dtype == "float" and self.kind == "regression":
+                candidates = [name for name in candidates if name != "x"]
+            if not candidates:
+                self.facts.error(
+                    "E0705",
+                    f"objective `{self.kind}` needs `target = data.<field>`",
+                    self.objective_head(),
+                    f"data fields: {', '.join(self.fields)}",
+                )
+                return None
+            target = "data." + candidates[0]
+        name = target.split(".", 1)[1]
+        field = self.fields.get(name)
+        if field is None:
+            return None
+        wanted_int = self.contract.target_dtype == "int"
+        if (field.dtype in _INTEGER) != wanted_int:
+            self.facts.error(
+                "E0705",
+                f"objective `{self.kind}` needs {'integer' if wanted_int else 'float'} targets; "
+                f"`data.{name}` is {_show(field)}",
+                (
+                    self.facts.span("objective", "target")
+                    if self.facts.value("objective", "target")
+                    else self.objective_head()
+                ),
+            )
+            return None
+        self.target_name = name
+        return field
+
+    def check(self) -> None:
+        if self.contract is None or self.fields is None or self.facts.section("objective") is None:
+            return
+        target = self.target()
+        if target is None:
+            return
+        if self.kind == "adversarial":
+            self.check_adversarial(target)
+            return
+        if self.kind in ("mean_flow", "improved_mean_flow"):
+            self.check_mean_flow_time()
+        name = self.facts.value("objective", "model")
+        if name is None:
+            if len(self.graphs) != 1:
+                self.facts.error(
+                    "E0701",
+                    f"objective `{self.kind}` needs `model = <name>`: the spec has " f"{len(self.graphs)} models",
+                    self.objective_head(),
+                )
+                return
+            name = next(iter(self.graphs))
+        graph = self.graphs.get(name)
+        if graph is None:
+            return
+        self.bind(graph, "model", target, self.contract.supplies)
+        self.check_output(graph, "model", target)
+
+    def bind(self, graph: ir.ModelGraph, slot: str, target: ir.TensorType, supplies) -> None:
+        explicit = self.facts.value("objective", "inputs") or {}
+        supplied = dict(supplies)
+        declared = dict(graph.inputs)
+        for key in explicit:
+            if key not in declared:
+                self.facts.error(
+                    "E0709",
+                    f"`inputs` binds `{key}`, which is not an input of model `{graph.name}`",
+                    self.facts.span("objective", "inputs", key),
+                    did_you_mean(key, declared) or f"inputs of `{graph.name}`: {', '.join(declared)}",
+                )
+            elif key in supplied and self.supplies(key):
+                self.facts.error(
+                    "E0709",
+                    f"`{key}` is supplied by objective `{self.kind}` and cannot be bound",
+                    self.facts.span("objective", "inputs", key),
+                )
+        bindings = []
+        for name, tensor in graph.inputs:
+            source, given = self.source_of(name, explicit, supplied, target, graph.name)
+            if source is None:
+                continue
+            if given is not None and not _compatible(tensor, given):
+                where = self.facts.span("objective", "inputs", name) if name in explicit else self.model_span(slot)
+                self.facts.error(
+                    "E0703",
+                    f"model `{graph.name}` declares input `{name}` as {_show(tensor)}, but "
+                    f"{source} is {_show(given)}",
+                    where,
+                )
+            bindings.append((name, source))
+        if self.contract.h == "required" and "h" not in declared:
+            self.facts.error(
+                "E0706",
+                f"objective `{self.kind}` feeds the interval h = t - r: model `{graph.name}` "
+                f"must declare an input `h: f32[B]`",
+                self.model_span(slot),
+            )
+        fed = [name for name, _ in supplies if name != "h"]
+        for needed in fed:
+            if needed not in declared:
+                what = " and ".join(f"`{name}`" for name in fed)
+                self.facts.error(
+                    "E0707",
+                    f"objective `{self.kind}` feeds {what}: model `{graph.name}` has no input " f"`{needed}`",
+                    self.model_span(slot),
+                )
+        conditions = [source for _, source in bindings if source.startswith("data.")]
+        if (self.facts.value("objective", "cfg_dropout") or 0) > 0 and not conditions:
+            self.facts.error(
+                "E0708",
+                f"cfg_dropout drops the condition, but model `{graph.name}` has no input fed " f"from the data",
+                self.facts.span("objective", "cfg_dropout"),
+            )
+        self.bindings[graph.name] = tuple(bindings)
+
+    def source_of(self, name: str, explicit: dict, supplied: dict, target: ir.TensorType, model: str):
+        """(source, type given per batch) of one model input, or (None, None) after a diagnostic."""
+        if name in explicit:
+            field = explicit[name].split(".", 1)[1]
+            return f"data.{field}", _batched(self.fields[field]) if field in self.fields else None
+        if name in supplied and self.supplies(name):
+            if supplied[name] == "sample":
+                return f"objective.{name}", _batched(ir.TensorType("f32", target.shape))
+            return f"objective.{name}", ir.TensorType("f32", ("B",))
+        if name in self.fields:
+            return f"data.{name}", _batched(self.fields[name])
+        self.facts.error(
+            "E0702",
+            f"input `{name}` of model `{model}` is not fed: no data field `{name}` and objective "
+            f"`{self.kind}` does not supply it",
+            self.model_span(self.current_slot(name)),
+            f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})",
+        )
+        return None, None
+
+    def supplies(self, name: str) -> bool:
+        return name != "h" or self.contract.h != "none"
+
+    def current_slot(self, _name: str) -> str:
+        return "model" if self.kind != "adversarial" else "generator"
+
+    def check_output(self, graph: ir.ModelGraph, slot: str, target: ir.TensorType) -> None:
+        if not graph.outputs:
+            return
+        output = graph.outputs[0]
+        wanted = {
+            "like_target": (_batched(ir.TensorType("f32", target.shape)), "an output shaped like the target"),
+            "logits": (ir.TensorType("f32", ("B", "C")), "class logits [B, C]"),
+            "sequence_logits": (ir.TensorType("f32", ("B", "T", "V")), "token logits [B, T, V]"),
+        }[self.contract.output]
+        if not _compatible(wanted[0], output) or output.dtype in _INTEGER:
+            self.facts.error(
+                "E0704",
+                f"objective `{self.kind}` needs {wanted[1]} {_show(wanted[0])}; model "
+                f"`{graph.name}` returns {_show(output)}",
+                self.model_span(slot),
+            )
+        elif self.contract.output == "logits":
+            classes = self.classes()
+            if classes is not None and isinstance(output.shape[1], int) and output.shape[1] != classes:
+                self.facts.error(
+                    "E0704",
+                    f"the labels have {classes} classes; model `{graph.name}` returns "
+                    f"{_show(output)} ({output.shape[1]} logits per row)",
+                    self.model_span(slot),
+                )
+
+    def classes(self) -> int | None:
+        """Number of classes of the data source's labels, when the registry knows it."""
+        values = self.facts.checked.sections["data"].values
+        count = registry.lookup("data", values["component"]).classes
+        count = values.get(count) if isinstance(count, str) else count
+        return count if isinstance(count, int) and getattr(self, "target_name", None) in ("y", "label") else None
+
+    def check_mean_flow_time(self) -> None:
+        """The mean-flow losses need the pair (t, r) that only the mean_flow time sampler draws."""
+        time = self.facts.value("objective", "time")
+        kind = time.get("kind") if isinstance(time, dict) else time
+        if kind is not None and kind != "mean_flow":
+            self.facts.error(
+                "E0712",
+                f"objective `{self.kind}` needs `time = mean_flow(...)`, the sampler that draws the "
+                f"pair (t, r); got `{kind}`",
+                self.facts.span("objective", "time"),
+                "write `time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)`",
+            )
+
+    def check_adversarial(self, target: ir.TensorType) -> None:
+        generator = self.graphs.get(self.facts.value("objective", "generator"))
+        discriminator = self.graphs.get(self.facts.value("objective", "discriminator"))
+        if generator is not None:
+            self.bind(generator, "generator", target, (("x", "sample"),))
+            self.check_output(generator, "generator", target)
+        if discriminator is not None:
+            wanted = _batched(ir.TensorType("f32", target.shape))
+            inputs = discriminator.inputs
+            if len(inputs) != 1 or not _compatible(inputs[0][1], wanted):
+                shown = ", ".join(f"{name}: {_show(tensor)}" for name, tensor in inputs)
+                self.facts.error(
+                    "E0710",
+                    f"the discriminator takes one input shaped like the target {_show(wanted)}; "
+                    f"`{discriminator.name}` takes ({shown})",
+                    self.model_span("discriminator"),
+                )
+            else:
+                self.bindings[discriminator.name] = ((inputs[0][0], "objective.x"),)
+        names = {section.name for section in self.facts.resolution.sections.values() if section.kind == "optimizer"}
+        if not self.check_discriminator_use(names):
+            return
+        for needed in self.contract.optimizers:
+            if needed not in names:
+                self.facts.error(
+                    "E0711",
+                    f"objective `adversarial` needs an optimizer named `{needed}`",
+                    self.objective_head(),
+                    f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`",
+                )
+
+
+    def check_discriminator_use(self, optimizer_names: set) -> bool:
+        """``use_adversarial = true`` needs ``discriminator``; ``false`` trains the generator
+        alone: neither a discriminator nor its optimizer (E0713). False when the adversarial
+        training is off (the optimizer check is then done)."""
+        written = self.facts.value("objective", "discriminator")
+        if self.facts.value("objective", "use_adversarial") is not False:
+            if written is None:
+                self.facts.error(
+                    "E0713",
+                    "objective `adversarial` needs `discriminator = <model>` when use_adversarial = true",
+                    self.objective_head(),
+                    "name the discriminator, or set `use_adversarial = false` to train the generator alone",
+                )
+            return True
+        if written is not None:
+            self.facts.error(
+                "E0713",
+                f"use_adversarial = false trains no discriminator: `discriminator = {written}` is unused",
+                self.facts.span("objective", "discriminator"),
+                "remove `discriminator`",
+            )
+        for section in self.facts.resolution.sections.values():
+            if section.kind != "optimizer" or section.name != "discriminator":
+                continue
+            self.facts.error(
+                "E0713",
+                "use_adversarial = false trains no discriminator: `optimizer discriminator` is unused",
+                head(section.span, "optimizer"),
+                "remove `optimizer discriminator`",
+            )
+        if "generator" not in optimizer_names:
+            self.facts.error(
+                "E0711",
+                "objective `adversarial` needs an optimizer named `generator`",
+                self.objective_head(),
+                "add `optimizer generator: adam { lr = 1e-4 }`",
+            )
+        return False
+
+
+def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every ``freeze`` prefix matches a parameter: ``name`` or ``model.name`` (dotted prefix)."""
+    names = [name for graph in graphs.values() for name, _ in graph.parameters]
+    names += [f"{graph.name}.{name}" for graph in graphs.values() for name, _ in graph.parameters]
+    if not names or not facts.known("train", "freeze"):
+        return
+    prefixes = sorted({".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)})
+    for index, prefix in enumerate(facts.value("train", "freeze") or ()):
+        if prefix not in prefixes:
+            facts.error(
+                "E0513",
+                f"freeze `{prefix}` matches no parameter",
+                facts.span("train", "freeze", index),
+                did_you_mean(prefix, prefixes)
+                or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}",
+            )
+
+
+def check_penalties(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every penalty ``prefix`` matches a parameter of the objective's model, as ``freeze``
+    does (``name`` or ``model.name``, whole name parts); penalties need a single-model
+    objective (E0517)."""
+    penalties = facts.value("train", "penalties") or ()
+    if not penalties or not graphs or not facts.known("train", "penalties"):
+        return
+    contract = facts.contract()
+    if contract is not None and len(contract.models) > 1:
+        facts.error(
+            "E0517",
+            f"penalties apply to the objective's one model; objective `{facts.objective_kind()}` trains "
+            f"{len(contract.models)}",
+            facts.span("train", "penalties"),
+        )
+        return
+    names = [name for graph in graphs.values() for name, _ in graph.parameters]
+    names += [f"{graph.name}.{name}" for graph in graphs.values() for name, _ in graph.parameters]
+    prefixes = sorted({".".join(name.split(".")[:depth]) for name in names for depth in range(1, name.count(".") + 2)})
+    for index, penalty in enumerate(penalties):
+        if penalty["prefix"] not in prefixes:
+            facts.error(
+                "E0517",
+                f"penalty prefix `{penalty['prefix']}` matches no parameter",
+                facts.span("train", "penalties", index),
+                did_you_mean(penalty["prefix"], prefixes)
+                or f"parameters start with: {', '.join(sorted({n.split('.')[0] for n in names}))}",
+            )
+
+
+# ---------------------------------------------------------------------- backend capability
+
+
+def used_components(facts: Facts):
+    """(kind, name, span) of every registry component the spec uses."""
+    for key, section in facts.checked.sections.items():
+        definition = registry.SECTIONS[section.section.kind]
+        if definition.component_kind:
+            span = section.section.component_span or head(section.section.span, section.section.kind)
+            yield definition.component_kind, section.values["component"], span
+        yield from _nested_components(section, facts, key)
+    precision = facts.value("train", "precision")
+    if precision is not None:
+        yield "precision", precision, facts.span("train", "precision")
+
+
+def _nested_components(section, facts: Facts, key: str):
+    parameters = {parameter.name: parameter for parameter in registry.SECTIONS[section.section.kind].keys}
+    if registry.SECTIONS[section.section.kind].component_kind:
+        component = registry.lookup(registry.SECTIONS[section.section.kind].component_kind, section.values["component"])
+        parameters.update({parameter.name: parameter for parameter in component.params})
+    for name, parameter in parameters.items():
+        value = section.values.get(name)
+        kind = parameter.type.rstrip("?")
+        if kind == "terms":
+            for index, term in enumerate(value or ()):
+                yield "loss", term["term"]["kind"], facts.span(key, name, index)
+        elif kind.startswith("list[") and kind[5:-1] in registry.COMPONENT_KINDS:
+            for index, item in enumerate(value or ()):
+                yield kind[5:-1], item["kind"], facts.span(key, name, index)
+        elif kind in registry.COMPONENT_KINDS and isinstance(value, dict):
+            yield kind, value["kind"], facts.span(key, name)
+
+
+def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
+    """Every component (and graph layer) the spec uses must exist on ``backend``: in the
+    registry (what the runtime implements) and in the backend's table
+    (``specc.compiler.backends.<name>``: what its template renders)."""
+    table = _backend_table(backend)
+    for kind, name, span in used_components(facts):
+        component = registry.lookup(kind, name)
+        if component is not None and backend not in component.backends:
+            facts.error(
+                "E0801",
+                f"{kind} `{name}` is not available on backend `{backend}`",
+                span,
+                f"backends with it: {', '.join(sorted(component.backends))}",
+            )
+        elif table is not None and not table.supports(kind, name):
+            facts.error(
+                "E0801",
+                f"{kind} `{name}` is not implemented by backend `{backend}` yet",
+                span,
+                f"{backend} implements: {', '.join(sorted(table.capabilities[kind]))}",
+            )
+    if table is not None:
+        _check_refusals(facts, backend, table)
+    _check_layers(facts, backend, graphs)
+
+
+def _check_refusals(facts: Facts, backend: str, table) -> None:
+    """Settings the backend's template does not render for this objective, at their value."""
+    kind = facts.objective_kind()
+    for refusal in table.refusals:
+        section, *loc = refusal.path
+        if refusal.objective == kind and refusal.applies(facts.value(section, *loc)):
+            facts.error(
+                "E0801",
+                f"{refusal.feature} with objective `{kind}` is not implemented by backend `{backend}` yet",
+                facts.span(section, *loc),
+            )
+
+
+def _backend_table(backend: str):
+    try:
+        from specc.compiler.backends import get_backend
+
+        return get_backend(backend)
+    except (ImportError, ValueError):
+        return None
+
+
+def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
+    try:
+        from specc.compiler.vocabulary import layers
+    except ImportError:
+        return
+    entries = getattr(layers, "ENTRIES", None) or getattr(layers, "LAYERS", None)
+    if not isinstance(entries, dict):
+        return
+    runtime_names = {entry.runtime: entry for entry in entries.values()}
+    reported = set()
+    for graph in graphs.values():
+        for module in graph.modules:
+            for name, origin in _calls(module):
+                entry = entries.get(name) or runtime_names.get(name)
+                if entry is None or backend in entry.backends or (entry.name, graph.name) in reported:
+                    continue
+                reported.add((entry.name, graph.name))
+                facts.error(
+                    "E0802",
+                    f"`{entry.name}` (in model `{graph.name}`) is not available on backend " f"`{backend}`",
+                    _origin_span(origin, facts),
+                    f"backends with it: {', '.join(sorted(entry.backends))}",
+                )
+
+
+def _calls(module: ir.ModuleDef):
+    """(layer or op name, origin) of everything a module calls."""
+    for submodule in module.submodules:
+        if isinstance(submodule, ir.Layer):
+            origin = next((s.origin for s in module.body if s.attribute == submodule.attribute), module.origin)
+            yield submodule.kind, origin
+    for statement in module.body:
+        if statement.call == "op":
+            yield statement.function, statement.origin
+
+
+def _origin_span(origin: str, facts: Facts) -> Span:
+    parts = origin.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+        return Span.point(parts[0], int(parts[1]), int(parts[2]))
+    return Span.point(facts.resolution.root_file)

@@ -1,0 +1,413 @@
+"""Cross-field rules (E05xx) and name checks of the validated sections.
+
+``check_rules(resolution, checked) -> list[Diagnostic]``. Each rule is one small function
+reading the validated values (defaults filled in) and pointing at the value it blames.
+"""
+
+from __future__ import annotations
+
+from difflib import get_close_matches
+from string import Formatter
+
+from specc.compiler.vocabulary import registry
+from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
+from specc.compiler.check.resolve import Resolution
+from specc.compiler.check.validate import Checked, CheckedSection
+
+
+class Facts:
+    """Lookups shared by the rules: validated values, spans, optimizer names."""
+
+    def __init__(self, resolution: Resolution, checked: Checked):
+        self.resolution = resolution
+        self.checked = checked
+        self.diagnostics: list[Diagnostic] = []
+
+    def section(self, key: str) -> CheckedSection | None:
+        return self.checked.sections.get(key)
+
+    def value(self, key: str, *loc):
+        section = self.section(key)
+        data = section.values if section else None
+        for part in loc:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(part)
+        return data
+
+    def span(self, key: str, *loc) -> Span:
+        """The span of the value at ``loc`` (or of its nearest written parent, or the section)."""
+        section = self.section(key)
+        if section is None:
+            return Span.point(self.resolution.root_file)
+        for cut in range(len(loc), 0, -1):
+            if loc[:cut] in section.spans:
+                return section.spans[loc[:cut]]
+        resolved = section.section
+        for part in loc:
+            child = resolved.children.get(part) if isinstance(part, str) else None
+            if child is None:
+                break
+            resolved = child
+        return head(resolved.span, resolved.kind)
+
+    def error(self, code: str, message: str, span: Span, help: str | None = None, notes=()) -> None:
+        self.diagnostics.append(Diagnostic(code, message, span, help=help, notes=tuple(notes)))
+
+    def known(self, key: str, name: str) -> bool:
+        """False when the written value of ``key.name`` was invalid (its default stands in)."""
+        section = self.section(key)
+        return section is not None and name not in section.dropped
+
+    def optimizer_keys(self) -> list[str]:
+        return [key for key, section in self.resolution.sections.items() if section.kind == "optimizer"]
+
+    def objective_kind(self) -> str | None:
+        return self.value("objective", "component")
+
+    def contract(self) -> registry.Contract | None:
+        kind = self.objective_kind()
+        component = registry.lookup("objective", kind) if kind else None
+        return component.contract if component else None
+
+    def monitorable(self) -> list[str] | None:
+        """Metric names the run logs (``val/loss`` and ``val/<metric>`` for every metric
+        written, even a misspelt one: that one has its own diagnostic); None when unknown."""
+        names = ["val/loss"]
+        contract = self.contract()
+        if contract is not None and contract.sampler:
+            names.append("val/mse")
+        evaluation = self.resolution.sections.get("eval")
+        written = evaluation.entries.get("metrics") if evaluation else None
+        if evaluation is not None and "metrics" in evaluation.key_spans and written is None:
+            return None
+        if written is not None:
+            if not isinstance(written.value, list):
+                return None
+            for item in written.value:
+                name = getattr(item.value, "name", None)
+                if not isinstance(name, str):
+                    return None
+                names.append(f"val/{name}")
+                if registry.lookup("metric", name) is None:  # misspelt: its likely meaning counts too
+                    names += [
+                        f"val/{close}" for close in get_close_matches(name, registry.components("metric"), 1, 0.6)
+                    ]
+        return list(dict.fromkeys(names))
+
+
+def head(span: Span, keyword: str) -> Span:
+    return Span(span.file, span.line, span.column, span.line, span.column + len(keyword))
+
+
+# ---------------------------------------------------------------------- rules
+
+
+def rule_duration(facts: Facts) -> None:
+    train = facts.section("train")
+    if train is None or not (facts.known("train", "max_steps") and facts.known("train", "max_epochs")):
+        return
+    if facts.value("train", "max_steps") is None and facts.value("train", "max_epochs") is None:
+        facts.error(
+            "E0505",
+            "the training run has no length",
+            head(train.section.span, "train"),
+            "set `max_steps` or `max_epochs` in `train`",
+        )
+
+
+def rule_schedules(facts: Facts) -> None:
+    optimizers = facts.optimizer_keys()
+    for key, section in facts.resolution.sections.items():
+        if section.kind != "schedule" or facts.section(key) is None:
+            continue
+        partner = "optimizer." + section.name if section.name else "optimizer"
+        if partner not in optimizers:
+            facts.error(
+                "E0507",
+                f"schedule `{key}` has no optimizer `{partner}`",
+                head(section.span, "schedule"),
+                did_you_mean(partner, optimizers) or f"optimizers: {', '.join(optimizers) or 'none'}",
+            )
+        rule_schedule_steps(facts, key)
+
+
+def rule_schedule_steps(facts: Facts, key: str) -> None:
+    kind = facts.value(key, "component")
+    component = registry.lookup("schedule", kind)
+    if component is None or component.param("total") is None:
+        return
+    total = facts.value(key, "total")
+    if total is None:
+        total = facts.value("train", "max_steps")
+        if not facts.known("train", "max_steps") or not facts.known(key, "total"):
+            return
+        if total is None:
+            facts.error(
+                "E0506",
+                f"schedule `{kind}` needs `total`: the run is given in epochs, not steps",
+                head(facts.section(key).section.span, "schedule"),
+                "set `total = <steps>` in the schedule",
+            )
+            return
+    warmup = facts.value(key, "warmup") or 0
+    if facts.known(key, "warmup") and warmup >= total:
+        facts.error(
+            "E0501", f"warmup ({warmup} steps) must be below the total steps ({total})", facts.span(key, "warmup")
+        )
+
+
+def rule_monitors(facts: Facts) -> None:
+    evaluates = facts.value("train", "eval_every") is not None or facts.value("train", "val_check_interval") is not None
+    available = facts.monitorable()
+    for child, label in (("checkpoint", "checkpoint"), ("early_stopping", "early stopping")):
+        settings = facts.value("train", child)
+        if not isinstance(settings, dict) or child not in facts.section("train").section.children:
+            continue
+        monitor = settings.get("monitor")
+        if monitor is None or available is None:
+            continue
+        if monitor not in available:
+            facts.error(
+                "E0502",
+                f"{label} monitors `{monitor}`, which is never logged",
+                facts.span("train", child, "monitor"),
+                did_you_mean(monitor, available) or f"logged metrics: {', '.join(available)}",
+            )
+        elif not evaluates:
+            facts.error(
+                "E0503",
+                f"{label} monitors `{monitor}` but the run never evaluates",
+                facts.span("train", child),
+                "set `eval_every` in `train`",
+            )
+
+
+def rule_data(facts: Facts) -> None:
+    if facts.section("data") is None:
+        return
+    if facts.value("data", "shift_test_distribution") and facts.value("data", "break_symmetry"):
+        facts.error(
+            "E0504",
+            "shift_test_distribution cannot be combined with break_symmetry",
+            facts.span("data", "shift_test_distribution"),
+            notes=("the shifted test distribution draws frequencies that break_symmetry would remap",),
+        )
+    sizes = facts.value("data", "sizes")
+    if sizes is not None and len(sizes) != 3:
+        facts.error(
+            "E0508", f"`sizes` needs 3 values (train, val, test), found {len(sizes)}", facts.span("data", "sizes")
+        )
+    split_seeds = facts.value("data", "split_seeds")
+    if split_seeds is not None and len(split_seeds) != 3:
+        facts.error(
+            "E0508",
+            f"`split_seeds` needs 3 values (train, val, test), found {len(split_seeds)}",
+            facts.span("data", "split_seeds"),
+        )
+    validation, test = facts.value("data", "val_fraction"), facts.value("data", "test_fraction")
+    if validation is not None and test is not None and validation + test >= 1:
+        facts.error(
+            "E0508",
+            f"val_fraction + test_fraction must be below 1, found {validation + test:g}",
+            facts.span("data", "test_fraction"),
+        )
+    contract = facts.contract()
+    if facts.value("data", "coupling") == "ot" and contract is not None and not contract.sampler:
+        facts.error(
+            "E0509",
+            f"coupling = ot pairs noise with data and needs a flow objective, not " f"`{facts.objective_kind()}`",
+            facts.span("data", "coupling"),
+        )
+
+
+def rule_evaluation(facts: Facts) -> None:
+    contract = facts.contract()
+    if contract is None or facts.section("eval") is None:
+        return
+    kind = facts.objective_kind()
+    if not (facts.known("eval", "sampler") and facts.known("eval", "metrics")):
+        return
+    sampler = facts.value("eval", "sampler")
+    for key in ("sampler", "test_sampler"):
+        if facts.value("eval", key) is not None and not contract.sampler:
+            facts.error(
+                "E0510",
+                f"objective `{kind}` does not generate samples: `{key}` does not apply",
+                facts.span("eval", key),
+            )
+    if contract.sampler and facts.known("eval", "test_sampler"):
+        rule_test_sampler(facts, sampler, facts.value("eval", "test_sampler"))
+    for index, metric in enumerate(facts.value("eval", "metrics") or ()):
+        component = registry.lookup("metric", metric["kind"])
+        needs = component.needs
+        span = facts.span("eval", "metrics", index)
+        if "sampler" in needs and not contract.sampler:
+            facts.error(
+                "E0511",
+                f"metric `{metric['kind']}` compares generated samples; objective `{kind}` " f"does not generate any",
+                span,
+            )
+        elif "sampler" in needs and sampler is None:
+            facts.error(
+                "E0511",
+                f"metric `{metric['kind']}` compares generated samples: set `sampler` in `eval`",
+                span,
+                "e.g. sampler = euler(steps = 50)",
+            )
+        elif needs and "sampler" not in needs and kind not in needs:
+            facts.error(
+                "E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span
+            )
+
+
+def rule_test_sampler(facts: Facts, sampler: dict | None, test_sampler: dict | None) -> None:
+    """``test_sampler`` replaces ``sampler`` on the test split: it needs one, of the same
+    family (an integrator for an integrator, ``one_step`` for ``one_step``)."""
+    if test_sampler is None:
+        return
+    span = facts.span("eval", "test_sampler")
+    if sampler is None:
+        facts.error(
+            "E0514",
+            "`test_sampler` replaces `sampler` on the test split: set `sampler` in `eval` too",
+            span,
+            "e.g. sampler = rk4(steps = 50)",
+        )
+    elif (sampler["kind"] == "one_step") != (test_sampler["kind"] == "one_step"):
+        facts.error(
+            "E0514",
+            f"`test_sampler = {test_sampler['kind']}` and `sampler = {sampler['kind']}` are of different families: "
+            "one_step samples a mean-flow model in one step, euler / heun / rk4 integrate",
+            span,
+            "use an integrator for both or one_step for both",
+        )
+
+
+def rule_model_names(facts: Facts) -> None:
+    """Model names in the objective and the optimizers' ``models`` lists exist."""
+    models = facts.resolution.models
+    for key in facts.optimizer_keys():
+        for index, name in enumerate(facts.value(key, "models") or ()):
+            if name not in models:
+                facts.error(
+                    "E0301", f"undefined model `{name}`", facts.span(key, "models", index), did_you_mean(name, models)
+                )
+    objective = facts.section("objective")
+    if objective is None:
+        return
+    contract = facts.contract()
+    for slot in contract.models if contract else ():
+        name = facts.value("objective", slot)
+        if name is not None and name not in models:
+            facts.error(
+                "E0301",
+                f"undefined model `{name}`",
+                facts.span("objective", slot),
+                did_you_mean(name, models) or f"models: {', '.join(models) or 'none'}",
+            )
+
+
+def rule_optimizer_models(facts: Facts) -> None:
+    """No model is updated by two optimizers (named optimizers default to the objective's
+    model of the same name, unnamed ones to every model)."""
+    contract = facts.contract()
+    owner: dict[str, str] = {}
+    for key in facts.optimizer_keys():
+        if facts.section(key) is None or not facts.known(key, "models"):
+            continue
+        name = facts.resolution.sections[key].name
+        models = facts.value(key, "models") or []
+        if not models and name and contract is not None and len(contract.models) > 1:
+            if name not in contract.models:
+                continue  # an optimizer the objective has no use for: E0711 names the one it needs
+            models = [facts.value("objective", name)]
+        models = models or list(facts.resolution.models)
+        for model in models:
+            if model in owner:
+                facts.error(
+                    "E0512",
+                    f"model `{model}` is updated by `{owner[model]}` and by `{key}`",
+                    head(facts.resolution.sections[key].span, "optimizer"),
+                    "give each optimizer its models: models = [<model>]",
+                )
+            else:
+                owner[model] = key
+
+
+def rule_intervals(facts: Facts) -> None:
+    """One way to say how often: steps (``eval_every``, ``every``) or epochs
+    (``val_check_interval``, ``every_n_epochs``), not both."""
+    if facts.section("train") is None:
+        return
+    if facts.value("train", "eval_every") is not None and facts.value("train", "val_check_interval") is not None:
+        facts.error(
+            "E0515",
+            "`eval_every` (steps) and `val_check_interval` (a fraction of an epoch) both set when to evaluate",
+            facts.span("train", "val_check_interval"),
+            "keep one of them",
+        )
+    checkpoint = facts.value("train", "checkpoint")
+    if isinstance(checkpoint, dict) and "checkpoint" in facts.section("train").section.children:
+        if checkpoint.get("every") is not None and checkpoint.get("every_n_epochs") is not None:
+            facts.error(
+                "E0515",
+                "checkpoint `every` (steps) and `every_n_epochs` both set when to save",
+                facts.span("train", "checkpoint", "every_n_epochs"),
+                "keep one of them",
+            )
+        if checkpoint.get("filename") is not None:
+            check_filename(facts, checkpoint["filename"])
+
+
+def check_filename(facts: Facts, pattern: str) -> None:
+    """A checkpoint ``filename`` names one folder from ``{step}``, ``{epoch}`` and logged
+    metrics (``{val/loss:.3f}``, also spelt ``{val_loss}``)."""
+    span = facts.span("train", "checkpoint", "filename")
+    available = facts.monitorable() or []
+    fields = ["step", "epoch"] + available + [name.replace("/", "_") for name in available]
+    try:
+        parsed = [(name, spec) for _, name, spec, _ in Formatter().parse(pattern) if name is not None]
+        literal_text = "".join(text for text, _, _, _ in Formatter().parse(pattern))
+    except ValueError as error:
+        facts.error("E0516", f"checkpoint filename `{pattern}` is not a format pattern: {error}", span)
+        return
+    for name, spec in parsed:
+        if name not in fields and facts.monitorable() is not None:
+            facts.error(
+                "E0516",
+                f"checkpoint filename field `{{{name}}}` is neither step, epoch nor a logged metric",
+                span,
+                did_you_mean(name, fields) or f"fields: {', '.join(fields)}",
+            )
+            return
+        try:
+            format(1 if name in ("step", "epoch") else 1.0, spec or "")
+        except ValueError:
+            facts.error("E0516", f"checkpoint filename field `{{{name}:{spec}}}` has an invalid format", span)
+            return
+    if "/" in literal_text or pattern.startswith(".") or pattern == "last":
+        facts.error(
+            "E0516",
+            f"checkpoint filename `{pattern}` must name one folder: no `/`, no leading `.`, not `last`",
+            span,
+        )
+
+
+RULES = (
+    rule_duration,
+    rule_intervals,
+    rule_schedules,
+    rule_monitors,
+    rule_data,
+    rule_evaluation,
+    rule_model_names,
+    rule_optimizer_models,
+)
+
+
+def check_rules(resolution: Resolution, checked: Checked) -> list[Diagnostic]:
+    facts = Facts(resolution, checked)
+    for rule in RULES:
+        rule(facts)
+    return facts.diagnostics

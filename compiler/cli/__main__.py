@@ -1,0 +1,3 @@
+from specc.compiler.cli.main import main
+
+main()

@@ -1,0 +1,204 @@
+"""The typer application of ``specc`` (every command, with its ``--help``).
+
+Imported by ``specc.compiler.cli.main.main()`` only when the command line is not a plain
+``lint``/``fmt`` one (see ``specc.compiler.cli.main.fast_arguments``); ``lint`` and ``fmt`` run
+the same functions (``run_lint``, ``run_fmt``) on both paths.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from specc.compiler.cli.main import BACKENDS, SET_HELP, read, run_fmt, run_lint
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="specc: compile declarative training specs (.mf) into standalone training scripts.",
+)
+
+
+def _print_diagnostics(result, stream=None) -> None:
+    from specc.dsl.diagnostics import render_all
+
+    text = render_all(result.diagnostics, result.sources)
+    if text:
+        (stream or sys.stderr).write(text)
+
+
+def _check(spec: str, overrides, backend=None):
+    from specc.compiler.pipeline import check
+
+    return check(spec, read, tuple(overrides or ()), backend)
+
+
+@app.command()
+def compile(
+    spec: str = typer.Argument(..., help="The spec file."),
+    backend: str = typer.Option(..., "--backend", "-b", help="jax, lightning or mlx."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the script here (default: stdout)."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+    check_only: bool = typer.Option(False, "--check", help="With -o: exit 1 when FILE differs from the output."),
+) -> None:
+    """Compile SPEC into a training script.
+
+    Example: specc compile specs/ksin_flow.mf --backend jax -o train_ksin.py
+    """
+    if backend not in BACKENDS:
+        typer.echo(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})", err=True)
+        raise typer.Exit(2)
+    if check_only and output is None:
+        typer.echo("error: --check needs -o FILE (the file to compare against)", err=True)
+        raise typer.Exit(2)
+    result = _check(spec, set_, backend)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    try:
+        from specc.compiler.emit.render import EmitError, render
+    except ImportError:
+        typer.echo("rendering is not available yet: the spec is valid, but no script was written", err=True)
+        raise typer.Exit(1)
+    try:
+        script = render(result.program, backend)
+    except EmitError as error:  # the backend cannot render this program (its own message)
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    if check_only:
+        try:
+            current = Path(output).read_text(encoding="utf-8") if Path(output).is_file() else None
+        except (OSError, UnicodeDecodeError) as error:
+            current = None
+            typer.echo(f"error: cannot read {output}: {error}", err=True)
+        if current != script:
+            typer.echo(f"{output} is out of date: run `specc compile {spec} --backend {backend} -o {output}`", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{output} is up to date", err=True)
+        return
+    if output is None:
+        sys.stdout.write(script)
+    else:
+        try:
+            Path(output).write_text(script, encoding="utf-8")
+        except OSError as error:
+            typer.echo(f"error: cannot write {output}: {error.strerror or error}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"wrote {output}", err=True)
+
+
+@app.command()
+def lint(
+    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    output_format: str = typer.Option("text", "--format", "-f", help="text, json, github or sarif."),
+    strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Check specs and report every problem with its position. Exit 0 when clean, 1 on errors.
+
+    Files without a `spec` line are libraries of blocks: they are parsed and their imports
+    resolved; their blocks are checked where a spec uses them.
+
+    Example: specc lint specs/ --format github
+    """
+    raise typer.Exit(run_lint(paths, output_format, strict, set_))
+
+
+@app.command()
+def fmt(
+    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    check_only: bool = typer.Option(False, "--check", help="Only report files that would change (exit 1)."),
+) -> None:
+    """Format specs in the one canonical style (comments kept).
+
+    Example: specc fmt specs/ --check
+    """
+    raise typer.Exit(run_fmt(paths, check_only))
+
+
+@app.command()
+def explain(
+    spec: str = typer.Argument(..., help="The spec file."),
+    key: str = typer.Argument(..., help="A constant (k) or a dotted key (optimizer.lr, train.checkpoint.keep)."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Show the resolved value of KEY and where it came from (file:line, import chain, --set or default).
+
+    Example: specc explain specs/ksin_flow.mf optimizer.lr --set k=8
+    """
+    from specc.compiler.cli.explain import explain as explain_key
+    from specc.dsl.diagnostics import render_all
+
+    result = _check(spec, set_)
+    if result.resolution is None:
+        _print_diagnostics(result)
+        raise typer.Exit(1)
+    text, diagnostics = explain_key(result.resolution, key)
+    if text is None:
+        sys.stderr.write(render_all(diagnostics, result.sources))
+        raise typer.Exit(1)
+    sys.stdout.write(text)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of a spec (sections, components, parameters), from the registry.
+
+    Example: specc schema > specc.schema.json
+    """
+    import json
+
+    from specc.compiler.vocabulary.json_schema import json_schema
+
+    document = json_schema()
+    try:
+        from specc.compiler.vocabulary import layers
+
+        document["x-specc-layers"] = layers.describe()
+    except ImportError:
+        pass
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+
+
+@app.command()
+def ir(
+    spec: str = typer.Argument(..., help="The spec file."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Print the IR of SPEC as canonical JSON (what the backends receive).
+
+    Example: specc ir specs/digits_mlp.mf --set train.max_steps=10
+    """
+    from specc.compiler import ir as ir_module
+
+    result = _check(spec, set_)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    sys.stdout.write(ir_module.to_json(result.program))
+
+
+@app.command()
+def inspect(
+    checkpoint: str = typer.Argument(..., help="A checkpoint folder, its checkpoints/last link or a run directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
+) -> None:
+    """Describe CHECKPOINT: its spec, step and writer, and per model the block called with its
+    hyperparameters, input and output types, layers and parameter count (docs/checkpoints.md).
+
+    Example: specc inspect runs/digits_mlp/checkpoints/last
+    """
+    import json
+
+    from specc.load import CheckpointError, describe_checkpoint, format_description
+
+    try:
+        description = describe_checkpoint(checkpoint)
+    except CheckpointError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.write(json.dumps(description, indent=2, sort_keys=True) + "\n" if as_json else format_description(description))

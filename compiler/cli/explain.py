@@ -1,0 +1,81 @@
+"""``specc explain SPEC KEY``: a resolved value and where it came from.
+
+``explain(resolution, checked_values, key) -> (text | None, diagnostics)``. KEY is a
+constant (``k``) or a dotted section path (``optimizer.lr``, ``train.checkpoint.keep``,
+``optimizer.generator.lr``). A key that is not written in the spec shows its default (from
+the registry) or, for a schedule's ``peak`` / ``total``, the value it is derived from.
+"""
+
+from __future__ import annotations
+
+from specc.compiler.vocabulary import registry
+from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
+from specc.compiler.check.values import RValue, describe
+
+
+def _lines(key: str, value: RValue) -> list[str]:
+    lines = [f"{key} = {describe(value)}", f"  from: {value.origin}"]
+    if value.origin == "--set":
+        lines[-1] += " (command-line override)"
+    if len(value.chain) > 1:
+        lines.append(f"  import chain: {' -> '.join(value.chain)}")
+    for step in value.via:
+        lines.append(f"  via: {step}")
+    return lines
+
+
+def _section_and_name(resolution, key: str):
+    parts = key.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        path, rest = ".".join(parts[:cut]), parts[cut:]
+        section = resolution.sections.get(path)
+        if section is None:
+            continue
+        while len(rest) > 1 and rest[0] in section.children:
+            section, rest = section.children[rest[0]], rest[1:]
+        if len(rest) == 1:
+            return section, rest[0]
+    return None, None
+
+
+def _parameter(section, name: str) -> registry.Param | None:
+    definition = registry.SECTIONS[section.kind]
+    candidates = list(definition.keys)
+    if definition.component_kind and section.component:
+        component = registry.lookup(definition.component_kind, section.component)
+        candidates += list(component.params) if component else []
+    return next((parameter for parameter in candidates if parameter.name == name), None)
+
+
+def known_keys(resolution) -> list[str]:
+    keys = list(resolution.constants)
+    for section in resolution.sections.values():
+        keys += [f"{section.key}.{name}" for name in section.entries]
+        for child in section.children.values():
+            keys += [f"{section.key}.{child.kind}.{name}" for name in child.entries]
+    return keys
+
+
+def explain(resolution, key: str) -> tuple[str | None, list[Diagnostic]]:
+    if key in resolution.constants:
+        return "\n".join(_lines(key, resolution.constants[key])) + "\n", []
+    section, name = _section_and_name(resolution, key)
+    if section is not None and name in section.entries:
+        return "\n".join(_lines(key, section.entries[name])) + "\n", []
+    parameter = _parameter(section, name) if section is not None else None
+    if parameter is not None:
+        if parameter.derived:
+            text = f"{key} is not set\n  default: the value of `{parameter.derived}`\n"
+        elif parameter.required:
+            text = f"{key} is not set (it is required)\n"
+        else:
+            text = f"{key} = {describe(_value(parameter.default))}\n  from: default (registry)\n"
+        return text + f"  doc: {parameter.doc}\n", []
+    span = Span.point("--explain")
+    return None, [Diagnostic("E0307", f"unknown key `{key}`", span, help=did_you_mean(key, known_keys(resolution)))]
+
+
+def _value(default):
+    if isinstance(default, tuple):
+        return [_value(item) for item in default]
+    return default

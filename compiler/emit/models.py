@@ -1,0 +1,189 @@
+"""Model classes as template views: every ``ir.ModuleDef`` becomes one class whose
+constructor lines come from its sub-modules and whose forward lines come from its
+statements. Every spec value goes through :mod:`specc.compiler.emit.filters`.
+"""
+
+from __future__ import annotations
+
+from specc.compiler import ir
+from specc.compiler.emit.filters import EmitError, identifier, literal, operand_literal
+
+INFIX = {
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "pow": "**",
+    "matmul": "@",
+}
+PREFIX = {"neg": "-", "pos": "+"}
+
+# Names a generated forward method uses itself: a spec value with one of these names is
+# renamed (``layers`` -> ``layers_``) so it cannot shadow them.
+RESERVED = frozenset(
+    {"self", "layers", "preprocess", "module", "jax", "jnp", "nnx", "np", "torch", "nn", "mx", "F"}
+)
+
+
+class LocalNames:
+    """Maps spec value names to checked, non-shadowing local variable names."""
+
+    def __init__(self):
+        self.names: dict[str, str] = {}
+
+    def __call__(self, name: str) -> str:
+        if name not in self.names:
+            local = identifier(name)
+            taken = set(self.names.values())
+            while local in RESERVED or local in taken:
+                local = local + "_"
+            self.names[name] = local
+        return self.names[name]
+
+
+def operand(value: ir.Operand, names: LocalNames) -> str:
+    return names(value.ref) if value.ref is not None else operand_literal(value.literal)
+
+
+def call_arguments(statement: ir.Statement, names: LocalNames) -> str:
+    positional = [operand(item, names) for item in statement.inputs]
+    keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
+    return ", ".join(positional + keywords)
+
+
+def targets_text(targets, names: LocalNames) -> str:
+    return ", ".join(names(target) for target in targets)
+
+
+def statement_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
+    """The forward lines of one statement (without indentation of the method body)."""
+    if statement.call == "repeat":
+        return repeat_lines(statement, names)
+    targets = targets_text(statement.targets, names)
+    if statement.call == "layer":
+        callee = "self." + identifier(statement.attribute)
+        return [f"{targets} = {callee}({call_arguments(statement, names)})"]
+    if statement.call != "op":
+        raise EmitError(f"unknown statement call {statement.call!r}")
+    function = statement.function
+    if function in INFIX:
+        left, right = (operand(item, names) for item in statement.inputs)
+        return [f"{targets} = {left} {INFIX[function]} {right}"]
+    if function in PREFIX:
+        (single,) = statement.inputs
+        return [f"{targets} = {PREFIX[function]}{operand(single, names)}"]
+    module = runtime_module(function)
+    if len(statement.targets) == 1 and returns_list(function):
+        targets += ","  # a one-part split still returns a list: unpack its only tensor
+    if takes_tensor_list(function):
+        tensors = "[" + ", ".join(operand(item, names) for item in statement.inputs) + "]"
+        keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
+        return [f"{targets} = {module}.{identifier(function)}({', '.join([tensors] + keywords)})"]
+    return [f"{targets} = {module}.{identifier(function)}({call_arguments(statement, names)})"]
+
+
+RUNTIME_MODULES = ("layers", "preprocess")
+
+
+def runtime_module(function: str) -> str:
+    """``layers`` or ``preprocess``: the runtime module of an op (the graph registry says)."""
+    try:
+        from specc.compiler.vocabulary import layers as registry
+    except ImportError:
+        return "layers"
+    module = registry.runtime_module(function)
+    if module not in RUNTIME_MODULES:
+        raise EmitError(f"op {function!r} lives in unknown runtime module {module!r}")
+    return module
+
+
+def takes_tensor_list(function: str) -> bool:
+    """Ops whose first argument is a list of tensors (``concat``) get the inputs as one list."""
+    try:
+        from specc.compiler.vocabulary import layers as registry
+    except ImportError:
+        return function == "concat"
+    return registry.takes_tensor_list(function)
+
+
+def returns_list(function: str) -> bool:
+    """Ops returning a list of tensors (``split``), however many parts it has."""
+    from specc.compiler.vocabulary import layers as registry
+
+    entry = registry.lookup(function)
+    return entry is not None and entry.returns_list
+
+
+def repeat_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
+    """``for module in self.<attribute>``: targets are fed back as the first inputs."""
+    count = len(statement.targets)
+    targets = [names(target) for target in statement.targets]
+    entry = [operand(item, names) for item in statement.inputs[:count]]
+    rest = [operand(item, names) for item in statement.inputs[count:]]
+    lines = []
+    if targets != entry:
+        lines.append(f"{', '.join(targets)} = {', '.join(entry)}")
+    arguments = ", ".join(targets + rest)
+    lines.append(f"for module in self.{identifier(statement.attribute)}:")
+    lines.append(f"    {', '.join(targets)} = module({arguments})")
+    return lines
+
+
+def submodule_line(submodule, module_list: str) -> str:
+    """The constructor line of one sub-module."""
+    attribute = "self." + identifier(submodule.attribute)
+    if isinstance(submodule, ir.Layer):
+        arguments = ", ".join(f"{identifier(key)}={literal(value)}" for key, value in submodule.arguments)
+        return f"{attribute} = layers.{identifier(submodule.kind)}({arguments})"
+    if isinstance(submodule, ir.Instance):
+        return f"{attribute} = {identifier(submodule.module)}()"
+    if isinstance(submodule, ir.ModuleList):
+        items = f"[{identifier(submodule.module)}() for _ in range({literal(int(submodule.count))})]"
+        return f"{attribute} = {module_list}({items})" if module_list else f"{attribute} = {items}"
+    raise EmitError(f"unknown sub-module {submodule!r}")
+
+
+def module_view(module: ir.ModuleDef, module_list: str) -> dict:
+    """Template view of one class: name, docstring text, inputs, constructor and body lines."""
+    names = LocalNames()
+    inputs = [names(name) for name, _ in module.inputs]
+    body = []
+    for statement in module.body:
+        body.extend(statement_lines(statement, names))
+    outputs = [names(name) for name, _ in module.outputs]
+    return {
+        "name": identifier(module.name),
+        "source": module.source,
+        "origin": module.origin,
+        "inputs": inputs,
+        "input_types": [(name, type_text(kind)) for name, kind in module.inputs],
+        "constructor": [submodule_line(item, module_list) for item in module.submodules],
+        "body": body,
+        "returns": ", ".join(outputs),
+    }
+
+
+def type_text(kind: ir.TensorType) -> str:
+    """``f32[B, 64]``: a tensor type as written in the spec (for docstrings)."""
+    dims = ", ".join(str(dim) for dim in kind.shape)
+    return f"{kind.dtype}[{dims}]"
+
+
+def model_view(graph: ir.ModelGraph, module_list: str) -> dict:
+    """Template view of one model: its classes (dependencies first) and its signature."""
+    return {
+        "name": graph.name,
+        "variable": identifier(graph.name),
+        "root": identifier(graph.root),
+        "classes": [module_view(module, module_list) for module in graph.modules],
+        "inputs": [name for name, _ in graph.inputs],
+        "input_shapes": [tuple(kind.shape) for _, kind in graph.inputs],
+        "input_dtypes": [kind.dtype for _, kind in graph.inputs],
+        "parameters": [
+            {"name": name, "shape": tuple(parameter.shape), "init": parameter.init, "fan_in": parameter.fan_in,
+             "std": None if parameter.std == 1.0 else parameter.std}
+            for name, parameter in graph.parameters
+        ],
+    }

@@ -1,0 +1,593 @@
+"""Render an ``ir.Program`` into one training script for one backend.
+
+``render(program, backend)`` builds a template context (:func:`build_context`), renders
+``templates/<backend>/...`` with jinja2 (StrictUndefined, no autoescape, trailing newline
+kept) and formats the result with black. The output is byte-identical for the same IR.
+
+Templates are dumb: every decision is made here or in the backend table
+(``specc.compiler.backends.<name>``). Spec values reach code only through the filters of
+:mod:`specc.compiler.emit.filters` (``literal``, ``identifier``, ``dotted_name``,
+``comment``).
+
+Context fields every template can use (see docs/backends.md):
+
+- ``backend``: the :class:`~specc.compiler.backends.Backend` table;
+- ``header``: spec_name, spec_path, spec_hash, specc_version, language_version, ir_version,
+  command;
+- ``config``: list of groups ``{"title", "entries": [{"name", "value", "origin"}]}``; each
+  entry renders as ``name = value  # origin``; ``value`` is a plain Python value;
+- ``models``: per model, :func:`specc.compiler.emit.models.model_view`; ``model`` is the
+  objective's first model;
+- ``objective``: kind, flags (``is_classification``, ``is_regression``, ``is_flow``),
+  ``target``, ``inputs`` (model input -> ``("data", field)`` or ``("objective", name)``),
+  ``condition_inputs`` (model inputs fed from data fields other than the target);
+- ``train``, ``checkpoint``, ``early_stopping``, ``evaluation``: the plan's values;
+- whatever the backend's ``context`` hook adds.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+from pathlib import Path
+
+import black
+import jinja2
+
+import specc
+from specc.compiler import ir
+from specc.compiler.backends import Backend, get_backend
+from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
+from specc.compiler.emit.models import model_view
+from specc.compiler.emit.objectives import adversarial_view, language_model_view
+from specc.compiler.emit.trainer import check_trainer_keys, epoch_entries, interval_view, penalty_entries
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
+BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The one jinja2 environment: strict, no autoescape, trailing newline kept."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(template_root())),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def template_root() -> Path:
+    """Folder holding ``<backend>/`` and ``common/`` templates (the ``specc.templates`` package)."""
+    try:
+        import specc.templates as package
+
+        return Path(package.__file__).resolve().parent
+    except (ImportError, TypeError):
+        return TEMPLATE_ROOT
+
+
+def render(program: ir.Program, backend: str) -> str:
+    """The black-formatted training script of ``program`` for ``backend``."""
+    table = get_backend(backend)
+    check_capabilities(program, table)
+    context = build_context(program, table)
+    template = table.objective_templates.get(program.objective.kind, table.template)
+    text = environment().get_template(template).render(**context)
+    return format_source(text)
+
+
+class NotImplementedByBackend(EmitError):
+    """The program uses something the backend's template does not render yet."""
+
+
+def check_capabilities(program: ir.Program, table: Backend) -> None:
+    """Refuse (rather than render wrong code for) what the backend table does not list."""
+    used = [("objective", program.objective.kind), ("precision", program.train.precision)]
+    used += [("optimizer", plan.optimizer.kind) for plan in program.optimizers]
+    used += [("schedule", plan.schedule.kind) for plan in program.optimizers if plan.schedule is not None]
+    for sampler in (program.evaluation.sampler, program.evaluation.test_sampler):
+        if sampler is not None:
+            used.append(("sampler", sampler.kind))
+    for kind, value in used:
+        if not table.supports(kind, value):
+            raise NotImplementedByBackend(f"{kind} {value!r} is not implemented by the {table.name} backend yet")
+    check_trainer_keys(program, table.name)
+
+
+def format_source(text: str) -> str:
+    """Black with the pinned mode; a formatting failure is a compiler bug named as such."""
+    try:
+        return black.format_str(text, mode=BLACK_MODE)
+    except black.InvalidInput as error:
+        raise EmitError(f"generated code does not parse (a specc bug): {error}") from error
+
+
+def build_context(program: ir.Program, table: Backend) -> dict:
+    """Everything a template needs, computed in Python."""
+    models = {graph.name: model_view(graph, table.module_list) for graph in program.models}
+    model_name = program.objective.models[0] if program.objective.models else program.models[0].name
+    context = {
+        "backend": table,
+        "header": header(program, table),
+        "config": config_groups(program),
+        "models": [models[graph.name] for graph in program.models],
+        "model": models[model_name],
+        "objective": objective_view(program, models[model_name]),
+        "data": data_view(program.data),
+        "train": program.train,
+        "checkpoint": program.train.checkpoint,
+        "early_stopping": program.train.early_stopping,
+        "evaluation": evaluation_view(program),
+        "intervals": interval_view(program.train),
+        "penalties": bool(program.train.penalties),
+        "optimizers": [optimizer_view(plan) for plan in program.optimizers],
+        "optimizer": optimizer_view(program.optimizers[0]),
+    }
+    if program.objective.kind == "language_model":
+        context["language_model"] = language_model_view(program, context["model"])
+    if program.objective.kind == "adversarial":
+        context["adversarial"] = adversarial_view(program, models)
+    context["evaluation"].update(sampler_calls(context["objective"], context["evaluation"]["sampler"]))
+    nulls = context["objective"]["nulls"]
+    context["evaluation"]["guided"] = context["evaluation"]["guided"] and bool(nulls)
+    context["parameters"] = models[model_name]["parameters"] + [
+        {"name": null["parameter"], "shape": null["shape"], "init": "zeros", "fan_in": 1} for null in nulls
+    ]
+    context.update(importlib.import_module(f"specc.compiler.emit.{table.name}").context(program))
+    return context
+
+
+def sampler_calls(objective: dict, sampler: str) -> dict:
+    """How ``sample`` calls ``call_model``: the velocity's parameters and the ``h`` argument.
+
+    An integrator (euler, heun, rk4) calls ``velocity(x_t, t)``: the instantaneous velocity,
+    ``h = 0`` for a mean-flow model. ``one_step`` calls ``velocity(x_t, t, r)``:
+    ``x_0 = x_1 - u(x_1, t = 1, r = 0)`` with ``h = t - r`` (a flow-matching model has no
+    ``h``: one Euler step).
+    """
+    one_step = sampler == "one_step"
+    h = ""
+    if objective["is_mean_flow"]:
+        h = ", t - r" if one_step else ", t * 0"
+    return {
+        "sample_signature": "x_t, t, r" if one_step else "x_t, t",
+        "sample_h": h,
+    }
+
+
+def header(program: ir.Program, table: Backend) -> dict:
+    return {
+        "spec_name": program.spec_name,
+        "spec_path": program.spec_path,
+        "spec_hash": program.spec_hash,
+        "specc_version": specc.__version__,
+        "language_version": program.language_version,
+        "ir_version": program.ir_version,
+        "resolved_source": program.resolved_source,
+        "backend": table.name,
+        "command": f"specc compile {program.spec_path} --backend {table.name} -o train.py && python train.py",
+    }
+
+
+def plain(value):
+    """IR values as plain Python: tuples of (str, value) pairs become dicts."""
+    if isinstance(value, tuple) and value and all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in value
+    ):
+        return {key: plain(item) for key, item in value}
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
+    return value
+
+
+def component_argument(value) -> tuple[str, dict]:
+    """A component-valued argument (``path = linear(noise_min = 0.0)``) as (kind, arguments).
+
+    Accepted IR forms: a bare kind ``"uniform"``, ``(kind, ((key, value), ...))``,
+    ``(("kind", kind), (key, value), ...)`` or ``(("arguments", ...), ("kind", kind))``.
+    """
+    if value is None:
+        return "", {}
+    if isinstance(value, str):
+        return value, {}
+    data = plain(value)
+    if isinstance(data, dict) and "kind" in data:
+        if "arguments" in data:
+            return data["kind"], dict(data["arguments"] or {})
+        return data["kind"], {key: item for key, item in data.items() if key != "kind"}
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], str):
+        return data[0], dict(data[1] or {})
+    raise EmitError(f"cannot read a component from {value!r}")
+
+
+def provenance_lookup(program: ir.Program):
+    origins = {item.key: item.origin for item in program.provenance}
+
+    def origin(*keys: str) -> str:
+        for key in keys:
+            if key in origins:
+                return origins[key]
+        return ""
+
+    return origin
+
+
+def entry(name: str, value, origin: str = "", key_origin=None) -> dict:
+    """One configuration line ``name = value  # origin``. A dict value with ``key_origin``
+    (``key -> origin``) is written one key per line, each with its own origin."""
+    items = None
+    if isinstance(value, dict) and value and key_origin is not None:
+        items = [{"key": key, "value": value[key], "origin": key_origin(key)} for key in sorted(value)]
+    return {"name": identifier(name), "value": value, "origin": origin, "lines": items}
+
+
+def keyed(origin, section: str):
+    """``key -> origin of section.key``."""
+    return lambda key: origin(f"{section}.{key}")
+
+
+def config_groups(program: ir.Program) -> list[dict]:
+    """The script's configuration block, grouped, each value with its spec origin."""
+    origin = provenance_lookup(program)
+    train = program.train
+    source = program.data.source
+    groups = [
+        {
+            "title": "data",
+            "entries": [
+                entry("data_source", source.kind, origin("data")),
+                entry("data_arguments", source_arguments(program.data), origin("data"), keyed(origin, "data")),
+                entry("batch_size", program.data.batch_size, origin("data.batch_size")),
+            ],
+        },
+        {"title": "optimization", "entries": optimizer_entries(program, origin)},
+        {
+            "title": "training",
+            "entries": [
+                entry(name, getattr(train, name), origin(f"train.{name}"))
+                for name in (
+                    "max_steps", "max_epochs", "seed", "precision", "log_every", "eval_every",
+                    "grad_clip", "grad_clip_mode", "accumulate", "ema", "freeze", "warm_start",
+                )
+            ]
+            + [
+                entry("loggers", tuple(logger.kind for logger in train.loggers), origin("train.loggers")),
+                entry(
+                    "logger_arguments",
+                    {logger.kind: plain(logger.arguments) for logger in train.loggers if logger.arguments},
+                    origin("train.loggers"),
+                ),
+            ]
+            + epoch_entries(train, origin)
+            + penalty_entries(program, origin),
+        },
+        {"title": "checkpoints", "entries": checkpoint_entries(program, origin)},
+    ]
+    groups.insert(1, {"title": "objective", "entries": objective_entries(program, origin)})
+    groups.append({"title": "evaluation", "entries": evaluation_entries(program, origin)})
+    return groups
+
+
+def objective_entries(program: ir.Program, origin) -> list[dict]:
+    plan = program.objective
+    entries = [entry("objective", plan.kind, origin("objective")), entry("target_field", plan.target, origin("objective.target"))]
+    if plan.kind == "classification":
+        entries.append(entry("loss_arguments", cross_entropy_arguments(plan), origin("objective.loss")))
+    if plan.kind in FLOW_OBJECTIVES:
+        flow = flow_view(plain(plan.arguments) or {}, program)
+        entries += [
+            entry("flow_path", flow["path"], origin("objective.path")),
+            entry("flow_path_arguments", flow["path_arguments"], origin("objective.path")),
+            entry("time_sampler", flow["time"], origin("objective.time")),
+            entry("time_sampler_arguments", flow["time_arguments"], origin("objective.time")),
+            entry("cfg_dropout", flow["cfg_dropout"], origin("objective.cfg_dropout")),
+        ]
+        if plan.kind == "mean_flow":
+            entries += [
+                entry("gamma", flow["gamma"], origin("objective.gamma")),
+                entry("weight_constant", flow["c"], origin("objective.c")),
+            ]
+        else:
+            entries.append(entry("weighted", flow["weighted"], origin("objective.weighted")))
+        entries.append(entry("coupling", flow["coupling"], origin("data.coupling")))
+    if plan.kind == "language_model":
+        entries += language_model_entries(program, origin)
+    if plan.kind == "adversarial":
+        entries += adversarial_entries(program, origin)
+    return entries
+
+
+def language_model_entries(program: ir.Program, origin) -> list[dict]:
+    """``cross_entropy_arguments`` (None: no CE term) and ``expected_value_terms``."""
+    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+    cross_entropy = view["cross_entropy"]
+    terms = {
+        term["name"]: {key: term[key] for key in ("weight", "modality", "file", "start", "sample_k")}
+        for term in view["terms"]
+    }
+    return [
+        entry("cross_entropy_arguments", None if cross_entropy is None else {"ignore_index": cross_entropy["ignore_index"]}, origin("objective.loss")),
+        entry("cross_entropy_weight", None if cross_entropy is None else cross_entropy["weight"], origin("objective.loss")),
+        entry("expected_value_terms", terms, origin("objective.loss")),
+    ]
+
+
+def adversarial_entries(program: ir.Program, origin) -> list[dict]:
+    """The reconstruction terms ``{name: (weight, arguments)}`` and the GAN weights."""
+    arguments = plain(program.objective.arguments) or {}
+    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
+    view = adversarial_view(program, models)
+    terms = {term["name"]: (term["weight"], term["arguments"]) for term in view["reconstruction"]}
+    entries = [entry("reconstruction_terms", terms, origin("objective.loss"))]
+    for name in ("adversarial_weight", "feature_matching_weight", "kl_weight", "adversarial_warmup"):
+        entries.append(entry(name, arguments.get(name), origin(f"objective.{name}")))
+    return entries
+
+
+def cross_entropy_arguments(plan: ir.ObjectivePlan) -> dict:
+    """Keyword arguments of the runtime's ``cross_entropy`` from the objective's loss term."""
+    for term in plan.terms:
+        if term.loss.kind == "cross_entropy":
+            arguments = plain(term.loss.arguments) or {}
+            if arguments.get("label_smoothing", 0.0):
+                raise EmitError("cross_entropy: label_smoothing is not implemented by the runtime yet")
+            return {"ignore_index": arguments.get("ignore_index")}
+    return {"ignore_index": None}
+
+
+def evaluation_entries(program: ir.Program, origin) -> list[dict]:
+    view = evaluation_view(program)
+    entries = [entry("eval_batch_size", view["batch_size"], origin("eval.batch_size"))]
+    if view["sampler"]:
+        entries += [
+            entry("sampler", view["sampler"], origin("eval.sampler")),
+            entry("sampler_steps", view["sampler_steps"], origin("eval.sampler")),
+            entry("cfg_scale", view["cfg_scale"], origin("eval.sampler")),
+        ]
+    if view["test_sampler"]:
+        entries += [
+            entry("test_sampler", view["test_sampler"], origin("eval.test_sampler")),
+            entry("test_sampler_steps", view["test_sampler_steps"], origin("eval.test_sampler")),
+            entry("test_cfg_scale", view["test_cfg_scale"], origin("eval.test_sampler")),
+        ]
+    metrics = tuple((metric["kind"], metric["on"], metric["arguments"]) for metric in view["metrics"])
+    entries.append(entry("eval_metrics", metrics, origin("eval.metrics")))
+    return entries
+
+
+def optimizer_entries(program: ir.Program, origin) -> list[dict]:
+    entries = []
+    for plan in program.optimizers:
+        prefix = "optimizer" if not plan.name else f"optimizer_{identifier(plan.name)}"
+        spec_key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
+        schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
+        entries.append(entry(f"{prefix}_kind", plan.optimizer.kind, origin(spec_key)))
+        entries.append(
+            entry(f"{prefix}_arguments", plain(plan.optimizer.arguments) or {}, origin(spec_key), keyed(origin, spec_key))
+        )
+        schedule = plan.schedule
+        schedule_prefix = "schedule" if not plan.name else f"schedule_{identifier(plan.name)}"
+        entries.append(entry(f"{schedule_prefix}_kind", schedule.kind if schedule else "constant", origin(schedule_key)))
+        entries.append(
+            entry(
+                f"{schedule_prefix}_arguments",
+                (plain(schedule.arguments) or {}) if schedule else {},
+                origin(schedule_key),
+                keyed(origin, schedule_key),
+            )
+        )
+    return entries
+
+
+def checkpoint_entries(program: ir.Program, origin) -> list[dict]:
+    plan = program.train.checkpoint
+    entries = [
+        entry("checkpoint_every", plan.every, origin("train.checkpoint.every")),
+        entry("checkpoint_keep", plan.keep, origin("train.checkpoint.keep")),
+        entry("checkpoint_monitor", plan.monitor, origin("train.checkpoint.monitor")),
+        entry("checkpoint_mode", plan.mode, origin("train.checkpoint.mode")),
+    ]
+    for name in ("every_n_epochs", "filename"):  # written only when set (gap 10)
+        if getattr(plan, name) is not None:
+            entries.append(entry(f"checkpoint_{name}", getattr(plan, name), origin(f"train.checkpoint.{name}")))
+    stopping = program.train.early_stopping
+    if stopping is not None:
+        for name in ("monitor", "patience", "mode", "min_delta"):
+            entries.append(
+                entry(f"early_stopping_{name}", getattr(stopping, name), origin(f"train.early_stopping.{name}"))
+            )
+        if stopping.verbose:
+            entries.append(entry("early_stopping_verbose", True, origin("train.early_stopping.verbose")))
+    return entries
+
+
+LOADER_KEYS = ("batch_size", "coupling")
+
+
+def source_arguments(plan: ir.DataPlan) -> dict:
+    """The data source's constructor arguments (loader-level keys such as ``coupling`` removed)."""
+    arguments = plain(plan.source.arguments) or {}
+    return {name: value for name, value in arguments.items() if name not in LOADER_KEYS}
+
+
+def data_view(plan: ir.DataPlan) -> dict:
+    arguments = plain(plan.source.arguments) or {}
+    return {
+        "source": plan.source.kind,
+        "arguments": source_arguments(plan),
+        "coupling": arguments.get("coupling"),
+        "fields": [{"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape)} for item in plan.fields],
+        "batch_size": plan.batch_size,
+    }
+
+
+def optimizer_view(plan: ir.OptimizerPlan) -> dict:
+    schedule = plan.schedule
+    return {
+        "name": plan.name,
+        "kind": plan.optimizer.kind,
+        "arguments": plain(plan.optimizer.arguments) or {},
+        "schedule_kind": schedule.kind if schedule else "constant",
+        "schedule_arguments": (plain(schedule.arguments) or {}) if schedule else {},
+        "models": list(plan.models),
+    }
+
+
+# What each evaluation metric is computed on: the model's output on a batch ("output"),
+# samples of a generative objective ("samples"), or signals rendered from samples ("signal").
+METRIC_INPUTS = {
+    "accuracy": "output",
+    "mse": "output",
+    "mae": "output",
+    "perplexity": "output",
+    "chamfer": "samples",
+    "linear_assignment": "samples",
+    "spectral_distribution_distance": "samples",
+    "log_spectral_distance": "signal",
+}
+SIGNAL_SOURCES = frozenset({"ksin"})
+
+
+def evaluation_view(program: ir.Program) -> dict:
+    """Sampler and metrics; each metric with the quantity it is computed on."""
+    plan = program.evaluation
+    sampler_kind, sampler_arguments = ("", {})
+    if plan.sampler is not None:
+        sampler_kind, sampler_arguments = plan.sampler.kind, plain(plan.sampler.arguments) or {}
+    metrics = []
+    for metric in plan.metrics:
+        on = METRIC_INPUTS.get(metric.kind)
+        if on is None:
+            raise EmitError(f"metric {metric.kind!r} has no evaluation rule in the emitter")
+        if on == "signal" and program.data.source.kind not in SIGNAL_SOURCES:
+            raise EmitError(f"metric {metric.kind!r} needs signals, which data source {program.data.source.kind!r} cannot render")
+        if program.objective.kind in FLOW_OBJECTIVES and metric.kind == "mse":
+            continue  # flows log the unweighted mse of the loss already
+        metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
+    steps = sampler_arguments.get("steps", 50)
+    test_kind, test_arguments = ("", {})
+    if plan.test_sampler is not None:
+        test_kind, test_arguments = plan.test_sampler.kind, plain(plan.test_sampler.arguments) or {}
+    guided = plan.sampler is not None and float(sampler_arguments.get("cfg_scale", 1.0)) != 1.0
+    return {
+        "sampler": sampler_kind,
+        "sampler_steps": int(steps),
+        "cfg_scale": float(sampler_arguments.get("cfg_scale", 1.0)),
+        "sampler_arguments": sampler_arguments,
+        "metrics": metrics,
+        "needs_samples": any(metric["on"] in ("samples", "signal") for metric in metrics),
+        "guided": guided or float(test_arguments.get("cfg_scale", 1.0)) != 1.0,
+        "batch_size": plan.batch_size or program.data.batch_size,
+        # the test split's own sampler (gap 20): ``split`` threads the split name to ``sample``
+        "test_sampler": test_kind,
+        "test_sampler_steps": int(test_arguments.get("steps", 50)),
+        "test_cfg_scale": float(test_arguments.get("cfg_scale", 1.0)),
+        "split": ", split" if test_kind else "",
+    }
+
+
+FLOW_OBJECTIVES = frozenset({"flow_matching", "mean_flow", "improved_mean_flow"})
+# Objectives training an average velocity u(z, t, r) = f(z, t, h = t - r): the model's ``h``
+# input is fed by the objective (``h`` in the generated ``call_model``), not pinned to 0.
+MEAN_FLOW_OBJECTIVES = frozenset({"mean_flow", "improved_mean_flow"})
+# The runtime loss each flow objective calls (``losses.<name>``).
+FLOW_LOSSES = {
+    "flow_matching": "flow_matching_loss",
+    "mean_flow": "mean_flow_loss",
+    "improved_mean_flow": "improved_mean_flow_loss",
+}
+
+
+def objective_view(program: ir.Program, model: dict) -> dict:
+    """How the objective feeds the model: which inputs come from data, which from the flow.
+
+    ``model_arguments`` are the expressions of the model call, in the model's input order:
+    ``batch["x"]`` for data fields; for flows ``x_t``, ``t``, ``t * 0`` for ``h`` and
+    ``conditions["signal"]`` (conditions after CFG dropout).
+    """
+    plan = program.objective
+    arguments = plain(plan.arguments) or {}
+    bindings = dict(plan.inputs)
+    is_flow = plan.kind in FLOW_OBJECTIVES
+    is_mean_flow = plan.kind in MEAN_FLOW_OBJECTIVES
+    inputs = []
+    for name in model["inputs"]:
+        source = bindings.get(name, f"data.{name}")
+        scope, _, field = source.partition(".")
+        if scope not in ("data", "objective"):
+            raise EmitError(f"model input {name!r} bound to unknown source {source!r}")
+        inputs.append({"name": name, "scope": scope, "field": field})
+    conditions = [item for item in inputs if item["scope"] == "data" and item["field"] != plan.target]
+    view = {
+        "kind": plan.kind,
+        "target": plan.target,
+        "inputs": inputs,
+        "conditions": conditions,
+        "model_arguments": [model_argument(item, is_flow, is_mean_flow) for item in inputs],
+        "arguments": arguments,
+        "is_classification": plan.kind == "classification",
+        "is_regression": plan.kind == "regression",
+        "is_flow": is_flow,
+        "is_mean_flow": is_mean_flow,
+        "loss_function": FLOW_LOSSES.get(plan.kind, ""),
+        "nulls": [],
+    }
+    if is_flow:
+        view.update(flow_view(arguments, program))
+        if is_mean_flow and view["time"] != "mean_flow":
+            raise EmitError(
+                f"objective {plan.kind} needs time = mean_flow(...) (the sampler drawing the pair (t, r)); "
+                f"got time = {view['time']}"
+            )
+        if view["cfg_dropout"] > 0:
+            view["nulls"] = null_conditions(conditions, model, program)
+    return view
+
+
+def model_argument(item: dict, is_flow: bool, is_mean_flow: bool = False) -> str:
+    """The expression feeding one model input (built from checked names and literals).
+
+    ``h`` is ``t * 0`` for flow matching and the ``h = t - r`` argument of ``call_model`` for
+    the mean-flow objectives.
+    """
+    if item["scope"] == "objective":
+        if item["field"] not in ("x", "t", "h"):
+            raise EmitError(f"the objective supplies no quantity {item['field']!r}")
+        return {"x": "x_t", "t": "t", "h": "h" if is_mean_flow else "t * 0"}[item["field"]]
+    collection = "conditions" if is_flow else "batch"
+    return f"{collection}[{literal(item['field'])}]"
+
+
+def null_conditions(conditions: list, model: dict, program: ir.Program) -> list[dict]:
+    """The learned null embeddings of classifier-free guidance, one per condition input:
+    parameter ``null_condition`` (``null_condition_<input>`` when there are several)."""
+    shapes = {field.name: tuple(field.type.shape) for field in program.data.fields}
+    nulls = []
+    for item in conditions:
+        name = "null_condition" if len(conditions) == 1 else f"null_condition_{item['name']}"
+        nulls.append({"input": item["field"], "parameter": identifier(name), "shape": shapes[item["field"]]})
+    return nulls
+
+
+def flow_view(arguments: dict, program: ir.Program) -> dict:
+    default_path = "uniform" if program.objective.kind == "mean_flow" else "linear"
+    path_kind, path_arguments = component_argument(arguments.get("path", default_path))
+    default_time = "mean_flow" if program.objective.kind in MEAN_FLOW_OBJECTIVES else "uniform"
+    time_kind, time_arguments = component_argument(arguments.get("time", default_time))
+    coupling = (plain(program.data.source.arguments) or {}).get("coupling", arguments.get("coupling"))
+    return {
+        "path": path_kind or "linear",
+        "path_arguments": path_arguments,
+        "time": time_kind or "uniform",
+        "time_arguments": time_arguments,
+        "cfg_dropout": float(arguments.get("cfg_dropout", 0.0) or 0.0),
+        "weighted": bool(arguments.get("weighted", True)),
+        "gamma": float(arguments.get("gamma", 0.5)),
+        "c": float(arguments.get("c", 1e-3)),
+        "coupling": None if coupling in (None, "none") else coupling,
+    }

@@ -1,0 +1,213 @@
+"""Arithmetic in graphs: on tensors (lowered to ``op`` statements) and at compile time
+(hyperparameters, constants and dimensions).
+
+Tensor arithmetic: ``+ - * / // % **`` between two tensors, or a tensor and a number, lower
+to the ops ``add sub mul truediv floordiv mod pow`` (``-x`` to ``neg``); a number is a literal
+operand. Shapes broadcast as in numpy (``shapes.broadcast``); the result is f32 when either
+side is f32, a float literal, or the operator is ``/``. Comparisons and ``and`` / ``or`` /
+``not`` work on compile-time values only.
+
+Compile-time arithmetic follows Python on ints, floats and bools; on dimensions that depend
+on a run-time axis (``T``) ``+ - *`` are exact and ``//``, ``%`` by an integer give symbolic
+sizes (``shapes.Poly``). ``+`` also joins lists (``feats + [h]``).
+"""
+
+from __future__ import annotations
+
+import operator
+
+from specc.compiler.vocabulary import layers
+from specc.compiler.vocabulary import dimensions as S
+from specc.dsl.diagnostics import did_you_mean
+from specc.compiler.vocabulary.shape_rules import TensorInfo
+from specc.compiler.graphs.values import (
+    MISSING, POISON, GraphError, Several, Tensor, TensorList, describe, expression_text,
+)
+from specc.compiler.ir import Operand
+from specc.dsl import ast
+
+_COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_NUMERIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+            "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+_DIMENSION = {"+": S.add, "-": S.subtract, "*": S.multiply, "//": S.floor_divide, "%": S.modulo}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_word(scope, expr) -> bool:
+    return isinstance(expr, ast.Name) and scope.find(expr.name) is MISSING
+
+
+def binary(scope, expr: ast.BinaryOp, hints):
+    if expr.op in ("==", "!=") and (_is_word(scope, expr.left) or _is_word(scope, expr.right)):
+        return _compare_words(scope, expr)
+    left = scope.evaluate(expr.left)
+    right = scope.evaluate(expr.right)
+    if left is POISON or right is POISON:
+        return POISON
+    if isinstance(left, Tensor) or isinstance(right, Tensor):
+        return _tensor_binary(scope, expr, left, right, hints)
+    return constant_binary(expr.op, left, right, expr.span)
+
+
+def _compare_words(scope, expr: ast.BinaryOp):
+    """``mode == relu``: an unbound bare name compared with a string is that word."""
+    left, right = scope.word(expr.left), scope.word(expr.right)
+    for side, other in ((expr.left, right), (expr.right, left)):
+        if _is_word(scope, side) and not isinstance(other, str):
+            scope.lookup(side.name, side.span)  # raises: undefined name
+    return (left == right) if expr.op == "==" else (left != right)
+
+
+def _literal_ok(value) -> bool:
+    return _number(value) or isinstance(value, bool)
+
+
+def _tensor_binary(scope, expr, left, right, hints):
+    function = layers.BINARY_OPERATORS.get(expr.op)
+    if function is None:
+        raise GraphError("E0609", f"`{expr.op}` cannot be applied to tensors; it works on values known at compile time",
+                         expr.span)
+    for value in (left, right):
+        if not isinstance(value, Tensor) and not _literal_ok(value):
+            raise GraphError("E0609", f"{function}: cannot combine a tensor with {describe(value)}", expr.span)
+    left_shape = left.info.shape if isinstance(left, Tensor) else ()
+    right_shape = right.info.shape if isinstance(right, Tensor) else ()
+    shape = S.broadcast(left_shape, right_shape)
+    if shape is None:
+        raise GraphError("E0608", f"{function}: shapes {S.format_shape(left_shape)} and {S.format_shape(right_shape)} "
+                         "do not broadcast", expr.span)
+    info = TensorInfo(_result_dtype(function, left, right), shape)
+    return scope.emit("op", function, [_operand(left), _operand(right)], [info], _hints(hints, function), expr.span)[0]
+
+
+def _result_dtype(function: str, left, right) -> str:
+    dtypes = [value.info.dtype for value in (left, right) if isinstance(value, Tensor)]
+    floats = any(isinstance(value, float) for value in (left, right))
+    if "f32" in dtypes or floats or function == "truediv":
+        return "f32"
+    return dtypes[0]
+
+
+def _operand(value) -> Operand:
+    return Operand(ref=value.ref) if isinstance(value, Tensor) else Operand(literal=value)
+
+
+def _hints(hints, function: str) -> list[str]:
+    return [hints[0]] if hints and len(hints) == 1 else [function]
+
+
+def unary(scope, expr: ast.UnaryOp, hints):
+    operand = scope.evaluate(expr.operand)
+    if operand is POISON:
+        return POISON
+    if isinstance(operand, Tensor):
+        if expr.op == "+":
+            return operand
+        if expr.op == "not":
+            raise GraphError("E0609", "`not` cannot be applied to a tensor", expr.span)
+        return scope.emit("op", "neg", [_operand(operand)], [operand.info], _hints(hints, "neg"), expr.span)[0]
+    return constant_unary(expr.op, operand, expr.span)
+
+
+def constant_unary(op: str, operand, span):
+    if op == "not":
+        if not isinstance(operand, bool):
+            raise GraphError("E0609", f"`not` needs a boolean, got {describe(operand)}", span)
+        return not operand
+    if isinstance(operand, S.Poly):
+        return S.negate(operand) if op == "-" else operand
+    if not _number(operand):
+        raise GraphError("E0609", f"`{op}` needs a number, got {describe(operand)}", span)
+    return -operand if op == "-" else operand
+
+
+def constant_binary(op: str, left, right, span):
+    """``left op right`` on compile-time values, with the error a user reads."""
+    if isinstance(left, (Tensor, TensorList, Several)) or isinstance(right, (Tensor, TensorList, Several)):
+        if op == "+" and isinstance(left, (TensorList, tuple)) and isinstance(right, (TensorList, tuple)):
+            return _join(left, right, span)
+        raise GraphError("E0609", f"cannot apply `{op}` to {describe(left)} and {describe(right)}", span)
+    if op in ("and", "or"):
+        if not isinstance(left, bool) or not isinstance(right, bool):
+            raise GraphError("E0609", f"`{op}` needs booleans, got {describe(left)} and {describe(right)}", span)
+        return (left and right) if op == "and" else (left or right)
+    if op in ("==", "!="):
+        return _COMPARE[op](left, right)
+    if isinstance(left, S.Poly) or isinstance(right, S.Poly):
+        return _dimension(op, left, right, span)
+    if op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+        return left + right
+    if op == "+" and isinstance(left, str) and isinstance(right, str):
+        return left + right
+    if not (_number(left) and _number(right)):
+        raise GraphError("E0609", f"cannot apply `{op}` to {describe(left)} and {describe(right)}", span)
+    if op in _COMPARE:
+        return _COMPARE[op](left, right)
+    if op in ("/", "//", "%") and right == 0:
+        raise GraphError("E0609", f"division by zero in `{op}`", span)
+    if op == "**" and abs(right) > 1024 and abs(left) > 1:
+        raise GraphError("E0609", f"the exponent {right} is too large", span)
+    try:
+        return _NUMERIC[op](left, right)
+    except (OverflowError, ValueError, ZeroDivisionError) as error:
+        raise GraphError("E0609", f"cannot compute `{op}`: {error}", span) from None
+
+
+def _dimension(op: str, left, right, span):
+    for value in (left, right):
+        if not isinstance(value, S.Poly) and (not isinstance(value, int) or isinstance(value, bool)):
+            raise GraphError("E0609", f"cannot apply `{op}` to {describe(left)} and {describe(right)}", span)
+    if op not in _DIMENSION:
+        raise GraphError("E0609", f"`{op}` cannot be applied to a size known only at run time "
+                         f"({describe(left)}, {describe(right)})", span)
+    if op in ("//", "%") and right == 0:
+        raise GraphError("E0609", f"division by zero in `{op}`", span)
+    return _DIMENSION[op](left, right)
+
+
+def _join(left, right, span):
+    items = []
+    for side in (left, right):
+        values = side.items if isinstance(side, TensorList) else side
+        if not all(isinstance(item, Tensor) for item in values):
+            raise GraphError("E0609", "a list holds either tensors or values known at compile time, not both", span)
+        items.extend(values)
+    return TensorList(tuple(items))
+
+
+def dim_value(scope, expr, env: dict, symbols: bool):
+    """A dimension written in a type, evaluated with ``env`` (hyperparameters, bound
+    dimensions) and the constants. With ``symbols``, an unknown name starting with an
+    upper-case letter is a run-time axis (``B``, ``T``)."""
+    constants = scope.program.constants
+    if isinstance(expr, ast.Name):
+        if expr.name in env:
+            value = env[expr.name]
+        elif expr.name in constants:
+            value = constants[expr.name]
+        elif symbols and expr.name[:1].isupper():
+            return S.Poly.symbol(expr.name)
+        else:
+            raise GraphError("E0603", f"undefined dimension `{expr.name}`", expr.span,
+                             did_you_mean(expr.name, list(env) + [n for n in constants if "." not in n]),
+                             ("names of run-time axes start with an upper-case letter (`B`, `T`)",))
+    elif isinstance(expr, ast.Number):
+        value = expr.value
+    elif isinstance(expr, ast.Attribute):
+        value = scope.reference(expr)
+    elif isinstance(expr, ast.UnaryOp):
+        value = constant_unary(expr.op, dim_value(scope, expr.operand, env, symbols), expr.span)
+    elif isinstance(expr, ast.BinaryOp):
+        left = dim_value(scope, expr.left, env, symbols)
+        right = dim_value(scope, expr.right, env, symbols)
+        value = constant_binary(expr.op, left, right, expr.span)
+    else:
+        raise GraphError("E0609", "a dimension must be an integer expression", expr.span)
+    if isinstance(value, bool) or not isinstance(value, (int, S.Poly)):
+        raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {describe(value)}, not an integer", expr.span)
+    if isinstance(value, int) and value < 1:
+        raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {value}; sizes must be positive", expr.span)
+    return value

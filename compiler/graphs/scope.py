@@ -1,0 +1,292 @@
+"""Lowering of graph statements and expressions inside one ModuleDef (a ``Scope``).
+
+A scope is the body of one monomorphised block, model or repeat body. It binds names to
+values (``graphs_values``), emits single-assignment ``ir.Statement``s, and counts the
+sub-modules it creates (``linear_0``, ``film_mlp_0``, ``repeat_0``). A repeat body is a child
+scope: tensors it reads from the enclosing scope become its inputs (*captures*), those it
+assigns and that existed before are fed back from one repetition to the next.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+
+from specc.compiler import ir
+from specc.dsl.diagnostics import did_you_mean
+from specc.compiler.graphs.arithmetic import binary, unary
+from specc.compiler.graphs.calls import call, lower_repeat
+from specc.compiler.vocabulary.shape_rules import TensorInfo
+from specc.compiler.graphs.values import (
+    MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, describe, ir_type, origin,
+)
+from specc.dsl import ast
+
+_AVOID = RESERVED | frozenset(dir(builtins)) | frozenset(keyword.kwlist)
+
+
+class Scope:
+    """The body of one ModuleDef being lowered: bindings, statements, sub-modules."""
+
+    def __init__(self, program, class_name: str, source: str, parent: "Scope | None" = None):
+        self.program = program
+        self.class_name = class_name
+        self.source = source
+        self.parent = parent
+        self.env: dict = {}
+        self.roles: dict[str, str] = {}  # input, hyper, dim, loop, local
+        self.used: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.submodules: list = []
+        self.body: list[ir.Statement] = []
+        self.inputs: list[tuple[str, TensorInfo]] = []
+        self.captures: list[tuple[str, Tensor]] = []  # (input ref, tensor of the parent)
+        self.all_assigned: set[str] = set(parent.all_assigned) if parent else set()
+        self.returns: list | None = None
+        self.failed = False
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def report(self, error: GraphError) -> None:
+        if error.diagnostic is not None:
+            self.program.diagnostics.append(error.diagnostic)
+        self.mark_failed()
+
+    def mark_failed(self) -> None:
+        scope = self
+        while scope is not None:
+            scope.failed = True
+            scope = scope.parent
+
+    def fresh(self, base: str) -> str:
+        """A value name not used yet in this scope: ``base``, ``base_1``, ``base_2``..."""
+        name, index = base, 0
+        while name in self.used or name in _AVOID:
+            index += 1
+            name = f"{base}_{index}"
+        self.used.add(name)
+        return name
+
+    def attribute(self, kind: str) -> str:
+        index = self.counters.get(kind, 0)
+        self.counters[kind] = index + 1
+        return f"{kind}_{index}"
+
+    def add_input(self, name: str, info: TensorInfo, role: str = "input") -> Tensor:
+        """A tensor input keeps its spec name (it is the module's interface)."""
+        if name in self.used or name in RESERVED:
+            ref = self.fresh(name)
+        else:
+            ref = name
+            self.used.add(name)
+        tensor = Tensor(ref, info)
+        self.inputs.append((tensor.ref, info))
+        self.env[name] = tensor
+        self.roles[name] = role
+        return tensor
+
+    def emit(self, call: str, function: str, inputs, infos, hints, span, arguments=(), attribute=None) -> list[Tensor]:
+        tensors = [Tensor(self.fresh(hint), info) for hint, info in zip(hints, infos)]
+        self.body.append(ir.Statement(
+            targets=tuple(t.ref for t in tensors), call=call, function=function, inputs=tuple(inputs),
+            arguments=tuple(sorted(arguments)), attribute=attribute,
+            types=tuple(ir_type(info) for info in infos), origin=origin(span)))
+        return tensors
+
+    # ------------------------------------------------------------------ names
+
+    def find(self, name: str):
+        """The value of ``name`` here or in an enclosing scope (a tensor of the enclosing
+        scope becomes an input of this one), or MISSING."""
+        if name in self.env:
+            return self.env[name]
+        if self.parent is not None:
+            value = self.parent.find(name)
+            if isinstance(value, Tensor):
+                value = self._capture(name, value)
+            elif isinstance(value, TensorList):
+                value = TensorList(tuple(self._capture(f"{name}_{index}", item) for index, item in enumerate(value.items)))
+            else:
+                return value
+            self.env[name] = value
+            self.roles[name] = "input"
+            return value
+        return self.program.constants.get(name, MISSING)
+
+    def _capture(self, name: str, tensor: Tensor) -> Tensor:
+        """A tensor of the enclosing scope, made an input of this one."""
+        captured = Tensor(self.fresh(name), tensor.info)
+        self.captures.append((captured.ref, tensor))
+        self.inputs.append((captured.ref, tensor.info))
+        return captured
+
+    def role(self, name: str) -> str | None:
+        scope = self
+        while scope is not None:
+            if name in scope.roles:
+                return scope.roles[name]
+            scope = scope.parent
+        return None
+
+    def lookup(self, name: str, span):
+        value = self.find(name)
+        if value is not MISSING:
+            return value
+        if name in self.all_assigned:
+            raise GraphError("E0604", f"`{name}` is used before it is assigned", span)
+        raise GraphError("E0603", f"undefined name `{name}`", span, did_you_mean(name, self.visible_names()))
+
+    def visible_names(self) -> set[str]:
+        names = {name for name in self.program.constants if "." not in name}
+        scope = self
+        while scope is not None:
+            names.update(scope.env)
+            scope = scope.parent
+        return names
+
+    def bind(self, name: str, value, span) -> None:
+        role = self.role(name)
+        if role in ("hyper", "dim", "loop"):
+            word = {"hyper": "hyperparameter", "dim": "dimension", "loop": "loop variable"}[role]
+            raise GraphError("E0605", f"cannot assign to the {word} `{name}`", span,
+                             "hyperparameters, dimensions and loop variables are fixed at compile time; use a new name")
+        self.env[name] = value
+        self.roles[name] = "local"
+
+    # ------------------------------------------------------------------ statements
+
+    def lower(self, statements) -> None:
+        for statement in statements:
+            if self.returns is not None:
+                self.report(GraphError("E0613", "unreachable statement after `return`", statement.span))
+                return
+            try:
+                self.statement(statement)
+            except GraphError as error:
+                self.report(error)
+                for name in assigned_names([statement]):
+                    if self.role(name) not in ("hyper", "dim", "loop"):
+                        self.env[name] = POISON
+
+    def statement(self, statement) -> None:
+        if isinstance(statement, ast.Assign):
+            self.assign(statement)
+        elif isinstance(statement, ast.Return):
+            self.return_(statement)
+        elif isinstance(statement, ast.Repeat):
+            lower_repeat(self, statement)
+        elif isinstance(statement, ast.For):
+            self.for_(statement)
+        elif isinstance(statement, ast.If):
+            self.if_(statement)
+
+    def assign(self, statement: ast.Assign) -> None:
+        value = self.evaluate(statement.value, statement.targets)
+        targets = statement.targets
+        if len(targets) == 1:
+            if isinstance(value, Several):
+                raise GraphError("E0615", f"the call returns {len(value.values)} values; unpack them into as many names",
+                                 statement.span)
+            self.bind(targets[0], value, statement.target_spans[0])
+            return
+        if value is POISON:
+            items = (POISON,) * len(targets)
+        elif isinstance(value, (Several, TensorList, tuple)):
+            items = value.values if isinstance(value, Several) else value.items if isinstance(value, TensorList) else value
+        else:
+            raise GraphError("E0615", f"cannot unpack {describe(value)} into {len(targets)} names", statement.span)
+        if len(items) != len(targets):
+            raise GraphError("E0615", f"cannot unpack {len(items)} values into {len(targets)} names", statement.span)
+        for name, item, span in zip(targets, items, statement.target_spans):
+            self.bind(name, item, span)
+
+    def return_(self, statement: ast.Return) -> None:
+        if self.parent is not None:
+            raise GraphError("E0613", "`return` inside a repeat body", statement.span,
+                             "a repeat body updates the names it assigns; return after the repeat")
+        returns = []
+        for expr in statement.values:
+            value = self.evaluate(expr)
+            returns.extend((item, expr) for item in (value.values if isinstance(value, Several) else (value,)))
+        self.returns = returns  # ``return block_with_two_outputs(x)`` returns both
+
+    def for_(self, statement: ast.For) -> None:
+        iterable = self.evaluate(statement.iterable)
+        if iterable is POISON:
+            return
+        if not isinstance(iterable, (tuple, TensorList)):
+            raise GraphError("E0612", f"`for` needs a list known at compile time, got {describe(iterable)}",
+                             statement.iterable.span)
+        if self.role(statement.variable) in ("hyper", "dim", "input"):
+            raise GraphError("E0605", f"the loop variable `{statement.variable}` hides a {self.role(statement.variable)} "
+                             "of the same name", statement.span)
+        previous = (self.env.get(statement.variable, MISSING), self.roles.get(statement.variable))
+        for item in iterable.items if isinstance(iterable, TensorList) else iterable:
+            self.env[statement.variable] = item
+            self.roles[statement.variable] = "loop"
+            self.lower(statement.body)
+        if previous[0] is MISSING:
+            self.env.pop(statement.variable, None)
+            self.roles.pop(statement.variable, None)
+        else:
+            self.env[statement.variable], self.roles[statement.variable] = previous
+
+    def if_(self, statement: ast.If) -> None:
+        condition = self.evaluate(statement.condition)
+        if condition is POISON:
+            return
+        if not isinstance(condition, bool):
+            raise GraphError("E0612", f"the condition of `if` must be a boolean known at compile time, got {describe(condition)}",
+                             statement.condition.span)
+        self.lower(statement.body if condition else statement.orelse)
+
+    # ------------------------------------------------------------------ expressions
+
+    def evaluate(self, expr, hints=None):
+        if isinstance(expr, (ast.Number, ast.String, ast.Bool)):
+            return expr.value
+        if isinstance(expr, ast.Name):
+            return self.lookup(expr.name, expr.span)
+        if isinstance(expr, ast.Attribute):
+            return self.reference(expr)
+        if isinstance(expr, ast.List):
+            return self.list_(expr)
+        if isinstance(expr, ast.BinaryOp):
+            return binary(self, expr, hints)
+        if isinstance(expr, ast.UnaryOp):
+            return unary(self, expr, hints)
+        if isinstance(expr, ast.Call):
+            return call(self, expr, hints)
+        raise GraphError("E0609", "a mapping cannot be used in a graph", expr.span)
+
+    def word(self, expr):
+        """Evaluate an expression in a slot that takes a word: an unbound bare name is
+        the word itself (``padding_mode = reflect``)."""
+        if isinstance(expr, ast.Name) and self.find(expr.name) is MISSING:
+            return expr.name
+        return self.evaluate(expr)
+
+    def reference(self, expr: ast.Attribute):
+        parts = []
+        node = expr
+        while isinstance(node, ast.Attribute):
+            parts.append(node.name)
+            node = node.base
+        if not isinstance(node, ast.Name):
+            raise GraphError("E0609", "only references to constants (`data.k`) can use `.`", expr.span)
+        key = ".".join([node.name] + list(reversed(parts)))
+        if key in self.program.constants:
+            return self.program.constants[key]
+        raise GraphError("E0603", f"unknown reference `{key}`", expr.span,
+                         did_you_mean(key, [name for name in self.program.constants if "." in name]))
+
+    def list_(self, expr: ast.List):
+        items = tuple(self.word(item) for item in expr.items)
+        if any(item is POISON for item in items):
+            return POISON
+        tensors = [isinstance(item, Tensor) for item in items]
+        if items and all(tensors):
+            return TensorList(items)
+        if any(tensors) or any(isinstance(item, (TensorList, Several)) for item in items):
+            raise GraphError("E0609", "a list holds either tensors or values known at compile time, not both", expr.span)
+        return items

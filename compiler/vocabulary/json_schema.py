@@ -1,0 +1,206 @@
+"""Pydantic v2 models of the spec, generated from the registry (``extra="forbid"``, strict).
+
+Models are built lazily and cached: validating a spec builds only the models of the
+sections and components it uses, so linting stays fast; ``json_schema()`` builds them all.
+
+A section model holds the section's own keys and its component's parameters as fields,
+with ``component: Literal[name]``. Component-valued keys (``path``, ``sampler``,
+``metrics``, ``loggers``, loss ``terms``) are discriminated unions on ``kind`` of one
+model per component. Ranges become ``ge`` / ``gt`` / ``le`` / ``lt`` constraints.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+
+from specc.compiler.vocabulary import registry
+
+CONFIG = ConfigDict(extra="forbid", strict=True)
+FIELD_PATTERN = r"^data\.[A-Za-z_][A-Za-z_0-9]*$"
+COMPONENT_VALUED = ("path", "time", "sampler", "metric", "logger", "transform", "callback", "loss", "penalty")
+
+
+def _constraints(range_text: str) -> dict:
+    bounds = registry.parse_range(range_text)
+    constraints = {}
+    if bounds.minimum is not None:
+        constraints["gt" if bounds.exclusive_minimum else "ge"] = bounds.minimum
+    if bounds.maximum is not None:
+        constraints["lt" if bounds.exclusive_maximum else "le"] = bounds.maximum
+    return constraints
+
+
+def _scalar(name: str, range_text: str):
+    base = {"int": StrictInt, "float": float, "bool": StrictBool, "str": StrictStr}[name]
+    constraints = _constraints(range_text) if name in ("int", "float") else {}
+    return Annotated[base, Field(**constraints)] if constraints else base
+
+
+def annotation(parameter: registry.Param, lean: bool = False):
+    """The pydantic annotation of one registry parameter type. ``lean``: component-valued
+    parameters are plain mappings (validated one by one with ``component_model``)."""
+    kind = parameter.type
+    optional = kind.endswith("?")
+    kind = kind.rstrip("?")
+    result = _lean_annotation(kind) if lean else None
+    result = result or _annotation(kind, parameter)
+    return Optional[result] if optional else result
+
+
+def _lean_annotation(kind: str):
+    if kind in COMPONENT_VALUED:
+        return dict
+    if kind == "terms":
+        return Annotated[list[dict], Field(min_length=1)]
+    if kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return list[dict]
+    return None
+
+
+def _annotation(kind: str, parameter: registry.Param):
+    if kind in ("int", "float", "bool", "str"):
+        return _scalar(kind, parameter.range)
+    if kind == "enum":
+        return Literal[parameter.choices]
+    if kind in ("model", "list[model]"):
+        return StrictStr if kind == "model" else list[StrictStr]
+    if kind == "field":
+        return Annotated[StrictStr, Field(pattern=FIELD_PATTERN)]
+    if kind == "inputs":
+        return dict[StrictStr, Annotated[StrictStr, Field(pattern=FIELD_PATTERN)]]
+    if kind == "tensors":
+        return dict[StrictStr, StrictStr]
+    if kind == "terms":
+        return Annotated[list[term_model()], Field(min_length=1)]
+    if kind == "pair[float]":
+        return Annotated[list[_scalar("float", parameter.range)], Field(min_length=2, max_length=2)]
+    if kind.startswith("list[") and kind[5:-1] in ("int", "float", "str"):
+        return list[_scalar(kind[5:-1], parameter.range)]
+    if kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return list[component_union(kind[5:-1])]
+    if kind in COMPONENT_VALUED:
+        return component_union(kind)
+    raise KeyError(f"registry type `{kind}` has no schema")  # a registry bug, caught by the tests
+
+
+def component_defaults(kind: str, name: str) -> dict:
+    """``{"kind": name, **defaults}``: a component named without arguments, as plain data."""
+    component = registry.lookup(kind, name)
+    data = {"kind": name}
+    for parameter in component.params:
+        default = parameter.default
+        data[parameter.name] = list(default) if isinstance(default, tuple) else default
+    return data
+
+
+def default_value(parameter: registry.Param, lean: bool = False):
+    """The parameter's default as pydantic data: component names become validated models
+    (plain mappings when ``lean``), so that a dump holds the same shape whether a value was
+    written or defaulted."""
+    if parameter.required:
+        return ...
+    default = parameter.default
+    kind = parameter.type.rstrip("?")
+    if lean and kind in COMPONENT_VALUED and isinstance(default, str):
+        return component_defaults(kind, default)
+    if lean and kind == "terms" and isinstance(default, str):
+        return [{"weight": 1.0, "term": component_defaults("loss", default)}]
+    if lean and kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return [component_defaults(kind[5:-1], name) for name in default]
+    if kind in COMPONENT_VALUED and isinstance(default, str):
+        return component_model(kind, default)(kind=default)
+    if kind == "terms" and isinstance(default, str):
+        return [term_model()(weight=1.0, term=component_model("loss", default)(kind=default))]
+    if kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+        return [component_model(kind[5:-1], name)(kind=name) for name in default]
+    if kind in ("inputs", "tensors"):
+        return dict(default)
+    return list(default) if isinstance(default, tuple) else default
+
+
+def _field(parameter: registry.Param, lean: bool = False):
+    return (annotation(parameter, lean), Field(default_value(parameter, lean), description=parameter.doc or None))
+
+
+def model_name(*parts: str) -> str:
+    return "".join(part.title().replace("_", "") for part in parts if part)
+
+
+@lru_cache(maxsize=None)
+def component_model(kind: str, name: str) -> type[BaseModel]:
+    """``{"kind": name, **parameters}`` of one component."""
+    component = registry.lookup(kind, name)
+    fields = {"kind": (Literal[name], Field(..., description=component.doc))}
+    for parameter in component.params:
+        fields[parameter.name] = _field(parameter)
+    return create_model(model_name(kind, name), __config__=CONFIG, __doc__=component.doc, **fields)
+
+
+@lru_cache(maxsize=None)
+def component_union(kind: str):
+    models = tuple(component_model(kind, name) for name in registry.components(kind))
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]
+
+
+@lru_cache(maxsize=None)
+def term_model() -> type[BaseModel]:
+    return create_model("LossTerm", __config__=CONFIG, weight=(float, 1.0), term=(component_union("loss"), ...))
+
+
+@lru_cache(maxsize=None)
+def section_model(kind: str, component: str | None) -> type[BaseModel]:
+    """The model of one section (with its component's parameters and nested sections).
+    Checking a spec uses the same annotations through ``schema_lean`` (faster to build)."""
+    definition = registry.SECTIONS[kind]
+    fields = {}
+    if definition.component_kind:
+        fields["component"] = (Literal[component], ...)
+        for parameter in registry.lookup(definition.component_kind, component).params:
+            fields[parameter.name] = _field(parameter)
+    for parameter in definition.keys:
+        fields[parameter.name] = _field(parameter)
+    for child in definition.children:
+        fields[child] = (Optional[section_model(child, None)], None)
+    return create_model(
+        model_name(kind, component or "", "section"), __config__=CONFIG, __doc__=definition.doc, **fields
+    )
+
+
+def _section_union(kind: str):
+    definition = registry.SECTIONS[kind]
+    if not definition.component_kind:
+        return section_model(kind, None)
+    models = tuple(section_model(kind, name) for name in registry.components(definition.component_kind))
+    return Annotated[Union[models], Field(discriminator="component")]
+
+
+@lru_cache(maxsize=None)
+def spec_model() -> type[BaseModel]:
+    """The whole spec: one field per top-level section. Named optimizers and schedules are a
+    mapping from name to section (``""`` for the unnamed one)."""
+    fields = {
+        "spec": (Optional[StrictStr], None),
+        "language": (Optional[StrictInt], None),
+        "constants": (dict[StrictStr, object], {}),
+    }
+    for kind in registry.TOP_LEVEL_SECTIONS:
+        definition = registry.SECTIONS[kind]
+        if definition.reserved:
+            continue
+        union = _section_union(kind)
+        value = dict[StrictStr, union] if definition.named else union
+        fields[kind] = (value if definition.required else Optional[value], ... if definition.required else None)
+    return create_model("Spec", __config__=CONFIG, __doc__="A specc training spec.", **fields)
+
+
+def json_schema() -> dict:
+    """JSON Schema (draft 2020-12) of the spec."""
+    schema = spec_model().model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "specc spec"
+    return schema

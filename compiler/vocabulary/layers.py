@@ -1,0 +1,339 @@
+"""The registry of what a model graph can call: parametrised layers and unparametrised ops.
+
+One ``Entry`` per language name. An entry holds its arguments (name, type, default, doc),
+its runtime target (a class of ``specc.runtime.<backend>.layers`` for layers, a function of
+``specc.runtime.<backend>.<module>`` for ops), the backends implementing it and its *rule*:
+a function of the input tensor types and the resolved argument values that returns the output
+types, the runtime keyword arguments (constructor arguments for a layer: ``in_features`` is
+derived from the input's last axis) and the parameters with their canonical shapes and init.
+Adding a layer is adding one entry here.
+
+Argument types (checked and converted before a rule runs, by ``graphs_lower``):
+``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
+``ints`` (an int or a list of ints), ``float``, ``bool``, ``enum`` (one of ``choices``),
+``padding`` (an int, a list of ints or ``same``), ``shape`` (a list of dimensions, at most one
+``-1``), ``initializer`` (a word of ``choices`` or ``normal(std)``: ``(word, std)``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from specc.compiler.vocabulary import shape_rules_signal as audio
+from specc.compiler.vocabulary import shape_rules as rules
+from specc.compiler.vocabulary import shape_rules_extensions as more
+from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
+
+REQUIRED = object()  # default of an argument that must be given
+ALL_BACKENDS = frozenset({"jax", "lightning", "mlx"})
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str
+    type: str
+    default: object = REQUIRED
+    doc: str = ""
+    choices: tuple[str, ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+
+@dataclass(frozen=True)
+class Entry:
+    """``kind``: ``layer`` (a runtime class with parameters or state, held as a sub-module)
+    or ``op`` (a runtime function). ``runtime``: the class or function name; ``module``: the
+    runtime module that defines it (``layers`` or ``preprocess``)."""
+
+    name: str
+    kind: str
+    runtime: str
+    arguments: tuple[Argument, ...]
+    rule: Callable[[dict, dict], Outcome]
+    doc: str
+    shape: str
+    parameters: str = ""
+    module: str = "layers"
+    backends: frozenset = ALL_BACKENDS
+    returns_list: bool = False  # the op returns a list of tensors (``split``)
+    # The sub-module attribute is named after the assigned value (``gamma = parameter(..)``
+    # -> ``gamma_0``), so the parameter's dotted name reads like the spec.
+    named_by_target: bool = False
+
+
+def _x(doc: str = "input tensor") -> Argument:
+    return Argument("x", "tensor", doc=doc)
+
+
+_INIT = Argument("init", "enum", more.DEFAULT_INIT,
+                 "initial weight: uniform_fan_in (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too), or the constant "
+                 "zeros or ones (bias zeros); `init = zeros` starts the layer at output 0", more.LAYER_INITS)
+_CONV_COMMON = (
+    Argument("stride", "ints", 1, "step of the window"),
+    Argument("padding", "padding", 0, "zeros (or reflections) added on both sides; `same` keeps the length (stride 1)"),
+    Argument("dilation", "ints", 1, "spacing of the kernel taps"),
+    Argument("groups", "int", 1, "input and output channels split into this many groups"),
+    Argument("bias", "bool", True, "add a learned bias"),
+    Argument("padding_mode", "enum", "zeros", "what padding adds", ("zeros", "reflect")),
+    Argument("weight_norm", "bool", False, "weight normalisation: `weight_g`, `weight_v` instead of `weight`"),
+    _INIT,
+)
+_CONV_PARAMETERS = (
+    "weight [out, in / groups, *kernel] (or weight_g [out, 1, ...] and weight_v), bias [out]; "
+    "uniform_fan_in with fan_in = in / groups * prod(kernel) (or as `init` says)"
+)
+_NORM_AFFINE = Argument("affine", "bool", True, "learn a scale (and a bias)")
+
+
+def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False) -> Entry:
+    return Entry(name, "layer", runtime, tuple(arguments), rule, doc, shape, parameters,
+                 named_by_target=named_by_target)
+
+
+def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", returns_list=False) -> Entry:
+    return Entry(name, "op", runtime or name, tuple(arguments), rule, doc, shape, "", module, ALL_BACKENDS, returns_list)
+
+
+_LAYERS = [
+    _layer("linear", "Linear", [_x(), Argument("out", "int", doc="output features"),
+                                Argument("bias", "bool", True, "add a learned bias"), _INIT],
+           more.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
+           "weight [out, in], bias [out]; uniform_fan_in with fan_in = in (or as `init` says)"),
+    _layer("conv1d", "Conv1d", [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
+                                Argument("kernel", "int", doc="window length"), *_CONV_COMMON],
+           more.with_init(rules.conv1d), "1-D convolution over the time axis (channels-last).",
+           "[B, T, C_in] -> [B, (T + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1, channels]",
+           _CONV_PARAMETERS),
+    _layer("conv2d", "Conv2d", [_x("[B, H, W, C_in]"), Argument("channels", "int", doc="output channels"),
+                                Argument("kernel", "ints", doc="window size: an int or [kh, kw]"), *_CONV_COMMON],
+           more.with_init(rules.conv2d), "2-D convolution (channels-last); kernel, stride, padding, dilation may be pairs.",
+           "[B, H, W, C_in] -> [B, H_out, W_out, channels], each axis as conv1d", _CONV_PARAMETERS),
+    _layer("conv_transpose1d", "ConvTranspose1d",
+           [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
+            Argument("kernel", "int", doc="window length"), Argument("stride", "int", 1, "upsampling factor"),
+            Argument("padding", "int", 0, "removed from both ends"),
+            Argument("output_padding", "int", 0, "added at the end (< stride or dilation)"),
+            Argument("dilation", "int", 1, "spacing of the kernel taps"),
+            Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias"),
+            Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`"),
+            _INIT],
+           more.with_init(rules.conv_transpose1d), "Transposed 1-D convolution (upsampling).",
+           "[B, T, C_in] -> [B, (T - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1, channels]",
+           "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel "
+           "(or as `init` says)"),
+    _layer("layernorm", "LayerNorm", [_x(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
+           rules.layernorm, "Normalise the last axis to zero mean and unit variance.", "[..., D] -> [..., D]",
+           "weight [D] (ones), bias [D] (zeros) when affine"),
+    _layer("groupnorm", "GroupNorm", [_x("[B, ..., C]"), Argument("groups", "int", doc="number of channel groups"),
+                                      Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
+           rules.groupnorm, "Normalise each group of channels over the group and all non-batch axes.",
+           "[B, ..., C] -> [B, ..., C] (C divisible by groups)", "weight [C] (ones), bias [C] (zeros) when affine"),
+    _layer("rmsnorm", "RMSNorm", [_x(), Argument("eps", "float", 1e-6, "added to the mean square"), _NORM_AFFINE],
+           rules.rmsnorm, "Divide the last axis by its root mean square.", "[..., D] -> [..., D]",
+           "weight [D] (ones) when affine"),
+    _layer("embedding", "Embedding", [Argument("ids", "tensor", doc="integer ids (i32 or i64)"),
+                                      Argument("num", "int", doc="number of ids"),
+                                      Argument("dim", "int", doc="embedding size")],
+           rules.embedding, "Look up one learned vector per id.", "[...] (integer) -> [..., dim] (f32)",
+           "weight [num, dim]; normal"),
+    _layer("attention", "MultiHeadAttention",
+           [_x("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
+            Argument("causal", "bool", False, "mask future positions"),
+            Argument("bias", "bool", True, "biases in the four projections"),
+            Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x"),
+            Argument("mask", "optional_tensor", None,
+                     "bool [B, S] key padding mask, True = attend (combined with `causal`); a query with no "
+                     "key to attend outputs 0")],
+           more.attention, "Multi-head attention with query, key, value and output projections "
+           "(self-attention, or cross-attention to `context`); keys hidden by `causal` or `mask` get weight 0.",
+           "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
+           "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
+    _layer("dropout", "Dropout", [_x(), Argument("rate", "float", doc="probability of zeroing an element")],
+           rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
+           "[...] -> [...]", "none"),
+    _layer("positional_embedding", "PositionalEmbedding",
+           [_x("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)")],
+           rules.positional_embedding, "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
+           "is checked at run time, a concrete T > max_length is E0618).",
+           "[B, T, D] -> [B, T, D]", "weight [max_length, D]; normal"),
+    _layer("parameter", "FreeParameter",
+           [Argument("shape", "shape", doc="sizes of the array (positive integers, no batch axis)"),
+            Argument("init", "initializer", "zeros", "initial value: zeros, ones, normal (N(0, 1)) or "
+                     "normal(std) (N(0, std^2))", more.FREE_PARAMETER_INITS)],
+           more.free_parameter, "A learned tensor of its own (GRN's gamma and beta, a null condition): "
+           "the sub-module is named after the assigned value, `gamma = parameter([1, 1, C])` gives the "
+           "parameter `gamma_0.weight`; arithmetic broadcasts it.",
+           "() -> f32[shape]", "weight [shape]; as `init` says", named_by_target=True),
+    _layer("gaussian_sample", "GaussianSample",
+           [Argument("mean", "tensor", doc="f32 mean"), Argument("logvar", "tensor", doc="f32 log-variance, shape of mean")],
+           more.gaussian_sample, "Reparameterised Gaussian draw (VAE): `mean + exp(logvar / 2) * eps`, "
+           "eps ~ N(0, I) drawn fresh per call in training (gradients reach mean and logvar through the "
+           "formula); `mean` in evaluation. The noise comes from the backend's random stream as "
+           "dropout's does.", "[...] x [...] -> [...]", "none"),
+]
+
+_UNARY = {
+    "relu": "max(x, 0)", "silu": "x * sigmoid(x)", "tanh": "tanh(x)", "sigmoid": "1 / (1 + exp(-x))",
+    "exp": "exp(x)", "log": "natural logarithm", "sqrt": "square root", "abs": "|x|",
+}
+
+_OPS = [
+    _op("gelu", [_x(), Argument("approximate", "enum", "none", "exact erf form or tanh approximation", ("none", "tanh"))],
+        rules.same_shape, "Gaussian error linear unit.", "[...] -> [...]"),
+    *[_op(name, [_x()], rules.same_shape, doc, "[...] -> [...]") for name, doc in _UNARY.items()],
+    _op("leaky_relu", [_x(), Argument("negative_slope", "float", 0.01, "slope for x < 0")],
+        rules.same_shape, "max(x, 0) + negative_slope * min(x, 0).", "[...] -> [...]"),
+    _op("elu", [_x(), Argument("alpha", "float", 1.0, "value approached for x -> -inf is -alpha")],
+        rules.same_shape, "Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.", "[...] -> [...]"),
+    _op("softmax", [_x(), Argument("axis", "int", -1, "normalised axis")], rules.softmax,
+        "exp(x) / sum(exp(x)) along an axis.", "[...] -> [...]"),
+    _op("mean", [_x(), Argument("axis", "ints", -1, "reduced axis or axes"),
+                 Argument("keepdims", "bool", False, "keep reduced axes with size 1")],
+        rules.reduce, "Mean over axes.", "reduced axes removed (or 1 with keepdims)"),
+    _op("sum", [_x(), Argument("axis", "ints", -1, "reduced axis or axes"),
+                Argument("keepdims", "bool", False, "keep reduced axes with size 1")],
+        rules.reduce, "Sum over axes.", "reduced axes removed (or 1 with keepdims)"),
+    _op("matmul", [Argument("a", "tensor", doc="[..., n, k]"), Argument("b", "tensor", doc="[..., k, m]")],
+        rules.matmul, "Matrix product over the last two axes, leading axes broadcast.", "[..., n, k] x [..., k, m] -> [..., n, m]"),
+    _op("reshape", [_x(), Argument("shape", "shape", doc="full target shape, at most one -1")],
+        rules.reshape, "Same values, new shape (row-major).", "[...] -> shape (same number of values)"),
+    _op("transpose", [_x(), Argument("axes", "ints", doc="a permutation of all axes")],
+        rules.transpose, "Permute axes.", "[d_0, ..., d_n] -> [d_axes[0], ..., d_axes[n]]"),
+    _op("swapaxes", [_x(), Argument("axis1", "int", doc="first axis"), Argument("axis2", "int", doc="second axis")],
+        rules.swapaxes, "Exchange two axes.", "axis1 and axis2 exchanged"),
+    _op("concat", [Argument("tensors", "tensors", doc="list of tensors"), Argument("axis", "int", -1, "joined axis")],
+        rules.concat, "Join tensors along an axis; other axes must match.", "sizes along `axis` add up"),
+    _op("split", [_x(), Argument("sections", "int", doc="number of equal parts"),
+                  Argument("axis", "int", -1, "cut axis")],
+        rules.split, "Cut an axis into equal parts; returns that many tensors.",
+        "[..., n * s] -> s tensors [..., n]", returns_list=True),
+    _op("pad", [_x(), Argument("before", "int", doc="values added before"),
+                Argument("after", "int", doc="values added after"), Argument("axis", "int", -1, "padded axis"),
+                Argument("mode", "enum", "zeros", "zeros or reflection (edge not repeated)", ("zeros", "reflect"))],
+        rules.pad, "Pad one axis.", "axis grows by before + after"),
+    _op("avg_pool1d", [_x("[B, T, C]"), Argument("kernel", "int", doc="window"),
+                       Argument("stride", "optional_int", None, "step (default: the window)"),
+                       Argument("padding", "int", 0, "zeros on both sides (counted in the mean)")],
+        rules.pool1d, "Mean over windows along T.", "[B, T, C] -> [B, (T + 2 * padding - kernel) // stride + 1, C]"),
+    _op("max_pool1d", [_x("[B, T, C]"), Argument("kernel", "int", doc="window"),
+                       Argument("stride", "optional_int", None, "step (default: the window)"),
+                       Argument("padding", "int", 0, "-inf on both sides")],
+        rules.pool1d, "Maximum over windows along T.", "as avg_pool1d"),
+    _op("avg_pool2d", [_x("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
+                       Argument("stride", "ints", None, "step (default: the window)"),
+                       Argument("padding", "ints", 0, "zeros on both sides")],
+        rules.pool2d, "Mean over 2-D windows.", "[B, H, W, C] -> [B, H_out, W_out, C]"),
+    _op("max_pool2d", [_x("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
+                       Argument("stride", "ints", None, "step (default: the window)"),
+                       Argument("padding", "ints", 0, "-inf on both sides")],
+        rules.pool2d, "Maximum over 2-D windows.", "as avg_pool2d"),
+    _op("flatten", [_x(), Argument("start_axis", "int", 1, "first merged axis")],
+        rules.flatten, "Merge the axes from start_axis on.", "[B, a, b] -> [B, a * b]"),
+    _op("positions", [_x("any tensor with the counted axis"), Argument("axis", "int", 1, "the axis whose positions are counted"),
+                      Argument("batched", "bool", False, "repeat the positions over the first axis")],
+        more.positions, "Integer positions 0, 1, ..., n - 1 of an axis of length n (for fixed positional "
+        "encodings: `x + sinusoidal(positions(x), D)`).", "[B, n, ...] -> i64[n] (batched: i64[B, n])"),
+    _op("sinusoidal", [_x("[...] times or (integer) positions"), Argument("dim", "int", doc="embedding size (even)")],
+        rules.sinusoidal, "concat(cos(x f), sin(x f)), f_i = exp(-ln(10000) i / (dim / 2)).", "[...] -> [..., dim]"),
+    _op("stft", [_x("[B, T] signal"), Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
+                 Argument("window", "enum", "hann", "periodic Hann or rectangular", ("hann", "rectangular"))],
+        audio.stft, "One-sided centred STFT (reflect padding), [real, imag] last.",
+        "[B, T] -> [B, 1 + (T + 2 * (n_fft // 2) - n_fft) // hop, n_fft // 2 + 1, 2]", module="preprocess"),
+    _op("mel_spectrogram", [_x("[B, T] signal"), Argument("sample_rate", "int", doc="samples per second"),
+                            Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
+                            Argument("n_mels", "int", doc="mel bands"), Argument("f_min", "float", 0.0, "lowest frequency"),
+                            Argument("f_max", "optional_float", None, "highest frequency (default sample_rate / 2)"),
+                            Argument("log", "bool", True, "log(mel + 1e-6)")],
+        audio.mel_spectrogram, "Power STFT through an HTK mel filterbank.", "[B, T] -> [B, frames, n_mels]",
+        module="preprocess"),
+    _op("complex_magnitude", [_x("[..., 2] real and imaginary parts"),
+                              Argument("eps", "float", 0.0, "added under the square root")],
+        audio.complex_magnitude, "sqrt(re^2 + im^2 + eps).", "[..., 2] -> [...]", module="preprocess"),
+    _op("complex_power", [_x("[..., 2] real and imaginary parts")], audio.complex_power, "re^2 + im^2.",
+        "[..., 2] -> [...]", module="preprocess"),
+    _op("mdct", [_x("[B, T] signal"), Argument("window", "int", doc="hop N (frames of 2N samples)")],
+        audio.mdct, "MDCT with a sine window, hop N, perfectly reconstructing.",
+        "[B, T] -> [B, ceil(T / N) + 1, N]", module="preprocess"),
+    _op("imdct", [_x("[B, F, N] coefficients"), Argument("length", "int", doc="samples of the signal")],
+        audio.imdct, "Inverse of mdct: imdct(mdct(x), T) == x.", "[B, ceil(length / N) + 1, N] -> [B, length]",
+        module="preprocess"),
+    _op("reshape_patches", [_x("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
+        audio.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
+        "[B, T] -> [B, ceil(T / patch), patch]", module="preprocess"),
+    _op("merge_patches", [_x("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
+        audio.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
+        module="preprocess"),
+]
+
+ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _LAYERS + _OPS}
+
+# Arithmetic written infix in the language, lowered to ``op`` statements with these names.
+BINARY_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "%": "mod", "**": "pow"}
+UNARY_OPERATORS = {"-": "neg"}
+
+
+def lookup(name: str) -> Entry | None:
+    return ENTRIES.get(name)
+
+
+def names() -> list[str]:
+    return sorted(ENTRIES)
+
+
+def runtime_module(function: str) -> str:
+    """The runtime module defining an op statement's ``function`` (``layers`` unless the
+    entry says otherwise, e.g. ``stft`` lives in ``preprocess``)."""
+    for entry in ENTRIES.values():
+        if entry.kind == "op" and entry.runtime == function:
+            return entry.module
+    return "layers"
+
+
+def takes_tensor_list(function: str) -> bool:
+    """True for ops whose first runtime argument is a list of tensors (``concat``): an op
+    statement's inputs are then passed as one list, ``F.concat([a, b], axis=-1)``."""
+    entry = ENTRIES.get(function)
+    return bool(entry and entry.arguments and entry.arguments[0].type == "tensors")
+
+
+def describe() -> list[dict]:
+    """The registry as JSON data for ``specc schema`` and the docs."""
+    described = []
+    for entry in ENTRIES.values():
+        arguments = [
+            {"name": a.name, "type": a.type, "required": a.required, "doc": a.doc,
+             **({} if a.required else {"default": a.default}), **({"choices": list(a.choices)} if a.choices else {})}
+            for a in entry.arguments
+        ]
+        described.append({
+            "name": entry.name, "kind": entry.kind, "runtime": entry.runtime, "module": entry.module,
+            "arguments": arguments, "doc": entry.doc, "shape": entry.shape, "parameters": entry.parameters,
+            "backends": sorted(entry.backends),
+        })
+    return described
+
+
+
+def _default_text(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "none" if value is None else str(value)
+
+
+def markdown_reference() -> str:
+    """The "Layers and ops" reference of docs/models.md, generated from the registry."""
+    lines = []
+    for entry in ENTRIES.values():
+        signature = ", ".join(a.name if a.required else f"{a.name} = {_default_text(a.default)}" for a in entry.arguments)
+        runtime = f"`{entry.runtime}` class" if entry.kind == "layer" else f"`{entry.module}.{entry.runtime}` function"
+        parameters = f" Parameters: {entry.parameters}." if entry.kind == "layer" else ""
+        lines += [f"### `{entry.name}({signature})`", "",
+                  f"{entry.doc} Shape: `{entry.shape}`. Runtime: {runtime}.{parameters}", ""]
+        for argument in entry.arguments:
+            choices = f" (one of {', '.join(argument.choices)})" if argument.choices else ""
+            lines.append(f"- `{argument.name}` ({argument.type}{choices}): {argument.doc}")
+        lines.append("")
+    return "\n".join(lines)

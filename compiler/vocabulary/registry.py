@@ -1,0 +1,200 @@
+"""The registry: every component and section a spec can name, declared once, as data.
+
+Validation (``schema.py``, ``validate.py``), did-you-mean, ``specc schema``, docs and the
+backends all read these tables: the components are in ``registry_components.py``, the
+sections here. Adding a component is one entry there (plus its runtime implementation per
+backend).
+
+Parameter types (``Param.type``), a small closed vocabulary:
+
+- ``int``, ``float``, ``bool``, ``str``; a trailing ``?`` allows ``none`` (the default);
+- ``enum`` with ``choices``; ``list[int]``, ``list[float]``, ``list[str]``, ``pair[float]``;
+- ``model`` / ``list[model]``: the name of a ``model`` of the spec;
+- ``field``: a data field reference (``data.signal``); ``inputs``: a mapping from model
+  input names to data fields (``{ signal = data.signal }``);
+- ``tensors``: a mapping from field names to tensor types written as strings
+  (``{ x = "f32[64]", y = "i64[]" }``) for file data sources;
+- a component kind (``path``, ``time``, ``sampler``, ``metric``, ``logger``, ``callback``,
+  ``loss``): a bare name or a call (``linear(noise_min = 0.0)``); ``list[<kind>]``;
+  ``terms``: a weighted sum of losses (``cross_entropy + 0.1 * expected_scalar(...)``).
+
+Ranges are written as strings: ``">0"``, ``">=1"``, ``"[0,1)"``, ``"(0,1]"``.
+"""
+
+from __future__ import annotations
+
+from specc.compiler.vocabulary.components import (  # noqa: F401 (the tables, re-exported)
+    CALLBACKS,
+    COMPONENTS,
+    DATA,
+    LOGGERS,
+    LOSSES,
+    METRICS,
+    OBJECTIVES,
+    OPTIMIZERS,
+    PATHS,
+    PENALTIES,
+    PRECISIONS,
+    SAMPLERS,
+    SCHEDULES,
+    TIMES,
+    TRANSFORMS,
+)
+from specc.compiler.vocabulary.types import (  # noqa: F401 (re-exported)
+    ALL_BACKENDS,
+    BACKENDS,
+    REQUIRED,
+    ComponentDef,
+    Contract,
+    FieldDecl,
+    Param,
+    Range,
+    SectionDef,
+    field_dims,
+    parse_range,
+)
+
+P = Param
+
+DATA_KEYS = (
+    P("batch_size", "int", REQUIRED, "examples per batch", ">=1"),
+    P("coupling", "enum", "none", "minibatch coupling of noise and data (ot: exact OT)", choices=("none", "ot")),
+    P("eval_batch_size", "int?", None, "batch size of evaluation (default: batch_size)", ">=1"),
+    # loader keys (runtime/data/loader.py loader_options; docs/runtime.md "Loader options")
+    P("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
+    P("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
+    P("persistent_workers", "bool", False, "keep the worker threads between epochs"),
+    P("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
+    P("worker_type", "enum", "thread", "how workers run (threads; processes are not supported)", choices=("thread",)),
+    P("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
+    P("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
+)
+
+OPTIMIZER_KEYS = (P("models", "list[model]", (), "models this optimizer updates (default: all)"),)
+
+# ----------------------------------------------------------------------- sections
+
+TRAIN_KEYS = (
+    P("max_steps", "int?", None, "training steps (one batch and its updates each)", ">=1"),
+    P("max_epochs", "int?", None, "training epochs", ">=1"),
+    P("seed", "int", 0, "seed of initialisation and data order", ">=0"),
+    P("precision", "enum", "fp32", "compute precision", choices=("fp32", "bf16", "fp16")),
+    P("log_every", "int", 50, "steps between train rows of metrics.csv", ">=1"),
+    P("eval_every", "int?", None, "steps between evaluations (also at the end)", ">=1"),
+    P(
+        "val_check_interval",
+        "float?",
+        None,
+        "fraction of an epoch between evaluations, counted within each epoch (Lightning's float form)",
+        "(0,1]",
+    ),
+    P("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
+    P("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
+    P("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
+    P("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
+    P("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
+    P("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
+    P("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
+    P("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
+    P("callbacks", "list[callback]", (), "callbacks"),
+)
+
+CHECKPOINT_KEYS = (
+    P("every", "int?", None, "steps between checkpoints (also at the end)", ">=1"),
+    P("keep", "int", 1, "best checkpoints kept (plus last)", ">=1"),
+    P("monitor", "str?", None, "metric ranking checkpoints: split/name"),
+    P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
+    P("last", "bool", True, "keep a `last` pointer"),
+    P("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
+    P("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
+)
+
+EARLY_STOPPING_KEYS = (
+    P("monitor", "str", "val/loss", "metric watched: split/name"),
+    P("patience", "int", 10, "evaluations without improvement before stopping", ">=1"),
+    P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
+    P("min_delta", "float", 0.0, "smallest change counted as improvement", ">=0"),
+    P("verbose", "bool", False, "print why training stopped"),
+)
+
+EVAL_KEYS = (
+    P("sampler", "sampler?", None, "ODE sampler of generative objectives"),
+    P("test_sampler", "sampler?", None, "sampler of the test split only (default: sampler)"),
+    P("metrics", "list[metric]", (), "metrics computed on val and test, logged as val/<name>"),
+)
+
+SECTIONS = {
+    section.kind: section
+    for section in (
+        SectionDef("data", "the data source and batching", "data", DATA_KEYS, required=True),
+        SectionDef("objective", "what is learned and how the models are fed", "objective", required=True),
+        SectionDef(
+            "optimizer",
+            "an optimizer; name it for several (`optimizer generator: adam`)",
+            "optimizer",
+            OPTIMIZER_KEYS,
+            named=True,
+            required=True,
+        ),
+        SectionDef("schedule", "learning-rate schedule of the optimizer with the same name", "schedule", named=True),
+        SectionDef(
+            "train", "training policy", None, TRAIN_KEYS, children=("checkpoint", "early_stopping"), required=True
+        ),
+        SectionDef("checkpoint", "checkpointing", None, CHECKPOINT_KEYS, parent="train"),
+        SectionDef("early_stopping", "early stopping", None, EARLY_STOPPING_KEYS, parent="train"),
+        SectionDef("eval", "evaluation", None, EVAL_KEYS),
+        SectionDef("distributed", "reserved for scale-out (a later version)", None, reserved=True),
+    )
+}
+
+TOP_LEVEL_SECTIONS = tuple(kind for kind, section in SECTIONS.items() if section.parent is None)
+COMPONENT_KINDS = (
+    "data",
+    "objective",
+    "loss",
+    "optimizer",
+    "schedule",
+    "path",
+    "time",
+    "sampler",
+    "metric",
+    "logger",
+    "transform",
+    "callback",
+    "precision",
+    "penalty",
+)
+
+_BY_KIND: dict[str, dict[str, ComponentDef]] = {}
+for _component in COMPONENTS:
+    _BY_KIND.setdefault(_component.kind, {})[_component.name] = _component
+
+
+def components(kind: str) -> dict[str, ComponentDef]:
+    """The components of one kind, by name (insertion order is the table's)."""
+    return _BY_KIND.get(kind, {})
+
+
+def lookup(kind: str, name: str) -> ComponentDef | None:
+    return _BY_KIND.get(kind, {}).get(name)
+
+
+__all__ = [
+    "ALL_BACKENDS",
+    "BACKENDS",
+    "COMPONENTS",
+    "COMPONENT_KINDS",
+    "ComponentDef",
+    "Contract",
+    "FieldDecl",
+    "Param",
+    "REQUIRED",
+    "Range",
+    "SECTIONS",
+    "SectionDef",
+    "TOP_LEVEL_SECTIONS",
+    "components",
+    "field_dims",
+    "lookup",
+    "parse_range",
+]

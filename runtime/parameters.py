@@ -1,0 +1,33 @@
+"""What the compiler and the runtime share: the description of one trainable array and the
+version of the interface between generated scripts and this runtime.
+
+The compiler builds ``Parameter`` values into its IR; a generated script lists them and
+hands them to :func:`specc.runtime.init.initialize`. Living in the runtime, they let a
+generated script run without importing the compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Version of the contract between a generated script and the runtime it calls: a script
+# generated for another version refuses to start (``training.check_runtime``).
+IR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One trainable array. ``name`` is local to its layer (``weight``, ``bias``,
+    ``weight_g``); the full name is the layer's path + ``.`` + name.
+
+    ``init`` is one of: ``uniform_fan_in`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
+    ``normal`` (N(0, std^2); std 1 except for a free ``parameter(..., init = normal(std))``),
+    ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the sibling ``weight_v`` over all
+    axes but the first).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    init: str
+    fan_in: int = 1
+    std: float = 1.0
