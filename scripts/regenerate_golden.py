@@ -44,7 +44,7 @@ def compile_example(spec: str):
     return result.program
 
 
-def expected_files(unsupported: list | None = None) -> dict[Path, str]:
+def expected_files(unsupported: list | None = None, backends=None) -> dict[Path, str]:
     """Golden path -> rendered text, for every example spec x backend. Pairs the backend
     refuses (``NotImplementedByBackend``) are appended to ``unsupported`` as (spec, backend,
     message) and get no golden file."""
@@ -53,7 +53,7 @@ def expected_files(unsupported: list | None = None) -> dict[Path, str]:
     files = {}
     for spec in example_specs():
         program = compile_example(spec)
-        for backend in golden_backends():
+        for backend in backends or golden_backends():
             try:
                 files[GOLDEN / f"{program.spec_name}.{backend}.py"] = emit.render(program, backend)
             except emit.NotImplementedByBackend as error:
@@ -65,13 +65,15 @@ def expected_files(unsupported: list | None = None) -> dict[Path, str]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail on stale or missing golden files")
+    parser.add_argument("--backend", action="append", help="only this backend's files (repeatable)")
     arguments = parser.parse_args(argv)
     unsupported: list = []
-    files = expected_files(unsupported)
+    files = expected_files(unsupported, arguments.backend)
     for spec, backend, message in unsupported:
         print(f"no golden file for {spec} on {backend}: {message}", file=sys.stderr)
+    owned = [f".{backend}.py" for backend in arguments.backend or golden_backends()]
     for path in sorted(GOLDEN.glob("*.py")):
-        if path not in files and not arguments.check:
+        if path not in files and path.name.endswith(tuple(owned)) and not arguments.check:
             path.unlink()
             print(f"removed {path.relative_to(REPOSITORY)}")
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]

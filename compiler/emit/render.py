@@ -138,7 +138,10 @@ def build_context(program: ir.Program, table: Backend) -> dict:
     context["parameters"] = models[model_name]["parameters"] + [
         {"name": null["parameter"], "shape": null["shape"], "init": "zeros", "fan_in": 1} for null in nulls
     ]
-    context.update(importlib.import_module(f"specc.compiler.emit.{table.name}").context(program))
+    backend_fields = importlib.import_module(f"specc.compiler.emit.{table.name}")
+    context.update(backend_fields.context(program))
+    if hasattr(backend_fields, "config"):  # the backend's own configuration block
+        context["config"] = backend_fields.config(program, context)
     return context
 
 

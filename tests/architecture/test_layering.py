@@ -16,14 +16,14 @@ PACKAGE_FOLDERS = {"dsl": "specc.dsl", "compiler": "specc.compiler", "runtime": 
 
 # Stages in pipeline order: a module may import its own stage and the stages before it.
 # ``ir`` is the contract between checking and emitting (plain data, first); ``backends`` are
-# data tables the checker reads; ``pipeline`` runs the front half; ``specc.load`` (the
+# the data tables of what each backend implements, which the vocabulary and checker read; ``pipeline`` runs the front half; ``specc.load`` (the
 # checkpoint loader) uses the whole compiler and ``cli`` uses everything.
 STAGES = (
     "specc.runtime",
     "specc.dsl",
     "specc.compiler.ir",
-    "specc.compiler.vocabulary",
     "specc.compiler.backends",
+    "specc.compiler.vocabulary",
     "specc.compiler.graphs",
     "specc.compiler.check",
     "specc.compiler.lower",
