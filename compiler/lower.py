@@ -46,6 +46,7 @@ class Lowering:
         self.resolution = resolution
         self.sections = {key: section.values for key, section in checked.sections.items()}
         self.checked = checked
+        self.derived: dict[str, str] = {}  # key -> origin of a value derived from others ("= optimizer.lr")
 
     def data(self, fields: dict[str, ir.TensorType]) -> ir.DataPlan:
         values = self.sections["data"]
@@ -81,7 +82,7 @@ class Lowering:
             name = section.name or ""
             models = tuple(values["models"]) or self.default_models(name, objective, graphs)
             schedule_key = f"schedule.{name}" if name else "schedule"
-            schedule = self.schedule(self.sections.get(schedule_key), values["lr"])
+            schedule = self.schedule(self.sections.get(schedule_key), values["lr"], schedule_key, key)
             plans.append(
                 ir.OptimizerPlan(
                     name=name, optimizer=_section_component(values, skip=("models",)), models=models, schedule=schedule
@@ -95,15 +96,20 @@ class Lowering:
             return (objective.models[contract.models.index(name)],)
         return tuple(objective.models) if objective.models else tuple(graphs)
 
-    def schedule(self, values: dict | None, lr: float) -> ir.Component | None:
+    def schedule(self, values: dict | None, lr: float, key: str, optimizer_key: str) -> ir.Component | None:
+        """The schedule with its derived values filled once, here: ``peak`` / ``initial``
+        from the optimizer's ``lr``, ``total`` from ``train.max_steps`` (None when the run
+        is bounded by epochs: the script derives it from the epoch length)."""
         if values is None:
             return None
         filled = dict(values)
+        sources = {"optimizer.lr": (f"{optimizer_key}.lr", lr), "train.max_steps": ("train.max_steps", self.sections["train"]["max_steps"])}
         for parameter in registry.lookup("schedule", values["component"]).params:
             if parameter.derived and filled.get(parameter.name) is None:
-                filled[parameter.name] = (
-                    lr if parameter.derived == "optimizer.lr" else self.sections["train"]["max_steps"]
-                )
+                source, value = sources[parameter.derived]
+                filled[parameter.name] = value
+                if value is not None:
+                    self.derived[f"{key}.{parameter.name}"] = f"= {source}"
         return _section_component(filled)
 
     def train(self) -> ir.TrainPlan:
@@ -159,7 +165,7 @@ class Lowering:
         return ir.EvalPlan(
             sampler=component(sampler) if sampler else None,
             metrics=tuple(component(metric) for metric in values["metrics"]),
-            batch_size=self.sections["data"].get("eval_batch_size"),
+            batch_size=self.sections["data"].get("eval_batch_size") or self.sections["data"]["batch_size"],
             test_sampler=component(values["test_sampler"]) if values.get("test_sampler") else None,
         )
 
@@ -169,6 +175,8 @@ class Lowering:
             records[name] = ir.Provenance(name, value.origin, value.chain)
         for key, checked in self.checked.sections.items():
             self.section_provenance(checked.section, key, checked.values, records)
+        for key, origin in self.derived.items():
+            records[key] = ir.Provenance(key, origin)
         return tuple(records[key] for key in sorted(records))
 
     def section_provenance(self, section, path: str, values: dict, records: dict) -> None:

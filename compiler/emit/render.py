@@ -472,24 +472,23 @@ def evaluation_view(program: ir.Program) -> dict:
         if program.objective.kind in FLOW_OBJECTIVES and metric.kind == "mse":
             continue  # flows log the unweighted mse of the loss already
         metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
-    steps = sampler_arguments.get("steps", 50)
     test_kind, test_arguments = ("", {})
     if plan.test_sampler is not None:
         test_kind, test_arguments = plan.test_sampler.kind, plain(plan.test_sampler.arguments) or {}
-    guided = plan.sampler is not None and float(sampler_arguments.get("cfg_scale", 1.0)) != 1.0
+    guided = plan.sampler is not None and sampler_arguments["cfg_scale"] != 1.0
     return {
         "sampler": sampler_kind,
-        "sampler_steps": int(steps),
-        "cfg_scale": float(sampler_arguments.get("cfg_scale", 1.0)),
+        "sampler_steps": sampler_arguments.get("steps"),  # one_step has none
+        "cfg_scale": sampler_arguments.get("cfg_scale"),
         "sampler_arguments": sampler_arguments,
         "metrics": metrics,
         "needs_samples": any(metric["on"] in ("samples", "signal") for metric in metrics),
-        "guided": guided or float(test_arguments.get("cfg_scale", 1.0)) != 1.0,
-        "batch_size": plan.batch_size or program.data.batch_size,
+        "guided": guided or (plan.test_sampler is not None and test_arguments["cfg_scale"] != 1.0),
+        "batch_size": plan.batch_size,
         # the test split's own sampler (gap 20): ``split`` threads the split name to ``sample``
         "test_sampler": test_kind,
-        "test_sampler_steps": int(test_arguments.get("steps", 50)),
-        "test_cfg_scale": float(test_arguments.get("cfg_scale", 1.0)),
+        "test_sampler_steps": test_arguments.get("steps"),
+        "test_cfg_scale": test_arguments.get("cfg_scale"),
         "split": ", split" if test_kind else "",
     }
 
@@ -578,19 +577,19 @@ def null_conditions(conditions: list, model: dict, program: ir.Program) -> list[
 
 
 def flow_view(arguments: dict, program: ir.Program) -> dict:
-    default_path = "uniform" if program.objective.kind == "mean_flow" else "linear"
-    path_kind, path_arguments = component_argument(arguments.get("path", default_path))
-    default_time = "mean_flow" if program.objective.kind in MEAN_FLOW_OBJECTIVES else "uniform"
-    time_kind, time_arguments = component_argument(arguments.get("time", default_time))
-    coupling = (plain(program.data.source.arguments) or {}).get("coupling", arguments.get("coupling"))
+    """The flow objective's values as lowering filled them (``gamma`` and ``c`` exist for
+    ``mean_flow`` only, ``weighted`` for the others)."""
+    path_kind, path_arguments = component_argument(arguments["path"])
+    time_kind, time_arguments = component_argument(arguments["time"])
+    coupling = (plain(program.data.source.arguments) or {}).get("coupling")
     return {
-        "path": path_kind or "linear",
+        "path": path_kind,
         "path_arguments": path_arguments,
-        "time": time_kind or "uniform",
+        "time": time_kind,
         "time_arguments": time_arguments,
-        "cfg_dropout": float(arguments.get("cfg_dropout", 0.0) or 0.0),
-        "weighted": bool(arguments.get("weighted", True)),
-        "gamma": float(arguments.get("gamma", 0.5)),
-        "c": float(arguments.get("c", 1e-3)),
+        "cfg_dropout": float(arguments["cfg_dropout"]),
+        "weighted": arguments.get("weighted"),
+        "gamma": arguments.get("gamma"),
+        "c": arguments.get("c"),
         "coupling": None if coupling in (None, "none") else coupling,
     }

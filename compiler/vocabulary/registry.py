@@ -96,7 +96,12 @@ TRAIN_KEYS = (
     P("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
     P("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
     P("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
-    P("callbacks", "list[callback]", (), "callbacks"),
+    P(
+        "callbacks",
+        "list[callback]",
+        ("progress_bar", "lr_monitor", "grad_norm_monitor"),
+        "what the run shows and logs besides the loss: a progress display, `lr` rows, `grad_norm` rows",
+    ),
 )
 
 CHECKPOINT_KEYS = (
