@@ -6,6 +6,7 @@ statements. Every spec value goes through :mod:`specc.compiler.emit.filters`.
 from __future__ import annotations
 
 from specc.compiler import ir
+from specc.compiler.emit import forward
 from specc.compiler.emit.filters import EmitError, identifier, literal, operand_literal
 
 INFIX = {
@@ -27,61 +28,55 @@ RESERVED = frozenset(
 )
 
 
-class LocalNames:
-    """Maps spec value names to checked, non-shadowing local variable names."""
-
-    def __init__(self):
-        self.names: dict[str, str] = {}
-
-    def __call__(self, name: str) -> str:
-        if name not in self.names:
-            local = identifier(name)
-            taken = set(self.names.values())
-            while local in RESERVED or local in taken:
-                local = local + "_"
-            self.names[name] = local
-        return self.names[name]
+def operand(value: ir.Operand, names: dict, inline: dict, parent: int = forward.ATOMIC, right: bool = False) -> str:
+    """An operand as code: a literal, a name, or the expression of an inlined value (in
+    parentheses where an operator of precedence ``parent`` needs them: ``(a + b) * c``)."""
+    if value.ref is None:
+        return operand_literal(value.literal)
+    if value.ref not in inline:
+        return names[value.ref]
+    return inline.pop(value.ref).as_operand(parent, right)
 
 
-def operand(value: ir.Operand, names: LocalNames) -> str:
-    return names(value.ref) if value.ref is not None else operand_literal(value.literal)
-
-
-def call_arguments(statement: ir.Statement, names: LocalNames) -> str:
-    positional = [operand(item, names) for item in statement.inputs]
+def call_arguments(statement: ir.Statement, names: dict, inline: dict) -> str:
+    positional = [operand(item, names, inline) for item in statement.inputs]
     keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
     return ", ".join(positional + keywords)
 
 
-def targets_text(targets, names: LocalNames) -> str:
-    return ", ".join(names(target) for target in targets)
-
-
-def statement_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
-    """The forward lines of one statement (without indentation of the method body)."""
-    if statement.call == "repeat":
-        return repeat_lines(statement, names)
-    targets = targets_text(statement.targets, names)
+def expression(statement: ir.Statement, names: dict, inline: dict) -> forward.Expression:
+    """The right-hand side of one (non-repeat) statement; inlined operands are consumed."""
     if statement.call == "layer":
-        callee = "self." + identifier(statement.attribute)
-        return [f"{targets} = {callee}({call_arguments(statement, names)})"]
+        return forward.Expression(f"self.{identifier(statement.attribute)}({call_arguments(statement, names, inline)})")
     if statement.call != "op":
         raise EmitError(f"unknown statement call {statement.call!r}")
     function = statement.function
     if function in INFIX:
-        left, right = (operand(item, names) for item in statement.inputs)
-        return [f"{targets} = {left} {INFIX[function]} {right}"]
+        precedence = forward.PRECEDENCE[function]
+        first, second = statement.inputs
+        left = operand(first, names, inline, precedence)
+        right = operand(second, names, inline, precedence, right=True)
+        return forward.Expression(f"{left} {INFIX[function]} {right}", precedence)
     if function in PREFIX:
         (single,) = statement.inputs
-        return [f"{targets} = {PREFIX[function]}{operand(single, names)}"]
+        precedence = forward.PRECEDENCE[function]
+        return forward.Expression(f"{PREFIX[function]}{operand(single, names, inline, precedence)}", precedence)
     module = runtime_module(function)
-    if len(statement.targets) == 1 and returns_list(function):
-        targets += ","  # a one-part split still returns a list: unpack its only tensor
     if takes_tensor_list(function):
-        tensors = "[" + ", ".join(operand(item, names) for item in statement.inputs) + "]"
+        tensors = "[" + ", ".join(operand(item, names, inline) for item in statement.inputs) + "]"
         keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
-        return [f"{targets} = {module}.{identifier(function)}({', '.join([tensors] + keywords)})"]
-    return [f"{targets} = {module}.{identifier(function)}({call_arguments(statement, names)})"]
+        return forward.Expression(f"{module}.{identifier(function)}({', '.join([tensors] + keywords)})")
+    return forward.Expression(f"{module}.{identifier(function)}({call_arguments(statement, names, inline)})")
+
+
+def statement_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str]:
+    """The forward lines of one statement (without indentation of the method body)."""
+    if statement.call == "repeat":
+        return repeat_lines(statement, names, inline)
+    targets = ", ".join(names[target] for target in statement.targets)
+    if statement.call == "op" and len(statement.targets) == 1 and returns_list(statement.function):
+        targets += ","  # a one-part split still returns a list: unpack its only tensor
+    return [f"{targets} = {expression(statement, names, inline).text}"]
 
 
 RUNTIME_MODULES = ("layers", "preprocess")
@@ -116,12 +111,12 @@ def returns_list(function: str) -> bool:
     return entry is not None and entry.returns_list
 
 
-def repeat_lines(statement: ir.Statement, names: LocalNames) -> list[str]:
+def repeat_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str]:
     """``for module in self.<attribute>``: targets are fed back as the first inputs."""
     count = len(statement.targets)
-    targets = [names(target) for target in statement.targets]
-    entry = [operand(item, names) for item in statement.inputs[:count]]
-    rest = [operand(item, names) for item in statement.inputs[count:]]
+    targets = [names[target] for target in statement.targets]
+    entry = [operand(item, names, inline) for item in statement.inputs[:count]]
+    rest = [operand(item, names, inline) for item in statement.inputs[count:]]
     lines = []
     if targets != entry:
         lines.append(f"{', '.join(targets)} = {', '.join(entry)}")
@@ -146,22 +141,34 @@ def submodule_line(submodule, module_list: str) -> str:
 
 
 def module_view(module: ir.ModuleDef, module_list: str) -> dict:
-    """Template view of one class: name, docstring text, inputs, constructor and body lines."""
-    names = LocalNames()
-    inputs = [names(name) for name, _ in module.inputs]
-    body = []
+    """Template view of one class: name, docstring text, inputs, constructor and body lines
+    (values inlined and names reused as :mod:`specc.compiler.emit.forward` decides)."""
+    names = forward.local_names(module, RESERVED, identifier)
+    inlined = forward.inlined_refs(module)
+    inline: dict[str, forward.Expression] = {}
+    returned = forward.returned_expression(module, inlined)
+    body, returns = [], ", ".join(names[name] for name, _ in module.outputs)
     for statement in module.body:
-        body.extend(statement_lines(statement, names))
-    outputs = [names(name) for name, _ in module.outputs]
+        if returned is not None and statement.targets == (returned,):
+            returns = expression(statement, names, inline).text
+            continue
+        if statement.targets and statement.targets[0] in inlined:
+            value = expression(statement, names, inline)
+            if len(value.text) <= forward.LONGEST_INLINED:
+                inline[statement.targets[0]] = value
+                continue
+            body.append(f"{names[statement.targets[0]]} = {value.text}")
+            continue
+        body.extend(statement_lines(statement, names, inline))
     return {
         "name": identifier(module.name),
         "source": module.source,
         "origin": module.origin,
-        "inputs": inputs,
+        "inputs": [names[name] for name, _ in module.inputs],
         "input_types": [(name, type_text(kind)) for name, kind in module.inputs],
         "constructor": [submodule_line(item, module_list) for item in module.submodules],
         "body": body,
-        "returns": ", ".join(outputs),
+        "returns": returns,
     }
 
 

@@ -35,8 +35,9 @@ model vae(mean: f32[B, 3, 2], logvar: f32[B, 3, 2]) -> f32[B, 3, 2] {
 
 
 def _lines(graph, class_name: str) -> list[str]:
-    names = emit_models.LocalNames()
-    return [line for statement in module(graph, class_name).body for line in emit_models.statement_lines(statement, names)]
+    """The forward body as rendered, with the returned expression as a last line."""
+    view = emit_models.module_view(module(graph, class_name), "")
+    return view["body"] + [f"return {view['returns']}"]
 
 
 def test_free_parameters_are_named_after_their_values():
@@ -53,7 +54,7 @@ def test_free_parameters_are_named_after_their_values():
         "self.beta_0 = layers.FreeParameter(init='ones', shape=(1, 1, 4))",
     ]
     assert _lines(graph, "Grn")[:2] == ["gamma = self.gamma_0()", "beta = self.beta_0()"]
-    assert _lines(graph, "M") == ["add_3 = self.grn_0(x)", "parameter = self.parameter_0()", "mul = add_3 * parameter"]
+    assert _lines(graph, "M") == ["add_3 = self.grn_0(x)", "return add_3 * self.parameter_0()"]
 
 
 def test_parameter_table_renders_std_only_when_not_one():
@@ -89,7 +90,7 @@ def test_gaussian_sample_is_a_parameterless_layer_that_decodes_the_mean_in_evalu
     assert graph.parameters == ()
     (layer,) = module(graph, "Vae").submodules
     assert layer == ir.Layer("gaussian_sample_0", "GaussianSample", (), ())
-    assert _lines(graph, "Vae") == ["z = self.gaussian_sample_0(mean, logvar)"]
+    assert _lines(graph, "Vae") == ["z = self.gaussian_sample_0(mean, logvar)", "return z"]
     generator = np.random.default_rng(0)
     mean, logvar = generator.normal(size=(2, 3, 2)), generator.normal(size=(2, 3, 2))
     (output,) = run(graph, {"mean": mean, "logvar": logvar}, {"B": 2})

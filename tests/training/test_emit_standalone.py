@@ -12,12 +12,9 @@ from specc.compiler.emit.standalone import render_models, runtime_name
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MLP_FORWARD = [
-    "linear = self.linear_0(x)",
-    "h = layers.relu(linear)",
-    "linear_1 = self.linear_1(h)",
-    "h_1 = layers.relu(linear_1)",
-    "linear_2 = self.linear_2(h_1)",
-    "return linear_2",
+    "h = layers.relu(self.linear_0(x))",
+    "h = layers.relu(self.linear_1(h))",
+    "return self.linear_2(h)",
 ]
 
 
