@@ -16,7 +16,6 @@ ConvTranspose1d with tangents on inputs and weights. Norms are written out becau
 from __future__ import annotations
 
 import functools
-import math
 
 import mlx.core as mx
 from mlx import nn
@@ -24,213 +23,37 @@ from mlx import nn
 from specc.runtime import checks
 from specc.runtime.init import layer_parameters
 
-# ----------------------------------------------------------------------------- functions
-
-
-def gelu(x, approximate="none"):
-    checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
-    if approximate == "tanh":
-        return (
-            0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-        )
-    return 0.5 * x * (1.0 + mx.erf(x / math.sqrt(2.0)))
-
-
-def relu(x):
-    return mx.maximum(x, 0.0)
-
-
-def silu(x):
-    return x * mx.sigmoid(x)
-
-
-def leaky_relu(x, negative_slope=0.01):
-    return mx.where(x >= 0, x, negative_slope * x)
-
-
-def elu(x, alpha=1.0):
-    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (exp of ``min(x, 0)``: no overflow)."""
-    return mx.where(x > 0, x, alpha * (mx.exp(mx.minimum(x, 0.0)) - 1.0))
-
-
-def tanh(x):
-    return mx.tanh(x)
-
-
-def sigmoid(x):
-    return mx.sigmoid(x)
-
-
-def softmax(x, axis=-1):
-    return mx.softmax(x, axis=axis)
-
-
-def exp(x):
-    return mx.exp(x)
-
-
-def log(x):
-    return mx.log(x)
-
-
-def sqrt(x):
-    return mx.sqrt(x)
-
-
-def abs(x):  # noqa: A001 - the runtime's name for |x|
-    return mx.abs(x)
-
-
-def _axes(axis):
-    return list(axis) if isinstance(axis, (list, tuple)) else axis
-
-
-def mean(x, axis=-1, keepdims=False):
-    return mx.mean(x, axis=_axes(axis), keepdims=keepdims)
-
-
-def sum(x, axis=-1, keepdims=False):  # noqa: A001 - the runtime's name
-    return mx.sum(x, axis=_axes(axis), keepdims=keepdims)
-
-
-def matmul(a, b):
-    return mx.matmul(a, b)
-
-
-def reshape(x, shape):
-    return mx.reshape(x, checks.reshape_target("reshape", x.shape, shape))
-
-
-def transpose(x, axes):
-    return mx.transpose(x, checks.check_permutation("transpose", axes, x.ndim))
-
-
-def swapaxes(x, axis1, axis2):
-    return mx.swapaxes(x, axis1, axis2)
-
-
-def concat(tensors, axis=-1):
-    return mx.concatenate(list(tensors), axis=axis)
-
-
-def split(x, sections, axis=-1):
-    axis = checks.normalize_axis("split", axis, x.ndim)
-    checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
-    return list(mx.split(x, sections, axis=axis))
-
-
-def flatten(x, start_axis=1):
-    start_axis = checks.normalize_axis("flatten", start_axis, x.ndim)
-    return mx.reshape(x, tuple(x.shape[:start_axis]) + (-1,))
-
-
-def pad(x, before, after, axis=-1, mode="zeros"):
-    checks.check_choice("pad", "mode", mode, ("zeros", "reflect"))
-    axis = checks.normalize_axis("pad", axis, x.ndim)
-    if mode == "reflect":
-        checks.check_reflect_padding("pad", x.shape[axis], before, after)
-    widths = [(0, 0)] * x.ndim
-    widths[axis] = (before, after)
-    return mx.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
-
-
-def sinusoidal(x, dim):
-    checks.check_even("sinusoidal", "dim", dim)
-    half = dim // 2
-    frequencies = mx.exp(-math.log(10000.0) * mx.arange(half, dtype=mx.float32) / half)
-    arguments = x[..., None] * frequencies  # integer positions promote to float32
-    return mx.concatenate([mx.cos(arguments), mx.sin(arguments)], axis=-1)
-
-
-def positions(x, axis=1, batched=False):
-    axis = checks.positions_axis("positions", axis, x.ndim, batched)
-    counted = mx.arange(x.shape[axis], dtype=mx.int64)
-    return mx.broadcast_to(counted, (x.shape[0], x.shape[axis])) if batched else counted
-
-
-def _pool(function, x, kernel_size, stride, padding, rank, reduce):
-    kernel, stride, padding = checks.pool_arguments(
-        function, kernel_size, stride, padding, rank
-    )
-    lengths = [
-        checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
-        for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding)
-    ]
-    fill = -math.inf if reduce == "max" else 0.0
-    widths = [(0, 0)] + [(size, size) for size in padding] + [(0, 0)]
-    x = mx.pad(x, widths, constant_values=fill)
-    result = None
-    for offsets in _offsets(kernel):
-        spatial = tuple(
-            slice(offset, offset + step * (length - 1) + 1, step)
-            for offset, step, length in zip(offsets, stride, lengths)
-        )
-        window = x[(slice(None),) + spatial]
-        if result is None:
-            result = window
-        else:
-            result = mx.maximum(result, window) if reduce == "max" else result + window
-    return result if reduce == "max" else result / math.prod(kernel)
-
-
-def _offsets(kernel):
-    if not kernel:
-        return [()]
-    return [
-        (first,) + rest for first in range(kernel[0]) for rest in _offsets(kernel[1:])
-    ]
-
-
-def avg_pool1d(x, kernel_size, stride=None, padding=0):
-    return _pool("avg_pool1d", x, kernel_size, stride, padding, 1, "mean")
-
-
-def max_pool1d(x, kernel_size, stride=None, padding=0):
-    return _pool("max_pool1d", x, kernel_size, stride, padding, 1, "max")
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
-
-
-def max_pool2d(x, kernel_size, stride=None, padding=0):
-    return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
-
-
-def attention(query, key, value, num_heads, causal=False, mask=None):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
-    matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
-    batch, query_steps, dim = query.shape
-    checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
-    head = dim // num_heads
-    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
-
-    def heads(tensor):
-        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
-            0, 2, 1, 3
-        )
-
-    scores = mx.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
-    if allowed is not None:
-        scores = mx.where(allowed, scores, mx.finfo(scores.dtype).min)
-    weights = mx.softmax(scores, axis=-1)
-    if allowed is not None:
-        weights = mx.where(allowed, weights, 0.0)
-    mixed = mx.matmul(weights, heads(value))
-    return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
-
-
-def _allowed(query_steps, key_steps, causal, mask, batch):
-    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
-    allowed = None
-    if causal:
-        allowed = mx.tril(mx.ones((query_steps, key_steps), dtype=mx.bool_))
-    if mask is not None:
-        checks.check_attention_mask("attention", mask.shape, batch, key_steps)
-        keys = mask.astype(mx.bool_)[:, None, None, :]
-        allowed = keys if allowed is None else mx.logical_and(allowed, keys)
-    return allowed
-
+from specc.runtime.mlx.functions import (  # noqa: F401 - the graph language's ops, called as layers.<op>
+    gelu,
+    relu,
+    silu,
+    leaky_relu,
+    elu,
+    tanh,
+    sigmoid,
+    softmax,
+    exp,
+    log,
+    sqrt,
+    abs,
+    mean,
+    sum,
+    matmul,
+    reshape,
+    transpose,
+    swapaxes,
+    concat,
+    split,
+    flatten,
+    pad,
+    sinusoidal,
+    positions,
+    avg_pool1d,
+    max_pool1d,
+    avg_pool2d,
+    max_pool2d,
+    attention,
+)
 
 # ----------------------------------------------------------------------------- convolution
 
@@ -360,16 +183,10 @@ class _Convolution(_Parametrised):
             weight_norm=weight_norm,
             init=init,
         )
-        kernel = checks.normalize_tuple(
-            self.kind, "kernel_size", kernel_size, self.rank
-        )
+        kernel = checks.normalize_tuple(self.kind, "kernel_size", kernel_size, self.rank)
         self.stride = checks.normalize_tuple(self.kind, "stride", stride, self.rank)
-        self.dilation = checks.normalize_tuple(
-            self.kind, "dilation", dilation, self.rank
-        )
-        self.padding = checks.conv_padding(
-            self.kind, padding, kernel, self.stride, self.dilation
-        )
+        self.dilation = checks.normalize_tuple(self.kind, "dilation", dilation, self.rank)
+        self.padding = checks.conv_padding(self.kind, padding, kernel, self.stride, self.dilation)
         self.kernel, self.in_channels, self.groups = kernel, in_channels, groups
         self.padding_mode, self.weight_norm = padding_mode, weight_norm
 
@@ -383,16 +200,12 @@ class _Convolution(_Parametrised):
         for size, window, step, rate, (before, after) in zip(
             x.shape[1:-1], self.kernel, self.stride, self.dilation, padding
         ):
-            checks.conv_output_length(
-                self.kind, size, window, step, rate, before, after
-            )
+            checks.conv_output_length(self.kind, size, window, step, rate, before, after)
         if self.padding_mode == "reflect":
             for axis, (before, after) in enumerate(padding, start=1):
                 x = pad(x, before, after, axis=axis, mode="reflect")
             padding = ((0, 0),) * self.rank
-        before, after = tuple(pair[0] for pair in padding), tuple(
-            pair[1] for pair in padding
-        )
+        before, after = tuple(pair[0] for pair in padding), tuple(pair[1] for pair in padding)
         convolve = _convolution(
             self.stride,
             before,
@@ -484,12 +297,8 @@ class ConvTranspose1d(_Parametrised):
             raise ValueError(
                 f"ConvTranspose1d: padding = {self.padding} leaves no output for an input of length {x.shape[1]}"
             )
-        weight = self._weight().reshape(
-            groups, per_group, self.out_channels // groups, kernel
-        )
-        weight = weight.transpose(0, 2, 3, 1).reshape(
-            self.out_channels, kernel, per_group
-        )
+        weight = self._weight().reshape(groups, per_group, self.out_channels // groups, kernel)
+        weight = weight.transpose(0, 2, 3, 1).reshape(self.out_channels, kernel, per_group)
         edge = self.dilation * (kernel - 1) - self.padding
         before, after = edge, edge + self.output_padding
         convolve = _convolution(
@@ -542,8 +351,7 @@ class GroupNorm(_Parametrised):
     def __call__(self, x):
         checks.check_channels("GroupNorm", x.shape, self.num_channels)
         grouped = x.reshape(
-            tuple(x.shape[:-1])
-            + (self.num_groups, self.num_channels // self.num_groups)
+            tuple(x.shape[:-1]) + (self.num_groups, self.num_channels // self.num_groups)
         )
         axes = list(range(1, x.ndim - 1)) + [x.ndim]
         y = _normalize(grouped, axes, self.eps).reshape(x.shape)
@@ -660,7 +468,5 @@ class PositionalEmbedding(_Parametrised):
         self._create("PositionalEmbedding", max_length=max_length, dim=dim)
 
     def __call__(self, x):
-        checks.check_positional_input(
-            "PositionalEmbedding", x.shape, self.max_length, self.dim
-        )
+        checks.check_positional_input("PositionalEmbedding", x.shape, self.max_length, self.dim)
         return x + self.weight[: x.shape[1]]

@@ -1,0 +1,208 @@
+"""The unparametrised operations of the graph language on mlx (``layers.relu``,
+``layers.split``, ``layers.attention``...): pure functions of their inputs, the same names,
+signatures and error messages on every backend. ``layers`` re-exports them."""
+
+from __future__ import annotations
+
+import math
+
+import mlx.core as mx
+
+from specc.runtime import checks
+
+
+def gelu(x, approximate="none"):
+    checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + mx.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return 0.5 * x * (1.0 + mx.erf(x / math.sqrt(2.0)))
+
+
+def relu(x):
+    return mx.maximum(x, 0.0)
+
+
+def silu(x):
+    return x * mx.sigmoid(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return mx.where(x >= 0, x, negative_slope * x)
+
+
+def elu(x, alpha=1.0):
+    """``x`` where ``x > 0``, else ``alpha * (exp(x) - 1)`` (exp of ``min(x, 0)``: no overflow)."""
+    return mx.where(x > 0, x, alpha * (mx.exp(mx.minimum(x, 0.0)) - 1.0))
+
+
+def tanh(x):
+    return mx.tanh(x)
+
+
+def sigmoid(x):
+    return mx.sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    return mx.softmax(x, axis=axis)
+
+
+def exp(x):
+    return mx.exp(x)
+
+
+def log(x):
+    return mx.log(x)
+
+
+def sqrt(x):
+    return mx.sqrt(x)
+
+
+def abs(x):  # noqa: A001 - the runtime's name for |x|
+    return mx.abs(x)
+
+
+def _axes(axis):
+    return list(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def mean(x, axis=-1, keepdims=False):
+    return mx.mean(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def sum(x, axis=-1, keepdims=False):  # noqa: A001 - the runtime's name
+    return mx.sum(x, axis=_axes(axis), keepdims=keepdims)
+
+
+def matmul(a, b):
+    return mx.matmul(a, b)
+
+
+def reshape(x, shape):
+    return mx.reshape(x, checks.reshape_target("reshape", x.shape, shape))
+
+
+def transpose(x, axes):
+    return mx.transpose(x, checks.check_permutation("transpose", axes, x.ndim))
+
+
+def swapaxes(x, axis1, axis2):
+    return mx.swapaxes(x, axis1, axis2)
+
+
+def concat(tensors, axis=-1):
+    return mx.concatenate(list(tensors), axis=axis)
+
+
+def split(x, sections, axis=-1):
+    axis = checks.normalize_axis("split", axis, x.ndim)
+    checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
+    return list(mx.split(x, sections, axis=axis))
+
+
+def flatten(x, start_axis=1):
+    start_axis = checks.normalize_axis("flatten", start_axis, x.ndim)
+    return mx.reshape(x, tuple(x.shape[:start_axis]) + (-1,))
+
+
+def pad(x, before, after, axis=-1, mode="zeros"):
+    checks.check_choice("pad", "mode", mode, ("zeros", "reflect"))
+    axis = checks.normalize_axis("pad", axis, x.ndim)
+    if mode == "reflect":
+        checks.check_reflect_padding("pad", x.shape[axis], before, after)
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (before, after)
+    return mx.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
+
+
+def sinusoidal(x, dim):
+    checks.check_even("sinusoidal", "dim", dim)
+    half = dim // 2
+    frequencies = mx.exp(-math.log(10000.0) * mx.arange(half, dtype=mx.float32) / half)
+    arguments = x[..., None] * frequencies  # integer positions promote to float32
+    return mx.concatenate([mx.cos(arguments), mx.sin(arguments)], axis=-1)
+
+
+def positions(x, axis=1, batched=False):
+    axis = checks.positions_axis("positions", axis, x.ndim, batched)
+    counted = mx.arange(x.shape[axis], dtype=mx.int64)
+    return mx.broadcast_to(counted, (x.shape[0], x.shape[axis])) if batched else counted
+
+
+def _pool(function, x, kernel_size, stride, padding, rank, reduce):
+    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    lengths = [
+        checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
+        for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding)
+    ]
+    fill = -math.inf if reduce == "max" else 0.0
+    widths = [(0, 0)] + [(size, size) for size in padding] + [(0, 0)]
+    x = mx.pad(x, widths, constant_values=fill)
+    result = None
+    for offsets in _offsets(kernel):
+        spatial = tuple(
+            slice(offset, offset + step * (length - 1) + 1, step)
+            for offset, step, length in zip(offsets, stride, lengths)
+        )
+        window = x[(slice(None),) + spatial]
+        if result is None:
+            result = window
+        else:
+            result = mx.maximum(result, window) if reduce == "max" else result + window
+    return result if reduce == "max" else result / math.prod(kernel)
+
+
+def _offsets(kernel):
+    if not kernel:
+        return [()]
+    return [(first,) + rest for first in range(kernel[0]) for rest in _offsets(kernel[1:])]
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool1d", x, kernel_size, stride, padding, 1, "mean")
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool1d", x, kernel_size, stride, padding, 1, "max")
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool2d", x, kernel_size, stride, padding, 2, "mean")
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
+
+
+def attention(query, key, value, num_heads, causal=False, mask=None):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
+    matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
+    batch, query_steps, dim = query.shape
+    checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
+    head = dim // num_heads
+    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
+
+    def heads(tensor):
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
+
+    scores = mx.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
+    if allowed is not None:
+        scores = mx.where(allowed, scores, mx.finfo(scores.dtype).min)
+    weights = mx.softmax(scores, axis=-1)
+    if allowed is not None:
+        weights = mx.where(allowed, weights, 0.0)
+    mixed = mx.matmul(weights, heads(value))
+    return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+
+
+def _allowed(query_steps, key_steps, causal, mask, batch):
+    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
+    allowed = None
+    if causal:
+        allowed = mx.tril(mx.ones((query_steps, key_steps), dtype=mx.bool_))
+    if mask is not None:
+        checks.check_attention_mask("attention", mask.shape, batch, key_steps)
+        keys = mask.astype(mx.bool_)[:, None, None, :]
+        allowed = keys if allowed is None else mx.logical_and(allowed, keys)
+    return allowed

@@ -1,0 +1,208 @@
+"""The unparametrised operations of the graph language on torch (``layers.relu``,
+``layers.split``, ``layers.attention``...): pure functions of their inputs, the same names,
+signatures and error messages on every backend. ``layers`` re-exports them."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from specc.runtime import checks
+
+
+def gelu(x, approximate="none"):
+    checks.check_choice("gelu", "approximate", approximate, ("none", "tanh"))
+    return F.gelu(x, approximate=approximate)
+
+
+def relu(x):
+    return torch.relu(x)
+
+
+def silu(x):
+    return F.silu(x)
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return F.leaky_relu(x, negative_slope)
+
+
+def elu(x, alpha=1.0):
+    return F.elu(x, alpha)
+
+
+def tanh(x):
+    return torch.tanh(x)
+
+
+def sigmoid(x):
+    return torch.sigmoid(x)
+
+
+def softmax(x, axis=-1):
+    return torch.softmax(x, dim=axis)
+
+
+def exp(x):
+    return torch.exp(x)
+
+
+def log(x):
+    return torch.log(x)
+
+
+def sqrt(x):
+    return torch.sqrt(x)
+
+
+def abs(x):  # noqa: A001 - the runtime's name for |x|
+    return torch.abs(x)
+
+
+def _axes(axis):
+    return tuple(axis) if isinstance(axis, (list, tuple)) else axis
+
+
+def mean(x, axis=-1, keepdims=False):
+    return torch.mean(x, dim=_axes(axis), keepdim=keepdims)
+
+
+def sum(x, axis=-1, keepdims=False):  # noqa: A001 - the runtime's name
+    return torch.sum(x, dim=_axes(axis), keepdim=keepdims)
+
+
+def matmul(a, b):
+    return torch.matmul(a, b)
+
+
+def reshape(x, shape):
+    return torch.reshape(x, checks.reshape_target("reshape", tuple(x.shape), shape))
+
+
+def transpose(x, axes):
+    return torch.permute(x, checks.check_permutation("transpose", axes, x.ndim))
+
+
+def swapaxes(x, axis1, axis2):
+    return torch.swapaxes(x, axis1, axis2)
+
+
+def concat(tensors, axis=-1):
+    return torch.cat(list(tensors), dim=axis)
+
+
+def split(x, sections, axis=-1):
+    axis = checks.normalize_axis("split", axis, x.ndim)
+    checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
+    return list(torch.split(x, x.shape[axis] // sections, dim=axis))
+
+
+def flatten(x, start_axis=1):
+    start_axis = checks.normalize_axis("flatten", start_axis, x.ndim)
+    return torch.flatten(x, start_dim=start_axis)
+
+
+def pad(x, before, after, axis=-1, mode="zeros"):
+    checks.check_choice("pad", "mode", mode, ("zeros", "reflect"))
+    axis = checks.normalize_axis("pad", axis, x.ndim)
+    if mode == "zeros":
+        widths = [0, 0] * (x.ndim - 1 - axis) + [before, after]
+        return F.pad(x, widths)
+    checks.check_reflect_padding("pad", x.shape[axis], before, after)
+    moved = torch.movedim(x, axis, -1)
+    shape = moved.shape
+    flat = F.pad(moved.reshape(-1, 1, shape[-1]), [before, after], mode="reflect")
+    return torch.movedim(flat.reshape(shape[:-1] + (flat.shape[-1],)), -1, axis)
+
+
+def sinusoidal(x, dim):
+    checks.check_even("sinusoidal", "dim", dim)
+    half = dim // 2
+    if not torch.is_floating_point(x):
+        x = x.to(torch.float32)  # integer positions
+    frequencies = torch.exp(
+        -math.log(10000.0) * torch.arange(half, dtype=x.dtype, device=x.device) / half
+    )
+    arguments = x[..., None] * frequencies
+    return torch.cat([torch.cos(arguments), torch.sin(arguments)], dim=-1)
+
+
+def positions(x, axis=1, batched=False):
+    axis = checks.positions_axis("positions", axis, x.ndim, batched)
+    counted = torch.arange(x.shape[axis], dtype=torch.int64, device=x.device)
+    return counted.expand(x.shape[0], -1) if batched else counted
+
+
+def _channels_first(x):
+    return torch.movedim(x, -1, 1)
+
+
+def _channels_last(x):
+    return torch.movedim(x, 1, -1)
+
+
+_POOLS = {
+    "avg_pool1d": (1, F.avg_pool1d),
+    "max_pool1d": (1, F.max_pool1d),
+    "avg_pool2d": (2, F.avg_pool2d),
+    "max_pool2d": (2, F.max_pool2d),
+}
+
+
+def _pool(function, x, kernel_size, stride, padding):
+    rank, pool = _POOLS[function]
+    kernel, stride, padding = checks.pool_arguments(function, kernel_size, stride, padding, rank)
+    for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding):
+        checks.conv_output_length(function, size, window, step, 1, pad_size, pad_size)
+    return _channels_last(pool(_channels_first(x), kernel, stride, padding))
+
+
+def avg_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool1d", x, kernel_size, stride, padding)
+
+
+def max_pool1d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool1d", x, kernel_size, stride, padding)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("avg_pool2d", x, kernel_size, stride, padding)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0):
+    return _pool("max_pool2d", x, kernel_size, stride, padding)
+
+
+def attention(query, key, value, num_heads, causal=False, mask=None):
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA); keys hidden
+    by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0 (see reference.attention)."""
+    batch, query_steps, dim = query.shape
+    checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
+    head = dim // num_heads
+    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch, query.device)
+
+    def heads(tensor):
+        return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(1, 2)
+
+    scores = torch.matmul(heads(query), heads(key).transpose(-1, -2)) / math.sqrt(head)
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    if allowed is not None:
+        weights = weights.masked_fill(~allowed, 0.0)
+    mixed = torch.matmul(weights, heads(value))
+    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+
+
+def _allowed(query_steps, key_steps, causal, mask, batch, device):
+    """The causal triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``, combined."""
+    allowed = None
+    if causal:
+        allowed = torch.ones(query_steps, key_steps, dtype=torch.bool, device=device).tril()
+    if mask is not None:
+        checks.check_attention_mask("attention", tuple(mask.shape), batch, key_steps)
+        keys = mask.to(torch.bool)[:, None, None, :]
+        allowed = keys if allowed is None else allowed & keys
+    return allowed
