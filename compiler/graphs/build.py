@@ -24,7 +24,8 @@ from specc.compiler import ir
 from specc.compiler.vocabulary import layers
 from specc.dsl.diagnostics import Diagnostic, did_you_mean
 from specc.compiler.graphs.arithmetic import dim_value
-from specc.compiler.graphs.calls import Built, bind_arguments, bind_dims, evaluate_hyperparameters, instantiate
+from specc.compiler.graphs.blocks import Built, bind_dims, evaluate_hyperparameters, instantiate
+from specc.compiler.graphs.calls import bind_arguments
 from specc.compiler.graphs.unused_blocks import check_unused_blocks
 from specc.compiler.graphs.scope import Scope
 from specc.compiler.vocabulary.shape_rules import TensorInfo

@@ -15,7 +15,8 @@ import keyword
 from specc.compiler import ir
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.graphs.arithmetic import binary, unary
-from specc.compiler.graphs.calls import call, lower_repeat
+from specc.compiler.graphs.blocks import lower_repeat
+from specc.compiler.graphs.calls import call
 from specc.compiler.vocabulary.shape_rules import TensorInfo
 from specc.compiler.graphs.values import (
     MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, describe, ir_type, origin,
