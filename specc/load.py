@@ -325,7 +325,8 @@ def model_calls(checked: CheckedCheckpoint) -> dict[str, tuple[str, str, dict]]:
     ``model f = block(...)`` calls and every hyperparameter's value (given or default), or
     ``"graph"`` for a ``model f(...) { }`` (its own block; hyperparameters from defaults)."""
     from specc.compiler.graphs import build as graphs
-    from specc.compiler.graphs.calls import bind_arguments, evaluate_hyperparameters
+    from specc.compiler.graphs.blocks import evaluate_hyperparameters
+    from specc.compiler.graphs.calls import bind_arguments
     from specc.compiler.pipeline import graph_constants
     from specc.compiler.check.validate import validate_sections
     from specc.dsl import ast
