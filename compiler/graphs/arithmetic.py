@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 
 from specc.compiler.vocabulary import layers
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.vocabulary.shape_rules import TensorInfo
 from specc.compiler.graphs.values import (
@@ -29,7 +29,7 @@ from specc.dsl import ast
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _NUMERIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
             "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
-_DIMENSION = {"+": S.add, "-": S.subtract, "*": S.multiply, "//": S.floor_divide, "%": S.modulo}
+_DIMENSION = {"+": dimensions.add, "-": dimensions.subtract, "*": dimensions.multiply, "//": dimensions.floor_divide, "%": dimensions.modulo}
 
 
 def _number(value) -> bool:
@@ -75,9 +75,9 @@ def _tensor_binary(scope, expr, left, right, hints):
             raise GraphError("E0609", f"{function}: cannot combine a tensor with {describe(value)}", expr.span)
     left_shape = left.info.shape if isinstance(left, Tensor) else ()
     right_shape = right.info.shape if isinstance(right, Tensor) else ()
-    shape = S.broadcast(left_shape, right_shape)
+    shape = dimensions.broadcast(left_shape, right_shape)
     if shape is None:
-        raise GraphError("E0608", f"{function}: shapes {S.format_shape(left_shape)} and {S.format_shape(right_shape)} "
+        raise GraphError("E0608", f"{function}: shapes {dimensions.format_shape(left_shape)} and {dimensions.format_shape(right_shape)} "
                          "do not broadcast", expr.span)
     info = TensorInfo(_result_dtype(function, left, right), shape)
     return scope.emit("op", function, [_operand(left), _operand(right)], [info], _hints(hints, function), expr.span)[0]
@@ -117,8 +117,8 @@ def constant_unary(op: str, operand, span):
         if not isinstance(operand, bool):
             raise GraphError("E0609", f"`not` needs a boolean, got {describe(operand)}", span)
         return not operand
-    if isinstance(operand, S.Poly):
-        return S.negate(operand) if op == "-" else operand
+    if isinstance(operand, dimensions.Poly):
+        return dimensions.negate(operand) if op == "-" else operand
     if not _number(operand):
         raise GraphError("E0609", f"`{op}` needs a number, got {describe(operand)}", span)
     return -operand if op == "-" else operand
@@ -136,7 +136,7 @@ def constant_binary(op: str, left, right, span):
         return (left and right) if op == "and" else (left or right)
     if op in ("==", "!="):
         return _COMPARE[op](left, right)
-    if isinstance(left, S.Poly) or isinstance(right, S.Poly):
+    if isinstance(left, dimensions.Poly) or isinstance(right, dimensions.Poly):
         return _dimension(op, left, right, span)
     if op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
         return left + right
@@ -158,7 +158,7 @@ def constant_binary(op: str, left, right, span):
 
 def _dimension(op: str, left, right, span):
     for value in (left, right):
-        if not isinstance(value, S.Poly) and (not isinstance(value, int) or isinstance(value, bool)):
+        if not isinstance(value, dimensions.Poly) and (not isinstance(value, int) or isinstance(value, bool)):
             raise GraphError("E0609", f"cannot apply `{op}` to {describe(left)} and {describe(right)}", span)
     if op not in _DIMENSION:
         raise GraphError("E0609", f"`{op}` cannot be applied to a size known only at run time "
@@ -189,7 +189,7 @@ def dim_value(scope, expr, env: dict, symbols: bool):
         elif expr.name in constants:
             value = constants[expr.name]
         elif symbols and expr.name[:1].isupper():
-            return S.Poly.symbol(expr.name)
+            return dimensions.Poly.symbol(expr.name)
         else:
             raise GraphError("E0603", f"undefined dimension `{expr.name}`", expr.span,
                              did_you_mean(expr.name, list(env) + [n for n in constants if "." not in n]),
@@ -206,7 +206,7 @@ def dim_value(scope, expr, env: dict, symbols: bool):
         value = constant_binary(expr.op, left, right, expr.span)
     else:
         raise GraphError("E0609", "a dimension must be an integer expression", expr.span)
-    if isinstance(value, bool) or not isinstance(value, (int, S.Poly)):
+    if isinstance(value, bool) or not isinstance(value, (int, dimensions.Poly)):
         raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {describe(value)}, not an integer", expr.span)
     if isinstance(value, int) and value < 1:
         raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {value}; sizes must be positive", expr.span)

@@ -16,7 +16,7 @@ from specc.compiler.graphs.values import (
     MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, camel_case, declared_text, describe,
     expression_text, hashable, ir_type, origin,
 )
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.dsl import ast
 
 
@@ -65,17 +65,17 @@ def bind_dims(scope, definition, hypers: dict, tensors: list, function: str) -> 
             raise GraphError("E0617", f"unknown dtype `{declared.dtype}`", declared.span)
         text = f"`{parameter.name}: {declared_text(declared)}`"
         if declared.dtype and declared.dtype != info.dtype:
-            raise GraphError("E0617", f"{function}: argument `{parameter.name}` is {info.dtype}{S.format_shape(info.shape)}, "
+            raise GraphError("E0617", f"{function}: argument `{parameter.name}` is {info.dtype}{dimensions.format_shape(info.shape)}, "
                              f"expected {declared.dtype} ({text})", span)
         if len(declared.dims) != len(info.shape):
-            raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {S.format_shape(info.shape)}, "
+            raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {dimensions.format_shape(info.shape)}, "
                              f"expected {len(declared.dims)} axes ({text})", span)
         for expr in declared.dims:
             _check_inferable(scope, expr, env)
         expected = tuple(dim_value(scope, expr, env, symbols=False) for expr in declared.dims)
         if expected != tuple(info.shape):
-            raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {S.format_shape(info.shape)}, "
-                             f"expected {S.format_shape(expected)} ({text})", span)
+            raise GraphError("E0608", f"{function}: argument `{parameter.name}` has shape {dimensions.format_shape(info.shape)}, "
+                             f"expected {dimensions.format_shape(expected)} ({text})", span)
     return dims
 
 
@@ -148,7 +148,7 @@ def instantiate(program, definition, hypers: dict, dims: dict, infos: list, span
     """The ModuleDef of ``definition`` with these hyperparameters and input types (made once
     and cached); None when its body has errors (already reported)."""
     key = (type(definition).__name__, definition.name, tuple((k, hashable(v)) for k, v in sorted(hypers.items())),
-           tuple((info.dtype, tuple(S.render(d) for d in info.shape)) for info in infos))
+           tuple((info.dtype, tuple(dimensions.render(d) for d in info.shape)) for info in infos))
     if definition.name in program.stack:
         chain = " -> ".join(program.stack[program.stack.index(definition.name):] + [definition.name])
         raise GraphError("E0607", f"recursive block `{definition.name}`: {chain}", span,
@@ -223,8 +223,8 @@ def _check_outputs(body, definition, env: dict):
         expected = tuple(dim_value(body, dim, env, symbols=True) for dim in output.dims)
         dtype = output.dtype or value.info.dtype
         if expected != value.info.shape or dtype != value.info.dtype:
-            raise GraphError("E0614", f"return: `{text}` is {value.info.dtype}{S.format_shape(value.info.shape)}, but "
-                             f"`{definition.name}` declares {dtype}{S.format_shape(expected)} (`{declared_text(output)}`)",
+            raise GraphError("E0614", f"return: `{text}` is {value.info.dtype}{dimensions.format_shape(value.info.shape)}, but "
+                             f"`{definition.name}` declares {dtype}{dimensions.format_shape(expected)} (`{declared_text(output)}`)",
                              expr.span)
         structure.append(None)
         outputs.append((value.ref, value.info))
@@ -262,8 +262,8 @@ def lower_repeat(scope, statement: ast.Repeat) -> None:
     for name in updated:
         final = body.env.get(name)
         if not isinstance(final, Tensor) or final.info != entry[name].info:
-            after = S.format_shape(final.info.shape) if isinstance(final, Tensor) else describe(final)
-            raise GraphError("E0616", f"repeat: the body changes `{name}` from {S.format_shape(entry[name].info.shape)} "
+            after = dimensions.format_shape(final.info.shape) if isinstance(final, Tensor) else describe(final)
+            raise GraphError("E0616", f"repeat: the body changes `{name}` from {dimensions.format_shape(entry[name].info.shape)} "
                              f"to {after}; each repetition must give back the shapes it receives", statement.span)
         finals.append(final)
     module = ir.ModuleDef(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from specc.compiler import ir
 from specc.compiler.vocabulary import layers
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.vocabulary.shape_rules import LayerError
 from specc.compiler.graphs.values import (
@@ -87,7 +87,7 @@ def check_value(kind: str, value, choices=()):
         return value
     if kind == "padding" and value == "same":
         return value
-    if kind == "shape" and isinstance(value, tuple) and all(is_integer(v) or isinstance(v, S.Poly) for v in value):
+    if kind == "shape" and isinstance(value, tuple) and all(is_integer(v) or isinstance(v, dimensions.Poly) for v in value):
         return value
     if kind in ("enum", "str") and isinstance(value, str) and (not choices or value in choices):
         return value

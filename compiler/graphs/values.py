@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from specc.compiler import ir
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.dsl.diagnostics import Diagnostic, Span
 from specc.compiler.vocabulary.shape_rules import TensorInfo
 from specc.dsl import ast
@@ -65,11 +65,11 @@ def origin(span: Span) -> str:
 
 
 def ir_type(info: TensorInfo) -> ir.TensorType:
-    return ir.TensorType(info.dtype, tuple(S.to_ir(dim) for dim in info.shape))
+    return ir.TensorType(info.dtype, tuple(dimensions.to_ir(dim) for dim in info.shape))
 
 
 def type_text(info: TensorInfo) -> str:
-    return S.format_shape(info.shape)
+    return dimensions.format_shape(info.shape)
 
 
 def describe(value) -> str:
@@ -89,8 +89,8 @@ def describe(value) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return f"the word `{value}`"
-    if isinstance(value, S.Poly):
-        return f"the run-time size `{S.render(value)}`"
+    if isinstance(value, dimensions.Poly):
+        return f"the run-time size `{dimensions.render(value)}`"
     if isinstance(value, tuple):
         return f"the list {literal_text(value)}"
     return "nothing"
@@ -101,8 +101,8 @@ def literal_text(value) -> str:
         return str(value).lower()
     if isinstance(value, tuple):
         return "[" + ", ".join(literal_text(item) for item in value) + "]"
-    if isinstance(value, S.Poly):
-        return S.render(value)
+    if isinstance(value, dimensions.Poly):
+        return dimensions.render(value)
     return str(value)
 
 
@@ -166,4 +166,4 @@ def hashable(value):
     """A cache key for a compile-time value (floats and ints kept apart)."""
     if isinstance(value, tuple):
         return ("list",) + tuple(hashable(item) for item in value)
-    return (type(value).__name__, value if not isinstance(value, S.Poly) else S.render(value))
+    return (type(value).__name__, value if not isinstance(value, dimensions.Poly) else dimensions.render(value))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from specc.compiler import ir
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.compiler.vocabulary.dimensions import format_shape
 
 
@@ -152,7 +152,7 @@ def _convolution(name, tensors, values, spatial: int) -> Outcome:
             raise LayerError("E0608", f"{name}: input {format_shape(x.shape)} is shorter than the dilated kernel ({span}) on axis {axis + 1}")
         if values["padding_mode"] == "reflect" and isinstance(size, int) and padding != "same" and padding[axis] >= size:
             raise LayerError("E0608", f"{name}: reflect padding of {padding[axis]} needs an axis longer than that, got {format_shape(x.shape)}")
-        lengths.append(S.conv_length(size, kernel[axis], stride[axis], dilation[axis], total))
+        lengths.append(dimensions.conv_length(size, kernel[axis], stride[axis], dilation[axis], total))
     shape = (channels, channels_in // groups, *kernel)
     fan_in = channels_in // groups * _product(kernel)
     parameters = _conv_weights(shape, fan_in, values["weight_norm"])
@@ -204,7 +204,7 @@ def conv_transpose1d(name, tensors, values) -> Outcome:
     divisible(name, "output channels", channels, "groups", groups)
     if values["output_padding"] >= max(stride, values["dilation"]):
         raise LayerError("E0609", f"{name}: output_padding must be smaller than stride or dilation, got {values['output_padding']}", "output_padding")
-    length = S.conv_transpose_length(x.shape[1], kernel, stride, values["dilation"], values["padding"], values["output_padding"])
+    length = dimensions.conv_transpose_length(x.shape[1], kernel, stride, values["dilation"], values["padding"], values["output_padding"])
     if isinstance(length, int) and length < 1:
         raise LayerError("E0608", f"{name}: output length would be {length} for input {format_shape(x.shape)}")
     fan_in = channels // groups * kernel
@@ -278,7 +278,7 @@ def attention(name, tensors, values) -> Outcome:
     context = tensors.get("context")
     if context is not None and (len(context.shape) != 3 or context.shape[0] != x.shape[0] or context.shape[2] != dim):
         raise LayerError("E0608", f"{name}: context {format_shape(context.shape)} does not fit the input "
-                         f"{format_shape(x.shape)}: expected [{S.render(x.shape[0])}, S, {dim}]", "context")
+                         f"{format_shape(x.shape)}: expected [{dimensions.render(x.shape[0])}, S, {dim}]", "context")
     parameters = []
     for projection in ("query", "key", "value", "out"):  # the runtime's creation order
         parameters.append(parameter(f"{projection}.weight", (dim, dim), "uniform_fan_in", dim))
@@ -323,7 +323,7 @@ def matmul(name, tensors, values) -> Outcome:
     a, b = tensors["a"], tensors["b"]
     if len(a.shape) < 2 or len(b.shape) < 2 or a.shape[-1] != b.shape[-2]:
         raise LayerError("E0608", f"{name}: shapes {format_shape(a.shape)} and {format_shape(b.shape)} cannot be multiplied")
-    batch = S.broadcast(a.shape[:-2], b.shape[:-2])
+    batch = dimensions.broadcast(a.shape[:-2], b.shape[:-2])
     if batch is None:
         raise LayerError("E0608", f"{name}: leading axes of {format_shape(a.shape)} and {format_shape(b.shape)} do not broadcast")
     return Outcome((TensorInfo(a.dtype, batch + (a.shape[-2], b.shape[-1])),), {})
@@ -338,15 +338,15 @@ def reshape(name, tensors, values) -> Outcome:
             "unknown until run time (-1 or a run-time axis such as B)", "shape")
     if any(isinstance(size, int) and size < -1 for size in target):
         raise LayerError("E0609", f"{name}: negative size in the target shape {format_shape(target)}", "shape")
-    total = S.product(x.shape)
+    total = dimensions.product(x.shape)
     shape = list(target)
     if unknown and target[unknown[0]] == -1:
-        known = S.product(size for size in target if size != -1)
-        missing = S.divide_exactly(total, known)
+        known = dimensions.product(size for size in target if size != -1)
+        missing = dimensions.divide_exactly(total, known)
         if missing is None or missing == 0:
             raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}")
         shape[unknown[0]] = missing
-    if S.product(shape) != total:
+    if dimensions.product(shape) != total:
         raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}: the number of values differs")
     runtime = tuple(size if isinstance(size, int) else -1 for size in target)
     return Outcome((TensorInfo(x.dtype, tuple(shape)),), {"shape": runtime})
@@ -382,7 +382,7 @@ def concat(name, tensors, values) -> Outcome:
             raise LayerError(
                 "E0608", f"{name}: shapes {format_shape(first.shape)} and {format_shape(item.shape)} differ "
                 f"outside the joined axis {values['axis']}")
-        size = S.add(size, item.shape[axis])
+        size = dimensions.add(size, item.shape[axis])
     shape = first.shape[:axis] + (size,) + first.shape[axis + 1:]
     return Outcome((TensorInfo(first.dtype, shape),), dict(values))
 
@@ -393,7 +393,7 @@ def split(name, tensors, values) -> Outcome:
     sections = positive(name, values, "sections")
     if sections > MAX_SECTIONS:
         raise LayerError("E0609", f"{name}: `sections` must be at most {MAX_SECTIONS}, got {sections}", "sections")
-    part = S.divide_exactly(x.shape[axis], sections)
+    part = dimensions.divide_exactly(x.shape[axis], sections)
     if part is None:
         raise LayerError("E0610", f"{name}: axis {values['axis']} of {format_shape(x.shape)} is not divisible into {sections} equal parts")
     shape = x.shape[:axis] + (part,) + x.shape[axis + 1:]
@@ -407,7 +407,7 @@ def pad(name, tensors, values) -> Outcome:
     size = x.shape[axis]
     if values["mode"] == "reflect" and isinstance(size, int) and max(before, after) >= size:
         raise LayerError("E0608", f"{name}: reflect padding of {max(before, after)} needs an axis longer than that, got {format_shape(x.shape)}")
-    shape = x.shape[:axis] + (S.add(size, before + after),) + x.shape[axis + 1:]
+    shape = x.shape[:axis] + (dimensions.add(size, before + after),) + x.shape[axis + 1:]
     return Outcome((TensorInfo(x.dtype, shape),), dict(values))
 
 
@@ -425,7 +425,7 @@ def _pool(name, tensors, values, spatial: int) -> Outcome:
     for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding):
         if isinstance(size, int) and size + 2 * pad_size < window:
             raise LayerError("E0608", f"{name}: input {format_shape(x.shape)} is shorter than the window {window}")
-        lengths.append(S.conv_length(size, window, step, 1, 2 * pad_size))
+        lengths.append(dimensions.conv_length(size, window, step, 1, 2 * pad_size))
     simplify = (lambda item: item[0]) if spatial == 1 else (lambda item: item)
     arguments = {"kernel_size": simplify(kernel), "stride": simplify(stride), "padding": simplify(padding)}
     return Outcome((TensorInfo(x.dtype, (x.shape[0], *lengths, x.shape[-1])),), arguments)
@@ -442,7 +442,7 @@ def pool2d(name, tensors, values) -> Outcome:
 def flatten(name, tensors, values) -> Outcome:
     x = tensors["x"]
     start = axis_index(name, x, values["start_axis"], "start_axis")
-    shape = x.shape[:start] + (S.product(x.shape[start:]),)
+    shape = x.shape[:start] + (dimensions.product(x.shape[start:]),)
     return Outcome((TensorInfo(x.dtype, shape),), dict(values))
 
 

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from specc.compiler.vocabulary import dimensions as S
+from specc.compiler.vocabulary import dimensions
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo, concrete, positive, rank
 from specc.compiler.vocabulary.dimensions import format_shape
 
@@ -14,7 +14,7 @@ def _frames(name, x, n_fft, hop):
     length = x.shape[1]
     if isinstance(length, int) and length <= n_fft // 2:
         raise LayerError("E0608", f"{name}: a signal {format_shape(x.shape)} is too short for n_fft = {n_fft} (reflect padding of {n_fft // 2})")
-    return S.add(S.floor_divide(S.add(length, 2 * (n_fft // 2) - n_fft), hop), 1)
+    return dimensions.add(dimensions.floor_divide(dimensions.add(length, 2 * (n_fft // 2) - n_fft), hop), 1)
 
 
 def stft(name, tensors, values) -> Outcome:
@@ -44,14 +44,14 @@ def complex_power(name, tensors, values) -> Outcome:
 
 
 def _ceil_divide(size, divisor):
-    return S.negate(S.floor_divide(S.negate(size), divisor))
+    return dimensions.negate(dimensions.floor_divide(dimensions.negate(size), divisor))
 
 
 def mdct(name, tensors, values) -> Outcome:
     x = tensors["x"]
     rank(name, x, 2, "[B, T]")
     window = positive(name, values, "window")
-    frames = S.add(_ceil_divide(x.shape[1], window), 1)
+    frames = dimensions.add(_ceil_divide(x.shape[1], window), 1)
     return Outcome((TensorInfo("f32", (x.shape[0], frames, window)),), dict(values))
 
 
@@ -62,7 +62,7 @@ def imdct(name, tensors, values) -> Outcome:
     window = concrete(name, x, -1, "last (window)")
     expected = -(-length // window) + 1
     if x.shape[1] != expected:
-        raise LayerError("E0608", f"{name}: {format_shape(x.shape)} has {S.render(x.shape[1])} frames, but a signal of "
+        raise LayerError("E0608", f"{name}: {format_shape(x.shape)} has {dimensions.render(x.shape[1])} frames, but a signal of "
                          f"length {length} with window {window} has {expected}")
     return Outcome((TensorInfo("f32", (x.shape[0], length)),), dict(values))
 
@@ -78,7 +78,7 @@ def merge_patches(name, tensors, values) -> Outcome:
     x = tensors["x"]
     rank(name, x, 3, "[B, P, p]")
     length = positive(name, values, "length")
-    total = S.multiply(x.shape[1], x.shape[2])
+    total = dimensions.multiply(x.shape[1], x.shape[2])
     if isinstance(total, int) and total < length:
         raise LayerError("E0608", f"{name}: {format_shape(x.shape)} holds {total} samples, fewer than length = {length}")
     return Outcome((TensorInfo(x.dtype, (x.shape[0], length)),), dict(values))
