@@ -28,7 +28,7 @@ RESERVED = frozenset(
 )
 
 
-def operand(value: ir.Operand, names: dict, inline: dict, parent: int = forward.ATOMIC, right: bool = False) -> str:
+def operand(value: ir.Operand, names: dict, inline: dict, parent: int = 0, right: bool = False) -> str:
     """An operand as code: a literal, a name, or the expression of an inlined value (in
     parentheses where an operator of precedence ``parent`` needs them: ``(a + b) * c``)."""
     if value.ref is None:
@@ -69,12 +69,18 @@ def expression(statement: ir.Statement, names: dict, inline: dict) -> forward.Ex
     return forward.Expression(f"{module}.{identifier(function)}({call_arguments(statement, names, inline)})")
 
 
+def unpacks_list(statement: ir.Statement) -> bool:
+    """A one-part ``split`` returns a list whose only tensor the statement unpacks: it keeps
+    its own line (``part, = layers.split(...)``)."""
+    return statement.call == "op" and len(statement.targets) == 1 and returns_list(statement.function)
+
+
 def statement_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str]:
     """The forward lines of one statement (without indentation of the method body)."""
     if statement.call == "repeat":
         return repeat_lines(statement, names, inline)
     targets = ", ".join(names[target] for target in statement.targets)
-    if statement.call == "op" and len(statement.targets) == 1 and returns_list(statement.function):
+    if unpacks_list(statement):
         targets += ","  # a one-part split still returns a list: unpack its only tensor
     return [f"{targets} = {expression(statement, names, inline).text}"]
 
@@ -152,7 +158,7 @@ def module_view(module: ir.ModuleDef, module_list: str) -> dict:
         if returned is not None and statement.targets == (returned,):
             returns = expression(statement, names, inline).text
             continue
-        if statement.targets and statement.targets[0] in inlined:
+        if statement.targets and statement.targets[0] in inlined and not unpacks_list(statement):
             value = expression(statement, names, inline)
             if len(value.text) <= forward.LONGEST_INLINED:
                 inline[statement.targets[0]] = value
