@@ -4,7 +4,8 @@ optimizers, one compiled step).
 
 Semantics (COMPONENTS.md, "Token losses" and "Adversarial training"):
 
-- an expected-value term with one first id ``lo`` is ``expected_codebook`` (codebook
+- an expected-value term (``expected_value_term``: ``specc.runtime.composites.objectives``
+  bound to ``specc.runtime.mlx.ops``) with one first id ``lo`` is ``expected_codebook`` (codebook
   ``[V, D]``) or ``expected_scalar`` (centres ``[V]``); several first ids sharing one codebook
   (grouped spectra) is ``expected_codebook_grouped``;
 - one adversarial step: (1) the discriminator's gradient of ``loss_D`` with the generator's
@@ -24,24 +25,28 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_map
 
-from specc.runtime import checks
-from specc.runtime.mlx import losses
+from specc.runtime.composites import binder
+from specc.runtime.composites import objectives as composite
+from specc.runtime.mlx import ops
 from specc.runtime.mlx.training import averaged_gradients, clip_gradients, freeze_parameters
 from specc.runtime.training.tree import under_prefix
 
-EXPECTED_VALUE_FUNCTIONS = ("expected_codebook", "expected_scalar")
+__all__ = [
+    "EXPECTED_VALUE_FUNCTIONS",
+    "computing_in",
+    "expected_value_term",
+    "freeze_models",
+    "make_adversarial_step",
+    "mixed_precision_models",
+    "regroup",
+]
+TEMPLATE_ALIASES = {"expected_value_loss": "expected_value_term"}
 
+_bind = binder(ops, __name__)
 
-def expected_value_loss(function: str, logits, labels, array, starts, mask=None):
-    """One expected-value term: ``losses.<function>(logits, labels, array, lo, mask)`` for
-    one first id ``lo``; ``expected_codebook_grouped(..., starts, mask)`` for several."""
-    checks.check_choice("expected_value_loss", "function", function, EXPECTED_VALUE_FUNCTIONS)
-    checks.check_not_empty("expected_value_loss", "starts", list(starts))
-    if len(starts) == 1:
-        return getattr(losses, function)(logits, labels, array, starts[0], mask)
-    if function != "expected_codebook":
-        raise ValueError(f"expected_value_loss: {function} takes one vocabulary range; got {len(starts)} starts")
-    return losses.expected_codebook_grouped(logits, labels, array, tuple(starts), mask)
+EXPECTED_VALUE_FUNCTIONS = composite.EXPECTED_VALUE_FUNCTIONS
+expected_value_term = _bind(composite.expected_value_term)
+expected_value_loss = expected_value_term  # template alias (TEMPLATE_ALIASES)
 
 
 # ----------------------------------------------------------------------------- several models

@@ -2,7 +2,8 @@
 
 One time convention everywhere: t = 0 is data, t = 1 is noise; samplers integrate from
 t = 1 down to t = 0. Every backend (jax, torch, mlx) has a module with the same names,
-signatures, defaults and error text; this one is the float64-capable oracle.
+signatures, defaults and error text (``specc.runtime.composites.flows`` bound to its
+``ops``); this one is written out in plain numpy as the float64-capable oracle.
 
 Shapes: ``x`` and ``noise`` are ``[B, ...]``; ``t`` and ``r`` are ``[B]`` and are broadcast
 over the non-batch axes of ``x``.
@@ -15,6 +16,23 @@ import math
 import numpy as np
 
 from specc.runtime import checks, samplers
+
+__all__ = [
+    "PATHS",
+    "STEP_RULES",
+    "broadcast_time",
+    "cfg_combine",
+    "euler",
+    "heun",
+    "integrate",
+    "logit_normal_time",
+    "mean_flow_sample",
+    "mean_flow_time",
+    "path_sample",
+    "rk4",
+    "sinusoidal",
+    "uniform_time",
+]
 
 PATHS = ("linear", "uniform")
 

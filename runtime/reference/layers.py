@@ -131,7 +131,7 @@ def flatten(x, start_axis=1):
     return np.reshape(x, x.shape[:start_axis] + (-1,))
 
 
-def reflect_indices(size: int, before: int, after: int) -> np.ndarray:
+def _reflect_indices(size: int, before: int, after: int) -> np.ndarray:
     """Indices of a reflect padding (the edge is not repeated): ``[2, 1, 0, 1, 2, ...]``."""
     positions = np.arange(-before, size + after)
     positions = np.abs(positions)
@@ -144,7 +144,7 @@ def pad(x, before, after, axis=-1, mode="zeros"):
     axis = checks.normalize_axis("pad", axis, x.ndim)
     if mode == "reflect":
         checks.check_reflect_padding("pad", x.shape[axis], before, after)
-        return np.take(x, reflect_indices(x.shape[axis], before, after), axis=axis)
+        return np.take(x, _reflect_indices(x.shape[axis], before, after), axis=axis)
     widths = [(0, 0)] * x.ndim
     widths[axis] = (before, after)
     return np.pad(x, widths)
@@ -410,7 +410,7 @@ def attention(query, key, value, num_heads, causal=False, mask=None):
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
-    allowed = attention_allowed(query_steps, key.shape[1], causal, mask, batch)
+    allowed = _attention_allowed(query_steps, key.shape[1], causal, mask, batch)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(
@@ -427,7 +427,7 @@ def attention(query, key, value, num_heads, causal=False, mask=None):
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
 
 
-def attention_allowed(query_steps, key_steps, causal, mask, batch):
+def _attention_allowed(query_steps, key_steps, causal, mask, batch):
     """Which keys each query attends, broadcastable to ``[B, heads, Tq, Tk]``: the causal
     triangle ``[Tq, Tk]`` and the key mask ``[B, 1, 1, Tk]``; None when both are absent."""
     allowed = None

@@ -1,9 +1,11 @@
 """Losses (numpy reference): flow losses, token losses, adversarial and VAE losses.
 
-Every backend module has the same names, signatures, defaults and error text. All losses
-return a scalar (0-d array); the flow losses return ``(loss, mse)`` where ``mse`` is the
-unweighted mean squared error of the same prediction, for logging. ``sg(.)`` denotes
-stop-gradient (a no-op here; the backends apply it exactly where written).
+Every backend module has the same names, signatures, defaults and error text (the
+composites of ``specc.runtime.composites.losses`` bound to its ``ops``); this one is
+written out in plain numpy as the oracle. All losses return a scalar (0-d array); the flow
+losses return ``(loss, mse)`` where ``mse`` is the unweighted mean squared error of the same
+prediction, for logging. ``sg(.)`` denotes stop-gradient (a no-op here; the backends apply
+it exactly where written).
 
 The reference has no autodiff: its JVP is a central finite difference in float64
 (``h = 1e-6`` relative), which is what the backends' exact JVPs are tested against.
@@ -15,6 +17,28 @@ import numpy as np
 
 from specc.runtime import checks
 from specc.runtime.reference import flows
+
+__all__ = [
+    "REDUCTIONS",
+    "combined_token_loss",
+    "cross_entropy",
+    "expected_codebook",
+    "expected_codebook_grouped",
+    "expected_scalar",
+    "feature_matching_loss",
+    "flow_matching_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "improved_mean_flow_loss",
+    "jvp",
+    "kl_divergence",
+    "l1",
+    "mean_flow_loss",
+    "mse",
+    "multi_resolution_stft_loss",
+    "stft_magnitude",
+    "weighted_l2",
+]
 
 REDUCTIONS = ("sum", "mean")
 JVP_STEP = 1e-6
@@ -139,18 +163,28 @@ def _check_labels(function, logits, labels):
     checks.check_same_shape(function, "logits without the class axis", logits.shape[:-1], "labels", labels.shape)
 
 
-def cross_entropy(logits, labels, ignore_index=None):
-    """``mean over positions with labels != ignore_index of -log softmax(logits)[label]``.
+def cross_entropy(logits, labels, ignore_index=None, label_smoothing=0.0):
+    """Mean cross-entropy over the positions with ``labels != ignore_index``, with label
+    smoothing (``torch.nn.functional.cross_entropy(..., label_smoothing=eps)``).
+
+    ``log p = log_softmax(logits)``; with ``eps = label_smoothing`` and ``V`` classes, per
+    position ``l = -(1 - eps) * log p[label] - eps * (1 / V) sum_c log p[c]``;
+    loss = ``sum(l * keep) / max(count(keep), 1)`` with ``keep = labels != ignore_index``.
 
     Args:
       logits: ``[..., V]``; labels: ``[...]`` integer ids.
       ignore_index: label excluded from the mean (None: none). No positions left gives 0.
+      label_smoothing: ``eps`` in [0, 1); 0 is the plain negative log-likelihood.
     """
     _check_labels("cross_entropy", logits, labels)
+    checks.check_fraction("cross_entropy", "label_smoothing", label_smoothing)
     keep = np.ones(labels.shape, bool) if ignore_index is None else labels != ignore_index
     safe = np.where(keep, labels, 0)
-    picked = np.take_along_axis(_log_softmax(logits), safe[..., None].astype(np.int64), axis=-1)[..., 0]
-    return -(picked * keep).sum() / max(int(keep.sum()), 1)
+    log_probabilities = _log_softmax(logits)
+    picked = np.take_along_axis(log_probabilities, safe[..., None].astype(np.int64), axis=-1)[..., 0]
+    uniform = log_probabilities.mean(axis=-1)
+    per_position = -((1.0 - label_smoothing) * picked + label_smoothing * uniform)
+    return (per_position * keep).sum() / max(int(keep.sum()), 1)
 
 
 def _range_positions(function, logits, targets, lo, size, mask):
@@ -266,20 +300,8 @@ def _as_signal_rows(function, name, signal):
     return signal
 
 
-def frame_index(length, n_fft):
-    """Indices ``[frames, n_fft]`` into a signal of ``length`` samples that pick the STFT
-    frames (hop ``n_fft // 4``) of the signal reflect-padded by ``n_fft // 2`` on both sides,
-    so the backends frame with one gather. Backend-neutral numpy."""
-    hop = max(n_fft // 4, 1)
-    half = n_fft // 2
-    count = 1 + (length + 2 * half - n_fft) // hop
-    padded = np.arange(count)[:, None] * hop + np.arange(n_fft)[None, :] - half
-    reflected = np.abs(padded)
-    return np.where(reflected > length - 1, 2 * (length - 1) - reflected, reflected)
-
-
-def hann_window(n_fft):
-    """Periodic Hann window ``w[n] = 0.5 - 0.5 cos(2 pi n / n_fft)`` (float64 numpy)."""
+def _hann_window(n_fft):
+    """Periodic Hann window ``w[n] = 0.5 - 0.5 cos(2 pi n / n_fft)``."""
     return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)
 
 
@@ -294,7 +316,7 @@ def stft_magnitude(signal, n_fft, eps=1e-7):
     padded = np.pad(signal, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
     count = 1 + (padded.shape[1] - n_fft) // hop
     index = np.arange(count)[:, None] * hop + np.arange(n_fft)[None, :]
-    spectrum = np.fft.rfft(padded[:, index] * hann_window(n_fft), axis=-1)
+    spectrum = np.fft.rfft(padded[:, index] * _hann_window(n_fft), axis=-1)
     return np.sqrt(np.maximum(spectrum.real**2 + spectrum.imag**2, eps))
 
 

@@ -2,17 +2,29 @@
 
 Every metric returns a 0-d array (here numpy; in a backend that backend's array type), so
 it can stay on the device inside a compiled evaluation step; ``float(metric)`` turns it
-into a Python number. ``linear_assignment`` solves its matchings with scipy on the host on
-every backend.
+into a Python number. The backends bind ``specc.runtime.composites.metrics`` to their
+``ops``; this module is written out in plain numpy as the oracle. ``linear_assignment``
+solves its matchings with scipy on the host on every backend (``tables.matched_distance``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
-from specc.runtime import checks
+from specc.runtime import checks, tables
 from specc.runtime.reference import losses
+
+__all__ = [
+    "accuracy",
+    "chamfer",
+    "linear_assignment",
+    "log_spectral_distance",
+    "mae",
+    "mse",
+    "perplexity",
+    "spectral_distribution_distance",
+    "tokens",
+]
 
 
 def accuracy(logits, labels, ignore_index=None):
@@ -99,56 +111,12 @@ def chamfer(pred, target, params_per_token):
     return np.mean(squared.min(axis=1).mean(axis=-1) + squared.min(axis=2).mean(axis=-1))
 
 
-def matched_distance(distances):
-    """Mean Euclidean distance of the optimal (Hungarian) matching of each row of
-    ``distances [B, k, k]`` (host numpy / scipy), as a float64 ``[B]`` array."""
-    rows = []
-    for matrix in np.asarray(distances, dtype=np.float64):
-        first, second = linear_sum_assignment(matrix)
-        rows.append(matrix[first, second].mean())
-    return np.asarray(rows)
-
-
 def linear_assignment(pred, target, params_per_token):
     """Linear-assignment distance: tokens as in ``chamfer``, Euclidean (not squared)
     distances, the minimum-cost one-to-one matching per row (scipy's Hungarian solver on the
     host), mean matched distance per row, mean over rows."""
     squared = _token_distances("linear_assignment", pred, target, params_per_token)
-    return np.mean(matched_distance(np.sqrt(squared)))
-
-
-SPECTRAL_DISTRIBUTION = "spectral_distribution_distance"
-
-
-def welch_frames(length, frame_length, name="samples"):
-    """Frame indices ``[F, N]`` and the periodic Hann window ``[N]`` (float64) of Welch's method.
-
-    ``N = frame_length`` (a positive even integer), hop ``N / 2``,
-    ``F = 1 + floor((L - N) / (N / 2))`` frames (the tail that fills no frame is dropped);
-    ``indices[f, n] = f N / 2 + n``; ``w[n] = 0.5 - 0.5 cos(2 pi n / N)``. Every backend
-    builds its frames from these numpy arrays, so all use the same frames and window.
-    """
-    checks.check_even(SPECTRAL_DISTRIBUTION, "frame_length", frame_length)
-    checks.check_at_least(SPECTRAL_DISTRIBUTION, f"the last axis of {name}", length, "frame_length", frame_length)
-    hop = frame_length // 2
-    count = 1 + (length - frame_length) // hop
-    indices = hop * np.arange(count)[:, None] + np.arange(frame_length)[None, :]
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(frame_length) / frame_length)
-    return indices, window
-
-
-def check_spectral_distribution_arguments(samples_shape, held_out_shape, eps):
-    """The argument checks of ``spectral_distribution_distance`` (shapes and ``eps``)."""
-    checks.check_min_rank(SPECTRAL_DISTRIBUTION, "samples", samples_shape, 1)
-    checks.check_min_rank(SPECTRAL_DISTRIBUTION, "held_out", held_out_shape, 1)
-    checks.check_same_shape(
-        SPECTRAL_DISTRIBUTION,
-        "the last axis of samples",
-        tuple(samples_shape)[-1:],
-        "the last axis of held_out",
-        tuple(held_out_shape)[-1:],
-    )
-    checks.check_positive(SPECTRAL_DISTRIBUTION, "eps", eps)
+    return np.mean(tables.matched_distance(np.sqrt(squared)))
 
 
 def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-10):
@@ -156,7 +124,7 @@ def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-1
 
     The signals are not paired: it compares the distribution of generated audio with that
     of held-out audio through its mean power spectral density. For each set, every row of
-    ``[..., L]`` is cut into Hann-windowed frames (``welch_frames``: ``N = frame_length``,
+    ``[..., L]`` is cut into Hann-windowed frames (``tables.welch_frames``: ``N = frame_length``,
     hop ``N / 2``) and
     ``S[k] = mean over rows r and frames f of |rfft(w * x_r[f N / 2 : f N / 2 + N])[k]|^2 / sum(w^2)``
     for ``k = 0 .. N / 2`` (white noise of variance s^2 has ``E[S] = s^2`` in every bin); then
@@ -170,8 +138,8 @@ def spectral_distribution_distance(samples, held_out, frame_length=256, eps=1e-1
       samples: ``[..., L]`` generated signals; held_out: ``[..., L]`` data signals (any
       number of rows, the same length L >= frame_length).
     """
-    check_spectral_distribution_arguments(samples.shape, held_out.shape, eps)
-    indices, window = welch_frames(samples.shape[-1], frame_length)
+    tables.check_spectral_distribution_arguments(samples.shape, held_out.shape, eps)
+    indices, window = tables.welch_frames(samples.shape[-1], frame_length)
 
     def decibels(signal):
         spectrum = np.fft.rfft(np.asarray(signal, dtype=np.float64)[..., indices] * window, axis=-1)

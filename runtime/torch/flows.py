@@ -1,126 +1,45 @@
 """Flow paths, time maps, time embedding, guidance and ODE samplers (torch).
 
-One time convention everywhere: t = 0 is data, t = 1 is noise; samplers integrate from
-t = 1 down to t = 0. Every backend (jax, torch, mlx) has a module with the same names,
-signatures, defaults and error text; ``specc.runtime.reference.flows`` documents the oracle.
-The samplers run a Python loop over steps.
-
-Shapes: ``x`` and ``noise`` are ``[B, ...]``; ``t`` and ``r`` are ``[B]`` and are broadcast
-over the non-batch axes of ``x``.
+The composites of ``specc.runtime.composites.flows`` bound to ``specc.runtime.torch.ops``:
+same names, signatures, defaults and error text as ``specc.runtime.reference.flows`` (the
+oracle). The samplers run a Python loop over steps.
 """
 
 from __future__ import annotations
 
-import math
+from specc.runtime.composites import binder
+from specc.runtime.composites import flows as composite
+from specc.runtime.torch import ops
 
-import numpy as np
-import torch
+__all__ = [
+    "PATHS",
+    "STEP_RULES",
+    "broadcast_time",
+    "cfg_combine",
+    "euler",
+    "heun",
+    "integrate",
+    "logit_normal_time",
+    "mean_flow_sample",
+    "mean_flow_time",
+    "path_sample",
+    "rk4",
+    "sinusoidal",
+    "uniform_time",
+]
 
-from specc.runtime import checks, samplers
+_bind = binder(ops, __name__)
 
-PATHS = ("linear", "uniform")
+PATHS = composite.PATHS
+broadcast_time = _bind(composite.broadcast_time)
+path_sample = _bind(composite.path_sample)
+uniform_time = _bind(composite.uniform_time)
+logit_normal_time = _bind(composite.logit_normal_time)
+mean_flow_time = _bind(composite.mean_flow_time)
+sinusoidal = _bind(composite.sinusoidal)
+cfg_combine = _bind(composite.cfg_combine)
 
-
-def broadcast_time(t, x):
-    """Reshape ``t`` of shape ``[B]`` to ``[B, 1, ..., 1]`` so it broadcasts against ``x``."""
-    return torch.reshape(t, tuple(t.shape) + (1,) * (x.ndim - 1))
-
-
-def path_sample(x, noise, t, kind="linear", noise_min=0.001, noise_max=0.999):
-    """Noisy sample and target velocity of a flow path.
-
-    linear:  ``x_t = (1 - t) * x + (noise_min + noise_max * t) * e``, ``v = noise_max * e - x``
-    uniform: ``x_t = (1 - t) * x + t * e``, ``v = e - x``
-
-    Args:
-      x: data ``[B, ...]``.
-      noise: standard normal draw ``e``, same shape as ``x``.
-      t: times ``[B]`` in [0, 1] (0 = data, 1 = noise).
-      kind: ``"linear"`` or ``"uniform"``.
-      noise_min, noise_max: the linear path's noise levels (ignored by ``uniform``).
-
-    Returns:
-      ``(x_t, v)``, both shaped like ``x``.
-    """
-    checks.check_choice("path_sample", "kind", kind, PATHS)
-    checks.check_same_shape("path_sample", "x", x.shape, "noise", noise.shape)
-    checks.check_time_shape("path_sample", "t", t.shape, x.shape)
-    time = broadcast_time(t, x)
-    if kind == "uniform":
-        return (1 - time) * x + time * noise, noise - x
-    return (1 - time) * x + (noise_min + noise_max * time) * noise, noise_max * noise - x
-
-
-def uniform_time(u):
-    """``t = u`` for a standard uniform draw ``u ~ U[0, 1)`` of shape ``[B]``."""
-    return u
-
-
-def logit_normal_time(n, mean=-0.4, std=1.0):
-    """``t = sigmoid(mean + std * n)`` for a standard normal draw ``n`` of shape ``[B]``."""
-    return torch.sigmoid(mean + std * n)
-
-
-def mean_flow_time(n1, n2, mean=-0.4, std=1.0, data_proportion=0.5):
-    """Mean-flow time pairs ``(t, r)`` with ``r <= t`` from two standard normal draws.
-
-    ``a = sigmoid(mean + std * n1)``, ``b = sigmoid(mean + std * n2)``;
-    ``t = max(a, b)``, ``r = min(a, b)``; the first ``floor(B * data_proportion)`` rows get
-    ``r = t`` (plain flow-matching rows).
-
-    Args:
-      n1, n2: standard normal draws, both ``[B]``.
-
-    Returns:
-      ``(t, r)``, both ``[B]``.
-    """
-    checks.check_same_shape("mean_flow_time", "n1", n1.shape, "n2", n2.shape)
-    checks.check_rank("mean_flow_time", "n1", n1.shape, 1)
-    checks.check_unit_interval("mean_flow_time", "data_proportion", data_proportion)
-    first = logit_normal_time(n1, mean, std)
-    second = logit_normal_time(n2, mean, std)
-    t = torch.maximum(first, second)
-    r = torch.minimum(first, second)
-    rows = torch.arange(t.shape[0], device=t.device) < math.floor(t.shape[0] * data_proportion)
-    return t, torch.where(rows, t, r)
-
-
-def sinusoidal(x, dim):
-    """Sinusoidal embedding, cosine first: ``concat(cos(x * f), sin(x * f))``.
-
-    ``half = dim // 2``, ``f_i = exp(-ln(10000) * i / half)`` for ``i = 0 .. half - 1``; no
-    x1000 scaling of ``x``.
-
-    Args:
-      x: values of any shape ``[...]`` (typically times ``[B]``).
-      dim: positive even embedding size.
-
-    Returns:
-      ``[..., dim]``.
-    """
-    checks.check_even("sinusoidal", "dim", dim)
-    half = dim // 2
-    dtype = x.dtype if x.is_floating_point() else torch.float32
-    frequencies = torch.as_tensor(
-        np.exp(-math.log(10000.0) * np.arange(half) / half), dtype=dtype, device=x.device
-    )
-    angles = x[..., None].to(dtype) * frequencies
-    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
-
-
-def cfg_combine(v_uncond, v_cond, scale):
-    """Classifier-free guidance: ``v = (1 - scale) * v_uncond + scale * v_cond``."""
-    checks.check_same_shape("cfg_combine", "v_uncond", v_uncond.shape, "v_cond", v_cond.shape)
-    return (1 - scale) * v_uncond + scale * v_cond
-
-
-def _time_column(x, value):
-    return torch.full((x.shape[0],), value, dtype=x.dtype, device=x.device)
-
-
-# The samplers are backend-neutral (they only add, scale and call the model): one
-# implementation in specc.runtime.samplers, bound to this backend's time column.
-_samplers = samplers.bind(_time_column)
+_samplers = composite.samplers(ops)
 STEP_RULES = _samplers.STEP_RULES
 integrate = _samplers.integrate
 euler = _samplers.euler

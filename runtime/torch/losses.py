@@ -1,316 +1,60 @@
-"""Losses (torch): flow losses, token losses, adversarial and VAE losses.
+"""Losses (torch): flow losses, token losses, adversarial, VAE and spectral losses.
 
-Same names, signatures, defaults and error text as ``specc.runtime.reference.losses``.
-All losses return a 0-d ``torch.Tensor``; the flow losses return ``(loss, mse)`` where ``mse``
-is the unweighted, detached mean squared error of the same prediction, for logging.
-``sg(.)`` is ``Tensor.detach``. Positions are boolean masks, never dynamic shapes.
-The JVPs use ``torch.func.jvp``; their primal output stays differentiable by ordinary
-autograd with respect to the model's parameters. (Fused attention has no forward-mode rule
-on CPU: models used with the mean-flow losses write attention out.)
+The composites of ``specc.runtime.composites.losses`` bound to ``specc.runtime.torch.ops``:
+same names, signatures, defaults and error text as ``specc.runtime.reference.losses`` (the
+oracle). Every loss returns a 0-d ``torch.Tensor``; the flow losses return ``(loss, mse)``
+with a detached ``mse`` for logging. ``sg`` is ``Tensor.detach``; the JVP is
+``torch.func.jvp``, whose primal output stays differentiable by ordinary autograd with
+respect to the model's parameters. Fused attention has no forward-mode rule on CPU: models
+used with the mean-flow losses write attention out.
 """
 
 from __future__ import annotations
 
-import torch
-import torch.func
-
-from specc.runtime import checks
-from specc.runtime.torch import flows
-from specc.runtime.reference.losses import frame_index, hann_window
-
-REDUCTIONS = ("sum", "mean")
-
-
-def sg(value):
-    """Stop-gradient: ``value.detach()``."""
-    return value.detach()
-
-
-def _row_reduce(values, reduce):
-    if values.ndim == 1:  # torch reduces every axis for dim=()
-        return values
-    axes = tuple(range(1, values.ndim))
-    return values.sum(dim=axes) if reduce == "sum" else values.mean(dim=axes)
-
-
-def weighted_l2(pred, target, p=1.0, c=1e-3, reduce="sum"):
-    """Adaptively weighted L2.
-
-    ``S_b = reduce over non-batch axes of (pred - target)^2``; ``w_b = sg(1 / (S_b + c)^p)``;
-    loss = ``mean_b(w_b * S_b)``.
-
-    Args:
-      pred, target: ``[B, ...]``, same shape.
-      p: weighting power; c: smoothing constant; reduce: ``"sum"`` or ``"mean"``.
-    """
-    checks.check_same_shape("weighted_l2", "pred", pred.shape, "target", target.shape)
-    checks.check_choice("weighted_l2", "reduce", reduce, REDUCTIONS)
-    per_row = _row_reduce((pred - target) ** 2, reduce)
-    weight = sg(1.0 / (per_row + c) ** p)
-    return torch.mean(weight * per_row)
-
-
-def mse(pred, target):
-    """``mean((pred - target)^2)`` over all elements."""
-    checks.check_same_shape("mse", "pred", pred.shape, "target", target.shape)
-    return torch.mean((pred - target) ** 2)
-
-
-def l1(pred, target):
-    """``mean(|pred - target|)`` over all elements."""
-    checks.check_same_shape("l1", "pred", pred.shape, "target", target.shape)
-    return torch.mean(torch.abs(pred - target))
-
-
-def _flow_regression(pred, target, weighted, p=1.0, c=1e-3, reduce="sum"):
-    loss = weighted_l2(pred, target, p, c, reduce) if weighted else mse(pred, target)
-    return loss, sg(mse(pred, target))
-
-
-def jvp(function, primals, tangents):
-    """``(f(primals), J_f(primals) . tangents)`` by forward-mode AD (``torch.func.jvp``)."""
-    return torch.func.jvp(function, tuple(primals), tuple(tangents))
-
-
-def flow_matching_loss(model, x, noise, t, path="linear", noise_min=0.001, noise_max=0.999, weighted=True):
-    """Flow matching: ``(x_t, v) = path(x, e, t)``; ``pred = model(x_t, t)``;
-    loss = ``weighted_l2(pred, v)`` (p = 1, c = 1e-3, reduce = sum) or ``mse(pred, v)``.
-
-    Args:
-      model: callable ``model(x_t, t) -> velocity`` (the script binds conditions and
-        ``h = 0`` for models that declare ``h``).
-      x, noise: ``[B, ...]``; t: ``[B]``.
-
-    Returns:
-      ``(loss, mse)``.
-    """
-    x_t, velocity = flows.path_sample(x, noise, t, path, noise_min, noise_max)
-    return _flow_regression(model(x_t, t), velocity, weighted)
-
-
-def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999):
-    """MeanFlow on a flow path (the uniform one by default).
-
-    ``(z, v) = path(x, e, t)``: uniform ``z = (1 - t) x + t e``, ``v = e - x``; linear
-    ``z = (1 - t) x + (noise_min + noise_max t) e``, ``v = noise_max e - x`` (``v = dz/dt``
-    on both); ``u(z, t, r) = model(z, t, t - r)``;
-    ``(u, du_dt) = jvp(u, (z, t, r), (v, 1, 0))`` (total derivative: the t tangent also
-    flows through ``h = t - r``); ``u_tgt = v - clip(t - r, 0, 1) * sg(du_dt)``;
-    loss = ``weighted_l2(u, sg(u_tgt), p = 1 - gamma, c, reduce = mean)``.
-
-    Args:
-      model: callable ``model(z, t, h) -> average velocity``.
-      x, noise: ``[B, ...]``; t, r: ``[B]`` with ``r <= t``.
-      path: ``"uniform"`` or ``"linear"``; noise_min, noise_max: the linear path's levels.
-
-    Returns:
-      ``(loss, mse)`` with ``mse = mean((u - u_tgt)^2)``.
-    """
-    checks.check_time_shape("mean_flow_loss", "r", r.shape, x.shape)
-    z, velocity = flows.path_sample(x, noise, t, path, noise_min, noise_max)
-    average, derivative = jvp(
-        lambda z_, t_, r_: model(z_, t_, t_ - r_), (z, t, r), (velocity, torch.ones_like(t), torch.zeros_like(r))
-    )
-    target = velocity - flows.broadcast_time(torch.clamp(t - r, 0.0, 1.0), x) * sg(derivative)
-    return _flow_regression(average, sg(target), True, 1.0 - gamma, c, "mean")
-
-
-def improved_mean_flow_loss(model, x, noise, t, r, path="linear", noise_min=0.001, noise_max=0.999, weighted=True):
-    """Improved MeanFlow with a network-independent target.
-
-    ``(x_t, v) = path(x, e, t)``; ``v_net = model(x_t, t, 0)``;
-    ``(u, du_dt) = jvp(u, (x_t, t, r), (v_net, 1, 0))`` with ``u(z, t, r) = model(z, t, t - r)``;
-    ``V = u + (t - r) * sg(du_dt)``; loss = ``weighted_l2(V, v)`` (p = 1, reduce = sum) or MSE.
-
-    Returns:
-      ``(loss, mse)`` with ``mse = mean((V - v)^2)``.
-    """
-    checks.check_time_shape("improved_mean_flow_loss", "r", r.shape, x.shape)
-    x_t, velocity = flows.path_sample(x, noise, t, path, noise_min, noise_max)
-    instantaneous = model(x_t, t, torch.zeros_like(t))
-    average, derivative = jvp(
-        lambda z_, t_, r_: model(z_, t_, t_ - r_), (x_t, t, r), (instantaneous, torch.ones_like(t), torch.zeros_like(r))
-    )
-    compound = average + flows.broadcast_time(t - r, x) * sg(derivative)
-    return _flow_regression(compound, velocity, weighted)
-
-
-def _check_labels(function, logits, labels):
-    checks.check_same_shape(function, "logits without the class axis", logits.shape[:-1], "labels", labels.shape)
-
-
-def _masked_mean(values, keep):
-    """``sum(values * keep) / max(count(keep), 1)``: 0 when nothing is kept."""
-    keep = keep.to(values.dtype)
-    return (values * keep).sum() / torch.clamp(keep.sum(), min=1.0)
-
-
-def cross_entropy(logits, labels, ignore_index=None):
-    """``mean over positions with labels != ignore_index of -log softmax(logits)[label]``
-    (log-softmax in float32 at least).
-
-    Args:
-      logits: ``[..., V]``; labels: ``[...]`` integer ids.
-      ignore_index: label excluded from the mean (None: none). No positions left gives 0.
-    """
-    _check_labels("cross_entropy", logits, labels)
-    keep = (
-        torch.ones(labels.shape, dtype=torch.bool, device=labels.device)
-        if ignore_index is None
-        else labels != ignore_index
-    )
-    safe = torch.where(keep, labels, 0).long()
-    log_probabilities = torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
-    picked = torch.gather(log_probabilities, -1, safe[..., None])[..., 0]
-    return -_masked_mean(picked, keep)
-
-
-def _range_positions(function, logits, targets, lo, size, mask):
-    checks.check_vocabulary_range(function, lo, size, logits.shape)
-    _check_labels(function, logits, targets)
-    inside = (targets >= lo) & (targets < lo + size)
-    if mask is not None:
-        checks.check_same_shape(function, "mask", mask.shape, "targets", targets.shape)
-        inside = inside & mask.bool()
-    index = torch.clamp(targets - lo, 0, size - 1).long()
-    probabilities = torch.softmax(logits[..., lo : lo + size].float(), dim=-1)
-    return inside, index, probabilities
-
-
-def expected_codebook(logits, targets, codebook, lo, mask=None):
-    """Expected-codebook MSE over the positions whose target lies in ``[lo, lo + V)``.
-
-    ``p = softmax(logits[..., lo:lo+V])`` (float32); ``pred = p @ codebook``;
-    ``true = codebook[target - lo]``; loss = mean over selected positions and D of
-    ``(pred - true)^2``; 0 when no position is selected.
-
-    Args:
-      logits: ``[..., V_total]``; targets: ``[...]`` ids; codebook: ``[V, D]``; lo: first id.
-      mask: optional boolean ``[...]``: positions drawn by the data pipeline (``sample_k``);
-        only positions that are in range and in the mask count.
-    """
-    checks.check_rank("expected_codebook", "codebook", codebook.shape, 2)
-    inside, index, probabilities = _range_positions("expected_codebook", logits, targets, lo, codebook.shape[0], mask)
-    codebook = codebook.float()
-    error = ((probabilities @ codebook - codebook[index]) ** 2).mean(dim=-1)
-    return _masked_mean(error, inside)
-
-
-def expected_scalar(logits, targets, centers, lo, mask=None):
-    """Expected-scalar MSE: ``pred = sum(p * centers)``, ``true = centers[target - lo]``,
-    mean of ``(pred - true)^2`` over the selected positions (0 when none). Arguments as in
-    ``expected_codebook`` with ``centers`` of shape ``[V]``."""
-    checks.check_rank("expected_scalar", "centers", centers.shape, 1)
-    inside, index, probabilities = _range_positions("expected_scalar", logits, targets, lo, centers.shape[0], mask)
-    centers = centers.float()
-    error = (probabilities @ centers - centers[index]) ** 2
-    return _masked_mean(error, inside)
-
-
-def expected_codebook_grouped(logits, targets, codebook, los, mask=None):
-    """Several id ranges ``[lo_g, lo_g + V)`` sharing one codebook: the mean of
-    ``expected_codebook`` over the groups that have positions; 0 when none has any."""
-    total, groups = logits.new_zeros((), dtype=torch.float32), logits.new_zeros((), dtype=torch.float32)
-    for lo in los:
-        inside, _, _ = _range_positions("expected_codebook_grouped", logits, targets, lo, codebook.shape[0], mask)
-        total = total + expected_codebook(logits, targets, codebook, lo, mask)
-        groups = groups + inside.any().float()
-    return total / torch.clamp(groups, min=1.0)
-
-
-def combined_token_loss(logits, labels, weighted_terms=(), ignore_index=0, use_ce=True):
-    """``cross_entropy(logits, labels, ignore_index) + sum_i weight_i * term_i``.
-
-    ``weighted_terms`` is a sequence of ``(weight, term)`` pairs of already computed scalar
-    terms; ``use_ce = False`` drops the cross-entropy.
-    """
-    total = cross_entropy(logits, labels, ignore_index) if use_ce else logits.new_zeros((), dtype=torch.float32)
-    for weight, term in weighted_terms:
-        total = total + weight * term
-    return total
-
-
-def hinge_discriminator_loss(real_logits_list, fake_logits_list):
-    """``mean_k [mean(relu(1 - D_k(real))) + mean(relu(1 + D_k(fake)))]`` over K discriminators."""
-    checks.check_same_length(
-        "hinge_discriminator_loss", "real_logits_list", real_logits_list, "fake_logits_list", fake_logits_list
-    )
-    terms = [
-        torch.mean(torch.relu(1 - real)) + torch.mean(torch.relu(1 + fake))
-        for real, fake in zip(real_logits_list, fake_logits_list)
-    ]
-    return sum(terms) / len(terms)
-
-
-def hinge_generator_loss(fake_logits_list):
-    """``mean_k mean(-D_k(fake))``."""
-    checks.check_not_empty("hinge_generator_loss", "fake_logits_list", fake_logits_list)
-    return sum(torch.mean(-fake) for fake in fake_logits_list) / len(fake_logits_list)
-
-
-def feature_matching_loss(real_features, fake_features):
-    """Mean over every feature map of every sub-discriminator of ``mean(|F_fake - sg(F_real)|)``.
-
-    Args:
-      real_features, fake_features: lists (one per sub-discriminator) of lists of arrays.
-    """
-    checks.check_same_length("feature_matching_loss", "real_features", real_features, "fake_features", fake_features)
-    terms = []
-    for real_maps, fake_maps in zip(real_features, fake_features):
-        checks.check_same_length(
-            "feature_matching_loss", "real feature maps", real_maps, "fake feature maps", fake_maps
-        )
-        for real, fake in zip(real_maps, fake_maps):
-            checks.check_same_shape("feature_matching_loss", "real feature", real.shape, "fake feature", fake.shape)
-            terms.append(torch.mean(torch.abs(fake - sg(real))))
-    return sum(terms) / len(terms)
-
-
-def kl_divergence(mu, logvar):
-    """``mean(-0.5 * (1 + logvar - mu^2 - exp(logvar)))`` over all elements."""
-    checks.check_same_shape("kl_divergence", "mu", mu.shape, "logvar", logvar.shape)
-    return torch.mean(-0.5 * (1 + logvar - mu**2 - torch.exp(logvar)))
-
-
-def _as_signal_rows(function, name, signal):
-    """``[B, T]`` stays; channels-last ``[B, T, C]`` becomes ``[B * C, T]``."""
-    if signal.ndim == 3:
-        return torch.movedim(signal, 2, 1).reshape(-1, signal.shape[1])
-    checks.check_rank(function, name, signal.shape, 2)
-    return signal
-
-
-def stft_magnitude(signal, n_fft, eps=1e-7):
-    """``sqrt(max(|STFT(signal)|^2, eps))`` of ``[B, T]`` -> ``[B, frames, n_fft // 2 + 1]``.
-
-    STFT: periodic Hann window, ``center = True`` with reflect padding of ``n_fft // 2``,
-    hop ``n_fft // 4``, one-sided, frames = ``1 + T // hop``.
-    """
-    checks.check_stft_length("stft_magnitude", "signal", signal.shape, n_fft)
-    frames = signal[:, torch.as_tensor(frame_index(signal.shape[1], n_fft), device=signal.device)]
-    spectrum = torch.fft.rfft(
-        frames * torch.as_tensor(hann_window(n_fft), dtype=signal.dtype, device=signal.device), dim=-1
-    )
-    return torch.sqrt(torch.clamp(spectrum.real**2 + spectrum.imag**2, min=eps))
-
-
-def multi_resolution_stft_loss(pred, target, n_ffts, eps=1e-7):
-    """Mean over resolutions of spectral convergence + log-magnitude L1.
-
-    For each ``n_fft``: ``P = |STFT(pred)|``, ``T = |STFT(target)|`` (see ``stft_magnitude``);
-    ``sc = ||T - P||_F / ||T||_F`` (over the whole batch), ``mag = mean |log T - log P|``.
-
-    Args:
-      pred, target: ``[B, T]`` signals (or channels-last ``[B, T, C]``), same shape.
-      n_ffts: sequence of FFT sizes; hop = n_fft // 4.
-    """
-    checks.check_same_shape("multi_resolution_stft_loss", "pred", pred.shape, "target", target.shape)
-    checks.check_not_empty("multi_resolution_stft_loss", "n_ffts", list(n_ffts))
-    pred = _as_signal_rows("multi_resolution_stft_loss", "pred", pred)
-    target = _as_signal_rows("multi_resolution_stft_loss", "target", target)
-    terms = []
-    for n_fft in n_ffts:
-        predicted, true = stft_magnitude(pred, n_fft, eps), stft_magnitude(target, n_fft, eps)
-        convergence = torch.sqrt(torch.sum((true - predicted) ** 2)) / torch.sqrt(torch.sum(true**2))
-        terms.append(convergence + torch.mean(torch.abs(torch.log(true) - torch.log(predicted))))
-    return sum(terms) / len(terms)
+from specc.runtime.composites import binder
+from specc.runtime.composites import losses as composite
+from specc.runtime.torch import ops
+
+__all__ = [
+    "REDUCTIONS",
+    "combined_token_loss",
+    "cross_entropy",
+    "expected_codebook",
+    "expected_codebook_grouped",
+    "expected_scalar",
+    "feature_matching_loss",
+    "flow_matching_loss",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "improved_mean_flow_loss",
+    "jvp",
+    "kl_divergence",
+    "l1",
+    "mean_flow_loss",
+    "mse",
+    "multi_resolution_stft_loss",
+    "stft_magnitude",
+    "weighted_l2",
+]
+
+_bind = binder(ops, __name__)
+
+REDUCTIONS = composite.REDUCTIONS
+weighted_l2 = _bind(composite.weighted_l2)
+mse = _bind(composite.mse)
+l1 = _bind(composite.l1)
+jvp = _bind(composite.jvp)
+flow_matching_loss = _bind(composite.flow_matching_loss)
+mean_flow_loss = _bind(composite.mean_flow_loss)
+improved_mean_flow_loss = _bind(composite.improved_mean_flow_loss)
+cross_entropy = _bind(composite.cross_entropy)
+expected_codebook = _bind(composite.expected_codebook)
+expected_scalar = _bind(composite.expected_scalar)
+expected_codebook_grouped = _bind(composite.expected_codebook_grouped)
+combined_token_loss = _bind(composite.combined_token_loss)
+hinge_discriminator_loss = _bind(composite.hinge_discriminator_loss)
+hinge_generator_loss = _bind(composite.hinge_generator_loss)
+feature_matching_loss = _bind(composite.feature_matching_loss)
+kl_divergence = _bind(composite.kl_divergence)
+stft_magnitude = _bind(composite.stft_magnitude)
+multi_resolution_stft_loss = _bind(composite.multi_resolution_stft_loss)

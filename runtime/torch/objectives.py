@@ -1,34 +1,45 @@
 """Pieces of the generated Lightning scripts for the objectives whose step is not one loss
 of one model (``language_model``, ``adversarial``).
 
-- ``expected_value_loss``: one expected-value term of a language model, the runtime loss its
-  array and id ranges call for;
-- ``freeze_model_parameters``: ``train.freeze`` over a container of several models;
+- ``expected_value_term``: one expected-value term of a language model, the runtime loss its
+  array and id ranges call for (``specc.runtime.composites.objectives`` bound to
+  ``specc.runtime.torch.ops``);
+- ``freeze_models``: ``train.freeze`` over a container of several models;
 - ``gradient_norm``: the global norm logged before clipping;
 - ``step_uncounted``: an optimizer step that Lightning does not count as a training step.
+
+``TEMPLATE_ALIASES`` lists the old names the Lightning templates still call; they go when
+the templates move to the new names.
 """
 
 from __future__ import annotations
 
 import torch
 
-from specc.runtime.torch import losses
+from specc.runtime.composites import binder
+from specc.runtime.composites import objectives as composite
+from specc.runtime.torch import ops
 from specc.runtime.torch.training import freeze_parameters
 from specc.runtime.training.tree import under_prefix
 
+__all__ = ["EXPECTED_VALUE_FUNCTIONS", "expected_value_term", "freeze_models", "gradient_norm", "step_uncounted"]
+TEMPLATE_ALIASES = {"expected_value_loss": "expected_value_term", "freeze_model_parameters": "freeze_models"}
+
+_bind = binder(ops, __name__)
+
+EXPECTED_VALUE_FUNCTIONS = composite.EXPECTED_VALUE_FUNCTIONS
+expected_value_term = _bind(composite.expected_value_term)
+
 
 def expected_value_loss(logits, labels, array, starts, mask):
-    """One expected-value term: ``expected_codebook`` (``array`` [V, D]; several ``starts``:
-    ``expected_codebook_grouped``, the mean over the ranges with positions) or
-    ``expected_scalar`` (``array`` [V], one range), on the positions of ``mask``."""
+    """Template alias of :func:`expected_value_term` in the Lightning scripts' old form: the
+    function is read from ``array``'s rank (codebook ``[V, D]``: ``expected_codebook``, bin
+    centres ``[V]``: ``expected_scalar``, which covers one id range)."""
     starts = tuple(int(start) for start in starts)
-    if array.ndim == 2:
-        if len(starts) == 1:
-            return losses.expected_codebook(logits, labels, array, starts[0], mask)
-        return losses.expected_codebook_grouped(logits, labels, array, starts, mask)
-    if len(starts) != 1:
+    if array.ndim != 2 and len(starts) != 1:
         raise ValueError(f"expected_scalar: bin centres cover one id range, got {len(starts)} starts {starts}")
-    return losses.expected_scalar(logits, labels, array, starts[0], mask)
+    function = "expected_codebook" if array.ndim == 2 else "expected_scalar"
+    return expected_value_term(function, logits, labels, array, starts, mask)
 
 
 def gradient_norm(parameters) -> torch.Tensor:
@@ -44,7 +55,7 @@ def step_uncounted(strategy, optimizer) -> None:
     strategy.optimizer_step(optimizer, closure=lambda: None)
 
 
-def freeze_model_parameters(models: torch.nn.Module, prefixes) -> None:
+def freeze_models(models: torch.nn.Module, prefixes) -> None:
     """``freeze_parameters`` for a container of several models (parameters named
     ``<model>.<name>``): a prefix names a parameter with or without its model
     (``vae.encoder`` or ``encoder``, which then matches in every model); ``ValueError`` when
@@ -60,3 +71,6 @@ def freeze_model_parameters(models: torch.nn.Module, prefixes) -> None:
             raise ValueError(f"freeze: no parameter name starts with {prefix!r}")
         qualified += local
     freeze_parameters(models, qualified)
+
+
+freeze_model_parameters = freeze_models  # template alias (TEMPLATE_ALIASES)

@@ -3,51 +3,29 @@ and ``lambda_lr`` to drive an optimizer with one through ``torch.optim.lr_schedu
 
 ``LambdaLR`` sets ``lr = base_lr * ratio(k)`` at construction (k = 0) and after each
 ``scheduler.step()``, so the first optimizer update uses ``lr(0)``: update ``k`` is
-0-indexed, as on every backend. The formulas are the reference's, in float64.
+0-indexed, as on every backend. The formulas of ``specc.runtime.composites.schedules``
+evaluated with numpy in float64 and returned as Python floats.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
-
 from specc.runtime import checks
-from specc.runtime.reference import schedules as reference
+from specc.runtime.composites import binder
+from specc.runtime.composites import schedules as composite
 
-TORCH_MATH = reference.ScheduleMath(
-    **{
-        **{name: getattr(reference.NUMPY_MATH, name) for name in reference.ScheduleMath.__dataclass_fields__},
-        "finish": float,
-    }
-)
+__all__ = ["constant", "exponential", "lambda_lr", "step", "warmup_cosine", "warmup_linear"]
 
+TORCH_MATH = dataclasses.replace(composite.NUMPY_MATH, finish=float)
+_bind = binder(TORCH_MATH, __name__)
 
-def constant(lr):
-    """Constant learning rate: ``lr(k) = lr``."""
-    return reference.build_constant(TORCH_MATH, lr)
-
-
-def warmup_cosine(peak, warmup, total, min_ratio=0.0):
-    """Linear warmup then cosine decay (optax's ``warmup_cosine_decay_schedule``).
-
-    ``k < warmup``: ``peak * k / warmup``; otherwise, with ``D = max(1, total - warmup)``
-    and ``min = min_ratio * peak``: ``min + (peak - min) * 0.5 * (1 + cos(pi * min(k - warmup, D) / D))``.
-    """
-    return reference.build_warmup_cosine(TORCH_MATH, peak, warmup, total, min_ratio)
-
-
-def warmup_linear(peak, warmup, total):
-    """Linear warmup then linear decay: ``peak * max(0, 1 - (k - warmup) / max(1, total - warmup))``."""
-    return reference.build_warmup_linear(TORCH_MATH, peak, warmup, total)
-
-
-def step(initial, step_size, gamma=0.1):
-    """Step decay: ``initial * gamma ** (k // step_size)``."""
-    return reference.build_step(TORCH_MATH, initial, step_size, gamma)
-
-
-def exponential(initial, decay_rate):
-    """Exponential decay: ``initial * decay_rate ** k``."""
-    return reference.build_exponential(TORCH_MATH, initial, decay_rate)
+constant = _bind(composite.constant)
+warmup_cosine = _bind(composite.warmup_cosine)
+warmup_linear = _bind(composite.warmup_linear)
+step = _bind(composite.step)
+exponential = _bind(composite.exponential)
 
 
 def lambda_lr(optimizer, schedule, base_lr):

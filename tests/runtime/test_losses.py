@@ -367,3 +367,86 @@ def test_errors_have_the_same_text_as_the_reference(backend, call, message):
     with pytest.raises(ValueError) as got:
         call(backend.module("losses"), backend.array)
     assert str(got.value) == str(expected.value)
+
+
+# ---- label smoothing: torch.nn.functional.cross_entropy(..., label_smoothing=eps) semantics ----
+
+SMOOTHING_CASES = [(None, (6,)), (2, (2, 5)), (99, (3, 4))]
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1, 0.35])
+@pytest.mark.parametrize("ignore_index, shape", SMOOTHING_CASES)
+def test_cross_entropy_label_smoothing_matches_torch(rng, label_smoothing, ignore_index, shape):
+    torch = pytest.importorskip("torch")
+    logits, labels = rng.normal(size=shape + (7,)) * 3, rng.integers(0, 7, size=shape)
+    labels.flat[0] = 2
+    expected = torch.nn.functional.cross_entropy(
+        torch.from_numpy(logits.reshape(-1, 7)),
+        torch.from_numpy(labels.reshape(-1)),
+        ignore_index=-100 if ignore_index is None else ignore_index,
+        label_smoothing=label_smoothing,
+    )
+    got = reference.cross_entropy(logits, labels, ignore_index, label_smoothing)
+    np.testing.assert_allclose(got, expected.item(), rtol=1e-12)
+
+
+def test_cross_entropy_label_smoothing_formula():
+    """``(1 - eps) * nll + eps * mean over classes of -log p``, averaged over kept rows."""
+    logits = np.log(np.array([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]]))
+    labels, eps = np.array([2, 0, 1]), 0.2  # the third row's label, 1, is ignored
+    nll = -np.log([0.5, 0.6])
+    uniform = -np.log([[0.2, 0.3, 0.5], [0.6, 0.3, 0.1]]).mean(axis=-1)
+    expected = np.mean((1 - eps) * nll + eps * uniform)
+    np.testing.assert_allclose(reference.cross_entropy(logits, labels, 1, eps), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("ignore_index, shape", SMOOTHING_CASES)
+def test_cross_entropy_label_smoothing_matches_reference(backend, rng, ignore_index, shape):
+    logits, labels = rng.normal(size=shape + (7,)) * 3, rng.integers(0, 7, size=shape)
+    labels.flat[0] = 2
+    losses = backend.module("losses")
+    got = losses.cross_entropy(backend.array(logits), backend.array(labels), ignore_index, 0.1)
+    close(backend, got, reference.cross_entropy(logits, labels, ignore_index, 0.1))
+    check_gradients(
+        backend,
+        lambda losses, to_array, a: losses.cross_entropy(a, to_array(labels), ignore_index, label_smoothing=0.1),
+        [logits],
+    )
+
+
+def test_cross_entropy_label_smoothing_with_every_label_ignored_is_zero(backend):
+    logits, labels = np.ones((2, 3, 4)), np.zeros((2, 3), np.int64)
+    assert reference.cross_entropy(logits, labels, 0, 0.3) == 0.0
+    got = backend.module("losses").cross_entropy(backend.array(logits), backend.array(labels), 0, 0.3)
+    close(backend, got, 0.0)
+
+
+@pytest.mark.parametrize("label_smoothing", [1.0, -0.1])
+def test_cross_entropy_label_smoothing_outside_the_unit_interval_is_refused(backend, label_smoothing):
+    logits, labels = np.zeros((2, 3)), np.zeros(2, np.int64)
+    with pytest.raises(ValueError) as expected:
+        reference.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    assert "label_smoothing must be in [0, 1)" in str(expected.value)
+    with pytest.raises(ValueError) as got:
+        backend.module("losses").cross_entropy(
+            backend.array(logits), backend.array(labels), label_smoothing=label_smoothing
+        )
+    assert str(got.value) == str(expected.value)
+
+
+def test_cross_entropy_label_smoothing_agrees_across_backends(rng):
+    """jax, torch and mlx give the same smoothed loss (and torch's own F.cross_entropy)."""
+    from tests.runtime.conftest import BACKENDS, _load
+
+    torch = pytest.importorskip("torch")
+    logits, labels = rng.normal(size=(3, 5, 9)) * 2, rng.integers(0, 9, size=(3, 5))
+    values = {}
+    for name in BACKENDS:
+        backend = _load(name)
+        loss = backend.module("losses").cross_entropy(backend.array(logits), backend.array(labels), 4, 0.2)
+        values[name] = float(backend.numpy(loss))
+    values["torch.nn.functional"] = torch.nn.functional.cross_entropy(
+        torch.from_numpy(logits.reshape(-1, 9)).float(), torch.from_numpy(labels.reshape(-1)), ignore_index=4,
+        label_smoothing=0.2,
+    ).item()
+    np.testing.assert_allclose(list(values.values()), values["torch"], rtol=1e-6, err_msg=str(values))
