@@ -1,34 +1,588 @@
 """The mlx backend's own template fields (the emitter half of its backend table,
-``specc.compiler.backends.mlx``)."""
+``specc.compiler.backends.mlx``).
+
+Every decision about the generated MLX script is made here, once: which configuration
+values it shows (what the spec set, plus the few a reader needs), the direct calls of the
+optimizer, the schedule, the losses and the metrics (defaults written inline as literals),
+and which optional pieces of the loop exist at all (EMA, early stopping, freezing, warm
+start, accumulation, penalties, extra loggers, the callbacks). Spec values reach the code
+only through :func:`~specc.compiler.emit.filters.literal` and
+:func:`~specc.compiler.emit.filters.identifier`.
+"""
 
 from __future__ import annotations
 
+from specc.compiler.emit.filters import EmitError, identifier, literal
+
+# what ``specc.runtime.mlx.training.make_optimizer`` fills in when the IR leaves it out
+OPTIMIZER_DEFAULTS = {
+    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
+    "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
+}
+# data keys read by the loader (``specc.runtime.data.loader.LOADER_OPTIONS``), not by the source
+LOADER_KEYS = ("num_workers", "prefetch_factor", "persistent_workers", "pin_memory", "drop_last", "worker_type", "transforms")
+# the configuration block's groups, in order
+GROUPS = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
+# layers drawing from MLX's global generator: their key is seeded and checkpointed
+RANDOM_LAYERS = frozenset({"Dropout", "GaussianSample"})
+# metrics reading the CE's ignore_index on a language model
+TOKEN_METRICS = frozenset({"accuracy", "perplexity"})
 
 
+def is_set(origin: str) -> bool:
+    """A value the spec (or ``--set``) wrote: not a default, not derived from another value."""
+    return origin != "default" and not origin.startswith("=")
+
+
+def call(function: str, *positional: str, **keywords: str) -> str:
+    """``function(a, b, key=value)`` from code strings (already filtered)."""
+    parts = list(positional) + [f"{identifier(key)}={value}" for key, value in keywords.items()]
+    return f"{function}({', '.join(parts)})"
+
+
+class Config:
+    """The configuration block: groups of ``name = code  # origin`` lines, each name unique."""
+
+    def __init__(self, origin):
+        self.origin = origin
+        self.groups: dict[str, list[dict]] = {name: [] for name in GROUPS}
+        self.taken: set[str] = set()
+
+    def add(self, group: str, name: str, value, key: str = "", code: str | None = None, prefix: str = "") -> str:
+        """Add ``name = value`` (``prefix_name`` when the name is taken); returns the name."""
+        name = identifier(name)
+        if name in self.taken:
+            name = identifier(f"{prefix}_{name}" if prefix else f"{group}_{name}")
+        self.taken.add(name)
+        origin = self.origin(key) if key else ""
+        self.groups.setdefault(group, []).append(
+            {"name": name, "code": literal(value) if code is None else code, "origin": "" if origin in ("", "default") else origin}
+        )
+        return name
+
+    def add_dict(self, group: str, name: str, values: dict, section: str) -> str:
+        """A dict written one key per line, each with its spec origin."""
+        name = identifier(name)
+        self.taken.add(name)
+        lines = [{"key": literal(key), "code": literal(values[key]), "origin": self.origin(f"{section}.{key}")} for key in sorted(values)]
+        self.groups.setdefault(group, []).append({"name": name, "lines": lines, "origin": ""})
+        return name
+
+    def argument(self, group: str, key: str, value, origin_key: str, prefix: str = "") -> str:
+        """The code passing one argument: its config name when the spec set it, else the literal."""
+        if is_set(self.origin(origin_key)):
+            return self.add(group, key, value, origin_key, prefix=prefix)
+        return literal(value)
+
+    def blocks(self) -> list[dict]:
+        return [{"title": title, "entries": entries} for title, entries in self.groups.items() if entries]
+
+
+def plain(value):
+    from specc.compiler.emit.render import plain as render_plain  # emit imports this module
+
+    return render_plain(value)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def data_view(program, config: Config, accumulate: str) -> dict:
+    """The source call, the loaders' extra arguments and the data-shape table."""
+    data = program.data
+    arguments = plain(data.source.arguments) or {}
+    source_keywords, loader_values, loader_set = {}, {}, False
+    for key in sorted(arguments):
+        if key in ("batch_size", "coupling"):
+            continue
+        if key in LOADER_KEYS:  # only what the spec set: loader_options fills in the rest
+            if is_set(config.origin(f"data.{key}")):
+                loader_values[key] = arguments[key]
+                loader_set = True
+            continue
+        source_keywords[key] = config.argument("data", key, arguments[key], f"data.{key}", prefix="data")
+    config.add("data", "batch_size", data.batch_size, "data.batch_size")
+    eval_batch = program.evaluation.batch_size
+    if eval_batch is None or (eval_batch == data.batch_size and not is_set(config.origin("data.eval_batch_size"))):
+        eval_batch_code = "batch_size"
+    else:
+        eval_batch_code = config.argument("data", "eval_batch_size", eval_batch, "data.eval_batch_size")
+    view = {
+        "source_call": call("specc_data.make_source", literal(data.source.kind), **source_keywords),
+        "source_kind": data.source.kind,
+        "eval_batch_size": eval_batch_code,
+        "train_options": "",
+        "eval_options": ", shuffle=False, drop_last=False",
+        "fields": [{"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape)} for item in data.fields],
+        "signal_arguments": "",
+    }
+    if loader_set:
+        name = config.add_dict("data", "loader_arguments", loader_values, "data")
+        view["train_options"] = f", **specc_data.loader_options({name}, \"train\", {accumulate})"
+        view["eval_options"] = f", **specc_data.loader_options({name}, split)"
+    if data.source.kind == "ksin":
+        length = source_keywords.get("signal_length", literal(arguments.get("signal_length", 1024)))
+        symmetry = source_keywords.get("break_symmetry", literal(arguments.get("break_symmetry", False)))
+        view["signal_arguments"] = f"{length}, {symmetry}"
+    return view
+
+
+# ----------------------------------------------------------------------------- optimization
+
+
+def optimizer_call(plan, config: Config, group: str, total: str, prefix: str = "") -> dict:
+    """``{"schedule", "optimizer", "lr", "learning_rate"}`` of one optimizer plan: the direct
+    calls (``schedules.<kind>(...)``, ``optim.<Kind>(...)``) with what
+    ``specc.runtime.mlx.training.make_optimizer`` / ``make_schedule`` built (bias correction
+    on; Adam's weight decay coupled as in torch)."""
+    kind = plan.optimizer.kind
+    if kind not in OPTIMIZER_DEFAULTS:
+        raise EmitError(f"optimizer {kind!r} has no direct call in the mlx emitter")
+    section = "optimizer" if not plan.name else f"optimizer.{plan.name}"
+    arguments = {**OPTIMIZER_DEFAULTS[kind], **(plain(plan.optimizer.arguments) or {})}
+    lr = config.add(group, f"{prefix}_lr" if prefix else "lr", arguments.pop("lr"), f"{section}.lr")
+    coupled = kind == "adam" and bool(arguments.get("weight_decay"))
+    if kind == "adam" and not coupled:
+        arguments.pop("weight_decay", None)
+    keywords = {}
+    for key in sorted(arguments):
+        name = f"{prefix}_{key}" if prefix else key
+        value = list(arguments[key]) if key == "betas" else arguments[key]
+        keywords[key] = config.argument(group, name, value, f"{section}.{key}")
+    schedule, learning_rate = schedule_call(plan, config, group, total, lr, prefix)
+    if coupled:  # torch's coupled L2 decay: g <- g + wd * p before the moments
+        optimizer = call("mlx_training.CoupledAdam", learning_rate, keywords["betas"], keywords["eps"], keywords["weight_decay"])
+    elif kind in ("adam", "adamw"):
+        function = "optim.Adam" if kind == "adam" else "optim.AdamW"
+        optimizer = call(function, learning_rate, **keywords, bias_correction="True")
+    elif kind == "sgd":
+        optimizer = call("optim.SGD", learning_rate, **keywords, dampening="0.0")
+    else:
+        optimizer = call("optim.Lion", learning_rate, **keywords)
+    return {"schedule": schedule, "optimizer": optimizer, "lr": lr, "learning_rate": learning_rate}
+
+
+def schedule_call(plan, config: Config, group: str, total: str, lr: str, prefix: str) -> tuple[str, str]:
+    """(``schedules.<kind>(...)`` or "", the optimizer's learning_rate argument). The peak /
+    initial value defaults to the optimizer's lr, ``total`` to the run's total steps."""
+    section = "schedule" if not plan.name else f"schedule.{plan.name}"
+    schedule = plan.schedule
+    arguments = (plain(schedule.arguments) or {}) if schedule is not None else {}
+    if schedule is None or schedule.kind == "constant":
+        value = arguments.get("lr")
+        if value is not None and is_set(config.origin(f"{section}.lr")):
+            return "", config.add(group, "constant_lr", value, f"{section}.lr", prefix=prefix or "schedule")
+        return "", lr
+    keywords = {}
+    for key in SCHEDULE_PEAK[schedule.kind]:
+        value = arguments.pop(key, None)
+        set_here = value is not None and is_set(config.origin(f"{section}.{key}"))
+        keywords[key] = config.add(group, key, value, f"{section}.{key}", prefix=prefix or "schedule") if set_here else lr
+    for key in sorted(arguments):
+        value = arguments[key]
+        if key == "total" and (value is None or not is_set(config.origin(f"{section}.total"))):
+            keywords[key] = total
+            continue
+        name = f"{prefix}_{key}" if prefix else key
+        keywords[key] = config.argument(group, name, value, f"{section}.{key}", prefix=prefix or "schedule")
+    if schedule.kind in SCHEDULE_TOTAL and "total" not in keywords:
+        keywords["total"] = total
+    name = f"{prefix}_schedule" if prefix else "schedule"
+    return call(f"schedules.{identifier(schedule.kind)}", **keywords), name
+
+
+SCHEDULE_PEAK = {"warmup_cosine": ("peak",), "warmup_linear": ("peak",), "step": ("initial",), "exponential": ("initial",)}
+SCHEDULE_TOTAL = frozenset({"warmup_cosine", "warmup_linear"})
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+def cross_entropy_keywords(arguments: dict) -> dict:
+    """``ignore_index`` / ``label_smoothing`` of a cross_entropy term, only when they do something."""
+    keywords = {}
+    if arguments.get("ignore_index") is not None:
+        keywords["ignore_index"] = literal(arguments["ignore_index"])
+    if arguments.get("label_smoothing"):
+        keywords["label_smoothing"] = literal(float(arguments["label_smoothing"]))
+    return keywords
+
+
+def supervised_view(program) -> dict:
+    """classification / regression: the loss call on ``output``."""
+    plan = program.objective
+    target = f"batch[{literal(plan.target)}]"
+    if plan.kind == "classification":
+        arguments = {}
+        for term in plan.terms:
+            if term.loss.kind == "cross_entropy":
+                arguments = plain(term.loss.arguments) or {}
+        loss = call("losses.cross_entropy", "output", target, **cross_entropy_keywords(arguments))
+    else:
+        loss = call("losses.mse", "output", target)
+    what = "cross-entropy of the logits" if plan.kind == "classification" else "mean squared error of the prediction"
+    return {"loss": loss, "target": target, "doc": f"{what} against {plan.target}"}
+
+
+def flow_view(program, config: Config, objective: dict) -> dict:
+    """The flow loss call, the draws and the sampler."""
+    kind = program.objective.kind
+    keywords = {}
+    for key, value in sorted(objective["path_arguments"].items()):
+        keywords[key] = literal(value)
+    if kind == "mean_flow":
+        gamma = config.argument("objective", "gamma", objective["gamma"], "objective.gamma")
+        weight = config.argument("objective", "c", objective["c"], "objective.c")
+        loss = call("losses.mean_flow_loss", "average", "x", "noise", "t", "r", gamma=gamma, c=weight, path=literal(objective["path"]), **keywords)
+    else:
+        weighted = config.argument("objective", "weighted", objective["weighted"], "objective.weighted")
+        function = "losses.flow_matching_loss" if kind == "flow_matching" else "losses.improved_mean_flow_loss"
+        first = "velocity" if kind == "flow_matching" else "average"
+        extra = ("r",) if kind == "improved_mean_flow" else ()
+        loss = call(function, first, "x", "noise", "t", *extra, literal(objective["path"]), weighted=weighted, **keywords)
+    draws = {"time": literal(objective["time"])}
+    if objective["time_arguments"]:
+        draws["time_arguments"] = literal(objective["time_arguments"])
+    if objective["coupling"]:
+        draws["coupling"] = config.argument("objective", "coupling", objective["coupling"], "data.coupling")
+    conditions = literal([item["field"] for item in objective["conditions"]])
+    target = literal(program.objective.target)
+    train_draws = dict(draws)
+    if objective["cfg_dropout"] > 0:
+        train_draws["cfg_dropout"] = config.argument("objective", "cfg_dropout", objective["cfg_dropout"], "objective.cfg_dropout")
+    return {
+        "loss": loss,
+        "train_draws": call("specc_data.flow_draws", target, conditions, **train_draws),
+        "eval_draws": call("specc_data.flow_draws", target, conditions, **draws),
+    }
+
+
+def sampler_view(program, config: Config, evaluation: dict, objective: dict) -> dict:
+    """How each evaluation split samples: ``{"val": ..., "test": ...}`` (test only when it has
+    its own sampler), each ``{"kind", "steps", "cfg_scale", "guided", "signature", "h"}``.
+
+    An integrator (euler, heun, rk4) calls ``velocity(x_t, t)``: the instantaneous velocity,
+    ``h = 0`` for a mean-flow model. ``one_step`` calls ``velocity(x_t, t, r)``:
+    ``x_0 = x_1 - u(x_1, t = 1, r = 0)`` with ``h = t - r``.
+    """
+    found = {}
+    for split, prefix, key in (("val", "", "eval.sampler"), ("test", "test_", "eval.test_sampler")):
+        kind = evaluation[f"{prefix}sampler"]
+        if not kind:
+            continue
+        one_step = kind == "one_step"
+        guided = bool(objective["nulls"]) and float(evaluation[f"{prefix}cfg_scale"]) != 1.0
+        steps = "" if one_step else config.argument("evaluation", f"{prefix}sampler_steps", evaluation[f"{prefix}sampler_steps"], key)
+        scale = config.argument("evaluation", f"{prefix}cfg_scale", evaluation[f"{prefix}cfg_scale"], key) if guided else ""
+        h = ""
+        if objective["is_mean_flow"]:
+            h = ", t - r" if one_step else ", t * 0"
+        found[split] = {
+            "kind": kind, "steps": steps, "cfg_scale": scale, "guided": guided,
+            "signature": "x_t, t, r" if one_step else "x_t, t", "h": h,
+        }
+    return found
+
+
+def metric_calls(program, evaluation: dict, target: str, output: str, labels: str = "", ignore: str = "") -> list[dict]:
+    """``{"name", "code"}`` of every evaluation metric, a direct call with its arguments."""
+    found = []
+    for metric in evaluation["metrics"]:
+        keywords = {key: literal(value) for key, value in sorted(metric["arguments"].items())}
+        if labels and ignore and metric["kind"] in TOKEN_METRICS and "ignore_index" not in keywords:
+            keywords["ignore_index"] = ignore
+        function = f"metrics.{identifier(metric['kind'])}"
+        if metric["on"] == "signal":
+            code = call(function, "signals", 'batch["signal"]', **keywords)
+        else:
+            code = call(function, output, labels or target, **keywords)
+        found.append({"name": metric["kind"], "code": code, "on": metric["on"]})
+    return found
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def callbacks_view(program) -> dict:
+    """What the callbacks do: the progress display's refresh rate (0: none), when ``lr`` is
+    logged ("step", "epoch" or ""), whether ``grad_norm`` is computed and logged."""
+    view = {"progress": 0, "lr": "", "grad_norm": False}
+    for callback in program.train.callbacks:
+        arguments = plain(callback.arguments) or {}
+        if callback.kind == "progress_bar":
+            view["progress"] = int(arguments.get("refresh_rate", 10))
+        elif callback.kind == "lr_monitor":
+            view["lr"] = str(arguments.get("interval", "step"))
+        elif callback.kind == "grad_norm_monitor":
+            view["grad_norm"] = True
+        else:
+            raise EmitError(f"callback {callback.kind!r} has no effect in the mlx emitter")
+    return view
+
+
+def model_modules(program) -> set[str]:
+    """The runtime modules the generated model classes call (``preprocess.mel_spectrogram``...)."""
+    from specc.compiler.emit.models import model_view
+
+    found = set()
+    for graph in program.models:
+        for item in model_view(graph, "")["classes"]:
+            for line in list(item["constructor"]) + list(item["body"]) + [item["returns"]]:
+                found |= {name for name in RUNTIME_MODULES if f"{name}." in line}
+    return found
+
+
+RUNTIME_MODULES = ("layers", "preprocess", "flows", "losses", "metrics", "objectives", "schedules")
+
+
+def uses_random_layers(program) -> bool:
+    """Does a model draw from MLX's global generator (dropout, gaussian sample)?"""
+    return any(
+        getattr(submodule, "kind", None) in RANDOM_LAYERS
+        for graph in program.models
+        for module in graph.modules
+        for submodule in module.submodules
+    )
+
+
+def train_view(program, config: Config) -> dict:
+    """The loop's pieces, each present only when the spec uses it."""
+    from specc.compiler.emit.trainer import penalties
+
+    train = program.train
+    view = {"epochs": train.max_steps is None}
+    if train.max_steps is not None:
+        view["total"] = config.add("training", "max_steps", train.max_steps, "train.max_steps")
+    else:
+        config.add("training", "max_epochs", train.max_epochs, "train.max_epochs")
+        view["total"] = "total_steps"
+    config.add("training", "seed", train.seed, "train.seed")
+    config.add("training", "log_every", train.log_every, "train.log_every")
+    view["eval_every"] = config.add("training", "eval_every", train.eval_every, "train.eval_every") if train.eval_every else ""
+    view["precision"] = ""
+    if train.precision == "bf16":
+        view["precision"] = config.add("training", "compute_dtype", None, "train.precision", code="mx.bfloat16")
+    view["grad_clip"] = ""
+    if train.grad_clip is not None:
+        view["grad_clip"] = config.add("training", "grad_clip", train.grad_clip, "train.grad_clip")
+    view["clip_mode"] = ""
+    if train.grad_clip is not None and train.grad_clip_mode != "norm":
+        view["clip_mode"] = config.argument("training", "grad_clip_mode", train.grad_clip_mode, "train.grad_clip_mode")
+    view["accumulate"] = config.add("training", "accumulate", train.accumulate, "train.accumulate") if train.accumulate > 1 else ""
+    view["ema"] = config.add("training", "ema", train.ema, "train.ema") if train.ema is not None else ""
+    view["freeze"] = config.add("training", "freeze", tuple(train.freeze), "train.freeze") if train.freeze else ""
+    view["warm_start"] = config.add("training", "warm_start", train.warm_start, "train.warm_start") if train.warm_start else ""
+    found = penalties(program) if train.penalties else ()
+    view["penalties"] = config.add("training", "penalties", found, "train.penalties") if found else ""
+    extra = [logger for logger in train.loggers if logger.kind != "csv"]
+    view["loggers"] = ""
+    if extra:
+        view["loggers"] = config.add("training", "loggers", tuple(logger.kind for logger in extra), "train.loggers")
+        arguments = {logger.kind: plain(logger.arguments) for logger in extra if logger.arguments}
+        view["logger_arguments"] = config.add("training", "logger_arguments", arguments, "train.loggers") if arguments else ""
+    view["val_check_interval"] = ""
+    if train.val_check_interval is not None:
+        view["val_check_interval"] = config.add("training", "val_check_interval", train.val_check_interval, "train.val_check_interval")
+    view["callbacks"] = callbacks_view(program)
+    view["random"] = uses_random_layers(program)
+    view.update(checkpoint_view(program, config))
+    view["steps_per_epoch"] = bool(view["epochs"] or view["val_check_interval"] or view["every_n_epochs"] or view["callbacks"]["lr"] == "epoch")
+    # the evaluation condition at ``step``
+    if view["val_check_interval"]:
+        view["evaluation_due"] = "training.due_in_epoch(step, eval_every, steps_per_epoch)"
+    elif view["eval_every"]:
+        view["evaluation_due"] = f"step % {view['eval_every']} == 0"
+    else:
+        view["evaluation_due"] = ""
+    return view
+
+
+def checkpoint_view(program, config: Config) -> dict:
+    plan = program.train.checkpoint
+    view = {"checkpoint_every": "", "every_n_epochs": "", "filename": ""}
+    if plan.every is not None:
+        view["checkpoint_every"] = config.add("checkpoints", "checkpoint_every", plan.every, "train.checkpoint.every")
+    if plan.every_n_epochs is not None:
+        view["every_n_epochs"] = config.add("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, "train.checkpoint.every_n_epochs")
+        view["checkpoint_every"] = "checkpoint_every"
+    if plan.filename is not None:
+        view["filename"] = config.add("checkpoints", "checkpoint_filename", plan.filename, "train.checkpoint.filename")
+    prune = [
+        config.argument("checkpoints", "checkpoint_keep", plan.keep, "train.checkpoint.keep"),
+        config.argument("checkpoints", "checkpoint_monitor", plan.monitor, "train.checkpoint.monitor"),
+        config.argument("checkpoints", "checkpoint_mode", plan.mode, "train.checkpoint.mode"),
+    ]
+    view["prune"] = ", ".join(prune)
+    stopping = program.train.early_stopping
+    view["early_stopping"] = ""
+    if stopping is not None:
+        parts = [
+            config.argument("checkpoints", f"early_stopping_{name}", getattr(stopping, name), f"train.early_stopping.{name}")
+            for name in ("monitor", "patience", "mode", "min_delta")
+        ]
+        if stopping.verbose:
+            parts.append("verbose=True")
+        view["early_stopping"] = call("training.EarlyStopping", *parts)
+    return view
+
+
+# ----------------------------------------------------------------------------- the hooks
+
+
+def imports(view: dict) -> dict:
+    """The script's import lines, isort-ordered (specc is a third-party package): the
+    backend table's framework imports plus what this script uses."""
+    from specc.compiler.backends import get_backend
+
+    stdlib = ["import functools"] if view["functools"] else []
+    stdlib += ["import sys", "import time"]
+    lines = [line for line in get_backend("mlx").imports if view["optim"] or "mlx.optimizers" not in line]
+    if view["numpy"]:
+        lines.append("import numpy as np")
+    if view["tree_map"]:
+        lines.append("from mlx.utils import tree_map")
+    lines += [
+        "from specc.runtime import data as specc_data",
+        "from specc.runtime import init, training",
+        f"from specc.runtime.mlx import {', '.join(sorted(view['modules']))}",
+        "from specc.runtime.mlx import training as mlx_training",
+    ]
+    straight = sorted(line for line in lines if line.startswith("import "))
+    from_lines = sorted((line for line in lines if line.startswith("from ")), key=lambda line: line.split(" import ")[0])
+    return {"stdlib": stdlib, "third_party": straight + from_lines}
 
 
 def context(program) -> dict:
-    """``adversarial_optimizers`` for objective adversarial (nothing for the others); refuses
-    what the adversarial template does not render."""
-    from specc.compiler.emit.render import NotImplementedByBackend  # emit imports the backend tables
+    """The ``mlx`` view: configuration, direct calls and the loop's optional pieces."""
+    from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, objective_view, provenance_lookup
 
-    if program.objective.kind != "adversarial":
-        return {}
-    if program.train.ema is not None:
+    if program.objective.kind == "adversarial" and program.train.ema is not None:
         raise NotImplementedByBackend("train.ema with objective 'adversarial' is not implemented by the mlx backend yet")
-    return {"adversarial_optimizers": adversarial_optimizers(program)}
+    config = Config(provenance_lookup(program))
+    train = train_view(program, config)
+    accumulate = train["accumulate"] or "1"
+    data = data_view(program, config, accumulate)
+    modules = {"layers", "state"}
+    view = {"functools": False, "numpy": False, "tree_map": bool(train["ema"])}
+    evaluation = evaluation_view(program)
+    kind = program.objective.kind
+    if kind == "adversarial":
+        optimizers = adversarial_optimizers(program, config, train["total"])
+        modules |= {"losses", "objectives"}
+        view["functools"] = True
+        if any(item["schedule"] for item in optimizers):
+            modules.add("schedules")
+    else:
+        optimizers = [optimizer_call(program.optimizers[0], config, "optimization", train["total"])]
+        if optimizers[0]["schedule"]:
+            modules.add("schedules")
+    model_name = program.objective.models[0] if program.objective.models else program.models[0].name
+    graph = next(graph for graph in program.models if graph.name == model_name)
+    objective = objective_view(program, {"inputs": [name for name, _ in graph.inputs]})
+    fields = {"train": train, "data": data, "optimizers": optimizers, "optimizer": optimizers[0]}
+    if objective["is_flow"]:
+        fields["flow"] = flow_view(program, config, objective)
+        fields["metrics"] = metric_calls(program, evaluation, f"batch[{literal(program.objective.target)}]", "output")
+        fields["needs_samples"] = evaluation["needs_samples"]
+        fields["samplers"] = sampler_view(program, config, evaluation, objective) if evaluation["needs_samples"] else {}
+        fields["guided"] = any(item["guided"] for item in fields["samplers"].values())
+        fields["signals"] = any(metric["on"] == "signal" for metric in fields["metrics"])
+        modules |= {"losses", "flows"}
+        view["numpy"] = fields["signals"]
+    elif kind == "language_model":
+        modules |= {"losses", "objectives"}
+        view["functools"] = True
+        fields["lm"] = language_model_fields(program, config)
+        fields["metrics"] = language_model_metrics(program, evaluation)
+    elif kind == "adversarial":
+        fields["gan"] = adversarial_fields(program, config)
+        fields["metrics"] = metric_calls(program, evaluation, "target", "reconstruction")
+    else:
+        fields["supervised"] = supervised_view(program)
+        modules.add("losses")
+        fields["metrics"] = metric_calls(program, evaluation, fields["supervised"]["target"], "output")
+    if fields["metrics"]:
+        modules.add("metrics")
+    view["modules"] = modules | model_modules(program)
+    view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)
+    fields["imports"] = imports(view)
+    fields["config"] = config.blocks()
+    fields["packages"] = literal(("specc", "mlx", "numpy"))
+    return {"mlx": fields}
 
 
-def adversarial_optimizers(program) -> list[dict]:
-    """Generator then discriminator: ``{"model", "optimizer", "schedule"}`` with the config
-    names (``optimizer_<name>``, ``schedule_<name>``) of the named optimizer whose ``models``
-    list the model, else of the optimizer named like the role (``generator``)."""
-    from specc.compiler.emit.filters import identifier
+def language_model_fields(program, config: Config) -> dict:
+    """The CE call (with its ignore_index / label_smoothing), its weight and the
+    ``expected_value_terms`` table of the configuration."""
+    from specc.compiler.emit.objectives import language_model_view
 
+    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+    arguments = {}
+    for term in program.objective.terms:
+        if term.loss.kind == "cross_entropy":
+            arguments = plain(term.loss.arguments) or {}
+    terms = {
+        term["name"]: {key: term[key] for key in ("modality", "file", "start", "sample_k")} for term in view["terms"]
+    }
+    if terms:
+        config.add("objective", "expected_value_terms", terms, "objective.loss")
+    cross_entropy = view["cross_entropy"] or {}
+    return {
+        "target": literal(program.objective.target),
+        "cross_entropy": call("losses.cross_entropy", "logits", "labels", **cross_entropy_keywords(arguments)),
+        "cross_entropy_weight": literal(float(cross_entropy.get("weight", 1.0))),
+    }
+
+
+def language_model_metrics(program, evaluation: dict) -> list[dict]:
+    from specc.compiler.emit.objectives import language_model_view
+
+    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+    cross_entropy = view["cross_entropy"] or {}
+    ignore = cross_entropy.get("ignore_index")
+    return metric_calls(program, evaluation, "", "logits", labels="labels", ignore=literal(ignore) if ignore is not None else "")
+
+
+def config(program, context: dict) -> list[dict]:
+    """The configuration block :func:`context` collected (what the spec set, plus the values
+    the loop reads: batch size, learning rate, steps, seed, intervals)."""
+    return context["mlx"]["config"]
+
+
+def adversarial_fields(program, config: Config) -> dict:
+    """The reconstruction terms as direct calls, the GAN weights (config names when the spec
+    set them) and the models' output structures."""
+    from specc.compiler.emit.objectives import adversarial_view
+
+    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
+    view = adversarial_view(program, models)
+    terms = []
+    for term in view["reconstruction"]:
+        keywords = {key: literal(value) for key, value in sorted(term["arguments"].items())}
+        code = call(f"losses.{identifier(term['function'])}", "reconstruction", "target", **keywords)
+        terms.append({"name": term["name"], "code": code, "weight": literal(float(term["weight"]))})
+    used = [("kl_weight", view["weights"]["kl"])] if view["statistics"] else []
+    if view["adversarial"]:
+        used += [
+            ("adversarial_weight", view["weights"]["adversarial"]),
+            ("feature_matching_weight", view["weights"]["feature_matching"]),
+            ("adversarial_warmup", view["warmup"]),
+        ]
+    weights = {name: config.argument("objective", name, value, f"objective.{name}") for name, value in used}
+    return {"terms": terms, "weights": weights, "target": literal(program.objective.target)}
+
+
+def adversarial_optimizers(program, config: Config, total: str) -> list[dict]:
+    """Generator then discriminator: ``{"model", "optimizer", "schedule", "lr", "learning_rate"}``
+    of the named optimizer whose ``models`` list the model, else of the optimizer named like
+    the role (``generator``)."""
     found = []
     for role, model in zip(("generator", "discriminator"), program.objective.models):
         plan = next((plan for plan in program.optimizers if model in plan.models), None)
         plan = plan or next(plan for plan in program.optimizers if plan.name == role)
-        name = identifier(plan.name)
-        found.append({"model": model, "optimizer": f"optimizer_{name}", "schedule": f"schedule_{name}"})
+        prefix = identifier(plan.name) if plan.name else role
+        calls = optimizer_call(plan, config, "optimization", total, prefix=prefix)
+        found.append({"model": model, "role": role, **calls})
     return found

@@ -66,9 +66,9 @@ def language_model_view(program: ir.Program, model: dict) -> dict:
     for term in plan.terms:
         arguments = _plain(term.loss.arguments) or {}
         if term.loss.kind == "cross_entropy":
-            if arguments.get("label_smoothing", 0.0):
-                raise EmitError("cross_entropy: label_smoothing is not implemented by the runtime yet")
             cross_entropy = {"weight": term.weight, "ignore_index": arguments.get("ignore_index")}
+            if arguments.get("label_smoothing", 0.0):  # every runtime's cross_entropy takes it
+                cross_entropy["label_smoothing"] = float(arguments["label_smoothing"])
             continue
         if term.loss.kind not in EXPECTED_VALUE_LOSSES:
             raise EmitError(f"loss {term.loss.kind!r} is not a term of objective language_model")

@@ -337,9 +337,10 @@ def cross_entropy_arguments(plan: ir.ObjectivePlan) -> dict:
     for term in plan.terms:
         if term.loss.kind == "cross_entropy":
             arguments = plain(term.loss.arguments) or {}
-            if arguments.get("label_smoothing", 0.0):
-                raise EmitError("cross_entropy: label_smoothing is not implemented by the runtime yet")
-            return {"ignore_index": arguments.get("ignore_index")}
+            found = {"ignore_index": arguments.get("ignore_index")}
+            if arguments.get("label_smoothing", 0.0):  # every runtime's cross_entropy takes it
+                found["label_smoothing"] = float(arguments["label_smoothing"])
+            return found
     return {"ignore_index": None}
 
 

@@ -66,6 +66,10 @@ OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "lion": _lion}
 def make_optimizer(kind: str, learning_rate, arguments: dict) -> optim.Optimizer:
     """An ``mlx.optimizers`` optimizer with specc's semantics and every value explicit.
 
+    Generated scripts write this call out (``optim.AdamW(schedule, betas=[...], ...,
+    bias_correction=True)``, ``CoupledAdam`` for Adam with weight decay): this function states
+    the semantics once, for the runtime's own tests and for hand-written code.
+
     ``learning_rate`` is a float or a schedule ``k -> lr`` (``specc.runtime.mlx.schedules``);
     ``arguments`` are the spec's optimizer arguments (``lr`` is ignored here: the schedule
     carries it).
@@ -117,15 +121,17 @@ def averaged_gradients(value_and_grad, micro_batches):
     return totals, gradient_total
 
 
-def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm"):
+def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm", grad_norm=True):
     """A compiled ``step(micro_batches) -> values``.
 
     ``loss_function(model, batch) -> (loss, values)`` where ``values`` is a dict of scalars
     logged (``loss``, ``mse``, ...). ``micro_batches`` is a list of ``n >= 1`` batches
     (gradient accumulation): values and gradients are averaged over them, the gradients
-    clipped, then one optimizer update (one schedule tick) is applied. ``values`` gets
-    ``grad_norm``, the global norm before clipping.
+    clipped, then one optimizer update (one schedule tick) is applied. With ``grad_norm``,
+    ``values`` gets ``grad_norm``, the global norm before clipping; without it the norm is
+    computed only when clipping by norm needs it.
     """
+    checks.check_choice("make_train_step", "clip_mode", clip_mode, CLIP_MODES)
     value_and_grad = nn.value_and_grad(model, lambda batch: loss_function(model, batch))
     # the random state too: dropout draws from MLX's global generator
     state = [model.state, optimizer.state, mx.random.state]
@@ -134,10 +140,14 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
 
     @partial(mx.compile, inputs=state, outputs=state)
     def compiled(micro_batches):
-        totals, gradient_total = averaged_gradients(value_and_grad, micro_batches)
-        gradients, norm = clip_gradients(gradient_total, clip, clip_mode)
+        totals, gradients = averaged_gradients(value_and_grad, micro_batches)
+        if grad_norm or (clip is not None and clip_mode == "norm"):
+            gradients, norm = clip_gradients(gradients, clip, clip_mode)
+            if grad_norm:
+                totals["grad_norm"] = norm
+        elif clip is not None:
+            gradients = tree_map(lambda value: mx.clip(value, -clip, clip), gradients)
         optimizer.update(model, gradients)
-        totals["grad_norm"] = norm
         names[:] = sorted(totals)
         # one stacked output: MLX's compile fails when one array is returned twice
         # (a loss that is also its own unweighted mse)
@@ -169,36 +179,13 @@ def mixed_precision(loss_function, dtype):
     return cast_loss
 
 
-SCHEDULE_DEFAULTS = {
-    "constant": ("lr",),
-    "warmup_cosine": ("peak", "total"),
-    "warmup_linear": ("peak", "total"),
-    "step": ("initial",),
-    "exponential": ("initial",),
-}
-
-
 def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
     """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
     defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
+    from specc.runtime.composites.schedules import from_plan
     from specc.runtime.mlx import schedules
 
-    checks.check_choice("make_schedule", "kind", kind, tuple(SCHEDULE_DEFAULTS))
-    arguments = dict(arguments)
-    for name in SCHEDULE_DEFAULTS[kind]:
-        arguments.setdefault(name, total_steps if name == "total" else lr)
-    return getattr(schedules, kind)(**arguments)
-
-
-def make_eval_step(model: nn.Module, function):
-    """``mx.compile`` of ``function(model, batch) -> dict of scalars`` over the model's state."""
-    state = [model.state]
-
-    @partial(mx.compile, inputs=state, outputs=state)
-    def evaluate(batch):
-        return function(model, batch)
-
-    return evaluate
+    return from_plan(schedules, kind, arguments, lr, total_steps)
 
 
 @mx.compile
@@ -206,9 +193,10 @@ def _ema_tree(decay, average, parameters):
     return tree_map(lambda old, new: decay * old + (1.0 - decay) * new, average, parameters)
 
 
-def ema_update(average, parameters, decay: float):
-    """``e <- d * e + (1 - d) * p`` over two parameter trees of the same structure."""
-    return _ema_tree(mx.array(decay, dtype=mx.float32), average, parameters)
+def ema_update(average, current, decay: float):
+    """``e <- d * e + (1 - d) * p`` over two parameter trees of the same structure
+    (``average``: the EMA ``e``; ``current``: the parameters ``p``); returns the new EMA."""
+    return _ema_tree(mx.array(decay, dtype=mx.float32), average, current)
 
 
 class RunningSums:
@@ -265,13 +253,13 @@ class NonFiniteFlag:
         return None if value < 0 else value
 
 
-def optimizer_arrays(optimizer: optim.Optimizer) -> dict[str, np.ndarray]:
-    """The optimizer's state as flat ``name -> numpy array`` (``step``, ``learning_rate``,
-    ``m.<parameter>``-style dotted paths), exact for bitwise resume."""
+def optimizer_arrays(optimizer: optim.Optimizer, prefix: str = "") -> dict[str, np.ndarray]:
+    """The optimizer's state as flat ``prefix + name -> numpy array`` (``step``,
+    ``learning_rate``, ``m.<parameter>``-style dotted paths), exact for bitwise resume."""
     arrays = {}
     for name, value in tree_flatten(optimizer.state):
         if isinstance(value, mx.array):
-            arrays[name] = np.array(value)
+            arrays[prefix + name] = np.array(value)
     return arrays
 
 

@@ -23,6 +23,14 @@ STEPS = 16
 ENVIRONMENT = {"OMP_NUM_THREADS": "1"}
 
 
+# what lowering fills in when a spec does not set train.callbacks (the fixtures set none)
+DEFAULT_CALLBACKS = (
+    ir.Component("progress_bar", (("refresh_rate", 10),)),
+    ir.Component("lr_monitor", (("interval", "step"),)),
+    ir.Component("grad_norm_monitor", ()),
+)
+
+
 def run_script(script, *arguments, check=False):
     return run_in_subprocess(script, *arguments, check=check, env=ENVIRONMENT)
 
@@ -31,6 +39,7 @@ def digits(**overrides):
     plan = dict(
         max_epochs=None, max_steps=STEPS, eval_every=8, log_every=4,
         checkpoint=ir.CheckpointPlan(every=8, keep=2, monitor="val/loss", mode="min"),
+        callbacks=DEFAULT_CALLBACKS,
     )
     plan.update(overrides)
     return fixtures.program("digits_mlp", **plan)
@@ -109,7 +118,7 @@ def test_fp16_is_not_an_mlx_precision():
 
 
 def test_ksin_flow_logs_mse_and_sample_metrics(tmp_path):
-    program = fixtures.program("ksin_flow", max_steps=6, eval_every=6, log_every=3)
+    program = fixtures.program("ksin_flow", max_steps=6, eval_every=6, log_every=3, callbacks=DEFAULT_CALLBACKS)
     script = write_script(program, BACKEND, tmp_path)
     run_script(script, "--out-dir", tmp_path / "run", check=True)
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
@@ -132,3 +141,79 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert result.returncode != 0
     assert "not finite at step 3" in result.stderr
     assert (tmp_path / "run" / "checkpoints" / "last").resolve().name == "step-000002"
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+
+def rows_named(run_dir, name):
+    return [row for row in read_metrics(run_dir / "metrics.csv") if row["name"] == name]
+
+
+def test_without_monitors_no_lr_and_no_grad_norm_are_logged(tmp_path):
+    """callbacks = [progress_bar(refresh_rate = 5)]: no ``lr`` rows, no ``grad_norm`` (not
+    even computed: the script never asks for it)."""
+    program = digits(max_steps=8, callbacks=(ir.Component("progress_bar", (("refresh_rate", 5),)),))
+    script = write_script(program, BACKEND, tmp_path)
+    text = script.read_text(encoding="utf-8")
+    assert "grad_norm=False" in text and "step % 5 == 0" in text and '"lr"' not in text
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    assert rows_named(tmp_path / "run", "loss")
+    assert not rows_named(tmp_path / "run", "lr") and not rows_named(tmp_path / "run", "grad_norm")
+
+
+def test_lr_monitor_per_epoch_logs_lr_once_an_epoch(tmp_path):
+    """lr_monitor(interval = epoch): one ``lr`` row at the end of each epoch (regression:
+    256 rows in batches of 32 are 8 steps an epoch), none with the other train rows."""
+    program = fixtures.regression_program(
+        max_steps=None, max_epochs=3, log_every=2, eval_every=8,
+        callbacks=(ir.Component("lr_monitor", (("interval", "epoch"),)),),
+    )
+    script = write_script(program, BACKEND, tmp_path)
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    lr = rows_named(tmp_path / "run", "lr")
+    assert [row["step"] for row in lr] == [8, 16, 24]
+    assert all(row["split"] == "train" and row["value"] == pytest.approx(0.05) for row in lr)
+    assert len(rows_named(tmp_path / "run", "loss")) > len(lr)
+    assert not rows_named(tmp_path / "run", "grad_norm")
+
+
+# ----------------------------------------------------------------------------- cross-entropy arguments
+
+
+def first_step_loss_by_hand(script, arguments: dict) -> float:
+    """The first training step's loss recomputed with the runtime's ``cross_entropy``, from
+    the script's own initial weights and first batch."""
+    import importlib.util
+
+    from specc.runtime.mlx import losses
+
+    spec = importlib.util.spec_from_file_location("generated_digits", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    train_loader, _ = module.make_loaders(0)
+    batch = next(train_loader.forever())
+    model = module.build_model(0)
+    import mlx.core as mx
+
+    logits = model(mx.array(batch["x"]))
+    return float(losses.cross_entropy(logits, mx.array(batch["y"]), **arguments).item())
+
+
+@pytest.mark.parametrize("arguments", [{"ignore_index": 3}, {"label_smoothing": 0.1}], ids=lambda item: next(iter(item)))
+def test_cross_entropy_arguments_reach_the_loss(arguments, tmp_path):
+    """``loss = cross_entropy(ignore_index = 3)`` / ``cross_entropy(label_smoothing = 0.1)``:
+    the generated call carries the argument and step 1's logged loss is the runtime's
+    cross_entropy with it (and differs from the plain one)."""
+    import dataclasses
+
+    program = digits(max_steps=1, log_every=1, eval_every=1, checkpoint=ir.CheckpointPlan(every=None, keep=1, monitor=None, mode="min"))
+    term = ir.LossTerm(1.0, ir.Component("cross_entropy", tuple(arguments.items())))
+    program = dataclasses.replace(program, objective=dataclasses.replace(program.objective, terms=(term,)))
+    script = write_script(program, BACKEND, tmp_path)
+    name, value = next(iter(arguments.items()))
+    assert f"losses.cross_entropy(output, batch[\"y\"], {name}={value})" in script.read_text(encoding="utf-8")
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    logged = train_values(tmp_path / "run", "loss")[0]
+    assert logged == pytest.approx(first_step_loss_by_hand(script, arguments), rel=1e-6)
+    assert logged != pytest.approx(first_step_loss_by_hand(script, {}), rel=1e-4)

@@ -104,6 +104,28 @@ def test_accumulation_averages_gradients():
     assert results[0][2] == pytest.approx(results[1][2], rel=1e-5)
 
 
+@pytest.mark.parametrize("clip, mode", [(None, "norm"), (0.5, "norm"), (0.05, "value")])
+def test_a_step_without_grad_norm_updates_the_same_and_logs_no_norm(clip, mode):
+    """``grad_norm=False`` (no grad_norm_monitor): the same update, no ``grad_norm`` value."""
+    results = []
+    for grad_norm in (True, False):
+        model = tiny_model()
+        optimizer = training.make_optimizer("sgd", 0.1, {"lr": 0.1})
+        step = training.make_train_step(model, optimizer, tiny_loss, clip=clip, clip_mode=mode, grad_norm=grad_norm)
+        values = step(batches(1))
+        mx.eval(model.state, optimizer.state)
+        assert ("grad_norm" in values) == grad_norm
+        results.append(np.array(model.linear_0.weight))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_optimizer_arrays_take_a_prefix():
+    optimizer = training.make_optimizer("adam", 0.1, {"lr": 0.1})
+    optimizer.init(tiny_model().trainable_parameters())
+    plain, prefixed = training.optimizer_arrays(optimizer), training.optimizer_arrays(optimizer, prefix="optimizer.")
+    assert sorted(prefixed) == sorted(f"optimizer.{name}" for name in plain)
+
+
 def test_optimizer_state_round_trip_is_bitwise():
     data = batches(6)
     reference, optimizer = tiny_model(), training.make_optimizer("adamw", 0.01, {"lr": 0.01})

@@ -14,124 +14,129 @@ import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
-from mlx.utils import tree_map
-
+import mlx.optimizers as optim
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import layers, losses, metrics, objectives, schedules, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "astro_lm"
 SPEC_HASH = "72622a31afadb01cd732ac419e8189f51562729f0312fd116839b4c67d5f1fd9"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_tokens"
-data_arguments = {
-    "codebooks": None,  # default
-    "drop_last": True,  # default
-    "embedding_dim": 16,  # specs/astro_lm.mf:36
-    "image_tokens": 512,  # specs/astro_lm.mf:30
-    "image_vocabulary": 2048,  # specs/astro_lm.mf:33
-    "missing": 0.1,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "scalar_tokens": 64,  # specs/astro_lm.mf:31
-    "scalar_vocabulary": 1024,  # specs/astro_lm.mf:34
-    "seed": 0,  # default
-    "sequence_length": 1024,  # specs/astro_lm.mf:29
-    "sizes": (100000, 5000, 5000),  # specs/astro_lm.mf:37
-    "spectrum_groups": 1,  # default
-    "spectrum_tokens": 256,  # specs/astro_lm.mf:32
-    "spectrum_vocabulary": 1024,  # specs/astro_lm.mf:35
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+embedding_dim = 16  # specs/astro_lm.mf:36
+image_tokens = 512  # specs/astro_lm.mf:30
+image_vocabulary = 2048  # specs/astro_lm.mf:33
+scalar_tokens = 64  # specs/astro_lm.mf:31
+scalar_vocabulary = 1024  # specs/astro_lm.mf:34
+sequence_length = 1024  # specs/astro_lm.mf:29
+sizes = (100000, 5000, 5000)  # specs/astro_lm.mf:37
+spectrum_tokens = 256  # specs/astro_lm.mf:32
+spectrum_vocabulary = 1024  # specs/astro_lm.mf:35
 batch_size = 16  # specs/astro_lm.mf:38
 # objective
-objective = "language_model"
-target_field = "tokens"  # specs/astro_lm.mf:57
-cross_entropy_arguments = {"ignore_index": 0}  # specs/astro_lm.mf:58
-cross_entropy_weight = 1.0  # specs/astro_lm.mf:58
 expected_value_terms = {
-    "expected_codebook_image": {
-        "file": None,
-        "modality": "image",
-        "sample_k": 4096,
-        "start": None,
-        "weight": 0.1,
-    },
+    "expected_codebook_image": {"file": None, "modality": "image", "sample_k": 4096, "start": None},
     "expected_codebook_spectrum": {
         "file": None,
         "modality": "spectrum",
         "sample_k": 4096,
         "start": None,
-        "weight": 0.1,
     },
-    "expected_scalar": {
-        "file": None,
-        "modality": "scalar",
-        "sample_k": 4096,
-        "start": None,
-        "weight": 0.1,
-    },
+    "expected_scalar": {"file": None, "modality": "scalar", "sample_k": 4096, "start": None},
 }  # specs/astro_lm.mf:58
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0002,  # specs/astro_lm.mf:62
-    "weight_decay": 0.05,  # specs/astro_lm.mf:63
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.1,  # specs/astro_lm.mf:68
-    "peak": 0.0002,  # default
-    "total": 200000,  # specs/astro_lm.mf:67
-    "warmup": 2000,  # specs/astro_lm.mf:66
-}
+lr = 0.0002  # specs/astro_lm.mf:62
+weight_decay = 0.05  # specs/astro_lm.mf:63
+min_ratio = 0.1  # specs/astro_lm.mf:68
+total = 200000  # specs/astro_lm.mf:67
+warmup = 2000  # specs/astro_lm.mf:66
 # training
 max_steps = 200000  # specs/astro_lm.mf:72
-max_epochs = None  # default
 seed = 0  # specs/astro_lm.mf:73
-precision = "bf16"  # specs/astro_lm.mf:74
 log_every = 50  # specs/astro_lm.mf:77
 eval_every = 5000  # specs/astro_lm.mf:78
+compute_dtype = mx.bfloat16  # specs/astro_lm.mf:74
 grad_clip = 1.0  # specs/astro_lm.mf:75
-grad_clip_mode = "norm"  # default
-accumulate = 1  # specs/astro_lm.mf:76
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/astro_lm.mf:80
 checkpoint_keep = 3  # specs/astro_lm.mf:81
 checkpoint_monitor = "val/loss"  # specs/astro_lm.mf:82
 checkpoint_mode = "min"  # specs/astro_lm.mf:83
-# evaluation
-eval_batch_size = 16
-eval_metrics = (("perplexity", "output", {}), ("accuracy", "output", {}))  # specs/astro_lm.mf:88
 
-# fields of one example: name -> (dtype, shape)
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
 DATA_FIELDS = {
     "tokens": ("i64", (1024,)),
     "types": ("i64", (1024,)),
     "attn_mask": ("bool", (1024,)),
 }
-CONDITIONS = ["types", "attn_mask"]
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs/astro_lm.mf: seed 001 (astromodal). A causal transformer LM over a multi-modal\n# vocabulary (special, image, scalar and spectrum ranges), trained with cross-entropy plus\n# weighted expected-value ("meaningful") losses on sampled positions.\nspec astro_lm\nlanguage 1\n# import "std/transformer.mf"\n\n# Vocabulary layout of synthetic_tokens: PAD BOS EOS SEP MISS, then the image range, the\n# scalar range and the spectrum range (docs/runtime_data.md "Token sequences").\nlet image_vocabulary = 2048  # codebook_kmeans_2048\nlet scalar_vocabulary = 1024\nlet spectrum_vocabulary = 1024\nlet base_image = 5\nlet base_scalar = base_image + image_vocabulary\nlet base_spectrum = base_scalar + scalar_vocabulary\nlet vocab_size = base_spectrum + spectrum_vocabulary\nlet sample_k = 4096  # meaningful_loss.sample_k_per_modality\nlet weight = 0.1  # weight_image = weight_scalar = weight_spectrum\n# CausalTransformerLM\'s sizes\nlet d_model = 768\nlet n_layers = 12\nlet n_heads = 12\nlet d_ff = 3072\nlet n_types = 20\nlet dropout = 0.1\nlet max_len = 2048\n\ndata synthetic_tokens {\n  sequence_length = 1024\n  image_tokens = 512\n  scalar_tokens = 64\n  spectrum_tokens = 256\n  image_vocabulary = image_vocabulary\n  scalar_vocabulary = scalar_vocabulary\n  spectrum_vocabulary = spectrum_vocabulary\n  embedding_dim = 16\n  sizes = [100_000, 5_000, 5_000]\n  batch_size = 16  # training.batch_size\n}\n\nmodel lm = causal_lm(\n  vocab_size = vocab_size,\n  n_types = n_types,\n  d_model = d_model,\n  n_layers = n_layers,\n  n_heads = n_heads,\n  d_ff = d_ff,\n  dropout = dropout,\n  max_len = max_len,\n)\n\n# total = CE + a_img * loss_img + a_sca * loss_sca + a_spec * loss_spec. The codebooks and\n# bin centres are the data source\'s (`codebooks = "file.npz"` in `data` loads real ones; a\n# term\'s `codebook = "file.npy"` overrides one term\'s).\nobjective language_model {\n  model = lm\n  target = data.tokens\n  loss = cross_entropy(ignore_index = 0) + weight * expected_codebook(modality = image, sample_k = sample_k) + weight * expected_scalar(sample_k = sample_k) + weight * expected_codebook(modality = spectrum, sample_k = sample_k)\n}\n\noptimizer adamw {\n  lr = 2e-4\n  weight_decay = 0.05\n}\nschedule warmup_cosine {\n  warmup = 2000\n  total = 200_000\n  min_ratio = 0.1\n}\n\ntrain {\n  max_steps = 200_000\n  seed = 0\n  precision = bf16  # torch.amp autocast\n  grad_clip = 1.0\n  accumulate = 1  # grad_accum_steps\n  log_every = 50\n  eval_every = 5000\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }  # save_every_steps\n}\n\neval {\n  metrics = [perplexity, accuracy]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
+
+
+@functools.lru_cache(maxsize=1)
+def open_source():
+    """The data source, built once (the loaders and the expected-value terms share it)."""
+    source = specc_data.make_source(
+        "synthetic_tokens",
+        codebooks=None,
+        embedding_dim=embedding_dim,
+        image_tokens=image_tokens,
+        image_vocabulary=image_vocabulary,
+        missing=0.1,
+        scalar_tokens=scalar_tokens,
+        scalar_vocabulary=scalar_vocabulary,
+        seed=0,
+        sequence_length=sequence_length,
+        sizes=sizes,
+        spectrum_groups=1,
+        spectrum_tokens=spectrum_tokens,
+        spectrum_vocabulary=spectrum_vocabulary,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    return source
+
+
+@functools.lru_cache(maxsize=1)
+def expected_value_arrays():
+    """Term name -> (codebook [V, D] or bin centres [V] as float32, first ids of its ranges)."""
+    arrays = {}
+    for name, term in expected_value_terms.items():
+        array, starts = specc_data.expected_value_term(
+            open_source(), term["modality"], term["file"], term["start"]
+        )
+        arrays[name] = (mx.array(array), starts)
+    return arrays
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test); each batch gets the
+    positions of every expected-value term (at most sample_k of the targets in the term's ranges).
+    """
+    source = open_source()
+    draws = specc_data.chain(
+        *(
+            specc_data.token_positions(
+                {name: [(start, array.shape[0]) for start in starts]},
+                k=expected_value_terms[name]["sample_k"],
+                field="tokens",
+            )
+            for name, (array, starts) in expected_value_arrays().items()
+        )
+    )
+    train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=draws)
+    evaluation = {
+        split: specc_data.Loader(
+            source, split, batch_size, seed, transform=draws, shuffle=False, drop_last=False
+        )
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -147,12 +152,8 @@ class FeedForward(nn.Module):
         self.dropout_1 = layers.Dropout(rate=0.1)
 
     def __call__(self, x):
-        linear = self.linear_0(x)
-        gelu = layers.gelu(linear, approximate="none")
-        dropout = self.dropout_0(gelu)
-        linear_1 = self.linear_1(dropout)
-        dropout_1 = self.dropout_1(linear_1)
-        return dropout_1
+        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
+        return self.dropout_1(self.linear_1(dropout))
 
 
 class MaskedTransformerBlock(nn.Module):
@@ -167,14 +168,10 @@ class MaskedTransformerBlock(nn.Module):
         self.feed_forward_0 = FeedForward()
 
     def __call__(self, x, mask):
-        layernorm = self.layernorm_0(x)
-        attention = self.attention_0(layernorm, None, mask)
-        dropout = self.dropout_0(attention)
+        dropout = self.dropout_0(self.attention_0(self.layernorm_0(x), None, mask))
         h = x + dropout
-        layernorm_1 = self.layernorm_1(h)
-        dropout_1 = self.feed_forward_0(layernorm_1)
-        add = h + dropout_1
-        return add
+        dropout = self.feed_forward_0(self.layernorm_1(h))
+        return h + dropout
 
 
 class CausalLmRepeat0(nn.Module):
@@ -185,8 +182,8 @@ class CausalLmRepeat0(nn.Module):
         self.masked_transformer_block_0 = MaskedTransformerBlock()
 
     def __call__(self, h, attn_mask):
-        h_1 = self.masked_transformer_block_0(h, attn_mask)
-        return h_1
+        h = self.masked_transformer_block_0(h, attn_mask)
+        return h
 
 
 class CausalLm(nn.Module):
@@ -204,1078 +201,130 @@ class CausalLm(nn.Module):
 
     def __call__(self, tokens, types, attn_mask):
         embedding = self.embedding_0(tokens)
-        embedding_1 = self.embedding_1(types)
-        h = embedding + embedding_1
-        positional_embedding = self.positional_embedding_0(h)
-        h_1 = self.dropout_0(positional_embedding)
-        h_2 = h_1
+        h = embedding + self.embedding_1(types)
+        h = self.dropout_0(self.positional_embedding_0(h))
         for module in self.repeat_0:
-            h_2 = module(h_2, attn_mask)
-        layernorm = self.layernorm_0(h_2)
-        linear = self.linear_0(layernorm)
-        return linear
-
-
-PARAMETERS = (
-    ("embedding_0.weight", init.Parameter("weight", (4101, 768), "normal", 1)),
-    ("embedding_1.weight", init.Parameter("weight", (20, 768), "normal", 1)),
-    ("layernorm_0.bias", init.Parameter("bias", (768,), "zeros", 1)),
-    ("layernorm_0.weight", init.Parameter("weight", (768,), "ones", 1)),
-    ("linear_0.bias", init.Parameter("bias", (4101,), "uniform_fan_in", 768)),
-    ("linear_0.weight", init.Parameter("weight", (4101, 768), "uniform_fan_in", 768)),
-    ("positional_embedding_0.weight", init.Parameter("weight", (2048, 768), "normal", 1)),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.0.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.1.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.10.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.11.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.2.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.3.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.4.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.5.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.6.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.7.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.8.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (768, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (3072,), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (3072, 768), "uniform_fan_in", 768),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (768,), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (768, 3072), "uniform_fan_in", 3072),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.layernorm_0.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.layernorm_0.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.layernorm_1.bias",
-        init.Parameter("bias", (768,), "zeros", 1),
-    ),
-    (
-        "repeat_0.9.masked_transformer_block_0.layernorm_1.weight",
-        init.Parameter("weight", (768,), "ones", 1),
-    ),
-)
+            h = module(h, attn_mask)
+        return self.linear_0(self.layernorm_0(h))
 
 
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = CausalLm()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-@functools.lru_cache(maxsize=1)
-def expected_value_arrays():
-    """Term name -> (codebook [V, D] or bin centres [V] as float32, first ids of its ranges)."""
-    arrays = {}
-    for name, term in expected_value_terms.items():
-        array, starts = specc_data.expected_value_term(
-            open_source(), term["modality"], term["file"], term["start"]
-        )
-        arrays[name] = (mx.array(array), starts)
-    return arrays
-
-
-def position_draws():
-    """The positions of each expected-value term (``positions_<term>``: at most sample_k of the
-    targets inside the term's ranges), one transform per term applied in order."""
-    return specc_data.chain(
-        *(
-            specc_data.token_positions(
-                {name: [(start, array.shape[0]) for start in starts]},
-                k=expected_value_terms[name]["sample_k"],
-                field=target_field,
-            )
-            for name, (array, starts) in expected_value_arrays().items()
-        )
-    )
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    train_draws = eval_draws = position_draws()
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-def call_model(model, batch):
-    """Next-token logits [B, T - 1, V] from the shifted inputs."""
-    return model(batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1])
-
-
-def labels_of(batch):
-    """The next tokens: ``target[:, 1:]``."""
-    return batch[target_field][:, 1:]
+# ----------------------------------------------------------------------------- loss
 
 
 def token_losses(logits, batch):
-    """(loss, values): loss = cross_entropy_weight * cross_entropy + sum over the terms of weight * term."""
-    labels = labels_of(batch)
+    """(loss, values) of next-token logits [B, T - 1, V] against ``target[:, 1:]``:
+    loss = 1.0 * cross_entropy + sum over the expected-value terms of weight * term."""
+    labels = batch["tokens"][:, 1:]
     values = {}
-    values["cross_entropy"] = losses.cross_entropy(logits, labels, **cross_entropy_arguments)
-    loss = cross_entropy_weight * values["cross_entropy"]
+    values["cross_entropy"] = losses.cross_entropy(logits, labels, ignore_index=0)
+    loss = values["cross_entropy"]
     array, starts = expected_value_arrays()["expected_codebook_image"]
     mask = batch["positions_expected_codebook_image"]
     values["expected_codebook_image"] = objectives.expected_value_loss(
         "expected_codebook", logits, labels, array, starts, mask
     )
-    loss = (
-        loss
-        + expected_value_terms["expected_codebook_image"]["weight"]
-        * values["expected_codebook_image"]
-    )
+    loss = loss + 0.1 * values["expected_codebook_image"]
     array, starts = expected_value_arrays()["expected_scalar"]
     mask = batch["positions_expected_scalar"]
     values["expected_scalar"] = objectives.expected_value_loss(
         "expected_scalar", logits, labels, array, starts, mask
     )
-    loss = loss + expected_value_terms["expected_scalar"]["weight"] * values["expected_scalar"]
+    loss = loss + 0.1 * values["expected_scalar"]
     array, starts = expected_value_arrays()["expected_codebook_spectrum"]
     mask = batch["positions_expected_codebook_spectrum"]
     values["expected_codebook_spectrum"] = objectives.expected_value_loss(
         "expected_codebook", logits, labels, array, starts, mask
     )
-    loss = (
-        loss
-        + expected_value_terms["expected_codebook_spectrum"]["weight"]
-        * values["expected_codebook_spectrum"]
-    )
+    loss = loss + 0.1 * values["expected_codebook_spectrum"]
     values["loss"] = loss
     return loss, values
 
 
 def loss_fn(model, batch):
     """(loss, values) of one batch: the token losses of the model's logits."""
-    return token_losses(call_model(model, batch), batch)
+    return token_losses(
+        model(batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1]), batch
+    )
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    # token metrics compare the logits with the next tokens, ignoring the CE's ignore_index
-    return function(output, labels_of(batch), **{**(cross_entropy_arguments or {}), **arguments})
-
-
-def evaluation_values(model, batch):
-    """The loss values of a batch and the logits the metrics read (one forward pass)."""
-    logits = call_model(model, batch)
-    _, values = token_losses(logits, batch)
-    return values, logits
-
-
 def evaluate(model, loader):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        logits = model(batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1])
+        _, values = token_losses(logits, batch)
+        labels = batch["tokens"][:, 1:]
+        values["perplexity"] = metrics.perplexity(logits, labels, ignore_index=0)
+        values["accuracy"] = metrics.accuracy(logits, labels, ignore_index=0)
+        count = len(host_batch["tokens"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
     mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
+    schedule = schedules.warmup_cosine(peak=lr, min_ratio=min_ratio, total=total, warmup=warmup)
+    optimizer = optim.AdamW(
+        schedule, betas=[0.9, 0.999], eps=1e-08, weight_decay=weight_decay, bias_correction=True
+    )
     optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
-    stopping = None
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
+        state.restore_random_key(checkpoint.manifest["mlx_random_key"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -1283,7 +332,6 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
@@ -1292,11 +340,7 @@ def main(argv=None):
         return
 
     train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
+        model, optimizer, mlx_training.mixed_precision(loss_fn, compute_dtype), clip=grad_clip
     )
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
@@ -1309,66 +353,755 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
+        # dropout and gaussian_sample draw from MLX's global key: resume continues it
+        manifest["mlx_random_key"] = state.random_key_words()
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+            if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()
-            if stop_early or stop_request.requested:
+            if stop_request.requested:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("embedding_0.weight", (4101, 768), "normal", 1),
+    ("embedding_1.weight", (20, 768), "normal", 1),
+    ("layernorm_0.bias", (768,), "zeros", 1),
+    ("layernorm_0.weight", (768,), "ones", 1),
+    ("linear_0.bias", (4101,), "uniform_fan_in", 768),
+    ("linear_0.weight", (4101, 768), "uniform_fan_in", 768),
+    ("positional_embedding_0.weight", (2048, 768), "normal", 1),
+    ("repeat_0.0.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.0.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.0.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.0.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.0.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.0.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.0.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.0.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.0.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.0.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.0.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.0.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.0.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.1.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.1.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.1.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.1.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.1.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.1.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.1.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.1.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.1.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.1.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.1.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.1.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.1.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.10.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.10.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.query.bias",
+        (768,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.value.bias",
+        (768,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.10.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.10.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.10.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.10.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.10.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.11.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.11.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.query.bias",
+        (768,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.value.bias",
+        (768,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.11.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.11.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.11.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.11.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.11.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.2.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.2.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.2.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.2.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.2.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.2.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.2.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.2.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.2.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.2.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.2.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.2.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.2.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.3.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.3.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.3.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.3.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.3.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.3.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.3.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.3.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.3.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.3.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.3.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.3.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.3.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.4.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.4.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.4.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.4.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.4.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.4.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.4.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.4.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.4.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.4.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.4.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.4.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.4.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.5.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.5.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.5.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.5.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.5.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.5.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.5.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.5.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.5.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.5.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.5.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.5.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.5.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.6.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.6.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.6.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.6.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.6.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.6.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.6.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.6.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.6.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.6.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.6.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.6.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.6.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.7.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.7.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.7.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.7.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.7.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.7.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.7.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.7.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.7.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.7.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.7.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.7.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.7.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.8.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.8.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.8.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.8.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.8.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.8.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.8.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.8.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.8.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.8.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.8.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.8.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.8.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+    ("repeat_0.9.masked_transformer_block_0.attention_0.key.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.9.masked_transformer_block_0.attention_0.key.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.9.masked_transformer_block_0.attention_0.out.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.9.masked_transformer_block_0.attention_0.out.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.9.masked_transformer_block_0.attention_0.query.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.9.masked_transformer_block_0.attention_0.query.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    ("repeat_0.9.masked_transformer_block_0.attention_0.value.bias", (768,), "uniform_fan_in", 768),
+    (
+        "repeat_0.9.masked_transformer_block_0.attention_0.value.weight",
+        (768, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_0.bias",
+        (3072,),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_0.weight",
+        (3072, 768),
+        "uniform_fan_in",
+        768,
+    ),
+    (
+        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_1.bias",
+        (768,),
+        "uniform_fan_in",
+        3072,
+    ),
+    (
+        "repeat_0.9.masked_transformer_block_0.feed_forward_0.linear_1.weight",
+        (768, 3072),
+        "uniform_fan_in",
+        3072,
+    ),
+    ("repeat_0.9.masked_transformer_block_0.layernorm_0.bias", (768,), "zeros", 1),
+    ("repeat_0.9.masked_transformer_block_0.layernorm_0.weight", (768,), "ones", 1),
+    ("repeat_0.9.masked_transformer_block_0.layernorm_1.bias", (768,), "zeros", 1),
+    ("repeat_0.9.masked_transformer_block_0.layernorm_1.weight", (768,), "ones", 1),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs/astro_lm.mf: seed 001 (astromodal). A causal transformer LM over a multi-modal\n# vocabulary (special, image, scalar and spectrum ranges), trained with cross-entropy plus\n# weighted expected-value ("meaningful") losses on sampled positions.\nspec astro_lm\nlanguage 1\n# import "std/transformer.mf"\n\n# Vocabulary layout of synthetic_tokens: PAD BOS EOS SEP MISS, then the image range, the\n# scalar range and the spectrum range (docs/runtime_data.md "Token sequences").\nlet image_vocabulary = 2048  # codebook_kmeans_2048\nlet scalar_vocabulary = 1024\nlet spectrum_vocabulary = 1024\nlet base_image = 5\nlet base_scalar = base_image + image_vocabulary\nlet base_spectrum = base_scalar + scalar_vocabulary\nlet vocab_size = base_spectrum + spectrum_vocabulary\nlet sample_k = 4096  # meaningful_loss.sample_k_per_modality\nlet weight = 0.1  # weight_image = weight_scalar = weight_spectrum\n# CausalTransformerLM\'s sizes\nlet d_model = 768\nlet n_layers = 12\nlet n_heads = 12\nlet d_ff = 3072\nlet n_types = 20\nlet dropout = 0.1\nlet max_len = 2048\n\ndata synthetic_tokens {\n  sequence_length = 1024\n  image_tokens = 512\n  scalar_tokens = 64\n  spectrum_tokens = 256\n  image_vocabulary = image_vocabulary\n  scalar_vocabulary = scalar_vocabulary\n  spectrum_vocabulary = spectrum_vocabulary\n  embedding_dim = 16\n  sizes = [100_000, 5_000, 5_000]\n  batch_size = 16  # training.batch_size\n}\n\nmodel lm = causal_lm(\n  vocab_size = vocab_size,\n  n_types = n_types,\n  d_model = d_model,\n  n_layers = n_layers,\n  n_heads = n_heads,\n  d_ff = d_ff,\n  dropout = dropout,\n  max_len = max_len,\n)\n\n# total = CE + a_img * loss_img + a_sca * loss_sca + a_spec * loss_spec. The codebooks and\n# bin centres are the data source\'s (`codebooks = "file.npz"` in `data` loads real ones; a\n# term\'s `codebook = "file.npy"` overrides one term\'s).\nobjective language_model {\n  model = lm\n  target = data.tokens\n  loss = cross_entropy(ignore_index = 0) + weight * expected_codebook(modality = image, sample_k = sample_k) + weight * expected_scalar(sample_k = sample_k) + weight * expected_codebook(modality = spectrum, sample_k = sample_k)\n}\n\noptimizer adamw {\n  lr = 2e-4\n  weight_decay = 0.05\n}\nschedule warmup_cosine {\n  warmup = 2000\n  total = 200_000\n  min_ratio = 0.1\n}\n\ntrain {\n  max_steps = 200_000\n  seed = 0\n  precision = bf16  # torch.amp autocast\n  grad_clip = 1.0\n  accumulate = 1  # grad_accum_steps\n  log_every = 50\n  eval_every = 5000\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }  # save_every_steps\n}\n\neval {\n  metrics = [perplexity, accuracy]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
 
 
 if __name__ == "__main__":

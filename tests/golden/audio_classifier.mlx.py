@@ -9,82 +9,43 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
-import functools
 import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
-from mlx.utils import tree_map
-
+import mlx.optimizers as optim
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import layers, losses, metrics, preprocess, schedules, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "audio_classifier"
 SPEC_HASH = "b235537421a79fbf14581426a6410ace8bfc8fa4aeb3f360eed051faa9f94ec5"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
-data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
-    "length": 15872,  # specs/audio_classifier.mf:19
-    "noise": 0.1,  # default
-    "num_classes": 10,  # specs/audio_classifier.mf:20
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "sample_rate": 16000,  # specs/audio_classifier.mf:18
-    "seed": 0,  # default
-    "sizes": (2000, 200, 200),  # specs/audio_classifier.mf:21
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+length = 15872  # specs/audio_classifier.mf:19
+num_classes = 10  # specs/audio_classifier.mf:20
+sample_rate = 16000  # specs/audio_classifier.mf:18
+sizes = (2000, 200, 200)  # specs/audio_classifier.mf:21
 batch_size = 32  # specs/audio_classifier.mf:22
-# objective
-objective = "classification"
-target_field = "label"  # specs/audio_classifier.mf:38
-loss_arguments = {"ignore_index": None}  # default
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.001,  # specs/audio_classifier.mf:43
-    "weight_decay": 0.01,  # specs/audio_classifier.mf:44
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.001,  # specs/audio_classifier.mf:51
-    "peak": 0.001,  # default
-    "total": 10000,  # specs/audio_classifier.mf:50
-    "warmup": 500,  # specs/audio_classifier.mf:49
-}
+lr = 0.001  # specs/audio_classifier.mf:43
+weight_decay = 0.01  # specs/audio_classifier.mf:44
+min_ratio = 0.001  # specs/audio_classifier.mf:51
+total = 10000  # specs/audio_classifier.mf:50
+warmup = 500  # specs/audio_classifier.mf:49
 # training
-max_steps = None  # default
 max_epochs = 50  # specs/audio_classifier.mf:55
 seed = 42  # specs/audio_classifier.mf:56
-precision = "fp32"  # default
 log_every = 10  # specs/audio_classifier.mf:60
 eval_every = 100  # specs/audio_classifier.mf:59
 grad_clip = 1.0  # specs/audio_classifier.mf:57
-grad_clip_mode = "norm"  # specs/audio_classifier.mf:58
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv", "tensorboard")  # specs/audio_classifier.mf:74
-logger_arguments = {}  # specs/audio_classifier.mf:74
+loggers = ("tensorboard",)  # specs/audio_classifier.mf:74
 # checkpoints
-checkpoint_every = None  # default
 checkpoint_keep = 3  # specs/audio_classifier.mf:62
 checkpoint_monitor = "val/loss"  # specs/audio_classifier.mf:63
 checkpoint_mode = "min"  # specs/audio_classifier.mf:64
@@ -92,19 +53,33 @@ early_stopping_monitor = "val/loss"  # specs/audio_classifier.mf:68
 early_stopping_patience = 5  # specs/audio_classifier.mf:69
 early_stopping_mode = "min"  # specs/audio_classifier.mf:71
 early_stopping_min_delta = 0.001  # specs/audio_classifier.mf:70
-# evaluation
-eval_batch_size = 32
-eval_metrics = (("accuracy", "output", {}),)  # specs/audio_classifier.mf:78
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (15872,)),
-    "label": ("i64", ()),
-}
-CONDITIONS = ["audio"]
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/audio_classifier.mf with imports inlined\n# specs/audio_classifier.mf: seed 002 (mlx_audio training). A convolutional classifier on\n# log-mel spectrograms of labelled audio, with the trainer surface of the seed: checkpoint\n# top-k, early stopping, progress bar, LR monitor, gradient clipping, loggers, schedulers.\nspec audio_classifier\nlanguage 1\n# import "std/classifier.mf"\n\nlet num_classes = 10\nlet length = 15872  # 32 frames of hop 512: the seed\'s 32 x 32 mel input\nlet sample_rate = 16000\nlet n_fft = 1024\nlet hop = 512\nlet n_mels = 32\n\n# A folder of wav files works the same way:\n#   data wav_folder { path = "audio/", length = length, sample_rate = 16000, batch_size = 32 }\ndata synthetic_audio {\n  sample_rate = sample_rate\n  length = length\n  num_classes = num_classes\n  sizes = [2000, 200, 200]\n  batch_size = 32\n}\n\n# AudioClassifier: conv 3x3 (32) + ReLU + pool 2, conv 3x3 (64) + ReLU + pool 2, fc(64 * 6 * 6)\nmodel classifier = mel_classifier(\n  length = length,\n  num_classes = num_classes,\n  sample_rate = sample_rate,\n  n_fft = n_fft,\n  hop = hop,\n  n_mels = n_mels,\n  channels = [32, 64],\n)\n\nobjective classification {\n  model = classifier\n  target = data.label\n  inputs = { audio = data.audio }\n}\n\noptimizer adamw {\n  lr = 1e-3\n  weight_decay = 0.01\n}\n# One of four: warmup_cosine, warmup_linear, step { step_size = 1000, gamma = 0.9 },\n# exponential { decay_rate = 0.9999 }.\nschedule warmup_cosine {\n  warmup = 500\n  total = 10_000\n  min_ratio = 0.001\n}  # min_lr = 1e-6\n\ntrain {\n  max_epochs = 50\n  seed = 42\n  grad_clip = 1.0\n  grad_clip_mode = norm  # or value\n  eval_every = 100\n  log_every = 10\n  checkpoint {\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n    last = true\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 5\n    min_delta = 0.001\n    mode = min\n  }\n  callbacks = [progress_bar(refresh_rate = 10), lr_monitor(interval = step)]\n  loggers = [csv, tensorboard]  # mlflow(experiment = "audio-classifier"), wandb(project = "audio-classifier")\n}\n\neval {\n  metrics = [accuracy]\n}\n\n\n# ---- inlined from <std>/classifier.mf ----\n# std/classifier.mf: the convolutional audio classifier of seed 002 (AudioClassifier):\n# log-mel spectrogram [B, frames, n_mels] as a one-channel image, conv 3x3 + ReLU + 2x2\n# max pooling per stage (the seed\'s nn.max_pool2d(x, 2)), flatten, linear to the\n# classes.\n\nblock mel_classifier(\n  audio: [B, length],\n  length: int,\n  num_classes: int = 10,\n  sample_rate: int = 16000,\n  n_fft: int = 1024,\n  hop: int = 512,\n  n_mels: int = 32,\n  channels: list = [32, 64],\n) -> [B, num_classes] {\n  mel = mel_spectrogram(audio, sample_rate, n_fft, hop, n_mels)\n  h = reshape(mel, [B, 1 + length // hop, n_mels, 1])\n  for c in channels {\n    h = max_pool2d(relu(conv2d(h, c, 3)), 2)\n  }\n  return linear(flatten(h), num_classes)\n}\n'
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"audio": ("f32", (15872,)), "label": ("i64", ())}
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the synthetic_audio source."""
+    source = specc_data.make_source(
+        "synthetic_audio",
+        channels=1,
+        length=length,
+        noise=0.1,
+        num_classes=num_classes,
+        sample_rate=sample_rate,
+        seed=0,
+        sizes=sizes,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_loader = specc_data.Loader(source, "train", batch_size, seed)
+    evaluation = {
+        split: specc_data.Loader(source, split, batch_size, seed, shuffle=False, drop_last=False)
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -152,249 +127,114 @@ class MelClassifier(nn.Module):
             sample_rate=16000,
         )
         h = layers.reshape(mel, shape=(-1, 32, 32, 1))
-        conv2d = self.conv2d_0(h)
-        relu = layers.relu(conv2d)
-        h_1 = layers.max_pool2d(relu, kernel_size=(2, 2), padding=(0, 0), stride=(2, 2))
-        conv2d_1 = self.conv2d_1(h_1)
-        relu_1 = layers.relu(conv2d_1)
-        h_2 = layers.max_pool2d(relu_1, kernel_size=(2, 2), padding=(0, 0), stride=(2, 2))
-        flatten = layers.flatten(h_2, start_axis=1)
-        linear = self.linear_0(flatten)
-        return linear
-
-
-PARAMETERS = (
-    ("conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 9)),
-    ("conv2d_0.weight", init.Parameter("weight", (32, 1, 3, 3), "uniform_fan_in", 9)),
-    ("conv2d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 288)),
-    ("conv2d_1.weight", init.Parameter("weight", (64, 32, 3, 3), "uniform_fan_in", 288)),
-    ("linear_0.bias", init.Parameter("bias", (10,), "uniform_fan_in", 2304)),
-    ("linear_0.weight", init.Parameter("weight", (10, 2304), "uniform_fan_in", 2304)),
-)
+        h = layers.max_pool2d(
+            layers.relu(self.conv2d_0(h)), kernel_size=(2, 2), padding=(0, 0), stride=(2, 2)
+        )
+        h = layers.max_pool2d(
+            layers.relu(self.conv2d_1(h)), kernel_size=(2, 2), padding=(0, 0), stride=(2, 2)
+        )
+        return self.linear_0(layers.flatten(h, start_axis=1))
 
 
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = MelClassifier()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    train_draws = eval_draws = None
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-def call_model(model, batch):
-    """The model's output on a batch."""
-    return model(batch["audio"])
+# ----------------------------------------------------------------------------- loss
 
 
 def loss_fn(model, batch):
-    """(loss, {"loss"}) of one batch."""
-    output = call_model(model, batch)
-    loss = losses.cross_entropy(output, batch[target_field])
+    """(loss, {"loss"}) of one batch: the cross-entropy of the logits against label."""
+    output = model(batch["audio"])
+    loss = losses.cross_entropy(output, batch["label"])
     return loss, {"loss": loss}
-
-
-def evaluation_output(model, batch):
-    return call_model(model, batch)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-def evaluation_values(model, batch):
-    """The loss values of a batch and the output the metrics read."""
-    _, values = loss_fn(model, batch)
-    return values, evaluation_output(model, batch)
-
-
 def evaluate(model, loader):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        output = model(batch["audio"])
+        values = {
+            "loss": losses.cross_entropy(output, batch["label"]),
+            "accuracy": metrics.accuracy(output, batch["label"]),
+        }
+        count = len(host_batch["label"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
+    steps_per_epoch = max(1, len(train_loader))
+    total_steps = max_epochs * steps_per_epoch
     stop_step = (
         total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
     )
 
     model = build_model(run_seed)
-    mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
+    schedule = schedules.warmup_cosine(peak=lr, min_ratio=min_ratio, total=total, warmup=warmup)
+    optimizer = optim.AdamW(
+        schedule, betas=[0.9, 0.999], eps=1e-08, weight_decay=weight_decay, bias_correction=True
+    )
     optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
     stopping = training.EarlyStopping(
         early_stopping_monitor,
         early_stopping_patience,
         early_stopping_mode,
         early_stopping_min_delta,
     )
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
+        stopping.load_state_dict(checkpoint.manifest["early_stopping"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    writers = [log, *training.make_loggers(loggers, run_dir)]
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        for writer in writers:
+            writer.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -402,20 +242,16 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
         run_evaluation(("val", "test"))
-        log.close()
+        for writer in writers:
+            writer.close()
         return
 
     train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
+        model, optimizer, loss_fn, clip=grad_clip, grad_norm=False
     )
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
@@ -428,66 +264,64 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
+        manifest.update(best=stopping.best, early_stopping=stopping.state_dict())
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            stop = stop_request.requested
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+                stop = stopping.update(val_metrics) or stop
+            if finished or stop:
                 save()
-            if stop_early or stop_request.requested:
+            if stop:
                 break
     progress.close()
-    log.close()
-    for logger in extra_loggers:
-        logger.close()
+    for writer in writers:
+        writer.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("conv2d_0.bias", (32,), "uniform_fan_in", 9),
+    ("conv2d_0.weight", (32, 1, 3, 3), "uniform_fan_in", 9),
+    ("conv2d_1.bias", (64,), "uniform_fan_in", 288),
+    ("conv2d_1.weight", (64, 32, 3, 3), "uniform_fan_in", 288),
+    ("linear_0.bias", (10,), "uniform_fan_in", 2304),
+    ("linear_0.weight", (10, 2304), "uniform_fan_in", 2304),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/audio_classifier.mf with imports inlined\n# specs/audio_classifier.mf: seed 002 (mlx_audio training). A convolutional classifier on\n# log-mel spectrograms of labelled audio, with the trainer surface of the seed: checkpoint\n# top-k, early stopping, progress bar, LR monitor, gradient clipping, loggers, schedulers.\nspec audio_classifier\nlanguage 1\n# import "std/classifier.mf"\n\nlet num_classes = 10\nlet length = 15872  # 32 frames of hop 512: the seed\'s 32 x 32 mel input\nlet sample_rate = 16000\nlet n_fft = 1024\nlet hop = 512\nlet n_mels = 32\n\n# A folder of wav files works the same way:\n#   data wav_folder { path = "audio/", length = length, sample_rate = 16000, batch_size = 32 }\ndata synthetic_audio {\n  sample_rate = sample_rate\n  length = length\n  num_classes = num_classes\n  sizes = [2000, 200, 200]\n  batch_size = 32\n}\n\n# AudioClassifier: conv 3x3 (32) + ReLU + pool 2, conv 3x3 (64) + ReLU + pool 2, fc(64 * 6 * 6)\nmodel classifier = mel_classifier(\n  length = length,\n  num_classes = num_classes,\n  sample_rate = sample_rate,\n  n_fft = n_fft,\n  hop = hop,\n  n_mels = n_mels,\n  channels = [32, 64],\n)\n\nobjective classification {\n  model = classifier\n  target = data.label\n  inputs = { audio = data.audio }\n}\n\noptimizer adamw {\n  lr = 1e-3\n  weight_decay = 0.01\n}\n# One of four: warmup_cosine, warmup_linear, step { step_size = 1000, gamma = 0.9 },\n# exponential { decay_rate = 0.9999 }.\nschedule warmup_cosine {\n  warmup = 500\n  total = 10_000\n  min_ratio = 0.001\n}  # min_lr = 1e-6\n\ntrain {\n  max_epochs = 50\n  seed = 42\n  grad_clip = 1.0\n  grad_clip_mode = norm  # or value\n  eval_every = 100\n  log_every = 10\n  checkpoint {\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n    last = true\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 5\n    min_delta = 0.001\n    mode = min\n  }\n  callbacks = [progress_bar(refresh_rate = 10), lr_monitor(interval = step)]\n  loggers = [csv, tensorboard]  # mlflow(experiment = "audio-classifier"), wandb(project = "audio-classifier")\n}\n\neval {\n  metrics = [accuracy]\n}\n\n\n# ---- inlined from <std>/classifier.mf ----\n# std/classifier.mf: the convolutional audio classifier of seed 002 (AudioClassifier):\n# log-mel spectrogram [B, frames, n_mels] as a one-channel image, conv 3x3 + ReLU + 2x2\n# max pooling per stage (the seed\'s nn.max_pool2d(x, 2)), flatten, linear to the\n# classes.\n\nblock mel_classifier(\n  audio: [B, length],\n  length: int,\n  num_classes: int = 10,\n  sample_rate: int = 16000,\n  n_fft: int = 1024,\n  hop: int = 512,\n  n_mels: int = 32,\n  channels: list = [32, 64],\n) -> [B, num_classes] {\n  mel = mel_spectrogram(audio, sample_rate, n_fft, hop, n_mels)\n  h = reshape(mel, [B, 1 + length // hop, n_mels, 1])\n  for c in channels {\n    h = max_pool2d(relu(conv2d(h, c, 3)), 2)\n  }\n  return linear(flatten(h), num_classes)\n}\n'
 
 
 if __name__ == "__main__":

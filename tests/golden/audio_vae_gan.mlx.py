@@ -14,109 +14,71 @@ import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
-from mlx.utils import tree_map
-
+import mlx.optimizers as optim
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import layers, losses, objectives, preprocess, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "audio_vae_gan"
 SPEC_HASH = "793c7ad295c23df117590d0eeece60ccfbf3d8bb0bba2e4cb4f7cfaed504e2f9"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
-data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
-    "length": 16384,  # specs/audio_vae_gan.mf:31
-    "noise": 0.1,  # default
-    "num_classes": 4,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "sample_rate": 16000,  # specs/audio_vae_gan.mf:30
-    "seed": 0,  # default
-    "sizes": (2000, 200, 200),  # specs/audio_vae_gan.mf:32
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+length = 16384  # specs/audio_vae_gan.mf:31
+sample_rate = 16000  # specs/audio_vae_gan.mf:30
+sizes = (2000, 200, 200)  # specs/audio_vae_gan.mf:32
 batch_size = 8  # specs/audio_vae_gan.mf:33
 # objective
-objective = "adversarial"
-target_field = "audio"  # specs/audio_vae_gan.mf:62
-reconstruction_terms = {
-    "l1": (1.0, {}),
-    "multi_resolution_stft": (1.0, {"n_ffts": (2048, 1024, 512, 256, 128)}),
-}  # specs/audio_vae_gan.mf:63
+kl_weight = 0.0001  # specs/audio_vae_gan.mf:67
 adversarial_weight = 1.0  # specs/audio_vae_gan.mf:64
 feature_matching_weight = 10.0  # specs/audio_vae_gan.mf:65
-kl_weight = 0.0001  # specs/audio_vae_gan.mf:67
 adversarial_warmup = 0  # specs/audio_vae_gan.mf:66
 # optimization
-optimizer_discriminator_kind = "adam"
-optimizer_discriminator_arguments = {
-    "betas": (0.5, 0.9),  # specs/audio_vae_gan.mf:77
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/audio_vae_gan.mf:76
-    "weight_decay": 0.0,  # default
-}
-schedule_discriminator_kind = "constant"
-schedule_discriminator_arguments = {}
-optimizer_generator_kind = "adam"
-optimizer_generator_arguments = {
-    "betas": (0.5, 0.9),  # specs/audio_vae_gan.mf:72
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/audio_vae_gan.mf:71
-    "weight_decay": 0.0,  # default
-}
-schedule_generator_kind = "constant"
-schedule_generator_arguments = {}
+generator_lr = 0.0001  # specs/audio_vae_gan.mf:71
+generator_betas = [0.5, 0.9]  # specs/audio_vae_gan.mf:72
+discriminator_lr = 0.0001  # specs/audio_vae_gan.mf:76
+discriminator_betas = [0.5, 0.9]  # specs/audio_vae_gan.mf:77
 # training
 max_steps = 200000  # specs/audio_vae_gan.mf:82
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/audio_vae_gan.mf:83
 eval_every = 2000  # specs/audio_vae_gan.mf:84
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # specs/audio_vae_gan.mf:85
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/audio_vae_gan.mf:87
 checkpoint_keep = 3  # specs/audio_vae_gan.mf:88
 checkpoint_monitor = "val/loss"  # specs/audio_vae_gan.mf:89
 checkpoint_mode = "min"  # specs/audio_vae_gan.mf:90
-# evaluation
-eval_batch_size = 8
-eval_metrics = ()
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (16384,)),
-    "label": ("i64", ()),
-}
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# checkpoint keys: model arrays "<model>.<parameter>", optimizer states "optimizer.<model>.<name>"
-GENERATOR = "vae"
-DISCRIMINATOR = "discriminator"
-# how each model's flat outputs group (None: one tensor, n: a list of n tensors)
-GENERATOR_STRUCTURE = (None, 2)
-DISCRIMINATOR_STRUCTURE = (13, 81)
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/audio_vae_gan.mf with imports inlined\n# specs/audio_vae_gan.mf: seed 003. A convolutional audio VAE trained against the EnCodec\n# discriminators (MS-STFT, multi-scale, multi-period) with hinge adversarial and\n# feature-matching losses, KL and multi-resolution STFT reconstruction terms.\nspec audio_vae_gan\nlanguage 1\n# import "std/vae.mf"\n# import "std/discriminators.mf"\n\nlet length = 16384  # samples per training segment\n# AudioVAE\nlet base_channels = 128\nlet stages = [[1, 2], [2, 4], [4, 4], [8, 8]]  # channel_mults [1, 2, 4, 8], strides [2, 4, 4, 8]\nlet latent_dim = 64\nlet kernel_size = 7\nlet dilations = [1, 3, 9]\nlet sample_latent = true  # z = mean + sigma * eps in training (false: decode the mean)\n# EnCodecDiscriminator (configs/model/discriminator/discriminator.yaml)\nlet stft_filters = 32\nlet n_ffts = [2048, 1024, 512, 256, 128]\nlet use_msd = true\nlet msd_scales = [1, 2, 4]\nlet msd_layers = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]]  # [channels, kernel, stride, groups, padding]\nlet use_mpd = true\nlet mpd_periods = [2, 3, 5, 7, 11]\nlet mpd_stages = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]]  # mpd_channels, strides\n# reconstruction: multi-resolution STFT FFT sizes\nlet stft_resolutions = [2048, 1024, 512, 256, 128]\n\ndata synthetic_audio {\n  sample_rate = 16000\n  length = length\n  sizes = [2000, 200, 200]\n  batch_size = 8\n}\n\nmodel vae = audio_vae(\n  length = length,\n  base_channels = base_channels,\n  stages = stages,\n  latent_dim = latent_dim,\n  kernel_size = kernel_size,\n  dilations = dilations,\n  sample_latent = sample_latent,\n)\n\nmodel discriminator = encodec_discriminator(\n  length = length,\n  stft_filters = stft_filters,\n  n_ffts = n_ffts,\n  use_msd = use_msd,\n  msd_scales = msd_scales,\n  msd_layers = msd_layers,\n  use_mpd = use_mpd,\n  mpd_periods = mpd_periods,\n  mpd_stages = mpd_stages,\n)\n\n# AdversarialLossCalculator: configs/model/adversarial/adversarial_loss.yaml\nobjective adversarial {\n  generator = vae\n  discriminator = discriminator\n  target = data.audio\n  loss = l1 + multi_resolution_stft(n_ffts = stft_resolutions)\n  adversarial_weight = 1.0\n  feature_matching_weight = 10.0\n  adversarial_warmup = 0\n  kl_weight = 1e-4\n}\n\noptimizer generator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [vae]\n}\noptimizer discriminator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [discriminator]\n}\n\ntrain {\n  max_steps = 200_000\n  log_every = 50\n  eval_every = 2000\n  freeze = []  # encoder_frozen: freeze = ["vae.vae_encoder_0"]\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\n\n# ---- inlined from <std>/vae.mf ----\n# std/vae.mf: the convolutional audio VAE of seed 003 (AudioVAE: in_channels, base_channels,\n# channel_mults, strides, latent_dim, kernel_size, dilations), SEANet style.\n# Audio is [B, T, C] (channels last). Each stage pairs a channel multiplier with a stride:\n# the seed\'s channel_mults [1, 2, 4, 8] and strides [2, 4, 4, 8] are stages\n# [[1, 2], [2, 4], [4, 4], [8, 8]]. Strides must be even (down/upsampling by exactly s).\n# Activations are ELU (alpha 1), as in SEANet.\n\n# Residual unit: x + conv_1(act(conv_k,dilated(act(x)))), hidden C // 2 channels.\nblock residual_unit(x: [B, T, C], kernel: int, dilation: int) -> [B, T, C] {\n  h = conv1d(elu(x), C // 2, kernel, dilation = dilation, padding = same)\n  return x + conv1d(elu(h), C, 1)\n}\n\n# Encoder: conv_k to base_channels; per stage, one residual unit per dilation at\n# base * mult channels, then a strided conv (kernel 2 s, stride s) to base * mult * 2\n# channels; finally conv_k to 2 * latent_dim (mean and log-variance). Length T / prod(strides).\nblock vae_encoder(x: [B, T, C], base_channels: int, stages: list, latent_dim: int, kernel_size: int, dilations: list) -> list {\n  h = conv1d(x, base_channels, kernel_size, padding = same)\n  for stage in stages {\n    mult, stride = stage\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n    h = conv1d(elu(h), base_channels * mult * 2, 2 * stride, stride = stride, padding = stride // 2)\n  }\n  return [conv1d(elu(h), 2 * latent_dim, kernel_size, padding = same)]\n}\n\n# Decoder: the encoder mirrored: conv_k from the latent to the widest stage, then per stage\n# in reverse a transposed conv (kernel 2 s, stride s) to base * mult channels and the\n# residual units; finally conv_k to out_channels. Length T * prod(strides).\nblock vae_decoder(z: [B, S, L], out_channels: int, base_channels: int, stages: list, kernel_size: int, dilations: list) -> list {\n  reversed = []\n  for stage in stages {\n    reversed = [stage] + reversed\n    widest_mult, widest_stride = stage\n  }\n  h = conv1d(z, base_channels * widest_mult * 2, kernel_size, padding = same)\n  for stage in reversed {\n    mult, stride = stage\n    h = conv_transpose1d(elu(h), base_channels * mult, 2 * stride, stride = stride, padding = stride // 2)\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n  }\n  return [tanh(conv1d(elu(h), out_channels, kernel_size, padding = same))]\n}\n\n# The seed\'s AudioVAE as one block over mono audio [B, length]: encode, split the statistics\n# into mean and log-variance, decode z = mean + exp(logvar / 2) * eps, eps ~ N(0, I), in\n# training (the mean in evaluation; `sample_latent = false` decodes the mean always: a\n# deterministic autoencoder, which is how the three backends are compared step by step).\n# Returns the reconstruction and [mean, logvar].\nblock audio_vae(\n  x: [B, length],\n  length: int,\n  base_channels: int = 128,\n  stages: list = [[1, 2], [2, 4], [4, 4], [8, 8]],\n  latent_dim: int = 64,\n  kernel_size: int = 7,\n  dilations: list = [1, 3, 9],\n  sample_latent: bool = true,\n) -> ([B, length], list) {\n  audio = reshape(x, [B, length, 1])\n  encoded = vae_encoder(audio, base_channels, stages, latent_dim, kernel_size, dilations)\n  for statistics in encoded {\n    mean, logvar = split(statistics, 2)\n  }\n  z = mean\n  if sample_latent {\n    z = gaussian_sample(mean, logvar)\n  }\n  decoded = vae_decoder(z, 1, base_channels, stages, kernel_size, dilations)\n  for y in decoded {\n    reconstruction = reshape(y, [B, length])\n  }\n  return reconstruction, [mean, logvar]\n}\n\n\n# ---- inlined from <std>/discriminators.mf ----\n# std/discriminators.mf: the discriminators of seed 003 (EnCodecDiscriminator): multi-scale\n# STFT (stft_filters, n_ffts), multi-scale (use_msd, msd_scales) and multi-period (use_mpd,\n# mpd_periods, mpd_channels), each switchable. Semantics: COMPONENTS.md "Adversarial training".\n# Convolutions are weight-normalised (as in EnCodec and HiFi-GAN).\n# Every discriminator returns (logits, features): a list of logit maps (one per\n# sub-discriminator, flattened to [B, n]) and the list of all intermediate feature maps.\n\n# MS-STFT sub-discriminator (EnCodec): the complex STFT (hop n_fft / 4) of each channel as an\n# image [B, frames, bins, 2 C]; conv (3, 9); one conv (3, 9) per dilation (dilated in time,\n# stride 2 in frequency); conv (3, 3); conv (3, 3) to one logit map. LeakyReLU 0.2.\nblock stft_discriminator(x: [B, T, C], n_fft: int, filters: int = 32, dilations: list = [1, 2, 4]) -> (list, list) {\n  spectra = []\n  for channel in split(x, C) {\n    spectra = spectra + [stft(reshape(channel, [B, T]), n_fft, n_fft // 4)]\n  }\n  h = leaky_relu(conv2d(concat(spectra), filters, [3, 9], padding = [1, 4], weight_norm = true), 0.2)\n  features = [h]\n  for d in dilations {\n    h = leaky_relu(conv2d(h, filters, [3, 9], stride = [1, 2], dilation = [d, 1], padding = [d, 4], weight_norm = true), 0.2)\n    features = features + [h]\n  }\n  h = leaky_relu(conv2d(h, filters, [3, 3], padding = [1, 1], weight_norm = true), 0.2)\n  logits = conv2d(h, 1, [3, 3], padding = [1, 1], weight_norm = true)\n  return [flatten(logits)], features + [h, logits]\n}\n\n# Multi-scale sub-discriminator (MelGAN / HiFi-GAN) on the waveform average-pooled by\n# `scale`: grouped strided conv1d stack, LeakyReLU 0.1, conv to one logit map.\n# layers: [channels, kernel, stride, groups, padding] per convolution.\nblock scale_discriminator(\n  x: [B, T, C],\n  scale: int = 1,\n  layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  h = x\n  if scale > 1 {\n    h = avg_pool1d(x, scale)\n  }\n  features = []\n  for layer in layers {\n    channels, kernel, stride, groups, padding = layer\n    h = leaky_relu(conv1d(h, channels, kernel, stride = stride, groups = groups, padding = padding, weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv1d(h, 1, 3, padding = 1, weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# Multi-period sub-discriminator (HiFi-GAN): the waveform reflect-padded to a multiple of\n# `period` and folded to [B, T / period, period, C]; conv2d (5, 1) per [channels, stride]\n# stage, LeakyReLU 0.1, conv (3, 1) to one logit map.\nblock period_discriminator(\n  x: [B, T, C],\n  period: int,\n  stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n) -> (list, list) {\n  extra = (period - T % period) % period\n  h = x\n  if extra > 0 {\n    h = pad(x, 0, extra, axis = 1, mode = reflect)\n  }\n  h = reshape(h, [B, (T + extra) // period, period, C])\n  features = []\n  for stage in stages {\n    channels, stride = stage\n    h = leaky_relu(conv2d(h, channels, [5, 1], stride = [stride, 1], padding = [2, 0], weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv2d(h, 1, [3, 1], padding = [1, 0], weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# EnCodecDiscriminator over mono audio [B, length]: MS-STFT always, MSD and MPD switchable.\nblock encodec_discriminator(\n  x: [B, length],\n  length: int,\n  stft_filters: int = 32,\n  n_ffts: list = [2048, 1024, 512, 256, 128],\n  use_msd: bool = true,\n  msd_scales: list = [1, 2, 4],\n  use_mpd: bool = true,\n  mpd_periods: list = [2, 3, 5, 7, 11],\n  mpd_stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n  msd_layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  audio = reshape(x, [B, length, 1])\n  logits = []\n  features = []\n  for n_fft in n_ffts {\n    scores, maps = stft_discriminator(audio, n_fft, stft_filters)\n    logits = logits + scores\n    features = features + maps\n  }\n  if use_msd {\n    for scale in msd_scales {\n      scores, maps = scale_discriminator(audio, scale, msd_layers)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  if use_mpd {\n    for period in mpd_periods {\n      scores, maps = period_discriminator(audio, period, mpd_stages)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  return logits, features\n}\n'
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"audio": ("f32", (16384,)), "label": ("i64", ())}
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the synthetic_audio source."""
+    source = specc_data.make_source(
+        "synthetic_audio",
+        channels=1,
+        length=length,
+        noise=0.1,
+        num_classes=4,
+        sample_rate=sample_rate,
+        seed=0,
+        sizes=sizes,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_loader = specc_data.Loader(source, "train", batch_size, seed)
+    evaluation = {
+        split: specc_data.Loader(source, split, batch_size, seed, shuffle=False, drop_last=False)
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- models
 
@@ -152,12 +114,8 @@ class ResidualUnit(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit2(nn.Module):
@@ -191,12 +149,8 @@ class ResidualUnit2(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit3(nn.Module):
@@ -230,12 +184,8 @@ class ResidualUnit3(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit4(nn.Module):
@@ -269,12 +219,8 @@ class ResidualUnit4(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit5(nn.Module):
@@ -308,12 +254,8 @@ class ResidualUnit5(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit6(nn.Module):
@@ -347,12 +289,8 @@ class ResidualUnit6(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit7(nn.Module):
@@ -386,12 +324,8 @@ class ResidualUnit7(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit8(nn.Module):
@@ -425,12 +359,8 @@ class ResidualUnit8(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit9(nn.Module):
@@ -464,12 +394,8 @@ class ResidualUnit9(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit10(nn.Module):
@@ -503,12 +429,8 @@ class ResidualUnit10(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit11(nn.Module):
@@ -542,12 +464,8 @@ class ResidualUnit11(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit12(nn.Module):
@@ -581,12 +499,8 @@ class ResidualUnit12(nn.Module):
         )
 
     def __call__(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class VaeEncoder(nn.Module):
@@ -681,29 +595,23 @@ class VaeEncoder(nn.Module):
 
     def __call__(self, x):
         h = self.conv1d_0(x)
-        h_1 = self.residual_unit_0(h)
-        h_2 = self.residual_unit_1(h_1)
-        h_3 = self.residual_unit_2(h_2)
-        elu = layers.elu(h_3, alpha=1.0)
-        h_4 = self.conv1d_1(elu)
-        h_5 = self.residual_unit_3(h_4)
-        h_6 = self.residual_unit_4(h_5)
-        h_7 = self.residual_unit_5(h_6)
-        elu_1 = layers.elu(h_7, alpha=1.0)
-        h_8 = self.conv1d_2(elu_1)
-        h_9 = self.residual_unit_6(h_8)
-        h_10 = self.residual_unit_7(h_9)
-        h_11 = self.residual_unit_8(h_10)
-        elu_2 = layers.elu(h_11, alpha=1.0)
-        h_12 = self.conv1d_3(elu_2)
-        h_13 = self.residual_unit_9(h_12)
-        h_14 = self.residual_unit_10(h_13)
-        h_15 = self.residual_unit_11(h_14)
-        elu_3 = layers.elu(h_15, alpha=1.0)
-        h_16 = self.conv1d_4(elu_3)
-        elu_4 = layers.elu(h_16, alpha=1.0)
-        conv1d = self.conv1d_5(elu_4)
-        return conv1d
+        h = self.residual_unit_0(h)
+        h = self.residual_unit_1(h)
+        h = self.residual_unit_2(h)
+        h = self.conv1d_1(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_3(h)
+        h = self.residual_unit_4(h)
+        h = self.residual_unit_5(h)
+        h = self.conv1d_2(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_6(h)
+        h = self.residual_unit_7(h)
+        h = self.residual_unit_8(h)
+        h = self.conv1d_3(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_9(h)
+        h = self.residual_unit_10(h)
+        h = self.residual_unit_11(h)
+        h = self.conv1d_4(layers.elu(h, alpha=1.0))
+        return self.conv1d_5(layers.elu(h, alpha=1.0))
 
 
 class VaeDecoder(nn.Module):
@@ -798,30 +706,23 @@ class VaeDecoder(nn.Module):
 
     def __call__(self, z):
         h = self.conv1d_0(z)
-        elu = layers.elu(h, alpha=1.0)
-        h_1 = self.conv_transpose1d_0(elu)
-        h_2 = self.residual_unit_0(h_1)
-        h_3 = self.residual_unit_1(h_2)
-        h_4 = self.residual_unit_2(h_3)
-        elu_1 = layers.elu(h_4, alpha=1.0)
-        h_5 = self.conv_transpose1d_1(elu_1)
-        h_6 = self.residual_unit_3(h_5)
-        h_7 = self.residual_unit_4(h_6)
-        h_8 = self.residual_unit_5(h_7)
-        elu_2 = layers.elu(h_8, alpha=1.0)
-        h_9 = self.conv_transpose1d_2(elu_2)
-        h_10 = self.residual_unit_6(h_9)
-        h_11 = self.residual_unit_7(h_10)
-        h_12 = self.residual_unit_8(h_11)
-        elu_3 = layers.elu(h_12, alpha=1.0)
-        h_13 = self.conv_transpose1d_3(elu_3)
-        h_14 = self.residual_unit_9(h_13)
-        h_15 = self.residual_unit_10(h_14)
-        h_16 = self.residual_unit_11(h_15)
-        elu_4 = layers.elu(h_16, alpha=1.0)
-        conv1d = self.conv1d_1(elu_4)
-        tanh = layers.tanh(conv1d)
-        return tanh
+        h = self.conv_transpose1d_0(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_0(h)
+        h = self.residual_unit_1(h)
+        h = self.residual_unit_2(h)
+        h = self.conv_transpose1d_1(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_3(h)
+        h = self.residual_unit_4(h)
+        h = self.residual_unit_5(h)
+        h = self.conv_transpose1d_2(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_6(h)
+        h = self.residual_unit_7(h)
+        h = self.residual_unit_8(h)
+        h = self.conv_transpose1d_3(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_9(h)
+        h = self.residual_unit_10(h)
+        h = self.residual_unit_11(h)
+        return layers.tanh(self.conv1d_1(layers.elu(h, alpha=1.0)))
 
 
 class AudioVae(nn.Module):
@@ -923,19 +824,14 @@ class StftDiscriminator(nn.Module):
 
     def __call__(self, x):
         (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=512, n_fft=2048, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=512, n_fft=2048, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
         logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, logits
@@ -1021,19 +917,14 @@ class StftDiscriminator2(nn.Module):
 
     def __call__(self, x):
         (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=256, n_fft=1024, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=256, n_fft=1024, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
         logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, logits
@@ -1119,19 +1010,14 @@ class StftDiscriminator3(nn.Module):
 
     def __call__(self, x):
         (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=128, n_fft=512, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=128, n_fft=512, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
         logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, logits
@@ -1217,19 +1103,14 @@ class StftDiscriminator4(nn.Module):
 
     def __call__(self, x):
         (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=64, n_fft=256, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=64, n_fft=256, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
         logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, logits
@@ -1315,19 +1196,14 @@ class StftDiscriminator5(nn.Module):
 
     def __call__(self, x):
         (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=32, n_fft=128, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=32, n_fft=128, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
         logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, logits
@@ -1424,18 +1300,12 @@ class ScaleDiscriminator(nn.Module):
         )
 
     def __call__(self, x):
-        conv1d = self.conv1d_0(x)
-        h = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h)
-        h_1 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_1)
-        h_2 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_2)
-        h_3 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_3)
-        h_4 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_4)
-        h_5 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
+        h = layers.leaky_relu(self.conv1d_0(x), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
         logits = self.conv1d_6(h_5)
         flatten = layers.flatten(logits, start_axis=1)
         return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
@@ -1533,21 +1403,15 @@ class ScaleDiscriminator2(nn.Module):
 
     def __call__(self, x):
         h = layers.avg_pool1d(x, kernel_size=2, padding=0, stride=2)
-        conv1d = self.conv1d_0(h)
-        h_1 = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h_1)
-        h_2 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_2)
-        h_3 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_3)
-        h_4 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_4)
-        h_5 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_5)
-        h_6 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
-        logits = self.conv1d_6(h_6)
+        h = layers.leaky_relu(self.conv1d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
+        logits = self.conv1d_6(h_5)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
 
 
 class ScaleDiscriminator3(nn.Module):
@@ -1642,21 +1506,15 @@ class ScaleDiscriminator3(nn.Module):
 
     def __call__(self, x):
         h = layers.avg_pool1d(x, kernel_size=4, padding=0, stride=4)
-        conv1d = self.conv1d_0(h)
-        h_1 = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h_1)
-        h_2 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_2)
-        h_3 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_3)
-        h_4 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_4)
-        h_5 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_5)
-        h_6 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
-        logits = self.conv1d_6(h_6)
+        h = layers.leaky_relu(self.conv1d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
+        logits = self.conv1d_6(h_5)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
 
 
 class PeriodDiscriminator(nn.Module):
@@ -1739,19 +1597,14 @@ class PeriodDiscriminator(nn.Module):
 
     def __call__(self, x):
         h = layers.reshape(x, shape=(-1, 8192, 2, 1))
-        conv2d = self.conv2d_0(h)
-        h_1 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_1)
-        h_2 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_2)
-        h_3 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_3)
-        h_4 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_4)
-        h_5 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_5)
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, logits
+        return flatten, h, h_1, h_2, h_3, h_4, logits
 
 
 class PeriodDiscriminator2(nn.Module):
@@ -1834,20 +1687,15 @@ class PeriodDiscriminator2(nn.Module):
 
     def __call__(self, x):
         h = layers.pad(x, after=2, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 5462, 3, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
+        h = layers.reshape(h, shape=(-1, 5462, 3, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, logits
 
 
 class PeriodDiscriminator3(nn.Module):
@@ -1930,20 +1778,15 @@ class PeriodDiscriminator3(nn.Module):
 
     def __call__(self, x):
         h = layers.pad(x, after=1, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 3277, 5, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
+        h = layers.reshape(h, shape=(-1, 3277, 5, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, logits
 
 
 class PeriodDiscriminator4(nn.Module):
@@ -2026,20 +1869,15 @@ class PeriodDiscriminator4(nn.Module):
 
     def __call__(self, x):
         h = layers.pad(x, after=3, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 2341, 7, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
+        h = layers.reshape(h, shape=(-1, 2341, 7, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, logits
 
 
 class PeriodDiscriminator5(nn.Module):
@@ -2122,20 +1960,15 @@ class PeriodDiscriminator5(nn.Module):
 
     def __call__(self, x):
         h = layers.pad(x, after=6, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 1490, 11, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
+        h = layers.reshape(h, shape=(-1, 1490, 11, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
         flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
+        return flatten, h, h_1, h_2, h_3, h_4, logits
 
 
 class EncodecDiscriminator(nn.Module):
@@ -2294,1322 +2127,78 @@ class EncodecDiscriminator(nn.Module):
         )
 
 
-GENERATOR_PARAMETERS = (
-    ("vae_decoder_0.conv1d_0.bias", init.Parameter("bias", (2048,), "uniform_fan_in", 448)),
-    (
-        "vae_decoder_0.conv1d_0.weight",
-        init.Parameter("weight", (2048, 64, 7), "uniform_fan_in", 448),
-    ),
-    ("vae_decoder_0.conv1d_1.bias", init.Parameter("bias", (1,), "uniform_fan_in", 896)),
-    ("vae_decoder_0.conv1d_1.weight", init.Parameter("weight", (1, 128, 7), "uniform_fan_in", 896)),
-    (
-        "vae_decoder_0.conv_transpose1d_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 16384),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_0.weight",
-        init.Parameter("weight", (2048, 1024, 16), "uniform_fan_in", 16384),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 4096),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_1.weight",
-        init.Parameter("weight", (1024, 512, 8), "uniform_fan_in", 4096),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_2.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 2048),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_2.weight",
-        init.Parameter("weight", (512, 256, 8), "uniform_fan_in", 2048),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_3.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.conv_transpose1d_3.weight",
-        init.Parameter("weight", (256, 128, 4), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_0.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_0.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_0.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_0.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_1.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_1.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_1.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_1.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_10.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_10.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_10.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_decoder_0.residual_unit_10.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_decoder_0.residual_unit_11.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_11.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_11.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_decoder_0.residual_unit_11.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_decoder_0.residual_unit_2.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_2.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_decoder_0.residual_unit_2.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_2.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_decoder_0.residual_unit_3.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_3.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_3.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_3.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_4.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_4.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_4.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_4.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_5.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_5.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_decoder_0.residual_unit_5.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_5.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_decoder_0.residual_unit_6.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_6.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_6.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_6.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_7.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_7.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_7.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_7.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_8.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_8.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_decoder_0.residual_unit_8.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_8.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_decoder_0.residual_unit_9.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_9.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_decoder_0.residual_unit_9.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_decoder_0.residual_unit_9.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    ("vae_encoder_0.conv1d_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 7)),
-    ("vae_encoder_0.conv1d_0.weight", init.Parameter("weight", (128, 1, 7), "uniform_fan_in", 7)),
-    ("vae_encoder_0.conv1d_1.bias", init.Parameter("bias", (256,), "uniform_fan_in", 512)),
-    (
-        "vae_encoder_0.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 4), "uniform_fan_in", 512),
-    ),
-    ("vae_encoder_0.conv1d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 2048)),
-    (
-        "vae_encoder_0.conv1d_2.weight",
-        init.Parameter("weight", (512, 256, 8), "uniform_fan_in", 2048),
-    ),
-    ("vae_encoder_0.conv1d_3.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 4096)),
-    (
-        "vae_encoder_0.conv1d_3.weight",
-        init.Parameter("weight", (1024, 512, 8), "uniform_fan_in", 4096),
-    ),
-    ("vae_encoder_0.conv1d_4.bias", init.Parameter("bias", (2048,), "uniform_fan_in", 16384)),
-    (
-        "vae_encoder_0.conv1d_4.weight",
-        init.Parameter("weight", (2048, 1024, 16), "uniform_fan_in", 16384),
-    ),
-    ("vae_encoder_0.conv1d_5.bias", init.Parameter("bias", (128,), "uniform_fan_in", 14336)),
-    (
-        "vae_encoder_0.conv1d_5.weight",
-        init.Parameter("weight", (128, 2048, 7), "uniform_fan_in", 14336),
-    ),
-    (
-        "vae_encoder_0.residual_unit_0.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_0.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_0.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_0.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_1.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_1.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_1.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_1.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_10.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_10.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_10.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_encoder_0.residual_unit_10.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_encoder_0.residual_unit_11.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_11.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_11.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_encoder_0.residual_unit_11.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_encoder_0.residual_unit_2.conv1d_0.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_2.conv1d_0.weight",
-        init.Parameter("weight", (64, 128, 7), "uniform_fan_in", 896),
-    ),
-    (
-        "vae_encoder_0.residual_unit_2.conv1d_1.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_2.conv1d_1.weight",
-        init.Parameter("weight", (128, 64, 1), "uniform_fan_in", 64),
-    ),
-    (
-        "vae_encoder_0.residual_unit_3.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_3.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_3.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_3.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_4.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_4.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_4.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_4.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_5.conv1d_0.bias",
-        init.Parameter("bias", (128,), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_5.conv1d_0.weight",
-        init.Parameter("weight", (128, 256, 7), "uniform_fan_in", 1792),
-    ),
-    (
-        "vae_encoder_0.residual_unit_5.conv1d_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_5.conv1d_1.weight",
-        init.Parameter("weight", (256, 128, 1), "uniform_fan_in", 128),
-    ),
-    (
-        "vae_encoder_0.residual_unit_6.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_6.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_6.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_6.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_7.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_7.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_7.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_7.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_8.conv1d_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_8.conv1d_0.weight",
-        init.Parameter("weight", (256, 512, 7), "uniform_fan_in", 3584),
-    ),
-    (
-        "vae_encoder_0.residual_unit_8.conv1d_1.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_8.conv1d_1.weight",
-        init.Parameter("weight", (512, 256, 1), "uniform_fan_in", 256),
-    ),
-    (
-        "vae_encoder_0.residual_unit_9.conv1d_0.bias",
-        init.Parameter("bias", (512,), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_9.conv1d_0.weight",
-        init.Parameter("weight", (512, 1024, 7), "uniform_fan_in", 7168),
-    ),
-    (
-        "vae_encoder_0.residual_unit_9.conv1d_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 512),
-    ),
-    (
-        "vae_encoder_0.residual_unit_9.conv1d_1.weight",
-        init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
-    ),
-)
-
-
-DISCRIMINATOR_PARAMETERS = (
-    ("period_discriminator_0.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
-    (
-        "period_discriminator_0.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
-    ),
-    (
-        "period_discriminator_0.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
-    ),
-    ("period_discriminator_0.conv2d_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 160)),
-    (
-        "period_discriminator_0.conv2d_1.weight_g",
-        init.Parameter("weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
-    ),
-    (
-        "period_discriminator_0.conv2d_1.weight_v",
-        init.Parameter("weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
-    ),
-    ("period_discriminator_0.conv2d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 640)),
-    (
-        "period_discriminator_0.conv2d_2.weight_g",
-        init.Parameter("weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
-    ),
-    (
-        "period_discriminator_0.conv2d_2.weight_v",
-        init.Parameter("weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
-    ),
-    (
-        "period_discriminator_0.conv2d_3.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_0.conv2d_3.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "period_discriminator_0.conv2d_3.weight_v",
-        init.Parameter("weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_0.conv2d_4.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 5120),
-    ),
-    (
-        "period_discriminator_0.conv2d_4.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
-    ),
-    (
-        "period_discriminator_0.conv2d_4.weight_v",
-        init.Parameter("weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
-    ),
-    ("period_discriminator_0.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 3072)),
-    (
-        "period_discriminator_0.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
-    ),
-    (
-        "period_discriminator_0.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
-    ),
-    ("period_discriminator_1.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
-    (
-        "period_discriminator_1.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
-    ),
-    (
-        "period_discriminator_1.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
-    ),
-    ("period_discriminator_1.conv2d_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 160)),
-    (
-        "period_discriminator_1.conv2d_1.weight_g",
-        init.Parameter("weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
-    ),
-    (
-        "period_discriminator_1.conv2d_1.weight_v",
-        init.Parameter("weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
-    ),
-    ("period_discriminator_1.conv2d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 640)),
-    (
-        "period_discriminator_1.conv2d_2.weight_g",
-        init.Parameter("weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
-    ),
-    (
-        "period_discriminator_1.conv2d_2.weight_v",
-        init.Parameter("weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
-    ),
-    (
-        "period_discriminator_1.conv2d_3.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_1.conv2d_3.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "period_discriminator_1.conv2d_3.weight_v",
-        init.Parameter("weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_1.conv2d_4.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 5120),
-    ),
-    (
-        "period_discriminator_1.conv2d_4.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
-    ),
-    (
-        "period_discriminator_1.conv2d_4.weight_v",
-        init.Parameter("weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
-    ),
-    ("period_discriminator_1.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 3072)),
-    (
-        "period_discriminator_1.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
-    ),
-    (
-        "period_discriminator_1.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
-    ),
-    ("period_discriminator_2.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
-    (
-        "period_discriminator_2.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
-    ),
-    (
-        "period_discriminator_2.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
-    ),
-    ("period_discriminator_2.conv2d_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 160)),
-    (
-        "period_discriminator_2.conv2d_1.weight_g",
-        init.Parameter("weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
-    ),
-    (
-        "period_discriminator_2.conv2d_1.weight_v",
-        init.Parameter("weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
-    ),
-    ("period_discriminator_2.conv2d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 640)),
-    (
-        "period_discriminator_2.conv2d_2.weight_g",
-        init.Parameter("weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
-    ),
-    (
-        "period_discriminator_2.conv2d_2.weight_v",
-        init.Parameter("weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
-    ),
-    (
-        "period_discriminator_2.conv2d_3.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_2.conv2d_3.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "period_discriminator_2.conv2d_3.weight_v",
-        init.Parameter("weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_2.conv2d_4.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 5120),
-    ),
-    (
-        "period_discriminator_2.conv2d_4.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
-    ),
-    (
-        "period_discriminator_2.conv2d_4.weight_v",
-        init.Parameter("weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
-    ),
-    ("period_discriminator_2.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 3072)),
-    (
-        "period_discriminator_2.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
-    ),
-    (
-        "period_discriminator_2.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
-    ),
-    ("period_discriminator_3.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
-    (
-        "period_discriminator_3.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
-    ),
-    (
-        "period_discriminator_3.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
-    ),
-    ("period_discriminator_3.conv2d_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 160)),
-    (
-        "period_discriminator_3.conv2d_1.weight_g",
-        init.Parameter("weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
-    ),
-    (
-        "period_discriminator_3.conv2d_1.weight_v",
-        init.Parameter("weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
-    ),
-    ("period_discriminator_3.conv2d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 640)),
-    (
-        "period_discriminator_3.conv2d_2.weight_g",
-        init.Parameter("weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
-    ),
-    (
-        "period_discriminator_3.conv2d_2.weight_v",
-        init.Parameter("weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
-    ),
-    (
-        "period_discriminator_3.conv2d_3.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_3.conv2d_3.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "period_discriminator_3.conv2d_3.weight_v",
-        init.Parameter("weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_3.conv2d_4.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 5120),
-    ),
-    (
-        "period_discriminator_3.conv2d_4.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
-    ),
-    (
-        "period_discriminator_3.conv2d_4.weight_v",
-        init.Parameter("weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
-    ),
-    ("period_discriminator_3.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 3072)),
-    (
-        "period_discriminator_3.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
-    ),
-    (
-        "period_discriminator_3.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
-    ),
-    ("period_discriminator_4.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
-    (
-        "period_discriminator_4.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
-    ),
-    (
-        "period_discriminator_4.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
-    ),
-    ("period_discriminator_4.conv2d_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 160)),
-    (
-        "period_discriminator_4.conv2d_1.weight_g",
-        init.Parameter("weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
-    ),
-    (
-        "period_discriminator_4.conv2d_1.weight_v",
-        init.Parameter("weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
-    ),
-    ("period_discriminator_4.conv2d_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 640)),
-    (
-        "period_discriminator_4.conv2d_2.weight_g",
-        init.Parameter("weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
-    ),
-    (
-        "period_discriminator_4.conv2d_2.weight_v",
-        init.Parameter("weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
-    ),
-    (
-        "period_discriminator_4.conv2d_3.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_4.conv2d_3.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "period_discriminator_4.conv2d_3.weight_v",
-        init.Parameter("weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
-    ),
-    (
-        "period_discriminator_4.conv2d_4.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 5120),
-    ),
-    (
-        "period_discriminator_4.conv2d_4.weight_g",
-        init.Parameter("weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
-    ),
-    (
-        "period_discriminator_4.conv2d_4.weight_v",
-        init.Parameter("weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
-    ),
-    ("period_discriminator_4.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 3072)),
-    (
-        "period_discriminator_4.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
-    ),
-    (
-        "period_discriminator_4.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
-    ),
-    ("scale_discriminator_0.conv1d_0.bias", init.Parameter("bias", (16,), "uniform_fan_in", 15)),
-    (
-        "scale_discriminator_0.conv1d_0.weight_g",
-        init.Parameter("weight_g", (16, 1, 1), "weight_norm_g", 15),
-    ),
-    (
-        "scale_discriminator_0.conv1d_0.weight_v",
-        init.Parameter("weight_v", (16, 1, 15), "uniform_fan_in", 15),
-    ),
-    ("scale_discriminator_0.conv1d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_0.conv1d_1.weight_g",
-        init.Parameter("weight_g", (64, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_0.conv1d_1.weight_v",
-        init.Parameter("weight_v", (64, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_0.conv1d_2.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_0.conv1d_2.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_0.conv1d_2.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_0.conv1d_3.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_0.conv1d_3.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_0.conv1d_3.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_0.conv1d_4.bias", init.Parameter("bias", (512,), "uniform_fan_in", 41)),
-    (
-        "scale_discriminator_0.conv1d_4.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 41),
-    ),
-    (
-        "scale_discriminator_0.conv1d_4.weight_v",
-        init.Parameter("weight_v", (512, 1, 41), "uniform_fan_in", 41),
-    ),
-    ("scale_discriminator_0.conv1d_5.bias", init.Parameter("bias", (512,), "uniform_fan_in", 2560)),
-    (
-        "scale_discriminator_0.conv1d_5.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "scale_discriminator_0.conv1d_5.weight_v",
-        init.Parameter("weight_v", (512, 512, 5), "uniform_fan_in", 2560),
-    ),
-    ("scale_discriminator_0.conv1d_6.bias", init.Parameter("bias", (1,), "uniform_fan_in", 1536)),
-    (
-        "scale_discriminator_0.conv1d_6.weight_g",
-        init.Parameter("weight_g", (1, 1, 1), "weight_norm_g", 1536),
-    ),
-    (
-        "scale_discriminator_0.conv1d_6.weight_v",
-        init.Parameter("weight_v", (1, 512, 3), "uniform_fan_in", 1536),
-    ),
-    ("scale_discriminator_1.conv1d_0.bias", init.Parameter("bias", (16,), "uniform_fan_in", 15)),
-    (
-        "scale_discriminator_1.conv1d_0.weight_g",
-        init.Parameter("weight_g", (16, 1, 1), "weight_norm_g", 15),
-    ),
-    (
-        "scale_discriminator_1.conv1d_0.weight_v",
-        init.Parameter("weight_v", (16, 1, 15), "uniform_fan_in", 15),
-    ),
-    ("scale_discriminator_1.conv1d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_1.conv1d_1.weight_g",
-        init.Parameter("weight_g", (64, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_1.conv1d_1.weight_v",
-        init.Parameter("weight_v", (64, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_1.conv1d_2.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_1.conv1d_2.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_1.conv1d_2.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_1.conv1d_3.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_1.conv1d_3.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_1.conv1d_3.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_1.conv1d_4.bias", init.Parameter("bias", (512,), "uniform_fan_in", 41)),
-    (
-        "scale_discriminator_1.conv1d_4.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 41),
-    ),
-    (
-        "scale_discriminator_1.conv1d_4.weight_v",
-        init.Parameter("weight_v", (512, 1, 41), "uniform_fan_in", 41),
-    ),
-    ("scale_discriminator_1.conv1d_5.bias", init.Parameter("bias", (512,), "uniform_fan_in", 2560)),
-    (
-        "scale_discriminator_1.conv1d_5.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "scale_discriminator_1.conv1d_5.weight_v",
-        init.Parameter("weight_v", (512, 512, 5), "uniform_fan_in", 2560),
-    ),
-    ("scale_discriminator_1.conv1d_6.bias", init.Parameter("bias", (1,), "uniform_fan_in", 1536)),
-    (
-        "scale_discriminator_1.conv1d_6.weight_g",
-        init.Parameter("weight_g", (1, 1, 1), "weight_norm_g", 1536),
-    ),
-    (
-        "scale_discriminator_1.conv1d_6.weight_v",
-        init.Parameter("weight_v", (1, 512, 3), "uniform_fan_in", 1536),
-    ),
-    ("scale_discriminator_2.conv1d_0.bias", init.Parameter("bias", (16,), "uniform_fan_in", 15)),
-    (
-        "scale_discriminator_2.conv1d_0.weight_g",
-        init.Parameter("weight_g", (16, 1, 1), "weight_norm_g", 15),
-    ),
-    (
-        "scale_discriminator_2.conv1d_0.weight_v",
-        init.Parameter("weight_v", (16, 1, 15), "uniform_fan_in", 15),
-    ),
-    ("scale_discriminator_2.conv1d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_2.conv1d_1.weight_g",
-        init.Parameter("weight_g", (64, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_2.conv1d_1.weight_v",
-        init.Parameter("weight_v", (64, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_2.conv1d_2.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_2.conv1d_2.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_2.conv1d_2.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_2.conv1d_3.bias", init.Parameter("bias", (256,), "uniform_fan_in", 164)),
-    (
-        "scale_discriminator_2.conv1d_3.weight_g",
-        init.Parameter("weight_g", (256, 1, 1), "weight_norm_g", 164),
-    ),
-    (
-        "scale_discriminator_2.conv1d_3.weight_v",
-        init.Parameter("weight_v", (256, 4, 41), "uniform_fan_in", 164),
-    ),
-    ("scale_discriminator_2.conv1d_4.bias", init.Parameter("bias", (512,), "uniform_fan_in", 41)),
-    (
-        "scale_discriminator_2.conv1d_4.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 41),
-    ),
-    (
-        "scale_discriminator_2.conv1d_4.weight_v",
-        init.Parameter("weight_v", (512, 1, 41), "uniform_fan_in", 41),
-    ),
-    ("scale_discriminator_2.conv1d_5.bias", init.Parameter("bias", (512,), "uniform_fan_in", 2560)),
-    (
-        "scale_discriminator_2.conv1d_5.weight_g",
-        init.Parameter("weight_g", (512, 1, 1), "weight_norm_g", 2560),
-    ),
-    (
-        "scale_discriminator_2.conv1d_5.weight_v",
-        init.Parameter("weight_v", (512, 512, 5), "uniform_fan_in", 2560),
-    ),
-    ("scale_discriminator_2.conv1d_6.bias", init.Parameter("bias", (1,), "uniform_fan_in", 1536)),
-    (
-        "scale_discriminator_2.conv1d_6.weight_g",
-        init.Parameter("weight_g", (1, 1, 1), "weight_norm_g", 1536),
-    ),
-    (
-        "scale_discriminator_2.conv1d_6.weight_v",
-        init.Parameter("weight_v", (1, 512, 3), "uniform_fan_in", 1536),
-    ),
-    ("stft_discriminator_0.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 54)),
-    (
-        "stft_discriminator_0.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
-    ),
-    (
-        "stft_discriminator_0.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
-    ),
-    ("stft_discriminator_0.conv2d_1.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_0.conv2d_1.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_0.conv2d_1.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_0.conv2d_2.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_0.conv2d_2.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_0.conv2d_2.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_0.conv2d_3.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_0.conv2d_3.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_0.conv2d_3.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_0.conv2d_4.bias", init.Parameter("bias", (32,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_0.conv2d_4.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_0.conv2d_4.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_0.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_0.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_0.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_1.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 54)),
-    (
-        "stft_discriminator_1.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
-    ),
-    (
-        "stft_discriminator_1.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
-    ),
-    ("stft_discriminator_1.conv2d_1.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_1.conv2d_1.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_1.conv2d_1.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_1.conv2d_2.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_1.conv2d_2.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_1.conv2d_2.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_1.conv2d_3.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_1.conv2d_3.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_1.conv2d_3.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_1.conv2d_4.bias", init.Parameter("bias", (32,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_1.conv2d_4.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_1.conv2d_4.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_1.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_1.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_1.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_2.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 54)),
-    (
-        "stft_discriminator_2.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
-    ),
-    (
-        "stft_discriminator_2.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
-    ),
-    ("stft_discriminator_2.conv2d_1.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_2.conv2d_1.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_2.conv2d_1.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_2.conv2d_2.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_2.conv2d_2.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_2.conv2d_2.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_2.conv2d_3.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_2.conv2d_3.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_2.conv2d_3.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_2.conv2d_4.bias", init.Parameter("bias", (32,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_2.conv2d_4.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_2.conv2d_4.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_2.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_2.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_2.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_3.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 54)),
-    (
-        "stft_discriminator_3.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
-    ),
-    (
-        "stft_discriminator_3.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
-    ),
-    ("stft_discriminator_3.conv2d_1.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_3.conv2d_1.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_3.conv2d_1.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_3.conv2d_2.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_3.conv2d_2.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_3.conv2d_2.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_3.conv2d_3.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_3.conv2d_3.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_3.conv2d_3.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_3.conv2d_4.bias", init.Parameter("bias", (32,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_3.conv2d_4.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_3.conv2d_4.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_3.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_3.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_3.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_4.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 54)),
-    (
-        "stft_discriminator_4.conv2d_0.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
-    ),
-    (
-        "stft_discriminator_4.conv2d_0.weight_v",
-        init.Parameter("weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
-    ),
-    ("stft_discriminator_4.conv2d_1.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_4.conv2d_1.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_4.conv2d_1.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_4.conv2d_2.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_4.conv2d_2.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_4.conv2d_2.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_4.conv2d_3.bias", init.Parameter("bias", (32,), "uniform_fan_in", 864)),
-    (
-        "stft_discriminator_4.conv2d_3.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
-    ),
-    (
-        "stft_discriminator_4.conv2d_3.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
-    ),
-    ("stft_discriminator_4.conv2d_4.bias", init.Parameter("bias", (32,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_4.conv2d_4.weight_g",
-        init.Parameter("weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_4.conv2d_4.weight_v",
-        init.Parameter("weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-    ("stft_discriminator_4.conv2d_5.bias", init.Parameter("bias", (1,), "uniform_fan_in", 288)),
-    (
-        "stft_discriminator_4.conv2d_5.weight_g",
-        init.Parameter("weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
-    ),
-    (
-        "stft_discriminator_4.conv2d_5.weight_v",
-        init.Parameter("weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
-    ),
-)
-
-
 def build_models(seed):
-    """``{name: model}`` with the runtime's initial parameters (identical on every backend)."""
+    """``{name: model}`` with the runtime's initial parameters (identical on every backend);
+    checkpoints name their arrays ``<model>.<parameter>``."""
     generator = AudioVae()
-    state.load_state_dict(generator, init.initialize(GENERATOR_PARAMETERS, seed))
+    table = [
+        (name, init.Parameter(name.split(".")[-1], *row)) for name, *row in GENERATOR_PARAMETERS
+    ]
+    state.load_state_dict(generator, init.initialize(table, seed))
     discriminator = EncodecDiscriminator()
-    state.load_state_dict(discriminator, init.initialize(DISCRIMINATOR_PARAMETERS, seed))
-    return {GENERATOR: generator, DISCRIMINATOR: discriminator}
+    table = [
+        (name, init.Parameter(name.split(".")[-1], *row)) for name, *row in DISCRIMINATOR_PARAMETERS
+    ]
+    state.load_state_dict(discriminator, init.initialize(table, seed))
+    return {"vae": generator, "discriminator": discriminator}
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source, split, eval_batch_size, seed, **specc_data.loader_options(data_arguments, split)
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
+# ----------------------------------------------------------------------------- loss
 
 
 def generate(generator, batch):
     """(reconstruction, [mean, logvar]) of the generator on a batch."""
-    reconstruction, statistics = objectives.regroup(generator(batch["audio"]), GENERATOR_STRUCTURE)
+    reconstruction, statistics = objectives.regroup(generator(batch["audio"]), (None, 2))
     return reconstruction, statistics
 
 
 def discriminate(discriminator, audio):
     """(logits of every sub-discriminator, every feature map) of the discriminator."""
-    logits, features = objectives.regroup(discriminator(audio), DISCRIMINATOR_STRUCTURE)
+    logits, features = objectives.regroup(discriminator(audio), (13, 81))
     return logits, features
 
 
 def reconstruction_values(reconstruction, statistics, batch):
     """The reconstruction terms, ``reconstruction`` = their weighted sum, ``kl`` and
     ``loss`` = reconstruction + kl_weight * kl."""
-    target = batch[target_field]
+    target = batch["audio"]
     values = {}
-    weight, arguments = reconstruction_terms["l1"]
-    values["l1"] = losses.l1(reconstruction, target, **arguments)
-    values["reconstruction"] = weight * values["l1"]
-    weight, arguments = reconstruction_terms["multi_resolution_stft"]
+    values["l1"] = losses.l1(reconstruction, target)
     values["multi_resolution_stft"] = losses.multi_resolution_stft_loss(
-        reconstruction, target, **arguments
+        reconstruction, target, n_ffts=(2048, 1024, 512, 256, 128)
     )
-    values["reconstruction"] = values["reconstruction"] + weight * values["multi_resolution_stft"]
+    values["reconstruction"] = 1.0 * values["l1"] + 1.0 * values["multi_resolution_stft"]
     mean, logvar = statistics
     values["kl"] = losses.kl_divergence(mean, logvar)
     values["loss"] = values["reconstruction"] + kl_weight * values["kl"]
     return values
 
 
-def discriminator_loss(models, batch):
+def discriminator_loss(generator, discriminator, batch):
     """Hinge loss of the discriminator on real data and on the generator's output (no
     gradient to the generator)."""
-    fake, _ = generate(models[GENERATOR], batch)
-    real_logits, _ = discriminate(models[DISCRIMINATOR], batch[target_field])
-    fake_logits, _ = discriminate(models[DISCRIMINATOR], mx.stop_gradient(fake))
+    fake, _ = generate(generator, batch)
+    real_logits, _ = discriminate(discriminator, batch["audio"])
+    fake_logits, _ = discriminate(discriminator, mx.stop_gradient(fake))
     loss = losses.hinge_discriminator_loss(real_logits, fake_logits)
     return loss, {"discriminator_loss": loss}
 
 
-def generator_loss(models, batch, active):
+def generator_loss(generator, discriminator, batch, active):
     """loss = reconstruction + kl_weight * kl + [active] * (adversarial_weight * adversarial
     + feature_matching_weight * feature_matching); the adversarial terms are computed (and
     logged) during the warmup too, but count only once ``active``."""
-    fake, statistics = generate(models[GENERATOR], batch)
+    fake, statistics = generate(generator, batch)
     values = reconstruction_values(fake, statistics, batch)
-    _, real_features = discriminate(models[DISCRIMINATOR], batch[target_field])
-    fake_logits, fake_features = discriminate(models[DISCRIMINATOR], fake)
+    _, real_features = discriminate(discriminator, batch["audio"])
+    fake_logits, fake_features = discriminate(discriminator, fake)
     values["adversarial"] = losses.hinge_generator_loss(fake_logits)
     # one group holding every feature map: the mean over all maps of all sub-discriminators
     values["feature_matching"] = losses.feature_matching_loss([real_features], [fake_features])
     if active:
+        adversarial = adversarial_weight * values["adversarial"]
         values["loss"] = (
-            values["loss"]
-            + adversarial_weight * values["adversarial"]
-            + feature_matching_weight * values["feature_matching"]
+            values["loss"] + adversarial + feature_matching_weight * values["feature_matching"]
         )
     return values["loss"], values
 
@@ -3617,28 +2206,18 @@ def generator_loss(models, batch, active):
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, arguments, output, batch):
-    """One evaluation metric of the generator's reconstruction against the target."""
-    return getattr(metrics, kind)(output, batch[target_field], **arguments)
-
-
-def evaluate(models, loader):
-    """Means over the split's rows of the reconstruction values and of every metric."""
+def evaluate(generator, loader):
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        reconstruction, statistics = generate(models[GENERATOR], batch)
+        reconstruction, statistics = generate(generator, batch)
         values = reconstruction_values(reconstruction, statistics, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, arguments, reconstruction, batch)
-        count = len(host_batch[target_field])
+        count = len(host_batch["audio"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
-
-
-# ----------------------------------------------------------------------------- checkpoints
 
 
 def checkpoint_arrays(models, optimizers):
@@ -3649,11 +2228,9 @@ def checkpoint_arrays(models, optimizers):
         for name, model in models.items()
         for key, value in state.state_dict(model).items()
     }
-    extra = {
-        f"optimizer.{name}.{key}": value
-        for name, optimizer in optimizers.items()
-        for key, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
+    extra = {}
+    for name, optimizer in optimizers.items():
+        extra.update(mlx_training.optimizer_arrays(optimizer, prefix=f"optimizer.{name}."))
     return model_arrays, extra
 
 
@@ -3663,120 +2240,68 @@ def load_models(models, arrays):
         state.load_state_dict(model, training.subtree(arrays, name))
 
 
-def restore(checkpoint, models, optimizers):
-    """Weights and both optimizer states from a checkpoint of this spec."""
-    load_models(models, checkpoint.model)
-    for name, optimizer in optimizers.items():
-        arrays = training.subtree(checkpoint.optimizer, f"optimizer.{name}")
-        mlx_training.load_optimizer_arrays(optimizer, models[name], arrays)
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     models = build_models(run_seed)
-    mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        load_models(models, training.read_checkpoint(warm_start).model)
-    if freeze:
-        objectives.freeze_models(models, freeze)
-    # model name -> its schedule and its optimizer
-    schedules = {
-        "vae": mlx_training.make_schedule(
-            schedule_generator_kind,
-            schedule_generator_arguments,
-            optimizer_generator_arguments["lr"],
-            total_steps,
-        ),
-        "discriminator": mlx_training.make_schedule(
-            schedule_discriminator_kind,
-            schedule_discriminator_arguments,
-            optimizer_discriminator_arguments["lr"],
-            total_steps,
-        ),
-    }
+    generator = models["vae"]
+    discriminator = models["discriminator"]
+    mx.random.seed(run_seed)  # dropout's and gaussian_sample's generator
+    # model name -> its optimizer
     optimizers = {
-        "vae": mlx_training.make_optimizer(
-            optimizer_generator_kind, schedules["vae"], optimizer_generator_arguments
-        ),
-        "discriminator": mlx_training.make_optimizer(
-            optimizer_discriminator_kind,
-            schedules["discriminator"],
-            optimizer_discriminator_arguments,
+        "vae": optim.Adam(generator_lr, betas=generator_betas, eps=1e-08, bias_correction=True),
+        "discriminator": optim.Adam(
+            discriminator_lr, betas=discriminator_betas, eps=1e-08, bias_correction=True
         ),
     }
     for name, optimizer in optimizers.items():
         optimizer.init(models[name].trainable_parameters())
-    step = 0
-    stopping = None
-    latest_metrics = {}
-    if arguments.eval_only:
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only
         load_models(models, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        restore(checkpoint, models, optimizers)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        for name, optimizer in optimizers.items():
+            arrays = training.subtree(checkpoint.optimizer, f"optimizer.{name}")
+            mlx_training.load_optimizer_arrays(optimizer, models[name], arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
+        state.restore_random_key(checkpoint.manifest["mlx_random_key"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
         for model in models.values():
             model.eval()  # dropout off
         found = {}
         for split in splits:
-            values = evaluate(models, evaluation[split])
+            values = evaluate(generator, evaluation[split])
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         for model in models.values():
@@ -3788,20 +2313,15 @@ def main(argv=None):
         log.close()
         return
 
-    models_in_step = list(models.values())
+    discriminator_objective = functools.partial(discriminator_loss, generator, discriminator)
+    generator_objective = functools.partial(generator_loss, generator, discriminator)
     train_step = objectives.make_adversarial_step(
-        models[GENERATOR],
-        models[DISCRIMINATOR],
-        optimizers[GENERATOR],
-        optimizers[DISCRIMINATOR],
-        objectives.mixed_precision_models(
-            functools.partial(discriminator_loss, models), models_in_step, COMPUTE_DTYPE
-        ),
-        objectives.mixed_precision_models(
-            functools.partial(generator_loss, models), models_in_step, COMPUTE_DTYPE
-        ),
-        grad_clip,
-        grad_clip_mode,
+        generator,
+        discriminator,
+        optimizers["vae"],
+        optimizers["discriminator"],
+        discriminator_objective,
+        generator_objective,
     )
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
@@ -3815,70 +2335,426 @@ def main(argv=None):
     def save():
         check_finite()
         model_arrays, extra = checkpoint_arrays(models, optimizers)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
+        # dropout and gaussian_sample draw from MLX's global key: resume continues it
+        manifest["mlx_random_key"] = state.random_key_words()
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
+            micro_batches = [mlx_training.to_device(next(batches))]
             # update k = step (0-indexed): the adversarial terms and the discriminator's
             # updates start once k >= adversarial_warmup
             values = train_step(micro_batches, step >= adversarial_warmup)
             step += 1
             sums.add(values)
             flag.update(values["loss"] + values["discriminator_loss"], step)  # either non-finite
-            mx.eval(
-                [model.state for model in models.values()],
-                [optimizer.state for optimizer in optimizers.values()],
-                sums.arrays(),
-                flag.value,
-            )
+            model_states = [model.state for model in models.values()]
+            optimizer_states = [optimizer.state for optimizer in optimizers.values()]
+            mx.eval(model_states, optimizer_states, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedules[GENERATOR](step - 1).item()
+                means["lr"] = optimizers["vae"].learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+            if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()
-            if stop_early or stop_request.requested:
+            if stop_request.requested:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+GENERATOR_PARAMETERS = (
+    ("vae_decoder_0.conv1d_0.bias", (2048,), "uniform_fan_in", 448),
+    ("vae_decoder_0.conv1d_0.weight", (2048, 64, 7), "uniform_fan_in", 448),
+    ("vae_decoder_0.conv1d_1.bias", (1,), "uniform_fan_in", 896),
+    ("vae_decoder_0.conv1d_1.weight", (1, 128, 7), "uniform_fan_in", 896),
+    ("vae_decoder_0.conv_transpose1d_0.bias", (1024,), "uniform_fan_in", 16384),
+    ("vae_decoder_0.conv_transpose1d_0.weight", (2048, 1024, 16), "uniform_fan_in", 16384),
+    ("vae_decoder_0.conv_transpose1d_1.bias", (512,), "uniform_fan_in", 4096),
+    ("vae_decoder_0.conv_transpose1d_1.weight", (1024, 512, 8), "uniform_fan_in", 4096),
+    ("vae_decoder_0.conv_transpose1d_2.bias", (256,), "uniform_fan_in", 2048),
+    ("vae_decoder_0.conv_transpose1d_2.weight", (512, 256, 8), "uniform_fan_in", 2048),
+    ("vae_decoder_0.conv_transpose1d_3.bias", (128,), "uniform_fan_in", 512),
+    ("vae_decoder_0.conv_transpose1d_3.weight", (256, 128, 4), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_0.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_0.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_0.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_0.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_1.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_1.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_1.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_1.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_10.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_10.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_10.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_decoder_0.residual_unit_10.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_decoder_0.residual_unit_11.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_11.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_11.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_decoder_0.residual_unit_11.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_decoder_0.residual_unit_2.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_2.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_decoder_0.residual_unit_2.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_2.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+    ("vae_decoder_0.residual_unit_3.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_3.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_3.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_3.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_4.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_4.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_4.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_4.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_5.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_5.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_decoder_0.residual_unit_5.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_5.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_decoder_0.residual_unit_6.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_6.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_6.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_6.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_7.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_7.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_7.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_7.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_8.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_8.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_decoder_0.residual_unit_8.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_8.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_decoder_0.residual_unit_9.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_9.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_decoder_0.residual_unit_9.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_decoder_0.residual_unit_9.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_encoder_0.conv1d_0.bias", (128,), "uniform_fan_in", 7),
+    ("vae_encoder_0.conv1d_0.weight", (128, 1, 7), "uniform_fan_in", 7),
+    ("vae_encoder_0.conv1d_1.bias", (256,), "uniform_fan_in", 512),
+    ("vae_encoder_0.conv1d_1.weight", (256, 128, 4), "uniform_fan_in", 512),
+    ("vae_encoder_0.conv1d_2.bias", (512,), "uniform_fan_in", 2048),
+    ("vae_encoder_0.conv1d_2.weight", (512, 256, 8), "uniform_fan_in", 2048),
+    ("vae_encoder_0.conv1d_3.bias", (1024,), "uniform_fan_in", 4096),
+    ("vae_encoder_0.conv1d_3.weight", (1024, 512, 8), "uniform_fan_in", 4096),
+    ("vae_encoder_0.conv1d_4.bias", (2048,), "uniform_fan_in", 16384),
+    ("vae_encoder_0.conv1d_4.weight", (2048, 1024, 16), "uniform_fan_in", 16384),
+    ("vae_encoder_0.conv1d_5.bias", (128,), "uniform_fan_in", 14336),
+    ("vae_encoder_0.conv1d_5.weight", (128, 2048, 7), "uniform_fan_in", 14336),
+    ("vae_encoder_0.residual_unit_0.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_0.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_0.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_0.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_1.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_1.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_1.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_1.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_10.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_10.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_10.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_encoder_0.residual_unit_10.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+    ("vae_encoder_0.residual_unit_11.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_11.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_11.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_encoder_0.residual_unit_11.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+    ("vae_encoder_0.residual_unit_2.conv1d_0.bias", (64,), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_2.conv1d_0.weight", (64, 128, 7), "uniform_fan_in", 896),
+    ("vae_encoder_0.residual_unit_2.conv1d_1.bias", (128,), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_2.conv1d_1.weight", (128, 64, 1), "uniform_fan_in", 64),
+    ("vae_encoder_0.residual_unit_3.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_3.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_3.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_3.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_4.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_4.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_4.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_4.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_5.conv1d_0.bias", (128,), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_5.conv1d_0.weight", (128, 256, 7), "uniform_fan_in", 1792),
+    ("vae_encoder_0.residual_unit_5.conv1d_1.bias", (256,), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_5.conv1d_1.weight", (256, 128, 1), "uniform_fan_in", 128),
+    ("vae_encoder_0.residual_unit_6.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_6.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_6.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_6.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_7.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_7.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_7.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_7.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_8.conv1d_0.bias", (256,), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_8.conv1d_0.weight", (256, 512, 7), "uniform_fan_in", 3584),
+    ("vae_encoder_0.residual_unit_8.conv1d_1.bias", (512,), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_8.conv1d_1.weight", (512, 256, 1), "uniform_fan_in", 256),
+    ("vae_encoder_0.residual_unit_9.conv1d_0.bias", (512,), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_9.conv1d_0.weight", (512, 1024, 7), "uniform_fan_in", 7168),
+    ("vae_encoder_0.residual_unit_9.conv1d_1.bias", (1024,), "uniform_fan_in", 512),
+    ("vae_encoder_0.residual_unit_9.conv1d_1.weight", (1024, 512, 1), "uniform_fan_in", 512),
+)
+
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+DISCRIMINATOR_PARAMETERS = (
+    ("period_discriminator_0.conv2d_0.bias", (32,), "uniform_fan_in", 5),
+    ("period_discriminator_0.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
+    ("period_discriminator_0.conv2d_0.weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
+    ("period_discriminator_0.conv2d_1.bias", (128,), "uniform_fan_in", 160),
+    ("period_discriminator_0.conv2d_1.weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
+    ("period_discriminator_0.conv2d_1.weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
+    ("period_discriminator_0.conv2d_2.bias", (512,), "uniform_fan_in", 640),
+    ("period_discriminator_0.conv2d_2.weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
+    ("period_discriminator_0.conv2d_2.weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
+    ("period_discriminator_0.conv2d_3.bias", (1024,), "uniform_fan_in", 2560),
+    ("period_discriminator_0.conv2d_3.weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
+    ("period_discriminator_0.conv2d_3.weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
+    ("period_discriminator_0.conv2d_4.bias", (1024,), "uniform_fan_in", 5120),
+    ("period_discriminator_0.conv2d_4.weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
+    ("period_discriminator_0.conv2d_4.weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
+    ("period_discriminator_0.conv2d_5.bias", (1,), "uniform_fan_in", 3072),
+    ("period_discriminator_0.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
+    ("period_discriminator_0.conv2d_5.weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
+    ("period_discriminator_1.conv2d_0.bias", (32,), "uniform_fan_in", 5),
+    ("period_discriminator_1.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
+    ("period_discriminator_1.conv2d_0.weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
+    ("period_discriminator_1.conv2d_1.bias", (128,), "uniform_fan_in", 160),
+    ("period_discriminator_1.conv2d_1.weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
+    ("period_discriminator_1.conv2d_1.weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
+    ("period_discriminator_1.conv2d_2.bias", (512,), "uniform_fan_in", 640),
+    ("period_discriminator_1.conv2d_2.weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
+    ("period_discriminator_1.conv2d_2.weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
+    ("period_discriminator_1.conv2d_3.bias", (1024,), "uniform_fan_in", 2560),
+    ("period_discriminator_1.conv2d_3.weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
+    ("period_discriminator_1.conv2d_3.weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
+    ("period_discriminator_1.conv2d_4.bias", (1024,), "uniform_fan_in", 5120),
+    ("period_discriminator_1.conv2d_4.weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
+    ("period_discriminator_1.conv2d_4.weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
+    ("period_discriminator_1.conv2d_5.bias", (1,), "uniform_fan_in", 3072),
+    ("period_discriminator_1.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
+    ("period_discriminator_1.conv2d_5.weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
+    ("period_discriminator_2.conv2d_0.bias", (32,), "uniform_fan_in", 5),
+    ("period_discriminator_2.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
+    ("period_discriminator_2.conv2d_0.weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
+    ("period_discriminator_2.conv2d_1.bias", (128,), "uniform_fan_in", 160),
+    ("period_discriminator_2.conv2d_1.weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
+    ("period_discriminator_2.conv2d_1.weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
+    ("period_discriminator_2.conv2d_2.bias", (512,), "uniform_fan_in", 640),
+    ("period_discriminator_2.conv2d_2.weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
+    ("period_discriminator_2.conv2d_2.weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
+    ("period_discriminator_2.conv2d_3.bias", (1024,), "uniform_fan_in", 2560),
+    ("period_discriminator_2.conv2d_3.weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
+    ("period_discriminator_2.conv2d_3.weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
+    ("period_discriminator_2.conv2d_4.bias", (1024,), "uniform_fan_in", 5120),
+    ("period_discriminator_2.conv2d_4.weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
+    ("period_discriminator_2.conv2d_4.weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
+    ("period_discriminator_2.conv2d_5.bias", (1,), "uniform_fan_in", 3072),
+    ("period_discriminator_2.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
+    ("period_discriminator_2.conv2d_5.weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
+    ("period_discriminator_3.conv2d_0.bias", (32,), "uniform_fan_in", 5),
+    ("period_discriminator_3.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
+    ("period_discriminator_3.conv2d_0.weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
+    ("period_discriminator_3.conv2d_1.bias", (128,), "uniform_fan_in", 160),
+    ("period_discriminator_3.conv2d_1.weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
+    ("period_discriminator_3.conv2d_1.weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
+    ("period_discriminator_3.conv2d_2.bias", (512,), "uniform_fan_in", 640),
+    ("period_discriminator_3.conv2d_2.weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
+    ("period_discriminator_3.conv2d_2.weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
+    ("period_discriminator_3.conv2d_3.bias", (1024,), "uniform_fan_in", 2560),
+    ("period_discriminator_3.conv2d_3.weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
+    ("period_discriminator_3.conv2d_3.weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
+    ("period_discriminator_3.conv2d_4.bias", (1024,), "uniform_fan_in", 5120),
+    ("period_discriminator_3.conv2d_4.weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
+    ("period_discriminator_3.conv2d_4.weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
+    ("period_discriminator_3.conv2d_5.bias", (1,), "uniform_fan_in", 3072),
+    ("period_discriminator_3.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
+    ("period_discriminator_3.conv2d_5.weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
+    ("period_discriminator_4.conv2d_0.bias", (32,), "uniform_fan_in", 5),
+    ("period_discriminator_4.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 5),
+    ("period_discriminator_4.conv2d_0.weight_v", (32, 1, 5, 1), "uniform_fan_in", 5),
+    ("period_discriminator_4.conv2d_1.bias", (128,), "uniform_fan_in", 160),
+    ("period_discriminator_4.conv2d_1.weight_g", (128, 1, 1, 1), "weight_norm_g", 160),
+    ("period_discriminator_4.conv2d_1.weight_v", (128, 32, 5, 1), "uniform_fan_in", 160),
+    ("period_discriminator_4.conv2d_2.bias", (512,), "uniform_fan_in", 640),
+    ("period_discriminator_4.conv2d_2.weight_g", (512, 1, 1, 1), "weight_norm_g", 640),
+    ("period_discriminator_4.conv2d_2.weight_v", (512, 128, 5, 1), "uniform_fan_in", 640),
+    ("period_discriminator_4.conv2d_3.bias", (1024,), "uniform_fan_in", 2560),
+    ("period_discriminator_4.conv2d_3.weight_g", (1024, 1, 1, 1), "weight_norm_g", 2560),
+    ("period_discriminator_4.conv2d_3.weight_v", (1024, 512, 5, 1), "uniform_fan_in", 2560),
+    ("period_discriminator_4.conv2d_4.bias", (1024,), "uniform_fan_in", 5120),
+    ("period_discriminator_4.conv2d_4.weight_g", (1024, 1, 1, 1), "weight_norm_g", 5120),
+    ("period_discriminator_4.conv2d_4.weight_v", (1024, 1024, 5, 1), "uniform_fan_in", 5120),
+    ("period_discriminator_4.conv2d_5.bias", (1,), "uniform_fan_in", 3072),
+    ("period_discriminator_4.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 3072),
+    ("period_discriminator_4.conv2d_5.weight_v", (1, 1024, 3, 1), "uniform_fan_in", 3072),
+    ("scale_discriminator_0.conv1d_0.bias", (16,), "uniform_fan_in", 15),
+    ("scale_discriminator_0.conv1d_0.weight_g", (16, 1, 1), "weight_norm_g", 15),
+    ("scale_discriminator_0.conv1d_0.weight_v", (16, 1, 15), "uniform_fan_in", 15),
+    ("scale_discriminator_0.conv1d_1.bias", (64,), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_1.weight_g", (64, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_0.conv1d_1.weight_v", (64, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_2.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_2.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_0.conv1d_2.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_3.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_3.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_0.conv1d_3.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_0.conv1d_4.bias", (512,), "uniform_fan_in", 41),
+    ("scale_discriminator_0.conv1d_4.weight_g", (512, 1, 1), "weight_norm_g", 41),
+    ("scale_discriminator_0.conv1d_4.weight_v", (512, 1, 41), "uniform_fan_in", 41),
+    ("scale_discriminator_0.conv1d_5.bias", (512,), "uniform_fan_in", 2560),
+    ("scale_discriminator_0.conv1d_5.weight_g", (512, 1, 1), "weight_norm_g", 2560),
+    ("scale_discriminator_0.conv1d_5.weight_v", (512, 512, 5), "uniform_fan_in", 2560),
+    ("scale_discriminator_0.conv1d_6.bias", (1,), "uniform_fan_in", 1536),
+    ("scale_discriminator_0.conv1d_6.weight_g", (1, 1, 1), "weight_norm_g", 1536),
+    ("scale_discriminator_0.conv1d_6.weight_v", (1, 512, 3), "uniform_fan_in", 1536),
+    ("scale_discriminator_1.conv1d_0.bias", (16,), "uniform_fan_in", 15),
+    ("scale_discriminator_1.conv1d_0.weight_g", (16, 1, 1), "weight_norm_g", 15),
+    ("scale_discriminator_1.conv1d_0.weight_v", (16, 1, 15), "uniform_fan_in", 15),
+    ("scale_discriminator_1.conv1d_1.bias", (64,), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_1.weight_g", (64, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_1.conv1d_1.weight_v", (64, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_2.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_2.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_1.conv1d_2.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_3.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_3.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_1.conv1d_3.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_1.conv1d_4.bias", (512,), "uniform_fan_in", 41),
+    ("scale_discriminator_1.conv1d_4.weight_g", (512, 1, 1), "weight_norm_g", 41),
+    ("scale_discriminator_1.conv1d_4.weight_v", (512, 1, 41), "uniform_fan_in", 41),
+    ("scale_discriminator_1.conv1d_5.bias", (512,), "uniform_fan_in", 2560),
+    ("scale_discriminator_1.conv1d_5.weight_g", (512, 1, 1), "weight_norm_g", 2560),
+    ("scale_discriminator_1.conv1d_5.weight_v", (512, 512, 5), "uniform_fan_in", 2560),
+    ("scale_discriminator_1.conv1d_6.bias", (1,), "uniform_fan_in", 1536),
+    ("scale_discriminator_1.conv1d_6.weight_g", (1, 1, 1), "weight_norm_g", 1536),
+    ("scale_discriminator_1.conv1d_6.weight_v", (1, 512, 3), "uniform_fan_in", 1536),
+    ("scale_discriminator_2.conv1d_0.bias", (16,), "uniform_fan_in", 15),
+    ("scale_discriminator_2.conv1d_0.weight_g", (16, 1, 1), "weight_norm_g", 15),
+    ("scale_discriminator_2.conv1d_0.weight_v", (16, 1, 15), "uniform_fan_in", 15),
+    ("scale_discriminator_2.conv1d_1.bias", (64,), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_1.weight_g", (64, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_2.conv1d_1.weight_v", (64, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_2.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_2.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_2.conv1d_2.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_3.bias", (256,), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_3.weight_g", (256, 1, 1), "weight_norm_g", 164),
+    ("scale_discriminator_2.conv1d_3.weight_v", (256, 4, 41), "uniform_fan_in", 164),
+    ("scale_discriminator_2.conv1d_4.bias", (512,), "uniform_fan_in", 41),
+    ("scale_discriminator_2.conv1d_4.weight_g", (512, 1, 1), "weight_norm_g", 41),
+    ("scale_discriminator_2.conv1d_4.weight_v", (512, 1, 41), "uniform_fan_in", 41),
+    ("scale_discriminator_2.conv1d_5.bias", (512,), "uniform_fan_in", 2560),
+    ("scale_discriminator_2.conv1d_5.weight_g", (512, 1, 1), "weight_norm_g", 2560),
+    ("scale_discriminator_2.conv1d_5.weight_v", (512, 512, 5), "uniform_fan_in", 2560),
+    ("scale_discriminator_2.conv1d_6.bias", (1,), "uniform_fan_in", 1536),
+    ("scale_discriminator_2.conv1d_6.weight_g", (1, 1, 1), "weight_norm_g", 1536),
+    ("scale_discriminator_2.conv1d_6.weight_v", (1, 512, 3), "uniform_fan_in", 1536),
+    ("stft_discriminator_0.conv2d_0.bias", (32,), "uniform_fan_in", 54),
+    ("stft_discriminator_0.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
+    ("stft_discriminator_0.conv2d_0.weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
+    ("stft_discriminator_0.conv2d_1.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_1.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_0.conv2d_1.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_2.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_2.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_0.conv2d_2.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_3.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_3.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_0.conv2d_3.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_0.conv2d_4.bias", (32,), "uniform_fan_in", 288),
+    ("stft_discriminator_0.conv2d_4.weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_0.conv2d_4.weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_0.conv2d_5.bias", (1,), "uniform_fan_in", 288),
+    ("stft_discriminator_0.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_0.conv2d_5.weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_1.conv2d_0.bias", (32,), "uniform_fan_in", 54),
+    ("stft_discriminator_1.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
+    ("stft_discriminator_1.conv2d_0.weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
+    ("stft_discriminator_1.conv2d_1.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_1.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_1.conv2d_1.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_2.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_2.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_1.conv2d_2.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_3.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_3.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_1.conv2d_3.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_1.conv2d_4.bias", (32,), "uniform_fan_in", 288),
+    ("stft_discriminator_1.conv2d_4.weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_1.conv2d_4.weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_1.conv2d_5.bias", (1,), "uniform_fan_in", 288),
+    ("stft_discriminator_1.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_1.conv2d_5.weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_2.conv2d_0.bias", (32,), "uniform_fan_in", 54),
+    ("stft_discriminator_2.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
+    ("stft_discriminator_2.conv2d_0.weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
+    ("stft_discriminator_2.conv2d_1.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_1.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_2.conv2d_1.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_2.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_2.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_2.conv2d_2.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_3.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_3.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_2.conv2d_3.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_2.conv2d_4.bias", (32,), "uniform_fan_in", 288),
+    ("stft_discriminator_2.conv2d_4.weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_2.conv2d_4.weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_2.conv2d_5.bias", (1,), "uniform_fan_in", 288),
+    ("stft_discriminator_2.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_2.conv2d_5.weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_3.conv2d_0.bias", (32,), "uniform_fan_in", 54),
+    ("stft_discriminator_3.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
+    ("stft_discriminator_3.conv2d_0.weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
+    ("stft_discriminator_3.conv2d_1.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_1.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_3.conv2d_1.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_2.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_2.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_3.conv2d_2.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_3.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_3.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_3.conv2d_3.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_3.conv2d_4.bias", (32,), "uniform_fan_in", 288),
+    ("stft_discriminator_3.conv2d_4.weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_3.conv2d_4.weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_3.conv2d_5.bias", (1,), "uniform_fan_in", 288),
+    ("stft_discriminator_3.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_3.conv2d_5.weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_4.conv2d_0.bias", (32,), "uniform_fan_in", 54),
+    ("stft_discriminator_4.conv2d_0.weight_g", (32, 1, 1, 1), "weight_norm_g", 54),
+    ("stft_discriminator_4.conv2d_0.weight_v", (32, 2, 3, 9), "uniform_fan_in", 54),
+    ("stft_discriminator_4.conv2d_1.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_1.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_4.conv2d_1.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_2.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_2.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_4.conv2d_2.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_3.bias", (32,), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_3.weight_g", (32, 1, 1, 1), "weight_norm_g", 864),
+    ("stft_discriminator_4.conv2d_3.weight_v", (32, 32, 3, 9), "uniform_fan_in", 864),
+    ("stft_discriminator_4.conv2d_4.bias", (32,), "uniform_fan_in", 288),
+    ("stft_discriminator_4.conv2d_4.weight_g", (32, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_4.conv2d_4.weight_v", (32, 32, 3, 3), "uniform_fan_in", 288),
+    ("stft_discriminator_4.conv2d_5.bias", (1,), "uniform_fan_in", 288),
+    ("stft_discriminator_4.conv2d_5.weight_g", (1, 1, 1, 1), "weight_norm_g", 288),
+    ("stft_discriminator_4.conv2d_5.weight_v", (1, 32, 3, 3), "uniform_fan_in", 288),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/audio_vae_gan.mf with imports inlined\n# specs/audio_vae_gan.mf: seed 003. A convolutional audio VAE trained against the EnCodec\n# discriminators (MS-STFT, multi-scale, multi-period) with hinge adversarial and\n# feature-matching losses, KL and multi-resolution STFT reconstruction terms.\nspec audio_vae_gan\nlanguage 1\n# import "std/vae.mf"\n# import "std/discriminators.mf"\n\nlet length = 16384  # samples per training segment\n# AudioVAE\nlet base_channels = 128\nlet stages = [[1, 2], [2, 4], [4, 4], [8, 8]]  # channel_mults [1, 2, 4, 8], strides [2, 4, 4, 8]\nlet latent_dim = 64\nlet kernel_size = 7\nlet dilations = [1, 3, 9]\nlet sample_latent = true  # z = mean + sigma * eps in training (false: decode the mean)\n# EnCodecDiscriminator (configs/model/discriminator/discriminator.yaml)\nlet stft_filters = 32\nlet n_ffts = [2048, 1024, 512, 256, 128]\nlet use_msd = true\nlet msd_scales = [1, 2, 4]\nlet msd_layers = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]]  # [channels, kernel, stride, groups, padding]\nlet use_mpd = true\nlet mpd_periods = [2, 3, 5, 7, 11]\nlet mpd_stages = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]]  # mpd_channels, strides\n# reconstruction: multi-resolution STFT FFT sizes\nlet stft_resolutions = [2048, 1024, 512, 256, 128]\n\ndata synthetic_audio {\n  sample_rate = 16000\n  length = length\n  sizes = [2000, 200, 200]\n  batch_size = 8\n}\n\nmodel vae = audio_vae(\n  length = length,\n  base_channels = base_channels,\n  stages = stages,\n  latent_dim = latent_dim,\n  kernel_size = kernel_size,\n  dilations = dilations,\n  sample_latent = sample_latent,\n)\n\nmodel discriminator = encodec_discriminator(\n  length = length,\n  stft_filters = stft_filters,\n  n_ffts = n_ffts,\n  use_msd = use_msd,\n  msd_scales = msd_scales,\n  msd_layers = msd_layers,\n  use_mpd = use_mpd,\n  mpd_periods = mpd_periods,\n  mpd_stages = mpd_stages,\n)\n\n# AdversarialLossCalculator: configs/model/adversarial/adversarial_loss.yaml\nobjective adversarial {\n  generator = vae\n  discriminator = discriminator\n  target = data.audio\n  loss = l1 + multi_resolution_stft(n_ffts = stft_resolutions)\n  adversarial_weight = 1.0\n  feature_matching_weight = 10.0\n  adversarial_warmup = 0\n  kl_weight = 1e-4\n}\n\noptimizer generator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [vae]\n}\noptimizer discriminator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [discriminator]\n}\n\ntrain {\n  max_steps = 200_000\n  log_every = 50\n  eval_every = 2000\n  freeze = []  # encoder_frozen: freeze = ["vae.vae_encoder_0"]\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\n\n# ---- inlined from <std>/vae.mf ----\n# std/vae.mf: the convolutional audio VAE of seed 003 (AudioVAE: in_channels, base_channels,\n# channel_mults, strides, latent_dim, kernel_size, dilations), SEANet style.\n# Audio is [B, T, C] (channels last). Each stage pairs a channel multiplier with a stride:\n# the seed\'s channel_mults [1, 2, 4, 8] and strides [2, 4, 4, 8] are stages\n# [[1, 2], [2, 4], [4, 4], [8, 8]]. Strides must be even (down/upsampling by exactly s).\n# Activations are ELU (alpha 1), as in SEANet.\n\n# Residual unit: x + conv_1(act(conv_k,dilated(act(x)))), hidden C // 2 channels.\nblock residual_unit(x: [B, T, C], kernel: int, dilation: int) -> [B, T, C] {\n  h = conv1d(elu(x), C // 2, kernel, dilation = dilation, padding = same)\n  return x + conv1d(elu(h), C, 1)\n}\n\n# Encoder: conv_k to base_channels; per stage, one residual unit per dilation at\n# base * mult channels, then a strided conv (kernel 2 s, stride s) to base * mult * 2\n# channels; finally conv_k to 2 * latent_dim (mean and log-variance). Length T / prod(strides).\nblock vae_encoder(x: [B, T, C], base_channels: int, stages: list, latent_dim: int, kernel_size: int, dilations: list) -> list {\n  h = conv1d(x, base_channels, kernel_size, padding = same)\n  for stage in stages {\n    mult, stride = stage\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n    h = conv1d(elu(h), base_channels * mult * 2, 2 * stride, stride = stride, padding = stride // 2)\n  }\n  return [conv1d(elu(h), 2 * latent_dim, kernel_size, padding = same)]\n}\n\n# Decoder: the encoder mirrored: conv_k from the latent to the widest stage, then per stage\n# in reverse a transposed conv (kernel 2 s, stride s) to base * mult channels and the\n# residual units; finally conv_k to out_channels. Length T * prod(strides).\nblock vae_decoder(z: [B, S, L], out_channels: int, base_channels: int, stages: list, kernel_size: int, dilations: list) -> list {\n  reversed = []\n  for stage in stages {\n    reversed = [stage] + reversed\n    widest_mult, widest_stride = stage\n  }\n  h = conv1d(z, base_channels * widest_mult * 2, kernel_size, padding = same)\n  for stage in reversed {\n    mult, stride = stage\n    h = conv_transpose1d(elu(h), base_channels * mult, 2 * stride, stride = stride, padding = stride // 2)\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n  }\n  return [tanh(conv1d(elu(h), out_channels, kernel_size, padding = same))]\n}\n\n# The seed\'s AudioVAE as one block over mono audio [B, length]: encode, split the statistics\n# into mean and log-variance, decode z = mean + exp(logvar / 2) * eps, eps ~ N(0, I), in\n# training (the mean in evaluation; `sample_latent = false` decodes the mean always: a\n# deterministic autoencoder, which is how the three backends are compared step by step).\n# Returns the reconstruction and [mean, logvar].\nblock audio_vae(\n  x: [B, length],\n  length: int,\n  base_channels: int = 128,\n  stages: list = [[1, 2], [2, 4], [4, 4], [8, 8]],\n  latent_dim: int = 64,\n  kernel_size: int = 7,\n  dilations: list = [1, 3, 9],\n  sample_latent: bool = true,\n) -> ([B, length], list) {\n  audio = reshape(x, [B, length, 1])\n  encoded = vae_encoder(audio, base_channels, stages, latent_dim, kernel_size, dilations)\n  for statistics in encoded {\n    mean, logvar = split(statistics, 2)\n  }\n  z = mean\n  if sample_latent {\n    z = gaussian_sample(mean, logvar)\n  }\n  decoded = vae_decoder(z, 1, base_channels, stages, kernel_size, dilations)\n  for y in decoded {\n    reconstruction = reshape(y, [B, length])\n  }\n  return reconstruction, [mean, logvar]\n}\n\n\n# ---- inlined from <std>/discriminators.mf ----\n# std/discriminators.mf: the discriminators of seed 003 (EnCodecDiscriminator): multi-scale\n# STFT (stft_filters, n_ffts), multi-scale (use_msd, msd_scales) and multi-period (use_mpd,\n# mpd_periods, mpd_channels), each switchable. Semantics: COMPONENTS.md "Adversarial training".\n# Convolutions are weight-normalised (as in EnCodec and HiFi-GAN).\n# Every discriminator returns (logits, features): a list of logit maps (one per\n# sub-discriminator, flattened to [B, n]) and the list of all intermediate feature maps.\n\n# MS-STFT sub-discriminator (EnCodec): the complex STFT (hop n_fft / 4) of each channel as an\n# image [B, frames, bins, 2 C]; conv (3, 9); one conv (3, 9) per dilation (dilated in time,\n# stride 2 in frequency); conv (3, 3); conv (3, 3) to one logit map. LeakyReLU 0.2.\nblock stft_discriminator(x: [B, T, C], n_fft: int, filters: int = 32, dilations: list = [1, 2, 4]) -> (list, list) {\n  spectra = []\n  for channel in split(x, C) {\n    spectra = spectra + [stft(reshape(channel, [B, T]), n_fft, n_fft // 4)]\n  }\n  h = leaky_relu(conv2d(concat(spectra), filters, [3, 9], padding = [1, 4], weight_norm = true), 0.2)\n  features = [h]\n  for d in dilations {\n    h = leaky_relu(conv2d(h, filters, [3, 9], stride = [1, 2], dilation = [d, 1], padding = [d, 4], weight_norm = true), 0.2)\n    features = features + [h]\n  }\n  h = leaky_relu(conv2d(h, filters, [3, 3], padding = [1, 1], weight_norm = true), 0.2)\n  logits = conv2d(h, 1, [3, 3], padding = [1, 1], weight_norm = true)\n  return [flatten(logits)], features + [h, logits]\n}\n\n# Multi-scale sub-discriminator (MelGAN / HiFi-GAN) on the waveform average-pooled by\n# `scale`: grouped strided conv1d stack, LeakyReLU 0.1, conv to one logit map.\n# layers: [channels, kernel, stride, groups, padding] per convolution.\nblock scale_discriminator(\n  x: [B, T, C],\n  scale: int = 1,\n  layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  h = x\n  if scale > 1 {\n    h = avg_pool1d(x, scale)\n  }\n  features = []\n  for layer in layers {\n    channels, kernel, stride, groups, padding = layer\n    h = leaky_relu(conv1d(h, channels, kernel, stride = stride, groups = groups, padding = padding, weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv1d(h, 1, 3, padding = 1, weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# Multi-period sub-discriminator (HiFi-GAN): the waveform reflect-padded to a multiple of\n# `period` and folded to [B, T / period, period, C]; conv2d (5, 1) per [channels, stride]\n# stage, LeakyReLU 0.1, conv (3, 1) to one logit map.\nblock period_discriminator(\n  x: [B, T, C],\n  period: int,\n  stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n) -> (list, list) {\n  extra = (period - T % period) % period\n  h = x\n  if extra > 0 {\n    h = pad(x, 0, extra, axis = 1, mode = reflect)\n  }\n  h = reshape(h, [B, (T + extra) // period, period, C])\n  features = []\n  for stage in stages {\n    channels, stride = stage\n    h = leaky_relu(conv2d(h, channels, [5, 1], stride = [stride, 1], padding = [2, 0], weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv2d(h, 1, [3, 1], padding = [1, 0], weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# EnCodecDiscriminator over mono audio [B, length]: MS-STFT always, MSD and MPD switchable.\nblock encodec_discriminator(\n  x: [B, length],\n  length: int,\n  stft_filters: int = 32,\n  n_ffts: list = [2048, 1024, 512, 256, 128],\n  use_msd: bool = true,\n  msd_scales: list = [1, 2, 4],\n  use_mpd: bool = true,\n  mpd_periods: list = [2, 3, 5, 7, 11],\n  mpd_stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n  msd_layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  audio = reshape(x, [B, length, 1])\n  logits = []\n  features = []\n  for n_fft in n_ffts {\n    scores, maps = stft_discriminator(audio, n_fft, stft_filters)\n    logits = logits + scores\n    features = features + maps\n  }\n  if use_msd {\n    for scale in msd_scales {\n      scores, maps = scale_discriminator(audio, scale, msd_layers)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  if use_mpd {\n    for period in mpd_periods {\n      scores, maps = period_discriminator(audio, period, mpd_stages)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  return logits, features\n}\n'
 
 
 if __name__ == "__main__":

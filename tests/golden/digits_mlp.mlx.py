@@ -9,89 +9,55 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
-import functools
 import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
-from mlx.utils import tree_map
-
+import mlx.optimizers as optim
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import layers, losses, metrics, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "digits_mlp"
 SPEC_HASH = "dc8db8944a544ed15a4869e4a7634bd28a1b774ed33ddce42f061b8dadb4ded8"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "digits"
-data_arguments = {
-    "drop_last": True,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "seed": 0,  # default
-    "test_fraction": 0.15,  # default
-    "transforms": (),  # default
-    "val_fraction": 0.15,  # default
-    "worker_type": "thread",  # default
-}
 batch_size = 64  # specs/digits_mlp.mf:6
-# objective
-objective = "classification"
-target_field = "y"  # specs/digits_mlp.mf:17
-loss_arguments = {"ignore_index": None}  # default
 # optimization
-optimizer_kind = "adam"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.001,  # specs/digits_mlp.mf:22
-    "weight_decay": 0.0,  # default
-}
-schedule_kind = "constant"
-schedule_arguments = {}
+lr = 0.001  # specs/digits_mlp.mf:22
 # training
 max_steps = 600  # specs/digits_mlp.mf:28
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/digits_mlp.mf:30
 eval_every = 200  # specs/digits_mlp.mf:29
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 200  # specs/digits_mlp.mf:32
 checkpoint_keep = 2  # specs/digits_mlp.mf:33
 checkpoint_monitor = "val/accuracy"  # specs/digits_mlp.mf:34
 checkpoint_mode = "max"  # specs/digits_mlp.mf:35
-# evaluation
-eval_batch_size = 64
-eval_metrics = (("accuracy", "output", {}),)  # specs/digits_mlp.mf:40
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "x": ("f32", (64,)),
-    "y": ("i64", ()),
-}
-CONDITIONS = ["x"]
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a classifier on scikit-learn\'s 8x8 digits (64 pixels, 10 classes)\nspec digits_mlp\nlanguage 1\n\ndata digits {\n  batch_size = 64\n}\n\nmodel mlp(x: f32[B, 64]) -> f32[B, 10] {\n  h = relu(linear(x, 128))\n  h = relu(linear(h, 128))\n  return linear(h, 10)\n}\n\nobjective classification {\n  model = mlp\n  target = data.y\n  inputs = { x = data.x }\n}\n\noptimizer adam {\n  lr = 1e-3\n}\n\nschedule constant {}\n\ntrain {\n  max_steps = 600\n  eval_every = 200\n  log_every = 50\n  checkpoint {\n    every = 200\n    keep = 2\n    monitor = "val/accuracy"\n    mode = max\n  }\n}\n\neval {\n  metrics = [accuracy]\n}\n'
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"x": ("f32", (64,)), "y": ("i64", ())}
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the digits source."""
+    source = specc_data.make_source("digits", seed=0, test_fraction=0.15, val_fraction=0.15)
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_loader = specc_data.Loader(source, "train", batch_size, seed)
+    evaluation = {
+        split: specc_data.Loader(source, split, batch_size, seed, shuffle=False, drop_last=False)
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -106,241 +72,94 @@ class Mlp(nn.Module):
         self.linear_2 = layers.Linear(bias=True, in_features=128, out_features=10)
 
     def __call__(self, x):
-        linear = self.linear_0(x)
-        h = layers.relu(linear)
-        linear_1 = self.linear_1(h)
-        h_1 = layers.relu(linear_1)
-        linear_2 = self.linear_2(h_1)
-        return linear_2
-
-
-PARAMETERS = (
-    ("linear_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 64)),
-    ("linear_0.weight", init.Parameter("weight", (128, 64), "uniform_fan_in", 64)),
-    ("linear_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 128)),
-    ("linear_1.weight", init.Parameter("weight", (128, 128), "uniform_fan_in", 128)),
-    ("linear_2.bias", init.Parameter("bias", (10,), "uniform_fan_in", 128)),
-    ("linear_2.weight", init.Parameter("weight", (10, 128), "uniform_fan_in", 128)),
-)
+        h = layers.relu(self.linear_0(x))
+        h = layers.relu(self.linear_1(h))
+        return self.linear_2(h)
 
 
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = Mlp()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    train_draws = eval_draws = None
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-def call_model(model, batch):
-    """The model's output on a batch."""
-    return model(batch["x"])
+# ----------------------------------------------------------------------------- loss
 
 
 def loss_fn(model, batch):
-    """(loss, {"loss"}) of one batch."""
-    output = call_model(model, batch)
-    loss = losses.cross_entropy(output, batch[target_field])
+    """(loss, {"loss"}) of one batch: the cross-entropy of the logits against y."""
+    output = model(batch["x"])
+    loss = losses.cross_entropy(output, batch["y"])
     return loss, {"loss": loss}
-
-
-def evaluation_output(model, batch):
-    return call_model(model, batch)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-def evaluation_values(model, batch):
-    """The loss values of a batch and the output the metrics read."""
-    _, values = loss_fn(model, batch)
-    return values, evaluation_output(model, batch)
-
-
 def evaluate(model, loader):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        output = model(batch["x"])
+        values = {
+            "loss": losses.cross_entropy(output, batch["y"]),
+            "accuracy": metrics.accuracy(output, batch["y"]),
+        }
+        count = len(host_batch["y"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
-    mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
+    optimizer = optim.Adam(lr, betas=[0.9, 0.999], eps=1e-08, bias_correction=True)
     optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
-    stopping = None
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -348,7 +167,6 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
@@ -356,13 +174,7 @@ def main(argv=None):
         log.close()
         return
 
-    train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
-    )
+    train_step = mlx_training.make_train_step(model, optimizer, loss_fn)
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
 
@@ -374,66 +186,60 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+            if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()
-            if stop_early or stop_request.requested:
+            if stop_request.requested:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("linear_0.bias", (128,), "uniform_fan_in", 64),
+    ("linear_0.weight", (128, 64), "uniform_fan_in", 64),
+    ("linear_1.bias", (128,), "uniform_fan_in", 128),
+    ("linear_1.weight", (128, 128), "uniform_fan_in", 128),
+    ("linear_2.bias", (10,), "uniform_fan_in", 128),
+    ("linear_2.weight", (10, 128), "uniform_fan_in", 128),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a classifier on scikit-learn\'s 8x8 digits (64 pixels, 10 classes)\nspec digits_mlp\nlanguage 1\n\ndata digits {\n  batch_size = 64\n}\n\nmodel mlp(x: f32[B, 64]) -> f32[B, 10] {\n  h = relu(linear(x, 128))\n  h = relu(linear(h, 128))\n  return linear(h, 10)\n}\n\nobjective classification {\n  model = mlp\n  target = data.y\n  inputs = { x = data.x }\n}\n\noptimizer adam {\n  lr = 1e-3\n}\n\nschedule constant {}\n\ntrain {\n  max_steps = 600\n  eval_every = 200\n  log_every = 50\n  checkpoint {\n    every = 200\n    keep = 2\n    monitor = "val/accuracy"\n    mode = max\n  }\n}\n\neval {\n  metrics = [accuracy]\n}\n'
 
 
 if __name__ == "__main__":

@@ -9,87 +9,44 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
-import functools
 import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_map
-
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import flows, layers, losses, metrics, schedules, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "ksin_flow"
 SPEC_HASH = "8deea845e12489b7477a6677f855fd208a9aa0b839a1417adfb279f88e9194b4"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "ksin"
-data_arguments = {
-    "break_symmetry": False,  # default
-    "drop_last": True,  # default
-    "k": 4,  # specs/ksin_flow.mf:7
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "seed": 0,  # default
-    "shift_test_distribution": False,  # default
-    "signal_length": 1024,  # specs/ksin_flow.mf:8
-    "sizes": (100000, 10000, 10000),  # specs/ksin_flow.mf:9
-    "sort_frequencies": False,  # default
-    "split_seeds": (123, 456, 789),  # specs/ksin_flow.mf:10
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+k = 4  # specs/ksin_flow.mf:7
+signal_length = 1024  # specs/ksin_flow.mf:8
+sizes = (100000, 10000, 10000)  # specs/ksin_flow.mf:9
+split_seeds = (123, 456, 789)  # specs/ksin_flow.mf:10
 batch_size = 1024  # specs/ksin_flow.mf:11
 # objective
-objective = "flow_matching"
-target_field = "params"  # specs/ksin_flow.mf:32
-flow_path = "linear"  # specs/ksin_flow.mf:34
-flow_path_arguments = {"noise_max": 1.0, "noise_min": 0.0}  # specs/ksin_flow.mf:34
-time_sampler = "uniform"  # specs/ksin_flow.mf:35
-time_sampler_arguments = {}  # specs/ksin_flow.mf:35
-cfg_dropout = 0.1  # specs/ksin_flow.mf:36
-weighted = True  # default
 coupling = "ot"  # specs/ksin_flow.mf:12
+cfg_dropout = 0.1  # specs/ksin_flow.mf:36
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/ksin_flow.mf:40
-    "weight_decay": 0.01,  # specs/ksin_flow.mf:41
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.0,  # default
-    "peak": 0.0001,  # default
-    "total": 400000,  # default
-    "warmup": 5000,  # specs/ksin_flow.mf:44
-}
+lr = 0.0001  # specs/ksin_flow.mf:40
+weight_decay = 0.01  # specs/ksin_flow.mf:41
+warmup = 5000  # specs/ksin_flow.mf:44
 # training
 max_steps = 400000  # specs/ksin_flow.mf:48
-max_epochs = None  # default
-seed = 0  # default
-precision = "bf16"  # specs/ksin_flow.mf:49
+seed = 0
 log_every = 50  # specs/ksin_flow.mf:52
 eval_every = 1000  # specs/ksin_flow.mf:51
+compute_dtype = mx.bfloat16  # specs/ksin_flow.mf:49
 grad_clip = 1.0  # specs/ksin_flow.mf:50
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/ksin_flow.mf:54
 checkpoint_keep = 3  # specs/ksin_flow.mf:55
@@ -97,28 +54,45 @@ checkpoint_monitor = "val/log_spectral_distance"  # specs/ksin_flow.mf:56
 checkpoint_mode = "min"  # specs/ksin_flow.mf:57
 early_stopping_monitor = "val/loss"  # specs/ksin_flow.mf:60
 early_stopping_patience = 10  # specs/ksin_flow.mf:61
-early_stopping_mode = "min"  # default
-early_stopping_min_delta = 0.0  # default
 # evaluation
-eval_batch_size = 1024
-sampler = "rk4"  # specs/ksin_flow.mf:66
 sampler_steps = 50  # specs/ksin_flow.mf:66
 cfg_scale = 2.0  # specs/ksin_flow.mf:66
-eval_metrics = (
-    ("log_spectral_distance", "signal", {"eps": 1e-08}),
-    ("chamfer", "samples", {"params_per_token": 2}),
-    ("linear_assignment", "samples", {"params_per_token": 2}),
-)  # specs/ksin_flow.mf:67
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "params": ("f32", (8,)),
-    "signal": ("f32", (1024,)),
-}
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"params": ("f32", (8,)), "signal": ("f32", (1024,))}
+# model inputs fed from data fields (the conditions of the flow)
 CONDITIONS = ["signal"]
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/ksin_flow.mf\n# specs/ksin_flow.mf\nspec ksin_flow\nlet k = 4  # constants; `--set k=8` overrides any value\nlet signal_length = 1024\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  batch_size = 1024\n  coupling = ot  # exact minibatch OT (Hungarian)\n}\n\nblock film_mlp(x: [B, D], c: [B, C], hidden: int = 1024) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden)), D)\n}\n\nmodel vector_field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, signal_length]) -> f32[B, 2 * k] {\n  c = linear(signal, 256) + sinusoidal(t, 256)\n  h = linear(x, 512)\n  repeat 6 {\n    h = film_mlp(h, c)\n  }\n  return linear(layernorm(h), 2 * k)\n}\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params  # what is generated: x in the flow formulas\n  inputs = { signal = data.signal }  # model inputs fed from data fields\n  path = linear(noise_min = 0.0, noise_max = 1.0)\n  time = uniform\n  cfg_dropout = 0.1  # on the `signal` condition\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}  # peak defaults to the optimizer\'s lr, total to max_steps\n\ntrain {\n  max_steps = 400_000\n  precision = bf16\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 10\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 2.0)\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n'
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the ksin source."""
+    source = specc_data.make_source(
+        "ksin",
+        break_symmetry=False,
+        k=k,
+        seed=0,
+        shift_test_distribution=False,
+        signal_length=signal_length,
+        sizes=sizes,
+        sort_frequencies=False,
+        split_seeds=split_seeds,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_draws = specc_data.flow_draws(
+        "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
+    )
+    eval_draws = specc_data.flow_draws("params", ["signal"], time="uniform", coupling=coupling)
+    train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)
+    evaluation = {
+        split: specc_data.Loader(
+            source, split, batch_size, seed, transform=eval_draws, shuffle=False, drop_last=False
+        )
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -134,17 +108,11 @@ class FilmMlp(nn.Module):
         self.linear_2 = layers.Linear(bias=True, in_features=1024, out_features=512)
 
     def __call__(self, x, c):
-        linear = self.linear_0(c)
-        scale, shift = layers.split(linear, axis=-1, sections=2)
+        scale, shift = layers.split(self.linear_0(c), axis=-1, sections=2)
         layernorm = self.layernorm_0(x)
-        add = 1 + scale
-        mul = layernorm * add
-        h = mul + shift
-        linear_1 = self.linear_1(h)
-        gelu = layers.gelu(linear_1, approximate="none")
-        linear_2 = self.linear_2(gelu)
-        add_1 = x + linear_2
-        return add_1
+        h = layernorm * (1 + scale) + shift
+        linear = self.linear_2(layers.gelu(self.linear_1(h), approximate="none"))
+        return x + linear
 
 
 class VectorFieldRepeat0(nn.Module):
@@ -155,8 +123,8 @@ class VectorFieldRepeat0(nn.Module):
         self.film_mlp_0 = FilmMlp()
 
     def __call__(self, h, c):
-        h_1 = self.film_mlp_0(h, c)
-        return h_1
+        h = self.film_mlp_0(h, c)
+        return h
 
 
 class VectorField(nn.Module):
@@ -172,168 +140,23 @@ class VectorField(nn.Module):
 
     def __call__(self, x, t, signal):
         linear = self.linear_0(signal)
-        sinusoidal = layers.sinusoidal(t, dim=256)
-        c = linear + sinusoidal
+        c = linear + layers.sinusoidal(t, dim=256)
         h = self.linear_1(x)
-        h_1 = h
         for module in self.repeat_0:
-            h_1 = module(h_1, c)
-        layernorm = self.layernorm_0(h_1)
-        linear_1 = self.linear_2(layernorm)
-        return linear_1
-
-
-PARAMETERS = (
-    ("layernorm_0.bias", init.Parameter("bias", (512,), "zeros", 1)),
-    ("layernorm_0.weight", init.Parameter("weight", (512,), "ones", 1)),
-    ("linear_0.bias", init.Parameter("bias", (256,), "uniform_fan_in", 1024)),
-    ("linear_0.weight", init.Parameter("weight", (256, 1024), "uniform_fan_in", 1024)),
-    ("linear_1.bias", init.Parameter("bias", (512,), "uniform_fan_in", 8)),
-    ("linear_1.weight", init.Parameter("weight", (512, 8), "uniform_fan_in", 8)),
-    ("linear_2.bias", init.Parameter("bias", (8,), "uniform_fan_in", 512)),
-    ("linear_2.weight", init.Parameter("weight", (8, 512), "uniform_fan_in", 512)),
-    ("repeat_0.0.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.0.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.0.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.0.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.0.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.0.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("repeat_0.1.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.1.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.1.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.1.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.1.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.1.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("repeat_0.2.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.2.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.2.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.2.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.2.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.2.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("repeat_0.3.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.3.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.3.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.3.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.3.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.3.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("repeat_0.4.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.4.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.4.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.4.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.4.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.4.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("repeat_0.5.film_mlp_0.linear_0.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 256)),
-    (
-        "repeat_0.5.film_mlp_0.linear_0.weight",
-        init.Parameter("weight", (1024, 256), "uniform_fan_in", 256),
-    ),
-    ("repeat_0.5.film_mlp_0.linear_1.bias", init.Parameter("bias", (1024,), "uniform_fan_in", 512)),
-    (
-        "repeat_0.5.film_mlp_0.linear_1.weight",
-        init.Parameter("weight", (1024, 512), "uniform_fan_in", 512),
-    ),
-    ("repeat_0.5.film_mlp_0.linear_2.bias", init.Parameter("bias", (512,), "uniform_fan_in", 1024)),
-    (
-        "repeat_0.5.film_mlp_0.linear_2.weight",
-        init.Parameter("weight", (512, 1024), "uniform_fan_in", 1024),
-    ),
-    ("null_condition", init.Parameter("null_condition", (1024,), "zeros", 1)),
-)
+            h = module(h, c)
+        return self.linear_2(self.layernorm_0(h))
 
 
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = VectorField()
     model.null_condition = mx.zeros((1024,), dtype=mx.float32)
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    draws = dict(time=time_sampler, time_arguments=time_sampler_arguments, coupling=coupling)
-    train_draws = specc_data.flow_draws(target_field, CONDITIONS, cfg_dropout=cfg_dropout, **draws)
-    eval_draws = specc_data.flow_draws(target_field, CONDITIONS, **draws)
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
+# ----------------------------------------------------------------------------- loss
 
 
 def call_model(model, x_t, t, conditions):
@@ -344,7 +167,7 @@ def call_model(model, x_t, t, conditions):
 def drop_conditions(model, batch):
     """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
     conditions = {name: batch[name] for name in CONDITIONS}
-    if "drop" in batch:
+    if "drop" in batch:  # training batches only
         value = conditions["signal"]
         null = model.null_condition.astype(value.dtype)
         conditions["signal"] = mx.where(flows.broadcast_time(batch["drop"], value), null, value)
@@ -360,17 +183,15 @@ def null_conditions(model, batch):
 
 
 def loss_fn(model, batch):
-    """Flow matching: (loss, {"loss", "mse"}) with the unweighted mse logged beside the loss."""
+    """flow_matching: (loss, {"loss", "mse"}), the unweighted mse logged beside the loss."""
     conditions = drop_conditions(model, batch)
-    velocity = lambda x_t, t: call_model(model, x_t, t, conditions)  # noqa: E731
+
+    def velocity(x_t, t):
+        return call_model(model, x_t, t, conditions)
+
+    x, noise, t = batch["params"], batch["noise"], batch["t"]
     loss, mse = losses.flow_matching_loss(
-        velocity,
-        batch[target_field],
-        batch["noise"],
-        batch["t"],
-        flow_path,
-        weighted=weighted,
-        **flow_path_arguments,
+        velocity, x, noise, t, "linear", weighted=True, noise_max=1.0, noise_min=0.0
     )
     return loss, {"loss": loss, "mse": mse}
 
@@ -381,178 +202,89 @@ def sample(model, batch):
     unconditional = null_conditions(model, batch)
 
     def velocity(x_t, t):
+        unconditional_velocity = call_model(model, x_t, t, unconditional)
         return flows.cfg_combine(
-            call_model(model, x_t, t, unconditional),
-            call_model(model, x_t, t, conditions),
-            cfg_scale,
+            unconditional_velocity, call_model(model, x_t, t, conditions), cfg_scale
         )
 
-    return flows.integrate(velocity, batch["noise"], sampler_steps, sampler)
-
-
-def evaluation_output(model, batch):
-    return sample(model, batch)
+    return flows.integrate(velocity, batch["noise"], sampler_steps, "rk4")
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-def evaluation_values(model, batch):
-    """The loss values of a batch and the output the metrics read."""
-    _, values = loss_fn(model, batch)
-    return values, evaluation_output(model, batch)
-
-
 def evaluate(model, loader):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        _, values = loss_fn(model, batch)
+        output = sample(model, batch)
+        signals = mx.array(specc_data.ksin_signal(np.array(output), signal_length, False))
+        values["log_spectral_distance"] = metrics.log_spectral_distance(
+            signals, batch["signal"], eps=1e-08
+        )
+        values["chamfer"] = metrics.chamfer(output, batch["params"], params_per_token=2)
+        values["linear_assignment"] = metrics.linear_assignment(
+            output, batch["params"], params_per_token=2
+        )
+        count = len(host_batch["params"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
-    mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
-    optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
-    stopping = training.EarlyStopping(
-        early_stopping_monitor,
-        early_stopping_patience,
-        early_stopping_mode,
-        early_stopping_min_delta,
+    schedule = schedules.warmup_cosine(peak=lr, min_ratio=0.0, total=max_steps, warmup=warmup)
+    optimizer = optim.AdamW(
+        schedule, betas=[0.9, 0.999], eps=1e-08, weight_decay=weight_decay, bias_correction=True
     )
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    optimizer.init(model.trainable_parameters())
+    stopping = training.EarlyStopping(early_stopping_monitor, early_stopping_patience, "min", 0.0)
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
+        stopping.load_state_dict(checkpoint.manifest["early_stopping"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -560,7 +292,6 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
@@ -569,11 +300,7 @@ def main(argv=None):
         return
 
     train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
+        model, optimizer, mlx_training.mixed_precision(loss_fn, compute_dtype), clip=grad_clip
     )
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
@@ -586,66 +313,102 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
+        manifest.update(best=stopping.best, early_stopping=stopping.state_dict())
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            stop = stop_request.requested
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+                stop = stopping.update(val_metrics) or stop
+            if step % checkpoint_every == 0 or finished or stop:
                 save()
-            if stop_early or stop_request.requested:
+            if stop:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("layernorm_0.bias", (512,), "zeros", 1),
+    ("layernorm_0.weight", (512,), "ones", 1),
+    ("linear_0.bias", (256,), "uniform_fan_in", 1024),
+    ("linear_0.weight", (256, 1024), "uniform_fan_in", 1024),
+    ("linear_1.bias", (512,), "uniform_fan_in", 8),
+    ("linear_1.weight", (512, 8), "uniform_fan_in", 8),
+    ("linear_2.bias", (8,), "uniform_fan_in", 512),
+    ("linear_2.weight", (8, 512), "uniform_fan_in", 512),
+    ("repeat_0.0.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.0.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.0.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.0.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.0.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.0.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("repeat_0.1.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.1.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.1.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.1.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.1.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.1.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("repeat_0.2.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.2.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.2.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.2.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.2.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.2.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("repeat_0.3.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.3.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.3.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.3.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.3.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.3.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("repeat_0.4.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.4.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.4.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.4.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.4.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.4.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("repeat_0.5.film_mlp_0.linear_0.bias", (1024,), "uniform_fan_in", 256),
+    ("repeat_0.5.film_mlp_0.linear_0.weight", (1024, 256), "uniform_fan_in", 256),
+    ("repeat_0.5.film_mlp_0.linear_1.bias", (1024,), "uniform_fan_in", 512),
+    ("repeat_0.5.film_mlp_0.linear_1.weight", (1024, 512), "uniform_fan_in", 512),
+    ("repeat_0.5.film_mlp_0.linear_2.bias", (512,), "uniform_fan_in", 1024),
+    ("repeat_0.5.film_mlp_0.linear_2.weight", (512, 1024), "uniform_fan_in", 1024),
+    ("null_condition", (1024,), "zeros", 1),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/ksin_flow.mf\n# specs/ksin_flow.mf\nspec ksin_flow\nlet k = 4  # constants; `--set k=8` overrides any value\nlet signal_length = 1024\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  batch_size = 1024\n  coupling = ot  # exact minibatch OT (Hungarian)\n}\n\nblock film_mlp(x: [B, D], c: [B, C], hidden: int = 1024) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden)), D)\n}\n\nmodel vector_field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, signal_length]) -> f32[B, 2 * k] {\n  c = linear(signal, 256) + sinusoidal(t, 256)\n  h = linear(x, 512)\n  repeat 6 {\n    h = film_mlp(h, c)\n  }\n  return linear(layernorm(h), 2 * k)\n}\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params  # what is generated: x in the flow formulas\n  inputs = { signal = data.signal }  # model inputs fed from data fields\n  path = linear(noise_min = 0.0, noise_max = 1.0)\n  time = uniform\n  cfg_dropout = 0.1  # on the `signal` condition\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}  # peak defaults to the optimizer\'s lr, total to max_steps\n\ntrain {\n  max_steps = 400_000\n  precision = bf16\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 10\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 2.0)\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n'
 
 
 if __name__ == "__main__":

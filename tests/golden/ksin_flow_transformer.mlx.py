@@ -9,120 +9,93 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
-import functools
 import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
+import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_map
-
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import flows, layers, losses, metrics, schedules, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "ksin_flow_transformer"
 SPEC_HASH = "2a3217dbf63a0cba1322c1b373eb36874158abe68985b4e3ad219a756b96668b"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "ksin"
-data_arguments = {
-    "break_symmetry": False,  # specs/ksin_flow_transformer.mf:24
-    "drop_last": True,  # default
-    "k": 4,  # specs/ksin_flow_transformer.mf:19
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "seed": 0,  # default
-    "shift_test_distribution": False,  # specs/ksin_flow_transformer.mf:25
-    "signal_length": 1024,  # specs/ksin_flow_transformer.mf:20
-    "sizes": (100000, 10000, 10000),  # specs/ksin_flow_transformer.mf:21
-    "sort_frequencies": False,  # specs/ksin_flow_transformer.mf:23
-    "split_seeds": (123, 456, 789),  # specs/ksin_flow_transformer.mf:22
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+break_symmetry = False  # specs/ksin_flow_transformer.mf:24
+k = 4  # specs/ksin_flow_transformer.mf:19
+shift_test_distribution = False  # specs/ksin_flow_transformer.mf:25
+signal_length = 1024  # specs/ksin_flow_transformer.mf:20
+sizes = (100000, 10000, 10000)  # specs/ksin_flow_transformer.mf:21
+sort_frequencies = False  # specs/ksin_flow_transformer.mf:23
+split_seeds = (123, 456, 789)  # specs/ksin_flow_transformer.mf:22
 batch_size = 1024  # specs/ksin_flow_transformer.mf:26
 # objective
-objective = "flow_matching"
-target_field = "params"  # specs/ksin_flow_transformer.mf:52
-flow_path = "linear"  # specs/ksin_flow_transformer.mf:54
-flow_path_arguments = {"noise_max": 1.0, "noise_min": 0.0}  # specs/ksin_flow_transformer.mf:54
-time_sampler = "uniform"  # specs/ksin_flow_transformer.mf:55
-time_sampler_arguments = {}  # specs/ksin_flow_transformer.mf:55
-cfg_dropout = 0.1  # specs/ksin_flow_transformer.mf:57
 weighted = False  # specs/ksin_flow_transformer.mf:56
 coupling = "ot"  # specs/ksin_flow_transformer.mf:27
+cfg_dropout = 0.1  # specs/ksin_flow_transformer.mf:57
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/ksin_flow_transformer.mf:61
-    "weight_decay": 0.01,  # specs/ksin_flow_transformer.mf:62
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.0,  # default
-    "peak": 0.0001,  # default
-    "total": 400000,  # default
-    "warmup": 5000,  # specs/ksin_flow_transformer.mf:65
-}
+lr = 0.0001  # specs/ksin_flow_transformer.mf:61
+weight_decay = 0.01  # specs/ksin_flow_transformer.mf:62
+warmup = 5000  # specs/ksin_flow_transformer.mf:65
 # training
 max_steps = 400000  # specs/ksin_flow_transformer.mf:69
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/ksin_flow_transformer.mf:72
 eval_every = 1000  # specs/ksin_flow_transformer.mf:71
 grad_clip = 1.0  # specs/ksin_flow_transformer.mf:70
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/ksin_flow_transformer.mf:74
 checkpoint_keep = 3  # specs/ksin_flow_transformer.mf:75
 checkpoint_monitor = "val/log_spectral_distance"  # specs/ksin_flow_transformer.mf:76
 checkpoint_mode = "min"  # specs/ksin_flow_transformer.mf:77
 # evaluation
-eval_batch_size = 1024
-sampler = "rk4"  # specs/ksin_flow_transformer.mf:82
 sampler_steps = 50  # specs/ksin_flow_transformer.mf:82
 cfg_scale = 4.0  # specs/ksin_flow_transformer.mf:82
-test_sampler = "rk4"  # specs/ksin_flow_transformer.mf:83
 test_sampler_steps = 100  # specs/ksin_flow_transformer.mf:83
 test_cfg_scale = 4.0  # specs/ksin_flow_transformer.mf:83
-eval_metrics = (
-    ("log_spectral_distance", "signal", {"eps": 1e-08}),
-    ("chamfer", "samples", {"params_per_token": 2}),
-    ("linear_assignment", "samples", {"params_per_token": 2}),
-)  # specs/ksin_flow_transformer.mf:84
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "params": ("f32", (8,)),
-    "signal": ("f32", (1024,)),
-}
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"params": ("f32", (8,)), "signal": ("f32", (1024,))}
+# model inputs fed from data fields (the conditions of the flow)
 CONDITIONS = ["signal"]
-# (sampler, steps, cfg_scale) of each evaluation split: the test split has its own sampler
-SPLIT_SAMPLERS = {
-    "val": (sampler, sampler_steps, cfg_scale),
-    "test": (test_sampler, test_sampler_steps, test_cfg_scale),
-}
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/ksin_flow_transformer.mf with imports inlined\n# specs/ksin_flow_transformer.mf: seed 004 (synth-permutations) with its transformer vector\n# field: the k-sinusoid parameters projected to tokens, AdaLN time and signal conditioning.\nspec ksin_flow_transformer\nlanguage 1\n# import "std/transformer.mf"\n\nlet k = 4\nlet signal_length = 1024\n# ApproxEquivTransformer\'s sizes (the seed\'s defaults)\nlet num_layers = 5\nlet d_model = 1024\nlet conditioning_dim = 128\nlet num_heads = 8\nlet d_ff = 1024\nlet num_tokens = 32\nlet d_enc = 256\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  sort_frequencies = false\n  break_symmetry = false\n  shift_test_distribution = false\n  batch_size = 1024\n  coupling = ot\n}\n\nmodel vector_field = approx_equiv_transformer(\n  num_params = 2 * k,\n  signal_length = signal_length,\n  num_layers = num_layers,\n  d_model = d_model,\n  conditioning_dim = conditioning_dim,\n  num_heads = num_heads,\n  d_ff = d_ff,\n  num_tokens = num_tokens,\n  time_encoding = scalar,  # or sinusoidal\n  d_enc = d_enc,\n  learn_pe = false,\n  pe_type = initial,  # or layerwise\n  norm = layer,  # or rms\n  skip_first_norm = false,\n  adaln_mode = basic,  # or zero (AdaLN-zero)\n  zero_init = true,  # the output layer starts at zero\n  outer_residual = false,\n)\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params\n  inputs = { signal = data.signal }\n  path = linear(noise_min = 0.0, noise_max = 1.0)  # rectified_sigma_min = 0.0\n  time = uniform\n  weighted = false\n  cfg_dropout = 0.1\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}\n\ntrain {\n  max_steps = 400_000\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 4.0)  # validation_sample_steps, validation_cfg_strength\n  test_sampler = rk4(steps = 100, cfg_scale = 4.0)  # test_sample_steps, test_cfg_strength\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the ksin source."""
+    source = specc_data.make_source(
+        "ksin",
+        break_symmetry=break_symmetry,
+        k=k,
+        seed=0,
+        shift_test_distribution=shift_test_distribution,
+        signal_length=signal_length,
+        sizes=sizes,
+        sort_frequencies=sort_frequencies,
+        split_seeds=split_seeds,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_draws = specc_data.flow_draws(
+        "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
+    )
+    eval_draws = specc_data.flow_draws("params", ["signal"], time="uniform", coupling=coupling)
+    train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)
+    evaluation = {
+        split: specc_data.Loader(
+            source, split, batch_size, seed, transform=eval_draws, shuffle=False, drop_last=False
+        )
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -150,12 +123,8 @@ class FeedForward(nn.Module):
         self.dropout_1 = layers.Dropout(rate=0.0)
 
     def __call__(self, x):
-        linear = self.linear_0(x)
-        gelu = layers.gelu(linear, approximate="none")
-        dropout = self.dropout_0(gelu)
-        linear_1 = self.linear_1(dropout)
-        dropout_1 = self.dropout_1(linear_1)
-        return dropout_1
+        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
+        return self.dropout_1(self.linear_1(dropout))
 
 
 class AdalnTransformerBlock(nn.Module):
@@ -170,27 +139,15 @@ class AdalnTransformerBlock(nn.Module):
         self.feed_forward_0 = FeedForward()
 
     def __call__(self, x, c):
-        silu = layers.silu(c)
-        linear = self.linear_0(silu)
-        modulation = layers.reshape(linear, shape=(-1, 1, 6144))
+        modulation = layers.reshape(self.linear_0(layers.silu(c)), shape=(-1, 1, 6144))
         shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = layers.split(
             modulation, axis=-1, sections=6
         )
         y = self.plain_norm_0(x)
-        add = 1 + scale_1
-        mul = y * add
-        add_1 = mul + shift_1
-        attention = self.attention_0(add_1)
-        mul_1 = gate_1 * attention
-        h = x + mul_1
-        y_1 = self.plain_norm_1(h)
-        add_2 = 1 + scale_2
-        mul_2 = y_1 * add_2
-        add_3 = mul_2 + shift_2
-        dropout_1 = self.feed_forward_0(add_3)
-        mul_3 = gate_2 * dropout_1
-        add_4 = h + mul_3
-        return add_4
+        h = x + gate_1 * self.attention_0(y * (1 + scale_1) + shift_1)
+        y = self.plain_norm_1(h)
+        dropout_1 = self.feed_forward_0(y * (1 + scale_2) + shift_2)
+        return h + gate_2 * dropout_1
 
 
 class ApproxEquivTransformerRepeat0(nn.Module):
@@ -201,8 +158,8 @@ class ApproxEquivTransformerRepeat0(nn.Module):
         self.adaln_transformer_block_0 = AdalnTransformerBlock()
 
     def __call__(self, tokens, c):
-        tokens_1 = self.adaln_transformer_block_0(tokens, c)
-        return tokens_1
+        tokens = self.adaln_transformer_block_0(tokens, c)
+        return tokens
 
 
 class ApproxEquivTransformer(nn.Module):
@@ -221,381 +178,34 @@ class ApproxEquivTransformer(nn.Module):
         self.linear_6 = layers.Linear(bias=True, in_features=32768, init="zeros", out_features=8)
 
     def __call__(self, x, t, signal):
-        linear = self.linear_0(x)
-        tokens = layers.reshape(linear, shape=(-1, 32, 1024))
-        positions = layers.positions(tokens, axis=1, batched=False)
-        sinusoidal = layers.sinusoidal(positions, dim=1024)
-        tokens_1 = tokens + sinusoidal
-        reshape = layers.reshape(t, shape=(-1, 1))
-        time = self.linear_1(reshape)
-        linear_1 = self.linear_2(signal)
-        linear_2 = self.linear_3(time)
-        silu = layers.silu(linear_2)
-        linear_3 = self.linear_4(silu)
-        c = linear_1 + linear_3
-        tokens_2 = tokens_1
+        tokens = layers.reshape(self.linear_0(x), shape=(-1, 32, 1024))
+        sinusoidal = layers.sinusoidal(layers.positions(tokens, axis=1, batched=False), dim=1024)
+        tokens = tokens + sinusoidal
+        time = self.linear_1(layers.reshape(t, shape=(-1, 1)))
+        linear = self.linear_2(signal)
+        c = linear + self.linear_4(layers.silu(self.linear_3(time)))
         for module in self.repeat_0:
-            tokens_2 = module(tokens_2, c)
-        silu_1 = layers.silu(c)
-        final_modulation = self.linear_5(silu_1)
-        reshape_1 = layers.reshape(final_modulation, shape=(-1, 1, 2048))
-        shift, scale = layers.split(reshape_1, axis=-1, sections=2)
-        y = self.plain_norm_0(tokens_2)
-        add = 1 + scale
-        mul = y * add
-        tokens_3 = mul + shift
-        flatten = layers.flatten(tokens_3, start_axis=1)
-        y_1 = self.linear_6(flatten)
-        return y_1
-
-
-PARAMETERS = (
-    ("linear_0.bias", init.Parameter("bias", (32768,), "uniform_fan_in", 8)),
-    ("linear_0.weight", init.Parameter("weight", (32768, 8), "uniform_fan_in", 8)),
-    ("linear_1.bias", init.Parameter("bias", (256,), "uniform_fan_in", 1)),
-    ("linear_1.weight", init.Parameter("weight", (256, 1), "uniform_fan_in", 1)),
-    ("linear_2.bias", init.Parameter("bias", (128,), "uniform_fan_in", 1024)),
-    ("linear_2.weight", init.Parameter("weight", (128, 1024), "uniform_fan_in", 1024)),
-    ("linear_3.bias", init.Parameter("bias", (128,), "uniform_fan_in", 256)),
-    ("linear_3.weight", init.Parameter("weight", (128, 256), "uniform_fan_in", 256)),
-    ("linear_4.bias", init.Parameter("bias", (128,), "uniform_fan_in", 128)),
-    ("linear_4.weight", init.Parameter("weight", (128, 128), "uniform_fan_in", 128)),
-    ("linear_5.bias", init.Parameter("bias", (2048,), "uniform_fan_in", 128)),
-    ("linear_5.weight", init.Parameter("weight", (2048, 128), "uniform_fan_in", 128)),
-    ("linear_6.bias", init.Parameter("bias", (8,), "zeros", 32768)),
-    ("linear_6.weight", init.Parameter("weight", (8, 32768), "zeros", 32768)),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.linear_0.bias",
-        init.Parameter("bias", (6144,), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.0.adaln_transformer_block_0.linear_0.weight",
-        init.Parameter("weight", (6144, 128), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.linear_0.bias",
-        init.Parameter("bias", (6144,), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.1.adaln_transformer_block_0.linear_0.weight",
-        init.Parameter("weight", (6144, 128), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.linear_0.bias",
-        init.Parameter("bias", (6144,), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.2.adaln_transformer_block_0.linear_0.weight",
-        init.Parameter("weight", (6144, 128), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.linear_0.bias",
-        init.Parameter("bias", (6144,), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.3.adaln_transformer_block_0.linear_0.weight",
-        init.Parameter("weight", (6144, 128), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.key.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.key.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.out.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.out.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.query.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.query.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.value.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.attention_0.value.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
-        init.Parameter("bias", (1024,), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
-        init.Parameter("weight", (1024, 1024), "uniform_fan_in", 1024),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.linear_0.bias",
-        init.Parameter("bias", (6144,), "uniform_fan_in", 128),
-    ),
-    (
-        "repeat_0.4.adaln_transformer_block_0.linear_0.weight",
-        init.Parameter("weight", (6144, 128), "uniform_fan_in", 128),
-    ),
-    ("null_condition", init.Parameter("null_condition", (1024,), "zeros", 1)),
-)
+            tokens = module(tokens, c)
+        final_modulation = self.linear_5(layers.silu(c))
+        shift, scale = layers.split(
+            layers.reshape(final_modulation, shape=(-1, 1, 2048)), axis=-1, sections=2
+        )
+        y = self.plain_norm_0(tokens)
+        tokens = y * (1 + scale) + shift
+        y = self.linear_6(layers.flatten(tokens, start_axis=1))
+        return y
 
 
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = ApproxEquivTransformer()
     model.null_condition = mx.zeros((1024,), dtype=mx.float32)
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    draws = dict(time=time_sampler, time_arguments=time_sampler_arguments, coupling=coupling)
-    train_draws = specc_data.flow_draws(target_field, CONDITIONS, cfg_dropout=cfg_dropout, **draws)
-    eval_draws = specc_data.flow_draws(target_field, CONDITIONS, **draws)
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
+# ----------------------------------------------------------------------------- loss
 
 
 def call_model(model, x_t, t, conditions):
@@ -606,7 +216,7 @@ def call_model(model, x_t, t, conditions):
 def drop_conditions(model, batch):
     """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
     conditions = {name: batch[name] for name in CONDITIONS}
-    if "drop" in batch:
+    if "drop" in batch:  # training batches only
         value = conditions["signal"]
         null = model.null_condition.astype(value.dtype)
         conditions["signal"] = mx.where(flows.broadcast_time(batch["drop"], value), null, value)
@@ -622,195 +232,117 @@ def null_conditions(model, batch):
 
 
 def loss_fn(model, batch):
-    """Flow matching: (loss, {"loss", "mse"}) with the unweighted mse logged beside the loss."""
+    """flow_matching: (loss, {"loss", "mse"}), the unweighted mse logged beside the loss."""
     conditions = drop_conditions(model, batch)
-    velocity = lambda x_t, t: call_model(model, x_t, t, conditions)  # noqa: E731
+
+    def velocity(x_t, t):
+        return call_model(model, x_t, t, conditions)
+
+    x, noise, t = batch["params"], batch["noise"], batch["t"]
     loss, mse = losses.flow_matching_loss(
-        velocity,
-        batch[target_field],
-        batch["noise"],
-        batch["t"],
-        flow_path,
-        weighted=weighted,
-        **flow_path_arguments,
+        velocity, x, noise, t, "linear", weighted=weighted, noise_max=1.0, noise_min=0.0
     )
     return loss, {"loss": loss, "mse": mse}
 
 
 def sample(model, batch, split):
     """Integrate the flow from the batch's noise at t = 1 to data at t = 0."""
-    sampler, sampler_steps, cfg_scale = SPLIT_SAMPLERS[split]
     conditions = {name: batch[name] for name in CONDITIONS}
     unconditional = null_conditions(model, batch)
+    if split == "test":
+
+        def velocity(x_t, t):
+            unconditional_velocity = call_model(model, x_t, t, unconditional)
+            return flows.cfg_combine(
+                unconditional_velocity, call_model(model, x_t, t, conditions), test_cfg_scale
+            )
+
+        return flows.integrate(velocity, batch["noise"], test_sampler_steps, "rk4")
 
     def velocity(x_t, t):
+        unconditional_velocity = call_model(model, x_t, t, unconditional)
         return flows.cfg_combine(
-            call_model(model, x_t, t, unconditional),
-            call_model(model, x_t, t, conditions),
-            cfg_scale,
+            unconditional_velocity, call_model(model, x_t, t, conditions), cfg_scale
         )
 
-    return flows.integrate(velocity, batch["noise"], sampler_steps, sampler)
-
-
-def evaluation_output(model, batch, split):
-    return sample(model, batch, split)
+    return flows.integrate(velocity, batch["noise"], sampler_steps, "rk4")
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-def evaluation_values(model, batch, split):
-    """The loss values of a batch and the output the metrics read."""
-    _, values = loss_fn(model, batch)
-    return values, evaluation_output(model, batch, split)
-
-
 def evaluate(model, loader, split):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch, split)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        _, values = loss_fn(model, batch)
+        output = sample(model, batch, split)
+        signals = mx.array(specc_data.ksin_signal(np.array(output), signal_length, break_symmetry))
+        values["log_spectral_distance"] = metrics.log_spectral_distance(
+            signals, batch["signal"], eps=1e-08
+        )
+        values["chamfer"] = metrics.chamfer(output, batch["params"], params_per_token=2)
+        values["linear_assignment"] = metrics.linear_assignment(
+            output, batch["params"], params_per_token=2
+        )
+        count = len(host_batch["params"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
     mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
+    schedule = schedules.warmup_cosine(peak=lr, min_ratio=0.0, total=max_steps, warmup=warmup)
+    optimizer = optim.AdamW(
+        schedule, betas=[0.9, 0.999], eps=1e-08, weight_decay=weight_decay, bias_correction=True
+    )
     optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
-    stopping = None
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
+        state.restore_random_key(checkpoint.manifest["mlx_random_key"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -818,7 +350,6 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
@@ -826,13 +357,7 @@ def main(argv=None):
         log.close()
         return
 
-    train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
-    )
+    train_step = mlx_training.make_train_step(model, optimizer, loss_fn, clip=grad_clip)
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
 
@@ -844,66 +369,391 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
+        # dropout and gaussian_sample draw from MLX's global key: resume continues it
+        manifest["mlx_random_key"] = state.random_key_words()
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+            if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()
-            if stop_early or stop_request.requested:
+            if stop_request.requested:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("linear_0.bias", (32768,), "uniform_fan_in", 8),
+    ("linear_0.weight", (32768, 8), "uniform_fan_in", 8),
+    ("linear_1.bias", (256,), "uniform_fan_in", 1),
+    ("linear_1.weight", (256, 1), "uniform_fan_in", 1),
+    ("linear_2.bias", (128,), "uniform_fan_in", 1024),
+    ("linear_2.weight", (128, 1024), "uniform_fan_in", 1024),
+    ("linear_3.bias", (128,), "uniform_fan_in", 256),
+    ("linear_3.weight", (128, 256), "uniform_fan_in", 256),
+    ("linear_4.bias", (128,), "uniform_fan_in", 128),
+    ("linear_4.weight", (128, 128), "uniform_fan_in", 128),
+    ("linear_5.bias", (2048,), "uniform_fan_in", 128),
+    ("linear_5.weight", (2048, 128), "uniform_fan_in", 128),
+    ("linear_6.bias", (8,), "zeros", 32768),
+    ("linear_6.weight", (8, 32768), "zeros", 32768),
+    ("repeat_0.0.adaln_transformer_block_0.attention_0.key.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.key.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.0.adaln_transformer_block_0.attention_0.out.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.out.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.query.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.query.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.value.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.attention_0.value.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.0.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.0.adaln_transformer_block_0.linear_0.bias", (6144,), "uniform_fan_in", 128),
+    ("repeat_0.0.adaln_transformer_block_0.linear_0.weight", (6144, 128), "uniform_fan_in", 128),
+    ("repeat_0.1.adaln_transformer_block_0.attention_0.key.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.key.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.1.adaln_transformer_block_0.attention_0.out.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.out.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.query.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.query.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.value.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.attention_0.value.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.1.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.1.adaln_transformer_block_0.linear_0.bias", (6144,), "uniform_fan_in", 128),
+    ("repeat_0.1.adaln_transformer_block_0.linear_0.weight", (6144, 128), "uniform_fan_in", 128),
+    ("repeat_0.2.adaln_transformer_block_0.attention_0.key.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.key.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.2.adaln_transformer_block_0.attention_0.out.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.out.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.query.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.query.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.value.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.attention_0.value.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.2.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.2.adaln_transformer_block_0.linear_0.bias", (6144,), "uniform_fan_in", 128),
+    ("repeat_0.2.adaln_transformer_block_0.linear_0.weight", (6144, 128), "uniform_fan_in", 128),
+    ("repeat_0.3.adaln_transformer_block_0.attention_0.key.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.key.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.3.adaln_transformer_block_0.attention_0.out.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.out.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.query.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.query.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.value.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.attention_0.value.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.3.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.3.adaln_transformer_block_0.linear_0.bias", (6144,), "uniform_fan_in", 128),
+    ("repeat_0.3.adaln_transformer_block_0.linear_0.weight", (6144, 128), "uniform_fan_in", 128),
+    ("repeat_0.4.adaln_transformer_block_0.attention_0.key.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.key.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.4.adaln_transformer_block_0.attention_0.out.bias", (1024,), "uniform_fan_in", 1024),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.out.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.query.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.query.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.value.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.attention_0.value.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_0.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_0.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_1.bias",
+        (1024,),
+        "uniform_fan_in",
+        1024,
+    ),
+    (
+        "repeat_0.4.adaln_transformer_block_0.feed_forward_0.linear_1.weight",
+        (1024, 1024),
+        "uniform_fan_in",
+        1024,
+    ),
+    ("repeat_0.4.adaln_transformer_block_0.linear_0.bias", (6144,), "uniform_fan_in", 128),
+    ("repeat_0.4.adaln_transformer_block_0.linear_0.weight", (6144, 128), "uniform_fan_in", 128),
+    ("null_condition", (1024,), "zeros", 1),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/ksin_flow_transformer.mf with imports inlined\n# specs/ksin_flow_transformer.mf: seed 004 (synth-permutations) with its transformer vector\n# field: the k-sinusoid parameters projected to tokens, AdaLN time and signal conditioning.\nspec ksin_flow_transformer\nlanguage 1\n# import "std/transformer.mf"\n\nlet k = 4\nlet signal_length = 1024\n# ApproxEquivTransformer\'s sizes (the seed\'s defaults)\nlet num_layers = 5\nlet d_model = 1024\nlet conditioning_dim = 128\nlet num_heads = 8\nlet d_ff = 1024\nlet num_tokens = 32\nlet d_enc = 256\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  sort_frequencies = false\n  break_symmetry = false\n  shift_test_distribution = false\n  batch_size = 1024\n  coupling = ot\n}\n\nmodel vector_field = approx_equiv_transformer(\n  num_params = 2 * k,\n  signal_length = signal_length,\n  num_layers = num_layers,\n  d_model = d_model,\n  conditioning_dim = conditioning_dim,\n  num_heads = num_heads,\n  d_ff = d_ff,\n  num_tokens = num_tokens,\n  time_encoding = scalar,  # or sinusoidal\n  d_enc = d_enc,\n  learn_pe = false,\n  pe_type = initial,  # or layerwise\n  norm = layer,  # or rms\n  skip_first_norm = false,\n  adaln_mode = basic,  # or zero (AdaLN-zero)\n  zero_init = true,  # the output layer starts at zero\n  outer_residual = false,\n)\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params\n  inputs = { signal = data.signal }\n  path = linear(noise_min = 0.0, noise_max = 1.0)  # rectified_sigma_min = 0.0\n  time = uniform\n  weighted = false\n  cfg_dropout = 0.1\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}\n\ntrain {\n  max_steps = 400_000\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 4.0)  # validation_sample_steps, validation_cfg_strength\n  test_sampler = rk4(steps = 100, cfg_scale = 4.0)  # test_sample_steps, test_cfg_strength\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
 
 
 if __name__ == "__main__":

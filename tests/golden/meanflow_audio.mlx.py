@@ -9,108 +9,84 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
 """
 
-import functools
 import sys
 import time
 
 import mlx.core as mx
-import mlx.nn as nn
-import numpy as np
-from mlx.utils import tree_map
-
+import mlx.optimizers as optim
+from mlx import nn
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.mlx import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.mlx import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.mlx import training as mlx_training
 
 SPEC_NAME = "meanflow_audio"
 SPEC_HASH = "4dd13732d8bc7e801233bc9f81036b25e2f9f2522527a2bf61501516302224c7"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "mlx", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
-data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
-    "length": 1024,  # specs/meanflow_audio.mf:33
-    "noise": 0.1,  # default
-    "num_classes": 4,  # specs/meanflow_audio.mf:34
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "sample_rate": 16000,  # specs/meanflow_audio.mf:35
-    "seed": 0,  # default
-    "sizes": (8192, 512, 512),  # specs/meanflow_audio.mf:32
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
-}
+length = 1024  # specs/meanflow_audio.mf:33
+num_classes = 4  # specs/meanflow_audio.mf:34
+sample_rate = 16000  # specs/meanflow_audio.mf:35
+sizes = (8192, 512, 512)  # specs/meanflow_audio.mf:32
 batch_size = 64  # specs/meanflow_audio.mf:36
 # objective
-objective = "improved_mean_flow"
-target_field = "audio"  # specs/meanflow_audio.mf:106
-flow_path = "linear"  # specs/meanflow_audio.mf:107
-flow_path_arguments = {"noise_max": 0.999, "noise_min": 0.001}  # specs/meanflow_audio.mf:107
-time_sampler = "mean_flow"  # specs/meanflow_audio.mf:108
-time_sampler_arguments = {
-    "data_proportion": 0.5,
-    "mean": -0.4,
-    "std": 1.0,
-}  # specs/meanflow_audio.mf:108
-cfg_dropout = 0.0  # default
 weighted = True  # specs/meanflow_audio.mf:109
-coupling = None  # default
 # optimization
-optimizer_kind = "adam"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/meanflow_audio.mf:113
-    "weight_decay": 0.0,  # default
-}
-schedule_kind = "constant"
-schedule_arguments = {}
+lr = 0.0001  # specs/meanflow_audio.mf:113
 # training
 max_steps = 100000  # specs/meanflow_audio.mf:118
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/meanflow_audio.mf:120
 eval_every = 1000  # specs/meanflow_audio.mf:119
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/meanflow_audio.mf:122
 checkpoint_keep = 2  # specs/meanflow_audio.mf:123
 checkpoint_monitor = "val/loss"  # specs/meanflow_audio.mf:124
 checkpoint_mode = "min"  # specs/meanflow_audio.mf:125
-# evaluation
-eval_batch_size = 64
-sampler = "one_step"  # specs/meanflow_audio.mf:130
-sampler_steps = 50  # specs/meanflow_audio.mf:130
-cfg_scale = 1.0  # specs/meanflow_audio.mf:130
-eval_metrics = (
-    ("spectral_distribution_distance", "samples", {"eps": 1e-10, "frame_length": 256}),
-)  # specs/meanflow_audio.mf:133
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (1024,)),
-    "label": ("i64", ()),
-}
-CONDITIONS = []
-COMPUTE_DTYPE = {"fp32": mx.float32, "bf16": mx.bfloat16}[precision]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/meanflow_audio.mf with imports inlined\n# specs/meanflow_audio.mf: seed 000 (meanflow_audio_codec). A flow over windows of synthetic\n# audio, trained with flow matching, MeanFlow or improved MeanFlow, sampled in one step.\n#\n# Choose the architecture with `--set \'architecture="conv"\'` (mlp, conv, mixer), the\n# preprocessing with `--set \'tokenization="reshape"\'` (mdct, reshape), the objective by its\n# section\'s component (flow_matching, mean_flow, improved_mean_flow), the noise schedule with\n# `path` (linear, uniform) and the time sampler with `time` (uniform, logit_normal, mean_flow).\nspec meanflow_audio\nlanguage 1\n# import "std/flow_mlp.mf"\n# import "std/convnext.mf"\n# import "std/mixer.mf"\n\nlet architecture = "mixer"  # mlp, conv or mixer\nlet tokenization = "mdct"  # mdct or reshape: the preprocessing pipeline\nlet window = 1024  # samples per example\nlet mdct_window = 512  # MDCTTokenization(window_size = 512): frames of 2 N samples, hop N\nlet patch_length = 128  # ReshapeTokenization(patch_length = 128)\n# sizes of the seed\'s factories\nlet latent_dimension = 128\nlet condition_dimension = 256\nlet mlp_blocks = 4\nlet conv_channels = 128\nlet conv_blocks = 4\nlet mixer_blocks = 6\nlet token_mix_dim = 4096\nlet channel_mix_dim = 4096\nlet num_channels = 32\nlet num_latent_tokens = 64\n\ndata synthetic_audio {\n  sizes = [8192, 512, 512]\n  length = window\n  num_classes = 4\n  sample_rate = 16000\n  batch_size = 64\n}\n\n# The flow runs in the token domain of the pipeline: x (audio) -> tokens [B, F, N] -> the\n# network over the F * N token values (the seed\'s noise_dimension) -> audio. MDCT (sine window,\n# TDAC) and the patch reshape are linear and invertible, so the velocity in the token domain\n# maps back exactly.\nmodel flow(x: f32[B, window], t: f32[B], h: f32[B]) -> f32[B, window] {\n  if tokenization == "mdct" {\n    tokens = mdct(x, mdct_window)\n    width = mdct_window\n    count = (window + mdct_window - 1) // mdct_window + 1\n  } else {\n    tokens = reshape_patches(x, patch_length)\n    width = patch_length\n    count = (window + patch_length - 1) // patch_length\n  }\n  size = count * width\n  z = reshape(tokens, [B, size])\n  if architecture == "mlp" {\n    # create_mlp_flow: FiLM residual MLP\n    y = mlp_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mlp_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else if architecture == "conv" {\n    # create_conv_flow: ConvNeXt V2 blocks with GRN over the tokens\n    y = conv_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      patch_length = width,\n      channels = conv_channels,\n      num_blocks = conv_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else {\n    # create_mlp_mixer_flow: MLP-Mixer blocks with AdaLN\n    y = mixer_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mixer_blocks,\n      condition_dimension = condition_dimension,\n      token_mix_dim = token_mix_dim,\n      channel_mix_dim = channel_mix_dim,\n      num_channels = num_channels,\n      num_latent_tokens = num_latent_tokens,\n    )\n  }\n  velocity = reshape(y, [B, count, width])\n  if tokenization == "mdct" {\n    audio = imdct(velocity, window)\n  } else {\n    audio = merge_patches(velocity, window)\n  }\n  return audio\n}\n\n# ImprovedMeanFlowLoss(LinearNoiseSchedule(0.001, 0.999), MeanFlowTimeSampling(-0.4, 1.0, 0.5))\nobjective improved_mean_flow {\n  model = flow\n  target = data.audio\n  path = linear(noise_min = 0.001, noise_max = 0.999)\n  time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)\n  weighted = true\n}\n\noptimizer adam {\n  lr = 1e-4\n}\nschedule constant {}\n\ntrain {\n  max_steps = 100_000\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 2\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\neval {\n  sampler = one_step\n  # dB distance between the mean (Welch) power spectra of one-step samples and held-out\n  # audio, in frames of a quarter window (256 samples, 16 ms; even, as the metric needs)\n  metrics = [spectral_distribution_distance(frame_length = 2 * (window // 8))]\n}\n\n\n# ---- inlined from <std>/flow_mlp.mf ----\n# std/flow_mlp.mf: the MLP conditional flow of seed 000 (meanflow_audio_codec\'s create_mlp_flow)\n# and the time conditioning the three flow architectures share.\n#\n# Flow models take the noisy sample x [B, N], the time t [B] and the interval h = t - r [B]\n# (fed zeros by flow matching, t - r by the mean-flow objectives). As in the seed\'s blocks,\n# GELU is the tanh form and layer norms have eps 1e-6 and no affine parameters (COMPONENTS.md).\n\n# Embedding of (t, h): sinusoidal features of both, then a SiLU MLP to `dim`.\nblock time_condition(t: [B], h: [B], dim: int) -> [B, dim] {\n  features = concat([sinusoidal(t, dim), sinusoidal(h, dim)])\n  return linear(silu(linear(features, dim)), dim)\n}\n\n# Residual MLP block with FiLM conditioning: the condition gives a scale and a shift of the\n# normalised input, then x + W_2 gelu(W_1 h).\nblock film_residual(x: [B, D], c: [B, C], hidden: int) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden), approximate = tanh), D)\n}\n\n# create_mlp_flow(noise_dimension, latent_dimension, num_blocks, condition_dimension):\n# noise -> latent, num_blocks FiLM residual blocks (hidden 4 * latent), latent -> noise.\nblock mlp_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(x, latent_dimension)\n  repeat num_blocks {\n    z = film_residual(z, c, 4 * latent_dimension)\n  }\n  return linear(layernorm(z, eps = 1e-6, affine = false), noise_dimension)\n}\n\n\n# ---- inlined from <std>/convnext.mf ----\n# std/convnext.mf: the ConvNeXt flow of seed 000 (meanflow_audio_codec\'s create_conv_flow):\n# ConvNeXt V2 blocks with global response normalisation, over a sequence of patches.\n# import "flow_mlp.mf"\n\n# Global response normalisation (ConvNeXt V2) over the time axis:\n#   g = ||x||_2 over T  [B, 1, C];  n = g / (mean_C(g) + 1e-6);  y = gamma * (x * n) + beta + x\n# gamma and beta are free [1, 1, C] parameters, zero at the start as in ConvNeXt V2 (the\n# block starts as the identity).\nblock grn(x: [B, T, C]) -> [B, T, C] {\n  gamma = parameter([1, 1, C], init = zeros)\n  beta = parameter([1, 1, C], init = zeros)\n  g = sqrt(sum(x * x, axis = 1, keepdims = true) + 1e-6)\n  n = g / (mean(g, axis = -1, keepdims = true) + 1e-6)\n  return gamma * (x * n) + beta + x\n}\n\n# ConvNeXt V2 block conditioned on c (FiLM after the norm):\n#   depthwise conv (kernel) -> LN -> scale/shift from c -> linear (expansion * C) -> GELU -> GRN\n#   -> linear (C), plus the residual.\nblock convnext_block(x: [B, T, C], c: [B, E], kernel: int = 7, expansion: int = 4) -> [B, T, C] {\n  h = conv1d(x, C, kernel, padding = same, groups = C)\n  scale, shift = split(reshape(linear(c, 2 * C), [B, 1, 2 * C]), 2)\n  h = layernorm(h, eps = 1e-6, affine = false) * (1 + scale) + shift\n  h = grn(gelu(linear(h, expansion * C), approximate = tanh))\n  return x + linear(h, C)\n}\n\n# create_conv_flow: the sample [B, noise_dimension] is read as a sequence of tokens of\n# patch_length values (MDCT frames or reshape patches, flattened row by row), embedded to\n# `channels`, num_blocks ConvNeXt blocks, and projected back to tokens.\nblock conv_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  patch_length: int = 16,\n  channels: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n  kernel: int = 7,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(reshape(x, [B, noise_dimension // patch_length, patch_length]), channels)\n  repeat num_blocks {\n    z = convnext_block(z, c, kernel)\n  }\n  return reshape(linear(layernorm(z, eps = 1e-6, affine = false), patch_length), [B, noise_dimension])\n}\n\n\n# ---- inlined from <std>/mixer.mf ----\n# std/mixer.mf: the MLP-Mixer flow with AdaLN of seed 000 (meanflow_audio_codec\'s\n# create_mlp_mixer_flow).\n# import "flow_mlp.mf"\n\n# Mixer block with AdaLN: c gives shift, scale and gate of the token-mixing and the\n# channel-mixing MLPs.\n#   h = x + gate_1 * T(mlp_tokens(T(norm(x) * (1 + scale_1) + shift_1)))   (T: swap N and C)\n#   y = h + gate_2 * mlp_channels(norm(h) * (1 + scale_2) + shift_2)\nblock mixer_block(x: [B, N, C], c: [B, E], token_mix_dim: int, channel_mix_dim: int) -> [B, N, C] {\n  modulation = reshape(linear(silu(c), 6 * C), [B, 1, 6 * C])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale_1) + shift_1\n  h = swapaxes(linear(gelu(linear(swapaxes(h, 1, 2), token_mix_dim), approximate = tanh), N), 1, 2)\n  y = x + gate_1 * h\n  h = layernorm(y, eps = 1e-6, affine = false) * (1 + scale_2) + shift_2\n  return y + gate_2 * linear(gelu(linear(h, channel_mix_dim), approximate = tanh), C)\n}\n\n# create_mlp_mixer_flow: noise -> latent_dimension -> num_latent_tokens tokens of\n# num_channels, num_blocks mixer blocks, AdaLN final norm, tokens -> noise.\nblock mixer_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 6,\n  condition_dimension: int = 256,\n  token_mix_dim: int = 4096,\n  channel_mix_dim: int = 4096,\n  num_channels: int = 32,\n  num_latent_tokens: int = 64,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(linear(x, latent_dimension), num_latent_tokens * num_channels)\n  z = reshape(z, [B, num_latent_tokens, num_channels])\n  repeat num_blocks {\n    z = mixer_block(z, c, token_mix_dim, channel_mix_dim)\n  }\n  shift, scale = split(reshape(linear(silu(c), 2 * num_channels), [B, 1, 2 * num_channels]), 2)\n  z = layernorm(z, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return linear(flatten(z), noise_dimension)\n}\n'
+
+# ----------------------------------------------------------------------------- data
+# fields of one example: name -> (dtype, shape); checked against the source before step 1
+DATA_FIELDS = {"audio": ("f32", (1024,)), "label": ("i64", ())}
+
+
+def make_loaders(seed):
+    """The training loader and the evaluation loaders (val, test) of the synthetic_audio source."""
+    source = specc_data.make_source(
+        "synthetic_audio",
+        channels=1,
+        length=length,
+        noise=0.1,
+        num_classes=num_classes,
+        sample_rate=sample_rate,
+        seed=0,
+        sizes=sizes,
+    )
+    specc_data.check_fields(source.fields, DATA_FIELDS)
+    train_draws = specc_data.flow_draws(
+        "audio",
+        [],
+        time="mean_flow",
+        time_arguments={"data_proportion": 0.5, "mean": -0.4, "std": 1.0},
+    )
+    eval_draws = specc_data.flow_draws(
+        "audio",
+        [],
+        time="mean_flow",
+        time_arguments={"data_proportion": 0.5, "mean": -0.4, "std": 1.0},
+    )
+    train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)
+    evaluation = {
+        split: specc_data.Loader(
+            source, split, batch_size, seed, transform=eval_draws, shuffle=False, drop_last=False
+        )
+        for split in ("val", "test")
+    }
+    return train_loader, evaluation
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -125,12 +101,8 @@ class TimeCondition(nn.Module):
 
     def __call__(self, t, h):
         sinusoidal = layers.sinusoidal(t, dim=256)
-        sinusoidal_1 = layers.sinusoidal(h, dim=256)
-        features = layers.concat([sinusoidal, sinusoidal_1], axis=-1)
-        linear = self.linear_0(features)
-        silu = layers.silu(linear)
-        linear_1 = self.linear_1(silu)
-        return linear_1
+        features = layers.concat([sinusoidal, layers.sinusoidal(h, dim=256)], axis=-1)
+        return self.linear_1(layers.silu(self.linear_0(features)))
 
 
 class MixerBlock(nn.Module):
@@ -147,33 +119,19 @@ class MixerBlock(nn.Module):
         self.linear_4 = layers.Linear(bias=True, in_features=4096, out_features=32)
 
     def __call__(self, x, c):
-        silu = layers.silu(c)
-        linear = self.linear_0(silu)
-        modulation = layers.reshape(linear, shape=(-1, 1, 192))
+        modulation = layers.reshape(self.linear_0(layers.silu(c)), shape=(-1, 1, 192))
         shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = layers.split(
             modulation, axis=-1, sections=6
         )
         layernorm = self.layernorm_0(x)
-        add = 1 + scale_1
-        mul = layernorm * add
-        h = mul + shift_1
-        swapaxes = layers.swapaxes(h, axis1=1, axis2=2)
-        linear_1 = self.linear_1(swapaxes)
-        gelu = layers.gelu(linear_1, approximate="tanh")
-        linear_2 = self.linear_2(gelu)
-        h_1 = layers.swapaxes(linear_2, axis1=1, axis2=2)
-        mul_1 = gate_1 * h_1
-        y = x + mul_1
-        layernorm_1 = self.layernorm_1(y)
-        add_1 = 1 + scale_2
-        mul_2 = layernorm_1 * add_1
-        h_2 = mul_2 + shift_2
-        linear_3 = self.linear_3(h_2)
-        gelu_1 = layers.gelu(linear_3, approximate="tanh")
-        linear_4 = self.linear_4(gelu_1)
-        mul_3 = gate_2 * linear_4
-        add_2 = y + mul_3
-        return add_2
+        h = layernorm * (1 + scale_1) + shift_1
+        gelu = layers.gelu(self.linear_1(layers.swapaxes(h, axis1=1, axis2=2)), approximate="tanh")
+        h = layers.swapaxes(self.linear_2(gelu), axis1=1, axis2=2)
+        y = x + gate_1 * h
+        layernorm = self.layernorm_1(y)
+        h = layernorm * (1 + scale_2) + shift_2
+        linear = self.linear_4(layers.gelu(self.linear_3(h), approximate="tanh"))
+        return y + gate_2 * linear
 
 
 class MixerFlowRepeat0(nn.Module):
@@ -184,8 +142,8 @@ class MixerFlowRepeat0(nn.Module):
         self.mixer_block_0 = MixerBlock()
 
     def __call__(self, z, c):
-        z_1 = self.mixer_block_0(z, c)
-        return z_1
+        z = self.mixer_block_0(z, c)
+        return z
 
 
 class MixerFlow(nn.Module):
@@ -203,23 +161,15 @@ class MixerFlow(nn.Module):
 
     def __call__(self, x, t, h):
         c = self.time_condition_0(t, h)
-        linear = self.linear_0(x)
-        z = self.linear_1(linear)
-        z_1 = layers.reshape(z, shape=(-1, 64, 32))
-        z_2 = z_1
+        z = self.linear_1(self.linear_0(x))
+        z = layers.reshape(z, shape=(-1, 64, 32))
         for module in self.repeat_0:
-            z_2 = module(z_2, c)
-        silu = layers.silu(c)
-        linear_1 = self.linear_2(silu)
-        reshape = layers.reshape(linear_1, shape=(-1, 1, 64))
+            z = module(z, c)
+        reshape = layers.reshape(self.linear_2(layers.silu(c)), shape=(-1, 1, 64))
         shift, scale = layers.split(reshape, axis=-1, sections=2)
-        layernorm = self.layernorm_0(z_2)
-        add = 1 + scale
-        mul = layernorm * add
-        z_3 = mul + shift
-        flatten = layers.flatten(z_3, start_axis=1)
-        linear_2 = self.linear_3(flatten)
-        return linear_2
+        layernorm = self.layernorm_0(z)
+        z = layernorm * (1 + scale) + shift
+        return self.linear_3(layers.flatten(z, start_axis=1))
 
 
 class Flow(nn.Module):
@@ -238,525 +188,109 @@ class Flow(nn.Module):
         return audio
 
 
-PARAMETERS = (
-    ("mixer_flow_0.linear_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 1536)),
-    ("mixer_flow_0.linear_0.weight", init.Parameter("weight", (128, 1536), "uniform_fan_in", 1536)),
-    ("mixer_flow_0.linear_1.bias", init.Parameter("bias", (2048,), "uniform_fan_in", 128)),
-    ("mixer_flow_0.linear_1.weight", init.Parameter("weight", (2048, 128), "uniform_fan_in", 128)),
-    ("mixer_flow_0.linear_2.bias", init.Parameter("bias", (64,), "uniform_fan_in", 256)),
-    ("mixer_flow_0.linear_2.weight", init.Parameter("weight", (64, 256), "uniform_fan_in", 256)),
-    ("mixer_flow_0.linear_3.bias", init.Parameter("bias", (1536,), "uniform_fan_in", 2048)),
-    (
-        "mixer_flow_0.linear_3.weight",
-        init.Parameter("weight", (1536, 2048), "uniform_fan_in", 2048),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.0.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.1.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.2.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.3.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.4.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_0.bias",
-        init.Parameter("bias", (192,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_0.weight",
-        init.Parameter("weight", (192, 256), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_1.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_1.weight",
-        init.Parameter("weight", (4096, 64), "uniform_fan_in", 64),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_2.bias",
-        init.Parameter("bias", (64,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_2.weight",
-        init.Parameter("weight", (64, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_3.bias",
-        init.Parameter("bias", (4096,), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_3.weight",
-        init.Parameter("weight", (4096, 32), "uniform_fan_in", 32),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_4.bias",
-        init.Parameter("bias", (32,), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.repeat_0.5.mixer_block_0.linear_4.weight",
-        init.Parameter("weight", (32, 4096), "uniform_fan_in", 4096),
-    ),
-    (
-        "mixer_flow_0.time_condition_0.linear_0.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 512),
-    ),
-    (
-        "mixer_flow_0.time_condition_0.linear_0.weight",
-        init.Parameter("weight", (256, 512), "uniform_fan_in", 512),
-    ),
-    (
-        "mixer_flow_0.time_condition_0.linear_1.bias",
-        init.Parameter("bias", (256,), "uniform_fan_in", 256),
-    ),
-    (
-        "mixer_flow_0.time_condition_0.linear_1.weight",
-        init.Parameter("weight", (256, 256), "uniform_fan_in", 256),
-    ),
-)
-
-
 def build_model(seed):
     """The model with the runtime's initial parameters (identical on every backend)."""
     model = Flow()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    table = [(name, init.Parameter(name.split(".")[-1], *row)) for name, *row in PARAMETERS]
+    state.load_state_dict(model, init.initialize(table, seed))
     return model
 
 
-# ----------------------------------------------------------------------------- data
+# ----------------------------------------------------------------------------- loss
 
 
-@functools.lru_cache(maxsize=1)
-def open_source():
-    """The data source, built once (the loaders and the objective's arrays share it)."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    return source
-
-
-def make_loaders(seed):
-    """The data source, the training loader and the evaluation loaders (val, test)."""
-    source = open_source()
-    draws = dict(time=time_sampler, time_arguments=time_sampler_arguments, coupling=coupling)
-    train_draws = specc_data.flow_draws(target_field, CONDITIONS, cfg_dropout=cfg_dropout, **draws)
-    eval_draws = specc_data.flow_draws(target_field, CONDITIONS, **draws)
-    train_loader = specc_data.Loader(
-        source,
-        "train",
-        batch_size,
-        seed,
-        transform=train_draws,
-        **specc_data.loader_options(data_arguments, "train", accumulate),
-    )
-    evaluation = {
-        split: specc_data.Loader(
-            source,
-            split,
-            eval_batch_size,
-            seed,
-            transform=eval_draws,
-            **specc_data.loader_options(data_arguments, split),
-        )
-        for split in ("val", "test")
-    }
-    return train_loader, evaluation
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-def call_model(model, x_t, t, h, conditions):
+def call_model(model, x_t, t, h):
     """The average velocity u(x_t, t, r) with h = t - r (h = 0: the instantaneous velocity)."""
     return model(x_t, t, h)
 
 
-def drop_conditions(model, batch):
-    """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
-    conditions = {name: batch[name] for name in CONDITIONS}
-    return conditions
-
-
-def null_conditions(model, batch):
-    """Every row's condition replaced by the null embedding (the unconditional branch)."""
-    conditions = {name: batch[name] for name in CONDITIONS}
-    return conditions
-
-
 def loss_fn(model, batch):
-    """improved_mean_flow: (loss, {"loss", "mse"}) with the unweighted mse logged beside the loss."""
-    conditions = drop_conditions(model, batch)
-    average = lambda z, t, h: call_model(model, z, t, h, conditions)  # noqa: E731
+    """improved_mean_flow: (loss, {"loss", "mse"}), the unweighted mse logged beside the loss."""
+
+    def average(z, t, h):
+        return call_model(model, z, t, h)
+
+    x, noise, t, r = batch["audio"], batch["noise"], batch["t"], batch["r"]
     loss, mse = losses.improved_mean_flow_loss(
-        average,
-        batch[target_field],
-        batch["noise"],
-        batch["t"],
-        batch["r"],
-        flow_path,
-        weighted=weighted,
-        **flow_path_arguments,
+        average, x, noise, t, r, "linear", weighted=weighted, noise_max=0.999, noise_min=0.001
     )
     return loss, {"loss": loss, "mse": mse}
 
 
 def sample(model, batch):
     """One step from the batch's noise: x_0 = x_1 - u(x_1, t = 1, r = 0)."""
-    conditions = {name: batch[name] for name in CONDITIONS}
-    velocity = lambda x_t, t, r: call_model(model, x_t, t, t - r, conditions)  # noqa: E731
+
+    def velocity(x_t, t, r):
+        return call_model(model, x_t, t, t - r)
+
     return flows.mean_flow_sample(velocity, batch["noise"])
-
-
-def evaluation_output(model, batch):
-    return sample(model, batch)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            np.array(output),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(mx.array(signal), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-def evaluation_values(model, batch):
-    """The loss values of a batch and the output the metrics read."""
-    _, values = loss_fn(model, batch)
-    return values, evaluation_output(model, batch)
-
-
 def evaluate(model, loader):
-    """Means over the split's rows of the loss values and of every metric."""
+    """Means over the split's examples of the loss values and of every metric."""
     totals, rows = {}, 0
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
-        values, output = evaluation_values(model, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(host_batch[target_field])
+        _, values = loss_fn(model, batch)
+        output = sample(model, batch)
+        values["spectral_distribution_distance"] = metrics.spectral_distribution_distance(
+            output, batch["audio"], eps=1e-10, frame_length=256
+        )
+        count = len(host_batch["audio"])
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def checkpoint_arrays(model, optimizer, ema_params):
-    """Canonical model arrays (the EMA weights when EMA is on) and the flat training state
-    (optimizer state; the raw weights when EMA is on)."""
-    extra = {
-        f"optimizer.{name}": value
-        for name, value in mlx_training.optimizer_arrays(optimizer).items()
-    }
-    if ema_params is None:
-        return state.state_dict(model), extra
-    params = model.parameters()
-    extra.update({f"params.{name}": value for name, value in state.state_dict(model).items()})
-    model.update(ema_params)
-    model_arrays = state.state_dict(model)
-    model.update(params)
-    return model_arrays, extra
-
-
-def restore(checkpoint, model, optimizer):
-    """Weights, optimizer state and EMA weights from a checkpoint of this spec."""
-    ema_params = None
-    params = training.subtree(checkpoint.optimizer, "params")
-    state.load_state_dict(model, checkpoint.model)
-    if params:
-        ema_params = model.parameters()
-        state.load_state_dict(model, params)
-    mlx_training.load_optimizer_arrays(
-        optimizer, model, training.subtree(checkpoint.optimizer, "optimizer")
-    )
-    return ema_params
-
-
 # ----------------------------------------------------------------------------- loop
-
-
-def select_device(name):
-    if name:
-        if name not in ("cpu", "gpu"):
-            sys.exit(f"--device {name!r}: MLX devices are cpu and gpu")
-        mx.set_default_device(mx.gpu if name == "gpu" else mx.cpu)
 
 
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    select_device(arguments.device)
+    if arguments.device not in (None, "cpu", "gpu"):
+        sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
+    if arguments.device:
+        mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(train_loader) // accumulate)
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
-    mx.random.seed(run_seed)  # dropout's generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if freeze:
-        mlx_training.freeze_parameters(model, freeze)
-    lr = optimizer_arguments["lr"]
-    schedule = mlx_training.make_schedule(schedule_kind, schedule_arguments, lr, total_steps)
-    optimizer = mlx_training.make_optimizer(optimizer_kind, schedule, optimizer_arguments)
+    optimizer = optim.Adam(lr, betas=[0.9, 0.999], eps=1e-08, bias_correction=True)
     optimizer.init(model.trainable_parameters())
-    ema_params = tree_map(lambda value: value, model.parameters()) if ema is not None else None
-    step = 0
-    stopping = None
-    latest_metrics = {}
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-        ema_params = None  # the model file already holds the EMA weights
+    step, val_metrics = 0, {}
+    if checkpoint is not None:  # resumed, or --eval-only: any backend's checkpoint loads here
+        state.load_state_dict(model, checkpoint.model)
         step = checkpoint.step
         if checkpoint.manifest.get("data"):
-            train_loader.load_state_dict(checkpoint.manifest["data"])  # for the epoch column
-    elif checkpoint is not None:
-        ema_params = restore(checkpoint, model, optimizer)
-        if checkpoint.manifest.get("mlx_random_key"):
-            state.restore_random_key(checkpoint.manifest["mlx_random_key"])
-        step = checkpoint.step
-        train_loader.load_state_dict(checkpoint.manifest["data"])
-        latest_metrics = checkpoint.manifest.get("metrics", {})
-        if stopping is not None and checkpoint.manifest.get("early_stopping"):
-            stopping.load_state_dict(checkpoint.manifest["early_stopping"])
+            train_loader.load_state_dict(checkpoint.manifest["data"])
+    if checkpoint is not None and not arguments.eval_only:
+        arrays = training.subtree(checkpoint.optimizer, "optimizer")
+        mlx_training.load_optimizer_arrays(optimizer, model, arrays)
+        val_metrics = checkpoint.manifest.get("metrics", {})
 
     run_dir = start.run_dir
     training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
+        run_dir, RESOLVED_SPEC, __file__, training.package_versions(("specc", "mlx", "numpy"))
     )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=sys.maxsize if arguments.eval_only else (step if checkpoint else None),
-        echo=sys.stdout,
-    )
-    extra_loggers = training.make_loggers(loggers, run_dir, logger_arguments)
+    resume_step = sys.maxsize if arguments.eval_only else (step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
 
     def write(split, values):
-        epoch = train_loader.state_dict()["epoch"]
-        log.write_many(step, epoch, split, values)
-        for logger in extra_loggers:
-            logger.write_many(step, epoch, split, values)
+        log.write_many(step, train_loader.state_dict()["epoch"], split, values)
 
     def run_evaluation(splits):
-        params = model.parameters()
-        if ema_params is not None:
-            model.update(ema_params)
         model.eval()  # dropout off
         found = {}
         for split in splits:
@@ -764,7 +298,6 @@ def main(argv=None):
             write(split, values)
             found.update({f"{split}/{name}": value for name, value in values.items()})
         model.train()
-        model.update(params)
         return found
 
     if arguments.eval_only:
@@ -772,13 +305,7 @@ def main(argv=None):
         log.close()
         return
 
-    train_step = mlx_training.make_train_step(
-        model,
-        optimizer,
-        mlx_training.mixed_precision(loss_fn, COMPUTE_DTYPE),
-        grad_clip,
-        grad_clip_mode,
-    )
+    train_step = mlx_training.make_train_step(model, optimizer, loss_fn)
     sums = mlx_training.RunningSums()
     flag = mlx_training.NonFiniteFlag()
 
@@ -790,66 +317,126 @@ def main(argv=None):
 
     def save():
         check_finite()
-        model_arrays, extra = checkpoint_arrays(model, optimizer, ema_params)
-        manifest = {
-            "epoch": train_loader.state_dict()["epoch"],
-            "data": train_loader.state_dict(),
-            "seed": run_seed,
-            "metrics": latest_metrics,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "mlx",
-            "best": None if stopping is None else stopping.best,
-            "early_stopping": None if stopping is None else stopping.state_dict(),
-            # dropout and gaussian_sample draw from MLX's global key: resume continues it
-            "mlx_random_key": state.random_key_words(),
-        }
+        model_arrays = state.state_dict(model)
+        extra = mlx_training.optimizer_arrays(optimizer, prefix="optimizer.")
+        data = train_loader.state_dict()
+        manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
+        manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
     batches = train_loader.forever()
-    progress = training.ProgressBar(stop_step)
+    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            micro_batches = [mlx_training.to_device(next(batches)) for _ in range(accumulate)]
-            values = train_step(micro_batches)
+            values = train_step([mlx_training.to_device(next(batches))])
             step += 1
-            if ema_params is not None:
-                ema_params = mlx_training.ema_update(ema_params, model.parameters(), ema)
             sums.add(values)
             flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value, ema_params or [])
+            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
                 means = sums.means()
-                means["lr"] = schedule(step - 1).item()
+                means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)
-                progress.update(step, {"loss": means["loss"]})
+                shown = {"loss": means["loss"]}
                 last_log_time, last_log_step = now, step
-            stop_early = False
-            if (eval_every and step % eval_every == 0) or finished:
+            if step % 10 == 0 or finished:
+                progress.update(step, shown)
+            if step % eval_every == 0 or finished:
                 check_finite()
-                latest_metrics = run_evaluation(("val",))
-                if stopping is not None:
-                    stop_early = stopping.update(latest_metrics)
-            if (
-                (checkpoint_every and step % checkpoint_every == 0)
-                or finished
-                or stop_early
-                or stop_request.requested
-            ):
+                val_metrics = run_evaluation(("val",))
+            if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()
-            if stop_early or stop_request.requested:
+            if stop_request.requested:
                 break
     progress.close()
     log.close()
-    for logger in extra_loggers:
-        logger.close()
+
+
+# ----------------------------------------------------------------------------- tables
+# initial parameters: (name, shape, init, fan_in[, std]) for specc.runtime.init.initialize
+PARAMETERS = (
+    ("mixer_flow_0.linear_0.bias", (128,), "uniform_fan_in", 1536),
+    ("mixer_flow_0.linear_0.weight", (128, 1536), "uniform_fan_in", 1536),
+    ("mixer_flow_0.linear_1.bias", (2048,), "uniform_fan_in", 128),
+    ("mixer_flow_0.linear_1.weight", (2048, 128), "uniform_fan_in", 128),
+    ("mixer_flow_0.linear_2.bias", (64,), "uniform_fan_in", 256),
+    ("mixer_flow_0.linear_2.weight", (64, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.linear_3.bias", (1536,), "uniform_fan_in", 2048),
+    ("mixer_flow_0.linear_3.weight", (1536, 2048), "uniform_fan_in", 2048),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.0.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.1.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.2.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.3.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.4.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_0.bias", (192,), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_0.weight", (192, 256), "uniform_fan_in", 256),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_1.bias", (4096,), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_1.weight", (4096, 64), "uniform_fan_in", 64),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_2.bias", (64,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_2.weight", (64, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_3.bias", (4096,), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_3.weight", (4096, 32), "uniform_fan_in", 32),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_4.bias", (32,), "uniform_fan_in", 4096),
+    ("mixer_flow_0.repeat_0.5.mixer_block_0.linear_4.weight", (32, 4096), "uniform_fan_in", 4096),
+    ("mixer_flow_0.time_condition_0.linear_0.bias", (256,), "uniform_fan_in", 512),
+    ("mixer_flow_0.time_condition_0.linear_0.weight", (256, 512), "uniform_fan_in", 512),
+    ("mixer_flow_0.time_condition_0.linear_1.bias", (256,), "uniform_fan_in", 256),
+    ("mixer_flow_0.time_condition_0.linear_1.weight", (256, 256), "uniform_fan_in", 256),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/meanflow_audio.mf with imports inlined\n# specs/meanflow_audio.mf: seed 000 (meanflow_audio_codec). A flow over windows of synthetic\n# audio, trained with flow matching, MeanFlow or improved MeanFlow, sampled in one step.\n#\n# Choose the architecture with `--set \'architecture="conv"\'` (mlp, conv, mixer), the\n# preprocessing with `--set \'tokenization="reshape"\'` (mdct, reshape), the objective by its\n# section\'s component (flow_matching, mean_flow, improved_mean_flow), the noise schedule with\n# `path` (linear, uniform) and the time sampler with `time` (uniform, logit_normal, mean_flow).\nspec meanflow_audio\nlanguage 1\n# import "std/flow_mlp.mf"\n# import "std/convnext.mf"\n# import "std/mixer.mf"\n\nlet architecture = "mixer"  # mlp, conv or mixer\nlet tokenization = "mdct"  # mdct or reshape: the preprocessing pipeline\nlet window = 1024  # samples per example\nlet mdct_window = 512  # MDCTTokenization(window_size = 512): frames of 2 N samples, hop N\nlet patch_length = 128  # ReshapeTokenization(patch_length = 128)\n# sizes of the seed\'s factories\nlet latent_dimension = 128\nlet condition_dimension = 256\nlet mlp_blocks = 4\nlet conv_channels = 128\nlet conv_blocks = 4\nlet mixer_blocks = 6\nlet token_mix_dim = 4096\nlet channel_mix_dim = 4096\nlet num_channels = 32\nlet num_latent_tokens = 64\n\ndata synthetic_audio {\n  sizes = [8192, 512, 512]\n  length = window\n  num_classes = 4\n  sample_rate = 16000\n  batch_size = 64\n}\n\n# The flow runs in the token domain of the pipeline: x (audio) -> tokens [B, F, N] -> the\n# network over the F * N token values (the seed\'s noise_dimension) -> audio. MDCT (sine window,\n# TDAC) and the patch reshape are linear and invertible, so the velocity in the token domain\n# maps back exactly.\nmodel flow(x: f32[B, window], t: f32[B], h: f32[B]) -> f32[B, window] {\n  if tokenization == "mdct" {\n    tokens = mdct(x, mdct_window)\n    width = mdct_window\n    count = (window + mdct_window - 1) // mdct_window + 1\n  } else {\n    tokens = reshape_patches(x, patch_length)\n    width = patch_length\n    count = (window + patch_length - 1) // patch_length\n  }\n  size = count * width\n  z = reshape(tokens, [B, size])\n  if architecture == "mlp" {\n    # create_mlp_flow: FiLM residual MLP\n    y = mlp_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mlp_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else if architecture == "conv" {\n    # create_conv_flow: ConvNeXt V2 blocks with GRN over the tokens\n    y = conv_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      patch_length = width,\n      channels = conv_channels,\n      num_blocks = conv_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else {\n    # create_mlp_mixer_flow: MLP-Mixer blocks with AdaLN\n    y = mixer_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mixer_blocks,\n      condition_dimension = condition_dimension,\n      token_mix_dim = token_mix_dim,\n      channel_mix_dim = channel_mix_dim,\n      num_channels = num_channels,\n      num_latent_tokens = num_latent_tokens,\n    )\n  }\n  velocity = reshape(y, [B, count, width])\n  if tokenization == "mdct" {\n    audio = imdct(velocity, window)\n  } else {\n    audio = merge_patches(velocity, window)\n  }\n  return audio\n}\n\n# ImprovedMeanFlowLoss(LinearNoiseSchedule(0.001, 0.999), MeanFlowTimeSampling(-0.4, 1.0, 0.5))\nobjective improved_mean_flow {\n  model = flow\n  target = data.audio\n  path = linear(noise_min = 0.001, noise_max = 0.999)\n  time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)\n  weighted = true\n}\n\noptimizer adam {\n  lr = 1e-4\n}\nschedule constant {}\n\ntrain {\n  max_steps = 100_000\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 2\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\neval {\n  sampler = one_step\n  # dB distance between the mean (Welch) power spectra of one-step samples and held-out\n  # audio, in frames of a quarter window (256 samples, 16 ms; even, as the metric needs)\n  metrics = [spectral_distribution_distance(frame_length = 2 * (window // 8))]\n}\n\n\n# ---- inlined from <std>/flow_mlp.mf ----\n# std/flow_mlp.mf: the MLP conditional flow of seed 000 (meanflow_audio_codec\'s create_mlp_flow)\n# and the time conditioning the three flow architectures share.\n#\n# Flow models take the noisy sample x [B, N], the time t [B] and the interval h = t - r [B]\n# (fed zeros by flow matching, t - r by the mean-flow objectives). As in the seed\'s blocks,\n# GELU is the tanh form and layer norms have eps 1e-6 and no affine parameters (COMPONENTS.md).\n\n# Embedding of (t, h): sinusoidal features of both, then a SiLU MLP to `dim`.\nblock time_condition(t: [B], h: [B], dim: int) -> [B, dim] {\n  features = concat([sinusoidal(t, dim), sinusoidal(h, dim)])\n  return linear(silu(linear(features, dim)), dim)\n}\n\n# Residual MLP block with FiLM conditioning: the condition gives a scale and a shift of the\n# normalised input, then x + W_2 gelu(W_1 h).\nblock film_residual(x: [B, D], c: [B, C], hidden: int) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden), approximate = tanh), D)\n}\n\n# create_mlp_flow(noise_dimension, latent_dimension, num_blocks, condition_dimension):\n# noise -> latent, num_blocks FiLM residual blocks (hidden 4 * latent), latent -> noise.\nblock mlp_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(x, latent_dimension)\n  repeat num_blocks {\n    z = film_residual(z, c, 4 * latent_dimension)\n  }\n  return linear(layernorm(z, eps = 1e-6, affine = false), noise_dimension)\n}\n\n\n# ---- inlined from <std>/convnext.mf ----\n# std/convnext.mf: the ConvNeXt flow of seed 000 (meanflow_audio_codec\'s create_conv_flow):\n# ConvNeXt V2 blocks with global response normalisation, over a sequence of patches.\n# import "flow_mlp.mf"\n\n# Global response normalisation (ConvNeXt V2) over the time axis:\n#   g = ||x||_2 over T  [B, 1, C];  n = g / (mean_C(g) + 1e-6);  y = gamma * (x * n) + beta + x\n# gamma and beta are free [1, 1, C] parameters, zero at the start as in ConvNeXt V2 (the\n# block starts as the identity).\nblock grn(x: [B, T, C]) -> [B, T, C] {\n  gamma = parameter([1, 1, C], init = zeros)\n  beta = parameter([1, 1, C], init = zeros)\n  g = sqrt(sum(x * x, axis = 1, keepdims = true) + 1e-6)\n  n = g / (mean(g, axis = -1, keepdims = true) + 1e-6)\n  return gamma * (x * n) + beta + x\n}\n\n# ConvNeXt V2 block conditioned on c (FiLM after the norm):\n#   depthwise conv (kernel) -> LN -> scale/shift from c -> linear (expansion * C) -> GELU -> GRN\n#   -> linear (C), plus the residual.\nblock convnext_block(x: [B, T, C], c: [B, E], kernel: int = 7, expansion: int = 4) -> [B, T, C] {\n  h = conv1d(x, C, kernel, padding = same, groups = C)\n  scale, shift = split(reshape(linear(c, 2 * C), [B, 1, 2 * C]), 2)\n  h = layernorm(h, eps = 1e-6, affine = false) * (1 + scale) + shift\n  h = grn(gelu(linear(h, expansion * C), approximate = tanh))\n  return x + linear(h, C)\n}\n\n# create_conv_flow: the sample [B, noise_dimension] is read as a sequence of tokens of\n# patch_length values (MDCT frames or reshape patches, flattened row by row), embedded to\n# `channels`, num_blocks ConvNeXt blocks, and projected back to tokens.\nblock conv_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  patch_length: int = 16,\n  channels: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n  kernel: int = 7,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(reshape(x, [B, noise_dimension // patch_length, patch_length]), channels)\n  repeat num_blocks {\n    z = convnext_block(z, c, kernel)\n  }\n  return reshape(linear(layernorm(z, eps = 1e-6, affine = false), patch_length), [B, noise_dimension])\n}\n\n\n# ---- inlined from <std>/mixer.mf ----\n# std/mixer.mf: the MLP-Mixer flow with AdaLN of seed 000 (meanflow_audio_codec\'s\n# create_mlp_mixer_flow).\n# import "flow_mlp.mf"\n\n# Mixer block with AdaLN: c gives shift, scale and gate of the token-mixing and the\n# channel-mixing MLPs.\n#   h = x + gate_1 * T(mlp_tokens(T(norm(x) * (1 + scale_1) + shift_1)))   (T: swap N and C)\n#   y = h + gate_2 * mlp_channels(norm(h) * (1 + scale_2) + shift_2)\nblock mixer_block(x: [B, N, C], c: [B, E], token_mix_dim: int, channel_mix_dim: int) -> [B, N, C] {\n  modulation = reshape(linear(silu(c), 6 * C), [B, 1, 6 * C])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale_1) + shift_1\n  h = swapaxes(linear(gelu(linear(swapaxes(h, 1, 2), token_mix_dim), approximate = tanh), N), 1, 2)\n  y = x + gate_1 * h\n  h = layernorm(y, eps = 1e-6, affine = false) * (1 + scale_2) + shift_2\n  return y + gate_2 * linear(gelu(linear(h, channel_mix_dim), approximate = tanh), C)\n}\n\n# create_mlp_mixer_flow: noise -> latent_dimension -> num_latent_tokens tokens of\n# num_channels, num_blocks mixer blocks, AdaLN final norm, tokens -> noise.\nblock mixer_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 6,\n  condition_dimension: int = 256,\n  token_mix_dim: int = 4096,\n  channel_mix_dim: int = 4096,\n  num_channels: int = 32,\n  num_latent_tokens: int = 64,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(linear(x, latent_dimension), num_latent_tokens * num_channels)\n  z = reshape(z, [B, num_latent_tokens, num_channels])\n  repeat num_blocks {\n    z = mixer_block(z, c, token_mix_dim, channel_mix_dim)\n  }\n  shift, scale = split(reshape(linear(silu(c), 2 * num_channels), [B, 1, 2 * num_channels]), 2)\n  z = layernorm(z, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return linear(flatten(z), noise_dimension)\n}\n'
 
 
 if __name__ == "__main__":
