@@ -90,9 +90,15 @@ def check(
     overrides: Sequence[str] = (),
     backend: str | None = None,
     library_ok: bool = False,
+    backend_warnings: bool = False,
 ) -> CheckResult:
     """Check the spec at ``path``. With ``library_ok``, a file without a ``spec`` line is a
-    library: only parsed with its imports (and its blocks checked where they are used)."""
+    library: only parsed with its imports (and its blocks checked where they are used).
+
+    ``backend``: also run that backend's checks (its table: capabilities, refusals), exactly
+    what ``specc compile --backend`` runs. Without one, ``backend_warnings`` (``specc lint``
+    without ``--backend``) runs every backend's checks and reports what one backend refuses
+    as a warning naming it, and what every backend refuses as errors."""
     from specc.compiler.check import contracts
     from specc.compiler import lower as plan
     from specc.compiler.check import cross_field as rules
@@ -136,8 +142,11 @@ def check(
     checker.check()
     contracts.check_freeze(facts, graphs)
     contracts.check_penalties(facts, graphs)
+    contracts.check_loss_terms(facts)
     if backend is not None:
         contracts.check_backend(facts, backend, graphs)
+    elif backend_warnings:
+        facts.diagnostics += every_backend(facts, graphs)
     diagnostics += facts.diagnostics
     result.diagnostics = sort_diagnostics(diagnostics)
     if result.errors:
@@ -148,6 +157,32 @@ def check(
     )
     result.program = dataclasses.replace(program, resolved_source=resolved_source(modules, sources, overrides))
     return result
+
+
+def every_backend(facts, graphs) -> list[Diagnostic]:
+    """Every backend's checks on an otherwise clean spec: what all backends refuse stays an
+    error; what only some refuse becomes a warning (its message names the backend)."""
+    import copy
+
+    from specc.compiler.backends import BACKEND_NAMES
+    from specc.compiler.check import contracts
+
+    found = {}
+    for name in BACKEND_NAMES:
+        sink = copy.copy(facts)
+        sink.diagnostics = []
+        contracts.check_backend(sink, name, graphs)
+        found[name] = sink.diagnostics
+    refused_by = {}
+    for name, diagnostics in found.items():
+        for diagnostic in diagnostics:
+            refused_by.setdefault((diagnostic.code, diagnostic.span), set()).add(name)
+    reported = []
+    for diagnostics in found.values():
+        for diagnostic in diagnostics:
+            everywhere = len(refused_by[(diagnostic.code, diagnostic.span)]) == len(found)
+            reported.append(diagnostic if everywhere else dataclasses.replace(diagnostic, severity="warning"))
+    return reported
 
 
 def resolved_source(modules, sources: dict, overrides=()) -> str:

@@ -260,8 +260,23 @@ def _attach_mlx(instance, name: str, shape: tuple) -> None:
     setattr(instance, name, mx.zeros(shape, dtype=mx.float32))
 
 
-# runtime -> how a learned null-condition embedding is added to a model (as in build_model)
+# runtime (a backend table's ``runtime``) -> how a learned null-condition embedding is added
+# to a model (as in build_model)
 ATTACH_PARAMETER = {"torch": _attach_torch, "jax": _attach_jax, "mlx": _attach_mlx}
+DEFAULT_RUNTIME = "torch"  # load_model's default: a plain PyTorch module
+
+
+def loader_runtime(backend: str) -> str:
+    """The runtime package of a loader backend name: a runtime (``torch``, ``jax``, ``mlx``)
+    or a script backend (``lightning``), as the backend tables say (their ``runtime``)."""
+    from specc.compiler.backends import BACKEND_NAMES, get_backend, runtime_name
+
+    try:
+        return runtime_name(backend)
+    except ValueError:
+        runtimes = [get_backend(name).runtime for name in BACKEND_NAMES]
+        choices = [DEFAULT_RUNTIME] + [runtime for runtime in runtimes if runtime != DEFAULT_RUNTIME]
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(choices)}") from None
 
 
 def execute_models(source: str, spec_name: str, runtime: str) -> types.ModuleType:
@@ -275,7 +290,7 @@ def execute_models(source: str, spec_name: str, runtime: str) -> types.ModuleTyp
     return module
 
 
-def load_model(checkpoint, backend: str = "torch", model: str | None = None):
+def load_model(checkpoint, backend: str = DEFAULT_RUNTIME, model: str | None = None):
     """The model of ``checkpoint`` rebuilt for ``backend`` (``torch``: ``nn.Module``,
     ``jax``: ``nnx.Module``, ``mlx``: ``mlx.nn.Module``), weights loaded, in eval mode.
 
@@ -283,9 +298,9 @@ def load_model(checkpoint, backend: str = "torch", model: str | None = None):
     or a run directory. ``model``: which model when the spec has several (``"vae"``).
     Raises :class:`CheckpointError` (a ``ValueError``) naming what is wrong.
     """
-    from specc.compiler.emit.standalone import render_models, runtime_name
+    from specc.compiler.emit.standalone import render_models
 
-    runtime = runtime_name(backend)
+    runtime = loader_runtime(backend)
     checked = check_checkpoint(checkpoint)
     name = choose_model(checked, model)
     rendered = render_models(checked.program, runtime)

@@ -12,18 +12,35 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 BACKEND_NAMES = ("jax", "lightning", "mlx")
+"""The backends, in order: the one list every other part of specc reads (the vocabulary, the
+checker, the CLI, the checkpoint loader). Each name has a table module here."""
 
 
 @dataclass(frozen=True)
 class Refusal:
     """A setting the backend's template for ``objective`` does not render: when the value at
     ``path`` (``("train", "ema")``, ``("train", "checkpoint", "filename")``) makes ``applies``
-    true, the checker reports E0801 at that value, naming ``feature`` and the backend."""
+    true, the checker reports E0801 at that value, naming ``feature`` and the backend.
+    ``objective`` None: with every objective."""
 
-    objective: str
+    objective: str | None
     path: tuple[str, ...]
     feature: str
     applies: Callable[[object], bool] = bool
+
+
+@dataclass(frozen=True)
+class ParameterRefusal:
+    """A parameter of a registry component the backend does not implement: when a spec gives
+    ``parameter`` of component ``component`` (of registry kind ``kind``: ``loss``, ``metric``,
+    ``callback``...) a value other than the registry's default, the checker reports E0803 at
+    that value: "`label_smoothing` of `cross_entropy` is not implemented by backend `mlx`".
+    ``objective``: only with that objective (None: with every objective)."""
+
+    kind: str
+    component: str
+    parameter: str
+    objective: str | None = None
 
 
 @dataclass(frozen=True)
@@ -32,8 +49,8 @@ class Backend:
 
     - ``template``: path of the script template under ``templates/`` (``jax/train.py.j2``).
     - ``imports``: import lines written at the top of the script, in order.
-    - ``layers_module``: the runtime module the model classes call (``layers.Linear``,
-      ``layers.gelu``): imported in the script as ``layers``.
+    - ``runtime``: the runtime package the scripts and the checkpoint loader use
+      (``specc.runtime.<runtime>``: ``jax``, ``torch``, ``mlx``).
     - ``module_base``: base class of every generated model class (``nnx.Module``).
     - ``forward_name``: name of the forward method (``__call__`` / ``forward``).
     - ``module_list``: container wrapping a ``repeat``'s modules (``nnx.List``,
@@ -42,22 +59,29 @@ class Backend:
     - ``capabilities``: for each capability kind (``precision``, ``objective``,
       ``optimizer``, ``schedule``, ``sampler``, ``metric``, ``logger``) the set of
       values this backend implements; the checker turns a miss into an E08xx diagnostic.
+      This is the ONE statement of what a backend implements: the registry's components carry
+      no backend list (``implementing`` answers "which backends have it"). A kind the table
+      does not list (``layer``, ``metric``, ``callback``...) is unrestricted.
     - ``objective_templates``: objective kind -> a template used instead of ``template``
       (an objective whose loop differs, e.g. ``adversarial``'s two alternating optimizers).
-    - ``refusals``: :class:`Refusal` settings the checker reports (E0801, positioned).
+    - ``refusals``: :class:`Refusal` settings the checker reports (E0801, positioned), and
+      :class:`ParameterRefusal` component parameters it does not implement (E0803).
+    - ``discriminator_outputs``: how many values the ``adversarial`` template needs the
+      discriminator to return (2: ``(logits, features)``); 0 when any structure renders.
     """
 
     name: str
     template: str
     imports: tuple[str, ...]
-    layers_module: str
+    runtime: str
     module_base: str
     forward_name: str
     module_list: str
     call_super_init: bool
     capabilities: Mapping[str, frozenset[str]] = field(default_factory=dict)
     objective_templates: Mapping[str, str] = field(default_factory=dict)
-    refusals: tuple[Refusal, ...] = ()
+    refusals: tuple[Refusal | ParameterRefusal, ...] = ()
+    discriminator_outputs: int = 0
 
     def supports(self, kind: str, value: str) -> bool:
         """True when this backend implements ``value`` of capability ``kind``.
@@ -75,6 +99,24 @@ def get_backend(name: str) -> Backend:
         raise ValueError(f"unknown backend {name!r}; known backends: {known}")
     module = importlib.import_module(f"specc.compiler.backends.{name}")
     return module.BACKEND
+
+
+def implementing(kind: str, value: str) -> tuple[str, ...]:
+    """The backends whose table implements ``value`` of capability ``kind``, in order."""
+    return tuple(name for name in BACKEND_NAMES if get_backend(name).supports(kind, value))
+
+
+def runtime_name(backend: str) -> str:
+    """The runtime package (``torch``, ``jax``, ``mlx``) of a backend, or of a runtime name
+    itself (the checkpoint loader accepts ``torch`` for ``lightning``); ``ValueError`` naming
+    the choices otherwise."""
+    runtimes = {get_backend(name).runtime: name for name in BACKEND_NAMES}
+    if backend in runtimes:
+        return backend
+    if backend in BACKEND_NAMES:
+        return get_backend(backend).runtime
+    choices = ", ".join(sorted(set(runtimes) | set(BACKEND_NAMES)))
+    raise ValueError(f"unknown backend {backend!r}; choose one of {choices}")
 
 
 def available_backends() -> tuple[str, ...]:
@@ -108,3 +150,5 @@ ADVERSARIAL_EMA = Refusal("adversarial", ("train", "ema"), "EMA of weights (trai
 ADVERSARIAL_ACCUMULATE = Refusal(
     "adversarial", ("train", "accumulate"), "gradient accumulation (train.accumulate > 1)", lambda value: (value or 1) > 1
 )
+# every script keeps the `last` pointer: `last = false` is not rendered by any template yet
+CHECKPOINT_LAST = Refusal(None, ("train", "checkpoint", "last"), "checkpoint.last = false", lambda value: value is False)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, Backend, epoch_key_refusals
+from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, epoch_key_refusals
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, *epoch_key_refusals("adversarial")),
+    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
+    discriminator_outputs=2,  # the adversarial loop splits them into (logits, features)
     name="jax",
     template="jax/train.py.j2",
     imports=(
@@ -16,7 +17,7 @@ BACKEND = Backend(
         "import optax",
         "from flax import nnx",
     ),
-    layers_module="specc.runtime.jax.layers",
+    runtime="jax",
     module_base="nnx.Module",
     forward_name="__call__",
     module_list="nnx.List",
@@ -33,6 +34,7 @@ BACKEND = Backend(
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
+        "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor"}),
     },
     objective_templates={"adversarial": "jax/adversarial.py.j2"},
 )

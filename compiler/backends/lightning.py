@@ -1,16 +1,17 @@
 """The PyTorch Lightning backend: torch ``nn.Module`` models inside a ``LightningModule``,
 a ``LightningDataModule`` over the numpy loaders, and Lightning's ``Trainer`` with its own
-ModelCheckpoint, EarlyStopping and LearningRateMonitor plus specc's Logger and CheckpointIO
+ModelCheckpoint, EarlyStopping and TQDMProgressBar plus specc's Logger and CheckpointIO
 (``specc.runtime.torch.training``).
 
-``adversarial`` renders from its own template (``lightning/adversarial.py.j2``, which extends
-``train.py.j2``): manual optimization with two optimizers. What that loop does not do yet
-(EMA of weights, gradient accumulation, fp16) is refused by :func:`context` with a message.
+``adversarial`` renders from its own template (``lightning/adversarial.py.j2``; the pieces
+every script shares are macros of ``lightning/parts.j2``): manual optimization with two
+optimizers. What that loop does not do yet (EMA of weights, gradient accumulation, fp16) is
+refused by :func:`context` with a message.
 """
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, Backend, Refusal
+from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, Refusal
 
 
 BACKEND = Backend(
@@ -18,18 +19,13 @@ BACKEND = Backend(
         ADVERSARIAL_EMA,
         ADVERSARIAL_ACCUMULATE,
         Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
+        CHECKPOINT_LAST,
     ),
     name="lightning",
     template="lightning/train.py.j2",
-    imports=(
-        "import lightning.pytorch as pl",
-        "import numpy as np",
-        "import torch",
-        "from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor",
-        "from lightning.pytorch.loggers import TensorBoardLogger",
-        "from torch import nn",
-    ),
-    layers_module="specc.runtime.torch.layers",
+    # the framework imports every script has; the emitter adds what each script uses
+    imports=("import lightning.pytorch as pl", "import torch", "from torch import nn"),
+    runtime="torch",
     module_base="nn.Module",
     forward_name="forward",
     module_list="nn.ModuleList",
@@ -51,6 +47,7 @@ BACKEND = Backend(
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
+        "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor"}),
     },
     objective_templates={"adversarial": "lightning/adversarial.py.j2"},
 )

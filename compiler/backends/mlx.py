@@ -5,20 +5,21 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_EMA, Backend, epoch_key_refusals
+from specc.compiler.backends import ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, epoch_key_refusals
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial")),
+    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
     name="mlx",
     template="mlx/train.py.j2",
+    # the framework imports of every script (compiler/emit/mlx.py adds numpy, tree_map and
+    # the runtime modules a script uses, isort-ordered)
     imports=(
         "import mlx.core as mx",
-        "import mlx.nn as nn",
-        "import numpy as np",
-        "from mlx.utils import tree_map",
+        "import mlx.optimizers as optim",
+        "from mlx import nn",
     ),
-    layers_module="specc.runtime.mlx.layers",
+    runtime="mlx",
     module_base="nn.Module",
     forward_name="__call__",
     module_list="",
@@ -40,6 +41,7 @@ BACKEND = Backend(
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
+        "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor"}),
     },
     objective_templates={"adversarial": "mlx/adversarial.py.j2"},
 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from specc.compiler import ir
+from specc.compiler.backends import BACKEND_NAMES, ParameterRefusal, Refusal, get_backend
 from specc.compiler.vocabulary import registry
 from specc.dsl.diagnostics import Span, did_you_mean
 from specc.compiler.check.cross_field import Facts, head
@@ -295,6 +296,7 @@ class ContractChecker:
         if generator is not None:
             self.bind(generator, "generator", target, (("x", "sample"),))
             self.check_output(generator, "generator", target)
+            self.check_statistics(generator)
         if discriminator is not None:
             wanted = _batched(ir.TensorType("f32", target.shape))
             inputs = discriminator.inputs
@@ -320,6 +322,22 @@ class ContractChecker:
                     f"add `optimizer {needed}: adam {{ lr = 1e-4 }}`",
                 )
 
+
+    def check_statistics(self, generator: ir.ModelGraph) -> None:
+        """``kl_weight > 0`` reads the VAE's statistics: the generator must return
+        ``(reconstruction, [mean, logvar])`` (E0716)."""
+        if not (self.facts.value("objective", "kl_weight") or 0) > 0:
+            return
+        structure = generator.output_structure or (None,) * len(generator.outputs)
+        if len(structure) >= 2 and structure[1] == 2:
+            return
+        self.facts.error(
+            "E0716",
+            f"kl_weight > 0 needs a generator returning (reconstruction, [mean, logvar]); model "
+            f"`{generator.name}` returns {_count(structure)}",
+            self.facts.span("objective", "kl_weight"),
+            "return the statistics too: `return reconstruction, [mean, logvar]`, or set kl_weight = 0",
+        )
 
     def check_discriminator_use(self, optimizer_names: set) -> bool:
         """``use_adversarial = true`` needs ``discriminator``; ``false`` trains the generator
@@ -359,6 +377,43 @@ class ContractChecker:
                 "add `optimizer generator: adam { lr = 1e-4 }`",
             )
         return False
+
+
+def _count(structure) -> str:
+    """``1 value`` / ``3 values``: how many values a model returns (``output_structure``)."""
+    return f"{len(structure)} value" + ("" if len(structure) == 1 else "s")
+
+
+def check_loss_terms(facts: Facts) -> None:
+    """The objective's ``loss`` names only terms the objective renders (E0714); a single-term
+    objective takes one unweighted term, and some kinds may appear once (E0715)."""
+    contract = facts.contract()
+    if contract is None or not contract.losses or not facts.known("objective", "loss"):
+        return
+    kind = facts.objective_kind()
+    terms = facts.value("objective", "loss") or ()
+    seen: dict[str, int] = {}
+    for index, term in enumerate(terms):
+        name = term["term"]["kind"]
+        span = facts.span("objective", "loss", index)
+        if name not in contract.losses:
+            facts.error(
+                "E0714",
+                f"objective `{kind}` does not take loss `{name}`",
+                span,
+                f"losses of `{kind}`: {', '.join(contract.losses)}",
+            )
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        if name in contract.once and seen[name] == 2:
+            facts.error("E0715", f"objective `{kind}` takes one `{name}` term", span, "remove the repeated term")
+    if contract.single_loss and terms and (len(terms) > 1 or terms[0]["weight"] != 1):
+        facts.error(
+            "E0715",
+            f"objective `{kind}` takes one unweighted loss term",
+            facts.span("objective", "loss"),
+            f"write `loss = {terms[0]['term']['kind']}` (scale the learning rate instead of the loss)",
+        )
 
 
 def check_freeze(facts: Facts, graphs: dict[str, ir.ModelGraph]) -> None:
@@ -444,75 +499,154 @@ def _nested_components(section, facts: Facts, key: str):
 
 
 def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
-    """Every component (and graph layer) the spec uses must exist on ``backend``: in the
-    registry (what the runtime implements) and in the backend's table
-    (``specc.compiler.backends.<name>``: what its template renders)."""
-    table = _backend_table(backend)
+    """Everything the spec uses must be implemented by ``backend``, as its table
+    (``specc.compiler.backends.<name>``, the one statement of what a backend implements)
+    says: components (E0801), refused settings (E0801), component parameters (E0803), the
+    discriminator's outputs (E0804) and graph layers (E0802)."""
+    table = get_backend(backend)
     for kind, name, span in used_components(facts):
-        component = registry.lookup(kind, name)
-        if component is not None and backend not in component.backends:
-            facts.error(
-                "E0801",
-                f"{kind} `{name}` is not available on backend `{backend}`",
-                span,
-                f"backends with it: {', '.join(sorted(component.backends))}",
-            )
-        elif table is not None and not table.supports(kind, name):
-            facts.error(
-                "E0801",
-                f"{kind} `{name}` is not implemented by backend `{backend}` yet",
-                span,
-                f"{backend} implements: {', '.join(sorted(table.capabilities[kind]))}",
-            )
-    if table is not None:
-        _check_refusals(facts, backend, table)
-    _check_layers(facts, backend, graphs)
+        if registry.lookup(kind, name) is None or table.supports(kind, name):
+            continue
+        facts.error("E0801", f"{kind} `{name}` is not available on backend `{backend}`", span, _having(kind, name))
+    _check_refusals(facts, backend, table)
+    _check_parameter_refusals(facts, backend, table)
+    _check_discriminator(facts, backend, table, graphs)
+    _check_layers(facts, backend, table, graphs)
+
+
+def _having(kind: str, name: str) -> str:
+    """``help:`` naming the backends that implement ``name`` of ``kind``."""
+    having = registry.backends_of(kind, name)
+    return f"backends with it: {', '.join(having)}" if having else "no backend implements it yet"
 
 
 def _check_refusals(facts: Facts, backend: str, table) -> None:
     """Settings the backend's template does not render for this objective, at their value."""
     kind = facts.objective_kind()
     for refusal in table.refusals:
+        if not isinstance(refusal, Refusal):
+            continue
         section, *loc = refusal.path
-        if refusal.objective == kind and refusal.applies(facts.value(section, *loc)):
+        if refusal.objective in (None, kind) and refusal.applies(facts.value(section, *loc)):
+            where = f" with objective `{kind}`" if refusal.objective else ""
             facts.error(
                 "E0801",
-                f"{refusal.feature} with objective `{kind}` is not implemented by backend `{backend}` yet",
+                f"{refusal.feature}{where} is not implemented by backend `{backend}` yet",
                 facts.span(section, *loc),
             )
 
 
-def _backend_table(backend: str):
-    try:
-        from specc.compiler.backends import get_backend
+def component_arguments(facts: Facts):
+    """(kind, name, arguments, span of an argument) of every registry component the spec
+    uses, with the values written (or defaulted) for its parameters."""
+    for key, section in facts.checked.sections.items():
+        definition = registry.SECTIONS[section.section.kind]
+        if definition.component_kind:
+            yield definition.component_kind, section.values["component"], section.values, (
+                lambda parameter, key=key: facts.span(key, parameter)
+            )
+        parameters = {parameter.name: parameter for parameter in definition.keys}
+        if definition.component_kind:
+            component = registry.lookup(definition.component_kind, section.values["component"])
+            parameters.update({parameter.name: parameter for parameter in component.params})
+        for name, parameter in parameters.items():
+            value = section.values.get(name)
+            kind = parameter.type.rstrip("?")
+            items = []
+            if kind == "terms":
+                items = [("loss", term["term"], (name, index, "term")) for index, term in enumerate(value or ())]
+            elif kind.startswith("list[") and kind[5:-1] in registry.COMPONENT_KINDS:
+                items = [(kind[5:-1], item, (name, index)) for index, item in enumerate(value or ())]
+            elif kind in registry.COMPONENT_KINDS and isinstance(value, dict):
+                items = [(kind, value, (name,))]
+            for item_kind, item, loc in items:
+                yield item_kind, item["kind"], item, (
+                    lambda parameter, key=key, loc=loc, item=item: facts.span(key, *loc, item["kind"], parameter)
+                )
 
-        return get_backend(backend)
-    except (ImportError, ValueError):
-        return None
 
-
-def _check_layers(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) -> None:
-    try:
-        from specc.compiler.vocabulary import layers
-    except ImportError:
+def _check_parameter_refusals(facts: Facts, backend: str, table) -> None:
+    """Component parameters the backend does not implement, given a non-default value (E0803)."""
+    refused = [refusal for refusal in table.refusals if isinstance(refusal, ParameterRefusal)]
+    if not refused:
         return
-    entries = getattr(layers, "ENTRIES", None) or getattr(layers, "LAYERS", None)
-    if not isinstance(entries, dict):
+    objective = facts.objective_kind()
+    for kind, name, arguments, span_of in component_arguments(facts):
+        for refusal in refused:
+            if (refusal.kind, refusal.component) != (kind, name) or refusal.objective not in (None, objective):
+                continue
+            parameter = registry.lookup(kind, name).param(refusal.parameter)
+            value = arguments.get(refusal.parameter)
+            if parameter is None or value is None or _same(value, parameter.default):
+                continue
+            where = f" with objective `{objective}`" if refusal.objective else ""
+            facts.error(
+                "E0803",
+                f"`{refusal.parameter}` of {kind} `{name}`{where} is not implemented by backend `{backend}`",
+                span_of(refusal.parameter),
+                _parameter_having(refusal, objective),
+            )
+
+
+def _same(value, default) -> bool:
+    if isinstance(default, tuple):
+        return isinstance(value, (list, tuple)) and tuple(value) == default
+    return value == default
+
+
+def _parameter_having(refusal: ParameterRefusal, objective) -> str:
+    having = [
+        name
+        for name in BACKEND_NAMES
+        if not any(
+            isinstance(other, ParameterRefusal)
+            and (other.kind, other.component, other.parameter) == (refusal.kind, refusal.component, refusal.parameter)
+            and other.objective in (None, objective)
+            for other in get_backend(name).refusals
+        )
+    ]
+    return f"backends with it: {', '.join(having)}" if having else f"remove `{refusal.parameter}`"
+
+
+def _check_discriminator(facts: Facts, backend: str, table, graphs: dict[str, ir.ModelGraph]) -> None:
+    """The backend's adversarial loop splits the discriminator's outputs into
+    (logits, features): it must return that many values (E0804)."""
+    wanted = table.discriminator_outputs
+    if not wanted or facts.objective_kind() != "adversarial" or facts.value("objective", "use_adversarial") is False:
         return
-    runtime_names = {entry.runtime: entry for entry in entries.values()}
+    graph = graphs.get(facts.value("objective", "discriminator"))
+    if graph is None:
+        return
+    structure = graph.output_structure or (None,) * len(graph.outputs)
+    if len(structure) == wanted:
+        return
+    facts.error(
+        "E0804",
+        f"backend `{backend}` needs the discriminator to return (logits, features); model `{graph.name}` "
+        f"returns {_count(structure)}",
+        facts.span("objective", "discriminator"),
+        "return the logit maps and the feature maps: `return [logits], [h1, h2]` (std/discriminators.mf)",
+    )
+
+
+def _check_layers(facts: Facts, backend: str, table, graphs: dict[str, ir.ModelGraph]) -> None:
+    from specc.compiler.vocabulary import layers
+
+    runtime_names = {entry.runtime: entry for entry in layers.ENTRIES.values()}
     reported = set()
     for graph in graphs.values():
         for module in graph.modules:
             for name, origin in _calls(module):
-                entry = entries.get(name) or runtime_names.get(name)
-                if entry is None or backend in entry.backends or (entry.name, graph.name) in reported:
+                entry = layers.ENTRIES.get(name) or runtime_names.get(name)
+                if entry is None or table.supports("layer", entry.name) or (entry.name, graph.name) in reported:
                     continue
                 reported.add((entry.name, graph.name))
+                having = layers.backends_of(entry.name)
                 facts.error(
                     "E0802",
-                    f"`{entry.name}` (in model `{graph.name}`) is not available on backend " f"`{backend}`",
+                    f"`{entry.name}` (in model `{graph.name}`) is not available on backend `{backend}`",
                     _origin_span(origin, facts),
-                    f"backends with it: {', '.join(sorted(entry.backends))}",
+                    f"backends with it: {', '.join(having)}" if having else "no backend implements it yet",
                 )
 
 

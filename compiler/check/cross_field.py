@@ -259,6 +259,24 @@ def rule_evaluation(facts: Facts) -> None:
             facts.error(
                 "E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span
             )
+        elif "signals" in needs:
+            rule_signals(facts, metric["kind"], span)
+
+
+def rule_signals(facts: Facts, metric: str, span) -> None:
+    """A metric on signals rendered from the samples needs a data source that renders them."""
+    data = facts.section("data")
+    source = registry.lookup("data", data.values.get("component")) if data is not None else None
+    if source is None or "signals" in source.provides:
+        return
+    able = [name for name, component in registry.components("data").items() if "signals" in component.provides]
+    facts.error(
+        "E0518",
+        f"metric `{metric}` compares signals rendered from the samples; data source `{source.name}` "
+        f"cannot render signals",
+        span,
+        f"data sources that can: {', '.join(able)}",
+    )
 
 
 def rule_test_sampler(facts: Facts, sampler: dict | None, test_sampler: dict | None) -> None:
@@ -320,8 +338,15 @@ def rule_optimizer_models(facts: Facts) -> None:
         models = facts.value(key, "models") or []
         if not models and name and contract is not None and len(contract.models) > 1:
             if name not in contract.models:
-                continue  # an optimizer the objective has no use for: E0711 names the one it needs
-            models = [facts.value("objective", name)]
+                # another optimizer updates every model the objective trains (as lowered),
+                # unless one the objective needs is missing: E0711 names it (this is likely it)
+                trained = _trained_slots(facts, contract)
+                present = {facts.resolution.sections[other].name for other in facts.optimizer_keys()}
+                if not set(trained) <= present:
+                    continue
+                models = [facts.value("objective", slot) for slot in trained if facts.value("objective", slot)]
+            else:
+                models = [facts.value("objective", name)]
         models = models or list(facts.resolution.models)
         for model in models:
             if model in owner:
@@ -333,6 +358,13 @@ def rule_optimizer_models(facts: Facts) -> None:
                 )
             else:
                 owner[model] = key
+
+
+def _trained_slots(facts: Facts, contract) -> list[str]:
+    """The objective's model slots that are trained (``use_adversarial = false``: not the
+    discriminator)."""
+    off = facts.value("objective", "use_adversarial") is False
+    return [slot for slot in contract.models if not (off and slot == "discriminator")]
 
 
 def rule_intervals(facts: Facts) -> None:

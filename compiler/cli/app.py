@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from specc.compiler.cli.main import BACKENDS, SET_HELP, read, run_fmt, run_lint
+from specc.compiler.cli.main import BACKENDS, LINT_BACKEND_HELP, SET_HELP, read, run_fmt, run_lint
 
 app = typer.Typer(
     add_completion=False,
@@ -40,7 +40,7 @@ def _check(spec: str, overrides, backend=None):
 @app.command()
 def compile(
     spec: str = typer.Argument(..., help="The spec file."),
-    backend: str = typer.Option(..., "--backend", "-b", help="jax, lightning or mlx."),
+    backend: str = typer.Option(..., "--backend", "-b", help=", ".join(BACKENDS) + "."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the script here (default: stdout)."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
     check_only: bool = typer.Option(False, "--check", help="With -o: exit 1 when FILE differs from the output."),
@@ -97,15 +97,18 @@ def lint(
     output_format: str = typer.Option("text", "--format", "-f", help="text, json, github or sarif."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help=LINT_BACKEND_HELP),
 ) -> None:
     """Check specs and report every problem with its position. Exit 0 when clean, 1 on errors.
 
     Files without a `spec` line are libraries of blocks: they are parsed and their imports
-    resolved; their blocks are checked where a spec uses them.
+    resolved; their blocks are checked where a spec uses them. With --backend NAME, lint runs
+    exactly the checks `specc compile --backend NAME` runs; without it, what one backend
+    refuses is a warning naming that backend (--strict fails on it).
 
-    Example: specc lint specs/ --format github
+    Example: specc lint specs/ --format github --backend mlx
     """
-    raise typer.Exit(run_lint(paths, output_format, strict, set_))
+    raise typer.Exit(run_lint(paths, output_format, strict, set_, backend))
 
 
 @app.command()

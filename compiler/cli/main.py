@@ -19,8 +19,13 @@ import os
 import sys
 from pathlib import Path
 
+from specc.compiler.backends import BACKEND_NAMES as BACKENDS  # the one list of backends
+
 SET_HELP = "Override a value: --set train.max_steps=100 --set k=8 (the value is a spec expression)."
-BACKENDS = ("jax", "lightning", "mlx")
+LINT_BACKEND_HELP = (
+    "Run exactly the checks `specc compile --backend NAME` runs (capabilities, refusals). "
+    "Without it: what every backend shares, with each backend's refusals as warnings."
+)
 
 # fast-path options per command: option spelling -> (parameter, takes a value, repeatable)
 FAST_OPTIONS = {
@@ -29,10 +34,15 @@ FAST_OPTIONS = {
         "-f": ("output_format", True, False),
         "--strict": ("strict", False, False),
         "--set": ("set_", True, True),
+        "--backend": ("backend", True, False),
+        "-b": ("backend", True, False),
     },
     "fmt": {"--check": ("check_only", False, False)},
 }
-FAST_DEFAULTS = {"lint": {"output_format": "text", "strict": False, "set_": []}, "fmt": {"check_only": False}}
+FAST_DEFAULTS = {
+    "lint": {"output_format": "text", "strict": False, "set_": [], "backend": None},
+    "fmt": {"check_only": False},
+}
 
 
 def read(path: str) -> bytes:
@@ -60,8 +70,12 @@ def spec_files(paths: list[str]) -> tuple[list[str], list[str]]:
     return files, missing
 
 
-def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]) -> int:
-    """``specc lint``: diagnostics to stdout in ``output_format``; returns the exit status."""
+def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str], backend: str | None = None) -> int:
+    """``specc lint``: diagnostics to stdout in ``output_format``; returns the exit status.
+
+    With ``backend``, exactly the checks ``specc compile --backend`` runs; without, the
+    checks every backend shares plus each backend's refusals as warnings (errors when every
+    backend refuses)."""
     from specc.dsl.diagnostics import sort_diagnostics
     from specc.compiler.cli.formats import FORMATTERS
     from specc.compiler.pipeline import check
@@ -69,11 +83,14 @@ def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]
     if output_format not in FORMATTERS:
         say(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})")
         return 2
+    if backend is not None and backend not in BACKENDS:
+        say(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})")
+        return 2
     files, missing = spec_files(paths)
     diagnostics = []
     sources: dict[str, str] = {}
     for file in files + missing:  # a missing path gets the loader's own diagnostic
-        result = check(file, read, tuple(set_), None, library_ok=True)
+        result = check(file, read, tuple(set_), backend, library_ok=True, backend_warnings=backend is None)
         diagnostics += result.diagnostics
         sources.update(result.sources)
     diagnostics = sort_diagnostics(diagnostics)
@@ -86,6 +103,9 @@ def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]
             if diagnostics
             else f"{len(files)} file(s) checked, no problems"
         )
+        warnings = sum(1 for d in diagnostics if d.severity == "warning")
+        if warnings and not strict:
+            summary += f", {warnings} warning(s) (--strict fails on them)"
         say(summary)
     return 1 if failing else 0
 
@@ -157,7 +177,7 @@ def fast_arguments(arguments: list[str]) -> tuple[str, dict] | None:
             if not rest or rest[0].startswith("-"):
                 return None
             inline = rest.pop(0)
-        elif name == "-f" or inline.startswith("-"):
+        elif name in ("-f", "-b") or inline.startswith("-"):
             return None
         if repeatable:
             values[parameter].append(inline)

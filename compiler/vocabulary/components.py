@@ -3,7 +3,8 @@ schedules, paths, time samplers, samplers, metrics, loggers, callbacks and preci
 
 Data only: one ``ComponentDef`` per component, with its documented, typed parameters
 (names and defaults are the runtime's), its fields (data sources), its contract
-(objectives) and the backends implementing it.
+(objectives). Which backends implement a component is stated once, in the backend tables
+(``specc.compiler.backends.<name>``), not here.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ DATA = (
             FieldDecl("params", "f32", ("2*k",), "frequencies then amplitudes"),
             FieldDecl("signal", "f32", ("signal_length",), "the rendered signal"),
         ),
+        provides=("signals",),  # renders signals from generated parameters (log_spectral_distance)
     ),
     ComponentDef(
         "data",
@@ -158,15 +160,15 @@ OBJECTIVES = (
         "objective",
         "classification",
         "Cross-entropy over class logits [B, C] and integer labels.",
-        (_MODEL, _TARGET, _INPUTS, P("loss", "terms", "cross_entropy", "loss terms")),
-        contract=Contract(output="logits", target_dtype="int"),
+        (_MODEL, _TARGET, _INPUTS, P("loss", "terms", "cross_entropy", "the loss: cross_entropy(...)")),
+        contract=Contract(output="logits", target_dtype="int", losses=("cross_entropy",), single_loss=True),
     ),
     ComponentDef(
         "objective",
         "regression",
         "A model predicting a float field.",
-        (_MODEL, _TARGET, _INPUTS, P("loss", "terms", "mse", "loss terms")),
-        contract=Contract(),
+        (_MODEL, _TARGET, _INPUTS, P("loss", "terms", "mse", "the loss: mse")),
+        contract=Contract(losses=("mse",), single_loss=True),
     ),
     ComponentDef(
         "objective",
@@ -224,7 +226,12 @@ OBJECTIVES = (
             _INPUTS,
             P("loss", "terms", "cross_entropy", "cross_entropy plus weighted expected-value terms"),
         ),
-        contract=Contract(output="sequence_logits", target_dtype="int"),
+        contract=Contract(
+            output="sequence_logits",
+            target_dtype="int",
+            losses=("cross_entropy", "expected_codebook", "expected_scalar"),
+            once=("cross_entropy",),
+        ),
     ),
     ComponentDef(
         "objective",
@@ -242,7 +249,11 @@ OBJECTIVES = (
             P("kl_weight", "float", 0.0, "weight of the VAE's KL term (0: no KL)", ">=0"),
             P("use_adversarial", "bool", True, "false: the generator alone (reconstruction + KL), no discriminator"),
         ),
-        contract=Contract(models=("generator", "discriminator"), optimizers=("generator", "discriminator")),
+        contract=Contract(
+            models=("generator", "discriminator"),
+            optimizers=("generator", "discriminator"),
+            losses=("l1", "mae", "mse", "multi_resolution_stft"),
+        ),
     ),
 )
 
@@ -447,7 +458,7 @@ METRICS = (
         "log_spectral_distance",
         "RMS difference of dB power spectra of signals.",
         (P("eps", "float", 1e-8, "power floor", ">0"),),
-        needs=("sampler",),
+        needs=("sampler", "signals"),
     ),
     ComponentDef(
         "metric",
@@ -536,7 +547,6 @@ PRECISIONS = (
         "precision",
         "fp16",
         "float16 compute with loss scaling (MLX has no loss scaler).",
-        backends=frozenset({"jax", "lightning"}),
     ),
 )
 

@@ -2,11 +2,13 @@
 
 One ``Entry`` per language name. An entry holds its arguments (name, type, default, doc),
 its runtime target (a class of ``specc.runtime.<backend>.layers`` for layers, a function of
-``specc.runtime.<backend>.<module>`` for ops), the backends implementing it and its *rule*:
+``specc.runtime.<backend>.<module>`` for ops) and its *rule*:
 a function of the input tensor types and the resolved argument values that returns the output
 types, the runtime keyword arguments (constructor arguments for a layer: ``in_features`` is
 derived from the input's last axis) and the parameters with their canonical shapes and init.
-Adding a layer is adding one entry here.
+Adding a layer is adding one entry here. Which backends implement an entry is the backend
+tables' fact (capability kind ``layer`` of ``specc.compiler.backends.<name>``; unlisted:
+every backend): :func:`backends_of`.
 
 Argument types (checked and converted before a rule runs, by ``graphs_lower``):
 ``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
@@ -25,8 +27,9 @@ from specc.compiler.vocabulary import shape_rules as rules
 from specc.compiler.vocabulary import shape_rules_extensions as more
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
 
+from specc.compiler.backends import implementing
+
 REQUIRED = object()  # default of an argument that must be given
-ALL_BACKENDS = frozenset({"jax", "lightning", "mlx"})
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,6 @@ class Entry:
     shape: str
     parameters: str = ""
     module: str = "layers"
-    backends: frozenset = ALL_BACKENDS
     returns_list: bool = False  # the op returns a list of tensors (``split``)
     # The sub-module attribute is named after the assigned value (``gamma = parameter(..)``
     # -> ``gamma_0``), so the parameter's dotted name reads like the spec.
@@ -94,7 +96,7 @@ def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_targ
 
 
 def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", returns_list=False) -> Entry:
-    return Entry(name, "op", runtime or name, tuple(arguments), rule, doc, shape, "", module, ALL_BACKENDS, returns_list)
+    return Entry(name, "op", runtime or name, tuple(arguments), rule, doc, shape, "", module, returns_list)
 
 
 _LAYERS = [
@@ -299,6 +301,11 @@ def takes_tensor_list(function: str) -> bool:
     return bool(entry and entry.arguments and entry.arguments[0].type == "tensors")
 
 
+def backends_of(name: str) -> tuple[str, ...]:
+    """The backends implementing layer or op ``name`` (their tables' ``layer`` capability)."""
+    return implementing("layer", name)
+
+
 def describe() -> list[dict]:
     """The registry as JSON data for ``specc schema`` and the docs."""
     described = []
@@ -311,7 +318,7 @@ def describe() -> list[dict]:
         described.append({
             "name": entry.name, "kind": entry.kind, "runtime": entry.runtime, "module": entry.module,
             "arguments": arguments, "doc": entry.doc, "shape": entry.shape, "parameters": entry.parameters,
-            "backends": sorted(entry.backends),
+            "backends": list(backends_of(entry.name)),
         })
     return described
 

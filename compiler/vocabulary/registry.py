@@ -40,9 +40,8 @@ from specc.compiler.vocabulary.components import (  # noqa: F401 (the tables, re
     TIMES,
     TRANSFORMS,
 )
+from specc.compiler.backends import BACKEND_NAMES, implementing
 from specc.compiler.vocabulary.types import (  # noqa: F401 (re-exported)
-    ALL_BACKENDS,
-    BACKENDS,
     REQUIRED,
     ComponentDef,
     Contract,
@@ -109,7 +108,7 @@ CHECKPOINT_KEYS = (
     P("keep", "int", 1, "best checkpoints kept (plus last)", ">=1"),
     P("monitor", "str?", None, "metric ranking checkpoints: split/name"),
     P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
-    P("last", "bool", True, "keep a `last` pointer"),
+    P("last", "bool", True, "keep a `last` pointer (false is not rendered by any backend yet: E0801)"),
     P("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
     P("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
 )
@@ -184,9 +183,14 @@ def lookup(kind: str, name: str) -> ComponentDef | None:
     return _BY_KIND.get(kind, {}).get(name)
 
 
+def backends_of(kind: str, name: str) -> tuple[str, ...]:
+    """The backends implementing component ``name`` of ``kind``: read from the backend tables
+    (``specc.compiler.backends.<backend>.BACKEND.capabilities``), the one place it is stated."""
+    return implementing(kind, name)
+
+
 __all__ = [
-    "ALL_BACKENDS",
-    "BACKENDS",
+    "BACKEND_NAMES",
     "COMPONENTS",
     "COMPONENT_KINDS",
     "ComponentDef",
@@ -198,6 +202,7 @@ __all__ = [
     "SECTIONS",
     "SectionDef",
     "TOP_LEVEL_SECTIONS",
+    "backends_of",
     "components",
     "field_dims",
     "lookup",

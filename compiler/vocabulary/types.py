@@ -8,10 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BACKENDS = ("jax", "lightning", "mlx")
-ALL_BACKENDS = frozenset(BACKENDS)
-
-
 class _Required:
     def __repr__(self) -> str:
         return "REQUIRED"
@@ -56,6 +52,8 @@ class Contract:
     [B]). ``h``: "none" (never fed), "optional" (fed zeros when declared) or "required".
     ``output``: ``like_target``, ``logits`` ([B, C]) or ``sequence_logits`` ([B, T, V]).
     ``target_dtype``: ``float`` or ``int``. ``optimizers``: names of the optimizers it needs.
+    ``losses``, ``single_loss``, ``once``: what its ``loss`` may be (the terms the generated
+    scripts render for this objective).
     """
 
     models: tuple[str, ...] = ("model",)
@@ -65,6 +63,11 @@ class Contract:
     target_dtype: str = "float"
     optimizers: tuple[str, ...] = ()
     sampler: bool = False  # evaluates by sampling (generative)
+    # the loss kinds its ``loss`` terms may name (E0714); ``single_loss``: exactly one term,
+    # unweighted (E0715); ``once``: kinds that may appear once (E0715)
+    losses: tuple[str, ...] = ()
+    single_loss: bool = False
+    once: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,11 +76,15 @@ class ComponentDef:
     name: str
     doc: str
     params: tuple[Param, ...] = ()
-    backends: frozenset = ALL_BACKENDS
     fields: tuple[FieldDecl, ...] = ()
     contract: Contract | None = None
-    needs: tuple[str, ...] = ()  # metric: objective families it applies to
+    # metric: objective families it applies to ("sampler": any generative objective), and
+    # "signals": a data source that ``provides`` signals rendered from samples
+    needs: tuple[str, ...] = ()
     classes: object = None  # data source: number of classes of its label (an int or a parameter name)
+    provides: tuple[str, ...] = ()  # data source: what it can do besides its fields ("signals")
+    # Which backends implement a component is the backend tables' fact (``capabilities`` of
+    # specc.compiler.backends.<name>), never stated here: see ``registry.backends_of``.
 
     def param(self, name: str) -> Param | None:
         for parameter in self.params:

@@ -91,6 +91,22 @@ CASES = {
         None,
     ),
     "E0513": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  freeze = ["lienar_1"]')], (), None),
+    "E0518": (
+        FLOW,
+        [
+            ("data ksin {\n  k = k\n  signal_length = 16\n", "data synthetic_audio {\n  length = 16\n"),
+            (
+                "model field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, 16]) -> f32[B, 2 * k] {\n"
+                "  c = linear(signal, 8) + sinusoidal(t, 8)\n  return linear(gelu(linear(x, 8) + c), 2 * k)",
+                "model field(x: f32[B, 16], t: f32[B]) -> f32[B, 16] {\n"
+                "  return linear(gelu(linear(x, 8) + sinusoidal(t, 8)), 16)",
+            ),
+            ("target = data.params\n  cfg_dropout = 0.1", "target = data.audio"),
+            ("metrics = [chamfer(params_per_token = 2)]", "metrics = [log_spectral_distance]"),
+        ],
+        (),
+        None,
+    ),
     # E07xx objective contracts
     "E0701": (
         DIGITS,
@@ -133,8 +149,27 @@ CASES = {
         (),
         None,
     ),
+    "E0714": (DIGITS, [("target = data.y", "target = data.y\n  loss = mse")], (), None),
+    "E0715": (DIGITS, [("target = data.y", "target = data.y\n  loss = 2 * cross_entropy")], (), None),
+    "E0715_once": (
+        DIGITS,
+        [
+            ("objective classification", "objective language_model"),
+            ("data digits {", "data synthetic_tokens {\n  sequence_length = 8"),
+            ("mlp(x: f32[B, 64]) -> f32[B, 10] {", "mlp(tokens: i64[B, T]) -> f32[B, T, 40] {"),
+            ("return linear(relu(linear(x, hidden)), 10)", "return linear(embedding(tokens, 40, hidden), 40)"),
+            ("target = data.y", "target = data.tokens\n  loss = cross_entropy + cross_entropy(ignore_index = 0)"),
+            ('monitor = "val/accuracy", mode = max', 'monitor = "val/loss"'),
+        ],
+        (),
+        None,
+    ),
+    "E0716": (ADVERSARIAL, [("target = data.audio", "target = data.audio\n  kl_weight = 0.1")], (), None),
     # E08xx backend capability
     "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
+    "E0801_jax": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "jax"),
+    "E0801_refusal": (DIGITS, [("mode = max }", "mode = max, last = false }")], (), "mlx"),
+    "E0804": (ADVERSARIAL, [], (), "jax"),
 }
 
 

@@ -271,6 +271,13 @@ EXPECTED = {
         "   |             ^^^^^^^^^^\n"
         "help: did you mean `linear_1`?"
     ),
+    "E0518": (
+        'spec.mf:29:14: error[E0518]: metric `log_spectral_distance` compares signals rendered from the samples; data source `synthetic_audio` cannot render signals\n'
+        '   |\n'
+        '29 |   metrics = [log_spectral_distance]\n'
+        '   |              ^^^^^^^^^^^^^^^^^^^^^\n'
+        'help: data sources that can: ksin'
+    ),
     "E0701": (
         "spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n"
         "   |\n"
@@ -361,12 +368,60 @@ EXPECTED = {
         "   |          ^^^^^^^\n"
         "help: write `time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)`"
     ),
+    "E0714": (
+        'spec.mf:15:10: error[E0714]: objective `classification` does not take loss `mse`\n'
+        '   |\n'
+        '15 |   loss = mse\n'
+        '   |          ^^^\n'
+        'help: losses of `classification`: cross_entropy'
+    ),
+    "E0715": (
+        'spec.mf:15:10: error[E0715]: objective `classification` takes one unweighted loss term\n'
+        '   |\n'
+        '15 |   loss = 2 * cross_entropy\n'
+        '   |          ^^^^^^^^^^^^^^^^^\n'
+        'help: write `loss = cross_entropy` (scale the learning rate instead of the loss)'
+    ),
+    "E0715_once": (
+        'spec.mf:16:26: error[E0715]: objective `language_model` takes one `cross_entropy` term\n'
+        '   |\n'
+        '16 |   loss = cross_entropy + cross_entropy(ignore_index = 0)\n'
+        '   |                          ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n'
+        'help: remove the repeated term'
+    ),
+    "E0716": (
+        'spec.mf:21:15: error[E0716]: kl_weight > 0 needs a generator returning (reconstruction, [mean, logvar]); model `generator_net` returns 1 value\n'
+        '   |\n'
+        '21 |   kl_weight = 0.1\n'
+        '   |               ^^^\n'
+        'help: return the statistics too: `return reconstruction, [mean, logvar]`, or set kl_weight = 0'
+    ),
     "E0801": (
-        "spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n"
-        "   |\n"
-        "21 |   precision = fp16\n"
-        "   |               ^^^^\n"
-        "help: backends with it: jax, lightning"
+        'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'
+        '   |\n'
+        '21 |   precision = fp16\n'
+        '   |               ^^^^\n'
+        'help: backends with it: lightning'
+    ),
+    "E0801_jax": (
+        'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `jax`\n'
+        '   |\n'
+        '21 |   precision = fp16\n'
+        '   |               ^^^^\n'
+        'help: backends with it: lightning'
+    ),
+    "E0801_refusal": (
+        'spec.mf:22:83: error[E0801]: checkpoint.last = false is not implemented by backend `mlx` yet\n'
+        '   |\n'
+        '22 |   checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max, last = false }\n'
+        '   |                                                                                   ^^^^^'
+    ),
+    "E0804": (
+        'spec.mf:19:19: error[E0804]: backend `jax` needs the discriminator to return (logits, features); model `critic` returns 1 value\n'
+        '   |\n'
+        '19 |   discriminator = critic\n'
+        '   |                   ^^^^^^\n'
+        'help: return the logit maps and the feature maps: `return [logits], [h1, h2]` (std/discriminators.mf)'
     ),
 }
 

@@ -7,10 +7,12 @@ from specc.compiler.vocabulary import json_schema as schema
 from specc.compiler.check import validators as schema_lean
 
 
-def test_every_component_has_a_doc_and_known_backends():
+def test_every_component_has_a_doc_and_a_backend():
+    """Which backends implement a component is read from the backend tables alone."""
     for component in registry.COMPONENTS:
         assert component.doc, component.name
-        assert component.backends <= registry.ALL_BACKENDS and component.backends, component.name
+        assert not hasattr(component, "backends"), "backends are the backend tables' fact"
+        assert registry.backends_of(component.kind, component.name), component.name
         for parameter in component.params:
             assert parameter.doc, (component.name, parameter.name)
             registry.parse_range(parameter.range)  # every range parses
@@ -103,3 +105,33 @@ def test_schedules_and_metrics_match_the_reference_runtime(kind, module):
             default = signature[parameter.name].default
             if not parameter.required and not parameter.derived and default is not inspect.Parameter.empty:
                 assert parameter.default == default, (name, parameter.name)
+
+
+def test_backend_tables_name_only_registry_components():
+    from specc.compiler.backends import BACKEND_NAMES, ParameterRefusal, get_backend
+    from specc.compiler.vocabulary import layers
+
+    for name in BACKEND_NAMES:
+        table = get_backend(name)
+        for kind, values in table.capabilities.items():
+            known = set(layers.ENTRIES) if kind == "layer" else set(registry.components(kind))
+            assert kind == "layer" or kind in registry.COMPONENT_KINDS, (name, kind)
+            assert values <= known, (name, kind, values - known)
+        for refusal in table.refusals:
+            if isinstance(refusal, ParameterRefusal):
+                component = registry.lookup(refusal.kind, refusal.component)
+                assert component is not None and component.param(refusal.parameter) is not None, refusal
+
+
+def test_every_layer_lives_in_a_module_the_emitter_renders():
+    """``emit.models.runtime_module`` refuses an op of another module: none exists."""
+    from specc.compiler.vocabulary import layers
+
+    assert {entry.module for entry in layers.ENTRIES.values()} <= {"layers", "preprocess"}
+
+
+def test_every_metric_has_an_evaluation_rule():
+    """``emit.render.evaluation_view`` refuses a metric it has no rule for: none exists."""
+    from specc.compiler.emit.render import METRIC_INPUTS
+
+    assert set(registry.components("metric")) <= set(METRIC_INPUTS)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from specc.compiler import ir
-from tests.checker.helpers import DIGITS, FLOW, codes, rendered, run
+from tests.checker.helpers import ADVERSARIAL, DIGITS, FLOW, codes, rendered, run
 
 TEN_MISTAKES = """\
 spec ten_mistakes
@@ -109,15 +109,15 @@ def test_program_contents_of_a_flow_spec():
 
 
 def test_loss_terms_fold_to_weighted_components():
-    text = DIGITS.replace(
-        "target = data.y", "target = data.y\n  loss = cross_entropy + 0.5 * cross_entropy(label_smoothing = 0.1)"
+    text = ADVERSARIAL.replace(
+        "target = data.audio", "target = data.audio\n  loss = l1 + 0.5 * multi_resolution_stft(n_ffts = [32, 16])"
     )
     program = run(text).program
     assert [(term.weight, term.loss.kind) for term in program.objective.terms] == [
-        (1.0, "cross_entropy"),
-        (0.5, "cross_entropy"),
+        (1.0, "l1"),
+        (0.5, "multi_resolution_stft"),
     ]
-    assert dict(program.objective.terms[1].loss.arguments)["label_smoothing"] == 0.1
+    assert dict(program.objective.terms[1].loss.arguments)["n_ffts"] == (32, 16)
 
 
 def test_adversarial_binds_two_models_and_two_optimizers():
@@ -132,13 +132,15 @@ def test_adversarial_binds_two_models_and_two_optimizers():
 
 
 def test_layer_missing_on_a_backend_is_reported_for_that_backend_only(monkeypatch):
-    """E0802: every layer exists on all backends today, so one entry's backends are narrowed."""
+    """E0802: every layer exists on all backends today (no table lists capability ``layer``),
+    so the mlx table is narrowed to every layer but one."""
     import dataclasses
 
+    from specc.compiler.backends import mlx as mlx_table
     from specc.compiler.vocabulary import layers
 
-    narrowed = dataclasses.replace(layers.ENTRIES["relu"], backends=frozenset({"jax", "lightning"}))
-    monkeypatch.setitem(layers.ENTRIES, "relu", narrowed)
+    capabilities = dict(mlx_table.BACKEND.capabilities, layer=frozenset(layers.ENTRIES) - {"relu"})
+    monkeypatch.setattr(mlx_table, "BACKEND", dataclasses.replace(mlx_table.BACKEND, capabilities=capabilities))
     assert codes(run(DIGITS, backend="jax")) == []
     result = run(DIGITS, backend="mlx")
     assert rendered(result) == [
@@ -160,11 +162,11 @@ def test_backend_table_capabilities_become_diagnostics(monkeypatch):
     monkeypatch.setattr(jax_table, "BACKEND", dataclasses.replace(jax_table.BACKEND, capabilities=capabilities))
     assert codes(run(FLOW, backend="mlx")) == []
     assert rendered(run(FLOW, backend="jax")) == [
-        "spec.mf:31:13: error[E0801]: sampler `euler` is not implemented by backend `jax` yet\n"
+        "spec.mf:31:13: error[E0801]: sampler `euler` is not available on backend `jax`\n"
         "   |\n"
         "31 |   sampler = euler(steps = 4)\n"
         "   |             ^^^^^^^^^^^^^^^^\n"
-        "help: jax implements: rk4"
+        "help: backends with it: lightning, mlx"
     ]
 
 
@@ -185,3 +187,25 @@ def test_standard_library_files_are_named_without_machine_paths():
     assert codes(result) == []
     assert sorted(result.sources) == ["<std>/flow_mlp.mf", "spec.mf"]
     assert pipeline.std_root() not in ir.to_json(result.program)
+
+
+def test_an_optimizer_the_objective_does_not_name_updates_every_model_it_trains():
+    """An extra named optimizer without ``models`` is lowered onto every trained model: it
+    conflicts with the objective's own optimizers (E0512) instead of being silently ignored
+    (lightning, mlx) or failing to render (jax)."""
+    text = ADVERSARIAL.replace("optimizer discriminator:", "optimizer extra: sgd {}\noptimizer discriminator:")
+    assert rendered(run(text)) == [
+        "spec.mf:24:1: error[E0512]: model `generator_net` is updated by `optimizer.generator` and by `optimizer.extra`\n"
+        "   |\n"
+        "24 | optimizer extra: sgd {}\n"
+        "   | ^^^^^^^^^\n"
+        "help: give each optimizer its models: models = [<model>]",
+        "spec.mf:25:1: error[E0512]: model `critic` is updated by `optimizer.extra` and by `optimizer.discriminator`\n"
+        "   |\n"
+        "25 | optimizer discriminator: adam { lr = 1e-4 }\n"
+        "   | ^^^^^^^^^\n"
+        "help: give each optimizer its models: models = [<model>]",
+    ]
+    alone = text.replace("  target = data.audio\n", "  target = data.audio\n  use_adversarial = false\n")
+    alone = alone.replace("  discriminator = critic\n", "").replace("optimizer discriminator: adam { lr = 1e-4 }\n", "")
+    assert codes(run(alone)) == ["E0512"]

@@ -30,17 +30,25 @@ def workspace(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "arguments, expected",
     [
-        (["lint", "a.mf"], ("lint", {"paths": ["a.mf"], "output_format": "text", "strict": False, "set_": []})),
+        (["lint", "a.mf"], ("lint", {"paths": ["a.mf"], "output_format": "text", "strict": False, "set_": [], "backend": None})),
         (
             ["lint", "a.mf", "-f", "json", "--set", "k=1", "--set=train.max_steps=2", "--strict", "b"],
             (
                 "lint",
-                {"paths": ["a.mf", "b"], "output_format": "json", "strict": True, "set_": ["k=1", "train.max_steps=2"]},
+                {"paths": ["a.mf", "b"], "output_format": "json", "strict": True, "set_": ["k=1", "train.max_steps=2"], "backend": None},
             ),
         ),
         (
             ["lint", "--format=sarif", "--", "--odd.mf"],
-            ("lint", {"paths": ["--odd.mf"], "output_format": "sarif", "strict": False, "set_": []}),
+            ("lint", {"paths": ["--odd.mf"], "output_format": "sarif", "strict": False, "set_": [], "backend": None}),
+        ),
+        (
+            ["lint", "a.mf", "--backend", "mlx"],
+            ("lint", {"paths": ["a.mf"], "output_format": "text", "strict": False, "set_": [], "backend": "mlx"}),
+        ),
+        (
+            ["lint", "-b", "jax", "a.mf"],
+            ("lint", {"paths": ["a.mf"], "output_format": "text", "strict": False, "set_": [], "backend": "jax"}),
         ),
         (["fmt", "--check", "specs/"], ("fmt", {"paths": ["specs/"], "check_only": True})),
     ],
@@ -64,6 +72,8 @@ def test_plain_command_lines_take_the_fast_path(arguments, expected):
         ["lint", "a.mf", "--strict=yes"],
         ["lint", "a.mf", "-f", "json", "--format", "text"],  # repeated single option
         ["lint", "a.mf", "--sett", "k=1"],
+        ["lint", "a.mf", "-b=jax"],
+        ["lint", "a.mf", "-b", "jax", "--backend", "mlx"],  # repeated single option
         ["fmt", "a.mf", "--strict"],
     ],
 )
@@ -95,6 +105,13 @@ def _typer(arguments):
         ["lint", "bad.mf", "--format=sarif"],
         ["lint", "good.mf", "--set", "train.max_stepz=3"],
         ["lint", "good.mf", "--format", "yaml"],
+        ["lint", "good.mf", "--backend", "mlx"],
+        ["lint", "good.mf", "bad.mf", "-b", "jax", "--strict"],
+        ["lint", "good.mf", "--backend", "tpu"],
+        ["lint", "good.mf", "--set", "train.precision=fp16"],
+        ["lint", "good.mf", "--set", "train.precision=fp16", "--strict"],
+        ["lint", "good.mf", "--set", "train.precision=fp16", "--backend", "lightning"],
+        ["lint", "good.mf", "--set", "train.precision=fp16", "-b", "mlx"],
         ["fmt", "messy.mf", "good.mf", "nowhere.mf", "--check"],
     ],
 )
