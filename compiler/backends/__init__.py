@@ -49,6 +49,8 @@ class Backend:
 
     - ``template``: path of the script template under ``templates/`` (``jax/train.py.j2``).
     - ``imports``: import lines written at the top of the script, in order.
+    - ``runtime``: the runtime package the scripts import (``specc.runtime.<runtime>``).
+    - ``model_imports``: what model classes alone need (the checkpoint loader's module).
     - ``runtime``: the runtime package the scripts and the checkpoint loader use
       (``specc.runtime.<runtime>``: ``jax``, ``torch``, ``mlx``).
     - ``module_base``: base class of every generated model class (``nnx.Module``).
@@ -74,6 +76,7 @@ class Backend:
     template: str
     imports: tuple[str, ...]
     runtime: str
+    model_imports: tuple[str, ...]
     module_base: str
     forward_name: str
     module_list: str
@@ -104,6 +107,21 @@ def get_backend(name: str) -> Backend:
 def implementing(kind: str, value: str) -> tuple[str, ...]:
     """The backends whose table implements ``value`` of capability ``kind``, in order."""
     return tuple(name for name in BACKEND_NAMES if get_backend(name).supports(kind, value))
+
+
+def table_for(backend: str) -> Backend:
+    """The table of a script backend (``lightning``) or of the runtime it runs on (``torch``);
+    ``ValueError`` naming the choices otherwise."""
+    return get_backend(script_name(backend))
+
+
+def script_name(backend: str) -> str:
+    """``lightning`` for ``torch`` (the checkpoint loader speaks of runtimes), else the name."""
+    for name in BACKEND_NAMES:
+        if backend in (name, get_backend(name).runtime):
+            return name
+    runtimes = ", ".join(get_backend(name).runtime for name in BACKEND_NAMES)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {runtimes}")
 
 
 def runtime_name(backend: str) -> str:

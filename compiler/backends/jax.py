@@ -18,6 +18,7 @@ BACKEND = Backend(
         "from flax import nnx",
     ),
     runtime="jax",
+    model_imports=("import jax", "import jax.numpy as jnp", "from flax import nnx"),
     module_base="nnx.Module",
     forward_name="__call__",
     module_list="nnx.List",

@@ -20,6 +20,7 @@ BACKEND = Backend(
         "from mlx import nn",
     ),
     runtime="mlx",
+    model_imports=("import mlx.core as mx", "from mlx import nn"),
     module_base="nn.Module",
     forward_name="__call__",
     module_list="",

@@ -36,11 +36,11 @@ import jinja2
 
 import specc
 from specc.compiler import ir
-from specc.compiler.backends import Backend, get_backend
+from specc.compiler.backends import Backend, Refusal, get_backend
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
 from specc.compiler.emit.objectives import adversarial_view, language_model_view
-from specc.compiler.emit.trainer import check_trainer_keys, epoch_entries, interval_view, penalty_entries
+from specc.compiler.emit.trainer import epoch_entries, interval_view, penalty_entries
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
@@ -86,7 +86,10 @@ class NotImplementedByBackend(EmitError):
 
 
 def check_capabilities(program: ir.Program, table: Backend) -> None:
-    """Refuse (rather than render wrong code for) what the backend table does not list."""
+    """Refuse (rather than render wrong code for) what the backend table does not list or
+    refuses. The checker reports the same facts with positions for a program checked against
+    ``table``'s backend; this guards programs checked without one (``pipeline.check(...,
+    backend=None)``): it reads the same table, so the two cannot disagree."""
     used = [("objective", program.objective.kind), ("precision", program.train.precision)]
     used += [("optimizer", plan.optimizer.kind) for plan in program.optimizers]
     used += [("schedule", plan.schedule.kind) for plan in program.optimizers if plan.schedule is not None]
@@ -96,7 +99,22 @@ def check_capabilities(program: ir.Program, table: Backend) -> None:
     for kind, value in used:
         if not table.supports(kind, value):
             raise NotImplementedByBackend(f"{kind} {value!r} is not implemented by the {table.name} backend yet")
-    check_trainer_keys(program, table.name)
+    for refusal in table.refusals:
+        if isinstance(refusal, Refusal) and refusal.objective in (None, program.objective.kind):
+            if refusal.applies(program_value(program, refusal.path)):
+                raise NotImplementedByBackend(
+                    f"{refusal.feature} with objective `{program.objective.kind}` is not implemented by "
+                    f"the {table.name} backend yet"
+                )
+
+
+def program_value(program: ir.Program, path: tuple[str, ...]):
+    """The IR value at a refusal's spec path (``("train", "checkpoint", "last")``): the IR's
+    plans carry the spec's key names; an unset optional section gives None."""
+    value = program
+    for part in path:
+        value = getattr(value, part, None)
+    return value
 
 
 def format_source(text: str) -> str:

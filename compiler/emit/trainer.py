@@ -79,29 +79,3 @@ def interval_view(train: ir.TrainPlan) -> dict:
         "checkpoint_filename": ", checkpoint_filename" if train.checkpoint.filename is not None else "",
         "filename": train.checkpoint.filename is not None,
     }
-
-
-# (backend, objective) whose template does not render the epoch keys yet: the JAX and MLX
-# adversarial loops (templates/{jax,mlx}/adversarial.py.j2) count steps only.
-EPOCH_KEYS_UNRENDERED = frozenset({("jax", "adversarial"), ("mlx", "adversarial")})
-
-
-def check_trainer_keys(program: ir.Program, backend: str) -> None:
-    """Refuse (rather than silently ignore) epoch keys a template does not render."""
-    train = program.train
-    stopping = train.early_stopping
-    used = [
-        name
-        for name, value in (
-            ("train.val_check_interval", train.val_check_interval),
-            ("checkpoint.every_n_epochs", train.checkpoint.every_n_epochs),
-            ("checkpoint.filename", train.checkpoint.filename),
-            ("early_stopping.verbose", stopping is not None and stopping.verbose),
-        )
-        if value
-    ]
-    if used and (backend, program.objective.kind) in EPOCH_KEYS_UNRENDERED:
-        raise EmitError(
-            f"{', '.join(used)}: not implemented by the {backend} backend for objective "
-            f"{program.objective.kind!r} yet"
-        )

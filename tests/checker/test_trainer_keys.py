@@ -182,5 +182,5 @@ def test_epoch_keys_are_refused_where_a_template_does_not_render_them():
     with pytest.raises(emit.EmitError) as raised:
         emit.render(result.program, "jax")
     assert str(raised.value) == (
-        "train.val_check_interval: not implemented by the jax backend for objective 'adversarial' yet"
+        "train.val_check_interval with objective `adversarial` is not implemented by the jax backend yet"
     )

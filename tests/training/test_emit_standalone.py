@@ -8,7 +8,8 @@ import pytest
 
 from specc.compiler import pipeline
 from specc.compiler.emit.filters import EmitError
-from specc.compiler.emit.standalone import render_models, runtime_name
+from specc.compiler.backends import runtime_name
+from specc.compiler.emit.standalone import render_models
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 MLP_FORWARD = [
@@ -31,7 +32,7 @@ def digits():
          "class Mlp(nn.Module):", "def forward(self, x):"),
         ("jax", ["import jax", "import jax.numpy as jnp", "from flax import nnx",
                  "from specc.runtime.jax import layers, preprocess"], "class Mlp(nnx.Module):", "def __call__(self, x):"),
-        ("mlx", ["import mlx.core as mx", "import mlx.nn as nn", "from specc.runtime.mlx import layers, preprocess"],
+        ("mlx", ["import mlx.core as mx", "from mlx import nn", "from specc.runtime.mlx import layers, preprocess"],
          "class Mlp(nn.Module):", "def __call__(self, x):"),
     ],
 )
@@ -54,7 +55,7 @@ def test_lightning_is_torch(digits):
 def test_unknown_backend(digits):
     with pytest.raises(EmitError) as raised:
         render_models(digits, "tensorflow")
-    assert str(raised.value) == "unknown backend 'tensorflow'; choose one of torch, jax, mlx"
+    assert str(raised.value) == "unknown backend 'tensorflow'; choose one of jax, torch, mlx"
 
 
 def test_guided_flow_lists_its_null_condition():

@@ -483,10 +483,13 @@ def test_cli_inspect_help_has_an_example():
 
 
 def test_backend_whose_framework_is_missing(digits_checkpoint, monkeypatch):
-    from specc.compiler.emit import standalone as emit_standalone
+    import dataclasses
+
+    from specc.compiler.backends import mlx as mlx_table
 
     directory, _ = digits_checkpoint
-    monkeypatch.setitem(emit_standalone.BACKEND_TABLES, "mlx", ("mlx", "mlx", ("import specc_missing_framework",)))
+    missing = dataclasses.replace(mlx_table.BACKEND, model_imports=("import specc_missing_framework",))
+    monkeypatch.setattr(mlx_table, "BACKEND", missing)
     assert error_of(directory, "mlx") == (
         "backend 'mlx' needs the Python package 'specc_missing_framework', which is not installed "
         "(pip install 'specc[mlx]')"
