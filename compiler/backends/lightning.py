@@ -26,6 +26,7 @@ BACKEND = Backend(
     # the framework imports every script has; the emitter adds what each script uses
     imports=("import lightning.pytorch as pl", "import torch", "from torch import nn"),
     runtime="torch",
+    model_imports=("import torch", "from torch import nn"),
     module_base="nn.Module",
     forward_name="forward",
     module_list="nn.ModuleList",

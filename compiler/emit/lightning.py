@@ -1,11 +1,20 @@
 """The lightning backend's own template fields (the emitter half of its backend table,
-``specc.compiler.backends.lightning``)."""
+``specc.compiler.backends.lightning``).
+
+Every decision the generated script would otherwise take at run time is taken here: which
+optimizer class with which arguments, which schedule formula, which callbacks, which loss
+and metric calls, which imports. :func:`context` returns them as ``lightning`` (code
+fragments built with the filters of :mod:`specc.compiler.emit.filters` only);
+:func:`config` returns the configuration block: the values the spec set (with their spec
+line) and the few a reader looks for first (batch size, learning rate, steps, seed,
+cadences). Every other value is written as a literal where it is used.
+"""
 
 from __future__ import annotations
 
+import inspect
 
-
-from specc.compiler.emit.filters import EmitError
+from specc.compiler.emit.filters import EmitError, identifier, literal
 
 # objective -> (train option, predicate "is it in use", why) the objective's loop refuses
 UNSUPPORTED_OPTIONS = {
@@ -16,9 +25,329 @@ UNSUPPORTED_OPTIONS = {
     ),
 }
 
+# optimizer kind -> (the class the script builds, its keyword arguments in order, defaults)
+OPTIMIZERS = {
+    "adam": ("torch.optim.Adam", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.0))),
+    "adamw": ("torch.optim.AdamW", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
+    "sgd": (
+        "torch.optim.SGD",
+        (("momentum", 0.0), ("dampening", 0.0), ("nesterov", False), ("weight_decay", 0.0)),
+    ),
+    "lion": ("torch_training.Lion", (("betas", (0.9, 0.99)), ("weight_decay", 0.0))),
+}
+# schedule kind -> its arguments in the order of ``specc.runtime.torch.schedules.<kind>``
+SCHEDULES = {
+    "warmup_cosine": ("peak", "warmup", "total", "min_ratio"),
+    "warmup_linear": ("peak", "warmup", "total"),
+    "step": ("initial", "step_size", "gamma"),
+    "exponential": ("initial", "decay_rate"),
+}
+DEFAULT_CALLBACKS = (("progress_bar", {"refresh_rate": 10}), ("lr_monitor", {"interval": "step"}), ("grad_norm_monitor", {}))
+PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+# metrics whose labels may hold the loss's ignored id
+IGNORING_METRICS = frozenset({"accuracy", "perplexity"})
+
+
+def spec_set(origin: str) -> bool:
+    """A value the spec (or ``--set``) wrote, not a default nor a value derived from another."""
+    return bool(origin) and origin != "default" and not origin.startswith("=")
+
+
+class Settings:
+    """The configuration block being built: :meth:`value` returns the code naming a value,
+    the configuration variable when the spec set it (or it is one a reader looks for
+    first), its literal otherwise."""
+
+    def __init__(self, program):
+        from specc.compiler.emit.render import provenance_lookup
+
+        self.origin = provenance_lookup(program)
+        self.groups: dict[str, list] = {}
+        self.names: set[str] = set()
+        self.keys: dict[str, str] = {}  # configuration name -> the spec key it holds
+
+    def add(self, group: str, name: str, value, origin: str = "", lines=None) -> str:
+        from specc.compiler.emit.render import entry
+
+        if name not in self.names:
+            self.names.add(name)
+            item = entry(name, value, origin if spec_set(origin) else "")
+            item["lines"] = lines
+            self.groups.setdefault(group, []).append(item)
+        return identifier(name)
+
+    def value(self, group: str, name: str, value, key: str, always: bool = False) -> str:
+        origin = self.origin(key)
+        if always or spec_set(origin):
+            if name in self.keys and self.keys[name] != key:  # another value has the name
+                name = key.replace(".", "_")
+            self.keys[name] = key
+            return self.add(group, name, value, origin)
+        return literal(value)
+
+    def block(self) -> list[dict]:
+        order = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
+        return [{"title": title, "entries": self.groups[title]} for title in order if self.groups.get(title)]
+
+
+def same(value, default) -> bool:
+    """``value`` is ``default`` (numbers compare by value, never a bool with a number)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return isinstance(value, bool) and isinstance(default, bool) and value == default
+    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
+        return tuple(value) == tuple(default)
+    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
+        return float(value) == float(default)
+    return type(value) is type(default) and value == default
+
+
+def without_defaults(settings: Settings, module: str, function: str, items) -> list[tuple[str, str]]:
+    """(name, code) of the keyword arguments of ``specc.runtime.composites.<module>.<function>``
+    to write: a literal equal to the runtime's own default is left out (a configured value,
+    which the reader may change, is kept). ``items``: (name, code, value)."""
+    import importlib
+
+    signature = inspect.signature(getattr(importlib.import_module(f"specc.runtime.composites.{module}"), function))
+    kept = []
+    for name, code, value in items:
+        parameter = signature.parameters.get(name)
+        if code not in settings.names and parameter is not None and same(value, parameter.default):
+            continue
+        kept.append((name, code))
+    return kept
+
+
+def plain(value):
+    from specc.compiler.emit.render import plain as to_plain
+
+    return to_plain(value)
+
+
+def keywords(pairs) -> str:
+    """``name=code, ...`` from (name, code) pairs whose code is already rendered."""
+    return ", ".join(f"{identifier(name)}={code}" for name, code in pairs)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def data_view(program, settings: Settings) -> dict:
+    """The source call (``make_source(kind, **data_arguments)``), the loader options and the
+    field check. ``data_arguments`` holds what the spec set and what the runtime has no
+    default for (or another default than the registry's); the rest is the runtime's own."""
+    from specc.runtime.data import LOADER_KEYS, SOURCES
+    from specc.runtime.data.loader import LOADER_OPTIONS
+
+    source = program.data.source
+    arguments = plain(source.arguments) or {}
+    signature = inspect.signature(SOURCES[source.kind]) if source.kind in SOURCES else None
+    kept, loader = {}, False
+    for name, value in sorted(arguments.items()):
+        if name in ("batch_size", "coupling", "eval_batch_size"):
+            continue
+        origin = settings.origin(f"data.{name}")
+        if name in LOADER_OPTIONS or name in LOADER_KEYS:
+            default = LOADER_OPTIONS.get(name, (None, None))[1]
+            if spec_set(origin) or value != default:
+                kept[name], loader = value, True
+            continue
+        parameter = signature.parameters.get(name) if signature is not None else None
+        default = parameter.default if parameter is not None else inspect.Parameter.empty
+        if spec_set(origin) or default is inspect.Parameter.empty or value != default:
+            kept[name] = value
+    if kept:
+        lines = [{"key": key, "value": kept[key], "origin": settings.origin(f"data.{key}") if spec_set(settings.origin(f"data.{key}")) else ""} for key in sorted(kept)]
+        settings.add("data", "data_arguments", kept, lines=lines)
+    batch = settings.value("data", "batch_size", program.data.batch_size, "data.batch_size", always=True)
+    eval_size = program.evaluation.batch_size or program.data.batch_size
+    eval_batch = batch
+    if spec_set(settings.origin("data.eval_batch_size")) or eval_size != program.data.batch_size:
+        eval_batch = settings.value("data", "eval_batch_size", eval_size, "data.eval_batch_size", always=True)
+    fields = ", ".join(
+        f"{literal(item.name)}: ({literal(item.type.dtype)}, {literal(tuple(item.type.shape))})" for item in program.data.fields
+    )
+    return {
+        "source": literal(source.kind),
+        "arguments": bool(kept),
+        "loader": loader,
+        "fields": "{" + fields + "}",
+        "batch_size": batch,
+        "eval_batch_size": eval_batch,
+    }
+
+
+# ----------------------------------------------------------------------------- optimization
+
+
+def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -> dict:
+    """One optimizer as a direct constructor call and its schedule as a ``LambdaLR`` over the
+    runtime's schedule function with literal arguments (``None``: constant, no scheduler)."""
+    kind = plan.optimizer.kind
+    if kind not in OPTIMIZERS:
+        raise EmitError(f"optimizer {kind!r} has no lightning rendering")
+    function, defaults = OPTIMIZERS[kind]
+    arguments = plain(plan.optimizer.arguments) or {}
+    key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
+    lr = settings.value("optimization", f"{prefix}lr", arguments["lr"], f"{key}.lr", always=True)
+    pairs = [("lr", lr)]
+    for name, default in defaults:
+        value = arguments.get(name, default)
+        value = tuple(value) if isinstance(value, list) else value
+        pairs.append((name, settings.value("optimization", f"{prefix}{name}", value, f"{key}.{name}")))
+    view = {"call": f"{function}({{parameters}}, {keywords(pairs)})", "lr": lr, "schedule": None}
+    schedule = plan.schedule
+    if schedule is not None and schedule.kind != "constant":
+        if schedule.kind not in SCHEDULES:
+            raise EmitError(f"schedule {schedule.kind!r} has no lightning rendering")
+        schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
+        values = plain(schedule.arguments) or {}
+        pairs = []
+        for name in SCHEDULES[schedule.kind]:
+            origin = settings.origin(f"{schedule_key}.{name}")
+            value = values.get(name)
+            if name in ("peak", "initial") and not spec_set(origin):
+                code = lr  # the optimizer's lr
+            elif name == "total" and not spec_set(origin):
+                code = total  # the run's steps
+            elif value is None:
+                continue  # the runtime's default
+            else:
+                code = settings.value("optimization", f"{prefix}{name}", value, f"{schedule_key}.{name}")
+            pairs.append((name, code))
+        view["schedule"] = f"schedules.{identifier(schedule.kind)}({keywords(pairs)})"
+    return view
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+def loss_arguments(program, settings: Settings) -> list[tuple[str, str]]:
+    """``ignore_index`` / ``label_smoothing`` of the classification loss, when set."""
+    pairs = []
+    for term in program.objective.terms:
+        if term.loss.kind != "cross_entropy":
+            continue
+        arguments = plain(term.loss.arguments) or {}
+        if arguments.get("ignore_index") is not None:
+            pairs.append(("ignore_index", settings.value("objective", "ignore_index", arguments["ignore_index"], "objective.loss", always=True)))
+        if arguments.get("label_smoothing"):
+            pairs.append(("label_smoothing", settings.value("objective", "label_smoothing", float(arguments["label_smoothing"]), "objective.loss", always=True)))
+    return pairs
+
+
+def flow_view(program, context: dict, settings: Settings) -> dict:
+    """The flow loss call, the draws of the data pipeline and the samplers."""
+    objective = context["objective"]
+    pairs = [("path", literal(objective["path"]), objective["path"])]
+    for name, value in sorted(objective["path_arguments"].items()):
+        pairs.append((name, settings.value("objective", name, value, "objective.path"), value))
+    cfg = settings.value("objective", "cfg_dropout", objective["cfg_dropout"], "objective.cfg_dropout")
+    time_pairs = [("time", literal(objective["time"]))]
+    if objective["time_arguments"]:
+        time_pairs.append(("time_arguments", literal(objective["time_arguments"])))
+    if objective["coupling"]:
+        time_pairs.append(("coupling", settings.value("data", "coupling", objective["coupling"], "data.coupling")))
+    conditions = literal([item["field"] for item in objective["conditions"]])
+    target = literal(objective["target"])
+    view = {
+        "draws": f"{target}, {conditions}, {keywords(time_pairs)}",
+        "conditions": "{" + ", ".join(f"{literal(item['field'])}: batch[{literal(item['field'])}]" for item in objective["conditions"]) + "}",
+        "cfg_dropout": cfg if objective["cfg_dropout"] > 0 else None,
+    }
+    if program.objective.kind == "mean_flow":
+        gamma = settings.value("objective", "gamma", objective["gamma"], "objective.gamma", always=True)
+        constant = settings.value("objective", "weight_constant", objective["c"], "objective.c", always=True)
+        items = [("gamma", gamma, objective["gamma"]), ("c", constant, objective["c"])] + pairs
+    else:
+        weighted = settings.value("objective", "weighted", objective["weighted"], "objective.weighted")
+        items = pairs + [("weighted", weighted, objective["weighted"])]
+    function = {"flow_matching": "flow_matching_loss", "mean_flow": "mean_flow_loss"}.get(program.objective.kind, "improved_mean_flow_loss")
+    view["loss_arguments"] = keywords(without_defaults(settings, "losses", function, items))
+    evaluation = context["evaluation"]
+    samplers = []
+    for split, kind, steps, scale, key in (
+        ("val", evaluation["sampler"], evaluation["sampler_steps"], evaluation["cfg_scale"], "eval.sampler"),
+        ("test", evaluation["test_sampler"], evaluation["test_sampler_steps"], evaluation["test_cfg_scale"], "eval.test_sampler"),
+    ):
+        if not kind:
+            continue
+        name = "" if split == "val" else "test_"
+        steps_code = None if kind == "one_step" else settings.value("evaluation", f"{name}sampler_steps", steps, key, always=True)
+        guided = scale != 1.0 and bool(objective["nulls"])
+        scale_code = settings.value("evaluation", f"{name}cfg_scale", scale, key, always=True) if guided else None
+        h = ""
+        if objective["is_mean_flow"]:
+            h = ", t - r" if kind == "one_step" else ", t * 0"
+        samplers.append(
+            {
+                "split": split,
+                "one_step": kind == "one_step",
+                "method": literal(kind),
+                "steps": steps_code,
+                "cfg_scale": scale_code,
+                "signature": "x_t, t, r" if kind == "one_step" else "x_t, t",
+                "h": h,
+            }
+        )
+    view["samplers"] = samplers
+    view["split_samplers"] = len(samplers) > 1
+    return view
+
+
+def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tuple[list[dict], dict]:
+    """Each evaluation metric as one call on what it is computed on, and which of those
+    quantities (samples, signals) the evaluation needs."""
+    objective = context["objective"]
+    target = f"batch[{literal(objective['target'])}]" if objective["target"] else ""
+    kind = program.objective.kind
+    output = {"classification": "logits", "regression": "prediction", "language_model": "logits"}.get(kind, "output")
+    labels = "labels" if kind == "language_model" else target
+    needs = {"samples": False, "signals": False}
+    calls = []
+    ignore = [pair for pair in loss_pairs if pair[0] == "ignore_index"]
+    for metric in context["evaluation"]["metrics"]:
+        items = [(name, literal(value), value) for name, value in sorted(metric["arguments"].items())]
+        arguments = without_defaults(settings, "metrics", metric["kind"], items)
+        if metric["kind"] in IGNORING_METRICS:
+            arguments = ignore + [pair for pair in arguments if pair[0] != "ignore_index"]
+        if metric["on"] == "signal":
+            needs["samples"] = needs["signals"] = True
+            first, second = "signals", 'batch["signal"]'
+        elif metric["on"] == "samples" or objective["is_flow"]:
+            needs["samples"] = True
+            first, second = "samples", target
+        else:
+            first, second = (output, labels) if kind != "adversarial" else ("reconstruction", target)
+        rest = (", " + keywords(arguments)) if arguments else ""
+        calls.append({"name": literal(metric["kind"]), "call": f"metrics.{identifier(metric['kind'])}({first}, {second}{rest})"})
+    return calls, needs
+
+
+def callbacks_view(program, settings: Settings) -> dict:
+    """``train.callbacks``: a progress bar refreshed every N steps, ``lr`` rows (with the
+    train rows or once per epoch), ``grad_norm`` rows. Unset: the default list."""
+    items = [(item.kind, plain(item.arguments) or {}) for item in program.train.callbacks]
+    if not items and not spec_set(settings.origin("train.callbacks")):
+        items = list(DEFAULT_CALLBACKS)
+    view = {"progress": None, "lr": None, "grad_norm": False}
+    for kind, arguments in items:
+        if kind == "progress_bar":
+            view["progress"] = literal(int(arguments.get("refresh_rate", 10)))
+        elif kind == "lr_monitor":
+            view["lr"] = str(arguments.get("interval", "step"))
+        elif kind == "grad_norm_monitor":
+            view["grad_norm"] = True
+        else:
+            raise EmitError(f"callback {kind!r} has no lightning rendering")
+    return view
+
+
+# ----------------------------------------------------------------------------- hooks
+
 
 def context(program) -> dict:
-    """No extra template fields; refuses options the objective's loop does not implement."""
+    """Refuses options the objective's loop does not implement; everything else is computed
+    by :func:`config`, which needs the shared context."""
     for option, used, what in UNSUPPORTED_OPTIONS.get(program.objective.kind, ()):
         if used(program.train):
             raise EmitError(
@@ -26,3 +355,223 @@ def context(program) -> dict:
                 f"{program.objective.kind} by the lightning backend yet"
             )
     return {}
+
+
+def config(program, context: dict) -> list[dict]:
+    """The configuration block; fills ``context["lightning"]`` with the script's decisions."""
+    settings = Settings(program)
+    train = program.train
+    view = {"data": data_view(program, settings)}
+    if program.objective.kind == "adversarial":
+        view.update(adversarial_fields(program, context, settings))
+    else:
+        view["loss_arguments"] = loss_arguments(program, settings)
+        view["loss_keywords"] = ("" if not view["loss_arguments"] else ", " + keywords(view["loss_arguments"]))
+        if context["objective"]["is_flow"]:
+            view["flow"] = flow_view(program, context, settings)
+    view.update(training_fields(program, context, settings))
+    if program.objective.kind == "adversarial":
+        view["optimizers"] = []
+        for role, plan in view["roles"]:
+            models = list(plan.models) or [program.objective.models[0] if role == "generator" else program.objective.models[1]]
+            found = [f"self.model.{identifier(name)}.parameters()" for name in models]
+            parameters = found[0] if len(found) == 1 else "[*" + ", *".join(found) + "]"
+            if train.freeze:
+                parameters = f"[p for p in {parameters} if p.requires_grad]"  # frozen ones get no update
+            view["optimizers"].append(dict(optimizer_view(program, plan, settings, f"{role}_", view["total"]), role=role, parameters=parameters))
+    else:
+        view["optimizers"] = [optimizer_view(program, program.optimizers[0], settings, "", view["total"])]
+    view["uses_total"] = any("self.total_steps" in (optimizer["schedule"] or "") for optimizer in view["optimizers"])
+    if program.objective.kind == "language_model":
+        view["terms"] = language_model_terms(context["language_model"])
+    view["metrics"], view["needs"] = metric_calls(program, context, view.get("loss_arguments", []), settings)
+    source = plain(program.data.source.arguments) or {}
+    view["signal"] = source.get("signal_length")
+    view["break_symmetry"] = bool(source.get("break_symmetry", False))
+    view["imports"] = imports(program, context, view)
+    view["precision_name"] = PRECISIONS[train.precision]
+    context["lightning"] = view
+    return settings.block()
+
+
+def training_fields(program, context: dict, settings: Settings) -> dict:
+    train = program.train
+    stopping = train.early_stopping
+    checkpoint = train.checkpoint
+    fields = {"callbacks": callbacks_view(program, settings)}
+    if train.max_steps is not None:
+        fields["max_steps"] = settings.value("training", "max_steps", train.max_steps, "train.max_steps", always=True)
+        fields["max_epochs"] = None
+        fields["total"] = fields["max_steps"]
+    else:
+        fields["max_steps"] = None
+        fields["max_epochs"] = settings.value("training", "max_epochs", train.max_epochs, "train.max_epochs", always=True)
+        fields["total"] = "self.total_steps"  # a schedule's total: the run's steps
+    fields["precision"] = settings.value("training", "precision", PRECISIONS[train.precision], "train.precision")
+    fields["seed"] = settings.value("training", "seed", train.seed, "train.seed", always=True)
+    fields["log_every"] = settings.value("training", "log_every", train.log_every, "train.log_every", always=True)
+    fields["eval_every"] = settings.value("training", "eval_every", train.eval_every, "train.eval_every", always=True)
+    fields["validation"] = fields["eval_every"] if train.eval_every is not None else "stop_step"
+    fields["manual_clip"] = program.objective.kind == "adversarial"
+    fields["grad_clip"] = None
+    if train.grad_clip is not None:
+        fields["grad_clip"] = settings.value("training", "grad_clip", train.grad_clip, "train.grad_clip", always=True)
+        fields["grad_clip_mode"] = settings.value("training", "grad_clip_mode", train.grad_clip_mode, "train.grad_clip_mode")
+    fields["accumulate"] = (
+        settings.value("training", "accumulate", train.accumulate, "train.accumulate", always=True) if train.accumulate > 1 else None
+    )
+    fields["ema"] = settings.value("training", "ema", train.ema, "train.ema", always=True) if train.ema is not None else None
+    fields["freeze"] = settings.value("training", "freeze", tuple(train.freeze), "train.freeze", always=True) if train.freeze else None
+    fields["warm_start"] = (
+        settings.value("training", "warm_start", train.warm_start, "train.warm_start", always=True) if train.warm_start else None
+    )
+    if train.val_check_interval is not None:
+        fields["val_check_interval"] = settings.value(
+            "training", "val_check_interval", train.val_check_interval, "train.val_check_interval", always=True
+        )
+    else:
+        fields["val_check_interval"] = None
+    from specc.compiler.emit.trainer import penalties
+
+    found = penalties(program)
+    fields["penalties"] = settings.value("training", "penalties", found, "train.penalties", always=True) if found else None
+    loggers = [logger.kind for logger in train.loggers]
+    fields["tensorboard"] = "tensorboard" in loggers
+    others = [logger for logger in train.loggers if logger.kind not in ("csv", "tensorboard")]
+    fields["other_loggers"] = None
+    if others:
+        kinds = literal([logger.kind for logger in others])
+        arguments = literal({logger.kind: plain(logger.arguments) for logger in others if logger.arguments})
+        fields["other_loggers"] = f"{kinds}, run_dir, {arguments}"
+    every = checkpoint.every
+    fields["checkpoint"] = {
+        "every": settings.value("checkpoints", "checkpoint_every", every, "train.checkpoint.every"),
+        "keep": settings.value("checkpoints", "checkpoint_keep", checkpoint.keep, "train.checkpoint.keep"),
+        "monitor": settings.value("checkpoints", "checkpoint_monitor", checkpoint.monitor, "train.checkpoint.monitor"),
+        "mode": settings.value("checkpoints", "checkpoint_mode", checkpoint.mode, "train.checkpoint.mode"),
+        "every_n_epochs": (
+            settings.value("checkpoints", "checkpoint_every_n_epochs", checkpoint.every_n_epochs, "train.checkpoint.every_n_epochs", always=True)
+            if checkpoint.every_n_epochs is not None
+            else None
+        ),
+        "filename": (
+            settings.value("checkpoints", "checkpoint_filename", checkpoint.filename, "train.checkpoint.filename", always=True)
+            if checkpoint.filename is not None
+            else None
+        ),
+    }
+    fields["early_stopping"] = None
+    if stopping is not None:
+        pairs = []
+        for name, default in (("monitor", None), ("patience", None), ("mode", "min"), ("min_delta", 0.0)):
+            value = getattr(stopping, name)
+            code = settings.value("checkpoints", f"early_stopping_{name}", value, f"train.early_stopping.{name}")
+            if code in settings.names or not same(value, default):  # Lightning's default otherwise
+                pairs.append((name, code))
+        pairs.append(("check_on_train_epoch_end", "False"))
+        if stopping.verbose:
+            pairs.append(("verbose", "True"))
+        fields["early_stopping"] = keywords(pairs)
+    return fields
+
+
+def language_model_terms(view: dict) -> list[dict]:
+    """Each expected-value term: its array's arguments, weight and drawn positions."""
+    return [
+        {
+            "name": literal(term["name"]),
+            "buffer": identifier(f"array_{term['name']}"),
+            "term": literal(term["modality"])
+            + "".join(f", {key}={literal(term[key])}" for key in ("file", "start") if term[key] is not None),
+            "weight": literal(term["weight"]),
+            "sample_k": literal(term["sample_k"]),
+            "positions": literal(f"positions_{term['name']}"),
+        }
+        for term in view["terms"]
+    ]
+
+
+def adversarial_fields(program, context: dict, settings: Settings) -> dict:
+    """The GAN's optimizers by role (discriminator first: Lightning's order of updates) and
+    its loss weights."""
+    adversarial = context["adversarial"]
+    roles = []
+    for role, model in zip(("generator", "discriminator"), program.objective.models):
+        plan = next((plan for plan in program.optimizers if model in plan.models), None)
+        plan = plan or next((plan for plan in program.optimizers if plan.name == role), None)
+        plan = plan or next(plan for plan in program.optimizers if not plan.models)
+        roles.append((role, plan))
+    if not adversarial["adversarial"]:
+        roles = roles[:1]
+    arguments = plain(program.objective.arguments) or {}
+    weights = {}
+    for name, default in (("adversarial_weight", 1.0), ("feature_matching_weight", 10.0), ("kl_weight", 0.0), ("adversarial_warmup", 0)):
+        value = arguments.get(name, default)
+        weights[name] = settings.value("objective", name, value, f"objective.{name}")
+    terms = [
+        {
+            "name": literal(term["name"]),
+            "call": f"losses.{identifier(term['function'])}(reconstruction, real"
+            + "".join(f", {identifier(key)}={literal(value)}" for key, value in sorted(term["arguments"].items()))
+            + ")",
+            "weight": literal(term["weight"]),
+        }
+        for term in adversarial["reconstruction"]
+    ]
+    networks = [adversarial["generator"]] + ([adversarial["discriminator"]] if adversarial["adversarial"] else [])
+    tables = [(f"{network['variable']}_parameters".upper(), network) for network in networks]
+    return {"roles": roles, "weights": weights, "terms": terms, "tables": tables}
+
+
+def imports(program, context: dict, view: dict) -> list[str]:
+    """The script's import lines, exactly the modules it uses, in isort's order."""
+    objective = context["objective"]
+    kind = program.objective.kind
+    stdlib = ["import sys", "import time"]
+    if view.get("ema"):
+        stdlib.insert(0, "import copy")
+    from specc.compiler.backends import get_backend
+
+    third = list(get_backend("lightning").imports)
+    callbacks = []
+    if view["early_stopping"]:
+        callbacks.append("EarlyStopping")
+    if view["callbacks"]["progress"]:
+        callbacks.append("TQDMProgressBar")
+    if callbacks:
+        third.append(f"from lightning.pytorch.callbacks import {', '.join(callbacks)}")
+    if view["tensorboard"]:
+        third.append("from lightning.pytorch.loggers import TensorBoardLogger")
+    runtime = {"layers"} | {"state"}
+    model_text = "\n".join(
+        line for graph in context["models"] for item in graph["classes"] for line in list(item["constructor"]) + list(item["body"])
+    )
+    for module in ("preprocess", "flows"):
+        if f"{module}." in model_text:
+            runtime.add(module)
+    runtime.add("losses")
+    if view["metrics"]:
+        runtime.add("metrics")
+    if objective["is_flow"]:
+        runtime.add("flows")
+    if kind in ("language_model", "adversarial"):
+        runtime.add("objectives")
+    if any(optimizer["schedule"] for optimizer in view["optimizers"]):
+        runtime.add("schedules")
+    specc = ["from specc.runtime import data as specc_data", "from specc.runtime import init, training"]
+    specc.append(f"from specc.runtime.torch import {', '.join(sorted(runtime))}")
+    specc.append("from specc.runtime.torch import training as torch_training")
+    return [stdlib, [wrap(line) for line in sorted(third + specc, key=isort_key)]]  # specc: third-party
+
+
+def wrap(line: str) -> str:
+    """An import longer than isort's 88 columns, one name a line as isort writes it."""
+    if len(line) <= 88 or " import " not in line:
+        return line
+    module, names = line.split(" import ")
+    return module + " import (\n" + "".join(f"    {name},\n" for name in names.split(", ")) + ")"
+
+
+def isort_key(line: str):
+    """isort's default order inside a section: ``import x`` lines before ``from x import``."""
+    return (line.startswith("from "), line.split()[1].lower())

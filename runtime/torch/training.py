@@ -26,12 +26,11 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from lightning.fabric.plugins import CheckpointIO
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-from specc.runtime import checks
-from specc.runtime.torch.schedules import lambda_lr  # noqa: F401 - used by the scripts
+from specc.runtime import checks, training
 from specc.runtime.training import checkpoints
 from specc.runtime.training.tree import under_prefix
 
@@ -155,6 +154,28 @@ class RunningSums:
         return means
 
 
+def gradient_norm(parameters) -> torch.Tensor:
+    """``sqrt(sum ||g||^2)`` over the parameters that have a gradient (0 when none has)."""
+    norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in parameters if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def note_non_finite(bad_step: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
+    """``bad_step`` (0-d, -1 while every loss was finite) set to ``step`` at the first loss that
+    is not finite; computed on the loss's device, so the step never waits for the host."""
+    step = torch.full((), step, device=loss.device)
+    bad = bad_step.to(loss.device)
+    return torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+
+
+def check_finite(bad_step: torch.Tensor, run_dir) -> None:
+    """``NonFiniteLoss`` naming the first bad step and the last good checkpoint of ``run_dir``
+    (read at log steps and before every checkpoint: never save weights after a bad loss)."""
+    bad = training.first_bad_step(int(bad_step))
+    if bad is not None:
+        raise training.NonFiniteLoss(bad, training.latest_checkpoint(run_dir))
+
+
 SPLITS = ("train", "val", "test")
 
 
@@ -167,11 +188,23 @@ class MetricsLogger(Logger):
     steps, so rows get ``step + step_offset``; ``fixed_step`` (``--eval-only``: the
     checkpoint's step) overrides it, ``fixed_epoch`` the epoch. ``epoch_source()`` gives
     the data's epoch (the loader epoch of the next batch, as on every backend) instead of
-    Lightning's epoch counter. A value logged twice for the same step is written once.
+    Lightning's epoch counter; ``evaluated`` (a checkpoint read by ``read_checkpoint``) sets
+    ``fixed_step`` and ``fixed_epoch`` from it. A value logged twice for the same step is
+    written once.
     """
 
-    def __init__(self, metrics_log, step_offset: int = 1, fixed_step: int | None = None, fixed_epoch: int | None = None, epoch_source=None):
+    def __init__(
+        self,
+        metrics_log,
+        step_offset: int = 1,
+        fixed_step: int | None = None,
+        fixed_epoch: int | None = None,
+        epoch_source=None,
+        evaluated=None,
+    ):
         super().__init__()
+        if evaluated is not None:  # --eval-only: every row at the evaluated checkpoint's step and epoch
+            fixed_step, fixed_epoch = evaluated.step, evaluated.manifest.get("epoch")
         self.metrics_log = metrics_log
         self.epoch_source = epoch_source
         self.step_offset = step_offset
@@ -225,6 +258,34 @@ class MetricsLogger(Logger):
 # ----------------------------------------------------------------------------- checkpoints
 
 
+class ExactResume(Callback):
+    """What a resumed run needs to continue exactly as the straight run would, beyond the
+    weights, optimizer and data position Lightning checkpoints itself:
+
+    - torch's global generator (dropout masks) is saved with every checkpoint and restored;
+    - after a resume Lightning's logging step (``_batches_that_stepped``) can be off
+      ``global_step`` by one either way (a checkpoint saved at validation end or at a train
+      batch end): it is realigned before the first batch logs.
+    """
+
+    def __init__(self):
+        self.realign = False
+
+    def state_dict(self) -> dict:
+        return {"torch_random_state": torch.get_rng_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(torch.as_tensor(state_dict["torch_random_state"]).to(torch.uint8).cpu())
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.realign = True
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index) -> None:
+        if self.realign:
+            trainer.fit_loop.epoch_loop._batches_that_stepped = trainer.global_step
+            self.realign = False
+
+
 class SpeccModelCheckpoint(ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` with specc's names: ``checkpoints/step-000123`` (a
     directory written by ``SpeccCheckpointIO``), ``last`` as a pointer, and one more save at
@@ -250,6 +311,11 @@ class SpeccModelCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
             save_on_train_epoch_end=False,
         )
+
+    def _save_checkpoint(self, trainer, filepath) -> None:
+        # the evaluation metrics of the step saved, for the checkpoint's manifest
+        self.scores = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+        super()._save_checkpoint(trainer, filepath)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -338,7 +404,9 @@ class SpeccCheckpointIO(CheckpointIO):
     other tensor of Lightning's checkpoint (optimizer moments, loop and callback state) goes
     to ``optimizer.safetensors``; the rest to ``manifest.json`` under ``"lightning"``, beside
     specc's fields (step, epoch, ``data`` position, monitored metric, and whatever the
-    ``manifest()`` callable returns: seed, latest metrics, resolved spec).
+    ``manifest()`` callable returns: seed, latest metrics, resolved spec; or the ``manifest``
+    dict of the run's fields, completed with ``backend`` and the ``val/`` metrics the keeper
+    saw when it saved).
 
     With ``ema_prefix`` (EMA of weights on), ``model.safetensors`` holds the averaged weights
     (what evaluation and export use, as on every backend) and the raw weights go to
@@ -409,7 +477,10 @@ class SpeccCheckpointIO(CheckpointIO):
         others["state_dict"] = rest
         position = _data_position(checkpoint)
         manifest = {"metrics": _monitored(checkpoint)}
-        manifest.update(self.manifest() if self.manifest is not None else {})
+        if callable(self.manifest):
+            manifest.update(self.manifest())
+        elif self.manifest is not None:  # the run's fields, with the keeper's evaluation metrics
+            manifest.update({"backend": "lightning", **self.manifest}, metrics=dict(getattr(self.keeper, "scores", {})))
         manifest.update(
             epoch=int(position["epoch"] if position else checkpoint.get("epoch", 0)),
             data=position,
@@ -581,25 +652,13 @@ class NumpyDataModule(pl.LightningDataModule):
 
 # ----------------------------------------------------------------------------- schedules
 
-SCHEDULE_DEFAULTS = {
-    "constant": ("lr",),
-    "warmup_cosine": ("peak", "total"),
-    "warmup_linear": ("peak", "total"),
-    "step": ("initial",),
-    "exponential": ("initial",),
-}
-
-
 def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
     """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
     defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
+    from specc.runtime.composites.schedules import from_plan
     from specc.runtime.torch import schedules
 
-    checks.check_choice("make_schedule", "kind", kind, tuple(SCHEDULE_DEFAULTS))
-    arguments = dict(arguments)
-    for name in SCHEDULE_DEFAULTS[kind]:
-        arguments.setdefault(name, total_steps if name == "total" else lr)
-    return getattr(schedules, kind)(**arguments)
+    return from_plan(schedules, kind, arguments, lr, total_steps)
 
 
 # ----------------------------------------------------------------------------- freezing and EMA
@@ -620,9 +679,10 @@ def freeze_parameters(model: torch.nn.Module, prefixes) -> None:
 
 
 @torch.no_grad()
-def ema_update(average: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """``e <- d * e + (1 - d) * p`` for every parameter (after each step)."""
-    for averaged, parameter in zip(average.parameters(), model.parameters()):
+def ema_update(average: torch.nn.Module, current: torch.nn.Module, decay: float) -> None:
+    """``e <- d * e + (1 - d) * p`` for every parameter, in place (after each step):
+    ``average`` holds the EMA ``e``, ``current`` the trained model's parameters ``p``."""
+    for averaged, parameter in zip(average.parameters(), current.parameters()):
         averaged.mul_(decay).add_(parameter.detach(), alpha=1.0 - decay)
 
 

@@ -136,10 +136,99 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
 
 
 def test_progress_bar_counts_the_epochs_the_run_takes(straight, tmp_path):
-    """A step-bounded run's bar reads "Epoch e/e" on its last epoch (it read "Epoch e/-2"
-    when Lightning ran with max_epochs = -1)."""
+    """A step-bounded run's bar (``progress_bar(refresh_rate = 10)``, Lightning's
+    TQDMProgressBar) shows the epochs the run takes and no more (Lightning ran with
+    max_epochs = -1 once: its bar counted towards "-2")."""
     script, run_dir = straight
     last_epoch = max(row["epoch"] for row in read_metrics(run_dir / "metrics.csv"))
     result = run_script(script, "--out-dir", tmp_path / "run", check=True)
-    assert f"Epoch {last_epoch}/{last_epoch}" in result.stdout + result.stderr
-    assert "/-" not in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert f"Epoch {last_epoch}:" in output and f"Epoch {last_epoch + 1}:" not in output
+    assert "/-" not in output
+
+
+# ----------------------------------------------------------------------------- train.callbacks and the loss
+
+
+def compile_digits(folder, *overrides):
+    """``folder/train.py``: digits_mlp for Lightning with ``overrides`` (``--set``)."""
+    from specc.compiler.emit import render
+    from tests.specs.helpers import check_ok
+
+    program = check_ok("digits_mlp", overrides, BACKEND)
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "train.py"
+    script.write_text(render.render(program, BACKEND), encoding="utf-8")
+    return script
+
+
+SHORT = ("train.max_steps=8", "train.log_every=4", "train.eval_every=8", "train.checkpoint.every=8")
+
+
+def test_a_progress_bar_alone_logs_no_lr_and_no_grad_norm(tmp_path):
+    """``callbacks = [progress_bar(refresh_rate = 5)]``: no ``lr`` rows, and the gradient norm
+    is not even computed; the bar refreshes every 5 steps."""
+    script = compile_digits(tmp_path, *SHORT, "train.callbacks=[progress_bar(refresh_rate = 5)]")
+    text = script.read_text()
+    assert "TQDMProgressBar(refresh_rate=5)" in text and "gradient_norm" not in text
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    names = {row["name"] for row in read_metrics(tmp_path / "run" / "metrics.csv") if row["split"] == "train"}
+    assert names == {"loss", "steps_per_s"}
+
+
+def test_lr_monitor_by_epoch_logs_lr_once_per_epoch(tmp_path):
+    """``callbacks = [lr_monitor(interval = epoch)]``: one ``lr`` row at the last step of each
+    epoch (digits: 19 steps of 64 rows an epoch), none with the other train rows; no bar."""
+    overrides = ("train.max_steps=40", "train.log_every=4", "train.eval_every=40", "train.checkpoint.every=40")
+    script = compile_digits(tmp_path, *overrides, "train.callbacks=[lr_monitor(interval = epoch)]")
+    assert "enable_progress_bar=False" in script.read_text()
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    lr_rows = [row for row in rows if (row["split"], row["name"]) == ("train", "lr")]
+    assert [row["step"] for row in lr_rows] == [19, 38]
+    assert all(row["value"] == pytest.approx(1e-3) for row in lr_rows)
+    assert not any(row["name"] == "grad_norm" for row in rows)
+    assert sorted(row["step"] for row in rows if (row["split"], row["name"]) == ("train", "loss")) == list(range(4, 41, 4))
+
+
+def first_step_loss(script, tmp_path, **arguments):
+    """The logged loss of step 1 and the runtime's cross-entropy of the first batch under the
+    script's initial weights with ``arguments`` (computed here, in process)."""
+    import importlib.util
+
+    import torch
+
+    from specc.runtime.torch import losses
+
+    run_script(script, "--out-dir", tmp_path / "run", "--max-steps", 1, check=True)
+    logged = next(
+        row["value"] for row in read_metrics(tmp_path / "run" / "metrics.csv") if (row["split"], row["name"]) == ("train", "loss")
+    )
+    spec = importlib.util.spec_from_file_location("digits_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    batch = module.make_loaders(0)["train"].batch(0, 0)
+    with torch.no_grad():
+        logits = module.build_model(0)(torch.from_numpy(batch["x"]))
+        expected = losses.cross_entropy(logits, torch.from_numpy(batch["y"]), **arguments)
+        plain = losses.cross_entropy(logits, torch.from_numpy(batch["y"]))
+    return logged, float(expected), float(plain)
+
+
+def test_cross_entropy_ignore_index_is_honoured(tmp_path):
+    """``loss = cross_entropy(ignore_index = 3)``: rows labelled 3 leave the loss (and the
+    accuracy); step 1's loss is the runtime's masked cross-entropy, not the plain one."""
+    script = compile_digits(tmp_path, *SHORT, "objective.loss=cross_entropy(ignore_index = 3)")
+    assert 'losses.cross_entropy(logits, batch["y"], ignore_index=ignore_index)' in script.read_text()
+    logged, expected, plain = first_step_loss(script, tmp_path, ignore_index=3)
+    assert expected != pytest.approx(plain, rel=1e-4)
+    assert logged == pytest.approx(expected, rel=1e-6)
+
+
+def test_cross_entropy_label_smoothing_reaches_the_loss(tmp_path):
+    """``loss = cross_entropy(label_smoothing = 0.1)``: step 1's loss is the smoothed one."""
+    script = compile_digits(tmp_path, *SHORT, "objective.loss=cross_entropy(label_smoothing = 0.1)")
+    assert "label_smoothing=label_smoothing" in script.read_text()
+    logged, expected, plain = first_step_loss(script, tmp_path, label_smoothing=0.1)
+    assert expected != pytest.approx(plain, rel=1e-4)
+    assert logged == pytest.approx(expected, rel=1e-6)

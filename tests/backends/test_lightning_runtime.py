@@ -137,3 +137,58 @@ def test_epoch_stream_keeps_accumulation_windows_inside_lightning_epochs():
             stream.consume()
     consumed = 3 * len(stream)
     assert (stream.state_dict()["epoch"], stream.state_dict()["batch_index"]) == divmod(consumed, count)
+
+
+def test_non_finite_losses_are_noted_on_the_device_and_checked_at_log_steps(tmp_path):
+    bad = torch.tensor(-1)
+    bad = training.note_non_finite(bad, torch.tensor(0.5), 1)
+    training.check_finite(bad, tmp_path)  # every loss finite so far
+    bad = training.note_non_finite(bad, torch.tensor(float("nan")), 2)
+    bad = training.note_non_finite(bad, torch.tensor(float("inf")), 3)  # the first bad step stays
+    assert int(bad) == 2
+    with pytest.raises(Exception, match="not finite at step 2"):
+        training.check_finite(bad, tmp_path)
+
+
+def test_gradient_norm_is_the_global_norm_of_the_gradients():
+    first, second, unused = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
+    first.grad, second.grad = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 4.0])
+    assert float(training.gradient_norm([first, second, unused])) == pytest.approx(5.0)
+    assert float(training.gradient_norm([unused])) == 0.0
+
+
+def test_exact_resume_keeps_torch_s_generator_in_the_checkpoint():
+    callback = training.ExactResume()
+    torch.manual_seed(3)
+    state = callback.state_dict()
+    expected = torch.rand(4)
+    torch.manual_seed(99)
+    callback.load_state_dict(state)
+    assert torch.equal(torch.rand(4), expected)
+
+
+def test_metrics_logger_writes_an_evaluated_checkpoint_s_step_and_epoch(tmp_path):
+    from types import SimpleNamespace
+
+    log = MetricsLog(tmp_path / "metrics.csv")
+    logger = training.MetricsLogger(log, evaluated=SimpleNamespace(step=40, manifest={"epoch": 2}))
+    logger.log_metrics({"val/loss": 0.25}, step=0)
+    log.close()
+    rows = [(row["step"], row["epoch"], row["split"], row["name"]) for row in read_metrics(tmp_path / "metrics.csv")]
+    assert rows == [(40, 2, "val", "loss")]
+
+
+def test_checkpoint_io_completes_a_manifest_of_run_fields(tmp_path):
+    """A dict manifest: the run's fields, plus ``backend`` and the evaluation metrics the
+    keeper saw when it saved."""
+    from types import SimpleNamespace
+
+    from specc.runtime.training import read_checkpoint
+
+    keeper = SimpleNamespace(scores={"val/loss": 0.5}, best_k_models={})
+    io = training.SpeccCheckpointIO(manifest={"seed": 7, "spec_name": "x"}, keeper=keeper)
+    checkpoint = {"global_step": 3, "epoch": 0, "state_dict": {"model.w": torch.ones(2)}}
+    io.save_checkpoint(checkpoint, tmp_path / "checkpoints" / "step-000003")
+    manifest = read_checkpoint(tmp_path / "checkpoints" / "step-000003").manifest
+    assert (manifest["seed"], manifest["spec_name"], manifest["backend"]) == (7, "x", "lightning")
+    assert manifest["metrics"] == {"val/loss": 0.5}

@@ -9,130 +9,103 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
+from lightning.pytorch.callbacks import TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import layers, losses, metrics, objectives, schedules, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "astro_lm"
 SPEC_HASH = "72622a31afadb01cd732ac419e8189f51562729f0312fd116839b4c67d5f1fd9"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_tokens"
 data_arguments = {
-    "codebooks": None,  # default
-    "drop_last": True,  # default
     "embedding_dim": 16,  # specs/astro_lm.mf:36
     "image_tokens": 512,  # specs/astro_lm.mf:30
     "image_vocabulary": 2048,  # specs/astro_lm.mf:33
-    "missing": 0.1,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
     "scalar_tokens": 64,  # specs/astro_lm.mf:31
     "scalar_vocabulary": 1024,  # specs/astro_lm.mf:34
-    "seed": 0,  # default
     "sequence_length": 1024,  # specs/astro_lm.mf:29
     "sizes": (100000, 5000, 5000),  # specs/astro_lm.mf:37
-    "spectrum_groups": 1,  # default
     "spectrum_tokens": 256,  # specs/astro_lm.mf:32
     "spectrum_vocabulary": 1024,  # specs/astro_lm.mf:35
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
 }
 batch_size = 16  # specs/astro_lm.mf:38
 # objective
-objective = "language_model"
-target_field = "tokens"  # specs/astro_lm.mf:57
-cross_entropy_arguments = {"ignore_index": 0}  # specs/astro_lm.mf:58
-cross_entropy_weight = 1.0  # specs/astro_lm.mf:58
-expected_value_terms = {
-    "expected_codebook_image": {
-        "file": None,
-        "modality": "image",
-        "sample_k": 4096,
-        "start": None,
-        "weight": 0.1,
-    },
-    "expected_codebook_spectrum": {
-        "file": None,
-        "modality": "spectrum",
-        "sample_k": 4096,
-        "start": None,
-        "weight": 0.1,
-    },
-    "expected_scalar": {
-        "file": None,
-        "modality": "scalar",
-        "sample_k": 4096,
-        "start": None,
-        "weight": 0.1,
-    },
-}  # specs/astro_lm.mf:58
+ignore_index = 0  # specs/astro_lm.mf:58
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0002,  # specs/astro_lm.mf:62
-    "weight_decay": 0.05,  # specs/astro_lm.mf:63
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.1,  # specs/astro_lm.mf:68
-    "peak": 0.0002,  # default
-    "total": 200000,  # specs/astro_lm.mf:67
-    "warmup": 2000,  # specs/astro_lm.mf:66
-}
+lr = 0.0002  # specs/astro_lm.mf:62
+weight_decay = 0.05  # specs/astro_lm.mf:63
+warmup = 2000  # specs/astro_lm.mf:66
+total = 200000  # specs/astro_lm.mf:67
+min_ratio = 0.1  # specs/astro_lm.mf:68
 # training
 max_steps = 200000  # specs/astro_lm.mf:72
-max_epochs = None  # default
+precision = "bf16-mixed"  # specs/astro_lm.mf:74
 seed = 0  # specs/astro_lm.mf:73
-precision = "bf16"  # specs/astro_lm.mf:74
 log_every = 50  # specs/astro_lm.mf:77
 eval_every = 5000  # specs/astro_lm.mf:78
 grad_clip = 1.0  # specs/astro_lm.mf:75
-grad_clip_mode = "norm"  # default
-accumulate = 1  # specs/astro_lm.mf:76
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/astro_lm.mf:80
 checkpoint_keep = 3  # specs/astro_lm.mf:81
 checkpoint_monitor = "val/loss"  # specs/astro_lm.mf:82
 checkpoint_mode = "min"  # specs/astro_lm.mf:83
-# evaluation
-eval_batch_size = 16
-eval_metrics = (("perplexity", "output", {}), ("accuracy", "output", {}))  # specs/astro_lm.mf:88
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "tokens": ("i64", (1024,)),
-    "types": ("i64", (1024,)),
-    "attn_mask": ("bool", (1024,)),
-}
-CONDITIONS = ["types", "attn_mask"]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs/astro_lm.mf: seed 001 (astromodal). A causal transformer LM over a multi-modal\n# vocabulary (special, image, scalar and spectrum ranges), trained with cross-entropy plus\n# weighted expected-value ("meaningful") losses on sampled positions.\nspec astro_lm\nlanguage 1\n# import "std/transformer.mf"\n\n# Vocabulary layout of synthetic_tokens: PAD BOS EOS SEP MISS, then the image range, the\n# scalar range and the spectrum range (docs/runtime_data.md "Token sequences").\nlet image_vocabulary = 2048  # codebook_kmeans_2048\nlet scalar_vocabulary = 1024\nlet spectrum_vocabulary = 1024\nlet base_image = 5\nlet base_scalar = base_image + image_vocabulary\nlet base_spectrum = base_scalar + scalar_vocabulary\nlet vocab_size = base_spectrum + spectrum_vocabulary\nlet sample_k = 4096  # meaningful_loss.sample_k_per_modality\nlet weight = 0.1  # weight_image = weight_scalar = weight_spectrum\n# CausalTransformerLM\'s sizes\nlet d_model = 768\nlet n_layers = 12\nlet n_heads = 12\nlet d_ff = 3072\nlet n_types = 20\nlet dropout = 0.1\nlet max_len = 2048\n\ndata synthetic_tokens {\n  sequence_length = 1024\n  image_tokens = 512\n  scalar_tokens = 64\n  spectrum_tokens = 256\n  image_vocabulary = image_vocabulary\n  scalar_vocabulary = scalar_vocabulary\n  spectrum_vocabulary = spectrum_vocabulary\n  embedding_dim = 16\n  sizes = [100_000, 5_000, 5_000]\n  batch_size = 16  # training.batch_size\n}\n\nmodel lm = causal_lm(\n  vocab_size = vocab_size,\n  n_types = n_types,\n  d_model = d_model,\n  n_layers = n_layers,\n  n_heads = n_heads,\n  d_ff = d_ff,\n  dropout = dropout,\n  max_len = max_len,\n)\n\n# total = CE + a_img * loss_img + a_sca * loss_sca + a_spec * loss_spec. The codebooks and\n# bin centres are the data source\'s (`codebooks = "file.npz"` in `data` loads real ones; a\n# term\'s `codebook = "file.npy"` overrides one term\'s).\nobjective language_model {\n  model = lm\n  target = data.tokens\n  loss = cross_entropy(ignore_index = 0) + weight * expected_codebook(modality = image, sample_k = sample_k) + weight * expected_scalar(sample_k = sample_k) + weight * expected_codebook(modality = spectrum, sample_k = sample_k)\n}\n\noptimizer adamw {\n  lr = 2e-4\n  weight_decay = 0.05\n}\nschedule warmup_cosine {\n  warmup = 2000\n  total = 200_000\n  min_ratio = 0.1\n}\n\ntrain {\n  max_steps = 200_000\n  seed = 0\n  precision = bf16  # torch.amp autocast\n  grad_clip = 1.0\n  accumulate = 1  # grad_accum_steps\n  log_every = 50\n  eval_every = 5000\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }  # save_every_steps\n}\n\neval {\n  metrics = [perplexity, accuracy]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
+    source = specc_data.make_source("synthetic_tokens", **data_arguments)
+    specc_data.check_fields(
+        source.fields,
+        {"tokens": ("i64", (1024,)), "types": ("i64", (1024,)), "attn_mask": ("bool", (1024,))},
+    )
+    # the positions of each expected-value term (sample_k), drawn for every split alike
+    ranges = {
+        name: [(start, len(array)) for start in starts]
+        for name, (array, starts) in expected_value_arrays(source).items()
+    }
+    draws = specc_data.chain(
+        specc_data.token_positions(
+            {"expected_codebook_image": ranges["expected_codebook_image"]}, k=4096, field="tokens"
+        ),
+        specc_data.token_positions(
+            {"expected_scalar": ranges["expected_scalar"]}, k=4096, field="tokens"
+        ),
+        specc_data.token_positions(
+            {"expected_codebook_spectrum": ranges["expected_codebook_spectrum"]},
+            k=4096,
+            field="tokens",
+        ),
+    )
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed, transform=draws)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False, transform=draws
+        )
+    return loaders
+
+
+def expected_value_arrays(source):
+    """name -> (codebook [V, D] or bin centres [V], first ids of the term's ranges)."""
+    return {
+        "expected_codebook_image": specc_data.expected_value_term(source, "image"),
+        "expected_scalar": specc_data.expected_value_term(source, "scalar"),
+        "expected_codebook_spectrum": specc_data.expected_value_term(source, "spectrum"),
+    }
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -148,12 +121,8 @@ class FeedForward(nn.Module):
         self.dropout_1 = layers.Dropout(rate=0.1)
 
     def forward(self, x):
-        linear = self.linear_0(x)
-        gelu = layers.gelu(linear, approximate="none")
-        dropout = self.dropout_0(gelu)
-        linear_1 = self.linear_1(dropout)
-        dropout_1 = self.dropout_1(linear_1)
-        return dropout_1
+        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
+        return self.dropout_1(self.linear_1(dropout))
 
 
 class MaskedTransformerBlock(nn.Module):
@@ -168,14 +137,10 @@ class MaskedTransformerBlock(nn.Module):
         self.feed_forward_0 = FeedForward()
 
     def forward(self, x, mask):
-        layernorm = self.layernorm_0(x)
-        attention = self.attention_0(layernorm, None, mask)
-        dropout = self.dropout_0(attention)
+        dropout = self.dropout_0(self.attention_0(self.layernorm_0(x), None, mask))
         h = x + dropout
-        layernorm_1 = self.layernorm_1(h)
-        dropout_1 = self.feed_forward_0(layernorm_1)
-        add = h + dropout_1
-        return add
+        dropout = self.feed_forward_0(self.layernorm_1(h))
+        return h + dropout
 
 
 class CausalLmRepeat0(nn.Module):
@@ -186,8 +151,8 @@ class CausalLmRepeat0(nn.Module):
         self.masked_transformer_block_0 = MaskedTransformerBlock()
 
     def forward(self, h, attn_mask):
-        h_1 = self.masked_transformer_block_0(h, attn_mask)
-        return h_1
+        h = self.masked_transformer_block_0(h, attn_mask)
+        return h
 
 
 class CausalLm(nn.Module):
@@ -205,18 +170,214 @@ class CausalLm(nn.Module):
 
     def forward(self, tokens, types, attn_mask):
         embedding = self.embedding_0(tokens)
-        embedding_1 = self.embedding_1(types)
-        h = embedding + embedding_1
-        positional_embedding = self.positional_embedding_0(h)
-        h_1 = self.dropout_0(positional_embedding)
-        h_2 = h_1
+        h = embedding + self.embedding_1(types)
+        h = self.dropout_0(self.positional_embedding_0(h))
         for module in self.repeat_0:
-            h_2 = module(h_2, attn_mask)
-        layernorm = self.layernorm_0(h_2)
-        linear = self.linear_0(layernorm)
-        return linear
+            h = module(h, attn_mask)
+        return self.linear_0(self.layernorm_0(h))
 
 
+def build_model(seed):
+    """The model with the runtime's initial parameters (identical on every backend)."""
+    model = CausalLm()
+    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    return model
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class Objective(pl.LightningModule):
+    """The language_model objective around the model: loss, logging and evaluation."""
+
+    def __init__(self, model, stop_step, terms):
+        super().__init__()
+        self.model = model
+        self.stop_step = stop_step
+        self.starts = {name: starts for name, (array, starts) in terms.items()}  # of each id range
+        # each expected-value term's array: a buffer (it follows the device, not checkpointed)
+        self.register_buffer(
+            "array_expected_codebook_image",
+            torch.from_numpy(terms["expected_codebook_image"][0]),
+            persistent=False,
+        )
+        self.register_buffer(
+            "array_expected_scalar", torch.from_numpy(terms["expected_scalar"][0]), persistent=False
+        )
+        self.register_buffer(
+            "array_expected_codebook_spectrum",
+            torch.from_numpy(terms["expected_codebook_spectrum"][0]),
+            persistent=False,
+        )
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
+        self.window_start = time.perf_counter()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=weight_decay
+        )
+        schedule = schedules.warmup_cosine(peak=lr, warmup=warmup, total=total, min_ratio=min_ratio)
+        # update k uses lr(k): LambdaLR multiplies the optimizer's lr by schedule(k) / lr
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / lr)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+    def loss_fn(self, model, batch):
+        """Next-token prediction: the logits [B, T - 1, V] and the loss values, ``loss =
+        cross_entropy_weight * CE + sum_i weight_i * term_i`` (each term on its drawn positions)."""
+        logits = model(batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1])
+        labels = batch["tokens"][:, 1:]
+        values = {}
+        values["cross_entropy"] = losses.cross_entropy(logits, labels, ignore_index=ignore_index)
+        values["expected_codebook_image"] = objectives.expected_value_loss(
+            logits,
+            labels,
+            self.array_expected_codebook_image,
+            self.starts["expected_codebook_image"],
+            batch["positions_expected_codebook_image"],
+        )
+        values["expected_scalar"] = objectives.expected_value_loss(
+            logits,
+            labels,
+            self.array_expected_scalar,
+            self.starts["expected_scalar"],
+            batch["positions_expected_scalar"],
+        )
+        values["expected_codebook_spectrum"] = objectives.expected_value_loss(
+            logits,
+            labels,
+            self.array_expected_codebook_spectrum,
+            self.starts["expected_codebook_spectrum"],
+            batch["positions_expected_codebook_spectrum"],
+        )
+        values["loss"] = (
+            1.0 * values["cross_entropy"]
+            + 0.1 * values["expected_codebook_image"]
+            + 0.1 * values["expected_scalar"]
+            + 0.1 * values["expected_codebook_spectrum"]
+        )
+        return logits, values
+
+    def training_step(self, batch, batch_index):
+        _, values = self.loss_fn(self.model, batch)
+        loss = values["loss"]
+        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
+        self.bad_step = torch_training.note_non_finite(self.bad_step, loss, self.global_step + 1)
+        self.sums.add(values)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        """The gradient norm before clipping (Lightning clips after this hook)."""
+        self.sums.add({"grad_norm": torch_training.gradient_norm(self.model.parameters())})
+
+    def on_train_batch_end(self, outputs, batch, batch_index):
+        self.sums.steps += 1
+        finished = self.global_step >= self.stop_step
+        if finished:
+            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+            values = self.sums.means()
+            now = time.perf_counter()
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
+            self.sums.steps, self.window_start = 0, now
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint):
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+
+    # ------------------------------------------------------------------------- evaluation
+
+    def validation_step(self, batch, batch_index):
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch, batch_index):
+        self.evaluate(batch, "test")
+
+    def evaluate(self, batch, split):
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        logits, values = self.loss_fn(self.model, batch)
+        labels = batch["tokens"][:, 1:]
+        values["perplexity"] = metrics.perplexity(logits, labels, ignore_index=ignore_index)
+        values["accuracy"] = metrics.accuracy(logits, labels, ignore_index=ignore_index)
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["tokens"]))
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def main(argv=None):
+    arguments = training.parse_arguments(SPEC_NAME, argv)
+    training.check_runtime(SPECC_VERSION, IR_VERSION)
+    accelerator = torch_training.accelerator_for(arguments.device)
+    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
+    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
+    try:
+        loaders = make_loaders(run_seed)
+    except ValueError as error:  # data that does not fit the spec: stop before step 1
+        sys.exit(f"{SPEC_NAME}: {error}")
+    steps_per_epoch = len(loaders["train"])
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
+
+    model = build_model(run_seed)
+    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    objective = Objective(model, stop_step, expected_value_arrays(loaders["train"].source))
+    data_module = torch_training.NumpyDataModule(loaders)
+    run_dir = start.run_dir
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
+    metrics_logger = torch_training.MetricsLogger(
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
+    )
+    checkpoints = run_dir / "checkpoints"
+    checkpointing = torch_training.SpeccModelCheckpoint(
+        checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
+    )
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_steps=stop_step,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
+        gradient_clip_val=grad_clip,
+        gradient_clip_algorithm="norm",
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=log_every,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=metrics_logger,
+        plugins=[checkpoint_io],
+        enable_progress_bar=True,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
+    try:
+        if arguments.eval_only:
+            trainer.validate(objective, datamodule=data_module, verbose=False)
+            trainer.test(objective, datamodule=data_module, verbose=False)
+        else:
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
+    except training.NonFiniteLoss as error:
+        log.close()
+        sys.exit(str(error))
+    log.close()
+
+
+# ----------------------------------------------------------------------------- tables
 PARAMETERS = (
     ("embedding_0.weight", init.Parameter("weight", (4101, 768), "normal", 1)),
     ("embedding_1.weight", init.Parameter("weight", (20, 768), "normal", 1)),
@@ -995,382 +1156,8 @@ PARAMETERS = (
     ),
 )
 
-
-def build_model(seed):
-    """The model with the runtime's initial parameters (identical on every backend)."""
-    model = CausalLm()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
-    return model
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    # the positions of each expected-value term (sample_k), drawn for every split alike
-    train_draws = eval_draws = specc_data.chain(
-        *(
-            specc_data.token_positions(
-                {name: [(start, len(array)) for start in starts]},
-                k=expected_value_terms[name]["sample_k"],
-                field=target_field,
-            )
-            for name, (array, starts) in expected_value_arrays(source).items()
-        )
-    )
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
-def expected_value_arrays(source):
-    """name -> (codebook [V, D] or bin centres [V], first ids of the term's ranges)."""
-    return {
-        name: specc_data.expected_value_term(source, term["modality"], term["file"], term["start"])
-        for name, term in expected_value_terms.items()
-    }
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-class Objective(pl.LightningModule):
-    """The language_model objective around the model: loss, logging and evaluation."""
-
-    def __init__(self, model, total_steps, stop_step, terms):
-        super().__init__()
-        self.model = model
-        # each expected-value term's array (a buffer: it follows the device, not checkpointed)
-        self.term_starts = {name: starts for name, (array, starts) in terms.items()}
-        for name, (array, starts) in terms.items():
-            self.register_buffer(f"term_{name}", torch.from_numpy(array), persistent=False)
-        # EMA of the weights (evaluation and the exported model use it when EMA is on)
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
-        self.evaluating = False
-        self.total_steps = total_steps
-        self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
-        self.window_start = time.perf_counter()
-
-    def configure_optimizers(self):
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
-        lr = optimizer_arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
-        )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
-        }
-
-    @property
-    def network(self):
-        """The model trained, or its EMA during evaluation when EMA is on."""
-        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
-
-    def call_model(self, batch):
-        """Logits [B, T - 1, V] of the next token: the shifted inputs lose their last position."""
-        return self.network(
-            batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1]
-        )
-
-    def loss_fn(self, batch):
-        """Next-token prediction: (loss, values) of one batch."""
-        return self.token_losses(self.call_model(batch), batch)
-
-    def token_losses(self, logits, batch):
-        """``loss = cross_entropy_weight * CE(logits, target[:, 1:]) + sum_i weight_i * term_i``,
-        each expected-value term on its drawn positions ``batch["positions_<term>"]``."""
-        labels = batch[target_field][:, 1:]
-        values = {}
-        values["cross_entropy"] = losses.cross_entropy(logits, labels, **cross_entropy_arguments)
-        loss = cross_entropy_weight * values["cross_entropy"]
-        for name, term in expected_value_terms.items():
-            array, starts = getattr(self, f"term_{name}"), self.term_starts[name]
-            values[name] = objectives.expected_value_loss(
-                logits, labels, array, starts, batch[f"positions_{name}"]
-            )
-            loss = loss + term["weight"] * values[name]
-        values["loss"] = loss
-        return loss, values
-
-    def evaluation_output(self, batch):
-        return self.call_model(batch)
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
-
-    def training_step(self, batch, batch_index):
-        loss, values = self.loss_fn(batch)
-        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step + 1, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
-        self.sums.add(values)
-        return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        """The gradient norm before clipping (Lightning clips after this hook)."""
-        norms = [
-            torch.linalg.vector_norm(p.grad.detach().float())
-            for p in self.model.parameters()
-            if p.grad is not None
-        ]
-        self.sums.add({"grad_norm": torch.linalg.vector_norm(torch.stack(norms))})
-
-    def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
-        self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
-        if finished:
-            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
-            values = self.sums.means()
-            now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
-            self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
-
-    def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
-
-    # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
-
-    def validation_step(self, batch, batch_index):
-        self.evaluate(batch, "val")
-
-    def test_step(self, batch, batch_index):
-        self.evaluate(batch, "test")
-
-    def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        output = self.call_model(batch)
-        _, values = self.token_losses(output, batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    # logits of the next token against the shifted labels, ignoring what cross-entropy ignores
-    ignore_index = (cross_entropy_arguments or {}).get("ignore_index")
-    return function(
-        output, batch[target_field][:, 1:], **{"ignore_index": ignore_index, **arguments}
-    )
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def main(argv=None):
-    arguments = training.parse_arguments(SPEC_NAME, argv)
-    training.check_runtime(SPECC_VERSION, IR_VERSION)
-    accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
-    try:
-        loaders = make_loaders(run_seed)
-    except ValueError as error:  # data that does not fit the spec: stop before step 1
-        sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
-
-    model = build_model(run_seed)
-    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        torch_training.freeze_parameters(model, freeze)
-    objective = Objective(
-        model, total_steps, stop_step, expected_value_arrays(loaders["train"].source)
-    )
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
-    run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
-    metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
-    )
-    checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
-    )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision_name,
-        max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        accumulate_grad_batches=accumulate,
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm=grad_clip_mode,
-        val_check_interval=(eval_every or stop_step) * accumulate,
-        check_val_every_n_epoch=None,
-        log_every_n_steps=log_every,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
-        ],
-        enable_progress_bar=True,
-        enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
-    try:
-        if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
-            trainer.validate(objective, datamodule=data_module, verbose=False)
-            trainer.test(objective, datamodule=data_module, verbose=False)
-        else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
-    except training.NonFiniteLoss as error:
-        log.close()
-        sys.exit(str(error))
-    log.close()
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs/astro_lm.mf: seed 001 (astromodal). A causal transformer LM over a multi-modal\n# vocabulary (special, image, scalar and spectrum ranges), trained with cross-entropy plus\n# weighted expected-value ("meaningful") losses on sampled positions.\nspec astro_lm\nlanguage 1\n# import "std/transformer.mf"\n\n# Vocabulary layout of synthetic_tokens: PAD BOS EOS SEP MISS, then the image range, the\n# scalar range and the spectrum range (docs/runtime_data.md "Token sequences").\nlet image_vocabulary = 2048  # codebook_kmeans_2048\nlet scalar_vocabulary = 1024\nlet spectrum_vocabulary = 1024\nlet base_image = 5\nlet base_scalar = base_image + image_vocabulary\nlet base_spectrum = base_scalar + scalar_vocabulary\nlet vocab_size = base_spectrum + spectrum_vocabulary\nlet sample_k = 4096  # meaningful_loss.sample_k_per_modality\nlet weight = 0.1  # weight_image = weight_scalar = weight_spectrum\n# CausalTransformerLM\'s sizes\nlet d_model = 768\nlet n_layers = 12\nlet n_heads = 12\nlet d_ff = 3072\nlet n_types = 20\nlet dropout = 0.1\nlet max_len = 2048\n\ndata synthetic_tokens {\n  sequence_length = 1024\n  image_tokens = 512\n  scalar_tokens = 64\n  spectrum_tokens = 256\n  image_vocabulary = image_vocabulary\n  scalar_vocabulary = scalar_vocabulary\n  spectrum_vocabulary = spectrum_vocabulary\n  embedding_dim = 16\n  sizes = [100_000, 5_000, 5_000]\n  batch_size = 16  # training.batch_size\n}\n\nmodel lm = causal_lm(\n  vocab_size = vocab_size,\n  n_types = n_types,\n  d_model = d_model,\n  n_layers = n_layers,\n  n_heads = n_heads,\n  d_ff = d_ff,\n  dropout = dropout,\n  max_len = max_len,\n)\n\n# total = CE + a_img * loss_img + a_sca * loss_sca + a_spec * loss_spec. The codebooks and\n# bin centres are the data source\'s (`codebooks = "file.npz"` in `data` loads real ones; a\n# term\'s `codebook = "file.npy"` overrides one term\'s).\nobjective language_model {\n  model = lm\n  target = data.tokens\n  loss = cross_entropy(ignore_index = 0) + weight * expected_codebook(modality = image, sample_k = sample_k) + weight * expected_scalar(sample_k = sample_k) + weight * expected_codebook(modality = spectrum, sample_k = sample_k)\n}\n\noptimizer adamw {\n  lr = 2e-4\n  weight_decay = 0.05\n}\nschedule warmup_cosine {\n  warmup = 2000\n  total = 200_000\n  min_ratio = 0.1\n}\n\ntrain {\n  max_steps = 200_000\n  seed = 0\n  precision = bf16  # torch.amp autocast\n  grad_clip = 1.0\n  accumulate = 1  # grad_accum_steps\n  log_every = 50\n  eval_every = 5000\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }  # save_every_steps\n}\n\neval {\n  metrics = [perplexity, accuracy]\n}\n\n\n# ---- inlined from <std>/transformer.mf ----\n# std/transformer.mf: pre-norm transformer blocks.\n#\n# - transformer_block, causal_lm: seed 001 (astromodal\'s CausalTransformerLM).\n# - adaln_transformer_block, approx_equiv_transformer: seed 004 (synth-permutations\'\n#   ApproxEquivTransformer: parameters projected to tokens, AdaLN time and signal conditioning).\n# Layout: sequences are [B, T, D] (channels last).\n\n# Position-wise feed-forward network: D -> hidden -> D with GELU.\nblock feed_forward(x: [B, T, D], hidden: int, dropout: float = 0.0) -> [B, T, D] {\n  return dropout(linear(dropout(gelu(linear(x, hidden)), dropout), D), dropout)\n}\n\n# Pre-norm block: x + attn(LN(x)), then h + FFN(LN(h)). Causal self-attention by default.\nblock transformer_block(x: [B, T, D], heads: int, d_ff: int, dropout: float = 0.0, causal: bool = true) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = causal), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# The same block attending only to the keys `mask` keeps (True = attend; padding is False).\nblock masked_transformer_block(x: [B, T, D], mask: bool[B, T], heads: int, d_ff: int, dropout: float = 0.0) -> [B, T, D] {\n  h = x + dropout(attention(layernorm(x), heads, causal = true, mask = mask), dropout)\n  return h + feed_forward(layernorm(h), d_ff, dropout)\n}\n\n# Causal transformer LM over a token vocabulary (astromodal\'s CausalTransformerLM): token\n# embedding plus a token-type embedding (n_types) plus learned positions (up to max_len),\n# n_layers pre-norm blocks attending causally to the non-padding keys (attn_mask), final\n# layer norm and an untied output head. Inputs (tokens, types, attn_mask); logits\n# [B, T, vocab_size].\nblock causal_lm(\n  tokens: i64[B, T],\n  types: i64[B, T],\n  attn_mask: bool[B, T],\n  vocab_size: int,\n  n_types: int = 20,\n  d_model: int = 768,\n  n_layers: int = 12,\n  n_heads: int = 12,\n  d_ff: int = 3072,\n  dropout: float = 0.1,\n  max_len: int = 2048,\n) -> f32[B, T, vocab_size] {\n  h = embedding(tokens, vocab_size, d_model) + embedding(types, n_types, d_model)\n  h = dropout(positional_embedding(h, max_len), dropout)\n  repeat n_layers {\n    h = masked_transformer_block(h, attn_mask, n_heads, d_ff, dropout)\n  }\n  return linear(layernorm(h), vocab_size)\n}\n\n# Normalisation without learned affine, as AdaLN needs: layer, rms, or identity (skip).\nblock plain_norm(x: [B, T, D], norm: str = layer) -> [B, T, D] {\n  if norm == rms {\n    y = rmsnorm(x, affine = false)\n  } else if norm == skip {\n    y = x\n  } else {\n    y = layernorm(x, affine = false)\n  }\n  return y\n}\n\n# DiT-style AdaLN block: the condition c gives shift, scale and gate of both sub-layers.\n# `pe` adds positional encodings first (pe_type = layerwise): learned, fixed (sinusoidal of\n# the positions) or absent. modulation_init = zeros is AdaLN-zero (every gate starts at 0).\n#   h = x + gate_1 * attn(norm(x) * (1 + scale_1) + shift_1)\n#   y = h + gate_2 * ffn(norm(h) * (1 + scale_2) + shift_2)\nblock adaln_transformer_block(\n  x: [B, T, D],\n  c: [B, C],\n  heads: int,\n  d_ff: int,\n  norm: str = layer,\n  pe: str = absent,\n  modulation_init: str = uniform_fan_in,\n) -> [B, T, D] {\n  if pe == learned {\n    x = positional_embedding(x, T)\n  } else if pe == fixed {\n    x = x + sinusoidal(positions(x), D)\n  }\n  modulation = reshape(linear(silu(c), 6 * D, init = modulation_init), [B, 1, 6 * D])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = x + gate_1 * attention(plain_norm(x, norm) * (1 + scale_1) + shift_1, heads)\n  return h + gate_2 * feed_forward(plain_norm(h, norm) * (1 + scale_2) + shift_2, d_ff)\n}\n\n# Seed 004\'s vector field: the num_params parameters are projected to num_tokens tokens of d_model,\n# a stack of AdaLN blocks conditioned on time and on the signal\'s encoding, then an AdaLN\n# final layer and the inverse projection back to the parameters.\n#   time_encoding: scalar (t through a linear map) or sinusoidal (d_enc features)\n#   positional encodings, added once (pe_type = initial) or before every block (pe_type =\n#   layerwise): learned (learn_pe) or fixed, sinusoidal(positions, d_model) (no parameters);\n#   norm: layer or rms;  skip_first_norm: no norm in the first block;\n#   adaln_mode: basic, or zero (AdaLN-zero: every modulation, the final one too, starts at 0);\n#   zero_init: the output layer starts at 0;  outer_residual: add x to the output\nblock approx_equiv_transformer(\n  x: [B, num_params],\n  t: [B],\n  signal: [B, signal_length],\n  num_params: int,\n  signal_length: int,\n  num_layers: int = 5,\n  d_model: int = 1024,\n  conditioning_dim: int = 128,\n  num_heads: int = 8,\n  d_ff: int = 1024,\n  num_tokens: int = 32,\n  time_encoding: str = scalar,\n  d_enc: int = 256,\n  learn_pe: bool = false,\n  pe_type: str = initial,\n  norm: str = layer,\n  skip_first_norm: bool = false,\n  adaln_mode: str = basic,\n  zero_init: bool = true,\n  outer_residual: bool = false,\n) -> [B, num_params] {\n  tokens = reshape(linear(x, num_tokens * d_model), [B, num_tokens, d_model])\n  pe = "fixed"\n  if learn_pe {\n    pe = "learned"\n  }\n  if pe_type == initial {\n    if learn_pe {\n      tokens = positional_embedding(tokens, num_tokens)\n    } else {\n      tokens = tokens + sinusoidal(positions(tokens), d_model)\n    }\n    pe = "absent"\n  }\n  modulation_init = "uniform_fan_in"\n  if adaln_mode == zero {\n    modulation_init = "zeros"\n  }\n  output_init = "uniform_fan_in"\n  if zero_init {\n    output_init = "zeros"\n  }\n  if time_encoding == sinusoidal {\n    time = sinusoidal(t, d_enc)\n  } else {\n    time = linear(reshape(t, [B, 1]), d_enc)\n  }\n  c = linear(signal, conditioning_dim) + linear(silu(linear(time, conditioning_dim)), conditioning_dim)\n  if skip_first_norm {\n    tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, skip, pe, modulation_init)\n    if num_layers > 1 {\n      repeat num_layers - 1 {\n        tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n      }\n    }\n  } else {\n    repeat num_layers {\n      tokens = adaln_transformer_block(tokens, c, num_heads, d_ff, norm, pe, modulation_init)\n    }\n  }\n  final_modulation = linear(silu(c), 2 * d_model, init = modulation_init)\n  shift, scale = split(reshape(final_modulation, [B, 1, 2 * d_model]), 2)\n  tokens = plain_norm(tokens, norm) * (1 + scale) + shift\n  y = linear(flatten(tokens), num_params, init = output_init)\n  if outer_residual {\n    y = y + x\n  }\n  return y\n}\n'
 
 
 if __name__ == "__main__":

@@ -9,84 +9,47 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
+from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import layers, losses, metrics, preprocess, schedules, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "audio_classifier"
 SPEC_HASH = "b235537421a79fbf14581426a6410ace8bfc8fa4aeb3f360eed051faa9f94ec5"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
 data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
     "length": 15872,  # specs/audio_classifier.mf:19
-    "noise": 0.1,  # default
     "num_classes": 10,  # specs/audio_classifier.mf:20
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
     "sample_rate": 16000,  # specs/audio_classifier.mf:18
-    "seed": 0,  # default
     "sizes": (2000, 200, 200),  # specs/audio_classifier.mf:21
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
 }
 batch_size = 32  # specs/audio_classifier.mf:22
-# objective
-objective = "classification"
-target_field = "label"  # specs/audio_classifier.mf:38
-loss_arguments = {"ignore_index": None}  # default
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.001,  # specs/audio_classifier.mf:43
-    "weight_decay": 0.01,  # specs/audio_classifier.mf:44
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.001,  # specs/audio_classifier.mf:51
-    "peak": 0.001,  # default
-    "total": 10000,  # specs/audio_classifier.mf:50
-    "warmup": 500,  # specs/audio_classifier.mf:49
-}
+lr = 0.001  # specs/audio_classifier.mf:43
+weight_decay = 0.01  # specs/audio_classifier.mf:44
+warmup = 500  # specs/audio_classifier.mf:49
+total = 10000  # specs/audio_classifier.mf:50
+min_ratio = 0.001  # specs/audio_classifier.mf:51
 # training
-max_steps = None  # default
 max_epochs = 50  # specs/audio_classifier.mf:55
 seed = 42  # specs/audio_classifier.mf:56
-precision = "fp32"  # default
 log_every = 10  # specs/audio_classifier.mf:60
 eval_every = 100  # specs/audio_classifier.mf:59
 grad_clip = 1.0  # specs/audio_classifier.mf:57
 grad_clip_mode = "norm"  # specs/audio_classifier.mf:58
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv", "tensorboard")  # specs/audio_classifier.mf:74
-logger_arguments = {}  # specs/audio_classifier.mf:74
 # checkpoints
-checkpoint_every = None  # default
 checkpoint_keep = 3  # specs/audio_classifier.mf:62
 checkpoint_monitor = "val/loss"  # specs/audio_classifier.mf:63
 checkpoint_mode = "min"  # specs/audio_classifier.mf:64
@@ -94,18 +57,22 @@ early_stopping_monitor = "val/loss"  # specs/audio_classifier.mf:68
 early_stopping_patience = 5  # specs/audio_classifier.mf:69
 early_stopping_mode = "min"  # specs/audio_classifier.mf:71
 early_stopping_min_delta = 0.001  # specs/audio_classifier.mf:70
-# evaluation
-eval_batch_size = 32
-eval_metrics = (("accuracy", "output", {}),)  # specs/audio_classifier.mf:78
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (15872,)),
-    "label": ("i64", ()),
-}
-CONDITIONS = ["audio"]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/audio_classifier.mf with imports inlined\n# specs/audio_classifier.mf: seed 002 (mlx_audio training). A convolutional classifier on\n# log-mel spectrograms of labelled audio, with the trainer surface of the seed: checkpoint\n# top-k, early stopping, progress bar, LR monitor, gradient clipping, loggers, schedulers.\nspec audio_classifier\nlanguage 1\n# import "std/classifier.mf"\n\nlet num_classes = 10\nlet length = 15872  # 32 frames of hop 512: the seed\'s 32 x 32 mel input\nlet sample_rate = 16000\nlet n_fft = 1024\nlet hop = 512\nlet n_mels = 32\n\n# A folder of wav files works the same way:\n#   data wav_folder { path = "audio/", length = length, sample_rate = 16000, batch_size = 32 }\ndata synthetic_audio {\n  sample_rate = sample_rate\n  length = length\n  num_classes = num_classes\n  sizes = [2000, 200, 200]\n  batch_size = 32\n}\n\n# AudioClassifier: conv 3x3 (32) + ReLU + pool 2, conv 3x3 (64) + ReLU + pool 2, fc(64 * 6 * 6)\nmodel classifier = mel_classifier(\n  length = length,\n  num_classes = num_classes,\n  sample_rate = sample_rate,\n  n_fft = n_fft,\n  hop = hop,\n  n_mels = n_mels,\n  channels = [32, 64],\n)\n\nobjective classification {\n  model = classifier\n  target = data.label\n  inputs = { audio = data.audio }\n}\n\noptimizer adamw {\n  lr = 1e-3\n  weight_decay = 0.01\n}\n# One of four: warmup_cosine, warmup_linear, step { step_size = 1000, gamma = 0.9 },\n# exponential { decay_rate = 0.9999 }.\nschedule warmup_cosine {\n  warmup = 500\n  total = 10_000\n  min_ratio = 0.001\n}  # min_lr = 1e-6\n\ntrain {\n  max_epochs = 50\n  seed = 42\n  grad_clip = 1.0\n  grad_clip_mode = norm  # or value\n  eval_every = 100\n  log_every = 10\n  checkpoint {\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n    last = true\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 5\n    min_delta = 0.001\n    mode = min\n  }\n  callbacks = [progress_bar(refresh_rate = 10), lr_monitor(interval = step)]\n  loggers = [csv, tensorboard]  # mlflow(experiment = "audio-classifier"), wandb(project = "audio-classifier")\n}\n\neval {\n  metrics = [accuracy]\n}\n\n\n# ---- inlined from <std>/classifier.mf ----\n# std/classifier.mf: the convolutional audio classifier of seed 002 (AudioClassifier):\n# log-mel spectrogram [B, frames, n_mels] as a one-channel image, conv 3x3 + ReLU + 2x2\n# max pooling per stage (the seed\'s nn.max_pool2d(x, 2)), flatten, linear to the\n# classes.\n\nblock mel_classifier(\n  audio: [B, length],\n  length: int,\n  num_classes: int = 10,\n  sample_rate: int = 16000,\n  n_fft: int = 1024,\n  hop: int = 512,\n  n_mels: int = 32,\n  channels: list = [32, 64],\n) -> [B, num_classes] {\n  mel = mel_spectrogram(audio, sample_rate, n_fft, hop, n_mels)\n  h = reshape(mel, [B, 1 + length // hop, n_mels, 1])\n  for c in channels {\n    h = max_pool2d(relu(conv2d(h, c, 3)), 2)\n  }\n  return linear(flatten(h), num_classes)\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
+    source = specc_data.make_source("synthetic_audio", **data_arguments)
+    specc_data.check_fields(source.fields, {"audio": ("f32", (15872,)), "label": ("i64", ())})
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False
+        )
+    return loaders
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -153,25 +120,13 @@ class MelClassifier(nn.Module):
             sample_rate=16000,
         )
         h = layers.reshape(mel, shape=(-1, 32, 32, 1))
-        conv2d = self.conv2d_0(h)
-        relu = layers.relu(conv2d)
-        h_1 = layers.max_pool2d(relu, kernel_size=(2, 2), padding=(0, 0), stride=(2, 2))
-        conv2d_1 = self.conv2d_1(h_1)
-        relu_1 = layers.relu(conv2d_1)
-        h_2 = layers.max_pool2d(relu_1, kernel_size=(2, 2), padding=(0, 0), stride=(2, 2))
-        flatten = layers.flatten(h_2, start_axis=1)
-        linear = self.linear_0(flatten)
-        return linear
-
-
-PARAMETERS = (
-    ("conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 9)),
-    ("conv2d_0.weight", init.Parameter("weight", (32, 1, 3, 3), "uniform_fan_in", 9)),
-    ("conv2d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 288)),
-    ("conv2d_1.weight", init.Parameter("weight", (64, 32, 3, 3), "uniform_fan_in", 288)),
-    ("linear_0.bias", init.Parameter("bias", (10,), "uniform_fan_in", 2304)),
-    ("linear_0.weight", init.Parameter("weight", (10, 2304), "uniform_fan_in", 2304)),
-)
+        h = layers.max_pool2d(
+            layers.relu(self.conv2d_0(h)), kernel_size=(2, 2), padding=(0, 0), stride=(2, 2)
+        )
+        h = layers.max_pool2d(
+            layers.relu(self.conv2d_1(h)), kernel_size=(2, 2), padding=(0, 0), stride=(2, 2)
+        )
+        return self.linear_0(layers.flatten(h, start_axis=1))
 
 
 def build_model(seed):
@@ -181,165 +136,61 @@ def build_model(seed):
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    train_draws = eval_draws = None
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
 # ----------------------------------------------------------------------------- objective
 
 
 class Objective(pl.LightningModule):
     """The classification objective around the model: loss, logging and evaluation."""
 
-    def __init__(self, model, total_steps, stop_step):
+    def __init__(self, model, stop_step):
         super().__init__()
         self.model = model
-        # EMA of the weights (evaluation and the exported model use it when EMA is on)
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
-        self.evaluating = False
-        self.total_steps = total_steps
         self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
         self.window_start = time.perf_counter()
 
     def configure_optimizers(self):
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
-        lr = optimizer_arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=weight_decay
         )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
-        }
+        schedule = schedules.warmup_cosine(peak=lr, warmup=warmup, total=total, min_ratio=min_ratio)
+        # update k uses lr(k): LambdaLR multiplies the optimizer's lr by schedule(k) / lr
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / lr)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
-    @property
-    def network(self):
-        """The model trained, or its EMA during evaluation when EMA is on."""
-        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
-
-    def call_model(self, batch):
-        """The model's output on a batch."""
-        return self.network(batch["audio"])
-
-    def loss_fn(self, batch):
-        """(loss, {"loss"}) of one batch."""
-        output = self.call_model(batch)
-        loss = losses.cross_entropy(output, batch[target_field])
-        return loss, {"loss": loss}
-
-    def evaluation_output(self, batch):
-        return self.call_model(batch)
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
+    def loss_fn(self, model, batch):
+        """The model's output on a batch and its loss."""
+        logits = model(batch["audio"])
+        return logits, {"loss": losses.cross_entropy(logits, batch["label"])}
 
     def training_step(self, batch, batch_index):
-        loss, values = self.loss_fn(batch)
+        _, values = self.loss_fn(self.model, batch)
+        loss = values["loss"]
         self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step + 1, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+        self.bad_step = torch_training.note_non_finite(self.bad_step, loss, self.global_step + 1)
         self.sums.add(values)
         return loss
 
-    def on_before_optimizer_step(self, optimizer):
-        """The gradient norm before clipping (Lightning clips after this hook)."""
-        norms = [
-            torch.linalg.vector_norm(p.grad.detach().float())
-            for p in self.model.parameters()
-            if p.grad is not None
-        ]
-        self.sums.add({"grad_norm": torch.linalg.vector_norm(torch.stack(norms))})
-
     def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
         self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
+        finished = self.global_step >= self.stop_step
         if finished:
             self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
             values = self.sums.means()
             now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
             self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
 
     # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
 
     def validation_step(self, batch, batch_index):
         self.evaluate(batch, "val")
@@ -348,30 +199,11 @@ class Objective(pl.LightningModule):
         self.evaluate(batch, "test")
 
     def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        _, values = self.loss_fn(batch)
-        output = self.evaluation_output(batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        logits, values = self.loss_fn(self.model, batch)
+        values["accuracy"] = metrics.accuracy(logits, batch["label"])
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["label"]))
 
 
 # ----------------------------------------------------------------------------- loop
@@ -381,71 +213,40 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         loaders = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
+    steps_per_epoch = len(loaders["train"])
+    total_steps = max_epochs * steps_per_epoch
     stop_step = (
         total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
     )
 
     model = build_model(run_seed)
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
     if arguments.eval_only:
         state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        torch_training.freeze_parameters(model, freeze)
-    objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
+    objective = Objective(model, stop_step)
+    data_module = torch_training.NumpyDataModule(loaders)
     run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
     metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
     )
+    checkpoints = run_dir / "checkpoints"
     checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
+        checkpoints, None, checkpoint_keep, checkpoint_monitor, checkpoint_mode
     )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
     callbacks.append(
         EarlyStopping(
             monitor=early_stopping_monitor,
@@ -455,65 +256,54 @@ def main(argv=None):
             check_on_train_epoch_end=False,
         )
     )
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=1,
-        precision=precision_name,
+        precision="32-true",
         max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        accumulate_grad_batches=accumulate,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
         gradient_clip_val=grad_clip,
         gradient_clip_algorithm=grad_clip_mode,
-        val_check_interval=(eval_every or stop_step) * accumulate,
+        val_check_interval=eval_every,
         check_val_every_n_epoch=None,
         log_every_n_steps=log_every,
         num_sanity_val_steps=0,
         callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
+        logger=[
+            metrics_logger,
+            TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
         ],
+        plugins=[checkpoint_io],
         enable_progress_bar=True,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
     try:
         if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
             trainer.validate(objective, datamodule=data_module, verbose=False)
             trainer.test(objective, datamodule=data_module, verbose=False)
         else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
     except training.NonFiniteLoss as error:
         log.close()
         sys.exit(str(error))
     log.close()
+
+
+# ----------------------------------------------------------------------------- tables
+PARAMETERS = (
+    ("conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 9)),
+    ("conv2d_0.weight", init.Parameter("weight", (32, 1, 3, 3), "uniform_fan_in", 9)),
+    ("conv2d_1.bias", init.Parameter("bias", (64,), "uniform_fan_in", 288)),
+    ("conv2d_1.weight", init.Parameter("weight", (64, 32, 3, 3), "uniform_fan_in", 288)),
+    ("linear_0.bias", init.Parameter("bias", (10,), "uniform_fan_in", 2304)),
+    ("linear_0.weight", init.Parameter("weight", (10, 2304), "uniform_fan_in", 2304)),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/audio_classifier.mf with imports inlined\n# specs/audio_classifier.mf: seed 002 (mlx_audio training). A convolutional classifier on\n# log-mel spectrograms of labelled audio, with the trainer surface of the seed: checkpoint\n# top-k, early stopping, progress bar, LR monitor, gradient clipping, loggers, schedulers.\nspec audio_classifier\nlanguage 1\n# import "std/classifier.mf"\n\nlet num_classes = 10\nlet length = 15872  # 32 frames of hop 512: the seed\'s 32 x 32 mel input\nlet sample_rate = 16000\nlet n_fft = 1024\nlet hop = 512\nlet n_mels = 32\n\n# A folder of wav files works the same way:\n#   data wav_folder { path = "audio/", length = length, sample_rate = 16000, batch_size = 32 }\ndata synthetic_audio {\n  sample_rate = sample_rate\n  length = length\n  num_classes = num_classes\n  sizes = [2000, 200, 200]\n  batch_size = 32\n}\n\n# AudioClassifier: conv 3x3 (32) + ReLU + pool 2, conv 3x3 (64) + ReLU + pool 2, fc(64 * 6 * 6)\nmodel classifier = mel_classifier(\n  length = length,\n  num_classes = num_classes,\n  sample_rate = sample_rate,\n  n_fft = n_fft,\n  hop = hop,\n  n_mels = n_mels,\n  channels = [32, 64],\n)\n\nobjective classification {\n  model = classifier\n  target = data.label\n  inputs = { audio = data.audio }\n}\n\noptimizer adamw {\n  lr = 1e-3\n  weight_decay = 0.01\n}\n# One of four: warmup_cosine, warmup_linear, step { step_size = 1000, gamma = 0.9 },\n# exponential { decay_rate = 0.9999 }.\nschedule warmup_cosine {\n  warmup = 500\n  total = 10_000\n  min_ratio = 0.001\n}  # min_lr = 1e-6\n\ntrain {\n  max_epochs = 50\n  seed = 42\n  grad_clip = 1.0\n  grad_clip_mode = norm  # or value\n  eval_every = 100\n  log_every = 10\n  checkpoint {\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n    last = true\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 5\n    min_delta = 0.001\n    mode = min\n  }\n  callbacks = [progress_bar(refresh_rate = 10), lr_monitor(interval = step)]\n  loggers = [csv, tensorboard]  # mlflow(experiment = "audio-classifier"), wandb(project = "audio-classifier")\n}\n\neval {\n  metrics = [accuracy]\n}\n\n\n# ---- inlined from <std>/classifier.mf ----\n# std/classifier.mf: the convolutional audio classifier of seed 002 (AudioClassifier):\n# log-mel spectrogram [B, frames, n_mels] as a one-channel image, conv 3x3 + ReLU + 2x2\n# max pooling per stage (the seed\'s nn.max_pool2d(x, 2)), flatten, linear to the\n# classes.\n\nblock mel_classifier(\n  audio: [B, length],\n  length: int,\n  num_classes: int = 10,\n  sample_rate: int = 16000,\n  n_fft: int = 1024,\n  hop: int = 512,\n  n_mels: int = 32,\n  channels: list = [32, 64],\n) -> [B, num_classes] {\n  mel = mel_spectrogram(audio, sample_rate, n_fft, hop, n_mels)\n  h = reshape(mel, [B, 1 + length // hop, n_mels, 1])\n  for c in channels {\n    h = max_pool2d(relu(conv2d(h, c, 3)), 2)\n  }\n  return linear(flatten(h), num_classes)\n}\n'
 
 
 if __name__ == "__main__":

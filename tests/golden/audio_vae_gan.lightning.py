@@ -9,109 +9,67 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
+from lightning.pytorch.callbacks import TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import layers, losses, objectives, preprocess, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "audio_vae_gan"
 SPEC_HASH = "793c7ad295c23df117590d0eeece60ccfbf3d8bb0bba2e4cb4f7cfaed504e2f9"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
 data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
     "length": 16384,  # specs/audio_vae_gan.mf:31
-    "noise": 0.1,  # default
-    "num_classes": 4,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
     "sample_rate": 16000,  # specs/audio_vae_gan.mf:30
-    "seed": 0,  # default
     "sizes": (2000, 200, 200),  # specs/audio_vae_gan.mf:32
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
 }
 batch_size = 8  # specs/audio_vae_gan.mf:33
 # objective
-objective = "adversarial"
-target_field = "audio"  # specs/audio_vae_gan.mf:62
-reconstruction_terms = {
-    "l1": (1.0, {}),
-    "multi_resolution_stft": (1.0, {"n_ffts": (2048, 1024, 512, 256, 128)}),
-}  # specs/audio_vae_gan.mf:63
 adversarial_weight = 1.0  # specs/audio_vae_gan.mf:64
 feature_matching_weight = 10.0  # specs/audio_vae_gan.mf:65
 kl_weight = 0.0001  # specs/audio_vae_gan.mf:67
 adversarial_warmup = 0  # specs/audio_vae_gan.mf:66
 # optimization
-optimizer_discriminator_kind = "adam"
-optimizer_discriminator_arguments = {
-    "betas": (0.5, 0.9),  # specs/audio_vae_gan.mf:77
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/audio_vae_gan.mf:76
-    "weight_decay": 0.0,  # default
-}
-schedule_discriminator_kind = "constant"
-schedule_discriminator_arguments = {}
-optimizer_generator_kind = "adam"
-optimizer_generator_arguments = {
-    "betas": (0.5, 0.9),  # specs/audio_vae_gan.mf:72
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/audio_vae_gan.mf:71
-    "weight_decay": 0.0,  # default
-}
-schedule_generator_kind = "constant"
-schedule_generator_arguments = {}
+generator_lr = 0.0001  # specs/audio_vae_gan.mf:71
+generator_betas = (0.5, 0.9)  # specs/audio_vae_gan.mf:72
+discriminator_lr = 0.0001  # specs/audio_vae_gan.mf:76
+discriminator_betas = (0.5, 0.9)  # specs/audio_vae_gan.mf:77
 # training
 max_steps = 200000  # specs/audio_vae_gan.mf:82
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/audio_vae_gan.mf:83
 eval_every = 2000  # specs/audio_vae_gan.mf:84
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # specs/audio_vae_gan.mf:85
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/audio_vae_gan.mf:87
 checkpoint_keep = 3  # specs/audio_vae_gan.mf:88
 checkpoint_monitor = "val/loss"  # specs/audio_vae_gan.mf:89
 checkpoint_mode = "min"  # specs/audio_vae_gan.mf:90
-# evaluation
-eval_batch_size = 8
-eval_metrics = ()
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (16384,)),
-    "label": ("i64", ()),
-}
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/audio_vae_gan.mf with imports inlined\n# specs/audio_vae_gan.mf: seed 003. A convolutional audio VAE trained against the EnCodec\n# discriminators (MS-STFT, multi-scale, multi-period) with hinge adversarial and\n# feature-matching losses, KL and multi-resolution STFT reconstruction terms.\nspec audio_vae_gan\nlanguage 1\n# import "std/vae.mf"\n# import "std/discriminators.mf"\n\nlet length = 16384  # samples per training segment\n# AudioVAE\nlet base_channels = 128\nlet stages = [[1, 2], [2, 4], [4, 4], [8, 8]]  # channel_mults [1, 2, 4, 8], strides [2, 4, 4, 8]\nlet latent_dim = 64\nlet kernel_size = 7\nlet dilations = [1, 3, 9]\nlet sample_latent = true  # z = mean + sigma * eps in training (false: decode the mean)\n# EnCodecDiscriminator (configs/model/discriminator/discriminator.yaml)\nlet stft_filters = 32\nlet n_ffts = [2048, 1024, 512, 256, 128]\nlet use_msd = true\nlet msd_scales = [1, 2, 4]\nlet msd_layers = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]]  # [channels, kernel, stride, groups, padding]\nlet use_mpd = true\nlet mpd_periods = [2, 3, 5, 7, 11]\nlet mpd_stages = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]]  # mpd_channels, strides\n# reconstruction: multi-resolution STFT FFT sizes\nlet stft_resolutions = [2048, 1024, 512, 256, 128]\n\ndata synthetic_audio {\n  sample_rate = 16000\n  length = length\n  sizes = [2000, 200, 200]\n  batch_size = 8\n}\n\nmodel vae = audio_vae(\n  length = length,\n  base_channels = base_channels,\n  stages = stages,\n  latent_dim = latent_dim,\n  kernel_size = kernel_size,\n  dilations = dilations,\n  sample_latent = sample_latent,\n)\n\nmodel discriminator = encodec_discriminator(\n  length = length,\n  stft_filters = stft_filters,\n  n_ffts = n_ffts,\n  use_msd = use_msd,\n  msd_scales = msd_scales,\n  msd_layers = msd_layers,\n  use_mpd = use_mpd,\n  mpd_periods = mpd_periods,\n  mpd_stages = mpd_stages,\n)\n\n# AdversarialLossCalculator: configs/model/adversarial/adversarial_loss.yaml\nobjective adversarial {\n  generator = vae\n  discriminator = discriminator\n  target = data.audio\n  loss = l1 + multi_resolution_stft(n_ffts = stft_resolutions)\n  adversarial_weight = 1.0\n  feature_matching_weight = 10.0\n  adversarial_warmup = 0\n  kl_weight = 1e-4\n}\n\noptimizer generator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [vae]\n}\noptimizer discriminator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [discriminator]\n}\n\ntrain {\n  max_steps = 200_000\n  log_every = 50\n  eval_every = 2000\n  freeze = []  # encoder_frozen: freeze = ["vae.vae_encoder_0"]\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\n\n# ---- inlined from <std>/vae.mf ----\n# std/vae.mf: the convolutional audio VAE of seed 003 (AudioVAE: in_channels, base_channels,\n# channel_mults, strides, latent_dim, kernel_size, dilations), SEANet style.\n# Audio is [B, T, C] (channels last). Each stage pairs a channel multiplier with a stride:\n# the seed\'s channel_mults [1, 2, 4, 8] and strides [2, 4, 4, 8] are stages\n# [[1, 2], [2, 4], [4, 4], [8, 8]]. Strides must be even (down/upsampling by exactly s).\n# Activations are ELU (alpha 1), as in SEANet.\n\n# Residual unit: x + conv_1(act(conv_k,dilated(act(x)))), hidden C // 2 channels.\nblock residual_unit(x: [B, T, C], kernel: int, dilation: int) -> [B, T, C] {\n  h = conv1d(elu(x), C // 2, kernel, dilation = dilation, padding = same)\n  return x + conv1d(elu(h), C, 1)\n}\n\n# Encoder: conv_k to base_channels; per stage, one residual unit per dilation at\n# base * mult channels, then a strided conv (kernel 2 s, stride s) to base * mult * 2\n# channels; finally conv_k to 2 * latent_dim (mean and log-variance). Length T / prod(strides).\nblock vae_encoder(x: [B, T, C], base_channels: int, stages: list, latent_dim: int, kernel_size: int, dilations: list) -> list {\n  h = conv1d(x, base_channels, kernel_size, padding = same)\n  for stage in stages {\n    mult, stride = stage\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n    h = conv1d(elu(h), base_channels * mult * 2, 2 * stride, stride = stride, padding = stride // 2)\n  }\n  return [conv1d(elu(h), 2 * latent_dim, kernel_size, padding = same)]\n}\n\n# Decoder: the encoder mirrored: conv_k from the latent to the widest stage, then per stage\n# in reverse a transposed conv (kernel 2 s, stride s) to base * mult channels and the\n# residual units; finally conv_k to out_channels. Length T * prod(strides).\nblock vae_decoder(z: [B, S, L], out_channels: int, base_channels: int, stages: list, kernel_size: int, dilations: list) -> list {\n  reversed = []\n  for stage in stages {\n    reversed = [stage] + reversed\n    widest_mult, widest_stride = stage\n  }\n  h = conv1d(z, base_channels * widest_mult * 2, kernel_size, padding = same)\n  for stage in reversed {\n    mult, stride = stage\n    h = conv_transpose1d(elu(h), base_channels * mult, 2 * stride, stride = stride, padding = stride // 2)\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n  }\n  return [tanh(conv1d(elu(h), out_channels, kernel_size, padding = same))]\n}\n\n# The seed\'s AudioVAE as one block over mono audio [B, length]: encode, split the statistics\n# into mean and log-variance, decode z = mean + exp(logvar / 2) * eps, eps ~ N(0, I), in\n# training (the mean in evaluation; `sample_latent = false` decodes the mean always: a\n# deterministic autoencoder, which is how the three backends are compared step by step).\n# Returns the reconstruction and [mean, logvar].\nblock audio_vae(\n  x: [B, length],\n  length: int,\n  base_channels: int = 128,\n  stages: list = [[1, 2], [2, 4], [4, 4], [8, 8]],\n  latent_dim: int = 64,\n  kernel_size: int = 7,\n  dilations: list = [1, 3, 9],\n  sample_latent: bool = true,\n) -> ([B, length], list) {\n  audio = reshape(x, [B, length, 1])\n  encoded = vae_encoder(audio, base_channels, stages, latent_dim, kernel_size, dilations)\n  for statistics in encoded {\n    mean, logvar = split(statistics, 2)\n  }\n  z = mean\n  if sample_latent {\n    z = gaussian_sample(mean, logvar)\n  }\n  decoded = vae_decoder(z, 1, base_channels, stages, kernel_size, dilations)\n  for y in decoded {\n    reconstruction = reshape(y, [B, length])\n  }\n  return reconstruction, [mean, logvar]\n}\n\n\n# ---- inlined from <std>/discriminators.mf ----\n# std/discriminators.mf: the discriminators of seed 003 (EnCodecDiscriminator): multi-scale\n# STFT (stft_filters, n_ffts), multi-scale (use_msd, msd_scales) and multi-period (use_mpd,\n# mpd_periods, mpd_channels), each switchable. Semantics: COMPONENTS.md "Adversarial training".\n# Convolutions are weight-normalised (as in EnCodec and HiFi-GAN).\n# Every discriminator returns (logits, features): a list of logit maps (one per\n# sub-discriminator, flattened to [B, n]) and the list of all intermediate feature maps.\n\n# MS-STFT sub-discriminator (EnCodec): the complex STFT (hop n_fft / 4) of each channel as an\n# image [B, frames, bins, 2 C]; conv (3, 9); one conv (3, 9) per dilation (dilated in time,\n# stride 2 in frequency); conv (3, 3); conv (3, 3) to one logit map. LeakyReLU 0.2.\nblock stft_discriminator(x: [B, T, C], n_fft: int, filters: int = 32, dilations: list = [1, 2, 4]) -> (list, list) {\n  spectra = []\n  for channel in split(x, C) {\n    spectra = spectra + [stft(reshape(channel, [B, T]), n_fft, n_fft // 4)]\n  }\n  h = leaky_relu(conv2d(concat(spectra), filters, [3, 9], padding = [1, 4], weight_norm = true), 0.2)\n  features = [h]\n  for d in dilations {\n    h = leaky_relu(conv2d(h, filters, [3, 9], stride = [1, 2], dilation = [d, 1], padding = [d, 4], weight_norm = true), 0.2)\n    features = features + [h]\n  }\n  h = leaky_relu(conv2d(h, filters, [3, 3], padding = [1, 1], weight_norm = true), 0.2)\n  logits = conv2d(h, 1, [3, 3], padding = [1, 1], weight_norm = true)\n  return [flatten(logits)], features + [h, logits]\n}\n\n# Multi-scale sub-discriminator (MelGAN / HiFi-GAN) on the waveform average-pooled by\n# `scale`: grouped strided conv1d stack, LeakyReLU 0.1, conv to one logit map.\n# layers: [channels, kernel, stride, groups, padding] per convolution.\nblock scale_discriminator(\n  x: [B, T, C],\n  scale: int = 1,\n  layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  h = x\n  if scale > 1 {\n    h = avg_pool1d(x, scale)\n  }\n  features = []\n  for layer in layers {\n    channels, kernel, stride, groups, padding = layer\n    h = leaky_relu(conv1d(h, channels, kernel, stride = stride, groups = groups, padding = padding, weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv1d(h, 1, 3, padding = 1, weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# Multi-period sub-discriminator (HiFi-GAN): the waveform reflect-padded to a multiple of\n# `period` and folded to [B, T / period, period, C]; conv2d (5, 1) per [channels, stride]\n# stage, LeakyReLU 0.1, conv (3, 1) to one logit map.\nblock period_discriminator(\n  x: [B, T, C],\n  period: int,\n  stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n) -> (list, list) {\n  extra = (period - T % period) % period\n  h = x\n  if extra > 0 {\n    h = pad(x, 0, extra, axis = 1, mode = reflect)\n  }\n  h = reshape(h, [B, (T + extra) // period, period, C])\n  features = []\n  for stage in stages {\n    channels, stride = stage\n    h = leaky_relu(conv2d(h, channels, [5, 1], stride = [stride, 1], padding = [2, 0], weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv2d(h, 1, [3, 1], padding = [1, 0], weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# EnCodecDiscriminator over mono audio [B, length]: MS-STFT always, MSD and MPD switchable.\nblock encodec_discriminator(\n  x: [B, length],\n  length: int,\n  stft_filters: int = 32,\n  n_ffts: list = [2048, 1024, 512, 256, 128],\n  use_msd: bool = true,\n  msd_scales: list = [1, 2, 4],\n  use_mpd: bool = true,\n  mpd_periods: list = [2, 3, 5, 7, 11],\n  mpd_stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n  msd_layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  audio = reshape(x, [B, length, 1])\n  logits = []\n  features = []\n  for n_fft in n_ffts {\n    scores, maps = stft_discriminator(audio, n_fft, stft_filters)\n    logits = logits + scores\n    features = features + maps\n  }\n  if use_msd {\n    for scale in msd_scales {\n      scores, maps = scale_discriminator(audio, scale, msd_layers)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  if use_mpd {\n    for period in mpd_periods {\n      scores, maps = period_discriminator(audio, period, mpd_stages)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  return logits, features\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits."""
+    source = specc_data.make_source("synthetic_audio", **data_arguments)
+    specc_data.check_fields(source.fields, {"audio": ("f32", (16384,)), "label": ("i64", ())})
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False
+        )
+    return loaders
+
 
 # ----------------------------------------------------------------------------- models
 
@@ -147,12 +105,8 @@ class ResidualUnit(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit2(nn.Module):
@@ -186,12 +140,8 @@ class ResidualUnit2(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit3(nn.Module):
@@ -225,12 +175,8 @@ class ResidualUnit3(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit4(nn.Module):
@@ -264,12 +210,8 @@ class ResidualUnit4(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit5(nn.Module):
@@ -303,12 +245,8 @@ class ResidualUnit5(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit6(nn.Module):
@@ -342,12 +280,8 @@ class ResidualUnit6(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit7(nn.Module):
@@ -381,12 +315,8 @@ class ResidualUnit7(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit8(nn.Module):
@@ -420,12 +350,8 @@ class ResidualUnit8(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit9(nn.Module):
@@ -459,12 +385,8 @@ class ResidualUnit9(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit10(nn.Module):
@@ -498,12 +420,8 @@ class ResidualUnit10(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit11(nn.Module):
@@ -537,12 +455,8 @@ class ResidualUnit11(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class ResidualUnit12(nn.Module):
@@ -576,12 +490,8 @@ class ResidualUnit12(nn.Module):
         )
 
     def forward(self, x):
-        elu = layers.elu(x, alpha=1.0)
-        h = self.conv1d_0(elu)
-        elu_1 = layers.elu(h, alpha=1.0)
-        conv1d = self.conv1d_1(elu_1)
-        add = x + conv1d
-        return add
+        h = self.conv1d_0(layers.elu(x, alpha=1.0))
+        return x + self.conv1d_1(layers.elu(h, alpha=1.0))
 
 
 class VaeEncoder(nn.Module):
@@ -676,29 +586,23 @@ class VaeEncoder(nn.Module):
 
     def forward(self, x):
         h = self.conv1d_0(x)
-        h_1 = self.residual_unit_0(h)
-        h_2 = self.residual_unit_1(h_1)
-        h_3 = self.residual_unit_2(h_2)
-        elu = layers.elu(h_3, alpha=1.0)
-        h_4 = self.conv1d_1(elu)
-        h_5 = self.residual_unit_3(h_4)
-        h_6 = self.residual_unit_4(h_5)
-        h_7 = self.residual_unit_5(h_6)
-        elu_1 = layers.elu(h_7, alpha=1.0)
-        h_8 = self.conv1d_2(elu_1)
-        h_9 = self.residual_unit_6(h_8)
-        h_10 = self.residual_unit_7(h_9)
-        h_11 = self.residual_unit_8(h_10)
-        elu_2 = layers.elu(h_11, alpha=1.0)
-        h_12 = self.conv1d_3(elu_2)
-        h_13 = self.residual_unit_9(h_12)
-        h_14 = self.residual_unit_10(h_13)
-        h_15 = self.residual_unit_11(h_14)
-        elu_3 = layers.elu(h_15, alpha=1.0)
-        h_16 = self.conv1d_4(elu_3)
-        elu_4 = layers.elu(h_16, alpha=1.0)
-        conv1d = self.conv1d_5(elu_4)
-        return conv1d
+        h = self.residual_unit_0(h)
+        h = self.residual_unit_1(h)
+        h = self.residual_unit_2(h)
+        h = self.conv1d_1(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_3(h)
+        h = self.residual_unit_4(h)
+        h = self.residual_unit_5(h)
+        h = self.conv1d_2(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_6(h)
+        h = self.residual_unit_7(h)
+        h = self.residual_unit_8(h)
+        h = self.conv1d_3(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_9(h)
+        h = self.residual_unit_10(h)
+        h = self.residual_unit_11(h)
+        h = self.conv1d_4(layers.elu(h, alpha=1.0))
+        return self.conv1d_5(layers.elu(h, alpha=1.0))
 
 
 class VaeDecoder(nn.Module):
@@ -793,30 +697,23 @@ class VaeDecoder(nn.Module):
 
     def forward(self, z):
         h = self.conv1d_0(z)
-        elu = layers.elu(h, alpha=1.0)
-        h_1 = self.conv_transpose1d_0(elu)
-        h_2 = self.residual_unit_0(h_1)
-        h_3 = self.residual_unit_1(h_2)
-        h_4 = self.residual_unit_2(h_3)
-        elu_1 = layers.elu(h_4, alpha=1.0)
-        h_5 = self.conv_transpose1d_1(elu_1)
-        h_6 = self.residual_unit_3(h_5)
-        h_7 = self.residual_unit_4(h_6)
-        h_8 = self.residual_unit_5(h_7)
-        elu_2 = layers.elu(h_8, alpha=1.0)
-        h_9 = self.conv_transpose1d_2(elu_2)
-        h_10 = self.residual_unit_6(h_9)
-        h_11 = self.residual_unit_7(h_10)
-        h_12 = self.residual_unit_8(h_11)
-        elu_3 = layers.elu(h_12, alpha=1.0)
-        h_13 = self.conv_transpose1d_3(elu_3)
-        h_14 = self.residual_unit_9(h_13)
-        h_15 = self.residual_unit_10(h_14)
-        h_16 = self.residual_unit_11(h_15)
-        elu_4 = layers.elu(h_16, alpha=1.0)
-        conv1d = self.conv1d_1(elu_4)
-        tanh = layers.tanh(conv1d)
-        return tanh
+        h = self.conv_transpose1d_0(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_0(h)
+        h = self.residual_unit_1(h)
+        h = self.residual_unit_2(h)
+        h = self.conv_transpose1d_1(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_3(h)
+        h = self.residual_unit_4(h)
+        h = self.residual_unit_5(h)
+        h = self.conv_transpose1d_2(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_6(h)
+        h = self.residual_unit_7(h)
+        h = self.residual_unit_8(h)
+        h = self.conv_transpose1d_3(layers.elu(h, alpha=1.0))
+        h = self.residual_unit_9(h)
+        h = self.residual_unit_10(h)
+        h = self.residual_unit_11(h)
+        return layers.tanh(self.conv1d_1(layers.elu(h, alpha=1.0)))
 
 
 class AudioVae(nn.Module):
@@ -838,6 +735,1623 @@ class AudioVae(nn.Module):
         return reconstruction, mean, logvar
 
 
+class StftDiscriminator(nn.Module):
+    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=2,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(2, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(2, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(4, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(4, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=32,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=1,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        (split,) = layers.split(x, axis=-1, sections=1)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=512, n_fft=2048, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class StftDiscriminator2(nn.Module):
+    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=2,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(2, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(2, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(4, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(4, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=32,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=1,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        (split,) = layers.split(x, axis=-1, sections=1)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=256, n_fft=1024, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class StftDiscriminator3(nn.Module):
+    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=2,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(2, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(2, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(4, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(4, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=32,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=1,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        (split,) = layers.split(x, axis=-1, sections=1)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=128, n_fft=512, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class StftDiscriminator4(nn.Module):
+    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=2,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(2, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(2, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(4, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(4, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=32,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=1,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        (split,) = layers.split(x, axis=-1, sections=1)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=64, n_fft=256, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class StftDiscriminator5(nn.Module):
+    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=2,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(1, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(2, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(2, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(4, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 9),
+            out_channels=32,
+            padding=(4, 4),
+            padding_mode="zeros",
+            stride=(1, 2),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=32,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(3, 3),
+            out_channels=1,
+            padding=(1, 1),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        (split,) = layers.split(x, axis=-1, sections=1)
+        stft = preprocess.stft(
+            layers.reshape(split, shape=(-1, 16384)), hop=32, n_fft=128, window="hann"
+        )
+        h = layers.leaky_relu(self.conv2d_0(layers.concat([stft], axis=-1)), negative_slope=0.2)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.2)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.2)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.2)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.2)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class ScaleDiscriminator(nn.Module):
+    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1d_0 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=1,
+            kernel_size=15,
+            out_channels=16,
+            padding=7,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_1 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=4,
+            in_channels=16,
+            kernel_size=41,
+            out_channels=64,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_2 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=16,
+            in_channels=64,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_3 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=64,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_4 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=256,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=512,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_5 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=5,
+            out_channels=512,
+            padding=2,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_6 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=3,
+            out_channels=1,
+            padding=1,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.leaky_relu(self.conv1d_0(x), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
+        logits = self.conv1d_6(h_5)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
+
+
+class ScaleDiscriminator2(nn.Module):
+    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1d_0 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=1,
+            kernel_size=15,
+            out_channels=16,
+            padding=7,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_1 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=4,
+            in_channels=16,
+            kernel_size=41,
+            out_channels=64,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_2 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=16,
+            in_channels=64,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_3 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=64,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_4 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=256,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=512,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_5 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=5,
+            out_channels=512,
+            padding=2,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_6 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=3,
+            out_channels=1,
+            padding=1,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.avg_pool1d(x, kernel_size=2, padding=0, stride=2)
+        h = layers.leaky_relu(self.conv1d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
+        logits = self.conv1d_6(h_5)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
+
+
+class ScaleDiscriminator3(nn.Module):
+    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1d_0 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=1,
+            kernel_size=15,
+            out_channels=16,
+            padding=7,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_1 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=4,
+            in_channels=16,
+            kernel_size=41,
+            out_channels=64,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_2 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=16,
+            in_channels=64,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_3 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=64,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=256,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_4 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=256,
+            in_channels=256,
+            kernel_size=41,
+            out_channels=512,
+            padding=20,
+            padding_mode="zeros",
+            stride=4,
+            weight_norm=True,
+        )
+        self.conv1d_5 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=5,
+            out_channels=512,
+            padding=2,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+        self.conv1d_6 = layers.Conv1d(
+            bias=True,
+            dilation=1,
+            groups=1,
+            in_channels=512,
+            kernel_size=3,
+            out_channels=1,
+            padding=1,
+            padding_mode="zeros",
+            stride=1,
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.avg_pool1d(x, kernel_size=4, padding=0, stride=4)
+        h = layers.leaky_relu(self.conv1d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv1d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv1d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv1d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv1d_4(h_3), negative_slope=0.1)
+        h_5 = layers.leaky_relu(self.conv1d_5(h_4), negative_slope=0.1)
+        logits = self.conv1d_6(h_5)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
+
+
+class PeriodDiscriminator(nn.Module):
+    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1,
+            kernel_size=(5, 1),
+            out_channels=32,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(5, 1),
+            out_channels=128,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=128,
+            kernel_size=(5, 1),
+            out_channels=512,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=512,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(3, 1),
+            out_channels=1,
+            padding=(1, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.reshape(x, shape=(-1, 8192, 2, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class PeriodDiscriminator2(nn.Module):
+    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1,
+            kernel_size=(5, 1),
+            out_channels=32,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(5, 1),
+            out_channels=128,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=128,
+            kernel_size=(5, 1),
+            out_channels=512,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=512,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(3, 1),
+            out_channels=1,
+            padding=(1, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.pad(x, after=2, axis=1, before=0, mode="reflect")
+        h = layers.reshape(h, shape=(-1, 5462, 3, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class PeriodDiscriminator3(nn.Module):
+    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1,
+            kernel_size=(5, 1),
+            out_channels=32,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(5, 1),
+            out_channels=128,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=128,
+            kernel_size=(5, 1),
+            out_channels=512,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=512,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(3, 1),
+            out_channels=1,
+            padding=(1, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.pad(x, after=1, axis=1, before=0, mode="reflect")
+        h = layers.reshape(h, shape=(-1, 3277, 5, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class PeriodDiscriminator4(nn.Module):
+    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1,
+            kernel_size=(5, 1),
+            out_channels=32,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(5, 1),
+            out_channels=128,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=128,
+            kernel_size=(5, 1),
+            out_channels=512,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=512,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(3, 1),
+            out_channels=1,
+            padding=(1, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.pad(x, after=3, axis=1, before=0, mode="reflect")
+        h = layers.reshape(h, shape=(-1, 2341, 7, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class PeriodDiscriminator5(nn.Module):
+    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv2d_0 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1,
+            kernel_size=(5, 1),
+            out_channels=32,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_1 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=32,
+            kernel_size=(5, 1),
+            out_channels=128,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_2 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=128,
+            kernel_size=(5, 1),
+            out_channels=512,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_3 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=512,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(3, 1),
+            weight_norm=True,
+        )
+        self.conv2d_4 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(5, 1),
+            out_channels=1024,
+            padding=(2, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+        self.conv2d_5 = layers.Conv2d(
+            bias=True,
+            dilation=(1, 1),
+            groups=1,
+            in_channels=1024,
+            kernel_size=(3, 1),
+            out_channels=1,
+            padding=(1, 0),
+            padding_mode="zeros",
+            stride=(1, 1),
+            weight_norm=True,
+        )
+
+    def forward(self, x):
+        h = layers.pad(x, after=6, axis=1, before=0, mode="reflect")
+        h = layers.reshape(h, shape=(-1, 1490, 11, 1))
+        h = layers.leaky_relu(self.conv2d_0(h), negative_slope=0.1)
+        h_1 = layers.leaky_relu(self.conv2d_1(h), negative_slope=0.1)
+        h_2 = layers.leaky_relu(self.conv2d_2(h_1), negative_slope=0.1)
+        h_3 = layers.leaky_relu(self.conv2d_3(h_2), negative_slope=0.1)
+        h_4 = layers.leaky_relu(self.conv2d_4(h_3), negative_slope=0.1)
+        logits = self.conv2d_5(h_4)
+        flatten = layers.flatten(logits, start_axis=1)
+        return flatten, h, h_1, h_2, h_3, h_4, logits
+
+
+class EncodecDiscriminator(nn.Module):
+    """encodec_discriminator(x: f32[B, 16384]), from <std>/discriminators.mf:74:1."""
+
+    def __init__(self):
+        super().__init__()
+        self.stft_discriminator_0 = StftDiscriminator()
+        self.stft_discriminator_1 = StftDiscriminator2()
+        self.stft_discriminator_2 = StftDiscriminator3()
+        self.stft_discriminator_3 = StftDiscriminator4()
+        self.stft_discriminator_4 = StftDiscriminator5()
+        self.scale_discriminator_0 = ScaleDiscriminator()
+        self.scale_discriminator_1 = ScaleDiscriminator2()
+        self.scale_discriminator_2 = ScaleDiscriminator3()
+        self.period_discriminator_0 = PeriodDiscriminator()
+        self.period_discriminator_1 = PeriodDiscriminator2()
+        self.period_discriminator_2 = PeriodDiscriminator3()
+        self.period_discriminator_3 = PeriodDiscriminator4()
+        self.period_discriminator_4 = PeriodDiscriminator5()
+
+    def forward(self, x):
+        audio = layers.reshape(x, shape=(-1, 16384, 1))
+        scores_0, maps_0, maps_1, maps_2, maps_3, maps_4, maps_5 = self.stft_discriminator_0(audio)
+        scores_0_1, maps_0_1, maps_1_1, maps_2_1, maps_3_1, maps_4_1, maps_5_1 = (
+            self.stft_discriminator_1(audio)
+        )
+        scores_0_2, maps_0_2, maps_1_2, maps_2_2, maps_3_2, maps_4_2, maps_5_2 = (
+            self.stft_discriminator_2(audio)
+        )
+        scores_0_3, maps_0_3, maps_1_3, maps_2_3, maps_3_3, maps_4_3, maps_5_3 = (
+            self.stft_discriminator_3(audio)
+        )
+        scores_0_4, maps_0_4, maps_1_4, maps_2_4, maps_3_4, maps_4_4, maps_5_4 = (
+            self.stft_discriminator_4(audio)
+        )
+        scores_0_5, maps_0_5, maps_1_5, maps_2_5, maps_3_5, maps_4_5, maps_5_5, maps_6 = (
+            self.scale_discriminator_0(audio)
+        )
+        scores_0_6, maps_0_6, maps_1_6, maps_2_6, maps_3_6, maps_4_6, maps_5_6, maps_6_1 = (
+            self.scale_discriminator_1(audio)
+        )
+        scores_0_7, maps_0_7, maps_1_7, maps_2_7, maps_3_7, maps_4_7, maps_5_7, maps_6_2 = (
+            self.scale_discriminator_2(audio)
+        )
+        scores_0_8, maps_0_8, maps_1_8, maps_2_8, maps_3_8, maps_4_8, maps_5_8 = (
+            self.period_discriminator_0(audio)
+        )
+        scores_0_9, maps_0_9, maps_1_9, maps_2_9, maps_3_9, maps_4_9, maps_5_9 = (
+            self.period_discriminator_1(audio)
+        )
+        scores_0_10, maps_0_10, maps_1_10, maps_2_10, maps_3_10, maps_4_10, maps_5_10 = (
+            self.period_discriminator_2(audio)
+        )
+        scores_0_11, maps_0_11, maps_1_11, maps_2_11, maps_3_11, maps_4_11, maps_5_11 = (
+            self.period_discriminator_3(audio)
+        )
+        scores_0_12, maps_0_12, maps_1_12, maps_2_12, maps_3_12, maps_4_12, maps_5_12 = (
+            self.period_discriminator_4(audio)
+        )
+        return (
+            scores_0,
+            scores_0_1,
+            scores_0_2,
+            scores_0_3,
+            scores_0_4,
+            scores_0_5,
+            scores_0_6,
+            scores_0_7,
+            scores_0_8,
+            scores_0_9,
+            scores_0_10,
+            scores_0_11,
+            scores_0_12,
+            maps_0,
+            maps_1,
+            maps_2,
+            maps_3,
+            maps_4,
+            maps_5,
+            maps_0_1,
+            maps_1_1,
+            maps_2_1,
+            maps_3_1,
+            maps_4_1,
+            maps_5_1,
+            maps_0_2,
+            maps_1_2,
+            maps_2_2,
+            maps_3_2,
+            maps_4_2,
+            maps_5_2,
+            maps_0_3,
+            maps_1_3,
+            maps_2_3,
+            maps_3_3,
+            maps_4_3,
+            maps_5_3,
+            maps_0_4,
+            maps_1_4,
+            maps_2_4,
+            maps_3_4,
+            maps_4_4,
+            maps_5_4,
+            maps_0_5,
+            maps_1_5,
+            maps_2_5,
+            maps_3_5,
+            maps_4_5,
+            maps_5_5,
+            maps_6,
+            maps_0_6,
+            maps_1_6,
+            maps_2_6,
+            maps_3_6,
+            maps_4_6,
+            maps_5_6,
+            maps_6_1,
+            maps_0_7,
+            maps_1_7,
+            maps_2_7,
+            maps_3_7,
+            maps_4_7,
+            maps_5_7,
+            maps_6_2,
+            maps_0_8,
+            maps_1_8,
+            maps_2_8,
+            maps_3_8,
+            maps_4_8,
+            maps_5_8,
+            maps_0_9,
+            maps_1_9,
+            maps_2_9,
+            maps_3_9,
+            maps_4_9,
+            maps_5_9,
+            maps_0_10,
+            maps_1_10,
+            maps_2_10,
+            maps_3_10,
+            maps_4_10,
+            maps_5_10,
+            maps_0_11,
+            maps_1_11,
+            maps_2_11,
+            maps_3_11,
+            maps_4_11,
+            maps_5_11,
+            maps_0_12,
+            maps_1_12,
+            maps_2_12,
+            maps_3_12,
+            maps_4_12,
+            maps_5_12,
+        )
+
+
+class Models(nn.Module):
+    """The generator and the discriminator: parameters are named ``<model>.<parameter>``."""
+
+    def __init__(self):
+        super().__init__()
+        self.vae = AudioVae()
+        self.discriminator = EncodecDiscriminator()
+
+
+def build_model(seed):
+    """The models with the runtime's initial parameters (each from its own table and the same
+    seed: identical on every backend)."""
+    model = Models()
+    state.load_state_dict(model.vae, init.initialize(VAE_PARAMETERS, seed))
+    state.load_state_dict(model.discriminator, init.initialize(DISCRIMINATOR_PARAMETERS, seed))
+    return model
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class Objective(pl.LightningModule):
+    """The adversarial objective around the models: losses, both updates, evaluation."""
+
+    def __init__(self, model, stop_step):
+        super().__init__()
+        self.automatic_optimization = False  # two optimizers, stepped in training_step
+        self.model = model
+        self.stop_step = stop_step
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
+        self.window_start = time.perf_counter()
+
+    def configure_optimizers(self):
+        """The discriminator's optimizer, then the generator's: update k of an optimizer uses its lr(k)."""
+        discriminator_optimizer = torch.optim.Adam(
+            self.model.discriminator.parameters(),
+            lr=discriminator_lr,
+            betas=discriminator_betas,
+            eps=1e-08,
+            weight_decay=0.0,
+        )
+        generator_optimizer = torch.optim.Adam(
+            self.model.vae.parameters(),
+            lr=generator_lr,
+            betas=generator_betas,
+            eps=1e-08,
+            weight_decay=0.0,
+        )
+        return [discriminator_optimizer, generator_optimizer]
+
+    def generate(self, batch):
+        """The generator's (reconstruction, [mean, logvar]) (the model returns them flat)."""
+        reconstruction, *statistics = self.model.vae(batch["audio"])
+        return reconstruction, statistics
+
+    def reconstruction_values(self, reconstruction, statistics, batch):
+        """Each reconstruction term, their weighted sum ``reconstruction``, ``kl`` and ``loss``."""
+        real = batch["audio"]
+        values = {}
+        values["l1"] = losses.l1(reconstruction, real)
+        values["multi_resolution_stft"] = losses.multi_resolution_stft_loss(
+            reconstruction, real, n_ffts=(2048, 1024, 512, 256, 128)
+        )
+        values["reconstruction"] = 1.0 * values["l1"] + 1.0 * values["multi_resolution_stft"]
+        values["kl"] = losses.kl_divergence(*statistics)
+        values["loss"] = values["reconstruction"] + kl_weight * values["kl"]
+        return values
+
+    def discriminate(self, audio):
+        """The discriminator's (logit maps, [feature maps]): its flat outputs regrouped; the
+        feature maps form one group (feature matching averages over every map alike)."""
+        outputs = self.model.discriminator(audio)
+        return list(outputs[:13]), [list(outputs[13:])]
+
+    def training_step(self, batch, batch_index):
+        """One discriminator update, then one generator update. Before ``adversarial_warmup``
+        updates the discriminator is not updated and the adversarial terms are logged but left
+        out of the loss."""
+        discriminator_optimizer, generator_optimizer = self.optimizers()
+        active = self.global_step >= adversarial_warmup  # global_step: updates completed so far
+        real = batch["audio"]
+        reconstruction, statistics = self.generate(batch)
+
+        # 1. discriminator: hinge loss on real and fake; no gradient reaches the generator
+        self.toggle_optimizer(discriminator_optimizer)
+        with torch.set_grad_enabled(active):
+            real_logits, _ = self.discriminate(real)
+            fake_logits, _ = self.discriminate(reconstruction.detach())
+            discriminator_loss = losses.hinge_discriminator_loss(real_logits, fake_logits)
+        discriminator_norm = torch.zeros((), device=real.device)
+        if active:
+            discriminator_optimizer.zero_grad()
+            self.manual_backward(discriminator_loss)
+            discriminator_norm = torch_training.gradient_norm(self.model.discriminator.parameters())
+            objectives.step_uncounted(self.trainer.strategy, discriminator_optimizer.optimizer)
+        self.untoggle_optimizer(discriminator_optimizer)
+
+        # 2. generator: reconstruction (+ KL) + active * (adversarial + feature matching),
+        # against the discriminator just updated; the real features get no gradient
+        self.toggle_optimizer(generator_optimizer)
+        values = self.reconstruction_values(reconstruction, statistics, batch)
+        with torch.set_grad_enabled(active):
+            fake_logits, fake_features = self.discriminate(
+                reconstruction if active else reconstruction.detach()
+            )
+            with torch.no_grad():
+                _, real_features = self.discriminate(real)
+            values["adversarial"] = losses.hinge_generator_loss(fake_logits)
+            values["feature_matching"] = losses.feature_matching_loss(real_features, fake_features)
+        loss = values["loss"]
+        if active:
+            loss = (
+                loss
+                + adversarial_weight * values["adversarial"]
+                + feature_matching_weight * values["feature_matching"]
+            )
+        values["loss"] = loss
+        generator_optimizer.zero_grad()
+        self.manual_backward(loss)
+        values["grad_norm"] = torch_training.gradient_norm(self.model.vae.parameters())
+        self.step_lr = generator_optimizer.param_groups[0]["lr"]  # lr(k) of this update
+        generator_optimizer.step()
+        self.untoggle_optimizer(generator_optimizer)
+        values["discriminator_loss"] = discriminator_loss
+        values["discriminator_grad_norm"] = discriminator_norm
+        both = loss.detach() + discriminator_loss.detach()  # not finite when either is not
+        self.bad_step = torch_training.note_non_finite(self.bad_step, both, self.global_step)
+        self.sums.add(values)
+
+    def on_train_batch_end(self, outputs, batch, batch_index):
+        self.sums.steps += 1
+        finished = self.global_step >= self.stop_step
+        if finished:
+            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+            values = self.sums.means()
+            now = time.perf_counter()
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
+            self.sums.steps, self.window_start = 0, now
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint):
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+
+    # ------------------------------------------------------------------------- evaluation
+
+    def validation_step(self, batch, batch_index):
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch, batch_index):
+        self.evaluate(batch, "test")
+
+    def evaluate(self, batch, split):
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        reconstruction, statistics = self.generate(batch)
+        values = self.reconstruction_values(reconstruction, statistics, batch)
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["audio"]))
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def main(argv=None):
+    arguments = training.parse_arguments(SPEC_NAME, argv)
+    training.check_runtime(SPECC_VERSION, IR_VERSION)
+    accelerator = torch_training.accelerator_for(arguments.device)
+    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
+    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
+    try:
+        loaders = make_loaders(run_seed)
+    except ValueError as error:  # data that does not fit the spec: stop before step 1
+        sys.exit(f"{SPEC_NAME}: {error}")
+    steps_per_epoch = len(loaders["train"])
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
+
+    model = build_model(run_seed)
+    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    objective = Objective(model, stop_step)
+    data_module = torch_training.NumpyDataModule(loaders)
+    run_dir = start.run_dir
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
+    metrics_logger = torch_training.MetricsLogger(
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
+    )
+    checkpoints = run_dir / "checkpoints"
+    checkpointing = torch_training.SpeccModelCheckpoint(
+        checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
+    )
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision="32-true",
+        max_steps=stop_step,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=log_every,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=metrics_logger,
+        plugins=[checkpoint_io],
+        enable_progress_bar=True,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
+    try:
+        if arguments.eval_only:
+            trainer.validate(objective, datamodule=data_module, verbose=False)
+            trainer.test(objective, datamodule=data_module, verbose=False)
+        else:
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
+    except training.NonFiniteLoss as error:
+        log.close()
+        sys.exit(str(error))
+    log.close()
+
+
+# ----------------------------------------------------------------------------- tables
 VAE_PARAMETERS = (
     ("vae_decoder_0.conv1d_0.bias", init.Parameter("bias", (2048,), "uniform_fan_in", 448)),
     (
@@ -1290,1458 +2804,6 @@ VAE_PARAMETERS = (
         init.Parameter("weight", (1024, 512, 1), "uniform_fan_in", 512),
     ),
 )
-
-
-class StftDiscriminator(nn.Module):
-    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=2,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(2, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(2, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(4, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(4, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=32,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=1,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=512, n_fft=2048, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
-        logits = self.conv2d_5(h_4)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, logits
-
-
-class StftDiscriminator2(nn.Module):
-    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=2,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(2, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(2, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(4, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(4, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=32,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=1,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=256, n_fft=1024, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
-        logits = self.conv2d_5(h_4)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, logits
-
-
-class StftDiscriminator3(nn.Module):
-    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=2,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(2, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(2, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(4, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(4, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=32,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=1,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=128, n_fft=512, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
-        logits = self.conv2d_5(h_4)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, logits
-
-
-class StftDiscriminator4(nn.Module):
-    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=2,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(2, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(2, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(4, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(4, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=32,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=1,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=64, n_fft=256, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
-        logits = self.conv2d_5(h_4)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, logits
-
-
-class StftDiscriminator5(nn.Module):
-    """stft_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:11:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=2,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(1, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(2, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(2, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(4, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 9),
-            out_channels=32,
-            padding=(4, 4),
-            padding_mode="zeros",
-            stride=(1, 2),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=32,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(3, 3),
-            out_channels=1,
-            padding=(1, 1),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        (split,) = layers.split(x, axis=-1, sections=1)
-        reshape = layers.reshape(split, shape=(-1, 16384))
-        stft = preprocess.stft(reshape, hop=32, n_fft=128, window="hann")
-        concat = layers.concat([stft], axis=-1)
-        conv2d = self.conv2d_0(concat)
-        h = layers.leaky_relu(conv2d, negative_slope=0.2)
-        conv2d_1 = self.conv2d_1(h)
-        h_1 = layers.leaky_relu(conv2d_1, negative_slope=0.2)
-        conv2d_2 = self.conv2d_2(h_1)
-        h_2 = layers.leaky_relu(conv2d_2, negative_slope=0.2)
-        conv2d_3 = self.conv2d_3(h_2)
-        h_3 = layers.leaky_relu(conv2d_3, negative_slope=0.2)
-        conv2d_4 = self.conv2d_4(h_3)
-        h_4 = layers.leaky_relu(conv2d_4, negative_slope=0.2)
-        logits = self.conv2d_5(h_4)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, logits
-
-
-class ScaleDiscriminator(nn.Module):
-    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1d_0 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=1,
-            kernel_size=15,
-            out_channels=16,
-            padding=7,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_1 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=4,
-            in_channels=16,
-            kernel_size=41,
-            out_channels=64,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_2 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=16,
-            in_channels=64,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_3 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=64,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_4 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=256,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=512,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_5 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=5,
-            out_channels=512,
-            padding=2,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_6 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=3,
-            out_channels=1,
-            padding=1,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        conv1d = self.conv1d_0(x)
-        h = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h)
-        h_1 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_1)
-        h_2 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_2)
-        h_3 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_3)
-        h_4 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_4)
-        h_5 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
-        logits = self.conv1d_6(h_5)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h, h_1, h_2, h_3, h_4, h_5, logits
-
-
-class ScaleDiscriminator2(nn.Module):
-    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1d_0 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=1,
-            kernel_size=15,
-            out_channels=16,
-            padding=7,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_1 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=4,
-            in_channels=16,
-            kernel_size=41,
-            out_channels=64,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_2 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=16,
-            in_channels=64,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_3 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=64,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_4 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=256,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=512,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_5 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=5,
-            out_channels=512,
-            padding=2,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_6 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=3,
-            out_channels=1,
-            padding=1,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.avg_pool1d(x, kernel_size=2, padding=0, stride=2)
-        conv1d = self.conv1d_0(h)
-        h_1 = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h_1)
-        h_2 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_2)
-        h_3 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_3)
-        h_4 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_4)
-        h_5 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_5)
-        h_6 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
-        logits = self.conv1d_6(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class ScaleDiscriminator3(nn.Module):
-    """scale_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:30:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1d_0 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=1,
-            kernel_size=15,
-            out_channels=16,
-            padding=7,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_1 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=4,
-            in_channels=16,
-            kernel_size=41,
-            out_channels=64,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_2 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=16,
-            in_channels=64,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_3 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=64,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=256,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_4 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=256,
-            in_channels=256,
-            kernel_size=41,
-            out_channels=512,
-            padding=20,
-            padding_mode="zeros",
-            stride=4,
-            weight_norm=True,
-        )
-        self.conv1d_5 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=5,
-            out_channels=512,
-            padding=2,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-        self.conv1d_6 = layers.Conv1d(
-            bias=True,
-            dilation=1,
-            groups=1,
-            in_channels=512,
-            kernel_size=3,
-            out_channels=1,
-            padding=1,
-            padding_mode="zeros",
-            stride=1,
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.avg_pool1d(x, kernel_size=4, padding=0, stride=4)
-        conv1d = self.conv1d_0(h)
-        h_1 = layers.leaky_relu(conv1d, negative_slope=0.1)
-        conv1d_1 = self.conv1d_1(h_1)
-        h_2 = layers.leaky_relu(conv1d_1, negative_slope=0.1)
-        conv1d_2 = self.conv1d_2(h_2)
-        h_3 = layers.leaky_relu(conv1d_2, negative_slope=0.1)
-        conv1d_3 = self.conv1d_3(h_3)
-        h_4 = layers.leaky_relu(conv1d_3, negative_slope=0.1)
-        conv1d_4 = self.conv1d_4(h_4)
-        h_5 = layers.leaky_relu(conv1d_4, negative_slope=0.1)
-        conv1d_5 = self.conv1d_5(h_5)
-        h_6 = layers.leaky_relu(conv1d_5, negative_slope=0.1)
-        logits = self.conv1d_6(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class PeriodDiscriminator(nn.Module):
-    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1,
-            kernel_size=(5, 1),
-            out_channels=32,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(5, 1),
-            out_channels=128,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=128,
-            kernel_size=(5, 1),
-            out_channels=512,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=512,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(3, 1),
-            out_channels=1,
-            padding=(1, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.reshape(x, shape=(-1, 8192, 2, 1))
-        conv2d = self.conv2d_0(h)
-        h_1 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_1)
-        h_2 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_2)
-        h_3 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_3)
-        h_4 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_4)
-        h_5 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_5)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_1, h_2, h_3, h_4, h_5, logits
-
-
-class PeriodDiscriminator2(nn.Module):
-    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1,
-            kernel_size=(5, 1),
-            out_channels=32,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(5, 1),
-            out_channels=128,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=128,
-            kernel_size=(5, 1),
-            out_channels=512,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=512,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(3, 1),
-            out_channels=1,
-            padding=(1, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.pad(x, after=2, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 5462, 3, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class PeriodDiscriminator3(nn.Module):
-    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1,
-            kernel_size=(5, 1),
-            out_channels=32,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(5, 1),
-            out_channels=128,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=128,
-            kernel_size=(5, 1),
-            out_channels=512,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=512,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(3, 1),
-            out_channels=1,
-            padding=(1, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.pad(x, after=1, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 3277, 5, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class PeriodDiscriminator4(nn.Module):
-    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1,
-            kernel_size=(5, 1),
-            out_channels=32,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(5, 1),
-            out_channels=128,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=128,
-            kernel_size=(5, 1),
-            out_channels=512,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=512,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(3, 1),
-            out_channels=1,
-            padding=(1, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.pad(x, after=3, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 2341, 7, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class PeriodDiscriminator5(nn.Module):
-    """period_discriminator(x: f32[B, 16384, 1]), from <std>/discriminators.mf:52:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv2d_0 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1,
-            kernel_size=(5, 1),
-            out_channels=32,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_1 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=32,
-            kernel_size=(5, 1),
-            out_channels=128,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_2 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=128,
-            kernel_size=(5, 1),
-            out_channels=512,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_3 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=512,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(3, 1),
-            weight_norm=True,
-        )
-        self.conv2d_4 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(5, 1),
-            out_channels=1024,
-            padding=(2, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-        self.conv2d_5 = layers.Conv2d(
-            bias=True,
-            dilation=(1, 1),
-            groups=1,
-            in_channels=1024,
-            kernel_size=(3, 1),
-            out_channels=1,
-            padding=(1, 0),
-            padding_mode="zeros",
-            stride=(1, 1),
-            weight_norm=True,
-        )
-
-    def forward(self, x):
-        h = layers.pad(x, after=6, axis=1, before=0, mode="reflect")
-        h_1 = layers.reshape(h, shape=(-1, 1490, 11, 1))
-        conv2d = self.conv2d_0(h_1)
-        h_2 = layers.leaky_relu(conv2d, negative_slope=0.1)
-        conv2d_1 = self.conv2d_1(h_2)
-        h_3 = layers.leaky_relu(conv2d_1, negative_slope=0.1)
-        conv2d_2 = self.conv2d_2(h_3)
-        h_4 = layers.leaky_relu(conv2d_2, negative_slope=0.1)
-        conv2d_3 = self.conv2d_3(h_4)
-        h_5 = layers.leaky_relu(conv2d_3, negative_slope=0.1)
-        conv2d_4 = self.conv2d_4(h_5)
-        h_6 = layers.leaky_relu(conv2d_4, negative_slope=0.1)
-        logits = self.conv2d_5(h_6)
-        flatten = layers.flatten(logits, start_axis=1)
-        return flatten, h_2, h_3, h_4, h_5, h_6, logits
-
-
-class EncodecDiscriminator(nn.Module):
-    """encodec_discriminator(x: f32[B, 16384]), from <std>/discriminators.mf:74:1."""
-
-    def __init__(self):
-        super().__init__()
-        self.stft_discriminator_0 = StftDiscriminator()
-        self.stft_discriminator_1 = StftDiscriminator2()
-        self.stft_discriminator_2 = StftDiscriminator3()
-        self.stft_discriminator_3 = StftDiscriminator4()
-        self.stft_discriminator_4 = StftDiscriminator5()
-        self.scale_discriminator_0 = ScaleDiscriminator()
-        self.scale_discriminator_1 = ScaleDiscriminator2()
-        self.scale_discriminator_2 = ScaleDiscriminator3()
-        self.period_discriminator_0 = PeriodDiscriminator()
-        self.period_discriminator_1 = PeriodDiscriminator2()
-        self.period_discriminator_2 = PeriodDiscriminator3()
-        self.period_discriminator_3 = PeriodDiscriminator4()
-        self.period_discriminator_4 = PeriodDiscriminator5()
-
-    def forward(self, x):
-        audio = layers.reshape(x, shape=(-1, 16384, 1))
-        scores_0, maps_0, maps_1, maps_2, maps_3, maps_4, maps_5 = self.stft_discriminator_0(audio)
-        scores_0_1, maps_0_1, maps_1_1, maps_2_1, maps_3_1, maps_4_1, maps_5_1 = (
-            self.stft_discriminator_1(audio)
-        )
-        scores_0_2, maps_0_2, maps_1_2, maps_2_2, maps_3_2, maps_4_2, maps_5_2 = (
-            self.stft_discriminator_2(audio)
-        )
-        scores_0_3, maps_0_3, maps_1_3, maps_2_3, maps_3_3, maps_4_3, maps_5_3 = (
-            self.stft_discriminator_3(audio)
-        )
-        scores_0_4, maps_0_4, maps_1_4, maps_2_4, maps_3_4, maps_4_4, maps_5_4 = (
-            self.stft_discriminator_4(audio)
-        )
-        scores_0_5, maps_0_5, maps_1_5, maps_2_5, maps_3_5, maps_4_5, maps_5_5, maps_6 = (
-            self.scale_discriminator_0(audio)
-        )
-        scores_0_6, maps_0_6, maps_1_6, maps_2_6, maps_3_6, maps_4_6, maps_5_6, maps_6_1 = (
-            self.scale_discriminator_1(audio)
-        )
-        scores_0_7, maps_0_7, maps_1_7, maps_2_7, maps_3_7, maps_4_7, maps_5_7, maps_6_2 = (
-            self.scale_discriminator_2(audio)
-        )
-        scores_0_8, maps_0_8, maps_1_8, maps_2_8, maps_3_8, maps_4_8, maps_5_8 = (
-            self.period_discriminator_0(audio)
-        )
-        scores_0_9, maps_0_9, maps_1_9, maps_2_9, maps_3_9, maps_4_9, maps_5_9 = (
-            self.period_discriminator_1(audio)
-        )
-        scores_0_10, maps_0_10, maps_1_10, maps_2_10, maps_3_10, maps_4_10, maps_5_10 = (
-            self.period_discriminator_2(audio)
-        )
-        scores_0_11, maps_0_11, maps_1_11, maps_2_11, maps_3_11, maps_4_11, maps_5_11 = (
-            self.period_discriminator_3(audio)
-        )
-        scores_0_12, maps_0_12, maps_1_12, maps_2_12, maps_3_12, maps_4_12, maps_5_12 = (
-            self.period_discriminator_4(audio)
-        )
-        return (
-            scores_0,
-            scores_0_1,
-            scores_0_2,
-            scores_0_3,
-            scores_0_4,
-            scores_0_5,
-            scores_0_6,
-            scores_0_7,
-            scores_0_8,
-            scores_0_9,
-            scores_0_10,
-            scores_0_11,
-            scores_0_12,
-            maps_0,
-            maps_1,
-            maps_2,
-            maps_3,
-            maps_4,
-            maps_5,
-            maps_0_1,
-            maps_1_1,
-            maps_2_1,
-            maps_3_1,
-            maps_4_1,
-            maps_5_1,
-            maps_0_2,
-            maps_1_2,
-            maps_2_2,
-            maps_3_2,
-            maps_4_2,
-            maps_5_2,
-            maps_0_3,
-            maps_1_3,
-            maps_2_3,
-            maps_3_3,
-            maps_4_3,
-            maps_5_3,
-            maps_0_4,
-            maps_1_4,
-            maps_2_4,
-            maps_3_4,
-            maps_4_4,
-            maps_5_4,
-            maps_0_5,
-            maps_1_5,
-            maps_2_5,
-            maps_3_5,
-            maps_4_5,
-            maps_5_5,
-            maps_6,
-            maps_0_6,
-            maps_1_6,
-            maps_2_6,
-            maps_3_6,
-            maps_4_6,
-            maps_5_6,
-            maps_6_1,
-            maps_0_7,
-            maps_1_7,
-            maps_2_7,
-            maps_3_7,
-            maps_4_7,
-            maps_5_7,
-            maps_6_2,
-            maps_0_8,
-            maps_1_8,
-            maps_2_8,
-            maps_3_8,
-            maps_4_8,
-            maps_5_8,
-            maps_0_9,
-            maps_1_9,
-            maps_2_9,
-            maps_3_9,
-            maps_4_9,
-            maps_5_9,
-            maps_0_10,
-            maps_1_10,
-            maps_2_10,
-            maps_3_10,
-            maps_4_10,
-            maps_5_10,
-            maps_0_11,
-            maps_1_11,
-            maps_2_11,
-            maps_3_11,
-            maps_4_11,
-            maps_5_11,
-            maps_0_12,
-            maps_1_12,
-            maps_2_12,
-            maps_3_12,
-            maps_4_12,
-            maps_5_12,
-        )
-
 
 DISCRIMINATOR_PARAMETERS = (
     ("period_discriminator_0.conv2d_0.bias", init.Parameter("bias", (32,), "uniform_fan_in", 5)),
@@ -3505,443 +3567,8 @@ DISCRIMINATOR_PARAMETERS = (
     ),
 )
 
-
-class Models(nn.Module):
-    """The generator and the discriminator: parameters are named ``<model>.<parameter>``."""
-
-    def __init__(self):
-        super().__init__()
-        self.vae = AudioVae()
-        self.discriminator = EncodecDiscriminator()
-
-
-# the models each optimizer updates
-OPTIMIZED_MODELS = {
-    "discriminator": ["discriminator"],
-    "generator": ["vae"],
-}
-
-
-def build_model(seed):
-    """Both models with the runtime's initial parameters (each from its own table and the
-    same seed: identical on every backend)."""
-    model = Models()
-    state.load_state_dict(model.vae, init.initialize(VAE_PARAMETERS, seed))
-    state.load_state_dict(model.discriminator, init.initialize(DISCRIMINATOR_PARAMETERS, seed))
-    return model
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    train_draws = eval_draws = None
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-class Objective(pl.LightningModule):
-    """The adversarial objective around the model: loss, logging and evaluation."""
-
-    def __init__(self, model, total_steps, stop_step):
-        super().__init__()
-        self.automatic_optimization = False  # two optimizers, stepped in training_step
-        self.model = model
-        self.ema_model = None
-        self.evaluating = False
-        self.total_steps = total_steps
-        self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
-        self.window_start = time.perf_counter()
-
-    def configure_optimizers(self):
-        """The discriminator's optimizer, then the generator's, each with its own schedule:
-        update k of an optimizer (counted by that optimizer) uses its lr(k)."""
-        return [
-            self.optimizer_with_schedule(
-                "discriminator",
-                optimizer_discriminator_kind,
-                optimizer_discriminator_arguments,
-                schedule_discriminator_kind,
-                schedule_discriminator_arguments,
-            ),
-            self.optimizer_with_schedule(
-                "generator",
-                optimizer_generator_kind,
-                optimizer_generator_arguments,
-                schedule_generator_kind,
-                schedule_generator_arguments,
-            ),
-        ]
-
-    def optimizer_with_schedule(self, name, kind, arguments, schedule_kind, schedule_arguments):
-        """One optimizer over the trainable parameters of its models, with its schedule."""
-        networks = [getattr(self.model, model_name) for model_name in OPTIMIZED_MODELS[name]]
-        trainable = [
-            parameter
-            for network in networks
-            for parameter in network.parameters()
-            if parameter.requires_grad
-        ]
-        optimizer = torch_training.make_optimizer(kind, trainable, arguments)
-        lr = arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
-        )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": f"lr_{name}"},
-        }
-
-    def generate(self, batch):
-        """The generator's (reconstruction, [mean, logvar]) (the model returns them flat)."""
-        reconstruction, *statistics = self.model.vae(batch["audio"])
-        return reconstruction, statistics
-
-    def reconstruction_values(self, reconstruction, statistics, batch):
-        """Each reconstruction term, ``reconstruction = sum_i weight_i * term_i(fake, x)``,
-        ``kl = kl_divergence(mean, logvar)`` and ``loss = reconstruction + kl_weight * kl``."""
-        real = batch[target_field]
-        values = {}
-        values["l1"] = losses.l1(reconstruction, real, **reconstruction_terms["l1"][1])
-        values["multi_resolution_stft"] = losses.multi_resolution_stft_loss(
-            reconstruction, real, **reconstruction_terms["multi_resolution_stft"][1]
-        )
-        values["reconstruction"] = sum(
-            weight * values[name] for name, (weight, _) in reconstruction_terms.items()
-        )
-        values["kl"] = losses.kl_divergence(*statistics)
-        values["loss"] = values["reconstruction"] + kl_weight * values["kl"]
-        return values
-
-    def discriminate(self, audio):
-        """The discriminator's (logit maps, [feature maps]): its flat outputs regrouped; the
-        feature maps form one group (feature matching averages over every map alike)."""
-        outputs = self.model.discriminator(audio)
-        return list(outputs[:13]), [list(outputs[13:])]
-
-    def evaluation_output(self, batch):
-        return self.generate(batch)[0]
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
-
-    def training_step(self, batch, batch_index):
-        """One discriminator update, then one generator update (COMPONENTS.md "Adversarial
-        training"). Before ``adversarial_warmup`` updates the discriminator is not updated and
-        the adversarial terms are logged but left out of the loss."""
-        discriminator_optimizer, generator_optimizer = self.optimizers()
-        discriminator_schedule, generator_schedule = self.lr_schedulers()
-        active = self.global_step >= adversarial_warmup  # global_step: updates completed so far
-        real = batch[target_field]
-        reconstruction, statistics = self.generate(batch)
-
-        # 1. discriminator: hinge loss on real and fake; no gradient reaches the generator
-        self.toggle_optimizer(discriminator_optimizer)
-        with torch.set_grad_enabled(active):
-            real_logits, _ = self.discriminate(real)
-            fake_logits, _ = self.discriminate(reconstruction.detach())
-            discriminator_loss = losses.hinge_discriminator_loss(real_logits, fake_logits)
-        discriminator_norm = torch.zeros((), device=real.device)
-        if active:
-            discriminator_optimizer.zero_grad()
-            self.manual_backward(discriminator_loss)
-            discriminator_norm = self.norm_then_clip(
-                discriminator_optimizer, self.model.discriminator
-            )
-            objectives.step_uncounted(self.trainer.strategy, discriminator_optimizer.optimizer)
-            discriminator_schedule.step()
-        self.untoggle_optimizer(discriminator_optimizer)
-
-        # 2. generator: reconstruction (+ KL) + active * (adversarial + feature matching),
-        # against the discriminator just updated; the real features get no gradient
-        self.toggle_optimizer(generator_optimizer)
-        values = self.reconstruction_values(reconstruction, statistics, batch)
-        with torch.set_grad_enabled(active):
-            fake_logits, fake_features = self.discriminate(
-                reconstruction if active else reconstruction.detach()
-            )
-            with torch.no_grad():
-                _, real_features = self.discriminate(real)
-            values["adversarial"] = losses.hinge_generator_loss(fake_logits)
-            values["feature_matching"] = losses.feature_matching_loss(real_features, fake_features)
-        loss = values["loss"]
-        if active:
-            loss = (
-                loss
-                + adversarial_weight * values["adversarial"]
-                + feature_matching_weight * values["feature_matching"]
-            )
-        values["loss"] = loss
-        generator_optimizer.zero_grad()
-        self.manual_backward(loss)
-        values["grad_norm"] = self.norm_then_clip(generator_optimizer, self.model.vae)
-        self.step_lr = generator_optimizer.param_groups[0]["lr"]  # lr(k) of this update
-        generator_optimizer.step()
-        generator_schedule.step()
-        self.untoggle_optimizer(generator_optimizer)
-
-        values["discriminator_loss"] = discriminator_loss
-        values["discriminator_grad_norm"] = discriminator_norm
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(discriminator_loss.detach())
-        self.bad_step = torch.where((bad < 0) & ~finite, step, bad)
-        self.sums.add(values)
-
-    def norm_then_clip(self, optimizer, network):
-        """The gradient norm of ``network`` before clipping; then ``grad_clip`` (by norm or value)."""
-        norm = objectives.gradient_norm(network.parameters())
-        return norm
-
-    def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
-        self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
-        if finished:
-            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
-            values = self.sums.means()
-            now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
-            self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
-
-    def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
-
-    # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
-
-    def validation_step(self, batch, batch_index):
-        self.evaluate(batch, "val")
-
-    def test_step(self, batch, batch_index):
-        self.evaluate(batch, "test")
-
-    def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        reconstruction, statistics = self.generate(batch)
-        values = self.reconstruction_values(reconstruction, statistics, batch)
-        output = reconstruction
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def main(argv=None):
-    arguments = training.parse_arguments(SPEC_NAME, argv)
-    training.check_runtime(SPECC_VERSION, IR_VERSION)
-    accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
-    try:
-        loaders = make_loaders(run_seed)
-    except ValueError as error:  # data that does not fit the spec: stop before step 1
-        sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
-
-    model = build_model(run_seed)
-    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        objectives.freeze_model_parameters(model, freeze)
-    objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
-    run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
-    metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
-    )
-    checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
-    )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision_name,
-        max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        val_check_interval=(eval_every or stop_step) * accumulate,
-        check_val_every_n_epoch=None,
-        log_every_n_steps=log_every,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
-        ],
-        enable_progress_bar=True,
-        enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
-    try:
-        if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
-            trainer.validate(objective, datamodule=data_module, verbose=False)
-            trainer.test(objective, datamodule=data_module, verbose=False)
-        else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
-    except training.NonFiniteLoss as error:
-        log.close()
-        sys.exit(str(error))
-    log.close()
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/audio_vae_gan.mf with imports inlined\n# specs/audio_vae_gan.mf: seed 003. A convolutional audio VAE trained against the EnCodec\n# discriminators (MS-STFT, multi-scale, multi-period) with hinge adversarial and\n# feature-matching losses, KL and multi-resolution STFT reconstruction terms.\nspec audio_vae_gan\nlanguage 1\n# import "std/vae.mf"\n# import "std/discriminators.mf"\n\nlet length = 16384  # samples per training segment\n# AudioVAE\nlet base_channels = 128\nlet stages = [[1, 2], [2, 4], [4, 4], [8, 8]]  # channel_mults [1, 2, 4, 8], strides [2, 4, 4, 8]\nlet latent_dim = 64\nlet kernel_size = 7\nlet dilations = [1, 3, 9]\nlet sample_latent = true  # z = mean + sigma * eps in training (false: decode the mean)\n# EnCodecDiscriminator (configs/model/discriminator/discriminator.yaml)\nlet stft_filters = 32\nlet n_ffts = [2048, 1024, 512, 256, 128]\nlet use_msd = true\nlet msd_scales = [1, 2, 4]\nlet msd_layers = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]]  # [channels, kernel, stride, groups, padding]\nlet use_mpd = true\nlet mpd_periods = [2, 3, 5, 7, 11]\nlet mpd_stages = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]]  # mpd_channels, strides\n# reconstruction: multi-resolution STFT FFT sizes\nlet stft_resolutions = [2048, 1024, 512, 256, 128]\n\ndata synthetic_audio {\n  sample_rate = 16000\n  length = length\n  sizes = [2000, 200, 200]\n  batch_size = 8\n}\n\nmodel vae = audio_vae(\n  length = length,\n  base_channels = base_channels,\n  stages = stages,\n  latent_dim = latent_dim,\n  kernel_size = kernel_size,\n  dilations = dilations,\n  sample_latent = sample_latent,\n)\n\nmodel discriminator = encodec_discriminator(\n  length = length,\n  stft_filters = stft_filters,\n  n_ffts = n_ffts,\n  use_msd = use_msd,\n  msd_scales = msd_scales,\n  msd_layers = msd_layers,\n  use_mpd = use_mpd,\n  mpd_periods = mpd_periods,\n  mpd_stages = mpd_stages,\n)\n\n# AdversarialLossCalculator: configs/model/adversarial/adversarial_loss.yaml\nobjective adversarial {\n  generator = vae\n  discriminator = discriminator\n  target = data.audio\n  loss = l1 + multi_resolution_stft(n_ffts = stft_resolutions)\n  adversarial_weight = 1.0\n  feature_matching_weight = 10.0\n  adversarial_warmup = 0\n  kl_weight = 1e-4\n}\n\noptimizer generator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [vae]\n}\noptimizer discriminator: adam {\n  lr = 1e-4\n  betas = [0.5, 0.9]\n  models = [discriminator]\n}\n\ntrain {\n  max_steps = 200_000\n  log_every = 50\n  eval_every = 2000\n  freeze = []  # encoder_frozen: freeze = ["vae.vae_encoder_0"]\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\n\n# ---- inlined from <std>/vae.mf ----\n# std/vae.mf: the convolutional audio VAE of seed 003 (AudioVAE: in_channels, base_channels,\n# channel_mults, strides, latent_dim, kernel_size, dilations), SEANet style.\n# Audio is [B, T, C] (channels last). Each stage pairs a channel multiplier with a stride:\n# the seed\'s channel_mults [1, 2, 4, 8] and strides [2, 4, 4, 8] are stages\n# [[1, 2], [2, 4], [4, 4], [8, 8]]. Strides must be even (down/upsampling by exactly s).\n# Activations are ELU (alpha 1), as in SEANet.\n\n# Residual unit: x + conv_1(act(conv_k,dilated(act(x)))), hidden C // 2 channels.\nblock residual_unit(x: [B, T, C], kernel: int, dilation: int) -> [B, T, C] {\n  h = conv1d(elu(x), C // 2, kernel, dilation = dilation, padding = same)\n  return x + conv1d(elu(h), C, 1)\n}\n\n# Encoder: conv_k to base_channels; per stage, one residual unit per dilation at\n# base * mult channels, then a strided conv (kernel 2 s, stride s) to base * mult * 2\n# channels; finally conv_k to 2 * latent_dim (mean and log-variance). Length T / prod(strides).\nblock vae_encoder(x: [B, T, C], base_channels: int, stages: list, latent_dim: int, kernel_size: int, dilations: list) -> list {\n  h = conv1d(x, base_channels, kernel_size, padding = same)\n  for stage in stages {\n    mult, stride = stage\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n    h = conv1d(elu(h), base_channels * mult * 2, 2 * stride, stride = stride, padding = stride // 2)\n  }\n  return [conv1d(elu(h), 2 * latent_dim, kernel_size, padding = same)]\n}\n\n# Decoder: the encoder mirrored: conv_k from the latent to the widest stage, then per stage\n# in reverse a transposed conv (kernel 2 s, stride s) to base * mult channels and the\n# residual units; finally conv_k to out_channels. Length T * prod(strides).\nblock vae_decoder(z: [B, S, L], out_channels: int, base_channels: int, stages: list, kernel_size: int, dilations: list) -> list {\n  reversed = []\n  for stage in stages {\n    reversed = [stage] + reversed\n    widest_mult, widest_stride = stage\n  }\n  h = conv1d(z, base_channels * widest_mult * 2, kernel_size, padding = same)\n  for stage in reversed {\n    mult, stride = stage\n    h = conv_transpose1d(elu(h), base_channels * mult, 2 * stride, stride = stride, padding = stride // 2)\n    for d in dilations {\n      h = residual_unit(h, kernel_size, d)\n    }\n  }\n  return [tanh(conv1d(elu(h), out_channels, kernel_size, padding = same))]\n}\n\n# The seed\'s AudioVAE as one block over mono audio [B, length]: encode, split the statistics\n# into mean and log-variance, decode z = mean + exp(logvar / 2) * eps, eps ~ N(0, I), in\n# training (the mean in evaluation; `sample_latent = false` decodes the mean always: a\n# deterministic autoencoder, which is how the three backends are compared step by step).\n# Returns the reconstruction and [mean, logvar].\nblock audio_vae(\n  x: [B, length],\n  length: int,\n  base_channels: int = 128,\n  stages: list = [[1, 2], [2, 4], [4, 4], [8, 8]],\n  latent_dim: int = 64,\n  kernel_size: int = 7,\n  dilations: list = [1, 3, 9],\n  sample_latent: bool = true,\n) -> ([B, length], list) {\n  audio = reshape(x, [B, length, 1])\n  encoded = vae_encoder(audio, base_channels, stages, latent_dim, kernel_size, dilations)\n  for statistics in encoded {\n    mean, logvar = split(statistics, 2)\n  }\n  z = mean\n  if sample_latent {\n    z = gaussian_sample(mean, logvar)\n  }\n  decoded = vae_decoder(z, 1, base_channels, stages, kernel_size, dilations)\n  for y in decoded {\n    reconstruction = reshape(y, [B, length])\n  }\n  return reconstruction, [mean, logvar]\n}\n\n\n# ---- inlined from <std>/discriminators.mf ----\n# std/discriminators.mf: the discriminators of seed 003 (EnCodecDiscriminator): multi-scale\n# STFT (stft_filters, n_ffts), multi-scale (use_msd, msd_scales) and multi-period (use_mpd,\n# mpd_periods, mpd_channels), each switchable. Semantics: COMPONENTS.md "Adversarial training".\n# Convolutions are weight-normalised (as in EnCodec and HiFi-GAN).\n# Every discriminator returns (logits, features): a list of logit maps (one per\n# sub-discriminator, flattened to [B, n]) and the list of all intermediate feature maps.\n\n# MS-STFT sub-discriminator (EnCodec): the complex STFT (hop n_fft / 4) of each channel as an\n# image [B, frames, bins, 2 C]; conv (3, 9); one conv (3, 9) per dilation (dilated in time,\n# stride 2 in frequency); conv (3, 3); conv (3, 3) to one logit map. LeakyReLU 0.2.\nblock stft_discriminator(x: [B, T, C], n_fft: int, filters: int = 32, dilations: list = [1, 2, 4]) -> (list, list) {\n  spectra = []\n  for channel in split(x, C) {\n    spectra = spectra + [stft(reshape(channel, [B, T]), n_fft, n_fft // 4)]\n  }\n  h = leaky_relu(conv2d(concat(spectra), filters, [3, 9], padding = [1, 4], weight_norm = true), 0.2)\n  features = [h]\n  for d in dilations {\n    h = leaky_relu(conv2d(h, filters, [3, 9], stride = [1, 2], dilation = [d, 1], padding = [d, 4], weight_norm = true), 0.2)\n    features = features + [h]\n  }\n  h = leaky_relu(conv2d(h, filters, [3, 3], padding = [1, 1], weight_norm = true), 0.2)\n  logits = conv2d(h, 1, [3, 3], padding = [1, 1], weight_norm = true)\n  return [flatten(logits)], features + [h, logits]\n}\n\n# Multi-scale sub-discriminator (MelGAN / HiFi-GAN) on the waveform average-pooled by\n# `scale`: grouped strided conv1d stack, LeakyReLU 0.1, conv to one logit map.\n# layers: [channels, kernel, stride, groups, padding] per convolution.\nblock scale_discriminator(\n  x: [B, T, C],\n  scale: int = 1,\n  layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  h = x\n  if scale > 1 {\n    h = avg_pool1d(x, scale)\n  }\n  features = []\n  for layer in layers {\n    channels, kernel, stride, groups, padding = layer\n    h = leaky_relu(conv1d(h, channels, kernel, stride = stride, groups = groups, padding = padding, weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv1d(h, 1, 3, padding = 1, weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# Multi-period sub-discriminator (HiFi-GAN): the waveform reflect-padded to a multiple of\n# `period` and folded to [B, T / period, period, C]; conv2d (5, 1) per [channels, stride]\n# stage, LeakyReLU 0.1, conv (3, 1) to one logit map.\nblock period_discriminator(\n  x: [B, T, C],\n  period: int,\n  stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n) -> (list, list) {\n  extra = (period - T % period) % period\n  h = x\n  if extra > 0 {\n    h = pad(x, 0, extra, axis = 1, mode = reflect)\n  }\n  h = reshape(h, [B, (T + extra) // period, period, C])\n  features = []\n  for stage in stages {\n    channels, stride = stage\n    h = leaky_relu(conv2d(h, channels, [5, 1], stride = [stride, 1], padding = [2, 0], weight_norm = true), 0.1)\n    features = features + [h]\n  }\n  logits = conv2d(h, 1, [3, 1], padding = [1, 0], weight_norm = true)\n  return [flatten(logits)], features + [logits]\n}\n\n# EnCodecDiscriminator over mono audio [B, length]: MS-STFT always, MSD and MPD switchable.\nblock encodec_discriminator(\n  x: [B, length],\n  length: int,\n  stft_filters: int = 32,\n  n_ffts: list = [2048, 1024, 512, 256, 128],\n  use_msd: bool = true,\n  msd_scales: list = [1, 2, 4],\n  use_mpd: bool = true,\n  mpd_periods: list = [2, 3, 5, 7, 11],\n  mpd_stages: list = [[32, 3], [128, 3], [512, 3], [1024, 3], [1024, 1]],\n  msd_layers: list = [[16, 15, 1, 1, 7], [64, 41, 4, 4, 20], [256, 41, 4, 16, 20], [256, 41, 4, 64, 20], [512, 41, 4, 256, 20], [512, 5, 1, 1, 2]],\n) -> (list, list) {\n  audio = reshape(x, [B, length, 1])\n  logits = []\n  features = []\n  for n_fft in n_ffts {\n    scores, maps = stft_discriminator(audio, n_fft, stft_filters)\n    logits = logits + scores\n    features = features + maps\n  }\n  if use_msd {\n    for scale in msd_scales {\n      scores, maps = scale_discriminator(audio, scale, msd_layers)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  if use_mpd {\n    for period in mpd_periods {\n      scores, maps = period_discriminator(audio, period, mpd_stages)\n      logits = logits + scores\n      features = features + maps\n    }\n  }\n  return logits, features\n}\n'
 
 
 if __name__ == "__main__":

@@ -9,90 +9,54 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
+from lightning.pytorch.callbacks import TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import layers, losses, metrics, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "digits_mlp"
 SPEC_HASH = "dc8db8944a544ed15a4869e4a7634bd28a1b774ed33ddce42f061b8dadb4ded8"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "digits"
-data_arguments = {
-    "drop_last": True,  # default
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "seed": 0,  # default
-    "test_fraction": 0.15,  # default
-    "transforms": (),  # default
-    "val_fraction": 0.15,  # default
-    "worker_type": "thread",  # default
-}
 batch_size = 64  # specs/digits_mlp.mf:6
-# objective
-objective = "classification"
-target_field = "y"  # specs/digits_mlp.mf:17
-loss_arguments = {"ignore_index": None}  # default
 # optimization
-optimizer_kind = "adam"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.001,  # specs/digits_mlp.mf:22
-    "weight_decay": 0.0,  # default
-}
-schedule_kind = "constant"
-schedule_arguments = {}
+lr = 0.001  # specs/digits_mlp.mf:22
 # training
 max_steps = 600  # specs/digits_mlp.mf:28
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/digits_mlp.mf:30
 eval_every = 200  # specs/digits_mlp.mf:29
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 200  # specs/digits_mlp.mf:32
 checkpoint_keep = 2  # specs/digits_mlp.mf:33
 checkpoint_monitor = "val/accuracy"  # specs/digits_mlp.mf:34
 checkpoint_mode = "max"  # specs/digits_mlp.mf:35
-# evaluation
-eval_batch_size = 64
-eval_metrics = (("accuracy", "output", {}),)  # specs/digits_mlp.mf:40
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "x": ("f32", (64,)),
-    "y": ("i64", ()),
-}
-CONDITIONS = ["x"]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a classifier on scikit-learn\'s 8x8 digits (64 pixels, 10 classes)\nspec digits_mlp\nlanguage 1\n\ndata digits {\n  batch_size = 64\n}\n\nmodel mlp(x: f32[B, 64]) -> f32[B, 10] {\n  h = relu(linear(x, 128))\n  h = relu(linear(h, 128))\n  return linear(h, 10)\n}\n\nobjective classification {\n  model = mlp\n  target = data.y\n  inputs = { x = data.x }\n}\n\noptimizer adam {\n  lr = 1e-3\n}\n\nschedule constant {}\n\ntrain {\n  max_steps = 600\n  eval_every = 200\n  log_every = 50\n  checkpoint {\n    every = 200\n    keep = 2\n    monitor = "val/accuracy"\n    mode = max\n  }\n}\n\neval {\n  metrics = [accuracy]\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
+    source = specc_data.make_source("digits")
+    specc_data.check_fields(source.fields, {"x": ("f32", (64,)), "y": ("i64", ())})
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False
+        )
+    return loaders
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -107,22 +71,9 @@ class Mlp(nn.Module):
         self.linear_2 = layers.Linear(bias=True, in_features=128, out_features=10)
 
     def forward(self, x):
-        linear = self.linear_0(x)
-        h = layers.relu(linear)
-        linear_1 = self.linear_1(h)
-        h_1 = layers.relu(linear_1)
-        linear_2 = self.linear_2(h_1)
-        return linear_2
-
-
-PARAMETERS = (
-    ("linear_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 64)),
-    ("linear_0.weight", init.Parameter("weight", (128, 64), "uniform_fan_in", 64)),
-    ("linear_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 128)),
-    ("linear_1.weight", init.Parameter("weight", (128, 128), "uniform_fan_in", 128)),
-    ("linear_2.bias", init.Parameter("bias", (10,), "uniform_fan_in", 128)),
-    ("linear_2.weight", init.Parameter("weight", (10, 128), "uniform_fan_in", 128)),
-)
+        h = layers.relu(self.linear_0(x))
+        h = layers.relu(self.linear_1(h))
+        return self.linear_2(h)
 
 
 def build_model(seed):
@@ -132,165 +83,61 @@ def build_model(seed):
     return model
 
 
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    train_draws = eval_draws = None
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
 # ----------------------------------------------------------------------------- objective
 
 
 class Objective(pl.LightningModule):
     """The classification objective around the model: loss, logging and evaluation."""
 
-    def __init__(self, model, total_steps, stop_step):
+    def __init__(self, model, stop_step):
         super().__init__()
         self.model = model
-        # EMA of the weights (evaluation and the exported model use it when EMA is on)
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
-        self.evaluating = False
-        self.total_steps = total_steps
         self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
         self.window_start = time.perf_counter()
 
     def configure_optimizers(self):
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
-        lr = optimizer_arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
+        return torch.optim.Adam(
+            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0
         )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
-        }
 
-    @property
-    def network(self):
-        """The model trained, or its EMA during evaluation when EMA is on."""
-        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
-
-    def call_model(self, batch):
-        """The model's output on a batch."""
-        return self.network(batch["x"])
-
-    def loss_fn(self, batch):
-        """(loss, {"loss"}) of one batch."""
-        output = self.call_model(batch)
-        loss = losses.cross_entropy(output, batch[target_field])
-        return loss, {"loss": loss}
-
-    def evaluation_output(self, batch):
-        return self.call_model(batch)
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
+    def loss_fn(self, model, batch):
+        """The model's output on a batch and its loss."""
+        logits = model(batch["x"])
+        return logits, {"loss": losses.cross_entropy(logits, batch["y"])}
 
     def training_step(self, batch, batch_index):
-        loss, values = self.loss_fn(batch)
+        _, values = self.loss_fn(self.model, batch)
+        loss = values["loss"]
         self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step + 1, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+        self.bad_step = torch_training.note_non_finite(self.bad_step, loss, self.global_step + 1)
         self.sums.add(values)
         return loss
 
     def on_before_optimizer_step(self, optimizer):
         """The gradient norm before clipping (Lightning clips after this hook)."""
-        norms = [
-            torch.linalg.vector_norm(p.grad.detach().float())
-            for p in self.model.parameters()
-            if p.grad is not None
-        ]
-        self.sums.add({"grad_norm": torch.linalg.vector_norm(torch.stack(norms))})
+        self.sums.add({"grad_norm": torch_training.gradient_norm(self.model.parameters())})
 
     def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
         self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
+        finished = self.global_step >= self.stop_step
         if finished:
             self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
             values = self.sums.means()
             now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
             self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
 
     # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
 
     def validation_step(self, batch, batch_index):
         self.evaluate(batch, "val")
@@ -299,30 +146,11 @@ class Objective(pl.LightningModule):
         self.evaluate(batch, "test")
 
     def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        _, values = self.loss_fn(batch)
-        output = self.evaluation_output(batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        logits, values = self.loss_fn(self.model, batch)
+        values["accuracy"] = metrics.accuracy(logits, batch["y"])
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["y"]))
 
 
 # ----------------------------------------------------------------------------- loop
@@ -332,130 +160,80 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
     start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
     checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         loaders = make_loaders(run_seed)
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
+    steps_per_epoch = len(loaders["train"])
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = build_model(run_seed)
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
     if arguments.eval_only:
         state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        torch_training.freeze_parameters(model, freeze)
-    objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
+    objective = Objective(model, stop_step)
+    data_module = torch_training.NumpyDataModule(loaders)
     run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
     metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
     )
+    checkpoints = run_dir / "checkpoints"
     checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
+        checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
     )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
     trainer = pl.Trainer(
         accelerator=accelerator,
         devices=1,
-        precision=precision_name,
+        precision="32-true",
         max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        accumulate_grad_batches=accumulate,
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm=grad_clip_mode,
-        val_check_interval=(eval_every or stop_step) * accumulate,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
+        val_check_interval=eval_every,
         check_val_every_n_epoch=None,
         log_every_n_steps=log_every,
         num_sanity_val_steps=0,
         callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
-        ],
+        logger=metrics_logger,
+        plugins=[checkpoint_io],
         enable_progress_bar=True,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
     try:
         if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
             trainer.validate(objective, datamodule=data_module, verbose=False)
             trainer.test(objective, datamodule=data_module, verbose=False)
         else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
     except training.NonFiniteLoss as error:
         log.close()
         sys.exit(str(error))
     log.close()
+
+
+# ----------------------------------------------------------------------------- tables
+PARAMETERS = (
+    ("linear_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 64)),
+    ("linear_0.weight", init.Parameter("weight", (128, 64), "uniform_fan_in", 64)),
+    ("linear_1.bias", init.Parameter("bias", (128,), "uniform_fan_in", 128)),
+    ("linear_1.weight", init.Parameter("weight", (128, 128), "uniform_fan_in", 128)),
+    ("linear_2.bias", init.Parameter("bias", (10,), "uniform_fan_in", 128)),
+    ("linear_2.weight", init.Parameter("weight", (10, 128), "uniform_fan_in", 128)),
+)
+
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a classifier on scikit-learn\'s 8x8 digits (64 pixels, 10 classes)\nspec digits_mlp\nlanguage 1\n\ndata digits {\n  batch_size = 64\n}\n\nmodel mlp(x: f32[B, 64]) -> f32[B, 10] {\n  h = relu(linear(x, 128))\n  h = relu(linear(h, 128))\n  return linear(h, 10)\n}\n\nobjective classification {\n  model = mlp\n  target = data.y\n  inputs = { x = data.x }\n}\n\noptimizer adam {\n  lr = 1e-3\n}\n\nschedule constant {}\n\ntrain {\n  max_steps = 600\n  eval_every = 200\n  log_every = 50\n  checkpoint {\n    every = 200\n    keep = 2\n    monitor = "val/accuracy"\n    mode = max\n  }\n}\n\neval {\n  metrics = [accuracy]\n}\n'
 
 
 if __name__ == "__main__":

@@ -9,89 +9,48 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
+from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import flows, layers, losses, metrics, schedules, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "ksin_flow"
 SPEC_HASH = "8deea845e12489b7477a6677f855fd208a9aa0b839a1417adfb279f88e9194b4"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "ksin"
 data_arguments = {
-    "break_symmetry": False,  # default
-    "drop_last": True,  # default
     "k": 4,  # specs/ksin_flow.mf:7
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
-    "seed": 0,  # default
-    "shift_test_distribution": False,  # default
     "signal_length": 1024,  # specs/ksin_flow.mf:8
     "sizes": (100000, 10000, 10000),  # specs/ksin_flow.mf:9
-    "sort_frequencies": False,  # default
     "split_seeds": (123, 456, 789),  # specs/ksin_flow.mf:10
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
 }
 batch_size = 1024  # specs/ksin_flow.mf:11
-# objective
-objective = "flow_matching"
-target_field = "params"  # specs/ksin_flow.mf:32
-flow_path = "linear"  # specs/ksin_flow.mf:34
-flow_path_arguments = {"noise_max": 1.0, "noise_min": 0.0}  # specs/ksin_flow.mf:34
-time_sampler = "uniform"  # specs/ksin_flow.mf:35
-time_sampler_arguments = {}  # specs/ksin_flow.mf:35
-cfg_dropout = 0.1  # specs/ksin_flow.mf:36
-weighted = True  # default
 coupling = "ot"  # specs/ksin_flow.mf:12
+# objective
+noise_max = 1.0  # specs/ksin_flow.mf:34
+noise_min = 0.0  # specs/ksin_flow.mf:34
+cfg_dropout = 0.1  # specs/ksin_flow.mf:36
 # optimization
-optimizer_kind = "adamw"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/ksin_flow.mf:40
-    "weight_decay": 0.01,  # specs/ksin_flow.mf:41
-}
-schedule_kind = "warmup_cosine"
-schedule_arguments = {
-    "min_ratio": 0.0,  # default
-    "peak": 0.0001,  # default
-    "total": 400000,  # default
-    "warmup": 5000,  # specs/ksin_flow.mf:44
-}
+lr = 0.0001  # specs/ksin_flow.mf:40
+weight_decay = 0.01  # specs/ksin_flow.mf:41
+warmup = 5000  # specs/ksin_flow.mf:44
 # training
 max_steps = 400000  # specs/ksin_flow.mf:48
-max_epochs = None  # default
-seed = 0  # default
-precision = "bf16"  # specs/ksin_flow.mf:49
+precision = "bf16-mixed"  # specs/ksin_flow.mf:49
+seed = 0
 log_every = 50  # specs/ksin_flow.mf:52
 eval_every = 1000  # specs/ksin_flow.mf:51
 grad_clip = 1.0  # specs/ksin_flow.mf:50
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/ksin_flow.mf:54
 checkpoint_keep = 3  # specs/ksin_flow.mf:55
@@ -99,27 +58,29 @@ checkpoint_monitor = "val/log_spectral_distance"  # specs/ksin_flow.mf:56
 checkpoint_mode = "min"  # specs/ksin_flow.mf:57
 early_stopping_monitor = "val/loss"  # specs/ksin_flow.mf:60
 early_stopping_patience = 10  # specs/ksin_flow.mf:61
-early_stopping_mode = "min"  # default
-early_stopping_min_delta = 0.0  # default
 # evaluation
-eval_batch_size = 1024
-sampler = "rk4"  # specs/ksin_flow.mf:66
 sampler_steps = 50  # specs/ksin_flow.mf:66
 cfg_scale = 2.0  # specs/ksin_flow.mf:66
-eval_metrics = (
-    ("log_spectral_distance", "signal", {"eps": 1e-08}),
-    ("chamfer", "samples", {"params_per_token": 2}),
-    ("linear_assignment", "samples", {"params_per_token": 2}),
-)  # specs/ksin_flow.mf:67
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "params": ("f32", (8,)),
-    "signal": ("f32", (1024,)),
-}
-CONDITIONS = ["signal"]
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/ksin_flow.mf\n# specs/ksin_flow.mf\nspec ksin_flow\nlet k = 4  # constants; `--set k=8` overrides any value\nlet signal_length = 1024\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  batch_size = 1024\n  coupling = ot  # exact minibatch OT (Hungarian)\n}\n\nblock film_mlp(x: [B, D], c: [B, C], hidden: int = 1024) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden)), D)\n}\n\nmodel vector_field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, signal_length]) -> f32[B, 2 * k] {\n  c = linear(signal, 256) + sinusoidal(t, 256)\n  h = linear(x, 512)\n  repeat 6 {\n    h = film_mlp(h, c)\n  }\n  return linear(layernorm(h), 2 * k)\n}\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params  # what is generated: x in the flow formulas\n  inputs = { signal = data.signal }  # model inputs fed from data fields\n  path = linear(noise_min = 0.0, noise_max = 1.0)\n  time = uniform\n  cfg_dropout = 0.1  # on the `signal` condition\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}  # peak defaults to the optimizer\'s lr, total to max_steps\n\ntrain {\n  max_steps = 400_000\n  precision = bf16\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 10\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 2.0)\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
+    source = specc_data.make_source("ksin", **data_arguments)
+    specc_data.check_fields(source.fields, {"params": ("f32", (8,)), "signal": ("f32", (1024,))})
+    train_draws = specc_data.flow_draws(
+        "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
+    )
+    eval_draws = specc_data.flow_draws("params", ["signal"], time="uniform", coupling=coupling)
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False, transform=eval_draws
+        )
+    return loaders
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -135,17 +96,11 @@ class FilmMlp(nn.Module):
         self.linear_2 = layers.Linear(bias=True, in_features=1024, out_features=512)
 
     def forward(self, x, c):
-        linear = self.linear_0(c)
-        scale, shift = layers.split(linear, axis=-1, sections=2)
+        scale, shift = layers.split(self.linear_0(c), axis=-1, sections=2)
         layernorm = self.layernorm_0(x)
-        add = 1 + scale
-        mul = layernorm * add
-        h = mul + shift
-        linear_1 = self.linear_1(h)
-        gelu = layers.gelu(linear_1, approximate="none")
-        linear_2 = self.linear_2(gelu)
-        add_1 = x + linear_2
-        return add_1
+        h = layernorm * (1 + scale) + shift
+        linear = self.linear_2(layers.gelu(self.linear_1(h), approximate="none"))
+        return x + linear
 
 
 class VectorFieldRepeat0(nn.Module):
@@ -156,8 +111,8 @@ class VectorFieldRepeat0(nn.Module):
         self.film_mlp_0 = FilmMlp()
 
     def forward(self, h, c):
-        h_1 = self.film_mlp_0(h, c)
-        return h_1
+        h = self.film_mlp_0(h, c)
+        return h
 
 
 class VectorField(nn.Module):
@@ -173,17 +128,215 @@ class VectorField(nn.Module):
 
     def forward(self, x, t, signal):
         linear = self.linear_0(signal)
-        sinusoidal = layers.sinusoidal(t, dim=256)
-        c = linear + sinusoidal
+        c = linear + layers.sinusoidal(t, dim=256)
         h = self.linear_1(x)
-        h_1 = h
         for module in self.repeat_0:
-            h_1 = module(h_1, c)
-        layernorm = self.layernorm_0(h_1)
-        linear_1 = self.linear_2(layernorm)
-        return linear_1
+            h = module(h, c)
+        return self.linear_2(self.layernorm_0(h))
 
 
+def build_model(seed):
+    """The model with the runtime's initial parameters (identical on every backend)."""
+    model = VectorField()
+    model.null_condition = nn.Parameter(torch.zeros((1024,)))  # the learned null condition
+    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    return model
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class Objective(pl.LightningModule):
+    """The flow_matching objective around the model: loss, logging and evaluation."""
+
+    def __init__(self, model, stop_step):
+        super().__init__()
+        self.model = model
+        self.stop_step = stop_step
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
+        self.window_start = time.perf_counter()
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=weight_decay
+        )
+        schedule = schedules.warmup_cosine(peak=lr, warmup=warmup, total=max_steps, min_ratio=0.0)
+        # update k uses lr(k): LambdaLR multiplies the optimizer's lr by schedule(k) / lr
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule(step) / lr)
+        return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
+
+    def call_model(self, model, x_t, t, conditions):
+        """The velocity field at (x_t, t) given the conditions."""
+        return model(x_t, t, conditions["signal"])
+
+    def loss_fn(self, model, batch):
+        """flow_matching: the loss and the unweighted mse logged beside it."""
+        conditions = {"signal": batch["signal"]}
+        value = conditions["signal"]
+        if "drop" in batch:  # classifier-free guidance dropout: dropped rows get the null condition
+            dropped = flows.broadcast_time(batch["drop"], value)
+            conditions["signal"] = torch.where(dropped, model.null_condition.to(value.dtype), value)
+
+        def velocity(x_t, t):
+            return self.call_model(model, x_t, t, conditions)
+
+        loss, mse = losses.flow_matching_loss(
+            velocity,
+            batch["params"],
+            batch["noise"],
+            batch["t"],
+            noise_max=noise_max,
+            noise_min=noise_min,
+        )
+        return {"loss": loss, "mse": mse}
+
+    def sample(self, model, batch):
+        """Samples from the batch's noise (t = 1) to data (t = 0)."""
+        conditions = {"signal": batch["signal"]}
+        unconditional = dict(conditions)  # every row's condition replaced by the null one
+        value = conditions["signal"]
+        unconditional["signal"] = model.null_condition.to(value.dtype).expand_as(value)
+
+        def velocity(x_t, t):
+            guided = self.call_model(model, x_t, t, conditions)
+            unguided = self.call_model(model, x_t, t, unconditional)
+            return flows.cfg_combine(unguided, guided, cfg_scale)
+
+        return flows.integrate(velocity, batch["noise"], sampler_steps, "rk4")
+
+    def training_step(self, batch, batch_index):
+        values = self.loss_fn(self.model, batch)
+        loss = values["loss"]
+        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
+        self.bad_step = torch_training.note_non_finite(self.bad_step, loss, self.global_step + 1)
+        self.sums.add(values)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        """The gradient norm before clipping (Lightning clips after this hook)."""
+        self.sums.add({"grad_norm": torch_training.gradient_norm(self.model.parameters())})
+
+    def on_train_batch_end(self, outputs, batch, batch_index):
+        self.sums.steps += 1
+        finished = self.global_step >= self.stop_step
+        if finished:
+            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+            values = self.sums.means()
+            now = time.perf_counter()
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
+            self.sums.steps, self.window_start = 0, now
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint):
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+
+    # ------------------------------------------------------------------------- evaluation
+
+    def validation_step(self, batch, batch_index):
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch, batch_index):
+        self.evaluate(batch, "test")
+
+    def evaluate(self, batch, split):
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        values = self.loss_fn(self.model, batch)
+        samples = self.sample(self.model, batch)
+        signals = specc_data.ksin_signal(samples.float().cpu().numpy(), 1024, False)
+        signals = torch.from_numpy(signals).to(samples.device)
+        values["log_spectral_distance"] = metrics.log_spectral_distance(signals, batch["signal"])
+        values["chamfer"] = metrics.chamfer(samples, batch["params"], params_per_token=2)
+        values["linear_assignment"] = metrics.linear_assignment(
+            samples, batch["params"], params_per_token=2
+        )
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["params"]))
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def main(argv=None):
+    arguments = training.parse_arguments(SPEC_NAME, argv)
+    training.check_runtime(SPECC_VERSION, IR_VERSION)
+    accelerator = torch_training.accelerator_for(arguments.device)
+    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
+    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
+    try:
+        loaders = make_loaders(run_seed)
+    except ValueError as error:  # data that does not fit the spec: stop before step 1
+        sys.exit(f"{SPEC_NAME}: {error}")
+    steps_per_epoch = len(loaders["train"])
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
+
+    model = build_model(run_seed)
+    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    objective = Objective(model, stop_step)
+    data_module = torch_training.NumpyDataModule(loaders)
+    run_dir = start.run_dir
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
+    metrics_logger = torch_training.MetricsLogger(
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
+    )
+    checkpoints = run_dir / "checkpoints"
+    checkpointing = torch_training.SpeccModelCheckpoint(
+        checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
+    )
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    callbacks.append(
+        EarlyStopping(
+            monitor=early_stopping_monitor,
+            patience=early_stopping_patience,
+            check_on_train_epoch_end=False,
+        )
+    )
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,
+        max_steps=stop_step,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
+        gradient_clip_val=grad_clip,
+        gradient_clip_algorithm="norm",
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=log_every,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=metrics_logger,
+        plugins=[checkpoint_io],
+        enable_progress_bar=True,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
+    try:
+        if arguments.eval_only:
+            trainer.validate(objective, datamodule=data_module, verbose=False)
+            trainer.test(objective, datamodule=data_module, verbose=False)
+        else:
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
+    except training.NonFiniteLoss as error:
+        log.close()
+        sys.exit(str(error))
+    log.close()
+
+
+# ----------------------------------------------------------------------------- tables
 PARAMETERS = (
     ("layernorm_0.bias", init.Parameter("bias", (512,), "zeros", 1)),
     ("layernorm_0.weight", init.Parameter("weight", (512,), "ones", 1)),
@@ -286,391 +439,8 @@ PARAMETERS = (
     ("null_condition", init.Parameter("null_condition", (1024,), "zeros", 1)),
 )
 
-
-def build_model(seed):
-    """The model with the runtime's initial parameters (identical on every backend)."""
-    model = VectorField()
-    model.null_condition = nn.Parameter(torch.zeros((1024,)))
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
-    return model
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    draws = dict(time=time_sampler, time_arguments=time_sampler_arguments, coupling=coupling)
-    train_draws = specc_data.flow_draws(target_field, CONDITIONS, cfg_dropout=cfg_dropout, **draws)
-    eval_draws = specc_data.flow_draws(target_field, CONDITIONS, **draws)
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-class Objective(pl.LightningModule):
-    """The flow_matching objective around the model: loss, logging and evaluation."""
-
-    def __init__(self, model, total_steps, stop_step):
-        super().__init__()
-        self.model = model
-        # EMA of the weights (evaluation and the exported model use it when EMA is on)
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
-        self.evaluating = False
-        self.total_steps = total_steps
-        self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
-        self.window_start = time.perf_counter()
-
-    def configure_optimizers(self):
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
-        lr = optimizer_arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
-        )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
-        }
-
-    @property
-    def network(self):
-        """The model trained, or its EMA during evaluation when EMA is on."""
-        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
-
-    def call_model(self, x_t, t, conditions):
-        """The velocity field at (x_t, t) given the conditions."""
-        return self.network(x_t, t, conditions["signal"])
-
-    def drop_conditions(self, batch):
-        """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        if "drop" in batch:
-            value = conditions["signal"]
-            null = self.network.null_condition.to(value.dtype)
-            conditions["signal"] = torch.where(
-                flows.broadcast_time(batch["drop"], value), null, value
-            )
-        return conditions
-
-    def null_conditions(self, batch):
-        """Every row's condition replaced by the null embedding (the unconditional branch)."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        value = conditions["signal"]
-        conditions["signal"] = self.network.null_condition.to(value.dtype).expand_as(value)
-        return conditions
-
-    def loss_fn(self, batch):
-        """Flow matching: (loss, {"loss", "mse"}) with the unweighted mse logged beside the loss."""
-        conditions = self.drop_conditions(batch)
-        velocity = lambda x_t, t: self.call_model(x_t, t, conditions)  # noqa: E731
-        loss, mse = losses.flow_matching_loss(
-            velocity,
-            batch[target_field],
-            batch["noise"],
-            batch["t"],
-            flow_path,
-            weighted=weighted,
-            **flow_path_arguments,
-        )
-        return loss, {"loss": loss, "mse": mse}
-
-    def sample(self, batch):
-        """Integrate the flow from the batch's noise at t = 1 to data at t = 0."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        unconditional = self.null_conditions(batch)
-
-        def velocity(x_t, t):
-            return flows.cfg_combine(
-                self.call_model(x_t, t, unconditional),
-                self.call_model(x_t, t, conditions),
-                cfg_scale,
-            )
-
-        return flows.integrate(velocity, batch["noise"], sampler_steps, sampler)
-
-    def evaluation_output(self, batch):
-        return self.sample(batch)
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
-
-    def training_step(self, batch, batch_index):
-        loss, values = self.loss_fn(batch)
-        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step + 1, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
-        self.sums.add(values)
-        return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        """The gradient norm before clipping (Lightning clips after this hook)."""
-        norms = [
-            torch.linalg.vector_norm(p.grad.detach().float())
-            for p in self.model.parameters()
-            if p.grad is not None
-        ]
-        self.sums.add({"grad_norm": torch.linalg.vector_norm(torch.stack(norms))})
-
-    def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
-        self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
-        if finished:
-            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
-            values = self.sums.means()
-            now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
-            self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
-
-    def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
-
-    # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
-
-    def validation_step(self, batch, batch_index):
-        self.evaluate(batch, "val")
-
-    def test_step(self, batch, batch_index):
-        self.evaluate(batch, "test")
-
-    def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        _, values = self.loss_fn(batch)
-        output = self.evaluation_output(batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def main(argv=None):
-    arguments = training.parse_arguments(SPEC_NAME, argv)
-    training.check_runtime(SPECC_VERSION, IR_VERSION)
-    accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
-    try:
-        loaders = make_loaders(run_seed)
-    except ValueError as error:  # data that does not fit the spec: stop before step 1
-        sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
-
-    model = build_model(run_seed)
-    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        torch_training.freeze_parameters(model, freeze)
-    objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
-    run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
-    metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
-    )
-    checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
-    )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
-    callbacks.append(
-        EarlyStopping(
-            monitor=early_stopping_monitor,
-            patience=early_stopping_patience,
-            mode=early_stopping_mode,
-            min_delta=early_stopping_min_delta,
-            check_on_train_epoch_end=False,
-        )
-    )
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision_name,
-        max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        accumulate_grad_batches=accumulate,
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm=grad_clip_mode,
-        val_check_interval=(eval_every or stop_step) * accumulate,
-        check_val_every_n_epoch=None,
-        log_every_n_steps=log_every,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
-        ],
-        enable_progress_bar=True,
-        enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
-    try:
-        if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
-            trainer.validate(objective, datamodule=data_module, verbose=False)
-            trainer.test(objective, datamodule=data_module, verbose=False)
-        else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
-    except training.NonFiniteLoss as error:
-        log.close()
-        sys.exit(str(error))
-    log.close()
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/ksin_flow.mf\n# specs/ksin_flow.mf\nspec ksin_flow\nlet k = 4  # constants; `--set k=8` overrides any value\nlet signal_length = 1024\n\ndata ksin {\n  k = k\n  signal_length = signal_length\n  sizes = [100_000, 10_000, 10_000]\n  split_seeds = [123, 456, 789]  # train_val_test_seeds\n  batch_size = 1024\n  coupling = ot  # exact minibatch OT (Hungarian)\n}\n\nblock film_mlp(x: [B, D], c: [B, C], hidden: int = 1024) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden)), D)\n}\n\nmodel vector_field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, signal_length]) -> f32[B, 2 * k] {\n  c = linear(signal, 256) + sinusoidal(t, 256)\n  h = linear(x, 512)\n  repeat 6 {\n    h = film_mlp(h, c)\n  }\n  return linear(layernorm(h), 2 * k)\n}\n\nobjective flow_matching {\n  model = vector_field\n  target = data.params  # what is generated: x in the flow formulas\n  inputs = { signal = data.signal }  # model inputs fed from data fields\n  path = linear(noise_min = 0.0, noise_max = 1.0)\n  time = uniform\n  cfg_dropout = 0.1  # on the `signal` condition\n}\n\noptimizer adamw {\n  lr = 1e-4\n  weight_decay = 0.01\n}\nschedule warmup_cosine {\n  warmup = 5000\n}  # peak defaults to the optimizer\'s lr, total to max_steps\n\ntrain {\n  max_steps = 400_000\n  precision = bf16\n  grad_clip = 1.0\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 3\n    monitor = "val/log_spectral_distance"\n    mode = min\n  }\n  early_stopping {\n    monitor = "val/loss"\n    patience = 10\n  }\n}\n\neval {\n  sampler = rk4(steps = 50, cfg_scale = 2.0)\n  metrics = [log_spectral_distance, chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]\n}\n'
 
 
 if __name__ == "__main__":

@@ -9,109 +9,70 @@ Run:
 Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
 """
 
-import copy
 import sys
 import time
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
-from lightning.pytorch.loggers import TensorBoardLogger
-from torch import nn
-
+from lightning.pytorch.callbacks import TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
-from specc.runtime.torch import flows, layers, losses, metrics, objectives, preprocess, state
+from specc.runtime.torch import flows, layers, losses, metrics, preprocess, state
 from specc.runtime.torch import training as torch_training
+from torch import nn
 
 SPEC_NAME = "meanflow_audio"
 SPEC_HASH = "4dd13732d8bc7e801233bc9f81036b25e2f9f2522527a2bf61501516302224c7"
 SPECC_VERSION = "0.1.0"
 IR_VERSION = 1
-PACKAGES = ("specc", "torch", "lightning", "numpy")
 
 # ----------------------------------------------------------------------------- configuration
 # data
-data_source = "synthetic_audio"
 data_arguments = {
-    "channels": 1,  # default
-    "drop_last": True,  # default
     "length": 1024,  # specs/meanflow_audio.mf:33
-    "noise": 0.1,  # default
     "num_classes": 4,  # specs/meanflow_audio.mf:34
-    "num_workers": 0,  # default
-    "persistent_workers": False,  # default
-    "pin_memory": False,  # default
-    "prefetch_factor": 2,  # default
     "sample_rate": 16000,  # specs/meanflow_audio.mf:35
-    "seed": 0,  # default
     "sizes": (8192, 512, 512),  # specs/meanflow_audio.mf:32
-    "transforms": (),  # default
-    "worker_type": "thread",  # default
 }
 batch_size = 64  # specs/meanflow_audio.mf:36
 # objective
-objective = "improved_mean_flow"
-target_field = "audio"  # specs/meanflow_audio.mf:106
-flow_path = "linear"  # specs/meanflow_audio.mf:107
-flow_path_arguments = {"noise_max": 0.999, "noise_min": 0.001}  # specs/meanflow_audio.mf:107
-time_sampler = "mean_flow"  # specs/meanflow_audio.mf:108
-time_sampler_arguments = {
-    "data_proportion": 0.5,
-    "mean": -0.4,
-    "std": 1.0,
-}  # specs/meanflow_audio.mf:108
-cfg_dropout = 0.0  # default
+noise_max = 0.999  # specs/meanflow_audio.mf:107
+noise_min = 0.001  # specs/meanflow_audio.mf:107
 weighted = True  # specs/meanflow_audio.mf:109
-coupling = None  # default
 # optimization
-optimizer_kind = "adam"
-optimizer_arguments = {
-    "betas": (0.9, 0.999),  # default
-    "eps": 1e-08,  # default
-    "lr": 0.0001,  # specs/meanflow_audio.mf:113
-    "weight_decay": 0.0,  # default
-}
-schedule_kind = "constant"
-schedule_arguments = {}
+lr = 0.0001  # specs/meanflow_audio.mf:113
 # training
 max_steps = 100000  # specs/meanflow_audio.mf:118
-max_epochs = None  # default
-seed = 0  # default
-precision = "fp32"  # default
+seed = 0
 log_every = 50  # specs/meanflow_audio.mf:120
 eval_every = 1000  # specs/meanflow_audio.mf:119
-grad_clip = None  # default
-grad_clip_mode = "norm"  # default
-accumulate = 1  # default
-ema = None  # default
-freeze = ()  # default
-warm_start = None  # default
-loggers = ("csv",)  # default
-logger_arguments = {}  # default
 # checkpoints
 checkpoint_every = 5000  # specs/meanflow_audio.mf:122
 checkpoint_keep = 2  # specs/meanflow_audio.mf:123
 checkpoint_monitor = "val/loss"  # specs/meanflow_audio.mf:124
 checkpoint_mode = "min"  # specs/meanflow_audio.mf:125
-# evaluation
-eval_batch_size = 64
-sampler = "one_step"  # specs/meanflow_audio.mf:130
-sampler_steps = 50  # specs/meanflow_audio.mf:130
-cfg_scale = 1.0  # specs/meanflow_audio.mf:130
-eval_metrics = (
-    ("spectral_distribution_distance", "samples", {"eps": 1e-10, "frame_length": 256}),
-)  # specs/meanflow_audio.mf:133
 
-# fields of one example: name -> (dtype, shape)
-DATA_FIELDS = {
-    "audio": ("f32", (1024,)),
-    "label": ("i64", ()),
-}
-CONDITIONS = []
-# the spec after imports and overrides (written to the run directory and every checkpoint)
-RESOLVED_SPEC = '# resolved from specs/meanflow_audio.mf with imports inlined\n# specs/meanflow_audio.mf: seed 000 (meanflow_audio_codec). A flow over windows of synthetic\n# audio, trained with flow matching, MeanFlow or improved MeanFlow, sampled in one step.\n#\n# Choose the architecture with `--set \'architecture="conv"\'` (mlp, conv, mixer), the\n# preprocessing with `--set \'tokenization="reshape"\'` (mdct, reshape), the objective by its\n# section\'s component (flow_matching, mean_flow, improved_mean_flow), the noise schedule with\n# `path` (linear, uniform) and the time sampler with `time` (uniform, logit_normal, mean_flow).\nspec meanflow_audio\nlanguage 1\n# import "std/flow_mlp.mf"\n# import "std/convnext.mf"\n# import "std/mixer.mf"\n\nlet architecture = "mixer"  # mlp, conv or mixer\nlet tokenization = "mdct"  # mdct or reshape: the preprocessing pipeline\nlet window = 1024  # samples per example\nlet mdct_window = 512  # MDCTTokenization(window_size = 512): frames of 2 N samples, hop N\nlet patch_length = 128  # ReshapeTokenization(patch_length = 128)\n# sizes of the seed\'s factories\nlet latent_dimension = 128\nlet condition_dimension = 256\nlet mlp_blocks = 4\nlet conv_channels = 128\nlet conv_blocks = 4\nlet mixer_blocks = 6\nlet token_mix_dim = 4096\nlet channel_mix_dim = 4096\nlet num_channels = 32\nlet num_latent_tokens = 64\n\ndata synthetic_audio {\n  sizes = [8192, 512, 512]\n  length = window\n  num_classes = 4\n  sample_rate = 16000\n  batch_size = 64\n}\n\n# The flow runs in the token domain of the pipeline: x (audio) -> tokens [B, F, N] -> the\n# network over the F * N token values (the seed\'s noise_dimension) -> audio. MDCT (sine window,\n# TDAC) and the patch reshape are linear and invertible, so the velocity in the token domain\n# maps back exactly.\nmodel flow(x: f32[B, window], t: f32[B], h: f32[B]) -> f32[B, window] {\n  if tokenization == "mdct" {\n    tokens = mdct(x, mdct_window)\n    width = mdct_window\n    count = (window + mdct_window - 1) // mdct_window + 1\n  } else {\n    tokens = reshape_patches(x, patch_length)\n    width = patch_length\n    count = (window + patch_length - 1) // patch_length\n  }\n  size = count * width\n  z = reshape(tokens, [B, size])\n  if architecture == "mlp" {\n    # create_mlp_flow: FiLM residual MLP\n    y = mlp_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mlp_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else if architecture == "conv" {\n    # create_conv_flow: ConvNeXt V2 blocks with GRN over the tokens\n    y = conv_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      patch_length = width,\n      channels = conv_channels,\n      num_blocks = conv_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else {\n    # create_mlp_mixer_flow: MLP-Mixer blocks with AdaLN\n    y = mixer_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mixer_blocks,\n      condition_dimension = condition_dimension,\n      token_mix_dim = token_mix_dim,\n      channel_mix_dim = channel_mix_dim,\n      num_channels = num_channels,\n      num_latent_tokens = num_latent_tokens,\n    )\n  }\n  velocity = reshape(y, [B, count, width])\n  if tokenization == "mdct" {\n    audio = imdct(velocity, window)\n  } else {\n    audio = merge_patches(velocity, window)\n  }\n  return audio\n}\n\n# ImprovedMeanFlowLoss(LinearNoiseSchedule(0.001, 0.999), MeanFlowTimeSampling(-0.4, 1.0, 0.5))\nobjective improved_mean_flow {\n  model = flow\n  target = data.audio\n  path = linear(noise_min = 0.001, noise_max = 0.999)\n  time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)\n  weighted = true\n}\n\noptimizer adam {\n  lr = 1e-4\n}\nschedule constant {}\n\ntrain {\n  max_steps = 100_000\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 2\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\neval {\n  sampler = one_step\n  # dB distance between the mean (Welch) power spectra of one-step samples and held-out\n  # audio, in frames of a quarter window (256 samples, 16 ms; even, as the metric needs)\n  metrics = [spectral_distribution_distance(frame_length = 2 * (window // 8))]\n}\n\n\n# ---- inlined from <std>/flow_mlp.mf ----\n# std/flow_mlp.mf: the MLP conditional flow of seed 000 (meanflow_audio_codec\'s create_mlp_flow)\n# and the time conditioning the three flow architectures share.\n#\n# Flow models take the noisy sample x [B, N], the time t [B] and the interval h = t - r [B]\n# (fed zeros by flow matching, t - r by the mean-flow objectives). As in the seed\'s blocks,\n# GELU is the tanh form and layer norms have eps 1e-6 and no affine parameters (COMPONENTS.md).\n\n# Embedding of (t, h): sinusoidal features of both, then a SiLU MLP to `dim`.\nblock time_condition(t: [B], h: [B], dim: int) -> [B, dim] {\n  features = concat([sinusoidal(t, dim), sinusoidal(h, dim)])\n  return linear(silu(linear(features, dim)), dim)\n}\n\n# Residual MLP block with FiLM conditioning: the condition gives a scale and a shift of the\n# normalised input, then x + W_2 gelu(W_1 h).\nblock film_residual(x: [B, D], c: [B, C], hidden: int) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden), approximate = tanh), D)\n}\n\n# create_mlp_flow(noise_dimension, latent_dimension, num_blocks, condition_dimension):\n# noise -> latent, num_blocks FiLM residual blocks (hidden 4 * latent), latent -> noise.\nblock mlp_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(x, latent_dimension)\n  repeat num_blocks {\n    z = film_residual(z, c, 4 * latent_dimension)\n  }\n  return linear(layernorm(z, eps = 1e-6, affine = false), noise_dimension)\n}\n\n\n# ---- inlined from <std>/convnext.mf ----\n# std/convnext.mf: the ConvNeXt flow of seed 000 (meanflow_audio_codec\'s create_conv_flow):\n# ConvNeXt V2 blocks with global response normalisation, over a sequence of patches.\n# import "flow_mlp.mf"\n\n# Global response normalisation (ConvNeXt V2) over the time axis:\n#   g = ||x||_2 over T  [B, 1, C];  n = g / (mean_C(g) + 1e-6);  y = gamma * (x * n) + beta + x\n# gamma and beta are free [1, 1, C] parameters, zero at the start as in ConvNeXt V2 (the\n# block starts as the identity).\nblock grn(x: [B, T, C]) -> [B, T, C] {\n  gamma = parameter([1, 1, C], init = zeros)\n  beta = parameter([1, 1, C], init = zeros)\n  g = sqrt(sum(x * x, axis = 1, keepdims = true) + 1e-6)\n  n = g / (mean(g, axis = -1, keepdims = true) + 1e-6)\n  return gamma * (x * n) + beta + x\n}\n\n# ConvNeXt V2 block conditioned on c (FiLM after the norm):\n#   depthwise conv (kernel) -> LN -> scale/shift from c -> linear (expansion * C) -> GELU -> GRN\n#   -> linear (C), plus the residual.\nblock convnext_block(x: [B, T, C], c: [B, E], kernel: int = 7, expansion: int = 4) -> [B, T, C] {\n  h = conv1d(x, C, kernel, padding = same, groups = C)\n  scale, shift = split(reshape(linear(c, 2 * C), [B, 1, 2 * C]), 2)\n  h = layernorm(h, eps = 1e-6, affine = false) * (1 + scale) + shift\n  h = grn(gelu(linear(h, expansion * C), approximate = tanh))\n  return x + linear(h, C)\n}\n\n# create_conv_flow: the sample [B, noise_dimension] is read as a sequence of tokens of\n# patch_length values (MDCT frames or reshape patches, flattened row by row), embedded to\n# `channels`, num_blocks ConvNeXt blocks, and projected back to tokens.\nblock conv_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  patch_length: int = 16,\n  channels: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n  kernel: int = 7,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(reshape(x, [B, noise_dimension // patch_length, patch_length]), channels)\n  repeat num_blocks {\n    z = convnext_block(z, c, kernel)\n  }\n  return reshape(linear(layernorm(z, eps = 1e-6, affine = false), patch_length), [B, noise_dimension])\n}\n\n\n# ---- inlined from <std>/mixer.mf ----\n# std/mixer.mf: the MLP-Mixer flow with AdaLN of seed 000 (meanflow_audio_codec\'s\n# create_mlp_mixer_flow).\n# import "flow_mlp.mf"\n\n# Mixer block with AdaLN: c gives shift, scale and gate of the token-mixing and the\n# channel-mixing MLPs.\n#   h = x + gate_1 * T(mlp_tokens(T(norm(x) * (1 + scale_1) + shift_1)))   (T: swap N and C)\n#   y = h + gate_2 * mlp_channels(norm(h) * (1 + scale_2) + shift_2)\nblock mixer_block(x: [B, N, C], c: [B, E], token_mix_dim: int, channel_mix_dim: int) -> [B, N, C] {\n  modulation = reshape(linear(silu(c), 6 * C), [B, 1, 6 * C])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale_1) + shift_1\n  h = swapaxes(linear(gelu(linear(swapaxes(h, 1, 2), token_mix_dim), approximate = tanh), N), 1, 2)\n  y = x + gate_1 * h\n  h = layernorm(y, eps = 1e-6, affine = false) * (1 + scale_2) + shift_2\n  return y + gate_2 * linear(gelu(linear(h, channel_mix_dim), approximate = tanh), C)\n}\n\n# create_mlp_mixer_flow: noise -> latent_dimension -> num_latent_tokens tokens of\n# num_channels, num_blocks mixer blocks, AdaLN final norm, tokens -> noise.\nblock mixer_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 6,\n  condition_dimension: int = 256,\n  token_mix_dim: int = 4096,\n  channel_mix_dim: int = 4096,\n  num_channels: int = 32,\n  num_latent_tokens: int = 64,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(linear(x, latent_dimension), num_latent_tokens * num_channels)\n  z = reshape(z, [B, num_latent_tokens, num_channels])\n  repeat num_blocks {\n    z = mixer_block(z, c, token_mix_dim, channel_mix_dim)\n  }\n  shift, scale = split(reshape(linear(silu(c), 2 * num_channels), [B, 1, 2 * num_channels]), 2)\n  z = layernorm(z, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return linear(flatten(z), noise_dimension)\n}\n'
+
+# ----------------------------------------------------------------------------- data
+
+
+def make_loaders(seed):
+    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
+    source = specc_data.make_source("synthetic_audio", **data_arguments)
+    specc_data.check_fields(source.fields, {"audio": ("f32", (1024,)), "label": ("i64", ())})
+    draws = specc_data.flow_draws(
+        "audio",
+        [],
+        time="mean_flow",
+        time_arguments={"data_proportion": 0.5, "mean": -0.4, "std": 1.0},
+    )
+    loaders = {"train": specc_data.Loader(source, "train", batch_size, seed, transform=draws)}
+    for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
+        loaders[name] = specc_data.Loader(
+            source, name, batch_size, seed, shuffle=False, drop_last=False, transform=draws
+        )
+    return loaders
+
 
 # ----------------------------------------------------------------------------- model
 
@@ -126,12 +87,8 @@ class TimeCondition(nn.Module):
 
     def forward(self, t, h):
         sinusoidal = layers.sinusoidal(t, dim=256)
-        sinusoidal_1 = layers.sinusoidal(h, dim=256)
-        features = layers.concat([sinusoidal, sinusoidal_1], axis=-1)
-        linear = self.linear_0(features)
-        silu = layers.silu(linear)
-        linear_1 = self.linear_1(silu)
-        return linear_1
+        features = layers.concat([sinusoidal, layers.sinusoidal(h, dim=256)], axis=-1)
+        return self.linear_1(layers.silu(self.linear_0(features)))
 
 
 class MixerBlock(nn.Module):
@@ -148,33 +105,19 @@ class MixerBlock(nn.Module):
         self.linear_4 = layers.Linear(bias=True, in_features=4096, out_features=32)
 
     def forward(self, x, c):
-        silu = layers.silu(c)
-        linear = self.linear_0(silu)
-        modulation = layers.reshape(linear, shape=(-1, 1, 192))
+        modulation = layers.reshape(self.linear_0(layers.silu(c)), shape=(-1, 1, 192))
         shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = layers.split(
             modulation, axis=-1, sections=6
         )
         layernorm = self.layernorm_0(x)
-        add = 1 + scale_1
-        mul = layernorm * add
-        h = mul + shift_1
-        swapaxes = layers.swapaxes(h, axis1=1, axis2=2)
-        linear_1 = self.linear_1(swapaxes)
-        gelu = layers.gelu(linear_1, approximate="tanh")
-        linear_2 = self.linear_2(gelu)
-        h_1 = layers.swapaxes(linear_2, axis1=1, axis2=2)
-        mul_1 = gate_1 * h_1
-        y = x + mul_1
-        layernorm_1 = self.layernorm_1(y)
-        add_1 = 1 + scale_2
-        mul_2 = layernorm_1 * add_1
-        h_2 = mul_2 + shift_2
-        linear_3 = self.linear_3(h_2)
-        gelu_1 = layers.gelu(linear_3, approximate="tanh")
-        linear_4 = self.linear_4(gelu_1)
-        mul_3 = gate_2 * linear_4
-        add_2 = y + mul_3
-        return add_2
+        h = layernorm * (1 + scale_1) + shift_1
+        gelu = layers.gelu(self.linear_1(layers.swapaxes(h, axis1=1, axis2=2)), approximate="tanh")
+        h = layers.swapaxes(self.linear_2(gelu), axis1=1, axis2=2)
+        y = x + gate_1 * h
+        layernorm = self.layernorm_1(y)
+        h = layernorm * (1 + scale_2) + shift_2
+        linear = self.linear_4(layers.gelu(self.linear_3(h), approximate="tanh"))
+        return y + gate_2 * linear
 
 
 class MixerFlowRepeat0(nn.Module):
@@ -185,8 +128,8 @@ class MixerFlowRepeat0(nn.Module):
         self.mixer_block_0 = MixerBlock()
 
     def forward(self, z, c):
-        z_1 = self.mixer_block_0(z, c)
-        return z_1
+        z = self.mixer_block_0(z, c)
+        return z
 
 
 class MixerFlow(nn.Module):
@@ -204,23 +147,15 @@ class MixerFlow(nn.Module):
 
     def forward(self, x, t, h):
         c = self.time_condition_0(t, h)
-        linear = self.linear_0(x)
-        z = self.linear_1(linear)
-        z_1 = layers.reshape(z, shape=(-1, 64, 32))
-        z_2 = z_1
+        z = self.linear_1(self.linear_0(x))
+        z = layers.reshape(z, shape=(-1, 64, 32))
         for module in self.repeat_0:
-            z_2 = module(z_2, c)
-        silu = layers.silu(c)
-        linear_1 = self.linear_2(silu)
-        reshape = layers.reshape(linear_1, shape=(-1, 1, 64))
+            z = module(z, c)
+        reshape = layers.reshape(self.linear_2(layers.silu(c)), shape=(-1, 1, 64))
         shift, scale = layers.split(reshape, axis=-1, sections=2)
-        layernorm = self.layernorm_0(z_2)
-        add = 1 + scale
-        mul = layernorm * add
-        z_3 = mul + shift
-        flatten = layers.flatten(z_3, start_axis=1)
-        linear_2 = self.linear_3(flatten)
-        return linear_2
+        layernorm = self.layernorm_0(z)
+        z = layernorm * (1 + scale) + shift
+        return self.linear_3(layers.flatten(z, start_axis=1))
 
 
 class Flow(nn.Module):
@@ -239,6 +174,181 @@ class Flow(nn.Module):
         return audio
 
 
+def build_model(seed):
+    """The model with the runtime's initial parameters (identical on every backend)."""
+    model = Flow()
+    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
+    return model
+
+
+# ----------------------------------------------------------------------------- objective
+
+
+class Objective(pl.LightningModule):
+    """The improved_mean_flow objective around the model: loss, logging and evaluation."""
+
+    def __init__(self, model, stop_step):
+        super().__init__()
+        self.model = model
+        self.stop_step = stop_step
+        self.sums = torch_training.RunningSums()  # the values of the steps since the last log row
+        self.bad_step = torch.tensor(-1)  # the first step whose loss is not finite (-1: none yet)
+        self.window_start = time.perf_counter()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(
+            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0
+        )
+
+    def call_model(self, model, x_t, t, h):
+        """The average velocity u(x_t, t, r) with h = t - r (h = 0: the instantaneous velocity)."""
+        return model(x_t, t, h)
+
+    def loss_fn(self, model, batch):
+        """improved_mean_flow: the loss and the unweighted mse logged beside it."""
+
+        def average(z, t, h):
+            return self.call_model(model, z, t, h)
+
+        loss, mse = losses.improved_mean_flow_loss(
+            average,
+            batch["audio"],
+            batch["noise"],
+            batch["t"],
+            batch["r"],
+            noise_max=noise_max,
+            noise_min=noise_min,
+            weighted=weighted,
+        )
+        return {"loss": loss, "mse": mse}
+
+    def sample(self, model, batch):
+        """Samples from the batch's noise (t = 1) to data (t = 0)."""
+
+        def velocity(x_t, t, r):
+            return self.call_model(model, x_t, t, t - r)
+
+        return flows.mean_flow_sample(velocity, batch["noise"])  # x_0 = x_1 - u(x_1, t = 1, r = 0)
+
+    def training_step(self, batch, batch_index):
+        values = self.loss_fn(self.model, batch)
+        loss = values["loss"]
+        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
+        self.bad_step = torch_training.note_non_finite(self.bad_step, loss, self.global_step + 1)
+        self.sums.add(values)
+        return loss
+
+    def on_before_optimizer_step(self, optimizer):
+        """The gradient norm before clipping (Lightning clips after this hook)."""
+        self.sums.add({"grad_norm": torch_training.gradient_norm(self.model.parameters())})
+
+    def on_train_batch_end(self, outputs, batch, batch_index):
+        self.sums.steps += 1
+        finished = self.global_step >= self.stop_step
+        if finished:
+            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
+        if self.global_step % log_every == 0 or finished:
+            torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+            values = self.sums.means()
+            now = time.perf_counter()
+            values["steps_per_s"] = torch.tensor(self.sums.steps / (now - self.window_start))
+            values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
+            self.sums.steps, self.window_start = 0, now
+            rows = {f"train/{name}": value for name, value in values.items()}
+            self.log_dict(rows, on_step=True, on_epoch=False)
+
+    def on_save_checkpoint(self, checkpoint):
+        torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
+
+    # ------------------------------------------------------------------------- evaluation
+
+    def validation_step(self, batch, batch_index):
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch, batch_index):
+        self.evaluate(batch, "test")
+
+    def evaluate(self, batch, split):
+        """The loss values and metrics of a batch (Lightning averages them over the split)."""
+        values = self.loss_fn(self.model, batch)
+        samples = self.sample(self.model, batch)
+        values["spectral_distribution_distance"] = metrics.spectral_distribution_distance(
+            samples, batch["audio"]
+        )
+        rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
+        self.log_dict(rows, on_epoch=True, batch_size=len(batch["audio"]))
+
+
+# ----------------------------------------------------------------------------- loop
+
+
+def main(argv=None):
+    arguments = training.parse_arguments(SPEC_NAME, argv)
+    training.check_runtime(SPECC_VERSION, IR_VERSION)
+    accelerator = torch_training.accelerator_for(arguments.device)
+    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
+    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    run_seed = seed if arguments.seed is None else arguments.seed
+    run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
+    try:
+        loaders = make_loaders(run_seed)
+    except ValueError as error:  # data that does not fit the spec: stop before step 1
+        sys.exit(f"{SPEC_NAME}: {error}")
+    steps_per_epoch = len(loaders["train"])
+    stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
+
+    model = build_model(run_seed)
+    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
+    if arguments.eval_only:
+        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    objective = Objective(model, stop_step)
+    data_module = torch_training.NumpyDataModule(loaders)
+    run_dir = start.run_dir
+    versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
+    training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
+    resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
+    log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
+    evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
+    metrics_logger = torch_training.MetricsLogger(
+        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
+    )
+    checkpoints = run_dir / "checkpoints"
+    checkpointing = torch_training.SpeccModelCheckpoint(
+        checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
+    )
+    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
+    checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision="32-true",
+        max_steps=stop_step,
+        max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
+        val_check_interval=eval_every,
+        check_val_every_n_epoch=None,
+        log_every_n_steps=log_every,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        logger=metrics_logger,
+        plugins=[checkpoint_io],
+        enable_progress_bar=True,
+        enable_model_summary=False,
+        default_root_dir=str(run_dir),
+    )
+    try:
+        if arguments.eval_only:
+            trainer.validate(objective, datamodule=data_module, verbose=False)
+            trainer.test(objective, datamodule=data_module, verbose=False)
+        else:
+            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
+    except training.NonFiniteLoss as error:
+        log.close()
+        sys.exit(str(error))
+    log.close()
+
+
+# ----------------------------------------------------------------------------- tables
 PARAMETERS = (
     ("mixer_flow_0.linear_0.bias", init.Parameter("bias", (128,), "uniform_fan_in", 1536)),
     ("mixer_flow_0.linear_0.weight", init.Parameter("weight", (128, 1536), "uniform_fan_in", 1536)),
@@ -509,366 +619,8 @@ PARAMETERS = (
     ),
 )
 
-
-def build_model(seed):
-    """The model with the runtime's initial parameters (identical on every backend)."""
-    model = Flow()
-    state.load_state_dict(model, init.initialize(PARAMETERS, seed))
-    return model
-
-
-# ----------------------------------------------------------------------------- data
-
-
-def make_loaders(seed):
-    """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
-    source = specc_data.make_source(data_source, **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
-    draws = dict(time=time_sampler, time_arguments=time_sampler_arguments, coupling=coupling)
-    train_draws = specc_data.flow_draws(target_field, CONDITIONS, cfg_dropout=cfg_dropout, **draws)
-    eval_draws = specc_data.flow_draws(target_field, CONDITIONS, **draws)
-    options = specc_data.loader_options(data_arguments, "train", accumulate)
-    loaders = {
-        "train": specc_data.Loader(
-            source, "train", batch_size, seed, transform=train_draws, **options
-        )
-    }
-    for split in ("val", "test"):
-        options = specc_data.loader_options(data_arguments, split)
-        loaders[split] = specc_data.Loader(
-            source, split, eval_batch_size, seed, transform=eval_draws, **options
-        )
-    return loaders
-
-
-# ----------------------------------------------------------------------------- objective
-
-
-class Objective(pl.LightningModule):
-    """The improved_mean_flow objective around the model: loss, logging and evaluation."""
-
-    def __init__(self, model, total_steps, stop_step):
-        super().__init__()
-        self.model = model
-        # EMA of the weights (evaluation and the exported model use it when EMA is on)
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if ema is not None else None
-        self.evaluating = False
-        self.total_steps = total_steps
-        self.stop_step = stop_step
-        self.sums = torch_training.RunningSums()
-        self.bad_step = torch.tensor(-1)
-        self.window_start = time.perf_counter()
-
-    def configure_optimizers(self):
-        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
-        optimizer = torch_training.make_optimizer(optimizer_kind, trainable, optimizer_arguments)
-        lr = optimizer_arguments["lr"]
-        schedule = torch_training.make_schedule(
-            schedule_kind, schedule_arguments, lr, self.total_steps
-        )
-        scheduler = torch_training.lambda_lr(optimizer, schedule, lr)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"},
-        }
-
-    @property
-    def network(self):
-        """The model trained, or its EMA during evaluation when EMA is on."""
-        return self.ema_model if self.evaluating and self.ema_model is not None else self.model
-
-    def call_model(self, x_t, t, h, conditions):
-        """The average velocity u(x_t, t, r) with h = t - r (h = 0: the instantaneous velocity)."""
-        return self.network(x_t, t, h)
-
-    def drop_conditions(self, batch):
-        """Classifier-free guidance dropout: rows with ``drop`` get the learned null embedding."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        return conditions
-
-    def null_conditions(self, batch):
-        """Every row's condition replaced by the null embedding (the unconditional branch)."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        return conditions
-
-    def loss_fn(self, batch):
-        """improved_mean_flow: (loss, {"loss", "mse"}) with the unweighted mse logged beside the loss."""
-        conditions = self.drop_conditions(batch)
-        average = lambda z, t, h: self.call_model(z, t, h, conditions)  # noqa: E731
-        loss, mse = losses.improved_mean_flow_loss(
-            average,
-            batch[target_field],
-            batch["noise"],
-            batch["t"],
-            batch["r"],
-            flow_path,
-            weighted=weighted,
-            **flow_path_arguments,
-        )
-        return loss, {"loss": loss, "mse": mse}
-
-    def sample(self, batch):
-        """One step from the batch's noise: x_0 = x_1 - u(x_1, t = 1, r = 0)."""
-        conditions = {name: batch[name] for name in CONDITIONS}
-        velocity = lambda x_t, t, r: self.call_model(x_t, t, t - r, conditions)  # noqa: E731
-        return flows.mean_flow_sample(velocity, batch["noise"])
-
-    def evaluation_output(self, batch):
-        return self.sample(batch)
-
-    # ------------------------------------------------------------------------- training
-
-    def on_train_start(self):
-        self.realign_logging_step = True
-
-    def on_train_batch_start(self, batch, batch_index):
-        # After a resume Lightning's logging step (``_batches_that_stepped``) can be off
-        # ``global_step`` by one either way (checkpoint saved at validation end or at a train
-        # batch end): realign it before the first batch logs.
-        if self.realign_logging_step:
-            self.trainer.fit_loop.epoch_loop._batches_that_stepped = self.global_step
-            self.realign_logging_step = False
-
-    def training_step(self, batch, batch_index):
-        loss, values = self.loss_fn(batch)
-        self.step_lr = self.optimizers().param_groups[0]["lr"]  # lr(k) of this update
-        # the first non-finite step, kept on the device: read only at log steps and checkpoints
-        step = torch.full((), self.global_step + 1, device=loss.device)
-        bad = self.bad_step.to(loss.device)
-        self.bad_step = torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
-        self.sums.add(values)
-        return loss
-
-    def on_before_optimizer_step(self, optimizer):
-        """The gradient norm before clipping (Lightning clips after this hook)."""
-        norms = [
-            torch.linalg.vector_norm(p.grad.detach().float())
-            for p in self.model.parameters()
-            if p.grad is not None
-        ]
-        self.sums.add({"grad_norm": torch.linalg.vector_norm(torch.stack(norms))})
-
-    def on_train_batch_end(self, outputs, batch, batch_index):
-        if (batch_index + 1) % accumulate:
-            return  # inside an accumulation window
-        step = self.global_step
-        self.sums.steps += 1
-        if self.ema_model is not None:
-            torch_training.ema_update(self.ema_model, self.model, ema)
-        finished = step >= self.stop_step
-        if finished:
-            self.trainer.should_stop = True  # evaluate and checkpoint once more, then stop
-        if step % log_every == 0 or finished:
-            self.check_finite()
-            values = self.sums.means()
-            now = time.perf_counter()
-            values["steps_per_s"] = torch.tensor(
-                self.sums.steps / max(now - self.window_start, 1e-9)
-            )
-            values["lr"] = torch.tensor(
-                self.step_lr, dtype=torch.float64
-            )  # LearningRateMonitor logs "lr" too
-            self.sums.steps, self.window_start = 0, now
-            self.log_dict(
-                {f"train/{name}": value for name, value in values.items()},
-                on_step=True,
-                on_epoch=False,
-            )
-
-    def check_finite(self):
-        bad = training.first_bad_step(int(self.bad_step))
-        if bad is not None:
-            raise training.NonFiniteLoss(
-                bad, training.latest_checkpoint(self.trainer.default_root_dir)
-            )
-
-    def on_save_checkpoint(self, checkpoint):
-        self.check_finite()  # never checkpoint weights after a non-finite loss
-        # torch's global generator (dropout masks): a resumed run draws what the straight run draws
-        checkpoint["torch_random_state"] = torch.get_rng_state()
-
-    def on_load_checkpoint(self, checkpoint):
-        if "torch_random_state" in checkpoint:
-            torch.set_rng_state(checkpoint["torch_random_state"].to(torch.uint8).cpu())
-
-    # ------------------------------------------------------------------------- evaluation
-
-    def on_validation_epoch_start(self):
-        self.evaluating = True
-
-    def on_validation_epoch_end(self):
-        self.evaluating = False
-
-    def on_test_epoch_start(self):
-        self.evaluating = True
-
-    def on_test_epoch_end(self):
-        self.evaluating = False
-
-    def validation_step(self, batch, batch_index):
-        self.evaluate(batch, "val")
-
-    def test_step(self, batch, batch_index):
-        self.evaluate(batch, "test")
-
-    def evaluate(self, batch, split):
-        """Loss values and every metric, averaged over the split's rows by Lightning."""
-        _, values = self.loss_fn(batch)
-        output = self.evaluation_output(batch)
-        for kind, on, arguments in eval_metrics:
-            values[kind] = metric_value(kind, on, arguments, output, batch)
-        count = len(batch[target_field])
-        self.log_dict(
-            {f"{split}/{name}": value for name, value in sorted(values.items())},
-            on_epoch=True,
-            batch_size=count,
-        )
-
-
-def metric_value(kind, on, arguments, output, batch):
-    """One evaluation metric of a batch; ``on`` names what it is computed on."""
-    function = getattr(metrics, kind)
-    if on == "signal":
-        signal = specc_data.ksin_signal(
-            output.float().cpu().numpy(),
-            data_arguments["signal_length"],
-            data_arguments.get("break_symmetry", False),
-        )
-        return function(torch.from_numpy(signal).to(output.device), batch["signal"], **arguments)
-    return function(output, batch[target_field], **arguments)
-
-
-# ----------------------------------------------------------------------------- loop
-
-
-def main(argv=None):
-    arguments = training.parse_arguments(SPEC_NAME, argv)
-    training.check_runtime(SPECC_VERSION, IR_VERSION)
-    accelerator = torch_training.accelerator_for(arguments.device)
-    try:
-        precision_name = torch_training.lightning_precision(precision, accelerator)
-    except ValueError as error:  # a precision this device cannot do: refuse, never switch
-        sys.exit(f"{SPEC_NAME}: {error}")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
-    run_seed = (
-        checkpoint.manifest["seed"]
-        if checkpoint
-        else (seed if arguments.seed is None else arguments.seed)
-    )
-
-    try:
-        loaders = make_loaders(run_seed)
-    except ValueError as error:  # data that does not fit the spec: stop before step 1
-        sys.exit(f"{SPEC_NAME}: {error}")
-    steps_per_epoch = max(1, len(loaders["train"]) // accumulate)  # as on every backend
-    total_steps = max_steps if max_steps is not None else max_epochs * steps_per_epoch
-    stop_step = (
-        total_steps if arguments.max_steps is None else min(total_steps, arguments.max_steps)
-    )
-
-    model = build_model(run_seed)
-    state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if warm_start and checkpoint is None:
-        state.load_state_dict(model, training.read_checkpoint(warm_start).model)
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
-    if freeze:
-        torch_training.freeze_parameters(model, freeze)
-    objective = Objective(model, total_steps, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders, accumulate)
-
-    run_dir = start.run_dir
-    training.prepare_run_directory(
-        run_dir, RESOLVED_SPEC, __file__, training.package_versions(PACKAGES)
-    )
-    log = training.MetricsLog(
-        run_dir / "metrics.csv",
-        resume_step=(
-            sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
-        ),
-        echo=sys.stdout,
-    )
-    # mlflow / wandb get every row metrics.csv gets (TensorBoard is Lightning's own logger)
-    log = training.FanOut(
-        log,
-        training.make_loggers(
-            [kind for kind in loggers if kind != "tensorboard"], run_dir, logger_arguments
-        ),
-    )
-    metrics_logger = torch_training.MetricsLogger(
-        log,
-        fixed_step=checkpoint.step if arguments.eval_only else None,
-        fixed_epoch=checkpoint.manifest.get("epoch") if arguments.eval_only else None,
-        epoch_source=lambda: data_module.train_stream.epoch,
-    )
-    checkpointing = torch_training.SpeccModelCheckpoint(
-        run_dir / "checkpoints",
-        checkpoint_every,
-        checkpoint_keep,
-        checkpoint_monitor,
-        checkpoint_mode,
-    )
-    callbacks = [checkpointing, LearningRateMonitor(logging_interval="step")]
-    run_loggers = [metrics_logger]
-    if "tensorboard" in loggers:
-        run_loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""))
-
-    def manifest():
-        values = {
-            name: float(value)
-            for name, value in objective.trainer.callback_metrics.items()
-            if name.startswith("val/")
-        }
-        return {
-            "seed": run_seed,
-            "metrics": values,
-            "spec": RESOLVED_SPEC,
-            "spec_name": SPEC_NAME,
-            "spec_hash": SPEC_HASH,
-            "backend": "lightning",
-        }
-
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision_name,
-        max_steps=stop_step,
-        # the epochs stop_step optimizer steps take (max_steps ends the run; the bound keeps the
-        # progress bar's "Epoch i/n" right; one more when a partial accumulation ends an epoch)
-        max_epochs=-(-stop_step // steps_per_epoch) + int(len(loaders["train"]) % accumulate != 0),
-        accumulate_grad_batches=accumulate,
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm=grad_clip_mode,
-        val_check_interval=(eval_every or stop_step) * accumulate,
-        check_val_every_n_epoch=None,
-        log_every_n_steps=log_every,
-        num_sanity_val_steps=0,
-        callbacks=callbacks,
-        logger=run_loggers,
-        plugins=[
-            torch_training.SpeccCheckpointIO(
-                manifest=manifest,
-                keeper=checkpointing,
-                ema_prefix="ema_model." if ema is not None else None,
-            )
-        ],
-        enable_progress_bar=True,
-        enable_model_summary=False,
-        default_root_dir=str(run_dir),
-    )
-    checkpoint_path = str(start.checkpoint) if start.checkpoint else None
-    try:
-        if arguments.eval_only:
-            objective.ema_model = None  # the checkpoint's model file already holds the EMA weights
-            trainer.validate(objective, datamodule=data_module, verbose=False)
-            trainer.test(objective, datamodule=data_module, verbose=False)
-        else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=checkpoint_path)
-    except training.NonFiniteLoss as error:
-        log.close()
-        sys.exit(str(error))
-    log.close()
+# the spec after imports and overrides (written to the run directory and every checkpoint)
+RESOLVED_SPEC = '# resolved from specs/meanflow_audio.mf with imports inlined\n# specs/meanflow_audio.mf: seed 000 (meanflow_audio_codec). A flow over windows of synthetic\n# audio, trained with flow matching, MeanFlow or improved MeanFlow, sampled in one step.\n#\n# Choose the architecture with `--set \'architecture="conv"\'` (mlp, conv, mixer), the\n# preprocessing with `--set \'tokenization="reshape"\'` (mdct, reshape), the objective by its\n# section\'s component (flow_matching, mean_flow, improved_mean_flow), the noise schedule with\n# `path` (linear, uniform) and the time sampler with `time` (uniform, logit_normal, mean_flow).\nspec meanflow_audio\nlanguage 1\n# import "std/flow_mlp.mf"\n# import "std/convnext.mf"\n# import "std/mixer.mf"\n\nlet architecture = "mixer"  # mlp, conv or mixer\nlet tokenization = "mdct"  # mdct or reshape: the preprocessing pipeline\nlet window = 1024  # samples per example\nlet mdct_window = 512  # MDCTTokenization(window_size = 512): frames of 2 N samples, hop N\nlet patch_length = 128  # ReshapeTokenization(patch_length = 128)\n# sizes of the seed\'s factories\nlet latent_dimension = 128\nlet condition_dimension = 256\nlet mlp_blocks = 4\nlet conv_channels = 128\nlet conv_blocks = 4\nlet mixer_blocks = 6\nlet token_mix_dim = 4096\nlet channel_mix_dim = 4096\nlet num_channels = 32\nlet num_latent_tokens = 64\n\ndata synthetic_audio {\n  sizes = [8192, 512, 512]\n  length = window\n  num_classes = 4\n  sample_rate = 16000\n  batch_size = 64\n}\n\n# The flow runs in the token domain of the pipeline: x (audio) -> tokens [B, F, N] -> the\n# network over the F * N token values (the seed\'s noise_dimension) -> audio. MDCT (sine window,\n# TDAC) and the patch reshape are linear and invertible, so the velocity in the token domain\n# maps back exactly.\nmodel flow(x: f32[B, window], t: f32[B], h: f32[B]) -> f32[B, window] {\n  if tokenization == "mdct" {\n    tokens = mdct(x, mdct_window)\n    width = mdct_window\n    count = (window + mdct_window - 1) // mdct_window + 1\n  } else {\n    tokens = reshape_patches(x, patch_length)\n    width = patch_length\n    count = (window + patch_length - 1) // patch_length\n  }\n  size = count * width\n  z = reshape(tokens, [B, size])\n  if architecture == "mlp" {\n    # create_mlp_flow: FiLM residual MLP\n    y = mlp_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mlp_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else if architecture == "conv" {\n    # create_conv_flow: ConvNeXt V2 blocks with GRN over the tokens\n    y = conv_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      patch_length = width,\n      channels = conv_channels,\n      num_blocks = conv_blocks,\n      condition_dimension = condition_dimension,\n    )\n  } else {\n    # create_mlp_mixer_flow: MLP-Mixer blocks with AdaLN\n    y = mixer_flow(\n      z,\n      t,\n      h,\n      noise_dimension = size,\n      latent_dimension = latent_dimension,\n      num_blocks = mixer_blocks,\n      condition_dimension = condition_dimension,\n      token_mix_dim = token_mix_dim,\n      channel_mix_dim = channel_mix_dim,\n      num_channels = num_channels,\n      num_latent_tokens = num_latent_tokens,\n    )\n  }\n  velocity = reshape(y, [B, count, width])\n  if tokenization == "mdct" {\n    audio = imdct(velocity, window)\n  } else {\n    audio = merge_patches(velocity, window)\n  }\n  return audio\n}\n\n# ImprovedMeanFlowLoss(LinearNoiseSchedule(0.001, 0.999), MeanFlowTimeSampling(-0.4, 1.0, 0.5))\nobjective improved_mean_flow {\n  model = flow\n  target = data.audio\n  path = linear(noise_min = 0.001, noise_max = 0.999)\n  time = mean_flow(mean = -0.4, std = 1.0, data_proportion = 0.5)\n  weighted = true\n}\n\noptimizer adam {\n  lr = 1e-4\n}\nschedule constant {}\n\ntrain {\n  max_steps = 100_000\n  eval_every = 1000\n  log_every = 50\n  checkpoint {\n    every = 5000\n    keep = 2\n    monitor = "val/loss"\n    mode = min\n  }\n}\n\neval {\n  sampler = one_step\n  # dB distance between the mean (Welch) power spectra of one-step samples and held-out\n  # audio, in frames of a quarter window (256 samples, 16 ms; even, as the metric needs)\n  metrics = [spectral_distribution_distance(frame_length = 2 * (window // 8))]\n}\n\n\n# ---- inlined from <std>/flow_mlp.mf ----\n# std/flow_mlp.mf: the MLP conditional flow of seed 000 (meanflow_audio_codec\'s create_mlp_flow)\n# and the time conditioning the three flow architectures share.\n#\n# Flow models take the noisy sample x [B, N], the time t [B] and the interval h = t - r [B]\n# (fed zeros by flow matching, t - r by the mean-flow objectives). As in the seed\'s blocks,\n# GELU is the tanh form and layer norms have eps 1e-6 and no affine parameters (COMPONENTS.md).\n\n# Embedding of (t, h): sinusoidal features of both, then a SiLU MLP to `dim`.\nblock time_condition(t: [B], h: [B], dim: int) -> [B, dim] {\n  features = concat([sinusoidal(t, dim), sinusoidal(h, dim)])\n  return linear(silu(linear(features, dim)), dim)\n}\n\n# Residual MLP block with FiLM conditioning: the condition gives a scale and a shift of the\n# normalised input, then x + W_2 gelu(W_1 h).\nblock film_residual(x: [B, D], c: [B, C], hidden: int) -> [B, D] {\n  scale, shift = split(linear(c, 2 * D), 2)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return x + linear(gelu(linear(h, hidden), approximate = tanh), D)\n}\n\n# create_mlp_flow(noise_dimension, latent_dimension, num_blocks, condition_dimension):\n# noise -> latent, num_blocks FiLM residual blocks (hidden 4 * latent), latent -> noise.\nblock mlp_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(x, latent_dimension)\n  repeat num_blocks {\n    z = film_residual(z, c, 4 * latent_dimension)\n  }\n  return linear(layernorm(z, eps = 1e-6, affine = false), noise_dimension)\n}\n\n\n# ---- inlined from <std>/convnext.mf ----\n# std/convnext.mf: the ConvNeXt flow of seed 000 (meanflow_audio_codec\'s create_conv_flow):\n# ConvNeXt V2 blocks with global response normalisation, over a sequence of patches.\n# import "flow_mlp.mf"\n\n# Global response normalisation (ConvNeXt V2) over the time axis:\n#   g = ||x||_2 over T  [B, 1, C];  n = g / (mean_C(g) + 1e-6);  y = gamma * (x * n) + beta + x\n# gamma and beta are free [1, 1, C] parameters, zero at the start as in ConvNeXt V2 (the\n# block starts as the identity).\nblock grn(x: [B, T, C]) -> [B, T, C] {\n  gamma = parameter([1, 1, C], init = zeros)\n  beta = parameter([1, 1, C], init = zeros)\n  g = sqrt(sum(x * x, axis = 1, keepdims = true) + 1e-6)\n  n = g / (mean(g, axis = -1, keepdims = true) + 1e-6)\n  return gamma * (x * n) + beta + x\n}\n\n# ConvNeXt V2 block conditioned on c (FiLM after the norm):\n#   depthwise conv (kernel) -> LN -> scale/shift from c -> linear (expansion * C) -> GELU -> GRN\n#   -> linear (C), plus the residual.\nblock convnext_block(x: [B, T, C], c: [B, E], kernel: int = 7, expansion: int = 4) -> [B, T, C] {\n  h = conv1d(x, C, kernel, padding = same, groups = C)\n  scale, shift = split(reshape(linear(c, 2 * C), [B, 1, 2 * C]), 2)\n  h = layernorm(h, eps = 1e-6, affine = false) * (1 + scale) + shift\n  h = grn(gelu(linear(h, expansion * C), approximate = tanh))\n  return x + linear(h, C)\n}\n\n# create_conv_flow: the sample [B, noise_dimension] is read as a sequence of tokens of\n# patch_length values (MDCT frames or reshape patches, flattened row by row), embedded to\n# `channels`, num_blocks ConvNeXt blocks, and projected back to tokens.\nblock conv_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  patch_length: int = 16,\n  channels: int = 128,\n  num_blocks: int = 4,\n  condition_dimension: int = 256,\n  kernel: int = 7,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(reshape(x, [B, noise_dimension // patch_length, patch_length]), channels)\n  repeat num_blocks {\n    z = convnext_block(z, c, kernel)\n  }\n  return reshape(linear(layernorm(z, eps = 1e-6, affine = false), patch_length), [B, noise_dimension])\n}\n\n\n# ---- inlined from <std>/mixer.mf ----\n# std/mixer.mf: the MLP-Mixer flow with AdaLN of seed 000 (meanflow_audio_codec\'s\n# create_mlp_mixer_flow).\n# import "flow_mlp.mf"\n\n# Mixer block with AdaLN: c gives shift, scale and gate of the token-mixing and the\n# channel-mixing MLPs.\n#   h = x + gate_1 * T(mlp_tokens(T(norm(x) * (1 + scale_1) + shift_1)))   (T: swap N and C)\n#   y = h + gate_2 * mlp_channels(norm(h) * (1 + scale_2) + shift_2)\nblock mixer_block(x: [B, N, C], c: [B, E], token_mix_dim: int, channel_mix_dim: int) -> [B, N, C] {\n  modulation = reshape(linear(silu(c), 6 * C), [B, 1, 6 * C])\n  shift_1, scale_1, gate_1, shift_2, scale_2, gate_2 = split(modulation, 6)\n  h = layernorm(x, eps = 1e-6, affine = false) * (1 + scale_1) + shift_1\n  h = swapaxes(linear(gelu(linear(swapaxes(h, 1, 2), token_mix_dim), approximate = tanh), N), 1, 2)\n  y = x + gate_1 * h\n  h = layernorm(y, eps = 1e-6, affine = false) * (1 + scale_2) + shift_2\n  return y + gate_2 * linear(gelu(linear(h, channel_mix_dim), approximate = tanh), C)\n}\n\n# create_mlp_mixer_flow: noise -> latent_dimension -> num_latent_tokens tokens of\n# num_channels, num_blocks mixer blocks, AdaLN final norm, tokens -> noise.\nblock mixer_flow(\n  x: [B, noise_dimension],\n  t: [B],\n  h: [B],\n  noise_dimension: int = 784,\n  latent_dimension: int = 128,\n  num_blocks: int = 6,\n  condition_dimension: int = 256,\n  token_mix_dim: int = 4096,\n  channel_mix_dim: int = 4096,\n  num_channels: int = 32,\n  num_latent_tokens: int = 64,\n) -> [B, noise_dimension] {\n  c = time_condition(t, h, condition_dimension)\n  z = linear(linear(x, latent_dimension), num_latent_tokens * num_channels)\n  z = reshape(z, [B, num_latent_tokens, num_channels])\n  repeat num_blocks {\n    z = mixer_block(z, c, token_mix_dim, channel_mix_dim)\n  }\n  shift, scale = split(reshape(linear(silu(c), 2 * num_channels), [B, 1, 2 * num_channels]), 2)\n  z = layernorm(z, eps = 1e-6, affine = false) * (1 + scale) + shift\n  return linear(flatten(z), noise_dimension)\n}\n'
 
 
 if __name__ == "__main__":
