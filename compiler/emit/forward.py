@@ -124,6 +124,8 @@ def local_names(module: ir.ModuleDef, reserved: frozenset[str], identifier) -> d
     holder: dict[str, str] = {}  # python name -> the ref it currently holds
 
     def assign(ref: str, index: int, looped=frozenset()) -> None:
+        if ref in names:  # assigned again (a repeat updating its input): the same variable
+            return
         wanted = identifier(base_name(ref, known))
         while wanted in reserved:
             wanted += "_"

@@ -34,7 +34,7 @@ def operand(value: ir.Operand, names: dict, inline: dict, parent: int = 0, right
     if value.ref is None:
         return operand_literal(value.literal)
     if value.ref not in inline:
-        return names[value.ref]
+        return names[value.ref] if value.ref in names else identifier(value.ref)
     return inline.pop(value.ref).as_operand(parent, right)
 
 

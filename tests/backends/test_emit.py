@@ -89,4 +89,4 @@ def test_model_classes_follow_the_ir():
     assert "scale, shift = layers.split(film, sections=2)" in text
     assert "one_plus = 1 + scale" in text
     assert "for module in self.repeat_0:\n            h = module(h, c)" in text
-    assert '"lr": 0.001,' in text and "ksin_flow.mf:31" in text
+    assert "lr = 0.001  # ksin_flow.mf:31" in text
