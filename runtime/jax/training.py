@@ -12,7 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specc.runtime.jax import losses, schedules
+from specc.runtime.composites.schedules import from_plan
+from specc.runtime.jax import schedules
 from specc.runtime.training.tree import under_prefix
 
 # COMPONENTS.md defaults, passed explicitly to optax (whose own defaults differ).
@@ -22,25 +23,12 @@ OPTIMIZER_DEFAULTS = {
     "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
     "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
 }
-PRECISIONS = {"fp32": jnp.float32, "bf16": jnp.bfloat16}
 
 
 def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
-    """``schedules.<kind>`` with ``peak`` / ``initial`` / ``lr`` defaulting to the
-    optimizer's lr and ``total`` to the run's total number of steps."""
-    arguments = dict(arguments)
-    defaults = {
-        "constant": {"lr": lr},
-        "warmup_cosine": {"peak": lr, "total": total_steps},
-        "warmup_linear": {"peak": lr, "total": total_steps},
-        "step": {"initial": lr},
-        "exponential": {"initial": lr},
-    }
-    if kind not in defaults:
-        raise ValueError(f"schedule {kind!r} is not available; available: {', '.join(sorted(defaults))}")
-    for name, value in defaults[kind].items():
-        arguments.setdefault(name, value)
-    return getattr(schedules, kind)(**arguments)
+    """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
+    defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
+    return from_plan(schedules, kind, arguments, lr, total_steps)
 
 
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
@@ -86,22 +74,6 @@ def make_optimizer(kind, arguments, schedule, grad_clip=None, grad_clip_mode="no
     if frozen is not None:
         parts.append(optax.masked(optax.set_to_zero(), frozen))
     return optax.chain(*parts)
-
-
-def expected_value_loss(function: str, logits, labels, array, starts, mask):
-    """One expected-value ("meaningful") term of the language-model objective.
-
-    ``function`` is ``expected_codebook`` (``array`` a codebook [V, D]) or ``expected_scalar``
-    (bin centres [V]); ``starts`` the first ids of the term's ranges: one range calls
-    ``losses.<function>(logits, labels, array, lo, mask)``, several (grouped spectra) call
-    ``losses.expected_codebook_grouped`` (mean over the groups with positions).
-    """
-    starts = tuple(int(start) for start in starts)
-    if len(starts) == 1:
-        return getattr(losses, function)(logits, labels, array, starts[0], mask)
-    if function != "expected_codebook":
-        raise ValueError(f"{function}: one vocabulary range expected, got {len(starts)} (starts {starts})")
-    return losses.expected_codebook_grouped(logits, labels, array, starts, mask)
 
 
 def dotted(path) -> str:
@@ -170,9 +142,48 @@ def trainable_norm(grads, frozen=None):
     return optax.global_norm(grads)
 
 
-def update_ema(ema, params, decay: float):
-    """``e <- d * e + (1 - d) * p``."""
-    return jax.tree_util.tree_map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+def ema_update(average, current, decay: float):
+    """``e <- d * e + (1 - d) * p`` over two parameter pytrees of the same structure
+    (``average``: the EMA ``e``; ``current``: the parameters ``p``); returns the new EMA."""
+    return jax.tree_util.tree_map(lambda old, new: decay * old + (1.0 - decay) * new, average, current)
+
+
+def select_device(name: str | None) -> None:
+    """Run on the JAX platform ``name`` (``cpu``, ``gpu``...; None: JAX's default); exit
+    with a message naming it when JAX cannot use it."""
+    if name:
+        try:
+            jax.config.update("jax_platforms", name)
+            jax.devices()
+        except RuntimeError as error:
+            raise SystemExit(f"--device {name!r} is not available to JAX: {error}") from error
+
+
+def stop_if_not_finite(bad_step, log, run_dir) -> None:
+    """Stop the run when the device flag ``bad_step`` (-1: every loss so far finite) names a
+    step: ``log`` is closed and ``SystemExit`` names the step and the last good checkpoint."""
+    from specc.runtime.training import NonFiniteLoss, first_bad_step, latest_checkpoint
+
+    bad = first_bad_step(bad_step)
+    if bad is not None:
+        log.close()
+        raise SystemExit(str(NonFiniteLoss(bad, latest_checkpoint(run_dir))))
+
+
+def checkpoint_arrays(model, params, rest, opt_state, raw_params=None):
+    """(model arrays, training state) of a checkpoint: ``params`` (the EMA weights when EMA is
+    on) as the model's canonical arrays by dotted name; the optimizer state, ``rest`` and the
+    raw weights beside an EMA (``raw_params``) as flat named arrays (:func:`flatten_state`)."""
+    from flax import nnx
+
+    from specc.runtime.jax import state
+
+    nnx.update(model, params, rest)
+    extra = flatten_state(opt_state, "optimizer")
+    extra.update(flatten_state(rest, "rest"))
+    if raw_params is not None:
+        extra.update(flatten_state(raw_params, "params"))
+    return state.state_dict(model), extra
 
 
 def cast_floating(tree, dtype):

@@ -25,6 +25,14 @@ DIGITS_OVERRIDES = (
 )
 
 
+# lowering's default train.callbacks (the hand-built fixtures have none: no lr, no grad_norm)
+DEFAULT_CALLBACKS = (
+    ir.Component("progress_bar", (("refresh_rate", 10),)),
+    ir.Component("lr_monitor", (("interval", "step"),)),
+    ir.Component("grad_norm_monitor", ()),
+)
+
+
 def digits_program():
     """The real digits spec when the pipeline compiles it, the hand-built IR otherwise."""
     program = compile_spec("specs/digits_mlp.mf", DIGITS_OVERRIDES)
@@ -180,7 +188,7 @@ def test_training_features_run_together(tmp_path):
     """EMA, accumulation, clipping by value, freezing, bf16, warmup schedule, sgd nesterov."""
     program = fixtures.program(
         "digits_mlp", max_steps=8, max_epochs=None, log_every=4, eval_every=8, ema=0.9, accumulate=2,
-        grad_clip=0.5, grad_clip_mode="value", freeze=("linear_0",), precision="bf16",
+        grad_clip=0.5, grad_clip_mode="value", freeze=("linear_0",), precision="bf16", callbacks=DEFAULT_CALLBACKS,
     )
     optimizer = ir.OptimizerPlan(
         "", ir.Component("sgd", (("lr", 0.05), ("momentum", 0.9), ("nesterov", True))), ("classifier",),
@@ -230,3 +238,62 @@ def test_early_stopping_stops_after_patience_evaluations(tmp_path):
     assert [row["step"] for row in rows(tmp_path / "run", "val", "loss")] == [5, 10]
     checkpoint = training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last")
     assert checkpoint.step == 10 and checkpoint.manifest["early_stopping"]["waited"] == 1
+
+
+# ----------------------------------------------------------------------------- callbacks
+
+# digits in batches of 256: ~1258 training rows are 4 steps an epoch
+DIGITS_TINY = ("data.batch_size=256", "train.log_every=1", "train.checkpoint.every=none", "train.eval_every=2")
+
+
+def test_progress_bar_alone_logs_no_lr_and_computes_no_grad_norm(tmp_path):
+    overrides = DIGITS_TINY + ("train.max_steps=6", "train.callbacks=[progress_bar(refresh_rate = 5)]")
+    script = write_script(compile_spec("specs/digits_mlp.mf", overrides), "jax", tmp_path)
+    assert "global_norm" not in script.read_text() and "ProgressBar" in script.read_text()
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    names = {row["name"] for row in rows(tmp_path / "run", "train")}
+    assert names == {"loss", "steps_per_s"}
+
+
+def test_lr_monitor_by_epoch_logs_lr_once_per_epoch(tmp_path):
+    overrides = DIGITS_TINY + (
+        "train.max_steps=none", "train.max_epochs=2", "train.callbacks=[lr_monitor(interval = epoch)]",
+    )
+    script = write_script(compile_spec("specs/digits_mlp.mf", overrides), "jax", tmp_path)
+    assert "ProgressBar" not in script.read_text()
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    assert [row["step"] for row in rows(tmp_path / "run", "train", "loss")] == list(range(1, 9))
+    lrs = rows(tmp_path / "run", "train", "lr")
+    assert [row["step"] for row in lrs] == [4, 8] and all(row["value"] == 1e-3 for row in lrs)
+    assert not rows(tmp_path / "run", "train", "grad_norm")
+
+
+# ----------------------------------------------------------------------------- cross_entropy arguments
+
+
+def first_step_loss_by_hand(script, **arguments):
+    """The runtime's cross_entropy of the initial model on the first training batch."""
+    from specc.runtime.jax import losses
+
+    namespace = {"__name__": "by_hand"}
+    exec(compile(script.read_text(), str(script), "exec"), namespace)
+    train_loader, _ = namespace["make_loaders"](0)
+    batch = next(train_loader.forever())
+    logits = namespace["build_model"](0)(batch["x"])
+    return float(losses.cross_entropy(logits, batch["y"], **arguments))
+
+
+@pytest.mark.parametrize(
+    "arguments", [{"ignore_index": 3}, {"label_smoothing": 0.1}], ids=["ignore_index", "label_smoothing"]
+)
+def test_cross_entropy_arguments_reach_the_loss(tmp_path, arguments):
+    written = ", ".join(f"{name} = {value}" for name, value in arguments.items())
+    overrides = DIGITS_TINY + ("train.max_steps=1", f"objective.loss=cross_entropy({written})")
+    script = write_script(compile_spec("specs/digits_mlp.mf", overrides), "jax", tmp_path)
+    call = ", ".join(f"{name}={value}" for name, value in arguments.items())
+    assert f'losses.cross_entropy(logits, batch["y"], {call})' in script.read_text()
+    run_script(script, "--out-dir", tmp_path / "run", check=True)
+    (logged,) = [row["value"] for row in rows(tmp_path / "run", "train", "loss")]
+    expected = first_step_loss_by_hand(script, **arguments)
+    assert logged == pytest.approx(expected, rel=1e-6)
+    assert expected != pytest.approx(first_step_loss_by_hand(script), rel=1e-4)  # the argument matters
