@@ -531,6 +531,9 @@ def language_model_fields(program, config: Config) -> dict:
     cross_entropy = view["cross_entropy"] or {}
     return {
         "target": literal(program.objective.target),
+        # the spec's order: positions are drawn term after term from one stream, so the
+        # (sorted) configuration table must not decide it
+        "term_names": literal(tuple(terms)),
         "cross_entropy": call("losses.cross_entropy", "logits", "labels", **cross_entropy_keywords(arguments)),
         "cross_entropy_weight": literal(float(cross_entropy.get("weight", 1.0))),
     }

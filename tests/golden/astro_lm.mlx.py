@@ -105,7 +105,12 @@ def open_source():
 def expected_value_arrays():
     """Term name -> (codebook [V, D] or bin centres [V] as float32, first ids of its ranges)."""
     arrays = {}
-    for name, term in expected_value_terms.items():
+    for name in (
+        "expected_codebook_image",
+        "expected_scalar",
+        "expected_codebook_spectrum",
+    ):  # the spec's order: positions are drawn term after term
+        term = expected_value_terms[name]
         array, starts = specc_data.expected_value_term(
             open_source(), term["modality"], term["file"], term["start"]
         )
