@@ -480,6 +480,7 @@ def language_model_terms(view: dict) -> list[dict]:
     return [
         {
             "name": literal(term["name"]),
+            "function": literal(term["function"]),
             "buffer": identifier(f"array_{term['name']}"),
             "term": literal(term["modality"])
             + "".join(f", {key}={literal(term[key])}" for key in ("file", "start") if term[key] is not None),

@@ -40,13 +40,11 @@ __all__ = [
     "mixed_precision_models",
     "regroup",
 ]
-TEMPLATE_ALIASES = {"expected_value_loss": "expected_value_term"}
 
 _bind = binder(ops, __name__)
 
 EXPECTED_VALUE_FUNCTIONS = composite.EXPECTED_VALUE_FUNCTIONS
 expected_value_term = _bind(composite.expected_value_term)
-expected_value_loss = expected_value_term  # template alias (TEMPLATE_ALIASES)
 
 
 # ----------------------------------------------------------------------------- several models

@@ -7,9 +7,6 @@ of one model (``language_model``, ``adversarial``).
 - ``freeze_models``: ``train.freeze`` over a container of several models;
 - ``gradient_norm``: the global norm logged before clipping;
 - ``step_uncounted``: an optimizer step that Lightning does not count as a training step.
-
-``TEMPLATE_ALIASES`` lists the old names the Lightning templates still call; they go when
-the templates move to the new names.
 """
 
 from __future__ import annotations
@@ -23,23 +20,11 @@ from specc.runtime.torch.training import freeze_parameters
 from specc.runtime.training.tree import under_prefix
 
 __all__ = ["EXPECTED_VALUE_FUNCTIONS", "expected_value_term", "freeze_models", "gradient_norm", "step_uncounted"]
-TEMPLATE_ALIASES = {"expected_value_loss": "expected_value_term", "freeze_model_parameters": "freeze_models"}
 
 _bind = binder(ops, __name__)
 
 EXPECTED_VALUE_FUNCTIONS = composite.EXPECTED_VALUE_FUNCTIONS
 expected_value_term = _bind(composite.expected_value_term)
-
-
-def expected_value_loss(logits, labels, array, starts, mask):
-    """Template alias of :func:`expected_value_term` in the Lightning scripts' old form: the
-    function is read from ``array``'s rank (codebook ``[V, D]``: ``expected_codebook``, bin
-    centres ``[V]``: ``expected_scalar``, which covers one id range)."""
-    starts = tuple(int(start) for start in starts)
-    if array.ndim != 2 and len(starts) != 1:
-        raise ValueError(f"expected_scalar: bin centres cover one id range, got {len(starts)} starts {starts}")
-    function = "expected_codebook" if array.ndim == 2 else "expected_scalar"
-    return expected_value_term(function, logits, labels, array, starts, mask)
 
 
 def gradient_norm(parameters) -> torch.Tensor:
@@ -73,4 +58,3 @@ def freeze_models(models: torch.nn.Module, prefixes) -> None:
     freeze_parameters(models, qualified)
 
 
-freeze_model_parameters = freeze_models  # template alias (TEMPLATE_ALIASES)

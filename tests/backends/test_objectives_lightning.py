@@ -108,17 +108,17 @@ def test_freeze_model_parameters_takes_names_with_or_without_the_model():
     models.vae.decoder = torch.nn.Linear(2, 2)
     models.discriminator = torch.nn.Module()
     models.discriminator.encoder = torch.nn.Linear(2, 2)
-    objectives.freeze_model_parameters(models, ["vae.decoder"])
+    objectives.freeze_models(models, ["vae.decoder"])
     frozen = sorted(name for name, parameter in models.named_parameters() if not parameter.requires_grad)
     assert frozen == ["vae.decoder.bias", "vae.decoder.weight"]
-    objectives.freeze_model_parameters(models, ["encoder"])  # in every model
+    objectives.freeze_models(models, ["encoder"])  # in every model
     frozen = sorted(name for name, parameter in models.named_parameters() if not parameter.requires_grad)
     assert frozen == [
         "discriminator.encoder.bias", "discriminator.encoder.weight", "vae.decoder.bias", "vae.decoder.weight",
         "vae.encoder.bias", "vae.encoder.weight",
     ]
     with pytest.raises(ValueError, match="freeze: no parameter name starts with 'head'"):
-        objectives.freeze_model_parameters(models, ["head"])
+        objectives.freeze_models(models, ["head"])
 
 
 @pytest.mark.parametrize("option, message", [

@@ -229,21 +229,24 @@ class Objective(pl.LightningModule):
         labels = batch["tokens"][:, 1:]
         values = {}
         values["cross_entropy"] = losses.cross_entropy(logits, labels, ignore_index=ignore_index)
-        values["expected_codebook_image"] = objectives.expected_value_loss(
+        values["expected_codebook_image"] = objectives.expected_value_term(
+            "expected_codebook",
             logits,
             labels,
             self.array_expected_codebook_image,
             self.starts["expected_codebook_image"],
             batch["positions_expected_codebook_image"],
         )
-        values["expected_scalar"] = objectives.expected_value_loss(
+        values["expected_scalar"] = objectives.expected_value_term(
+            "expected_scalar",
             logits,
             labels,
             self.array_expected_scalar,
             self.starts["expected_scalar"],
             batch["positions_expected_scalar"],
         )
-        values["expected_codebook_spectrum"] = objectives.expected_value_loss(
+        values["expected_codebook_spectrum"] = objectives.expected_value_term(
+            "expected_codebook",
             logits,
             labels,
             self.array_expected_codebook_spectrum,

@@ -233,19 +233,19 @@ def token_losses(logits, batch):
     loss = values["cross_entropy"]
     array, starts = expected_value_arrays()["expected_codebook_image"]
     mask = batch["positions_expected_codebook_image"]
-    values["expected_codebook_image"] = objectives.expected_value_loss(
+    values["expected_codebook_image"] = objectives.expected_value_term(
         "expected_codebook", logits, labels, array, starts, mask
     )
     loss = loss + 0.1 * values["expected_codebook_image"]
     array, starts = expected_value_arrays()["expected_scalar"]
     mask = batch["positions_expected_scalar"]
-    values["expected_scalar"] = objectives.expected_value_loss(
+    values["expected_scalar"] = objectives.expected_value_term(
         "expected_scalar", logits, labels, array, starts, mask
     )
     loss = loss + 0.1 * values["expected_scalar"]
     array, starts = expected_value_arrays()["expected_codebook_spectrum"]
     mask = batch["positions_expected_codebook_spectrum"]
-    values["expected_codebook_spectrum"] = objectives.expected_value_loss(
+    values["expected_codebook_spectrum"] = objectives.expected_value_term(
         "expected_codebook", logits, labels, array, starts, mask
     )
     loss = loss + 0.1 * values["expected_codebook_spectrum"]

@@ -7,7 +7,7 @@ defaults), on jax, torch and mlx, and on the numpy reference where it has the mo
 A module's public names are its ``__all__`` when it declares one, else the functions and
 classes defined in it whose names do not start with ``_``. The few names that only some
 implementations have are listed in ``ONLY_ON`` with the reason; anything else that differs
-fails here. ``TEMPLATE_ALIASES`` (old names the templates still call) are not public names.
+fails here.
 """
 
 from __future__ import annotations
@@ -159,13 +159,12 @@ def test_reference_layer_forms_name_the_backend_classes():
 @pytest.mark.parametrize("module", MODULES)
 def test_all_lists_every_public_function(module):
     """A module that declares ``__all__`` lists every public function it defines (or binds
-    from ``specc.runtime.composites``), except its template aliases."""
+    from ``specc.runtime.composites``)."""
     for value in implementations_of(module).values():
         if not hasattr(value, "__all__"):
             continue
         missing = [name for name in value.__all__ if not hasattr(value, name)]
         assert not missing, f"{value.__name__}.__all__ names missing attributes {missing}"
-        aliases = getattr(value, "TEMPLATE_ALIASES", {})
         undeclared = [
             name
             for name, member in vars(value).items()
@@ -173,7 +172,6 @@ def test_all_lists_every_public_function(module):
             and inspect.isfunction(member)
             and member.__module__ in (value.__name__, f"specc.runtime.composites.{module}")
             and name not in value.__all__
-            and name not in aliases
         ]
         assert not undeclared, f"{value.__name__} defines public functions outside __all__: {undeclared}"
 
@@ -183,16 +181,6 @@ def template_text() -> str:
 
     root = Path(specc.templates.__path__[0])
     return "\n".join(path.read_text() for path in sorted(root.rglob("*.j2")))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_template_aliases_are_still_called_and_point_at_public_names(backend):
-    """Old names are kept only while a template under templates/ still calls them."""
-    module = load(backend, "objectives")
-    text = template_text()
-    for alias, target in getattr(module, "TEMPLATE_ALIASES", {}).items():
-        assert target in module.__all__, (alias, target)
-        assert re.search(rf"\bobjectives\.{alias}\(", text), f"no template calls objectives.{alias}: remove the alias"
 
 
 def test_training_helpers_share_names_and_signatures():
