@@ -151,12 +151,15 @@ def test_test_sampler_reaches_the_script_next_to_the_validation_sampler():
     )
     result = run(text)
     assert rendered(result) == []
-    for backend in ("jax", "lightning", "mlx"):
+    jax = emit.render(result.program, "jax")  # one jitted evaluator per split, its sampler bound
+    assert '"val": make_evaluator(graphdef, "euler", 4, 1.0),' in jax
+    assert '"test": make_evaluator(graphdef, "rk4", 8, 2.0),' in jax
+    for backend in ("lightning", "mlx"):  # sample(..., split) picks the split's integrator
         source = emit.render(result.program, backend)
-        assert 'test_sampler = "rk4"  # spec.mf:32' in source
         assert "test_sampler_steps = 8  # spec.mf:32" in source
         assert "test_cfg_scale = 2.0  # spec.mf:32" in source
-        assert "sampler, sampler_steps, cfg_scale = SPLIT_SAMPLERS[split]" in source
+        assert 'return flows.integrate(velocity, batch["noise"], test_sampler_steps, "rk4")' in source
+        assert 'return flows.integrate(velocity, batch["noise"], sampler_steps, "euler")' in source
 
 
 def test_penalty_prefixes_reach_the_script_relative_to_the_model():
@@ -172,7 +175,9 @@ def test_penalty_prefixes_reach_the_script_relative_to_the_model():
     for backend in ("jax", "lightning", "mlx"):
         source = emit.render(result.program, backend)
         assert 'penalties = (("linear_0", 0.001), ("linear_1.weight", 0.5))  # spec.mf:21' in source
-    assert 'TRAIN_VALUES = ["loss", "grad_norm", "penalty"]' in emit.render(result.program, "jax")
+    jax = emit.render(result.program, "jax")  # the penalty is logged beside the loss
+    assert 'sums = {name: jnp.zeros(()) for name in ("loss", "grad_norm", "penalty")}' in jax
+    assert 'values["penalty"] = jax_training.parameter_penalty(model, penalties)' in jax
 
 
 def test_epoch_keys_are_refused_where_a_template_does_not_render_them():
