@@ -99,8 +99,8 @@ def check(
     what ``specc compile --backend`` runs. Without one, ``backend_warnings`` (``specc lint``
     without ``--backend``) runs every backend's checks and reports what one backend refuses
     as a warning naming it, and what every backend refuses as errors."""
-    from specc.compiler.check import contracts
     from specc.compiler import lower as plan
+    from specc.compiler.check import backend_capabilities, contracts, parameter_prefixes
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -140,11 +140,11 @@ def check(
         graphs = {}
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
-    contracts.check_freeze(facts, graphs)
-    contracts.check_penalties(facts, graphs)
+    parameter_prefixes.check_freeze(facts, graphs)
+    parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
     if backend is not None:
-        contracts.check_backend(facts, backend, graphs)
+        backend_capabilities.check_backend(facts, backend, graphs)
     elif backend_warnings:
         facts.diagnostics += every_backend(facts, graphs)
     diagnostics += facts.diagnostics
@@ -165,13 +165,13 @@ def every_backend(facts, graphs) -> list[Diagnostic]:
     import copy
 
     from specc.compiler.backends import BACKEND_NAMES
-    from specc.compiler.check import contracts
+    from specc.compiler.check import backend_capabilities
 
     found = {}
     for name in BACKEND_NAMES:
         sink = copy.copy(facts)
         sink.diagnostics = []
-        contracts.check_backend(sink, name, graphs)
+        backend_capabilities.check_backend(sink, name, graphs)
         found[name] = sink.diagnostics
     refused_by = {}
     for name, diagnostics in found.items():

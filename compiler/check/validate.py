@@ -162,11 +162,11 @@ class _Converter:
         """Validate one component's arguments with its own pydantic model."""
         from pydantic import ValidationError
 
-        from specc.compiler.check import validators as schema_lean
+        from specc.compiler.check import validators
         from specc.compiler.check.validation_messages import diagnostic_for
 
         try:
-            return schema_lean.component_values(kind, name, _strip_failed(data))
+            return validators.component_values(kind, name, _strip_failed(data))
         except ValidationError as error:
             failed_before = set(self.failed)
             for problem in error.errors(include_url=False):
@@ -290,7 +290,7 @@ def validate_sections(resolution: Resolution) -> Checked:
     """Validate every resolved section; diagnostics for everything wrong, all at once."""
     from pydantic import ValidationError  # pydantic: imported only when a spec is validated
 
-    from specc.compiler.check import validators as schema_lean
+    from specc.compiler.check import validators
 
     checked = Checked()
     for key, section in resolution.sections.items():
@@ -300,7 +300,7 @@ def validate_sections(resolution: Resolution) -> Checked:
             continue
         data = _section_data(section, converter, (), _display(section))
         try:
-            values = schema_lean.section_values(section.kind, section.component, _strip_failed(data))
+            values = validators.section_values(section.kind, section.component, _strip_failed(data))
             dropped = frozenset()
         except ValidationError as error:
             errors = error.errors(include_url=False)
@@ -341,10 +341,10 @@ def _partial(data: dict, errors, failed, section: ResolvedSection) -> tuple[dict
             cleaned[name] = stand_in
     from pydantic import ValidationError
 
-    from specc.compiler.check import validators as schema_lean
+    from specc.compiler.check import validators
 
     try:
-        return schema_lean.section_values(section.kind, section.component, _strip_failed(cleaned)), frozenset(dropped)
+        return validators.section_values(section.kind, section.component, _strip_failed(cleaned)), frozenset(dropped)
     except ValidationError:
         return None, frozenset(dropped)
 

@@ -1,9 +1,9 @@
 """Fast validators for checking specs: the registry's pydantic types as TypedDicts.
 
-``schema.py`` builds ``BaseModel`` classes (for ``specc schema``); building a model class
+``json_schema.py`` builds ``BaseModel`` classes (for ``specc schema``); building a model class
 costs several milliseconds, which a cold ``specc lint`` pays for every section and
-component it meets. Validation therefore uses the same annotations (``schema.annotation``,
-lean form) on TypedDicts with the same config (``extra="forbid"``, strict) through
+component it meets. Validation therefore uses the same annotations (``json_schema.annotation``,
+plain-component form) on TypedDicts with the same config (``extra="forbid"``, strict) through
 pydantic ``TypeAdapter``s, one per section and per component used, and fills the
 registry's defaults afterwards, so the values equal a model's ``model_dump()``.
 """
@@ -36,7 +36,7 @@ def _typed_dict(name: str, fields: dict):
 
 def _fields(parameters) -> dict:
     return {
-        parameter.name: (Required if parameter.required else NotRequired)[annotation(parameter, lean=True)]
+        parameter.name: (Required if parameter.required else NotRequired)[annotation(parameter, plain_components=True)]
         for parameter in parameters
     }
 
@@ -67,7 +67,7 @@ def _component_adapter(kind: str, name: str) -> TypeAdapter:
 def _fill(values: dict, parameters) -> dict:
     for parameter in parameters:
         if parameter.name not in values:
-            values[parameter.name] = default_value(parameter, lean=True)
+            values[parameter.name] = default_value(parameter, plain_components=True)
     return values
 
 

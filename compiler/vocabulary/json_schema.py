@@ -39,18 +39,18 @@ def _scalar(name: str, range_text: str):
     return Annotated[base, Field(**constraints)] if constraints else base
 
 
-def annotation(parameter: registry.Param, lean: bool = False):
-    """The pydantic annotation of one registry parameter type. ``lean``: component-valued
+def annotation(parameter: registry.Param, plain_components: bool = False):
+    """The pydantic annotation of one registry parameter type. ``plain_components``: component-valued
     parameters are plain mappings (validated one by one with ``component_model``)."""
     kind = parameter.type
     optional = kind.endswith("?")
     kind = kind.rstrip("?")
-    result = _lean_annotation(kind) if lean else None
+    result = _plain_component_annotation(kind) if plain_components else None
     result = result or _annotation(kind, parameter)
     return Optional[result] if optional else result
 
 
-def _lean_annotation(kind: str):
+def _plain_component_annotation(kind: str):
     if kind in COMPONENT_VALUED:
         return dict
     if kind == "terms":
@@ -96,19 +96,19 @@ def component_defaults(kind: str, name: str) -> dict:
     return data
 
 
-def default_value(parameter: registry.Param, lean: bool = False):
+def default_value(parameter: registry.Param, plain_components: bool = False):
     """The parameter's default as pydantic data: component names become validated models
-    (plain mappings when ``lean``), so that a dump holds the same shape whether a value was
+    (plain mappings when ``plain_components``), so that a dump holds the same shape whether a value was
     written or defaulted."""
     if parameter.required:
         return ...
     default = parameter.default
     kind = parameter.type.rstrip("?")
-    if lean and kind in COMPONENT_VALUED and isinstance(default, str):
+    if plain_components and kind in COMPONENT_VALUED and isinstance(default, str):
         return component_defaults(kind, default)
-    if lean and kind == "terms" and isinstance(default, str):
+    if plain_components and kind == "terms" and isinstance(default, str):
         return [{"weight": 1.0, "term": component_defaults("loss", default)}]
-    if lean and kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
+    if plain_components and kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
         return [component_defaults(kind[5:-1], name) for name in default]
     if kind in COMPONENT_VALUED and isinstance(default, str):
         return component_model(kind, default)(kind=default)
@@ -121,8 +121,9 @@ def default_value(parameter: registry.Param, lean: bool = False):
     return list(default) if isinstance(default, tuple) else default
 
 
-def _field(parameter: registry.Param, lean: bool = False):
-    return (annotation(parameter, lean), Field(default_value(parameter, lean), description=parameter.doc or None))
+def _field(parameter: registry.Param, plain_components: bool = False):
+    annotated = annotation(parameter, plain_components)
+    return (annotated, Field(default_value(parameter, plain_components), description=parameter.doc or None))
 
 
 def model_name(*parts: str) -> str:
@@ -155,7 +156,8 @@ def term_model() -> type[BaseModel]:
 @lru_cache(maxsize=None)
 def section_model(kind: str, component: str | None) -> type[BaseModel]:
     """The model of one section (with its component's parameters and nested sections).
-    Checking a spec uses the same annotations through ``schema_lean`` (faster to build)."""
+    Checking a spec uses the same annotations through ``specc.compiler.check.validators``
+    (faster to build)."""
     definition = registry.SECTIONS[kind]
     fields = {}
     if definition.component_kind:

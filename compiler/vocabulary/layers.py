@@ -24,7 +24,7 @@ from typing import Callable
 
 from specc.compiler.vocabulary import shape_rules_signal as audio
 from specc.compiler.vocabulary import shape_rules as rules
-from specc.compiler.vocabulary import shape_rules_extensions as more
+from specc.compiler.vocabulary import shape_rules_extensions as extended_rules
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
 
 from specc.compiler.backends import implementing
@@ -66,13 +66,13 @@ class Entry:
     named_by_target: bool = False
 
 
-def _x(doc: str = "input tensor") -> Argument:
+def _input_tensor(doc: str = "input tensor") -> Argument:
     return Argument("x", "tensor", doc=doc)
 
 
-_INIT = Argument("init", "enum", more.DEFAULT_INIT,
+_INIT = Argument("init", "enum", extended_rules.DEFAULT_INIT,
                  "initial weight: uniform_fan_in (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too), or the constant "
-                 "zeros or ones (bias zeros); `init = zeros` starts the layer at output 0", more.LAYER_INITS)
+                 "zeros or ones (bias zeros); `init = zeros` starts the layer at output 0", extended_rules.LAYER_INITS)
 _CONV_COMMON = (
     Argument("stride", "ints", 1, "step of the window"),
     Argument("padding", "padding", 0, "zeros (or reflections) added on both sides; `same` keeps the length (stride 1)"),
@@ -100,21 +100,21 @@ def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", return
 
 
 _LAYERS = [
-    _layer("linear", "Linear", [_x(), Argument("out", "int", doc="output features"),
+    _layer("linear", "Linear", [_input_tensor(), Argument("out", "int", doc="output features"),
                                 Argument("bias", "bool", True, "add a learned bias"), _INIT],
-           more.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
+           extended_rules.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
            "weight [out, in], bias [out]; uniform_fan_in with fan_in = in (or as `init` says)"),
-    _layer("conv1d", "Conv1d", [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
+    _layer("conv1d", "Conv1d", [_input_tensor("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
                                 Argument("kernel", "int", doc="window length"), *_CONV_COMMON],
-           more.with_init(rules.conv1d), "1-D convolution over the time axis (channels-last).",
+           extended_rules.with_init(rules.conv1d), "1-D convolution over the time axis (channels-last).",
            "[B, T, C_in] -> [B, (T + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1, channels]",
            _CONV_PARAMETERS),
-    _layer("conv2d", "Conv2d", [_x("[B, H, W, C_in]"), Argument("channels", "int", doc="output channels"),
+    _layer("conv2d", "Conv2d", [_input_tensor("[B, H, W, C_in]"), Argument("channels", "int", doc="output channels"),
                                 Argument("kernel", "ints", doc="window size: an int or [kh, kw]"), *_CONV_COMMON],
-           more.with_init(rules.conv2d), "2-D convolution (channels-last); kernel, stride, padding, dilation may be pairs.",
+           extended_rules.with_init(rules.conv2d), "2-D convolution (channels-last); kernel, stride, padding, dilation may be pairs.",
            "[B, H, W, C_in] -> [B, H_out, W_out, channels], each axis as conv1d", _CONV_PARAMETERS),
     _layer("conv_transpose1d", "ConvTranspose1d",
-           [_x("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
+           [_input_tensor("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
             Argument("kernel", "int", doc="window length"), Argument("stride", "int", 1, "upsampling factor"),
             Argument("padding", "int", 0, "removed from both ends"),
             Argument("output_padding", "int", 0, "added at the end (< stride or dilation)"),
@@ -122,18 +122,18 @@ _LAYERS = [
             Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias"),
             Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`"),
             _INIT],
-           more.with_init(rules.conv_transpose1d), "Transposed 1-D convolution (upsampling).",
+           extended_rules.with_init(rules.conv_transpose1d), "Transposed 1-D convolution (upsampling).",
            "[B, T, C_in] -> [B, (T - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1, channels]",
            "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel "
            "(or as `init` says)"),
-    _layer("layernorm", "LayerNorm", [_x(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
+    _layer("layernorm", "LayerNorm", [_input_tensor(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
            rules.layernorm, "Normalise the last axis to zero mean and unit variance.", "[..., D] -> [..., D]",
            "weight [D] (ones), bias [D] (zeros) when affine"),
-    _layer("groupnorm", "GroupNorm", [_x("[B, ..., C]"), Argument("groups", "int", doc="number of channel groups"),
+    _layer("groupnorm", "GroupNorm", [_input_tensor("[B, ..., C]"), Argument("groups", "int", doc="number of channel groups"),
                                       Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
            rules.groupnorm, "Normalise each group of channels over the group and all non-batch axes.",
            "[B, ..., C] -> [B, ..., C] (C divisible by groups)", "weight [C] (ones), bias [C] (zeros) when affine"),
-    _layer("rmsnorm", "RMSNorm", [_x(), Argument("eps", "float", 1e-6, "added to the mean square"), _NORM_AFFINE],
+    _layer("rmsnorm", "RMSNorm", [_input_tensor(), Argument("eps", "float", 1e-6, "added to the mean square"), _NORM_AFFINE],
            rules.rmsnorm, "Divide the last axis by its root mean square.", "[..., D] -> [..., D]",
            "weight [D] (ones) when affine"),
     _layer("embedding", "Embedding", [Argument("ids", "tensor", doc="integer ids (i32 or i64)"),
@@ -142,36 +142,36 @@ _LAYERS = [
            rules.embedding, "Look up one learned vector per id.", "[...] (integer) -> [..., dim] (f32)",
            "weight [num, dim]; normal"),
     _layer("attention", "MultiHeadAttention",
-           [_x("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
+           [_input_tensor("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
             Argument("causal", "bool", False, "mask future positions"),
             Argument("bias", "bool", True, "biases in the four projections"),
             Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x"),
             Argument("mask", "optional_tensor", None,
                      "bool [B, S] key padding mask, True = attend (combined with `causal`); a query with no "
                      "key to attend outputs 0")],
-           more.attention, "Multi-head attention with query, key, value and output projections "
+           extended_rules.attention, "Multi-head attention with query, key, value and output projections "
            "(self-attention, or cross-attention to `context`); keys hidden by `causal` or `mask` get weight 0.",
            "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
            "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
-    _layer("dropout", "Dropout", [_x(), Argument("rate", "float", doc="probability of zeroing an element")],
+    _layer("dropout", "Dropout", [_input_tensor(), Argument("rate", "float", doc="probability of zeroing an element")],
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
            "[...] -> [...]", "none"),
     _layer("positional_embedding", "PositionalEmbedding",
-           [_x("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)")],
+           [_input_tensor("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)")],
            rules.positional_embedding, "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
            "is checked at run time, a concrete T > max_length is E0618).",
            "[B, T, D] -> [B, T, D]", "weight [max_length, D]; normal"),
     _layer("parameter", "FreeParameter",
            [Argument("shape", "shape", doc="sizes of the array (positive integers, no batch axis)"),
             Argument("init", "initializer", "zeros", "initial value: zeros, ones, normal (N(0, 1)) or "
-                     "normal(std) (N(0, std^2))", more.FREE_PARAMETER_INITS)],
-           more.free_parameter, "A learned tensor of its own (GRN's gamma and beta, a null condition): "
+                     "normal(std) (N(0, std^2))", extended_rules.FREE_PARAMETER_INITS)],
+           extended_rules.free_parameter, "A learned tensor of its own (GRN's gamma and beta, a null condition): "
            "the sub-module is named after the assigned value, `gamma = parameter([1, 1, C])` gives the "
            "parameter `gamma_0.weight`; arithmetic broadcasts it.",
            "() -> f32[shape]", "weight [shape]; as `init` says", named_by_target=True),
     _layer("gaussian_sample", "GaussianSample",
            [Argument("mean", "tensor", doc="f32 mean"), Argument("logvar", "tensor", doc="f32 log-variance, shape of mean")],
-           more.gaussian_sample, "Reparameterised Gaussian draw (VAE): `mean + exp(logvar / 2) * eps`, "
+           extended_rules.gaussian_sample, "Reparameterised Gaussian draw (VAE): `mean + exp(logvar / 2) * eps`, "
            "eps ~ N(0, I) drawn fresh per call in training (gradients reach mean and logvar through the "
            "formula); `mean` in evaluation. The noise comes from the backend's random stream as "
            "dropout's does.", "[...] x [...] -> [...]", "none"),
@@ -183,89 +183,89 @@ _UNARY = {
 }
 
 _OPS = [
-    _op("gelu", [_x(), Argument("approximate", "enum", "none", "exact erf form or tanh approximation", ("none", "tanh"))],
+    _op("gelu", [_input_tensor(), Argument("approximate", "enum", "none", "exact erf form or tanh approximation", ("none", "tanh"))],
         rules.same_shape, "Gaussian error linear unit.", "[...] -> [...]"),
-    *[_op(name, [_x()], rules.same_shape, doc, "[...] -> [...]") for name, doc in _UNARY.items()],
-    _op("leaky_relu", [_x(), Argument("negative_slope", "float", 0.01, "slope for x < 0")],
+    *[_op(name, [_input_tensor()], rules.same_shape, doc, "[...] -> [...]") for name, doc in _UNARY.items()],
+    _op("leaky_relu", [_input_tensor(), Argument("negative_slope", "float", 0.01, "slope for x < 0")],
         rules.same_shape, "max(x, 0) + negative_slope * min(x, 0).", "[...] -> [...]"),
-    _op("elu", [_x(), Argument("alpha", "float", 1.0, "value approached for x -> -inf is -alpha")],
+    _op("elu", [_input_tensor(), Argument("alpha", "float", 1.0, "value approached for x -> -inf is -alpha")],
         rules.same_shape, "Exponential linear unit: x for x > 0, alpha * (exp(x) - 1) otherwise.", "[...] -> [...]"),
-    _op("softmax", [_x(), Argument("axis", "int", -1, "normalised axis")], rules.softmax,
+    _op("softmax", [_input_tensor(), Argument("axis", "int", -1, "normalised axis")], rules.softmax,
         "exp(x) / sum(exp(x)) along an axis.", "[...] -> [...]"),
-    _op("mean", [_x(), Argument("axis", "ints", -1, "reduced axis or axes"),
+    _op("mean", [_input_tensor(), Argument("axis", "ints", -1, "reduced axis or axes"),
                  Argument("keepdims", "bool", False, "keep reduced axes with size 1")],
         rules.reduce, "Mean over axes.", "reduced axes removed (or 1 with keepdims)"),
-    _op("sum", [_x(), Argument("axis", "ints", -1, "reduced axis or axes"),
+    _op("sum", [_input_tensor(), Argument("axis", "ints", -1, "reduced axis or axes"),
                 Argument("keepdims", "bool", False, "keep reduced axes with size 1")],
         rules.reduce, "Sum over axes.", "reduced axes removed (or 1 with keepdims)"),
     _op("matmul", [Argument("a", "tensor", doc="[..., n, k]"), Argument("b", "tensor", doc="[..., k, m]")],
         rules.matmul, "Matrix product over the last two axes, leading axes broadcast.", "[..., n, k] x [..., k, m] -> [..., n, m]"),
-    _op("reshape", [_x(), Argument("shape", "shape", doc="full target shape, at most one -1")],
+    _op("reshape", [_input_tensor(), Argument("shape", "shape", doc="full target shape, at most one -1")],
         rules.reshape, "Same values, new shape (row-major).", "[...] -> shape (same number of values)"),
-    _op("transpose", [_x(), Argument("axes", "ints", doc="a permutation of all axes")],
+    _op("transpose", [_input_tensor(), Argument("axes", "ints", doc="a permutation of all axes")],
         rules.transpose, "Permute axes.", "[d_0, ..., d_n] -> [d_axes[0], ..., d_axes[n]]"),
-    _op("swapaxes", [_x(), Argument("axis1", "int", doc="first axis"), Argument("axis2", "int", doc="second axis")],
+    _op("swapaxes", [_input_tensor(), Argument("axis1", "int", doc="first axis"), Argument("axis2", "int", doc="second axis")],
         rules.swapaxes, "Exchange two axes.", "axis1 and axis2 exchanged"),
     _op("concat", [Argument("tensors", "tensors", doc="list of tensors"), Argument("axis", "int", -1, "joined axis")],
         rules.concat, "Join tensors along an axis; other axes must match.", "sizes along `axis` add up"),
-    _op("split", [_x(), Argument("sections", "int", doc="number of equal parts"),
+    _op("split", [_input_tensor(), Argument("sections", "int", doc="number of equal parts"),
                   Argument("axis", "int", -1, "cut axis")],
         rules.split, "Cut an axis into equal parts; returns that many tensors.",
         "[..., n * s] -> s tensors [..., n]", returns_list=True),
-    _op("pad", [_x(), Argument("before", "int", doc="values added before"),
+    _op("pad", [_input_tensor(), Argument("before", "int", doc="values added before"),
                 Argument("after", "int", doc="values added after"), Argument("axis", "int", -1, "padded axis"),
                 Argument("mode", "enum", "zeros", "zeros or reflection (edge not repeated)", ("zeros", "reflect"))],
         rules.pad, "Pad one axis.", "axis grows by before + after"),
-    _op("avg_pool1d", [_x("[B, T, C]"), Argument("kernel", "int", doc="window"),
+    _op("avg_pool1d", [_input_tensor("[B, T, C]"), Argument("kernel", "int", doc="window"),
                        Argument("stride", "optional_int", None, "step (default: the window)"),
                        Argument("padding", "int", 0, "zeros on both sides (counted in the mean)")],
         rules.pool1d, "Mean over windows along T.", "[B, T, C] -> [B, (T + 2 * padding - kernel) // stride + 1, C]"),
-    _op("max_pool1d", [_x("[B, T, C]"), Argument("kernel", "int", doc="window"),
+    _op("max_pool1d", [_input_tensor("[B, T, C]"), Argument("kernel", "int", doc="window"),
                        Argument("stride", "optional_int", None, "step (default: the window)"),
                        Argument("padding", "int", 0, "-inf on both sides")],
         rules.pool1d, "Maximum over windows along T.", "as avg_pool1d"),
-    _op("avg_pool2d", [_x("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
+    _op("avg_pool2d", [_input_tensor("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
                        Argument("stride", "ints", None, "step (default: the window)"),
                        Argument("padding", "ints", 0, "zeros on both sides")],
         rules.pool2d, "Mean over 2-D windows.", "[B, H, W, C] -> [B, H_out, W_out, C]"),
-    _op("max_pool2d", [_x("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
+    _op("max_pool2d", [_input_tensor("[B, H, W, C]"), Argument("kernel", "ints", doc="window: int or pair"),
                        Argument("stride", "ints", None, "step (default: the window)"),
                        Argument("padding", "ints", 0, "-inf on both sides")],
         rules.pool2d, "Maximum over 2-D windows.", "as avg_pool2d"),
-    _op("flatten", [_x(), Argument("start_axis", "int", 1, "first merged axis")],
+    _op("flatten", [_input_tensor(), Argument("start_axis", "int", 1, "first merged axis")],
         rules.flatten, "Merge the axes from start_axis on.", "[B, a, b] -> [B, a * b]"),
-    _op("positions", [_x("any tensor with the counted axis"), Argument("axis", "int", 1, "the axis whose positions are counted"),
+    _op("positions", [_input_tensor("any tensor with the counted axis"), Argument("axis", "int", 1, "the axis whose positions are counted"),
                       Argument("batched", "bool", False, "repeat the positions over the first axis")],
-        more.positions, "Integer positions 0, 1, ..., n - 1 of an axis of length n (for fixed positional "
+        extended_rules.positions, "Integer positions 0, 1, ..., n - 1 of an axis of length n (for fixed positional "
         "encodings: `x + sinusoidal(positions(x), D)`).", "[B, n, ...] -> i64[n] (batched: i64[B, n])"),
-    _op("sinusoidal", [_x("[...] times or (integer) positions"), Argument("dim", "int", doc="embedding size (even)")],
+    _op("sinusoidal", [_input_tensor("[...] times or (integer) positions"), Argument("dim", "int", doc="embedding size (even)")],
         rules.sinusoidal, "concat(cos(x f), sin(x f)), f_i = exp(-ln(10000) i / (dim / 2)).", "[...] -> [..., dim]"),
-    _op("stft", [_x("[B, T] signal"), Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
+    _op("stft", [_input_tensor("[B, T] signal"), Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
                  Argument("window", "enum", "hann", "periodic Hann or rectangular", ("hann", "rectangular"))],
         audio.stft, "One-sided centred STFT (reflect padding), [real, imag] last.",
         "[B, T] -> [B, 1 + (T + 2 * (n_fft // 2) - n_fft) // hop, n_fft // 2 + 1, 2]", module="preprocess"),
-    _op("mel_spectrogram", [_x("[B, T] signal"), Argument("sample_rate", "int", doc="samples per second"),
+    _op("mel_spectrogram", [_input_tensor("[B, T] signal"), Argument("sample_rate", "int", doc="samples per second"),
                             Argument("n_fft", "int", doc="frame length"), Argument("hop", "int", doc="hop length"),
                             Argument("n_mels", "int", doc="mel bands"), Argument("f_min", "float", 0.0, "lowest frequency"),
                             Argument("f_max", "optional_float", None, "highest frequency (default sample_rate / 2)"),
                             Argument("log", "bool", True, "log(mel + 1e-6)")],
         audio.mel_spectrogram, "Power STFT through an HTK mel filterbank.", "[B, T] -> [B, frames, n_mels]",
         module="preprocess"),
-    _op("complex_magnitude", [_x("[..., 2] real and imaginary parts"),
+    _op("complex_magnitude", [_input_tensor("[..., 2] real and imaginary parts"),
                               Argument("eps", "float", 0.0, "added under the square root")],
         audio.complex_magnitude, "sqrt(re^2 + im^2 + eps).", "[..., 2] -> [...]", module="preprocess"),
-    _op("complex_power", [_x("[..., 2] real and imaginary parts")], audio.complex_power, "re^2 + im^2.",
+    _op("complex_power", [_input_tensor("[..., 2] real and imaginary parts")], audio.complex_power, "re^2 + im^2.",
         "[..., 2] -> [...]", module="preprocess"),
-    _op("mdct", [_x("[B, T] signal"), Argument("window", "int", doc="hop N (frames of 2N samples)")],
+    _op("mdct", [_input_tensor("[B, T] signal"), Argument("window", "int", doc="hop N (frames of 2N samples)")],
         audio.mdct, "MDCT with a sine window, hop N, perfectly reconstructing.",
         "[B, T] -> [B, ceil(T / N) + 1, N]", module="preprocess"),
-    _op("imdct", [_x("[B, F, N] coefficients"), Argument("length", "int", doc="samples of the signal")],
+    _op("imdct", [_input_tensor("[B, F, N] coefficients"), Argument("length", "int", doc="samples of the signal")],
         audio.imdct, "Inverse of mdct: imdct(mdct(x), T) == x.", "[B, ceil(length / N) + 1, N] -> [B, length]",
         module="preprocess"),
-    _op("reshape_patches", [_x("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
+    _op("reshape_patches", [_input_tensor("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
         audio.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
         "[B, T] -> [B, ceil(T / patch), patch]", module="preprocess"),
-    _op("merge_patches", [_x("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
+    _op("merge_patches", [_input_tensor("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
         audio.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
         module="preprocess"),
 ]

@@ -1,9 +1,9 @@
 """The registry: every component and section a spec can name, declared once, as data.
 
 Validation (``schema.py``, ``validate.py``), did-you-mean, ``specc schema``, docs and the
-backends all read these tables: the components are in ``registry_components.py``, the
-sections here. Adding a component is one entry there (plus its runtime implementation per
-backend).
+backends all read these tables: the components are in ``components.py`` and
+``objectives.py``, the sections here. Adding a component is one entry there (plus its
+runtime implementation per backend).
 
 Parameter types (``Param.type``), a small closed vocabulary:
 
@@ -50,52 +50,51 @@ from specc.compiler.vocabulary.types import (  # noqa: F401 (re-exported)
     Range,
     SectionDef,
     field_dims,
+    parameter,
     parse_range,
 )
 
-P = Param
-
 DATA_KEYS = (
-    P("batch_size", "int", REQUIRED, "examples per batch", ">=1"),
-    P("coupling", "enum", "none", "minibatch coupling of noise and data (ot: exact OT)", choices=("none", "ot")),
-    P("eval_batch_size", "int?", None, "batch size of evaluation (default: batch_size)", ">=1"),
+    parameter("batch_size", "int", REQUIRED, "examples per batch", ">=1"),
+    parameter("coupling", "enum", "none", "minibatch coupling of noise and data (ot: exact OT)", choices=("none", "ot")),
+    parameter("eval_batch_size", "int?", None, "batch size of evaluation (default: batch_size)", ">=1"),
     # loader keys (runtime/data/loader.py loader_options; docs/runtime.md "Loader options")
-    P("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
-    P("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
-    P("persistent_workers", "bool", False, "keep the worker threads between epochs"),
-    P("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
-    P("worker_type", "enum", "thread", "how workers run (threads; processes are not supported)", choices=("thread",)),
-    P("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
-    P("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
+    parameter("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
+    parameter("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
+    parameter("persistent_workers", "bool", False, "keep the worker threads between epochs"),
+    parameter("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
+    parameter("worker_type", "enum", "thread", "how workers run (threads; processes are not supported)", choices=("thread",)),
+    parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
+    parameter("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
 )
 
-OPTIMIZER_KEYS = (P("models", "list[model]", (), "models this optimizer updates (default: all)"),)
+OPTIMIZER_KEYS = (parameter("models", "list[model]", (), "models this optimizer updates (default: all)"),)
 
 # ----------------------------------------------------------------------- sections
 
 TRAIN_KEYS = (
-    P("max_steps", "int?", None, "training steps (one batch and its updates each)", ">=1"),
-    P("max_epochs", "int?", None, "training epochs", ">=1"),
-    P("seed", "int", 0, "seed of initialisation and data order", ">=0"),
-    P("precision", "enum", "fp32", "compute precision", choices=("fp32", "bf16", "fp16")),
-    P("log_every", "int", 50, "steps between train rows of metrics.csv", ">=1"),
-    P("eval_every", "int?", None, "steps between evaluations (also at the end)", ">=1"),
-    P(
+    parameter("max_steps", "int?", None, "training steps (one batch and its updates each)", ">=1"),
+    parameter("max_epochs", "int?", None, "training epochs", ">=1"),
+    parameter("seed", "int", 0, "seed of initialisation and data order", ">=0"),
+    parameter("precision", "enum", "fp32", "compute precision", choices=("fp32", "bf16", "fp16")),
+    parameter("log_every", "int", 50, "steps between train rows of metrics.csv", ">=1"),
+    parameter("eval_every", "int?", None, "steps between evaluations (also at the end)", ">=1"),
+    parameter(
         "val_check_interval",
         "float?",
         None,
         "fraction of an epoch between evaluations, counted within each epoch (Lightning's float form)",
         "(0,1]",
     ),
-    P("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
-    P("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
-    P("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
-    P("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
-    P("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
-    P("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
-    P("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
-    P("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
-    P(
+    parameter("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
+    parameter("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
+    parameter("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
+    parameter("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
+    parameter("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
+    parameter("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
+    parameter("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
+    parameter("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
+    parameter(
         "callbacks",
         "list[callback]",
         ("progress_bar", "lr_monitor", "grad_norm_monitor"),
@@ -104,27 +103,27 @@ TRAIN_KEYS = (
 )
 
 CHECKPOINT_KEYS = (
-    P("every", "int?", None, "steps between checkpoints (also at the end)", ">=1"),
-    P("keep", "int", 1, "best checkpoints kept (plus last)", ">=1"),
-    P("monitor", "str?", None, "metric ranking checkpoints: split/name"),
-    P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
-    P("last", "bool", True, "keep a `last` pointer (false is not rendered by any backend yet: E0801)"),
-    P("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
-    P("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
+    parameter("every", "int?", None, "steps between checkpoints (also at the end)", ">=1"),
+    parameter("keep", "int", 1, "best checkpoints kept (plus last)", ">=1"),
+    parameter("monitor", "str?", None, "metric ranking checkpoints: split/name"),
+    parameter("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
+    parameter("last", "bool", True, "keep a `last` pointer (false is not rendered by any backend yet: E0801)"),
+    parameter("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
+    parameter("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
 )
 
 EARLY_STOPPING_KEYS = (
-    P("monitor", "str", "val/loss", "metric watched: split/name"),
-    P("patience", "int", 10, "evaluations without improvement before stopping", ">=1"),
-    P("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
-    P("min_delta", "float", 0.0, "smallest change counted as improvement", ">=0"),
-    P("verbose", "bool", False, "print why training stopped"),
+    parameter("monitor", "str", "val/loss", "metric watched: split/name"),
+    parameter("patience", "int", 10, "evaluations without improvement before stopping", ">=1"),
+    parameter("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
+    parameter("min_delta", "float", 0.0, "smallest change counted as improvement", ">=0"),
+    parameter("verbose", "bool", False, "print why training stopped"),
 )
 
 EVAL_KEYS = (
-    P("sampler", "sampler?", None, "ODE sampler of generative objectives"),
-    P("test_sampler", "sampler?", None, "sampler of the test split only (default: sampler)"),
-    P("metrics", "list[metric]", (), "metrics computed on val and test, logged as val/<name>"),
+    parameter("sampler", "sampler?", None, "ODE sampler of generative objectives"),
+    parameter("test_sampler", "sampler?", None, "sampler of the test split only (default: sampler)"),
+    parameter("metrics", "list[metric]", (), "metrics computed on val and test, logged as val/<name>"),
 )
 
 SECTIONS = {
@@ -206,5 +205,6 @@ __all__ = [
     "components",
     "field_dims",
     "lookup",
+    "parameter",
     "parse_range",
 ]

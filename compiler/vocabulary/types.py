@@ -1,7 +1,8 @@
 """The vocabulary of the registry: parameters, fields, contracts, components and sections.
 
-The tables themselves are in ``registry_components.py`` (components) and ``registry.py``
-(sections); see ``registry.py`` for the parameter type vocabulary and range syntax.
+The tables themselves are in ``components.py`` and ``objectives.py`` (components) and
+``registry.py`` (sections), which declare each parameter with :data:`parameter`; see
+``registry.py`` for the parameter type vocabulary and range syntax.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class Param:
     @property
     def required(self) -> bool:
         return self.default is REQUIRED
+
+
+parameter = Param  # how the tables declare one: parameter("lr", "float", 1e-3, "learning rate", ">0")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import pytest
 
 from specc.compiler.vocabulary import registry
 from specc.compiler.vocabulary import json_schema as schema
-from specc.compiler.check import validators as schema_lean
+from specc.compiler.check import validators
 
 
 def test_every_component_has_a_doc_and_a_backend():
@@ -25,14 +25,14 @@ def test_component_defaults_validate_with_the_model(kind):
         if any(parameter.required for parameter in component.params):
             continue
         dumped = schema.component_model(kind, name)(kind=name).model_dump()
-        assert dumped == schema_lean.component_values(kind, name, {"kind": name})
+        assert dumped == validators.component_values(kind, name, {"kind": name})
 
 
 def test_section_values_equal_model_dump():
     data = {"max_steps": 10, "checkpoint": {"keep": 2}}
-    lean = schema_lean.section_values("train", None, dict(data, checkpoint=dict(data["checkpoint"])))
+    plain = validators.section_values("train", None, dict(data, checkpoint=dict(data["checkpoint"])))
     model = schema.section_model("train", None).model_validate(data).model_dump()
-    assert lean == model
+    assert plain == model
 
 
 def test_field_dims_follow_source_arguments():
