@@ -13,8 +13,43 @@ from __future__ import annotations
 import inspect
 import re
 
+from specc.compiler.emit.calls import (
+    call,
+    cross_entropy_options,
+    cross_entropy_term_arguments,
+    early_stopping_call,
+    literal_keywords,
+)
+from specc.compiler.emit.configuration import (
+    ConfigurationBlock,
+    entry,
+    plain,
+    plain_arguments,
+    source_default,
+)
 from specc.compiler.emit.filters import EmitError, identifier, literal
-from specc.runtime.data import LOADER_KEYS, SOURCES
+from specc.compiler.emit.imports import jax_imports
+from specc.compiler.emit.objectives import (
+    check_adversarial_models,
+    discriminator_logits,
+    language_model_view,
+    program_adversarial_view,
+    program_language_model_view,
+)
+from specc.compiler.emit.render import (
+    NotImplementedByBackend,
+    evaluation_view,
+    flow_view,
+    source_arguments,
+)
+from specc.compiler.emit.trainer import (
+    callback_settings,
+    model_frozen,
+    optional_training_values,
+    penalties,
+    program_callbacks,
+)
+from specc.runtime.data import LOADER_KEYS
 from specc.runtime.data.loader import LOADER_OPTIONS
 
 # objective kind -> the values every training step adds up and logs (besides lr and
@@ -25,20 +60,12 @@ TRAIN_VALUES = {
     "improved_mean_flow": ["loss", "grad_norm", "mse"],
 }
 DEFAULT_TRAIN_VALUES = ["loss", "grad_norm"]
-# the registry's optimizer defaults (optax's own differ), as runtime/jax/training.py had them
-OPTIMIZER_DEFAULTS = {
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
-}
 # schedule kind -> the argument defaulting to the optimizer's lr
 SCHEDULE_LR = {"constant": "lr", "warmup_cosine": "peak", "warmup_linear": "peak", "step": "initial", "exponential": "initial"}
 # the order of each schedule's arguments (the runtime's signature)
 SCHEDULE_ORDER = ("lr", "initial", "peak", "warmup", "total", "step_size", "gamma", "decay_rate", "min_ratio")
 # schedule arguments whose configuration name would be ambiguous
 SCHEDULE_NAMES = {"total": "schedule_total", "gamma": "schedule_gamma", "lr": "schedule_lr"}
-GROUPS = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
 
 
 def spec_set(origin: str) -> bool:
@@ -47,14 +74,13 @@ def spec_set(origin: str) -> bool:
     return origin == "--set" or re.fullmatch(r".+:\d+(:\d+)?", origin or "") is not None
 
 
-class Settings:
+class Settings(ConfigurationBlock):
     """The configuration block being built: ``value`` returns the code of a value (its
     configuration name when the spec set it or it matters to a reader, else a literal)."""
 
     def __init__(self, program):
+        super().__init__()
         self.origins = {item.key: item.origin for item in program.provenance}
-        self.groups = {title: [] for title in GROUPS}
-        self.names = set()
 
     def origin(self, key: str) -> str:
         return self.origins.get(key, "")
@@ -63,7 +89,7 @@ class Settings:
         name = identifier(name)
         if name not in self.names:
             self.names.add(name)
-            self.groups[group].append({"name": name, "value": value, "origin": origin, "lines": lines})
+            self.groups[group].append(entry(name, value, origin, lines))
         return name
 
     def value(self, group: str, name: str, value, key: str, always: bool = False) -> str:
@@ -81,20 +107,6 @@ class Settings:
         lines = [{"key": key, "value": values[key], "origin": self.origin(f"{section}.{key}")} for key in keys]
         return self.add(group, name, {key: values[key] for key in keys}, "", lines), keys
 
-    def result(self) -> list[dict]:
-        return [{"title": title, "entries": entries} for title, entries in self.groups.items() if entries]
-
-
-def keywords(arguments: dict) -> str:
-    """``name=literal, ...`` (``", "``-prefixed; empty for no arguments)."""
-    return "".join(f", {identifier(name)}={literal(value)}" for name, value in arguments.items())
-
-
-def call(function: str, *arguments: str, **named: str) -> str:
-    parts = list(arguments) + [f"{identifier(name)}={value}" for name, value in named.items()]
-    return f"{function}({', '.join(parts)})"
-
-
 # ----------------------------------------------------------------------------- values
 
 
@@ -102,15 +114,11 @@ def train_values(program) -> list[str]:
     """Names summed over the steps between two log lines: the objective's loss values then
     the gradient norms (language_model: ``loss``, ``cross_entropy``, one per expected-value
     term, ``grad_norm``; adversarial: the generator's values then the discriminator's)."""
-    from specc.compiler.emit.objectives import adversarial_view, language_model_view
-
     kind = program.objective.kind
     if kind == "language_model":
-        inputs = {"inputs": [name for name, _ in program.objective.inputs]}
-        return language_model_view(program, inputs)["values"] + ["grad_norm"]
+        return program_language_model_view(program)["values"] + ["grad_norm"]
     if kind == "adversarial":
-        models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
-        view = adversarial_view(program, models)
+        view = program_adversarial_view(program)
         return view["generator_values"] + view["discriminator_values"]
     values = list(TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES))
     return values + ["penalty"] if program.train.penalties else values  # train.penalties: their weighted sum
@@ -120,16 +128,8 @@ def callbacks(program) -> dict:
     """What ``train.callbacks`` asks for: the progress display's refresh rate (None: no
     display), the ``lr`` rows' interval (``step``, ``epoch`` or None) and whether the
     gradient norm is computed and logged."""
-    from specc.compiler.emit.render import plain
-
-    found = {item.kind: plain(item.arguments) or {} for item in program.train.callbacks}
-    progress = found.get("progress_bar")
-    monitor = found.get("lr_monitor")
-    return {
-        "progress": None if progress is None else int(progress.get("refresh_rate", 10)),
-        "lr": None if monitor is None else monitor.get("interval", "step"),
-        "grad_norm": "grad_norm_monitor" in found,
-    }
+    settings = callback_settings(program_callbacks(program))
+    return {key: settings[key] for key in ("progress", "lr", "grad_norm")}
 
 
 # ----------------------------------------------------------------------------- optimization
@@ -145,11 +145,8 @@ def optimizer_code(
     and sgd with coupled L2 before the update, adamw decoupled, lion), zero the frozen
     updates again. ``lr`` of a constant schedule is the float itself.
     """
-    from specc.compiler.emit.render import plain
-
     kind = plan.optimizer.kind
-    arguments = dict(OPTIMIZER_DEFAULTS[kind])
-    arguments.update(plain(plan.optimizer.arguments) or {})
+    arguments = plain(plan.optimizer.arguments)  # every default filled by the checker
     lr = settings.value("optimization", f"{prefix}lr", arguments["lr"], f"{key}.lr", always=True)
 
     def argument(name: str) -> str:
@@ -223,26 +220,17 @@ def clip_code(settings: Settings, train) -> dict:
 
 def source_defaults(kind: str, arguments: dict) -> dict:
     """The source's constructor arguments whose value differs from the runtime's default."""
-    try:
-        signature = inspect.signature(SOURCES[kind].__init__).parameters
-    except (KeyError, TypeError, ValueError):
-        return {name: value for name, value in arguments.items() if name not in LOADER_KEYS}
     found = {}
     for name, value in arguments.items():
-        if name in LOADER_KEYS:
-            continue
-        default = signature[name].default if name in signature else inspect.Parameter.empty
-        if isinstance(default, list):
-            default = tuple(default)
-        if default is inspect.Parameter.empty or default != value:
+        default = source_default(kind, name)
+        default = tuple(default) if isinstance(default, list) else default
+        if name not in LOADER_KEYS and (default is inspect.Parameter.empty or default != value):
             found[name] = value
     return found
 
 
 def data_code(settings: Settings, program, objective: dict) -> dict:
     """The data section's calls: the source, the loaders' options and the objective's draws."""
-    from specc.compiler.emit.render import flow_view, plain, source_arguments
-
     plan = program.data
     batch_size = settings.value("data", "batch_size", plan.batch_size, "data.batch_size", always=True)
     arguments = source_arguments(plan)
@@ -250,7 +238,7 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
     defaults = {name: value for name, value in source_defaults(plan.source.kind, arguments).items() if name not in set_keys}
     source_call = f"specc_data.make_source({literal(plan.source.kind)}"
     source_call += f", **{configured}" if configured else ""
-    source_call += keywords(defaults) + ")"
+    source_call += literal_keywords(defaults) + ")"
     if set(set_keys) & set(LOADER_OPTIONS):  # the spec set a loader option: the runtime reads them
         accumulate = ", " + literal(program.train.accumulate) if program.train.accumulate > 1 else ""
         train_options = f", **specc_data.loader_options({configured}, \"train\"{accumulate})"
@@ -290,33 +278,18 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
 # ----------------------------------------------------------------------------- losses, metrics
 
 
-def cross_entropy_keywords(arguments: dict) -> str:
-    """``ignore_index`` / ``label_smoothing`` keywords, each only when it has an effect."""
-    found = {}
-    if arguments.get("ignore_index") is not None:
-        found["ignore_index"] = arguments["ignore_index"]
-    if arguments.get("label_smoothing"):
-        found["label_smoothing"] = float(arguments["label_smoothing"])
-    return keywords(found)
-
-
 def loss_code(program, objective: dict) -> dict:
     """The objective's loss as direct calls (classification, regression, flows)."""
-    from specc.compiler.emit.render import plain
-
     plan = program.objective
     target = f"batch[{literal(plan.target)}]"
     if plan.kind == "classification":
-        arguments = {}
-        for term in plan.terms:
-            if term.loss.kind == "cross_entropy":
-                arguments = plain(term.loss.arguments) or {}
-        return {"output": "logits", "loss": f"losses.cross_entropy(logits, {target}{cross_entropy_keywords(arguments)})"}
+        options = literal_keywords(cross_entropy_options(cross_entropy_term_arguments(plan)))
+        return {"output": "logits", "loss": f"losses.cross_entropy(logits, {target}{options})"}
     if plan.kind == "regression":
         return {"output": "prediction", "loss": f"losses.mse(prediction, {target})"}
     if objective["is_flow"]:
         path_arguments = dict(sorted(objective["path_arguments"].items(), reverse=True))  # noise_min, noise_max
-        path = f"path={literal(objective['path'])}" + keywords(path_arguments)
+        path = f"path={literal(objective['path'])}" + literal_keywords(path_arguments)
         if plan.kind == "mean_flow":
             extra = f"gamma={literal(objective['gamma'])}, c={literal(objective['c'])}, {path}"
         else:
@@ -338,11 +311,11 @@ def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict
             if objective["kind"] == "language_model" and name in ("accuracy", "perplexity"):
                 ignore = (objective.get("ignore_index"),)
                 arguments = {"ignore_index": ignore[0], **arguments}
-            device.append(f"values[{literal(name)}] = metrics.{identifier(name)}({output}, {labels}{keywords(arguments)})")
+            device.append(f"values[{literal(name)}] = metrics.{identifier(name)}({output}, {labels}{literal_keywords(arguments)})")
         elif metric["on"] == "signal":
-            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(signals, batch[\"signal\"]{keywords(arguments)})")
+            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(signals, batch[\"signal\"]{literal_keywords(arguments)})")
         else:
-            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(samples, {target}{keywords(arguments)})")
+            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(samples, {target}{literal_keywords(arguments)})")
     signals = any(metric["on"] == "signal" for metric in evaluation["metrics"])
     return {"device": device, "host": host, "signals": signals}
 
@@ -363,33 +336,6 @@ def sampler_code(evaluation: dict) -> dict:
 # ----------------------------------------------------------------------------- adversarial
 
 
-def check_adversarial_models(program) -> None:
-    """The GAN template calls the discriminator with one signal: it must take one input."""
-    if program.objective.kind != "adversarial" or len(program.objective.models) < 2:
-        return  # use_adversarial = false: no discriminator
-    graphs = {graph.name: graph for graph in program.models}
-    discriminator = graphs[program.objective.models[1]]
-    if len(discriminator.inputs) != 1:
-        raise EmitError(
-            f"adversarial: the discriminator {discriminator.name!r} must take one input (the signal), "
-            f"it takes {len(discriminator.inputs)}"
-        )
-
-
-def model_frozen(program, model: str) -> bool:
-    """True when a ``train.freeze`` prefix names a parameter of ``model`` (``<model>.<path>``
-    or the bare path, as ``jax_training.frozen_masks`` matches them)."""
-    from specc.runtime.training.tree import under_prefix
-
-    graph = next(graph for graph in program.models if graph.name == model)
-    return any(
-        under_prefix(full, prefix)
-        for name, _ in graph.parameters
-        for full in (f"{model}.{name}", name)
-        for prefix in program.train.freeze
-    )
-
-
 def optimizer_plan(program, model: str):
     """The optimizer plan updating ``model``: the named one listing it, else the unnamed one."""
     chosen = [plan for plan in program.optimizers if model in plan.models]
@@ -402,8 +348,6 @@ def optimizer_plan(program, model: str):
 def adversarial_context(program) -> dict:
     """GAN-only fields; refuses what the JAX GAN template does not render (EMA,
     accumulation, metrics that are not on the output)."""
-    from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view
-
     check_adversarial_models(program)
     refused = [("ema", program.train.ema is not None), ("accumulate > 1", program.train.accumulate > 1)]
     refused += [(f"metric {metric['kind']}", metric["on"] != "output") for metric in evaluation_view(program)["metrics"]]
@@ -414,16 +358,6 @@ def adversarial_context(program) -> dict:
     for name in program.objective.models[1:]:  # none: use_adversarial = false
         fields["discriminator_logits"] = discriminator_logits(program, name)
     return fields
-
-
-def discriminator_logits(program, name: str) -> int:
-    """How many of the discriminator's flat outputs are logit maps: the length of its first
-    returned value (``return logits, features``); the rest are feature maps."""
-    graph = next(graph for graph in program.models if graph.name == name)
-    structure = graph.output_structure or (None,) * len(graph.outputs)
-    if len(structure) != 2:
-        raise EmitError(f"adversarial: the discriminator {name!r} must return (logits, features), it returns {len(structure)} value(s)")
-    return 1 if structure[0] is None else int(structure[0])
 
 
 # ----------------------------------------------------------------------------- context
@@ -439,10 +373,7 @@ def training_code(settings: Settings, program) -> dict:
         "seed": value("training", "seed", train.seed, "train.seed", always=True),
         "log_every": value("training", "log_every", train.log_every, "train.log_every"),
         "eval_every": None,
-        "accumulate": value("training", "accumulate", train.accumulate, "train.accumulate") if train.accumulate > 1 else None,
-        "ema": value("training", "ema", train.ema, "train.ema") if train.ema is not None else None,
-        "freeze": value("training", "freeze", tuple(train.freeze), "train.freeze") if train.freeze else None,
-        "warm_start": value("training", "warm_start", train.warm_start, "train.warm_start") if train.warm_start else None,
+        **optional_training_values(train, lambda name, item, key: value("training", name, item, key)),
         "val_check_interval": None,
         "penalties": None,
         "early_stopping": None,
@@ -457,8 +388,6 @@ def training_code(settings: Settings, program) -> dict:
     elif train.eval_every:
         fields["eval_every"] = value("training", "eval_every", train.eval_every, "train.eval_every")
     if train.penalties:
-        from specc.compiler.emit.trainer import penalties
-
         fields["penalties"] = settings.add("training", "penalties", penalties(program), settings.origin("train.penalties"))
     fields["checkpoint_every"] = None
     if plan.every_n_epochs is not None:
@@ -474,13 +403,7 @@ def training_code(settings: Settings, program) -> dict:
     )
     stopping = train.early_stopping
     if stopping is not None:
-        parts = [
-            value("checkpoints", f"early_stopping_{name}", getattr(stopping, name), f"train.early_stopping.{name}")
-            for name in ("monitor", "patience", "mode", "min_delta")
-        ]
-        if stopping.verbose:
-            parts.append("verbose=True")
-        fields["early_stopping"] = "training.EarlyStopping(" + ", ".join(parts) + ")"
+        fields["early_stopping"] = early_stopping_call(stopping, value)
     loggers = [(item.kind, plain_arguments(item)) for item in train.loggers if item.kind != "csv"]
     fields["loggers"] = (
         "training.make_loggers(" + literal(tuple(kind for kind, _ in loggers)) + ", run_dir"
@@ -491,52 +414,20 @@ def training_code(settings: Settings, program) -> dict:
     return fields
 
 
-def plain_arguments(component) -> dict:
-    from specc.compiler.emit.render import plain
-
-    return plain(component.arguments) or {}
-
-
-def imports(program, context: dict, fields: dict) -> dict:
-    """The import lines of the script: only what it uses."""
-    text = "\n".join(
-        line for model in context["models"] for item in model["classes"] for line in item["constructor"] + item["body"]
-    )
-    runtime = {"state"}
-    for name in ("layers", "preprocess", "flows", "losses", "metrics"):
-        if re.search(rf"\b{name}\.", text):
-            runtime.add(name)
-    kind = program.objective.kind
-    if kind != "language_model" or fields["language_model_ce"]:
-        runtime.add("losses")
-    if kind == "language_model":
-        runtime.add("objectives")
-    if fields["objective"]["is_flow"] and (fields["metrics"]["host"] or fields["objective"]["nulls"]):
-        runtime.add("flows")
-    if fields["metrics"]["device"] or fields["metrics"]["host"]:
-        runtime.add("metrics")
-    if fields["schedules"]:
-        runtime.add("schedules")
-    specc = ["from specc.runtime import data as specc_data", "from specc.runtime import init, training"]
-    specc.append("from specc.runtime.jax import " + ", ".join(sorted(runtime)))
-    specc.append("from specc.runtime.jax import training as jax_training")
-    return {"specc": specc}
-
-
-def shared_views(program) -> dict:
-    """The shared views this module reads (as ``render.build_context`` computes them)."""
-    from specc.compiler.emit.models import model_view
-    from specc.compiler.emit.render import evaluation_view, objective_view
-
-    models = [model_view(graph, "nnx.List") for graph in program.models]
-    name = program.objective.models[0] if program.objective.models else program.models[0].name
-    model = next(view for view in models if view["name"] == name)
-    return {"models": models, "model": model, "objective": objective_view(program, model), "evaluation": evaluation_view(program)}
-
-
 def context(program) -> dict:
-    """JAX-only template fields (see the module docstring)."""
-    views = shared_views(program)
+    """Nothing before the shared context: :func:`config` computes the JAX fields from it."""
+    return {}
+
+
+def config(program, context: dict) -> list[dict]:
+    """The configuration block (what the spec set, with its origin, and what matters);
+    fills ``context["jax"]`` with the JAX-only template fields."""
+    context["jax"] = jax_fields(program, context)
+    return context["jax"]["config"]
+
+
+def jax_fields(program, views: dict) -> dict:
+    """The JAX-only template fields (see the module docstring), from the shared context."""
     settings = Settings(program)
     objective, evaluation = views["objective"], views["evaluation"]
     fields = {
@@ -556,14 +447,12 @@ def context(program) -> dict:
     fields["loss"] = loss_code(program, objective)
     language_model_ce = False
     if kind == "language_model":
-        from specc.compiler.emit.objectives import language_model_view
-
         view = language_model_view(program, views["model"])
         language_model_ce = view["cross_entropy"] is not None
         fields["language_model"] = {
             "cross_entropy": None if view["cross_entropy"] is None else {
                 "weight": literal(view["cross_entropy"]["weight"]),
-                "keywords": cross_entropy_keywords(view["cross_entropy"]),
+                "keywords": literal_keywords(cross_entropy_options(view["cross_entropy"])),
             },
             "terms": [
                 {**term, "weight_code": literal(term["weight"]),
@@ -596,11 +485,6 @@ def context(program) -> dict:
         train.max_steps is None or train.val_check_interval is not None
         or train.checkpoint.every_n_epochs is not None or fields["callbacks"]["lr"] == "epoch"
     )
-    fields["config"] = settings.result()
-    fields.update(imports(program, views, fields))
-    return {"jax": fields}
-
-
-def config(program, context: dict) -> list[dict]:
-    """The configuration block: what the spec set (with its origin) and what matters."""
-    return context["jax"]["config"]
+    fields["config"] = settings.blocks()
+    fields.update(jax_imports(program, views, fields))
+    return fields

@@ -12,9 +12,36 @@ cadences). Every other value is written as a literal where it is used.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 
+from specc.compiler.emit.calls import (
+    code_keywords,
+    cross_entropy_options,
+    reconstruction_call,
+    sampler_splits,
+    velocity_h,
+    velocity_signature,
+)
+from specc.compiler.emit.configuration import (
+    ConfigurationBlock,
+    entry,
+    plain,
+    plain_arguments,
+    provenance_lookup,
+    source_default,
+)
 from specc.compiler.emit.filters import EmitError, identifier, literal
+from specc.compiler.emit.imports import lightning_imports
+from specc.compiler.emit.trainer import (
+    callback_settings,
+    optional_training_values,
+    penalties,
+    program_callbacks,
+    role_optimizer_plans,
+)
+from specc.runtime.data import LOADER_KEYS
+from specc.runtime.data.loader import LOADER_OPTIONS
 
 # objective -> (train option, predicate "is it in use", why) the objective's loop refuses
 UNSUPPORTED_OPTIONS = {
@@ -53,27 +80,20 @@ def spec_set(origin: str) -> bool:
     return bool(origin) and origin != "default" and not origin.startswith("=")
 
 
-class Settings:
+class Settings(ConfigurationBlock):
     """The configuration block being built: :meth:`value` returns the code naming a value,
     the configuration variable when the spec set it (or it is one a reader looks for
     first), its literal otherwise."""
 
     def __init__(self, program):
-        from specc.compiler.emit.render import provenance_lookup
-
+        super().__init__()
         self.origin = provenance_lookup(program)
-        self.groups: dict[str, list] = {}
-        self.names: set[str] = set()
         self.keys: dict[str, str] = {}  # configuration name -> the spec key it holds
 
     def add(self, group: str, name: str, value, origin: str = "", lines=None) -> str:
-        from specc.compiler.emit.render import entry
-
         if name not in self.names:
             self.names.add(name)
-            item = entry(name, value, origin if spec_set(origin) else "")
-            item["lines"] = lines
-            self.groups.setdefault(group, []).append(item)
+            self.groups[group].append(entry(name, value, origin if spec_set(origin) else "", lines))
         return identifier(name)
 
     def value(self, group: str, name: str, value, key: str, always: bool = False) -> str:
@@ -84,11 +104,6 @@ class Settings:
             self.keys[name] = key
             return self.add(group, name, value, origin)
         return literal(value)
-
-    def block(self) -> list[dict]:
-        order = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
-        return [{"title": title, "entries": self.groups[title]} for title in order if self.groups.get(title)]
-
 
 def same(value, default) -> bool:
     """``value`` is ``default`` (numbers compare by value, never a bool with a number)."""
@@ -105,8 +120,6 @@ def without_defaults(settings: Settings, module: str, function: str, items) -> l
     """(name, code) of the keyword arguments of ``specc.runtime.composites.<module>.<function>``
     to write: a literal equal to the runtime's own default is left out (a configured value,
     which the reader may change, is kept). ``items``: (name, code, value)."""
-    import importlib
-
     signature = inspect.signature(getattr(importlib.import_module(f"specc.runtime.composites.{module}"), function))
     kept = []
     for name, code, value in items:
@@ -117,17 +130,6 @@ def without_defaults(settings: Settings, module: str, function: str, items) -> l
     return kept
 
 
-def plain(value):
-    from specc.compiler.emit.render import plain as to_plain
-
-    return to_plain(value)
-
-
-def keywords(pairs) -> str:
-    """``name=code, ...`` from (name, code) pairs whose code is already rendered."""
-    return ", ".join(f"{identifier(name)}={code}" for name, code in pairs)
-
-
 # ----------------------------------------------------------------------------- data
 
 
@@ -135,12 +137,8 @@ def data_view(program, settings: Settings) -> dict:
     """The source call (``make_source(kind, **data_arguments)``), the loader options and the
     field check. ``data_arguments`` holds what the spec set and what the runtime has no
     default for (or another default than the registry's); the rest is the runtime's own."""
-    from specc.runtime.data import LOADER_KEYS, SOURCES
-    from specc.runtime.data.loader import LOADER_OPTIONS
-
     source = program.data.source
     arguments = plain(source.arguments) or {}
-    signature = inspect.signature(SOURCES[source.kind]) if source.kind in SOURCES else None
     kept, loader = {}, False
     for name, value in sorted(arguments.items()):
         if name in ("batch_size", "coupling", "eval_batch_size"):
@@ -151,8 +149,7 @@ def data_view(program, settings: Settings) -> dict:
             if spec_set(origin) or value != default:
                 kept[name], loader = value, True
             continue
-        parameter = signature.parameters.get(name) if signature is not None else None
-        default = parameter.default if parameter is not None else inspect.Parameter.empty
+        default = source_default(source.kind, name)
         if spec_set(origin) or default is inspect.Parameter.empty or value != default:
             kept[name] = value
     if kept:
@@ -194,7 +191,7 @@ def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -
         value = arguments.get(name, default)
         value = tuple(value) if isinstance(value, list) else value
         pairs.append((name, settings.value("optimization", f"{prefix}{name}", value, f"{key}.{name}")))
-    view = {"call": f"{function}({{parameters}}, {keywords(pairs)})", "lr": lr, "schedule": None}
+    view = {"call": f"{function}({{parameters}}, {code_keywords(pairs)})", "lr": lr, "schedule": None}
     schedule = plan.schedule
     if schedule is not None and schedule.kind != "constant":
         if schedule.kind not in SCHEDULES:
@@ -214,7 +211,7 @@ def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -
             else:
                 code = settings.value("optimization", f"{prefix}{name}", value, f"{schedule_key}.{name}")
             pairs.append((name, code))
-        view["schedule"] = f"schedules.{identifier(schedule.kind)}({keywords(pairs)})"
+        view["schedule"] = f"schedules.{identifier(schedule.kind)}({code_keywords(pairs)})"
     return view
 
 
@@ -227,11 +224,8 @@ def loss_arguments(program, settings: Settings) -> list[tuple[str, str]]:
     for term in program.objective.terms:
         if term.loss.kind != "cross_entropy":
             continue
-        arguments = plain(term.loss.arguments) or {}
-        if arguments.get("ignore_index") is not None:
-            pairs.append(("ignore_index", settings.value("objective", "ignore_index", arguments["ignore_index"], "objective.loss", always=True)))
-        if arguments.get("label_smoothing"):
-            pairs.append(("label_smoothing", settings.value("objective", "label_smoothing", float(arguments["label_smoothing"]), "objective.loss", always=True)))
+        for name, value in cross_entropy_options(plain_arguments(term.loss)).items():
+            pairs.append((name, settings.value("objective", name, value, "objective.loss", always=True)))
     return pairs
 
 
@@ -250,7 +244,7 @@ def flow_view(program, context: dict, settings: Settings) -> dict:
     conditions = literal([item["field"] for item in objective["conditions"]])
     target = literal(objective["target"])
     view = {
-        "draws": f"{target}, {conditions}, {keywords(time_pairs)}",
+        "draws": f"{target}, {conditions}, {code_keywords(time_pairs)}",
         "conditions": "{" + ", ".join(f"{literal(item['field'])}: batch[{literal(item['field'])}]" for item in objective["conditions"]) + "}",
         "cfg_dropout": cfg if objective["cfg_dropout"] > 0 else None,
     }
@@ -262,22 +256,14 @@ def flow_view(program, context: dict, settings: Settings) -> dict:
         weighted = settings.value("objective", "weighted", objective["weighted"], "objective.weighted")
         items = pairs + [("weighted", weighted, objective["weighted"])]
     function = {"flow_matching": "flow_matching_loss", "mean_flow": "mean_flow_loss"}.get(program.objective.kind, "improved_mean_flow_loss")
-    view["loss_arguments"] = keywords(without_defaults(settings, "losses", function, items))
+    view["loss_arguments"] = code_keywords(without_defaults(settings, "losses", function, items))
     evaluation = context["evaluation"]
     samplers = []
-    for split, kind, steps, scale, key in (
-        ("val", evaluation["sampler"], evaluation["sampler_steps"], evaluation["cfg_scale"], "eval.sampler"),
-        ("test", evaluation["test_sampler"], evaluation["test_sampler_steps"], evaluation["test_cfg_scale"], "eval.test_sampler"),
-    ):
-        if not kind:
-            continue
-        name = "" if split == "val" else "test_"
+    for split, name, key in sampler_splits(evaluation):
+        kind, steps, scale = (evaluation[f"{name}{field}"] for field in ("sampler", "sampler_steps", "cfg_scale"))
         steps_code = None if kind == "one_step" else settings.value("evaluation", f"{name}sampler_steps", steps, key, always=True)
         guided = scale != 1.0 and bool(objective["nulls"])
         scale_code = settings.value("evaluation", f"{name}cfg_scale", scale, key, always=True) if guided else None
-        h = ""
-        if objective["is_mean_flow"]:
-            h = ", t - r" if kind == "one_step" else ", t * 0"
         samplers.append(
             {
                 "split": split,
@@ -285,8 +271,8 @@ def flow_view(program, context: dict, settings: Settings) -> dict:
                 "method": literal(kind),
                 "steps": steps_code,
                 "cfg_scale": scale_code,
-                "signature": "x_t, t, r" if kind == "one_step" else "x_t, t",
-                "h": h,
+                "signature": velocity_signature(kind),
+                "h": velocity_h(kind, objective["is_mean_flow"]),
             }
         )
     view["samplers"] = samplers
@@ -318,7 +304,7 @@ def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tupl
             first, second = "samples", target
         else:
             first, second = (output, labels) if kind != "adversarial" else ("reconstruction", target)
-        rest = (", " + keywords(arguments)) if arguments else ""
+        rest = (", " + code_keywords(arguments)) if arguments else ""
         calls.append({"name": literal(metric["kind"]), "call": f"metrics.{identifier(metric['kind'])}({first}, {second}{rest})"})
     return calls, needs
 
@@ -326,19 +312,14 @@ def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tupl
 def callbacks_view(program, settings: Settings) -> dict:
     """``train.callbacks``: a progress bar refreshed every N steps, ``lr`` rows (with the
     train rows or once per epoch), ``grad_norm`` rows. Unset: the default list."""
-    items = [(item.kind, plain(item.arguments) or {}) for item in program.train.callbacks]
+    items = program_callbacks(program)
     if not items and not spec_set(settings.origin("train.callbacks")):
         items = list(DEFAULT_CALLBACKS)
-    view = {"progress": None, "lr": None, "grad_norm": False}
-    for kind, arguments in items:
-        if kind == "progress_bar":
-            view["progress"] = literal(int(arguments.get("refresh_rate", 10)))
-        elif kind == "lr_monitor":
-            view["lr"] = str(arguments.get("interval", "step"))
-        elif kind == "grad_norm_monitor":
-            view["grad_norm"] = True
-        else:
-            raise EmitError(f"callback {kind!r} has no lightning rendering")
+    view = callback_settings(items)
+    unknown = view.pop("unknown")
+    if unknown:
+        raise EmitError(f"callback {unknown[0]!r} has no lightning rendering")
+    view["progress"] = None if view["progress"] is None else literal(view["progress"])
     return view
 
 
@@ -366,7 +347,7 @@ def config(program, context: dict) -> list[dict]:
         view.update(adversarial_fields(program, context, settings))
     else:
         view["loss_arguments"] = loss_arguments(program, settings)
-        view["loss_keywords"] = ("" if not view["loss_arguments"] else ", " + keywords(view["loss_arguments"]))
+        view["loss_keywords"] = ("" if not view["loss_arguments"] else ", " + code_keywords(view["loss_arguments"]))
         if context["objective"]["is_flow"]:
             view["flow"] = flow_view(program, context, settings)
     view.update(training_fields(program, context, settings))
@@ -388,10 +369,10 @@ def config(program, context: dict) -> list[dict]:
     source = plain(program.data.source.arguments) or {}
     view["signal"] = source.get("signal_length")
     view["break_symmetry"] = bool(source.get("break_symmetry", False))
-    view["imports"] = imports(program, context, view)
+    view["imports"] = lightning_imports(program, context, view)
     view["precision_name"] = PRECISIONS[train.precision]
     context["lightning"] = view
-    return settings.block()
+    return settings.blocks()
 
 
 def training_fields(program, context: dict, settings: Settings) -> dict:
@@ -417,22 +398,13 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
     if train.grad_clip is not None:
         fields["grad_clip"] = settings.value("training", "grad_clip", train.grad_clip, "train.grad_clip", always=True)
         fields["grad_clip_mode"] = settings.value("training", "grad_clip_mode", train.grad_clip_mode, "train.grad_clip_mode")
-    fields["accumulate"] = (
-        settings.value("training", "accumulate", train.accumulate, "train.accumulate", always=True) if train.accumulate > 1 else None
-    )
-    fields["ema"] = settings.value("training", "ema", train.ema, "train.ema", always=True) if train.ema is not None else None
-    fields["freeze"] = settings.value("training", "freeze", tuple(train.freeze), "train.freeze", always=True) if train.freeze else None
-    fields["warm_start"] = (
-        settings.value("training", "warm_start", train.warm_start, "train.warm_start", always=True) if train.warm_start else None
-    )
+    fields.update(optional_training_values(train, lambda name, value, key: settings.value("training", name, value, key, always=True)))
     if train.val_check_interval is not None:
         fields["val_check_interval"] = settings.value(
             "training", "val_check_interval", train.val_check_interval, "train.val_check_interval", always=True
         )
     else:
         fields["val_check_interval"] = None
-    from specc.compiler.emit.trainer import penalties
-
     found = penalties(program)
     fields["penalties"] = settings.value("training", "penalties", found, "train.penalties", always=True) if found else None
     loggers = [logger.kind for logger in train.loggers]
@@ -471,7 +443,7 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
         pairs.append(("check_on_train_epoch_end", "False"))
         if stopping.verbose:
             pairs.append(("verbose", "True"))
-        fields["early_stopping"] = keywords(pairs)
+        fields["early_stopping"] = code_keywords(pairs)
     return fields
 
 
@@ -496,12 +468,7 @@ def adversarial_fields(program, context: dict, settings: Settings) -> dict:
     """The GAN's optimizers by role (discriminator first: Lightning's order of updates) and
     its loss weights."""
     adversarial = context["adversarial"]
-    roles = []
-    for role, model in zip(("generator", "discriminator"), program.objective.models):
-        plan = next((plan for plan in program.optimizers if model in plan.models), None)
-        plan = plan or next((plan for plan in program.optimizers if plan.name == role), None)
-        plan = plan or next(plan for plan in program.optimizers if not plan.models)
-        roles.append((role, plan))
+    roles = [(role, plan) for role, _, plan in role_optimizer_plans(program, unnamed=True)]
     if not adversarial["adversarial"]:
         roles = roles[:1]
     arguments = plain(program.objective.arguments) or {}
@@ -512,9 +479,7 @@ def adversarial_fields(program, context: dict, settings: Settings) -> dict:
     terms = [
         {
             "name": literal(term["name"]),
-            "call": f"losses.{identifier(term['function'])}(reconstruction, real"
-            + "".join(f", {identifier(key)}={literal(value)}" for key, value in sorted(term["arguments"].items()))
-            + ")",
+            "call": reconstruction_call(term, "real"),
             "weight": literal(term["weight"]),
         }
         for term in adversarial["reconstruction"]
@@ -524,55 +489,3 @@ def adversarial_fields(program, context: dict, settings: Settings) -> dict:
     return {"roles": roles, "weights": weights, "terms": terms, "tables": tables}
 
 
-def imports(program, context: dict, view: dict) -> list[str]:
-    """The script's import lines, exactly the modules it uses, in isort's order."""
-    objective = context["objective"]
-    kind = program.objective.kind
-    stdlib = ["import sys", "import time"]
-    if view.get("ema"):
-        stdlib.insert(0, "import copy")
-    from specc.compiler.backends import get_backend
-
-    third = list(get_backend("lightning").imports)
-    callbacks = []
-    if view["early_stopping"]:
-        callbacks.append("EarlyStopping")
-    if view["callbacks"]["progress"]:
-        callbacks.append("TQDMProgressBar")
-    if callbacks:
-        third.append(f"from lightning.pytorch.callbacks import {', '.join(callbacks)}")
-    if view["tensorboard"]:
-        third.append("from lightning.pytorch.loggers import TensorBoardLogger")
-    runtime = {"layers"} | {"state"}
-    model_text = "\n".join(
-        line for graph in context["models"] for item in graph["classes"] for line in list(item["constructor"]) + list(item["body"])
-    )
-    for module in ("preprocess", "flows"):
-        if f"{module}." in model_text:
-            runtime.add(module)
-    runtime.add("losses")
-    if view["metrics"]:
-        runtime.add("metrics")
-    if objective["is_flow"]:
-        runtime.add("flows")
-    if kind in ("language_model", "adversarial"):
-        runtime.add("objectives")
-    if any(optimizer["schedule"] for optimizer in view["optimizers"]):
-        runtime.add("schedules")
-    specc = ["from specc.runtime import data as specc_data", "from specc.runtime import init, training"]
-    specc.append(f"from specc.runtime.torch import {', '.join(sorted(runtime))}")
-    specc.append("from specc.runtime.torch import training as torch_training")
-    return [stdlib, [wrap(line) for line in sorted(third + specc, key=isort_key)]]  # specc: third-party
-
-
-def wrap(line: str) -> str:
-    """An import longer than isort's 88 columns, one name a line as isort writes it."""
-    if len(line) <= 88 or " import " not in line:
-        return line
-    module, names = line.split(" import ")
-    return module + " import (\n" + "".join(f"    {name},\n" for name in names.split(", ")) + ")"
-
-
-def isort_key(line: str):
-    """isort's default order inside a section: ``import x`` lines before ``from x import``."""
-    return (line.startswith("from "), line.split()[1].lower())

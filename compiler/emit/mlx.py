@@ -12,21 +12,40 @@ only through :func:`~specc.compiler.emit.filters.literal` and
 
 from __future__ import annotations
 
+from specc.compiler.emit.calls import (
+    call,
+    cross_entropy_options,
+    cross_entropy_term_arguments,
+    early_stopping_call,
+    literal_values,
+    reconstruction_call,
+    sampler_splits,
+    velocity_h,
+    velocity_signature,
+)
+from specc.compiler.emit.configuration import (
+    ConfigurationBlock,
+    plain,
+    plain_arguments,
+    provenance_lookup,
+)
 from specc.compiler.emit.filters import EmitError, identifier, literal
+from specc.compiler.emit.imports import mlx_imports, model_modules
+from specc.compiler.emit.models import uses_random_layers
+from specc.compiler.emit.objectives import (
+    program_adversarial_view,
+    program_language_model_view,
+)
+from specc.compiler.emit.render import NotImplementedByBackend
+from specc.compiler.emit.trainer import (
+    callback_settings,
+    optional_training_values,
+    penalties,
+    program_callbacks,
+    role_optimizer_plans,
+)
+from specc.runtime.data.loader import LOADER_OPTIONS
 
-# what ``specc.runtime.mlx.training.make_optimizer`` fills in when the IR leaves it out
-OPTIMIZER_DEFAULTS = {
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
-}
-# data keys read by the loader (``specc.runtime.data.loader.LOADER_OPTIONS``), not by the source
-LOADER_KEYS = ("num_workers", "prefetch_factor", "persistent_workers", "pin_memory", "drop_last", "worker_type", "transforms")
-# the configuration block's groups, in order
-GROUPS = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
-# layers drawing from MLX's global generator: their key is seeded and checkpointed
-RANDOM_LAYERS = frozenset({"Dropout", "GaussianSample"})
 # metrics reading the CE's ignore_index on a language model
 TOKEN_METRICS = frozenset({"accuracy", "perplexity"})
 
@@ -36,26 +55,19 @@ def is_set(origin: str) -> bool:
     return origin != "default" and not origin.startswith("=")
 
 
-def call(function: str, *positional: str, **keywords: str) -> str:
-    """``function(a, b, key=value)`` from code strings (already filtered)."""
-    parts = list(positional) + [f"{identifier(key)}={value}" for key, value in keywords.items()]
-    return f"{function}({', '.join(parts)})"
-
-
-class Config:
+class Config(ConfigurationBlock):
     """The configuration block: groups of ``name = code  # origin`` lines, each name unique."""
 
     def __init__(self, origin):
+        super().__init__()
         self.origin = origin
-        self.groups: dict[str, list[dict]] = {name: [] for name in GROUPS}
-        self.taken: set[str] = set()
 
     def add(self, group: str, name: str, value, key: str = "", code: str | None = None, prefix: str = "") -> str:
         """Add ``name = value`` (``prefix_name`` when the name is taken); returns the name."""
         name = identifier(name)
-        if name in self.taken:
+        if name in self.names:
             name = identifier(f"{prefix}_{name}" if prefix else f"{group}_{name}")
-        self.taken.add(name)
+        self.names.add(name)
         origin = self.origin(key) if key else ""
         self.groups.setdefault(group, []).append(
             {"name": name, "code": literal(value) if code is None else code, "origin": "" if origin in ("", "default") else origin}
@@ -65,7 +77,7 @@ class Config:
     def add_dict(self, group: str, name: str, values: dict, section: str) -> str:
         """A dict written one key per line, each with its spec origin."""
         name = identifier(name)
-        self.taken.add(name)
+        self.names.add(name)
         lines = [{"key": literal(key), "code": literal(values[key]), "origin": self.origin(f"{section}.{key}")} for key in sorted(values)]
         self.groups.setdefault(group, []).append({"name": name, "lines": lines, "origin": ""})
         return name
@@ -76,28 +88,18 @@ class Config:
             return self.add(group, key, value, origin_key, prefix=prefix)
         return literal(value)
 
-    def blocks(self) -> list[dict]:
-        return [{"title": title, "entries": entries} for title, entries in self.groups.items() if entries]
-
-
-def plain(value):
-    from specc.compiler.emit.render import plain as render_plain  # emit imports this module
-
-    return render_plain(value)
-
-
 # ----------------------------------------------------------------------------- data
 
 
 def data_view(program, config: Config, accumulate: str) -> dict:
     """The source call, the loaders' extra arguments and the data-shape table."""
     data = program.data
-    arguments = plain(data.source.arguments) or {}
+    arguments = plain_arguments(data.source)
     source_keywords, loader_values, loader_set = {}, {}, False
     for key in sorted(arguments):
         if key in ("batch_size", "coupling"):
             continue
-        if key in LOADER_KEYS:  # only what the spec set: loader_options fills in the rest
+        if key in LOADER_OPTIONS:  # read by the loader, not the source; only what the spec set: loader_options fills in the rest
             if is_set(config.origin(f"data.{key}")):
                 loader_values[key] = arguments[key]
                 loader_set = True
@@ -138,10 +140,8 @@ def optimizer_call(plan, config: Config, group: str, total: str, prefix: str = "
     ``specc.runtime.mlx.training.make_optimizer`` / ``make_schedule`` built (bias correction
     on; Adam's weight decay coupled as in torch)."""
     kind = plan.optimizer.kind
-    if kind not in OPTIMIZER_DEFAULTS:
-        raise EmitError(f"optimizer {kind!r} has no direct call in the mlx emitter")
     section = "optimizer" if not plan.name else f"optimizer.{plan.name}"
-    arguments = {**OPTIMIZER_DEFAULTS[kind], **(plain(plan.optimizer.arguments) or {})}
+    arguments = dict(plain(plan.optimizer.arguments))  # every default filled by the checker
     lr = config.add(group, f"{prefix}_lr" if prefix else "lr", arguments.pop("lr"), f"{section}.lr")
     coupled = kind == "adam" and bool(arguments.get("weight_decay"))
     if kind == "adam" and not coupled:
@@ -200,26 +200,13 @@ SCHEDULE_TOTAL = frozenset({"warmup_cosine", "warmup_linear"})
 # ----------------------------------------------------------------------------- objective
 
 
-def cross_entropy_keywords(arguments: dict) -> dict:
-    """``ignore_index`` / ``label_smoothing`` of a cross_entropy term, only when they do something."""
-    keywords = {}
-    if arguments.get("ignore_index") is not None:
-        keywords["ignore_index"] = literal(arguments["ignore_index"])
-    if arguments.get("label_smoothing"):
-        keywords["label_smoothing"] = literal(float(arguments["label_smoothing"]))
-    return keywords
-
-
 def supervised_view(program) -> dict:
     """classification / regression: the loss call on ``output``."""
     plan = program.objective
     target = f"batch[{literal(plan.target)}]"
     if plan.kind == "classification":
-        arguments = {}
-        for term in plan.terms:
-            if term.loss.kind == "cross_entropy":
-                arguments = plain(term.loss.arguments) or {}
-        loss = call("losses.cross_entropy", "output", target, **cross_entropy_keywords(arguments))
+        options = literal_values(cross_entropy_options(cross_entropy_term_arguments(plan)))
+        loss = call("losses.cross_entropy", "output", target, **options)
     else:
         loss = call("losses.mse", "output", target)
     what = "cross-entropy of the logits" if plan.kind == "classification" else "mean squared error of the prediction"
@@ -229,9 +216,7 @@ def supervised_view(program) -> dict:
 def flow_view(program, config: Config, objective: dict) -> dict:
     """The flow loss call, the draws and the sampler."""
     kind = program.objective.kind
-    keywords = {}
-    for key, value in sorted(objective["path_arguments"].items()):
-        keywords[key] = literal(value)
+    keywords = literal_values(dict(sorted(objective["path_arguments"].items())))
     if kind == "mean_flow":
         gamma = config.argument("objective", "gamma", objective["gamma"], "objective.gamma")
         weight = config.argument("objective", "c", objective["c"], "objective.c")
@@ -268,20 +253,15 @@ def sampler_view(program, config: Config, evaluation: dict, objective: dict) -> 
     ``x_0 = x_1 - u(x_1, t = 1, r = 0)`` with ``h = t - r``.
     """
     found = {}
-    for split, prefix, key in (("val", "", "eval.sampler"), ("test", "test_", "eval.test_sampler")):
+    for split, prefix, key in sampler_splits(evaluation):
         kind = evaluation[f"{prefix}sampler"]
-        if not kind:
-            continue
         one_step = kind == "one_step"
         guided = bool(objective["nulls"]) and float(evaluation[f"{prefix}cfg_scale"]) != 1.0
         steps = "" if one_step else config.argument("evaluation", f"{prefix}sampler_steps", evaluation[f"{prefix}sampler_steps"], key)
         scale = config.argument("evaluation", f"{prefix}cfg_scale", evaluation[f"{prefix}cfg_scale"], key) if guided else ""
-        h = ""
-        if objective["is_mean_flow"]:
-            h = ", t - r" if one_step else ", t * 0"
         found[split] = {
             "kind": kind, "steps": steps, "cfg_scale": scale, "guided": guided,
-            "signature": "x_t, t, r" if one_step else "x_t, t", "h": h,
+            "signature": velocity_signature(kind), "h": velocity_h(kind, objective["is_mean_flow"]),
         }
     return found
 
@@ -308,49 +288,14 @@ def metric_calls(program, evaluation: dict, target: str, output: str, labels: st
 def callbacks_view(program) -> dict:
     """What the callbacks do: the progress display's refresh rate (0: none), when ``lr`` is
     logged ("step", "epoch" or ""), whether ``grad_norm`` is computed and logged."""
-    view = {"progress": 0, "lr": "", "grad_norm": False}
-    for callback in program.train.callbacks:
-        arguments = plain(callback.arguments) or {}
-        if callback.kind == "progress_bar":
-            view["progress"] = int(arguments.get("refresh_rate", 10))
-        elif callback.kind == "lr_monitor":
-            view["lr"] = str(arguments.get("interval", "step"))
-        elif callback.kind == "grad_norm_monitor":
-            view["grad_norm"] = True
-        else:
-            raise EmitError(f"callback {callback.kind!r} has no effect in the mlx emitter")
-    return view
-
-
-def model_modules(program) -> set[str]:
-    """The runtime modules the generated model classes call (``preprocess.mel_spectrogram``...)."""
-    from specc.compiler.emit.models import model_view
-
-    found = set()
-    for graph in program.models:
-        for item in model_view(graph, "")["classes"]:
-            for line in list(item["constructor"]) + list(item["body"]) + [item["returns"]]:
-                found |= {name for name in RUNTIME_MODULES if f"{name}." in line}
-    return found
-
-
-RUNTIME_MODULES = ("layers", "preprocess", "flows", "losses", "metrics", "objectives", "schedules")
-
-
-def uses_random_layers(program) -> bool:
-    """Does a model draw from MLX's global generator (dropout, gaussian sample)?"""
-    return any(
-        getattr(submodule, "kind", None) in RANDOM_LAYERS
-        for graph in program.models
-        for module in graph.modules
-        for submodule in module.submodules
-    )
+    settings = callback_settings(program_callbacks(program))
+    if settings["unknown"]:
+        raise EmitError(f"callback {settings['unknown'][0]!r} has no effect in the mlx emitter")
+    return {"progress": settings["progress"] or 0, "lr": settings["lr"] or "", "grad_norm": settings["grad_norm"]}
 
 
 def train_view(program, config: Config) -> dict:
     """The loop's pieces, each present only when the spec uses it."""
-    from specc.compiler.emit.trainer import penalties
-
     train = program.train
     view = {"epochs": train.max_steps is None}
     if train.max_steps is not None:
@@ -370,10 +315,8 @@ def train_view(program, config: Config) -> dict:
     view["clip_mode"] = ""
     if train.grad_clip is not None and train.grad_clip_mode != "norm":
         view["clip_mode"] = config.argument("training", "grad_clip_mode", train.grad_clip_mode, "train.grad_clip_mode")
-    view["accumulate"] = config.add("training", "accumulate", train.accumulate, "train.accumulate") if train.accumulate > 1 else ""
-    view["ema"] = config.add("training", "ema", train.ema, "train.ema") if train.ema is not None else ""
-    view["freeze"] = config.add("training", "freeze", tuple(train.freeze), "train.freeze") if train.freeze else ""
-    view["warm_start"] = config.add("training", "warm_start", train.warm_start, "train.warm_start") if train.warm_start else ""
+    optional = optional_training_values(train, lambda name, value, key: config.add("training", name, value, key))
+    view.update({name: code or "" for name, code in optional.items()})
     found = penalties(program) if train.penalties else ()
     view["penalties"] = config.add("training", "penalties", found, "train.penalties") if found else ""
     extra = [logger for logger in train.loggers if logger.kind != "csv"]
@@ -418,69 +361,38 @@ def checkpoint_view(program, config: Config) -> dict:
     stopping = program.train.early_stopping
     view["early_stopping"] = ""
     if stopping is not None:
-        parts = [
-            config.argument("checkpoints", f"early_stopping_{name}", getattr(stopping, name), f"train.early_stopping.{name}")
-            for name in ("monitor", "patience", "mode", "min_delta")
-        ]
-        if stopping.verbose:
-            parts.append("verbose=True")
-        view["early_stopping"] = call("training.EarlyStopping", *parts)
+        view["early_stopping"] = early_stopping_call(stopping, config.argument)
     return view
 
 
 # ----------------------------------------------------------------------------- the hooks
 
 
-def imports(view: dict) -> dict:
-    """The script's import lines, isort-ordered (specc is a third-party package): the
-    backend table's framework imports plus what this script uses."""
-    from specc.compiler.backends import get_backend
-
-    stdlib = ["import functools"] if view["functools"] else []
-    stdlib += ["import sys", "import time"]
-    lines = [line for line in get_backend("mlx").imports if view["optim"] or "mlx.optimizers" not in line]
-    if view["numpy"]:
-        lines.append("import numpy as np")
-    if view["tree_map"]:
-        lines.append("from mlx.utils import tree_map")
-    lines += [
-        "from specc.runtime import data as specc_data",
-        "from specc.runtime import init, training",
-        f"from specc.runtime.mlx import {', '.join(sorted(view['modules']))}",
-        "from specc.runtime.mlx import training as mlx_training",
-    ]
-    straight = sorted(line for line in lines if line.startswith("import "))
-    from_lines = sorted((line for line in lines if line.startswith("from ")), key=lambda line: line.split(" import ")[0])
-    return {"stdlib": stdlib, "third_party": straight + from_lines}
-
-
 def context(program) -> dict:
-    """The ``mlx`` view: configuration, direct calls and the loop's optional pieces."""
-    from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, objective_view, provenance_lookup
-
+    """Refuses what the MLX GAN loop does not implement; :func:`config` computes the rest."""
     if program.objective.kind == "adversarial" and program.train.ema is not None:
         raise NotImplementedByBackend("train.ema with objective 'adversarial' is not implemented by the mlx backend yet")
+    return {}
+
+
+def mlx_fields(program, shared: dict) -> dict:
+    """The ``mlx`` view: configuration, direct calls and the loop's optional pieces."""
     config = Config(provenance_lookup(program))
     train = train_view(program, config)
     accumulate = train["accumulate"] or "1"
     data = data_view(program, config, accumulate)
     modules = {"layers", "state"}
     view = {"functools": False, "numpy": False, "tree_map": bool(train["ema"])}
-    evaluation = evaluation_view(program)
+    evaluation, objective = shared["evaluation"], shared["objective"]
     kind = program.objective.kind
     if kind == "adversarial":
         optimizers = adversarial_optimizers(program, config, train["total"])
         modules |= {"losses", "objectives"}
         view["functools"] = True
-        if any(item["schedule"] for item in optimizers):
-            modules.add("schedules")
     else:
         optimizers = [optimizer_call(program.optimizers[0], config, "optimization", train["total"])]
-        if optimizers[0]["schedule"]:
-            modules.add("schedules")
-    model_name = program.objective.models[0] if program.objective.models else program.models[0].name
-    graph = next(graph for graph in program.models if graph.name == model_name)
-    objective = objective_view(program, {"inputs": [name for name, _ in graph.inputs]})
+    if any(item["schedule"] for item in optimizers):
+        modules.add("schedules")
     fields = {"train": train, "data": data, "optimizers": optimizers, "optimizer": optimizers[0]}
     if objective["is_flow"]:
         fields["flow"] = flow_view(program, config, objective)
@@ -507,22 +419,17 @@ def context(program) -> dict:
         modules.add("metrics")
     view["modules"] = modules | model_modules(program)
     view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)
-    fields["imports"] = imports(view)
+    fields["imports"] = mlx_imports(view)
     fields["config"] = config.blocks()
     fields["packages"] = literal(("specc", "mlx", "numpy"))
-    return {"mlx": fields}
+    return fields
 
 
 def language_model_fields(program, config: Config) -> dict:
     """The CE call (with its ignore_index / label_smoothing), its weight and the
     ``expected_value_terms`` table of the configuration."""
-    from specc.compiler.emit.objectives import language_model_view
-
-    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
-    arguments = {}
-    for term in program.objective.terms:
-        if term.loss.kind == "cross_entropy":
-            arguments = plain(term.loss.arguments) or {}
+    view = program_language_model_view(program)
+    arguments = cross_entropy_term_arguments(program.objective)
     terms = {
         term["name"]: {key: term[key] for key in ("modality", "file", "start", "sample_k")} for term in view["terms"]
     }
@@ -534,38 +441,33 @@ def language_model_fields(program, config: Config) -> dict:
         # the spec's order: positions are drawn term after term from one stream, so the
         # (sorted) configuration table must not decide it
         "term_names": literal(tuple(terms)),
-        "cross_entropy": call("losses.cross_entropy", "logits", "labels", **cross_entropy_keywords(arguments)),
+        "cross_entropy": call("losses.cross_entropy", "logits", "labels", **literal_values(cross_entropy_options(arguments))),
         "cross_entropy_weight": literal(float(cross_entropy.get("weight", 1.0))),
     }
 
 
 def language_model_metrics(program, evaluation: dict) -> list[dict]:
-    from specc.compiler.emit.objectives import language_model_view
-
-    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+    view = program_language_model_view(program)
     cross_entropy = view["cross_entropy"] or {}
     ignore = cross_entropy.get("ignore_index")
     return metric_calls(program, evaluation, "", "logits", labels="labels", ignore=literal(ignore) if ignore is not None else "")
 
 
 def config(program, context: dict) -> list[dict]:
-    """The configuration block :func:`context` collected (what the spec set, plus the values
-    the loop reads: batch size, learning rate, steps, seed, intervals)."""
+    """The configuration block (what the spec set, plus the values the loop reads: batch
+    size, learning rate, steps, seed, intervals); fills ``context["mlx"]``."""
+    context["mlx"] = mlx_fields(program, context)
     return context["mlx"]["config"]
 
 
 def adversarial_fields(program, config: Config) -> dict:
     """The reconstruction terms as direct calls, the GAN weights (config names when the spec
     set them) and the models' output structures."""
-    from specc.compiler.emit.objectives import adversarial_view
-
-    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
-    view = adversarial_view(program, models)
-    terms = []
-    for term in view["reconstruction"]:
-        keywords = {key: literal(value) for key, value in sorted(term["arguments"].items())}
-        code = call(f"losses.{identifier(term['function'])}", "reconstruction", "target", **keywords)
-        terms.append({"name": term["name"], "code": code, "weight": literal(float(term["weight"]))})
+    view = program_adversarial_view(program)
+    terms = [
+        {"name": term["name"], "code": reconstruction_call(term, "target"), "weight": literal(float(term["weight"]))}
+        for term in view["reconstruction"]
+    ]
     used = [("kl_weight", view["weights"]["kl"])] if view["statistics"] else []
     if view["adversarial"]:
         used += [
@@ -582,9 +484,7 @@ def adversarial_optimizers(program, config: Config, total: str) -> list[dict]:
     of the named optimizer whose ``models`` list the model, else of the optimizer named like
     the role (``generator``)."""
     found = []
-    for role, model in zip(("generator", "discriminator"), program.objective.models):
-        plan = next((plan for plan in program.optimizers if model in plan.models), None)
-        plan = plan or next(plan for plan in program.optimizers if plan.name == role)
+    for role, model, plan in role_optimizer_plans(program):
         prefix = identifier(plan.name) if plan.name else role
         calls = optimizer_call(plan, config, "optimization", total, prefix=prefix)
         found.append({"model": model, "role": role, **calls})

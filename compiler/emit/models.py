@@ -200,3 +200,17 @@ def model_view(graph: ir.ModelGraph, module_list: str) -> dict:
             for name, parameter in graph.parameters
         ],
     }
+
+
+# layers drawing from the framework's global generator (MLX): their key is seeded and checkpointed
+RANDOM_LAYERS = frozenset({"Dropout", "GaussianSample"})
+
+
+def uses_random_layers(program: ir.Program) -> bool:
+    """Does a model hold a layer drawing from the global generator (dropout, gaussian sample)?"""
+    return any(
+        getattr(submodule, "kind", None) in RANDOM_LAYERS
+        for graph in program.models
+        for module in graph.modules
+        for submodule in module.submodules
+    )

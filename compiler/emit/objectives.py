@@ -8,6 +8,7 @@ function a loss term calls is in :data:`RECONSTRUCTION_LOSSES` / :data:`EXPECTED
 from __future__ import annotations
 
 from specc.compiler import ir
+from specc.compiler.emit.configuration import plain
 from specc.compiler.emit.filters import EmitError, identifier
 
 # loss kind -> the runtime function (``losses.<name>``) of a reconstruction term
@@ -17,12 +18,6 @@ EXPECTED_VALUE_LOSSES = {
     "expected_codebook": ("expected_codebook", "codebook", "image"),
     "expected_scalar": ("expected_scalar", "centers", "scalar"),
 }
-
-
-def _plain(value):
-    from specc.compiler.emit.render import plain  # emit imports this module
-
-    return plain(value)
 
 
 def _term_names(kinds: list[str]) -> list[str]:
@@ -64,10 +59,10 @@ def language_model_view(program: ir.Program, model: dict) -> dict:
     cross_entropy, terms = None, []
     kinds = [term.loss.kind for term in plan.terms if term.loss.kind != "cross_entropy"]
     for term in plan.terms:
-        arguments = _plain(term.loss.arguments) or {}
+        arguments = plain(term.loss.arguments) or {}
         if term.loss.kind == "cross_entropy":
             cross_entropy = {"weight": term.weight, "ignore_index": arguments.get("ignore_index")}
-            if arguments.get("label_smoothing", 0.0):  # every runtime's cross_entropy takes it
+            if arguments["label_smoothing"]:  # every runtime's cross_entropy takes it
                 cross_entropy["label_smoothing"] = float(arguments["label_smoothing"])
             continue
         if term.loss.kind not in EXPECTED_VALUE_LOSSES:
@@ -117,14 +112,14 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
       (reconstruction + KL): ``discriminator`` is None, no adversarial values are logged.
     """
     plan = program.objective
-    arguments = _plain(plan.arguments) or {}
-    adversarial = bool(arguments.get("use_adversarial", True))
+    arguments = plain(plan.arguments) or {}
+    adversarial = arguments["use_adversarial"]
     generator_name, discriminator_name = (plan.models + (None,))[:2]
     generator, discriminator = models[generator_name], models.get(discriminator_name)
     graphs = {graph.name: graph for graph in program.models}
     structure = graphs[generator_name].output_structure
     statistics = len(structure) >= 2 and structure[1] == 2
-    if float(arguments.get("kl_weight", 0.0)) > 0 and not statistics:
+    if arguments["kl_weight"] > 0 and not statistics:
         raise EmitError(
             f"kl_weight > 0 needs a generator returning (reconstruction, [mean, logvar]); "
             f"model {generator_name!r} returns {len(graphs[generator_name].outputs)} tensor(s)"
@@ -146,7 +141,7 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
                 "name": identifier(name),
                 "function": RECONSTRUCTION_LOSSES[term.loss.kind],
                 "weight": term.weight,
-                "arguments": _plain(term.loss.arguments) or {},
+                "arguments": plain(term.loss.arguments) or {},
             }
         )
     generator_values = ["loss", "reconstruction"] + [term["name"] for term in reconstruction]
@@ -161,12 +156,49 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
         "statistics": statistics,
         "reconstruction": reconstruction,
         "weights": {
-            "adversarial": float(arguments.get("adversarial_weight", 1.0)),
-            "feature_matching": float(arguments.get("feature_matching_weight", 10.0)),
-            "kl": float(arguments.get("kl_weight", 0.0)),
+            "adversarial": float(arguments["adversarial_weight"]),
+            "feature_matching": float(arguments["feature_matching_weight"]),
+            "kl": float(arguments["kl_weight"]),
         },
-        "warmup": int(arguments.get("adversarial_warmup", 0)),
+        "warmup": int(arguments["adversarial_warmup"]),
         "generator_values": generator_values,
         "discriminator_values": ["discriminator_loss", "discriminator_grad_norm"] if adversarial else [],
         "adversarial": adversarial,
     }
+
+
+def check_adversarial_models(program) -> None:
+    """A GAN calls the discriminator with one signal: it must take one input."""
+    if program.objective.kind != "adversarial" or len(program.objective.models) < 2:
+        return  # use_adversarial = false: no discriminator
+    graphs = {graph.name: graph for graph in program.models}
+    discriminator = graphs[program.objective.models[1]]
+    if len(discriminator.inputs) != 1:
+        raise EmitError(
+            f"adversarial: the discriminator {discriminator.name!r} must take one input (the signal), "
+            f"it takes {len(discriminator.inputs)}"
+        )
+
+
+def discriminator_logits(program, name: str) -> int:
+    """How many of the discriminator's flat outputs are logit maps: the length of its first
+    returned value (``return logits, features``); the rest are feature maps."""
+    graph = next(graph for graph in program.models if graph.name == name)
+    structure = graph.output_structure or (None,) * len(graph.outputs)
+    if len(structure) != 2:
+        raise EmitError(f"adversarial: the discriminator {name!r} must return (logits, features), it returns {len(structure)} value(s)")
+    return 1 if structure[0] is None else int(structure[0])
+
+
+# ----------------------------------------------------------------------------- from the program alone
+
+
+def program_language_model_view(program: ir.Program) -> dict:
+    """:func:`language_model_view` of the objective's own inputs."""
+    return language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
+
+
+def program_adversarial_view(program: ir.Program) -> dict:
+    """:func:`adversarial_view` with each model viewed by its input names only."""
+    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
+    return adversarial_view(program, models)

@@ -14,8 +14,8 @@ Context fields every template can use (see docs/backends.md):
 - ``backend``: the :class:`~specc.compiler.backends.Backend` table;
 - ``header``: spec_name, spec_path, spec_hash, specc_version, language_version, ir_version,
   command;
-- ``config``: list of groups ``{"title", "entries": [{"name", "value", "origin"}]}``; each
-  entry renders as ``name = value  # origin``; ``value`` is a plain Python value;
+- ``config``: the configuration block the backend module's ``config(program, context)``
+  hook builds (groups ``{"title", "entries"}``; :mod:`specc.compiler.emit.configuration`);
 - ``models``: per model, :func:`specc.compiler.emit.models.model_view`; ``model`` is the
   objective's first model;
 - ``objective``: kind, flags (``is_classification``, ``is_regression``, ``is_flow``),
@@ -33,14 +33,15 @@ from pathlib import Path
 
 import black
 import jinja2
-
-import specc
 from specc.compiler import ir
 from specc.compiler.backends import Backend, Refusal, get_backend
+from specc.compiler.emit.calls import velocity_h, velocity_signature
+from specc.compiler.emit.configuration import plain
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
 from specc.compiler.emit.objectives import adversarial_view, language_model_view
-from specc.compiler.emit.trainer import epoch_entries, interval_view, penalty_entries
+
+import specc
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
 BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
@@ -132,7 +133,6 @@ def build_context(program: ir.Program, table: Backend) -> dict:
     context = {
         "backend": table,
         "header": header(program, table),
-        "config": config_groups(program),
         "models": [models[graph.name] for graph in program.models],
         "model": models[model_name],
         "objective": objective_view(program, models[model_name]),
@@ -141,7 +141,6 @@ def build_context(program: ir.Program, table: Backend) -> dict:
         "checkpoint": program.train.checkpoint,
         "early_stopping": program.train.early_stopping,
         "evaluation": evaluation_view(program),
-        "intervals": interval_view(program.train),
         "penalties": bool(program.train.penalties),
         "optimizers": [optimizer_view(plan) for plan in program.optimizers],
         "optimizer": optimizer_view(program.optimizers[0]),
@@ -158,8 +157,7 @@ def build_context(program: ir.Program, table: Backend) -> dict:
     ]
     backend_fields = importlib.import_module(f"specc.compiler.emit.{table.name}")
     context.update(backend_fields.context(program))
-    if hasattr(backend_fields, "config"):  # the backend's own configuration block
-        context["config"] = backend_fields.config(program, context)
+    context["config"] = backend_fields.config(program, context)  # the backend's own block
     return context
 
 
@@ -171,14 +169,7 @@ def sampler_calls(objective: dict, sampler: str) -> dict:
     ``x_0 = x_1 - u(x_1, t = 1, r = 0)`` with ``h = t - r`` (a flow-matching model has no
     ``h``: one Euler step).
     """
-    one_step = sampler == "one_step"
-    h = ""
-    if objective["is_mean_flow"]:
-        h = ", t - r" if one_step else ", t * 0"
-    return {
-        "sample_signature": "x_t, t, r" if one_step else "x_t, t",
-        "sample_h": h,
-    }
+    return {"sample_signature": velocity_signature(sampler), "sample_h": velocity_h(sampler, objective["is_mean_flow"])}
 
 
 def header(program: ir.Program, table: Backend) -> dict:
@@ -193,17 +184,6 @@ def header(program: ir.Program, table: Backend) -> dict:
         "backend": table.name,
         "command": f"specc compile {program.spec_path} --backend {table.name} -o train.py && python train.py",
     }
-
-
-def plain(value):
-    """IR values as plain Python: tuples of (str, value) pairs become dicts."""
-    if isinstance(value, tuple) and value and all(
-        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) for item in value
-    ):
-        return {key: plain(item) for key, item in value}
-    if isinstance(value, tuple):
-        return tuple(plain(item) for item in value)
-    return value
 
 
 def component_argument(value) -> tuple[str, dict]:
@@ -224,208 +204,6 @@ def component_argument(value) -> tuple[str, dict]:
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], str):
         return data[0], dict(data[1] or {})
     raise EmitError(f"cannot read a component from {value!r}")
-
-
-def provenance_lookup(program: ir.Program):
-    origins = {item.key: item.origin for item in program.provenance}
-
-    def origin(*keys: str) -> str:
-        for key in keys:
-            if key in origins:
-                return origins[key]
-        return ""
-
-    return origin
-
-
-def entry(name: str, value, origin: str = "", key_origin=None) -> dict:
-    """One configuration line ``name = value  # origin``. A dict value with ``key_origin``
-    (``key -> origin``) is written one key per line, each with its own origin."""
-    items = None
-    if isinstance(value, dict) and value and key_origin is not None:
-        items = [{"key": key, "value": value[key], "origin": key_origin(key)} for key in sorted(value)]
-    return {"name": identifier(name), "value": value, "origin": origin, "lines": items}
-
-
-def keyed(origin, section: str):
-    """``key -> origin of section.key``."""
-    return lambda key: origin(f"{section}.{key}")
-
-
-def config_groups(program: ir.Program) -> list[dict]:
-    """The script's configuration block, grouped, each value with its spec origin."""
-    origin = provenance_lookup(program)
-    train = program.train
-    source = program.data.source
-    groups = [
-        {
-            "title": "data",
-            "entries": [
-                entry("data_source", source.kind, origin("data")),
-                entry("data_arguments", source_arguments(program.data), origin("data"), keyed(origin, "data")),
-                entry("batch_size", program.data.batch_size, origin("data.batch_size")),
-            ],
-        },
-        {"title": "optimization", "entries": optimizer_entries(program, origin)},
-        {
-            "title": "training",
-            "entries": [
-                entry(name, getattr(train, name), origin(f"train.{name}"))
-                for name in (
-                    "max_steps", "max_epochs", "seed", "precision", "log_every", "eval_every",
-                    "grad_clip", "grad_clip_mode", "accumulate", "ema", "freeze", "warm_start",
-                )
-            ]
-            + [
-                entry("loggers", tuple(logger.kind for logger in train.loggers), origin("train.loggers")),
-                entry(
-                    "logger_arguments",
-                    {logger.kind: plain(logger.arguments) for logger in train.loggers if logger.arguments},
-                    origin("train.loggers"),
-                ),
-            ]
-            + epoch_entries(train, origin)
-            + penalty_entries(program, origin),
-        },
-        {"title": "checkpoints", "entries": checkpoint_entries(program, origin)},
-    ]
-    groups.insert(1, {"title": "objective", "entries": objective_entries(program, origin)})
-    groups.append({"title": "evaluation", "entries": evaluation_entries(program, origin)})
-    return groups
-
-
-def objective_entries(program: ir.Program, origin) -> list[dict]:
-    plan = program.objective
-    entries = [entry("objective", plan.kind, origin("objective")), entry("target_field", plan.target, origin("objective.target"))]
-    if plan.kind == "classification":
-        entries.append(entry("loss_arguments", cross_entropy_arguments(plan), origin("objective.loss")))
-    if plan.kind in FLOW_OBJECTIVES:
-        flow = flow_view(plain(plan.arguments) or {}, program)
-        entries += [
-            entry("flow_path", flow["path"], origin("objective.path")),
-            entry("flow_path_arguments", flow["path_arguments"], origin("objective.path")),
-            entry("time_sampler", flow["time"], origin("objective.time")),
-            entry("time_sampler_arguments", flow["time_arguments"], origin("objective.time")),
-            entry("cfg_dropout", flow["cfg_dropout"], origin("objective.cfg_dropout")),
-        ]
-        if plan.kind == "mean_flow":
-            entries += [
-                entry("gamma", flow["gamma"], origin("objective.gamma")),
-                entry("weight_constant", flow["c"], origin("objective.c")),
-            ]
-        else:
-            entries.append(entry("weighted", flow["weighted"], origin("objective.weighted")))
-        entries.append(entry("coupling", flow["coupling"], origin("data.coupling")))
-    if plan.kind == "language_model":
-        entries += language_model_entries(program, origin)
-    if plan.kind == "adversarial":
-        entries += adversarial_entries(program, origin)
-    return entries
-
-
-def language_model_entries(program: ir.Program, origin) -> list[dict]:
-    """``cross_entropy_arguments`` (None: no CE term) and ``expected_value_terms``."""
-    view = language_model_view(program, {"inputs": [name for name, _ in program.objective.inputs]})
-    cross_entropy = view["cross_entropy"]
-    terms = {
-        term["name"]: {key: term[key] for key in ("weight", "modality", "file", "start", "sample_k")}
-        for term in view["terms"]
-    }
-    return [
-        entry("cross_entropy_arguments", None if cross_entropy is None else {"ignore_index": cross_entropy["ignore_index"]}, origin("objective.loss")),
-        entry("cross_entropy_weight", None if cross_entropy is None else cross_entropy["weight"], origin("objective.loss")),
-        entry("expected_value_terms", terms, origin("objective.loss")),
-    ]
-
-
-def adversarial_entries(program: ir.Program, origin) -> list[dict]:
-    """The reconstruction terms ``{name: (weight, arguments)}`` and the GAN weights."""
-    arguments = plain(program.objective.arguments) or {}
-    models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
-    view = adversarial_view(program, models)
-    terms = {term["name"]: (term["weight"], term["arguments"]) for term in view["reconstruction"]}
-    entries = [entry("reconstruction_terms", terms, origin("objective.loss"))]
-    for name in ("adversarial_weight", "feature_matching_weight", "kl_weight", "adversarial_warmup"):
-        entries.append(entry(name, arguments.get(name), origin(f"objective.{name}")))
-    return entries
-
-
-def cross_entropy_arguments(plan: ir.ObjectivePlan) -> dict:
-    """Keyword arguments of the runtime's ``cross_entropy`` from the objective's loss term."""
-    for term in plan.terms:
-        if term.loss.kind == "cross_entropy":
-            arguments = plain(term.loss.arguments) or {}
-            found = {"ignore_index": arguments.get("ignore_index")}
-            if arguments.get("label_smoothing", 0.0):  # every runtime's cross_entropy takes it
-                found["label_smoothing"] = float(arguments["label_smoothing"])
-            return found
-    return {"ignore_index": None}
-
-
-def evaluation_entries(program: ir.Program, origin) -> list[dict]:
-    view = evaluation_view(program)
-    entries = [entry("eval_batch_size", view["batch_size"], origin("eval.batch_size"))]
-    if view["sampler"]:
-        entries += [
-            entry("sampler", view["sampler"], origin("eval.sampler")),
-            entry("sampler_steps", view["sampler_steps"], origin("eval.sampler")),
-            entry("cfg_scale", view["cfg_scale"], origin("eval.sampler")),
-        ]
-    if view["test_sampler"]:
-        entries += [
-            entry("test_sampler", view["test_sampler"], origin("eval.test_sampler")),
-            entry("test_sampler_steps", view["test_sampler_steps"], origin("eval.test_sampler")),
-            entry("test_cfg_scale", view["test_cfg_scale"], origin("eval.test_sampler")),
-        ]
-    metrics = tuple((metric["kind"], metric["on"], metric["arguments"]) for metric in view["metrics"])
-    entries.append(entry("eval_metrics", metrics, origin("eval.metrics")))
-    return entries
-
-
-def optimizer_entries(program: ir.Program, origin) -> list[dict]:
-    entries = []
-    for plan in program.optimizers:
-        prefix = "optimizer" if not plan.name else f"optimizer_{identifier(plan.name)}"
-        spec_key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
-        schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
-        entries.append(entry(f"{prefix}_kind", plan.optimizer.kind, origin(spec_key)))
-        entries.append(
-            entry(f"{prefix}_arguments", plain(plan.optimizer.arguments) or {}, origin(spec_key), keyed(origin, spec_key))
-        )
-        schedule = plan.schedule
-        schedule_prefix = "schedule" if not plan.name else f"schedule_{identifier(plan.name)}"
-        entries.append(entry(f"{schedule_prefix}_kind", schedule.kind if schedule else "constant", origin(schedule_key)))
-        entries.append(
-            entry(
-                f"{schedule_prefix}_arguments",
-                (plain(schedule.arguments) or {}) if schedule else {},
-                origin(schedule_key),
-                keyed(origin, schedule_key),
-            )
-        )
-    return entries
-
-
-def checkpoint_entries(program: ir.Program, origin) -> list[dict]:
-    plan = program.train.checkpoint
-    entries = [
-        entry("checkpoint_every", plan.every, origin("train.checkpoint.every")),
-        entry("checkpoint_keep", plan.keep, origin("train.checkpoint.keep")),
-        entry("checkpoint_monitor", plan.monitor, origin("train.checkpoint.monitor")),
-        entry("checkpoint_mode", plan.mode, origin("train.checkpoint.mode")),
-    ]
-    for name in ("every_n_epochs", "filename"):  # written only when set (gap 10)
-        if getattr(plan, name) is not None:
-            entries.append(entry(f"checkpoint_{name}", getattr(plan, name), origin(f"train.checkpoint.{name}")))
-    stopping = program.train.early_stopping
-    if stopping is not None:
-        for name in ("monitor", "patience", "mode", "min_delta"):
-            entries.append(
-                entry(f"early_stopping_{name}", getattr(stopping, name), origin(f"train.early_stopping.{name}"))
-            )
-        if stopping.verbose:
-            entries.append(entry("early_stopping_verbose", True, origin("train.early_stopping.verbose")))
-    return entries
 
 
 LOADER_KEYS = ("batch_size", "coupling")

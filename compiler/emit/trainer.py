@@ -1,33 +1,14 @@
-"""Trainer-surface views of the emitter (docs/systems.md gaps 10 and 19): epoch-based
-intervals (``val_check_interval``, checkpoint ``every_n_epochs`` and ``filename``) and
-parameter penalties, as configuration entries and as the small pieces of code the
-templates paste. Entries are written only when their key is set, so scripts of specs that
-do not use these keys are unchanged.
+"""Trainer-surface values every backend module reads: the parameter penalties
+(docs/systems.md gap 19), the frozen models, the callbacks and the optional training
+values, each written only when the spec uses it.
 """
 
 from __future__ import annotations
 
 from specc.compiler import ir
+from specc.compiler.emit.configuration import plain_arguments
 from specc.compiler.emit.filters import EmitError
-
-
-def _entry(name: str, value, origin: str) -> dict:
-    from specc.compiler.emit.render import entry
-
-    return entry(name, value, origin)
-
-
-def _plain(value):
-    from specc.compiler.emit.render import plain
-
-    return plain(value)
-
-
-def epoch_entries(train: ir.TrainPlan, origin) -> list[dict]:
-    """``val_check_interval``, written only when set."""
-    if train.val_check_interval is None:
-        return []
-    return [_entry("val_check_interval", train.val_check_interval, origin("train.val_check_interval"))]
+from specc.runtime.training.tree import under_prefix
 
 
 def penalties(program: ir.Program) -> tuple:
@@ -38,7 +19,7 @@ def penalties(program: ir.Program) -> tuple:
     model = program.objective.models[0] if program.objective.models else program.models[0].name
     found = []
     for penalty in program.train.penalties:
-        arguments = _plain(penalty.arguments) or {}
+        arguments = plain_arguments(penalty)
         prefix = arguments["prefix"]
         if prefix.startswith(model + "."):
             prefix = prefix[len(model) + 1 :]
@@ -48,34 +29,59 @@ def penalties(program: ir.Program) -> tuple:
     return tuple(found)
 
 
-def penalty_entries(program: ir.Program, origin) -> list[dict]:
-    """``penalties``, written only when set (gap 19)."""
-    found = penalties(program)
-    return [_entry("penalties", found, origin("train.penalties"))] if found else []
+def model_frozen(program, model: str) -> bool:
+    """True when a ``train.freeze`` prefix names a parameter of ``model`` (``<model>.<path>``
+    or the bare path, as ``jax_training.frozen_masks`` matches them)."""
+    graph = next(graph for graph in program.models if graph.name == model)
+    return any(
+        under_prefix(full, prefix)
+        for name, _ in graph.parameters
+        for full in (f"{model}.{name}", name)
+        for prefix in program.train.freeze
+    )
 
 
-def interval_view(train: ir.TrainPlan) -> dict:
-    """Epoch-based intervals as code of the generated loop (docs/language.md "train").
+def role_optimizer_plans(program: ir.Program, unnamed: bool = False) -> list[tuple]:
+    """``(role, model, plan)`` of each GAN model, generator first: the optimizer plan listing
+    the model, else the one named like the role (else, with ``unnamed``, one listing none)."""
+    found = []
+    for role, model in zip(("generator", "discriminator"), program.objective.models):
+        plan = next((plan for plan in program.optimizers if model in plan.models), None)
+        plan = plan or next((plan for plan in program.optimizers if plan.name == role), None)
+        plan = plan or next(plan for plan in program.optimizers if unnamed and not plan.models)
+        found.append((role, model, plan))
+    return found
 
-    ``setup``: lines run once ``steps_per_epoch`` is known, turning ``val_check_interval``
-    (a fraction of an epoch) and ``every_n_epochs`` into steps; ``evaluation_due``: the
-    condition of an evaluation at ``step`` (JAX, MLX); ``lightning_validation``: the
-    Trainer's ``val_check_interval`` and ``check_val_every_n_epoch`` (counted in batches,
-    within each epoch when the latter is 1); ``checkpoint_filename``: the extra argument
-    of ``write_checkpoint``.
-    """
-    setup, due = [], "eval_every and step % eval_every == 0"
-    validation = ("(eval_every or stop_step) * accumulate", "None")
-    if train.val_check_interval is not None:
-        setup.append("eval_every = training.fraction_steps(val_check_interval, steps_per_epoch)")
-        due = "training.due_in_epoch(step, eval_every, steps_per_epoch)"
-        validation = ("eval_every * accumulate", "1")
-    if train.checkpoint.every_n_epochs is not None:
-        setup.append("checkpoint_every = checkpoint_every_n_epochs * steps_per_epoch")
-    return {
-        "setup": setup,
-        "evaluation_due": due,
-        "lightning_validation": validation,
-        "checkpoint_filename": ", checkpoint_filename" if train.checkpoint.filename is not None else "",
-        "filename": train.checkpoint.filename is not None,
+
+def callback_settings(callbacks) -> dict:
+    """What ``(kind, arguments)`` callbacks ask for: the progress display's refresh rate
+    (None: no display), the ``lr`` rows' interval (``step``, ``epoch`` or None), whether
+    the gradient norm is computed and logged, and the kinds no backend renders."""
+    settings = {"progress": None, "lr": None, "grad_norm": False, "unknown": []}
+    for kind, arguments in callbacks:
+        if kind == "progress_bar":
+            settings["progress"] = arguments["refresh_rate"]
+        elif kind == "lr_monitor":
+            settings["lr"] = arguments["interval"]
+        elif kind == "grad_norm_monitor":
+            settings["grad_norm"] = True
+        else:
+            settings["unknown"].append(kind)
+    return settings
+
+
+def program_callbacks(program: ir.Program) -> list[tuple[str, dict]]:
+    """``train.callbacks`` as ``(kind, arguments)`` pairs."""
+    return [(item.kind, plain_arguments(item)) for item in program.train.callbacks]
+
+
+def optional_training_values(train: ir.TrainPlan, register) -> dict:
+    """``accumulate`` (above 1), ``ema``, ``freeze`` and ``warm_start``: the code
+    ``register(name, value, key)`` returns for each the spec uses, None for the others."""
+    used = {
+        "accumulate": train.accumulate if train.accumulate > 1 else None,
+        "ema": train.ema,
+        "freeze": tuple(train.freeze) if train.freeze else None,
+        "warm_start": train.warm_start or None,
     }
+    return {name: None if value is None else register(name, value, f"train.{name}") for name, value in used.items()}
