@@ -124,25 +124,3 @@ def exponential(math_table: ScheduleMath, initial, decay_rate) -> Callable:
         return math_table.finish(initial * math_table.power(decay_rate, counter))
 
     return schedule
-
-
-# The run plan's defaults: these arguments of a schedule default to the optimizer's lr
-# (``total``: to the run's total number of steps).
-PLAN_DEFAULTS = {
-    "constant": ("lr",),
-    "warmup_cosine": ("peak", "total"),
-    "warmup_linear": ("peak", "total"),
-    "step": ("initial",),
-    "exponential": ("initial",),
-}
-
-
-def from_plan(schedules, kind: str, arguments: dict, lr: float, total_steps: int | None):
-    """``schedules.<kind>(**arguments)`` (``schedules``: a backend's schedules module) with
-    ``lr`` / ``peak`` / ``initial`` defaulting to the optimizer's ``lr`` and ``total`` to
-    the run's ``total_steps``."""
-    checks.check_choice("make_schedule", "kind", kind, tuple(PLAN_DEFAULTS))
-    arguments = dict(arguments)
-    for name in PLAN_DEFAULTS[kind]:
-        arguments.setdefault(name, total_steps if name == "total" else lr)
-    return getattr(schedules, kind)(**arguments)

@@ -1,8 +1,9 @@
-"""JAX helpers of the generated training scripts: optimizers and schedules from the plan,
-clipping with specc's formula, frozen-parameter masks, EMA, precision casts, and
-optimizer / EMA state as flat named numpy arrays for checkpoints.
+"""JAX helpers of the generated training scripts: clipping with specc's formula,
+frozen-parameter masks, EMA, precision casts, the L2 penalty by prefix, and optimizer / EMA
+state as flat named numpy arrays for checkpoints.
 
-The step function itself is written out in each script; these are its building blocks.
+The step function, the optax optimizer and the schedule are written out in each script;
+these are its building blocks.
 """
 
 from __future__ import annotations
@@ -12,24 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from specc.runtime.composites.schedules import from_plan
-from specc.runtime.jax import schedules
 from specc.runtime.training.tree import under_prefix
-
-# COMPONENTS.md defaults, passed explicitly to optax (whose own defaults differ).
-OPTIMIZER_DEFAULTS = {
-    "adam": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
-    "adamw": {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
-    "sgd": {"momentum": 0.0, "nesterov": False, "weight_decay": 0.0},
-    "lion": {"betas": (0.9, 0.99), "weight_decay": 0.0},
-}
-
-
-def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
-    """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
-    defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
-    return from_plan(schedules, kind, arguments, lr, total_steps)
-
 
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
     """``g <- g * min(1, max_norm / (norm + 1e-6))`` with the global norm over all leaves."""
@@ -40,40 +24,6 @@ def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
         return jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), updates), state
 
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
-
-
-def base_optimizer(kind: str, arguments: dict, learning_rate) -> optax.GradientTransformation:
-    """adam, adamw, sgd (torch semantics: coupled L2, no dampening) and lion."""
-    if kind not in OPTIMIZER_DEFAULTS:
-        raise ValueError(f"optimizer {kind!r} is not available; available: {', '.join(sorted(OPTIMIZER_DEFAULTS))}")
-    options = dict(OPTIMIZER_DEFAULTS[kind])
-    options.update({name: value for name, value in arguments.items() if name != "lr"})
-    if kind in ("adam", "adamw"):
-        b1, b2 = options["betas"]
-        if kind == "adamw":
-            return optax.adamw(learning_rate, b1=b1, b2=b2, eps=options["eps"], weight_decay=options["weight_decay"])
-        decay = [optax.add_decayed_weights(options["weight_decay"])] if options["weight_decay"] else []
-        return optax.chain(*decay, optax.adam(learning_rate, b1=b1, b2=b2, eps=options["eps"]))
-    if kind == "sgd":
-        decay = [optax.add_decayed_weights(options["weight_decay"])] if options["weight_decay"] else []
-        momentum = options["momentum"] or None
-        return optax.chain(*decay, optax.sgd(learning_rate, momentum=momentum, nesterov=bool(options["nesterov"])))
-    b1, b2 = options["betas"]
-    return optax.lion(learning_rate, b1=b1, b2=b2, weight_decay=options["weight_decay"])
-
-
-def make_optimizer(kind, arguments, schedule, grad_clip=None, grad_clip_mode="norm", frozen=None):
-    """Zero the gradients of frozen parameters (``frozen``: a pytree of bools like the
-    params), clip (once, before the update: the norm of the trainable gradients, as torch
-    clips only parameters that require grad), the optimizer with the schedule, then zero the
-    frozen parameters' updates again (weight decay must not move them either)."""
-    parts = [] if frozen is None else [optax.masked(optax.set_to_zero(), frozen)]
-    if grad_clip is not None:
-        parts.append(clip_by_global_norm(grad_clip) if grad_clip_mode == "norm" else optax.clip(grad_clip))
-    parts.append(base_optimizer(kind, arguments, schedule))
-    if frozen is not None:
-        parts.append(optax.masked(optax.set_to_zero(), frozen))
-    return optax.chain(*parts)
 
 
 def dotted(path) -> str:
@@ -244,15 +194,3 @@ def parameter_penalty(model, penalties):
             if under_prefix(name, prefix):
                 total = total + float(weight) * jnp.sum(jnp.square(flat[name].astype(jnp.float32)))
     return total
-
-
-def with_penalties(loss_fn, penalties):
-    """``loss_fn(model, batch)`` plus :func:`parameter_penalty`; the penalty is logged as
-    ``penalty`` (the objective's ``loss`` value stays the unpenalised loss)."""
-
-    def penalised(model, batch):
-        loss, values = loss_fn(model, batch)
-        penalty = parameter_penalty(model, penalties)
-        return loss + penalty.astype(loss.dtype), {**values, "penalty": penalty}
-
-    return penalised

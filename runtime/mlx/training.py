@@ -1,5 +1,6 @@
-"""Training helpers for generated MLX scripts: optimizers, the compiled step, clipping, EMA,
-optimizer state as flat arrays for checkpoints, and on-device running sums for logging.
+"""Training helpers for generated MLX scripts: Adam with coupled decay, the compiled step,
+clipping, EMA, optimizer state as flat arrays for checkpoints, and on-device running sums
+for logging (the scripts build the optimizer and the schedule with direct calls).
 
 The step is one ``mx.compile``d function over the model's and the optimizer's state (both
 captured through ``inputs`` / ``outputs`` of ``mx.compile``), so a step is one graph with no
@@ -40,42 +41,6 @@ class CoupledAdam(optim.Adam):
 
     def apply_single(self, gradient, parameter, state):
         return super().apply_single(gradient + self.weight_decay * parameter, parameter, state)
-
-
-def _adam(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    if weight_decay:
-        return CoupledAdam(learning_rate, betas, eps, weight_decay)
-    return optim.Adam(learning_rate, betas=list(betas), eps=eps, bias_correction=True)
-
-
-def _adamw(learning_rate, lr=None, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
-    return optim.AdamW(learning_rate, betas=list(betas), eps=eps, weight_decay=weight_decay, bias_correction=True)
-
-
-def _sgd(learning_rate, lr=None, momentum=0.0, nesterov=False, weight_decay=0.0):
-    return optim.SGD(learning_rate, momentum=momentum, weight_decay=weight_decay, dampening=0.0, nesterov=nesterov)
-
-
-def _lion(learning_rate, lr=None, betas=(0.9, 0.99), weight_decay=0.0):
-    return optim.Lion(learning_rate, betas=list(betas), weight_decay=weight_decay)
-
-
-OPTIMIZERS = {"adam": _adam, "adamw": _adamw, "sgd": _sgd, "lion": _lion}
-
-
-def make_optimizer(kind: str, learning_rate, arguments: dict) -> optim.Optimizer:
-    """An ``mlx.optimizers`` optimizer with specc's semantics and every value explicit.
-
-    Generated scripts write this call out (``optim.AdamW(schedule, betas=[...], ...,
-    bias_correction=True)``, ``CoupledAdam`` for Adam with weight decay): this function states
-    the semantics once, for the runtime's own tests and for hand-written code.
-
-    ``learning_rate`` is a float or a schedule ``k -> lr`` (``specc.runtime.mlx.schedules``);
-    ``arguments`` are the spec's optimizer arguments (``lr`` is ignored here: the schedule
-    carries it).
-    """
-    checks.check_choice("make_optimizer", "kind", kind, tuple(OPTIMIZERS))
-    return OPTIMIZERS[kind](learning_rate, **arguments)
 
 
 def global_norm(gradients) -> mx.array:
@@ -177,15 +142,6 @@ def mixed_precision(loss_function, dtype):
         return loss.astype(mx.float32), {name: value.astype(mx.float32) for name, value in values.items()}
 
     return cast_loss
-
-
-def make_schedule(kind: str, arguments: dict, lr: float, total_steps: int | None):
-    """``schedules.<kind>`` (a callable ``k -> lr``) with ``lr`` / ``peak`` / ``initial``
-    defaulting to the optimizer's lr and ``total`` to the run's total number of steps."""
-    from specc.runtime.composites.schedules import from_plan
-    from specc.runtime.mlx import schedules
-
-    return from_plan(schedules, kind, arguments, lr, total_steps)
 
 
 @mx.compile

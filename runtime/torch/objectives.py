@@ -16,7 +16,7 @@ import torch
 from specc.runtime.composites import binder
 from specc.runtime.composites import objectives as composite
 from specc.runtime.torch import ops
-from specc.runtime.torch.training import freeze_parameters
+from specc.runtime.torch.parameters import freeze_parameters
 from specc.runtime.training.tree import under_prefix
 
 __all__ = ["EXPECTED_VALUE_FUNCTIONS", "expected_value_term", "freeze_models", "gradient_norm", "step_uncounted"]

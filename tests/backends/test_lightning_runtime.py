@@ -1,5 +1,6 @@
-"""specc.runtime.torch.training in process: optimizers, precision refusal, the metrics
-logger, the checkpoint IO round trip and the resumable data stream."""
+"""specc.runtime.torch.training (and the modules it re-exports from) in process: Lion,
+precision refusal, the metrics logger, the checkpoint IO round trip and the resumable data
+stream."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("lightning")
 
 from specc.runtime import data as specc_data  # noqa: E402
-from specc.runtime.torch import training  # noqa: E402
+from specc.runtime.torch import lightning_data, training  # noqa: E402
 from specc.runtime.training import MetricsLog, read_metrics  # noqa: E402
 
 
 def test_lion_follows_the_formula():
     """``c = b1 m + (1 - b1) g``; ``p <- p - lr (sign(c) + wd p)``; ``m <- b2 m + (1 - b2) g``."""
     parameter = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5]))
-    optimizer = training.make_optimizer("lion", [parameter], {"lr": 0.1, "betas": (0.9, 0.99), "weight_decay": 0.5})
+    optimizer = training.Lion([parameter], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5)
     moment = np.zeros(3)
     expected = np.array([1.0, -2.0, 0.5])
     for gradient in ([0.3, -0.1, 0.0], [-0.2, 0.4, 1.0]):
@@ -30,29 +31,12 @@ def test_lion_follows_the_formula():
         np.testing.assert_allclose(parameter.detach().numpy(), expected, rtol=1e-6)
 
 
-def test_optimizers_pass_every_value_explicitly():
-    parameter = torch.nn.Parameter(torch.zeros(2))
-    adamw = training.make_optimizer("adamw", [parameter], {"lr": 1e-3})
-    assert adamw.defaults["weight_decay"] == 0.01 and adamw.defaults["eps"] == 1e-8
-    sgd = training.make_optimizer("sgd", [parameter], {"lr": 0.1, "momentum": 0.9, "nesterov": True})
-    assert sgd.defaults["dampening"] == 0.0 and sgd.defaults["nesterov"]
-    with pytest.raises(ValueError, match="make_optimizer: kind must be one of"):
-        training.make_optimizer("rmsprop", [parameter], {"lr": 0.1})
-
-
 def test_fp16_on_cpu_is_refused():
     assert training.lightning_precision("fp32", "cpu") == "32-true"
     assert training.lightning_precision("bf16", "cpu") == "bf16-mixed"
     assert training.lightning_precision("fp16", "gpu") == "16-mixed"
     with pytest.raises(ValueError, match="silently"):
         training.lightning_precision("fp16", "cpu")
-
-
-def test_schedule_defaults_come_from_the_optimizer_and_the_run():
-    schedule = training.make_schedule("warmup_cosine", {"warmup": 10}, 0.5, 110)
-    assert schedule(0) == 0.0
-    assert schedule(10) == pytest.approx(0.5)
-    assert schedule(110) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_metrics_logger_writes_specc_rows(tmp_path):
@@ -105,13 +89,13 @@ def test_checkpoint_io_round_trip_and_atomic_last(tmp_path):
 def test_epoch_stream_counts_consumed_batches_not_prefetched_ones():
     source = specc_data.make_source("digits")
     loader = specc_data.Loader(source, "train", 64, 0)
-    stream = training.EpochStream(loader)
+    stream = lightning_data.EpochStream(loader)
     iterator = iter(stream)
     next(iterator)
     second = next(iterator)  # Lightning prefetches one batch ahead
     stream.consume()
     assert stream.state_dict() == {"epoch": 0, "batch_index": 1, "served": 1}
-    resumed = training.EpochStream(loader)
+    resumed = lightning_data.EpochStream(loader)
     resumed.load_state_dict(stream.state_dict())
     np.testing.assert_array_equal(next(iter(resumed))["x"], second["x"])
     for _ in range(len(loader) - 1):
@@ -125,7 +109,7 @@ def test_epoch_stream_keeps_accumulation_windows_inside_lightning_epochs():
     order across its epochs (as ``Loader.forever()`` does)."""
     source = specc_data.make_source("digits")
     loader = specc_data.Loader(source, "train", 64, 0)
-    stream = training.EpochStream(loader, accumulate=3)
+    stream = lightning_data.EpochStream(loader, accumulate=3)
     count = len(loader)
     assert count % 3 != 0 and len(stream) == (count // 3) * 3
     expected = loader.forever()

@@ -1,5 +1,5 @@
-"""specc.runtime.mlx.training in process: optimizers against torch, clipping, the compiled
-step with accumulation, optimizer state round trip, freezing."""
+"""specc.runtime.mlx.training in process: the optimizers the scripts build against torch's,
+clipping, the compiled step with accumulation, optimizer state round trip, freezing."""
 
 from __future__ import annotations
 
@@ -10,41 +10,69 @@ mx = pytest.importorskip("mlx.core")
 torch = pytest.importorskip("torch")
 
 import mlx.nn as nn  # noqa: E402
+import mlx.optimizers as optim  # noqa: E402
 
 from specc.runtime.mlx import training  # noqa: E402
 from specc.runtime.mlx import layers  # noqa: E402
 
 
-def torch_steps(kind, arguments, start, gradients):
-    parameter = torch.nn.Parameter(torch.tensor(start))
-    from specc.runtime.torch import training as torch_training
+def adam(learning_rate):
+    """Adam as the scripts build it: bias correction on (MLX's default is off)."""
+    return optim.Adam(learning_rate, betas=[0.9, 0.999], eps=1e-8, bias_correction=True)
 
-    optimizer = torch_training.make_optimizer(kind, [parameter], arguments)
+
+def adamw(learning_rate):
+    return optim.AdamW(learning_rate, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.01, bias_correction=True)
+
+
+def torch_steps(make, start, gradients):
+    parameter = torch.nn.Parameter(torch.tensor(start))
+    optimizer = make([parameter])
     for gradient in gradients:
         parameter.grad = torch.tensor(gradient)
         optimizer.step()
     return parameter.detach().numpy()
 
 
-@pytest.mark.parametrize(
-    "kind, arguments",
-    [
-        ("adam", {"lr": 0.1}),
-        ("adam", {"lr": 0.1, "weight_decay": 0.1}),
-        ("adamw", {"lr": 0.1, "weight_decay": 0.1}),
-        ("sgd", {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01}),
-        ("lion", {"lr": 0.1, "weight_decay": 0.1}),
-    ],
-)
-def test_optimizers_match_torch(kind, arguments):
+def torch_lion(parameters):
+    from specc.runtime.torch import training as torch_training
+
+    return torch_training.Lion(parameters, lr=0.1, betas=(0.9, 0.99), weight_decay=0.1)
+
+
+# the direct calls of the generated MLX and Lightning scripts, with the same spec arguments
+OPTIMIZER_PAIRS = {
+    "adam": (
+        lambda: adam(0.1),
+        lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0),
+    ),
+    "adam_coupled_decay": (
+        lambda: training.CoupledAdam(0.1, [0.9, 0.999], 1e-8, 0.1),
+        lambda p: torch.optim.Adam(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1),
+    ),
+    "adamw": (
+        lambda: optim.AdamW(0.1, betas=[0.9, 0.999], eps=1e-8, weight_decay=0.1, bias_correction=True),
+        lambda p: torch.optim.AdamW(p, lr=0.1, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1),
+    ),
+    "sgd": (
+        lambda: optim.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01, dampening=0.0),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.01),
+    ),
+    "lion": (lambda: optim.Lion(0.1, betas=[0.9, 0.99], weight_decay=0.1), torch_lion),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZER_PAIRS))
+def test_optimizers_match_torch(kind):
     """Bias-corrected Adam (MLX's default is off), coupled / decoupled decay, torch's SGD."""
     start = [1.0, -2.0, 0.5]
     gradients = [[0.3, -0.1, 0.2], [-0.2, 0.4, 1.0], [0.05, 0.05, -0.3]]
-    optimizer = training.make_optimizer(kind, arguments["lr"], arguments)
+    make_mlx, make_torch = OPTIMIZER_PAIRS[kind]
+    optimizer = make_mlx()
     parameters = {"w": mx.array(start)}
     for gradient in gradients:
         parameters = optimizer.apply_gradients({"w": mx.array(gradient)}, parameters)
-    np.testing.assert_allclose(np.array(parameters["w"]), torch_steps(kind, arguments, start, gradients), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.array(parameters["w"]), torch_steps(make_torch, start, gradients), rtol=1e-5, atol=1e-6)
 
 
 def test_clipping_by_norm_and_by_value():
@@ -94,7 +122,7 @@ def test_accumulation_averages_gradients():
     results = []
     for micro_batches in (parts, [whole]):
         model = tiny_model()
-        optimizer = training.make_optimizer("sgd", 0.1, {"lr": 0.1})
+        optimizer = optim.SGD(0.1)
         step = training.make_train_step(model, optimizer, tiny_loss, clip=1.0)
         values = step(micro_batches)
         mx.eval(model.state, optimizer.state)
@@ -110,7 +138,7 @@ def test_a_step_without_grad_norm_updates_the_same_and_logs_no_norm(clip, mode):
     results = []
     for grad_norm in (True, False):
         model = tiny_model()
-        optimizer = training.make_optimizer("sgd", 0.1, {"lr": 0.1})
+        optimizer = optim.SGD(0.1)
         step = training.make_train_step(model, optimizer, tiny_loss, clip=clip, clip_mode=mode, grad_norm=grad_norm)
         values = step(batches(1))
         mx.eval(model.state, optimizer.state)
@@ -120,7 +148,7 @@ def test_a_step_without_grad_norm_updates_the_same_and_logs_no_norm(clip, mode):
 
 
 def test_optimizer_arrays_take_a_prefix():
-    optimizer = training.make_optimizer("adam", 0.1, {"lr": 0.1})
+    optimizer = adam(0.1)
     optimizer.init(tiny_model().trainable_parameters())
     plain, prefixed = training.optimizer_arrays(optimizer), training.optimizer_arrays(optimizer, prefix="optimizer.")
     assert sorted(prefixed) == sorted(f"optimizer.{name}" for name in plain)
@@ -128,7 +156,7 @@ def test_optimizer_arrays_take_a_prefix():
 
 def test_optimizer_state_round_trip_is_bitwise():
     data = batches(6)
-    reference, optimizer = tiny_model(), training.make_optimizer("adamw", 0.01, {"lr": 0.01})
+    reference, optimizer = tiny_model(), adamw(0.01)
     step = training.make_train_step(reference, optimizer, tiny_loss)
     for batch in data[:3]:
         step([batch])
@@ -140,7 +168,7 @@ def test_optimizer_state_round_trip_is_bitwise():
     for batch in data[3:]:
         step([batch])
         mx.eval(reference.state, optimizer.state)
-    resumed, resumed_optimizer = tiny_model(), training.make_optimizer("adamw", 0.01, {"lr": 0.01})
+    resumed, resumed_optimizer = tiny_model(), adamw(0.01)
     state.load_state_dict(resumed, weights)
     training.load_optimizer_arrays(resumed_optimizer, resumed, arrays)
     resumed_step = training.make_train_step(resumed, resumed_optimizer, tiny_loss)
@@ -155,7 +183,7 @@ def test_freeze_stops_updates_and_names_a_bad_prefix():
     model = tiny_model()
     before = np.array(model.linear_0.weight)
     training.freeze_parameters(model, ["linear_0"])
-    optimizer = training.make_optimizer("adam", 0.1, {"lr": 0.1})
+    optimizer = adam(0.1)
     step = training.make_train_step(model, optimizer, tiny_loss)
     step(batches(1))
     mx.eval(model.state, optimizer.state)

@@ -1,0 +1,121 @@
+"""The data of the generated PyTorch Lightning scripts: ``NumpyDataModule``, a
+``LightningDataModule`` over ``specc.runtime.data.Loader`` whose training ``DataLoader`` is
+stateful (exact resume mid-epoch)."""
+
+from __future__ import annotations
+
+import warnings
+
+import lightning.pytorch as pl
+import torch
+
+# The streams below have a length and run in the main process (num_workers = 0), which is
+# what Lightning's generic warning about IterableDatasets with __len__ worries about.
+warnings.filterwarnings("ignore", message="Your `IterableDataset` has `__len__` defined")
+
+
+class EpochStream(torch.utils.data.IterableDataset):
+    """The training batches of a ``specc.runtime.data.Loader`` in the order every backend
+    draws them (``Loader.forever()``: loader epochs back to back), cut into Lightning
+    epochs of ``(batches_per_epoch // accumulate) * accumulate`` batches, so an accumulation
+    window never straddles a Lightning epoch (Lightning would step on a partial window).
+
+    ``(epoch, batch_index)`` is the loader position of the next batch *training consumes*:
+    Lightning prefetches one batch ahead, so the position advances in ``consume()`` (called
+    from the data module's ``on_before_batch_transfer`` hook), not when a batch is produced.
+    ``served`` counts the batches consumed in the current Lightning epoch.
+    """
+
+    def __init__(self, loader, accumulate: int = 1):
+        super().__init__()
+        self.loader = loader
+        self.length = max(1, loader.batches_per_epoch // accumulate) * accumulate
+        self.epoch, self.index, self.served = 0, 0, 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self):
+        if self.served >= self.length:
+            self.served = 0
+        remaining, epoch, index = self.length - self.served, self.epoch, self.index
+        while remaining > 0:
+            for batch in self.loader.epoch_batches(epoch, index):
+                yield batch
+                remaining -= 1
+                if remaining == 0:
+                    return
+            epoch, index = epoch + 1, 0
+
+    def consume(self) -> None:
+        self.index += 1
+        self.served += 1
+        if self.index >= self.loader.batches_per_epoch:
+            self.epoch, self.index = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": int(self.epoch), "batch_index": int(self.index), "served": int(self.served)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["batch_index"])
+        self.served = int(state.get("served", 0))
+
+
+class ResumableDataLoader(torch.utils.data.DataLoader):
+    """A ``DataLoader`` over an ``EpochStream`` (numpy -> tensors by ``default_convert``)
+    with ``state_dict`` / ``load_state_dict``, so Lightning stores its position."""
+
+    def __init__(self, stream: EpochStream):
+        # its own generator: making an iterator draws a seed, which must not consume torch's
+        # global generator (dropout's), or a resumed run would draw other dropout masks
+        super().__init__(stream, batch_size=None, num_workers=0, generator=torch.Generator())
+        self.stream = stream
+
+    def state_dict(self) -> dict:
+        return self.stream.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stream.load_state_dict(state)
+
+
+class FixedPass(torch.utils.data.IterableDataset):
+    """Every batch of epoch 0 of an evaluation ``Loader``: the same batches at every evaluation."""
+
+    def __init__(self, loader):
+        super().__init__()
+        self.loader = loader
+
+    def __len__(self) -> int:
+        return self.loader.batches_per_epoch
+
+    def __iter__(self):
+        yield from self.loader.epoch_batches(0)
+
+
+class NumpyDataModule(pl.LightningDataModule):
+    """``LightningDataModule`` over specc's numpy loaders (``{"train", "val", "test"}`` ->
+    ``Loader``); the training loader resumes exactly mid-epoch."""
+
+    def __init__(self, loaders: dict, accumulate: int = 1):
+        super().__init__()
+        self.loaders = loaders
+        self.train_stream = EpochStream(loaders["train"], accumulate)
+        self.train_loader = ResumableDataLoader(self.train_stream)
+
+    def train_dataloader(self):
+        return self.train_loader
+
+    def val_dataloader(self):
+        return torch.utils.data.DataLoader(
+            FixedPass(self.loaders["val"]), batch_size=None, num_workers=0, generator=torch.Generator()
+        )
+
+    def test_dataloader(self):
+        return torch.utils.data.DataLoader(
+            FixedPass(self.loaders["test"]), batch_size=None, num_workers=0, generator=torch.Generator()
+        )
+
+    def on_before_batch_transfer(self, batch, dataloader_idx: int):
+        if self.trainer is not None and self.trainer.training:
+            self.train_stream.consume()
+        return batch
