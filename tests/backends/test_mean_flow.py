@@ -171,5 +171,6 @@ def test_flow_matching_scripts_are_unchanged_by_the_mean_flow_branches(tmp_path)
     """flow_matching keeps h = 0 and its own loss; one_step on it is one Euler step."""
     program = meanflow_program("flow_matching", ("eval.sampler=one_step",))
     script = emit.render(program, "jax")
-    assert "losses.flow_matching_loss(" in script and "def call_model(model, x_t, t, conditions):" in script
-    assert "lambda x_t, t, r: call_model(model, x_t, t, conditions)" in script
+    assert "losses.flow_matching_loss(" in script and "def call_model(model, x_t, t):" in script
+    assert "return model(x_t, t, t * 0)" in script  # h = 0: flow matching trains the instantaneous velocity
+    assert "lambda x_t, t, r: call_model(model, x_t, t)" in script

@@ -84,21 +84,21 @@ def load_script(script):
 # ----------------------------------------------------------------------------- runtime pieces
 
 
-def test_expected_value_loss_picks_the_runtime_term():
+def test_expected_value_term_picks_the_runtime_term():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 5, 12, generator=generator)
     labels = torch.tensor([[5, 6, 9, 10, 0], [7, 8, 11, 3, 5]])
     codebook = torch.randn(3, 4, generator=generator)
     centers = torch.tensor([-1.0, 0.0, 1.0])
     mask = torch.ones(2, 5, dtype=torch.bool)
-    single = objectives.expected_value_loss(logits, labels, codebook, (5,), mask)
+    single = objectives.expected_value_term("expected_codebook", logits, labels, codebook, (5,), mask)
     assert float(single) == pytest.approx(float(losses.expected_codebook(logits, labels, codebook, 5, mask)))
-    grouped = objectives.expected_value_loss(logits, labels, codebook, (5, 9), mask)
+    grouped = objectives.expected_value_term("expected_codebook", logits, labels, codebook, (5, 9), mask)
     assert float(grouped) == pytest.approx(float(losses.expected_codebook_grouped(logits, labels, codebook, (5, 9), mask)))
-    scalar = objectives.expected_value_loss(logits, labels, centers, (5,), mask)
+    scalar = objectives.expected_value_term("expected_scalar", logits, labels, centers, (5,), mask)
     assert float(scalar) == pytest.approx(float(losses.expected_scalar(logits, labels, centers, 5, mask)))
-    with pytest.raises(ValueError, match="bin centres cover one id range, got 2 starts"):
-        objectives.expected_value_loss(logits, labels, centers, (5, 9), mask)
+    with pytest.raises(ValueError, match="expected_scalar takes one vocabulary range; got 2 starts"):
+        objectives.expected_value_term("expected_scalar", logits, labels, centers, (5, 9), mask)
 
 
 def test_freeze_model_parameters_takes_names_with_or_without_the_model():
@@ -122,9 +122,9 @@ def test_freeze_model_parameters_takes_names_with_or_without_the_model():
 
 
 @pytest.mark.parametrize("option, message", [
-    ("train.ema=0.999", "train.ema: EMA of weights is not implemented for objective adversarial"),
-    ("train.accumulate=2", "train.accumulate: gradient accumulation is not implemented for objective adversarial"),
-    ("train.precision=fp16", "train.precision: fp16 .gradient scaling with two optimizers. is not implemented"),
+    ("train.ema=0.999", r"EMA of weights \(train.ema\) with objective `adversarial` is not implemented by the lightning"),
+    ("train.accumulate=2", r"gradient accumulation \(train.accumulate > 1\) with objective `adversarial` is not implemented"),
+    ("train.precision=fp16", r"fp16 \(gradient scaling with two optimizers\) with objective `adversarial` is not implemented"),
 ])
 def test_adversarial_refuses_what_its_loop_does_not_do(option, message):
     # the checker refuses these with a position (tests/checker/test_backend_refusals.py); the

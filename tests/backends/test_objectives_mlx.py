@@ -277,20 +277,20 @@ def test_regroup_follows_the_output_structure():
         objectives.regroup(flat, (None, 2))
 
 
-def test_expected_value_loss_dispatches_on_starts():
+def test_expected_value_term_dispatches_on_starts():
     logits = mx.array(np.random.default_rng(0).normal(size=(2, 6, 12)).astype(np.float32))
     labels = mx.array([[3, 4, 5, 8, 9, 0], [4, 4, 9, 10, 1, 3]])
     codebook = mx.array(np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32))
-    single = objectives.expected_value_loss("expected_codebook", logits, labels, codebook, (3,))
+    single = objectives.expected_value_term("expected_codebook", logits, labels, codebook, (3,))
     assert single.item() == pytest.approx(losses.expected_codebook(logits, labels, codebook, 3).item())
-    grouped = objectives.expected_value_loss("expected_codebook", logits, labels, codebook, (3, 8))
+    grouped = objectives.expected_value_term("expected_codebook", logits, labels, codebook, (3, 8))
     reference = (losses.expected_codebook(logits, labels, codebook, 3) + losses.expected_codebook(logits, labels, codebook, 8)) / 2
     assert grouped.item() == pytest.approx(reference.item(), rel=1e-6)
     centers = mx.array([0.5, 1.5, 2.5])
-    scalar = objectives.expected_value_loss("expected_scalar", logits, labels, centers, (8,))
+    scalar = objectives.expected_value_term("expected_scalar", logits, labels, centers, (8,))
     assert scalar.item() == pytest.approx(losses.expected_scalar(logits, labels, centers, 8).item())
     with pytest.raises(ValueError, match="expected_scalar takes one vocabulary range; got 2 starts"):
-        objectives.expected_value_loss("expected_scalar", logits, labels, centers, (3, 8))
+        objectives.expected_value_term("expected_scalar", logits, labels, centers, (3, 8))
 
 
 class _Pair(nn.Module):

@@ -229,14 +229,6 @@ NOT_EXERCISABLE = {
 # Enum parameters with one choice have no other value to give (listed, as a check).
 SINGLE_CHOICE = {("loss", "expected_scalar", "modality")}
 
-# Being implemented by others right now (templates, runtime): xfail while they show no effect.
-BEING_IMPLEMENTED = {
-    ("callback", "progress_bar", "refresh_rate"): BACKEND_NAMES,
-    ("callback", "lr_monitor", "interval"): BACKEND_NAMES,
-    ("loss", "cross_entropy", "ignore_index"): ("lightning", "mlx"),
-    ("loss", "cross_entropy", "label_smoothing"): BACKEND_NAMES,
-}
-
 # non-default values a type rule cannot guess (spec expressions)
 VALUES = {
     ("data", "ksin", "k"): "3",
@@ -513,9 +505,7 @@ def test_not_exercisable_parameters_are_few():
 
 
 @pytest.mark.parametrize(("kind", "name", "parameter", "backend"), CASES)
-def test_parameter_has_an_effect_or_a_refusal(kind, name, parameter, backend, request):
-    if backend in BEING_IMPLEMENTED.get((kind, name, parameter), ()):
-        request.applymarker(pytest.mark.xfail(reason="being implemented", strict=False))
+def test_parameter_has_an_effect_or_a_refusal(kind, name, parameter, backend):
     (base_text, base_overrides), (text, overrides) = pair(kind, name, registry.lookup(kind, name).param(parameter))
     baseline, base_errors, base_rendered = compiled(base_text, base_overrides, backend)
     assert baseline is not None, "the baseline spec must compile:\n" + "\n".join(base_rendered)
