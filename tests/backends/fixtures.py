@@ -15,6 +15,17 @@ from specc.compiler import ir
 B = "B"
 
 
+def optimizer(kind: str, **arguments) -> ir.Component:
+    """An optimizer component as lowering gives it: every parameter the spec leaves out holds
+    the vocabulary's default."""
+    from specc.compiler.vocabulary import registry
+
+    filled = {parameter.name: parameter.default for parameter in registry.lookup("optimizer", kind).params}
+    filled.update(arguments)
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in filled.items()}
+    return ir.Component(kind, tuple(sorted(values.items())))
+
+
 def tensor(*shape, dtype="f32") -> ir.TensorType:
     return ir.TensorType(dtype, tuple(shape))
 
@@ -115,7 +126,7 @@ def digits_program() -> ir.Program:
         models=(graph,),
         objective=ir.ObjectivePlan("classification", ("classifier",), "y", (("x", "data.x"),), ()),
         optimizers=(
-            ir.OptimizerPlan("", ir.Component("adam", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("lr", 1e-3), ("weight_decay", 0.0))), ("classifier",), ir.Component("constant", ())),
+            ir.OptimizerPlan("", optimizer("adam", lr=1e-3), ("classifier",), ir.Component("constant", ())),
         ),
         train=train_plan(max_epochs=30, eval_every=200, log_every=50),
         evaluation=ir.EvalPlan(sampler=None, metrics=(ir.Component("accuracy", ()),), batch_size=None),
@@ -210,7 +221,7 @@ def ksin_program(k: int = 2, length: int = 32, hidden: int = 32, width: int = 32
         ),
         optimizers=(
             ir.OptimizerPlan(
-                "", ir.Component("adamw", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("lr", 1e-3), ("weight_decay", 0.01))), ("vector_field",),
+                "", optimizer("adamw", lr=1e-3, weight_decay=0.01), ("vector_field",),
                 ir.Component("warmup_cosine", (("peak", 1e-3), ("total", 200), ("warmup", 20))),
             ),
         ),
@@ -263,7 +274,7 @@ def regression_program(source: ir.Component | None = None, features: int = 4, ou
         data=ir.DataPlan(source=source, fields=(ir.Field("x", tensor(features)), ir.Field("y", tensor(outputs))), batch_size=32),
         models=(graph,),
         objective=ir.ObjectivePlan("regression", ("regressor",), "y", (("x", "data.x"),), ()),
-        optimizers=(ir.OptimizerPlan("", ir.Component("sgd", (("lr", 0.05), ("momentum", 0.0), ("nesterov", False), ("weight_decay", 0.0))), ("regressor",), None),),
+        optimizers=(ir.OptimizerPlan("", optimizer("sgd", lr=0.05), ("regressor",), None),),
         train=train_plan(max_steps=40, eval_every=20, log_every=5),
         evaluation=ir.EvalPlan(sampler=None, metrics=(ir.Component("mse", ()),), batch_size=None),
         provenance=(), resolved_source=text,

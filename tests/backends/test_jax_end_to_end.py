@@ -163,7 +163,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     program = fixtures.regression_program(
         log_every=1, eval_every=None, checkpoint=ir.CheckpointPlan(every=1, keep=1, monitor=None, mode="min")
     )
-    diverging = ir.OptimizerPlan("", ir.Component("sgd", (("lr", 1e4),)), ("regressor",), None)
+    diverging = ir.OptimizerPlan("", fixtures.optimizer("sgd", lr=1e4), ("regressor",), None)
     script = write_script(dataclasses.replace(program, optimizers=(diverging,)), "jax", tmp_path)
     result = run_script(script, "--out-dir", tmp_path / "run")
     assert result.returncode != 0
@@ -191,7 +191,7 @@ def test_training_features_run_together(tmp_path):
         grad_clip=0.5, grad_clip_mode="value", freeze=("linear_0",), precision="bf16", callbacks=DEFAULT_CALLBACKS,
     )
     optimizer = ir.OptimizerPlan(
-        "", ir.Component("sgd", (("lr", 0.05), ("momentum", 0.9), ("nesterov", True))), ("classifier",),
+        "", fixtures.optimizer("sgd", lr=0.05, momentum=0.9, nesterov=True), ("classifier",),
         ir.Component("warmup_linear", (("warmup", 2),)),
     )
     script = write_script(dataclasses.replace(program, optimizers=(optimizer,)), "jax", tmp_path)

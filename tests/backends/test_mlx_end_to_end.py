@@ -135,7 +135,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     import dataclasses
 
     program = digits(checkpoint=ir.CheckpointPlan(every=2, keep=1, monitor=None, mode="min"))
-    optimizer = ir.OptimizerPlan("", ir.Component("sgd", (("lr", 1e6),)), ("classifier",), ir.Component("constant", ()))
+    optimizer = ir.OptimizerPlan("", fixtures.optimizer("sgd", lr=1e6), ("classifier",), ir.Component("constant", ()))
     script = write_script(dataclasses.replace(program, optimizers=(optimizer,)), BACKEND, tmp_path)
     result = run_script(script, "--out-dir", tmp_path / "run")
     assert result.returncode != 0
