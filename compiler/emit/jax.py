@@ -256,7 +256,7 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
         common = literal(program.objective.target) + ", " + literal(conditions)
         common += f", time={literal(flow['time'])}" if flow["time"] != "uniform" else ""
         common += f", time_arguments={literal(flow['time_arguments'])}" if flow["time_arguments"] else ""
-        common += f", coupling={literal(flow['coupling'])}" if flow["coupling"] else ""
+        common += f", coupling={settings.value('objective', 'coupling', flow['coupling'], 'data.coupling')}" if flow["coupling"] else ""
         draws["eval"] = f"specc_data.flow_draws({common})"
         if flow["cfg_dropout"] > 0:
             dropout = settings.value("objective", "cfg_dropout", flow["cfg_dropout"], "objective.cfg_dropout")
@@ -278,7 +278,7 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
 # ----------------------------------------------------------------------------- losses, metrics
 
 
-def loss_code(program, objective: dict) -> dict:
+def loss_code(settings: Settings, program, objective: dict) -> dict:
     """The objective's loss as direct calls (classification, regression, flows)."""
     plan = program.objective
     target = f"batch[{literal(plan.target)}]"
@@ -289,7 +289,9 @@ def loss_code(program, objective: dict) -> dict:
         return {"output": "prediction", "loss": f"losses.mse(prediction, {target})"}
     if objective["is_flow"]:
         path_arguments = dict(sorted(objective["path_arguments"].items(), reverse=True))  # noise_min, noise_max
-        path = f"path={literal(objective['path'])}" + literal_keywords(path_arguments)
+        path = f"path={literal(objective['path'])}" + "".join(
+            f", {name}={settings.value('objective', name, value, 'objective.path')}" for name, value in path_arguments.items()
+        )
         if plan.kind == "mean_flow":
             extra = f"gamma={literal(objective['gamma'])}, c={literal(objective['c'])}, {path}"
         else:
@@ -320,17 +322,23 @@ def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict
     return {"device": device, "host": host, "signals": signals}
 
 
-def sampler_code(evaluation: dict) -> dict:
-    """How ``sample`` integrates: literal arguments, or the split's own (a test sampler)."""
+def sampler_code(settings: Settings, evaluation: dict) -> dict:
+    """How ``sample`` integrates: the sampler's values (configuration names when the spec set
+    them), as literals in the call or bound per split (a test sampler)."""
     if not evaluation["sampler"]:
         return {}
+
+    def values(prefix: str, key: str) -> tuple[str, str, str]:
+        steps, scale = evaluation[f"{prefix}sampler_steps"], evaluation[f"{prefix}cfg_scale"]
+        steps = literal(steps) if steps is None else settings.value("evaluation", f"{prefix}sampler_steps", steps, key)
+        return literal(evaluation[f"{prefix}sampler"]), steps, settings.value("evaluation", f"{prefix}cfg_scale", scale, key)
+
+    validation = values("", "eval.sampler")
     if evaluation["test_sampler"]:
-        val = (evaluation["sampler"], evaluation["sampler_steps"], evaluation["cfg_scale"])
-        test = (evaluation["test_sampler"], evaluation["test_sampler_steps"], evaluation["test_cfg_scale"])
+        test = values("test_", "eval.test_sampler")
         return {"parameters": ", method, steps, cfg_scale", "method": "method", "steps": "steps", "cfg_scale": "cfg_scale",
-                "val": ", " + ", ".join(literal(item) for item in val), "test": ", " + ", ".join(literal(item) for item in test)}
-    return {"parameters": "", "method": literal(evaluation["sampler"]), "steps": literal(evaluation["sampler_steps"]),
-            "cfg_scale": literal(evaluation["cfg_scale"]), "val": "", "test": ""}
+                "val": ", " + ", ".join(validation), "test": ", " + ", ".join(test)}
+    return {"parameters": "", "method": validation[0], "steps": validation[1], "cfg_scale": validation[2], "val": "", "test": ""}
 
 
 # ----------------------------------------------------------------------------- adversarial
@@ -436,7 +444,7 @@ def jax_fields(program, views: dict) -> dict:
         "data": data_code(settings, program, objective),
         "train": training_code(settings, program),
         "callbacks": callbacks(program),
-        "sampler": sampler_code(evaluation),
+        "sampler": sampler_code(settings, evaluation),
     }
     clip = clip_code(settings, program.train)
     values = train_values(program)
@@ -444,7 +452,7 @@ def jax_fields(program, views: dict) -> dict:
         values = [name for name in values if not name.endswith("grad_norm")]
     fields["train_values"] = tuple(values)
     kind = program.objective.kind
-    fields["loss"] = loss_code(program, objective)
+    fields["loss"] = loss_code(settings, program, objective)
     language_model_ce = False
     if kind == "language_model":
         view = language_model_view(program, views["model"])

@@ -151,13 +151,16 @@ def test_test_sampler_reaches_the_script_next_to_the_validation_sampler():
     )
     result = run(text)
     assert rendered(result) == []
-    jax = emit.render(result.program, "jax")  # one jitted evaluator per split, its sampler bound
-    assert '"val": make_evaluator(graphdef, "euler", 4, 1.0),' in jax
-    assert '"test": make_evaluator(graphdef, "rk4", 8, 2.0),' in jax
-    for backend in ("lightning", "mlx"):  # sample(..., split) picks the split's integrator
+    for backend in ("jax", "lightning", "mlx"):
         source = emit.render(result.program, backend)
+        assert "sampler_steps = 4  # spec.mf:31" in source
         assert "test_sampler_steps = 8  # spec.mf:32" in source
         assert "test_cfg_scale = 2.0  # spec.mf:32" in source
+    jax = emit.render(result.program, "jax")  # one jitted evaluator per split, its sampler bound
+    assert '"val": make_evaluator(graphdef, "euler", sampler_steps, cfg_scale),' in jax
+    assert '"test": make_evaluator(graphdef, "rk4", test_sampler_steps, test_cfg_scale),' in jax
+    for backend in ("lightning", "mlx"):  # sample(..., split) picks the split's integrator
+        source = emit.render(result.program, backend)
         assert 'return flows.integrate(velocity, batch["noise"], test_sampler_steps, "rk4")' in source
         assert 'return flows.integrate(velocity, batch["noise"], sampler_steps, "euler")' in source
 

@@ -36,7 +36,10 @@ data_arguments = {
     "split_seeds": (123, 456, 789),  # specs/ksin_flow.mf:10
 }
 # objective
+coupling = "ot"  # specs/ksin_flow.mf:12
 cfg_dropout = 0.1  # specs/ksin_flow.mf:36
+noise_min = 0.0  # specs/ksin_flow.mf:34
+noise_max = 1.0  # specs/ksin_flow.mf:34
 # optimization
 lr = 0.0001  # specs/ksin_flow.mf:40
 warmup = 5000  # specs/ksin_flow.mf:44
@@ -54,6 +57,9 @@ checkpoint_monitor = "val/log_spectral_distance"  # specs/ksin_flow.mf:56
 checkpoint_mode = "min"  # specs/ksin_flow.mf:57
 early_stopping_monitor = "val/loss"  # specs/ksin_flow.mf:60
 early_stopping_patience = 10  # specs/ksin_flow.mf:61
+# evaluation
+sampler_steps = 50  # specs/ksin_flow.mf:66
+cfg_scale = 2.0  # specs/ksin_flow.mf:66
 
 
 # ----------------------------------------------------------------------------- data
@@ -65,9 +71,9 @@ def make_loaders(seed):
     source = specc_data.make_source("ksin", **data_arguments)
     specc_data.check_fields(source.fields, DATA_FIELDS)
     train_draws = specc_data.flow_draws(
-        "params", ["signal"], coupling="ot", cfg_dropout=cfg_dropout
+        "params", ["signal"], coupling=coupling, cfg_dropout=cfg_dropout
     )  # noise, t, drop
-    eval_draws = specc_data.flow_draws("params", ["signal"], coupling="ot")
+    eval_draws = specc_data.flow_draws("params", ["signal"], coupling=coupling)
     train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)
     evaluation = {
         split: specc_data.Loader(
@@ -174,8 +180,8 @@ def loss_fn(model, batch):
         batch["noise"],
         batch["t"],
         path="linear",
-        noise_min=0.0,
-        noise_max=1.0,
+        noise_min=noise_min,
+        noise_max=noise_max,
         weighted=True,
     )
     return loss, {"loss": loss, "mse": mse}
@@ -190,10 +196,10 @@ def sample(model, batch):
         return flows.cfg_combine(
             call_model(model, x_t, t, unconditional),
             call_model(model, x_t, t, conditions),
-            2.0,
+            cfg_scale,
         )
 
-    return flows.integrate(velocity, batch["noise"], 50, "rk4")
+    return flows.integrate(velocity, batch["noise"], sampler_steps, "rk4")
 
 
 def make_train_step(graphdef, optimizer):

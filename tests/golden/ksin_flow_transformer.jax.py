@@ -39,7 +39,10 @@ data_arguments = {
     "split_seeds": (123, 456, 789),  # specs/ksin_flow_transformer.mf:22
 }
 # objective
+coupling = "ot"  # specs/ksin_flow_transformer.mf:27
 cfg_dropout = 0.1  # specs/ksin_flow_transformer.mf:57
+noise_min = 0.0  # specs/ksin_flow_transformer.mf:54
+noise_max = 1.0  # specs/ksin_flow_transformer.mf:54
 # optimization
 lr = 0.0001  # specs/ksin_flow_transformer.mf:61
 warmup = 5000  # specs/ksin_flow_transformer.mf:65
@@ -55,6 +58,11 @@ checkpoint_every = 5000  # specs/ksin_flow_transformer.mf:74
 checkpoint_keep = 3  # specs/ksin_flow_transformer.mf:75
 checkpoint_monitor = "val/log_spectral_distance"  # specs/ksin_flow_transformer.mf:76
 checkpoint_mode = "min"  # specs/ksin_flow_transformer.mf:77
+# evaluation
+sampler_steps = 50  # specs/ksin_flow_transformer.mf:82
+cfg_scale = 4.0  # specs/ksin_flow_transformer.mf:82
+test_sampler_steps = 100  # specs/ksin_flow_transformer.mf:83
+test_cfg_scale = 4.0  # specs/ksin_flow_transformer.mf:83
 
 
 # ----------------------------------------------------------------------------- data
@@ -66,9 +74,9 @@ def make_loaders(seed):
     source = specc_data.make_source("ksin", **data_arguments)
     specc_data.check_fields(source.fields, DATA_FIELDS)
     train_draws = specc_data.flow_draws(
-        "params", ["signal"], coupling="ot", cfg_dropout=cfg_dropout
+        "params", ["signal"], coupling=coupling, cfg_dropout=cfg_dropout
     )  # noise, t, drop
-    eval_draws = specc_data.flow_draws("params", ["signal"], coupling="ot")
+    eval_draws = specc_data.flow_draws("params", ["signal"], coupling=coupling)
     train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=train_draws)
     evaluation = {
         split: specc_data.Loader(
@@ -219,8 +227,8 @@ def loss_fn(model, batch):
         batch["noise"],
         batch["t"],
         path="linear",
-        noise_min=0.0,
-        noise_max=1.0,
+        noise_min=noise_min,
+        noise_max=noise_max,
         weighted=False,
     )
     return loss, {"loss": loss, "mse": mse}
@@ -328,8 +336,8 @@ def main(argv=None):
         train_loader.load_state_dict(checkpoint.manifest["data"])
         val_metrics = checkpoint.manifest.get("metrics", {})
     evaluators = {
-        "val": make_evaluator(graphdef, "rk4", 50, 4.0),
-        "test": make_evaluator(graphdef, "rk4", 100, 4.0),
+        "val": make_evaluator(graphdef, "rk4", sampler_steps, cfg_scale),
+        "test": make_evaluator(graphdef, "rk4", test_sampler_steps, test_cfg_scale),
     }
     run_dir, versions = start.run_dir, training.package_versions(PACKAGES)
     training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)

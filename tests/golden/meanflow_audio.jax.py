@@ -35,6 +35,9 @@ data_arguments = {
     "sample_rate": 16000,  # specs/meanflow_audio.mf:35
     "sizes": (8192, 512, 512),  # specs/meanflow_audio.mf:32
 }
+# objective
+noise_min = 0.001  # specs/meanflow_audio.mf:107
+noise_max = 0.999  # specs/meanflow_audio.mf:107
 # optimization
 lr = 0.0001  # specs/meanflow_audio.mf:113
 # training
@@ -47,6 +50,8 @@ checkpoint_every = 5000  # specs/meanflow_audio.mf:122
 checkpoint_keep = 2  # specs/meanflow_audio.mf:123
 checkpoint_monitor = "val/loss"  # specs/meanflow_audio.mf:124
 checkpoint_mode = "min"  # specs/meanflow_audio.mf:125
+# evaluation
+cfg_scale = 1.0  # specs/meanflow_audio.mf:130
 
 
 # ----------------------------------------------------------------------------- data
@@ -189,8 +194,8 @@ def loss_fn(model, batch):
         batch["t"],
         batch["r"],
         path="linear",
-        noise_min=0.001,
-        noise_max=0.999,
+        noise_min=noise_min,
+        noise_max=noise_max,
         weighted=True,
     )
     return loss, {"loss": loss, "mse": mse}
