@@ -302,6 +302,8 @@ def validate_sections(resolution: Resolution) -> Checked:
         try:
             values = validators.section_values(section.kind, section.component, _strip_failed(data))
             dropped = frozenset()
+            if converter.failed:  # a value diagnosed while converting (a loss term's argument):
+                values, dropped = _partial(data, [], converter.failed, section)  # its default stands in
         except ValidationError as error:
             errors = error.errors(include_url=False)
             _report(errors, converter, section, data)

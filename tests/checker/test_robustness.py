@@ -2,6 +2,8 @@
 
 import re
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -52,3 +54,21 @@ def test_mutated_specs_give_diagnostics_not_exceptions(base, data, overrides, ba
     result = run("".join(words), overrides, backend)
     assert (result.program is None) == any(d.severity == "error" for d in result.diagnostics)
     assert result.diagnostics == sorted(result.diagnostics, key=lambda d: d.sort_key())
+
+
+@pytest.mark.parametrize(
+    "loss, message",
+    [
+        ("cross_entropy(label_smoothing = 1.5)", "E0403 15:42 `label_smoothing` must be < 1, found 1.5"),
+        ("cross_entropy(ignore_index = 1.5)", "E0402 15:39 `ignore_index` expects an integer, found float `1.5`"),
+    ],
+)
+@pytest.mark.parametrize("backend", [None, "jax", "lightning", "mlx"])
+def test_an_invalid_loss_term_argument_is_one_positioned_diagnostic(loss, message, backend):
+    """A loss term whose argument fails validation is reported once, at the argument, by lint
+    and compile alike; the later checks (loss terms, backend capabilities) see the default."""
+    text = DIGITS.replace("  target = data.y\n", f"  target = data.y\n  loss = {loss}\n")
+    result = run(text, backend=backend)
+    assert result.program is None
+    [error] = result.errors
+    assert f"{error.code} {error.span.line}:{error.span.column} {error.message}" == message
