@@ -315,3 +315,21 @@ def check_at_least(function: str, name: str, size: int, minimum_name: str, minim
     """Raise ``ValueError`` unless ``size >= minimum`` (e.g. a signal holds at least one frame)."""
     if not size >= minimum:
         raise ValueError(f"{function}: {name} of size {size} must be at least {minimum_name} = {minimum}")
+
+
+def check_label_range(field: str, split: str, classes: int, outside: int, value: int, index, row=None) -> None:
+    """Raise ``ValueError`` when ``outside`` labels of one split are not in ``[0, classes)``,
+    naming the field, the split, the first such ``value`` and its ``index`` (``(item,)`` or
+    ``(item, *position)`` for sequences of labels); ``row`` is the item's row of the stored
+    arrays when that differs from its index in the split."""
+    if not outside:
+        return
+    item, *position = (int(part) for part in index)
+    where = f"index {item}" + (f" (row {int(row)} of the stored arrays)" if row is not None else "")
+    if position:
+        where += f", position {position[0] if len(position) == 1 else tuple(position)}"
+    others = f"; {outside} labels of the split are outside" if outside > 1 else ""
+    raise ValueError(
+        f"data field '{field}' of the {split} split holds label {int(value)} at {where}, outside "
+        f"[0, {int(classes)}) for the model's {int(classes)} classes{others}"
+    )

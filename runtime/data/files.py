@@ -20,10 +20,17 @@ served as float32, integer and boolean ones as int64.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 
 import numpy as np
 
 from specc.runtime.data.sources import SPLITS, Source, dtype_name, register, seeded_split
+
+# what numpy and zipfile raise on a damaged, truncated or foreign file
+READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
+ZIP_MAGIC = b"PK\x03\x04"
+NPY_MAGIC = b"\x93NUMPY"
 
 
 def _read_rows(array, rows: np.ndarray) -> np.ndarray:
@@ -37,40 +44,63 @@ def _read_rows(array, rows: np.ndarray) -> np.ndarray:
 
 class ArraySource(Source):
     """Serve per-split dictionaries of arrays; ``selections[split]`` (optional) maps a
-    split's item i to a row of its arrays (pool mode)."""
+    split's item i to a row of its arrays (pool mode). ``path`` (the file or folder) is
+    named in every message."""
 
-    def __init__(self, arrays: dict, selections: dict | None = None):
+    def __init__(self, arrays: dict, selections: dict | None = None, path: str | None = None):
         super().__init__()
         self.arrays = arrays
         self.selections = selections or {}
+        self.path = path
         self._fields = self._collect_fields()
+
+    @property
+    def description(self) -> str:
+        return f"{self.kind}: {self.path}" if self.path else self.kind
 
     def _collect_fields(self):
         fields = None
         for split in SPLITS:
             if split not in self.arrays:
                 continue
+            for name, array in self.arrays[split].items():
+                if len(array.shape) == 0:
+                    raise ValueError(
+                        f"{self.description}: field '{name}' is a single value; every array needs the "
+                        "example axis first"
+                    )
             lengths = {name: len(array) for name, array in self.arrays[split].items()}
             if len(set(lengths.values())) > 1:
                 raise ValueError(
-                    f"{self.kind}: the fields of the {split} split have different numbers of examples: {lengths}"
+                    f"{self.description}: the fields of the {split} split have different numbers of examples: "
+                    f"{lengths}"
                 )
             found = {
-                name: (dtype_name(array, self.kind, name), tuple(int(size) for size in array.shape[1:]))
+                name: (dtype_name(array, self.description, name), tuple(int(size) for size in array.shape[1:]))
                 for name, array in sorted(self.arrays[split].items())
             }
             if fields is not None and found != fields:
                 raise ValueError(
-                    f"{self.kind}: the {split} split has fields {found} but the train split has {fields}"
+                    f"{self.description}: the {split} split has fields {found} but the train split has {fields}"
                 )
             fields = found
         if not fields:
-            raise ValueError(f"{self.kind}: no arrays found")
+            raise ValueError(f"{self.description}: no arrays found")
         return fields
 
     @property
     def fields(self):
         return dict(self._fields)
+
+    def field_values(self, split, name):
+        if self.size(split) == 0:
+            return super().field_values(split, name)
+        array = self.arrays[split][name]
+        values = np.asarray(array) if split not in self.selections else _read_rows(array, self.selections[split])
+        return np.asarray(values, dtype=np.float32 if self._fields[name][0] == "f32" else np.int64)
+
+    def stored_row(self, split, index):
+        return int(self.selections[split][index]) if split in self.selections else None
 
     def _size(self, split):
         if split in self.selections:
@@ -84,7 +114,10 @@ class ArraySource(Source):
 
 
 def _pool(arrays: dict, val_fraction, test_fraction, seed, labels=None):
-    """(arrays per split, selections) for one pool split by seed."""
+    """(arrays per split, selections) for one pool split by seed (not split when there is
+    no array or a single value: the source then reports it)."""
+    if not arrays or any(len(array.shape) == 0 for array in arrays.values()):
+        return ({"train": arrays} if arrays else {}), {}
     count = len(next(iter(arrays.values())))
     selections = seeded_split(count, val_fraction, test_fraction, seed, labels)
     return {split: arrays for split in SPLITS}, selections
@@ -92,6 +125,71 @@ def _pool(arrays: dict, val_fraction, test_fraction, seed, labels=None):
 
 def _missing(kind: str, path: str):
     return ValueError(f"{kind}: no such file or directory: {path}")
+
+
+def _damaged(kind: str, path: str, error: BaseException) -> ValueError:
+    reason = str(error) or type(error).__name__
+    return ValueError(f"{kind}: cannot read {path}: {reason}")
+
+
+def _first_bytes(kind: str, path: str, count: int) -> bytes:
+    """The first ``count`` bytes of a file (``ValueError`` naming it when it cannot be opened)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(count)
+    except OSError as error:
+        raise _damaged(kind, path, error) from None
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """Every array of one ``.npz`` archive, read eagerly. Each way the file can fail (absent,
+    empty, not a zip of ``.npy`` arrays, truncated or damaged, holding Python objects, holding
+    no arrays) is one ``ValueError`` naming the file."""
+    if not os.path.exists(path):
+        raise _missing("npz", path)
+    magic = _first_bytes("npz", path, len(ZIP_MAGIC))
+    if not magic:
+        raise ValueError(f"npz: {path} is empty (0 bytes); expected an .npz archive of arrays")
+    try:
+        contents = np.load(path, allow_pickle=False)
+    except READ_ERRORS as error:
+        if magic != ZIP_MAGIC:
+            raise ValueError(f"npz: {path} is not an .npz archive (a zip of .npy arrays, as numpy.savez writes)") from None
+        raise ValueError(f"npz: {path} is truncated or damaged ({error})") from None
+    if not isinstance(contents, np.lib.npyio.NpzFile):
+        raise ValueError(f"npz: {path} holds a single .npy array, not an .npz archive of named arrays")
+    with contents:
+        arrays = {}
+        for name in contents.files:
+            try:
+                arrays[name] = contents[name]
+            except READ_ERRORS as error:
+                if "allow_pickle" in str(error):
+                    raise ValueError(
+                        f"npz: {path}: array '{name}' holds Python objects; only float, integer and bool "
+                        "arrays are supported"
+                    ) from None
+                raise ValueError(f"npz: {path}: array '{name}' cannot be read ({error}); the file is damaged") from None
+    if not arrays:
+        raise ValueError(f"npz: {path} holds no arrays")
+    return arrays
+
+
+def read_npy(path: str) -> np.ndarray:
+    """One ``.npy`` array, memory-mapped; a damaged or foreign file is a ``ValueError`` naming it."""
+    magic = _first_bytes("npy", path, len(NPY_MAGIC))
+    if not magic:
+        raise ValueError(f"npy: {path} is empty (0 bytes); expected a .npy array")
+    if magic != NPY_MAGIC:
+        raise ValueError(f"npy: {path} is not a .npy array (as numpy.save writes)")
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except READ_ERRORS as error:
+        if "Python objects" in str(error):
+            raise ValueError(
+                f"npy: {path} holds Python objects; only float, integer and bool arrays are supported"
+            ) from None
+        raise ValueError(f"npy: {path} is truncated or damaged ({error})") from None
 
 
 @register("digits")
@@ -114,20 +212,13 @@ class Npz(ArraySource):
     def __init__(self, path, val_fraction: float = 0.1, test_fraction: float = 0.1, seed: int = 0):
         path = os.fspath(path)
         if os.path.isdir(path):
-            arrays = {}
-            for split in SPLITS:
-                file = os.path.join(path, f"{split}.npz")
-                if os.path.exists(file):
-                    with np.load(file) as contents:
-                        arrays[split] = {name: contents[name] for name in contents.files}
+            files = {split: os.path.join(path, f"{split}.npz") for split in SPLITS}
+            arrays = {split: read_npz(file) for split, file in files.items() if os.path.exists(file)}
             if "train" not in arrays:
                 raise ValueError(f"npz: directory {path} has no train.npz")
-            super().__init__(arrays)
+            super().__init__(arrays, path=path)
             return
-        if not os.path.exists(path):
-            raise _missing("npz", path)
-        with np.load(path) as contents:
-            loaded = {name: contents[name] for name in contents.files}
+        loaded = read_npz(path)
         prefixed = {name for name in loaded if name.split("_", 1)[0] in SPLITS and "_" in name}
         if prefixed and prefixed != set(loaded):
             plain = ", ".join(sorted(set(loaded) - prefixed))
@@ -137,9 +228,9 @@ class Npz(ArraySource):
             for name, array in loaded.items():
                 split, field = name.split("_", 1)
                 arrays.setdefault(split, {})[field] = array
-            super().__init__(arrays)
+            super().__init__(arrays, path=path)
         else:
-            super().__init__(*_pool(loaded, val_fraction, test_fraction, seed))
+            super().__init__(*_pool(loaded, val_fraction, test_fraction, seed), path=path)
 
 
 @register("npy")
@@ -153,13 +244,13 @@ class Npy(ArraySource):
 
         def load_folder(folder):
             names = sorted(name for name in os.listdir(folder) if name.endswith(".npy"))
-            return {name[:-4]: np.load(os.path.join(folder, name), mmap_mode="r") for name in names}
+            return {name[:-4]: read_npy(os.path.join(folder, name)) for name in names}
 
         split_folders = [split for split in SPLITS if os.path.isdir(os.path.join(path, split))]
         if split_folders:
-            super().__init__({split: load_folder(os.path.join(path, split)) for split in split_folders})
+            super().__init__({split: load_folder(os.path.join(path, split)) for split in split_folders}, path=path)
         else:
-            super().__init__(*_pool(load_folder(path), val_fraction, test_fraction, seed))
+            super().__init__(*_pool(load_folder(path), val_fraction, test_fraction, seed), path=path)
 
 
 @register("hdf5")
@@ -173,7 +264,12 @@ class Hdf5(ArraySource):
         self.files = []
 
         def open_file(file):
-            handle = h5py.File(file, "r")
+            if not _first_bytes("hdf5", file, 1):
+                raise ValueError(f"hdf5: {file} is empty (0 bytes); expected an HDF5 file")
+            try:
+                handle = h5py.File(file, "r")
+            except READ_ERRORS as error:
+                raise _damaged("hdf5", file, error) from None
             self.files.append(handle)
             return handle
 
@@ -189,16 +285,16 @@ class Hdf5(ArraySource):
                         arrays[split] = datasets(open_file(file))
             if "train" not in arrays:
                 raise ValueError(f"hdf5: directory {path} has no train.h5")
-            super().__init__(arrays)
+            super().__init__(arrays, path=path)
             return
         if not os.path.exists(path):
             raise _missing("hdf5", path)
         handle = open_file(path)
         groups = [split for split in SPLITS if split in handle and isinstance(handle[split], h5py.Group)]
         if groups:
-            super().__init__({split: datasets(handle[split]) for split in groups})
+            super().__init__({split: datasets(handle[split]) for split in groups}, path=path)
         else:
-            super().__init__(*_pool(datasets(handle), val_fraction, test_fraction, seed))
+            super().__init__(*_pool(datasets(handle), val_fraction, test_fraction, seed), path=path)
 
     def close(self):
         for handle in self.files:

@@ -19,6 +19,7 @@ from specc.runtime import checks
 SPLITS = ("train", "val", "test")
 DTYPES = {"f32": np.float32, "i64": np.int64, "bool": np.bool_}
 SOURCES: dict[str, type] = {}
+FIELD_CHUNK = 4096  # items per ``get`` when ``Source.field_values`` has no cheaper way
 
 
 def register(kind: str):
@@ -135,6 +136,27 @@ class Source:
     def fields(self) -> dict[str, tuple[str, tuple[int, ...]]]:
         raise NotImplementedError
 
+    @property
+    def description(self) -> str:
+        """What messages name: the kind, and the file or folder for the file sources."""
+        return self.kind
+
+    def field_values(self, split: str, name: str) -> np.ndarray:
+        """Every item of one field of ``split``, ``[size, *shape]`` in the served dtype (the
+        label checks read it once at load). Subclasses with a cheaper way override it."""
+        size = self.size(split)
+        dtype, shape = self.fields[name]
+        chunks = [
+            self.get(split, np.arange(start, min(start + FIELD_CHUNK, size)))[name]
+            for start in range(0, size, FIELD_CHUNK)
+        ]
+        return np.concatenate(chunks) if chunks else np.zeros((0, *shape), dtype=DTYPES[dtype])
+
+    def stored_row(self, split: str, index: int) -> int | None:
+        """The row of the stored arrays that item ``index`` of ``split`` is, when the source
+        splits one pool of rows (None when the split's own rows are served in order)."""
+        return None
+
     def size(self, split: str) -> int:
         """Number of examples in ``split``."""
         checks.check_choice(self.kind, "split", split, SPLITS)
@@ -169,12 +191,13 @@ class Source:
 def check_fields(source_fields, expected) -> None:
     """Check a source's fields against what the model and objective expect, before step 1.
 
-    ``expected`` maps field name to ``(dtype, shape)``; a shape entry that is a string (a
+    ``expected`` maps field name to ``(dtype, shape)`` (further entries, the label range of
+    ``check_source``, are not read here); a shape entry that is a string (a
     symbolic axis such as ``"T"``) matches any size, but the same name must have the same
     size everywhere. Raises ``ValueError`` naming the field and both shapes.
     """
     bound: dict[str, int] = {}
-    for name, (dtype, shape) in expected.items():
+    for name, (dtype, shape, *_) in expected.items():
         if name not in source_fields:
             available = ", ".join(sorted(source_fields)) or "none"
             raise ValueError(f"data field '{name}' is missing: the data source provides {available}")

@@ -124,6 +124,11 @@ class SyntheticAudio(Source):
             audio = np.stack([audio] + [self._channel(split, indices, tone, c) for c in range(1, self.channels)], -1)
         return {"audio": audio.astype(np.float32), "label": label[indices]}
 
+    def field_values(self, split, name):
+        if name == "label":  # without rendering the audio
+            return self.cached(split, lambda: self._rows(split))[0]
+        return super().field_values(split, name)
+
     def _channel(self, split, indices, tone, channel):
         """Channel ``c >= 1``: ``g_c * tone + noise * e_c`` from ``default_rng([seed, split, i, c])``."""
         rows = []
@@ -220,6 +225,11 @@ class WavFolder(Source):
         audio = np.zeros(audio_shape(self.length, self.channels))
         audio[: min(self.length, len(samples))] = samples[: self.length]
         return audio
+
+    def field_values(self, split, name):
+        if name == "label":  # without reading the files
+            return self.labels[self.selections[split]]
+        return super().field_values(split, name)
 
     def _get(self, split, indices):
         rows = self.selections[split][indices]

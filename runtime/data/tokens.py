@@ -238,6 +238,11 @@ class SyntheticTokens(Source):
         padding = np.full((count, self.sequence_length - sequence.shape[1]), SPECIAL["PAD"])
         return np.concatenate([sequence, padding], 1).astype(np.int64)
 
+    def field_values(self, split, name):
+        if name == "tokens":
+            return self.cached(split, lambda: self._generate(split))
+        return super().field_values(split, name)
+
     def _get(self, split, indices):
         tokens = self.cached(split, lambda: self._generate(split))[indices]
         types = np.broadcast_to(self.type_row(), tokens.shape)
