@@ -96,9 +96,15 @@ def concat(tensors, axis=-1):
 
 
 def split(x, sections, axis=-1):
+    """``sections`` equal parts along ``axis``, as a list. Slices, not ``mx.split``: that
+    primitive's several outputs crash ``mx.compile`` (``IndexError: _Map_base::at``) in a
+    step that updates one model and then differentiates through it (the adversarial step
+    with a stereo MS-STFT discriminator, which splits the channels)."""
     axis = checks.normalize_axis("split", axis, x.ndim)
     checks.check_divisible("split", f"axis {axis}", x.shape[axis], "sections", sections)
-    return list(mx.split(x, sections, axis=axis))
+    size = x.shape[axis] // sections
+    before = (slice(None),) * axis
+    return [x[before + (slice(start, start + size),)] for start in range(0, x.shape[axis], size)]
 
 
 def flatten(x, start_axis=1):
