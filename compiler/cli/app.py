@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from specc.compiler.cli.main import BACKENDS, LINT_BACKEND_HELP, SET_HELP, read, run_fmt, run_lint
+from specc.compiler.cli.main import BACKENDS, LINT_BACKEND_HELP, SET_HELP, read, run_fmt, run_lint, write
 
 app = typer.Typer(
     add_completion=False,
@@ -28,7 +28,7 @@ def _print_diagnostics(result, stream=None) -> None:
 
     text = render_all(result.diagnostics, result.sources)
     if text:
-        (stream or sys.stderr).write(text)
+        write(stream or sys.stderr, text)
 
 
 def _check(spec: str, overrides, backend=None):
@@ -133,7 +133,7 @@ def explain(
 
     Example: specc explain specs/ksin_flow.mf optimizer.lr --set k=8
     """
-    from specc.compiler.cli.explain import explain as explain_key
+    from specc.compiler.check.explain import explain as explain_key
     from specc.dsl.diagnostics import render_all
 
     result = _check(spec, set_)
@@ -142,9 +142,25 @@ def explain(
         raise typer.Exit(1)
     text, diagnostics = explain_key(result.resolution, key)
     if text is None:
-        sys.stderr.write(render_all(diagnostics, result.sources))
+        write(sys.stderr, render_all(diagnostics, result.sources))
         raise typer.Exit(1)
-    sys.stdout.write(text)
+    write(sys.stdout, text)
+
+
+@app.command()
+def lsp() -> None:
+    """Run the language server on stdin/stdout, for editors (docs/editor.md).
+
+    Example: specc lsp   (started by the VS Code extension in editors/vscode)
+    """
+    try:
+        from specc.compiler.lsp.server import serve
+    except ImportError as error:
+        if (error.name or "").split(".")[0] not in ("pygls", "lsprotocol"):
+            raise
+        typer.echo("error: the language server needs pygls: pip install -e '.[editor]'", err=True)
+        raise typer.Exit(1)
+    serve(read)
 
 
 @app.command()
@@ -182,7 +198,7 @@ def ir(
     _print_diagnostics(result)
     if result.program is None:
         raise typer.Exit(1)
-    sys.stdout.write(ir_module.to_json(result.program))
+    write(sys.stdout, ir_module.to_json(result.program))
 
 
 @app.command()
@@ -205,3 +221,65 @@ def inspect(
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1)
     sys.stdout.write(json.dumps(description, indent=2, sort_keys=True) + "\n" if as_json else format_description(description))
+
+
+@app.command()
+def graph(
+    spec: str = typer.Argument(..., help="The spec file."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", help="model.svg, .png, .pdf, .dot or .mmd (default: DOT text on stdout)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Draw this model only (default: every model)."),
+    output_format: Optional[str] = typer.Option(None, "--format", "-f", help="svg, png, pdf, dot or mermaid (default: from -o's suffix)."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Draw the model graph of SPEC: inferred shapes on the edges, parameter counts per node.
+
+    Images need Graphviz's `dot` program (without it the graph is drawn with matplotlib's
+    simple layout); --format dot or mermaid writes text.
+
+    Example: specc graph specs/digits_mlp.mf -o model.svg
+    """
+    from specc.compiler.cli.pictures import run_graph
+
+    result = _check(spec, set_)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    raise typer.Exit(run_graph(result.program, model, output, output_format))
+
+
+@app.command()
+def plot(
+    runs: List[str] = typer.Argument(..., help="Run directories (or their metrics.csv files)."),
+    output: str = typer.Option("curves.png", "--output", "-o", help="The image: .png, .svg or .pdf."),
+    metric: List[str] = typer.Option([], "--metric", help="Draw this metric (repeatable; default: the validated ones and loss)."),
+) -> None:
+    """Draw the training and validation curves of RUNS from their metrics.csv, runs overlaid.
+
+    Example: specc plot runs/digits runs/digits_wide -o curves.png
+    """
+    from specc.compiler.cli.pictures import run_plot
+
+    raise typer.Exit(run_plot(runs, output, metric))
+
+
+@app.command()
+def summary(
+    spec: str = typer.Argument(..., help="The spec file."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Also print the largest batch that fits this memory (80GB, 24GiB)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Show this model's layer table only."),
+    depth: int = typer.Option(1, "--depth", help="Levels of nested blocks shown in the layer tables."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Show what SPEC costs before training: per-layer output shapes and parameter counts,
+    FLOPs per training step, activation, parameter and optimizer-state memory.
+
+    Example: specc summary specs/astro_lm.mf --memory 80GB
+    """
+    from specc.compiler.cli.cost import run_summary
+
+    result = _check(spec, set_)
+    _print_diagnostics(result)
+    if result.program is None:
+        raise typer.Exit(1)
+    raise typer.Exit(run_summary(result.program, memory, model, depth, as_json))

@@ -39,3 +39,18 @@ def test_ci_runs_the_readme_install_and_test_steps_in_a_fresh_temporary_venv():
     assert 'python3 -m venv "$environment/venv"' in steps
     assert '. "$environment/venv/bin/activate"' in steps
     assert ".venv" not in "\n".join(steps).replace("/venv", "")
+
+
+def test_every_package_folder_is_listed_for_a_regular_install():
+    """An editable install finds any folder; a wheel holds only the packages pyproject lists.
+    Every folder with an ``__init__.py`` under the mapped roots is listed under its real name."""
+    import tomllib
+
+    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(settings["packages"])
+    folders = {"specc"}
+    for package, folder in settings["package-dir"].items():
+        for marker in (ROOT / folder).rglob("__init__.py"):
+            relative = marker.parent.relative_to(ROOT / folder)
+            folders.add(".".join((package, *relative.parts)))
+    assert listed == folders

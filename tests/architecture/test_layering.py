@@ -17,7 +17,9 @@ PACKAGE_FOLDERS = {"dsl": "specc.dsl", "compiler": "specc.compiler", "runtime": 
 # Stages in pipeline order: a module may import its own stage and the stages before it.
 # ``ir`` is the contract between checking and emitting (plain data, first); ``backends`` are
 # the data tables of what each backend implements, which the vocabulary and checker read; ``pipeline`` runs the front half; ``specc.load`` (the
-# checkpoint loader) uses the whole compiler and ``cli`` uses everything.
+# checkpoint loader) uses the whole compiler; ``analysis`` (summary, graph, curves) reads the
+# IR and asks the emitter what a script adds to a model; ``lsp`` (the language server) the checker; ``cli``
+# uses everything.
 STAGES = (
     "specc.runtime",
     "specc.dsl",
@@ -29,7 +31,9 @@ STAGES = (
     "specc.compiler.lower",
     "specc.compiler.pipeline",
     "specc.compiler.emit",
+    "specc.compiler.analysis",
     "specc.load",
+    "specc.compiler.lsp",
     "specc.compiler.cli",
 )
 # the package roots (``specc``, ``specc.compiler``) hold only docs and version facts
@@ -132,4 +136,6 @@ def test_compiler_is_laid_out_as_its_stages():
     """``ls compiler`` shows the stages: subpackages and the few contract modules, no
     prefix families of flat modules."""
     entries = sorted(path.name for path in (ROOT / "compiler").iterdir() if not path.name.startswith("__"))
-    assert entries == ["backends", "check", "cli", "emit", "graphs", "ir.py", "lower.py", "pipeline.py", "vocabulary"]
+    assert entries == [
+        "analysis", "backends", "check", "cli", "emit", "graphs", "ir.py", "lower.py", "lsp", "pipeline.py", "vocabulary"
+    ]

@@ -1,6 +1,6 @@
 """Overrides, constants, references, provenance and `explain`."""
 
-from specc.compiler.cli.explain import explain
+from specc.compiler.check.explain import explain
 from specc.compiler.check.values import plain
 from tests.checker.helpers import DIGITS, FLOW, codes, edit, rendered, run
 

@@ -1,6 +1,7 @@
-"""``specc explain SPEC KEY``: a resolved value and where it came from.
+"""What ``specc explain SPEC KEY`` prints: a resolved value and where it came from.
 
-``explain(resolution, checked_values, key) -> (text | None, diagnostics)``. KEY is a
+Pure (no I/O), so that the command line and the language server's hover say the same thing.
+``explain(resolution, key) -> (text | None, diagnostics)``. KEY is a
 constant (``k``) or a dotted section path (``optimizer.lr``, ``train.checkpoint.keep``,
 ``optimizer.generator.lr``). A key that is not written in the spec shows its default (from
 the registry) or, for a schedule's ``peak`` / ``total``, the value it is derived from.
