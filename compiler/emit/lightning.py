@@ -33,6 +33,7 @@ from specc.compiler.emit.configuration import (
 )
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import lightning_imports
+from specc.compiler.emit.objectives import label_ranges
 from specc.compiler.emit.trainer import (
     callback_settings,
     optional_training_values,
@@ -160,8 +161,12 @@ def data_view(program, settings: Settings) -> dict:
     eval_batch = batch
     if spec_set(settings.origin("data.eval_batch_size")) or eval_size != program.data.batch_size:
         eval_batch = settings.value("data", "eval_batch_size", eval_size, "data.eval_batch_size", always=True)
+    labels = label_ranges(program)
     fields = ", ".join(
-        f"{literal(item.name)}: ({literal(item.type.dtype)}, {literal(tuple(item.type.shape))})" for item in program.data.fields
+        f"{literal(item.name)}: ({literal(item.type.dtype)}, {literal(tuple(item.type.shape))}"
+        + "".join(f", {literal(value)}" for value in labels.get(item.name, ()))
+        + ")"
+        for item in program.data.fields
     )
     return {
         "source": literal(source.kind),
@@ -485,7 +490,7 @@ def adversarial_fields(program, context: dict, settings: Settings) -> dict:
         for term in adversarial["reconstruction"]
     ]
     networks = [adversarial["generator"]] + ([adversarial["discriminator"]] if adversarial["adversarial"] else [])
-    tables = [(f"{network['variable']}_parameters".upper(), network) for network in networks]
+    tables = [(network["table"], network) for network in networks]
     return {"roles": roles, "weights": weights, "terms": terms, "tables": tables}
 
 

@@ -33,6 +33,7 @@ from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
 from specc.compiler.emit.models import uses_random_layers
 from specc.compiler.emit.objectives import (
+    label_ranges,
     program_adversarial_view,
     program_language_model_view,
 )
@@ -94,6 +95,7 @@ class Config(ConfigurationBlock):
 def data_view(program, config: Config, accumulate: str) -> dict:
     """The source call, the loaders' extra arguments and the data-shape table."""
     data = program.data
+    labels = label_ranges(program)
     arguments = plain_arguments(data.source)
     source_keywords, loader_values, loader_set = {}, {}, False
     for key in sorted(arguments):
@@ -117,7 +119,10 @@ def data_view(program, config: Config, accumulate: str) -> dict:
         "eval_batch_size": eval_batch_code,
         "train_options": "",
         "eval_options": ", shuffle=False, drop_last=False",
-        "fields": [{"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape)} for item in data.fields],
+        "fields": [
+            {"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape), "label": labels.get(item.name, ())}
+            for item in data.fields
+        ],
         "signal_arguments": "",
     }
     if loader_set:

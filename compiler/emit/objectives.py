@@ -202,3 +202,28 @@ def program_adversarial_view(program: ir.Program) -> dict:
     """:func:`adversarial_view` with each model viewed by its input names only."""
     models = {graph.name: {"inputs": [name for name, _ in graph.inputs]} for graph in program.models}
     return adversarial_view(program, models)
+
+
+# ----------------------------------------------------------------------------- class labels
+
+
+def label_ranges(program: ir.Program) -> dict[str, tuple]:
+    """Data field -> ``(classes,)``, or ``(classes, ignored label)`` when the cross-entropy's
+    ``ignore_index`` lies outside ``[0, classes)``, for the target an objective reads as class
+    labels: ``classification`` (logits ``[B, C]``) and ``language_model`` (logits
+    ``[B, T, V]``). The generated script appends it to the field's ``DATA_FIELDS`` entry, and
+    ``specc.runtime.data.check_source`` refuses a label outside the range before step 1."""
+    plan = program.objective
+    if plan.kind not in ("classification", "language_model") or not plan.target or not plan.models:
+        return {}
+    graph = next((graph for graph in program.models if graph.name == plan.models[0]), None)
+    classes = graph.outputs[0].shape[-1] if graph is not None and graph.outputs and graph.outputs[0].shape else None
+    if not isinstance(classes, int):
+        return {}
+    ignored = None
+    for term in plan.terms:
+        if term.loss.kind == "cross_entropy":
+            ignored = (plain(term.loss.arguments) or {}).get("ignore_index")
+    if ignored is None or 0 <= int(ignored) < classes:
+        return {plan.target: (classes,)}
+    return {plan.target: (classes, int(ignored))}

@@ -39,7 +39,8 @@ from specc.compiler.emit.calls import velocity_h, velocity_signature
 from specc.compiler.emit.configuration import plain
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
-from specc.compiler.emit.objectives import adversarial_view, language_model_view
+from specc.compiler.emit.names import free_name, render_without_shadowing
+from specc.compiler.emit.objectives import adversarial_view, label_ranges, language_model_view
 
 import specc
 
@@ -76,10 +77,23 @@ def render(program: ir.Program, backend: str) -> str:
     """The black-formatted training script of ``program`` for ``backend``."""
     table = get_backend(backend)
     check_capabilities(program, table)
-    context = build_context(program, table)
     template = table.objective_templates.get(program.objective.kind, table.template)
-    text = environment().get_template(template).render(**context)
-    return format_source(text)
+
+    def render_once(current: ir.Program) -> str:
+        context = build_context(current, table)
+        return format_source(environment().get_template(template).render(**context))
+
+    tables = (lambda current: list(parameter_tables(current).values())) if len(program.models) > 1 else (lambda _: [])
+    return render_without_shadowing(program, render_once, tables)
+
+
+def parameter_tables(program: ir.Program) -> dict[str, str]:
+    """Model name -> the name of its parameter table in a script holding several models
+    (``VAE_PARAMETERS``): the name in capitals, made unique (``g`` and ``G``)."""
+    tables: dict[str, str] = {}
+    for graph in program.models:
+        tables[graph.name] = free_name(f"{graph.name}_parameters".upper(), tables.values())
+    return tables
 
 
 class NotImplementedByBackend(EmitError):
@@ -128,7 +142,8 @@ def format_source(text: str) -> str:
 
 def build_context(program: ir.Program, table: Backend) -> dict:
     """Everything a template needs, computed in Python."""
-    models = {graph.name: model_view(graph, table.module_list) for graph in program.models}
+    tables = parameter_tables(program)
+    models = {graph.name: {**model_view(graph, table.module_list), "table": tables[graph.name]} for graph in program.models}
     model_name = program.objective.models[0] if program.objective.models else program.models[0].name
     context = {
         "backend": table,
@@ -136,7 +151,7 @@ def build_context(program: ir.Program, table: Backend) -> dict:
         "models": [models[graph.name] for graph in program.models],
         "model": models[model_name],
         "objective": objective_view(program, models[model_name]),
-        "data": data_view(program.data),
+        "data": data_view(program.data, label_ranges(program)),
         "train": program.train,
         "checkpoint": program.train.checkpoint,
         "early_stopping": program.train.early_stopping,
@@ -215,13 +230,18 @@ def source_arguments(plan: ir.DataPlan) -> dict:
     return {name: value for name, value in arguments.items() if name not in LOADER_KEYS}
 
 
-def data_view(plan: ir.DataPlan) -> dict:
+def data_view(plan: ir.DataPlan, labels: dict | None = None) -> dict:
+    """The data source and its fields; ``label`` is a field's class range (``label_ranges``)."""
+    labels = labels or {}
     arguments = plain(plan.source.arguments) or {}
     return {
         "source": plan.source.kind,
         "arguments": source_arguments(plan),
         "coupling": arguments.get("coupling"),
-        "fields": [{"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape)} for item in plan.fields],
+        "fields": [
+            {"name": item.name, "dtype": item.type.dtype, "shape": tuple(item.type.shape), "label": labels.get(item.name, ())}
+            for item in plan.fields
+        ],
         "batch_size": plan.batch_size,
     }
 

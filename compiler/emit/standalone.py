@@ -3,7 +3,8 @@
 ``render_models(program, backend)`` renders every model's classes with the same macro as
 the training scripts (``templates/common/model.j2``), after the imports the classes need and
 ``from specc.runtime.<runtime> import layers, preprocess``; black-formatted and
-byte-identical for the same IR. ``specc.load_model`` executes this text in a fresh module
+byte-identical for the same IR. A class name the module would rebind is renamed as in the
+training scripts (:mod:`specc.compiler.emit.names`); ``roots`` gives the names used. ``specc.load_model`` executes this text in a fresh module
 namespace to rebuild a model from a checkpoint.
 
 Backend names: the loader speaks of runtimes (``torch``, ``jax``, ``mlx``); the training
@@ -19,6 +20,7 @@ from specc.compiler import ir
 from specc.compiler.backends import table_for
 from specc.compiler.emit.filters import EmitError
 from specc.compiler.emit.models import model_view
+from specc.compiler.emit.names import render_without_shadowing
 from specc.compiler.emit.render import environment, format_source, objective_view
 
 MODULE_TEMPLATE = """{% import "common/model.j2" as common %}
@@ -74,16 +76,24 @@ def render_models(program: ir.Program, backend: str) -> StandaloneModels:
         table = table_for(backend)
     except ValueError as error:
         raise EmitError(str(error)) from error
-    views = {graph.name: model_view(graph, table.module_list) for graph in program.models}
-    text = environment().from_string(MODULE_TEMPLATE).render(
-        spec_name=program.spec_name,
-        backend=table,
-        runtime=table.runtime,
-        imports=table.model_imports,
-        models=_unique_classes([views[graph.name] for graph in program.models]),
-    )
+    rendered = {}
+
+    def render_once(current: ir.Program) -> str:
+        views = {graph.name: model_view(graph, table.module_list) for graph in current.models}
+        text = environment().from_string(MODULE_TEMPLATE).render(
+            spec_name=current.spec_name,
+            backend=table,
+            runtime=table.runtime,
+            imports=table.model_imports,
+            models=_unique_classes([views[graph.name] for graph in current.models]),
+        )
+        rendered.update(program=current, views=views)
+        return format_source(text)
+
+    source = render_without_shadowing(program, render_once)  # the last rendering is the one kept
+    current = rendered["program"]
     return StandaloneModels(
-        source=format_source(text),
-        roots={graph.name: graph.root for graph in program.models},
-        nulls=_nulls(program, views),
+        source=source,
+        roots={graph.name: graph.root for graph in current.models},
+        nulls=_nulls(current, rendered["views"]),
     )

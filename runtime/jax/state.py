@@ -15,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from specc.runtime import checks
+from specc.runtime.training import failures
 
 
 def _flat_parameters(model):
@@ -33,12 +34,16 @@ def state_dict(model) -> dict[str, np.ndarray]:
 
 def load_state_dict(model, arrays) -> None:
     """Replace the model's parameters by ``arrays``; every name must match exactly
-    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped name
+    and the shapes, and the checkpoint when ``arrays`` came from one)."""
     state, flat = _flat_parameters(model)
-    checks.check_state_arrays(
-        {name: tuple(variable[...].shape) for name, variable in flat.items()},
-        {name: np.shape(array) for name, array in arrays.items()},
-    )
+    try:
+        checks.check_state_arrays(
+            {name: tuple(variable[...].shape) for name, variable in flat.items()},
+            {name: np.shape(array) for name, array in arrays.items()},
+        )
+    except ValueError as error:  # a checkpoint of another model
+        raise failures.mismatch(arrays, error) from None
     for name, variable in flat.items():
         variable[...] = jnp.asarray(np.asarray(arrays[name]), dtype=variable[...].dtype)
     nnx.update(model, state)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from specc.runtime.training import failures
 from specc.runtime.training.tree import under_prefix
 
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
@@ -157,18 +158,19 @@ def flatten_state(tree, prefix: str) -> dict[str, np.ndarray]:
 
 
 def unflatten_state(template, flat: dict, prefix: str):
-    """Inverse of :func:`flatten_state` onto ``template``'s structure; ``ValueError`` when
-    the checkpoint does not hold the same leaves."""
+    """Inverse of :func:`flatten_state` onto ``template``'s structure; ``CheckpointMismatch``
+    (a ``ValueError``) when the checkpoint does not hold the same leaves."""
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(template)
     expected = flatten_state(template, prefix)
     missing = sorted(set(expected) - set(flat))
     if missing:
-        raise ValueError(f"checkpoint optimizer state lacks {missing[0]!r} ({len(missing)} missing)")
+        raise failures.mismatch(flat, ValueError(f"optimizer state lacks {missing[0]!r} ({len(missing)} missing)"))
     leaves = []
     for (name, reference), (_, leaf) in zip(expected.items(), leaves_with_path):
         value = np.asarray(flat[name])
         if value.shape != reference.shape:
-            raise ValueError(f"checkpoint optimizer state {name!r} has shape {value.shape}, expected {reference.shape}")
+            message = f"optimizer state {name!r} has shape {value.shape}, expected {reference.shape}"
+            raise failures.mismatch(flat, ValueError(message))
         if jnp.issubdtype(getattr(leaf, "dtype", np.float32), jax.dtypes.prng_key):
             leaves.append(jax.random.wrap_key_data(jnp.asarray(value)))
         else:

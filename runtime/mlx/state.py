@@ -11,6 +11,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 from specc.runtime import checks
+from specc.runtime.training import failures
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
@@ -23,12 +24,16 @@ def state_dict(model) -> dict[str, np.ndarray]:
 
 def load_state_dict(model, arrays) -> None:
     """Replace the model's parameters by ``arrays``; every name must match exactly
-    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped name
+    and the shapes, and the checkpoint when ``arrays`` came from one)."""
     current = dict(tree_flatten(model.parameters()))
-    checks.check_state_arrays(
-        {name: tuple(array.shape) for name, array in current.items()},
-        {name: np.shape(array) for name, array in arrays.items()},
-    )
+    try:
+        checks.check_state_arrays(
+            {name: tuple(array.shape) for name, array in current.items()},
+            {name: np.shape(array) for name, array in arrays.items()},
+        )
+    except ValueError as error:  # a checkpoint of another model
+        raise failures.mismatch(arrays, error) from None
     loaded = [
         (name, mx.array(np.asarray(arrays[name]), dtype=current[name].dtype))
         for name in sorted(current)

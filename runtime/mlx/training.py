@@ -24,9 +24,10 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_flatten, tree_map, tree_unflatten
+from mlx.utils import tree_flatten, tree_map
 
 from specc.runtime import checks
+from specc.runtime.training import failures
 from specc.runtime.training.tree import under_prefix
 
 CLIP_MODES = ("norm", "value")
@@ -230,17 +231,24 @@ def load_optimizer_arrays(optimizer: optim.Optimizer, model: nn.Module, arrays: 
     missing = sorted(set(expected) - set(arrays))
     unknown = sorted(set(arrays) - set(expected))
     if missing or unknown:
-        raise ValueError(
-            f"optimizer state does not match the model: missing {missing[:5]}, unknown {unknown[:5]}"
-        )
+        message = f"optimizer state does not match the model: missing {missing[:5]}, unknown {unknown[:5]}"
+        raise failures.mismatch(arrays, ValueError(message))
     restored = []
     for name, value in expected.items():
         stored = np.asarray(arrays[name])
         if tuple(stored.shape) != tuple(value.shape):
-            checks.check_same_shape("load_optimizer_arrays", f"stored '{name}'", stored.shape, "expected", value.shape)
+            message = f"load_optimizer_arrays: stored '{name}' has shape {list(stored.shape)}, expected {list(value.shape)}"
+            raise failures.mismatch(arrays, ValueError(message))
         restored.append((name, mx.array(stored)))
-    # Update the existing top-level dict in place: a compiled step captured that object.
-    optimizer.state.update(tree_unflatten(restored))
+    # Write each leaf into the initialised tree in place: a compiled step captured these
+    # objects, and subtrees rebuilt from the names would lose the empty entries of modules
+    # without parameters (``dropout_0: {}``) that the gradients' tree still has.
+    for name, value in restored:
+        *path, last = name.split(".")
+        owner = optimizer.state
+        for part in path:
+            owner = owner[int(part)] if isinstance(owner, list) else owner[part]
+        owner[int(last) if isinstance(owner, list) else last] = value
 
 
 def to_device(batch: dict) -> dict:

@@ -7,6 +7,15 @@
   saving at the end of the run;
 - ``ExactResume``: what else a resumed run needs to continue exactly (torch's generator,
   Lightning's logging step).
+
+Durability: Lightning saves the every-N-steps checkpoint in the callbacks'
+``on_train_batch_end``, before that step's train rows reach ``metrics.csv``. Such a save is
+written at once but ``last`` moves to it only at the next hook after the rows are logged
+(the next batch, the end of the evaluation, the end of the epoch or run, a SIGTERM), after every logger
+flushed (``metrics.csv`` fsynced): a kill in between leaves ``last`` on the previous
+checkpoint, whose rows are all on disk. Paths under the checkpoints folder are stored
+relative to it (``{"__path__": "step-000004"}``), so the files do not depend on where the
+run lives and a moved run directory resumes its top-k state.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from lightning.fabric.plugins import CheckpointIO
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 from specc.runtime.training import checkpoints
+from specc.runtime.training.failures import CheckpointMismatch, storage_failure
 
 
 class ExactResume(Callback):
@@ -65,6 +75,9 @@ class SpeccModelCheckpoint(ModelCheckpoint):
     CHECKPOINT_NAME_LAST = "last"
 
     def __init__(self, dirpath, every: int | None, keep: int, monitor: str | None, mode: str):
+        """A save in ``on_train_batch_end`` (every N steps) comes before that step's rows are
+        logged: ``SpeccCheckpointIO`` writes it but holds ``last`` back until :meth:`promote`
+        (the next batch, the evaluation's end, the end of the epoch or run, a SIGTERM)."""
         super().__init__(
             dirpath=dirpath,
             filename="step-{step:06d}",
@@ -77,18 +90,65 @@ class SpeccModelCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
             save_on_train_epoch_end=False,
         )
+        self.resumed_scores: dict = {}  # the evaluation metrics of the checkpoint resumed
+        self.deferring = False  # inside on_train_batch_end: SpeccCheckpointIO holds ``last`` back
 
     def _save_checkpoint(self, trainer, filepath) -> None:
         # the evaluation metrics of the step saved, for the checkpoint's manifest
         self.scores = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
         super()._save_checkpoint(trainer, filepath)
 
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "specc_scores": dict(getattr(self, "scores", {}))}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        super().load_state_dict(state_dict)
+        self.resumed_scores = dict(state_dict.get("specc_scores") or {})
+        if state_dict.get("dirpath") == self.dirpath:  # what Lightning does not restore itself
+            self.current_score = state_dict.get("current_score")
+            # the state was saved by the top-k save, before that step's save to ``last``
+            self.last_model_path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST)
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        """A resumed run sees the evaluation metrics the straight run still holds at this
+        step (Lightning forgets them on restart), so top-k ranks the next saves the same."""
+        super().on_train_start(trainer, pl_module)
+        for name, value in self.resumed_scores.items():
+            trainer.callback_metrics.setdefault(name, torch.tensor(value))
+        self.resumed_scores = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.deferring = True
+        try:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        finally:
+            self.deferring = False
+
+    def promote(self, trainer) -> None:
+        """Point ``last`` at a checkpoint held back in ``on_train_batch_end``, once every
+        logger has flushed the rows up to its step."""
+        checkpoint_io = trainer.strategy.checkpoint_io
+        if getattr(checkpoint_io, "pending", None) is None:
+            return
+        for logger in trainer.loggers:
+            logger.save()
+        checkpoint_io.promote()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.promote(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.promote(trainer)
+        super().on_train_epoch_end(trainer, pl_module)
+
     def on_validation_end(self, trainer, pl_module) -> None:
+        self.promote(trainer)  # after the evaluation's rows of the step saved
         super().on_validation_end(trainer, pl_module)
         if trainer.should_stop and trainer.state.fn == "fit":
             self._save_final(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:
+        self.promote(trainer)
         self._save_final(trainer)
 
     def _save_final(self, trainer) -> None:
@@ -102,15 +162,28 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         self._save_last_checkpoint(trainer, candidates)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
-        """On SIGTERM / Ctrl-C: save what was reached (never after a non-finite loss)."""
+        """On SIGTERM / Ctrl-C: save what was reached (never after a non-finite loss). A
+        SIGTERM stops after the step's rows are logged: a held-back ``last`` moves; a
+        Ctrl-C can land before them, so it does not."""
+        if type(exception).__name__ == "SIGTERMException":
+            self.promote(trainer)
         if isinstance(exception, (KeyboardInterrupt,)) or type(exception).__name__ == "SIGTERMException":
             if self._last_global_step_saved != trainer.global_step and trainer.global_step > 0:
                 self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
-def _encode(value, path: str, arrays: dict):
+def _relative(text: str, root: str | None):
+    """``text`` relative to ``root`` when it is ``root`` or a path under it, else None."""
+    if root is None or not (text == root or text.startswith(root + os.sep)):
+        return None
+    return os.path.relpath(text, root)
+
+
+def _encode(value, path: str, arrays: dict, root: str | None = None):
     """Lightning's checkpoint (minus the model) as JSON data; every tensor or numpy array
-    goes to ``arrays`` under its dotted path and is referenced by ``{"__array__": path}``."""
+    goes to ``arrays`` under its dotted path and is referenced by ``{"__array__": path}``.
+    Strings and keys naming a path under ``root`` (the checkpoints folder) are stored
+    relative to it: ``{"__path__": "step-000004"}``, ``{"__paths__": {"step-000004": ...}}``."""
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu()
         dtype = str(tensor.dtype)
@@ -122,26 +195,31 @@ def _encode(value, path: str, arrays: dict):
         arrays[path] = value
         return {"__array__": path}
     if isinstance(value, dict):
+        if value and all(isinstance(key, str) and _relative(key, root) is not None for key in value):
+            relative = {_relative(key, root): item for key, item in value.items()}
+            return {"__paths__": {key: _encode(item, f"{path}.{key}", arrays, root) for key, item in relative.items()}}
         if all(isinstance(key, str) for key in value):
-            return {"__dict__": {key: _encode(item, f"{path}.{key}", arrays) for key, item in value.items()}}
-        return {"__pairs__": [[key, _encode(item, f"{path}.{key}", arrays)] for key, item in value.items()]}
+            return {"__dict__": {key: _encode(item, f"{path}.{key}", arrays, root) for key, item in value.items()}}
+        return {"__pairs__": [[key, _encode(item, f"{path}.{key}", arrays, root)] for key, item in value.items()]}
     if isinstance(value, (list, tuple)):
-        items = [_encode(item, f"{path}.{index}", arrays) for index, item in enumerate(value)]
+        items = [_encode(item, f"{path}.{index}", arrays, root) for index, item in enumerate(value)]
         return {"__tuple__": items} if isinstance(value, tuple) else items
     if isinstance(value, float) and not math.isfinite(value):
         return {"__float__": repr(value)}
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, Path):
+        value = str(value)
+    if isinstance(value, str) and _relative(value, root) is not None:
+        return {"__path__": _relative(value, root)}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    if isinstance(value, Path):
-        return str(value)
     raise TypeError(f"SpeccCheckpointIO: cannot store a {type(value).__name__} at {path!r}")
 
 
-def _decode(data, arrays: dict):
+def _decode(data, arrays: dict, root: str | None = None):
     if isinstance(data, list):
-        return [_decode(item, arrays) for item in data]
+        return [_decode(item, arrays, root) for item in data]
     if not isinstance(data, dict):
         return data
     if "__array__" in data:
@@ -149,12 +227,19 @@ def _decode(data, arrays: dict):
         if "torch" not in data:
             return array
         return torch.from_numpy(array).to(getattr(torch, data["torch"].split(".")[-1]))
+    if "__path__" in data:
+        return os.path.normpath(os.path.join(root or "", data["__path__"]))
+    if "__paths__" in data:
+        return {
+            os.path.normpath(os.path.join(root or "", key)): _decode(item, arrays, root)
+            for key, item in data["__paths__"].items()
+        }
     if "__dict__" in data:
-        return {key: _decode(item, arrays) for key, item in data["__dict__"].items()}
+        return {key: _decode(item, arrays, root) for key, item in data["__dict__"].items()}
     if "__pairs__" in data:
-        return {key: _decode(item, arrays) for key, item in data["__pairs__"]}
+        return {key: _decode(item, arrays, root) for key, item in data["__pairs__"]}
     if "__tuple__" in data:
-        return tuple(_decode(item, arrays) for item in data["__tuple__"])
+        return tuple(_decode(item, arrays, root) for item in data["__tuple__"])
     if "__float__" in data:
         return float(data["__float__"])
     raise ValueError(f"SpeccCheckpointIO: unreadable manifest entry {data!r}")
@@ -201,6 +286,8 @@ class SpeccCheckpointIO(CheckpointIO):
         self.keeper = keeper
         self.ema_prefix = ema_prefix
         self.filename = filename
+        self.pending: tuple[Path, str] | None = None  # written, ``last`` held back (on_train_batch_end)
+        self.written: tuple[str, int] | None = None  # (folder, step) this process wrote last
 
     def folder(self, path) -> Path:
         """The folder holding Lightning's ``.../step-000123`` (itself without a pattern)."""
@@ -214,23 +301,32 @@ class SpeccCheckpointIO(CheckpointIO):
         path = Path(path)
         root = path.parent
         step = int(checkpoint["global_step"])
-        if path.name == checkpoints.LAST:
-            self._save_last(checkpoint, root, step)
-            return
-        previous = checkpoints.latest_checkpoint(root.parent)
-        self._write(checkpoint, root, step)
-        self._forget(previous, root)
-
-    def _save_last(self, checkpoint: dict, root: Path, step: int) -> None:
         name = self.folder(root / checkpoints.step_directory_name(step)).name
-        previous = checkpoints.latest_checkpoint(root.parent)
-        if (root / name / checkpoints.MANIFEST).is_file():
-            checkpoints.point_last(root, name)
+        if path.name != checkpoints.LAST or self.written != (name, step):  # a folder of an earlier life is rewritten
+            name = self._write(checkpoint, root, step)
+            self.written = (name, step)
+        if self.keeper is not None and getattr(self.keeper, "deferring", False):
+            self.pending = (root, name)  # the keeper's promote() moves ``last`` once the rows are on disk
         else:
-            self._write(checkpoint, root, step)
+            self._move_last(root, name)
+
+    def promote(self) -> None:
+        """Point ``last`` at the checkpoint held back, if any (its rows are on disk now)."""
+        pending, self.pending = self.pending, None
+        if pending is not None and (pending[0] / pending[1] / checkpoints.MANIFEST).is_file():
+            self._move_last(*pending)
+
+    def _move_last(self, root: Path, name: str) -> None:
+        previous = checkpoints.latest_checkpoint(root.parent)
+        try:
+            checkpoints.point_last(root, name)
+        except OSError as error:
+            kept = f"the last complete checkpoint is {str(previous)!r}" if previous else "no checkpoint was written"
+            raise storage_failure(error, f"pointing {str(root / checkpoints.LAST)!r} at {name!r}", kept) from error
         self._forget(previous, root)
 
-    def _write(self, checkpoint: dict, root: Path, step: int) -> None:
+    def _write(self, checkpoint: dict, root: Path, step: int) -> str:
+        """Write the checkpoint folder of ``step`` (``last`` not moved); return its name."""
         model, rest = {}, {}
         exported = self.ema_prefix or self.model_prefix
         for key, value in checkpoint["state_dict"].items():
@@ -250,9 +346,9 @@ class SpeccCheckpointIO(CheckpointIO):
         manifest.update(
             epoch=int(position["epoch"] if position else checkpoint.get("epoch", 0)),
             data=position,
-            lightning=_encode(others, "lightning", arrays),
+            lightning=_encode(others, "lightning", arrays, os.path.realpath(root)),
         )
-        checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest, self.filename)
+        return checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest, self.filename, last=False).name
 
     def _forget(self, previous, root: Path) -> None:
         """Delete the old ``last`` target once ``last`` has moved, unless top-k keeps it."""
@@ -268,7 +364,13 @@ class SpeccCheckpointIO(CheckpointIO):
 
     def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
         loaded = checkpoints.read_checkpoint(path)
-        checkpoint = _decode(loaded.manifest["lightning"], loaded.optimizer)
+        if "lightning" not in loaded.manifest:
+            written_by = loaded.manifest.get("backend", "another")
+            raise CheckpointMismatch(
+                f"checkpoint {str(path)!r} was written by the {written_by} backend: a Lightning run resumes only "
+                f"from its own checkpoints (other backends' weights load with --eval-only or warm_start)"
+            )
+        checkpoint = _decode(loaded.manifest["lightning"], loaded.optimizer, str(loaded.path.parent))
         exported = self.ema_prefix or self.model_prefix
         state = {exported + name: torch.from_numpy(np.array(value)) for name, value in loaded.model.items()}
         state.update(checkpoint.get("state_dict", {}))

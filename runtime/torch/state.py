@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from specc.runtime import checks
+from specc.runtime.training import failures
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
@@ -21,12 +22,16 @@ def state_dict(model) -> dict[str, np.ndarray]:
 
 def load_state_dict(model, arrays) -> None:
     """Copy ``arrays`` into the model's parameters in place; every name must match exactly
-    (``ValueError`` naming the missing, unknown or mis-shaped name and the shapes)."""
+    (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped name
+    and the shapes, and the checkpoint when ``arrays`` came from one)."""
     parameters = dict(model.named_parameters())
-    checks.check_state_arrays(
-        {name: tuple(parameter.shape) for name, parameter in parameters.items()},
-        {name: np.shape(array) for name, array in arrays.items()},
-    )
+    try:
+        checks.check_state_arrays(
+            {name: tuple(parameter.shape) for name, parameter in parameters.items()},
+            {name: np.shape(array) for name, array in arrays.items()},
+        )
+    except ValueError as error:  # a checkpoint of another model
+        raise failures.mismatch(arrays, error) from None
     with torch.no_grad():
         for name, parameter in parameters.items():
             values = torch.from_numpy(np.ascontiguousarray(arrays[name]))

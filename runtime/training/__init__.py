@@ -2,7 +2,11 @@
 
 - ``parse_arguments(spec_name, argv=None)``: the command line;
 - ``check_runtime(generated_with, ir_version)``, ``package_versions(names)``;
-- ``resolve_start(out_dir, resume, eval_only) -> RunStart``; ``prepare_run_directory(...)``;
+- ``start_run(arguments, spec_name, spec_hash) -> RunStart`` (locks the run directory, then
+  ``resolve_start(out_dir, resume, eval_only, spec, allow_different_spec)``: the verified
+  checkpoint to start from); ``prepare_run_directory(...)``;
+- ``run_main(main)``: a ``RunError`` (damaged or mismatched checkpoint, full disk) ends the
+  script with one line; ``lock_run_directory(run_dir)`` / ``release_run_directory(run_dir)``;
 - ``MetricsLog(path, resume_step=None)``, ``read_metrics(path)``;
 - ``write_checkpoint(run_dir, step, model, optimizer, manifest)``, ``read_checkpoint(path)``,
   ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)``;
@@ -25,12 +29,14 @@ from specc.runtime.training.checkpoints import (
     write_checkpoint,
 )
 from specc.runtime.training.early_stopping import EarlyStopping
+from specc.runtime.training.failures import CheckpointMismatch, DamagedCheckpoint, RunError, run_main
+from specc.runtime.training.lock import lock_run_directory, release_run_directory
 from specc.runtime.training.intervals import due_in_epoch, fraction_steps
 from specc.runtime.training.guards import MeanTracker, NonFiniteLoss, first_bad_step
 from specc.runtime.training.loggers import FanOut, make_loggers
 from specc.runtime.training.metrics_log import MetricsLog, read_metrics
 from specc.runtime.training.progress import ProgressBar
-from specc.runtime.training.rundir import RunStart, prepare_run_directory, resolve_start
+from specc.runtime.training.rundir import RunStart, prepare_run_directory, resolve_start, start_run
 from specc.runtime.training.signals import StopRequest
 from specc.runtime.training.tree import flatten, subtree
 from specc.runtime.training.version import check_runtime, package_versions
@@ -41,5 +47,6 @@ __all__ = [
     "NonFiniteLoss", "first_bad_step", "FanOut", "make_loggers", "MetricsLog",
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
     "StopRequest", "flatten", "subtree", "check_runtime", "package_versions", "checkpoint_name",
-    "due_in_epoch", "fraction_steps",
+    "due_in_epoch", "fraction_steps", "start_run", "run_main", "RunError", "DamagedCheckpoint",
+    "CheckpointMismatch", "lock_run_directory", "release_run_directory",
 ]

@@ -4,14 +4,18 @@ top-k retention by a monitored metric. The checkpoint ``filename`` pattern renam
 folders (``{epoch}-{step}-{val/loss:.3f}``, :func:`checkpoint_name`); folders are ordered
 and pruned by the step their manifest records, whatever their name.
 
-A checkpoint is written to a temporary directory and renamed into place, then ``last`` is
-re-pointed with ``os.replace`` on a fresh symlink: a process killed at any moment leaves
-``last`` pointing at a complete checkpoint. Arrays are numpy (``safetensors.numpy``), so a
-checkpoint written by one backend loads in every other.
+A checkpoint is written to a temporary directory (every file fsynced) and renamed into
+place, then ``last`` is re-pointed with ``os.replace`` on a fresh symlink: a process killed
+at any moment leaves ``last`` pointing at a complete checkpoint. The manifest records the
+sha256 of each array file (``checksums``); :func:`read_checkpoint` verifies them and raises
+``DamagedCheckpoint`` naming what is wrong. An ``OSError`` while writing (disk full,
+read-only) raises a ``RunError`` and leaves ``last`` where it was. Arrays are numpy
+(``safetensors.numpy``), so a checkpoint written by one backend loads in every other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -21,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load, save
 
 import specc
+from specc.runtime.training.failures import DamagedCheckpoint, NamedArrays, storage_failure
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -87,26 +92,64 @@ def _fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
+def save_file(arrays: dict, path) -> str:
+    """Write ``arrays`` as a safetensors file, fsynced; return its sha256 (hex)."""
+    data = save(arrays)
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def file_digest(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def write_checkpoint(
-    run_dir, step: int, model: dict, optimizer: dict, manifest: dict, filename: str | None = None
+    run_dir, step: int, model: dict, optimizer: dict, manifest: dict, filename: str | None = None, last: bool = True
 ) -> Path:
     """Write ``checkpoints/step-<step>/`` (or the folder ``filename`` names, formatted with
-    the manifest's ``epoch`` and ``metrics``) atomically and point ``last`` at it.
+    the manifest's ``epoch`` and ``metrics``) atomically and point ``last`` at it (unless
+    ``last`` is False: the caller points it later with :func:`point_last`).
 
-    ``manifest`` gets ``step``, ``specc_version`` and ``parameter_names`` filled in.
+    ``manifest`` gets ``step``, ``specc_version``, ``parameter_names`` and ``checksums``
+    (sha256 of each array file) filled in. An ``OSError`` (disk full, read-only) removes
+    the partial folder, leaves ``last`` where it was and raises a ``RunError`` saying so.
     """
     root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
     name = checkpoint_name(filename, step, manifest.get("epoch") or 0, manifest.get("metrics"))
     temporary = root / f"{TEMPORARY_PREFIX}{name}-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        final = _write_folder(root, temporary, name, step, model, optimizer, manifest)
+        if last:
+            point_last(root, name)
+    except OSError as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        previous = latest_checkpoint(run_dir)
+        kept = f"the last complete checkpoint is {str(previous)!r}" if previous else "no checkpoint was written"
+        raise storage_failure(error, f"writing checkpoint {str(root / name)!r}", kept) from error
+    return final
+
+
+def _write_folder(root: Path, temporary: Path, name: str, step: int, model: dict, optimizer: dict, manifest: dict) -> Path:
     if temporary.exists():
         shutil.rmtree(temporary)
     temporary.mkdir()
     model_arrays = _contiguous(model)
-    save_file(model_arrays, str(temporary / MODEL_FILE))
-    save_file(_contiguous(optimizer), str(temporary / OPTIMIZER_FILE))
+    checksums = {
+        MODEL_FILE: save_file(model_arrays, str(temporary / MODEL_FILE)),
+        OPTIMIZER_FILE: save_file(_contiguous(optimizer), str(temporary / OPTIMIZER_FILE)),
+    }
     full_manifest = dict(manifest)
-    full_manifest.update(step=int(step), specc_version=specc.__version__, parameter_names=sorted(model_arrays))
+    full_manifest.update(
+        step=int(step), specc_version=specc.__version__, parameter_names=sorted(model_arrays), checksums=checksums
+    )
     with open(temporary / MANIFEST, "w", encoding="utf-8") as handle:
         json.dump(full_manifest, handle, indent=2, sort_keys=True, default=_json_default)
         handle.write("\n")
@@ -121,7 +164,6 @@ def write_checkpoint(
         shutil.rmtree(trash)
     else:
         os.replace(temporary, final)
-    point_last(root, name)
     return final
 
 
@@ -143,22 +185,57 @@ def point_last(root: Path, name: str) -> None:
     _fsync_directory(root)
 
 
+def read_manifest(directory) -> dict:
+    """The manifest of a checkpoint folder; ``DamagedCheckpoint`` when it is missing, not
+    JSON (truncated) or has no integer ``step``."""
+    path = Path(directory) / MANIFEST
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError as error:
+        raise DamagedCheckpoint(f"checkpoint {str(directory)!r} has no {MANIFEST}; it is incomplete") from error
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise DamagedCheckpoint(
+            f"checkpoint {str(directory)!r}: {MANIFEST} is not readable JSON (truncated or overwritten: {error})"
+        ) from error
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("step"), int):
+        raise DamagedCheckpoint(f"checkpoint {str(directory)!r}: {MANIFEST} has no integer \"step\"; it is damaged")
+    return manifest
+
+
+def _read_arrays(directory: Path, file_name: str, manifest: dict) -> dict[str, np.ndarray]:
+    path = directory / file_name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as error:
+        raise DamagedCheckpoint(f"checkpoint {str(directory)!r} has no {file_name}; it is incomplete") from error
+    except OSError as error:
+        raise DamagedCheckpoint(f"checkpoint {str(directory)!r}: {file_name} cannot be read ({error})") from error
+    expected = (manifest.get("checksums") or {}).get(file_name)
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected:
+        raise DamagedCheckpoint(
+            f"checkpoint {str(directory)!r}: {file_name} does not match the sha256 in {MANIFEST} "
+            f"({len(data)} bytes; truncated or overwritten)"
+        )
+    try:
+        return load(data)
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise DamagedCheckpoint(
+            f"checkpoint {str(directory)!r}: {file_name} is not a readable safetensors file ({error})"
+        ) from error
+
+
 def read_checkpoint(path) -> Checkpoint:
-    """Load a checkpoint directory (or the ``last`` link); ``ValueError`` naming what is missing."""
+    """Load and verify a checkpoint directory (or the ``last`` link): every file present,
+    the manifest readable, each array file matching its sha256. ``DamagedCheckpoint`` (a
+    ``ValueError``) names the checkpoint and what is wrong."""
     directory = Path(path)
     if not directory.is_dir():
-        raise ValueError(f"checkpoint {str(path)!r} is not a directory")
-    for file_name in (MANIFEST, MODEL_FILE, OPTIMIZER_FILE):
-        if not (directory / file_name).is_file():
-            raise ValueError(f"checkpoint {str(path)!r} has no {file_name}; it is incomplete")
-    with open(directory / MANIFEST, encoding="utf-8") as handle:
-        manifest = json.load(handle)
-    return Checkpoint(
-        path=directory.resolve(),
-        model=load_file(str(directory / MODEL_FILE)),
-        optimizer=load_file(str(directory / OPTIMIZER_FILE)),
-        manifest=manifest,
-    )
+        raise DamagedCheckpoint(f"checkpoint {str(path)!r} is not a directory")
+    manifest = read_manifest(directory)
+    model = NamedArrays(_read_arrays(directory, MODEL_FILE, manifest), str(path))
+    optimizer = NamedArrays(_read_arrays(directory, OPTIMIZER_FILE, manifest), str(path))
+    return Checkpoint(path=directory.resolve(), model=model, optimizer=optimizer, manifest=manifest)
 
 
 def latest_checkpoint(run_dir) -> Path | None:
@@ -169,22 +246,30 @@ def latest_checkpoint(run_dir) -> Path | None:
     return None
 
 
-def manifest_step(directory: Path) -> int:
-    with open(Path(directory) / MANIFEST, encoding="utf-8") as handle:
-        return int(json.load(handle)["step"])
+def manifest_step(directory: Path) -> int | None:
+    """The step a checkpoint folder's manifest records; None when it is unreadable."""
+    try:
+        return int(read_manifest(directory)["step"])
+    except DamagedCheckpoint:
+        return None
 
 
-def list_checkpoints(run_dir) -> list[Path]:
-    """Complete checkpoint directories (any name but ``last`` and ``.tmp-*``), oldest step first."""
+def checkpoint_directories(run_dir) -> list[Path]:
+    """Every checkpoint folder, complete or damaged (any name but ``last`` and ``.tmp-*``)."""
     root = Path(run_dir) / CHECKPOINTS
     if not root.is_dir():
         return []
-    found = [
+    return sorted(
         path
         for path in root.iterdir()
-        if not path.name.startswith(TEMPORARY_PREFIX) and not path.is_symlink() and (path / MANIFEST).is_file()
-    ]
-    return sorted(found, key=lambda path: (manifest_step(path), path.name))
+        if not path.name.startswith(TEMPORARY_PREFIX) and not path.is_symlink() and path.is_dir()
+    )
+
+
+def list_checkpoints(run_dir) -> list[Path]:
+    """Checkpoint folders whose manifest is readable, oldest step first."""
+    found = [(manifest_step(path), path) for path in checkpoint_directories(run_dir)]
+    return [path for step, path in sorted(item for item in found if item[0] is not None)]
 
 
 def checkpoint_at_step(run_dir, step: int) -> Path | None:
@@ -239,8 +324,7 @@ def prune_checkpoints(run_dir, keep: int, monitor: str | None, mode: str) -> lis
     directories = list_checkpoints(run_dir)
     entries = []
     for directory in directories:
-        with open(directory / MANIFEST, encoding="utf-8") as handle:
-            manifest = json.load(handle)
+        manifest = read_manifest(directory)
         entries.append((int(manifest["step"]), monitored_value(manifest, monitor)))
     keep_steps = retained(entries, keep, mode)
     last = latest_checkpoint(run_dir)

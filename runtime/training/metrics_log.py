@@ -1,7 +1,11 @@
 """``metrics.csv``: ``step,epoch,split,name,value,time``, the same on every backend.
 
 Values are written with full float precision (``repr``); ``time`` is seconds since the run
-started. On resume the rows after the checkpoint's step are dropped before appending.
+started. On resume the rows after the checkpoint's step are dropped before appending: the
+kept rows go to a temporary file that replaces the old one (``os.replace``), so a kill at any
+moment leaves either the old file or the new one, never a truncated history. Each
+``write_many`` is flushed and fsynced. A write that fails (disk full, read-only) raises a
+``RunError`` naming the file.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import math
 import os
 import time
 from pathlib import Path
+
+from specc.runtime.training.failures import storage_failure
 
 HEADER = ("step", "epoch", "split", "name", "value", "time")
 SPLITS = ("train", "val", "test")
@@ -39,11 +45,27 @@ class MetricsLog:
         kept = self._kept_rows(resume_step) if resume_step is not None else []
         if kept:
             self.time_offset = max(float(row[5]) for row in kept)
-        self.file = open(self.path, "w", newline="", encoding="utf-8")
+        try:
+            self._rewrite(kept)
+            self.file = open(self.path, "a", newline="", encoding="utf-8")
+        except OSError as error:
+            raise storage_failure(error, f"writing {str(self.path)!r}") from error
         self.writer = csv.writer(self.file, lineterminator="\n")
-        self.writer.writerow(HEADER)
-        self.writer.writerows(kept)
-        self.file.flush()
+
+    def _rewrite(self, kept: list[list[str]]) -> None:
+        """The header and ``kept`` rows in a temporary file, fsynced, renamed over ``path``."""
+        temporary = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        try:
+            with open(temporary, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle, lineterminator="\n")
+                writer.writerow(HEADER)
+                writer.writerows(kept)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+            raise
 
     def _kept_rows(self, resume_step: int) -> list[list[str]]:
         if not self.path.exists():
@@ -52,7 +74,7 @@ class MetricsLog:
             rows = list(csv.reader(handle))
         if not rows or tuple(rows[0]) != HEADER:
             return []
-        return [row for row in rows[1:] if len(row) == len(HEADER) and int(row[0]) <= resume_step]
+        return [row for row in rows[1:] if len(row) == len(HEADER) and row[0].isdigit() and int(row[0]) <= resume_step]
 
     def elapsed(self) -> float:
         """Seconds since the run started (continuing the previous run's clock on resume)."""
@@ -65,21 +87,28 @@ class MetricsLog:
         self.writer.writerow([int(step), int(epoch), split, name, format_value(value), repr(round(self.elapsed(), 6))])
 
     def write_many(self, step: int, epoch: int, split: str, values: dict) -> None:
-        """Several rows in name order, then flush."""
-        for name in sorted(values):
-            self.write(step, epoch, split, name, values[name])
+        """Several rows in name order, then flush and fsync."""
+        try:
+            for name in sorted(values):
+                self.write(step, epoch, split, name, values[name])
+        except OSError as error:
+            raise storage_failure(error, f"writing {str(self.path)!r}") from error
         self.flush()
         if self.echo is not None and values:
             shown = ", ".join(f"{name} {float(values[name]):.4g}" for name in sorted(values))
             print(f"step {int(step)} {split}: {shown}", file=self.echo, flush=True)
 
     def flush(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        """Every row written so far on disk (flushed and fsynced)."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as error:
+            raise storage_failure(error, f"writing {str(self.path)!r}") from error
 
     def close(self) -> None:
         if not self.file.closed:
-            self.file.flush()
+            self.flush()
             self.file.close()
 
 

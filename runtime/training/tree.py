@@ -26,7 +26,13 @@ def flatten(tree, prefix: str = "") -> dict[str, np.ndarray]:
 def subtree(flat: dict, prefix: str) -> dict[str, np.ndarray]:
     """Entries under ``prefix.`` with the prefix removed."""
     start = prefix + "."
-    return {name[len(start):]: value for name, value in flat.items() if name.startswith(start)}
+    entries = {name[len(start):]: value for name, value in flat.items() if name.startswith(start)}
+    source = getattr(flat, "source", None)
+    if source is None:
+        return entries
+    from specc.runtime.training.failures import NamedArrays
+
+    return NamedArrays(entries, source)
 
 
 def under_prefix(name: str, prefix: str) -> bool:

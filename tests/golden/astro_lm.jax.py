@@ -61,16 +61,16 @@ checkpoint_mode = "min"  # specs/astro_lm.mf:83
 
 # ----------------------------------------------------------------------------- data
 DATA_FIELDS = {
-    "tokens": ("i64", (1024,)),
+    "tokens": ("i64", (1024,), 4101),
     "types": ("i64", (1024,)),
     "attn_mask": ("bool", (1024,)),
-}  # name -> (dtype, shape)
+}  # name -> (dtype, shape[, classes])
 
 
 def make_loaders(seed):
     """The training loader and the evaluation loaders (val, test) of the data source."""
     source = specc_data.make_source("synthetic_tokens", **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     draws = position_draws(expected_value_arrays(source))
     train_loader = specc_data.Loader(source, "train", batch_size, seed, transform=draws)
     evaluation = {
@@ -292,8 +292,8 @@ def main(argv=None):
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     jax_training.select_device(arguments.device)
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -1327,4 +1327,4 @@ RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

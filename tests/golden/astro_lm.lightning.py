@@ -68,9 +68,13 @@ checkpoint_mode = "min"  # specs/astro_lm.mf:83
 def make_loaders(seed):
     """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
     source = specc_data.make_source("synthetic_tokens", **data_arguments)
-    specc_data.check_fields(
-        source.fields,
-        {"tokens": ("i64", (1024,)), "types": ("i64", (1024,)), "attn_mask": ("bool", (1024,))},
+    specc_data.check_source(
+        source,
+        {
+            "tokens": ("i64", (1024,), 4101),
+            "types": ("i64", (1024,)),
+            "attn_mask": ("bool", (1024,)),
+        },
     )
     # the positions of each expected-value term (sample_k), drawn for every split alike
     ranges = {
@@ -316,8 +320,8 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -329,8 +333,8 @@ def main(argv=None):
 
     model = build_model(run_seed)
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    if checkpoint is not None:  # checks every name and shape (any backend's checkpoint loads here)
+        state.load_state_dict(model, checkpoint.model)
     objective = Objective(model, stop_step, expected_value_arrays(loaders["train"].source))
     data_module = torch_training.NumpyDataModule(loaders)
     run_dir = start.run_dir
@@ -1164,4 +1168,4 @@ RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

@@ -72,7 +72,7 @@ checkpoint_mode = "min"  # specs/astro_lm.mf:83
 # ----------------------------------------------------------------------------- data
 # fields of one example: name -> (dtype, shape); checked against the source before step 1
 DATA_FIELDS = {
-    "tokens": ("i64", (1024,)),
+    "tokens": ("i64", (1024,), 4101),
     "types": ("i64", (1024,)),
     "attn_mask": ("bool", (1024,)),
 }
@@ -97,7 +97,7 @@ def open_source():
         spectrum_tokens=spectrum_tokens,
         spectrum_vocabulary=spectrum_vocabulary,
     )
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     return source
 
 
@@ -290,8 +290,8 @@ def main(argv=None):
         sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
     if arguments.device:
         mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -1110,4 +1110,4 @@ RESOLVED_SPEC = '# resolved from specs/astro_lm.mf with imports inlined\n# specs
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

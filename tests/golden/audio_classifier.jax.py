@@ -58,13 +58,16 @@ early_stopping_min_delta = 0.001  # specs/audio_classifier.mf:70
 
 
 # ----------------------------------------------------------------------------- data
-DATA_FIELDS = {"audio": ("f32", (15872,)), "label": ("i64", ())}  # name -> (dtype, shape)
+DATA_FIELDS = {
+    "audio": ("f32", (15872,)),
+    "label": ("i64", (), 10),
+}  # name -> (dtype, shape[, classes])
 
 
 def make_loaders(seed):
     """The training loader and the evaluation loaders (val, test) of the data source."""
     source = specc_data.make_source("synthetic_audio", **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     train_loader = specc_data.Loader(source, "train", batch_size, seed)
     evaluation = {
         split: specc_data.Loader(source, split, batch_size, seed, shuffle=False, drop_last=False)
@@ -192,8 +195,8 @@ def main(argv=None):
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     jax_training.select_device(arguments.device)
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -321,4 +324,4 @@ RESOLVED_SPEC = '# resolved from specs/audio_classifier.mf with imports inlined\
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

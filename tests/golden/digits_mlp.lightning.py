@@ -49,7 +49,7 @@ checkpoint_mode = "max"  # specs/digits_mlp.mf:35
 def make_loaders(seed):
     """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
     source = specc_data.make_source("digits")
-    specc_data.check_fields(source.fields, {"x": ("f32", (64,)), "y": ("i64", ())})
+    specc_data.check_source(source, {"x": ("f32", (64,)), "y": ("i64", (), 10)})
     loaders = {"train": specc_data.Loader(source, "train", batch_size, seed)}
     for name in ("val", "test"):  # in order, every example: the same batches at every evaluation
         loaders[name] = specc_data.Loader(
@@ -160,8 +160,8 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -173,8 +173,8 @@ def main(argv=None):
 
     model = build_model(run_seed)
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    if checkpoint is not None:  # checks every name and shape (any backend's checkpoint loads here)
+        state.load_state_dict(model, checkpoint.model)
     objective = Objective(model, stop_step)
     data_module = torch_training.NumpyDataModule(loaders)
     run_dir = start.run_dir
@@ -237,4 +237,4 @@ RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a c
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

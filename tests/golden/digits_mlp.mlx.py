@@ -44,13 +44,13 @@ checkpoint_mode = "max"  # specs/digits_mlp.mf:35
 
 # ----------------------------------------------------------------------------- data
 # fields of one example: name -> (dtype, shape); checked against the source before step 1
-DATA_FIELDS = {"x": ("f32", (64,)), "y": ("i64", ())}
+DATA_FIELDS = {"x": ("f32", (64,)), "y": ("i64", (), 10)}
 
 
 def make_loaders(seed):
     """The training loader and the evaluation loaders (val, test) of the digits source."""
     source = specc_data.make_source("digits", seed=0, test_fraction=0.15, val_fraction=0.15)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     train_loader = specc_data.Loader(source, "train", batch_size, seed)
     evaluation = {
         split: specc_data.Loader(source, split, batch_size, seed, shuffle=False, drop_last=False)
@@ -125,8 +125,8 @@ def main(argv=None):
         sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
     if arguments.device:
         mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -243,4 +243,4 @@ RESOLVED_SPEC = '# resolved from specs/digits_mlp.mf\n# specs/digits_mlp.mf: a c
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

@@ -79,7 +79,7 @@ def make_loaders(seed):
         sort_frequencies=False,
         split_seeds=split_seeds,
     )
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     train_draws = specc_data.flow_draws(
         "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
     )
@@ -245,8 +245,8 @@ def main(argv=None):
         sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
     if arguments.device:
         mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -412,4 +412,4 @@ RESOLVED_SPEC = '# resolved from specs/ksin_flow.mf\n# specs/ksin_flow.mf\nspec 
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

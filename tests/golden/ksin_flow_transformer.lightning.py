@@ -72,7 +72,7 @@ test_cfg_scale = 4.0  # specs/ksin_flow_transformer.mf:83
 def make_loaders(seed):
     """The numpy loaders of the three splits; all randomness the objective needs is drawn here."""
     source = specc_data.make_source("ksin", **data_arguments)
-    specc_data.check_fields(source.fields, {"params": ("f32", (8,)), "signal": ("f32", (1024,))})
+    specc_data.check_source(source, {"params": ("f32", (8,)), "signal": ("f32", (1024,))})
     train_draws = specc_data.flow_draws(
         "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
     )
@@ -323,8 +323,8 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -336,8 +336,8 @@ def main(argv=None):
 
     model = build_model(run_seed)
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
-    if arguments.eval_only:
-        state.load_state_dict(model, checkpoint.model)  # any backend's checkpoint loads here
+    if checkpoint is not None:  # checks every name and shape (any backend's checkpoint loads here)
+        state.load_state_dict(model, checkpoint.model)
     objective = Objective(model, stop_step)
     data_module = torch_training.NumpyDataModule(loaders)
     run_dir = start.run_dir
@@ -691,4 +691,4 @@ RESOLVED_SPEC = '# resolved from specs/ksin_flow_transformer.mf with imports inl
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

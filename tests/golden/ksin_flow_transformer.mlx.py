@@ -82,7 +82,7 @@ def make_loaders(seed):
         sort_frequencies=sort_frequencies,
         split_seeds=split_seeds,
     )
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     train_draws = specc_data.flow_draws(
         "params", ["signal"], time="uniform", coupling=coupling, cfg_dropout=cfg_dropout
     )
@@ -303,8 +303,8 @@ def main(argv=None):
         sys.exit(f"--device {arguments.device!r}: MLX devices are cpu and gpu")
     if arguments.device:
         mx.set_default_device(mx.gpu if arguments.device == "gpu" else mx.cpu)
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -757,4 +757,4 @@ RESOLVED_SPEC = '# resolved from specs/ksin_flow_transformer.mf with imports inl
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)

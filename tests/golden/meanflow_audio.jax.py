@@ -55,13 +55,13 @@ cfg_scale = 1.0  # specs/meanflow_audio.mf:130
 
 
 # ----------------------------------------------------------------------------- data
-DATA_FIELDS = {"audio": ("f32", (1024,)), "label": ("i64", ())}  # name -> (dtype, shape)
+DATA_FIELDS = {"audio": ("f32", (1024,)), "label": ("i64", ())}  # name -> (dtype, shape[, classes])
 
 
 def make_loaders(seed):
     """The training loader and the evaluation loaders (val, test) of the data source."""
     source = specc_data.make_source("synthetic_audio", **data_arguments)
-    specc_data.check_fields(source.fields, DATA_FIELDS)
+    specc_data.check_source(source, DATA_FIELDS)
     draws = specc_data.flow_draws(
         "audio",
         [],
@@ -262,8 +262,8 @@ def main(argv=None):
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     jax_training.select_device(arguments.device)
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-    start = training.resolve_start(arguments.out_dir, arguments.resume, arguments.eval_only)
-    checkpoint = training.read_checkpoint(start.checkpoint) if start.checkpoint else None
+    start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
+    checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
@@ -523,4 +523,4 @@ RESOLVED_SPEC = '# resolved from specs/meanflow_audio.mf with imports inlined\n#
 
 
 if __name__ == "__main__":
-    main()
+    training.run_main(main)
