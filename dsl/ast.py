@@ -15,7 +15,7 @@ imports, then top-level items in source order::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Union
 
 from specc.dsl.diagnostics import Span
@@ -262,3 +262,32 @@ class Module(Node):
     # added by the dsl helper: where the `spec NAME` and `language N` lines are
     spec_span: Span | None = None
     language_span: Span | None = None
+
+
+def map_spans(root, move):
+    """A copy of ``root`` (a node, or a tuple of nodes) with ``move(span)`` in place of every
+    ``Span`` in it. The tree is walked with an explicit stack, so an expression of any depth
+    (a flat ``1 + 1 + ...`` of 100k terms is 100k levels of ``BinaryOp``) is copied without
+    recursion."""
+    copies: dict[int, object] = {}
+
+    def copied(value):
+        if isinstance(value, Span):
+            return move(value)
+        return copies[id(value)] if isinstance(value, (Node, tuple)) else value
+
+    work = [(root, False)]
+    while work:
+        item, parts_done = work.pop()
+        if id(item) in copies:
+            continue
+        parts = item if isinstance(item, tuple) else [getattr(item, name) for name in item.__dataclass_fields__]
+        if not parts_done:
+            work.append((item, True))
+            work.extend((part, False) for part in parts if isinstance(part, (Node, tuple)))
+        elif isinstance(item, tuple):
+            copies[id(item)] = tuple(copied(part) for part in parts)
+        else:
+            fields = {name: copied(getattr(item, name)) for name in item.__dataclass_fields__}
+            copies[id(item)] = replace(item, **fields)
+    return copies[id(root)]

@@ -50,6 +50,13 @@ def _strength(operator, prefix: bool) -> int:
     return _PREFIX[str(operator)] if prefix else _BINARY[str(operator)][0]
 
 
+def _continues_chain(left, operator: str) -> bool:
+    """``left`` is the chain ``operator`` continues: ``(a + b) - c``, ``a * b / c`` (same
+    binding strength, grouping to the left). Such a chain is flat however long it is."""
+    strength, grouping = _BINARY[operator]
+    return grouping == "left" and isinstance(left, ast.BinaryOp) and _BINARY[left.op][0] == strength
+
+
 class NestingTooDeep(Exception):
     """Raised inside the parse when a node is nested more than MAX_DEPTH levels deep."""
 
@@ -127,9 +134,13 @@ class AstBuilder:
     def error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help=help))
 
-    def nested(self, node, inner, what: str):
-        """Record ``node``'s depth (1 + the deepest of ``inner``); stop past MAX_DEPTH."""
+    def nested(self, node, inner, what: str, chained=None):
+        """Record ``node``'s depth (1 + the deepest of ``inner``, and at least the depth of
+        ``chained``: the left operand of a left-associative chain such as ``a + b + c``,
+        which continues the chain instead of nesting in it); stop past MAX_DEPTH."""
         depth = 1 + max((self.depth(child) for child in inner), default=0)
+        if chained is not None:
+            depth = max(depth, self.depth(chained))
         if depth > 1:
             if depth > MAX_DEPTH:
                 raise NestingTooDeep(node.span, what)
@@ -392,7 +403,10 @@ class AstBuilder:
         left = operands.pop()
         span = Span(self.file, left.span.line, left.span.column, right.span.end_line, right.span.end_column)
         node = ast.BinaryOp(span, str(token), left, right)
-        operands.append(self.nested(node, (left, right), "expression"))
+        if _continues_chain(left, str(token)):
+            operands.append(self.nested(node, (right,), "expression", chained=left))
+        else:
+            operands.append(self.nested(node, (left, right), "expression"))
 
     def attribute(self, children):
         base, name = children[0], children[2]

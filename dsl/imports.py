@@ -6,22 +6,31 @@ An import path is relative to the importing file (``import "blocks.mf"``,
 normalised (``a/./b/../c.mf`` -> ``a/c.mf``) but never made absolute: spans name files the
 way the user wrote them. Modules come back in dependency order (every module after the
 modules it imports, imports visited in source order), the root last. The filesystem is only
-touched through ``read``; its OSErrors become diagnostics.
+touched through ``read``; every way it can fail becomes a diagnostic at the ``import``
+statement (for the root file, at the file itself), never an exception: an ``OSError``
+(E0201 missing, E0202 a directory, E0205 anything else), a ``ValueError`` (a path the
+operating system cannot take, such as one holding a NUL character: E0205) or ``Unreadable``,
+which a ``read`` raises for a file it refuses (E0208 not a regular file, E0209 larger than
+``MAX_FILE_BYTES``, E0210 a standard-library file that leads out of the library folder).
+A ``std/`` import whose path leaves the library folder (``std/../x.mf``) is E0210 before
+anything is read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from dataclasses import dataclass, field
 from typing import Callable
 
-from specc.dsl.diagnostics import Diagnostic, Span
+from specc.dsl.diagnostics import Diagnostic, Span, printable
 from specc.dsl import ast
 from specc.dsl.parser import parse
-from specc.dsl.source import decode
+from specc.dsl.source import MAX_FILE_BYTES, Unreadable, decode  # noqa: F401 (MAX_FILE_BYTES: re-exported)
 
 MAX_IMPORT_DEPTH = 64
 _STD_PREFIX = "std/"
+_STD_HELP = "a `std/` import names a file of specc's standard library (specs/std)"
 
 
 @dataclass
@@ -43,6 +52,30 @@ def resolve_import(importer: str, written: str, std_root: str) -> str:
     if written.startswith(_STD_PREFIX):
         return posixpath.normpath(posixpath.join(std_root, written[len(_STD_PREFIX) :]))
     return posixpath.normpath(posixpath.join(posixpath.dirname(importer), written))
+
+
+def read_file(path: str, read: Callable[[str], bytes], at: Span | None = None) -> tuple[bytes | None, list[Diagnostic]]:
+    """``read(path)``, or None and the diagnostic (at ``at``, else at the file) saying why not."""
+    shown = printable(path)
+    try:
+        return read(path), []
+    except Unreadable as refusal:
+        code, message, help = refusal.code, f"cannot read `{shown}`: {refusal.reason}", refusal.help
+    except FileNotFoundError:
+        code, message, help = "E0201", f"cannot find `{shown}`", None
+    except IsADirectoryError:
+        code, message, help = "E0202", f"`{shown}` is a directory, not a spec file", None
+    except OSError as error:
+        code, message, help = "E0205", f"cannot read `{shown}`: {error.strerror or type(error).__name__}", None
+    except ValueError as error:  # a NUL character, a name the file system cannot encode
+        reason = "the path holds a NUL character" if "\0" in path else str(error)
+        code, message, help = "E0205", f"cannot read `{shown}`: {reason}", None
+    return None, [Diagnostic(code, message, at if at is not None else Span.point(path), help=help)]
+
+
+def _inside(path: str, folder: str) -> bool:
+    folder = posixpath.normpath(folder)
+    return path.startswith(folder.rstrip("/") + "/")
 
 
 class _Loader:
@@ -82,6 +115,9 @@ class _Loader:
             return None
         text, problems = decode(data, path)
         if text is None:
+            if via is not None:  # the problem is in the imported file; say where it was imported
+                note = f"imported at {via.span.location()}"
+                problems = [dataclasses.replace(problem, notes=problem.notes + (note,)) for problem in problems]
             self.diagnostics.extend(problems)
             self.sources[path] = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
             return None
@@ -91,40 +127,42 @@ class _Loader:
         return module
 
     def _read(self, path: str, via: ast.Import | None) -> bytes | None:
-        try:
-            return self.read(path)
-        except FileNotFoundError:
-            self._error("E0201", f"cannot find `{path}`", via, path)
-        except IsADirectoryError:
-            self._error("E0202", f"`{path}` is a directory, not a spec file", via, path)
-        except OSError as error:
-            reason = error.strerror or type(error).__name__
-            self._error("E0205", f"cannot read `{path}`: {reason}", via, path)
-        return None
+        data, problems = read_file(path, self.read, via.span if via is not None else None)
+        self.diagnostics.extend(problems)
+        return data
 
     def _target(self, importer: str, statement: ast.Import) -> str | None:
         written = statement.path
         if not written.endswith(".mf"):
             self._error(
-                "E0204", f"`{written}` is not a spec file: imports name `.mf` files", statement, importer
+                "E0204",
+                f"`{printable(written)}` is not a spec file: imports name `.mf` files",
+                statement,
+                importer,
             )
             return None
         if written.startswith("/") or written.startswith("\\") or (len(written) > 1 and written[1] == ":"):
             self._error(
                 "E0206",
-                f"absolute import path `{written}`",
+                f"absolute import path `{printable(written)}`",
                 statement,
                 importer,
                 "import paths are relative to the importing file, or start with `std/`",
             )
             return None
-        return resolve_import(importer, written, self.std_root)
+        target = resolve_import(importer, written, self.std_root)
+        if written.startswith(_STD_PREFIX) and not _inside(target, self.std_root):
+            self._error(
+                "E0210", f"`{printable(written)}` leaves the standard library folder", statement, importer, _STD_HELP
+            )
+            return None
+        return target
 
     def _cycle(self, path: str, via: ast.Import | None) -> None:
         chain = self.stack[self.stack.index(path) :] + [path]
         self._error(
             "E0203",
-            "import cycle: " + " -> ".join(chain),
+            "import cycle: " + " -> ".join(printable(file) for file in chain),
             via,
             path,
             "move what the files share into a third file that both import",

@@ -2,9 +2,11 @@
 
 One compiled regular expression scans the text (``re.finditer``-style, no per-token
 terminal search) — several times faster than lark's own lexers on large files. It is still
-contextual the way lark's contextual lexer is: a word spelled like a keyword (``model``,
-``in``, ``spec``, ...) is that keyword only where the parser state accepts the keyword, and a
-plain name everywhere else (so ``model = mlp`` inside a section is an entry).
+contextual: a word spelled like a keyword (``model``, ``in``, ``spec``, ...) is that keyword
+only where the parser can shift the keyword (its state's actions, followed through the
+reductions they trigger: an LALR state's lookahead set alone also holds keywords that only
+other contexts accept) and no ``=`` follows it; a plain name everywhere else. So
+``model = mlp`` inside a section is an entry wherever it stands, after any other entry.
 
 A stray character is reported (E0102) and skipped, so the rest of the file is still read;
 an unterminated string stops the scan (``Unterminated``).
@@ -16,6 +18,7 @@ import re
 
 from lark import Token
 from lark.lexer import Lexer, PatternStr
+from lark.parsers.lalr_analysis import Shift
 
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _PATTERNS = {
@@ -70,7 +73,11 @@ class SpecLexer(Lexer):
         for kind, value, position, line, column in scan(text, self.pattern):
             if kind == "NAME":
                 keyword = keywords.get(value)
-                if keyword is not None and keyword in states[parser_state.position]:
+                if (
+                    keyword is not None
+                    and keyword in states[parser_state.position]
+                    and _is_keyword_here(keyword, parser_state, text, position + len(value))
+                ):
                     kind = keyword
             elif kind == "PUNCTUATION":
                 kind = punctuation[value]
@@ -85,6 +92,51 @@ class SpecLexer(Lexer):
             if kind == "NAME":
                 builder.check_name(token)
             yield token
+
+
+_SKIPPED = re.compile(r"[ \t\f\r\n]+|#[^\n]*")
+
+
+def _is_keyword_here(keyword: str, parser_state, text: str, end: int) -> bool:
+    """Whether a word spelled like ``keyword`` (and in the action table of the parser's
+    current state) is that keyword here. Not when ``=`` follows it: no keyword is ever
+    followed by ``=``, so ``model = mlp`` is an entry (a key, a keyword argument) wherever it
+    stands. Otherwise, only when the parser, after the reductions the keyword would trigger,
+    can shift it: an LALR state's lookahead set merges contexts, so after
+    ``loss = cross_entropy()`` it holds ``model`` (a top-level item may follow a ``let``
+    ending the same way) although a section entry cannot be followed by one."""
+    return not _assignment_follows(text, end) and _accepts(parser_state, keyword)
+
+
+def _assignment_follows(text: str, position: int) -> bool:
+    while True:
+        skipped = _SKIPPED.match(text, position)
+        if skipped is None:
+            break
+        position = skipped.end()
+    return text.startswith("=", position) and not text.startswith("==", position)
+
+
+def _accepts(parser_state, terminal: str) -> bool:
+    """Whether the LALR parser in ``parser_state`` would shift ``terminal`` after the
+    reductions it triggers: the parse table alone, on a virtual copy of the state stack."""
+    states = parser_state.parse_conf.parse_table.states
+    stack = parser_state.state_stack
+    kept, pushed = len(stack), []  # the virtual stack: stack[:kept] + pushed
+    while True:
+        top = pushed[-1] if pushed else stack[kept - 1]
+        action = states[top].get(terminal)
+        if action is None:
+            return False
+        kind, argument = action
+        if kind is Shift:
+            return True
+        size = len(argument.expansion)
+        popped = min(size, len(pushed))
+        del pushed[len(pushed) - popped :]
+        kept -= size - popped
+        top = pushed[-1] if pushed else stack[kept - 1]
+        pushed.append(states[top][argument.origin.name][1])
 
 
 def scan(text: str, pattern: re.Pattern):

@@ -7,16 +7,31 @@
 - Line ends: CRLF and lone CR become LF, so positions are the same on every platform.
 - Tabs are kept as they are; a tab counts as one column.
 - Empty input decodes to ``""``; the parser reports it (E0003).
+
+Reading is not done here (the command line's ``read`` does it), but its rules are stated
+here: a spec file is a regular file of at most ``MAX_FILE_BYTES``; a ``read`` that refuses a
+file raises ``Unreadable`` with the diagnostic's code and reason (``dsl/imports.py`` turns
+it into a diagnostic at the ``import`` statement).
 """
 
 from __future__ import annotations
 
 from specc.dsl.diagnostics import Diagnostic, Span
 
+MAX_FILE_BYTES = 4 * 1024 * 1024  # 4 MiB: the largest spec file read
 _UTF8_BOM = b"\xef\xbb\xbf"
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 _ALLOWED_CONTROLS = frozenset(b"\t\n\r\f")
 _SAMPLE = 8192
+
+
+class Unreadable(Exception):
+    """Raised by a ``read`` callback for a file it will not read: the diagnostic's code and
+    the reason, which completes "cannot read `FILE`: ..." (``it is a named pipe, ...``)."""
+
+    def __init__(self, code: str, reason: str, help: str | None = None):
+        super().__init__(reason)
+        self.code, self.reason, self.help = code, reason, help
 
 
 def decode(data: bytes, file: str) -> tuple[str | None, list[Diagnostic]]:

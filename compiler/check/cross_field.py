@@ -7,12 +7,14 @@ reading the validated values (defaults filled in) and pointing at the value it b
 from __future__ import annotations
 
 from difflib import get_close_matches
-from string import Formatter
 
 from specc.compiler.vocabulary import registry
+from specc.compiler.vocabulary.words import with_article
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.resolve import Resolution
 from specc.compiler.check.validate import Checked, CheckedSection
+from specc.compiler.check import external_names
+from specc.compiler.check.external_names import check_filename
 
 
 class Facts:
@@ -257,7 +259,7 @@ def rule_evaluation(facts: Facts) -> None:
             )
         elif needs and "sampler" not in needs and kind not in needs:
             facts.error(
-                "E0511", f"metric `{metric['kind']}` needs a {' or '.join(needs)} objective, not `{kind}`", span
+                "E0511", f"metric `{metric['kind']}` needs {with_article(' or '.join(needs))} objective, not `{kind}`", span
             )
         elif "signals" in needs:
             rule_signals(facts, metric["kind"], span)
@@ -392,40 +394,6 @@ def rule_intervals(facts: Facts) -> None:
             check_filename(facts, checkpoint["filename"])
 
 
-def check_filename(facts: Facts, pattern: str) -> None:
-    """A checkpoint ``filename`` names one folder from ``{step}``, ``{epoch}`` and logged
-    metrics (``{val/loss:.3f}``, also spelt ``{val_loss}``)."""
-    span = facts.span("train", "checkpoint", "filename")
-    available = facts.monitorable() or []
-    fields = ["step", "epoch"] + available + [name.replace("/", "_") for name in available]
-    try:
-        parsed = [(name, spec) for _, name, spec, _ in Formatter().parse(pattern) if name is not None]
-        literal_text = "".join(text for text, _, _, _ in Formatter().parse(pattern))
-    except ValueError as error:
-        facts.error("E0516", f"checkpoint filename `{pattern}` is not a format pattern: {error}", span)
-        return
-    for name, spec in parsed:
-        if name not in fields and facts.monitorable() is not None:
-            facts.error(
-                "E0516",
-                f"checkpoint filename field `{{{name}}}` is neither step, epoch nor a logged metric",
-                span,
-                did_you_mean(name, fields) or f"fields: {', '.join(fields)}",
-            )
-            return
-        try:
-            format(1 if name in ("step", "epoch") else 1.0, spec or "")
-        except ValueError:
-            facts.error("E0516", f"checkpoint filename field `{{{name}:{spec}}}` has an invalid format", span)
-            return
-    if "/" in literal_text or pattern.startswith(".") or pattern == "last":
-        facts.error(
-            "E0516",
-            f"checkpoint filename `{pattern}` must name one folder: no `/`, no leading `.`, not `last`",
-            span,
-        )
-
-
 RULES = (
     rule_duration,
     rule_intervals,
@@ -435,6 +403,7 @@ RULES = (
     rule_evaluation,
     rule_model_names,
     rule_optimizer_models,
+    *external_names.RULES,
 )
 
 

@@ -3,16 +3,19 @@
 ``+ - * / // % **`` on numbers (``/`` gives a float, the others keep ints), comparisons
 and ``and`` / ``or`` / ``not`` on bools, ``+`` and ``==`` on strings; ``w * loss`` and
 ``a + b`` on components build a weighted sum of loss terms (``Terms``). Anything else, a
-division by zero or an out-of-range result raises ``FoldError`` with the message of the
-E0305 diagnostic.
+division by zero or a result that is not a usable number (``dsl/arithmetic.py``: too large,
+infinite, complex, ``0 ** -1``) raises ``FoldError`` with the message of the E0305
+diagnostic.
 """
 
 from __future__ import annotations
 
 from specc.compiler.check.values import ComponentCall, RValue, Terms, Word, type_name
+from specc.dsl.arithmetic import ArithmeticProblem, compute
 
-MAX_EXPONENT = 4096
-MAX_INTEGER = 2**63
+
+MAX_STRING = 1_000_000  # characters in a folded string (`let b = a + a` doubles)
+MAX_TERMS = 1_000  # terms in a weighted sum of losses
 
 
 class FoldError(Exception):
@@ -41,6 +44,8 @@ def binary(op: str, left: RValue, right: RValue):
     if is_number(a) and is_number(b):
         return numbers(op, a, b)
     if isinstance(a, str) and isinstance(b, str) and op in ("+", "==", "!="):
+        if op == "+" and len(a) + len(b) > MAX_STRING:
+            raise FoldError(f"the result of `+` is out of range: strings are at most {MAX_STRING:,} characters")
         return a + b if op == "+" else (a == b) == (op == "==")
     if isinstance(a, bool) and isinstance(b, bool) and op in ("and", "or", "==", "!="):
         return {"and": a and b, "or": a or b, "==": a == b, "!=": a != b}[op]
@@ -50,40 +55,13 @@ def binary(op: str, left: RValue, right: RValue):
     raise FoldError(f"cannot apply `{op}` to {_a(type_name(left))} and {_a(type_name(right))}")
 
 
-_OPERATIONS = {
-    "+": lambda a, b: a + b,
-    "-": lambda a, b: a - b,
-    "*": lambda a, b: a * b,
-    "/": lambda a, b: a / b,
-    "//": lambda a, b: a // b,
-    "%": lambda a, b: a % b,
-    "**": lambda a, b: a**b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
 def numbers(op: str, a, b):
     if op in ("/", "//", "%") and b == 0:
         raise FoldError("division by zero in a constant expression")
-    if op == "**" and isinstance(a, int) and isinstance(b, int):
-        if b < 0:
-            return float(a) ** b
-        if b > MAX_EXPONENT:
-            raise FoldError(f"exponent {b} is too large for a constant")
-    if op not in _OPERATIONS:
-        raise FoldError(f"cannot apply `{op}` to numbers")
     try:
-        result = _OPERATIONS[op](a, b)
-    except (OverflowError, ValueError, ZeroDivisionError) as problem:
-        raise FoldError(f"cannot fold `{op}`: {problem}") from None
-    if isinstance(result, complex) or (isinstance(result, int) and abs(result) > MAX_INTEGER):
-        raise FoldError(f"the result of `{op}` is out of range")
-    return result
+        return compute(op, a, b)
+    except ArithmeticProblem as problem:
+        raise FoldError(str(problem)) from None
 
 
 def _term_list(value: RValue):
@@ -100,10 +78,12 @@ def loss_terms(left: RValue, right: RValue, op: str) -> Terms | None:
         for weight, term in ((left, right), (right, left)):
             terms = _term_list(term)
             if is_number(weight.value) and terms is not None:
-                return Terms(tuple((weight.value * w, t) for w, t in terms))
+                return Terms(tuple((numbers("*", weight.value, w), t) for w, t in terms))
         return None
     if op == "+":
         a, b = _term_list(left), _term_list(right)
         if a is not None and b is not None:
+            if len(a) + len(b) > MAX_TERMS:
+                raise FoldError(f"the result of `+` is out of range: a loss is a sum of at most {MAX_TERMS:,} terms")
             return Terms(tuple(a + b))
     return None

@@ -2,7 +2,10 @@
 
 ``make_expression_parser(parse)`` parses an override's value as the right side of a
 ``let`` and moves every span onto the override's line of the ``--set`` pseudo-file, so a
-bad override is shown with a caret like any spec text. ``import_chains`` gives, for each
+bad override is shown with a caret like any spec text. ``canonical_value(expression)`` prints
+a parsed value back on one line, as ``specc fmt`` would (no comments, no line breaks): how
+the resolved spec lists an override whose text holds a line break, so that
+``--set 'k=(4\n)'`` still reads back from its one header line as the same value. ``import_chains`` gives, for each
 module, the files that import it from the root: provenance and ``specc explain`` show it.
 """
 
@@ -64,6 +67,28 @@ def make_expression_parser(parse: Callable):
     return parse_expression
 
 
+def canonical_value(expression) -> str:
+    """The one-line canonical text of a parsed override value (``specc fmt``'s printing of
+    the same tree with every element on one line and the comments dropped): parsed again it
+    gives the same tree apart from spans."""
+    from specc.dsl.formatter import format_module
+
+    value = _one_line(expression)
+    span = Span(OVERRIDE_FILE, 1, 1, 1, 1)
+    let = ast.Let(span, "value", span, value)
+    module = ast.Module(span, OVERRIDE_FILE, None, None, (), (let,), ())
+    text = format_module(module).rstrip("\n")
+    if not text.startswith(_OVERRIDE_PREFIX) or "\n" in text:  # the printer's contract, kept explicit
+        raise ValueError(f"override value printed on several lines: {text!r}")
+    return text[len(_OVERRIDE_PREFIX) :]
+
+
+def _one_line(node):
+    """A copy of an AST subtree with every span on line 1 (the printer then writes every
+    list, call and mapping on one line). Without recursion: a value may be a long flat sum."""
+    return ast.map_spans(node, lambda span: Span(span.file, 1, span.column, 1, max(span.column, span.end_column)))
+
+
 def _move(span: Span, line: int, shift: int) -> Span:
     return Span(
         OVERRIDE_FILE,
@@ -75,12 +100,6 @@ def _move(span: Span, line: int, shift: int) -> Span:
 
 
 def _shift_tree(node, line: int, shift: int):
-    """A copy of an AST subtree with every span moved onto the override's line."""
-    if isinstance(node, Span):
-        return _move(node, line, shift)
-    if isinstance(node, tuple):
-        return tuple(_shift_tree(item, line, shift) for item in node)
-    if isinstance(node, ast.Node):
-        changes = {name: _shift_tree(getattr(node, name), line, shift) for name in node.__dataclass_fields__}
-        return replace(node, **changes)
-    return node
+    """A copy of an AST subtree with every span moved onto the override's line (without
+    recursion: an override may be a flat sum of any length)."""
+    return ast.map_spans(node, lambda span: _move(span, line, shift))

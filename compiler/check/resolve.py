@@ -19,7 +19,12 @@ from specc.compiler.check import fold
 from specc.compiler.vocabulary import registry
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Word, describe
-from specc.compiler.check.overrides import OVERRIDE_FILE, import_chains, make_expression_parser  # noqa: F401 (re-exported)
+from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_parser: re-exported)
+    OVERRIDE_FILE,
+    canonical_value,
+    import_chains,
+    make_expression_parser,
+)
 from specc.dsl import ast
 
 
@@ -34,7 +39,14 @@ class Resolution:
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> import chain
     diagnostics: list[Diagnostic] = field(default_factory=list)
     override_source: str = ""
+    # the overrides as the resolved spec lists them in its header, one line each: as written,
+    # or ``key=value`` with the value printed canonically (overrides.canonical_value) when the
+    # text holds a line break or another unprintable character
+    canonical_overrides: tuple[str, ...] = ()
     suggested_sections: set = field(default_factory=set)  # kinds suggested for misspelt sections
+
+
+MAX_VIA = 64  # the steps a folded value keeps for `specc explain` (a long sum of constants)
 
 
 class _Cycle(Exception):
@@ -129,11 +141,13 @@ class Resolver:
 
     def apply_overrides(self, overrides: Sequence[str], parse_expression) -> None:
         self.result.override_source = "\n".join(overrides)
-        for index, text in enumerate(overrides):
-            line = index + 1
+        starts = [1]  # the line of each override in override_source (one may hold line breaks)
+        for text in overrides:
+            starts.append(starts[-1] + text.count("\n") + 1)
+        for text, line in zip(overrides, starts):
             key, equals, value_text = text.partition("=")
             key = key.strip()
-            whole = Span(OVERRIDE_FILE, line, 1, line, len(text) + 1)
+            whole = Span(OVERRIDE_FILE, line, 1, line, len(text.split("\n")[0]) + 1)
             if not equals or not key:
                 self.error(
                     "E0308",
@@ -147,6 +161,8 @@ class Resolver:
             if expression is None:
                 continue
             key_span = Span(OVERRIDE_FILE, line, 1, line, len(key) + 1)
+            listed = text if text.isprintable() else f"{key}={canonical_value(expression)}"  # one line
+            self.result.canonical_overrides += (listed,)
             self.apply_override(key, key_span, expression)
 
     def apply_override(self, key: str, key_span: Span, expression) -> None:
@@ -312,14 +328,33 @@ class Resolver:
                 return None
             return make(ComponentCall(node.function, node.function_span, tuple(args), tuple(kwargs)))
         if isinstance(node, (ast.UnaryOp, ast.BinaryOp)):
-            return self.evaluate_operation(node, origin, chain, make)
+            return self.evaluate_operation(node, origin, chain)
         self.error("E0305", "this expression cannot be used as a value", node.span)
         return None
 
-    def evaluate_operation(self, node, origin: str, chain, make) -> RValue | None:
-        """A folded unary or binary operation (E0305 when it cannot be folded)."""
-        operands = (node.operand,) if isinstance(node, ast.UnaryOp) else (node.left, node.right)
-        values = [self.evaluate(operand, origin, chain) for operand in operands]
+    def evaluate_operation(self, root, origin: str, chain) -> RValue | None:
+        """A folded tree of unary and binary operations (E0305 where one cannot be folded).
+
+        Walked with an explicit stack, operands left to right, so a flat `2 + 2 + ...` of
+        any length folds in linear time without recursing once per operator."""
+        results: list[RValue | None] = []
+        work = [(root, False)]
+        while work:
+            node, operands_done = work.pop()
+            if not isinstance(node, (ast.UnaryOp, ast.BinaryOp)):
+                results.append(self.evaluate(node, origin, chain))
+            elif not operands_done:
+                work.append((node, True))
+                operands = (node.operand,) if isinstance(node, ast.UnaryOp) else (node.left, node.right)
+                work.extend((operand, False) for operand in reversed(operands))
+            else:
+                count = 1 if isinstance(node, ast.UnaryOp) else 2
+                values = results[-count:]
+                del results[-count:]
+                results.append(self.fold_operation(node, values, origin, chain))
+        return results[0]
+
+    def fold_operation(self, node, values, origin: str, chain) -> RValue | None:
         if any(value is None for value in values):
             return None
         try:
@@ -327,7 +362,8 @@ class Resolver:
         except fold.FoldError as problem:
             self.error("E0305", str(problem), node.span)
             return None
-        return make(folded, tuple(step for value in values for step in value.via))
+        via = tuple(step for value in values for step in value.via[:MAX_VIA])[:MAX_VIA]
+        return RValue(folded, node.span, origin, chain, via)
 
     def evaluate_name(self, node: ast.Name, origin: str, chain) -> RValue | None:
         if node.name in self.lets:

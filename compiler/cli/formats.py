@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import specc
-from specc.dsl.diagnostics import Diagnostic, render_all
+from specc.dsl.diagnostics import Diagnostic, printable, render_all
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -17,7 +17,7 @@ FORMATS = ("text", "json", "github", "sarif")
 def _record(diagnostic: Diagnostic) -> dict:
     span = diagnostic.span
     return {
-        "file": span.file,
+        "file": printable(span.file),
         "line": span.line,
         "column": span.column,
         "end_line": span.end_line,
@@ -48,7 +48,7 @@ def as_github(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
     for diagnostic in diagnostics:
         span = diagnostic.span
         properties = {
-            "file": span.file,
+            "file": printable(span.file),
             "line": span.line,
             "col": span.column,
             "endLine": span.end_line,
@@ -78,7 +78,7 @@ def as_sarif(diagnostics: list[Diagnostic], sources: dict[str, str]) -> str:
                 "locations": [
                     {
                         "physicalLocation": {
-                            "artifactLocation": {"uri": span.file},
+                            "artifactLocation": {"uri": printable(span.file)},
                             "region": {
                                 "startLine": span.line,
                                 "startColumn": span.column,

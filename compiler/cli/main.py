@@ -15,11 +15,15 @@ need them, so ``specc lint`` starts fast.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 from pathlib import Path
 
 from specc.compiler.backends import BACKEND_NAMES as BACKENDS  # the one list of backends
+from specc.compiler.backends import suggested_backend
+from specc.dsl.source import MAX_FILE_BYTES, Unreadable
 
 SET_HELP = "Override a value: --set train.max_steps=100 --set k=8 (the value is a spec expression)."
 LINT_BACKEND_HELP = (
@@ -46,14 +50,90 @@ FAST_DEFAULTS = {
 
 
 def read(path: str) -> bytes:
-    """The only way the checker reads files (directories and missing files raise OSError)."""
-    return Path(path).read_bytes()
+    """The only way the checker reads files: a regular file (symbolic links followed) of at
+    most ``MAX_FILE_BYTES``. Anything else raises what ``load_program`` turns into a
+    diagnostic: ``Unreadable`` for a named pipe, a device, a socket (which could block or
+    never end) or a file too large, ``OSError`` for the rest. The file is opened without
+    blocking and read up to the limit, so a file swapped for a pipe or growing after the
+    check cannot hang the reader or fill the memory."""
+    if "\0" in path:
+        raise Unreadable("E0205", "the path holds a NUL character")
+    status = os.stat(path)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    _refuse_special(status)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags)
+    try:
+        _refuse_special(os.fstat(descriptor))
+        chunks, size = [], 0
+        while size <= MAX_FILE_BYTES:
+            chunk = os.read(descriptor, MAX_FILE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    if size > MAX_FILE_BYTES:
+        raise _too_large()
+    return b"".join(chunks)
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _refuse_special(status: os.stat_result) -> None:
+    if not stat.S_ISREG(status.st_mode):
+        kind = next((name for test, name in _SPECIAL_FILES if test(status.st_mode)), "a special file")
+        help = "a spec is a regular file (a symbolic link to one is followed)"
+        raise Unreadable("E0208", f"it is {kind}, not a regular file", help)
+    if status.st_size > MAX_FILE_BYTES:
+        raise _too_large()
+
+
+def _too_large() -> Unreadable:
+    return Unreadable(
+        "E0209",
+        f"it is larger than {MAX_FILE_BYTES // 2**20} MiB, the most a spec file may hold",
+        "split it into several files that import each other",
+    )
 
 
 def say(text: str) -> None:
     """One line to stderr, flushed (what ``typer.echo(text, err=True)`` writes)."""
-    sys.stderr.write(text + "\n")
+    write(sys.stderr, text + "\n")
     sys.stderr.flush()
+
+
+def write(stream, text: str) -> None:
+    """``stream.write(text)``; a character the stream cannot encode (a lone surrogate: a
+    command-line argument or a file name that was not UTF-8) is written as a backslash
+    escape instead of ending the command with a UnicodeEncodeError."""
+    try:
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "utf-8"
+        stream.write(text.encode(encoding, "backslashreplace").decode(encoding))
+
+
+def file_access() -> dict:
+    """What ``pipeline.check`` may learn from the filesystem besides ``read``: the current
+    folder (relative data paths become absolute in the script) and whether a data file exists."""
+    return {"base": os.getcwd(), "exists": os.path.exists}
+
+
+def unknown_backend(name: str) -> str:
+    """The error line for ``--backend NAME`` naming no backend, with the backend a framework
+    name means (``torch`` -> ``lightning``)."""
+    suggestion = suggested_backend(name)
+    hint = f"; did you mean `{suggestion}`?" if suggestion else ""
+    return f"error: unknown backend `{name}` (choose one of {', '.join(BACKENDS)}){hint}"
 
 
 def spec_files(paths: list[str]) -> tuple[list[str], list[str]]:
@@ -84,17 +164,19 @@ def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]
         say(f"error: unknown format `{output_format}` (choose one of {', '.join(FORMATTERS)})")
         return 2
     if backend is not None and backend not in BACKENDS:
-        say(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})")
+        say(unknown_backend(backend))
         return 2
     files, missing = spec_files(paths)
     diagnostics = []
     sources: dict[str, str] = {}
     for file in files + missing:  # a missing path gets the loader's own diagnostic
-        result = check(file, read, tuple(set_), backend, library_ok=True, backend_warnings=backend is None)
+        result = check(
+            file, read, tuple(set_), backend, library_ok=True, backend_warnings=backend is None, **file_access()
+        )
         diagnostics += result.diagnostics
         sources.update(result.sources)
     diagnostics = sort_diagnostics(diagnostics)
-    sys.stdout.write(FORMATTERS[output_format](diagnostics, sources))
+    write(sys.stdout, FORMATTERS[output_format](diagnostics, sources))
     failing = [d for d in diagnostics if d.severity == "error" or strict]
     sys.stdout.flush()
     if output_format == "text":
@@ -113,31 +195,40 @@ def run_lint(paths: list[str], output_format: str, strict: bool, set_: list[str]
 def run_fmt(paths: list[str], check_only: bool) -> int:
     """``specc fmt``: rewrite (or with ``check_only`` only report) files not in canonical
     style; returns the exit status."""
-    from specc.dsl.diagnostics import render_all
+    from specc.dsl.diagnostics import printable, render_all
     from specc.dsl.formatter import format_source
+    from specc.dsl.imports import read_file
     from specc.dsl.source import decode
 
     files, missing = spec_files(paths)
     status = 0
     for path in missing:
-        say(f"error: no such file or folder: {path}")
+        say(f"error: no such file or folder: {printable(path)}")
         status = 1
     for file in files:
-        text, diagnostics = decode(read(file), file)
-        formatted = None
+        data, diagnostics = read_file(file, read)
+        text = formatted = None
+        if data is not None:
+            text, diagnostics = decode(data, file)
         if text is not None:
             formatted, diagnostics = format_source(text, file)
         if formatted is None:
-            sys.stderr.write(render_all(diagnostics, {file: text or ""}))
+            shown = text if text is not None else (data or b"").decode("utf-8", "replace")
+            write(sys.stderr, render_all(diagnostics, {file: shown} if data is not None else {}))
             status = 1
             continue
         if formatted != text:
             if check_only:
-                say(f"would reformat {file}")
+                say(f"would reformat {printable(file)}")
                 status = 1
-            else:
+                continue
+            try:
                 Path(file).write_text(formatted, encoding="utf-8")
-                say(f"reformatted {file}")
+            except OSError as error:
+                say(f"error: cannot write {printable(file)}: {error.strerror or error}")
+                status = 1
+                continue
+            say(f"reformatted {printable(file)}")
     return status
 
 

@@ -7,7 +7,9 @@ operand. Shapes broadcast as in numpy (``shapes.broadcast``); the result is f32 
 side is f32, a float literal, or the operator is ``/``. Comparisons and ``and`` / ``or`` /
 ``not`` work on compile-time values only.
 
-Compile-time arithmetic follows Python on ints, floats and bools; on dimensions that depend
+Compile-time arithmetic follows Python on ints and floats, and refuses (E0609) what a spec
+cannot use: division by zero, ``0 ** -1``, results too large or not real
+(``dsl/arithmetic.py``, shared with constant folding); on dimensions that depend
 on a run-time axis (``T``) ``+ - *`` are exact and ``//``, ``%`` by an integer give symbolic
 sizes (``shapes.Poly``). ``+`` also joins lists (``feats + [h]``).
 """
@@ -25,10 +27,9 @@ from specc.compiler.graphs.values import (
 )
 from specc.compiler.ir import Operand
 from specc.dsl import ast
+from specc.dsl.arithmetic import ArithmeticProblem, compute
 
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
-_NUMERIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-            "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
 _DIMENSION = {"+": dimensions.add, "-": dimensions.subtract, "*": dimensions.multiply, "//": dimensions.floor_divide, "%": dimensions.modulo}
 
 
@@ -41,9 +42,24 @@ def _is_word(scope, expr) -> bool:
 
 
 def binary(scope, expr: ast.BinaryOp, hints):
-    if expr.op in ("==", "!=") and (_is_word(scope, expr.left) or _is_word(scope, expr.right)):
+    """``left op right``. A left-associative chain (``a + b + c + ...``, any length) is
+    walked down its left operands and applied back up in a loop, not by recursion."""
+    if _compares_words(scope, expr):
         return _compare_words(scope, expr)
-    left = scope.evaluate(expr.left)
+    spine = [expr]
+    while isinstance(spine[-1].left, ast.BinaryOp) and not _compares_words(scope, spine[-1].left):
+        spine.append(spine[-1].left)
+    value = scope.evaluate(spine[-1].left)  # not a chain: an operand, or a comparison of words
+    for node in reversed(spine):
+        value = _binary_step(scope, node, value, hints if node is expr else None)
+    return value
+
+
+def _compares_words(scope, expr: ast.BinaryOp) -> bool:
+    return expr.op in ("==", "!=") and (_is_word(scope, expr.left) or _is_word(scope, expr.right))
+
+
+def _binary_step(scope, expr: ast.BinaryOp, left, hints):
     right = scope.evaluate(expr.right)
     if left is POISON or right is POISON:
         return POISON
@@ -144,16 +160,10 @@ def constant_binary(op: str, left, right, span):
         return left + right
     if not (_number(left) and _number(right)):
         raise GraphError("E0609", f"cannot apply `{op}` to {describe(left)} and {describe(right)}", span)
-    if op in _COMPARE:
-        return _COMPARE[op](left, right)
-    if op in ("/", "//", "%") and right == 0:
-        raise GraphError("E0609", f"division by zero in `{op}`", span)
-    if op == "**" and abs(right) > 1024 and abs(left) > 1:
-        raise GraphError("E0609", f"the exponent {right} is too large", span)
     try:
-        return _NUMERIC[op](left, right)
-    except (OverflowError, ValueError, ZeroDivisionError) as error:
-        raise GraphError("E0609", f"cannot compute `{op}`: {error}", span) from None
+        return compute(op, left, right)
+    except ArithmeticProblem as problem:
+        raise GraphError("E0609", str(problem), span) from None
 
 
 def _dimension(op: str, left, right, span):
@@ -181,33 +191,50 @@ def _join(left, right, span):
 def dim_value(scope, expr, env: dict, symbols: bool):
     """A dimension written in a type, evaluated with ``env`` (hyperparameters, bound
     dimensions) and the constants. With ``symbols``, an unknown name starting with an
-    upper-case letter is a run-time axis (``B``, ``T``)."""
+    upper-case letter is a run-time axis (``B``, ``T``). Every part must be an integer (or
+    a run-time size); the whole must be positive. Operators are walked with an explicit
+    stack, so a long sum (``1 + 1 + ...``) does not recurse once per operator."""
+    results: list = []
+    work = [(expr, False)]
+    while work:
+        node, operands_done = work.pop()
+        if not isinstance(node, (ast.UnaryOp, ast.BinaryOp)):
+            results.append(_dimension_integer(node, _dimension_operand(scope, node, env, symbols)))
+        elif not operands_done:
+            work.append((node, True))
+            operands = (node.operand,) if isinstance(node, ast.UnaryOp) else (node.left, node.right)
+            work.extend((operand, False) for operand in reversed(operands))
+        elif isinstance(node, ast.UnaryOp):
+            results.append(_dimension_integer(node, constant_unary(node.op, results.pop(), node.span)))
+        else:
+            right = results.pop()
+            results.append(_dimension_integer(node, constant_binary(node.op, results.pop(), right, node.span)))
+    value = results[0]
+    if isinstance(value, int) and value < 1:
+        raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {value}; sizes must be positive", expr.span)
+    return value
+
+
+def _dimension_operand(scope, expr, env: dict, symbols: bool):
     constants = scope.program.constants
     if isinstance(expr, ast.Name):
         if expr.name in env:
-            value = env[expr.name]
-        elif expr.name in constants:
-            value = constants[expr.name]
-        elif symbols and expr.name[:1].isupper():
+            return env[expr.name]
+        if expr.name in constants:
+            return constants[expr.name]
+        if symbols and expr.name[:1].isupper():
             return dimensions.Poly.symbol(expr.name)
-        else:
-            raise GraphError("E0603", f"undefined dimension `{expr.name}`", expr.span,
-                             did_you_mean(expr.name, list(env) + [n for n in constants if "." not in n]),
-                             ("names of run-time axes start with an upper-case letter (`B`, `T`)",))
-    elif isinstance(expr, ast.Number):
-        value = expr.value
-    elif isinstance(expr, ast.Attribute):
-        value = scope.reference(expr)
-    elif isinstance(expr, ast.UnaryOp):
-        value = constant_unary(expr.op, dim_value(scope, expr.operand, env, symbols), expr.span)
-    elif isinstance(expr, ast.BinaryOp):
-        left = dim_value(scope, expr.left, env, symbols)
-        right = dim_value(scope, expr.right, env, symbols)
-        value = constant_binary(expr.op, left, right, expr.span)
-    else:
-        raise GraphError("E0609", "a dimension must be an integer expression", expr.span)
+        raise GraphError("E0603", f"undefined dimension `{expr.name}`", expr.span,
+                         did_you_mean(expr.name, list(env) + [n for n in constants if "." not in n]),
+                         ("names of run-time axes start with an upper-case letter (`B`, `T`)",))
+    if isinstance(expr, ast.Number):
+        return expr.value
+    if isinstance(expr, ast.Attribute):
+        return scope.reference(expr)
+    raise GraphError("E0609", "a dimension must be an integer expression", expr.span)
+
+
+def _dimension_integer(expr, value):
     if isinstance(value, bool) or not isinstance(value, (int, dimensions.Poly)):
         raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {describe(value)}, not an integer", expr.span)
-    if isinstance(value, int) and value < 1:
-        raise GraphError("E0609", f"dimension `{expression_text(expr)}` is {value}; sizes must be positive", expr.span)
     return value

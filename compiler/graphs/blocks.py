@@ -89,13 +89,16 @@ def _check_inferable(scope, expr, env: dict) -> None:
 
 
 def _names(expr):
-    if isinstance(expr, ast.Name):
-        yield expr
-    elif isinstance(expr, ast.BinaryOp):
-        yield from _names(expr.left)
-        yield from _names(expr.right)
-    elif isinstance(expr, ast.UnaryOp):
-        yield from _names(expr.operand)
+    """The names in an arithmetic expression, left to right (a loop, not a recursion)."""
+    work = [expr]
+    while work:
+        node = work.pop()
+        if isinstance(node, ast.Name):
+            yield node
+        elif isinstance(node, ast.BinaryOp):
+            work += [node.right, node.left]
+        elif isinstance(node, ast.UnaryOp):
+            work.append(node.operand)
 
 
 def block_call(scope, block: ast.Block, expr: ast.Call, hints):
@@ -144,6 +147,9 @@ def _block_output_names(hints, built: Built) -> list[str]:
     return names
 
 
+MAX_BLOCK_NESTING = 50  # blocks instantiated inside each other (each level is a few Python frames)
+
+
 def instantiate(program, definition, hypers: dict, dims: dict, infos: list, span) -> Built | None:
     """The ModuleDef of ``definition`` with these hyperparameters and input types (made once
     and cached); None when its body has errors (already reported)."""
@@ -153,6 +159,10 @@ def instantiate(program, definition, hypers: dict, dims: dict, infos: list, span
         chain = " -> ".join(program.stack[program.stack.index(definition.name):] + [definition.name])
         raise GraphError("E0607", f"recursive block `{definition.name}`: {chain}", span,
                          "blocks cannot call themselves, directly or through other blocks")
+    if len(program.stack) >= MAX_BLOCK_NESTING:
+        chain = " -> ".join(program.stack[:2] + ["..."] + program.stack[-2:] + [definition.name])
+        raise GraphError("E0607", f"blocks nested more than {MAX_BLOCK_NESTING} deep: {chain}", span,
+                         "call fewer blocks inside each other (a `repeat` or a `for` can chain them)")
     if key in program.instances:
         return program.instances[key]
     class_name = program.class_name(camel_case(definition.name))
@@ -258,6 +268,9 @@ def lower_repeat(scope, statement: ast.Repeat) -> None:
     body.lower(statement.body)
     if body.failed:
         raise _Silent()
+    if not updated:  # nothing to return from one repetition to the next: no effect (and no valid code)
+        raise GraphError("E0616", "repeat: the body carries no tensor from one repetition to the next, so it has "
+                         "no effect", statement.span, "assign a tensor that exists before the repeat: `h = layer(h)`")
     finals = []
     for name in updated:
         final = body.env.get(name)

@@ -66,20 +66,22 @@ def _initializer_slots(call: ast.Call) -> tuple[set, set]:
 
 
 def _expression_calls(expr):
-    if isinstance(expr, ast.Call):
-        positions, keywords = _initializer_slots(expr)
-        for index, argument in enumerate(expr.args):
-            if index not in positions:
-                yield from _expression_calls(argument)
-        for keyword in expr.kwargs:
-            if keyword.name not in keywords:
-                yield from _expression_calls(keyword.value)
-        yield expr
-    elif isinstance(expr, ast.BinaryOp):
-        yield from _expression_calls(expr.left)
-        yield from _expression_calls(expr.right)
-    elif isinstance(expr, ast.UnaryOp):
-        yield from _expression_calls(expr.operand)
-    elif isinstance(expr, ast.List):
-        for item in expr.items:
-            yield from _expression_calls(item)
+    """The calls in an expression, arguments before the call that takes them (a loop over an
+    explicit stack, so a long sum of calls does not recurse once per operator)."""
+    work = [(expr, False)]
+    while work:
+        node, arguments_done = work.pop()
+        if arguments_done:
+            yield node
+        elif isinstance(node, ast.Call):
+            positions, keywords = _initializer_slots(node)
+            inner = [argument for index, argument in enumerate(node.args) if index not in positions]
+            inner += [keyword.value for keyword in node.kwargs if keyword.name not in keywords]
+            work.append((node, True))
+            work.extend((item, False) for item in reversed(inner))
+        elif isinstance(node, ast.BinaryOp):
+            work += [(node.right, False), (node.left, False)]
+        elif isinstance(node, ast.UnaryOp):
+            work.append((node.operand, False))
+        elif isinstance(node, ast.List):
+            work.extend((item, False) for item in reversed(node.items))

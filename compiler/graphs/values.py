@@ -111,30 +111,51 @@ _PRECEDENCE = {"or": 1, "and": 2, "==": 4, "!=": 4, "<": 4, "<=": 4, ">": 4, ">=
 
 
 def expression_text(expr, parent: int = 0) -> str:
-    """Source-like text of an expression, for messages (``2 * D``)."""
+    """Source-like text of an expression, for messages (``2 * D``). Written with an explicit
+    stack of pieces, so a long sum (``1 + 1 + ...``) does not recurse once per operator."""
+    parts: list[str] = []
+    work: list = [(expr, parent)]
+    while work:
+        item = work.pop()
+        if isinstance(item, str):
+            parts.append(item)
+        else:
+            work.extend(reversed(_text_pieces(*item)))
+    return "".join(parts)
+
+
+def _text_pieces(expr, parent: int) -> list:
+    """The text of ``expr`` as strings and (subexpression, binding strength) pairs."""
     if isinstance(expr, ast.Number):
-        return expr.text
+        return [expr.text]
     if isinstance(expr, ast.String):
-        return f'"{expr.value}"'
+        return [f'"{expr.value}"']
     if isinstance(expr, ast.Bool):
-        return str(expr.value).lower()
+        return [str(expr.value).lower()]
     if isinstance(expr, ast.Name):
-        return expr.name
+        return [expr.name]
     if isinstance(expr, ast.Attribute):
-        return f"{expression_text(expr.base, 9)}.{expr.name}"
+        return [(expr.base, 9), f".{expr.name}"]
     if isinstance(expr, ast.BinaryOp):
         own = _PRECEDENCE.get(expr.op, 3)
-        text = f"{expression_text(expr.left, own)} {expr.op} {expression_text(expr.right, own + 1)}"
-        return f"({text})" if own < parent else text
+        pieces = [(expr.left, own), f" {expr.op} ", (expr.right, own + 1)]
+        return ["(", *pieces, ")"] if own < parent else pieces
     if isinstance(expr, ast.UnaryOp):
-        separator = " " if expr.op == "not" else ""
-        return f"{expr.op}{separator}{expression_text(expr.operand, 7)}"
+        return [expr.op + (" " if expr.op == "not" else ""), (expr.operand, 7)]
     if isinstance(expr, ast.Call):
-        arguments = [expression_text(a) for a in expr.args] + [f"{k.name} = {expression_text(k.value)}" for k in expr.kwargs]
-        return f"{expr.function}({', '.join(arguments)})"
+        arguments = [[(argument, 0)] for argument in expr.args]
+        arguments += [[f"{keyword.name} = ", (keyword.value, 0)] for keyword in expr.kwargs]
+        return [f"{expr.function}(", *_joined(arguments), ")"]
     if isinstance(expr, ast.List):
-        return "[" + ", ".join(expression_text(item) for item in expr.items) + "]"
-    return "{...}"
+        return ["[", *_joined([[(item, 0)] for item in expr.items]), "]"]
+    return ["{...}"]
+
+
+def _joined(groups: list[list]) -> list:
+    pieces: list = []
+    for index, group in enumerate(groups):
+        pieces += ([", "] if index else []) + group
+    return pieces
 
 
 def declared_text(tensor_type) -> str:

@@ -202,7 +202,6 @@ def test_ten_thousand_levels_of_nesting_are_a_diagnostic_not_a_crash():
         "lists": "let x = " + "[" * 10_000 + "]" * 10_000,
         "calls": "let x = " + "f(" * 10_000 + ")" * 10_000,
         "signs": "let x = " + "-" * 10_000 + "1",
-        "sum": "let x = " + " + ".join(["1"] * 10_000),
         "power": "let x = 2" + " ** 2" * 10_000,
         "mappings": "let x = " + "{a = " * 10_000 + "1" + "}" * 10_000,
         "sections": "a {" * 10_000 + "}" * 10_000,
@@ -213,6 +212,16 @@ def test_ten_thousand_levels_of_nesting_are_a_diagnostic_not_a_crash():
         assert module is None, name
         assert [d.code for d in diagnostics] == ["E0105"], name
         assert format_source(text, "d.mf")[0] is None
+
+
+def test_a_flat_chain_of_ten_thousand_operators_is_not_nesting():
+    """`1 + 1 + ...` is one level, however long: only real nesting counts toward E0105."""
+    for operator in ("+", "-", "*", "and", "//"):
+        text = "let x = " + f" {operator} ".join(["1"] * 10_000)
+        module, diagnostics = parse(text, "d.mf")
+        assert diagnostics == [] and module is not None, operator
+    formatted, _ = format_source("let x = " + " + ".join(["1"] * 10_000), "d.mf")
+    assert formatted is not None and format_source(formatted, "d.mf")[0] == formatted
 
 
 def test_nesting_just_under_the_limit_parses_and_formats_without_recursion_errors():

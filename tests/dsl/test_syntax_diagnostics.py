@@ -180,10 +180,12 @@ def test_rendered_text(name):
 def test_nesting_too_deep_is_reported_where_it_gets_too_deep():
     text = "let x = " + "[" * 300 + "]" * 300
     column = 8 + 100  # the 100th bracket opens a list 201 levels deep (the first too deep)
-    caret = " " * (column - 1) + "^" * (2 * 201)
+    # the 608-column line is shown as a 120-column window from 40 columns before the span
+    window = "..." + text[column - 1 - 40 : column - 1 - 40 + 120] + "..."
+    caret = " " * (3 + 40) + "^" * (120 - 40)
     assert rendered(text) == [
         "t.mf:1:108: error[E0105]: expression nested more than 200 levels deep\n"
-        f"  |\n1 | {text}\n  | {caret}\n"
+        f"  |\n1 | {window}\n  | {caret}\n"
         "help: split it into several steps (`let` constants, intermediate values, blocks)"
     ]
 
