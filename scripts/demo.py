@@ -7,12 +7,20 @@ shrunk so the whole demo takes minutes on a laptop CPU), then ``python train_<sp
 --out-dir <out>/<spec>``. At the end a table lists, per spec, the first and last logged train
 loss and the last value of every validation metric (read from each run's metrics.csv).
 The overrides below are the same kind the end-to-end tests use (tests/specs/).
+
+Each command is echoed shell-quoted (``shlex.join``: it can be copied and run from the
+repository's folder); its output goes to ``<out>/demo.log``. While a spec trains, the demo
+prints which spec and backend it is and streams the script's own log lines (``step 50
+train: loss 1.91, ...``), so there is no silent minute; a failing command ends the demo with
+the last lines of its output.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -68,17 +76,46 @@ RUNS = {
 }
 
 
+# the lines a generated script prints as it trains (MetricsLog's echo), streamed to the console
+PROGRESS_LINE = re.compile(r"step \d+ (train|val|test): ")
+TAIL_LINES = 20  # of a failing command's output, printed before the demo stops
+
+
 def command(*words) -> list[str]:
-    return [str(word) for word in words]
+    """The words of a command as strings; paths inside the repository relative to it (the
+    commands run there), so an echoed command is short and can be copied."""
+    return [_relative(word) if isinstance(word, Path) else str(word) for word in words]
 
 
-def run(words: list[str], log) -> None:
-    """Run one command, echoing it; stop the demo with its output when it fails."""
-    print("$", " ".join(words), flush=True)
-    result = subprocess.run(words, cwd=REPOSITORY, text=True, stdout=log, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        log.flush()
-        sys.exit(f"failed ({result.returncode}): {' '.join(words)}\nsee {log.name}")
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPOSITORY))
+    except ValueError:
+        return str(path)
+
+
+def run(words: list[str], log, prefix: str | None = None) -> None:
+    """Run one command from the repository, echoed shell-quoted; its output goes to ``log``.
+    With ``prefix``, the script's progress lines (``step N train: ...``) are also printed as
+    they come, after ``prefix``. A failure stops the demo with the command's last lines."""
+    print("$", shlex.join(words), flush=True)
+    log.write(f"$ {shlex.join(words)}\n")
+    log.flush()
+    environment = dict(os.environ, PYTHONUNBUFFERED="1")
+    with subprocess.Popen(
+        words, cwd=REPOSITORY, env=environment, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        errors="replace",
+    ) as process:
+        tail = []
+        for line in process.stdout:
+            log.write(line)
+            tail = (tail + [line])[-TAIL_LINES:]
+            if prefix is not None and PROGRESS_LINE.match(line):
+                print(f"{prefix}{line.rstrip()}", flush=True)
+    log.flush()
+    if process.returncode != 0:
+        sys.stdout.write("".join(tail))
+        sys.exit(f"failed ({process.returncode}): {shlex.join(words)}\nthe whole output: {log.name}")
 
 
 def summary(metrics_csv: Path) -> dict:
@@ -107,16 +144,20 @@ def main(argv=None) -> None:
     out.mkdir(parents=True)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     results = {}
+    specs = arguments.only or list(RUNS)
     with open(out / "demo.log", "w") as log:
         run(command("specc", "lint", "specs/"), log)
-        for spec in arguments.only or RUNS:
+        for number, spec in enumerate(specs, 1):
             steps, overrides = RUNS[spec]
+            print(f"\n[{number}/{len(specs)}] {spec}: {steps} steps on {arguments.backend}", flush=True)
             script = out / f"train_{spec}.py"
             sets = [word for item in (*SHORT, f"train.max_steps={steps}", *overrides) for word in ("--set", item)]
             run(command("specc", "compile", f"specs/{spec}.mf", "--backend", arguments.backend, "-o", script, *sets), log)
             started = time.time()
-            run(command(sys.executable, script, "--out-dir", out / spec), log)
-            results[spec] = {**summary(out / spec / "metrics.csv"), "seconds": time.time() - started, "steps": steps}
+            run(command(sys.executable, script, "--out-dir", out / spec), log, prefix=f"  {spec}: ")
+            seconds = time.time() - started
+            print(f"  {spec}: done, {steps} steps in {seconds:.0f} s", flush=True)
+            results[spec] = {**summary(out / spec / "metrics.csv"), "seconds": seconds, "steps": steps}
     print(f"\n{'spec':<24}{'steps':>6}{'train loss first -> last':>30}{'s':>7}  last validation values")
     for spec, result in results.items():
         val = ", ".join(f"{name} {value:.4g}" for name, value in sorted(result["val"].items()))

@@ -269,14 +269,16 @@ DEFAULT_RUNTIME = "torch"  # load_model's default: a plain PyTorch module
 def loader_runtime(backend: str) -> str:
     """The runtime package of a loader backend name: a runtime (``torch``, ``jax``, ``mlx``)
     or a script backend (``lightning``), as the backend tables say (their ``runtime``)."""
-    from specc.compiler.backends import BACKEND_NAMES, get_backend, runtime_name
+    from specc.compiler.backends import BACKEND_NAMES, get_backend, runtime_name, suggested_backend
 
     try:
         return runtime_name(backend)
     except ValueError:
         runtimes = [get_backend(name).runtime for name in BACKEND_NAMES]
         choices = [DEFAULT_RUNTIME] + [runtime for runtime in runtimes if runtime != DEFAULT_RUNTIME]
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(choices)}") from None
+        suggestion = suggested_backend(str(backend), choices)
+        hint = f"; did you mean {suggestion!r}?" if suggestion else ""
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(choices)}{hint}") from None
 
 
 def execute_models(source: str, spec_name: str, runtime: str) -> types.ModuleType:

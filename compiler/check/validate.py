@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from specc.compiler.vocabulary import registry
+from specc.compiler.vocabulary.words import type_phrase, with_article
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.resolve import Resolution
-from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Terms, Word, describe
+from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Terms, Word, describe, type_name
 
 _FAILED = object()  # a value already diagnosed: pydantic errors at or below it are dropped
 
@@ -78,7 +79,7 @@ class _Converter:
             return None
         if kind in ("int", "float", "bool", "str"):
             if isinstance(inner, Word):
-                return self.undefined(value, loc, {"str": "a string", "bool": "true or false"}.get(kind, f"a {kind}"))
+                return self.undefined(value, loc, type_phrase(kind))
             return _generic(value)
         if kind in ("enum", "model"):
             return inner.name if isinstance(inner, Word) else _generic(value)
@@ -123,8 +124,15 @@ class _Converter:
             name, name_span, args, kwargs = inner.name, value.span, (), ()
         elif isinstance(inner, ComponentCall):
             name, name_span, args, kwargs = inner.name, inner.name_span, inner.args, inner.kwargs
-        else:
-            return _generic(value)
+        else:  # a number, a string, a list, a mapping: never a component (a mapping once passed as one)
+            key = next((part for part in reversed(loc) if isinstance(part, str)), kind)
+            self.error(
+                "E0402",
+                f"`{key}` expects {with_article(kind)} (a name or a call), found {type_name(value)}",
+                value.span,
+                _options(kind),
+            )
+            return self.fail(loc)
         component = registry.lookup(kind, name)
         if component is None:
             self.error(

@@ -12,15 +12,41 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from typer.core import TyperCommand
 
-from specc.compiler.cli.main import BACKENDS, LINT_BACKEND_HELP, SET_HELP, read, run_fmt, run_lint, write
+from specc.compiler.cli.main import (
+    BACKENDS,
+    LINT_BACKEND_HELP,
+    SET_HELP,
+    file_access,
+    read,
+    run_fmt,
+    run_lint,
+    unknown_backend,
+    write,
+)
+
+
+
+class PlainUsage(TyperCommand):
+    """A command whose usage line reads ``specc compile [OPTIONS] SPEC``, as click writes it
+    (typer 0.29 writes a required argument as ``{SPEC}``)."""
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        return [piece.replace("{", "").replace("}", "") for piece in super().collect_usage_pieces(ctx)]
+
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     rich_markup_mode=None,
     help="specc: compile declarative training specs (.mf) into standalone training scripts.",
 )
+
+
+def _backends(incomplete: str) -> list[str]:
+    """Shell completion of ``--backend``."""
+    return [name for name in BACKENDS if name.startswith(incomplete)]
 
 
 def _print_diagnostics(result, stream=None) -> None:
@@ -34,13 +60,13 @@ def _print_diagnostics(result, stream=None) -> None:
 def _check(spec: str, overrides, backend=None):
     from specc.compiler.pipeline import check
 
-    return check(spec, read, tuple(overrides or ()), backend)
+    return check(spec, read, tuple(overrides or ()), backend, **file_access())
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def compile(
-    spec: str = typer.Argument(..., help="The spec file."),
-    backend: str = typer.Option(..., "--backend", "-b", help=", ".join(BACKENDS) + "."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
+    backend: str = typer.Option(..., "--backend", "-b", help=", ".join(BACKENDS) + ".", autocompletion=_backends),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Write the script here (default: stdout)."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
     check_only: bool = typer.Option(False, "--check", help="With -o: exit 1 when FILE differs from the output."),
@@ -50,7 +76,7 @@ def compile(
     Example: specc compile specs/ksin_flow.mf --backend jax -o train_ksin.py
     """
     if backend not in BACKENDS:
-        typer.echo(f"error: unknown backend `{backend}` (choose one of {', '.join(BACKENDS)})", err=True)
+        typer.echo(unknown_backend(backend), err=True)
         raise typer.Exit(2)
     if check_only and output is None:
         typer.echo("error: --check needs -o FILE (the file to compare against)", err=True)
@@ -91,13 +117,13 @@ def compile(
         typer.echo(f"wrote {output}", err=True)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def lint(
-    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    paths: List[str] = typer.Argument(..., metavar="PATHS", help="Spec files or folders (walked for *.mf)."),
     output_format: str = typer.Option("text", "--format", "-f", help="text, json, github or sarif."),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the run too."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
-    backend: Optional[str] = typer.Option(None, "--backend", "-b", help=LINT_BACKEND_HELP),
+    backend: Optional[str] = typer.Option(None, "--backend", "-b", help=LINT_BACKEND_HELP, autocompletion=_backends),
 ) -> None:
     """Check specs and report every problem with its position. Exit 0 when clean, 1 on errors.
 
@@ -111,9 +137,9 @@ def lint(
     raise typer.Exit(run_lint(paths, output_format, strict, set_, backend))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def fmt(
-    paths: List[str] = typer.Argument(..., help="Spec files or folders (walked for *.mf)."),
+    paths: List[str] = typer.Argument(..., metavar="PATHS", help="Spec files or folders (walked for *.mf)."),
     check_only: bool = typer.Option(False, "--check", help="Only report files that would change (exit 1)."),
 ) -> None:
     """Format specs in the one canonical style (comments kept).
@@ -123,10 +149,10 @@ def fmt(
     raise typer.Exit(run_fmt(paths, check_only))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def explain(
-    spec: str = typer.Argument(..., help="The spec file."),
-    key: str = typer.Argument(..., help="A constant (k) or a dotted key (optimizer.lr, train.checkpoint.keep)."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
+    key: str = typer.Argument(..., metavar="KEY", help="A constant (k) or a dotted key (optimizer.lr, train.checkpoint.keep)."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     """Show the resolved value of KEY and where it came from (file:line, import chain, --set or default).
@@ -147,7 +173,7 @@ def explain(
     write(sys.stdout, text)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def lsp() -> None:
     """Run the language server on stdin/stdout, for editors (docs/editor.md).
 
@@ -163,7 +189,7 @@ def lsp() -> None:
     serve(read)
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def schema() -> None:
     """Print the JSON Schema of a spec (sections, components, parameters), from the registry.
 
@@ -183,9 +209,9 @@ def schema() -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def ir(
-    spec: str = typer.Argument(..., help="The spec file."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
     set_: List[str] = typer.Option([], "--set", help=SET_HELP),
 ) -> None:
     """Print the IR of SPEC as canonical JSON (what the backends receive).
@@ -201,9 +227,9 @@ def ir(
     write(sys.stdout, ir_module.to_json(result.program))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def inspect(
-    checkpoint: str = typer.Argument(..., help="A checkpoint folder, its checkpoints/last link or a run directory."),
+    checkpoint: str = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint folder, its checkpoints/last link or a run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print the description as JSON."),
 ) -> None:
     """Describe CHECKPOINT: its spec, step and writer, and per model the block called with its
@@ -223,9 +249,9 @@ def inspect(
     sys.stdout.write(json.dumps(description, indent=2, sort_keys=True) + "\n" if as_json else format_description(description))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def graph(
-    spec: str = typer.Argument(..., help="The spec file."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="model.svg, .png, .pdf, .dot or .mmd (default: DOT text on stdout)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Draw this model only (default: every model)."),
     output_format: Optional[str] = typer.Option(None, "--format", "-f", help="svg, png, pdf, dot or mermaid (default: from -o's suffix)."),
@@ -247,9 +273,9 @@ def graph(
     raise typer.Exit(run_graph(result.program, model, output, output_format))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def plot(
-    runs: List[str] = typer.Argument(..., help="Run directories (or their metrics.csv files)."),
+    runs: List[str] = typer.Argument(..., metavar="RUNS", help="Run directories (or their metrics.csv files)."),
     output: str = typer.Option("curves.png", "--output", "-o", help="The image: .png, .svg or .pdf."),
     metric: List[str] = typer.Option([], "--metric", help="Draw this metric (repeatable; default: the validated ones and loss)."),
 ) -> None:
@@ -262,9 +288,9 @@ def plot(
     raise typer.Exit(run_plot(runs, output, metric))
 
 
-@app.command()
+@app.command(cls=PlainUsage)
 def summary(
-    spec: str = typer.Argument(..., help="The spec file."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
     memory: Optional[str] = typer.Option(None, "--memory", help="Also print the largest batch that fits this memory (80GB, 24GiB)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Show this model's layer table only."),
     depth: int = typer.Option(1, "--depth", help="Levels of nested blocks shown in the layer tables."),

@@ -72,7 +72,7 @@ def literal(value) -> str:
                 raise EmitError(f"dict keys must be strings, got {key!r}")
         items = [f"{literal(key)}: {literal(value[key])}" for key in sorted(value)]
         return "{" + ", ".join(items) + "}"
-    raise EmitError(f"cannot render a {type(value).__name__} as a Python literal")
+    raise EmitError(f"cannot render a value of type {type(value).__name__} as a Python literal")
 
 
 def operand_literal(value) -> str:

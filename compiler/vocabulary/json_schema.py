@@ -186,9 +186,9 @@ def spec_model() -> type[BaseModel]:
     """The whole spec: one field per top-level section. Named optimizers and schedules are a
     mapping from name to section (``""`` for the unnamed one)."""
     fields = {
-        "spec": (Optional[StrictStr], None),
-        "language": (Optional[StrictInt], None),
-        "constants": (dict[StrictStr, object], {}),
+        "spec": (Optional[StrictStr], Field(None, description="the spec's name (`spec NAME`)")),
+        "language": (Optional[StrictInt], Field(None, description="the language version (`language 1`)")),
+        "constants": (dict[StrictStr, object], Field({}, description="the `let` constants, by name")),
     }
     for kind in registry.TOP_LEVEL_SECTIONS:
         definition = registry.SECTIONS[kind]
@@ -196,13 +196,32 @@ def spec_model() -> type[BaseModel]:
             continue
         union = _section_union(kind)
         value = dict[StrictStr, union] if definition.named else union
-        fields[kind] = (value if definition.required else Optional[value], ... if definition.required else None)
+        doc = definition.doc + (" (by name; \"\" is the unnamed one)" if definition.named else "")
+        default = ... if definition.required else None
+        fields[kind] = (value if definition.required else Optional[value], Field(default, description=doc))
     return create_model("Spec", __config__=CONFIG, __doc__="A specc training spec.", **fields)
 
 
+SCHEMA_ID = "urn:specc:schema:spec:language-1"
+SCHEMA_DESCRIPTION = (
+    "The sections of a specc spec (language 1) as a JSON or YAML document: every section, "
+    "component and key with its type, default, range and description, as `specc lint` "
+    "validates them. A section's component is its `component` key (`data npz { ... }` is "
+    '{"data": {"component": "npz", ...}}), a component value is {"kind": name, ...arguments}, '
+    "named optimizers and schedules map a name to their section. Blocks and models are not "
+    "described (the language server checks them). A .mf file is not JSON: this schema serves "
+    "JSON/YAML tooling and editors for such documents (docs/tools.md), not .mf files."
+)
+
+
 def json_schema() -> dict:
-    """JSON Schema (draft 2020-12) of the spec."""
+    """JSON Schema (draft 2020-12) of the spec's sections (``SCHEMA_DESCRIPTION``)."""
     schema = spec_model().model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
     schema["title"] = "specc spec"
+    schema["description"] = SCHEMA_DESCRIPTION
+    for name, definition in schema["properties"].items():  # pydantic drops it beside a bare $ref
+        if "description" not in definition and name in registry.SECTIONS:
+            definition["description"] = registry.SECTIONS[name].doc
     return schema

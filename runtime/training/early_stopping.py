@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from specc.runtime.training.progress import print_line
+
 
 class EarlyStopping:
     """Stop after ``patience`` evaluations without improvement.
@@ -45,7 +47,7 @@ class EarlyStopping:
             self.waited += 1
         stop = self.waited >= self.patience
         if stop and self.verbose:
-            print(self.reason(), flush=True)
+            print_line(self.reason())
         return stop
 
     def reason(self) -> str:
