@@ -62,6 +62,16 @@ def data_fields(facts: Facts) -> dict[str, ir.TensorType] | None:
     return fields
 
 
+def _origin_span(origin: str, name: str, fallback: Span) -> Span:
+    """The span of ``name`` at a graph statement's origin ``file:line:column`` (``fallback``
+    when the statement has none)."""
+    parts = origin.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return fallback
+    file, line, column = parts[0], int(parts[1]), int(parts[2])
+    return Span(file, line, column, line, column + len(name))
+
+
 def _show(tensor: ir.TensorType) -> str:
     return f"{tensor.dtype}[{', '.join(str(dim) for dim in tensor.shape)}]"
 
@@ -180,19 +190,23 @@ class ContractChecker:
                     f"`{key}` is supplied by objective `{self.kind}` and cannot be bound",
                     self.facts.span("objective", "inputs", key),
                 )
-        bindings = []
+        bindings, positions_checked = [], False
         for name, tensor in graph.inputs:
             source, given = self.source_of(name, explicit, supplied, target, graph.name)
             if source is None:
                 continue
+            shown, given, shift_help = self.shifted(source, given, target)
             if given is not None and not _compatible(tensor, given):
                 where = self.facts.span("objective", "inputs", name) if name in explicit else self.model_span(slot)
                 self.facts.error(
                     "E0703",
                     f"model `{graph.name}` declares input `{name}` as {_show(tensor)}, but "
-                    f"{source} is {_show(given)}",
+                    f"{shown} is {_show(given)}",
                     where,
+                    shift_help,
                 )
+            if given is not None and shift_help is not None and _compatible(tensor, given) and not positions_checked:
+                positions_checked = self.check_positions(graph, tensor, given, source)
             bindings.append((name, source))
         if self.contract.h == "required" and "h" not in declared:
             self.facts.error(
@@ -238,6 +252,48 @@ class ContractChecker:
             f"bind it: inputs = {{ {name} = data.<field> }} (fields: {', '.join(self.fields)})",
         )
         return None, None
+
+    def shifted(self, source: str, given, target: ir.TensorType):
+        """(what the model is fed, its type, a help line) of one input: ``language_model``
+        feeds a data field as long as the target without its last position
+        (``data.tokens[:, :-1]``, ``[B, T - 1, ...]``; the labels are ``target[:, 1:]``), the
+        rule ``emit.objectives.language_model_view`` renders."""
+        if self.kind != "language_model" or given is None or not source.startswith("data."):
+            return source, given, None
+        shape = given.shape
+        if len(shape) < 2 or not target.shape or shape[1] != target.shape[0] or not isinstance(shape[1], int):
+            return source, given, None
+        fed = ir.TensorType(given.dtype, (shape[0], shape[1] - 1) + tuple(shape[2:]))
+        note = (
+            f"objective `language_model` feeds every position but the last ({source}[:, :-1]) and predicts "
+            f"data.{self.target_name}[:, 1:]: declare {_show(fed)}"
+        )
+        return f"{source}[:, :-1]", fed, note
+
+    def check_positions(self, graph: ir.ModelGraph, declared: ir.TensorType, fed: ir.TensorType, source: str) -> bool:
+        """E0717: a ``positional_embedding`` over the symbolic sequence axis of a language
+        model's input (the same name, ``T``, in the model and its blocks) holds at least the
+        positions the objective feeds (a concrete axis is the shape rule's E0618). True once
+        checked (the model's first such input: one diagnostic per layer)."""
+        symbol, length = declared.shape[1], fed.shape[1]
+        if not isinstance(symbol, str) or not isinstance(length, int):
+            return False
+        for module in graph.modules:
+            layers = {layer.attribute: layer for layer in module.submodules if isinstance(layer, ir.Layer)}
+            for statement in module.body:
+                layer = layers.get(statement.attribute) if statement.call == "layer" else None
+                if layer is None or layer.kind != "PositionalEmbedding" or not statement.types:
+                    continue
+                shape, capacity = statement.types[0].shape, dict(layer.arguments).get("max_length")
+                if len(shape) > 1 and shape[1] == symbol and isinstance(capacity, int) and capacity < length:
+                    self.facts.error(
+                        "E0717",
+                        f"positional_embedding holds {capacity} positions, but objective `language_model` feeds "
+                        f"model `{graph.name}` {length} ({symbol} = {length}: {source}[:, :-1])",
+                        _origin_span(statement.origin, "positional_embedding", self.model_span("model")),
+                        f"give it max_length = {length} or more",
+                    )
+        return True
 
     def supplies(self, name: str) -> bool:
         return name != "h" or self.contract.h != "none"

@@ -122,6 +122,23 @@ DATA = (
     ),
     ComponentDef(
         "data",
+        "token_stream",
+        "Windows of block_size + 1 ids from flat token files (nanoGPT's train.bin / val.bin), memory-mapped: "
+        "random with replacement for training, fixed for evaluation.",
+        (
+            parameter("path", "str", REQUIRED, "folder of train / val / test .bin or .npy files (or sub-folders of shards)"),
+            parameter("block_size", "int", REQUIRED, "tokens the model reads; each window holds block_size + 1", ">=1"),
+            parameter("dtype", "enum", "uint16", "id type of the .bin files", choices=("uint8", "uint16", "uint32", "int32", "int64")),
+            parameter("vocab_size", "int?", None, "every id is below it (checked at load; the model's logits at lint)", ">=1"),
+            parameter("meta", "str?", None, 'a JSON file {"vocab_size": N} (read at lint when it exists; no pickle)'),
+            parameter("eval_windows", "int?", None, "random windows per evaluation split, the same at every evaluation "
+                      "(default: every non-overlapping window)", ">=1"),
+            _SEED,
+        ),
+        fields=(FieldDecl("tokens", "i64", ("block_size+1",), "a window of consecutive ids"),),
+    ),
+    ComponentDef(
+        "data",
         "synthetic_tokens",
         "Multi-modal token sequences (image, scalar, spectrum ranges) with codebooks.",
         (
@@ -201,17 +218,24 @@ OPTIMIZERS = (
 _PEAK = parameter("peak", "float?", None, "peak learning rate", ">0", derived="optimizer.lr")
 _INITIAL = parameter("initial", "float?", None, "initial learning rate", ">0", derived="optimizer.lr")
 _TOTAL = parameter("total", "int?", None, "total steps", ">=1", derived="train.max_steps")
-_WARMUP = parameter("warmup", "int", 0, "linear warm-up steps from 0", ">=0")
+_WARMUP = parameter("warmup", "int", 0, "linear warm-up steps", ">=0")
+_WARMUP_FROM = parameter(
+    "warmup_from",
+    "enum",
+    "one",
+    "warm-up update k at peak * (k + 1) / (warmup + 1) (one: nanoGPT) or peak * k / warmup (zero: the first at lr 0)",
+    choices=("one", "zero"),
+)
 SCHEDULES = (
     ComponentDef("schedule", "constant", "The optimizer's learning rate at every step."),
     ComponentDef(
         "schedule",
         "warmup_cosine",
         "Linear warm-up, then cosine decay to min_ratio * peak.",
-        (_PEAK, _WARMUP, _TOTAL, parameter("min_ratio", "float", 0.0, "final lr over peak", "[0,1]")),
+        (_PEAK, _WARMUP, _TOTAL, parameter("min_ratio", "float", 0.0, "final lr over peak", "[0,1]"), _WARMUP_FROM),
     ),
     ComponentDef(
-        "schedule", "warmup_linear", "Linear warm-up, then linear decay to 0 at total.", (_PEAK, _WARMUP, _TOTAL)
+        "schedule", "warmup_linear", "Linear warm-up, then linear decay to 0 at total.", (_PEAK, _WARMUP, _TOTAL, _WARMUP_FROM)
     ),
     ComponentDef(
         "schedule",

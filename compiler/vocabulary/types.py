@@ -146,20 +146,24 @@ def parse_range(text: str) -> Range:
 
 
 def field_dims(field_decl: FieldDecl, arguments: dict) -> tuple[int, ...] | None:
-    """Concrete dims of a data field from the source's arguments (``"2*k"`` -> 8); None when an
+    """Concrete dims of a data field from the source's arguments (``"2*k"`` -> 8, sums of
+    products: ``"block_size+1"``); None when an
     argument is missing or not an integer."""
     dims = []
     for dim in field_decl.dims:
         if isinstance(dim, int):
             dims.append(dim)
             continue
-        value, optional = 1, str(dim).endswith("?")  # "channels?": no axis when channels = 1
-        for factor in str(dim).rstrip("?").split("*"):
-            factor = factor.strip()
-            number = int(factor) if factor.isdigit() else arguments.get(factor)
-            if not isinstance(number, int) or isinstance(number, bool):
-                return None
-            value *= number
+        value, optional = 0, str(dim).endswith("?")  # "channels?": no axis when channels = 1
+        for term in str(dim).rstrip("?").split("+"):  # a sum of products: "block_size+1"
+            product = 1
+            for factor in term.split("*"):
+                factor = factor.strip()
+                number = int(factor) if factor.isdigit() else arguments.get(factor)
+                if not isinstance(number, int) or isinstance(number, bool):
+                    return None
+                product *= number
+            value += product
         if not (optional and value == 1):
             dims.append(value)
     return tuple(dims)

@@ -45,10 +45,27 @@ NUMPY_MATH = ScheduleMath(
 )
 
 
-def _check_warmup(function: str, peak, warmup, total) -> None:
+WARMUP_FROM = ("one", "zero")
+
+
+def _check_warmup(function: str, peak, warmup, total, warmup_from) -> None:
     checks.check_non_negative(function, "peak", peak)
     checks.check_non_negative(function, "warmup", warmup)
     checks.check_positive(function, "total", total)
+    checks.check_choice(function, "warmup_from", warmup_from, WARMUP_FROM)
+
+
+def _rising(peak, warmup, warmup_from, counter):
+    """The warm-up's lr at update ``k`` (``counter``), for ``k < warmup``:
+
+    - ``one`` (default; nanoGPT's ``lr * (it + 1) / (warmup + 1)``): ``peak * (k + 1) / (warmup + 1)``,
+      so the first update runs at ``peak / (warmup + 1)``, never at 0;
+    - ``zero`` (optax's ``warmup_cosine_decay_schedule``, ``LambdaLR(k / warmup)``):
+      ``peak * k / warmup``, so the first update runs at lr 0.
+    """
+    if warmup_from == "one":
+        return peak * (counter + 1.0) / (warmup + 1)
+    return peak * counter / max(warmup, 1)
 
 
 def constant(math_table: ScheduleMath, lr) -> Callable:
@@ -61,21 +78,23 @@ def constant(math_table: ScheduleMath, lr) -> Callable:
     return schedule
 
 
-def warmup_cosine(math_table: ScheduleMath, peak, warmup, total, min_ratio=0.0) -> Callable:
-    """Linear warmup then cosine decay (optax's ``warmup_cosine_decay_schedule``).
+def warmup_cosine(math_table: ScheduleMath, peak, warmup, total, min_ratio=0.0, warmup_from="one") -> Callable:
+    """Linear warmup then cosine decay (nanoGPT's ``get_lr``; optax's
+    ``warmup_cosine_decay_schedule`` with ``warmup_from = "zero"``).
 
-    ``k < warmup``: ``peak * k / warmup`` (starts at 0); otherwise, with
+    ``k < warmup``: ``peak * (k + 1) / (warmup + 1)`` (``warmup_from = "one"``) or
+    ``peak * k / warmup`` (``"zero"``: starts at 0); otherwise, with
     ``D = max(1, total - warmup)`` and ``min = min_ratio * peak``:
     ``min + (peak - min) * 0.5 * (1 + cos(pi * min(k - warmup, D) / D))``.
     """
-    _check_warmup("warmup_cosine", peak, warmup, total)
+    _check_warmup("warmup_cosine", peak, warmup, total, warmup_from)
     checks.check_non_negative("warmup_cosine", "min_ratio", min_ratio)
     duration = max(1, total - warmup)
     minimum_lr = min_ratio * peak
 
     def schedule(k):
         counter = math_table.to_float(math_table.integer(k))
-        rising = peak * counter / max(warmup, 1)
+        rising = _rising(peak, warmup, warmup_from, counter)
         progress = math_table.minimum(math_table.maximum(counter - warmup, 0.0), duration) / duration
         falling = minimum_lr + (peak - minimum_lr) * 0.5 * (1.0 + math_table.cos(math.pi * progress))
         return math_table.finish(math_table.where(counter < warmup, rising, falling))
@@ -83,18 +102,19 @@ def warmup_cosine(math_table: ScheduleMath, peak, warmup, total, min_ratio=0.0) 
     return schedule
 
 
-def warmup_linear(math_table: ScheduleMath, peak, warmup, total) -> Callable:
+def warmup_linear(math_table: ScheduleMath, peak, warmup, total, warmup_from="one") -> Callable:
     """Linear warmup then linear decay to 0 at ``total``.
 
-    ``k < warmup``: ``peak * k / warmup``; otherwise
+    ``k < warmup``: ``peak * (k + 1) / (warmup + 1)`` (``warmup_from = "one"``) or
+    ``peak * k / warmup`` (``"zero"``); otherwise
     ``peak * max(0, 1 - (k - warmup) / D)`` with ``D = max(1, total - warmup)``.
     """
-    _check_warmup("warmup_linear", peak, warmup, total)
+    _check_warmup("warmup_linear", peak, warmup, total, warmup_from)
     duration = max(1, total - warmup)
 
     def schedule(k):
         counter = math_table.to_float(math_table.integer(k))
-        rising = peak * counter / max(warmup, 1)
+        rising = _rising(peak, warmup, warmup_from, counter)
         falling = peak * math_table.maximum(1.0 - (counter - warmup) / duration, 0.0)
         return math_table.finish(math_table.where(counter < warmup, rising, falling))
 

@@ -43,7 +43,7 @@ def check_labels(source, ranges) -> None:
 
 
 def _check_split(source, split: str, name: str, classes: int, ignored) -> None:
-    values = source.field_values(split, name)
+    values = source.label_values(split, name)
     step = max(1, CHUNK // max(1, int(np.prod(values.shape[1:]))))  # items per comparison
     count, first = 0, None
     for start in range(0, len(values), step):

@@ -152,6 +152,12 @@ class Source:
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, *shape), dtype=DTYPES[dtype])
 
+    def label_values(self, split: str, name: str) -> np.ndarray:
+        """What the label check reads of one field (``labels.check_labels``): ``field_values``,
+        unless the source holds every value in a more complete form (a token stream: its
+        ids end to end, tails that no fixed window covers included)."""
+        return self.field_values(split, name)
+
     def stored_row(self, split: str, index: int) -> int | None:
         """The row of the stored arrays that item ``index`` of ``split`` is, when the source
         splits one pool of rows (None when the split's own rows are served in order)."""

@@ -27,6 +27,10 @@ def build(kind, tmp_path):
         with h5py.File(tmp_path / "data.h5", "w") as handle:
             handle["x"] = np.ones((30, 5))
         return make_source("hdf5", path=str(tmp_path / "data.h5"))
+    if kind == "token_stream":
+        for split, count in zip(("train", "val", "test"), SMALL):
+            np.arange(count * 3, dtype=np.uint16).tofile(tmp_path / f"{split}.bin")
+        return make_source("token_stream", path=str(tmp_path), block_size=2)
     if kind == "wav_folder":
         for label in ("a", "b"):
             for index in range(5):

@@ -17,8 +17,14 @@ CASES = [
         {"peak": 1e-3, "warmup": 10, "total": 100, "min_ratio": 0.1},
         [0, 1, 9, 10, 11, 55, 99, 100, 150],
     ),
+    (
+        "warmup_cosine",
+        {"peak": 1e-3, "warmup": 10, "total": 100, "min_ratio": 0.1, "warmup_from": "zero"},
+        [0, 1, 9, 10, 11, 55, 99, 100, 150],
+    ),
     ("warmup_cosine", {"peak": 2e-3, "warmup": 0, "total": 50}, [0, 1, 25, 50, 51]),
     ("warmup_linear", {"peak": 1e-3, "warmup": 4, "total": 20}, [0, 2, 3, 4, 5, 12, 19, 20, 30]),
+    ("warmup_linear", {"peak": 1e-3, "warmup": 4, "total": 20, "warmup_from": "zero"}, [0, 2, 3, 4, 5, 12, 20]),
     ("step", {"initial": 0.5, "step_size": 3, "gamma": 0.5}, [0, 2, 3, 5, 6, 100]),
     ("exponential", {"initial": 1e-2, "decay_rate": 0.99}, [0, 1, 10, 500]),
 ]
@@ -33,7 +39,9 @@ def direct(name, arguments, k):
     if name == "exponential":
         return arguments["initial"] * arguments["decay_rate"] ** k
     peak, warmup, total = arguments["peak"], arguments["warmup"], arguments["total"]
-    if k < warmup:
+    if k < warmup:  # warmup_from: one (the default; nanoGPT's form) or zero
+        if arguments.get("warmup_from", "one") == "one":
+            return peak * (k + 1) / (warmup + 1)
         return peak * k / warmup
     duration = max(1, total - warmup)
     if name == "warmup_linear":
@@ -53,7 +61,9 @@ def test_reference_matches_formula(name, arguments, steps):
 
 def test_boundaries_of_warmup_cosine():
     schedule = reference.warmup_cosine(peak=1.0, warmup=10, total=110, min_ratio=0.2)
-    assert schedule(0) == 0.0  # starts at 0
+    assert schedule(0) == pytest.approx(1 / 11)  # the first update never runs at lr 0
+    assert schedule(9) == pytest.approx(10 / 11)
+    assert reference.warmup_cosine(peak=1.0, warmup=10, total=110, warmup_from="zero")(0) == 0.0  # unless asked
     assert schedule(10) == pytest.approx(1.0)  # peak exactly at the end of warmup
     assert schedule(60) == pytest.approx(0.6)  # half way: (1 + 0.2) / 2
     assert schedule(110) == pytest.approx(0.2)  # floor at total
@@ -68,6 +78,34 @@ def test_backend_matches_reference(backend, name, arguments, steps):
         value = float(np.asarray(backend.numpy(schedule(k)) if backend.name != "torch" else schedule(k)))
         # float32 on jax and mlx: one rounding of a value of order lr
         assert value == pytest.approx(float(expected(k)), rel=2e-6, abs=1e-12), (name, k)
+
+
+def test_nanogpt_warmup_known_values():
+    """nanoGPT's get_lr (train.py) for its char configuration: learning_rate 1e-3, warmup_iters
+    100, lr_decay_iters 5000, min_lr 1e-4, written out with math; the same numbers on every
+    backend through test_backend_matches_reference's binding of the one composite."""
+
+    def get_lr(it, learning_rate=1e-3, warmup_iters=100, lr_decay_iters=5000, min_lr=1e-4):
+        if it < warmup_iters:
+            return learning_rate * (it + 1) / (warmup_iters + 1)
+        if it > lr_decay_iters:
+            return min_lr
+        decay_ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+        return min_lr + 0.5 * (1.0 + math.cos(math.pi * decay_ratio)) * (learning_rate - min_lr)
+
+    schedule = reference.warmup_cosine(peak=1e-3, warmup=100, total=5000, min_ratio=0.1)
+    for it in (0, 1, 50, 99, 100, 101, 2550, 4999, 5000, 6000):
+        assert schedule(it) == pytest.approx(get_lr(it), rel=1e-12), it
+    assert schedule(0) == pytest.approx(1e-3 / 101)
+
+
+@pytest.mark.parametrize("backend_name", ["jax", "torch", "mlx"])
+def test_the_first_update_is_not_at_lr_zero_on_any_backend(backend_name):
+    module = __import__(f"specc.runtime.{backend_name}.schedules", fromlist=["warmup_cosine"])
+    first = module.warmup_cosine(peak=1e-3, warmup=100, total=5000)(0)
+    assert float(np.asarray(first)) == pytest.approx(1e-3 / 101, rel=1e-6)
+    zero = module.warmup_linear(peak=1e-3, warmup=100, total=5000, warmup_from="zero")(0)
+    assert float(np.asarray(zero)) == 0.0
 
 
 def test_jax_schedule_on_traced_counter_in_optax():

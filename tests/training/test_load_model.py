@@ -282,7 +282,7 @@ def test_guided_flow_loads_its_null_condition(tmp_path):
 
 LM_OVERRIDES = (
     "image_vocabulary=16", "scalar_vocabulary=8", "spectrum_vocabulary=8", "d_model=16", "n_layers=1",
-    "n_heads=2", "d_ff=32", "max_len=64", "sample_k=8",
+    "n_heads=2", "d_ff=32", "max_len=1024", "sample_k=8",  # max_len: the 1023 positions the model reads (E0717)
 )
 
 
