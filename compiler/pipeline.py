@@ -9,6 +9,8 @@ None when any error was found. Pure apart from ``read``.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,14 +32,36 @@ def std_root() -> str:
 
 def _std_reader(read: Callable[[str], bytes], root: str) -> Callable[[str], bytes]:
     """``read`` that maps ``<std>/x.mf`` onto the package's std folder, so that library files
-    are named ``<std>/x.mf`` everywhere (never an absolute, machine-dependent path)."""
+    are named ``<std>/x.mf`` everywhere (never an absolute, machine-dependent path). A
+    library file that is a symbolic link out of the folder is refused (E0210), as the
+    loader refuses a ``std/../x.mf`` path."""
 
     def read_with_std(path: str) -> bytes:
         if path.startswith(STD_NAME + "/"):
-            return read(root + path[len(STD_NAME) :])
+            actual = root + path[len(STD_NAME) :]
+            if not _within(actual, root):
+                from specc.dsl.source import Unreadable
+
+                raise Unreadable(
+                    "E0210",
+                    "it leads out of the standard library folder",
+                    "a `std/` import names a file of specc's standard library (specs/std)",
+                )
+            return read(actual)
         return read(path)
 
     return read_with_std
+
+
+def _within(path: str, folder: str) -> bool:
+    """``path`` is inside ``folder`` once every symbolic link is followed."""
+    import os
+
+    try:
+        real, real_folder = os.path.realpath(path), os.path.realpath(folder)
+    except (OSError, ValueError):
+        return True  # the read itself reports what is wrong with the path
+    return real.startswith(real_folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass
@@ -84,6 +108,27 @@ def _build_graphs(modules, constants, diagnostics) -> dict[str, ir.ModelGraph] |
     return build_models(modules, constants, diagnostics)
 
 
+def _without_collections(function):
+    """Run ``function`` with the cyclic garbage collector paused: everything a check builds
+    lives until it returns, so collections during it only re-scan live objects, and on a big
+    spec they cost more each time (a third of the time of a 2 MB lint, and growing faster than
+    the input; docs/performance.md). Cyclic garbage left by the check goes at the next
+    collection after it."""
+
+    @functools.wraps(function)
+    def paused(*arguments, **keywords):
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*arguments, **keywords)
+        finally:
+            if collecting:
+                gc.enable()
+
+    return paused
+
+
+@_without_collections
 def check(
     path: str,
     read: Callable[[str], bytes],
@@ -91,6 +136,8 @@ def check(
     backend: str | None = None,
     library_ok: bool = False,
     backend_warnings: bool = False,
+    base: str | None = None,
+    exists: Callable[[str], bool] | None = None,
 ) -> CheckResult:
     """Check the spec at ``path``. With ``library_ok``, a file without a ``spec`` line is a
     library: only parsed with its imports (and its blocks checked where they are used).
@@ -98,9 +145,13 @@ def check(
     ``backend``: also run that backend's checks (its table: capabilities, refusals), exactly
     what ``specc compile --backend`` runs. Without one, ``backend_warnings`` (``specc lint``
     without ``--backend``) runs every backend's checks and reports what one backend refuses
-    as a warning naming it, and what every backend refuses as errors."""
+    as a warning naming it, and what every backend refuses as errors.
+
+    Relative data file paths are joined to the folder of the spec file writing them and to
+    ``base`` (the CLI's current folder); ``exists`` (the CLI's ``os.path.exists``) warns about
+    the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
-    from specc.compiler.check import backend_capabilities, contracts, parameter_prefixes
+    from specc.compiler.check import backend_capabilities, contracts, data_paths, parameter_prefixes, token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -138,11 +189,15 @@ def check(
             )
         )
         graphs = {}
+    result.extras["graphs"] = graphs  # the model graphs built so far, for the editor (shapes on hover)
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
     parameter_prefixes.check_freeze(facts, graphs)
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
+    meta_read = data_paths.spec_relative_reader(facts, read, "data", "meta")
+    token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
+    data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:
         backend_capabilities.check_backend(facts, backend, graphs)
     elif backend_warnings:
@@ -155,7 +210,8 @@ def check(
     program = plan.lower(
         resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path, sources, overrides
     )
-    result.program = dataclasses.replace(program, resolved_source=resolved_source(modules, sources, overrides))
+    listed = resolution.canonical_overrides  # one line each: the header must read back (issue 13)
+    result.program = dataclasses.replace(program, resolved_source=resolved_source(modules, sources, listed))
     return result
 
 
@@ -192,13 +248,19 @@ def resolved_source(modules, sources: dict, overrides=()) -> str:
     spec.resolved.mf; `specc compile spec.resolved.mf --set ...` with the listed overrides
     gives the same program."""
     root, libraries = modules[-1], modules[:-1]
-    lines = [f"# resolved from {root.file}" + (" with imports inlined" if libraries else "")]
-    lines += [f"# --set {override}" for override in overrides]
+    lines = [f"# resolved from {_one_line(root.file)}" + (" with imports inlined" if libraries else "")]
+    lines += [f"# --set {_one_line(override)}" for override in overrides]
     lines += _without_imports(sources[root.file], keep_language=True)
     for module in libraries:
-        lines += ["", f"# ---- inlined from {module.file} ----"]
+        lines += ["", f"# ---- inlined from {_one_line(module.file)} ----"]
         lines += _without_imports(sources[module.file], keep_language=False)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _one_line(text: str) -> str:
+    """``text`` for a header comment: a line break (or any other unprintable character) in a
+    file name or an override would end the comment, so each is written as ``\\u{...}``."""
+    return "".join(character if character.isprintable() else f"\\u{{{ord(character):x}}}" for character in text)
 
 
 def _without_imports(text: str, keep_language: bool) -> list[str]:

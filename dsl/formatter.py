@@ -12,9 +12,20 @@ printed on one line moves to its own line just before that element.
 
 Guarantees (tested): ``format(format(x)) == format(x)`` and ``parse(format(x))`` equals
 ``parse(x)`` apart from spans. Text with errors is not formatted: the diagnostics come back.
+
+Linear time, no recursion: each construct is turned into a list of *parts* (text to write,
+an expression to expand, or a ``(method, *arguments)`` step that returns more parts), and
+one loop (``_Printer.run``) works through them with an explicit stack. A flat chain
+``1 + 2 + ... + n`` (a left-deep tree of any depth) therefore prints without Python
+recursion, and every node is expanded exactly once. Each output line is collected as a list
+of pieces and joined once (``str +=`` on an attribute copies the line every time: a
+one-line list of n elements would cost n * n / 2).
 """
 
 from __future__ import annotations
+
+import gc
+from collections import deque
 
 from specc.dsl.diagnostics import Diagnostic
 from specc.dsl import ast
@@ -57,12 +68,20 @@ def format_source(text: str, file: str) -> tuple[str | None, list[Diagnostic]]:
 
 def format_module(module: ast.Module) -> str:
     printer = _Printer(module.comments)
-    printer.module(module)
+    collecting = gc.isenabled()
+    gc.disable()  # the parts are short-lived and make no cycles: skip needless collections
+    try:
+        printer.run(printer.module(module))
+    finally:
+        if collecting:
+            gc.enable()
     return printer.text()
 
 
 def quote(value: str) -> str:
     """A string literal that reads back as ``value``."""
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
     parts = []
     for character in value:
         if character in _ESCAPES:
@@ -90,22 +109,57 @@ def _next_start(siblings, index: int) -> int | None:
     return siblings[index + 1].span.line if index + 1 < len(siblings) else None
 
 
+def _separated(items, separator: str = ", ") -> list:
+    """``items`` with ``separator`` between them (parts for the printer)."""
+    parts = []
+    for index, item in enumerate(items):
+        if index:
+            parts.append(separator)
+        parts.append(item)
+    return parts
+
+
+def _wrapped(node, wrap: bool) -> list:
+    return ["(", node, ")"] if wrap else [node]
+
+
 class _Printer:
-    """Writes lines; places comments and blank lines by the source lines of the elements."""
+    """Writes lines; places comments and blank lines by the source lines of the elements.
+
+    The methods below the line-handling ones return parts (see the module docstring) instead
+    of writing: ``run`` writes them in order."""
 
     def __init__(self, comments):
         self.lines: list[str] = []
-        self.current = ""
+        self.current: list[str] = []  # pieces of the line being written
         self.indent = 0
-        self.pending = list(comments)
+        self.pending = deque(comments)
         self.previous_end: int | None = None
         self.starts: list[tuple[int, int]] = []  # (first output line, indent) of open elements
+        self.steps = 0  # parts processed: linear in the input (tests/fuzz/test_linear_time.py)
 
     def text(self) -> str:
         self.flush_before(float("inf"))
         while self.lines and not self.lines[-1]:
             self.lines.pop()
         return "\n".join(self.lines) + "\n"
+
+    def run(self, parts: list) -> None:
+        """Write ``parts`` in order: text is written, an expression node is expanded, a
+        ``(method, *arguments)`` step is called and the parts it returns come next."""
+        stack = parts[::-1]
+        steps = 0
+        while stack:
+            part = stack.pop()
+            steps += 1
+            kind = type(part)
+            if kind is str:
+                self.current.append(part)
+                continue
+            more = part[0](*part[1:]) if kind is tuple else self.expression(part)
+            if more:
+                stack.extend(reversed(more))
+        self.steps += steps
 
     # ------------------------------------------------------------ lines and comments
 
@@ -116,7 +170,7 @@ class _Printer:
     def flush_before(self, line) -> None:
         """Own-line comments that come before source line ``line``."""
         while self.pending and self.pending[0].span.line < line:
-            comment = self.pending.pop(0)
+            comment = self.pending.popleft()
             self.gap(comment.span.line)
             self.lines.append(INDENT * self.indent + comment.text)
             self.previous_end = comment.span.line
@@ -126,7 +180,7 @@ class _Printer:
         self.flush_before(span.line)
         self.gap(span.line)
         self.starts.append((len(self.lines), self.indent))
-        self.current = INDENT * self.indent
+        self.current = [INDENT * self.indent]
 
     def end(self, span, parent_end: int | None, next_start: int | None) -> None:
         """Finish an element's last line, with the comment trailing it in the source (unless
@@ -139,28 +193,30 @@ class _Printer:
                 if comment.span.line > line:
                     break
                 if comment.span.line == line:
-                    self.current += "  " + self.pending.pop(index).text
+                    del self.pending[index]
+                    self.current.append("  " + comment.text)
                     break
-        self.lines.append(self.current)
-        self.current = ""
+        self.lines.append("".join(self.current))
+        self.current = []
         self.previous_end = line
         first_line, indent = self.starts.pop()
         inside = 0
-        while inside < len(self.pending) and self.pending[inside].span.line < line:
+        for comment in self.pending:
+            if comment.span.line >= line:
+                break
             inside += 1
         if inside:
-            moved = [INDENT * indent + comment.text for comment in self.pending[:inside]]
-            del self.pending[:inside]
+            moved = [INDENT * indent + self.pending.popleft().text for _ in range(inside)]
             self.lines[first_line:first_line] = moved
 
     def open(self, text: str, open_line: int, first_child_line: int | None) -> None:
         """End a line with an opening bracket; keep a comment that trailed that bracket."""
-        self.current += text
-        if self.pending and self.pending[0].span.line == open_line:
-            if first_child_line is None or first_child_line > open_line:
-                self.current += "  " + self.pending.pop(0).text
-        self.lines.append(self.current)
-        self.current = ""
+        self.current.append(text)
+        trailing = self.pending and self.pending[0].span.line == open_line
+        if trailing and (first_child_line is None or first_child_line > open_line):
+            self.current.append("  " + self.pending.popleft().text)
+        self.lines.append("".join(self.current))
+        self.current = []
         self.previous_end = None
         self.indent += 1
 
@@ -168,185 +224,139 @@ class _Printer:
         """Comments left inside the brackets, then the closing bracket's line."""
         self.flush_before(close_line)
         self.indent -= 1
-        self.current = INDENT * self.indent + text
-
-    def write(self, text: str) -> None:
-        self.current += text
+        self.current = [INDENT * self.indent + text]
 
     # ------------------------------------------------------------ top level
 
-    def module(self, module: ast.Module) -> None:
-        elements = []
+    def module(self, module: ast.Module) -> list:
+        parts = []
         if module.spec_name is not None:
-            elements.append(("spec", module.spec_span))
+            parts += [(self.begin, module.spec_span), f"spec {module.spec_name}", (self.end, module.spec_span, None, None)]
         if module.language is not None:
-            elements.append(("language", module.language_span))
-        elements += [(item, item.span) for item in module.imports + module.items]
-        for kind, span in elements:
-            self.begin(span)
-            if kind == "spec":
-                self.write(f"spec {module.spec_name}")
-            elif kind == "language":
-                self.write(f"language {module.language}")
-            else:
-                self.item(kind)
-            self.end(span, None, None)
+            span = module.language_span
+            parts += [(self.begin, span), f"language {module.language}", (self.end, span, None, None)]
+        for item in module.imports + module.items:
+            parts += [(self.begin, item.span), (self.item, item), (self.end, item.span, None, None)]
+        return parts
 
-    def item(self, item) -> None:
+    def item(self, item) -> list:
         if isinstance(item, ast.Import):
-            self.write(f"import {quote(item.path)}")
-        elif isinstance(item, ast.Let):
-            self.write(f"let {item.name} = ")
-            self.expression(item.value)
-        elif isinstance(item, ast.Section):
-            self.section(item)
-        elif isinstance(item, ast.ModelInstance):
-            self.write(f"model {item.name} = ")
-            self.expression(item.call)
-        else:
-            self.graph(item)
+            return [f"import {quote(item.path)}"]
+        if isinstance(item, ast.Let):
+            return [f"let {item.name} = ", item.value]
+        if isinstance(item, ast.Section):
+            return self.section(item)
+        if isinstance(item, ast.ModelInstance):
+            return [f"model {item.name} = ", item.call]
+        return self.graph(item)
 
-    def section(self, section: ast.Section) -> None:
+    def section(self, section: ast.Section) -> list:
         head = section.kind
         if section.name is not None:
             head += f" {section.name}:"
         if section.component is not None:
             head += f" {section.component}"
-        self.body(head + " {", section.span, section.body, self.section_element)
+        return self.body(head + " {", section.span, section.body, self.section_element)
 
-    def section_element(self, element) -> None:
+    def section_element(self, element) -> list:
         if isinstance(element, ast.Section):
-            self.section(element)
-        else:
-            self.write(f"{element.key} = ")
-            self.expression(element.value)
+            return self.section(element)
+        return [f"{element.key} = ", element.value]
 
-    def body(self, header: str, span, elements, write_element, close_line: int | None = None) -> None:
+    def body(self, header: str, span, elements, write_element, close_line: int | None = None) -> list:
         """``header`` then one element per line and ``}``; ``header}`` when empty."""
         close_line = span.end_line if close_line is None else close_line
         if not elements:
-            self.write(header + "}")
-            return
-        self.open(header, span.line, elements[0].span.line)
+            return [header + "}"]
+        parts: list = [(self.open, header, span.line, elements[0].span.line)]
         for index, element in enumerate(elements):
-            self.begin(element.span)
-            write_element(element)
-            self.end(element.span, close_line, _next_start(elements, index))
-        self.close("}", close_line)
+            parts += [
+                (self.begin, element.span),
+                (write_element, element),
+                (self.end, element.span, close_line, _next_start(elements, index)),
+            ]
+        parts.append((self.close, "}", close_line))
+        return parts
 
     # ------------------------------------------------------------ blocks, models, statements
 
-    def graph(self, graph) -> None:
+    def graph(self, graph) -> list:
         keyword = "block" if isinstance(graph, ast.Block) else "model"
-        self.write(f"{keyword} {graph.name}")
         parameters = graph.parameters
         spread = any(p.span.line != graph.span.line for p in parameters)
         close_line = parameters[-1].span.end_line + 1 if parameters else graph.span.line
-        self.sequence("(", parameters, ")", self.parameter, spread, graph.span.line, close_line)
-        self.write(" -> ")
-        if len(graph.outputs) == 1:
-            self.output(graph.outputs[0])
-        else:
-            self.write("(")
-            for index, output in enumerate(graph.outputs):
-                self.write(", " if index else "")
-                self.output(output)
-            self.write(")")
-        self.body(" {", graph.span, graph.body, self.statement)
+        parts: list = [f"{keyword} {graph.name}"]
+        parts += self.sequence("(", parameters, ")", self.parameter, spread, graph.span.line, close_line)
+        parts.append(" -> ")
+        outputs = [(self.output, output) for output in graph.outputs]
+        parts += outputs if len(outputs) == 1 else ["(", *_separated(outputs), ")"]
+        return parts + self.body(" {", graph.span, graph.body, self.statement)
 
-    def parameter(self, parameter: ast.Parameter) -> None:
-        self.write(f"{parameter.name}: ")
-        if parameter.tensor is not None:
-            self.output(parameter.tensor)
-        else:
-            self.write(parameter.scalar)
+    def parameter(self, parameter: ast.Parameter) -> list:
+        parts: list = [f"{parameter.name}: "]
+        parts.append((self.output, parameter.tensor) if parameter.tensor is not None else parameter.scalar)
         if parameter.default is not None:
-            self.write(" = ")
-            self.expression(parameter.default)
+            parts += [" = ", parameter.default]
+        return parts
 
-    def output(self, output) -> None:
+    def output(self, output) -> list:
         if isinstance(output, ast.TensorList):
-            self.write("list")
-            return
-        self.write(output.dtype or "")
-        self.write("[")
-        for index, dim in enumerate(output.dims):
-            self.write(", " if index else "")
-            self.expression(dim)
-        self.write("]")
+            return ["list"]
+        return [output.dtype or "", "[", *_separated(output.dims), "]"]
 
-    def statement(self, statement) -> None:
+    def statement(self, statement) -> list:
         if isinstance(statement, ast.Assign):
-            self.write(", ".join(statement.targets) + " = ")
-            self.expression(statement.value)
-        elif isinstance(statement, ast.Return):
-            self.write("return ")
-            self.expressions(statement.values)
-        elif isinstance(statement, ast.Repeat):
-            self.write("repeat ")
-            self.expression(statement.count)
-            self.body(" {", statement.span, statement.body, self.statement)
-        elif isinstance(statement, ast.For):
-            self.write(f"for {statement.variable} in ")
-            self.expression(statement.iterable)
-            self.body(" {", statement.span, statement.body, self.statement)
-        else:
-            self.conditional(statement)
+            return [", ".join(statement.targets) + " = ", statement.value]
+        if isinstance(statement, ast.Return):
+            return ["return ", *_separated(statement.values)]
+        if isinstance(statement, ast.Repeat):
+            return ["repeat ", statement.count, *self.body(" {", statement.span, statement.body, self.statement)]
+        if isinstance(statement, ast.For):
+            head = [f"for {statement.variable} in ", statement.iterable]
+            return head + self.body(" {", statement.span, statement.body, self.statement)
+        return self.conditional(statement)
 
-    def conditional(self, statement: ast.If) -> None:
+    def conditional(self, statement: ast.If) -> list:
         """``if c { } else if d { } else { }``."""
-        self.write("if ")
-        self.expression(statement.condition)
+        parts = ["if ", statement.condition]
         if statement.else_span is None:
-            self.body(" {", statement.span, statement.body, self.statement)
-            return
+            return parts + self.body(" {", statement.span, statement.body, self.statement)
         orelse, else_line = statement.orelse, statement.else_span.line
-        self.body(" {", statement.span, statement.body, self.statement, close_line=else_line)
-        self.write(" else ")
+        parts += self.body(" {", statement.span, statement.body, self.statement, close_line=else_line)
+        parts.append(" else ")
         if len(orelse) == 1 and isinstance(orelse[0], ast.If) and orelse[0].span.line == else_line:
-            self.conditional(orelse[0])
-        else:
-            self.body("{", statement.else_span, orelse, self.statement, close_line=statement.span.end_line)
+            return parts + [(self.conditional, orelse[0])]
+        return parts + self.body("{", statement.else_span, orelse, self.statement, close_line=statement.span.end_line)
 
     # ------------------------------------------------------------ expressions
 
-    def expressions(self, values) -> None:
-        for index, value in enumerate(values):
-            self.write(", " if index else "")
-            self.expression(value)
-
-    def expression(self, node) -> None:
+    def expression(self, node) -> list:
         kind = type(node)
         if kind is ast.Number:
-            self.write(node.text)
-        elif kind is ast.String:
-            self.write(quote(node.value))
-        elif kind is ast.Bool:
-            self.write("true" if node.value else "false")
-        elif kind is ast.Name:
-            self.write(node.name)
-        elif kind is ast.Attribute:
-            self.operand(node.base, precedence(node.base) < _ATOM)
-            self.write(f".{node.name}")
-        elif kind is ast.BinaryOp:
-            self.binary(node)
-        elif kind is ast.UnaryOp:
-            self.unary(node)
-        elif kind is ast.Call:
-            self.call(node)
-        elif kind is ast.List:
-            self.sequence(
-                "[", node.items, "]", self.expression, _multiline(node), node.span.line, node.span.end_line
+            return [node.text]
+        if kind is ast.String:
+            return [quote(node.value)]
+        if kind is ast.Bool:
+            return ["true" if node.value else "false"]
+        if kind is ast.Name:
+            return [node.name]
+        if kind is ast.Attribute:
+            return _wrapped(node.base, precedence(node.base) < _ATOM) + [f".{node.name}"]
+        if kind is ast.BinaryOp:
+            return self.binary(node)
+        if kind is ast.UnaryOp:
+            return self.unary(node)
+        if kind is ast.Call:
+            arguments = node.args + node.kwargs
+            spread = _multiline(node)
+            return [node.function] + self.sequence(
+                "(", arguments, ")", self.argument, spread, node.span.line, node.span.end_line
             )
-        else:
-            self.mapping(node)
+        if kind is ast.List:
+            return self.sequence("[", node.items, "]", None, _multiline(node), node.span.line, node.span.end_line)
+        return self.mapping(node)
 
-    def operand(self, node, wrap: bool) -> None:
-        self.write("(" if wrap else "")
-        self.expression(node)
-        self.write(")" if wrap else "")
-
-    def binary(self, node: ast.BinaryOp) -> None:
+    def binary(self, node: ast.BinaryOp) -> list:
         strength = _PRECEDENCE[node.op]
         left, right = precedence(node.left), precedence(node.right)
         if node.op == "**":
@@ -355,57 +365,41 @@ class _Printer:
             wrap_left, wrap_right = left <= strength, right <= strength
         else:
             wrap_left, wrap_right = left < strength, right <= strength
-        self.operand(node.left, wrap_left)
-        self.write(f" {node.op} ")
-        self.operand(node.right, wrap_right)
+        return _wrapped(node.left, wrap_left) + [f" {node.op} "] + _wrapped(node.right, wrap_right)
 
-    def unary(self, node: ast.UnaryOp) -> None:
+    def unary(self, node: ast.UnaryOp) -> list:
         if node.op == "not":
-            self.write("not ")
-            self.operand(node.operand, precedence(node.operand) < _PRECEDENCE["not"])
-            return
+            return ["not "] + _wrapped(node.operand, precedence(node.operand) < _PRECEDENCE["not"])
         nested_sign = isinstance(node.operand, ast.UnaryOp) and node.operand.op != "not"
-        self.write(node.op + (" " if nested_sign else ""))  # `- -x`: no parentheses, no `--`
-        self.operand(node.operand, precedence(node.operand) < _PRECEDENCE["unary"])
+        sign = node.op + (" " if nested_sign else "")  # `- -x`: no parentheses, no `--`
+        return [sign] + _wrapped(node.operand, precedence(node.operand) < _PRECEDENCE["unary"])
 
-    def call(self, node: ast.Call) -> None:
-        self.write(node.function)
-        arguments = node.args + node.kwargs
-        self.sequence(
-            "(", arguments, ")", self.argument, _multiline(node), node.span.line, node.span.end_line
-        )
-
-    def argument(self, argument) -> None:
+    def argument(self, argument) -> list:
         if isinstance(argument, ast.Keyword):
-            self.write(f"{argument.name} = ")
-            argument = argument.value
-        self.expression(argument)
+            return [f"{argument.name} = ", argument.value]
+        return [argument]
 
-    def mapping(self, node: ast.Mapping) -> None:
+    def mapping(self, node: ast.Mapping) -> list:
         if not node.entries:
-            self.write("{}")
-        elif not _multiline(node):
-            self.write("{ ")
-            for index, entry in enumerate(node.entries):
-                self.write(", " if index else "")
-                self.section_element(entry)
-            self.write(" }")
-        else:
-            self.body("{", node.span, node.entries, self.section_element)
+            return ["{}"]
+        if not _multiline(node):
+            entries = [(self.section_element, entry) for entry in node.entries]
+            return ["{ ", *_separated(entries), " }"]
+        return self.body("{", node.span, node.entries, self.section_element)
 
-    def sequence(self, opening, items, closing, write_item, spread, open_line, close_line) -> None:
-        """``(a, b)`` on one line, or one item per line with trailing commas."""
+    def sequence(self, opening, items, closing, write_item, spread, open_line, close_line) -> list:
+        """``(a, b)`` on one line, or one item per line with trailing commas. ``write_item``
+        None: the items are expressions."""
+        written = list(items) if write_item is None else [(write_item, item) for item in items]
         if not spread or not items:
-            self.write(opening)
-            for index, item in enumerate(items):
-                self.write(", " if index else "")
-                write_item(item)
-            self.write(closing)
-            return
-        self.open(opening, open_line, items[0].span.line)
+            return [opening, *_separated(written), closing]
+        parts: list = [(self.open, opening, open_line, items[0].span.line)]
         for index, item in enumerate(items):
-            self.begin(item.span)
-            write_item(item)
-            self.write(",")
-            self.end(item.span, close_line, _next_start(items, index))
-        self.close(closing, close_line)
+            parts += [
+                (self.begin, item.span),
+                written[index],
+                ",",
+                (self.end, item.span, close_line, _next_start(items, index)),
+            ]
+        parts.append((self.close, closing, close_line))
+        return parts

@@ -202,10 +202,12 @@ def _check_layers(facts: Facts, backend: str, table, graphs: dict[str, ir.ModelG
 
 def _calls(module: ir.ModuleDef):
     """(layer or op name, origin) of everything a module calls."""
+    first_use: dict = {}  # attribute -> origin of the first statement calling it (one pass, not one per layer)
+    for statement in module.body:
+        first_use.setdefault(statement.attribute, statement.origin)
     for submodule in module.submodules:
         if isinstance(submodule, ir.Layer):
-            origin = next((s.origin for s in module.body if s.attribute == submodule.attribute), module.origin)
-            yield submodule.kind, origin
+            yield submodule.kind, first_use.get(submodule.attribute, module.origin)
     for statement in module.body:
         if statement.call == "op":
             yield statement.function, statement.origin

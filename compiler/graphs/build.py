@@ -43,14 +43,18 @@ class Program:
         self.instances: dict = {}  # instantiation key -> Built | None
         self.modules: dict[str, ir.ModuleDef] = {}
         self.class_names: set[str] = set()
+        self.next_index: dict[str, int] = {}  # class_name(): suffixes below it are taken
         self.stack: list[str] = []  # blocks being instantiated, for recursion
         self.scope_type = Scope
 
     def class_name(self, base: str) -> str:
-        name, index = base, 1
+        """``base``, else ``base2``, ``base3``... (the search resumes where the last ended)."""
+        index = self.next_index.get(base, 1)
+        name = f"{base}{index}" if index > 1 else base
         while name in self.class_names:
             index += 1
             name = f"{base}{index}"
+        self.next_index[base] = index
         self.class_names.add(name)
         return name
 
@@ -82,10 +86,41 @@ def build_models(modules: Sequence[ast.Module], constants: Mapping, diagnostics:
                 continue
             first[item.name] = item
             built = _build_model(program, item)
-            if built is not None:
+            if built is not None and _not_too_large(program, item, built):
                 graphs[item.name] = _graph(program, item.name, built)
     check_unused_blocks(program)
     return graphs
+
+
+MAX_MODULE_INSTANCES = 100_000  # layers, block instances and repetitions in one model
+
+
+def module_instances(modules: Mapping[str, ir.ModuleDef], class_name: str, counted: dict) -> int:
+    """How many sub-module instances a ``class_name`` holds, all levels down (what its
+    parameter names enumerate): nested repeats multiply. Each class is counted once."""
+    if class_name not in counted:
+        total = 0
+        for submodule in modules[class_name].submodules:
+            if isinstance(submodule, ir.Layer):
+                total += 1
+            elif isinstance(submodule, ir.Instance):
+                total += 1 + module_instances(modules, submodule.module, counted)
+            else:
+                total += submodule.count * (1 + module_instances(modules, submodule.module, counted))
+        counted[class_name] = total
+    return counted[class_name]
+
+
+def _not_too_large(program: Program, item, built: Built) -> bool:
+    """E0611 for a model whose nested repeats make more instances than MAX_MODULE_INSTANCES
+    (each repeat is within its own limit, but `repeat 2` nested 40 deep makes 2 ** 40)."""
+    count = module_instances(program.modules, built.class_name, {})
+    if count <= MAX_MODULE_INSTANCES:
+        return True
+    program.diagnostics.append(Diagnostic(
+        "E0611", f"model `{item.name}` has {count:,} layer, block and repetition instances, more than the limit of "
+        f"{MAX_MODULE_INSTANCES:,}", item.name_span, help="nested `repeat`s multiply: make the counts smaller"))
+    return False
 
 
 def _duplicate(kind: str, name: str, span, previous) -> Diagnostic:

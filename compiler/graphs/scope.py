@@ -16,7 +16,7 @@ from specc.compiler import ir
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.graphs.arithmetic import binary, unary
 from specc.compiler.graphs.blocks import lower_repeat
-from specc.compiler.graphs.calls import call
+from specc.compiler.graphs.calls import MAX_REPEAT, call
 from specc.compiler.vocabulary.shape_rules import TensorInfo
 from specc.compiler.graphs.values import (
     MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, describe, ir_type, origin,
@@ -37,6 +37,8 @@ class Scope:
         self.env: dict = {}
         self.roles: dict[str, str] = {}  # input, hyper, dim, loop, local
         self.used: set[str] = set()
+        self.next_suffix: dict[str, int] = {}  # fresh(): suffixes below it are all taken
+        self.loop_runs = 1  # how many times the enclosing `for` loops run what is being lowered
         self.counters: dict[str, int] = {}
         self.submodules: list = []
         self.body: list[ir.Statement] = []
@@ -60,11 +62,16 @@ class Scope:
             scope = scope.parent
 
     def fresh(self, base: str) -> str:
-        """A value name not used yet in this scope: ``base``, ``base_1``, ``base_2``..."""
-        name, index = base, 0
+        """A value name not used yet in this scope: ``base``, ``base_1``, ``base_2``...
+
+        Names are never released, so the search for ``base`` resumes where the last one
+        ended: a graph that assigns ``h`` n times costs n steps, not n * n / 2."""
+        index = self.next_suffix.get(base, 0)
+        name = f"{base}_{index}" if index else base
         while name in self.used or name in _AVOID:
             index += 1
             name = f"{base}_{index}"
+        self.next_suffix[base] = index
         self.used.add(name)
         return name
 
@@ -219,13 +226,23 @@ class Scope:
             raise GraphError("E0612", f"`for` needs a list known at compile time, got {describe(iterable)}",
                              statement.iterable.span)
         if self.role(statement.variable) in ("hyper", "dim", "input"):
-            raise GraphError("E0605", f"the loop variable `{statement.variable}` hides a {self.role(statement.variable)} "
+            hidden = {"hyper": "a hyperparameter", "dim": "a dimension", "input": "an input"}[self.role(statement.variable)]
+            raise GraphError("E0605", f"the loop variable `{statement.variable}` hides {hidden} "
                              "of the same name", statement.span)
+        items = iterable.items if isinstance(iterable, TensorList) else iterable
+        enclosing = self.loop_runs
+        if enclosing * len(items) > MAX_REPEAT:
+            raise GraphError("E0611", f"nested `for` loops run this body {enclosing * len(items):,} times, more than "
+                             f"the limit of {MAX_REPEAT:,}", statement.span, "a `for` is unrolled: use `repeat` for many copies")
         previous = (self.env.get(statement.variable, MISSING), self.roles.get(statement.variable))
-        for item in iterable.items if isinstance(iterable, TensorList) else iterable:
-            self.env[statement.variable] = item
-            self.roles[statement.variable] = "loop"
-            self.lower(statement.body)
+        self.loop_runs = enclosing * len(items)
+        try:
+            for item in items:
+                self.env[statement.variable] = item
+                self.roles[statement.variable] = "loop"
+                self.lower(statement.body)
+        finally:
+            self.loop_runs = enclosing
         if previous[0] is MISSING:
             self.env.pop(statement.variable, None)
             self.roles.pop(statement.variable, None)
