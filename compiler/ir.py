@@ -244,6 +244,7 @@ class TrainPlan:
     callbacks: tuple[Component, ...]
     val_check_interval: float | None = None  # fraction of an epoch between evaluations
     penalties: tuple[Component, ...] = ()  # l2(prefix, weight) added to the training loss
+    parallel: str = "replicated"  # replicated | sharded: parameters and optimizer state over the data axis
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,7 @@ class Lowering:
             grad_clip=values["grad_clip"],
             grad_clip_mode=values["grad_clip_mode"],
             accumulate=values["accumulate"],
+            parallel=values["parallel"],
             ema=values["ema"],
             freeze=tuple(values["freeze"]),
             warm_start=values["warm_start"],
@@ -194,14 +195,21 @@ class Lowering:
 
 
 def spec_hash(sources: dict[str, str], overrides) -> str:
+    """sha256 of every file's name and text and of the overrides. A file name (or an
+    override from the command line) that was not UTF-8 holds lone surrogates; it is hashed
+    as its original bytes (``surrogateescape``), so every name has a hash."""
     digest = hashlib.sha256()
     for file in sorted(sources):
         if file == "--set":
             continue
-        digest.update(file.encode() + b"\0" + sources[file].encode() + b"\0")
+        digest.update(_bytes(file) + b"\0" + _bytes(sources[file]) + b"\0")
     for override in overrides:
-        digest.update(b"--set\0" + override.encode() + b"\0")
+        digest.update(b"--set\0" + _bytes(override) + b"\0")
     return digest.hexdigest()
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
 
 
 def lower(

@@ -15,6 +15,30 @@ BACKEND_NAMES = ("jax", "lightning", "mlx")
 """The backends, in order: the one list every other part of specc reads (the vocabulary, the
 checker, the CLI, the checkpoint loader). Each name has a table module here."""
 
+BACKEND_ALIASES = {
+    "torch": "lightning",
+    "pytorch": "lightning",
+    "pytorch_lightning": "lightning",
+    "pytorch-lightning": "lightning",
+    "pl": "lightning",
+    "flax": "jax",
+}
+"""Names people type for a backend (the framework rather than the backend): the CLI suggests
+the backend (``--backend torch``: "did you mean `lightning`?")."""
+
+
+def suggested_backend(name: str, choices=BACKEND_NAMES) -> str | None:
+    """The choice a mistyped backend ``name`` most likely means: itself lower-cased, its
+    alias (``pytorch`` -> ``lightning``; ``torch`` when ``choices`` has it, as the checkpoint
+    loader's do), or None."""
+    lowered = name.strip().lower()
+    for candidate in (lowered, BACKEND_ALIASES.get(lowered)):
+        if candidate in choices:
+            return candidate
+    if lowered in BACKEND_ALIASES and "torch" in choices and BACKEND_ALIASES[lowered] == "lightning":
+        return "torch"
+    return None
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -168,5 +192,9 @@ ADVERSARIAL_EMA = Refusal("adversarial", ("train", "ema"), "EMA of weights (trai
 ADVERSARIAL_ACCUMULATE = Refusal(
     "adversarial", ("train", "accumulate"), "gradient accumulation (train.accumulate > 1)", lambda value: (value or 1) > 1
 )
+# parameters and optimizer state sharded along the data axis: built on JAX's main template only
+SHARDED_STATE = "sharded parameters and optimizer state (train.parallel = sharded)"
+SHARDED = Refusal(None, ("train", "parallel"), SHARDED_STATE, lambda value: value == "sharded")
+ADVERSARIAL_SHARDED = Refusal("adversarial", ("train", "parallel"), SHARDED_STATE, lambda value: value == "sharded")
 # every script keeps the `last` pointer: `last = false` is not rendered by any template yet
 CHECKPOINT_LAST = Refusal(None, ("train", "checkpoint", "last"), "checkpoint.last = false", lambda value: value is False)

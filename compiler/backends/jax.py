@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, epoch_key_refusals
+from specc.compiler.backends import (
+    ADVERSARIAL_ACCUMULATE,
+    ADVERSARIAL_EMA,
+    ADVERSARIAL_SHARDED,
+    CHECKPOINT_LAST,
+    Backend,
+    epoch_key_refusals,
+)
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
+    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, ADVERSARIAL_SHARDED, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
     discriminator_outputs=2,  # the adversarial loop splits them into (logits, features)
     name="jax",
     template="jax/train.py.j2",

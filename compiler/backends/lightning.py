@@ -11,7 +11,7 @@ refused by :func:`context` with a message.
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, Refusal
+from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, SHARDED, Backend, Refusal
 
 
 BACKEND = Backend(
@@ -20,6 +20,7 @@ BACKEND = Backend(
         ADVERSARIAL_ACCUMULATE,
         Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
         CHECKPOINT_LAST,
+        SHARDED,  # Lightning's fsdp strategy is not wired yet
     ),
     name="lightning",
     template="lightning/train.py.j2",

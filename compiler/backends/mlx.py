@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_EMA, CHECKPOINT_LAST, Backend, epoch_key_refusals
+from specc.compiler.backends import ADVERSARIAL_EMA, CHECKPOINT_LAST, SHARDED, Backend, epoch_key_refusals
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
+    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST, SHARDED),
     name="mlx",
     template="mlx/train.py.j2",
     # the framework imports of every script (compiler/emit/mlx.py adds numpy, tree_map and

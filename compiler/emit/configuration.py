@@ -29,6 +29,18 @@ def plain(value):
     return value
 
 
+# schedule arguments a script leaves out at the runtime's default (so that specs that do
+# not write them render as before)
+SCHEDULE_DEFAULTS_LEFT_OUT = {"warmup_from": "one"}
+
+
+def schedule_arguments(schedule) -> dict:
+    """A schedule's arguments as a dict (empty for none), without the arguments at the
+    runtime's default that scripts leave out (``SCHEDULE_DEFAULTS_LEFT_OUT``)."""
+    arguments = (plain(schedule.arguments) or {}) if schedule is not None else {}
+    return {name: value for name, value in arguments.items() if SCHEDULE_DEFAULTS_LEFT_OUT.get(name, ...) != value}
+
+
 def plain_arguments(component) -> dict:
     """A component's arguments as a dict (empty when it has none)."""
     return plain(component.arguments) or {}

@@ -20,6 +20,7 @@ from specc.compiler.emit.calls import (
     early_stopping_call,
     literal_keywords,
 )
+from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import (
     ConfigurationBlock,
     entry,
@@ -63,7 +64,7 @@ DEFAULT_TRAIN_VALUES = ["loss", "grad_norm"]
 # schedule kind -> the argument defaulting to the optimizer's lr
 SCHEDULE_LR = {"constant": "lr", "warmup_cosine": "peak", "warmup_linear": "peak", "step": "initial", "exponential": "initial"}
 # the order of each schedule's arguments (the runtime's signature)
-SCHEDULE_ORDER = ("lr", "initial", "peak", "warmup", "total", "step_size", "gamma", "decay_rate", "min_ratio")
+SCHEDULE_ORDER = ("lr", "initial", "peak", "warmup", "total", "step_size", "gamma", "decay_rate", "min_ratio", "warmup_from")
 # schedule arguments whose configuration name would be ambiguous
 SCHEDULE_NAMES = {"total": "schedule_total", "gamma": "schedule_gamma", "lr": "schedule_lr"}
 
@@ -155,7 +156,7 @@ def optimizer_code(
     schedule_key = key.replace("optimizer", "schedule", 1)
     schedule = plan.schedule
     schedule_kind = schedule.kind if schedule is not None else "constant"
-    schedule_arguments = (plain(schedule.arguments) or {}) if schedule is not None else {}
+    schedule_arguments = configuration.schedule_arguments(schedule)
     lr_name = SCHEDULE_LR[schedule_kind]
     schedule_values = {}
     for name, value in schedule_arguments.items():
@@ -440,6 +441,7 @@ def jax_fields(program, views: dict) -> dict:
     objective, evaluation = views["objective"], views["evaluation"]
     fields = {
         "bf16": program.train.precision == "bf16",
+        "sharded": program.train.parallel == "sharded",
         "objective": objective,
         "data": data_code(settings, program, objective),
         "train": training_code(settings, program),

@@ -23,6 +23,7 @@ from specc.compiler.emit.calls import (
     velocity_h,
     velocity_signature,
 )
+from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import (
     ConfigurationBlock,
     entry,
@@ -65,8 +66,8 @@ OPTIMIZERS = {
 }
 # schedule kind -> its arguments in the order of ``specc.runtime.torch.schedules.<kind>``
 SCHEDULES = {
-    "warmup_cosine": ("peak", "warmup", "total", "min_ratio"),
-    "warmup_linear": ("peak", "warmup", "total"),
+    "warmup_cosine": ("peak", "warmup", "total", "min_ratio", "warmup_from"),
+    "warmup_linear": ("peak", "warmup", "total", "warmup_from"),
     "step": ("initial", "step_size", "gamma"),
     "exponential": ("initial", "decay_rate"),
 }
@@ -202,7 +203,7 @@ def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -
         if schedule.kind not in SCHEDULES:
             raise EmitError(f"schedule {schedule.kind!r} has no lightning rendering")
         schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
-        values = plain(schedule.arguments) or {}
+        values = configuration.schedule_arguments(schedule)
         pairs = []
         for name in SCHEDULES[schedule.kind]:
             origin = settings.origin(f"{schedule_key}.{name}")

@@ -23,6 +23,7 @@ from specc.compiler.emit.calls import (
     velocity_h,
     velocity_signature,
 )
+from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import (
     ConfigurationBlock,
     plain,
@@ -174,7 +175,7 @@ def schedule_call(plan, config: Config, group: str, total: str, lr: str, prefix:
     initial value defaults to the optimizer's lr, ``total`` to the run's total steps."""
     section = "schedule" if not plan.name else f"schedule.{plan.name}"
     schedule = plan.schedule
-    arguments = (plain(schedule.arguments) or {}) if schedule is not None else {}
+    arguments = configuration.schedule_arguments(schedule)
     if schedule is None or schedule.kind == "constant":
         value = arguments.get("lr")
         if value is not None and is_set(config.origin(f"{section}.lr")):

@@ -89,6 +89,14 @@ TRAIN_KEYS = (
     parameter("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
     parameter("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
     parameter("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
+    parameter(
+        "parallel",
+        "enum",
+        "replicated",
+        "state of a data-parallel run (--devices N): replicated on every device, or sharded along the "
+        "data axis (JAX; docs/distributed.md)",
+        choices=("replicated", "sharded"),
+    ),
     parameter("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
     parameter("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
     parameter("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),

@@ -9,6 +9,10 @@ resuming from ``state_dict()`` reproduces the uninterrupted run exactly. ``strea
 defaults to the split's index (train 0, val 1, test 2), so evaluation never draws from
 training's generators.
 
+Sources that draw (``streams.TokenStream``: random windows of a token stream, with
+replacement) are asked for each training batch with ``default_rng([seed, stream, e, b, 2])``
+instead of being indexed by the epoch's order; evaluation indexes their fixed windows.
+
 Data transforms (``transforms``: normalize, clip, random gain, ...; see ``transforms.py``)
 run first, on the batch as the source returns it, with their own generator
 ``default_rng([seed, stream, e, b, 1])``; then ``transform`` (the objective's draws) with
@@ -27,6 +31,14 @@ Workers (the data section's loader keys, ``loader_options``):
   passes) instead of starting one per pass; ``close()`` stops it.
 - ``pin_memory``: recorded for the backend (Lightning's DataLoader pins the tensors it
   makes from the numpy batch when CUDA is used); the numpy batches themselves do not change.
+
+Data parallel (``shard(rank, ranks)``): ``batch_size`` stays the global batch. Each rank
+draws the whole global batch (same order, same transforms and objective draws, which are
+keyed by the global batch) and keeps its rows ``[n * rank // ranks, n * (rank + 1) // ranks)``
+(``specc.runtime.training.distributed.shard_batch``), so the ranks' rows in rank order are
+exactly the single-process batch. A training batch must divide evenly by ``ranks``; an
+evaluation batch need not (shards differ by one row at most, none is padded, so every
+example is evaluated exactly once).
 """
 
 from __future__ import annotations
@@ -39,8 +51,10 @@ import numpy as np
 from specc.runtime import checks
 from specc.runtime.data.sources import SPLITS
 from specc.runtime.data.transforms import apply_transforms, build_transforms, parse_transform
+from specc.runtime.training.distributed import batch_rows, check_divisible, shard_batch
 
 TRANSFORM_STREAM = 1  # last entry of the data transforms' generator key
+WINDOW_STREAM = 2  # last entry of the random windows' generator key (streams.py)
 
 
 class Loader:
@@ -78,16 +92,29 @@ class Loader:
         self._executor = None
         self.stream = SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
-        if self.drop_last and self.size < self.batch_size:
+        if self.drop_last and self.size < self.batch_size and not self.draws_windows:
             raise ValueError(
                 f"Loader: the {split} split has {self.size} examples, fewer than batch_size = {self.batch_size} "
                 "(with drop_last every batch must be full)"
             )
         self.epoch, self.batch_index = 0, 0
+        self.rank, self.ranks = 0, 1
+
+    def shard(self, rank: int, ranks: int) -> "Loader":
+        """Hand out rank ``rank``'s rows (of ``ranks``) of every batch; returns the loader."""
+        if not 0 <= int(rank) < int(ranks):
+            raise ValueError(f"Loader: rank must be in [0, {ranks}), got {rank}")
+        if self.drop_last:  # training: every rank's part of a step has the same size
+            check_divisible(self.batch_size, int(ranks))
+        self.rank, self.ranks = int(rank), int(ranks)
+        return self
 
     @property
     def batches_per_epoch(self) -> int:
-        """``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``."""
+        """``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``; at least 1 for
+        a source that draws (its windows are drawn with replacement, each batch full)."""
+        if self.draws_windows:
+            return max(1, self.size // self.batch_size)
         return self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
 
     def __len__(self) -> int:
@@ -95,7 +122,7 @@ class Loader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The example order of an epoch: ``default_rng([seed, epoch]).permutation(n)``."""
-        if not self.shuffle:
+        if not self.shuffle or self.draws_windows:
             return np.arange(self.size)
         return np.random.default_rng([self.seed, int(epoch)]).permutation(self.size)
 
@@ -103,21 +130,35 @@ class Loader:
         """The generator of one batch: ``default_rng([seed, stream, epoch, batch_index])``."""
         return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index)])
 
+    @property
+    def draws_windows(self) -> bool:
+        """A shuffled loader over a source that draws its batches (``draw``: the random
+        windows of ``streams.TokenStream``) asks it for each batch instead of indexing."""
+        return self.shuffle and hasattr(self.source, "draw")
+
+    def window_generator(self, epoch: int, batch_index: int) -> np.random.Generator:
+        """The window draws' generator: ``default_rng([seed, stream, epoch, batch_index, 2])``."""
+        return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index), WINDOW_STREAM])
+
     def transform_generator(self, epoch: int, batch_index: int) -> np.random.Generator:
         """The data transforms' generator: ``default_rng([seed, stream, epoch, batch_index, 1])``."""
         return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index), TRANSFORM_STREAM])
 
     def batch(self, epoch: int, batch_index: int, order: np.ndarray | None = None) -> dict:
         """Batch ``batch_index`` of ``epoch``, transformed: a pure function of its arguments."""
-        order = self.order(epoch) if order is None else order
-        batch = self.source.get(self.split, order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size])
+        if self.draws_windows:
+            batch = self.source.draw(self.split, self.batch_size, self.window_generator(epoch, batch_index))
+        else:
+            order = self.order(epoch) if order is None else order
+            rows = order[batch_index * self.batch_size : (batch_index + 1) * self.batch_size]
+            batch = self.source.get(self.split, rows)
         if self.data_transforms:
             batch = apply_transforms(self.data_transforms, batch, self.transform_generator(epoch, batch_index))
         if self.transforms:
             generator = self.generator(epoch, batch_index)
             for transform in self.transforms:
                 batch = transform(batch, generator)
-        return batch
+        return shard_batch(batch, self.rank, self.ranks)
 
     @property
     def lookahead(self) -> int:
@@ -142,6 +183,12 @@ class Loader:
 
     def epoch_batches(self, epoch: int, start: int = 0):
         """Yield batches ``start, start + 1, ...`` of ``epoch`` (prefetched); no state changes."""
+        batches = self._prefetched(epoch, start)
+        if self.ranks > 1:  # a rank's share of a short evaluation batch may be empty: skipped
+            batches = (batch for batch in batches if batch_rows(batch))
+        yield from batches
+
+    def _prefetched(self, epoch: int, start: int):
         order = self.order(epoch)
         count = self.batches_per_epoch
         if self.lookahead == 0:

@@ -15,7 +15,7 @@ import numpy as np
 from flax import nnx
 
 from specc.runtime import checks
-from specc.runtime.training import failures
+from specc.runtime.training import failures, size
 
 
 def _flat_parameters(model):
@@ -55,6 +55,18 @@ def parameter_count(model) -> int:
     return int(
         np.sum([variable[...].size for variable in flat.values()], dtype=np.int64)
     )
+
+
+def print_size(model, freeze=()):
+    """Print the model's parameter count, total and trainable (``freeze`` prefixes), at
+    start-up as nanoGPT does (``training.size``); ``model`` may be ``{name: model}``.
+    Returns ``model``."""
+    sizes = {}
+    for prefix, network in size.named_models(model).items():
+        _, flat = _flat_parameters(network)
+        sizes.update({f"{prefix}.{name}" if prefix else name: variable[...].size for name, variable in flat.items()})
+    size.print_size(sizes, freeze)
+    return model
 
 
 def seed_dropout(model, seed: int) -> None:

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 
 from specc.runtime.training import failures
+from specc.runtime.training.distributed import check_divisible
 from specc.runtime.training.tree import under_prefix
 
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
@@ -108,6 +109,78 @@ def select_device(name: str | None) -> None:
             jax.devices()
         except RuntimeError as error:
             raise SystemExit(f"--device {name!r} is not available to JAX: {error}") from error
+
+
+class DataParallel:
+    """``--devices N`` in one process: a ``jax.sharding.Mesh`` with one axis ``data`` over the
+    first N local devices. ``shard(batch)`` places the global batch split along it; the
+    parameters and optimizer state stay replicated (jit puts them on every device of the
+    mesh), so the jitted step's mean loss is the global batch's and jit averages the
+    gradients. With one device ``shard`` returns the numpy batch unchanged.
+
+    ``sharded`` (``train.parallel = sharded``): ``place(tree)`` splits every array of the
+    parameters / optimizer state whose first axis divides by N along the mesh (the others,
+    scalars included, stay replicated); jit gathers what each computation needs, so the
+    numbers are the replicated mode's while each device holds about 1/N of the state."""
+
+    AXIS = "data"
+
+    def __init__(self, devices: int = 1, sharded: bool = False):
+        self.sharded = bool(sharded)
+        available = jax.local_devices()
+        if devices > len(available):
+            hint = f"; on CPU: XLA_FLAGS=--xla_force_host_platform_device_count={devices}"
+            raise SystemExit(
+                f"--devices {devices}: JAX sees {len(available)} local {available[0].platform} device(s)"
+                + (hint if available[0].platform == "cpu" else "")
+            )
+        self.devices = devices
+        self.mesh = jax.sharding.Mesh(np.array(available[:devices]), (self.AXIS,)) if devices > 1 else None
+
+    def place(self, tree):
+        """``tree`` sharded along its arrays' first axis (``sharded`` and N > 1), else unchanged."""
+        if self.mesh is None or not self.sharded:
+            return tree
+        replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+
+        def put(value):
+            divisible = np.ndim(value) >= 1 and np.shape(value)[0] % self.devices == 0
+            return jax.device_put(value, self.sharding(0) if divisible else replicated)
+
+        return jax.tree_util.tree_map(put, tree)
+
+    def sharding(self, axis: int = 0):
+        """Split along ``axis`` over the mesh (every other axis replicated)."""
+        spec = jax.sharding.PartitionSpec(*([None] * axis), self.AXIS)
+        return jax.sharding.NamedSharding(self.mesh, spec)
+
+    def shard(self, batch: dict, axis: int = 0) -> dict:
+        """The global batch split along ``axis`` (1 for stacked micro-batches) over the mesh."""
+        if self.mesh is None:
+            return batch
+        rows = next(np.shape(value)[axis] for value in batch.values() if np.ndim(value) > axis)
+        try:
+            check_divisible(rows, self.devices)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+        replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        return {
+            name: jax.device_put(value, self.sharding(axis) if np.ndim(value) > axis else replicated)
+            for name, value in batch.items()
+        }
+
+
+def data_parallel(arguments, sharded: bool = False) -> DataParallel:
+    """``--device`` (the platform), then ``--devices`` (local devices of one process);
+    ``sharded``: parameters and optimizer state split along the data axis (``DataParallel``).
+    ``--num-nodes`` above 1 (multi-host ``jax.distributed``) is not built yet: refused."""
+    select_device(arguments.device)
+    if getattr(arguments, "num_nodes", 1) > 1:
+        raise SystemExit(
+            f"--num-nodes {arguments.num_nodes}: multi-host JAX (jax.distributed) is not built yet; "
+            "see docs/distributed.md"
+        )
+    return DataParallel(getattr(arguments, "devices", None) or 1, sharded)
 
 
 def stop_if_not_finite(bad_step, log, run_dir) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 from specc.runtime import checks
-from specc.runtime.training import failures
+from specc.runtime.training import failures, size
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
@@ -50,6 +50,18 @@ def parameter_count(model) -> int:
             dtype=np.int64,
         )
     )
+
+
+def print_size(model, freeze=()):
+    """Print the model's parameter count, total and trainable (``freeze`` prefixes), at
+    start-up as nanoGPT does (``training.size``); ``model`` may be ``{name: model}``.
+    Returns ``model``."""
+    sizes = {}
+    for prefix, network in size.named_models(model).items():
+        flat = tree_flatten(network.parameters())
+        sizes.update({f"{prefix}.{name}" if prefix else name: array.size for name, array in flat})
+    size.print_size(sizes, freeze)
+    return model
 
 
 def seed_dropout(model, seed: int) -> None:

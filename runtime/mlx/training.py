@@ -84,7 +84,45 @@ def averaged_gradients(value_and_grad, micro_batches):
     if count > 1:
         gradient_total = tree_map(lambda value: value / count, gradient_total)
         totals = {name: value / count for name, value in totals.items()}
-    return totals, gradient_total
+    return across_ranks(totals), across_ranks(gradient_total)
+
+
+def across_ranks(tree):
+    """The mean over the data-parallel ranks (``mx.distributed.all_sum / size``) of every
+    array of ``tree``; unchanged in a single process. Each rank holds an equal share of the
+    global batch, so the mean of the ranks' means is the global batch's mean."""
+    group = mx.distributed.init()
+    if group.size() == 1:
+        return tree
+    return tree_map(lambda value: mx.distributed.all_sum(value, group=group) / group.size(), tree)
+
+
+def data_parallel(arguments, *loaders):
+    """The processes ``mlx.launch`` started (one per device; a single process otherwise):
+    each loader hands out this rank's rows of every global batch. ``--devices`` /
+    ``--num-nodes``, when given, must agree with the number of launched processes."""
+    group = mx.distributed.init()
+    wanted = (arguments.devices or 1) * arguments.num_nodes
+    if (arguments.devices is not None or arguments.num_nodes > 1) and wanted != group.size():
+        raise SystemExit(
+            f"--devices {arguments.devices or 1} --num-nodes {arguments.num_nodes}: MLX runs one process per "
+            f"device and {group.size()} were launched; start {wanted} with mlx.launch -n {wanted} (see docs/distributed.md)"
+        )
+    for loader in loaders:
+        loader.shard(group.rank(), group.size())
+    return group
+
+
+def reduced_means(totals: dict, rows: int) -> dict:
+    """``{name: sum over ranks of totals[name] / sum over ranks of rows}``: per-example means
+    of an evaluation whose examples are split over the data-parallel ranks (each once)."""
+    group = mx.distributed.init()
+    if group.size() > 1:
+        names = sorted(totals)
+        local = mx.array([float(rows)] + [float(totals[name]) for name in names], mx.float64)
+        summed = mx.distributed.all_sum(local, group=group, stream=mx.cpu).tolist()  # float64: CPU
+        rows, totals = float(summed[0]), {name: float(summed[index + 1]) for index, name in enumerate(names)}
+    return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
 def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm", grad_norm=True):

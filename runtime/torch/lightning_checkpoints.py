@@ -214,7 +214,7 @@ def _encode(value, path: str, arrays: dict, root: str | None = None):
         return {"__path__": _relative(value, root)}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
-    raise TypeError(f"SpeccCheckpointIO: cannot store a {type(value).__name__} at {path!r}")
+    raise TypeError(f"SpeccCheckpointIO: cannot store a value of type {type(value).__name__} at {path!r}")
 
 
 def _decode(data, arrays: dict, root: str | None = None):

@@ -115,6 +115,18 @@ class NumpyDataModule(pl.LightningDataModule):
             FixedPass(self.loaders["test"]), batch_size=None, num_workers=0, generator=torch.Generator()
         )
 
+    def setup(self, stage: str) -> None:
+        """In a data-parallel run (``ddp``), each rank hands out its rows of every global batch
+        (``Loader.shard``): the ranks' rows of step s are the single-process batch of step s."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return
+        try:
+            for loader in self.loaders.values():
+                loader.shard(trainer.global_rank, trainer.world_size)
+        except ValueError as error:
+            raise SystemExit(str(error)) from None
+
     def on_before_batch_transfer(self, batch, dataloader_idx: int):
         if self.trainer is not None and self.trainer.training:
             self.train_stream.consume()

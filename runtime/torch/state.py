@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from specc.runtime import checks
-from specc.runtime.training import failures
+from specc.runtime.training import failures, size
 
 
 def state_dict(model) -> dict[str, np.ndarray]:
@@ -43,6 +43,19 @@ def parameter_count(model) -> int:
     return int(
         np.sum([parameter.numel() for parameter in model.parameters()], dtype=np.int64)
     )
+
+
+def print_size(model, freeze=()):
+    """Print the model's parameter count, total and trainable (``freeze`` prefixes), at
+    start-up as nanoGPT does (``training.size``); ``model`` may be ``{name: model}``.
+    Returns ``model``."""
+    sizes = {}
+    for prefix, network in size.named_models(model).items():
+        sizes.update(
+            {f"{prefix}.{name}" if prefix else name: parameter.numel() for name, parameter in network.named_parameters()}
+        )
+    size.print_size(sizes, freeze)
+    return model
 
 
 def seed_dropout(model, seed: int) -> None:

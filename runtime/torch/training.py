@@ -6,6 +6,8 @@ Defined here:
 - ``lightning_precision``: the spec's precision as a Trainer ``precision``; fp16 on CPU is
   refused (Lightning would silently switch to bf16); ``accelerator_for``: ``--device`` as
   a Lightning accelerator;
+- ``prepare_process``: torch's thread count from the cores this process may use
+  (``threads``) and no framework output a user cannot act on (``quiet``);
 - ``RunningSums``: on-device sums of per-step values for the means of each log row;
   ``note_non_finite`` / ``check_finite``: the first non-finite loss, noted on the device.
 
@@ -49,6 +51,7 @@ __all__ = [
     "lightning_precision",
     "note_non_finite",
     "parameter_penalty",
+    "prepare_process",
 ]
 
 # ----------------------------------------------------------------------------- optimizers
@@ -107,11 +110,31 @@ def lightning_precision(precision: str, accelerator: str) -> str:
     return PRECISIONS[precision]
 
 
+def prepare_process() -> None:
+    """What a script sets up before torch and Lightning do any work: the thread count
+    (``threads.use_available_cores``: the cores available to the process, unless
+    ``OMP_NUM_THREADS`` is set) and the filters of framework noise (``quiet``)."""
+    from specc.runtime.torch.quiet import silence_framework_noise
+    from specc.runtime.torch.threads import use_available_cores
+
+    use_available_cores()
+    silence_framework_noise()
+
+
 def accelerator_for(device: str | None) -> str:
     """``--device`` (``cpu``, ``cuda``, ``gpu``, ``mps``; default cpu) as a Lightning accelerator."""
     name = (device or "cpu").split(":")[0]
     checks.check_choice("--device", "device", name, ("cpu", "cuda", "gpu", "mps"))
     return "gpu" if name == "cuda" else name
+
+
+def placement(arguments) -> dict:
+    """The Trainer's ``devices``, ``num_nodes`` and ``strategy`` from ``--devices`` /
+    ``--num-nodes``: one device runs as before; several run Lightning's ``ddp`` (gloo on the
+    CPU, NCCL on GPUs), launched by Lightning itself, ``torchrun`` or SLURM. The data module
+    hands each rank its rows of the global batch (``NumpyDataModule.setup``)."""
+    devices, nodes = arguments.devices or 1, getattr(arguments, "num_nodes", 1) or 1
+    return {"devices": devices, "num_nodes": nodes, "strategy": "ddp" if devices * nodes > 1 else "auto"}
 
 
 # ----------------------------------------------------------------------------- logging

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load, save
 
-import specc
+from specc.runtime.training.distributed import is_main_process
 from specc.runtime.training.failures import DamagedCheckpoint, NamedArrays, storage_failure
+from specc.runtime.training.version import installed_version
 
 CHECKPOINTS = "checkpoints"
 LAST = "last"
@@ -120,9 +121,12 @@ def write_checkpoint(
     ``manifest`` gets ``step``, ``specc_version``, ``parameter_names`` and ``checksums``
     (sha256 of each array file) filled in. An ``OSError`` (disk full, read-only) removes
     the partial folder, leaves ``last`` where it was and raises a ``RunError`` saying so.
+    In a data-parallel run only the main process writes (the state is replicated).
     """
     root = Path(run_dir) / CHECKPOINTS
     name = checkpoint_name(filename, step, manifest.get("epoch") or 0, manifest.get("metrics"))
+    if not is_main_process():
+        return root / name
     temporary = root / f"{TEMPORARY_PREFIX}{name}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -148,7 +152,7 @@ def _write_folder(root: Path, temporary: Path, name: str, step: int, model: dict
     }
     full_manifest = dict(manifest)
     full_manifest.update(
-        step=int(step), specc_version=specc.__version__, parameter_names=sorted(model_arrays), checksums=checksums
+        step=int(step), specc_version=installed_version(), parameter_names=sorted(model_arrays), checksums=checksums
     )
     with open(temporary / MANIFEST, "w", encoding="utf-8") as handle:
         json.dump(full_manifest, handle, indent=2, sort_keys=True, default=_json_default)
@@ -320,8 +324,11 @@ def retained(entries: list[tuple[int, float | None]], keep: int, mode: str) -> s
 
 
 def prune_checkpoints(run_dir, keep: int, monitor: str | None, mode: str) -> list[Path]:
-    """Delete checkpoints outside top-``keep`` by ``monitor`` (plus last); return the kept."""
+    """Delete checkpoints outside top-``keep`` by ``monitor`` (plus last); return the kept.
+    Only the main process of a data-parallel run deletes."""
     directories = list_checkpoints(run_dir)
+    if not is_main_process():
+        return directories
     entries = []
     for directory in directories:
         manifest = read_manifest(directory)

@@ -67,9 +67,17 @@ def storage_failure(error: OSError, action: str, kept: str = "") -> RunError:
 
 
 def run_main(main, argv=None) -> None:
-    """Call ``main(argv)``; a ``RunError`` ends the process with its message and status 1."""
+    """Call ``main(argv)``; a ``RunError`` ends the process with its message and status 1.
+    Whatever ends the run early (a message, Ctrl-C, a traceback) starts on a line of its own,
+    below the progress bar."""
+    from specc.runtime.training.progress import finish
+
     try:
         main(argv)
     except RunError as error:
+        finish()
         sys.stdout.flush()
         sys.exit(f"{error}")
+    except BaseException:
+        finish()
+        raise

@@ -25,6 +25,8 @@ import time
 import uuid
 from pathlib import Path
 
+from specc.runtime.training.distributed import is_main_process
+
 
 def _require(module: str, kind: str, install: str):
     """``import module`` or stop the script with the pip command that installs it."""
@@ -163,8 +165,9 @@ def _kind_and_arguments(item) -> tuple[str, dict]:
 def make_loggers(kinds, run_dir, arguments_by_kind=None) -> list:
     """Loggers other than csv (which is always on); unknown kinds are a ValueError; a kind
     whose package is missing is a SystemExit naming it. ``arguments_by_kind`` maps a kind to
-    its keyword arguments (the spec's ``wandb(project = "x")``)."""
-    made = []
+    its keyword arguments (the spec's ``wandb(project = "x")``). In a data-parallel run only
+    the main process (rank 0) makes them: elsewhere the list is empty."""
+    made, main = [], is_main_process()
     for item in kinds:
         kind, arguments = _kind_and_arguments(item)
         arguments = {**(arguments_by_kind or {}).get(kind, {}), **arguments}
@@ -172,7 +175,8 @@ def make_loggers(kinds, run_dir, arguments_by_kind=None) -> list:
             continue
         if kind not in LOGGERS:
             raise ValueError(f"logger {kind!r} is not available in this runtime; available: csv, {', '.join(LOGGERS)}")
-        made.append(LOGGERS[kind](run_dir, **arguments))
+        if main:
+            made.append(LOGGERS[kind](run_dir, **arguments))
     return made
 
 

@@ -16,7 +16,9 @@ import os
 import time
 from pathlib import Path
 
+from specc.runtime.training.distributed import is_main_process
 from specc.runtime.training.failures import storage_failure
+from specc.runtime.training.progress import print_line
 
 HEADER = ("step", "epoch", "split", "name", "value", "time")
 SPLITS = ("train", "val", "test")
@@ -35,6 +37,7 @@ class MetricsLog:
 
     ``echo`` (a text stream, e.g. ``sys.stdout``) also prints one line per group of rows,
     ``step 200 val: accuracy 0.9554, loss 0.1457``, so a run shows what it logs.
+    In a data-parallel run only the main process (rank 0) writes: elsewhere it is inert.
     """
 
     def __init__(self, path, resume_step: int | None = None, start_time: float | None = None, echo=None):
@@ -42,6 +45,11 @@ class MetricsLog:
         self.echo = echo
         self.start_time = time.time() if start_time is None else start_time
         self.time_offset = 0.0
+        self.inert = not is_main_process()
+        if self.inert:
+            self.file = open(os.devnull, "w", encoding="utf-8")
+            self.writer, self.echo = csv.writer(self.file, lineterminator="\n"), None
+            return
         kept = self._kept_rows(resume_step) if resume_step is not None else []
         if kept:
             self.time_offset = max(float(row[5]) for row in kept)
@@ -96,10 +104,12 @@ class MetricsLog:
         self.flush()
         if self.echo is not None and values:
             shown = ", ".join(f"{name} {float(values[name]):.4g}" for name in sorted(values))
-            print(f"step {int(step)} {split}: {shown}", file=self.echo, flush=True)
+            print_line(f"step {int(step)} {split}: {shown}", self.echo)  # above the progress bar
 
     def flush(self) -> None:
         """Every row written so far on disk (flushed and fsynced)."""
+        if self.inert:
+            return
         try:
             self.file.flush()
             os.fsync(self.file.fileno())

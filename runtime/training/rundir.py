@@ -13,6 +13,7 @@ from pathlib import Path
 
 from specc.runtime.training import checkpoints
 from specc.runtime.training.failures import DamagedCheckpoint, storage_failure
+from specc.runtime.training.distributed import is_main_process
 from specc.runtime.training.lock import lock_run_directory
 
 SPEC_FILE = "spec.resolved.mf"
@@ -34,7 +35,8 @@ class RunStart:
 def start_run(arguments, spec_name: str, spec_hash: str) -> RunStart:
     """The start of every script: lock the run directory (``--out-dir``) for this process,
     then :func:`resolve_start` with the script's spec and ``--allow-different-spec``."""
-    lock_run_directory(arguments.out_dir)
+    if is_main_process():  # the other ranks of a data-parallel run share rank 0's directory
+        lock_run_directory(arguments.out_dir)
     return resolve_start(
         arguments.out_dir,
         arguments.resume,
@@ -171,6 +173,8 @@ def prepare_run_directory(run_dir, resolved_spec: str, script_path, packages: di
     """Create the run directory, clear temporaries of a killed writer, write the run files;
     ``RunError`` when the directory cannot be written (read-only, disk full)."""
     run_dir = Path(run_dir)
+    if not is_main_process():  # rank 0 writes the run files
+        return
     try:
         (run_dir / checkpoints.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
         checkpoints.remove_temporaries(run_dir)

@@ -43,3 +43,36 @@ def test_reference_scripts_stay_short(path):
     lines = EXPECTED[path].count("\n")
     budget = LINE_BUDGETS[path.name.split(".")[0]]
     assert lines <= budget, f"{path.name}: {lines} lines, budget {budget}"
+
+
+def _ruff_problems(text: str, folder) -> str:
+    script = folder / "train.py"
+    script.write_text(text, encoding="utf-8")
+    result = subprocess.run(
+        [RUFF, "check", "--isolated", "--no-cache", "--output-format", "concise", script.name],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+WITHOUT_METRICS = {
+    "digits_mlp": ("eval.metrics=[]", 'train.checkpoint.monitor="val/loss"'),
+    "astro_lm": ("eval.metrics=[]",),
+    "audio_classifier": ("eval.metrics=[]",),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(WITHOUT_METRICS))
+def test_a_spec_without_evaluation_metrics_leaves_no_unused_name(spec, tmp_path):
+    """With ``eval.metrics = []`` the evaluation step computes no metric, so it must not keep
+    the logits or the shifted labels a metric would have read (``ruff``: F841, RUF059)."""
+    from specc.compiler.cli.main import read
+    from specc.compiler.emit.render import render
+    from specc.compiler.pipeline import check
+    specs = __import__("pathlib").Path(__file__).resolve().parents[2] / "specs"
+    result = check(str(specs / f"{spec}.mf"), read, WITHOUT_METRICS[spec], None)
+    assert not [item for item in result.diagnostics if item.severity == "error"], result.diagnostics
+    problems = {backend: _ruff_problems(render(result.program, backend), tmp_path) for backend in ("jax", "lightning", "mlx")}
+    assert problems == {"jax": "", "lightning": "", "mlx": ""}

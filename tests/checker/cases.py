@@ -6,6 +6,17 @@ one diagnostic, whose rendered text ``test_codes.py`` pins.
 
 from tests.checker.helpers import ADVERSARIAL, DIGITS, FLOW
 
+# a language model over a token stream (block_size 8: windows of 9 tokens), from DIGITS
+STREAM_LM = [
+    ("objective classification", "objective language_model"),
+    ("data digits {", 'data token_stream {\n  path = "tok"\n  block_size = 8'),
+    ("mlp(x: f32[B, 64]) -> f32[B, 10] {", "mlp(tokens: i64[B, T]) -> f32[B, T, 40] {"),
+    ("return linear(relu(linear(x, hidden)), 10)", "return linear(embedding(tokens, 40, hidden), 40)"),
+    ("target = data.y", "target = data.tokens"),
+    ('monitor = "val/accuracy", mode = max', 'monitor = "val/loss"'),
+    ("metrics = [accuracy]", "metrics = [perplexity]"),
+]
+
 CASES = {
     # E03xx names, references, constants, overrides
     "E0301_constant": (DIGITS, [("lr = 1e-3", "lr = hiden")], (), None),
@@ -108,6 +119,22 @@ CASES = {
         None,
     ),
     # E07xx objective contracts
+    # issue 13: strings that become file names or names outside the script
+    "E0516_width": (DIGITS, [("mode = max }", 'mode = max,\n    filename = "{step:>1000000}" }')], (), None),
+    "E0516_character": (DIGITS, [("mode = max }", 'mode = max,\n    filename = "a\\u{0}{step}" }')], (), None),
+    "E0516_length": (DIGITS, [("mode = max }", 'mode = max,\n    filename = "{step:>60}{step:>60}{step:>60}{step:>60}{step:>60}" }')], (), None),
+    "E0516_rendered": (DIGITS, [("mode = max }", 'mode = max,\n    filename = "{step:.>8}" }')], (), None),
+    "E0519": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  warm_start = "runs/a\\u{0}/last"')], (), None),
+    "E0519_data": (
+        DIGITS,
+        [("data digits {", 'data npz {\n  path = ""\n  fields = { x = "f32[64]", y = "i64[]" }')],
+        (),
+        None,
+    ),
+    "E0520": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  loggers = [csv, mlflow(experiment = "it\'s")]')], (), None),
+    "E0520_wandb": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  loggers = [wandb(project = "team/project")]')], (), None),
+    "E0526": (DIGITS, STREAM_LM + [("block_size = 8", 'block_size = 8\n  meta = "tok/meta.pkl"')], (), None),
+    "E0521": (ADVERSARIAL, [("discriminator = critic", "discriminator = training"), ("model critic(", "model training(")], (), None),
     "E0701": (
         DIGITS,
         [
@@ -119,6 +146,7 @@ CASES = {
     ),
     "E0702": (FLOW, [("signal: f32[B, 16])", "signal: f32[B, 16], cond: f32[B, 4])")], (), None),
     "E0703": (DIGITS, [("mlp(x: f32[B, 64])", "mlp(x: f32[B, 32])")], (), None),
+    "E0703_shift": (DIGITS, [*STREAM_LM[:2], ("mlp(x: f32[B, 64]) -> f32[B, 10] {", "mlp(tokens: i64[B, 9]) -> f32[B, 9, 40] {"), *STREAM_LM[3:]], (), None),
     "E0704": (
         FLOW,
         [("-> f32[B, 2 * k] {", "-> f32[B, 3] {"), ("linear(x, 8) + c), 2 * k)", "linear(x, 8) + c), 3)")],
@@ -165,6 +193,7 @@ CASES = {
         None,
     ),
     "E0716": (ADVERSARIAL, [("target = data.audio", "target = data.audio\n  kl_weight = 0.1")], (), None),
+    "E0717": (DIGITS, STREAM_LM + [("embedding(tokens, 40, hidden)", "positional_embedding(embedding(tokens, 40, hidden), 4)")], (), None),
     # E08xx backend capability
     "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
     "E0801_jax": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "jax"),

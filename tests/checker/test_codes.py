@@ -176,7 +176,7 @@ EXPECTED = {
         "  |\n"
         "4 | data {\n"
         "  | ^^^^\n"
-        "help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, synthetic_tokens"
+        "help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, token_stream, synthetic_tokens"
     ),
     "E0409": (
         "spec.mf:25:1: error[E0409]: section `distributed` is reserved for a later version of specc\n"
@@ -278,6 +278,70 @@ EXPECTED = {
         '   |              ^^^^^^^^^^^^^^^^^^^^^\n'
         'help: data sources that can: ksin'
     ),
+    "E0516_width": (
+        'spec.mf:23:16: error[E0516]: checkpoint filename field `{step:>1000000}` asks for a width or precision above 64\n'
+        '   |\n'
+        '23 |     filename = "{step:>1000000}" }\n'
+        '   |                ^^^^^^^^^^^^^^^^^'
+    ),
+    "E0516_character": (
+        'spec.mf:23:16: error[E0516]: checkpoint filename "a\\u{0}{step}" holds the character U+0000\n'
+        '   |\n'
+        '23 |     filename = "a\\u{0}{step}" }\n'
+        '   |                ^^^^^^^^^^^^^^'
+    ),
+    "E0516_length": (
+        'spec.mf:23:16: error[E0516]: checkpoint filename `{step:>60}{step:>60}{step:>60}{step:>60}{step:>60}` can name a folder of 300 bytes; a file name holds at most 255\n'
+        '   |\n'
+        '23 |     filename = "{step:>60}{step:>60}{step:>60}{step:>60}{step:>60}" }\n'
+        '   |                ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^'
+    ),
+    "E0516_rendered": (
+        'spec.mf:23:16: error[E0516]: checkpoint filename `{step:.>8}` can name the folder `.......0`, which cannot be used\n'
+        '   |\n'
+        '23 |     filename = "{step:.>8}" }\n'
+        '   |                ^^^^^^^^^^^^'
+    ),
+    "E0519": (
+        'spec.mf:21:16: error[E0519]: `warm_start` holds the character U+0000, which no path can hold: the script could not open "runs/a\\u{0}/last"\n'
+        '   |\n'
+        '21 |   warm_start = "runs/a\\u{0}/last"\n'
+        '   |                ^^^^^^^^^^^^^^^^^^'
+    ),
+    "E0519_data": (
+        'spec.mf:5:10: error[E0519]: `path` is empty: the script could not open ""\n'
+        '  |\n'
+        '5 |   path = ""\n'
+        '  |          ^^'
+    ),
+    "E0520": (
+        'spec.mf:21:39: error[E0520]: mlflow `experiment` "it\'s" is not a name every logger library accepts\n'
+        '   |\n'
+        '21 |   loggers = [csv, mlflow(experiment = "it\'s")]\n'
+        '   |                                       ^^^^^^\n'
+        'help: use 1 to 128 letters, digits, `_`, `.` or `-`, starting with a letter or digit'
+    ),
+    "E0520_wandb": (
+        'spec.mf:21:30: error[E0520]: wandb `project` "team/project" is not a name every logger library accepts\n'
+        '   |\n'
+        '21 |   loggers = [wandb(project = "team/project")]\n'
+        '   |                              ^^^^^^^^^^^^^^\n'
+        'help: use 1 to 128 letters, digits, `_`, `.` or `-`, starting with a letter or digit'
+    ),
+    "E0521": (
+        'spec.mf:19:19: error[E0521]: model name `training` is taken by `torch.nn.Module`: with several models, the name holds the model in PyTorch and prefixes its parameters\n'
+        '   |\n'
+        '19 |   discriminator = training\n'
+        '   |                   ^^^^^^^^\n'
+        'help: rename the model (e.g. `training_net`)'
+    ),
+    "E0526": (
+        'spec.mf:7:10: error[E0526]: `tok/meta.pkl` is a pickle, which specc does not read (loading one runs code from the file)\n'
+        '  |\n'
+        '7 |   meta = "tok/meta.pkl"\n'
+        '  |          ^^^^^^^^^^^^^^\n'
+        'help: write the vocabulary size as JSON: {"vocab_size": N}'
+    ),
     "E0701": (
         "spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n"
         "   |\n"
@@ -296,6 +360,13 @@ EXPECTED = {
         "   |\n"
         "13 |   model = mlp\n"
         "   |           ^^^"
+    ),
+    "E0703_shift": (
+        'spec.mf:15:11: error[E0703]: model `mlp` declares input `tokens` as i64[B, 9], but data.tokens[:, :-1] is i64[B, 8]\n'
+        '   |\n'
+        '15 |   model = mlp\n'
+        '   |           ^^^\n'
+        'help: objective `language_model` feeds every position but the last (data.tokens[:, :-1]) and predicts data.tokens[:, 1:]: declare i64[B, 8]'
     ),
     "E0704": (
         "spec.mf:17:11: error[E0704]: objective `flow_matching` needs an output shaped like the target f32[B, 4]; model `field` returns f32[B, 3]\n"
@@ -395,6 +466,13 @@ EXPECTED = {
         '21 |   kl_weight = 0.1\n'
         '   |               ^^^\n'
         'help: return the statistics too: `return reconstruction, [mean, logvar]`, or set kl_weight = 0'
+    ),
+    "E0717": (
+        'spec.mf:11:17: error[E0717]: positional_embedding holds 4 positions, but objective `language_model` feeds model `mlp` 8 (T = 8: data.tokens[:, :-1])\n'
+        '   |\n'
+        '11 |   return linear(positional_embedding(embedding(tokens, 40, hidden), 4), 40)\n'
+        '   |                 ^^^^^^^^^^^^^^^^^^^^\n'
+        'help: give it max_length = 8 or more'
     ),
     "E0801": (
         'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'

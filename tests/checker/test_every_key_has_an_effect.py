@@ -157,6 +157,8 @@ HOSTS = {
     "audio": AUDIO,
     "wav": edit(AUDIO, "data synthetic_audio {\n  sizes = [32, 8, 8]\n", 'data wav_folder {\n  path = "audio/"\n'),
     "language": LANGUAGE,
+    "stream": edit(LANGUAGE, "data synthetic_tokens {\n  sequence_length = 16\n  sizes = [32, 8, 8]\n",
+                   'data token_stream {\n  path = "tokens/"\n  block_size = 16\n'),
     "gan": GAN,
     "mean_flow": MEAN_FLOW,
     "improved_mean_flow": IMPROVED_MEAN_FLOW,
@@ -176,6 +178,7 @@ DATA_HOSTS = {
     "synthetic_audio": "audio",
     "wav_folder": "wav",
     "synthetic_tokens": "language",
+    "token_stream": "stream",
 }
 OBJECTIVE_HOSTS = {
     "classification": "digits",
@@ -244,6 +247,10 @@ VALUES = {
     ("data", "wav_folder", "channels"): "1",
     ("data", "synthetic_tokens", "sequence_length"): "24",
     ("data", "synthetic_tokens", "codebooks"): '"codebooks.npz"',
+    ("data", "token_stream", "path"): '"other/"',
+    ("data", "token_stream", "block_size"): "24",
+    ("data", "token_stream", "vocab_size"): "64",
+    ("data", "token_stream", "meta"): '"tokens/meta.json"',
     ("data", "npz", "path"): '"other.npz"',
     ("data", "npy", "path"): '"other.npy"',
     ("data", "hdf5", "path"): '"other.hdf5"',
@@ -277,6 +284,8 @@ VALUES = {
 }
 # values of required parameters in the baseline (and of the others' requirements)
 REQUIRED_VALUES = {
+    ("data", "token_stream", "path"): '"tokens/"',
+    ("data", "token_stream", "block_size"): "16",
     ("schedule", "step", "step_size"): "5",
     ("schedule", "exponential", "decay_rate"): "0.9",
     ("metric", "chamfer", "params_per_token"): "2",

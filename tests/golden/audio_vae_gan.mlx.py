@@ -2217,7 +2217,7 @@ def evaluate(generator, loader):
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
-    return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
+    return mlx_training.reduced_means(totals, rows)  # over every data-parallel rank's examples
 
 
 def checkpoint_arrays(models, optimizers):
@@ -2256,11 +2256,14 @@ def main(argv=None):
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
+        mlx_training.data_parallel(
+            arguments, train_loader, *evaluation.values()
+        )  # mlx.launch: ranks
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
     stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
-    models = build_models(run_seed)
+    models = state.print_size(build_models(run_seed))  # prints the parameter count
     generator = models["vae"]
     discriminator = models["discriminator"]
     mx.random.seed(run_seed)  # dropout's and gaussian_sample's generator

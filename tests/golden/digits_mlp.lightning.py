@@ -132,7 +132,7 @@ class Objective(pl.LightningModule):
             values["lr"] = torch.tensor(self.step_lr, dtype=torch.float64)
             self.sums.steps, self.window_start = 0, now
             rows = {f"train/{name}": value for name, value in values.items()}
-            self.log_dict(rows, on_step=True, on_epoch=False)
+            self.log_dict(rows, on_step=True, on_epoch=False, sync_dist=True)  # mean over ranks
 
     def on_save_checkpoint(self, checkpoint):
         torch_training.check_finite(self.bad_step, self.trainer.default_root_dir)
@@ -150,7 +150,7 @@ class Objective(pl.LightningModule):
         logits, values = self.loss_fn(self.model, batch)
         values["accuracy"] = metrics.accuracy(logits, batch["y"])
         rows = {f"{split}/{name}": value for name, value in sorted(values.items())}
-        self.log_dict(rows, on_epoch=True, batch_size=len(batch["y"]))
+        self.log_dict(rows, on_epoch=True, batch_size=float(len(batch["y"])), sync_dist=True)
 
 
 # ----------------------------------------------------------------------------- loop
@@ -160,6 +160,7 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
+    torch_training.prepare_process()  # torch threads and framework noise (docs/backends.md)
     start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
     checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed
@@ -171,7 +172,7 @@ def main(argv=None):
     steps_per_epoch = len(loaders["train"])
     stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
-    model = build_model(run_seed)
+    model = state.print_size(build_model(run_seed))  # prints the parameter count
     state.seed_dropout(model, run_seed)  # torch's Dropout draws from the global generator
     if checkpoint is not None:  # checks every name and shape (any backend's checkpoint loads here)
         state.load_state_dict(model, checkpoint.model)
@@ -195,7 +196,7 @@ def main(argv=None):
     checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
     trainer = pl.Trainer(
         accelerator=accelerator,
-        devices=1,
+        **torch_training.placement(arguments),  # --devices N, --num-nodes M: ddp
         precision="32-true",
         max_steps=stop_step,
         max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take

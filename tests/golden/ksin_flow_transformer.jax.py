@@ -310,7 +310,7 @@ def make_evaluator(graphdef, method, steps, cfg_scale):
 def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
-    jax_training.select_device(arguments.device)
+    parallel = jax_training.data_parallel(arguments)  # --devices N: the batch split over N devices
     warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
     start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
     checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
@@ -321,7 +321,7 @@ def main(argv=None):
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
     stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
-    model = build_model(run_seed)
+    model = state.print_size(build_model(run_seed))  # prints the parameter count
     step, val_metrics = 0, {}
     if checkpoint is not None:  # eval-only: its weights (any backend's); resume: the whole state
         state.load_state_dict(model, checkpoint.model)
@@ -378,7 +378,7 @@ def main(argv=None):
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            host_batch = next(batches)  # numpy: jit transfers it to the device (the cheapest path)
+            host_batch = parallel.shard(next(batches))  # one device: numpy (jit transfers it)
             params, rest, opt_state, sums, bad_step = train_step(
                 params, rest, opt_state, sums, bad_step, np.int32(step + 1), host_batch
             )

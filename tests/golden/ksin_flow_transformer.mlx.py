@@ -290,7 +290,7 @@ def evaluate(model, loader, split):
         for name, value in values.items():
             totals[name] = totals.get(name, 0.0) + float(value) * count
         rows += count
-    return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
+    return mlx_training.reduced_means(totals, rows)  # over every data-parallel rank's examples
 
 
 # ----------------------------------------------------------------------------- loop
@@ -309,11 +309,14 @@ def main(argv=None):
     run_seed = checkpoint.manifest["seed"] if checkpoint else run_seed
     try:
         train_loader, evaluation = make_loaders(run_seed)
+        mlx_training.data_parallel(
+            arguments, train_loader, *evaluation.values()
+        )  # mlx.launch: ranks
     except ValueError as error:  # data that does not fit the spec: stop before step 1
         sys.exit(f"{SPEC_NAME}: {error}")
     stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
-    model = build_model(run_seed)
+    model = state.print_size(build_model(run_seed))  # prints the parameter count
     mx.random.seed(run_seed)  # dropout's generator
     schedule = schedules.warmup_cosine(peak=lr, min_ratio=0.0, total=max_steps, warmup=warmup)
     optimizer = optim.AdamW(
