@@ -416,11 +416,12 @@ class AstBuilder:
     def call(self, children):
         function = children[0]
         arguments = _between(children, "(", ")") if len(children) > 3 else []
-        args, kwargs = [], []
+        args, kwargs, keyword_names = [], [], set()
         for argument in arguments:
             if isinstance(argument, ast.Keyword):
-                if any(k.name == argument.name for k in kwargs):
+                if argument.name in keyword_names:
                     self.error("E0108", f"keyword argument `{argument.name}` given twice", argument.span)
+                keyword_names.add(argument.name)
                 kwargs.append(argument)
             elif kwargs:
                 self.error(

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from specc.compiler.check import fold
+from specc.compiler.check.let_order import dependency_order
 from specc.compiler.vocabulary import registry
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Word, describe
@@ -249,6 +250,8 @@ class Resolver:
     # ------------------------------------------------------------------ evaluation
 
     def resolve_all(self) -> None:
+        for name in dependency_order({name: let.value for name, (let, _) in self.lets.items()}):
+            self.let_value(name, None)  # folded after the lets it names: no deep recursion
         for name in sorted(self.lets):
             value = self.let_value(name, None)
             if value is not None:

@@ -177,7 +177,7 @@ def test_importing_a_file_larger_than_the_limit(folder):
     with open("big.mf", "wb") as handle:
         handle.write(b"let a = 1\n" + b"#" * MAX_FILE_BYTES)
     assert import_error(checked(import_spec("big.mf"))) == (
-        "spec.mf:2:1: error[E0209]: cannot read `big.mf`: it is larger than 4 MiB, the most a spec file may hold\n"
+        "spec.mf:2:1: error[E0209]: cannot read `big.mf`: it is larger than 16 MiB, the most a spec file may hold\n"
         + caret_under_import("big.mf")
         + "\nhelp: split it into several files that import each other"
     )
@@ -186,7 +186,7 @@ def test_importing_a_file_larger_than_the_limit(folder):
 def test_the_reader_takes_exactly_the_limit_and_refuses_one_byte_more(folder):
     with open("limit.mf", "wb") as handle:
         handle.write(b"#" * MAX_FILE_BYTES)
-    assert len(read("limit.mf")) == MAX_FILE_BYTES == 4 * 1024 * 1024
+    assert len(read("limit.mf")) == MAX_FILE_BYTES == 16 * 1024 * 1024
     with open("limit.mf", "ab") as handle:
         handle.write(b"#")
     with pytest.raises(Unreadable) as refusal:

@@ -87,3 +87,18 @@ def test_a_repeat_that_carries_no_tensor_is_one_diagnostic(body):
     assert diagnostics_of(DIGITS.format(blocks="", body=body), backend="jax") == [
         "E0616 4:3 repeat: the body carries no tensor from one repetition to the next, so it has no effect"
     ]
+
+
+def test_a_chain_of_five_thousand_lets_folds_without_recursion():
+    """`let a1 = a0 + 1`, `let a2 = a1 + 1`, ...: folding `a1999` folded `a1998` first, one
+    Python frame per link, and a 2,000-link chain ended in RecursionError."""
+    lets = "let a0 = 1\n" + "".join(f"let a{index} = a{index - 1} + 1\n" for index in range(1, 5000))
+    text = DIGITS.format(blocks=lets, body="").replace("max_steps = 10", "max_steps = a4999")
+    result = check("f.mf", lambda path: text.encode(), library_ok=True)
+    assert [d for d in result.diagnostics if d.severity == "error"] == []
+    assert result.program.train.max_steps == 5000
+
+
+def test_a_let_cycle_is_still_reported_once():
+    text = DIGITS.format(blocks="let a = b + 1\nlet b = a + 1\n", body="").replace("max_steps = 10", "max_steps = a")
+    assert [d.split(" ", 2)[0] for d in diagnostics_of(text)] == ["E0304"]

@@ -118,11 +118,6 @@ def test_work_grows_linearly(shape, n, command):
     assert growth(shape, COMMANDS[command], n) < 1.25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dsl/build.py call(): the E0108 check compares each keyword with every earlier one "
-    "(reported to the front-end helper; remove this mark when fixed)",
-)
 @pytest.mark.parametrize("command", [lint, fmt], ids=["lint", "fmt"])
 def test_keyword_arguments_are_checked_in_linear_time(command):
     assert growth(keyword_call, command, 400) < 1.25
