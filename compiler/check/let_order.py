@@ -33,23 +33,33 @@ def names_in(expression) -> list[str]:
 
 def dependency_order(lets: Mapping[str, object]) -> list[str]:
     """The names of ``lets`` (name -> value expression) so that each comes after every `let`
-    it names; names outside ``lets`` are ignored and a cycle is cut where it closes (folding
-    reports it, E0304). Roots are taken in sorted order, so the order is deterministic."""
+    it names; names outside ``lets`` are ignored. A `let` on a cycle, or naming one that leads
+    to a cycle, is left out: those fold in sorted order as before, so the cycle is reported
+    (E0304) where it always was. Roots are taken in sorted order: the order is deterministic."""
     order: list[str] = []
     state: dict[str, str] = {}
+    cyclic: set[str] = set()
+    path: set[str] = set()  # the names open now: the path from the root to the current one
     for root in sorted(lets):
         work = [(root, False)]
         while work:
             name, children_done = work.pop()
             if children_done:
+                path.discard(name)
                 state[name] = "done"
                 order.append(name)
                 continue
             if name in state:
                 continue
             state[name] = "open"
+            path.add(name)
             work.append((name, True))
             for used in reversed(names_in(lets[name])):
                 if used in lets and used not in state:
                     work.append((used, False))
-    return order
+                elif used in path:  # a cycle closes: it runs along the path
+                    cyclic.update(path)
+    for name in order:  # dependencies come first, so one pass spreads the mark
+        if any(used in cyclic for used in names_in(lets[name])):
+            cyclic.add(name)
+    return [name for name in order if name not in cyclic]
