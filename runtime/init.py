@@ -20,12 +20,16 @@ import numpy as np
 from specc.runtime.parameters import Parameter
 from specc.runtime import checks
 
-INIT_KINDS = ("uniform_fan_in", "normal", "ones", "zeros", "weight_norm_g")
+INIT_KINDS = (
+    "uniform_fan_in", "normal", "truncated_normal", "uniform", "ones", "zeros", "weight_norm_g",
+)
+TRUNCATION = 2.0  # truncated_normal redraws values beyond this many standard deviations
 # What the ``init`` argument of Linear, Conv1d, Conv2d and ConvTranspose1d may choose: the
 # weight's init; the bias is uniform_fan_in with the default and zeros otherwise.
 LAYER_INITS = ("uniform_fan_in", "zeros", "ones")
-# What a free ``parameter(shape, init = ...)`` may start from (``normal`` draws N(0, std^2)).
-FREE_PARAMETER_INITS = ("zeros", "ones", "normal")
+# What a free ``parameter(shape, init = ...)`` may start from: the kinds the compiler resolves
+# every scheme to (``normal`` draws N(0, std^2), ``uniform`` U(-sqrt(3) std, sqrt(3) std)).
+FREE_PARAMETER_INITS = ("zeros", "ones", "normal", "truncated_normal", "uniform")
 
 
 def parameter_generator(seed: int, name: str) -> np.random.Generator:
@@ -39,8 +43,12 @@ def initialize(parameters, seed: int) -> dict[str, np.ndarray]:
     """``parameters``: iterable of ``(full_name, Parameter)``. Returns float32 arrays by name.
 
     - ``uniform_fan_in``: U(-1 / sqrt(fan_in), 1 / sqrt(fan_in)) (torch's and MLX's default);
-    - ``normal``: N(0, std^2) (``std`` of the Parameter, 1 unless a free parameter sets it);
-      ``ones``; ``zeros``;
+    - ``normal``: N(0, std^2) (``std`` of the Parameter, 1 unless the spec's ``init`` sets it);
+    - ``truncated_normal``: N(0, std^2) with every value beyond ``TRUNCATION`` std redrawn
+      (torch's ``trunc_normal_(std=s, a=-2s, b=2s)`` in distribution);
+    - ``uniform``: U(-sqrt(3) std, sqrt(3) std), the uniform of standard deviation ``std``
+      (xavier_uniform and kaiming_uniform, their std computed by the compiler);
+    - ``ones``; ``zeros``;
     - ``weight_norm_g``: ``||v||`` over all axes but the first of the sibling ``<prefix>.weight_v``
       (so the initial ``g * v / ||v||`` equals ``v``).
     """
@@ -69,9 +77,25 @@ def _draw(name: str, parameter, seed: int) -> np.ndarray:
     generator = parameter_generator(seed, name)
     if parameter.init == "normal":
         return (parameter.std * generator.standard_normal(shape)).astype(np.float32)
+    if parameter.init == "truncated_normal":
+        return (parameter.std * _truncated_standard_normal(generator, shape)).astype(np.float32)
+    if parameter.init == "uniform":
+        checks.check_positive("initialize", f"std of '{name}'", parameter.std)
+        bound = math.sqrt(3.0) * parameter.std
+        return generator.uniform(-bound, bound, shape).astype(np.float32)
     checks.check_positive("initialize", f"fan_in of '{name}'", parameter.fan_in)
     bound = 1.0 / math.sqrt(parameter.fan_in)
     return generator.uniform(-bound, bound, shape).astype(np.float32)
+
+
+def _truncated_standard_normal(generator, shape) -> np.ndarray:
+    """N(0, 1) draws, each beyond +-TRUNCATION redrawn (in order, from the same generator)."""
+    values = generator.standard_normal(shape)
+    outside = np.abs(values) > TRUNCATION
+    while outside.any():
+        values[outside] = generator.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > TRUNCATION
+    return values
 
 
 def _weight_norm_g(name: str, parameter, arrays) -> np.ndarray:
@@ -203,8 +227,8 @@ def _norm(dim, affine, bias):
     return parameters
 
 
-def _layer_norm(dim, eps=1e-5, affine=True):
-    return _norm(dim, affine, bias=True)
+def _layer_norm(dim, eps=1e-5, affine=True, bias=True):
+    return _norm(dim, affine, bias=bias)
 
 
 def _group_norm(num_groups, num_channels, eps=1e-5, affine=True):
@@ -222,8 +246,10 @@ def _embedding(num_embeddings, dim):
     return [Parameter("weight", (num_embeddings, dim), "normal")]
 
 
-def _multi_head_attention(dim, num_heads, causal=False, bias=True):
+def _multi_head_attention(dim, num_heads, causal=False, bias=True, dropout=0.0):
     checks.check_divisible("MultiHeadAttention", "dim", dim, "num_heads", num_heads)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"MultiHeadAttention: dropout must be in [0, 1), got {dropout}")
     parameters = []
     for layer in ("query", "key", "value", "out"):
         for parameter in _linear(dim, dim, bias):
@@ -246,15 +272,16 @@ def _positional_embedding(max_length, dim):
 
 def _free_parameter(shape, init="zeros", std=1.0):
     """One learned array ``weight`` of exactly ``shape`` (no batch axis), stored as given:
-    ``zeros``, ``ones`` or ``normal`` (N(0, std^2)). ``std`` other than 1 needs ``normal``."""
+    ``zeros``, ``ones``, ``normal``, ``truncated_normal`` or ``uniform`` of standard deviation
+    ``std`` (the kinds of ``initialize``). ``std`` other than 1 needs a random kind."""
     shape = tuple(shape)
     checks.check_not_empty("FreeParameter", "shape", shape)
     for size in shape:
         checks.check_positive_int("FreeParameter", "shape", size)
     checks.check_choice("FreeParameter", "init", init, FREE_PARAMETER_INITS)
     checks.check_positive("FreeParameter", "std", std)
-    if init != "normal" and std != 1.0:
-        raise ValueError(f"FreeParameter: std = {std} needs init = 'normal', got {init!r}")
+    if init in ("zeros", "ones") and std != 1.0:
+        raise ValueError(f"FreeParameter: std = {std} needs a random init, got {init!r}")
     return [Parameter("weight", shape, init, 1, float(std))]
 
 

@@ -21,9 +21,11 @@ class Parameter:
     ``weight_g``); the full name is the layer's path + ``.`` + name.
 
     ``init`` is one of: ``uniform_fan_in`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
-    ``normal`` (N(0, std^2); std 1 except for a free ``parameter(..., init = normal(std))``),
-    ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the sibling ``weight_v`` over all
-    axes but the first).
+    ``normal`` (N(0, std^2); std 1 unless the spec's ``init`` says otherwise),
+    ``truncated_normal`` (N(0, std^2) redrawn beyond 2 std), ``uniform`` (U(-sqrt(3) std,
+    sqrt(3) std)), ``ones``, ``zeros``, ``weight_norm_g`` (the norm of the sibling
+    ``weight_v`` over all axes but the first). The compiler turns xavier and kaiming schemes
+    into ``normal`` or ``uniform`` with their std computed from the fans.
     """
 
     name: str

@@ -209,8 +209,11 @@ RANDOM_LAYERS = frozenset({"Dropout", "GaussianSample"})
 def uses_random_layers(program: ir.Program) -> bool:
     """Does a model hold a layer drawing from the global generator (dropout, gaussian sample)?"""
     return any(
-        getattr(submodule, "kind", None) in RANDOM_LAYERS
-        for graph in program.models
-        for module in graph.modules
-        for submodule in module.submodules
+        _draws(submodule) for graph in program.models for module in graph.modules for submodule in module.submodules
     )
+
+
+def _draws(submodule) -> bool:
+    """A random layer, or attention holding a Dropout of its weights (``dropout > 0``)."""
+    kind = getattr(submodule, "kind", None)
+    return kind in RANDOM_LAYERS or (kind == "MultiHeadAttention" and dict(submodule.arguments).get("dropout", 0.0) > 0.0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from specc.compiler import ir
 from specc.compiler.vocabulary import layers
 from specc.compiler.vocabulary import dimensions
+from specc.compiler.vocabulary import initializers
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.vocabulary.shape_rules import LayerError
 from specc.compiler.graphs.values import (
@@ -29,7 +30,7 @@ _TYPE_WORDS = {
     "ints": "an integer or a list of integers", "float": "a number", "optional_float": "a number",
     "bool": "true or false", "shape": "a list of sizes", "padding": "an integer, a list of integers or `same`",
     "str": "a word or a string", "list": "a list", "enum": "one of the listed words",
-    "initializer": "one of the listed words or normal(std)",
+    "initializer": "an initialisation scheme",
 }
 
 
@@ -97,28 +98,64 @@ def check_value(kind: str, value, choices=()):
 
 
 def _initializer(scope, function: str, name: str, expr, choices):
-    """An ``initializer`` slot: a word of ``choices`` (std 1) or ``normal(std)`` /
-    ``normal(std = s)`` with ``std > 0``: ``(word, std)``."""
-    if isinstance(expr, ast.Call) and expr.function == "normal":
-        given = list(expr.args) + [keyword.value for keyword in expr.kwargs if keyword.name == "std"]
-        if len(given) != 1 or len(given) != len(expr.args) + len(expr.kwargs):
-            raise GraphError("E0609", f"{function}: `normal` takes one argument, the standard deviation "
-                             "(`normal(0.02)`)", expr.span)
-        std = scope.evaluate(given[0])
-        if std is POISON:
+    """An ``initializer`` slot: a scheme of ``choices`` written as a word (its defaults) or
+    called with its arguments (``normal(std = 0.02)``, ``kaiming_normal(mode = fan_out)``),
+    each argument an expression of lets: an ``initializers.Initializer``."""
+    if isinstance(expr, ast.Call):
+        word, span = expr.function, expr.function_span
+    else:
+        word, span = scope.word(expr), expr.span
+        if word is POISON:
             return POISON
-        if not _number(std) or std <= 0:
-            raise GraphError("E0609", f"{function}: the standard deviation of `normal` must be a positive number, "
-                             f"got {describe(std)}", given[0].span)
-        return ("normal", float(std))
-    value = scope.word(expr)
+    if not isinstance(word, str) or word not in choices:
+        return _unknown_scheme(function, name, word, span, choices)
+    if not isinstance(expr, ast.Call):
+        return initializers.of(word)
+    declared = initializers.SCHEMES.get(word, ())
+    if not declared:
+        raise GraphError("E0609", f"{function}: `{word}` takes no arguments (write `{name} = {word}`)", expr.span)
+    if len(expr.args) > len(declared):
+        names = ", ".join(key for key, _ in declared)
+        count = "one argument" if len(declared) == 1 else f"{len(declared)} arguments"
+        raise GraphError("E0609", f"{function}: `{word}` takes at most {count} ({names}), got {len(expr.args)}",
+                         expr.args[len(declared)].span)
+    bound = bind_arguments(f"{function}: `{word}`", [(key, False) for key, _ in declared], expr)
+    arguments = []
+    for key, default in declared:
+        value = default if key not in bound else _scheme_argument(scope, function, word, key, bound[key])
+        if value is POISON:
+            return POISON
+        arguments.append((key, value))
+    return initializers.Initializer(word, tuple(arguments))
+
+
+def _unknown_scheme(function, name, word, span, choices):
+    listed = ", ".join(choice for choice in choices)
+    synonym = initializers.SYNONYMS.get(word) if isinstance(word, str) else None
+    if synonym in choices:
+        help = f"`{word}` is called `{synonym}` here"
+    else:
+        help = did_you_mean(word, choices) if isinstance(word, str) else None
+    raise GraphError("E0609", f"{function}: argument `{name}` must be one of {listed}, got {describe(word)}",
+                     span, help)
+
+
+def _scheme_argument(scope, function: str, word: str, key: str, expr):
+    """``std`` and ``gain`` are positive numbers; ``mode`` is fan_in or fan_out."""
+    if key == "mode":
+        value = scope.word(expr)
+        if value is POISON or value in initializers.MODES:
+            return value
+        raise GraphError("E0609", f"{function}: `mode` of `{word}` must be one of {', '.join(initializers.MODES)}, "
+                         f"got {describe(value)}", expr.span,
+                         did_you_mean(value, initializers.MODES) if isinstance(value, str) else None)
+    value = scope.evaluate(expr)
     if value is POISON:
-        return POISON
-    if isinstance(value, str) and value in choices:
-        return (value, 1.0)
-    help = did_you_mean(value, choices) if isinstance(value, str) else None
-    raise GraphError("E0609", f"{function}: argument `{name}` must be one of {', '.join(choices)} or normal(std), "
-                     f"got {describe(value)}", expr.span, help)
+        return value
+    if not _number(value) or not 0 < value < float("inf"):
+        raise GraphError("E0609", f"{function}: `{key}` of `{word}` must be a positive number, got {describe(value)}",
+                         expr.span)
+    return float(value)
 
 
 def convert_argument(scope, function: str, name: str, kind: str, expr, choices=()):

@@ -14,7 +14,8 @@ Argument types (checked and converted before a rule runs, by ``graphs_lower``):
 ``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
 ``ints`` (an int or a list of ints), ``float``, ``bool``, ``enum`` (one of ``choices``),
 ``padding`` (an int, a list of ints or ``same``), ``shape`` (a list of dimensions, at most one
-``-1``), ``initializer`` (a word of ``choices`` or ``normal(std)``: ``(word, std)``).
+``-1``), ``initializer`` (a scheme of ``choices``, a word or a call with its arguments:
+``initializers.Initializer``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from specc.compiler.vocabulary import initializers
 from specc.compiler.vocabulary import shape_rules_signal as audio
 from specc.compiler.vocabulary import shape_rules as rules
 from specc.compiler.vocabulary import shape_rules_extensions as extended_rules
@@ -70,9 +72,15 @@ def _input_tensor(doc: str = "input tensor") -> Argument:
     return Argument("x", "tensor", doc=doc)
 
 
-_INIT = Argument("init", "enum", extended_rules.DEFAULT_INIT,
-                 "initial weight: uniform_fan_in (U(-1/sqrt(fan_in), 1/sqrt(fan_in)), bias too), or the constant "
-                 "zeros or ones (bias zeros); `init = zeros` starts the layer at output 0", extended_rules.LAYER_INITS)
+_SCHEMES_DOC = ("uniform_fan_in (PyTorch's default), zeros, ones, normal(std = 1), truncated_normal(std = 1), "
+                "xavier_uniform(gain = 1), xavier_normal(gain = 1), kaiming_uniform(gain = sqrt(2), mode = fan_in), "
+                "kaiming_normal(gain = sqrt(2), mode = fan_in); see docs/models.md \"Initialisation\"")
+_INIT = Argument("init", "initializer", extended_rules.DEFAULT_INIT,
+                 "initial weight: " + _SCHEMES_DOC + "; `init = zeros` starts the layer at output 0",
+                 initializers.WEIGHT_SCHEMES)
+_BIAS_INIT = Argument("bias_init", "initializer", initializers.AUTO,
+                      "initial bias: auto (uniform_fan_in with the default `init`, zeros otherwise), uniform_fan_in "
+                      "(the weight's fan_in), zeros, ones, normal(std), truncated_normal(std)", initializers.BIAS_SCHEMES)
 _CONV_COMMON = (
     Argument("stride", "ints", 1, "step of the window"),
     Argument("padding", "padding", 0, "zeros (or reflections) added on both sides; `same` keeps the length (stride 1)"),
@@ -82,12 +90,18 @@ _CONV_COMMON = (
     Argument("padding_mode", "enum", "zeros", "what padding adds", ("zeros", "reflect")),
     Argument("weight_norm", "bool", False, "weight normalisation: `weight_g`, `weight_v` instead of `weight`"),
     _INIT,
+    _BIAS_INIT,
 )
 _CONV_PARAMETERS = (
     "weight [out, in / groups, *kernel] (or weight_g [out, 1, ...] and weight_v), bias [out]; "
     "uniform_fan_in with fan_in = in / groups * prod(kernel) (or as `init` says)"
 )
 _NORM_AFFINE = Argument("affine", "bool", True, "learn a scale (and a bias)")
+
+
+def _table_init() -> Argument:
+    return Argument("init", "initializer", "normal", "initial table: normal(std = 1) (PyTorch's default) or another "
+                    "scheme but uniform_fan_in, e.g. GPT-2's `normal(std = 0.02)`", initializers.TABLE_SCHEMES)
 
 
 def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False) -> Entry:
@@ -101,7 +115,7 @@ def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", return
 
 _LAYERS = [
     _layer("linear", "Linear", [_input_tensor(), Argument("out", "int", doc="output features"),
-                                Argument("bias", "bool", True, "add a learned bias"), _INIT],
+                                Argument("bias", "bool", True, "add a learned bias"), _INIT, _BIAS_INIT],
            extended_rules.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
            "weight [out, in], bias [out]; uniform_fan_in with fan_in = in (or as `init` says)"),
     _layer("conv1d", "Conv1d", [_input_tensor("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),
@@ -121,14 +135,16 @@ _LAYERS = [
             Argument("dilation", "int", 1, "spacing of the kernel taps"),
             Argument("groups", "int", 1, "channel groups"), Argument("bias", "bool", True, "add a learned bias"),
             Argument("weight_norm", "bool", False, "weight normalisation: `weight_g` [in, 1, 1], `weight_v`"),
-            _INIT],
+            _INIT, _BIAS_INIT],
            extended_rules.with_init(rules.conv_transpose1d), "Transposed 1-D convolution (upsampling).",
            "[B, T, C_in] -> [B, (T - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1, channels]",
            "weight [in, out / groups, kernel] (or weight_g, weight_v), bias [out]; uniform_fan_in with fan_in = out / groups * kernel "
            "(or as `init` says)"),
-    _layer("layernorm", "LayerNorm", [_input_tensor(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
+    _layer("layernorm", "LayerNorm", [_input_tensor(), Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE,
+                                      Argument("bias", "bool", True, "learn a bias as well as the scale (when affine); "
+                                               "`bias = false` is GPT-2 / nanoGPT's bias-free LayerNorm")],
            rules.layernorm, "Normalise the last axis to zero mean and unit variance.", "[..., D] -> [..., D]",
-           "weight [D] (ones), bias [D] (zeros) when affine"),
+           "weight [D] (ones), bias [D] (zeros; none with `bias = false`) when affine"),
     _layer("groupnorm", "GroupNorm", [_input_tensor("[B, ..., C]"), Argument("groups", "int", doc="number of channel groups"),
                                       Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
            rules.groupnorm, "Normalise each group of channels over the group and all non-batch axes.",
@@ -138,8 +154,8 @@ _LAYERS = [
            "weight [D] (ones) when affine"),
     _layer("embedding", "Embedding", [Argument("ids", "tensor", doc="integer ids (i32 or i64)"),
                                       Argument("num", "int", doc="number of ids"),
-                                      Argument("dim", "int", doc="embedding size")],
-           rules.embedding, "Look up one learned vector per id.", "[...] (integer) -> [..., dim] (f32)",
+                                      Argument("dim", "int", doc="embedding size"), _table_init()],
+           extended_rules.with_table_init(rules.embedding), "Look up one learned vector per id.", "[...] (integer) -> [..., dim] (f32)",
            "weight [num, dim]; normal"),
     _layer("attention", "MultiHeadAttention",
            [_input_tensor("[B, T, D]"), Argument("heads", "int", doc="number of heads (divides D)"),
@@ -148,7 +164,15 @@ _LAYERS = [
             Argument("context", "optional_tensor", None, "[B, S, D] attended to (cross-attention); default x"),
             Argument("mask", "optional_tensor", None,
                      "bool [B, S] key padding mask, True = attend (combined with `causal`); a query with no "
-                     "key to attend outputs 0")],
+                     "key to attend outputs 0"),
+            Argument("dropout", "float", 0.0, "probability of zeroing each attention weight (after the softmax) "
+                     "in training, the rest scaled by 1 / (1 - dropout); nanoGPT's attn_dropout"),
+            Argument("init", "initializer", extended_rules.DEFAULT_INIT,
+                     "initial weights of the four projections (as linear's `init`)", initializers.WEIGHT_SCHEMES),
+            Argument("out_init", "initializer", initializers.AUTO,
+                     "initial weight of the output projection: auto (as `init`) or a scheme (GPT-2's residual "
+                     "projections: `normal(std = 0.02 / sqrt(2 * n_layer))`)", initializers.OUT_SCHEMES),
+            _BIAS_INIT],
            extended_rules.attention, "Multi-head attention with query, key, value and output projections "
            "(self-attention, or cross-attention to `context`); keys hidden by `causal` or `mask` get weight 0.",
            "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
@@ -157,14 +181,16 @@ _LAYERS = [
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
            "[...] -> [...]", "none"),
     _layer("positional_embedding", "PositionalEmbedding",
-           [_input_tensor("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)")],
-           rules.positional_embedding, "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
+           [_input_tensor("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)"),
+            _table_init()],
+           extended_rules.with_table_init(rules.positional_embedding), "Add one learned vector per position: `x + weight[:T]` (a symbolic T "
            "is checked at run time, a concrete T > max_length is E0618).",
            "[B, T, D] -> [B, T, D]", "weight [max_length, D]; normal"),
     _layer("parameter", "FreeParameter",
            [Argument("shape", "shape", doc="sizes of the array (positive integers, no batch axis)"),
-            Argument("init", "initializer", "zeros", "initial value: zeros, ones, normal (N(0, 1)) or "
-                     "normal(std) (N(0, std^2))", extended_rules.FREE_PARAMETER_INITS)],
+            Argument("init", "initializer", "zeros", "initial value: zeros, ones, normal(std = 1) (N(0, std^2)), "
+                     "truncated_normal(std = 1), or xavier / kaiming (fans as torch.nn.init: needs 2 axes or more)",
+                     initializers.TABLE_SCHEMES)],
            extended_rules.free_parameter, "A learned tensor of its own (GRN's gamma and beta, a null condition): "
            "the sub-module is named after the assigned value, `gamma = parameter([1, 1, C])` gives the "
            "parameter `gamma_0.weight`; arithmetic broadcasts it.",

@@ -239,7 +239,9 @@ def layernorm(name, tensors, values) -> Outcome:
     min_rank(name, x, 1)
     dim = concrete(name, x, -1, "last")
     arguments = {"dim": dim, "eps": _positive_eps(name, values), "affine": values["affine"]}
-    return Outcome((x,), arguments, _norm_parameters(dim, values["affine"]))
+    if not values["bias"]:  # printed only when off: the constructor's default is a bias
+        arguments["bias"] = False
+    return Outcome((x,), arguments, _norm_parameters(dim, values["affine"], values["bias"]))
 
 
 def rmsnorm(name, tensors, values) -> Outcome:

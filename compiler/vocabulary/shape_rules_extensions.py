@@ -1,5 +1,5 @@
 """Shape rules of the layer registry that wrap or extend ``graphs_rules``: layer
-initialisers (``init = zeros``), the key mask of attention, integer positions, free
+initialisers (``init = normal(std = 0.02)``, ``bias_init = zeros``), the key mask of attention, integer positions, free
 parameters (``parameter([1, 1, C], init = zeros)``) and the reparameterised Gaussian draw.
 
 Same contract as ``graphs_rules``: ``rule(name, tensors, values) -> Outcome`` or a
@@ -8,44 +8,97 @@ Same contract as ``graphs_rules``: ``rule(name, tensors, values) -> Outcome`` or
 
 from __future__ import annotations
 
-from dataclasses import replace
-
+from specc.compiler.vocabulary import initializers
 from specc.compiler.vocabulary import shape_rules as rules
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo
 from specc.compiler.vocabulary.dimensions import format_shape
 
 DEFAULT_INIT = "uniform_fan_in"
-LAYER_INITS = (DEFAULT_INIT, "zeros", "ones")  # = specc.runtime.init.LAYER_INITS
+WEIGHT_NAMES = ("weight", "weight_v")  # what `init` sets; `weight_g` follows weight_v's norm
+
+
+def _initialised(name: str, parameter, scheme, argument: str):
+    try:
+        return initializers.apply(scheme, parameter)
+    except initializers.InitializerError as error:
+        raise LayerError("E0609", f"{name}: {error}", argument) from None
+
+
+def initialise(name: str, parameters, values: dict) -> tuple:
+    """``parameters`` started as ``values`` say: ``init`` for the weights, ``bias_init`` for
+    the biases (``auto``: uniform_fan_in with the default ``init``, zeros otherwise: PyTorch's
+    nn.Linear, or a constant layer for ``init = zeros``), ``out_init`` for the weights of
+    attention's output projection (``auto``: as ``init``). Dotted names (``query.weight``) are
+    matched on their last part."""
+    init = initializers.of(values["init"])
+    bias_init = initializers.of(values.get("bias_init", initializers.AUTO))
+    out_init = initializers.of(values.get("out_init", initializers.AUTO))
+    if bias_init.word == initializers.AUTO:
+        bias_init = initializers.of(DEFAULT_INIT if init.word == DEFAULT_INIT else "zeros")
+    if out_init.word == initializers.AUTO:
+        out_init = init
+    result = []
+    for parameter in parameters:
+        local = parameter.name.rpartition(".")[2]
+        if local == "bias":
+            result.append(_initialised(name, parameter, bias_init, "bias_init"))
+        elif local in WEIGHT_NAMES:
+            outer = parameter.name.startswith("out.")
+            scheme, argument = (out_init, "out_init") if outer else (init, "init")
+            result.append(_initialised(name, parameter, scheme, argument))
+        else:
+            result.append(parameter)
+    return tuple(result)
 
 
 def with_init(rule):
-    """``rule`` of a linear or convolution layer, extended with its ``init`` argument.
-
-    ``init = uniform_fan_in`` (the default) keeps the rule's parameters. ``zeros`` or ``ones``
-    sets the weight to that init and the bias to zeros (so ``init = zeros`` starts the layer
-    at the constant 0: AdaLN-zero modulation, zero-initialised output layers, GRN's gamma and
-    beta); the runtime constructor then gets ``init`` too (``layer_parameters`` agrees).
+    """``rule`` of a linear, convolution or attention layer, extended with its ``init``,
+    ``bias_init`` (and ``out_init``) arguments: :func:`initialise` sets the parameters' init
+    kinds and standard deviations: the script loads ``specc.runtime.init.initialize``'s arrays
+    into zero-filled layers, so the runtime constructor gets ``init`` only for the constant
+    weights its own table knows (``zeros``, ``ones``: ``layer_parameters`` agrees).
     Weight normalisation divides by ``||v||`` and cannot start from a constant weight."""
+    keys = ("init", "bias_init", "out_init")
 
     def extended(name, tensors, values) -> Outcome:
-        init = values["init"]
-        outcome = rule(name, tensors, {key: value for key, value in values.items() if key != "init"})
-        if init == DEFAULT_INIT:
-            return outcome
-        if values.get("weight_norm"):
-            raise LayerError("E0609", f"{name}: `init = {init}` cannot be combined with `weight_norm = true` "
+        init = initializers.of(values["init"])
+        bias_init = initializers.of(values.get("bias_init", initializers.AUTO))
+        outcome = rule(name, tensors, {key: value for key, value in values.items() if key not in keys})
+        if values.get("weight_norm") and init.word in ("zeros", "ones"):
+            raise LayerError("E0609", f"{name}: `init = {init.word}` cannot be combined with `weight_norm = true` "
                              "(the weight is normalised by its norm)", "init")
-        parameters = tuple(replace(parameter, init=init if parameter.name == "weight" else "zeros")
-                           for parameter in outcome.parameters)
-        return Outcome(outcome.outputs, {**outcome.arguments, "init": init}, parameters)
+        if not values.get("bias", True) and bias_init.word != initializers.AUTO:
+            raise LayerError("E0609", f"{name}: `bias_init = {bias_init.text()}` needs a bias, and this layer "
+                             "has `bias = false`", "bias_init")
+        arguments = dict(outcome.arguments)
+        if init.word in ("zeros", "ones"):  # constant weights: the runtime's layer_parameters knows them too
+            arguments["init"] = init.word
+        return Outcome(outcome.outputs, arguments, initialise(name, outcome.parameters, values))
+
+    return extended
+
+
+def with_table_init(rule):
+    """``rule`` of an embedding table (``embedding``, ``positional_embedding``) extended with
+    its ``init`` (default ``normal``: N(0, 1), PyTorch's nn.Embedding)."""
+
+    def extended(name, tensors, values) -> Outcome:
+        outcome = rule(name, tensors, {key: value for key, value in values.items() if key != "init"})
+        return Outcome(outcome.outputs, outcome.arguments, initialise(name, outcome.parameters, values))
 
     return extended
 
 
 def attention(name, tensors, values) -> Outcome:
     """``graphs_rules.attention`` plus the key mask: ``mask`` must be ``bool[B, S]`` with S the
-    length of the attended sequence (``context``'s, else ``x``'s)."""
-    outcome = rules.attention(name, tensors, values)
+    length of the attended sequence (``context``'s, else ``x``'s); initialisers (``with_init``)
+    and ``dropout`` on the attention weights (a rate in [0, 1))."""
+    rate = values.get("dropout", 0.0)
+    if not 0.0 <= rate < 1.0:
+        raise LayerError("E0609", f"{name}: `dropout` must be in [0, 1), got {rate}", "dropout")
+    outcome = with_init(rules.attention)(name, tensors, {key: value for key, value in values.items() if key != "dropout"})
+    if rate > 0.0:  # printed only when on: the constructor's default is no dropout
+        outcome = Outcome(outcome.outputs, {**outcome.arguments, "dropout": rate}, outcome.parameters)
     mask = tensors.get("mask")
     if mask is None:
         return outcome
@@ -76,22 +129,19 @@ def positions(name, tensors, values) -> Outcome:
         shape = (x.shape[axis],)
     return Outcome((TensorInfo("i64", shape),), {"axis": values["axis"], "batched": values["batched"]})
 
-FREE_PARAMETER_INITS = ("zeros", "ones", "normal")  # = specc.runtime.init.FREE_PARAMETER_INITS
-
-
 def free_parameter(name, tensors, values) -> Outcome:
-    """``parameter(shape, init = zeros | ones | normal | normal(std))``: one learned f32 array
-    of exactly ``shape`` (every size a positive integer known at compile time: no batch
-    axis), broadcast by arithmetic like any tensor. ``init`` arrives as a word or as
-    ``(word, std)`` from the ``initializer`` argument type; ``normal`` draws N(0, std^2)."""
+    """``parameter(shape, init = zeros)``: one learned f32 array of exactly ``shape`` (every
+    size a positive integer known at compile time: no batch axis), broadcast by arithmetic
+    like any tensor. ``init`` is any scheme but uniform_fan_in (xavier and kaiming need two
+    axes); the runtime constructor gets the resolved kind and std (``normal``, ``std``)."""
     shape = values["shape"]
-    init, std = (values["init"], 1.0) if isinstance(values["init"], str) else values["init"]
     if not all(isinstance(size, int) and size >= 1 for size in shape):
         raise LayerError("E0609", f"{name}: every size of `shape` must be a positive integer known at compile "
                          f"time (a parameter has no batch axis), got {format_shape(shape)}", "shape")
-    arguments = {"shape": tuple(shape), "init": init, **({"std": std} if init == "normal" else {})}
-    parameter = rules.parameter("weight", shape, init)
-    return Outcome((TensorInfo("f32", tuple(shape)),), arguments, (replace(parameter, std=float(std)),))
+    (parameter,) = initialise(name, (rules.parameter("weight", shape, "zeros"),), values)
+    arguments = {"shape": tuple(shape), "init": parameter.init,
+                 **({} if parameter.init in ("zeros", "ones") else {"std": parameter.std})}
+    return Outcome((TensorInfo("f32", tuple(shape)),), arguments, (parameter,))
 
 
 def gaussian_sample(name, tensors, values) -> Outcome:

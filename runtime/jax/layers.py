@@ -276,14 +276,16 @@ def _normalize(x, axes, eps):
 class LayerNorm(_Parametrised):
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last axis."""
 
-    def __init__(self, dim, eps=1e-5, affine=True):
+    def __init__(self, dim, eps=1e-5, affine=True, bias=True):
         self.weight, self.bias, self.eps = nnx.data(None), nnx.data(None), eps
-        self._create("LayerNorm", dim=dim, eps=eps, affine=affine)
+        self._create("LayerNorm", dim=dim, eps=eps, affine=affine, bias=bias)
 
     def __call__(self, x):
         y = _normalize(x, -1, self.eps)
         if self.weight is not None:
-            y = y * self.weight[...] + self.bias[...]
+            y = y * self.weight[...]
+        if self.bias is not None:
+            y = y + self.bias[...]
         return y
 
 
@@ -335,17 +337,26 @@ class Embedding(_Parametrised):
 
 class MultiHeadAttention(nnx.Module):
     """``out(attention(query(x), key(c), value(c), num_heads, causal, mask))``,
-    ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend."""
+    ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend. ``dropout > 0``:
+    the attention weights go through a ``Dropout`` of that rate in training."""
 
-    def __init__(self, dim, num_heads, causal=False, bias=True):
+    def __init__(self, dim, num_heads, causal=False, bias=True, dropout=0.0):
         layer_parameters(
-            "MultiHeadAttention", dim=dim, num_heads=num_heads, causal=causal, bias=bias
+            "MultiHeadAttention",
+            dim=dim,
+            num_heads=num_heads,
+            causal=causal,
+            bias=bias,
+            dropout=dropout,
         )
         self.num_heads, self.causal = num_heads, causal
         self.query = Linear(dim, dim, bias)
         self.key = Linear(dim, dim, bias)
         self.value = Linear(dim, dim, bias)
         self.out = Linear(dim, dim, bias)
+        # on the attention weights in training; a sub-layer, so it is seeded and switched
+        # between training and evaluation as every Dropout is
+        self.dropout = Dropout(dropout) if dropout > 0.0 else None
 
     def __call__(self, x, context=None, mask=None):
         source = x if context is None else context
@@ -356,6 +367,7 @@ class MultiHeadAttention(nnx.Module):
             self.num_heads,
             self.causal,
             mask,
+            self.dropout,
         )
         return self.out(mixed)
 

@@ -181,7 +181,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return _pool("max_pool2d", x, kernel_size, stride, padding, 2, "max")
 
 
-def attention(query, key, value, num_heads, causal=False, mask=None):
+def attention(query, key, value, num_heads, causal=False, mask=None, dropout=None):
     """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
     matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
     batch, query_steps, dim = query.shape
@@ -198,6 +198,8 @@ def attention(query, key, value, num_heads, causal=False, mask=None):
     weights = mx.softmax(scores, axis=-1)
     if allowed is not None:
         weights = mx.where(allowed, weights, 0.0)
+    if dropout is not None:  # on the attention weights (after the softmax and the masks)
+        weights = dropout(weights)
     mixed = mx.matmul(weights, heads(value))
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
 

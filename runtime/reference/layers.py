@@ -399,14 +399,16 @@ def embedding(ids, weight):
     return weight[ids]
 
 
-def attention(query, key, value, num_heads, causal=False, mask=None):
+def attention(query, key, value, num_heads, causal=False, mask=None, dropout=None):
     """Scaled dot-product attention over ``num_heads`` heads of size ``d = D / num_heads``:
     ``softmax(q k^T / sqrt(d) + mask) v`` with q ``[B, Tq, D]``, k, v ``[B, Tk, D]``.
 
     Query i may attend key j when ``j <= i`` (if ``causal``) and ``mask[b, j]`` (if a boolean
     key mask ``[B, Tk]`` is given, True = attend). Scores of other keys are replaced by the
     dtype's lowest finite value before the softmax and their weights set to 0 after it, so
-    a query with no key to attend gets a zero output (never NaN, also under AD)."""
+    a query with no key to attend gets a zero output (never NaN, also under AD).
+    ``dropout``: a function applied to the weights ``[B, heads, Tq, Tk]`` before they mix the
+    values (``MultiHeadAttention(dropout=p)`` passes its ``Dropout`` layer in training)."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
@@ -423,6 +425,8 @@ def attention(query, key, value, num_heads, causal=False, mask=None):
     weights = softmax(scores, axis=-1)
     if allowed is not None:
         weights = np.where(allowed, weights, 0.0)
+    if dropout is not None:  # on the attention weights (after the softmax and the masks)
+        weights = dropout(weights)
     mixed = np.matmul(weights, heads(value))
     return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
 
@@ -440,10 +444,13 @@ def _attention_allowed(query_steps, key_steps, causal, mask, batch):
     return allowed
 
 
-def multi_head_attention(x, parameters, num_heads, causal=False, context=None, mask=None):
+def multi_head_attention(
+    x, parameters, num_heads, causal=False, context=None, mask=None, dropout=None
+):
     """``out(attention(query(x), key(c), value(c)))`` with ``c = context or x``;
     ``parameters`` maps ``query.weight``, ``query.bias``, ... ``out.bias`` to arrays;
-    ``mask`` is the boolean key mask ``[B, len(c)]`` (True = attend)."""
+    ``mask`` is the boolean key mask ``[B, len(c)]`` (True = attend); ``dropout``: a
+    function of the attention weights (see ``attention``)."""
     source = x if context is None else context
 
     def project(name, tensor):
@@ -458,6 +465,7 @@ def multi_head_attention(x, parameters, num_heads, causal=False, context=None, m
         num_heads,
         causal,
         mask,
+        dropout,
     )
     return project("out", mixed)
 

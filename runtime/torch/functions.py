@@ -175,7 +175,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
     return _pool("max_pool2d", x, kernel_size, stride, padding)
 
 
-def attention(query, key, value, num_heads, causal=False, mask=None):
+def attention(query, key, value, num_heads, causal=False, mask=None, dropout=None):
     """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA); keys hidden
     by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0 (see reference.attention)."""
     batch, query_steps, dim = query.shape
@@ -192,6 +192,8 @@ def attention(query, key, value, num_heads, causal=False, mask=None):
     weights = torch.softmax(scores, dim=-1)
     if allowed is not None:
         weights = weights.masked_fill(~allowed, 0.0)
+    if dropout is not None:  # on the attention weights (after the softmax and the masks)
+        weights = dropout(weights)
     mixed = torch.matmul(weights, heads(value))
     return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
 

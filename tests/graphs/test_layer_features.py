@@ -143,7 +143,8 @@ CASES = [
     ),
     pytest.param(
         "model m(x: f32[B, 4]) -> f32[B, 4] {\n  return linear(x, 4, init = zero)\n}\n",
-        "m.mf:2:30: error[E0609]: linear: argument `init` must be one of uniform_fan_in, zeros, ones, got the word "
+        "m.mf:2:30: error[E0609]: linear: argument `init` must be one of uniform_fan_in, zeros, ones, normal, "
+        "truncated_normal, xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, got the word "
         "`zero`\n  |\n2 |   return linear(x, 4, init = zero)\n  |                              ^^^^\nhelp: did you mean `zeros`?",
         id="init_word",
     ),

@@ -126,5 +126,6 @@ def test_diagnostics(text, expected):
 def test_registry_entry():
     entry = layers.lookup("positional_embedding")
     assert entry.kind == "layer" and entry.runtime == "PositionalEmbedding"
-    assert [(a.name, a.type, a.required) for a in entry.arguments] == [("x", "tensor", True), ("max_length", "int", True)]
-    assert "### `positional_embedding(x, max_length)`" in layers.markdown_reference()
+    assert [(a.name, a.type, a.required) for a in entry.arguments] == [
+        ("x", "tensor", True), ("max_length", "int", True), ("init", "initializer", False)]
+    assert "### `positional_embedding(x, max_length, init = normal)`" in layers.markdown_reference()

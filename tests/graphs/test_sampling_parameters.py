@@ -129,21 +129,21 @@ CASES = [
     ),
     pytest.param(
         "model m(x: f32[B, 4]) -> f32[B, 4] {\n  return x + parameter([4], init = zero)\n}\n",
-        "m.mf:2:36: error[E0609]: parameter: argument `init` must be one of zeros, ones, normal or normal(std), got "
-        "the word `zero`\n  |\n2 |   return x + parameter([4], init = zero)\n  |                                    ^^^^\n"
+        "m.mf:2:36: error[E0609]: parameter: argument `init` must be one of zeros, ones, normal, truncated_normal, "
+        "xavier_uniform, xavier_normal, kaiming_uniform, kaiming_normal, got the word `zero`\n  |\n2 |   return x + parameter([4], init = zero)\n  |                                    ^^^^\n"
         "help: did you mean `zeros`?",
         id="parameter_init_word",
     ),
     pytest.param(
         "model m(x: f32[B, 4]) -> f32[B, 4] {\n  return x + parameter([4], init = normal(0))\n}\n",
-        "m.mf:2:43: error[E0609]: parameter: the standard deviation of `normal` must be a positive number, got the integer 0\n"
+        "m.mf:2:43: error[E0609]: parameter: `std` of `normal` must be a positive number, got the integer 0\n"
         "  |\n2 |   return x + parameter([4], init = normal(0))\n  |                                           ^",
         id="parameter_std",
     ),
     pytest.param(
         "model m(x: f32[B, 4]) -> f32[B, 4] {\n  return x + parameter([4], init = normal(1, 2))\n}\n",
-        "m.mf:2:36: error[E0609]: parameter: `normal` takes one argument, the standard deviation (`normal(0.02)`)\n"
-        "  |\n2 |   return x + parameter([4], init = normal(1, 2))\n  |                                    ^^^^^^^^^^^^",
+        "m.mf:2:46: error[E0609]: parameter: `normal` takes at most one argument (std), got 2\n"
+        "  |\n2 |   return x + parameter([4], init = normal(1, 2))\n  |                                              ^",
         id="parameter_normal_arguments",
     ),
 ]

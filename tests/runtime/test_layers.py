@@ -363,6 +363,16 @@ def test_norms(backend, rng, shape, affine):
     assert_close(run(backend, layer, x), reference.rms_norm(x, arrays.get("weight")))
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_layer_norm_without_bias(backend, rng, shape):
+    """``LayerNorm(dim, bias=False)`` (GPT-2 / nanoGPT): a scale and no bias, as the reference."""
+    x = f32(rng.normal(size=shape) * 3 + 1)
+    layer, arrays = build(backend, "LayerNorm", rng, dim=shape[-1], bias=False)
+    assert sorted(arrays) == ["weight"]
+    assert sorted(backend.module("state").state_dict(layer)) == ["weight"]
+    assert_close(run(backend, layer, x), reference.layer_norm(x, arrays["weight"], None))
+
+
 def test_group_norm_on_images(backend, rng):
     x = f32(rng.normal(size=(2, 4, 3, 6)))
     layer, arrays = build(backend, "GroupNorm", rng, num_groups=3, num_channels=6)
@@ -427,6 +437,7 @@ LAYER_ARGUMENTS = {
     "Conv2d": dict(in_channels=2, out_channels=3, kernel_size=(3, 1)),
     "ConvTranspose1d": dict(in_channels=4, out_channels=6, kernel_size=3, groups=2),
     "LayerNorm": dict(dim=5),
+    "LayerNorm_no_bias": dict(dim=5, bias=False),
     "GroupNorm": dict(num_groups=2, num_channels=4, affine=False),
     "RMSNorm": dict(dim=5),
     "Embedding": dict(num_embeddings=7, dim=3),
@@ -438,9 +449,10 @@ LAYER_ARGUMENTS = {
 @pytest.mark.parametrize("kind", sorted(LAYER_ARGUMENTS))
 def test_constructors_build_the_table_zero_filled(backend, kind):
     """Every class creates exactly the parameters ``layer_parameters`` lists, zero-filled."""
-    layer = getattr(backend.module("layers"), kind)(**LAYER_ARGUMENTS[kind])
+    layer_kind = kind.partition("_")[0]
+    layer = getattr(backend.module("layers"), layer_kind)(**LAYER_ARGUMENTS[kind])
     arrays = backend.module("state").state_dict(layer)
-    table = layer_parameters(kind, **LAYER_ARGUMENTS[kind])
+    table = layer_parameters(layer_kind, **LAYER_ARGUMENTS[kind])
     assert {name: array.shape for name, array in arrays.items()} == {
         parameter.name: parameter.shape for parameter in table
     }
@@ -716,7 +728,7 @@ def test_call_errors_are_identical(backend, case):
         layer(backend.array(np.zeros(shape)))
 
 
-CLASSES = sorted(LAYER_ARGUMENTS)
+CLASSES = sorted({kind.partition("_")[0] for kind in LAYER_ARGUMENTS})
 FUNCTIONS = sorted(
     "gelu relu silu leaky_relu elu tanh sigmoid softmax exp log sqrt abs mean sum matmul reshape "
     "transpose swapaxes concat split pad avg_pool1d max_pool1d avg_pool2d max_pool2d flatten "

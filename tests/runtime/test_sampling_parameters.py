@@ -137,7 +137,7 @@ def test_free_parameter_table():
     assert layer_parameters("FreeParameter", shape=(1, 1, 4)) == (Parameter("weight", (1, 1, 4), "zeros", 1, 1.0),)
     assert layer_parameters("FreeParameter", shape=[3], init="normal", std=0.02) == (
         Parameter("weight", (3,), "normal", 1, 0.02),)
-    with pytest.raises(ValueError, match="FreeParameter: std = 0.5 needs init = 'normal', got 'ones'"):
+    with pytest.raises(ValueError, match="FreeParameter: std = 0.5 needs a random init, got 'ones'"):
         layer_parameters("FreeParameter", shape=(3,), init="ones", std=0.5)
     with pytest.raises(ValueError, match="FreeParameter: shape must be a positive integer, got 0"):
         layer_parameters("FreeParameter", shape=(3, 0))
