@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from specc.runtime.jax import processes
 from specc.runtime.training import failures
 from specc.runtime.training.distributed import check_divisible
 from specc.runtime.training.tree import under_prefix
@@ -100,20 +101,26 @@ def ema_update(average, current, decay: float):
     return jax.tree_util.tree_map(lambda old, new: decay * old + (1.0 - decay) * new, average, current)
 
 
-def select_device(name: str | None) -> None:
-    """Run on the JAX platform ``name`` (``cpu``, ``gpu``...; None: JAX's default); exit
-    with a message naming it when JAX cannot use it."""
+def select_device(name: str | None, num_nodes: int = 1) -> None:
+    """Run on the JAX platform ``name`` (``cpu``, ``gpu``...; None: JAX's default); with
+    ``num_nodes`` above 1 join the run's processes first (``processes.join_processes``: it
+    must precede the first device query); exit with a message naming the device when JAX
+    cannot use it."""
+    if name:
+        jax.config.update("jax_platforms", name)
+    processes.join_processes(num_nodes)
     if name:
         try:
-            jax.config.update("jax_platforms", name)
             jax.devices()
         except RuntimeError as error:
             raise SystemExit(f"--device {name!r} is not available to JAX: {error}") from error
 
 
 class DataParallel:
-    """``--devices N`` in one process: a ``jax.sharding.Mesh`` with one axis ``data`` over the
-    first N local devices. ``shard(batch)`` places the global batch split along it; the
+    """``--devices N``: a ``jax.sharding.Mesh`` with one axis ``data`` over the first N local
+    devices of each process (one process, or ``--num-nodes`` processes joined by
+    ``jax.distributed``, in process order). ``shard(batch)`` places the global batch split
+    along it (across processes each transfers only its devices' rows); the
     parameters and optimizer state stay replicated (jit puts them on every device of the
     mesh), so the jitted step's mean loss is the global batch's and jit averages the
     gradients. With one device ``shard`` returns the numpy batch unchanged.
@@ -134,8 +141,21 @@ class DataParallel:
                 f"--devices {devices}: JAX sees {len(available)} local {available[0].platform} device(s)"
                 + (hint if available[0].platform == "cpu" else "")
             )
-        self.devices = devices
-        self.mesh = jax.sharding.Mesh(np.array(available[:devices]), (self.AXIS,)) if devices > 1 else None
+        self.processes = jax.process_count()
+        if self.processes > 1 and self.sharded:
+            raise SystemExit(
+                f"train.parallel = sharded across {self.processes} processes is not built "
+                "(its checkpoints would need a gather across hosts): run one process over its local devices"
+            )
+        # every process's first ``devices`` local devices, in process order
+        chosen = [device for process in range(self.processes) for device in self.process_devices(process)[:devices]]
+        self.devices = len(chosen)
+        self.mesh = jax.sharding.Mesh(np.array(chosen), (self.AXIS,)) if self.devices > 1 else None
+
+    @staticmethod
+    def process_devices(process: int) -> list:
+        """The devices of process ``process`` (``jax.devices()`` spans every process)."""
+        return sorted((device for device in jax.devices() if device.process_index == process), key=lambda device: device.id)
 
     def place(self, tree):
         """``tree`` sharded along its arrays' first axis (``sharded`` and N > 1), else unchanged."""
@@ -164,22 +184,26 @@ class DataParallel:
         except ValueError as error:
             raise SystemExit(str(error)) from None
         replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
+        put = jax.device_put if self.processes == 1 else from_global
         return {
-            name: jax.device_put(value, self.sharding(axis) if np.ndim(value) > axis else replicated)
+            name: put(value, self.sharding(axis) if np.ndim(value) > axis else replicated)
             for name, value in batch.items()
         }
 
 
+def from_global(value, sharding):
+    """A global array made from the global batch ``value`` that every process holds: each
+    process transfers only the slices its own devices hold (its share of the rows)."""
+    value = np.asarray(value)
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
+
+
 def data_parallel(arguments, sharded: bool = False) -> DataParallel:
-    """``--device`` (the platform), then ``--devices`` (local devices of one process);
-    ``sharded``: parameters and optimizer state split along the data axis (``DataParallel``).
-    ``--num-nodes`` above 1 (multi-host ``jax.distributed``) is not built yet: refused."""
-    select_device(arguments.device)
-    if getattr(arguments, "num_nodes", 1) > 1:
-        raise SystemExit(
-            f"--num-nodes {arguments.num_nodes}: multi-host JAX (jax.distributed) is not built yet; "
-            "see docs/distributed.md"
-        )
+    """``--device`` (the platform), ``--num-nodes`` (processes joined by
+    ``jax.distributed.initialize``: ``specc.runtime.jax.processes``), then ``--devices``
+    (local devices of each process; the mesh spans all of them); ``sharded``: parameters
+    and optimizer state split along the data axis (``DataParallel``, one process only)."""
+    select_device(arguments.device, getattr(arguments, "num_nodes", 1) or 1)
     return DataParallel(getattr(arguments, "devices", None) or 1, sharded)
 
 

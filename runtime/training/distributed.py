@@ -4,7 +4,9 @@ The spec says what training means (``batch_size`` is the global batch); the comm
 (``--devices``, ``--num-nodes``) and the launchers' environment variables say where it runs.
 A process is the *main process* (rank 0) unless a launcher says otherwise: ``RANK``
 (torchrun, Lightning), ``LOCAL_RANK`` / ``NODE_RANK`` (Lightning's own launcher sets them in
-the processes it starts), ``MLX_RANK`` (``mlx.launch``), ``SLURM_PROCID`` (``srun``).
+the processes it starts), ``MLX_RANK`` (``mlx.launch``), ``SLURM_PROCID`` (``srun``),
+``OMPI_COMM_WORLD_RANK`` (Open MPI's ``mpirun``), ``SPECC_PROCESS_ID`` (JAX processes joined
+through ``SPECC_COORDINATOR``: ``specc.runtime.jax.processes``).
 Only the main process locks the run directory and writes run files, metrics.csv, the other
 loggers and checkpoints; every process computes the same replicated state, so rank 0's copy
 is the run's.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import os
 
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "MLX_RANK", "SLURM_PROCID")
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "MLX_RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "SPECC_PROCESS_ID")
 
 
 def is_main_process(environ=None) -> bool:

@@ -97,7 +97,8 @@ def test_a_training_batch_that_does_not_divide_by_the_ranks_is_refused():
 @pytest.mark.parametrize(
     "environment, main",
     [({}, True), ({"LOCAL_RANK": "0", "NODE_RANK": "0"}, True), ({"LOCAL_RANK": "1"}, False),
-     ({"MLX_RANK": "1"}, False), ({"RANK": "3"}, False), ({"SLURM_PROCID": "2"}, False), ({"NODE_RANK": "1"}, False)],
+     ({"MLX_RANK": "1"}, False), ({"RANK": "3"}, False), ({"SLURM_PROCID": "2"}, False), ({"NODE_RANK": "1"}, False),
+     ({"SPECC_PROCESS_ID": "1"}, False), ({"SPECC_PROCESS_ID": "0"}, True), ({"OMPI_COMM_WORLD_RANK": "1"}, False)],
 )
 def test_the_main_process_is_rank_zero_of_every_launcher(environment, main):
     assert distributed.is_main_process(environment) is main
