@@ -250,6 +250,37 @@ def inspect(
 
 
 @app.command(cls=PlainUsage)
+def sample(
+    checkpoint: str = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint folder, its checkpoints/last link or a run directory."),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="Token ids to start from, comma-separated (0,17,4)."),
+    tokens: int = typer.Option(100, "--tokens", "-n", help="How many tokens to add."),
+    backend: str = typer.Option("jax", "--backend", "-b", help="jax, torch (lightning) or mlx.", autocompletion=_backends),
+    temperature: float = typer.Option(1.0, "--temperature", "-t", help="Softmax temperature; 0 is greedy."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", help="Draw among the k most likely tokens only."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draws (numpy): the same tokens on every backend."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Which model when the spec has several."),
+) -> None:
+    """Generate tokens from the language model of CHECKPOINT and print the prompt and the new
+    tokens, space-separated (docs/language.md, "Sampling").
+
+    Example: specc sample runs/lm --prompt 0,17,4 --tokens 200 --temperature 0.8 --top-k 20
+    """
+    from specc.sample import sample as draw
+
+    try:
+        ids = [int(part) for part in prompt.replace(" ", "").split(",") if part]
+    except ValueError:
+        typer.echo(f"error: --prompt takes comma-separated token ids, got {prompt!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        result = draw(checkpoint, ids, tokens, backend, temperature, top_k, seed, model)
+    except ValueError as error:  # CheckpointError, an unknown backend
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    sys.stdout.write(" ".join(str(token) for token in result) + "\n")
+
+
+@app.command(cls=PlainUsage)
 def graph(
     spec: str = typer.Argument(..., metavar="SPEC", help="The spec file."),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="model.svg, .png, .pdf, .dot or .mmd (default: DOT text on stdout)."),

@@ -7,6 +7,8 @@ its parameter count first."""
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 import json
 
 import numpy as np
@@ -121,3 +123,30 @@ def test_a_resumed_run_draws_the_windows_of_the_uninterrupted_run(scripts):
     expected, resumed = losses(whole), losses(parts)
     for step in (3, 4):
         assert resumed[("train", step)] == pytest.approx(expected[("train", step)], abs=1e-6)
+
+
+def test_sampling_draws_the_same_tokens_on_every_backend(scripts):
+    """`specc sample`: the checkpoint's model rebuilt on each backend, the draws made in numpy
+    from the last position's logits, so a seed gives the same tokens everywhere."""
+    from specc.sample import sample
+
+    run = scripts["jax"].parent / "sampled"
+    run_script(scripts["jax"], "--out-dir", run, env={"OMP_NUM_THREADS": "1"}, check=True)
+    prompt = [3, 1, 4, 1, 5]
+    greedy = {backend: sample(run, prompt, 12, backend, temperature=0) for backend in ("jax", "torch", "mlx")}
+    drawn = {backend: sample(run, prompt, 12, backend, temperature=0.9, top_k=8, seed=7) for backend in ("jax", "torch", "mlx")}
+    assert greedy["torch"] == greedy["mlx"] == greedy["jax"]
+    assert drawn["torch"] == drawn["mlx"] == drawn["jax"]
+    assert drawn["jax"][:5] == prompt and len(drawn["jax"]) == 17
+    assert sample(run, prompt, 12, "jax", temperature=0.9, top_k=8, seed=7) == drawn["jax"]
+    command = subprocess.run(
+        [sys.executable, "-m", "specc", "sample", str(run), "--prompt", "3,1,4,1,5", "-n", "12", "-t", "0.9", "-k", "8", "--seed", "7"],
+        capture_output=True, text=True, timeout=240,
+    )
+    assert command.returncode == 0, command.stderr
+    assert command.stdout == " ".join(map(str, drawn["jax"])) + "\n"
+    refused = subprocess.run(
+        [sys.executable, "-m", "specc", "sample", str(run), "--prompt", "3,99999"], capture_output=True, text=True, timeout=240
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: prompt token 99999 is outside the vocabulary [0, ")
