@@ -201,9 +201,14 @@ def check_output_padding(function: str, output_padding: int, stride: int, dilati
         )
 
 
-def reshape_target(function: str, shape, target) -> tuple[int, ...]:
-    """Resolve at most one ``-1`` in ``target`` against the size of ``shape``."""
-    target = tuple(int(size) for size in target)
+def reshape_target(function: str, shape, target, from_input=()) -> tuple[int, ...]:
+    """Resolve at most one ``-1`` in ``target`` against the size of ``shape``; each
+    ``(position, axis)`` of ``from_input`` first sets ``target[position]`` to ``shape[axis]``
+    (a run-time axis such as ``B`` or ``T`` carried through the reshape)."""
+    target = [int(size) for size in target]
+    for position, axis in from_input:
+        target[position] = int(shape[axis])
+    target = tuple(target)
     total = 1
     for size in shape:
         total *= int(size)

@@ -227,7 +227,8 @@ _OPS = [
     _op("matmul", [Argument("a", "tensor", doc="[..., n, k]"), Argument("b", "tensor", doc="[..., k, m]")],
         rules.matmul, "Matrix product over the last two axes, leading axes broadcast.", "[..., n, k] x [..., k, m] -> [..., n, m]"),
     _op("reshape", [_input_tensor(), Argument("shape", "shape", doc="full target shape, at most one -1")],
-        rules.reshape, "Same values, new shape (row-major).", "[...] -> shape (same number of values)"),
+        extended_rules.reshape, "Same values, new shape (row-major). With more than one size unknown until run time, each "
+        "symbolic size is one of the input's axes (`[B, T, heads, -1]` from `[B, T, D]`).", "[...] -> shape (same number of values)"),
     _op("transpose", [_input_tensor(), Argument("axes", "ints", doc="a permutation of all axes")],
         rules.transpose, "Permute axes.", "[d_0, ..., d_n] -> [d_axes[0], ..., d_axes[n]]"),
     _op("swapaxes", [_input_tensor(), Argument("axis1", "int", doc="first axis"), Argument("axis2", "int", doc="second axis")],

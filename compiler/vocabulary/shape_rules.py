@@ -331,29 +331,6 @@ def matmul(name, tensors, values) -> Outcome:
     return Outcome((TensorInfo(a.dtype, batch + (a.shape[-2], b.shape[-1])),), {})
 
 
-def reshape(name, tensors, values) -> Outcome:
-    x, target = tensors["x"], values["shape"]
-    unknown = [index for index, size in enumerate(target) if not isinstance(size, int) or size == -1]
-    if len(unknown) > 1:
-        raise LayerError(
-            "E0609", f"{name}: the target shape {format_shape(target)} may hold at most one size that is "
-            "unknown until run time (-1 or a run-time axis such as B)", "shape")
-    if any(isinstance(size, int) and size < -1 for size in target):
-        raise LayerError("E0609", f"{name}: negative size in the target shape {format_shape(target)}", "shape")
-    total = dimensions.product(x.shape)
-    shape = list(target)
-    if unknown and target[unknown[0]] == -1:
-        known = dimensions.product(size for size in target if size != -1)
-        missing = dimensions.divide_exactly(total, known)
-        if missing is None or missing == 0:
-            raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}")
-        shape[unknown[0]] = missing
-    if dimensions.product(shape) != total:
-        raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}: the number of values differs")
-    runtime = tuple(size if isinstance(size, int) else -1 for size in target)
-    return Outcome((TensorInfo(x.dtype, tuple(shape)),), {"shape": runtime})
-
-
 def transpose(name, tensors, values) -> Outcome:
     x = tensors["x"]
     axes = values["axes"] if isinstance(values["axes"], tuple) else (values["axes"],)

@@ -1,6 +1,7 @@
 """Shape rules of the layer registry that wrap or extend ``graphs_rules``: layer
 initialisers (``init = normal(std = 0.02)``, ``bias_init = zeros``), the key mask of attention, integer positions, free
-parameters (``parameter([1, 1, C], init = zeros)``) and the reparameterised Gaussian draw.
+parameters (``parameter([1, 1, C], init = zeros)``) and the reparameterised Gaussian draw;
+``reshape``, whose target may carry the input's run-time axes (``[B, T, heads, -1]``).
 
 Same contract as ``graphs_rules``: ``rule(name, tensors, values) -> Outcome`` or a
 ``LayerError`` (E0608 shapes, E0609 argument values, E0617 dtypes).
@@ -8,7 +9,7 @@ Same contract as ``graphs_rules``: ``rule(name, tensors, values) -> Outcome`` or
 
 from __future__ import annotations
 
-from specc.compiler.vocabulary import initializers
+from specc.compiler.vocabulary import dimensions, initializers
 from specc.compiler.vocabulary import shape_rules as rules
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo
 from specc.compiler.vocabulary.dimensions import format_shape
@@ -156,3 +157,65 @@ def gaussian_sample(name, tensors, values) -> Outcome:
         raise LayerError("E0608", f"{name}: logvar {format_shape(logvar.shape)} must have the shape of mean "
                          f"{format_shape(mean.shape)} (one log-variance per mean)", "logvar")
     return Outcome((mean,), {})
+
+
+def reshape(name, tensors, values) -> Outcome:
+    x, target = tensors["x"], values["shape"]
+    unknown = [index for index, size in enumerate(target) if not isinstance(size, int) or size == -1]
+    if any(isinstance(size, int) and size < -1 for size in target):
+        raise LayerError("E0609", f"{name}: negative size in the target shape {format_shape(target)}", "shape")
+    if len(unknown) > 1:
+        return _reshape_carrying_axes(name, x, target)
+    total = dimensions.product(x.shape)
+    shape = list(target)
+    if unknown and target[unknown[0]] == -1:
+        known = dimensions.product(size for size in target if size != -1)
+        missing = dimensions.divide_exactly(total, known)
+        if missing is None or missing == 0:
+            raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}")
+        shape[unknown[0]] = missing
+    if dimensions.product(shape) != total:
+        raise LayerError("E0608", f"{name}: cannot reshape {format_shape(x.shape)} to {format_shape(target)}: the number of values differs")
+    runtime = tuple(size if isinstance(size, int) else -1 for size in target)
+    return Outcome((TensorInfo(x.dtype, tuple(shape)),), {"shape": runtime})
+
+
+def _reshape_carrying_axes(name, x: TensorInfo, target) -> Outcome:
+    """A target with several sizes unknown until run time: each symbolic size must be one of
+    the input's own axes (``B``, ``T`` carried through; the generated code reads it from the
+    input as ``from_input = ((position, axis), ...)``), at most one size is ``-1``, and the
+    number of values must be provably the input's."""
+    if sum(size == -1 for size in target) > 1:
+        raise LayerError("E0609", f"{name}: the target shape {format_shape(target)} may hold at most one -1", "shape")
+    used: set[int] = set()
+    carried = []
+    for position, size in enumerate(target):
+        if isinstance(size, int):
+            continue
+        axis = next((axis for axis, dim in enumerate(x.shape) if dim == size and axis not in used), None)
+        if axis is None:
+            raise LayerError(
+                "E0609", f"{name}: size {dimensions.render(size)} of the target shape {format_shape(target)} is not an "
+                f"axis of the input {format_shape(x.shape)}; with more than one size unknown until run time, each "
+                "must be an axis of the input", "shape")
+        used.add(axis)
+        carried.append((position, axis))
+    total = dimensions.product(x.shape)
+    shape = list(target)
+    if -1 in target:
+        known = dimensions.product(size for size in target if size != -1)
+        missing = dimensions.divide_exactly(total, known)
+        if missing is None or missing == 0:
+            raise LayerError("E0609", f"{name}: cannot prove that the target shape {format_shape(target)} holds as many "
+                             f"values as the input {format_shape(x.shape)}: {dimensions.render(total)} is not a multiple "
+                             f"of {dimensions.render(known)}", "shape")
+        shape[target.index(-1)] = missing
+    if dimensions.product(shape) != total:
+        raise LayerError("E0609", _unproven(name, x.shape, target, total, dimensions.product(shape)), "shape")
+    runtime = tuple(size if isinstance(size, int) else -1 for size in target)
+    return Outcome((TensorInfo(x.dtype, tuple(shape)),), {"shape": runtime, "from_input": tuple(carried)})
+
+
+def _unproven(name, source, target, total, values) -> str:
+    return (f"{name}: cannot prove that the target shape {format_shape(target)} holds as many values as the input "
+            f"{format_shape(source)}: {dimensions.render(values)} against {dimensions.render(total)}")

@@ -79,8 +79,8 @@ def matmul(a, b):
     return mx.matmul(a, b)
 
 
-def reshape(x, shape):
-    return mx.reshape(x, checks.reshape_target("reshape", x.shape, shape))
+def reshape(x, shape, from_input=()):
+    return mx.reshape(x, checks.reshape_target("reshape", x.shape, shape, from_input))
 
 
 def transpose(x, axes):

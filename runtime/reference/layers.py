@@ -100,9 +100,9 @@ def matmul(a, b):
     return np.matmul(a, b)
 
 
-def reshape(x, shape):
-    """Full target shape with at most one ``-1``."""
-    return np.reshape(x, checks.reshape_target("reshape", x.shape, shape))
+def reshape(x, shape, from_input=()):
+    """Full target shape with at most one ``-1``; ``from_input`` copies input axes."""
+    return np.reshape(x, checks.reshape_target("reshape", x.shape, shape, from_input))
 
 
 def transpose(x, axes):

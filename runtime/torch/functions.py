@@ -77,8 +77,8 @@ def matmul(a, b):
     return torch.matmul(a, b)
 
 
-def reshape(x, shape):
-    return torch.reshape(x, checks.reshape_target("reshape", tuple(x.shape), shape))
+def reshape(x, shape, from_input=()):
+    return torch.reshape(x, checks.reshape_target("reshape", tuple(x.shape), shape, from_input))
 
 
 def transpose(x, axes):
