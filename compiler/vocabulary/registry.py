@@ -63,7 +63,7 @@ DATA_KEYS = (
     parameter("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
     parameter("persistent_workers", "bool", False, "keep the worker threads between epochs"),
     parameter("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
-    parameter("worker_type", "enum", "thread", "how workers run (threads; processes are not supported)", choices=("thread",)),
+    parameter("worker_type", "enum", "thread", "how workers run: threads, or spawned processes", choices=("thread", "process")),
     parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
     parameter("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
 )

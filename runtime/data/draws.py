@@ -8,6 +8,8 @@ transform, so a batch is a pure function of (seed, stream, epoch, batch index).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
@@ -62,6 +64,26 @@ def _check_present(function: str, batch: dict, names) -> None:
             raise ValueError(f"{function}: the batch has no field '{name}' (it has {available})")
 
 
+def _flow_transform(
+    batch: dict, rng: np.random.Generator, *, target, conditions, time, arguments, cfg_dropout, coupling
+) -> dict:
+    """The transform of :func:`flow_draws` (module level, so a worker process can unpickle it)."""
+    _check_present("flow_draws", batch, (target,) + conditions)
+    clashing = sorted(set(DRAWN) & set(batch))
+    if clashing:
+        raise ValueError(f"flow_draws: the batch already has a field named {clashing[0]}")
+    size = len(batch[target])
+    noise = rng.standard_normal(batch[target].shape, dtype=np.float32)
+    draws = {"noise": noise, **draw_time(time, arguments, rng, size)}
+    if cfg_dropout > 0:
+        draws["drop"] = rng.random(size) < cfg_dropout
+    if coupling == "ot":
+        permutation = ot_coupling(noise, batch[target])
+        batch = {name: value[permutation] for name, value in batch.items()}
+    return {**batch, **draws}
+
+
+
 def flow_draws(
     target: str,
     conditions=(),
@@ -90,22 +112,15 @@ def flow_draws(
         arguments[name] = value
     conditions = tuple(conditions)
 
-    def transform(batch: dict, rng: np.random.Generator) -> dict:
-        _check_present("flow_draws", batch, (target,) + conditions)
-        clashing = sorted(set(DRAWN) & set(batch))
-        if clashing:
-            raise ValueError(f"flow_draws: the batch already has a field named {clashing[0]}")
-        size = len(batch[target])
-        noise = rng.standard_normal(batch[target].shape, dtype=np.float32)
-        draws = {"noise": noise, **draw_time(time, arguments, rng, size)}
-        if cfg_dropout > 0:
-            draws["drop"] = rng.random(size) < cfg_dropout
-        if coupling == "ot":
-            permutation = ot_coupling(noise, batch[target])
-            batch = {name: value[permutation] for name, value in batch.items()}
-        return {**batch, **draws}
-
-    return transform
+    return functools.partial(
+        _flow_transform,
+        target=target,
+        conditions=conditions,
+        time=time,
+        arguments=arguments,
+        cfg_dropout=cfg_dropout,
+        coupling=coupling,
+    )
 
 
 def _ranges(function: str, name: str, ranges) -> tuple[tuple[int, int], ...]:
@@ -116,6 +131,24 @@ def _ranges(function: str, name: str, ranges) -> tuple[tuple[int, int], ...]:
         checks.check_non_negative(function, f"start of a range of term {name}", low)
         checks.check_positive(function, f"size of a range of term {name}", size)
     return tuple((int(low), int(size)) for low, size in ranges)
+
+
+def _positions_transform(batch: dict, rng: np.random.Generator, *, terms, k, field, offset, prefix) -> dict:
+    """The transform of :func:`token_positions` (module level: picklable)."""
+    _check_present("token_positions", batch, (field,))
+    targets = np.asarray(batch[field])[:, offset:]
+    added = {}
+    for name, ranges in terms.items():
+        eligible = np.zeros(targets.shape, dtype=bool)
+        for low, size in ranges:
+            eligible |= (targets >= low) & (targets < low + size)
+        if k is not None and eligible.sum() > k:
+            chosen = rng.choice(np.flatnonzero(eligible), size=k, replace=False)
+            eligible = np.zeros(targets.shape, dtype=bool)
+            eligible.flat[chosen] = True
+        added[prefix + name] = eligible
+    return {**batch, **added}
+
 
 
 def token_positions(
@@ -135,22 +168,13 @@ def token_positions(
     checks.check_non_negative("token_positions", "offset", offset)
     terms = {name: _ranges("token_positions", name, ranges) for name, ranges in dict(terms).items()}
 
-    def transform(batch: dict, rng: np.random.Generator) -> dict:
-        _check_present("token_positions", batch, (field,))
-        targets = np.asarray(batch[field])[:, offset:]
-        added = {}
-        for name, ranges in terms.items():
-            eligible = np.zeros(targets.shape, dtype=bool)
-            for low, size in ranges:
-                eligible |= (targets >= low) & (targets < low + size)
-            if k is not None and eligible.sum() > k:
-                chosen = rng.choice(np.flatnonzero(eligible), size=k, replace=False)
-                eligible = np.zeros(targets.shape, dtype=bool)
-                eligible.flat[chosen] = True
-            added[prefix + name] = eligible
-        return {**batch, **added}
+    return functools.partial(_positions_transform, terms=terms, k=k, field=field, offset=offset, prefix=prefix)
 
-    return transform
+
+def _chained(batch: dict, rng: np.random.Generator, *, steps) -> dict:
+    for step in steps:
+        batch = step(batch, rng)
+    return batch
 
 
 def chain(*transforms):
@@ -158,9 +182,4 @@ def chain(*transforms):
     draws from the same per-batch generator, so the result is deterministic."""
     present = [transform for transform in transforms if transform is not None]
 
-    def transform(batch: dict, rng: np.random.Generator) -> dict:
-        for step in present:
-            batch = step(batch, rng)
-        return batch
-
-    return transform
+    return functools.partial(_chained, steps=tuple(present))

@@ -27,6 +27,9 @@ Workers (the data section's loader keys, ``loader_options``):
   (seed, epoch, b)), so the batches and resume are identical for every worker count.
 - ``prefetch`` (``prefetch_factor``): batches loaded ahead per worker; at most
   ``max(1, prefetch) * max(1, workers)`` batches are in flight (``prefetch`` with 0 workers).
+- ``worker_type``: ``thread`` (a thread pool) or ``process`` (a pool of spawned processes,
+  see ``workers.py``: the loader is pickled once into each worker); the batches, their
+  order and the resumable position are the same for both.
 - ``persistent_workers``: keep the thread pool between epochs (and between evaluation
   passes) instead of starting one per pass; ``close()`` stops it.
 - ``pin_memory``: recorded for the backend (Lightning's DataLoader pins the tensors it
@@ -49,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from specc.runtime import checks
+from specc.runtime.data import workers as process_workers
 from specc.runtime.data.sources import SPLITS
 from specc.runtime.data.transforms import apply_transforms, build_transforms, parse_transform
 from specc.runtime.training.distributed import batch_rows, check_divisible, shard_batch
@@ -76,11 +80,13 @@ class Loader:
         transforms=(),
         persistent_workers: bool = False,
         pin_memory: bool = False,
+        worker_type: str = "thread",
     ):
         checks.check_choice("Loader", "split", split, SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
         checks.check_non_negative("Loader", "prefetch", prefetch)
         checks.check_non_negative("Loader", "workers", workers)
+        checks.check_choice("Loader", "worker_type", worker_type, WORKER_TYPES)
         self.source, self.split, self.batch_size, self.seed = source, split, int(batch_size), int(seed)
         self.shuffle, self.drop_last = bool(shuffle), bool(drop_last)
         self.transforms = (
@@ -89,6 +95,7 @@ class Loader:
         self.data_transforms = tuple(parse_transform(item) for item in transforms or ())
         self.prefetch, self.workers = int(prefetch), int(workers)
         self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
+        self.worker_type = worker_type
         self._executor = None
         self.stream = SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
@@ -106,6 +113,7 @@ class Loader:
             raise ValueError(f"Loader: rank must be in [0, {ranks}), got {rank}")
         if self.drop_last:  # training: every rank's part of a step has the same size
             check_divisible(self.batch_size, int(ranks))
+        self.close()  # process workers hold a copy of the loader: new ones see the shard
         self.rank, self.ranks = int(rank), int(ranks)
         return self
 
@@ -167,16 +175,28 @@ class Loader:
             return self.prefetch
         return max(1, self.prefetch) * self.workers
 
-    def _pool(self) -> ThreadPoolExecutor:
+    @property
+    def uses_processes(self) -> bool:
+        """Batches are computed in worker processes (``worker_type = process``, workers > 0)."""
+        return self.worker_type == "process" and self.workers > 0
+
+    def __getstate__(self) -> dict:
+        """The loader without its pool (pickled into process workers)."""
+        return {**self.__dict__, "_executor": None}
+
+    def _pool(self):
         if self._executor is not None:
             return self._executor
-        executor = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="specc-loader")
+        if self.uses_processes:
+            executor = process_workers.process_pool(self, self.workers)
+        else:
+            executor = ThreadPoolExecutor(max_workers=max(1, self.workers), thread_name_prefix="specc-loader")
         if self.persistent_workers:
             self._executor = executor
         return executor
 
     def close(self) -> None:
-        """Stop the persistent worker threads (a later pass starts new ones)."""
+        """Stop the persistent workers (a later pass starts new ones)."""
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -200,14 +220,19 @@ class Loader:
         try:
             while pending or following < count:
                 while following < count and len(pending) < self.lookahead:
-                    pending.append(executor.submit(self.batch, epoch, following, order))
+                    pending.append(self._submit(executor, epoch, following, order))
                     following += 1
-                yield pending.popleft().result()
+                yield process_workers.result(pending.popleft(), self.split)
         finally:
             for future in pending:
                 future.cancel()
             if executor is not self._executor:
                 executor.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, executor, epoch: int, batch_index: int, order: np.ndarray):
+        if self.uses_processes:
+            return process_workers.submit(executor, epoch, batch_index)
+        return executor.submit(self.batch, epoch, batch_index, order)
 
     def __iter__(self):
         """The rest of the current epoch; the position advances as each batch is handed out."""
@@ -254,10 +279,10 @@ LOADER_OPTIONS = {
     "persistent_workers": ("persistent_workers", False),
     "pin_memory": ("pin_memory", False),
     "drop_last": ("drop_last", True),
-    "worker_type": (None, "thread"),
+    "worker_type": ("worker_type", "thread"),
     "transforms": ("transforms", ()),
 }
-WORKER_TYPES = ("thread",)
+WORKER_TYPES = ("thread", "process")
 
 
 def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:

@@ -132,6 +132,14 @@ class Source:
         self._lock = threading.Lock()
         self._cache: dict = {}
 
+    def __getstate__(self) -> dict:
+        """Picklable (process workers receive the source): the lock stays behind."""
+        return {name: value for name, value in self.__dict__.items() if name != "_lock"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     @property
     def fields(self) -> dict[str, tuple[str, tuple[int, ...]]]:
         raise NotImplementedError

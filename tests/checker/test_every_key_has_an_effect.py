@@ -590,7 +590,7 @@ def section_keys():
             if (kind, parameter.name) in SECTION_NOT_EXERCISABLE:
                 continue
             if parameter.choices and set(parameter.choices) <= {parameter.default}:
-                continue  # a single choice (data.worker_type)
+                continue  # a key with a single choice
             yield kind, parameter
 
 

@@ -152,11 +152,13 @@ def test_data_key_errors(replace, code, text):
     ]
 
 
-def test_worker_type_process_is_rejected_with_the_choices():
-    spec = AUDIO_SPEC.format(channels=1, shape="64").replace("num_workers = 2", "worker_type = process")
+def test_worker_type_process_is_accepted_and_others_are_rejected_with_the_choices():
+    spec = AUDIO_SPEC.format(channels=1, shape="64").replace("num_workers = 2", "num_workers = 2, worker_type = process")
+    assert check(spec).diagnostics == []
+    spec = AUDIO_SPEC.format(channels=1, shape="64").replace("num_workers = 2", "worker_type = fork")
     diagnostics = check(spec).diagnostics
     assert [(d.code, d.message) for d in diagnostics] == [
-        ("E0406", "`worker_type` must be one of thread; found `process`")
+        ("E0406", "`worker_type` must be one of thread, process; found `fork`")
     ]
 
 

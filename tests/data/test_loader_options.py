@@ -63,6 +63,7 @@ def test_loader_options_per_split():
         "persistent_workers": True,
         "pin_memory": True,
         "drop_last": False,
+        "worker_type": "thread",
         "shuffle": True,
     }
     assert [transform.kind for transform in train["transforms"]] == ["normalize", "random_gain"]
@@ -76,11 +77,13 @@ def test_loader_options_per_split():
         "persistent_workers": False,
         "pin_memory": False,
         "drop_last": True,
+        "worker_type": "thread",
         "shuffle": True,
         "transforms": (),
     }
-    with pytest.raises(ValueError, match="data: worker_type must be one of 'thread', got 'process'"):
-        loader_options({"worker_type": "process"}, "train")
+    assert loader_options({"worker_type": "process"}, "train")["worker_type"] == "process"
+    with pytest.raises(ValueError, match="data: worker_type must be one of 'thread', 'process', got 'fork'"):
+        loader_options({"worker_type": "fork"}, "train")
     with pytest.raises(ValueError, match="data: drop_last = false needs train.accumulate = 1 \\(got 4\\)"):
         loader_options({"drop_last": False}, "train", accumulate=4)
     assert loader_options({"drop_last": False}, "val", accumulate=4)["drop_last"] is False
