@@ -61,7 +61,7 @@ DATA_KEYS = (
     # loader keys (runtime/data/loader.py loader_options; docs/runtime.md "Loader options")
     parameter("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
     parameter("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
-    parameter("persistent_workers", "bool", False, "keep the worker threads between epochs"),
+    parameter("persistent_workers", "bool", False, "keep the workers (threads or processes) between epochs"),
     parameter("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
     parameter("worker_type", "enum", "thread", "how workers run: threads, or spawned processes", choices=("thread", "process")),
     parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
