@@ -29,8 +29,8 @@ def jax_imports(program, context: dict, fields: dict) -> dict:
     kind = program.objective.kind
     if kind != "language_model" or fields["language_model_ce"]:
         runtime.add("losses")
-    if kind == "language_model":
-        runtime.add("objectives")
+    if kind == "language_model" and fields["language_model"]["terms"]:
+        runtime.add("objectives")  # the expected-value terms
     if fields["objective"]["is_flow"] and (fields["metrics"]["host"] or fields["objective"]["nulls"]):
         runtime.add("flows")
     if fields["metrics"]["device"] or fields["metrics"]["host"]:
@@ -96,8 +96,8 @@ def lightning_imports(program, context: dict, view: dict) -> list[str]:
         runtime.add("metrics")
     if objective["is_flow"]:
         runtime.add("flows")
-    if kind in ("language_model", "adversarial"):
-        runtime.add("objectives")
+    if kind == "adversarial" or (kind == "language_model" and view["terms"]):
+        runtime.add("objectives")  # the expected-value terms of a language model, the GAN's losses
     if any(optimizer["schedule"] for optimizer in view["optimizers"]):
         runtime.add("schedules")
     specc = specc_imports("torch", runtime)

@@ -410,9 +410,11 @@ def mlx_fields(program, shared: dict) -> dict:
         modules |= {"losses", "flows"}
         view["numpy"] = fields["signals"]
     elif kind == "language_model":
-        modules |= {"losses", "objectives"}
-        view["functools"] = True
+        modules.add("losses")
         fields["lm"] = language_model_fields(program, config)
+        if fields["lm"]["has_terms"]:  # the expected-value terms: their arrays share the cached source
+            modules.add("objectives")
+            view["functools"] = True
         fields["metrics"] = language_model_metrics(program, evaluation)
     elif kind == "adversarial":
         fields["gan"] = adversarial_fields(program, config)
@@ -447,6 +449,7 @@ def language_model_fields(program, config: Config) -> dict:
         # the spec's order: positions are drawn term after term from one stream, so the
         # (sorted) configuration table must not decide it
         "term_names": literal(tuple(terms)),
+        "has_terms": bool(terms),
         "cross_entropy": call("losses.cross_entropy", "logits", "labels", **literal_values(cross_entropy_options(arguments))),
         "cross_entropy_weight": literal(float(cross_entropy.get("weight", 1.0))),
     }
