@@ -21,6 +21,7 @@ import posixpath
 from typing import TYPE_CHECKING, Callable
 
 from specc.dsl.diagnostics import Diagnostic, printable
+from specc.compiler.check.external_names import string_entries
 
 if TYPE_CHECKING:
     from specc.compiler.check.cross_field import Facts
@@ -45,7 +46,7 @@ def resolve_data_paths(facts: Facts, base: str | None = None, exists: Callable[[
         resolved = facts.resolution.sections.get(key)
         kind = resolved.kind if resolved is not None else key
         top = {kind, checked.values.get("component")}
-        for container, name, owner, location in _strings(checked.values, kind):
+        for container, name, owner, location in string_entries(checked.values, kind):
             owners = top if len(location) == 1 else {owner}
             if not any((item, name) in DATA_FILES for item in owners) or not container[name]:
                 continue
@@ -101,20 +102,3 @@ def _missing(key: str, written: str, opened: str, span) -> Diagnostic:
         "folder of the spec file that writes it, like an import",
     )
 
-
-def _strings(values: dict, owner: str, location: tuple = ()):
-    """``(container, key, owner, location)`` of every string in a section's validated values,
-    as ``external_names.string_values`` walks them, with the dict holding each."""
-    for key, value in values.items():
-        if isinstance(value, str):
-            yield values, key, owner, location + (key,)
-        elif isinstance(value, dict):
-            yield from _strings(value, owner, location + (key,))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                if not isinstance(item, dict):
-                    continue
-                component = item.get("term") if isinstance(item.get("term"), dict) else item
-                kind = component.get("kind")
-                if isinstance(kind, str):
-                    yield from _strings(component, kind, location + (key, index, kind))

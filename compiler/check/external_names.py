@@ -77,16 +77,17 @@ def unprintable(text: str) -> str | None:
 # ---------------------------------------------------------------------- string values
 
 
-def string_values(values: dict, owner: str, location: tuple = ()):
-    """``(owner, key, value, location)`` of every string in a section's validated values:
-    ``owner`` is the section kind at the top, the component kind inside a component of a list
-    (``loggers = [mlflow(experiment = "x")]``, a loss term), and ``location`` is where the
-    checker keeps the value's span (``("loggers", 1, "mlflow", "experiment")``)."""
+def string_entries(values: dict, owner: str, location: tuple = ()):
+    """``(container, key, owner, location)`` of every string in a section's validated values:
+    ``container`` is the dict holding it, ``owner`` the section kind at the top or the component
+    kind inside a component of a list (``loggers = [mlflow(experiment = "x")]``, a loss term),
+    and ``location`` is where the checker keeps the value's span
+    (``("loggers", 1, "mlflow", "experiment")``)."""
     for key, value in values.items():
         if isinstance(value, str):
-            yield owner, key, value, location + (key,)
+            yield values, key, owner, location + (key,)
         elif isinstance(value, dict):
-            yield from string_values(value, owner, location + (key,))
+            yield from string_entries(value, owner, location + (key,))
         elif isinstance(value, (list, tuple)):
             for index, item in enumerate(value):
                 if not isinstance(item, dict):
@@ -94,7 +95,13 @@ def string_values(values: dict, owner: str, location: tuple = ()):
                 component = item.get("term") if isinstance(item.get("term"), dict) else item
                 kind = component.get("kind")
                 if isinstance(kind, str):
-                    yield from string_values(component, kind, location + (key, index, kind))
+                    yield from string_entries(component, kind, location + (key, index, kind))
+
+
+def string_values(values: dict, owner: str):
+    """``(owner, key, value, location)`` of every string in a section's validated values."""
+    for container, key, found_owner, location in string_entries(values, owner):
+        yield found_owner, key, container[key], location
 
 
 def rule_external_names(facts: Facts) -> None:

@@ -15,42 +15,16 @@ from specc.compiler import pipeline
 from specc.compiler.check.values import plain
 from specc.dsl.formatter import quote
 from specc.load import embedded_overrides
-from tests.checker.helpers import memory_reader, rendered
+from tests.checker.helpers import DIGITS, memory_reader, rendered
 
 SETTINGS = settings(max_examples=80, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # a spec whose lets `count`, `ratio`, `label`, `items` and `flag` nothing reads: any value of
 # the right kind is accepted, so the property exercises the printing, not the checker
-SPEC = """\
-spec overrides_small
-let count = 1
-let ratio = 0.5
-let label = "a"
-let items = [1, 2]
-let flag = true
-let hidden = 8
-
-data digits { batch_size = 8 }
-
-model mlp(x: f32[B, 64]) -> f32[B, 10] {
-  return linear(relu(linear(x, hidden)), 10)
-}
-
-objective classification {
-  model = mlp
-  target = data.y
-}
-
-optimizer adam { lr = 1e-3 }
-
-train {
-  max_steps = 20
-  eval_every = 10
-  checkpoint { every = 10, monitor = "val/loss" }
-}
-
-eval { metrics = [accuracy] }
-"""
+SPEC = DIGITS.replace(
+    "spec digits_small\nlet hidden = 32\n",
+    'spec overrides_small\nlet count = 1\nlet ratio = 0.5\nlet label = "a"\nlet items = [1, 2]\nlet flag = true\nlet hidden = 8\n',
+)
 
 
 def check(text: str, overrides, file: str = "spec.mf"):
