@@ -55,9 +55,9 @@ def next_token(logits: np.ndarray, temperature: float, top_k: int | None, genera
     return int(generator.choice(scaled.size, p=weights / weights.sum()))
 
 
-def language_model_input(program, name: str) -> tuple[str, int | None]:
-    """The one token input of model ``name`` and its context length (None: unbounded);
-    a model that is not a language model over one integer input is refused."""
+def context_length(program, name: str) -> int | None:
+    """How many tokens model ``name`` reads at once (None: unbounded); a model that is not a
+    language model over one integer input is refused."""
     if program.objective.kind != "language_model":
         raise CheckpointError(
             f"specc sample draws tokens from a language model; this checkpoint's objective is "
@@ -69,9 +69,9 @@ def language_model_input(program, name: str) -> tuple[str, int | None]:
         raise CheckpointError(
             f"specc sample feeds a model one input of token ids; model `{name}` takes {described}"
         )
-    input_name, kind = graph.inputs[0]
-    length = kind.shape[1] if len(kind.shape) > 1 and isinstance(kind.shape[1], int) else None
-    return input_name, length if length is not None else positional_capacity(graph)
+    shape = graph.inputs[0][1].shape
+    length = shape[1] if len(shape) > 1 and isinstance(shape[1], int) else None
+    return length if length is not None else positional_capacity(graph)
 
 
 def positional_capacity(graph) -> int | None:
@@ -105,7 +105,7 @@ def sample(
         raise CheckpointError(f"top_k must be at least 1, got {top_k}")
     checked = check_checkpoint(checkpoint)
     name = choose_model(checked, model)
-    _, context = language_model_input(checked.program, name)
+    context = context_length(checked.program, name)
     graph = next(graph for graph in checked.program.models if graph.name == name)
     vocabulary = graph.outputs[0].shape[-1]
     outside = [token for token in prompt if isinstance(vocabulary, int) and not 0 <= token < vocabulary]

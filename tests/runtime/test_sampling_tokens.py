@@ -7,7 +7,7 @@ import pytest
 
 from specc.compiler import pipeline
 from specc.load import CheckpointError
-from specc.sample import language_model_input, next_token
+from specc.sample import context_length, next_token
 from tests.specs.helpers import read, SPECS
 
 
@@ -39,10 +39,22 @@ def test_a_seed_gives_the_same_tokens():
 def test_a_checkpoint_that_is_not_a_language_model_is_refused():
     program = pipeline.check(str(SPECS / "digits_mlp.mf"), read, (), None).program
     with pytest.raises(CheckpointError, match="draws tokens from a language model; this checkpoint's objective is `classification`"):
-        language_model_input(program, program.models[0].name)
+        context_length(program, program.models[0].name)
 
 
-def test_the_language_model_input_and_its_context():
+def test_the_context_length_and_its_context():
     program = pipeline.check(str(SPECS / "astro_lm.mf"), read, (), None).program
     with pytest.raises(CheckpointError, match="feeds a model one input of token ids; model `lm` takes tokens: i64, types: i64"):
-        language_model_input(program, "lm")
+        context_length(program, "lm")
+
+
+
+def test_the_context_is_the_declared_sequence_length():
+    from tests.data.test_token_stream_end_to_end import SPEC
+
+    from tests.checker.helpers import memory_reader
+
+    result = pipeline.check("lm.mf", memory_reader({"lm.mf": SPEC.format(vocab=20)}), (), None)
+    assert not result.errors, result.diagnostics
+    program = result.program
+    assert context_length(program, "lm") == 16
