@@ -84,10 +84,13 @@ Submodule = Union[Layer, Instance, ModuleList]
 
 @dataclass(frozen=True)
 class Operand:
-    """An argument of a statement: a value name (``ref``) or a literal (``literal``)."""
+    """An argument of a statement: a value name (``ref``), a literal (``literal``), or a
+    parameter of another layer of the same module (``parameter``: its dotted path,
+    ``embedding_0.weight``, passed as ``self.embedding_0.weight``: weight tying)."""
 
     ref: str | None = None
     literal: Value = None
+    parameter: str | None = None
 
 
 @dataclass(frozen=True)

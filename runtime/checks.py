@@ -184,6 +184,13 @@ def check_channels(function: str, shape, expected: int) -> None:
         )
 
 
+def check_tied_weight(function: str, tied: bool, given: bool) -> None:
+    """A tied layer is called with another layer's weight; an untied one never is."""
+    if tied != given:
+        wanted = "needs the weight it is tied to" if tied else "has its own weight and takes none"
+        raise ValueError(f"{function}: this layer {wanted}")
+
+
 def check_reflect_padding(function: str, size: int, before: int, after: int) -> None:
     """Reflect padding needs ``before, after < size`` (the edge value is not repeated)."""
     if max(before, after) >= size:

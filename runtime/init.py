@@ -113,10 +113,12 @@ def _weight_norm_g(name: str, parameter, arrays) -> np.ndarray:
 # ----------------------------------------------------------------------------- the table
 
 
-def _linear(in_features, out_features, bias=True, init="uniform_fan_in"):
-    return _weight_and_bias(
+def _linear(in_features, out_features, bias=True, init="uniform_fan_in", tied=False):
+    """``tied``: the weight is another layer's, passed at each call; only the bias is own."""
+    parameters = _weight_and_bias(
         (out_features, in_features), out_features, in_features, bias, False, init, "Linear"
     )
+    return [parameter for parameter in parameters if parameter.name != "weight"] if tied else parameters
 
 
 def _convolution(

@@ -31,6 +31,8 @@ RESERVED = frozenset(
 def operand(value: ir.Operand, names: dict, inline: dict, parent: int = 0, right: bool = False) -> str:
     """An operand as code: a literal, a name, or the expression of an inlined value (in
     parentheses where an operator of precedence ``parent`` needs them: ``(a + b) * c``)."""
+    if value.parameter is not None:  # another layer's parameter (weight tying)
+        return "self." + ".".join(identifier(part) for part in value.parameter.split("."))
     if value.ref is None:
         return operand_literal(value.literal)
     if value.ref not in inline:

@@ -19,7 +19,7 @@ from specc.compiler.vocabulary import layers
 from specc.compiler.vocabulary import dimensions
 from specc.compiler.vocabulary import initializers
 from specc.dsl.diagnostics import did_you_mean
-from specc.compiler.vocabulary.shape_rules import LayerError
+from specc.compiler.vocabulary.shape_rules import LayerError, ParameterReference
 from specc.compiler.graphs.values import (
     POISON, GraphError, Tensor, TensorList, describe,
 )
@@ -161,6 +161,8 @@ def _scheme_argument(scope, function: str, word: str, key: str, expr):
 def convert_argument(scope, function: str, name: str, kind: str, expr, choices=()):
     if kind == "initializer":
         return _initializer(scope, function, name, expr, choices)
+    if kind == "parameter":
+        return scope.parameter_reference(expr, function, name)
     value = scope.word(expr) if kind in ("enum", "padding", "str") else scope.evaluate(expr)
     if value is POISON or kind not in _TYPE_WORDS:  # an unknown type is the parser's diagnostic
         return value
@@ -244,6 +246,10 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
         target[argument.name] = value
     if any(value is POISON for value in list(tensors.values()) + list(values.values())):
         return POISON
+    tied = [value for value in values.values() if isinstance(value, ParameterReference)]
+    if tied and "init" in bound:  # the weight is another layer's, started by that layer's init
+        raise GraphError("E0609", f"{entry.name}: `init` has no effect with `weight = {tied[0].text}`: the weight is "
+                         "that layer's, and its own `init` starts it", bound["init"].span)
     infos = {name: (tuple(t.info for t in value) if isinstance(value, tuple) else value and value.info)
              for name, value in tensors.items()}
     try:
@@ -251,13 +257,15 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     except LayerError as error:
         span = bound[error.argument].span if error.argument in bound else expr.span
         raise GraphError(error.code, error.message, span) from None
-    operands = _tensor_operands(tensors.values())
+    operands = _tensor_operands(tensors.values()) + [ir.Operand(parameter=value.path) for value in tied]
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
         attribute = scope.attribute(hints[0] if entry.named_by_target and hints and len(hints) == 1 else entry.name)
         scope.submodules.append(ir.Layer(attribute, entry.runtime, tuple(sorted(arguments)), outcome.parameters))
         results = scope.emit("layer", entry.runtime, operands, outcome.outputs, names, expr.span, attribute=attribute)
+        parameters = {parameter.name: parameter.shape for parameter in outcome.parameters}
+        scope.layer_outputs.update((result.ref, (attribute, entry.name, parameters)) for result in results)
     else:
         results = scope.emit("op", entry.runtime, operands, outcome.outputs, names, expr.span, arguments)
     return TensorList(tuple(results)) if entry.returns_list or len(results) != 1 else results[0]

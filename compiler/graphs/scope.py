@@ -17,7 +17,7 @@ from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.graphs.arithmetic import binary, unary
 from specc.compiler.graphs.blocks import lower_repeat
 from specc.compiler.graphs.calls import MAX_REPEAT, call
-from specc.compiler.vocabulary.shape_rules import TensorInfo
+from specc.compiler.vocabulary.shape_rules import ParameterReference, TensorInfo
 from specc.compiler.graphs.values import (
     MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, describe, ir_type, origin,
 )
@@ -44,6 +44,8 @@ class Scope:
         self.body: list[ir.Statement] = []
         self.inputs: list[tuple[str, TensorInfo]] = []
         self.captures: list[tuple[str, Tensor]] = []  # (input ref, tensor of the parent)
+        # value ref -> (attribute, layer name, {parameter: shape}) of the layer that returned it
+        self.layer_outputs: dict[str, tuple[str, str, dict]] = {}
         self.all_assigned: set[str] = set(parent.all_assigned) if parent else set()
         self.returns: list | None = None
         self.failed = False
@@ -297,6 +299,29 @@ class Scope:
             return self.program.constants[key]
         raise GraphError("E0603", f"unknown reference `{key}`", expr.span,
                          did_you_mean(key, [name for name in self.program.constants if "." in name]))
+
+    def parameter_reference(self, expr, function: str, name: str) -> ParameterReference:
+        """``wte.weight``: a parameter of the layer of this scope whose output ``wte`` is."""
+        parts, node = [], expr
+        while isinstance(node, ast.Attribute):
+            parts.append(node.name)
+            node = node.base
+        example = f"`{name} = wte.weight`, `wte` the value a layer call returned"
+        if not parts or not isinstance(node, ast.Name):
+            raise GraphError("E0609", f"{function}: argument `{name}` must be a layer's parameter: {example}", expr.span)
+        local, text = ".".join(reversed(parts)), ".".join([node.name] + list(reversed(parts)))
+        value = self.env.get(node.name)
+        produced = self.layer_outputs.get(value.ref) if isinstance(value, Tensor) else None
+        if produced is None:
+            raise GraphError("E0609", f"{function}: `{node.name}` is not the output of a layer called in this "
+                             f"{'repeat body' if self.parent else 'model or block'}, so `{text}` names no parameter ({example})",
+                             expr.span)
+        attribute, layer, parameters = produced
+        if local not in parameters:
+            known = ", ".join(sorted(parameters)) or "none"
+            raise GraphError("E0603", f"{function}: the {layer} that returned `{node.name}` has no parameter `{local}` "
+                             f"(its parameters: {known})", expr.span, did_you_mean(local, sorted(parameters)))
+        return ParameterReference(attribute, local, tuple(parameters[local]), text)
 
     def list_(self, expr: ast.List):
         items = tuple(self.word(item) for item in expr.items)

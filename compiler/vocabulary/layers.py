@@ -115,7 +115,10 @@ def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", return
 
 _LAYERS = [
     _layer("linear", "Linear", [_input_tensor(), Argument("out", "int", doc="output features"),
-                                Argument("bias", "bool", True, "add a learned bias"), _INIT, _BIAS_INIT],
+                                Argument("bias", "bool", True, "add a learned bias"), _INIT, _BIAS_INIT,
+                                Argument("weight", "parameter", None, "another layer's weight [out, in] used instead of "
+                                         "one of its own (weight tying): `weight = wte.weight`, `wte` the value a layer "
+                                         "of the same model or block returned")],
            extended_rules.with_init(rules.linear), "Affine map of the last axis: `x W^T + b`.", "[..., in] -> [..., out]",
            "weight [out, in], bias [out]; uniform_fan_in with fan_in = in (or as `init` says)"),
     _layer("conv1d", "Conv1d", [_input_tensor("[B, T, C_in]"), Argument("channels", "int", doc="output channels"),

@@ -27,6 +27,21 @@ class TensorInfo:
 
 
 @dataclass(frozen=True)
+class ParameterReference:
+    """``wte.weight`` as a layer argument: the parameter ``name`` (``weight``) of the layer
+    held at ``attribute`` (``embedding_0``) that produced the value ``text`` names."""
+
+    attribute: str
+    name: str
+    shape: tuple
+    text: str
+
+    @property
+    def path(self) -> str:
+        return f"{self.attribute}.{self.name}"
+
+
+@dataclass(frozen=True)
 class Outcome:
     outputs: tuple[TensorInfo, ...]
     arguments: dict
@@ -116,10 +131,16 @@ def linear(name, tensors, values) -> Outcome:
     min_rank(name, x, 1)
     features = concrete(name, x, -1, "last")
     out = positive(name, values, "out")
-    parameters = [parameter("weight", (out, features), "uniform_fan_in", features)]
+    tied = values.get("weight")
+    parameters = [] if tied else [parameter("weight", (out, features), "uniform_fan_in", features)]
     if values["bias"]:
         parameters.append(parameter("bias", (out,), "uniform_fan_in", features))
     arguments = {"in_features": features, "out_features": out, "bias": values["bias"]}
+    if tied:
+        if tuple(tied.shape) != (out, features):
+            raise LayerError("E0608", f"{name}: `weight = {tied.text}` is {format_shape(tied.shape)}, but a layer from "
+                             f"{features} features to {out} needs a weight [{out}, {features}]", "weight")
+        arguments["tied"] = True
     return Outcome((TensorInfo(_float(x.dtype), x.shape[:-1] + (out,)),), arguments, tuple(parameters))
 
 

@@ -65,10 +65,11 @@ class _Parametrised(nnx.Module):
 
 
 class Linear(_Parametrised):
-    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
+    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``. ``tied``: the
+    layer has no weight of its own; each call passes another layer's (weight tying)."""
 
-    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
-        self.in_features = in_features
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in", tied=False):
+        self.in_features, self.tied = in_features, tied
         self.bias = nnx.data(None)
         self._create(
             "Linear",
@@ -76,11 +77,13 @@ class Linear(_Parametrised):
             out_features=out_features,
             bias=bias,
             init=init,
+            tied=tied,
         )
 
-    def __call__(self, x):
+    def __call__(self, x, weight=None):
         checks.check_channels("Linear", x.shape, self.in_features)
-        y = jnp.matmul(x, self.weight[...].T)
+        checks.check_tied_weight("Linear", self.tied, weight is not None)
+        y = jnp.matmul(x, (self.weight if weight is None else weight)[...].T)
         return y if self.bias is None else y + self.bias[...]
 
 

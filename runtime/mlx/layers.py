@@ -129,11 +129,12 @@ class _Parametrised(nn.Module):
 
 
 class Linear(_Parametrised):
-    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
+    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``. ``tied``: the
+    layer has no weight of its own; each call passes another layer's (weight tying)."""
 
-    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in", tied=False):
         super().__init__()
-        self.in_features = in_features
+        self.in_features, self.tied = in_features, tied
         self.bias = None
         self._create(
             "Linear",
@@ -141,11 +142,13 @@ class Linear(_Parametrised):
             out_features=out_features,
             bias=bias,
             init=init,
+            tied=tied,
         )
 
-    def __call__(self, x):
+    def __call__(self, x, weight=None):
         checks.check_channels("Linear", x.shape, self.in_features)
-        y = mx.matmul(x, self.weight.T)
+        checks.check_tied_weight("Linear", self.tied, weight is not None)
+        y = mx.matmul(x, (self.weight if weight is None else weight).T)
         return y if self.bias is None else y + self.bias
 
 

@@ -75,11 +75,12 @@ class _Parametrised(nn.Module):
 
 
 class Linear(_Parametrised):
-    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``."""
+    """``x @ weight^T + bias``: ``[..., in_features] -> [..., out_features]``. ``tied``: the
+    layer has no weight of its own; each call passes another layer's (weight tying)."""
 
-    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in"):
+    def __init__(self, in_features, out_features, bias=True, init="uniform_fan_in", tied=False):
         super().__init__()
-        self.in_features = in_features
+        self.in_features, self.tied = in_features, tied
         self.bias = None
         self._create(
             "Linear",
@@ -87,11 +88,13 @@ class Linear(_Parametrised):
             out_features=out_features,
             bias=bias,
             init=init,
+            tied=tied,
         )
 
-    def forward(self, x):
+    def forward(self, x, weight=None):
         checks.check_channels("Linear", tuple(x.shape), self.in_features)
-        return F.linear(x, self.weight, self.bias)
+        checks.check_tied_weight("Linear", self.tied, weight is not None)
+        return F.linear(x, self.weight if weight is None else weight, self.bias)
 
 
 _CONVOLUTIONS = {1: F.conv1d, 2: F.conv2d}
