@@ -185,6 +185,21 @@ def test_linear(backend, rng, shape, bias):
     )
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_a_tied_linear_uses_the_weight_it_is_given(backend, rng, bias):
+    """``Linear(tied=True)`` owns no weight (only its bias) and multiplies by the one each
+    call passes; called without it, or an untied layer called with one, is a ValueError."""
+    layer, arrays = build(backend, "Linear", rng, in_features=4, out_features=6, bias=bias, tied=True)
+    assert sorted(arrays) == (["bias"] if bias else [])
+    weight, x = f32(rng.normal(size=(6, 4))), f32(rng.normal(size=(2, 3, 4)))
+    assert_close(run(backend, layer, x, weight), reference.linear(x, weight, arrays.get("bias")))
+    with pytest.raises(ValueError, match="^Linear: this layer needs the weight it is tied to$"):
+        layer(backend.array(x))
+    untied, _ = build(backend, "Linear", rng, in_features=4, out_features=6)
+    with pytest.raises(ValueError, match="^Linear: this layer has its own weight and takes none$"):
+        untied(backend.array(x), backend.array(weight))
+
+
 def convolution_reference(kind, arrays, arguments, x):
     weight = arrays.get("weight")
     if weight is None:
