@@ -177,7 +177,10 @@ def check(
     facts = rules.Facts(resolution, checked)
     for rule in rules.RULES:
         rule(facts)
-    graphs = _build_graphs(modules, graph_constants(resolution, checked), diagnostics)
+    constants = graph_constants(resolution, checked)
+    meta_read = data_paths.spec_relative_reader(facts, read, "data", "meta")
+    token_streams.metadata_constants(facts, constants, meta_read)  # data.vocab_size from the meta file
+    graphs = _build_graphs(modules, constants, diagnostics)
     result = CheckResult(None, [], sources, resolution)
     if graphs is None:
         diagnostics.append(
@@ -195,7 +198,6 @@ def check(
     parameter_prefixes.check_freeze(facts, graphs)
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
-    meta_read = data_paths.spec_relative_reader(facts, read, "data", "meta")
     token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
     data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:

@@ -7,8 +7,11 @@ language model (``[B, T, V]`` with a concrete V); a file that is absent is not a
 (the data may be made on the training machine) and the script reads it at load. Without
 ``meta``, a written ``vocab_size`` is held against the logits the same way.
 
-The spec states its sizes (``let vocab_size = 65``): the file confirms them, it never
-changes what the spec means.
+A spec either states its sizes (``let vocab_size = 65``), and the file confirms them, or
+leaves the size to the file: with ``meta`` and no ``vocab_size``, the model graphs may name
+``data.vocab_size``, which is the file's value when it can be read at compile time (the
+script is then built for that vocabulary, and its loader checks the file again at load);
+when it cannot, naming it is E0603 with the reason.
 """
 
 from __future__ import annotations
@@ -16,11 +19,28 @@ from __future__ import annotations
 import json
 
 from specc.compiler.check.cross_field import Facts
+from specc.compiler.graphs.values import Unavailable
 from specc.dsl.source import Unreadable
 
 PICKLE_EXTENSIONS = (".pkl", ".pickle")
 CODE = "E0526"
 JSON_HELP = 'write the vocabulary size as JSON: {"vocab_size": N}'
+
+
+def metadata_constants(facts: Facts, constants: dict, read) -> None:
+    """``constants["data.vocab_size"]`` from the ``meta`` file when the source leaves the
+    vocabulary to it (module docstring); diagnostics about the file come from
+    :func:`check_token_stream`."""
+    if facts.value("data", "component") != "token_stream" or facts.value("data", "vocab_size") is not None:
+        return
+    meta = facts.value("data", "meta")
+    if meta is None:
+        constants["data.vocab_size"] = Unavailable("the token_stream source sets neither `vocab_size` nor `meta`")
+        return
+    size = metadata_size(facts, meta, read, report=False)
+    constants["data.vocab_size"] = size if size is not None else Unavailable(
+        f'it is the "vocab_size" of `{meta}`, which cannot be read here (or has none)'
+    )
 
 
 def check_token_stream(facts: Facts, graphs: dict, read) -> None:
@@ -46,9 +66,12 @@ def check_token_stream(facts: Facts, graphs: dict, read) -> None:
         check_logits(facts, graphs, stated, where, meta)
 
 
-def metadata_size(facts: Facts, meta: str, read) -> int | None:
-    """The ``vocab_size`` of the metadata file, or None (absent file, or after a diagnostic)."""
+def metadata_size(facts: Facts, meta: str, read, report: bool = True) -> int | None:
+    """The ``vocab_size`` of the metadata file, or None (absent file, or after a diagnostic;
+    with ``report`` false, no diagnostic)."""
     span = facts.span("data", "meta")
+    if not report:
+        facts = _Quiet()
     if meta.endswith(PICKLE_EXTENSIONS):
         facts.error(CODE, f"`{meta}` is a pickle, which specc does not read (loading one runs code from the file)",
                     span, JSON_HELP)
@@ -86,3 +109,10 @@ def check_logits(facts: Facts, graphs: dict, size: int, where: tuple, meta) -> N
             facts.span("data", *where),
             f"the model's last axis is the vocabulary: {size}",
         )
+
+
+class _Quiet:
+    """Stands in for the facts when a read must not report (the second read reports)."""
+
+    def error(self, *arguments, **keywords) -> None:
+        pass

@@ -19,7 +19,8 @@ from specc.compiler.graphs.blocks import lower_repeat
 from specc.compiler.graphs.calls import MAX_REPEAT, call
 from specc.compiler.vocabulary.shape_rules import ParameterReference, TensorInfo
 from specc.compiler.graphs.values import (
-    MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, assigned_names, describe, ir_type, origin,
+    MISSING, POISON, RESERVED, GraphError, Several, Tensor, TensorList, Unavailable, assigned_names, describe, ir_type,
+    origin,
 )
 from specc.dsl import ast
 
@@ -296,7 +297,10 @@ class Scope:
             raise GraphError("E0609", "only references to constants (`data.k`) can use `.`", expr.span)
         key = ".".join([node.name] + list(reversed(parts)))
         if key in self.program.constants:
-            return self.program.constants[key]
+            value = self.program.constants[key]
+            if isinstance(value, Unavailable):
+                raise GraphError("E0603", f"`{key}` is not known at compile time: {value.reason}", expr.span)
+            return value
         raise GraphError("E0603", f"unknown reference `{key}`", expr.span,
                          did_you_mean(key, [name for name in self.program.constants if "." in name]))
 

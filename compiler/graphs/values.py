@@ -52,6 +52,14 @@ RESERVED = frozenset({"self", "F", "nn", "jnp", "jax", "torch", "mx", "np", "mat
 MISSING = object()  # "no such name" from a lookup that does not raise
 
 
+@dataclass(frozen=True)
+class Unavailable:
+    """A dotted constant the spec may name but whose value is not known at compile time, and
+    why (``data.vocab_size`` left to a metadata file that cannot be read here)."""
+
+    reason: str
+
+
 class GraphError(Exception):
     """Stops lowering the current statement; carries its diagnostic."""
 

@@ -154,3 +154,34 @@ def test_positions_inside_a_library_block_are_checked_once_per_layer():
         "positional_embedding holds 64 positions, but objective `language_model` feeds model `lm` 1023 "
         "(T = 1023: data.tokens[:, :-1])"
     )
+
+
+FROM_META = STREAM.replace("let vocab_size = 65\n", "").replace("vocab_size", "data.vocab_size")
+
+
+def test_the_model_may_take_its_vocabulary_from_the_metadata_file():
+    result = run(with_meta(FROM_META), files={"tok/meta.json": json.dumps({"vocab_size": 70, "itos": {}})})
+    assert result.errors == [] and result.program is not None
+    (graph,) = result.program.models.values() if isinstance(result.program.models, dict) else result.program.models
+    assert graph.outputs[0].shape[-1] == 70
+
+
+def test_a_vocabulary_left_to_an_unreadable_file_is_named_where_it_is_used():
+    lines = [text.splitlines()[0] for text in rendered(run(with_meta(FROM_META)))]
+    assert lines == [
+        "spec.mf:11:46: error[E0603]: `data.vocab_size` is not known at compile time: it is the \"vocab_size\" of "
+        "`tok/meta.json`, which cannot be read here (or has none)",
+        "spec.mf:12:31: error[E0603]: `data.vocab_size` is not known at compile time: it is the \"vocab_size\" of "
+        "`tok/meta.json`, which cannot be read here (or has none)",
+    ]
+
+
+def test_a_vocabulary_named_without_meta_or_vocab_size_says_so():
+    lines = [text.splitlines()[0] for text in rendered(run(FROM_META))]
+    assert lines[0] == ("spec.mf:10:46: error[E0603]: `data.vocab_size` is not known at compile time: the token_stream "
+                        "source sets neither `vocab_size` nor `meta`")
+
+
+def test_a_pickled_metadata_file_is_reported_once():
+    result = run(with_meta(FROM_META, "tok/meta.pkl"), files={"tok/meta.pkl": b"\x80\x04"})
+    assert codes(result).count("E0526") == 1
