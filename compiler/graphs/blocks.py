@@ -122,7 +122,7 @@ def block_call(scope, block: ast.Block, expr: ast.Call, hints):
         return POISON
     attribute = scope.attribute(block.name)
     scope.submodules.append(ir.Instance(attribute, built.class_name))
-    names = _block_output_names(hints, built)
+    names = _block_output_names(hints, built, block)
     operands = [ir.Operand(ref=t.ref) for t in tensors]
     results = scope.emit("layer", built.class_name, operands, [info for _, info in built.outputs], names, expr.span,
                          attribute=attribute)
@@ -137,7 +137,12 @@ def block_call(scope, block: ast.Block, expr: ast.Call, hints):
     return values[0] if len(values) == 1 else Several(tuple(values))
 
 
-def _block_output_names(hints, built: Built) -> list[str]:
+def _block_output_names(hints, built: Built, block: ast.Block) -> list[str]:
+    """The assigned names, else the names the block's return gives its values, except that
+    one value returned as an expression is named after the block (``x + mlp``, not ``x +
+    dropout``)."""
+    if not hints and tuple(built.structure) == (None,) and not _returns_names(block.body):
+        return [block.name]
     names, position = [], 0
     for index, shape in enumerate(built.structure):
         own = built.outputs[position][0] if built.outputs[position:] else "output"
@@ -145,6 +150,16 @@ def _block_output_names(hints, built: Built) -> list[str]:
         names.extend([base] if shape is None else [f"{base}_{item}" for item in range(shape)])
         position += 1 if shape is None else shape
     return names
+
+
+def _returns_names(statements) -> bool:
+    """Every ``return`` among ``statements`` (and inside their ifs) returns bare names."""
+    for statement in statements:
+        if isinstance(statement, ast.Return) and not all(isinstance(value, ast.Name) for value in statement.values):
+            return False
+        if isinstance(statement, ast.If) and not (_returns_names(statement.body) and _returns_names(statement.orelse)):
+            return False
+    return True
 
 
 MAX_BLOCK_NESTING = 50  # blocks instantiated inside each other (each level is a few Python frames)

@@ -140,8 +140,7 @@ class MaskedTransformerBlock(nnx.Module):
     def __call__(self, x, mask):
         dropout = self.dropout_0(self.attention_0(self.layernorm_0(x), None, mask))
         h = x + dropout
-        dropout = self.feed_forward_0(self.layernorm_1(h))
-        return h + dropout
+        return h + self.feed_forward_0(self.layernorm_1(h))
 
 
 class CausalLmRepeat0(nnx.Module):

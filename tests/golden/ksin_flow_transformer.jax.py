@@ -134,8 +134,7 @@ class AdalnTransformerBlock(nnx.Module):
         y = self.plain_norm_0(x)
         h = x + gate_1 * self.attention_0(y * (1 + scale_1) + shift_1)
         y = self.plain_norm_1(h)
-        dropout_1 = self.feed_forward_0(y * (1 + scale_2) + shift_2)
-        return h + gate_2 * dropout_1
+        return h + gate_2 * self.feed_forward_0(y * (1 + scale_2) + shift_2)
 
 
 class ApproxEquivTransformerRepeat0(nnx.Module):

@@ -54,7 +54,7 @@ def test_free_parameters_are_named_after_their_values():
         "self.beta_0 = layers.FreeParameter(init='ones', shape=(1, 1, 4))",
     ]
     assert _lines(graph, "Grn")[:2] == ["gamma = self.gamma_0()", "beta = self.beta_0()"]
-    assert _lines(graph, "M") == ["add_3 = self.grn_0(x)", "return add_3 * self.parameter_0()"]
+    assert _lines(graph, "M") == ["grn = self.grn_0(x)", "return grn * self.parameter_0()"]
 
 
 def test_parameter_table_renders_std_only_when_not_one():
