@@ -1,6 +1,45 @@
 """The unparametrised operations of the graph language on torch (``layers.relu``,
 ``layers.split``, ``layers.attention``...): pure functions of their inputs, the same names,
-signatures and error messages on every backend. ``layers`` re-exports them."""
+signatures and error messages on every backend. ``layers`` re-exports them.
+
+Attention runs PyTorch's fused ``F.scaled_dot_product_attention`` (SDPA: the flash kernel on
+CPU, flash / memory-efficient on CUDA) unless forward-mode AD passes through it or a dropout
+on the attention weights is active; then it is written out (matmul, mask, softmax, matmul).
+Measured with torch 2.13.0+cpu (see tests/runtime/test_torch_fused_attention.py):
+
+- SDPA has no forward-mode rule on CPU: under ``torch.func.jvp`` and under
+  ``torch.autograd.forward_ad`` it raises ``NotImplementedError: Trying to use forward AD
+  with _scaled_dot_product_flash_attention_for_cpu`` in fp32 and bf16, without a mask, with
+  ``is_causal=True``, with a boolean or an additive float mask alike. Only the unfused math
+  kernel (``torch.nn.attention.sdpa_kernel(SDPBackend.MATH)``) passes a jvp; it is the
+  written-out path inside torch, so the written-out path here is kept instead.
+- The public ``torch.autograd.forward_ad.unpack_dual(t).tangent`` is not None for a tensor
+  that carries a tangent at the innermost forward level, both under ``torch.func.jvp``
+  (functorch wrappers) and inside ``forward_ad.dual_level()``; it costs about half a
+  microsecond and ``torch.compile`` traces it without a graph break. ``attention`` checks
+  query, key and value with it and writes attention out when one carries a tangent: the
+  mean-flow objectives' ``jvp`` therefore gets the written-out path, every other call SDPA,
+  chosen at run time without a flag. A tangent that only an OUTER level of nested jvps
+  carries is invisible to ``unpack_dual``; SDPA then raises ``NotImplementedError`` before
+  computing anything and ``attention`` falls back to the written-out path.
+- Inputs without a tangent inside a jvp (keys of a context that does not depend on the
+  differentiated inputs, with a query that does not either) run SDPA fine.
+- A query whose keys are all masked: torch 2.13's CPU kernels already return 0 there with
+  finite (zero) gradients, but CUDA kernels and other torch versions were not checked here
+  (a -inf mask gives NaN), so such rows attend every key inside SDPA and their output is
+  then set to 0: exactly the written-out result (weights set to 0 after the softmax), with
+  zero gradients through those rows.
+- ``is_causal=True`` is the top-left triangle ``j <= i`` also when ``Tq != Tk``, as here.
+- Dropout on the attention weights (``MultiHeadAttention(dropout=p)`` in training, or any
+  callable passed as ``dropout``) keeps the written-out path: the callable applies to the
+  weights exactly as the reference does and the ``Dropout`` layer's draws stay what they
+  were (seeded by ``state.seed_dropout``). SDPA's own ``dropout_p`` would draw other masks
+  and on CPU it made SDPA 2x slower (causal, B=16, T=128, 4 heads of 64: 12 -> 22 ms per
+  forward + backward), so nothing is gained here. A ``Dropout`` layer in evaluation mode is
+  the identity and attention then runs SDPA.
+- Results: fp32 SDPA equals the written-out path within 1e-5 relative; in bf16 SDPA
+  accumulates in fp32 and so differs from the bf16 written-out path by bf16 rounding.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +47,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch.autograd import forward_ad
 
 from specc.runtime import checks
 
@@ -176,17 +216,54 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
 
 def attention(query, key, value, num_heads, causal=False, mask=None, dropout=None):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (no fused SDPA); keys hidden
-    by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0 (see reference.attention)."""
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head; keys hidden by ``causal`` or the
+    boolean key mask ``[B, Tk]`` get weight 0 (see reference.attention). Fused SDPA unless a
+    tangent passes through or ``dropout`` is active, then written out (module docstring)."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
-    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch, query.device)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(1, 2)
 
-    scores = torch.matmul(heads(query), heads(key).transpose(-1, -2)) / math.sqrt(head)
+    queries, keys, values = heads(query), heads(key), heads(value)
+    mixed = None
+    if not _dropout_active(dropout) and not _carries_tangent(query, key, value):
+        mixed = _fused_attention(queries, keys, values, causal, mask)
+    if mixed is None:
+        allowed = _allowed(query_steps, key.shape[1], causal, mask, batch, query.device)
+        mixed = _written_out_attention(queries, keys, values, allowed, dropout)
+    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+
+
+def _carries_tangent(*tensors):
+    """Whether forward-mode AD (``torch.func.jvp``, ``forward_ad``) passes through."""
+    return any(forward_ad.unpack_dual(tensor).tangent is not None for tensor in tensors)
+
+
+def _dropout_active(dropout):
+    """A callable on the weights, except a layer (``Dropout``) in evaluation mode."""
+    return dropout is not None and getattr(dropout, "training", True)
+
+
+def _fused_attention(query, key, value, causal, mask):
+    """SDPA over ``[B, heads, T, d]``, a query with no key to attend giving 0; None when
+    SDPA has no rule for its inputs (a tangent of an outer jvp level)."""
+    batch, _, query_steps, _ = query.shape
+    try:
+        if mask is None:
+            return F.scaled_dot_product_attention(query, key, value, is_causal=causal)
+        allowed = _allowed(query_steps, key.shape[2], causal, mask, batch, query.device)
+        has_key = allowed.any(dim=-1, keepdim=True)
+        mixed = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed | ~has_key)
+    except NotImplementedError:
+        return None
+    return mixed.masked_fill(~has_key, 0.0)
+
+
+def _written_out_attention(query, key, value, allowed, dropout):
+    """Matmul, mask, softmax, mask, dropout, matmul over ``[B, heads, T, d]``."""
+    scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(query.shape[-1])
     if allowed is not None:
         scores = scores.masked_fill(~allowed, torch.finfo(scores.dtype).min)
     weights = torch.softmax(scores, dim=-1)
@@ -194,8 +271,7 @@ def attention(query, key, value, num_heads, causal=False, mask=None, dropout=Non
         weights = weights.masked_fill(~allowed, 0.0)
     if dropout is not None:  # on the attention weights (after the softmax and the masks)
         weights = dropout(weights)
-    mixed = torch.matmul(weights, heads(value))
-    return mixed.transpose(1, 2).reshape(batch, query_steps, dim)
+    return torch.matmul(weights, value)
 
 
 def _allowed(query_steps, key_steps, causal, mask, batch, device):

@@ -4,8 +4,9 @@ Same names, signatures, defaults and error text as ``specc.runtime.{jax,mlx}.lay
 the formulas are in ``specc.runtime.reference.layers`` and docs/runtime.md.
 Convolutions permute ``[B, T, C]`` to torch's ``[B, C, T]`` and back internally.
 Parameters are built zero-filled from ``specc.runtime.init.layer_parameters`` (no torch
-RNG). Attention is written out (matmul, mask, softmax, matmul) so that ``torch.func.jvp``
-passes through it. ``Dropout`` draws from torch's global generator (seeded by
+RNG). Attention is PyTorch's fused ``scaled_dot_product_attention``, written out (matmul,
+mask, softmax, matmul) where ``torch.func.jvp`` passes through it or attention dropout is
+active (``functions.attention``). ``Dropout`` draws from torch's global generator (seeded by
 ``specc.runtime.torch.state.seed_dropout`` / Lightning's ``seed_everything``).
 """
 

@@ -5,8 +5,8 @@ same names, signatures, defaults and error text as ``specc.runtime.reference.los
 oracle). Every loss returns a 0-d ``torch.Tensor``; the flow losses return ``(loss, mse)``
 with a detached ``mse`` for logging. ``sg`` is ``Tensor.detach``; the JVP is
 ``torch.func.jvp``, whose primal output stays differentiable by ordinary autograd with
-respect to the model's parameters. Fused attention has no forward-mode rule on CPU: models
-used with the mean-flow losses write attention out.
+respect to the model's parameters. Fused attention has no forward-mode rule on CPU: attention
+writes itself out when a tangent passes through it (runtime/torch/functions.py).
 """
 
 from __future__ import annotations
