@@ -73,7 +73,14 @@ RUNS = {
          "stft_resolutions=[256, 128]", "data.sizes=[128, 16, 16]", "data.batch_size=8", "train.eval_every=20",
          "train.log_every=10", "train.checkpoint.every=20"),
     ),
+    "nanogpt_char": (
+        100,
+        ("schedule.warmup=10", "schedule.total=100", "data.eval_windows=64", "train.eval_every=50",
+         "train.log_every=25"),
+    ),
 }
+# specs that are not seed specs (specs/<name>.mf) but examples, with their own data beside them
+PATHS = {"nanogpt_char": "specs/examples/nanogpt_char.mf"}
 
 
 # the lines a generated script prints as it trains (MetricsLog's echo), streamed to the console
@@ -152,7 +159,7 @@ def main(argv=None) -> None:
             print(f"\n[{number}/{len(specs)}] {spec}: {steps} steps on {arguments.backend}", flush=True)
             script = out / f"train_{spec}.py"
             sets = [word for item in (*SHORT, f"train.max_steps={steps}", *overrides) for word in ("--set", item)]
-            run(command("specc", "compile", f"specs/{spec}.mf", "--backend", arguments.backend, "-o", script, *sets), log)
+            run(command("specc", "compile", PATHS.get(spec, f"specs/{spec}.mf"), "--backend", arguments.backend, "-o", script, *sets), log)
             started = time.time()
             run(command(sys.executable, script, "--out-dir", out / spec), log, prefix=f"  {spec}: ")
             seconds = time.time() - started
