@@ -362,6 +362,23 @@ def rule_optimizer_models(facts: Facts) -> None:
                 owner[model] = key
 
 
+def rule_weight_decay_scope(facts: Facts) -> None:
+    """``weight_decay_on = matrices`` chooses which parameters the weight decay applies to: with
+    a decay of 0 it would change nothing, so it is refused at its value."""
+    for key in facts.optimizer_keys():
+        if facts.value(key, "weight_decay_on") != "matrices" or not facts.known(key, "weight_decay"):
+            continue
+        if facts.value(key, "weight_decay") == 0:
+            written = ("weight_decay",) in facts.section(key).spans
+            where = "" if written else f" (the default of `{facts.value(key, 'component')}`)"
+            facts.error(
+                "E0528",
+                f"`weight_decay_on = matrices` has no effect: `weight_decay` is 0{where}",
+                facts.span(key, "weight_decay_on"),
+                "set `weight_decay` (nanoGPT decays its matrices by 0.1), or remove `weight_decay_on`",
+            )
+
+
 def _trained_slots(facts: Facts, contract) -> list[str]:
     """The objective's model slots that are trained (``use_adversarial = false``: not the
     discriminator)."""
@@ -403,6 +420,7 @@ RULES = (
     rule_evaluation,
     rule_model_names,
     rule_optimizer_models,
+    rule_weight_decay_scope,
     *external_names.RULES,
 )
 

@@ -139,13 +139,11 @@ def callbacks(program) -> dict:
 def optimizer_code(
     settings: Settings, plan, prefix: str, key: str, clip: dict, frozen: str | None, total: str, variable: str = "schedule"
 ) -> dict:
-    """The schedule and the optimizer of one optimizer plan as direct calls.
-
-    Reproduces what ``make_schedule`` / ``make_optimizer`` built at run time: zero the
-    frozen gradients, clip (specc's global-norm formula, or by value), the optimizer (adam
-    and sgd with coupled L2 before the update, adamw decoupled, lion), zero the frozen
-    updates again. ``lr`` of a constant schedule is the float itself.
-    """
+    """The schedule and the optimizer of one optimizer plan as direct calls: zero the frozen
+    gradients, clip (specc's global-norm formula, or by value), the optimizer (adam and sgd
+    with coupled L2 before the update, adamw decoupled, lion; ``weight_decay_on = matrices``:
+    optax's ``mask`` of the rank >= 2 parameters), zero the frozen updates again. ``lr`` of a
+    constant schedule is the float itself."""
     kind = plan.optimizer.kind
     arguments = plain(plan.optimizer.arguments)  # every default filled by the checker
     lr = settings.value("optimization", f"{prefix}lr", arguments["lr"], f"{key}.lr", always=True)
@@ -183,13 +181,14 @@ def optimizer_code(
     if kind in ("adam", "adamw", "lion"):
         betas = argument("betas")
         b1, b2 = (f"{betas}[0]", f"{betas}[1]") if betas.isidentifier() else tuple(literal(item) for item in arguments["betas"])
+    mask = {"mask": "jax_training.matrix_mask"} if arguments.get("weight_decay_on") == "matrices" else {}  # rank >= 2 only
     if kind == "adamw":
-        base = call("optax.adamw", learning_rate, b1=b1, b2=b2, eps=argument("eps"), weight_decay=argument("weight_decay"))
+        base = call("optax.adamw", learning_rate, b1=b1, b2=b2, eps=argument("eps"), weight_decay=argument("weight_decay"), **mask)
     elif kind == "lion":
-        base = call("optax.lion", learning_rate, b1=b1, b2=b2, weight_decay=argument("weight_decay"))
+        base = call("optax.lion", learning_rate, b1=b1, b2=b2, weight_decay=argument("weight_decay"), **mask)
     else:
         if arguments["weight_decay"]:
-            decay = [call("optax.add_decayed_weights", argument("weight_decay"))]
+            decay = [call("optax.add_decayed_weights", argument("weight_decay"), **mask)]
         if kind == "adam":
             base = call("optax.adam", learning_rate, b1=b1, b2=b2, eps=argument("eps"))
         else:

@@ -197,7 +197,9 @@ def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -
         value = arguments.get(name, default)
         value = tuple(value) if isinstance(value, list) else value
         pairs.append((name, settings.value("optimization", f"{prefix}{name}", value, f"{key}.{name}")))
-    view = {"call": f"{function}({{parameters}}, {code_keywords(pairs)})", "lr": lr, "schedule": None}
+    matrices = arguments.get("weight_decay_on") == "matrices"  # decay the rank >= 2 parameters only
+    parameters = "torch_training.matrix_decay_groups({parameters})" if matrices else "{parameters}"
+    view = {"call": f"{function}({parameters}, {code_keywords(pairs)})", "lr": lr, "schedule": None}
     schedule = plan.schedule
     if schedule is not None and schedule.kind != "constant":
         if schedule.kind not in SCHEDULES:

@@ -50,6 +50,9 @@ from specc.runtime.data.loader import LOADER_OPTIONS
 
 # metrics reading the CE's ignore_index on a language model
 TOKEN_METRICS = frozenset({"accuracy", "perplexity"})
+# optimizer kind -> its optimizer under weight_decay_on = matrices (decay on rank >= 2 only)
+MATRIX_DECAY = {"adam": "mlx_training.MatrixDecayAdam", "adamw": "mlx_training.MatrixDecayAdamW",
+                "sgd": "mlx_training.MatrixDecaySGD", "lion": "mlx_training.MatrixDecayLion"}
 
 
 def is_set(origin: str) -> bool:
@@ -141,28 +144,25 @@ def data_view(program, config: Config, accumulate: str) -> dict:
 
 
 def optimizer_call(plan, config: Config, group: str, total: str, prefix: str = "") -> dict:
-    """``{"schedule", "optimizer", "lr", "learning_rate"}`` of one optimizer plan: the direct
-    calls (``schedules.<kind>(...)``, ``optim.<Kind>(...)``) with what
-    ``specc.runtime.mlx.training.make_optimizer`` / ``make_schedule`` built (bias correction
-    on; Adam's weight decay coupled as in torch)."""
+    """``{"schedule", "optimizer", "lr", "learning_rate"}`` of one optimizer plan as direct calls
+    (``schedules.<kind>(...)``, ``optim.<Kind>(...)``): bias correction on, Adam's weight decay
+    coupled as in torch, ``weight_decay_on = matrices`` by the ``MATRIX_DECAY`` optimizers."""
     kind = plan.optimizer.kind
     section = "optimizer" if not plan.name else f"optimizer.{plan.name}"
     arguments = dict(plain(plan.optimizer.arguments))  # every default filled by the checker
     lr = config.add(group, f"{prefix}_lr" if prefix else "lr", arguments.pop("lr"), f"{section}.lr")
-    coupled = kind == "adam" and bool(arguments.get("weight_decay"))
-    if kind == "adam" and not coupled:
+    matrices = arguments.pop("weight_decay_on", "all") == "matrices"
+    if kind == "adam" and not arguments.get("weight_decay") and not matrices:
         arguments.pop("weight_decay", None)
-    keywords = {}
-    for key in sorted(arguments):
-        name = f"{prefix}_{key}" if prefix else key
-        value = list(arguments[key]) if key == "betas" else arguments[key]
-        keywords[key] = config.argument(group, name, value, f"{section}.{key}")
+    values = {key: list(value) if key == "betas" else value for key, value in sorted(arguments.items())}
+    keywords = {key: config.argument(group, f"{prefix}_{key}" if prefix else key, value, f"{section}.{key}") for key, value in values.items()}
     schedule, learning_rate = schedule_call(plan, config, group, total, lr, prefix)
-    if coupled:  # torch's coupled L2 decay: g <- g + wd * p before the moments
+    if matrices:
+        optimizer = call(MATRIX_DECAY[kind], learning_rate, **keywords)
+    elif kind == "adam" and "weight_decay" in keywords:  # torch's coupled L2 decay: g <- g + wd * p before the moments
         optimizer = call("mlx_training.CoupledAdam", learning_rate, keywords["betas"], keywords["eps"], keywords["weight_decay"])
     elif kind in ("adam", "adamw"):
-        function = "optim.Adam" if kind == "adam" else "optim.AdamW"
-        optimizer = call(function, learning_rate, **keywords, bias_correction="True")
+        optimizer = call("optim.Adam" if kind == "adam" else "optim.AdamW", learning_rate, **keywords, bias_correction="True")
     elif kind == "sgd":
         optimizer = call("optim.SGD", learning_rate, **keywords, dampening="0.0")
     else:

@@ -168,6 +168,14 @@ DATA = (
 
 _LEARNING_RATE = parameter("lr", "float", 1e-3, "learning rate", ">0")
 _DECOUPLED_DECAY = "decoupled weight decay"
+_DECAY_ON = parameter(
+    "weight_decay_on",
+    "enum",
+    "all",
+    "the parameters weight_decay applies to: all, or matrices (rank >= 2: linear, convolution and embedding "
+    "weights; not biases and norm scales, as nanoGPT)",
+    choices=("all", "matrices"),
+)
 OPTIMIZERS = (
     ComponentDef(
         "optimizer",
@@ -178,6 +186,7 @@ OPTIMIZERS = (
             parameter("betas", "pair[float]", (0.9, 0.999), "moment decay rates", "[0,1)"),
             parameter("eps", "float", 1e-8, "denominator epsilon", ">0"),
             parameter("weight_decay", "float", 0.0, "coupled L2 weight decay", ">=0"),
+            _DECAY_ON,
         ),
     ),
     ComponentDef(
@@ -189,6 +198,7 @@ OPTIMIZERS = (
             parameter("betas", "pair[float]", (0.9, 0.999), "moment decay rates", "[0,1)"),
             parameter("eps", "float", 1e-8, "denominator epsilon", ">0"),
             parameter("weight_decay", "float", 0.01, _DECOUPLED_DECAY, ">=0"),
+            _DECAY_ON,
         ),
     ),
     ComponentDef(
@@ -200,6 +210,7 @@ OPTIMIZERS = (
             parameter("momentum", "float", 0.0, "momentum", "[0,1)"),
             parameter("nesterov", "bool", False, "Nesterov momentum"),
             parameter("weight_decay", "float", 0.0, "coupled L2 weight decay", ">=0"),
+            _DECAY_ON,
         ),
     ),
     ComponentDef(
@@ -210,6 +221,7 @@ OPTIMIZERS = (
             parameter("lr", "float", 1e-4, "learning rate", ">0"),
             parameter("betas", "pair[float]", (0.9, 0.99), "interpolation and decay rates", "[0,1)"),
             parameter("weight_decay", "float", 0.0, _DECOUPLED_DECAY, ">=0"),
+            _DECAY_ON,
         ),
     ),
 )

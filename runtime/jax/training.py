@@ -1,6 +1,6 @@
 """JAX helpers of the generated training scripts: clipping with specc's formula,
-frozen-parameter masks, EMA, precision casts, the L2 penalty by prefix, and optimizer / EMA
-state as flat named numpy arrays for checkpoints.
+frozen-parameter masks, the weight-decay mask of the matrices, EMA, precision casts, the L2
+penalty by prefix, and optimizer / EMA state as flat named numpy arrays for checkpoints.
 
 The step function, the optax optimizer and the schedule are written out in each script;
 these are its building blocks.
@@ -85,6 +85,13 @@ def frozen_masks(named_params: dict, prefixes) -> dict:
             lambda path, _, model=model: any(matches(model, dotted(path), prefix) for prefix in prefixes), params
         )
     return masks
+
+
+def matrix_mask(params) -> object:
+    """Pytree of bools: True for the parameters of rank >= 2 (linear, convolution and
+    embedding weights), False for biases and norm scales. ``weight_decay_on = matrices``
+    hands it to optax as the weight decay's ``mask`` (nanoGPT's choice)."""
+    return jax.tree_util.tree_map(lambda parameter: parameter.ndim >= 2, params)
 
 
 def trainable_norm(grads, frozen=None):

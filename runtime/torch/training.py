@@ -3,6 +3,7 @@
 Defined here:
 
 - ``Lion``: torch has none (the scripts build every other optimizer with ``torch.optim``);
+  ``matrix_decay_groups``: nanoGPT's two parameter groups (``weight_decay_on = matrices``);
 - ``lightning_precision``: the spec's precision as a Trainer ``precision``; fp16 on CPU is
   refused (Lightning would silently switch to bf16); ``accelerator_for``: ``--device`` as
   a Lightning accelerator;
@@ -49,12 +50,23 @@ __all__ = [
     "freeze_parameters",
     "gradient_norm",
     "lightning_precision",
+    "matrix_decay_groups",
     "note_non_finite",
     "parameter_penalty",
     "prepare_process",
 ]
 
 # ----------------------------------------------------------------------------- optimizers
+
+
+def matrix_decay_groups(parameters) -> list[dict]:
+    """nanoGPT's parameter groups, in the model's parameter order: the parameters of rank
+    >= 2 (linear, convolution and embedding weights) with the optimizer's weight decay, then
+    the others (biases, norm scales) with none (``weight_decay_on = matrices``)."""
+    parameters = list(parameters)
+    decay = [parameter for parameter in parameters if parameter.ndim >= 2]
+    no_decay = [parameter for parameter in parameters if parameter.ndim < 2]
+    return [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
 class Lion(torch.optim.Optimizer):

@@ -134,6 +134,7 @@ CASES = {
     "E0520": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  loggers = [csv, mlflow(experiment = "it\'s")]')], (), None),
     "E0520_wandb": (DIGITS, [("max_steps = 20", 'max_steps = 20\n  loggers = [wandb(project = "team/project")]')], (), None),
     "E0526": (DIGITS, STREAM_LM + [("block_size = 8", 'block_size = 8\n  meta = "tok/meta.pkl"')], (), None),
+    "E0528": (DIGITS, [("optimizer adam { lr = 1e-3 }", "optimizer adam {\n  lr = 1e-3\n  weight_decay_on = matrices\n}")], (), None),
     "E0521": (ADVERSARIAL, [("discriminator = critic", "discriminator = training"), ("model critic(", "model training(")], (), None),
     "E0701": (
         DIGITS,

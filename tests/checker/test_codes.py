@@ -342,6 +342,13 @@ EXPECTED = {
         '  |          ^^^^^^^^^^^^^^\n'
         'help: write the vocabulary size as JSON: {"vocab_size": N}'
     ),
+    "E0528": (
+        "spec.mf:19:21: error[E0528]: `weight_decay_on = matrices` has no effect: `weight_decay` is 0 (the default of `adam`)\n"
+        "   |\n"
+        "19 |   weight_decay_on = matrices\n"
+        "   |                     ^^^^^^^^\n"
+        "help: set `weight_decay` (nanoGPT decays its matrices by 0.1), or remove `weight_decay_on`"
+    ),
     "E0701": (
         "spec.mf:16:11: error[E0701]: objective `classification` needs `model = <name>`: the spec has 2 models\n"
         "   |\n"

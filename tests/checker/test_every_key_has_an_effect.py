@@ -343,6 +343,14 @@ SPECIAL = {
         for kind in ("npz", "npy", "hdf5")
     },
     ("data", "wav_folder", "path"): _pair("wav", (), (), ('data.path="other/"',)),
+    # weight_decay_on chooses what a weight decay applies to: exercised with one set (E0528 without)
+    **{
+        ("optimizer", kind, "weight_decay_on"): tuple(
+            (edit(DIGITS, SECTION_SCHEDULE, f"optimizer {kind} {{ lr = 1e-3 }}"), ("optimizer.weight_decay=0.1", f"optimizer.weight_decay_on={on}"))
+            for on in ("all", "matrices")
+        )
+        for kind in ("adam", "sgd", "lion")
+    },
     ("objective", "adversarial", "use_adversarial"): _pair(
         "gan",
         [
