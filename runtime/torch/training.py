@@ -188,7 +188,22 @@ def note_non_finite(bad_step: torch.Tensor, loss: torch.Tensor, step: int) -> to
 
 def check_finite(bad_step: torch.Tensor, run_dir) -> None:
     """``NonFiniteLoss`` naming the first bad step and the last good checkpoint of ``run_dir``
-    (read at log steps and before every checkpoint: never save weights after a bad loss)."""
-    bad = training.first_bad_step(int(bad_step))
+    (read at log steps and before every checkpoint: never save weights after a bad loss).
+    Under DDP every rank calls it at the same steps and it takes the first bad step of any
+    rank: all ranks stop together (a rank stopping alone would leave the others waiting in
+    the next gradient all-reduce)."""
+    bad = training.first_bad_step(first_bad_step_of_any_rank(bad_step))
     if bad is not None:
         raise training.NonFiniteLoss(bad, training.latest_checkpoint(run_dir))
+
+
+def first_bad_step_of_any_rank(bad_step: torch.Tensor) -> int:
+    """The smallest ``bad_step`` >= 0 over the ranks of the process group, -1 when none is
+    (``bad_step`` itself in a single process)."""
+    distributed = torch.distributed
+    if not (distributed.is_available() and distributed.is_initialized()):
+        return int(bad_step)
+    never = torch.iinfo(torch.int64).max
+    value = torch.where(bad_step < 0, never, bad_step).to(torch.int64).reshape(1)  # on the loss device
+    distributed.all_reduce(value, op=distributed.ReduceOp.MIN)
+    return -1 if int(value) == never else int(value)
