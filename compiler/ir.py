@@ -256,6 +256,7 @@ class EvalPlan:
     metrics: tuple[Component, ...]
     batch_size: int | None
     test_sampler: Component | None = None  # the test split's sampler (None: ``sampler``)
+    on_train: bool = False  # each evaluation also evaluates the training examples (``train_eval``)
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,7 @@ class Lowering:
             metrics=tuple(component(metric) for metric in values["metrics"]),
             batch_size=self.sections["data"].get("eval_batch_size") or self.sections["data"]["batch_size"],
             test_sampler=component(values["test_sampler"]) if values.get("test_sampler") else None,
+            on_train=bool(values.get("on_train", False)),
         )
 
     def provenance(self) -> tuple[ir.Provenance, ...]:

@@ -62,6 +62,14 @@ class Attribute(Node):
 
 
 @dataclass(frozen=True)
+class Index(Node):
+    """``channels[i]``, ``features[-1]``: an element of a list known at compile time."""
+
+    base: "Expr"
+    index: "Expr"
+
+
+@dataclass(frozen=True)
 class BinaryOp(Node):
     op: str  # "+", "-", "*", "/", "//", "%", "**", "==", "!=", "<", "<=", ">", ">=", "and", "or"
     left: "Expr"
@@ -102,7 +110,7 @@ class Mapping(Node):
     entries: tuple["Entry", ...]
 
 
-Expr = Union[Number, String, Bool, Name, Attribute, BinaryOp, UnaryOp, Call, List, Mapping]
+Expr = Union[Number, String, Bool, Name, Attribute, Index, BinaryOp, UnaryOp, Call, List, Mapping]
 
 
 # ---------------------------------------------------------------- types
@@ -157,9 +165,10 @@ class Repeat(Node):
 
 @dataclass(frozen=True)
 class For(Node):
-    variable: str
+    variable: str  # the first of ``variables``
     iterable: Expr
     body: tuple["Statement", ...]
+    variables: tuple[str, ...] = ()  # ``for c, s in zip(channels, strides)`` has two
 
 
 @dataclass(frozen=True)

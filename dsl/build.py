@@ -105,6 +105,10 @@ def _nodes(children) -> list:
     return [child for child in children if not isinstance(child, Token)]
 
 
+def _is_token(child, text: str) -> bool:
+    return isinstance(child, Token) and child == text
+
+
 def _between(children, opening: str, closing: str) -> list:
     """The nodes after the first ``opening`` token and before the last ``closing`` one."""
     start = next(i for i, c in enumerate(children) if isinstance(c, Token) and c == opening)
@@ -323,9 +327,11 @@ class AstBuilder:
         return self.nested(node, (count,) + body, "statement")
 
     def for_stmt(self, children):
-        variable, iterable = children[1], children[3]
+        position = next(index for index, child in enumerate(children) if _is_token(child, "in"))
+        variables = tuple(str(child) for child in children[1:position] if not _is_token(child, ","))
+        iterable = children[position + 1]
         body = tuple(_between(children, "{", "}"))
-        node = ast.For(self.span(children), str(variable), iterable, body)
+        node = ast.For(self.span(children), variables[0], iterable, body, variables)
         return self.nested(node, (iterable,) + body, "statement")
 
     def if_stmt(self, children):
@@ -412,6 +418,11 @@ class AstBuilder:
         base, name = children[0], children[2]
         node = ast.Attribute(self.span(children), base, str(name))
         return self.nested(node, (base,), "expression")
+
+    def index(self, children):
+        base, index = children[0], children[2]
+        node = ast.Index(self.span(children), base, index)
+        return self.nested(node, (base, index), "expression")
 
     def call(self, children):
         function = children[0]

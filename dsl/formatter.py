@@ -312,7 +312,8 @@ class _Printer:
         if isinstance(statement, ast.Repeat):
             return ["repeat ", statement.count, *self.body(" {", statement.span, statement.body, self.statement)]
         if isinstance(statement, ast.For):
-            head = [f"for {statement.variable} in ", statement.iterable]
+            variables = ", ".join(statement.variables or (statement.variable,))
+            head = [f"for {variables} in ", statement.iterable]
             return head + self.body(" {", statement.span, statement.body, self.statement)
         return self.conditional(statement)
 
@@ -342,6 +343,8 @@ class _Printer:
             return [node.name]
         if kind is ast.Attribute:
             return _wrapped(node.base, precedence(node.base) < _ATOM) + [f".{node.name}"]
+        if kind is ast.Index:
+            return _wrapped(node.base, precedence(node.base) < _ATOM) + ["[", node.index, "]"]
         if kind is ast.BinaryOp:
             return self.binary(node)
         if kind is ast.UnaryOp:

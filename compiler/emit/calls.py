@@ -96,3 +96,11 @@ def velocity_h(kind: str, is_mean_flow: bool) -> str:
     if not is_mean_flow:
         return ""
     return ", t - r" if kind == "one_step" else ", t * 0"
+
+
+def evaluation_splits(program) -> dict:
+    """``on_train`` (``eval.on_train``) and ``splits``, the code of the splits the evaluation
+    loaders read: ``("val", "test")``, then ``"train_eval"`` (the training examples,
+    evaluated; logged as their own split) with ``on_train``."""
+    on_train = bool(program.evaluation.on_train)
+    return {"on_train": on_train, "splits": '("val", "test", "train_eval")' if on_train else '("val", "test")'}

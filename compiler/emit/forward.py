@@ -27,8 +27,12 @@ LONGEST_INLINED = 60  # characters: a longer expression keeps its own line
 
 
 # Python's binding strength of the operators a graph can print; calls and names bind tightest
-PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "truediv": 2, "floordiv": 2, "mod": 2, "matmul": 2, "neg": 3, "pos": 3, "pow": 4}
+PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "truediv": 2, "floordiv": 2, "mod": 2, "matmul": 2, "neg": 3, "pos": 3, "pow": 4,
+              "logical_not": 3, "logical_and": 0, "logical_or": -1,
+              "eq": -2, "ne": -2, "lt": -2, "le": -2, "gt": -2, "ge": -2}
+COMPARISON = -2  # Python chains comparisons (`a < b == c`): a comparison operand of one is parenthesised
 ATOMIC = 5
+LOOSEST = -10  # a call argument or a right-hand side: no operator around it
 
 
 @dataclass
@@ -43,6 +47,7 @@ class Expression:
         when it binds more loosely (or as loosely, on the right: ``a - (b - c)``; ``**``
         groups to the right, so its left operand needs them instead)."""
         looser = self.precedence < parent or (self.precedence == parent and right != (parent == PRECEDENCE["pow"]))
+        looser = looser or self.precedence == parent == COMPARISON
         return f"({self.text})" if looser else self.text
 
 

@@ -18,6 +18,7 @@ from specc.compiler.emit.calls import (
     cross_entropy_options,
     cross_entropy_term_arguments,
     early_stopping_call,
+    evaluation_splits,
     literal_keywords,
 )
 from specc.compiler.emit import configuration
@@ -37,12 +38,7 @@ from specc.compiler.emit.objectives import (
     program_adversarial_view,
     program_language_model_view,
 )
-from specc.compiler.emit.render import (
-    NotImplementedByBackend,
-    evaluation_view,
-    flow_view,
-    source_arguments,
-)
+from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, flow_view, source_arguments
 from specc.compiler.emit.trainer import (
     callback_settings,
     model_frozen,
@@ -446,6 +442,7 @@ def jax_fields(program, views: dict) -> dict:
         "train": training_code(settings, program),
         "callbacks": callbacks(program),
         "sampler": sampler_code(settings, evaluation),
+        "evaluation": evaluation_splits(program),
     }
     clip = clip_code(settings, program.train)
     values = train_values(program)

@@ -18,6 +18,7 @@ import inspect
 from specc.compiler.emit.calls import (
     code_keywords,
     cross_entropy_options,
+    evaluation_splits,
     reconstruction_call,
     sampler_splits,
     velocity_h,
@@ -350,7 +351,7 @@ def config(program, context: dict) -> list[dict]:
     """The configuration block; fills ``context["lightning"]`` with the script's decisions."""
     settings = Settings(program)
     train = program.train
-    view = {"data": data_view(program, settings)}
+    view = {"data": data_view(program, settings), "evaluation": evaluation_splits(program)}
     if program.objective.kind == "adversarial":
         view.update(adversarial_fields(program, context, settings))
     else:

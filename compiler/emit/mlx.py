@@ -17,6 +17,7 @@ from specc.compiler.emit.calls import (
     cross_entropy_options,
     cross_entropy_term_arguments,
     early_stopping_call,
+    evaluation_splits,
     literal_values,
     reconstruction_call,
     sampler_splits,
@@ -24,20 +25,11 @@ from specc.compiler.emit.calls import (
     velocity_signature,
 )
 from specc.compiler.emit import configuration
-from specc.compiler.emit.configuration import (
-    ConfigurationBlock,
-    plain,
-    plain_arguments,
-    provenance_lookup,
-)
+from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments, provenance_lookup
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
 from specc.compiler.emit.models import uses_random_layers
-from specc.compiler.emit.objectives import (
-    label_ranges,
-    program_adversarial_view,
-    program_language_model_view,
-)
+from specc.compiler.emit.objectives import label_ranges, program_adversarial_view, program_language_model_view
 from specc.compiler.emit.render import NotImplementedByBackend
 from specc.compiler.emit.trainer import (
     callback_settings,
@@ -384,7 +376,7 @@ def context(program) -> dict:
 def mlx_fields(program, shared: dict) -> dict:
     """The ``mlx`` view: configuration, direct calls and the loop's optional pieces."""
     config = Config(provenance_lookup(program))
-    train = train_view(program, config)
+    train = dict(train_view(program, config), evaluation=evaluation_splits(program))
     accumulate = train["accumulate"] or "1"
     data = data_view(program, config, accumulate)
     modules = {"layers", "state"}

@@ -18,8 +18,16 @@ INFIX = {
     "mod": "%",
     "pow": "**",
     "matmul": "@",
+    "eq": "==",
+    "ne": "!=",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "logical_and": "&",
+    "logical_or": "|",
 }
-PREFIX = {"neg": "-", "pos": "+"}
+PREFIX = {"neg": "-", "pos": "+", "logical_not": "~"}
 
 # Names a generated forward method uses itself: a spec value with one of these names is
 # renamed (``layers`` -> ``layers_``) so it cannot shadow them.
@@ -28,7 +36,7 @@ RESERVED = frozenset(
 )
 
 
-def operand(value: ir.Operand, names: dict, inline: dict, parent: int = 0, right: bool = False) -> str:
+def operand(value: ir.Operand, names: dict, inline: dict, parent: int = forward.LOOSEST, right: bool = False) -> str:
     """An operand as code: a literal, a name, or the expression of an inlined value (in
     parentheses where an operator of precedence ``parent`` needs them: ``(a + b) * c``)."""
     if value.parameter is not None:  # another layer's parameter (weight tying)

@@ -4,8 +4,10 @@
 Tensor arithmetic: ``+ - * / // % **`` between two tensors, or a tensor and a number, lower
 to the ops ``add sub mul truediv floordiv mod pow`` (``-x`` to ``neg``); a number is a literal
 operand. Shapes broadcast as in numpy (``shapes.broadcast``); the result is f32 when either
-side is f32, a float literal, or the operator is ``/``. Comparisons and ``and`` / ``or`` /
-``not`` work on compile-time values only.
+side is f32, a float literal, or the operator is ``/``; arithmetic on bool tensors is refused
+(E0617: cast first). Comparisons ``== != < <= > >=`` with a tensor side lower to ``eq ne lt
+le gt ge`` and give bool tensors; ``and`` / ``or`` / ``not`` on bool tensors lower to
+``logical_and logical_or logical_not``. On compile-time values all of them fold.
 
 Compile-time arithmetic follows Python on ints and floats, and refuses (E0609) what a spec
 cannot use: division by zero, ``0 ** -1``, results too large or not real
@@ -82,10 +84,7 @@ def _literal_ok(value) -> bool:
 
 
 def _tensor_binary(scope, expr, left, right, hints):
-    function = layers.BINARY_OPERATORS.get(expr.op)
-    if function is None:
-        raise GraphError("E0609", f"`{expr.op}` cannot be applied to tensors; it works on values known at compile time",
-                         expr.span)
+    function = _TENSOR_OPERATORS.get(expr.op)
     for value in (left, right):
         if not isinstance(value, Tensor) and not _literal_ok(value):
             raise GraphError("E0609", f"{function}: cannot combine a tensor with {describe(value)}", expr.span)
@@ -95,16 +94,43 @@ def _tensor_binary(scope, expr, left, right, hints):
     if shape is None:
         raise GraphError("E0608", f"{function}: shapes {dimensions.format_shape(left_shape)} and {dimensions.format_shape(right_shape)} "
                          "do not broadcast", expr.span)
-    info = TensorInfo(_result_dtype(function, left, right), shape)
+    info = TensorInfo(_result_dtype(expr, function, left, right), shape)
     return scope.emit("op", function, [_operand(left), _operand(right)], [info], _hints(hints, function), expr.span)[0]
 
 
-def _result_dtype(function: str, left, right) -> str:
-    dtypes = [value.info.dtype for value in (left, right) if isinstance(value, Tensor)]
-    floats = any(isinstance(value, float) for value in (left, right))
-    if "f32" in dtypes or floats or function == "truediv":
+_TENSOR_OPERATORS = {**layers.BINARY_OPERATORS, **layers.COMPARISON_OPERATORS, **layers.LOGICAL_OPERATORS}
+
+
+def _dtype(value) -> str:
+    if isinstance(value, Tensor):
+        return value.info.dtype
+    return "bool" if isinstance(value, bool) else "f32" if isinstance(value, float) else "int"
+
+
+def _result_dtype(expr, function: str, left, right) -> str:
+    """bool for a comparison; bool operands for ``and`` / ``or``; arithmetic: f32 when
+    either side is f32, a float or the operator is ``/``, else the integer dtype (never on
+    bool tensors: cast them first)."""
+    dtypes = [_dtype(value) for value in (left, right)]
+    if function in layers.COMPARISON_OPERATORS.values():
+        return "bool"
+    if function in layers.LOGICAL_OPERATORS.values():
+        if dtypes != ["bool", "bool"]:
+            raise GraphError("E0617", f"`{expr.op}` needs bool tensors, got {_dtype_text(left)} and {_dtype_text(right)}",
+                             expr.span, "compare first (`x != 0`) or `cast(x, bool)`")
+        return "bool"
+    if "bool" in dtypes:
+        raise GraphError("E0617", f"{function}: arithmetic on a bool tensor ({_dtype_text(left)} `{expr.op}` "
+                         f"{_dtype_text(right)}); cast it first: `cast(mask, f32)`", expr.span)
+    if "f32" in dtypes or function == "truediv":
         return "f32"
-    return dtypes[0]
+    return max(dtype for dtype in dtypes if dtype != "int")
+
+
+def _dtype_text(value) -> str:
+    if isinstance(value, Tensor):
+        return f"{value.info.dtype}{dimensions.format_shape(value.info.shape)}"
+    return describe(value)
 
 
 def _operand(value) -> Operand:
@@ -123,7 +149,14 @@ def unary(scope, expr: ast.UnaryOp, hints):
         if expr.op == "+":
             return operand
         if expr.op == "not":
-            raise GraphError("E0609", "`not` cannot be applied to a tensor", expr.span)
+            if operand.info.dtype != "bool":
+                raise GraphError("E0617", f"`not` needs a bool tensor, got {_dtype_text(operand)}", expr.span,
+                                 "compare first (`x == 0`) or `cast(x, bool)`")
+            return scope.emit("op", "logical_not", [_operand(operand)], [operand.info], _hints(hints, "logical_not"),
+                              expr.span)[0]
+        if operand.info.dtype == "bool":
+            raise GraphError("E0617", f"`-` on a bool tensor ({_dtype_text(operand)}); cast it first: `cast(mask, f32)`",
+                             expr.span)
         return scope.emit("op", "neg", [_operand(operand)], [operand.info], _hints(hints, "neg"), expr.span)[0]
     return constant_unary(expr.op, operand, expr.span)
 

@@ -19,7 +19,7 @@ from specc.compiler.vocabulary import layers
 from specc.compiler.vocabulary import dimensions
 from specc.compiler.vocabulary import initializers
 from specc.dsl.diagnostics import did_you_mean
-from specc.compiler.vocabulary.shape_rules import LayerError, ParameterReference
+from specc.compiler.vocabulary.shape_rules import LayerError, ParameterReference, TensorInfo
 from specc.compiler.graphs.values import (
     POISON, GraphError, Tensor, TensorList, describe,
 )
@@ -30,8 +30,9 @@ _TYPE_WORDS = {
     "ints": "an integer or a list of integers", "float": "a number", "optional_float": "a number",
     "bool": "true or false", "shape": "a list of sizes", "padding": "an integer, a list of integers or `same`",
     "str": "a word or a string", "list": "a list", "enum": "one of the listed words",
-    "initializer": "an initialisation scheme",
+    "initializer": "an initialisation scheme", "operand": "a tensor or a number",
 }
+_TENSOR_KINDS = ("tensor", "optional_tensor", "tensors", "operand")
 
 
 MAX_REPEAT = 10_000  # repetitions of one repeat (each has its own parameters)
@@ -73,6 +74,8 @@ def _number(value) -> bool:
 def check_value(kind: str, value, choices=()):
     """``value`` converted to the slot type ``kind``, or raise ValueError."""
     if kind in ("tensor", "optional_tensor") and isinstance(value, Tensor):
+        return value
+    if kind == "operand" and isinstance(value, (Tensor, int, float)):
         return value
     if kind == "tensors" and (isinstance(value, TensorList) or value == ()):
         return value.items if isinstance(value, TensorList) else ()
@@ -197,12 +200,12 @@ def call(scope, expr: ast.Call, hints):
     return layer_call(scope, entry, expr, hints)
 
 
-COMPILE_TIME_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (1, None), "max": (1, None)}
+COMPILE_TIME_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (1, None), "max": (1, None), "zip": (2, None)}
 
 
 def compile_time_call(scope, expr: ast.Call):
-    """``range(n)``, ``range(a, b, step)``, ``len(list)``, ``min(...)``, ``max(...)`` on values
-    known at compile time (a list of tensors has a length too)."""
+    """``range(n)``, ``range(a, b, step)``, ``len(list)``, ``min(...)``, ``max(...)``, ``zip(a, b, ...)``
+    on values known at compile time (a list of tensors has a length too)."""
     name = expr.function
     low, high = COMPILE_TIME_FUNCTIONS[name]
     if expr.kwargs or not low <= len(expr.args) <= (high or len(expr.args)):
@@ -211,6 +214,8 @@ def compile_time_call(scope, expr: ast.Call):
     values = [scope.evaluate(argument) for argument in expr.args]
     if any(value is POISON for value in values):
         return POISON
+    if name == "zip":
+        return _zip(values, expr)
     if name == "len":
         if not isinstance(values[0], (tuple, TensorList)):
             raise GraphError("E0609", f"len: needs a list, got {describe(values[0])}", expr.args[0].span)
@@ -234,6 +239,25 @@ def compile_time_call(scope, expr: ast.Call):
     return min(values) if name == "min" else max(values)
 
 
+def _zip(values, expr: ast.Call) -> tuple:
+    """``zip(channels, strides)``: the lists' elements paired by position (a pair of tensors
+    is a list of tensors); the lists must have the same length."""
+    lists = []
+    for value, argument in zip(values, expr.args):
+        if not isinstance(value, (tuple, TensorList)):
+            raise GraphError("E0609", f"zip: needs lists, got {describe(value)}", argument.span)
+        lists.append(value.items if isinstance(value, TensorList) else value)
+    lengths = [len(items) for items in lists]
+    if len(set(lengths)) > 1:
+        listed = ", ".join(str(length) for length in lengths)
+        raise GraphError("E0609", f"zip: the lists have different lengths ({listed})", expr.span,
+                         "zip pairs elements by position: give every list as many elements")
+    pairs = []
+    for group in zip(*lists):
+        pairs.append(TensorList(group) if all(isinstance(item, Tensor) for item in group) else tuple(group))
+    return tuple(pairs)
+
+
 def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     bound = bind_arguments(entry.name, [(a.name, a.required) for a in entry.arguments], expr)
     tensors, values = {}, {}
@@ -242,7 +266,7 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
             value = convert_argument(scope, entry.name, argument.name, argument.type, bound[argument.name], argument.choices)
         else:
             value = argument.default
-        target = tensors if argument.type in ("tensor", "optional_tensor", "tensors") else values
+        target = tensors if argument.type in _TENSOR_KINDS else values
         target[argument.name] = value
     if any(value is POISON for value in list(tensors.values()) + list(values.values())):
         return POISON
@@ -250,8 +274,7 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     if tied and "init" in bound:  # the weight is another layer's, started by that layer's init
         raise GraphError("E0609", f"{entry.name}: `init` has no effect with `weight = {tied[0].text}`: the weight is "
                          "that layer's, and its own `init` starts it", bound["init"].span)
-    infos = {name: (tuple(t.info for t in value) if isinstance(value, tuple) else value and value.info)
-             for name, value in tensors.items()}
+    infos = {name: _info(value) for name, value in tensors.items()}
     try:
         outcome = entry.rule(entry.name, infos, values)
     except LayerError as error:
@@ -271,6 +294,17 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     return TensorList(tuple(results)) if entry.returns_list or len(results) != 1 else results[0]
 
 
+def _info(value):
+    """The type a rule sees: a tensor's, the tensors' of a list, or a number's as a scalar
+    (``int`` for an integer: it takes the dtype of the tensor it meets)."""
+    if isinstance(value, tuple):
+        return tuple(tensor.info for tensor in value)
+    if isinstance(value, Tensor) or value is None:
+        return value and value.info
+    dtype = "bool" if isinstance(value, bool) else "f32" if isinstance(value, float) else "int"
+    return TensorInfo(dtype, ())
+
+
 def _tensor_operands(values) -> list:
     """Positional inputs of a layer or op call, in the entry's argument order. Trailing omitted
     optional tensors are left out; one omitted before a given one is a literal ``None``
@@ -282,6 +316,9 @@ def _tensor_operands(values) -> list:
             continue
         operands.extend([ir.Operand(literal=None)] * pending)
         pending = 0
+        if not isinstance(value, (Tensor, tuple)):  # a number in an ``operand`` slot
+            operands.append(ir.Operand(literal=value))
+            continue
         operands.extend(ir.Operand(ref=t.ref) for t in (value if isinstance(value, tuple) else (value,)))
     return operands
 

@@ -228,29 +228,45 @@ class Scope:
         if not isinstance(iterable, (tuple, TensorList)):
             raise GraphError("E0612", f"`for` needs a list known at compile time, got {describe(iterable)}",
                              statement.iterable.span)
-        if self.role(statement.variable) in ("hyper", "dim", "input"):
-            hidden = {"hyper": "a hyperparameter", "dim": "a dimension", "input": "an input"}[self.role(statement.variable)]
-            raise GraphError("E0605", f"the loop variable `{statement.variable}` hides {hidden} "
-                             "of the same name", statement.span)
+        variables = statement.variables or (statement.variable,)
+        for variable in variables:
+            if self.role(variable) in ("hyper", "dim", "input"):
+                hidden = {"hyper": "a hyperparameter", "dim": "a dimension", "input": "an input"}[self.role(variable)]
+                raise GraphError("E0605", f"the loop variable `{variable}` hides {hidden} "
+                                 "of the same name", statement.span)
         items = iterable.items if isinstance(iterable, TensorList) else iterable
+        if len(variables) > 1:
+            items = [self._unpacked(item, len(variables), statement.iterable.span) for item in items]
         enclosing = self.loop_runs
         if enclosing * len(items) > MAX_REPEAT:
             raise GraphError("E0611", f"nested `for` loops run this body {enclosing * len(items):,} times, more than "
                              f"the limit of {MAX_REPEAT:,}", statement.span, "a `for` is unrolled: use `repeat` for many copies")
-        previous = (self.env.get(statement.variable, MISSING), self.roles.get(statement.variable))
+        previous = {variable: (self.env.get(variable, MISSING), self.roles.get(variable)) for variable in variables}
         self.loop_runs = enclosing * len(items)
         try:
             for item in items:
-                self.env[statement.variable] = item
-                self.roles[statement.variable] = "loop"
+                for variable, value in zip(variables, item if len(variables) > 1 else (item,)):
+                    self.env[variable] = value
+                    self.roles[variable] = "loop"
                 self.lower(statement.body)
         finally:
             self.loop_runs = enclosing
-        if previous[0] is MISSING:
-            self.env.pop(statement.variable, None)
-            self.roles.pop(statement.variable, None)
-        else:
-            self.env[statement.variable], self.roles[statement.variable] = previous
+        for variable, (value, role) in previous.items():
+            if value is MISSING:
+                self.env.pop(variable, None)
+                self.roles.pop(variable, None)
+            else:
+                self.env[variable], self.roles[variable] = value, role
+
+    @staticmethod
+    def _unpacked(item, count: int, span) -> tuple:
+        """One element of a ``for a, b in ...`` list: a list (a ``zip`` pair) of ``count`` items."""
+        values = item.items if isinstance(item, TensorList) else item
+        if not isinstance(values, tuple):
+            raise GraphError("E0615", f"`for` cannot unpack {describe(item)} into {count} names", span)
+        if len(values) != count:
+            raise GraphError("E0615", f"`for` cannot unpack {len(values)} values into {count} names", span)
+        return values
 
     def if_(self, statement: ast.If) -> None:
         condition = self.evaluate(statement.condition)
@@ -272,6 +288,8 @@ class Scope:
             return self.reference(expr)
         if isinstance(expr, ast.List):
             return self.list_(expr)
+        if isinstance(expr, ast.Index):
+            return self.index(expr)
         if isinstance(expr, ast.BinaryOp):
             return binary(self, expr, hints)
         if isinstance(expr, ast.UnaryOp):
@@ -326,6 +344,24 @@ class Scope:
             raise GraphError("E0603", f"{function}: the {layer} that returned `{node.name}` has no parameter `{local}` "
                              f"(its parameters: {known})", expr.span, did_you_mean(local, sorted(parameters)))
         return ParameterReference(attribute, local, tuple(parameters[local]), text)
+
+    def index(self, expr: ast.Index):
+        """``channels[i]``: an element of a list known at compile time (of values or of
+        tensors), the index an integer known at compile time; negative from the end."""
+        base, position = self.evaluate(expr.base), self.evaluate(expr.index)
+        if base is POISON or position is POISON:
+            return POISON
+        if not isinstance(base, (tuple, TensorList)):
+            raise GraphError("E0609", f"cannot index {describe(base)}: `[i]` picks an element of a list", expr.base.span)
+        if isinstance(position, bool) or not isinstance(position, int):
+            raise GraphError("E0609", f"a list index must be an integer known at compile time, got {describe(position)}",
+                             expr.index.span)
+        items = base.items if isinstance(base, TensorList) else base
+        if not -len(items) <= position < len(items):
+            valid = f"0 to {len(items) - 1} or -{len(items)} to -1" if items else "none: the list is empty"
+            raise GraphError("E0609", f"index {position} is out of range for a list of {len(items)} "
+                             f"item{'s' * (len(items) != 1)} (valid: {valid})", expr.index.span)
+        return items[position]
 
     def list_(self, expr: ast.List):
         items = tuple(self.word(item) for item in expr.items)

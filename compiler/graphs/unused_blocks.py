@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from specc.compiler.vocabulary import layers
 from specc.dsl.diagnostics import did_you_mean
-from specc.compiler.graphs.calls import bind_arguments
+from specc.compiler.graphs.calls import COMPILE_TIME_FUNCTIONS, bind_arguments
 from specc.compiler.graphs.values import GraphError
 from specc.dsl import ast
 
@@ -30,10 +30,12 @@ def _check_call(program, call: ast.Call) -> None:
     if block is not None:
         bind_arguments(block.name, [(p.name, p.default is None) for p in block.parameters], call)
         return
+    if call.function in COMPILE_TIME_FUNCTIONS:  # range, len, min, max, zip: checked when instantiated
+        return
     entry = layers.lookup(call.function)
     if entry is None:
         raise GraphError("E0601", f"unknown layer or block `{call.function}`", call.function_span,
-                         did_you_mean(call.function, layers.names() + sorted(program.blocks)))
+                         did_you_mean(call.function, layers.names() + sorted(program.blocks) + sorted(COMPILE_TIME_FUNCTIONS)))
     bind_arguments(entry.name, [(a.name, a.required) for a in entry.arguments], call)
 
 
@@ -85,3 +87,5 @@ def _expression_calls(expr):
             work.append((node.operand, False))
         elif isinstance(node, ast.List):
             work.extend((item, False) for item in reversed(node.items))
+        elif isinstance(node, ast.Index):
+            work += [(node.index, False), (node.base, False)]

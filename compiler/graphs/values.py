@@ -105,6 +105,8 @@ def describe(value) -> str:
 
 
 def literal_text(value) -> str:
+    if isinstance(value, (Tensor, TensorList)):
+        return describe(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, tuple):
@@ -144,6 +146,8 @@ def _text_pieces(expr, parent: int) -> list:
         return [expr.name]
     if isinstance(expr, ast.Attribute):
         return [(expr.base, 9), f".{expr.name}"]
+    if isinstance(expr, ast.Index):
+        return [(expr.base, 9), "[", (expr.index, 0), "]"]
     if isinstance(expr, ast.BinaryOp):
         own = _PRECEDENCE.get(expr.op, 3)
         pieces = [(expr.left, own), f" {expr.op} ", (expr.right, own + 1)]

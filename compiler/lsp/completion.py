@@ -19,6 +19,7 @@ from specc.compiler.lsp.vocabulary_text import (
     parameter_detail,
     section_markdown,
 )
+from specc.compiler.graphs.calls import COMPILE_TIME_FUNCTIONS
 from specc.compiler.vocabulary import layers, registry
 
 TOP_KEYWORDS = {
@@ -182,4 +183,8 @@ def _in_graph(context: Context, names) -> list[types.CompletionItem]:
         for name in layers.names()
     ]
     items += [types.CompletionItem(label=name, kind=types.CompletionItemKind.Function, detail="block") for name in names.get("block", [])]
+    items += [
+        types.CompletionItem(label=name, kind=types.CompletionItemKind.Function, detail="compile-time function")
+        for name in sorted(COMPILE_TIME_FUNCTIONS)
+    ]
     return items

@@ -13,7 +13,7 @@ every backend): :func:`backends_of`.
 Argument types (checked and converted before a rule runs, by ``graphs_lower``):
 ``tensor``, ``optional_tensor`` (a tensor or omitted), ``tensors`` (a list of tensors), ``int``, ``optional_int`` (int or omitted),
 ``ints`` (an int or a list of ints), ``float``, ``bool``, ``enum`` (one of ``choices``),
-``padding`` (an int, a list of ints or ``same``), ``shape`` (a list of dimensions, at most one
+``padding`` (an int, a list of ints or ``same``), ``operand`` (a tensor or a number), ``shape`` (a list of dimensions, at most one
 ``-1``), ``initializer`` (a scheme of ``choices``, a word or a call with its arguments:
 ``initializers.Initializer``).
 """
@@ -295,6 +295,16 @@ _OPS = [
     _op("reshape_patches", [_input_tensor("[B, T] signal"), Argument("patch", "int", doc="samples per patch")],
         audio.reshape_patches, "Right-pad with zeros to a multiple of patch and cut into patches.",
         "[B, T] -> [B, ceil(T / patch), patch]", module="preprocess"),
+    _op("cast", [_input_tensor(), Argument("dtype", "enum", doc="the dtype of the result", choices=extended_rules.DTYPES)],
+        extended_rules.cast, "The same values as another dtype: `cast(mask, f32)` is 1.0 where the mask is true, "
+        "`cast(x, bool)` is true where x is not 0, a float cast to an integer is truncated toward 0.",
+        "[...] -> dtype[...]"),
+    _op("where", [Argument("condition", "tensor", doc="bool tensor: where to take `a`"),
+                  Argument("a", "operand", doc="tensor or number taken where the condition is true"),
+                  Argument("b", "operand", doc="tensor or number taken where it is false")],
+        extended_rules.where, "Elementwise choice: `a` where the condition is true, `b` elsewhere; the three shapes "
+        "broadcast as arithmetic does (`where(mask, scores, -1e9)`).",
+        "bool[...] x [...] x [...] -> broadcast shape"),
     _op("merge_patches", [_input_tensor("[B, P, p] patches"), Argument("length", "int", doc="samples kept")],
         audio.merge_patches, "Inverse of reshape_patches.", "[B, P, p] -> [B, length] (length <= P * p)",
         module="preprocess"),
@@ -305,6 +315,9 @@ ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _LAYERS + _OPS}
 # Arithmetic written infix in the language, lowered to ``op`` statements with these names.
 BINARY_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "%": "mod", "**": "pow"}
 UNARY_OPERATORS = {"-": "neg"}
+# Comparisons of tensors give bool tensors; `and`, `or`, `not` combine bool tensors.
+COMPARISON_OPERATORS = {"==": "eq", "!=": "ne", "<": "lt", "<=": "le", ">": "gt", ">=": "ge"}
+LOGICAL_OPERATORS = {"and": "logical_and", "or": "logical_or"}
 
 
 def lookup(name: str) -> Entry | None:

@@ -132,6 +132,12 @@ EVAL_KEYS = (
     parameter("sampler", "sampler?", None, "ODE sampler of generative objectives"),
     parameter("test_sampler", "sampler?", None, "sampler of the test split only (default: sampler)"),
     parameter("metrics", "list[metric]", (), "metrics computed on val and test, logged as val/<name>"),
+    parameter(
+        "on_train",
+        "bool",
+        False,
+        "each evaluation also evaluates fixed training examples (no dropout), logged as train_eval/<name>",
+    ),
 )
 
 SECTIONS = {

@@ -15,6 +15,7 @@ from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInf
 from specc.compiler.vocabulary.dimensions import format_shape
 
 DEFAULT_INIT = "uniform_fan_in"
+DTYPES = ("f32", "i32", "i64", "bool")  # the dtype words of the language (``cast(x, bool)``)
 WEIGHT_NAMES = ("weight", "weight_v")  # what `init` sets; `weight_g` follows weight_v's norm
 
 
@@ -219,3 +220,33 @@ def _reshape_carrying_axes(name, x: TensorInfo, target) -> Outcome:
 def _unproven(name, source, target, total, values) -> str:
     return (f"{name}: cannot prove that the target shape {format_shape(target)} holds as many values as the input "
             f"{format_shape(source)}: {dimensions.render(values)} against {dimensions.render(total)}")
+
+
+def cast(name, tensors, values) -> Outcome:
+    """``cast(x, dtype)``: the shape of ``x``, the named dtype."""
+    return Outcome((TensorInfo(values["dtype"], tensors["x"].shape),), dict(values))
+
+
+def where(name, tensors, values) -> Outcome:
+    """``where(condition, a, b)``: a bool condition; ``a`` and ``b`` tensors or numbers (a
+    number is a scalar: ``f32`` for a float, ``bool`` for true / false, ``int`` for an
+    integer); the three shapes broadcast; the result is f32 when either side is f32, bool
+    when both are bool, else the integer dtype of the tensor side (i64 for two integers)."""
+    condition, a, b = tensors["condition"], tensors["a"], tensors["b"]
+    if condition.dtype != "bool":
+        raise LayerError("E0617", f"{name}: condition must be bool, got {condition.dtype}{format_shape(condition.shape)} "
+                         "(compare first: `x != 0`, or `cast(x, bool)`)", "condition")
+    shape = dimensions.broadcast(condition.shape, a.shape)
+    shape = None if shape is None else dimensions.broadcast(shape, b.shape)
+    if shape is None:
+        listed = ", ".join(format_shape(info.shape) for info in (condition, a, b))
+        raise LayerError("E0608", f"{name}: shapes {listed} do not broadcast")
+    if (a.dtype == "bool") != (b.dtype == "bool"):
+        raise LayerError("E0617", f"{name}: cannot choose between {a.dtype} and {b.dtype} values; "
+                         "cast one of them (`cast(x, f32)`)", "b")
+    dtypes = {a.dtype, b.dtype}
+    if "f32" in dtypes:
+        dtype = "f32"
+    else:  # an integer number ("int", weakly typed) takes the other side's integer dtype
+        dtype = max(dtypes - {"int"}, default="i64")
+    return Outcome((TensorInfo(dtype, shape),), dict(values))

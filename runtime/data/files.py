@@ -14,7 +14,10 @@ Split conventions, the same for npz, npy and hdf5:
   test_fraction, seed)``.
 
 In every case the first axis of every array is the example axis. Floating arrays are
-served as float32, integer and boolean ones as int64.
+served as float32, boolean ones as bool, integer ones as int64; a field the spec declares
+(``fields = { attn_mask = "bool[16]", ids = "i32[16]" }``) is served in its declared dtype
+when it holds integers or booleans and the declared dtype is i32, i64 or bool (an integer
+is true when it is not 0).
 """
 
 from __future__ import annotations
@@ -25,11 +28,12 @@ import zlib
 
 import numpy as np
 
-from specc.runtime.data.sources import SPLITS, Source, dtype_name, register, seeded_split
+from specc.runtime.data.sources import DTYPES, SPLITS, Source, dtype_name, register, seeded_split
 
 # what numpy and zipfile raise on a damaged, truncated or foreign file
 READ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 ZIP_MAGIC = b"PK\x03\x04"
+EXACT = ("i32", "i64", "bool")  # served dtypes that integer and boolean arrays convert between
 NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -92,12 +96,18 @@ class ArraySource(Source):
     def fields(self):
         return dict(self._fields)
 
+    def serve_declared(self, expected) -> None:
+        """An integer or boolean field the spec declares i32, i64 or bool is served so."""
+        for name, (dtype, *_) in expected.items():
+            if name in self._fields and self._fields[name][0] in EXACT and dtype in EXACT:
+                self._fields[name] = (dtype, self._fields[name][1])
+
     def field_values(self, split, name):
         if self.size(split) == 0:
             return super().field_values(split, name)
         array = self.arrays[split][name]
         values = np.asarray(array) if split not in self.selections else _read_rows(array, self.selections[split])
-        return np.asarray(values, dtype=np.float32 if self._fields[name][0] == "f32" else np.int64)
+        return np.asarray(values, dtype=DTYPES[self._fields[name][0]])
 
     def stored_row(self, split, index):
         return int(self.selections[split][index]) if split in self.selections else None

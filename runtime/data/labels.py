@@ -62,10 +62,11 @@ def _check_split(source, split: str, name: str, classes: int, ignored) -> None:
 
 
 def check_source(source, expected) -> None:
-    """``check_fields(source.fields, expected)`` then ``check_labels`` for the entries with a
+    """``source.serve_declared(expected)``, ``check_fields(source.fields, expected)`` then ``check_labels`` for the entries with a
     class count (``(dtype, shape, classes[, ignored label])``); every message starts with the
     source's description (its kind, and its file for the file sources)."""
     try:
+        source.serve_declared(expected)
         check_fields(source.fields, expected)
         check_labels(source, label_ranges(expected))
     except ValueError as error:

@@ -6,8 +6,9 @@ dropped. Randomness: batch b of epoch e gets its own generator
 ``np.random.default_rng([seed, stream, e, b])``, passed to ``transform(batch, rng)``; no
 generator state is carried, so a batch is a pure function of (seed, stream, epoch, b) and
 resuming from ``state_dict()`` reproduces the uninterrupted run exactly. ``stream``
-defaults to the split's index (train 0, val 1, test 2), so evaluation never draws from
-training's generators.
+defaults to the split's index (train 0, val 1, test 2, train_eval 3), so evaluation never
+draws from training's generators. ``train_eval`` (``eval { on_train = true }``) is the
+training examples read as evaluation reads them (``source.examples_of``).
 
 Sources that draw (``streams.TokenStream``: random windows of a token stream, with
 replacement) are asked for each training batch with ``default_rng([seed, stream, e, b, 2])``
@@ -53,7 +54,7 @@ import numpy as np
 
 from specc.runtime import checks
 from specc.runtime.data import workers as process_workers
-from specc.runtime.data.sources import SPLITS
+from specc.runtime.data.sources import READ_SPLITS
 from specc.runtime.data.transforms import apply_transforms, build_transforms, parse_transform
 from specc.runtime.training.distributed import batch_rows, check_divisible, shard_batch
 
@@ -82,7 +83,7 @@ class Loader:
         pin_memory: bool = False,
         worker_type: str = "thread",
     ):
-        checks.check_choice("Loader", "split", split, SPLITS)
+        checks.check_choice("Loader", "split", split, READ_SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
         checks.check_non_negative("Loader", "prefetch", prefetch)
         checks.check_non_negative("Loader", "workers", workers)
@@ -97,7 +98,7 @@ class Loader:
         self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
         self.worker_type = worker_type
         self._executor = None
-        self.stream = SPLITS.index(split) if stream is None else int(stream)
+        self.stream = READ_SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
         if self.drop_last and self.size < self.batch_size and not self.draws_windows:
             raise ValueError(
@@ -288,13 +289,14 @@ WORKER_TYPES = ("thread", "process")
 def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
     """Keyword arguments of ``Loader`` for ``split`` from the data section's arguments.
 
-    ``train``: shuffled, every option as written. ``val`` / ``test``: in order, never
-    dropping the tail (every example is evaluated), only the deterministic transforms (see
-    ``transforms.build_transforms``); workers, prefetch, persistence and pinning as for train.
+    ``train``: shuffled, every option as written. ``val`` / ``test`` / ``train_eval``: in
+    order, never dropping the tail (every example is evaluated), only the deterministic
+    transforms (see ``transforms.build_transforms``); workers, prefetch, persistence and
+    pinning as for train.
     ``accumulate`` (train.accumulate): micro-batches stacked into one step need equal sizes,
     so ``drop_last = false`` with ``accumulate > 1`` is a ValueError.
     """
-    checks.check_choice("loader_options", "split", split, SPLITS)
+    checks.check_choice("loader_options", "split", split, READ_SPLITS)
     values = {key: default for key, (_, default) in LOADER_OPTIONS.items()}
     values.update({key: value for key, value in arguments.items() if key in LOADER_OPTIONS and value is not None})
     checks.check_choice("data", "worker_type", values["worker_type"], WORKER_TYPES)

@@ -1,9 +1,11 @@
 """The common interface of data sources, their registry, and shared helpers.
 
-A source serves three splits (``train``, ``val``, ``test``). ``fields`` maps each field
-name to ``(dtype, per-example shape)`` with dtype ``"f32"``, ``"i64"`` or ``"bool"``;
+A source serves three splits (``train``, ``val``, ``test``), and ``train_eval``: the training
+examples as evaluation reads them (``eval { on_train = true }``), which is ``train`` itself
+for every source but a token stream (its fixed windows; ``streams.py``). ``fields`` maps each field
+name to ``(dtype, per-example shape)`` with dtype ``"f32"``, ``"i32"``, ``"i64"`` or ``"bool"``;
 ``get(split, indices)`` returns a batch ``{name: array [len(indices), *shape]}`` in float32 /
-int64 / bool.
+int32 / int64 / bool.
 Item ``i`` of a split is a pure function of ``(split seed, i)`` for the generated sources,
 and of the file contents for the file sources: the same index always gives the same item.
 """
@@ -17,7 +19,9 @@ import numpy as np
 from specc.runtime import checks
 
 SPLITS = ("train", "val", "test")
-DTYPES = {"f32": np.float32, "i64": np.int64, "bool": np.bool_}
+TRAIN_EVALUATION = "train_eval"  # the training examples, evaluated (eval.on_train)
+READ_SPLITS = SPLITS + (TRAIN_EVALUATION,)  # what size / get / Loader accept
+DTYPES = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
 SOURCES: dict[str, type] = {}
 FIELD_CHUNK = 4096  # items per ``get`` when ``Source.field_values`` has no cheaper way
 
@@ -64,11 +68,13 @@ def split_generator(seed: int, split: str, *stream: int) -> np.random.Generator:
 
 
 def dtype_name(array, function: str, name: str) -> str:
-    """``"f32"`` for floating arrays, ``"i64"`` for integer and boolean ones."""
+    """``"f32"`` for floating arrays, ``"bool"`` for boolean ones, ``"i64"`` for integer ones."""
     kind = np.dtype(array.dtype).kind
     if kind == "f":
         return "f32"
-    if kind in "iub":
+    if kind == "b":
+        return "bool"
+    if kind in "iu":
         return "i64"
     raise ValueError(
         f"{function}: field '{name}' has dtype {array.dtype}; only float, integer and bool arrays are supported"
@@ -149,6 +155,10 @@ class Source:
         """What messages name: the kind, and the file or folder for the file sources."""
         return self.kind
 
+    def serve_declared(self, expected) -> None:
+        """Serve fields as the spec declares them (``expected``: name -> ``(dtype, shape,
+        ...)``) where the stored values allow it; by default a source serves what it has."""
+
     def field_values(self, split: str, name: str) -> np.ndarray:
         """Every item of one field of ``split``, ``[size, *shape]`` in the served dtype (the
         label checks read it once at load). Subclasses with a cheaper way override it."""
@@ -171,10 +181,15 @@ class Source:
         splits one pool of rows (None when the split's own rows are served in order)."""
         return None
 
+    def examples_of(self, split: str) -> str:
+        """The split whose examples ``split`` serves: ``train_eval`` serves the training
+        examples (``train``); a source with its own evaluation set of them overrides it."""
+        return "train" if split == TRAIN_EVALUATION else split
+
     def size(self, split: str) -> int:
         """Number of examples in ``split``."""
-        checks.check_choice(self.kind, "split", split, SPLITS)
-        return int(self._size(split))
+        checks.check_choice(self.kind, "split", split, READ_SPLITS)
+        return int(self._size(self.examples_of(split)))
 
     def get(self, split: str, indices) -> dict[str, np.ndarray]:
         """The examples ``indices`` of ``split`` as a batch ``{field: [len(indices), *shape]}``."""
@@ -185,7 +200,7 @@ class Source:
             raise ValueError(
                 f"{self.kind}: index {int(outside[0])} is out of range for the {split} split of {size} examples"
             )
-        batch = self._get(split, indices)
+        batch = self._get(self.examples_of(split), indices)
         return {name: np.asarray(batch[name], dtype=DTYPES[dtype]) for name, (dtype, _) in self.fields.items()}
 
     def cached(self, key, build):

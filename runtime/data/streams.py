@@ -15,11 +15,15 @@ Windows: a window is ``L = block_size + 1`` consecutive ids (the model reads the
   a batch is a pure function of (seed, epoch, batch index), so a resumed run draws the
   windows the uninterrupted run would have drawn, on every backend (the draw is numpy).
   An epoch is ``sum_f n_f // L`` batches' worth of windows: as many as fit end to end.
-- Evaluation (``val``, ``test``; and ``train`` read in order) reads fixed windows: with
-  ``eval_windows`` unset, every non-overlapping window ``[k L, (k + 1) L)`` of each file in
-  order; with ``eval_windows = N``, N windows whose starts are drawn once from
+- Evaluation (``val``, ``test``, ``train_eval``; and ``train`` read in order) reads fixed
+  windows: with ``eval_windows`` unset, every non-overlapping window ``[k L, (k + 1) L)`` of
+  each file in order; with ``eval_windows = N``, N windows whose starts are drawn once from
   ``default_rng([seed, split index, 2])``, the same windows at every evaluation (nanoGPT's
   ``eval_iters`` as a fixed sample: losses of successive evaluations compare).
+  ``train_eval`` (``eval { on_train = true }``) is the train files evaluated so: its
+  ``eval_windows`` draw is keyed ``[seed, 0, 2]`` (train's index), which no training draw
+  uses (those are ``[seed, 0, epoch, batch, 2]``). ``train`` itself keeps its size (the
+  epoch's windows end to end), so training never changes with the option.
 
 Vocabulary: ``vocab_size`` (or ``meta``, a JSON file ``{"vocab_size": N}``) bounds every
 id: the stream is checked once at load. Pickle metadata (nanoGPT's ``meta.pkl``) is refused:
@@ -34,7 +38,7 @@ import os
 import numpy as np
 
 from specc.runtime import checks
-from specc.runtime.data.sources import SPLITS, Source, register, split_generator
+from specc.runtime.data.sources import SPLITS, TRAIN_EVALUATION, Source, register, split_generator
 
 STREAM_DTYPES = ("uint8", "uint16", "uint32", "int32", "int64")
 WINDOW_STREAM = 2  # last entry of the window draws' generator keys
@@ -178,17 +182,28 @@ class TokenStream(Source):
             rows[chosen] = self.streams[split][file][offsets[:, None] + np.arange(self.window)]
         return rows
 
+    def examples_of(self, split: str) -> str:
+        """Every split serves its own windows: ``train_eval`` its fixed windows of the train
+        files (``fixed_starts``), not the epoch's windows of ``train``."""
+        return split
+
+    @staticmethod
+    def files_of(split: str) -> str:
+        """The split whose files ``split`` reads (``train_eval``: the train files)."""
+        return "train" if split == TRAIN_EVALUATION else split
+
     def fixed_starts(self, split: str) -> np.ndarray:
         """Global start numbers of the fixed windows of ``split`` (module docstring)."""
+        files = self.files_of(split)
 
         def build():
             if self.eval_windows is not None and split != "train":
-                total = self.starts_count(split)
+                total = self.starts_count(files)
                 if total == 0:
                     return np.zeros(0, dtype=np.int64)
-                return split_generator(self.seed, split, WINDOW_STREAM).integers(0, total, self.eval_windows)
+                return split_generator(self.seed, files, WINDOW_STREAM).integers(0, total, self.eval_windows)
             starts, first = [], 0
-            for stream in self.streams[split]:
+            for stream in self.streams[files]:
                 count = max(0, len(stream) - self.window + 1)
                 starts.append(first + np.arange(len(stream) // self.window) * self.window)
                 first += count
@@ -200,7 +215,7 @@ class TokenStream(Source):
         return len(self.fixed_starts(split))
 
     def _get(self, split: str, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"tokens": self._windows(split, self.fixed_starts(split)[indices])}
+        return {"tokens": self._windows(self.files_of(split), self.fixed_starts(split)[indices])}
 
     def draw(self, split: str, count: int, generator: np.random.Generator) -> dict[str, np.ndarray]:
         """``count`` windows of ``split`` with starts uniform over every start of every file,

@@ -168,7 +168,7 @@ def parse_transform(specification) -> Transform:
 
 def build_transforms(specifications, split: str) -> tuple[Transform, ...]:
     """The transforms of one split, in order: all of them on ``train``, the deterministic
-    ones (``random = False``) on ``val`` and ``test``."""
+    ones (``random = False``) on ``val``, ``test`` and ``train_eval``."""
     transforms = tuple(parse_transform(item) for item in specifications or ())
     return transforms if split == "train" else tuple(item for item in transforms if not item.random)
 

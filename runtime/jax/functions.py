@@ -195,3 +195,18 @@ def _allowed(query_steps, key_steps, causal, mask, batch):
         keys = mask.astype(bool)[:, None, None, :]
         allowed = keys if allowed is None else allowed & keys
     return allowed
+
+
+_DTYPES = {"f32": jnp.float32, "i32": jnp.int32, "i64": jnp.int64, "bool": jnp.bool_}
+
+
+def cast(x, dtype):
+    """The same values as ``dtype`` (``f32``, ``i32``, ``i64`` or ``bool``: not 0 is true;
+    ``i64`` is jax's default integer: int32 unless x64 is enabled)."""
+    checks.check_choice("cast", "dtype", dtype, tuple(_DTYPES))
+    return x.astype(jax.dtypes.canonicalize_dtype(_DTYPES[dtype]))
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, ``b`` elsewhere (tensors or numbers, broadcast)."""
+    return jnp.where(condition, a, b)

@@ -22,6 +22,8 @@ from specc.runtime.init import layer_parameters
 _CONV_DIMENSIONS = {1: ("NWC", "OIW", "NWC"), 2: ("NHWC", "OIHW", "NHWC")}
 
 from specc.runtime.jax.functions import (  # noqa: F401 - the graph language's ops, called as layers.<op>
+    cast,
+    where,
     gelu,
     relu,
     silu,

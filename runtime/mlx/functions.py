@@ -214,3 +214,19 @@ def _allowed(query_steps, key_steps, causal, mask, batch):
         keys = mask.astype(mx.bool_)[:, None, None, :]
         allowed = keys if allowed is None else mx.logical_and(allowed, keys)
     return allowed
+
+
+_DTYPES = {"f32": mx.float32, "i32": mx.int32, "i64": mx.int64, "bool": mx.bool_}
+
+
+def cast(x, dtype):
+    """The same values as ``dtype`` (``f32``, ``i32``, ``i64`` or ``bool``: not 0 is true)."""
+    checks.check_choice("cast", "dtype", dtype, tuple(_DTYPES))
+    if dtype == "bool":
+        return x != 0
+    return x.astype(_DTYPES[dtype])
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, ``b`` elsewhere (tensors or numbers, broadcast)."""
+    return mx.where(condition, a, b)

@@ -24,6 +24,8 @@ from specc.runtime import checks
 from specc.runtime.init import layer_parameters
 
 from specc.runtime.mlx.functions import (  # noqa: F401 - the graph language's ops, called as layers.<op>
+    cast,
+    where,
     gelu,
     relu,
     silu,

@@ -170,6 +170,21 @@ def positions(x, axis=1, batched=False):
     return np.tile(counted, (x.shape[0], 1)) if batched else counted
 
 
+_DTYPES = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
+
+
+def cast(x, dtype):
+    """The same values as ``dtype`` (``f32``, ``i32``, ``i64`` or ``bool``: not 0 is true;
+    a float cast to an integer is truncated toward 0)."""
+    checks.check_choice("cast", "dtype", dtype, tuple(_DTYPES))
+    return np.asarray(x).astype(_DTYPES[dtype])
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, ``b`` elsewhere (arrays or numbers, broadcast)."""
+    return np.where(condition, a, b)
+
+
 def dropout(x, rate):
     """Dropout in evaluation mode (the only mode with a reference): the identity."""
     return x

@@ -284,3 +284,21 @@ def _allowed(query_steps, key_steps, causal, mask, batch, device):
         keys = mask.to(torch.bool)[:, None, None, :]
         allowed = keys if allowed is None else allowed & keys
     return allowed
+
+
+_DTYPES = {"f32": torch.float32, "i32": torch.int32, "i64": torch.int64, "bool": torch.bool}
+
+
+def cast(x, dtype):
+    """The same values as ``dtype`` (``f32``, ``i32``, ``i64`` or ``bool``: not 0 is true)."""
+    checks.check_choice("cast", "dtype", dtype, tuple(_DTYPES))
+    return x.to(_DTYPES[dtype])
+
+
+def where(condition, a, b):
+    """``a`` where ``condition`` is true, ``b`` elsewhere (tensors or numbers, broadcast)."""
+    if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+        a = torch.tensor(a, device=condition.device)
+        b = torch.tensor(b, device=condition.device)
+        a, b = (a.to(torch.float32), b.to(torch.float32)) if a.is_floating_point() or b.is_floating_point() else (a, b)
+    return torch.where(condition, a, b)

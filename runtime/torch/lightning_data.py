@@ -94,7 +94,11 @@ class FixedPass(torch.utils.data.IterableDataset):
 
 class NumpyDataModule(pl.LightningDataModule):
     """``LightningDataModule`` over specc's numpy loaders (``{"train", "val", "test"}`` ->
-    ``Loader``); the training loader resumes exactly mid-epoch."""
+    ``Loader``); the training loader resumes exactly mid-epoch. With a ``train_eval`` loader
+    (``eval { on_train = true }``: the training examples, evaluated) the validation loop has
+    two dataloaders, ``val`` (``dataloader_idx`` 0) and ``train_eval`` (1): ``VALIDATION``."""
+
+    VALIDATION = ("val", "train_eval")  # the validation loop's splits, by dataloader_idx
 
     def __init__(self, loaders: dict, accumulate: int = 1):
         super().__init__()
@@ -105,15 +109,19 @@ class NumpyDataModule(pl.LightningDataModule):
     def train_dataloader(self):
         return self.train_loader
 
-    def val_dataloader(self):
+    def fixed_dataloader(self, split: str):
+        """The same batches of ``split`` at every evaluation (its own generator: see above)."""
         return torch.utils.data.DataLoader(
-            FixedPass(self.loaders["val"]), batch_size=None, num_workers=0, generator=torch.Generator()
+            FixedPass(self.loaders[split]), batch_size=None, num_workers=0, generator=torch.Generator()
         )
 
+    def val_dataloader(self):
+        if "train_eval" not in self.loaders:
+            return self.fixed_dataloader("val")
+        return [self.fixed_dataloader(split) for split in self.VALIDATION]
+
     def test_dataloader(self):
-        return torch.utils.data.DataLoader(
-            FixedPass(self.loaders["test"]), batch_size=None, num_workers=0, generator=torch.Generator()
-        )
+        return self.fixed_dataloader("test")
 
     def setup(self, stage: str) -> None:
         """In a data-parallel run (``ddp``), each rank hands out its rows of every global batch

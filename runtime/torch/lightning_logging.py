@@ -6,7 +6,7 @@ from __future__ import annotations
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
-SPLITS = ("train", "val", "test")
+from specc.runtime.training.metrics_log import SPLITS  # train, val, test, train_eval (eval.on_train)
 
 
 class MetricsLogger(Logger):

@@ -21,7 +21,9 @@ from specc.runtime.training.failures import storage_failure
 from specc.runtime.training.progress import print_line
 
 HEADER = ("step", "epoch", "split", "name", "value", "time")
-SPLITS = ("train", "val", "test")
+# train: the running means of the training steps; train_eval: the fixed training examples
+# evaluated like val (eval { on_train = true }), never mixed with them
+SPLITS = ("train", "val", "test", "train_eval")
 
 
 def format_value(value) -> str:
@@ -89,7 +91,7 @@ class MetricsLog:
         return self.time_offset + time.time() - self.start_time
 
     def write(self, step: int, epoch: int, split: str, name: str, value) -> None:
-        """One row; ``split`` is train, val or test."""
+        """One row; ``split`` is train, val, test or train_eval."""
         if split not in SPLITS:
             raise ValueError(f"metrics.csv: split must be one of {', '.join(SPLITS)}, got {split!r}")
         self.writer.writerow([int(step), int(epoch), split, name, format_value(value), repr(round(self.elapsed(), 6))])

@@ -122,7 +122,7 @@ def test_metrics_log_full_precision_and_resume_truncation(tmp_path):
     log.close()
     rows = training.read_metrics(path)
     assert [(row["step"], row["split"]) for row in rows] == [(1, "train"), (2, "train"), (3, "val")]
-    with pytest.raises(ValueError, match="split must be one of train, val, test"):
+    with pytest.raises(ValueError, match="split must be one of train, val, test, train_eval, got .dev."):
         training.MetricsLog(tmp_path / "other.csv").write(1, 0, "dev", "loss", 1.0)
 
 

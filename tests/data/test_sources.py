@@ -82,7 +82,7 @@ def test_out_of_range_index_and_bad_split():
     source = make_source("synthetic_regression", num_features=2, sizes=(5, 5, 5))
     with pytest.raises(ValueError, match="index 5 is out of range for the val split of 5 examples"):
         source.get("val", [0, 5])
-    with pytest.raises(ValueError, match="split must be one of 'train', 'val', 'test', got 'dev'"):
+    with pytest.raises(ValueError, match="split must be one of 'train', 'val', 'test', 'train_eval', got 'dev'"):
         source.size("dev")
 
 

@@ -34,7 +34,7 @@ CASES = {
     "E0101_compare_eq": (
         "block f(x: [B]) -> [B] {\n  if a = b { }\n}",
         [
-            "t.mf:2:8: error[E0101]: expected an operator, `(` or `{` after `a`, found `=`\n  |\n2 |   if a = b { }\n  |        ^\nhelp: to compare two values, write `==`"
+            "t.mf:2:8: error[E0101]: expected an operator, `(`, `[` or `{` after `a`, found `=`\n  |\n2 |   if a = b { }\n  |        ^\nhelp: to compare two values, write `==`"
         ],
     ),
     "E0101_chain": (
@@ -52,7 +52,7 @@ CASES = {
     "E0101_top": (
         "let a = 1\n= 2",
         [
-            "t.mf:2:1: error[E0101]: expected a top-level item (`let`, `block`, `model`, `import` or a section), an operator or end of file after `1`, found `=`\n  |\n2 | = 2\n  | ^"
+            "t.mf:2:1: error[E0101]: expected a top-level item (`let`, `block`, `model`, `import` or a section), an operator, `[` or end of file after `1`, found `=`\n  |\n2 | = 2\n  | ^"
         ],
     ),
     "E0101_wrong_closer": (

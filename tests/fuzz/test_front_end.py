@@ -11,6 +11,9 @@ derandomized, hence the same in CI every time, and sized to take well under a mi
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -41,6 +44,10 @@ def test_the_seeds_are_every_spec_of_the_repository():
 
 @pytest.mark.parametrize("path", grammar.seed_paths(), ids=lambda path: path.name)
 def test_every_seed_as_written(path, workspace):
+    if path.parent.name == "examples":  # an example's data lives beside it (specs/examples/chars)
+        for folder in path.parent.iterdir():
+            if folder.is_dir() and folder.name != "__pycache__":
+                shutil.copytree(folder, Path(workspace.spec).parent / folder.name, dirs_exist_ok=True)
     outcome = harness.exercise(grammar.Case(path.read_bytes()), workspace)
     assert outcome.formatted
     if path.parent.name != "std":

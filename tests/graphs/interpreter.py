@@ -12,7 +12,9 @@ from specc.runtime.reference import layers as R
 from specc.runtime.reference import preprocess as P
 
 _ARITHMETIC = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.divide,
-               "floordiv": np.floor_divide, "mod": np.mod, "pow": np.power}
+               "floordiv": np.floor_divide, "mod": np.mod, "pow": np.power,
+               "eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal, "gt": np.greater,
+               "ge": np.greater_equal, "logical_and": np.logical_and, "logical_or": np.logical_or}
 
 
 def concrete(shape, sizes: dict) -> tuple[int, ...]:
@@ -59,6 +61,8 @@ def _op(statement: ir.Statement, inputs):
         return _ARITHMETIC[statement.function](*inputs)
     if statement.function == "neg":
         return -inputs[0]
+    if statement.function == "logical_not":
+        return np.logical_not(inputs[0])
     module = P if layers.runtime_module(statement.function) == "preprocess" else R
     function = getattr(module, statement.function)
     if layers.takes_tensor_list(statement.function):

@@ -180,7 +180,8 @@ def test_mutual_recursion_is_a_diagnostic():
         ("model m(self: f32[B, 4]) -> f32[B, 4] { return self }\n", "E0605"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return concat([x, 1]) }\n", "E0609"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return x + [1, 2] }\n", "E0609"),
-        ("model m(x: f32[B, 4]) -> f32[B, 4] { return x > 1 }\n", "E0609"),
+        ("model m(x: f32[B, 4]) -> f32[B, 4] { return x > 1 }\n", "E0614"),  # a bool tensor
+        ("model m(x: f32[B, 4]) -> f32[B, 4] { return x and x }\n", "E0617"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return linear(x, 4) / (2 // 0) }\n", "E0609"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return conv1d(x, 4, 3, padding_mode = mirror) }\n", "E0609"),
         ("model m(x: f32[B, 4]) -> f32[B, 4] { return attention(reshape(x, [-1, 2, 2]), 3) }\n", "E0610"),

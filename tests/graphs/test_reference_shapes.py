@@ -28,7 +28,8 @@ model ops(x: f32[B, T, 8], t: f32[B]) -> f32[B, 8] {
   pictures = avg_pool2d(reshape(a, [-1, 2, 4, 1]), [2, 1])  # [B * T, 1, 4, 1]
   peaks = max_pool2d(elu(reshape(a, [-1, 2, 4, 1]), alpha = 0.5), [2, 3], stride = 1, padding = [1, 1])  # [B * T, 3, 4, 1]
   time = sinusoidal(t, 8) + mean(sinusoidal(positions(x), 8), axis = 0)
-  return mean(pooled, axis = 1) + mean(g, axis = 1) + time
+  chosen = where(cast(a, bool) and not (a >= 1), a, -1.0) * cast(x > 0, f32) + cast(cast(a, i64), f32)
+  return mean(pooled, axis = 1) + mean(g, axis = 1) + time + mean(chosen, axis = 1)
 }
 """
 

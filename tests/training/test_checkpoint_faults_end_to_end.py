@@ -114,15 +114,18 @@ def straight(request, tmp_path_factory):
     return request.param, script, folder / "straight"
 
 
-def test_a_kill_as_last_moves_keeps_its_rows_and_resume_ends_as_the_straight_run(straight, tmp_path):
+# step 6: a checkpoint between evaluations (Lightning saves it before the step's rows are logged);
+# step 4: an evaluated step (Lightning saves it at the evaluation's end, with its metrics)
+@pytest.mark.parametrize("killed_at", (6, 4))
+def test_a_kill_as_last_moves_keeps_its_rows_and_resume_ends_as_the_straight_run(straight, tmp_path, killed_at):
     backend, script, straight_dir = straight
     run_dir = tmp_path / "killed"
-    # step 6: a checkpoint between evaluations (Lightning saves it before the step's rows are logged)
-    killed = run(script, "--out-dir", run_dir, fault=("kill", "step-000006"))
+    folder = training.checkpoints.step_directory_name(killed_at)
+    killed = run(script, "--out-dir", run_dir, fault=("kill", folder))
     assert killed.returncode == 9, killed.stderr[-3000:]
-    assert os.readlink(run_dir / "checkpoints" / "last") == "step-000006"
+    assert os.readlink(run_dir / "checkpoints" / "last") == folder
     # every row up to the step of ``last`` was on disk when ``last`` moved
-    assert rows(run_dir, 6) == rows(straight_dir, 6)
+    assert rows(run_dir, killed_at) == rows(straight_dir, killed_at)
     resumed = ok(run(script, "--out-dir", run_dir, "--resume", "auto"))
     assert "was locked by process" in resumed.stderr and "taking the lock over" in resumed.stderr
     assert rows(run_dir) == rows(straight_dir)
