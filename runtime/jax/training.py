@@ -8,6 +8,8 @@ these are its building blocks.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -115,12 +117,29 @@ def select_device(name: str | None, num_nodes: int = 1) -> None:
     cannot use it."""
     if name:
         jax.config.update("jax_platforms", name)
+    follow_thread_count()
     processes.join_processes(num_nodes)
     if name:
         try:
             jax.devices()
         except RuntimeError as error:
             raise SystemExit(f"--device {name!r} is not available to JAX: {error}") from error
+
+
+def follow_thread_count(environment=None) -> None:
+    """XLA's CPU thread pool ignores ``OMP_NUM_THREADS``; with it set to N (the thread count
+    a user or a launcher asks every framework for), the CPU computations run on N threads
+    (``intra_op_parallelism_threads=N``; one thread: no Eigen pool at all), as torch does.
+    Must run before JAX starts its backend; flags already in ``XLA_FLAGS`` are kept."""
+    environment = os.environ if environment is None else environment
+    wanted = environment.get("OMP_NUM_THREADS", "").strip()
+    flags = environment.get("XLA_FLAGS", "")
+    if not wanted.isdigit() or int(wanted) < 1 or "intra_op_parallelism_threads" in flags:
+        return
+    added = [f"--intra_op_parallelism_threads={int(wanted)}"]
+    if int(wanted) == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        added.append("--xla_cpu_multi_thread_eigen=false")
+    environment["XLA_FLAGS"] = " ".join([flags, *added]).strip()
 
 
 class DataParallel:
