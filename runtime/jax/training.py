@@ -127,19 +127,16 @@ def select_device(name: str | None, num_nodes: int = 1) -> None:
 
 
 def follow_thread_count(environment=None) -> None:
-    """XLA's CPU thread pool ignores ``OMP_NUM_THREADS``; with it set to N (the thread count
-    a user or a launcher asks every framework for), the CPU computations run on N threads
-    (``intra_op_parallelism_threads=N``; one thread: no Eigen pool at all), as torch does.
-    Must run before JAX starts its backend; flags already in ``XLA_FLAGS`` are kept."""
+    """XLA's CPU thread pool ignores ``OMP_NUM_THREADS``; with it set to 1 (one thread per
+    process, as a user or a launcher asks of every framework), XLA runs without its Eigen
+    pool (``--xla_cpu_multi_thread_eigen=false``), as torch does with one thread. XLA has no
+    flag for another count, so N > 1 leaves its default. Must run before JAX starts its
+    backend; a choice already in ``XLA_FLAGS`` is kept."""
     environment = os.environ if environment is None else environment
-    wanted = environment.get("OMP_NUM_THREADS", "").strip()
     flags = environment.get("XLA_FLAGS", "")
-    if not wanted.isdigit() or int(wanted) < 1 or "intra_op_parallelism_threads" in flags:
+    if environment.get("OMP_NUM_THREADS", "").strip() != "1" or "xla_cpu_multi_thread_eigen" in flags:
         return
-    added = [f"--intra_op_parallelism_threads={int(wanted)}"]
-    if int(wanted) == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        added.append("--xla_cpu_multi_thread_eigen=false")
-    environment["XLA_FLAGS"] = " ".join([flags, *added]).strip()
+    environment["XLA_FLAGS"] = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
 
 
 class DataParallel:
