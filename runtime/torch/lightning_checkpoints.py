@@ -8,8 +8,14 @@
 - ``ExactResume``: what else a resumed run needs to continue exactly (torch's generator,
   Lightning's logging step).
 
-Durability: Lightning saves the every-N-steps checkpoint in the callbacks'
-``on_train_batch_end``, before that step's train rows reach ``metrics.csv``. Such a save is
+Metrics: a step that is evaluated (the evaluation interval, the run's last step) is saved at
+the end of its evaluation, so its manifest carries that evaluation's metrics and top-k ranks
+it by them, as on every backend; any other every-N-steps save carries the latest
+evaluation's (none before the first: it ranks last); of checkpoints tied for the worst score
+the newest goes first (ties keep the older), as ``checkpoints.retained``.
+
+Durability: a step that is not evaluated is saved in the callbacks' ``on_train_batch_end``,
+before that step's train rows reach ``metrics.csv``. Such a save is
 written at once but ``last`` moves to it only at the next hook after the rows are logged
 (the next batch, the end of the evaluation, the end of the epoch or run, a SIGTERM), after every logger
 flushed (``metrics.csv`` fsynced): a kill in between leaves ``last`` on the previous
@@ -68,16 +74,18 @@ class SpeccModelCheckpoint(ModelCheckpoint):
     the end of the run when the last step was not saved yet.
 
     Without a monitored metric the newest ``keep`` checkpoints are kept (monitor ``step``,
-    mode ``max``); ties keep the older (Lightning compares strictly).
+    mode ``max``); ties keep the older (Lightning compares strictly; :meth:`_break_ties`).
+    An every-N-steps save of an evaluated step waits for the evaluation's end.
     """
 
     FILE_EXTENSION = ""
     CHECKPOINT_NAME_LAST = "last"
 
     def __init__(self, dirpath, every: int | None, keep: int, monitor: str | None, mode: str):
-        """A save in ``on_train_batch_end`` (every N steps) comes before that step's rows are
-        logged: ``SpeccCheckpointIO`` writes it but holds ``last`` back until :meth:`promote`
-        (the next batch, the evaluation's end, the end of the epoch or run, a SIGTERM)."""
+        """A save in ``on_train_batch_end`` (every N steps, no evaluation at that step) comes
+        before that step's rows are logged: ``SpeccCheckpointIO`` writes it but holds ``last``
+        back until :meth:`promote` (the next batch, the evaluation's end, the end of the epoch
+        or run, a SIGTERM)."""
         super().__init__(
             dirpath=dirpath,
             filename="step-{step:06d}",
@@ -92,10 +100,12 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         )
         self.resumed_scores: dict = {}  # the evaluation metrics of the checkpoint resumed
         self.deferring = False  # inside on_train_batch_end: SpeccCheckpointIO holds ``last`` back
+        self.save_after_evaluation = False  # this step's save waits for its evaluation's end
 
     def _save_checkpoint(self, trainer, filepath) -> None:
         # the evaluation metrics of the step saved, for the checkpoint's manifest
         self.scores = {name: float(value) for name, value in trainer.callback_metrics.items() if name.startswith("val/")}
+        self._break_ties()
         super()._save_checkpoint(trainer, filepath)
 
     def state_dict(self) -> dict:
@@ -118,11 +128,49 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         self.resumed_scores = {}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        """The every-N-steps save. When the step's evaluation runs right after this batch it
+        waits for the evaluation's end (:meth:`on_validation_end`), so the checkpoint carries
+        that evaluation's metrics and top-k ranks it by them, as on every backend; otherwise
+        it is saved now, with the latest evaluation's metrics (none before the first: it ranks
+        last). Unlike Lightning, a save never waits for a later evaluation's step."""
+        if not self._due(trainer):
+            return
+        if _evaluation_follows(trainer):
+            self.save_after_evaluation = True
+            return
         self.deferring = True
         try:
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self._save_step(trainer)
         finally:
             self.deferring = False
+
+    def _due(self, trainer) -> bool:
+        """An every-N-steps save falls on this step and it was not saved yet."""
+        every = self._every_n_train_steps
+        return every >= 1 and trainer.global_step % every == 0 and not self._should_skip_saving_checkpoint(trainer)
+
+    def _save_step(self, trainer) -> None:
+        candidates = self._monitor_candidates(trainer)
+        self._save_topk_checkpoint(trainer, candidates)
+        self._save_last_checkpoint(trainer, candidates)
+
+    def _monitor_candidates(self, trainer) -> dict:
+        """Before the first evaluation the monitored metric is NaN: the checkpoint is saved
+        and ranks last (Lightning would wait for the next evaluation's step)."""
+        candidates = super()._monitor_candidates(trainer)
+        candidates.setdefault(self.monitor, torch.tensor(float("nan")))
+        return candidates
+
+    def _break_ties(self) -> None:
+        """Of several top-k checkpoints tied for the worst score the newest goes first
+        (Lightning picks the first in its dictionary), so ties keep the older, as
+        ``checkpoints.retained`` on every backend. Called before every save, so the state
+        a checkpoint stores already names the right one and a resumed run keeps the same."""
+        if not 0 < self.save_top_k == len(self.best_k_models):
+            return
+        tied = [path for path, score in self.best_k_models.items() if bool(score == self.kth_value)]
+        if tied:
+            self.kth_best_model_path = max(tied, key=lambda path: int(Path(path).name[len("step-"):]))
 
     def promote(self, trainer) -> None:
         """Point ``last`` at a checkpoint held back in ``on_train_batch_end``, once every
@@ -143,6 +191,9 @@ class SpeccModelCheckpoint(ModelCheckpoint):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self.promote(trainer)  # after the evaluation's rows of the step saved
+        if self.save_after_evaluation and not self._should_skip_saving_checkpoint(trainer):
+            self._save_step(trainer)  # the every-N-steps save of this step, with its evaluation's metrics
+        self.save_after_evaluation = False
         super().on_validation_end(trainer, pl_module)
         if trainer.should_stop and trainer.state.fn == "fit":
             self._save_final(trainer)
@@ -156,10 +207,7 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         inside its epoch (a checkpoint saved after the loop ended would resume one epoch on)."""
         if self._last_global_step_saved == trainer.global_step or trainer.sanity_checking:
             return
-        candidates = self._monitor_candidates(trainer)
-        if self.monitor in candidates:
-            self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        self._save_step(trainer)
 
     def on_exception(self, trainer, pl_module, exception) -> None:
         """On SIGTERM / Ctrl-C: save what was reached (never after a non-finite loss). A
@@ -170,6 +218,20 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         if isinstance(exception, (KeyboardInterrupt,)) or type(exception).__name__ == "SIGTERMException":
             if self._last_global_step_saved != trainer.global_step and trainer.global_step > 0:
                 self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def _evaluation_follows(trainer) -> bool:
+    """Whether Lightning evaluates right after this training batch, at the same step: at the
+    validation interval, or at the run's last step (the generated scripts set ``should_stop``
+    there, in the LightningModule's ``on_train_batch_end``, which runs after the callbacks')."""
+    fit_loop = trainer.fit_loop
+    loop = fit_loop.epoch_loop
+    if loop._should_accumulate() or not loop._should_check_val_epoch():
+        return False
+    stopping = trainer.should_stop or 0 < trainer.max_steps <= trainer.global_step
+    if stopping and fit_loop._can_stop_early:
+        return True
+    return loop._should_check_val_fx(fit_loop._data_fetcher)
 
 
 def _relative(text: str, root: str | None):
