@@ -244,6 +244,9 @@ class ContractChecker:
             return f"objective.{name}", ir.TensorType("f32", ("B",))
         if name in self.fields:
             return f"data.{name}", _batched(self.fields[name])
+        if self.kind == "language_model" and self.target_name in self.fields and len(self.graphs[model].inputs) == 1:
+            # a language model's one input reads the target, whatever its name (nanoGPT's `idx`)
+            return f"data.{self.target_name}", _batched(self.fields[self.target_name])
         self.facts.error(
             "E0702",
             f"input `{name}` of model `{model}` is not fed: no data field `{name}` and objective "

@@ -185,3 +185,14 @@ def test_a_vocabulary_named_without_meta_or_vocab_size_says_so():
 def test_a_pickled_metadata_file_is_reported_once():
     result = run(with_meta(FROM_META, "tok/meta.pkl"), files={"tok/meta.pkl": b"\x80\x04"})
     assert codes(result).count("E0526") == 1
+
+
+def test_a_language_models_one_input_reads_the_target_whatever_its_name():
+    """nanoGPT's forward(idx): the one input of a language model is fed the target's
+    positions but the last, named `idx` or anything else."""
+    text = edit(edit(STREAM, "model lm(tokens: i64[B, 64])", "model lm(idx: i64[B, 64])"),
+                "embedding(tokens,", "embedding(idx,")
+    result = run(text)
+    assert result.errors == [] and result.program is not None
+    text = edit(text, "model lm(idx: i64[B, 64])", "model lm(idx: i64[B, 64], other: i64[B, 64])")
+    assert codes(run(text)) == ["E0702", "E0702"]  # two inputs: each must be bound
