@@ -169,7 +169,15 @@ def rule_monitors(facts: Facts) -> None:
         monitor = settings.get("monitor")
         if monitor is None or available is None:
             continue
-        if monitor not in available:
+        if monitor not in available and monitor.startswith("train_eval/"):
+            facts.error(
+                "E0502",
+                f"{label} monitors `{monitor}`: checkpoints and early stopping rank on validation values (val/...), "
+                "and the training split's evaluation (eval.on_train) is logged beside them only",
+                facts.span("train", child, "monitor"),
+                f"logged metrics: {', '.join(available)}",
+            )
+        elif monitor not in available:
             facts.error(
                 "E0502",
                 f"{label} monitors `{monitor}`, which is never logged",

@@ -134,7 +134,10 @@ def test_a_monitor_on_train_eval_is_refused_at_its_position(tmp_path):
     spec.write_text(text)
     errors = pipeline.check(str(spec), read).errors
     assert [(error.code, error.span.line, error.span.column) for error in errors] == [("E0502", 15, 30)]
-    assert errors[0].message == "early stopping monitors `train_eval/loss`, which is never logged"
+    assert errors[0].message == (
+        "early stopping monitors `train_eval/loss`: checkpoints and early stopping rank on validation values "
+        "(val/...), and the training split's evaluation (eval.on_train) is logged beside them only"
+    )
 
 
 # ----------------------------------------------------------------------------- runtime
