@@ -67,6 +67,15 @@ def checkpoint_name(pattern: str | None, step: int, epoch: int, metrics: dict | 
     return name
 
 
+def trained_epoch(manifest: dict) -> int:
+    """The epoch of the last batch trained, which a checkpoint's ``{epoch}`` names (0-indexed,
+    as Lightning's ``current_epoch``): the manifest's ``epoch`` is the data stream's next
+    batch's, one more at the end of an epoch (``batch_index`` 0)."""
+    epoch = int(manifest.get("epoch") or 0)
+    data = manifest.get("data") or {}
+    return epoch - 1 if epoch > 0 and data.get("batch_index") == 0 else epoch
+
+
 @dataclass
 class Checkpoint:
     """A loaded checkpoint: canonical model arrays, flattened optimizer state, manifest."""
@@ -124,7 +133,7 @@ def write_checkpoint(
     In a data-parallel run only the main process writes (the state is replicated).
     """
     root = Path(run_dir) / CHECKPOINTS
-    name = checkpoint_name(filename, step, manifest.get("epoch") or 0, manifest.get("metrics"))
+    name = checkpoint_name(filename, step, trained_epoch(manifest), manifest.get("metrics"))
     if not is_main_process():
         return root / name
     temporary = root / f"{TEMPORARY_PREFIX}{name}-{os.getpid()}"

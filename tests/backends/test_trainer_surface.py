@@ -136,10 +136,12 @@ def test_epoch_intervals_checkpoint_names_and_verbose_early_stopping(tmp_path, b
     folders = training.list_checkpoints(tmp_path / "run")
     steps = [training.read_checkpoint(folder).step for folder in folders]
     assert steps == [4, 6]
-    for folder, step in zip(folders, steps):
+    for folder, step, trained in zip(folders, steps, (0, 1)):
         epoch = training.read_checkpoint(folder).manifest["epoch"]
         assert epoch == 1  # the data stream is in its second epoch after steps 4 and 6
-        assert folder.name == f"e{epoch}-{step}-{losses[step]:.3f}"
+        # {epoch} is the epoch of the last batch trained, 0-indexed as in Lightning: step 4
+        # ends epoch 0 (e0-4-...), step 6 is in epoch 1
+        assert folder.name == f"e{trained}-{step}-{losses[step]:.3f}"
     assert training.latest_checkpoint(tmp_path / "run") == folders[-1].resolve()
 
 
