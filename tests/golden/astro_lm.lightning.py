@@ -257,7 +257,7 @@ class Objective(pl.LightningModule):
             batch["positions_expected_codebook_spectrum"],
         )
         values["loss"] = (
-            1.0 * values["cross_entropy"]
+            values["cross_entropy"]
             + 0.1 * values["expected_codebook_image"]
             + 0.1 * values["expected_scalar"]
             + 0.1 * values["expected_codebook_spectrum"]
