@@ -76,22 +76,28 @@ def worst_relative_difference(series: dict) -> tuple[float, str]:
     return worst, where
 
 
-@pytest.mark.parametrize("spec", sorted(OVERRIDES))
-def test_real_spec_losses_agree_across_backends(spec, tmp_path):
-    program = compile_spec(spec, OVERRIDES[spec])
-    assert program is not None, f"{spec} does not compile with {OVERRIDES[spec]}"
+def run_backends_together(sources: dict, folder) -> None:
+    """Write each backend's script (``{backend: source}``) to ``folder/train_<backend>.py`` and
+    run them at the same time, one thread each, into ``folder/run_<backend>``; each must exit 0."""
     environment = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
     processes = {}
-    for backend in BACKENDS:
-        script = tmp_path / f"train_{backend}.py"
-        script.write_text(emit.render(program, backend), encoding="utf-8")
+    for backend, source in sources.items():
+        script = folder / f"train_{backend}.py"
+        script.write_text(source, encoding="utf-8")
         processes[backend] = subprocess.Popen(
-            [sys.executable, str(script), "--out-dir", str(tmp_path / f"run_{backend}")],
-            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
+            [sys.executable, str(script), "--out-dir", str(folder / f"run_{backend}")],
+            cwd=str(folder), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
         )
     for backend, process in processes.items():
         out, err = process.communicate(timeout=600)
         assert process.returncode == 0, f"{backend} failed:\n{out[-2000:]}\n{err[-4000:]}"
+
+
+@pytest.mark.parametrize("spec", sorted(OVERRIDES))
+def test_real_spec_losses_agree_across_backends(spec, tmp_path):
+    program = compile_spec(spec, OVERRIDES[spec])
+    assert program is not None, f"{spec} does not compile with {OVERRIDES[spec]}"
+    run_backends_together({backend: emit.render(program, backend) for backend in BACKENDS}, tmp_path)
     for name in COMPARED:
         series = {backend: train_losses(tmp_path / f"run_{backend}", name) for backend in BACKENDS}
         if name != "loss" and not any(series.values()):

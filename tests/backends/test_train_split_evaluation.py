@@ -13,7 +13,6 @@ evaluating, and a resumed run evaluates the windows the uninterrupted run evalua
 from __future__ import annotations
 
 import itertools
-import json
 
 import numpy as np
 import pytest
@@ -21,9 +20,10 @@ import pytest
 from specc.compiler import pipeline
 from specc.compiler.emit import render as emit
 from specc.runtime import data, training
-from tests.backends.runner import REPOSITORY, run_script
+from tests.backends.runner import run_script
 from tests.backends.test_trainer_surface import KSIN_TINY, TEST_SAMPLER, VALIDATION_SAMPLER
 from tests.checker.test_every_key_has_an_effect import GAN
+from tests.data.test_token_stream_end_to_end import token_folder
 from tests.specs.helpers import read, spec_path
 
 BACKENDS = ("jax", "lightning", "mlx")
@@ -254,24 +254,11 @@ def test_lightning_validates_val_then_train_eval():
 # ----------------------------------------------------------------------------- the scripts
 
 
-def token_folder(folder) -> int:
-    """train.bin / val.bin (uint16) and meta.json from the characters of a text file."""
-    text = (REPOSITORY / "docs" / "architecture.md").read_text(encoding="utf-8")[:12000]
-    characters = sorted(set(text))
-    ids = np.asarray([characters.index(character) for character in text], dtype=np.uint16)
-    folder.mkdir()
-    cut = int(len(ids) * 0.9)
-    ids[:cut].tofile(folder / "train.bin")
-    ids[cut:].tofile(folder / "val.bin")
-    (folder / "meta.json").write_text(json.dumps({"vocab_size": len(characters)}))
-    return len(characters)
-
-
 @pytest.fixture(scope="module")
 def scripts(tmp_path_factory):
     """(on_train, dropout) -> backend -> script."""
     folder = tmp_path_factory.mktemp("train_eval")
-    vocab = token_folder(folder / "tok")
+    vocab = token_folder(folder / "tok", 12000)
     made = {}
     for on_train, dropout in ((True, 0.0), (False, 0.0), (True, 0.5)):
         spec = folder / f"lm_{on_train}_{dropout}.mf"

@@ -59,9 +59,10 @@ train {{
 """
 
 
-def token_folder(folder) -> int:
-    """train.bin / val.bin (uint16) and meta.json from the characters of a text file."""
-    text = (REPOSITORY / "docs" / "architecture.md").read_text(encoding="utf-8")[:20000]
+def token_folder(folder, characters_read: int = 20000) -> int:
+    """train.bin / val.bin (uint16) and meta.json from the first ``characters_read``
+    characters of a text file; returns the vocabulary size."""
+    text = (REPOSITORY / "docs" / "architecture.md").read_text(encoding="utf-8")[:characters_read]
     characters = sorted(set(text))
     ids = np.asarray([characters.index(character) for character in text], dtype=np.uint16)
     folder.mkdir()

@@ -7,17 +7,14 @@ lightning and mlx."""
 from __future__ import annotations
 
 import itertools
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from specc.compiler import pipeline
 from specc.compiler.emit import render as emit
-from specc.runtime import training
 from specc.runtime.reference import layers as reference
+from tests.backends.test_spec_parity import run_backends_together, train_losses
 from tests.specs.helpers import read
 
 DTYPES = {"f32": np.float32, "i32": np.int32, "i64": np.int64, "bool": np.bool_}
@@ -159,34 +156,20 @@ def _masked_file(path):
              val_tokens=val[0], val_attn_mask=val[1], val_y=val[2])
 
 
-def _train_losses(run_dir) -> dict[int, float]:
-    rows = training.read_metrics(run_dir / "metrics.csv")
-    return {row["step"]: row["value"] for row in rows if row["split"] == "train" and row["name"] == "loss"}
-
-
 @pytest.mark.slow
 def test_a_bool_npz_mask_gates_attention_with_the_same_losses_on_every_backend(tmp_path):
     data = tmp_path / "masked.npz"
     _masked_file(data)
     spec = tmp_path / "masked_npz.mf"
     spec.write_text(SPEC.format(path=data, steps=STEPS))
-    environment = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
-    processes = {}
+    sources = {}
     for backend in BACKENDS:
         result = pipeline.check(str(spec), read, (), backend)
         assert not result.errors, result.diagnostics
-        script = tmp_path / f"train_{backend}.py"
-        source = emit.render(result.program, backend)
-        assert "keep = attn_mask & (tokens != 0)" in source
-        script.write_text(source, encoding="utf-8")
-        processes[backend] = subprocess.Popen(
-            [sys.executable, str(script), "--out-dir", str(tmp_path / f"run_{backend}")],
-            cwd=str(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-        )
-    for backend, process in processes.items():
-        out, err = process.communicate(timeout=600)
-        assert process.returncode == 0, f"{backend} failed:\n{out[-2000:]}\n{err[-4000:]}"
-    series = {backend: _train_losses(tmp_path / f"run_{backend}") for backend in BACKENDS}
+        sources[backend] = emit.render(result.program, backend)
+        assert "keep = attn_mask & (tokens != 0)" in sources[backend]
+    run_backends_together(sources, tmp_path)
+    series = {backend: train_losses(tmp_path / f"run_{backend}") for backend in BACKENDS}
     assert all(sorted(losses) == list(range(1, STEPS + 1)) for losses in series.values()), series
     for (first, a), (second, b) in itertools.combinations(series.items(), 2):
         for step in a:
