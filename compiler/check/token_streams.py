@@ -37,7 +37,7 @@ def metadata_constants(facts: Facts, constants: dict, read) -> None:
     if meta is None:
         constants["data.vocab_size"] = Unavailable("the token_stream source sets neither `vocab_size` nor `meta`")
         return
-    size = metadata_size(facts, meta, read, report=False)
+    size, _ = read_metadata(meta, read)  # what is wrong with the file is E0526 (check_token_stream)
     constants["data.vocab_size"] = size if size is not None else Unavailable(
         f'it is the "vocab_size" of `{meta}`, which cannot be read here (or has none)'
     )
@@ -66,30 +66,31 @@ def check_token_stream(facts: Facts, graphs: dict, read) -> None:
         check_logits(facts, graphs, stated, where, meta)
 
 
-def metadata_size(facts: Facts, meta: str, read, report: bool = True) -> int | None:
-    """The ``vocab_size`` of the metadata file, or None (absent file, or after a diagnostic;
-    with ``report`` false, no diagnostic)."""
-    span = facts.span("data", "meta")
-    if not report:
-        facts = _Quiet()
+def metadata_size(facts: Facts, meta: str, read) -> int | None:
+    """The ``vocab_size`` of the metadata file, or None (absent file, or after an E0526)."""
+    size, problem = read_metadata(meta, read)
+    if problem is not None:
+        facts.error(CODE, problem, facts.span("data", "meta"), JSON_HELP)
+    return size
+
+
+def read_metadata(meta: str, read) -> tuple[int | None, str | None]:
+    """(the file's ``vocab_size``, None), (None, what is wrong with the file), or (None, None)
+    for a file absent or unreadable here (the script reads it at load)."""
     if meta.endswith(PICKLE_EXTENSIONS):
-        facts.error(CODE, f"`{meta}` is a pickle, which specc does not read (loading one runs code from the file)",
-                    span, JSON_HELP)
-        return None
+        return None, f"`{meta}` is a pickle, which specc does not read (loading one runs code from the file)"
     try:
         text = read(meta)
-    except (OSError, ValueError, Unreadable):  # absent or unreadable here: the script reads it at load
-        return None
+    except (OSError, ValueError, Unreadable):
+        return None, None
     try:
         contents = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        facts.error(CODE, f"`{meta}` is not JSON: {error}", span, JSON_HELP)
-        return None
+        return None, f"`{meta}` is not JSON: {error}"
     size = contents.get("vocab_size") if isinstance(contents, dict) else None
     if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        facts.error(CODE, f'`{meta}` has no "vocab_size" (a positive integer)', span, JSON_HELP)
-        return None
-    return size
+        return None, f'`{meta}` has no "vocab_size" (a positive integer)'
+    return size, None
 
 
 def check_logits(facts: Facts, graphs: dict, size: int, where: tuple, meta) -> None:
@@ -110,9 +111,3 @@ def check_logits(facts: Facts, graphs: dict, size: int, where: tuple, meta) -> N
             f"the model's last axis is the vocabulary: {size}",
         )
 
-
-class _Quiet:
-    """Stands in for the facts when a read must not report (the second read reports)."""
-
-    def error(self, *arguments, **keywords) -> None:
-        pass
