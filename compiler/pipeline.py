@@ -151,7 +151,8 @@ def check(
     ``base`` (the CLI's current folder); ``exists`` (the CLI's ``os.path.exists``) warns about
     the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
-    from specc.compiler.check import backend_capabilities, contracts, data_paths, parameter_prefixes, token_streams
+    from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, parameter_prefixes
+    from specc.compiler.check import token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -199,6 +200,7 @@ def check(
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
     token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
+    extensions.check_extensions(facts, read)  # reads (never runs) the user's Python files
     data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:
         backend_capabilities.check_backend(facts, backend, graphs)

@@ -37,6 +37,7 @@ INPUT_PATHS = frozenset(
         ("train", "warm_start"),
         ("expected_codebook", "codebook"),
         ("expected_scalar", "centers"),
+        ("python", "file"),
     }
 )
 # (logger, key) of the names a logger library receives
@@ -87,7 +88,11 @@ def string_entries(values: dict, owner: str, location: tuple = ()):
         if isinstance(value, str):
             yield values, key, owner, location + (key,)
         elif isinstance(value, dict):
-            yield from string_entries(value, owner, location + (key,))
+            kind = value.get("kind")  # a component: its strings belong to it, spans under its name
+            if isinstance(kind, str):
+                yield from string_entries(value, kind, location + (key, kind))
+            else:
+                yield from string_entries(value, owner, location + (key,))
         elif isinstance(value, (list, tuple)):
             for index, item in enumerate(value):
                 if not isinstance(item, dict):

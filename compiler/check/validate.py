@@ -83,6 +83,8 @@ class _Converter:
             return _generic(value)
         if kind in ("enum", "model"):
             return inner.name if isinstance(inner, Word) else _generic(value)
+        if kind == "arguments":
+            return self.convert_arguments(value, loc)
         if kind in ("field", "list[model]", "inputs", "tensors", "pair[float]") or kind.startswith("list["):
             return self.convert_container(value, kind, loc)
         if kind == "terms":
@@ -102,6 +104,29 @@ class _Converter:
             item_kind = {"list[model]": "model", "pair[float]": "float"}.get(kind, kind[5:-1])
             return [self.convert(item, item_kind, loc + (index,)) for index, item in enumerate(inner)]
         return _generic(value)
+
+    def convert_arguments(self, value: RValue, loc: tuple):
+        """Keyword arguments handed to the user's code: numbers, strings, booleans, ``none`` and
+        lists of them (what Python reads back as the same literal)."""
+        inner = value.value
+        if not isinstance(inner, dict):
+            return _generic(value)
+        converted = {}
+        for key, item in inner.items():
+            self.key_spans[loc + (key,)] = item.span
+            self.spans[loc + (key,)] = item.span
+            literal = _literal(item)
+            if literal is _FAILED:
+                self.error(
+                    "E0402",
+                    f"argument `{key}` of user code must be a number, a string, a boolean, `none` or a "
+                    f"list of them, found {type_name(item)}",
+                    item.span,
+                    "a word is not a value here: write a string (\"max\") for a name",
+                )
+                literal = self.fail(loc + (key,))
+            converted[key] = literal
+        return converted
 
     def convert_terms(self, value: RValue, loc: tuple):
         inner = value.value
@@ -205,6 +230,19 @@ def _generic(value: RValue):
     if isinstance(inner, (ComponentCall, Terms)):
         return _WordValue(describe(inner))
     return inner
+
+
+def _literal(value: RValue):
+    """The plain Python value of a literal argument (lists of literals included), or _FAILED."""
+    inner = value.value
+    if isinstance(inner, Word):
+        return None if inner.name == "none" else _FAILED
+    if isinstance(inner, list):
+        items = [_literal(item) for item in inner]
+        return _FAILED if any(item is _FAILED for item in items) else items
+    if isinstance(inner, (bool, int, float, str)):
+        return inner
+    return _FAILED
 
 
 class _WordValue(str):

@@ -12,7 +12,7 @@ model per component. Ranges become ``ge`` / ``gt`` / ``le`` / ``lt`` constraints
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
 
@@ -73,6 +73,8 @@ def _annotation(kind: str, parameter: registry.Param):
         return dict[StrictStr, Annotated[StrictStr, Field(pattern=FIELD_PATTERN)]]
     if kind == "tensors":
         return dict[StrictStr, StrictStr]
+    if kind == "arguments":
+        return dict[StrictStr, Any]
     if kind == "terms":
         return Annotated[list[term_model()], Field(min_length=1)]
     if kind == "pair[float]":
@@ -116,7 +118,7 @@ def default_value(parameter: registry.Param, plain_components: bool = False):
         return [term_model()(weight=1.0, term=component_model("loss", default)(kind=default))]
     if kind.startswith("list[") and kind[5:-1] in COMPONENT_VALUED:
         return [component_model(kind[5:-1], name)(kind=name) for name in default]
-    if kind in ("inputs", "tensors"):
+    if kind in ("inputs", "tensors", "arguments"):
         return dict(default)
     return list(default) if isinstance(default, tuple) else default
 

@@ -9,7 +9,7 @@ stated once, in the backend tables (``specc.compiler.backends.<name>``), not her
 
 from __future__ import annotations
 
-from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, Contract, parameter
+from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, Contract, parameter, python_component
 
 # ----------------------------------------------------------------------- objectives
 
@@ -27,14 +27,14 @@ OBJECTIVES = (
         "classification",
         "Cross-entropy over class logits [B, C] and integer labels.",
         (_MODEL, _TARGET, _INPUTS, parameter("loss", "terms", "cross_entropy", "the loss: cross_entropy(...)")),
-        contract=Contract(output="logits", target_dtype="int", losses=("cross_entropy",), single_loss=True),
+        contract=Contract(output="logits", target_dtype="int", losses=("cross_entropy", "python"), single_loss=True),
     ),
     ComponentDef(
         "objective",
         "regression",
         "A model predicting a float field.",
         (_MODEL, _TARGET, _INPUTS, parameter("loss", "terms", "mse", "the loss: mse")),
-        contract=Contract(losses=("mse",), single_loss=True),
+        contract=Contract(losses=("mse", "python"), single_loss=True),
     ),
     ComponentDef(
         "objective",
@@ -176,6 +176,11 @@ LOSSES = (
         "Spectral convergence + log-magnitude L1 over resolutions.",
         (parameter("n_ffts", "list[int]", (2048, 1024, 512), "FFT sizes (hop n_fft / 4)"),),
     ),
+    python_component(
+        "loss",
+        "A function of the user's: loss(ops, prediction, target, **arguments) -> a scalar, or "
+        "(scalar, { name: scalar }) to log more values beside the loss.",
+    ),
 )
 
 # ----------------------------------------------------------------------- flows, sampling
@@ -191,6 +196,11 @@ PATHS = (
         ),
     ),
     ComponentDef("path", "uniform", "x_t = (1 - t) x + t e; v = e - x."),
+    python_component(
+        "path",
+        "A class of the user's: interpolate(ops, x0, x1, t) -> x_t and target(ops, x0, x1, t) -> v "
+        "(x0 data, x1 noise, t [B, 1, ..]).",
+    ),
 )
 
 TIMES = (
@@ -210,6 +220,10 @@ TIMES = (
             parameter("std", "float", 1.0, "scale", ">0"),
             parameter("data_proportion", "float", 0.5, "fraction of rows with r = t", "[0,1]"),
         ),
+    ),
+    python_component(
+        "time",
+        "A class of the user's: sample(rng, size) -> t [B] (or (t, r)) in [0, 1], drawn with numpy on the host.",
     ),
 )
 

@@ -35,6 +35,23 @@ class Param:
 parameter = Param  # how the tables declare one: parameter("lr", "float", 1e-3, "learning rate", ">0")
 
 
+def python_component(kind: str, doc: str, extra: tuple[Param, ...] = ()) -> "ComponentDef":
+    """The ``python`` component of ``kind``: the user's own code, ``python("file.py", "Name",
+    arguments = { ... })`` (docs/language.md "Extending specc"; checked by
+    ``specc.compiler.check.extensions`` without running it)."""
+    return ComponentDef(
+        kind,
+        "python",
+        doc,
+        (
+            Param("file", "str", REQUIRED, "the Python file, relative to the spec file"),
+            Param("name", "str", REQUIRED, "the function or class the file defines"),
+            Param("arguments", "arguments", (), "keyword arguments: { concentration = 0.5 }"),
+        )
+        + extra,
+    )
+
+
 @dataclass(frozen=True)
 class FieldDecl:
     """A per-example field of a data source. ``dims`` are ints or parameter expressions
