@@ -102,6 +102,9 @@ class Statement:
       - ``"repeat"``: ``for m in self.<attribute>: <targets> = m(*inputs)``; the targets are
         fed back as the first inputs of the next repetition (the repeat body's outputs
         replace the values it updates); ``inputs`` are the values at entry;
+      - ``"extern"``: the user's function ``<function>(ops, *inputs, **arguments)``, a
+        module-level name the script binds to the graph's ``Extern`` of that name (the
+        backend's array operations first, then the tensors, then the hyperparameters);
       - ``"op"``: an unparametrised runtime function ``F.<function>(*inputs, **arguments)``
         from ``specc.runtime.<backend>.layers`` (``gelu``, ``split``, ``concat``,
         ``reshape``, ``sinusoidal``, ...) or an arithmetic operator ``add``, ``sub``,
@@ -137,6 +140,22 @@ class ModuleDef:
 
 
 @dataclass(frozen=True)
+class Extern:
+    """``extern gelu(x: [B, D]) -> [B, D] = python("functions.py", "gelu")``: a function of
+    the user's that statements with ``call == "extern"`` call by ``name``. ``file`` is
+    absolute (relative to the spec file that writes it), ``function`` the name in it.
+    ``inputs`` / ``outputs``: the declared dimensions of each tensor, as written (``"B"``,
+    ``"64"``, ``"2 * D"``), which the script checks the returned shapes against."""
+
+    name: str
+    file: str
+    function: str
+    inputs: tuple[tuple[str, ...], ...] = ()
+    outputs: tuple[tuple[str, ...], ...] = ()
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class ModelGraph:
     """A named model of the spec (``model vector_field ...``)."""
 
@@ -150,6 +169,7 @@ class ModelGraph:
     # tensors (``-> ([B, 1], list)``); ``outputs`` (and the root's ModuleDef.outputs) are the
     # flat sequence. Added by the graphs helper; () means every output is a tensor.
     output_structure: tuple = ()
+    externs: tuple[Extern, ...] = ()  # the user functions its statements call, by name
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,10 @@ class Lowering:
             for model_input, source in bindings.get(model, ()):
                 inputs.append((model_input if len(models) == 1 else f"{model}.{model_input}", source))
         arguments = tuple((key, to_value(values[key])) for key in sorted(values) if key not in _OBJECTIVE_SLOTS)
-        terms = tuple(ir.LossTerm(float(term["weight"]), component(term["term"])) for term in values.get("loss") or ())
+        written = values.get("loss") or ()
+        if isinstance(written, dict):  # a flow objective's one loss component (the user's)
+            written = ({"weight": 1.0, "term": written},)
+        terms = tuple(ir.LossTerm(float(term["weight"]), component(term["term"])) for term in written)
         return ir.ObjectivePlan(
             kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments, terms=terms
         )

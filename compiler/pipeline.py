@@ -151,8 +151,8 @@ def check(
     ``base`` (the CLI's current folder); ``exists`` (the CLI's ``os.path.exists``) warns about
     the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
-    from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, parameter_prefixes
-    from specc.compiler.check import token_streams
+    from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, externs, parameter_prefixes
+    from specc.compiler.check import codebooks, token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -176,6 +176,7 @@ def check(
     checked = validate_sections(resolution)
     diagnostics += checked.diagnostics
     facts = rules.Facts(resolution, checked)
+    extensions.check_extensions(facts, read)  # reads (never runs) the user's Python files: first, monitors use it
     for rule in rules.RULES:
         rule(facts)
     constants = graph_constants(resolution, checked)
@@ -193,6 +194,7 @@ def check(
             )
         )
         graphs = {}
+    externs.check_externs(facts, read, modules, graphs, base)  # the user's functions graphs call; their files made absolute
     result.extras["graphs"] = graphs  # the model graphs built so far, for the editor (shapes on hover)
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
@@ -200,7 +202,7 @@ def check(
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
     token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
-    extensions.check_extensions(facts, read)  # reads (never runs) the user's Python files
+    codebooks.check_codebook_files(facts)  # pickled codebooks only when trusted
     data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:
         backend_capabilities.check_backend(facts, backend, graphs)
@@ -254,10 +256,10 @@ def resolved_source(modules, sources: dict, overrides=()) -> str:
     root, libraries = modules[-1], modules[:-1]
     lines = [f"# resolved from {_one_line(root.file)}" + (" with imports inlined" if libraries else "")]
     lines += [f"# --set {_one_line(override)}" for override in overrides]
-    lines += _without_imports(sources[root.file], keep_language=True)
+    lines += _module_lines(root, sources, keep_language=True)
     for module in libraries:
         lines += ["", f"# ---- inlined from {_one_line(module.file)} ----"]
-        lines += _without_imports(sources[module.file], keep_language=False)
+        lines += _module_lines(module, sources, keep_language=False)
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
@@ -265,6 +267,15 @@ def _one_line(text: str) -> str:
     """``text`` for a header comment: a line break (or any other unprintable character) in a
     file name or an override would end the comment, so each is written as ``\\u{...}``."""
     return "".join(character if character.isprintable() else f"\\u{{{ord(character):x}}}" for character in text)
+
+
+def _module_lines(module, sources: dict, keep_language: bool) -> list[str]:
+    """A module's text without its imports; a composed one (``extends``) printed whole."""
+    if module.composed_from:
+        from specc.dsl.compose import composed_text
+
+        return composed_text(module, keep_language).rstrip("\n").split("\n")
+    return _without_imports(sources[module.file], keep_language)
 
 
 def _without_imports(text: str, keep_language: bool) -> list[str]:

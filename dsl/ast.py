@@ -4,13 +4,14 @@ Nodes are frozen dataclasses; sequences are tuples. The parser (``dsl/parser.py`
 them; the formatter prints them back; the checker (``compiler/``) reads them.
 
 A file is a ``Module``: an optional ``spec NAME`` line, an optional ``language N`` line,
-imports, then top-level items in source order::
+an optional ``extends "base.mf"`` line, imports, then top-level items in source order::
 
     Let        let k = 4
     Section    data ksin { ... }  /  optimizer generator: adam { ... }  /  train { checkpoint { ... } }
     Block      block film_mlp(x: [B, D], hidden: int = 1024) -> [B, D] { ... }
     Model      model f(x: f32[B, 8]) -> f32[B, 8] { ... }
     ModelInstance  model flow = mlp_flow(latent_dim = 128)
+    Extern     extern gelu(x: f32[B, D]) -> f32[B, D] = python("functions.py", "gelu")
 """
 
 from __future__ import annotations
@@ -241,6 +242,20 @@ class ModelInstance(Node):
 
 
 @dataclass(frozen=True)
+class Extern(Node):
+    """``extern gelu(x: f32[B, D]) -> f32[B, D] = python("functions.py", "gelu")``: a function
+    of the user's, called in graphs like a block; parameters and outputs are written as a
+    block's. ``value`` is the expression after ``=`` as written (the graphs check that it is a
+    ``python(file, name)`` call)."""
+
+    name: str
+    name_span: Span
+    parameters: tuple[Parameter, ...]
+    outputs: tuple[TensorType | TensorList, ...]
+    value: Expr
+
+
+@dataclass(frozen=True)
 class Let(Node):
     name: str
     name_span: Span
@@ -253,11 +268,19 @@ class Import(Node):
 
 
 @dataclass(frozen=True)
+class Extends(Node):
+    """``extends "base.mf"``: the file is the base spec with its own items over it
+    (``dsl/compose.py``). ``path`` as written, like an import's."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Comment(Node):
     text: str  # including the leading '#'
 
 
-Item = Union[Let, Section, Block, Model, ModelInstance]
+Item = Union[Let, Section, Block, Model, ModelInstance, Extern]
 
 
 @dataclass(frozen=True)
@@ -271,6 +294,11 @@ class Module(Node):
     # added by the dsl helper: where the `spec NAME` and `language N` lines are
     spec_span: Span | None = None
     language_span: Span | None = None
+    extends: Extends | None = None
+    # set by composition (dsl/compose.py) on a module that extends another: the parsed files
+    # it was composed of, the furthest base first and this file last (its items are then the
+    # base's items with this file's over them); empty for a file that extends nothing
+    composed_from: tuple["Module", ...] = ()
 
 
 def map_spans(root, move):

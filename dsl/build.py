@@ -67,7 +67,7 @@ class NestingTooDeep(Exception):
 
 
 class Header:
-    """A ``spec``, ``language`` or ``import`` line before it is placed in the Module."""
+    """A ``spec``, ``language``, ``extends`` or ``import`` line before it is placed in the Module."""
 
     def __init__(self, kind: str, value, span: Span, value_span: Span):
         self.kind = kind
@@ -197,6 +197,10 @@ class AstBuilder:
         path = self.string([children[1]])
         return Header("import", path.value, self.span(children), path.span)
 
+    def extends_stmt(self, children):
+        path = self.string([children[1]])
+        return Header("extends", path.value, self.span(children), path.span)
+
     def let_stmt(self, children):
         name, value = children[1], children[3]
         node = ast.Let(self.span(children), str(name), token_span(self.file, name), value)
@@ -266,6 +270,17 @@ class AstBuilder:
         call = self.call(children[3:]) if len(children) > 4 else self._bare_call(children[3])
         node = ast.ModelInstance(self.span(children), str(name), token_span(self.file, name), call)
         return self.nested(node, [call], "expression")
+
+    def extern(self, children):
+        name = children[1]
+        closing = children.index(")")
+        arrow = children.index("->")
+        equals = max(index for index, child in enumerate(children) if _is_token(child, "="))
+        parameters = tuple(_nodes(children[3:closing]))
+        outputs = tuple(_nodes(children[arrow + 1 : equals]))
+        value = children[-1]
+        node = ast.Extern(self.span(children), str(name), token_span(self.file, name), parameters, outputs, value)
+        return self.nested(node, parameters + (value,), "expression")
 
     def _bare_call(self, token: Token) -> ast.Call:
         span = token_span(self.file, token)

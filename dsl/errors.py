@@ -105,7 +105,7 @@ def _describe_expected(names: set[str], parser: Lark) -> str:
     literals = {_literal(name, parser) for name in names}
     words: list[str] = []
     if _TOP_LEVEL <= literals:
-        literals -= _TOP_LEVEL | {"NAME", "spec", "language", "import"}
+        literals -= _TOP_LEVEL | {"NAME", "spec", "language", "import", "extends", "extern"}
         words.append("a top-level item (`let`, `block`, `model`, `import` or a section)")
     if _STATEMENT_START <= literals:
         literals -= _STATEMENT_START | {"NAME"}

@@ -235,19 +235,24 @@ class _Printer:
         if module.language is not None:
             span = module.language_span
             parts += [(self.begin, span), f"language {module.language}", (self.end, span, None, None)]
-        for item in module.imports + module.items:
+        extends = (module.extends,) if module.extends is not None else ()
+        for item in extends + module.imports + module.items:
             parts += [(self.begin, item.span), (self.item, item), (self.end, item.span, None, None)]
         return parts
 
     def item(self, item) -> list:
         if isinstance(item, ast.Import):
             return [f"import {quote(item.path)}"]
+        if isinstance(item, ast.Extends):
+            return [f"extends {quote(item.path)}"]
         if isinstance(item, ast.Let):
             return [f"let {item.name} = ", item.value]
         if isinstance(item, ast.Section):
             return self.section(item)
         if isinstance(item, ast.ModelInstance):
             return [f"model {item.name} = ", item.call]
+        if isinstance(item, ast.Extern):
+            return self.signature("extern", item) + [" = ", item.value]
         return self.graph(item)
 
     def section(self, section: ast.Section) -> list:
@@ -282,6 +287,10 @@ class _Printer:
 
     def graph(self, graph) -> list:
         keyword = "block" if isinstance(graph, ast.Block) else "model"
+        return self.signature(keyword, graph) + self.body(" {", graph.span, graph.body, self.statement)
+
+    def signature(self, keyword: str, graph) -> list:
+        """``keyword name(parameters) -> outputs`` of a block, model or extern."""
         parameters = graph.parameters
         spread = any(p.span.line != graph.span.line for p in parameters)
         close_line = parameters[-1].span.end_line + 1 if parameters else graph.span.line
@@ -289,8 +298,7 @@ class _Printer:
         parts += self.sequence("(", parameters, ")", self.parameter, spread, graph.span.line, close_line)
         parts.append(" -> ")
         outputs = [(self.output, output) for output in graph.outputs]
-        parts += outputs if len(outputs) == 1 else ["(", *_separated(outputs), ")"]
-        return parts + self.body(" {", graph.span, graph.body, self.statement)
+        return parts + (outputs if len(outputs) == 1 else ["(", *_separated(outputs), ")"])
 
     def parameter(self, parameter: ast.Parameter) -> list:
         parts: list = [f"{parameter.name}: "]

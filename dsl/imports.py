@@ -14,6 +14,11 @@ which a ``read`` raises for a file it refuses (E0208 not a regular file, E0209 l
 ``MAX_FILE_BYTES``, E0210 a standard-library file that leads out of the library folder).
 A ``std/`` import whose path leaves the library folder (``std/../x.mf``) is E0210 before
 anything is read.
+
+An ``extends "base.mf"`` line names its file as an import does and fails the same ways, at
+the ``extends`` line (a cycle through it is E0211). Once every file is loaded, each file that
+extends a base is composed with it (``dsl/compose.py``): the base's module is replaced by the
+composed one, at the extending file's place.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ class LoadedProgram:
 
 def load_program(path: str, read: Callable[[str], bytes], std_root: str) -> LoadedProgram:
     """Read, decode and parse ``path`` and its imports, transitively."""
+    from specc.dsl.compose import compose
+
     loader = _Loader(read, std_root)
     loader.load(posixpath.normpath(path), None)
-    return LoadedProgram(tuple(loader.modules), loader.sources, loader.diagnostics)
+    modules, problems = compose(loader.modules, std_root)
+    return LoadedProgram(tuple(modules), loader.sources, loader.diagnostics + problems)
 
 
 def resolve_import(importer: str, written: str, std_root: str) -> str:
@@ -73,6 +81,10 @@ def read_file(path: str, read: Callable[[str], bytes], at: Span | None = None) -
     return None, [Diagnostic(code, message, at if at is not None else Span.point(path), help=help)]
 
 
+def _verb(via: ast.Import | ast.Extends) -> str:
+    return "extended" if isinstance(via, ast.Extends) else "imported"
+
+
 def _inside(path: str, folder: str) -> bool:
     folder = posixpath.normpath(folder)
     return path.startswith(folder.rstrip("/") + "/")
@@ -88,7 +100,7 @@ class _Loader:
         self.finished: set[str] = set()
         self.stack: list[str] = []  # files being loaded, outermost first
 
-    def load(self, path: str, via: ast.Import | None) -> None:
+    def load(self, path: str, via: ast.Import | ast.Extends | None) -> None:
         if path in self.finished:
             return
         if path in self.stack:
@@ -100,7 +112,7 @@ class _Loader:
         self.stack.append(path)
         module = self._parse(path, via)
         if module is not None:
-            for statement in module.imports:
+            for statement in ((module.extends,) if module.extends is not None else ()) + module.imports:
                 target = self._target(path, statement)
                 if target is not None:
                     self.load(target, statement)
@@ -109,14 +121,14 @@ class _Loader:
         if module is not None:
             self.modules.append(module)
 
-    def _parse(self, path: str, via: ast.Import | None) -> ast.Module | None:
+    def _parse(self, path: str, via: ast.Import | ast.Extends | None) -> ast.Module | None:
         data = self._read(path, via)
         if data is None:
             return None
         text, problems = decode(data, path)
         if text is None:
             if via is not None:  # the problem is in the imported file; say where it was imported
-                note = f"imported at {via.span.location()}"
+                note = f"{_verb(via)} at {via.span.location()}"
                 problems = [dataclasses.replace(problem, notes=problem.notes + (note,)) for problem in problems]
             self.diagnostics.extend(problems)
             self.sources[path] = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
@@ -126,17 +138,19 @@ class _Loader:
         self.diagnostics.extend(problems)
         return module
 
-    def _read(self, path: str, via: ast.Import | None) -> bytes | None:
+    def _read(self, path: str, via: ast.Import | ast.Extends | None) -> bytes | None:
         data, problems = read_file(path, self.read, via.span if via is not None else None)
         self.diagnostics.extend(problems)
         return data
 
-    def _target(self, importer: str, statement: ast.Import) -> str | None:
+    def _target(self, importer: str, statement: ast.Import | ast.Extends) -> str | None:
         written = statement.path
+        extends = isinstance(statement, ast.Extends)
         if not written.endswith(".mf"):
             self._error(
                 "E0204",
-                f"`{printable(written)}` is not a spec file: imports name `.mf` files",
+                f"`{printable(written)}` is not a spec file: "
+                + ("`extends` names a `.mf` file" if extends else "imports name `.mf` files"),
                 statement,
                 importer,
             )
@@ -144,10 +158,10 @@ class _Loader:
         if written.startswith("/") or written.startswith("\\") or (len(written) > 1 and written[1] == ":"):
             self._error(
                 "E0206",
-                f"absolute import path `{printable(written)}`",
+                f"absolute {'`extends`' if extends else 'import'} path `{printable(written)}`",
                 statement,
                 importer,
-                "import paths are relative to the importing file, or start with `std/`",
+                f"{'`extends`' if extends else 'import'} paths are relative to the importing file, or start with `std/`",
             )
             return None
         target = resolve_import(importer, written, self.std_root)
@@ -158,18 +172,16 @@ class _Loader:
             return None
         return target
 
-    def _cycle(self, path: str, via: ast.Import | None) -> None:
-        chain = self.stack[self.stack.index(path) :] + [path]
-        self._error(
-            "E0203",
-            "import cycle: " + " -> ".join(printable(file) for file in chain),
-            via,
-            path,
-            "move what the files share into a third file that both import",
-        )
+    def _cycle(self, path: str, via: ast.Import | ast.Extends | None) -> None:
+        chain = " -> ".join(printable(file) for file in self.stack[self.stack.index(path) :] + [path])
+        if isinstance(via, ast.Extends):
+            help = "a file cannot be its own base: extend a file that neither extends nor imports this one"
+            self._error("E0211", f"`extends` cycle: {chain}", via, path, help)
+            return
+        self._error("E0203", f"import cycle: {chain}", via, path, "move what the files share into a third file that both import")
 
     def _error(
-        self, code: str, message: str, via: ast.Import | None, path: str, help: str | None = None
+        self, code: str, message: str, via: ast.Import | ast.Extends | None, path: str, help: str | None = None
     ) -> None:
         span = via.span if via is not None else Span.point(path)
         self.diagnostics.append(Diagnostic(code, message, span, help=help))

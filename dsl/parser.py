@@ -142,7 +142,7 @@ def _too_deep(error: NestingTooDeep) -> Diagnostic:
 
 def _module(items, comments, text: str, file: str, diagnostics: list[Diagnostic]) -> ast.Module:
     spec_name, language, imports, body = None, None, [], []
-    spec_span = language_span = None
+    spec_span = language_span = extends = None
     for index, item in enumerate(items):
         if not isinstance(item, Header):
             body.append(item)
@@ -152,12 +152,19 @@ def _module(items, comments, text: str, file: str, diagnostics: list[Diagnostic]
             if spec_name is None:
                 spec_name, spec_span = item.value, item.span
         elif item.kind == "language":
-            if language is not None or imports or body:
+            if language is not None or imports or body or extends is not None:
                 diagnostics.append(
-                    _misplaced(item, "`language N` must come before imports and items, and appear once")
+                    _misplaced(item, "`language N` must come before `extends`, imports and items, and appear once")
                 )
             if language_span is None:
                 language, language_span = _language(item, diagnostics), item.span
+        elif item.kind == "extends":
+            if extends is not None:
+                diagnostics.append(_twice(item, extends))
+            elif imports or body:
+                diagnostics.append(_extends_late(item))
+            if extends is None:
+                extends = ast.Extends(item.span, item.value)
         else:
             if body:
                 diagnostics.append(_misplaced(item, "`import` must come before the first item"))
@@ -172,11 +179,31 @@ def _module(items, comments, text: str, file: str, diagnostics: list[Diagnostic]
         comments,
         spec_span=spec_span,
         language_span=language_span,
+        extends=extends,
     )
 
 
 def _misplaced(item: Header, message: str) -> Diagnostic:
     return Diagnostic("E0111", message, item.span)
+
+
+def _twice(item: Header, first: ast.Extends) -> Diagnostic:
+    return Diagnostic(
+        "E0114",
+        "a file extends one base: `extends` is written twice",
+        item.span,
+        notes=(f"the first `extends` is at {first.span.location()}",),
+        help="to build on several files, extend one and import the others (an import adds, it cannot override)",
+    )
+
+
+def _extends_late(item: Header) -> Diagnostic:
+    return Diagnostic(
+        "E0115",
+        "`extends` must come before imports and items",
+        item.span,
+        help="write it right after the `spec` and `language` lines",
+    )
 
 
 def _language(item: Header, diagnostics: list[Diagnostic]) -> int | None:

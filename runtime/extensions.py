@@ -89,11 +89,76 @@ class Reference:
         except Exception as error:
             raise user_error(error, self.file, f"{self.name}: {action}") from None
 
-    def bind(self, **keywords):
-        """The function with ``arguments`` (and ``keywords``) given: ``function(*args)``."""
+    def error(self, problem: str) -> UserCodeError:
+        """``UserCodeError`` naming this code: ``<file>: <name>: <problem>``."""
+        return UserCodeError(f"{self.file}: {self.name}: {problem}")
+
+    def function(self, inputs=(), outputs=()):
+        """The user's function as a model calls it (an ``extern`` of the spec):
+        ``name(ops, *tensors, **hyperparameters)``; see :class:`UserFunction`."""
+        return UserFunction(self, tuple(inputs), tuple(outputs))
+
+    def loss(self):
+        """The user's loss as the script calls it: ``values(ops, prediction, target)`` returns
+        ``{"loss": scalar, **extra}`` from the function's scalar or ``(scalar, {name: scalar})``."""
         function = self.load()
-        given = {**self.arguments, **keywords}
-        return lambda *arguments: function(*arguments, **given)
+
+        def values(ops, prediction, target):
+            result = self.call(function, "computing the loss", ops, prediction, target, **self.arguments)
+            loss, extra = result if isinstance(result, tuple) and len(result) == 2 else (result, {})
+            if not isinstance(extra, dict) or "loss" in extra:
+                raise self.error("returns a scalar or (scalar, {name: scalar}) whose names are not 'loss'")
+            if tuple(getattr(loss, "shape", ())) != ():
+                raise self.error(f"returned a loss of shape {tuple(loss.shape)}; it must be a scalar (reduce it)")
+            return {"loss": loss, **extra}
+
+        return values
+
+
+@dataclass(frozen=True)
+class UserFunction:
+    """A user function a model calls (``extern``): loaded at the first call, an exception in
+    it becomes :class:`UserCodeError` naming the user's line, and what it returns is held
+    against the declared shapes. ``inputs`` / ``outputs``: the dimensions of each declared
+    tensor as written (``"B"``, ``"64"``, ``"2 * D"``); a name takes its size from the
+    inputs (or a hyperparameter of that name), a number is checked as is, any other
+    expression is not checked (the compiler checked the call)."""
+
+    reference: Reference
+    inputs: tuple = ()
+    outputs: tuple = ()
+
+    def __call__(self, ops, *tensors, **keywords):
+        function = self.reference.load()
+        result = self.reference.call(function, "called by the model", ops, *tensors, **keywords)
+        self.check(function, tensors, keywords, result)
+        return result
+
+    def check(self, function, tensors, keywords, result) -> None:
+        sizes = {name: value for name, value in keywords.items() if isinstance(value, int) and not isinstance(value, bool)}
+        for declared, tensor in zip(self.inputs, tensors):
+            shape = tuple(getattr(tensor, "shape", ()))
+            if len(shape) == len(declared):
+                for dim, size in zip(declared, shape):
+                    if dim.isidentifier():
+                        sizes.setdefault(dim, size)
+        values = result if isinstance(result, tuple) else (result,)
+        if len(values) != len(self.outputs):
+            raise self._error(function, f"returned {len(values)} value(s), but the spec declares {len(self.outputs)}")
+        for declared, value in zip(self.outputs, values):
+            shape = getattr(value, "shape", None)
+            expected = tuple(sizes.get(dim) if dim.isidentifier() else int(dim) if dim.isdigit() else None for dim in declared)
+            if shape is None or len(tuple(shape)) != len(declared) or any(
+                size is not None and size != actual for size, actual in zip(expected, tuple(shape))
+            ):
+                got = type(value).__name__ if shape is None else f"shape {tuple(shape)}"
+                wanted = ", ".join(dim if size is None else f"{dim}={size}" for dim, size in zip(declared, expected))
+                raise self._error(function, f"returned {got}, but the spec declares [{wanted}]")
+
+    def _error(self, function, problem: str) -> UserCodeError:
+        line = getattr(getattr(function, "__code__", None), "co_firstlineno", None)
+        where = f"{self.reference.file}:{line}" if line is not None else self.reference.file
+        return UserCodeError(f"{where}: {self.reference.name}: {problem}")
 
 
 def user_error(error: BaseException, file: str, action: str) -> UserCodeError:

@@ -122,8 +122,10 @@ def embedded_overrides(spec_text: str) -> tuple[str, ...]:
 
 
 def _reader(spec_text: str):
-    """``read(path)`` for the checker: the embedded spec under SPEC_FILE, and nothing else
-    (its imports are inlined; the std folder stays readable for safety)."""
+    """``read(path)`` for the checker: the embedded spec under SPEC_FILE, the user's Python
+    files it names (an ``extern`` function: read where the path leads from here, an absolute
+    one where it was), and nothing else (its imports are inlined; the std folder stays
+    readable for safety)."""
     from specc.compiler.pipeline import std_root
 
     root = std_root()
@@ -131,7 +133,7 @@ def _reader(spec_text: str):
     def read(path: str) -> bytes:
         if path == SPEC_FILE:
             return spec_text.encode("utf-8")
-        if path.startswith(root + "/"):
+        if path.startswith(root + "/") or path.endswith(".py"):
             return Path(path).read_bytes()
         raise FileNotFoundError(f"{path}: a checkpoint's spec has its imports inlined")
 
@@ -154,6 +156,13 @@ def check_checkpoint(path) -> CheckedCheckpoint:
         )
     overrides = embedded_overrides(spec_text)
     result = check(SPEC_FILE, _reader(spec_text), overrides)
+    unreadable = next((d for d in result.errors if d.code == "E0530"), None)
+    if unreadable is not None:  # user code: a relative path started at the folder of the spec it was trained from
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: its spec names user code that cannot be read from here ({unreadable.message}); "
+            "a relative path starts at the folder of the spec file it was trained from: load the checkpoint from "
+            "that folder, or write the path absolute in the spec"
+        )
     if result.program is None:
         written_by = manifest.get("specc_version", "an unknown version")
         diagnostics = render_all(result.errors, result.sources).rstrip("\n")

@@ -45,6 +45,8 @@ def _count(parameters: int) -> str:
 def _statement_node(identifier: str, statement: ir.Statement, submodules: dict, walker: ModelWalker) -> Node:
     if statement.call == "op":
         return Node(identifier, (statement.function,), "op")
+    if statement.call == "extern":  # the user's function: no parameters
+        return Node(identifier, (f"extern {statement.function}",), "op")
     submodule = submodules[statement.attribute]
     count = walker.submodule_parameters(submodule)
     parameters = (_count(count),) if count else ()

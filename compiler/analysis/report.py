@@ -59,7 +59,8 @@ def model_table(model: ModelSummary, depth: int) -> list[str]:
     for row in model.rows:
         if row.depth < depth:
             parameters = "(shared)" if row.parameters is None else f"{row.parameters:,}"
-            rows.append(["  " * row.depth + row.path, row.kind, row.output, parameters, f"{row.flops:,}"])
+            flops = "unknown" if row.flops is None else f"{row.flops:,}"  # a user function's (extern)
+            rows.append(["  " * row.depth + row.path, row.kind, row.output, parameters, flops])
     rows.append(["total", "", "", f"{model.parameters:,}", f"{model.forward_flops:,}"])
     lines = _table(rows, right={3, 4})
     rule = "-" * max(len(line) for line in lines)

@@ -35,13 +35,14 @@ SEVERAL_CALLS = {
 class Row:
     """One line of the layer table. ``parameters`` is None for a layer called again (its
     parameters are on its first row); ``flops`` are forward FLOPs per example, every
-    repetition included; ``depth`` 0 is the model's own body."""
+    repetition included (None: unknown, a user function's); ``depth`` 0 is the model's own
+    body."""
 
     path: str
     kind: str
     output: str
     parameters: int | None
-    flops: int
+    flops: int | None
     depth: int
 
 
@@ -230,6 +231,8 @@ class ModelWalker:
         inputs = [per_example(types[item.ref], self.dimensions) if item.ref in types else None for item in statement.inputs]
         outputs = [per_example(kind, self.dimensions) for kind in statement.types]
         own_outputs = sum(self.bytes_of(kind) for kind in statement.types)
+        if statement.call == "extern":  # the user's function: no parameters, FLOPs unknown (not counted)
+            return 0, own_outputs
         if statement.call == "op":
             return costs.op_flops(statement.function, inputs, outputs), own_outputs
         submodule = {item.attribute: item for item in module.submodules}[statement.attribute]
@@ -260,7 +263,10 @@ class ModelWalker:
         submodules = {item.attribute: item for item in module.submodules}
         types, seen, rows = dict(module.inputs), set(), []
         for statement in module.body:
-            if statement.call != "op":
+            if statement.call == "extern":
+                output = ", ".join(shape_text(kind) for kind in statement.types)
+                rows.append(Row(prefix + statement.function, f"extern {statement.function}", output, 0, None, depth))
+            elif statement.call != "op":
                 submodule = submodules[statement.attribute]
                 flops, _ = self.statement_cost(module, statement, types)
                 first = statement.attribute not in seen
@@ -341,5 +347,13 @@ def summarize(program: ir.Program) -> ProgramSummary:
         accumulate=max(program.train.accumulate, 1),
         optimizers=optimizers,
         ema=program.train.ema is not None,
-        note=SEVERAL_CALLS.get(program.objective.kind, ""),
+        note="; ".join(note for note in (SEVERAL_CALLS.get(program.objective.kind, ""), _extern_note(program)) if note),
     )
+
+
+def _extern_note(program: ir.Program) -> str:
+    """Why the FLOPs leave something out when a model calls user functions."""
+    names = sorted({extern.name for graph in program.models for extern in graph.externs})
+    if not names:
+        return ""
+    return f"the FLOPs of the user function{'s' * (len(names) > 1)} {', '.join(names)} (extern) are unknown and not counted"

@@ -42,7 +42,7 @@ BACKEND = Backend(
         "schedule": frozenset({"constant", "warmup_cosine", "warmup_linear", "step", "exponential"}),
         "sampler": frozenset({"euler", "heun", "rk4", "one_step"}),
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
-        "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor"}),
+        "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor", "python"}),
     },
     objective_templates={"adversarial": "jax/adversarial.py.j2"},
 )

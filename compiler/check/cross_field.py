@@ -76,6 +76,9 @@ class Facts:
         """Metric names the run logs (``val/loss`` and ``val/<metric>`` for every metric
         written, even a misspelt one: that one has its own diagnostic); None when unknown."""
         names = ["val/loss"]
+        for item in self.value("objective", "loss") or ():  # a user loss's named values (check.extensions)
+            term = item.get("term") if isinstance(item, dict) else None
+            names += [f"val/{name}" for name in (term or {}).get("logs", ())]
         contract = self.contract()
         if contract is not None and contract.sampler:
             names.append("val/mse")

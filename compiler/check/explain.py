@@ -4,25 +4,43 @@ Pure (no I/O), so that the command line and the language server's hover say the 
 ``explain(resolution, key) -> (text | None, diagnostics)``. KEY is a
 constant (``k``) or a dotted section path (``optimizer.lr``, ``train.checkpoint.keep``,
 ``optimizer.generator.lr``). A key that is not written in the spec shows its default (from
-the registry) or, for a schedule's ``peak`` / ``total``, the value it is derived from.
+the registry) or, for a schedule's ``peak`` / ``total``, the value it is derived from. In a
+spec composed with ``extends``, ``from`` names the file that set the value, ``overrides``
+the base's value it replaced, and the chain says which file extends (or imports) which.
 """
 
 from __future__ import annotations
+
+from itertools import pairwise
 
 from specc.compiler.vocabulary import registry
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.values import RValue, describe
 
 
-def _lines(key: str, value: RValue) -> list[str]:
+def _lines(key: str, value: RValue, resolution) -> list[str]:
     lines = [f"{key} = {describe(value)}", f"  from: {value.origin}"]
     if value.origin == "--set":
         lines[-1] += " (command-line override)"
+    replaced = getattr(resolution, "replaced", {}).get(key)
+    if replaced is not None and replaced[0] == value.origin:
+        lines.append(f"  overrides: {replaced[1]}")
     if len(value.chain) > 1:
-        lines.append(f"  import chain: {' -> '.join(value.chain)}")
+        lines.append(_chain(value.chain, getattr(resolution, "bases", {})))
     for step in value.via:
         lines.append(f"  via: {step}")
     return lines
+
+
+def _chain(chain: tuple[str, ...], bases: dict[str, str]) -> str:
+    """``import chain: a -> b``; with a step that is an ``extends``, each step is named:
+    ``chain: preset.mf extends base.mf imports lib.mf``."""
+    if not any(bases.get(later) == earlier for earlier, later in pairwise(chain)):
+        return f"  import chain: {' -> '.join(chain)}"
+    text = chain[0]
+    for earlier, later in pairwise(chain):
+        text += f" {'extends' if bases.get(later) == earlier else 'imports'} {later}"
+    return f"  chain: {text}"
 
 
 def _section_and_name(resolution, key: str):
@@ -59,10 +77,10 @@ def known_keys(resolution) -> list[str]:
 
 def explain(resolution, key: str) -> tuple[str | None, list[Diagnostic]]:
     if key in resolution.constants:
-        return "\n".join(_lines(key, resolution.constants[key])) + "\n", []
+        return "\n".join(_lines(key, resolution.constants[key], resolution)) + "\n", []
     section, name = _section_and_name(resolution, key)
     if section is not None and name in section.entries:
-        return "\n".join(_lines(key, section.entries[name])) + "\n", []
+        return "\n".join(_lines(key, section.entries[name], resolution)) + "\n", []
     parameter = _parameter(section, name) if section is not None else None
     if parameter is not None:
         if parameter.derived:

@@ -18,12 +18,13 @@ What each role receives is :data:`ROLES`. Pure apart from ``read``.
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from specc.compiler.check.data_paths import spec_relative_reader
+from specc.compiler.check.python_source import Definition, Signature, read_definitions
 from specc.compiler.vocabulary import registry
+from specc.compiler.vocabulary.words import with_article
 from specc.dsl.diagnostics import did_you_mean, printable
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ class Role:
     ``definition``: ``"function"`` or ``"class"``. ``passed``: the positional arguments the
     script passes before ``arguments`` (a function's) or to each method (a class's, after
     ``self``), by name for messages. ``methods``: the methods a class must define, with the
-    positional arguments each receives; ``any_method``: at least one of these instead.
+    positional arguments each receives; ``any_method``: hooks (a callback's): at least one of
+    them, each with exactly those arguments, and no other method named ``on_*`` (a typo).
+    ``created_with``: the positional arguments a class's ``__init__`` receives before
+    ``arguments`` (a data source's ``split``).
     """
 
     definition: str
@@ -47,6 +51,8 @@ class Role:
     methods: dict[str, tuple[str, ...]] = field(default_factory=dict)
     any_method: dict[str, tuple[str, ...]] = field(default_factory=dict)
     what: str = ""
+    created_with: tuple[str, ...] = ()
+    logs: bool = False  # a function whose return may add named values: read them (E0535)
 
 
 ROLES: dict[str, Role] = {
@@ -56,68 +62,28 @@ ROLES: dict[str, Role] = {
         what="a probability path",
     ),
     "time": Role("class", methods={"sample": ("rng", "size")}, what="a time sampler"),
-    "loss": Role("function", passed=("ops", "prediction", "target"), what="a loss"),
+    "loss": Role("function", passed=("ops", "prediction", "target"), what="a loss", logs=True),
+    "data": Role(
+        "class",
+        methods={"__len__": (), "__getitem__": ("index",)},
+        what="a data source",
+        created_with=("split",),
+    ),
+    # an `extern` of a graph (compiler/check/externs.py): the tensors after `ops` are the
+    # extern's inputs, its hyperparameters are the keyword arguments
+    "extern": Role("function", passed=("ops",), what="an extern"),
+    "callback": Role(  # runtime/training/user_callbacks.py calls them; other on_* names are typos
+        "class",
+        any_method={
+            "on_train_start": ("info",),
+            "on_step_end": ("step", "values"),
+            "on_evaluation_end": ("step", "metrics"),
+            "on_checkpoint_saved": ("step", "path"),
+            "on_train_end": ("info",),
+        },
+        what="a callback",
+    ),
 }
-
-
-@dataclass(frozen=True)
-class Signature:
-    """Parameters of a Python function: ``positional`` (in order, ``self`` dropped for
-    methods), ``keywords`` (every name a keyword argument may use), ``required`` (no default),
-    and whether ``*args`` / ``**kwargs`` take the rest."""
-
-    positional: tuple[str, ...]
-    keywords: tuple[str, ...]
-    required: frozenset[str]
-    variable_positional: bool
-    variable_keywords: bool
-
-
-@dataclass(frozen=True)
-class Definition:
-    name: str
-    definition: str  # "function" or "class"
-    line: int
-    signature: Signature | None  # a function's; a class's __init__ (None: none written)
-    methods: dict[str, Signature]
-    inherits: bool  # a class with bases: methods may come from them
-
-
-def read_definitions(text: str, file: str) -> dict[str, Definition]:
-    """The top-level functions and classes of a Python source; ``SyntaxError`` when it does
-    not parse."""
-    tree = ast.parse(text, filename=file)
-    found = {}
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found[node.name] = Definition(node.name, "function", node.lineno, _signature(node.args, False), {}, False)
-        elif isinstance(node, ast.ClassDef):
-            methods = {
-                item.name: _signature(item.args, True)
-                for item in node.body
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
-            }
-            inherits = any(not (isinstance(base, ast.Name) and base.id == "object") for base in node.bases)
-            found[node.name] = Definition(node.name, "class", node.lineno, methods.get("__init__"), methods, inherits)
-    return found
-
-
-def _signature(arguments: ast.arguments, method: bool) -> Signature:
-    positional = [item.arg for item in arguments.posonlyargs + arguments.args]
-    defaulted = set(positional[len(positional) - len(arguments.defaults) :]) if arguments.defaults else set()
-    keyword_only = [item.arg for item in arguments.kwonlyargs]
-    defaulted |= {item.arg for item, default in zip(arguments.kwonlyargs, arguments.kw_defaults) if default is not None}
-    if method and positional:
-        positional = positional[1:]  # self
-    keywords = tuple(name for name in positional if name not in {item.arg for item in arguments.posonlyargs})
-    names = positional + keyword_only
-    return Signature(
-        tuple(positional),
-        keywords + tuple(keyword_only),
-        frozenset(name for name in names if name not in defaulted),
-        arguments.vararg is not None,
-        arguments.kwarg is not None,
-    )
 
 
 # ---------------------------------------------------------------------- the check
@@ -165,7 +131,8 @@ def _parameter_kind(kind: str, component: str | None, name: str) -> str:
 
 
 def check_extensions(facts: Facts, read: Callable[[str], bytes]) -> None:
-    """E0530-E0534 on every ``python`` component (module docstring)."""
+    """E0530-E0535 on every ``python`` component (module docstring), then a flow objective's
+    user loss (:func:`check_flow_loss`)."""
     cache: dict[str, dict[str, Definition] | None] = {}
     for key, location, role_kind, values in python_components(facts):
         role = ROLES.get(role_kind)
@@ -174,21 +141,70 @@ def check_extensions(facts: Facts, read: Callable[[str], bytes]) -> None:
         definitions = _definitions(facts, read, key, location, values["file"], cache)
         if definitions is not None:
             _check_use(facts, key, location, role, values, definitions)
+    check_flow_loss(facts)
+    check_user_source_seed(facts)
+
+
+# the flow objectives' keys that choose their built-in loss
+FLOW_LOSS_KEYS = {"flow_matching": ("weighted",), "mean_flow": ("gamma", "c"), "improved_mean_flow": ("weighted",)}
+
+
+def check_flow_loss(facts: Facts) -> None:
+    """A flow objective's ``loss`` is the user's (E0714 for a built-in name); it returns the
+    loss alone (E0535: the flows log their ``mse`` beside it); the keys of the built-in loss
+    it replaces are then not written (E0529)."""
+    kind = facts.value("objective", "component")
+    loss = facts.value("objective", "loss")
+    if kind not in FLOW_LOSS_KEYS or not isinstance(loss, dict):
+        return
+    span = facts.span("objective", "loss")
+    if loss.get("kind") != "python":
+        facts.error(
+            "E0714",
+            f"objective `{kind}` does not take loss `{loss.get('kind')}`",
+            span,
+            f"a flow objective's `loss` is the user's, `python(\"file.py\", \"name\")`; its own is chosen by "
+            f"`{'` and `'.join(FLOW_LOSS_KEYS[kind])}`",
+        )
+        return
+    if loss.get("logs"):
+        facts.error(
+            "E0535",
+            f"`{loss['name']}` returns named values ({', '.join(loss['logs'])}), but a flow objective's loss "
+            "returns the loss alone",
+            facts.span("objective", "loss", "python", "name"),
+            "return the loss only: flow objectives log their `mse` beside it",
+        )
+    written = facts.resolution.sections["objective"].entries
+    for key in FLOW_LOSS_KEYS[kind]:
+        if key in written:
+            facts.error(
+                "E0529",
+                f"`{key}` has no effect: the objective's loss is the user's (`loss = python(...)`)",
+                facts.span("objective", key),
+                f"remove `{key}`, or the user loss",
+            )
 
 
 def _definitions(facts, read, key, location, file: str, cache) -> dict[str, Definition] | None:
     span = facts.span(key, *location, "file")
     reader = spec_relative_reader(facts, read, key, *location, "file")
+    return python_definitions(facts, span, reader, file, cache)
+
+
+def python_definitions(facts, span, reader, file: str, cache) -> dict[str, Definition] | None:
+    """What the Python file ``file`` (as written at ``span``, read with ``reader``) defines,
+    or None after E0530 / E0531 at ``span``; ``cache`` keeps each file's answer."""
     if (span.file, file) in cache:
         return cache[(span.file, file)]
     cache[(span.file, file)] = None
     if not file.endswith(".py"):
-        facts.error("E0530", f"`file` names `{printable(file)}`, which is not a Python file (.py)", span)
+        facts.error("E0530", f"`{printable(file)}` is not a Python file (.py)", span)
         return None
     try:
         data = reader(file)
     except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or str(error)
+        reason = "it does not exist" if isinstance(error, FileNotFoundError) else getattr(error, "strerror", None) or str(error)
         facts.error(
             "E0530",
             f"cannot read the Python file `{printable(file)}`: {reason}",
@@ -232,24 +248,49 @@ def _check_use(facts, key, location, role: Role, values: dict, definitions: dict
     if definition.definition != role.definition:
         facts.error(
             "E0532",
-            f"`{name}` ({printable(file)}:{definition.line}) is a {definition.definition}, but {role.what} is a "
-            f"{role.definition}",
+            f"`{name}` ({printable(file)}:{definition.line}) is {with_article(definition.definition)}, but "
+            f"{role.what} is {with_article(role.definition)}",
             name_span,
             _role_help(role),
         )
         return
     if role.definition == "class":
         _check_methods(facts, name_span, role, definition, file)
-        signature = definition.signature
-        passed: tuple[str, ...] = ()
+        signature, passed = definition.signature, role.created_with
+        _check_created(facts, name_span, role, definition, file)
     else:
         signature, passed = definition.signature, role.passed
         _check_passed(facts, name_span, f"`{name}`", signature, passed, definition, file)
     if signature is not None or not definition.inherits:
         _check_arguments(facts, key, location, values, signature, passed, definition, file)
+    if role.logs:
+        _read_logged(facts, name_span, values, definition, file)
+
+
+def _read_logged(facts, span, values: dict, definition: Definition, file: str) -> None:
+    """Record the names the function logs in its values (``logs``: every backend logs them as
+    ``train/<name>`` and ``val/<name>``, monitors may name them), or E0535."""
+    logged = definition.logged
+    problem = None
+    if logged is None:
+        problem = "its `return` statements do not show one set of names for the values it returns"
+    elif "loss" in logged or len(set(logged)) != len(logged):
+        problem = "it returns a value named `loss` or a name twice"
+    if problem is not None:
+        facts.error(
+            "E0535",
+            f"`{definition.name}` ({printable(file)}:{definition.line}): {problem}",
+            span,
+            'every `return` gives the loss alone, or `(loss, {"name": value, ...})` with the same names written '
+            "as strings: the names are logged and may be monitored, so they are read before anything runs",
+        )
+        return
+    values["logs"] = list(logged)
 
 
 def _check_methods(facts, span, role: Role, definition: Definition, file: str) -> None:
+    if role.any_method:
+        _check_hooks(facts, span, role, definition, file)
     for method, passed in role.methods.items():
         signature = definition.methods.get(method)
         if signature is None:
@@ -259,10 +300,71 @@ def _check_methods(facts, span, role: Role, definition: Definition, file: str) -
                     f"class `{definition.name}` ({printable(file)}:{definition.line}) has no method `{method}`, "
                     f"which {role.what} needs",
                     span,
-                    did_you_mean(method, list(definition.methods)) or _role_help(role),
+                    did_you_mean(method, [name for name in definition.methods if name not in ("__init__", *role.methods)])
+                    or _role_help(role),
                 )
             continue
         _check_passed(facts, span, f"`{definition.name}.{method}`", signature, passed, definition, file)
+
+
+def _check_hooks(facts, span, role: Role, definition: Definition, file: str) -> None:
+    """A class of hooks (``any_method``): every ``on_*`` method is one of them, at least one
+    is defined (unless a base class may define them), and each takes exactly the positional
+    arguments the script passes."""
+    hooks = list(role.any_method)
+    listing = ", ".join(hooks)
+    unknown = [name for name in definition.methods if name.startswith("on_") and name not in role.any_method]
+    for name in unknown:
+        facts.error(
+            "E0534",
+            f"`{definition.name}.{name}` ({printable(file)}:{definition.method_lines.get(name, definition.line)}) "
+            f"is not a hook of {role.what}, "
+            f"so it would never be called (the hooks: {listing})",
+            span,
+            did_you_mean(name, hooks) or "rename it, or give it a name that does not start with `on_`",
+        )
+    defined = [name for name in hooks if name in definition.methods]
+    if not defined and not unknown and not definition.inherits:
+        facts.error(
+            "E0534",
+            f"class `{definition.name}` ({printable(file)}:{definition.line}) defines none of the hooks of "
+            f"{role.what}: {listing}",
+            span,
+            f"write at least one, e.g. `def on_step_end(self, {', '.join(role.any_method['on_step_end'])})`"
+            if "on_step_end" in role.any_method
+            else f"write at least one of {listing}",
+        )
+    for name in defined:
+        signature, passed = definition.methods[name], role.any_method[name]
+        what = f"`{definition.name}.{name}`"
+        _check_passed(facts, span, what, signature, passed, definition, file)
+        line = definition.method_lines.get(name, definition.line)
+        extra = [item for item in signature.positional[len(passed) :] if item in signature.required]
+        extra += [item for item in signature.keywords if item in signature.required and item not in signature.positional]
+        if extra and (len(signature.positional) >= len(passed) or signature.variable_positional):
+            facts.error(
+                "E0534",
+                f"{what} ({printable(file)}:{line}) needs {', '.join(f'`{item}`' for item in extra)}, "
+                f"which the script does not pass (it passes: {', '.join(passed)})",
+                span,
+                f"write `def {name}({', '.join(('self',) + passed)})`",
+            )
+
+
+def _check_created(facts, span, role: Role, definition: Definition, file: str) -> None:
+    """``Name(*created_with, **arguments)``: ``__init__`` takes ``created_with`` by position."""
+    if not role.created_with:
+        return
+    if definition.signature is None and not definition.inherits:
+        facts.error(
+            "E0534",
+            f"class `{definition.name}` ({printable(file)}:{definition.line}) has no `__init__`, but the script "
+            f"makes {role.what} with ({', '.join(role.created_with)})",
+            span,
+            f"write `def __init__(self, {', '.join(role.created_with)}, ...)`",
+        )
+        return
+    _check_passed(facts, span, f"`{definition.name}.__init__`", definition.signature, role.created_with, definition, file)
 
 
 def _check_passed(facts, span, what: str, signature: Signature | None, passed, definition, file: str) -> None:
@@ -307,5 +409,24 @@ def _check_arguments(facts, key, location, values, signature, passed, definition
 def _role_help(role: Role) -> str:
     if role.definition == "function":
         return f"write `def name({', '.join(role.passed)}, ...)`"
-    methods = "; ".join(f"`def {method}(self, {', '.join(passed)})`" for method, passed in role.methods.items())
+    if role.any_method:
+        hooks = "; ".join(f"`def {method}({', '.join(('self',) + passed)})`" for method, passed in role.any_method.items())
+        return f"write a class with any of {hooks}"
+    methods = "; ".join(f"`def {method}({', '.join(('self',) + passed)})`" for method, passed in role.methods.items())
     return f"write a class with {methods}"
+
+
+def check_user_source_seed(facts: Facts) -> None:
+    """``data python``'s ``seed`` splits a pool (``val_fraction`` / ``test_fraction``); without
+    one the class serves its own splits and a written ``seed`` would change nothing (E0536)."""
+    section = facts.resolution.sections.get("data")
+    if section is None or facts.value("data", "component") != "python" or "seed" not in section.entries:
+        return
+    if not {"val_fraction", "test_fraction"} & set(section.entries):
+        facts.error(
+            "E0536",
+            "`seed` has no effect: the class serves each split itself (it splits a pool only with "
+            "`val_fraction` or `test_fraction`)",
+            facts.span("data", "seed"),
+            "remove `seed`, or set `val_fraction` / `test_fraction` to split one pool of examples",
+        )

@@ -7,12 +7,15 @@ a parsed value back on one line, as ``specc fmt`` would (no comments, no line br
 the resolved spec lists an override whose text holds a line break, so that
 ``--set 'k=(4\n)'`` still reads back from its one header line as the same value. ``import_chains`` gives, for each
 module, the files that import it from the root: provenance and ``specc explain`` show it.
+``composition(modules)`` says, for the files composed by ``extends``, which file extends
+which and which value of a base each extending file replaced (``specc explain`` shows both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import pairwise
 
 from specc.dsl.diagnostics import Diagnostic, Span
 from specc.dsl import ast
@@ -22,26 +25,66 @@ _OVERRIDE_PREFIX = "let value = "
 
 
 def import_chains(modules: Sequence[ast.Module], std_root: str = "") -> dict[str, tuple[str, ...]]:
-    """For each module file, the chain of files importing it from the root (root first)."""
+    """For each module file, the chain of files importing it from the root (root first).
+    A composed module (``extends``) counts each of its files: a base is reached from the
+    file extending it, and what a base imports from that base."""
     if not modules:
         return {}
     from specc.dsl.imports import resolve_import
 
-    files = {module.file for module in modules}
+    parts = [part for module in reversed(modules) for part in reversed(module.composed_from or (module,))]
+    files = {part.file for part in parts}
     importers: dict[str, str] = {}
-    for module in reversed(modules):  # root first: the shortest chain wins
-        for imported in module.imports:
+    for module in parts:  # root first: the shortest chain wins
+        edges = ((module.extends,) if module.extends is not None else ()) + module.imports
+        for imported in edges:
             target = resolve_import(module.file, imported.path, std_root)
             if target in files and target not in importers and target != modules[-1].file:
                 importers[target] = module.file
     chains = {}
-    for module in modules:
+    for module in parts:
         chain, file = [module.file], module.file
         while file in importers and importers[file] not in chain:
             file = importers[file]
             chain.append(file)
         chains[module.file] = tuple(reversed(chain))
     return chains
+
+
+def composition(modules: Sequence[ast.Module]) -> tuple[dict[str, str], dict[str, tuple[str, str]]]:
+    """(base file -> the file extending it, key -> (origin of the value that replaced a
+    base's, origin of the base's value it replaced)) over every composed module. Keys are
+    ``specc explain``'s: ``k``, ``optimizer.lr``, ``train.checkpoint.keep``."""
+    bases: dict[str, str] = {}
+    replaced: dict[str, tuple[str, str]] = {}
+    for module in modules:
+        parts = module.composed_from
+        for base, top in pairwise(parts):
+            bases[base.file] = top.file
+        written: dict[str, str] = {}
+        for part in parts:
+            for key, origin in _written_values(part):
+                if key in written and written[key] != origin:
+                    replaced[key] = (origin, written[key])
+                written[key] = origin
+    return bases, replaced
+
+
+def _written_values(module: ast.Module):
+    """(key, origin) of each let and section entry a parsed file writes."""
+    work = []
+    for item in module.items:
+        if isinstance(item, ast.Let):
+            yield item.name, f"{item.span.file}:{item.span.line}"
+        elif isinstance(item, ast.Section):
+            work.append((item.kind if item.name is None else f"{item.kind}.{item.name}", item))
+    while work:
+        path, section = work.pop()
+        for element in section.body:
+            if isinstance(element, ast.Section):
+                work.append((f"{path}.{element.kind}", element))
+            else:
+                yield f"{path}.{element.key}", f"{element.span.file}:{element.span.line}"
 
 
 def make_expression_parser(parse: Callable):

@@ -23,6 +23,7 @@ from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection
 from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_parser: re-exported)
     OVERRIDE_FILE,
     canonical_value,
+    composition,
     import_chains,
     make_expression_parser,
 )
@@ -38,6 +39,8 @@ class Resolution:
     sections: dict[str, ResolvedSection] = field(default_factory=dict)  # "data", "optimizer.generator"
     models: dict[str, Span] = field(default_factory=dict)
     chains: dict[str, tuple[str, ...]] = field(default_factory=dict)  # file -> import chain
+    bases: dict[str, str] = field(default_factory=dict)  # base file -> the file extending it
+    replaced: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (origin, the base's it replaced)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     override_source: str = ""
     # the overrides as the resolved spec lists them in its header, one line each: as written,
@@ -65,6 +68,7 @@ class Resolver:
             root_file=root.file if root else "",
         )
         self.result.chains = import_chains(modules, std_root)
+        self.result.bases, self.result.replaced = composition(modules)
         self.lets: dict[str, tuple[ast.Let, str]] = {}
         self.entries: dict[tuple[str, str], tuple[ast.Entry, str]] = {}  # (section key, entry key)
         self.state: dict[object, str] = {}
@@ -81,8 +85,8 @@ class Resolver:
     def collect(self, modules: Sequence[ast.Module]) -> None:
         seen: dict[str, Span] = {}
         for module in modules:
-            for item in module.items:
-                self.collect_item(item, module.file, seen)
+            for item in module.items:  # a composed module (`extends`) holds its bases' items: their own file
+                self.collect_item(item, item.span.file, seen)
 
     def duplicate(self, what: str, name: str, span: Span, seen: dict[str, Span]) -> bool:
         key = f"{what} {name}"
@@ -136,7 +140,7 @@ class Resolver:
             if member.key in section.key_spans:  # the parser reports duplicate keys (E0109)
                 continue
             section.key_spans[member.key] = member.key_span
-            self.entries[(path, member.key)] = (member, file)
+            self.entries[(path, member.key)] = (member, member.span.file)  # merged sections mix files
 
     # ------------------------------------------------------------------ overrides
 
@@ -431,7 +435,7 @@ class Resolver:
         if section.kind == "data" and section.component:
             source = registry.lookup("data", section.component)
             if source is not None and any(decl.name == name for decl in source.fields):
-                return RValue(FieldRef(name), use, f"{section.file}:{section.span.line}")
+                return RValue(FieldRef(name), use, f"{section.span.file}:{section.span.line}")  # a base's file
             if source is not None and source.param("fields") is not None and ("data", "fields") in self.entries:
                 declared = self.entry_value("data", "fields", use)
                 if declared is not None and isinstance(declared.value, dict) and name in declared.value:

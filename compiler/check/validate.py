@@ -120,7 +120,7 @@ class _Converter:
                 self.error(
                     "E0402",
                     f"argument `{key}` of user code must be a number, a string, a boolean, `none` or a "
-                    f"list of them, found {type_name(item)}",
+                    f"list of them, found {_found(item)}",
                     item.span,
                     "a word is not a value here: write a string (\"max\") for a name",
                 )
@@ -230,6 +230,11 @@ def _generic(value: RValue):
     if isinstance(inner, (ComponentCall, Terms)):
         return _WordValue(describe(inner))
     return inner
+
+
+def _found(value: RValue) -> str:
+    word = value.value
+    return f"the name `{word.name}`" if isinstance(word, Word) else type_name(value)
 
 
 def _literal(value: RValue):

@@ -67,12 +67,13 @@ def reconstruction_call(term: dict, target: str) -> str:
     return call(f"losses.{identifier(term['function'])}", "reconstruction", target, **keywords)
 
 
-def specc_imports(framework: str, modules) -> list[str]:
-    """The script's ``specc.runtime`` imports: data, init and training, then the framework's
-    runtime ``modules`` and its training helpers (``<framework>_training``)."""
+def specc_imports(framework: str, modules, extensions: bool = False) -> list[str]:
+    """The script's ``specc.runtime`` imports: data, init and training (and ``extensions``
+    when the spec names user code), then the framework's runtime ``modules`` and its
+    training helpers (``<framework>_training``)."""
     return [
         "from specc.runtime import data as specc_data",
-        "from specc.runtime import init, training",
+        "from specc.runtime import extensions, init, training" if extensions else "from specc.runtime import init, training",
         f"from specc.runtime.{framework} import {', '.join(sorted(modules))}",
         f"from specc.runtime.{framework} import training as {framework}_training",
     ]

@@ -15,7 +15,8 @@ from specc.compiler.emit.filters import identifier
 from specc.runtime.data import SOURCES
 
 # the configuration block's groups, in the order every script prints them
-GROUPS = ("data", "objective", "optimization", "training", "checkpoints", "evaluation")
+GROUPS = ("data", "objective", "optimization", "training", "checkpoints", "evaluation", "user code")
+USER_CODE = GROUPS[-1]  # python(...) components: compiler/emit/extensions.py
 
 
 def plain(value):
@@ -80,6 +81,15 @@ class ConfigurationBlock:
     def __init__(self):
         self.groups: dict[str, list[dict]] = {title: [] for title in GROUPS}
         self.names: set[str] = set()
+
+    def add_code(self, name: str, code: str, origin: str = "") -> str:
+        """A line ``name = code`` of the user-code group, ``code`` printed as it is (once per
+        name); the name."""
+        name = identifier(name)
+        if name not in self.names:
+            self.names.add(name)
+            self.groups.setdefault(USER_CODE, []).append({"name": name, "code": code, "origin": origin, "user": True})
+        return name
 
     def blocks(self) -> list[dict]:
         """``[{"title", "entries"}]`` of the groups holding a line."""

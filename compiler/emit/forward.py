@@ -87,7 +87,7 @@ def generated(statement: ir.Statement, target: str, known: set[str]) -> bool:
     base = base_name(target, known)
     if statement.call == "layer" and statement.attribute is not None:
         return base == VERSION.sub(r"\g<base>", statement.attribute) or base == statement.attribute
-    return statement.call == "op" and base == statement.function
+    return statement.call in ("op", "extern") and base == statement.function
 
 
 def returned_expression(module: ir.ModuleDef, known_inlined: set[str]) -> str | None:

@@ -19,7 +19,7 @@ def model_text(models: list[dict]) -> str:
     )
 
 
-def jax_imports(program, context: dict, fields: dict) -> dict:
+def jax_imports(program, context: dict, fields: dict, extensions: bool = False) -> dict:
     """The import lines of the script: only what it uses."""
     text = model_text(context["models"])
     runtime = {"state"}
@@ -37,7 +37,9 @@ def jax_imports(program, context: dict, fields: dict) -> dict:
         runtime.add("metrics")
     if fields["schedules"]:
         runtime.add("schedules")
-    return {"specc": specc_imports("jax", runtime)}
+    if fields["loss"].get("user_loss") or calls_externs(program):  # user code takes the array operations
+        runtime.add("ops")
+    return {"specc": specc_imports("jax", runtime, extensions)}
 
 
 def model_modules(program) -> set[str]:
@@ -47,7 +49,12 @@ def model_modules(program) -> set[str]:
         for item in model_view(graph, "")["classes"]:
             for line in list(item["constructor"]) + list(item["body"]) + [item["returns"]]:
                 found |= {name for name in RUNTIME_MODULES if f"{name}." in line}
-    return found
+    return found | ({"ops"} if calls_externs(program) else set())
+
+
+def calls_externs(program) -> bool:
+    """Whether a model calls a user function (``extern``): it takes the array operations."""
+    return any(graph.externs for graph in program.models)
 
 
 RUNTIME_MODULES = ("layers", "preprocess", "flows", "losses", "metrics", "objectives", "schedules")
@@ -63,13 +70,13 @@ def mlx_imports(view: dict) -> dict:
         lines.append("import numpy as np")
     if view["tree_map"]:
         lines.append("from mlx.utils import tree_map")
-    lines += specc_imports("mlx", view["modules"])
+    lines += specc_imports("mlx", view["modules"], view.get("extensions", False))
     straight = sorted(line for line in lines if line.startswith("import "))
     from_lines = sorted((line for line in lines if line.startswith("from ")), key=lambda line: line.split(" import ")[0])
     return {"stdlib": stdlib, "third_party": straight + from_lines}
 
 
-def lightning_imports(program, context: dict, view: dict) -> list[str]:
+def lightning_imports(program, context: dict, view: dict, extensions: bool = False) -> list[str]:
     """The script's import lines, exactly the modules it uses, in isort's order."""
     objective = context["objective"]
     kind = program.objective.kind
@@ -100,7 +107,9 @@ def lightning_imports(program, context: dict, view: dict) -> list[str]:
         runtime.add("objectives")  # the expected-value terms of a language model, the GAN's losses
     if any(optimizer["schedule"] for optimizer in view["optimizers"]):
         runtime.add("schedules")
-    specc = specc_imports("torch", runtime)
+    if view.get("user_loss") or calls_externs(program):  # user code takes the array operations
+        runtime.add("ops")
+    specc = specc_imports("torch", runtime, extensions)
     return [stdlib, [wrap(line) for line in sorted(third + specc, key=isort_key)]]  # specc: third-party
 
 

@@ -29,8 +29,11 @@ from specc.compiler.emit.configuration import (
     plain_arguments,
     source_default,
 )
+from specc.compiler.emit.callbacks import user_callbacks
+from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import jax_imports
+from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import (
     check_adversarial_models,
     discriminator_logits,
@@ -118,6 +121,8 @@ def train_values(program) -> list[str]:
         view = program_adversarial_view(program)
         return view["generator_values"] + view["discriminator_values"]
     values = list(TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES))
+    for term in program.objective.terms:  # a user loss: the values it returns beside the loss
+        values[1:1] = list(plain_arguments(term.loss).get("logs", ())) if term.loss.kind == "python" else []
     return values + ["penalty"] if program.train.penalties else values  # train.penalties: their weighted sum
 
 
@@ -250,7 +255,7 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
         flow = flow_view(plain(program.objective.arguments) or {}, program)
         conditions = [item["field"] for item in objective["conditions"]]
         common = literal(program.objective.target) + ", " + literal(conditions)
-        common += f", time={literal(flow['time'])}" if flow["time"] != "uniform" else ""
+        common += f", time={flow_code(settings, flow, 'time')}" if flow["time"] != "uniform" else ""
         common += f", time_arguments={literal(flow['time_arguments'])}" if flow["time_arguments"] else ""
         common += f", coupling={settings.value('objective', 'coupling', flow['coupling'], 'data.coupling')}" if flow["coupling"] else ""
         draws["eval"] = f"specc_data.flow_draws({common})"
@@ -278,6 +283,10 @@ def loss_code(settings: Settings, program, objective: dict) -> dict:
     """The objective's loss as direct calls (classification, regression, flows)."""
     plan = program.objective
     target = f"batch[{literal(plan.target)}]"
+    output = "logits" if plan.kind == "classification" else "prediction"
+    user = loss_values(settings, plan, output, target) if plan.kind in ("classification", "regression") else None
+    if user:  # the user's loss: its values dict ({"loss", ...extra})
+        return {"output": output, "user_loss": user}
     if plan.kind == "classification":
         options = literal_keywords(cross_entropy_options(cross_entropy_term_arguments(plan)))
         return {"output": "logits", "loss": f"losses.cross_entropy(logits, {target}{options})"}
@@ -285,10 +294,12 @@ def loss_code(settings: Settings, program, objective: dict) -> dict:
         return {"output": "prediction", "loss": f"losses.mse(prediction, {target})"}
     if objective["is_flow"]:
         path_arguments = dict(sorted(objective["path_arguments"].items(), reverse=True))  # noise_min, noise_max
-        path = f"path={literal(objective['path'])}" + "".join(
+        path = f"path={flow_code(settings, objective, 'path')}" + "".join(
             f", {name}={settings.value('objective', name, value, 'objective.path')}" for name, value in path_arguments.items()
         )
-        if plan.kind == "mean_flow":
+        if objective["loss_user"]:  # the user's loss replaces the weighted L2 and its settings
+            extra = path + "".join(f", {name}={code}" for name, code in flow_loss_keywords(settings, objective).items())
+        elif plan.kind == "mean_flow":
             extra = f"gamma={literal(objective['gamma'])}, c={literal(objective['c'])}, {path}"
         else:
             extra = f"{path}, weighted={literal(objective['weighted'])}"
@@ -440,7 +451,7 @@ def jax_fields(program, views: dict) -> dict:
         "objective": objective,
         "data": data_code(settings, program, objective),
         "train": training_code(settings, program),
-        "callbacks": callbacks(program),
+        "callbacks": {**callbacks(program), "user": user_callbacks(program, settings)},
         "sampler": sampler_code(settings, evaluation),
         "evaluation": evaluation_splits(program),
     }
@@ -491,6 +502,7 @@ def jax_fields(program, views: dict) -> dict:
         train.max_steps is None or train.val_check_interval is not None
         or train.checkpoint.every_n_epochs is not None or fields["callbacks"]["lr"] == "epoch"
     )
+    bind_externs(settings, program)  # the user functions the models call
     fields["config"] = settings.blocks()
-    fields.update(jax_imports(program, views, fields))
+    fields.update(jax_imports(program, views, fields, uses_user_code(settings)))
     return fields

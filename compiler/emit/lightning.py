@@ -33,8 +33,11 @@ from specc.compiler.emit.configuration import (
     provenance_lookup,
     source_default,
 )
+from specc.compiler.emit.callbacks import user_callbacks
+from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import lightning_imports
+from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import label_ranges
 from specc.compiler.emit.trainer import (
     callback_settings,
@@ -241,11 +244,11 @@ def loss_arguments(program, settings: Settings) -> list[tuple[str, str]]:
 def flow_view(program, context: dict, settings: Settings) -> dict:
     """The flow loss call, the draws of the data pipeline and the samplers."""
     objective = context["objective"]
-    pairs = [("path", literal(objective["path"]), objective["path"])]
+    pairs = [("path", flow_code(settings, objective, "path"), objective["path"])]
     for name, value in sorted(objective["path_arguments"].items()):
         pairs.append((name, settings.value("objective", name, value, "objective.path"), value))
     cfg = settings.value("objective", "cfg_dropout", objective["cfg_dropout"], "objective.cfg_dropout")
-    time_pairs = [("time", literal(objective["time"]))]
+    time_pairs = [("time", flow_code(settings, objective, "time"))]
     if objective["time_arguments"]:
         time_pairs.append(("time_arguments", literal(objective["time_arguments"])))
     if objective["coupling"]:
@@ -257,13 +260,16 @@ def flow_view(program, context: dict, settings: Settings) -> dict:
         "conditions": "{" + ", ".join(f"{literal(item['field'])}: batch[{literal(item['field'])}]" for item in objective["conditions"]) + "}",
         "cfg_dropout": cfg if objective["cfg_dropout"] > 0 else None,
     }
-    if program.objective.kind == "mean_flow":
+    if objective["loss_user"]:  # the user's loss replaces the weighted L2 and its settings
+        items = list(pairs)
+    elif program.objective.kind == "mean_flow":
         gamma = settings.value("objective", "gamma", objective["gamma"], "objective.gamma", always=True)
         constant = settings.value("objective", "weight_constant", objective["c"], "objective.c", always=True)
         items = [("gamma", gamma, objective["gamma"]), ("c", constant, objective["c"])] + pairs
     else:
         weighted = settings.value("objective", "weighted", objective["weighted"], "objective.weighted")
         items = pairs + [("weighted", weighted, objective["weighted"])]
+    items += [(name, code, code) for name, code in flow_loss_keywords(settings, objective).items()]
     function = {"flow_matching": "flow_matching_loss", "mean_flow": "mean_flow_loss"}.get(program.objective.kind, "improved_mean_flow_loss")
     view["loss_arguments"] = code_keywords(without_defaults(settings, "losses", function, items))
     evaluation = context["evaluation"]
@@ -329,7 +335,7 @@ def callbacks_view(program, settings: Settings) -> dict:
     if unknown:
         raise EmitError(f"callback {unknown[0]!r} has no lightning rendering")
     view["progress"] = None if view["progress"] is None else literal(view["progress"])
-    return view
+    return {**view, "user": user_callbacks(program, settings)}
 
 
 # ----------------------------------------------------------------------------- hooks
@@ -357,6 +363,8 @@ def config(program, context: dict) -> list[dict]:
     else:
         view["loss_arguments"] = loss_arguments(program, settings)
         view["loss_keywords"] = ("" if not view["loss_arguments"] else ", " + code_keywords(view["loss_arguments"]))
+        output = "logits" if program.objective.kind == "classification" else "prediction"
+        view["user_loss"] = loss_values(settings, program.objective, output, f"batch[{literal(program.objective.target)}]")
         if context["objective"]["is_flow"]:
             view["flow"] = flow_view(program, context, settings)
     view.update(training_fields(program, context, settings))
@@ -378,7 +386,8 @@ def config(program, context: dict) -> list[dict]:
     source = plain(program.data.source.arguments) or {}
     view["signal"] = source.get("signal_length")
     view["break_symmetry"] = bool(source.get("break_symmetry", False))
-    view["imports"] = lightning_imports(program, context, view)
+    bind_externs(settings, program)  # the user functions the models call
+    view["imports"] = lightning_imports(program, context, view, uses_user_code(settings))
     view["precision_name"] = PRECISIONS[train.precision]
     context["lightning"] = view
     return settings.blocks()
@@ -464,7 +473,8 @@ def language_model_terms(view: dict) -> list[dict]:
             "function": literal(term["function"]),
             "buffer": identifier(f"array_{term['name']}"),
             "term": literal(term["modality"])
-            + "".join(f", {key}={literal(term[key])}" for key in ("file", "start") if term[key] is not None),
+            + "".join(f", {key}={literal(term[key])}" for key in ("file", "start") if term[key] is not None)
+            + "".join(f", {key}={literal(value)}" for key, value in term["options"].items()),
             "weight": literal(term["weight"]),
             "sample_k": literal(term["sample_k"]),
             "positions": literal(f"positions_{term['name']}"),

@@ -26,9 +26,11 @@ from specc.compiler.emit.calls import (
 )
 from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments, provenance_lookup
+from specc.compiler.emit.callbacks import user_callbacks
+from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
-from specc.compiler.emit.models import uses_random_layers
+from specc.compiler.emit.models import bind_externs, uses_random_layers
 from specc.compiler.emit.objectives import label_ranges, program_adversarial_view, program_language_model_view
 from specc.compiler.emit.render import NotImplementedByBackend
 from specc.compiler.emit.trainer import (
@@ -102,7 +104,8 @@ def data_view(program, config: Config, accumulate: str) -> dict:
                 loader_values[key] = arguments[key]
                 loader_set = True
             continue
-        source_keywords[key] = config.argument("data", key, arguments[key], f"data.{key}", prefix="data")
+        name = f"source_{key}" if key in ("file", "name", "arguments") else key  # data python: not bare `file`
+        source_keywords[key] = config.argument("data", name, arguments[key], f"data.{key}", prefix="data")
     config.add("data", "batch_size", data.batch_size, "data.batch_size")
     eval_batch = program.evaluation.batch_size
     if eval_batch is None or (eval_batch == data.batch_size and not is_set(config.origin("data.eval_batch_size"))):
@@ -198,34 +201,44 @@ SCHEDULE_TOTAL = frozenset({"warmup_cosine", "warmup_linear"})
 # ----------------------------------------------------------------------------- objective
 
 
-def supervised_view(program) -> dict:
-    """classification / regression: the loss call on ``output``."""
+def supervised_view(program, config: Config) -> dict:
+    """classification / regression: the loss call on ``output`` (``values``: the user's loss,
+    a dict of the values it logs)."""
     plan = program.objective
     target = f"batch[{literal(plan.target)}]"
+    user = loss_values(config, plan, "output", target)
+    if user:
+        return {"loss": None, "user_loss": user, "target": target, "doc": f"the user's loss against {plan.target}"}
     if plan.kind == "classification":
         options = literal_values(cross_entropy_options(cross_entropy_term_arguments(plan)))
         loss = call("losses.cross_entropy", "output", target, **options)
     else:
         loss = call("losses.mse", "output", target)
     what = "cross-entropy of the logits" if plan.kind == "classification" else "mean squared error of the prediction"
-    return {"loss": loss, "target": target, "doc": f"{what} against {plan.target}"}
+    return {"loss": loss, "user_loss": None, "target": target, "doc": f"{what} against {plan.target}"}
 
 
 def flow_view(program, config: Config, objective: dict) -> dict:
     """The flow loss call, the draws and the sampler."""
     kind = program.objective.kind
     keywords = literal_values(dict(sorted(objective["path_arguments"].items())))
-    if kind == "mean_flow":
+    keywords.update(flow_loss_keywords(config, objective))
+    if objective["loss_user"]:  # the user's loss replaces the weighted L2 and its settings
+        function = {"flow_matching": "flow_matching_loss", "mean_flow": "mean_flow_loss"}.get(kind, "improved_mean_flow_loss")
+        first = "velocity" if kind == "flow_matching" else "average"
+        extra = ("r",) if kind != "flow_matching" else ()
+        loss = call(f"losses.{function}", first, "x", "noise", "t", *extra, path=flow_code(config, objective, "path"), **keywords)
+    elif kind == "mean_flow":
         gamma = config.argument("objective", "gamma", objective["gamma"], "objective.gamma")
         weight = config.argument("objective", "c", objective["c"], "objective.c")
-        loss = call("losses.mean_flow_loss", "average", "x", "noise", "t", "r", gamma=gamma, c=weight, path=literal(objective["path"]), **keywords)
+        loss = call("losses.mean_flow_loss", "average", "x", "noise", "t", "r", gamma=gamma, c=weight, path=flow_code(config, objective, "path"), **keywords)
     else:
         weighted = config.argument("objective", "weighted", objective["weighted"], "objective.weighted")
         function = "losses.flow_matching_loss" if kind == "flow_matching" else "losses.improved_mean_flow_loss"
         first = "velocity" if kind == "flow_matching" else "average"
         extra = ("r",) if kind == "improved_mean_flow" else ()
-        loss = call(function, first, "x", "noise", "t", *extra, literal(objective["path"]), weighted=weighted, **keywords)
-    draws = {"time": literal(objective["time"])}
+        loss = call(function, first, "x", "noise", "t", *extra, flow_code(config, objective, "path"), weighted=weighted, **keywords)
+    draws = {"time": flow_code(config, objective, "time")}
     if objective["time_arguments"]:
         draws["time_arguments"] = literal(objective["time_arguments"])
     if objective["coupling"]:
@@ -326,7 +339,7 @@ def train_view(program, config: Config) -> dict:
     view["val_check_interval"] = ""
     if train.val_check_interval is not None:
         view["val_check_interval"] = config.add("training", "val_check_interval", train.val_check_interval, "train.val_check_interval")
-    view["callbacks"] = callbacks_view(program)
+    view["callbacks"] = {**callbacks_view(program), "user": user_callbacks(program, config)}
     view["random"] = uses_random_layers(program)
     view.update(checkpoint_view(program, config))
     view["steps_per_epoch"] = bool(view["epochs"] or view["val_check_interval"] or view["every_n_epochs"] or view["callbacks"]["lr"] == "epoch")
@@ -412,13 +425,15 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["gan"] = adversarial_fields(program, config)
         fields["metrics"] = metric_calls(program, evaluation, "target", "reconstruction")
     else:
-        fields["supervised"] = supervised_view(program)
-        modules.add("losses")
+        fields["supervised"] = supervised_view(program, config)
+        modules.add("ops" if fields["supervised"]["user_loss"] else "losses")
         fields["metrics"] = metric_calls(program, evaluation, fields["supervised"]["target"], "output")
     if fields["metrics"]:
         modules.add("metrics")
     view["modules"] = modules | model_modules(program)
     view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)
+    bind_externs(config, program)  # the user functions the models call
+    view["extensions"] = uses_user_code(config)
     fields["imports"] = mlx_imports(view)
     fields["config"] = config.blocks()
     fields["packages"] = literal(("specc", "mlx", "numpy"))
@@ -431,7 +446,8 @@ def language_model_fields(program, config: Config) -> dict:
     view = program_language_model_view(program)
     arguments = cross_entropy_term_arguments(program.objective)
     terms = {
-        term["name"]: {key: term[key] for key in ("modality", "file", "start", "sample_k")} for term in view["terms"]
+        term["name"]: {key: term[key] for key in ("modality", "file", "start", "sample_k")} | term["options"]
+        for term in view["terms"]
     }
     if terms:
         config.add("objective", "expected_value_terms", terms, "objective.loss")
@@ -441,6 +457,7 @@ def language_model_fields(program, config: Config) -> dict:
         # the spec's order: positions are drawn term after term from one stream, so the
         # (sorted) configuration table must not decide it
         "term_names": literal(tuple(terms)),
+        "term_options": any(term["options"] for term in view["terms"]),  # a file key or trust written
         "has_terms": bool(terms),
         "cross_entropy": call("losses.cross_entropy", "logits", "labels", **literal_values(cross_entropy_options(arguments))),
         "cross_entropy_weight": literal(float(cross_entropy.get("weight", 1.0))),

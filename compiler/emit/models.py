@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from specc.compiler import ir
 from specc.compiler.emit import forward
+from specc.compiler.emit.configuration import USER_CODE
 from specc.compiler.emit.filters import EmitError, identifier, literal, operand_literal
 
 INFIX = {
@@ -58,6 +59,8 @@ def expression(statement: ir.Statement, names: dict, inline: dict) -> forward.Ex
     """The right-hand side of one (non-repeat) statement; inlined operands are consumed."""
     if statement.call == "layer":
         return forward.Expression(f"self.{identifier(statement.attribute)}({call_arguments(statement, names, inline)})")
+    if statement.call == "extern":  # the user's function, bound at module level (extern_bindings)
+        return forward.Expression(f"{identifier(statement.function)}({', '.join(['ops', call_arguments(statement, names, inline)])})")
     if statement.call != "op":
         raise EmitError(f"unknown statement call {statement.call!r}")
     function = statement.function
@@ -159,7 +162,7 @@ def submodule_line(submodule, module_list: str) -> str:
 def module_view(module: ir.ModuleDef, module_list: str) -> dict:
     """Template view of one class: name, docstring text, inputs, constructor and body lines
     (values inlined and names reused as :mod:`specc.compiler.emit.forward` decides)."""
-    names = forward.local_names(module, RESERVED, identifier)
+    names = forward.local_names(module, RESERVED | called_externs(module), identifier)
     inlined = forward.inlined_refs(module)
     inline: dict[str, forward.Expression] = {}
     returned = forward.returned_expression(module, inlined)
@@ -186,6 +189,40 @@ def module_view(module: ir.ModuleDef, module_list: str) -> dict:
         "body": body,
         "returns": returns,
     }
+
+
+def called_externs(module: ir.ModuleDef) -> frozenset[str]:
+    """The user functions ``module`` calls and ``ops`` (what they take first): names its
+    forward method reads from the module level, which no local may shadow."""
+    called = frozenset(identifier(s.function) for s in module.body if s.call == "extern")
+    return called | {"ops"} if called else called
+
+
+def extern_bindings(graphs) -> list[tuple[str, str, str]]:
+    """``(name, code, origin)`` of the module-level line binding each user function the
+    models call, once per name::
+
+        gelu_tanh = extensions.Reference("/abs/functions.py", "gelu_tanh").function(
+            inputs=(("B", "D"),), outputs=(("B", "D"),)
+        )
+    """
+    found: dict[str, tuple[str, str, str]] = {}
+    for graph in graphs:
+        for extern in graph.externs:
+            reference = f"extensions.Reference({literal(extern.file)}, {literal(extern.function)})"
+            code = f"{reference}.function(inputs={literal(extern.inputs)}, outputs={literal(extern.outputs)})"
+            found.setdefault(extern.name, (identifier(extern.name), code, extern.origin))
+    return list(found.values())
+
+
+def bind_externs(block, program: ir.Program) -> None:
+    """The module-level lines of the user functions the models call, in the user-code group
+    of the script's configuration block (``block.add_code``)."""
+    for name, code, origin in extern_bindings(program.models):
+        if name in block.names:  # a configuration value of that name: bound twice, names.py renames the extern
+            block.groups[USER_CODE].append({"name": name, "code": code, "origin": origin, "user": True})
+        else:
+            block.add_code(name, code, origin)
 
 
 def type_text(kind: ir.TensorType) -> str:

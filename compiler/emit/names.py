@@ -39,6 +39,16 @@ def class_names(program: ir.Program) -> list[str]:
     return list(names)
 
 
+def extern_names(program: ir.Program) -> list[str]:
+    """The module-level names of the user functions the models call (``extern``), in a fixed
+    order: renamed like class names when the script binds them elsewhere."""
+    names: dict[str, None] = {}
+    for graph in program.models:
+        for extern in graph.externs:
+            names.setdefault(extern.name, None)
+    return list(names)
+
+
 def free_name(name: str, taken: Iterable[str]) -> str:
     """``name`` with the suffix added until it is neither taken nor a Python name."""
     taken = set(taken)
@@ -58,15 +68,29 @@ def renamed(program: ir.Program, mapping: dict[str, str]) -> ir.Program:
             return dataclasses.replace(item, module=mapping.get(item.module, item.module))
         return item
 
+    def statement(item: ir.Statement) -> ir.Statement:
+        if item.call == "extern":  # a user function, called by its module-level name
+            return dataclasses.replace(item, function=mapping.get(item.function, item.function))
+        return item
+
     def module(definition: ir.ModuleDef) -> ir.ModuleDef:
         return dataclasses.replace(
             definition,
             name=mapping.get(definition.name, definition.name),
             submodules=tuple(submodule(item) for item in definition.submodules),
+            body=tuple(statement(item) for item in definition.body),
         )
 
+    def extern(item: ir.Extern) -> ir.Extern:
+        return dataclasses.replace(item, name=mapping.get(item.name, item.name))
+
     graphs = tuple(
-        dataclasses.replace(graph, root=mapping.get(graph.root, graph.root), modules=tuple(module(item) for item in graph.modules))
+        dataclasses.replace(
+            graph,
+            root=mapping.get(graph.root, graph.root),
+            modules=tuple(module(item) for item in graph.modules),
+            externs=tuple(extern(item) for item in graph.externs),
+        )
         for graph in program.models
     )
     return dataclasses.replace(program, models=graphs)
@@ -116,7 +140,8 @@ def render_without_shadowing(
     """``render(program)`` with every class name the script would rebind renamed (see the
     module docstring). ``extra(program)``: further spec-made names the text must bind once at
     most (parameter tables); they are made unique by the caller, and checked here."""
-    originals = class_names(program)
+    classes = class_names(program)
+    originals = classes + [name for name in extern_names(program) if name not in classes]
     mapping = {name: free_name(name, set(originals) - {name}) for name in originals}
     for _ in range(PASSES):
         current = renamed(program, mapping)

@@ -78,6 +78,8 @@ def language_model_view(program: ir.Program, model: dict) -> dict:
                 "modality": modality,
                 "start": arguments.get("start"),
                 "sample_k": arguments.get("sample_k"),
+                # the file's array key and trust, only when written (the runtime's defaults otherwise)
+                "options": {name: arguments[name] for name in ("key", "trusted") if arguments.get(name)},
             }
         )
     for term, name in zip(terms, _term_names([term["name"] for term in terms])):

@@ -37,6 +37,7 @@ from specc.compiler import ir
 from specc.compiler.backends import Backend, Refusal, get_backend
 from specc.compiler.emit.calls import velocity_h, velocity_signature
 from specc.compiler.emit.configuration import plain
+from specc.compiler.emit.extensions import python_value, user_loss
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
 from specc.compiler.emit.names import free_name, render_without_shadowing
@@ -399,11 +400,15 @@ def flow_view(arguments: dict, program: ir.Program) -> dict:
     path_kind, path_arguments = component_argument(arguments["path"])
     time_kind, time_arguments = component_argument(arguments["time"])
     coupling = (plain(program.data.source.arguments) or {}).get("coupling")
+    path_user, time_user = python_value(arguments["path"]), python_value(arguments["time"])
     return {
         "path": path_kind,
-        "path_arguments": path_arguments,
+        "path_arguments": {} if path_user else path_arguments,
+        "path_user": path_user,  # a python(...) path: compiler/emit/extensions.py
         "time": time_kind,
-        "time_arguments": time_arguments,
+        "time_arguments": {} if time_user else time_arguments,
+        "time_user": time_user,
+        "loss_user": user_loss(program.objective),  # python(...): replaces the weighted L2 / MSE
         "cfg_dropout": float(arguments["cfg_dropout"]),
         "weighted": arguments.get("weighted"),
         "gamma": arguments.get("gamma"),

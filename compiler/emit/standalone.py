@@ -2,7 +2,8 @@
 
 ``render_models(program, backend)`` renders every model's classes with the same macro as
 the training scripts (``templates/common/model.j2``), after the imports the classes need and
-``from specc.runtime.<runtime> import layers, preprocess``; black-formatted and
+``from specc.runtime.<runtime> import layers, preprocess`` (and the module-level names of the
+user functions the models call, with ``extensions`` and ``ops``); black-formatted and
 byte-identical for the same IR. A class name the module would rebind is renamed as in the
 training scripts (:mod:`specc.compiler.emit.names`); ``roots`` gives the names used. ``specc.load_model`` executes this text in a fresh module
 namespace to rebuild a model from a checkpoint.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from specc.compiler import ir
 from specc.compiler.backends import table_for
 from specc.compiler.emit.filters import EmitError
-from specc.compiler.emit.models import model_view
+from specc.compiler.emit.models import extern_bindings, model_view
 from specc.compiler.emit.names import render_without_shadowing
 from specc.compiler.emit.render import environment, format_source, objective_view
 
@@ -30,7 +31,16 @@ MODULE_TEMPLATE = """{% import "common/model.j2" as common %}
 {{ line }}
 {% endfor %}
 
+{% if externs %}
+from specc.runtime import extensions
+from specc.runtime.{{ runtime|identifier }} import layers, ops, preprocess
+
+{% for name, code, origin in externs %}
+{{ name|identifier }} = {{ code }}  # {{ origin|comment }}
+{% endfor %}
+{% else %}
 from specc.runtime.{{ runtime|identifier }} import layers, preprocess
+{% endif %}
 {% for model in models %}
 {{ common.model_classes(model, backend) }}
 {% endfor %}
@@ -86,6 +96,7 @@ def render_models(program: ir.Program, backend: str) -> StandaloneModels:
             runtime=table.runtime,
             imports=table.model_imports,
             models=_unique_classes([views[graph.name] for graph in current.models]),
+            externs=extern_bindings(current.models),
         )
         rendered.update(program=current, views=views)
         return format_source(text)

@@ -71,8 +71,9 @@ def callback_settings(callbacks) -> dict:
 
 
 def program_callbacks(program: ir.Program) -> list[tuple[str, dict]]:
-    """``train.callbacks`` as ``(kind, arguments)`` pairs."""
-    return [(item.kind, plain_arguments(item)) for item in program.train.callbacks]
+    """``train.callbacks`` as ``(kind, arguments)`` pairs, without the user's (``python``:
+    compiler/emit/callbacks.py)."""
+    return [(item.kind, plain_arguments(item)) for item in program.train.callbacks if item.kind != "python"]
 
 
 def optional_training_values(train: ir.TrainPlan, register) -> dict:

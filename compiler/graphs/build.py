@@ -26,6 +26,7 @@ from specc.dsl.diagnostics import Diagnostic, did_you_mean
 from specc.compiler.graphs.arithmetic import dim_value
 from specc.compiler.graphs.blocks import Built, bind_dims, evaluate_hyperparameters, instantiate
 from specc.compiler.graphs.calls import bind_arguments
+from specc.compiler.graphs.externs import collect_externs, graph_externs
 from specc.compiler.graphs.unused_blocks import check_unused_blocks
 from specc.compiler.graphs.scope import Scope
 from specc.compiler.vocabulary.shape_rules import TensorInfo
@@ -36,8 +37,9 @@ from specc.dsl import ast
 class Program:
     """What every scope of one ``build_models`` call shares."""
 
-    def __init__(self, blocks: dict, constants: Mapping, diagnostics: list):
+    def __init__(self, blocks: dict, constants: Mapping, diagnostics: list, externs: dict | None = None):
         self.blocks = blocks
+        self.externs = externs or {}  # name -> ast.Extern: the user's functions (externs.py)
         self.constants = dict(constants)
         self.diagnostics = diagnostics
         self.instances: dict = {}  # instantiation key -> Built | None
@@ -73,7 +75,7 @@ def build_models(modules: Sequence[ast.Module], constants: Mapping, diagnostics:
     """Every model of the program as an ``ir.ModelGraph``, by model name. Appends E06xx
     diagnostics to ``diagnostics``; models with errors are left out."""
     blocks = _collect_blocks(modules, diagnostics)
-    program = Program(blocks, constants, diagnostics)
+    program = Program(blocks, constants, diagnostics, collect_externs(modules, blocks, constants, diagnostics))
     graphs: dict[str, ir.ModelGraph] = {}
     first: dict[str, ast.Node] = {}
     for module in modules:
@@ -225,7 +227,8 @@ def _graph(program: Program, name: str, built: Built) -> ir.ModelGraph:
     root = program.modules[built.class_name]
     return ir.ModelGraph(
         name=name, root=root.name, modules=tuple(order), parameters=tuple(full_parameters(program.modules, root.name)),
-        inputs=root.inputs, outputs=tuple(tensor for _, tensor in root.outputs), output_structure=built.structure)
+        inputs=root.inputs, outputs=tuple(tensor for _, tensor in root.outputs), output_structure=built.structure,
+        externs=graph_externs(program.externs, order))
 
 
 def full_parameters(modules: Mapping[str, ir.ModuleDef], class_name: str) -> list[tuple[str, ir.Parameter]]:

@@ -190,11 +190,15 @@ def call(scope, expr: ast.Call, hints):
         from specc.compiler.graphs.blocks import block_call  # blocks bind their arguments here
 
         return block_call(scope, program.blocks[expr.function], expr, hints)
+    if expr.function in program.externs:
+        from specc.compiler.graphs.externs import extern_call  # the user's functions
+
+        return extern_call(scope, program.externs[expr.function], expr, hints)
     if expr.function in COMPILE_TIME_FUNCTIONS:
         return compile_time_call(scope, expr)
     entry = layers.lookup(expr.function)
     if entry is None:
-        candidates = layers.names() + sorted(program.blocks) + sorted(COMPILE_TIME_FUNCTIONS)
+        candidates = layers.names() + sorted(program.blocks) + sorted(program.externs) + sorted(COMPILE_TIME_FUNCTIONS)
         raise GraphError("E0601", f"unknown layer or block `{expr.function}`", expr.function_span,
                          did_you_mean(expr.function, candidates))
     return layer_call(scope, entry, expr, hints)

@@ -26,7 +26,7 @@ def check_unused_blocks(program) -> None:
 
 
 def _check_call(program, call: ast.Call) -> None:
-    block = program.blocks.get(call.function)
+    block = program.blocks.get(call.function) or program.externs.get(call.function)
     if block is not None:
         bind_arguments(block.name, [(p.name, p.default is None) for p in block.parameters], call)
         return
@@ -35,7 +35,8 @@ def _check_call(program, call: ast.Call) -> None:
     entry = layers.lookup(call.function)
     if entry is None:
         raise GraphError("E0601", f"unknown layer or block `{call.function}`", call.function_span,
-                         did_you_mean(call.function, layers.names() + sorted(program.blocks) + sorted(COMPILE_TIME_FUNCTIONS)))
+                         did_you_mean(call.function, layers.names() + sorted(program.blocks) + sorted(program.externs)
+                                     + sorted(COMPILE_TIME_FUNCTIONS)))
     bind_arguments(entry.name, [(a.name, a.required) for a in entry.arguments], call)
 
 

@@ -26,6 +26,7 @@ TOP_KEYWORDS = {
     "spec": "spec NAME: the spec's name (a file without it is a library of blocks)",
     "language": "language N: the language version",
     "import": 'import "file.mf": blocks and lets of another file (`std/...` for the standard library)',
+    "extends": 'extends "base.mf": this spec is the base spec with this file\'s lets, sections and models over it',
     "let": "let NAME = VALUE: a constant (`--set NAME=...` overrides it)",
     "block": "block NAME(inputs) -> outputs { ... }: a reusable graph",
     "model": "model NAME(inputs) -> outputs { ... }, or model NAME = BLOCK(...)",

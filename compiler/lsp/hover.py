@@ -109,7 +109,7 @@ def _entry_key(analysis: Analysis, line: int, word: str) -> str | None:
             (f"{section.key}.{child.kind}", child) for child in section.children.values()
         ]:
             span = owner.key_spans.get(word)
-            if span is not None and span.line == line + 1 and owner.file == analysis.path:
+            if span is not None and span.line == line + 1 and span.file == analysis.path:  # `extends` mixes files
                 return f"{path}.{word}"
     return None
 

@@ -1,5 +1,5 @@
 """Go to definition: a block, a model, a `let` constant (in the file or in what it imports)
-and an `import` line's file.
+and an `import` or `extends` line's file.
 
 ``definition(analysis, line, character) -> (file, Span) | None`` with 0-based ``line`` and
 ``character`` (characters); the span is the checker's (1-based).
@@ -15,7 +15,7 @@ from specc.dsl import ast
 from specc.dsl.diagnostics import Span
 from specc.dsl.imports import resolve_import
 
-_IMPORT = re.compile(r'^\s*import\s+"([^"\n]*)"')
+_IMPORT = re.compile(r'^\s*(?:import|extends)\s+"([^"\n]*)"')
 
 
 def definition(analysis: Analysis, line: int, character: int) -> tuple[str, Span] | None:
@@ -54,6 +54,6 @@ def _defined(modules, root: str, word: str) -> tuple[str, Span] | None:
     root_first = ordered[:1] + list(reversed(ordered[1:]))
     for module in root_first:
         for item in module.items:
-            if isinstance(item, (ast.Let, ast.Block, ast.Model, ast.ModelInstance)) and item.name == word:
-                return module.file, item.name_span
+            if isinstance(item, (ast.Let, ast.Block, ast.Model, ast.ModelInstance, ast.Extern)) and item.name == word:
+                return item.name_span.file, item.name_span  # a composed module holds its base's items
     return None

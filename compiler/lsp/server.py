@@ -181,7 +181,7 @@ def _names(analysis: Analysis) -> dict[str, list[str]]:
         for item in module.items:
             if isinstance(item, (ast.Model, ast.ModelInstance)):
                 names["model"].append(item.name)
-            elif isinstance(item, ast.Block):
+            elif isinstance(item, (ast.Block, ast.Extern)):  # an extern is called like a block
                 names["block"].append(item.name)
     return names
 

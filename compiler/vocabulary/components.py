@@ -11,7 +11,7 @@ here.
 from __future__ import annotations
 
 from specc.compiler.vocabulary.objectives import LOSSES, OBJECTIVES, PATHS, SAMPLERS, TIMES
-from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, FieldDecl, parameter
+from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, FieldDecl, parameter, python_component
 
 # ----------------------------------------------------------------------- data sources
 
@@ -160,6 +160,19 @@ DATA = (
             FieldDecl("tokens", "i64", ("sequence_length",)),
             FieldDecl("types", "i64", ("sequence_length",), "modality: 0 special, 1 image, 2 scalar, 3 + g spectrum"),
             FieldDecl("attn_mask", "bool", ("sequence_length",), "False on PAD positions"),
+        ),
+    ),
+    python_component(
+        "data",
+        "A class of the user's: Name(split, **arguments) with __len__ and __getitem__(index) -> {field: "
+        "numpy array}; fields declared in the spec (docs/language.md \"Extending specc\").",
+        (
+            _DECLARED,
+            parameter("val_fraction", "float?", None, "split one pool, made with split \"all\", by fractions "
+                      "(default: the class makes each split itself)", "[0,1)"),
+            parameter("test_fraction", "float?", None, "fraction of the pool held out for testing (with "
+                      "val_fraction; unset: 0)", "[0,1)"),
+            parameter("seed", "int", 0, "seed of the pool's split (with val_fraction / test_fraction)", ">=0"),
         ),
     ),
 )
@@ -365,6 +378,12 @@ CALLBACKS = (
         (parameter("interval", "enum", "step", "when to log", choices=("step", "epoch")),),
     ),
     ComponentDef("callback", "grad_norm_monitor", "Logs the global gradient norm as `grad_norm`."),
+    python_component(
+        "callback",
+        "A class of the user's with any of on_train_start(info), on_step_end(step, values), "
+        "on_evaluation_end(step, metrics), on_checkpoint_saved(step, path), on_train_end(info); "
+        "on_step_end and on_evaluation_end return \"stop\" to end the run after that step.",
+    ),
 )
 
 PRECISIONS = (

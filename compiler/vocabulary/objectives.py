@@ -20,6 +20,12 @@ _CONDITION_DROPOUT = parameter(
     "cfg_dropout", "float", 0.0, "probability of dropping the condition (classifier-free guidance)", "[0,1)"
 )
 _FLOW = (("x", "sample"), ("t", "time"), ("h", "time"))
+_FLOW_LOSS = parameter(
+    "loss",
+    "loss?",
+    None,
+    "the user's regression of the prediction on its target: python(...) (default: the weighted L2 or MSE)",
+)
 
 OBJECTIVES = (
     ComponentDef(
@@ -48,6 +54,7 @@ OBJECTIVES = (
             parameter("time", "time", "uniform", "distribution of t"),
             parameter("weighted", "bool", True, "adaptive weighted L2 instead of MSE"),
             _CONDITION_DROPOUT,
+            _FLOW_LOSS,
         ),
         contract=Contract(supplies=_FLOW, h="optional", sampler=True),
     ),
@@ -64,6 +71,7 @@ OBJECTIVES = (
             parameter("gamma", "float", 0.5, "adaptive weight exponent: p = 1 - gamma", "[0,1]"),
             parameter("c", "float", 1e-3, "stability constant of the adaptive weight", ">0"),
             _CONDITION_DROPOUT,
+            _FLOW_LOSS,
         ),
         contract=Contract(supplies=_FLOW, h="required", sampler=True),
     ),
@@ -79,6 +87,7 @@ OBJECTIVES = (
             parameter("time", "time", "mean_flow", "distribution of (t, r)"),
             parameter("weighted", "bool", True, "adaptive weighted L2 instead of MSE"),
             _CONDITION_DROPOUT,
+            _FLOW_LOSS,
         ),
         contract=Contract(supplies=_FLOW, h="required", sampler=True),
     ),
@@ -125,6 +134,8 @@ OBJECTIVES = (
 
 # ----------------------------------------------------------------------- losses
 
+_ARRAY_KEY = parameter("key", "str?", None, "the array's key in an .npz (or a pickled mapping or object)")
+_TRUSTED = parameter("trusted", "bool", False, "load a .joblib / .pkl file: unpickling runs code stored in it")
 LOSSES = (
     ComponentDef(
         "loss",
@@ -153,7 +164,9 @@ LOSSES = (
         "expected_codebook",
         "MSE between softmax-expected and true codebook vectors.",
         (
-            parameter("codebook", "str?", None, "a .npy / .npz codebook [V, D] (default: the data source's)"),
+            parameter("codebook", "str?", None, "a .npy / .npz / .joblib codebook [V, D] (default: the data source's)"),
+            _ARRAY_KEY,
+            _TRUSTED,
             parameter("modality", "enum", "image", "which codebook of the data source", choices=("image", "spectrum")),
             parameter("start", "int?", None, "first token id of the range (default: the source's layout)", ">=0"),
             parameter("sample_k", "int?", None, "at most k positions per batch", ">=1"),
@@ -164,7 +177,9 @@ LOSSES = (
         "expected_scalar",
         "MSE between softmax-expected and true bin centres.",
         (
-            parameter("centers", "str?", None, "a .npy / .npz of bin centres [V] (default: the data source's)"),
+            parameter("centers", "str?", None, "a .npy / .npz / .joblib of bin centres [V] (default: the data source's)"),
+            _ARRAY_KEY,
+            _TRUSTED,
             parameter("modality", "enum", "scalar", "which codebook of the data source", choices=("scalar",)),
             parameter("start", "int?", None, "first token id of the range (default: the source's layout)", ">=0"),
             parameter("sample_k", "int?", None, "at most k positions per batch", ">=1"),

@@ -65,6 +65,7 @@ DATA_KEYS = (
     parameter("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
     parameter("worker_type", "enum", "thread", "how workers run: threads, or spawned processes", choices=("thread", "process")),
     parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
+    parameter("shuffle", "bool", True, "a new order of the training examples each epoch (false: the source's order)"),
     parameter("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
 )
 

@@ -30,23 +30,45 @@ def path_sample(ops, x, noise, t, kind="linear", noise_min=0.001, noise_max=0.99
     linear:  ``x_t = (1 - t) * x + (noise_min + noise_max * t) * e``, ``v = noise_max * e - x``
     uniform: ``x_t = (1 - t) * x + t * e``, ``v = e - x``
 
+    a user's path (``python(...)``, docs/language.md "Extending specc"): an object with
+    ``interpolate(ops, x0, x1, t)`` and ``target(ops, x0, x1, t)``, called with ``x0 = x``,
+    ``x1 = e`` and ``t`` broadcast to ``[B, 1, ..., 1]``; each must return ``x``'s shape.
+
     Args:
       x: data ``[B, ...]``.
       noise: standard normal draw ``e``, same shape as ``x``.
       t: times ``[B]`` in [0, 1] (0 = data, 1 = noise).
-      kind: ``"linear"`` or ``"uniform"``.
-      noise_min, noise_max: the linear path's noise levels (ignored by ``uniform``).
+      kind: ``"linear"``, ``"uniform"`` or a user's path object.
+      noise_min, noise_max: the linear path's noise levels (ignored by the others).
 
     Returns:
       ``(x_t, v)``, both shaped like ``x``.
     """
-    checks.check_choice("path_sample", "kind", kind, PATHS)
+    if isinstance(kind, str):
+        checks.check_choice("path_sample", "kind", kind, PATHS)
     checks.check_same_shape("path_sample", "x", x.shape, "noise", noise.shape)
     checks.check_time_shape("path_sample", "t", t.shape, x.shape)
     time = broadcast_time(ops, t, x)
+    if not isinstance(kind, str):
+        return _user_path(ops, kind, x, noise, time)
     if kind == "uniform":
         return (1 - time) * x + time * noise, noise - x
     return (1 - time) * x + (noise_min + noise_max * time) * noise, noise_max * noise - x
+
+
+def _user_path(ops, path, x, noise, time):
+    """``(path.interpolate(ops, x, e, t), path.target(ops, x, e, t))``, each checked to have
+    ``x``'s shape (the message names the user's class)."""
+    values = []
+    for method in ("interpolate", "target"):
+        value = getattr(path, method)(ops, x, noise, time)
+        if tuple(getattr(value, "shape", ())) != tuple(x.shape):
+            raise ValueError(
+                f"path {type(path).__name__}.{method} returned shape {tuple(getattr(value, 'shape', ()))}, "
+                f"but x has shape {tuple(x.shape)}"
+            )
+        values.append(value)
+    return values[0], values[1]
 
 
 def uniform_time(ops, u):

@@ -59,9 +59,15 @@ def l1(ops, pred, target):
     return ops.mean(ops.abs(pred - target))
 
 
-def _flow_regression(ops, pred, target, weighted, p=1.0, c=1e-3, reduce="sum"):
-    loss = weighted_l2(ops, pred, target, p, c, reduce) if weighted else mse(ops, pred, target)
-    return loss, ops.stop_gradient(mse(ops, pred, target))
+def _flow_regression(ops, pred, target, weighted, p=1.0, c=1e-3, reduce="sum", loss=None):
+    """``(loss, sg(mse))``: the weighted L2 or the MSE of ``pred`` on ``target``, or the user's
+    ``loss`` (a function ``loss(ops, pred, target) -> {"loss": scalar}``, docs/language.md
+    "Extending specc")."""
+    if loss is not None:
+        value = loss(ops, pred, target)["loss"]
+    else:
+        value = weighted_l2(ops, pred, target, p, c, reduce) if weighted else mse(ops, pred, target)
+    return value, ops.stop_gradient(mse(ops, pred, target))
 
 
 # ----------------------------------------------------------------------------- flow losses
@@ -73,7 +79,9 @@ def jvp(ops, function, primals, tangents):
     return ops.jvp(function, tuple(primals), tuple(tangents))
 
 
-def flow_matching_loss(ops, model, x, noise, t, path="linear", noise_min=0.001, noise_max=0.999, weighted=True):
+def flow_matching_loss(
+    ops, model, x, noise, t, path="linear", noise_min=0.001, noise_max=0.999, weighted=True, loss=None
+):
     """Flow matching: ``(x_t, v) = path(x, e, t)``; ``pred = model(x_t, t)``;
     loss = ``weighted_l2(pred, v)`` (p = 1, c = 1e-3, reduce = sum) or ``mse(pred, v)``.
 
@@ -81,12 +89,14 @@ def flow_matching_loss(ops, model, x, noise, t, path="linear", noise_min=0.001, 
       model: callable ``model(x_t, t) -> velocity`` (the script binds conditions and
         ``h = 0`` for models that declare ``h``).
       x, noise: ``[B, ...]``; t: ``[B]``.
+      loss: the user's loss (``python(...)``) instead of the weighted L2 / MSE:
+        ``loss(ops, pred, v) -> {"loss": scalar}``.
 
     Returns:
       ``(loss, mse)``.
     """
     x_t, velocity = flows.path_sample(ops, x, noise, t, path, noise_min, noise_max)
-    return _flow_regression(ops, model(x_t, t), velocity, weighted)
+    return _flow_regression(ops, model(x_t, t), velocity, weighted, loss=loss)
 
 
 def _average_velocity(model):
@@ -94,7 +104,9 @@ def _average_velocity(model):
     return lambda point, time, start: model(point, time, time - start)
 
 
-def mean_flow_loss(ops, model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999):
+def mean_flow_loss(
+    ops, model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999, loss=None
+):
     """MeanFlow on a flow path (the uniform one by default).
 
     ``(z, v) = path(x, e, t)``: uniform ``z = (1 - t) x + t e``, ``v = e - x``; linear
@@ -108,6 +120,7 @@ def mean_flow_loss(ops, model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform"
       model: callable ``model(z, t, h) -> average velocity``.
       x, noise: ``[B, ...]``; t, r: ``[B]`` with ``r <= t``.
       path: ``"uniform"`` or ``"linear"``; noise_min, noise_max: the linear path's levels.
+      loss: the user's loss instead of the weighted L2 (``loss(ops, u, sg(u_tgt))``).
 
     Returns:
       ``(loss, mse)`` with ``mse = mean((u - u_tgt)^2)``.
@@ -118,17 +131,18 @@ def mean_flow_loss(ops, model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform"
     average, derivative = ops.jvp(_average_velocity(model), (z, t, r), tangents)
     gap = flows.broadcast_time(ops, ops.clip(t - r, 0.0, 1.0), x)
     target = velocity - gap * ops.stop_gradient(derivative)
-    return _flow_regression(ops, average, ops.stop_gradient(target), True, 1.0 - gamma, c, "mean")
+    return _flow_regression(ops, average, ops.stop_gradient(target), True, 1.0 - gamma, c, "mean", loss)
 
 
 def improved_mean_flow_loss(
-    ops, model, x, noise, t, r, path="linear", noise_min=0.001, noise_max=0.999, weighted=True
+    ops, model, x, noise, t, r, path="linear", noise_min=0.001, noise_max=0.999, weighted=True, loss=None
 ):
     """Improved MeanFlow with a network-independent target.
 
     ``(x_t, v) = path(x, e, t)``; ``v_net = model(x_t, t, 0)``;
     ``(u, du_dt) = jvp(u, (x_t, t, r), (v_net, 1, 0))`` with ``u(z, t, r) = model(z, t, t - r)``;
-    ``V = u + (t - r) * sg(du_dt)``; loss = ``weighted_l2(V, v)`` (p = 1, reduce = sum) or MSE.
+    ``V = u + (t - r) * sg(du_dt)``; loss = ``weighted_l2(V, v)`` (p = 1, reduce = sum) or MSE,
+    or the user's ``loss(ops, V, v)``.
 
     Returns:
       ``(loss, mse)`` with ``mse = mean((V - v)^2)``.
@@ -139,7 +153,7 @@ def improved_mean_flow_loss(
     tangents = (instantaneous, ops.ones_like(t), ops.zeros_like(r))
     average, derivative = ops.jvp(_average_velocity(model), (x_t, t, r), tangents)
     compound = average + flows.broadcast_time(ops, t - r, x) * ops.stop_gradient(derivative)
-    return _flow_regression(ops, compound, velocity, weighted)
+    return _flow_regression(ops, compound, velocity, weighted, loss=loss)
 
 
 # ----------------------------------------------------------------------------- token losses

@@ -1,7 +1,7 @@
 """Backend-neutral data pipeline (numpy only): sources, the deterministic loader, and the
 draws objectives need. See docs/runtime.md."""
 
-from specc.runtime.data import files, ksin, streams, synthetic, tokens  # noqa: F401  (register the sources)
+from specc.runtime.data import files, ksin, streams, synthetic, tokens, user_source  # noqa: F401  (register the sources)
 from specc.runtime.data.draws import chain, flow_draws, ot_coupling, token_positions
 from specc.runtime.data.ksin import ksin_signal
 from specc.runtime.data.labels import check_labels, check_source, label_ranges

@@ -26,14 +26,18 @@ COUPLINGS = (None, "ot")
 DRAWN = ("noise", "t", "r", "drop")
 
 
-def draw_time(time: str, arguments: dict, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
+def draw_time(time, arguments: dict, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
     """``{"t": [B]}`` (and ``"r"`` for ``mean_flow``), float32, via the reference flows' maps:
 
     - ``uniform``: ``t = u``, ``u = rng.random(B, float32)`` in [0, 1);
     - ``logit_normal(mean, std)``: ``t = sigmoid(mean + std * n)``, ``n = rng.standard_normal(B)``;
     - ``mean_flow(mean, std, data_proportion)``: ``n = rng.standard_normal((2, B))``, two
-      logit-normal times a, b; ``t = max``, ``r = min``; the first floor(B * p) rows get r = t.
+      logit-normal times a, b; ``t = max``, ``r = min``; the first floor(B * p) rows get r = t;
+    - a user's sampler (a ``specc.runtime.extensions.Reference``): ``sample(rng, B)`` of the
+      object it creates, returning ``t`` or ``(t, r)``, each ``[B]`` in [0, 1] (checked).
     """
+    if not isinstance(time, str):
+        return user_time(time, rng, size)
     if time == "uniform":
         return {"t": reference_flows.uniform_time(rng.random(size, dtype=np.float32))}
     if time == "logit_normal":
@@ -43,6 +47,30 @@ def draw_time(time: str, arguments: dict, rng: np.random.Generator, size: int) -
     first, second = rng.standard_normal((2, size))
     t, r = reference_flows.mean_flow_time(first, second, **arguments)
     return {"t": t.astype(np.float32), "r": r.astype(np.float32)}
+
+
+def user_time(reference, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
+    """The draws of a user's time sampler (:func:`draw_time`), checked: float32 ``[B]`` in
+    [0, 1], and ``r <= t``; anything else stops the run naming the sampler."""
+    sampler = reference.create()
+    drawn = reference.call(sampler.sample, "sample(rng, size)", rng, size)
+    names = ("t", "r") if isinstance(drawn, tuple) else ("t",)
+    values = drawn if isinstance(drawn, tuple) else (drawn,)
+    if len(values) not in (1, 2):
+        raise reference.error(f"sample returned {len(values)} arrays; it returns t or (t, r)")
+    draws = {}
+    for name, value in zip(names, values):
+        array = np.asarray(value, dtype=np.float32)
+        if array.ndim == 2 and array.shape[1] == 1:  # [B, 1], as seed 000's samplers return
+            array = array[:, 0]
+        if array.shape != (size,):
+            raise reference.error(f"sample returned {name} of shape {np.shape(value)}; it must be [{size}] (the batch)")
+        if not np.all((array >= 0) & (array <= 1)):
+            raise reference.error(f"sample returned {name} outside [0, 1] (min {array.min():.4g}, max {array.max():.4g})")
+        draws[name] = array
+    if "r" in draws and np.any(draws["r"] > draws["t"]):
+        raise reference.error("sample returned r > t for some rows; mean-flow times need r <= t")
+    return draws
 
 
 def ot_coupling(noise: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -101,9 +129,14 @@ def flow_draws(
     other field, so rows stay paired) is reordered by :func:`ot_coupling`; noise keeps its
     order.
     """
-    checks.check_choice("flow_draws", "time", time, tuple(TIME_SAMPLERS))
     checks.check_choice("flow_draws", "coupling", coupling, COUPLINGS)
     checks.check_fraction("flow_draws", "cfg_dropout", cfg_dropout)
+    if not isinstance(time, str):  # a user's sampler: its arguments are in the reference
+        return functools.partial(
+            _flow_transform, target=target, conditions=tuple(conditions), time=time, arguments={},
+            cfg_dropout=cfg_dropout, coupling=coupling,
+        )
+    checks.check_choice("flow_draws", "time", time, tuple(TIME_SAMPLERS))
     arguments = dict(TIME_SAMPLERS[time])
     for name, value in dict(time_arguments or {}).items():
         if name not in TIME_SAMPLERS[time]:

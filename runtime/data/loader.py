@@ -280,6 +280,7 @@ LOADER_OPTIONS = {
     "persistent_workers": ("persistent_workers", False),
     "pin_memory": ("pin_memory", False),
     "drop_last": ("drop_last", True),
+    "shuffle": ("shuffle", True),
     "worker_type": ("worker_type", "thread"),
     "transforms": ("transforms", ()),
 }
@@ -289,7 +290,8 @@ WORKER_TYPES = ("thread", "process")
 def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
     """Keyword arguments of ``Loader`` for ``split`` from the data section's arguments.
 
-    ``train``: shuffled, every option as written. ``val`` / ``test`` / ``train_eval``: in
+    ``train``: shuffled unless ``shuffle = false`` (then the source's order every epoch),
+    every option as written. ``val`` / ``test`` / ``train_eval``: in
     order, never dropping the tail (every example is evaluated), only the deterministic
     transforms (see ``transforms.build_transforms``); workers, prefetch, persistence and
     pinning as for train.
@@ -307,7 +309,7 @@ def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
         )
     options = {keyword: values[key] for key, (keyword, _) in LOADER_OPTIONS.items() if keyword and key != "transforms"}
     options["transforms"] = build_transforms(values["transforms"], split)
-    options["shuffle"] = split == "train"
+    options["shuffle"] = split == "train" and bool(values["shuffle"])  # evaluation: always in order
     if split != "train":
         options["drop_last"] = False
     return options

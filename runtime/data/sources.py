@@ -44,6 +44,7 @@ LOADER_KEYS = (
     "persistent_workers",
     "pin_memory",
     "drop_last",
+    "shuffle",
     "worker_type",
     "transforms",
 )

@@ -46,18 +46,51 @@ WALK_STEP, SCALAR_JITTER = 0.3, 0.2
 TYPES = {"special": 0, "image": 1, "scalar": 2, "spectrum": 3}  # spectrum group g: 3 + g
 
 
-def _load_array(path: str, keys) -> np.ndarray:
+PICKLES = (".joblib", ".pkl", ".pickle")  # files whose loading runs code stored in them
+
+
+def _load_array(path: str, keys, who: str = "synthetic_tokens", trusted: bool = False) -> np.ndarray:
+    """The array of a codebook file: ``.npy``; ``.npz`` (the first of ``keys`` it holds, or its
+    only array); a pickle (``.joblib``, ``.pkl``: only when ``trusted``, as loading runs code
+    stored in the file) holding an array, a mapping with one of ``keys``, or an object with
+    one of ``keys`` (or scikit-learn's ``cluster_centers_``) as an attribute. ``who`` names
+    the source or loss term in messages."""
     if not os.path.exists(path):
-        raise ValueError(f"synthetic_tokens: no such codebook file: {path}")
+        raise ValueError(f"{who}: no such codebook file: {path}")
     if path.endswith(".npy"):
         return np.load(path)
+    if path.endswith(PICKLES):
+        return _unpickled(path, keys, who, trusted)
     with np.load(path) as contents:
         for key in keys:
             if key in contents.files:
                 return contents[key]
         if len(contents.files) == 1:
             return contents[contents.files[0]]
-    raise ValueError(f"synthetic_tokens: {path} has none of the keys {', '.join(keys)}")
+        found = ", ".join(contents.files)
+    raise ValueError(f"{who}: {path} has none of the keys {', '.join(keys)} (it has {found})")
+
+
+def _unpickled(path: str, keys, who: str, trusted: bool) -> np.ndarray:
+    if not trusted:
+        raise ValueError(
+            f"{who}: {path} is a pickle: loading it runs code stored in the file; the spec must say "
+            "`trusted = true` to load it"
+        )
+    import joblib  # scikit-learn's dependency: reads .joblib and plain pickles
+
+    stored = joblib.load(path)
+    if isinstance(stored, dict):
+        stored = next((stored[key] for key in keys if key in stored), stored)
+    elif not isinstance(stored, np.ndarray):
+        names = tuple(keys) + ("cluster_centers_",)
+        stored = next((getattr(stored, name) for name in names if hasattr(stored, name)), stored)
+    if not isinstance(stored, np.ndarray):
+        raise ValueError(
+            f"{who}: {path} holds an object of type {type(stored).__name__}: not an array, nor a mapping or "
+            f"object with one of {', '.join(keys)}"
+        )
+    return stored
 
 
 def load_codebooks(codebooks) -> dict[str, np.ndarray]:
@@ -249,18 +282,23 @@ class SyntheticTokens(Source):
         return {"tokens": tokens, "types": types, "attn_mask": tokens != SPECIAL["PAD"]}
 
 
-def expected_value_term(source, modality: str, file: str | None = None, start: int | None = None):
+def expected_value_term(
+    source, modality: str, file: str | None = None, start: int | None = None, key: str | None = None,
+    trusted: bool = False,
+):
     """``(array, starts)`` of one expected-value loss term.
 
     ``array`` is the codebook ``[V, D]`` (or bin centres ``[V]``) as float32: loaded from
-    ``file`` (``.npy``, or ``.npz`` with the keys of ``CODEBOOK_KEYS[modality]``) when given,
-    else the data source's own codebook of ``modality``. ``starts`` are the first token ids
+    ``file`` when given (``.npy``; ``.npz`` with the array ``key``, or by default the first of
+    ``CODEBOOK_KEYS[modality]`` it holds; a ``.joblib`` / ``.pkl`` pickle only when
+    ``trusted``, see :func:`_load_array`), else the data source's own codebook of ``modality``. ``starts`` are the first token ids
     of the term's ranges: ``(start,)`` when given, else the source's ranges of ``modality``
     (several for grouped spectra).
     """
     checks.check_choice("expected_value_term", "modality", modality, tuple(CODEBOOK_KEYS))
     if file is not None:
-        array = _load_array(file, CODEBOOK_KEYS[modality])
+        keys = (key,) if key is not None else CODEBOOK_KEYS[modality]
+        array = _load_array(file, keys, f"the {modality} codebook of the loss", trusted)
     else:
         codebooks = getattr(source, "codebooks", None)
         if codebooks is None:

@@ -290,7 +290,9 @@ class NonFiniteFlag:
     """The first step whose loss is not finite, kept on the device (``-1`` while all are).
 
     ``update(loss, step)`` is lazy; ``first_bad()`` reads it (call at log intervals and
-    before checkpoints).
+    before checkpoints). Under ``mlx.launch`` it is the first bad step of ANY rank
+    (``all_min``), so every rank stops at the same step: a rank stopping alone would leave
+    the others waiting in the next gradient all-reduce.
     """
 
     def __init__(self):
@@ -301,8 +303,22 @@ class NonFiniteFlag:
         self.value = mx.where(bad, mx.array(step, dtype=mx.int32), self.value)
 
     def first_bad(self) -> int | None:
-        value = int(self.value.item())
+        value = first_bad_step_of_any_rank(self.value)
         return None if value < 0 else value
+
+
+NEVER = 2**31 - 1  # no bad step, in the int32 the flag holds
+
+
+def first_bad_step_of_any_rank(bad_step: mx.array) -> int:
+    """The smallest ``bad_step`` >= 0 over the ranks of ``mlx.launch`` (-1 when none is;
+    ``bad_step`` itself in a single process)."""
+    group = mx.distributed.init()
+    if group.size() == 1:
+        return int(bad_step.item())
+    value = mx.where(bad_step < 0, mx.array(NEVER, dtype=mx.int32), bad_step.astype(mx.int32))
+    lowest = int(mx.distributed.all_min(value, group=group, stream=mx.cpu).item())
+    return -1 if lowest == NEVER else lowest
 
 
 def optimizer_arrays(optimizer: optim.Optimizer, prefix: str = "") -> dict[str, np.ndarray]:

@@ -52,16 +52,22 @@ def path_sample(x, noise, t, kind="linear", noise_min=0.001, noise_max=0.999):
       x: data ``[B, ...]``.
       noise: standard normal draw ``e``, same shape as ``x``.
       t: times ``[B]`` in [0, 1] (0 = data, 1 = noise).
-      kind: ``"linear"`` or ``"uniform"``.
-      noise_min, noise_max: the linear path's noise levels (ignored by ``uniform``).
+      kind: ``"linear"``, ``"uniform"`` or a user's path object (``interpolate(ops, x0, x1, t)``
+        and ``target(ops, x0, x1, t)``, called with the numpy ``ops`` of ``reference.ops``).
+      noise_min, noise_max: the linear path's noise levels (ignored by the others).
 
     Returns:
       ``(x_t, v)``, both shaped like ``x``.
     """
-    checks.check_choice("path_sample", "kind", kind, PATHS)
+    if isinstance(kind, str):
+        checks.check_choice("path_sample", "kind", kind, PATHS)
     checks.check_same_shape("path_sample", "x", x.shape, "noise", noise.shape)
     checks.check_time_shape("path_sample", "t", t.shape, x.shape)
     time = broadcast_time(t, x)
+    if not isinstance(kind, str):
+        from specc.runtime.reference import ops  # the array operations user code receives
+
+        return kind.interpolate(ops, x, noise, time), kind.target(ops, x, noise, time)
     if kind == "uniform":
         return (1 - time) * x + time * noise, noise - x
     return (1 - time) * x + (noise_min + noise_max * time) * noise, noise_max * noise - x

@@ -78,9 +78,15 @@ def l1(pred, target):
     return np.mean(np.abs(pred - target))
 
 
-def _flow_regression(pred, target, weighted, p=1.0, c=1e-3, reduce="sum"):
-    loss = weighted_l2(pred, target, p, c, reduce) if weighted else mse(pred, target)
-    return loss, mse(pred, target)
+def _flow_regression(pred, target, weighted, p=1.0, c=1e-3, reduce="sum", loss=None):
+    """``(loss, mse)``: the weighted L2 or MSE, or the user's ``loss(ops, pred, target)["loss"]``
+    with the numpy ``ops`` of ``reference.ops``."""
+    if loss is not None:
+        from specc.runtime.reference import ops  # the array operations user code receives
+
+        return loss(ops, pred, target)["loss"], mse(pred, target)
+    value = weighted_l2(pred, target, p, c, reduce) if weighted else mse(pred, target)
+    return value, mse(pred, target)
 
 
 def jvp(function, primals, tangents):
@@ -91,7 +97,9 @@ def jvp(function, primals, tangents):
     return function(*primals), (plus - minus) / (2.0 * step)
 
 
-def flow_matching_loss(model, x, noise, t, path="linear", noise_min=0.001, noise_max=0.999, weighted=True):
+def flow_matching_loss(
+    model, x, noise, t, path="linear", noise_min=0.001, noise_max=0.999, weighted=True, loss=None
+):
     """Flow matching: ``(x_t, v) = path(x, e, t)``; ``pred = model(x_t, t)``;
     loss = ``weighted_l2(pred, v)`` (p = 1, c = 1e-3, reduce = sum) or ``mse(pred, v)``.
 
@@ -104,10 +112,12 @@ def flow_matching_loss(model, x, noise, t, path="linear", noise_min=0.001, noise
       ``(loss, mse)``.
     """
     x_t, velocity = flows.path_sample(x, noise, t, path, noise_min, noise_max)
-    return _flow_regression(model(x_t, t), velocity, weighted)
+    return _flow_regression(model(x_t, t), velocity, weighted, loss=loss)
 
 
-def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999):
+def mean_flow_loss(
+    model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noise_min=0.001, noise_max=0.999, loss=None
+):
     """MeanFlow on a flow path (the uniform one by default).
 
     ``(z, v) = path(x, e, t)``: uniform ``z = (1 - t) x + t e``, ``v = e - x``; linear
@@ -131,10 +141,12 @@ def mean_flow_loss(model, x, noise, t, r, gamma=0.5, c=1e-3, path="uniform", noi
         lambda z_, t_, r_: model(z_, t_, t_ - r_), (z, t, r), (velocity, np.ones_like(t), np.zeros_like(r))
     )
     target = velocity - flows.broadcast_time(np.clip(t - r, 0.0, 1.0), x) * derivative
-    return _flow_regression(average, target, True, 1.0 - gamma, c, "mean")
+    return _flow_regression(average, target, True, 1.0 - gamma, c, "mean", loss)
 
 
-def improved_mean_flow_loss(model, x, noise, t, r, path="linear", noise_min=0.001, noise_max=0.999, weighted=True):
+def improved_mean_flow_loss(
+    model, x, noise, t, r, path="linear", noise_min=0.001, noise_max=0.999, weighted=True, loss=None
+):
     """Improved MeanFlow with a network-independent target.
 
     ``(x_t, v) = path(x, e, t)``; ``v_net = model(x_t, t, 0)``;
@@ -151,7 +163,7 @@ def improved_mean_flow_loss(model, x, noise, t, r, path="linear", noise_min=0.00
         lambda z_, t_, r_: model(z_, t_, t_ - r_), (x_t, t, r), (instantaneous, np.ones_like(t), np.zeros_like(r))
     )
     compound = average + flows.broadcast_time(t - r, x) * derivative
-    return _flow_regression(compound, velocity, weighted)
+    return _flow_regression(compound, velocity, weighted, loss=loss)
 
 
 def _log_softmax(logits):

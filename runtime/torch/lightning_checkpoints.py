@@ -350,6 +350,8 @@ class SpeccCheckpointIO(CheckpointIO):
         self.filename = filename
         self.pending: tuple[Path, str] | None = None  # written, ``last`` held back (on_train_batch_end)
         self.written: tuple[str, int] | None = None  # (folder, step) this process wrote last
+        self.listeners: list = []  # listener(step, folder) once ``last`` points at a new checkpoint (user callbacks)
+        self.announced: tuple[str, int] | None = None
 
     def folder(self, path) -> Path:
         """The folder holding Lightning's ``.../step-000123`` (itself without a pattern)."""
@@ -386,6 +388,10 @@ class SpeccCheckpointIO(CheckpointIO):
             kept = f"the last complete checkpoint is {str(previous)!r}" if previous else "no checkpoint was written"
             raise storage_failure(error, f"pointing {str(root / checkpoints.LAST)!r} at {name!r}", kept) from error
         self._forget(previous, root)
+        if self.written is not None and self.written[0] == name and self.announced != self.written:
+            self.announced = self.written
+            for listener in self.listeners:
+                listener(self.written[1], root / name)
 
     def _write(self, checkpoint: dict, root: Path, step: int) -> str:
         """Write the checkpoint folder of ``step`` (``last`` not moved); return its name."""

@@ -15,6 +15,7 @@ Defined here:
 Re-exported from sibling modules, so the scripts find them here:
 
 - ``lightning_logging``: ``MetricsLogger``, a Lightning ``Logger`` writing ``metrics.csv``;
+- ``lightning_callbacks``: ``UserCallbackHooks``, the user's callbacks (``train.callbacks``) on Lightning;
 - ``lightning_checkpoints``: ``SpeccCheckpointIO`` (specc checkpoint directories),
   ``SpeccModelCheckpoint`` (``step-000123`` names, a save at the end of the run) and
   ``ExactResume``;
@@ -29,6 +30,7 @@ from __future__ import annotations
 import torch
 
 from specc.runtime import checks, training
+from specc.runtime.torch.lightning_callbacks import UserCallbackHooks
 from specc.runtime.torch.lightning_checkpoints import ExactResume, SpeccCheckpointIO, SpeccModelCheckpoint
 from specc.runtime.torch.lightning_data import NumpyDataModule
 from specc.runtime.torch.lightning_logging import MetricsLogger
@@ -44,6 +46,7 @@ __all__ = [
     "RunningSums",
     "SpeccCheckpointIO",
     "SpeccModelCheckpoint",
+    "UserCallbackHooks",
     "accelerator_for",
     "check_finite",
     "ema_update",

@@ -15,7 +15,8 @@
 - ``EarlyStopping(monitor, patience, mode, min_delta, verbose)``; ``StopRequest()``;
   ``ProgressBar(total)``; ``make_loggers(kinds, run_dir)``;
 - ``flatten(tree)`` / ``subtree(flat, prefix)`` for optimizer state;
-- ``MeanTracker``, ``NonFiniteLoss``, ``first_bad_step(flag)`` (loop guards).
+- ``MeanTracker``, ``NonFiniteLoss``, ``first_bad_step(flag)`` (loop guards);
+- ``UserCallbacks(references, backend)``: the user's callbacks (``train.callbacks``).
 """
 
 from specc.runtime.training.arguments import build_parser, parse_arguments
@@ -39,6 +40,7 @@ from specc.runtime.training.progress import ProgressBar
 from specc.runtime.training.rundir import RunStart, prepare_run_directory, resolve_start, start_run
 from specc.runtime.training.signals import StopRequest
 from specc.runtime.training.tree import flatten, subtree
+from specc.runtime.training.user_callbacks import UserCallbacks
 from specc.runtime.training.version import check_runtime, package_versions
 
 __all__ = [
@@ -48,5 +50,5 @@ __all__ = [
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
     "StopRequest", "flatten", "subtree", "check_runtime", "package_versions", "checkpoint_name",
     "due_in_epoch", "fraction_steps", "start_run", "run_main", "RunError", "DamagedCheckpoint",
-    "CheckpointMismatch", "lock_run_directory", "release_run_directory",
+    "CheckpointMismatch", "lock_run_directory", "release_run_directory", "UserCallbacks",
 ]

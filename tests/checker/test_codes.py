@@ -3,10 +3,12 @@
 The specs are in ``cases.py``; each yields exactly one diagnostic.
 """
 
+from pathlib import Path
+
 import pytest
 
 from tests.checker.cases import CASES, build
-from tests.checker.helpers import rendered, run
+from tests.checker.helpers import DIGITS, rendered, run
 
 EXPECTED = {
     "E0301_constant": (
@@ -176,7 +178,7 @@ EXPECTED = {
         "  |\n"
         "4 | data {\n"
         "  | ^^^^\n"
-        "help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, token_stream, synthetic_tokens"
+        "help: expected one of: ksin, digits, synthetic_regression, npz, npy, hdf5, synthetic_audio, wav_folder, token_stream, synthetic_tokens, python"
     ),
     "E0409": (
         "spec.mf:25:1: error[E0409]: section `distributed` is reserved for a later version of specc\n"
@@ -451,7 +453,7 @@ EXPECTED = {
         '   |\n'
         '15 |   loss = mse\n'
         '   |          ^^^\n'
-        'help: losses of `classification`: cross_entropy'
+        'help: losses of `classification`: cross_entropy, python'
     ),
     "E0715": (
         'spec.mf:15:10: error[E0715]: objective `classification` takes one unweighted loss term\n'
@@ -522,3 +524,73 @@ def test_code(name):
     assert rendered(result) == [EXPECTED[name]]
     assert result.diagnostics[0].code == name.split("_")[0]
     assert result.program is None
+
+
+# The composition codes (`extends`, dsl/compose.py): several files each, so they are not in
+# cases.py. name -> (spec.mf, the other files, the one diagnostic as rendered).
+PRESET = 'spec digits_preset\nextends "base.mf"\n'
+COMPOSITION = {
+    "E0114": (
+        PRESET + 'extends "other.mf"\n',
+        {"base.mf": DIGITS},
+        ("spec.mf:3:1: error[E0114]: a file extends one base: `extends` is written twice\n"
+        "  |\n"
+        '3 | extends "other.mf"\n'
+        "  | ^^^^^^^^^^^^^^^^^^\n"
+        "help: to build on several files, extend one and import the others (an import adds, it cannot override)\n"
+        "note: the first `extends` is at spec.mf:2:1"),
+    ),
+    "E0115": (
+        'spec digits_preset\nlet hidden = 64\nextends "base.mf"\n',
+        {"base.mf": DIGITS},
+        ("spec.mf:3:1: error[E0115]: `extends` must come before imports and items\n"
+        "  |\n"
+        '3 | extends "base.mf"\n'
+        "  | ^^^^^^^^^^^^^^^^^\n"
+        "help: write it right after the `spec` and `language` lines"),
+    ),
+    "E0211": (
+        PRESET + "let hidden = 64\n",
+        {"base.mf": DIGITS.replace("spec digits_small\n", 'spec digits_small\nextends "spec.mf"\n')},
+        ("base.mf:2:1: error[E0211]: `extends` cycle: spec.mf -> base.mf -> spec.mf\n"
+        "  |\n"
+        '2 | extends "spec.mf"\n'
+        "  | ^^^^^^^^^^^^^^^^^\n"
+        "help: a file cannot be its own base: extend a file that neither extends nor imports this one"),
+    ),
+    "E0212": (
+        PRESET + 'import "lib.mf"\n',
+        {"base.mf": DIGITS, "lib.mf": 'extends "base.mf"\n'},
+        ("spec.mf:2:1: error[E0212]: `base.mf` is already the base of `lib.mf`: a file is the base of one file in a "
+        "program\n"
+        "  |\n"
+        '2 | extends "base.mf"\n'
+        "  | ^^^^^^^^^^^^^^^^^\n"
+        "help: extend `lib.mf` instead, or import the base (an import adds, it cannot override)\n"
+        "note: `lib.mf` extends it at lib.mf:1:1"),
+    ),
+    "E0201_extends": (
+        'spec digits_preset\nextends "missing.mf"\n',
+        {},
+        ("spec.mf:2:1: error[E0201]: cannot find `missing.mf`\n"
+        "  |\n"
+        '2 | extends "missing.mf"\n'
+        "  | ^^^^^^^^^^^^^^^^^^^^"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITION))
+def test_composition_code(name):
+    text, files, expected = COMPOSITION[name]
+    result = run(text, files=files)
+    assert rendered(result) == [expected]
+    assert result.diagnostics[0].code == name.split("_")[0]
+    assert result.program is None
+
+
+def test_every_composition_code_is_documented_with_its_exact_example():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "diagnostics" / "syntax.md").read_text(encoding="utf-8")
+    for name, (_, _, expected) in COMPOSITION.items():
+        assert f"## {name.split('_')[0]}:" in text, name
+        assert expected in text, name

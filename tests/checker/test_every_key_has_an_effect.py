@@ -165,6 +165,9 @@ HOSTS = {
     "npz": edit(DIGITS, "data digits {", FILE_DATA.format(kind="npz")),
     "npy": edit(DIGITS, "data digits {", FILE_DATA.format(kind="npy")),
     "hdf5": edit(DIGITS, "data digits {", FILE_DATA.format(kind="hdf5")),
+    "user_data": edit(
+        DIGITS, "data digits {", 'data python {\n  file = "user.py"\n  name = "Points"\n  fields = { x = "f32[64]", y = "i64[]" }'
+    ),
 }
 
 # the host of each section component (the spec already uses it: its parameters are --set)
@@ -179,6 +182,7 @@ DATA_HOSTS = {
     "wav_folder": "wav",
     "synthetic_tokens": "language",
     "token_stream": "stream",
+    "python": "user_data",
 }
 OBJECTIVE_HOSTS = {
     "classification": "digits",
@@ -196,10 +200,12 @@ NESTED = {
         "expected_codebook": ("language", "objective.loss", "cross_entropy + {call}"),
         "expected_scalar": ("language", "objective.loss", "cross_entropy + {call}"),
         "multi_resolution_stft": ("gan", "objective.loss", "l1 + {call}"),
+        "python": ("regression", "objective.loss", "{call}"),
     },
-    "path": {"linear": ("flow", "objective.path", "{call}")},
+    "path": {"linear": ("flow", "objective.path", "{call}"), "python": ("flow", "objective.path", "{call}")},
     "time": {
         "logit_normal": ("flow", "objective.time", "{call}"),
+        "python": ("flow", "objective.time", "{call}"),
         "mean_flow": ("mean_flow", "objective.time", "{call}"),
     },
     "sampler": {
@@ -234,6 +240,16 @@ SINGLE_CHOICE = {("loss", "expected_scalar", "modality")}
 
 # non-default values a type rule cannot guess (spec expressions)
 VALUES = {
+    **{(kind, "python", "file"): '"other.py"' for kind in ("path", "time", "loss", "callback")},
+    **{("objective", flow, "loss"): 'python("user.py", "loss")' for flow in ("flow_matching", "mean_flow", "improved_mean_flow")},
+    ("path", "python", "name"): '"Other"',
+    ("time", "python", "name"): '"Other"',
+    ("loss", "python", "name"): '"other"',
+    ("callback", "python", "name"): '"OtherHooks"',
+    **{(kind, "python", "arguments"): "{ scale = 2.0 }" for kind in ("path", "time", "loss", "callback")},
+    ("data", "python", "file"): '"other.py"',
+    ("data", "python", "name"): '"Others"',
+    ("data", "python", "arguments"): "{ scale = 2.0 }",
     ("data", "ksin", "k"): "3",
     ("data", "ksin", "sizes"): "[64, 8, 8]",
     ("data", "ksin", "signal_length"): "32",
@@ -283,7 +299,81 @@ VALUES = {
     ("penalty", "l2", "prefix"): '"linear_1"',
 }
 # values of required parameters in the baseline (and of the others' requirements)
+# the user code python(...) components name (rendered only, never run): user.py and other.py
+_USER_CODE = """\
+class Path:
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def interpolate(self, ops, x0, x1, t):
+        return (1 - t) * x0 + t * x1
+
+    def target(self, ops, x0, x1, t):
+        return x1 - x0
+
+
+class Other(Path):
+    def sample(self, rng, size):
+        return rng.random(size)
+
+
+class Time:
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def sample(self, rng, size):
+        return rng.random(size)
+
+
+def loss(ops, prediction, target, scale=1.0):
+    return scale * ops.mean(ops.abs(prediction - target))
+
+
+def other(ops, prediction, target, scale=1.0):
+    return ops.mean(ops.abs(prediction - target))
+
+
+class Hooks:
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def on_step_end(self, step, values):
+        return None
+
+
+class OtherHooks(Hooks):
+    pass
+"""
+_USER_DATA = """\
+
+
+class Points:
+    def __init__(self, split, scale=1.0):
+        self.split, self.scale = split, scale
+
+    def __len__(self):
+        return 64
+
+    def __getitem__(self, index):
+        return {"x": [0.0] * 64, "y": 0}
+
+
+class Others(Points):
+    pass
+"""
+USER_FILES = {"user.py": _USER_CODE + _USER_DATA, "other.py": _USER_CODE + _USER_DATA}
+
 REQUIRED_VALUES = {
+    ("data", "python", "file"): '"user.py"',
+    ("data", "python", "name"): '"Points"',
+    ("path", "python", "file"): '"user.py"',
+    ("path", "python", "name"): '"Path"',
+    ("time", "python", "file"): '"user.py"',
+    ("time", "python", "name"): '"Time"',
+    ("loss", "python", "file"): '"user.py"',
+    ("loss", "python", "name"): '"loss"',
+    ("callback", "python", "file"): '"user.py"',
+    ("callback", "python", "name"): '"Hooks"',
     ("data", "token_stream", "path"): '"tokens/"',
     ("data", "token_stream", "block_size"): "16",
     ("schedule", "step", "step_size"): "5",
@@ -302,7 +392,26 @@ def _pair(host: str, edits=(), base_overrides=(), overrides=()):
 
 _FIELDS = '{ x = "f32[64]", y = "i64[]" }'
 _MORE_FIELDS = '{ x = "f32[64]", y = "i64[]", w = "f32[3]" }'
+def _term_pair(term: str, base: str, changed: str):
+    """A language-model loss term written with ``base`` and then ``changed`` arguments."""
+    line = "objective.loss=cross_entropy + 0.1 * {term}({arguments})"
+    return (
+        (HOSTS["language"], (line.format(term=term, arguments=base),)),
+        (HOSTS["language"], (line.format(term=term, arguments=changed),)),
+    )
+
+
 SPECIAL = {
+    # a codebook file's array key; a pickle is loaded only when trusted (E0540 without it, so
+    # the trusted variant names a .joblib and the baseline an .npz)
+    **{
+        ("loss", kind, "key"): _term_pair(kind, f'{array} = "cb.npz"', f'{array} = "cb.npz", key = "centroids"')
+        for kind, array in (("expected_codebook", "codebook"), ("expected_scalar", "centers"))
+    },
+    **{
+        ("loss", kind, "trusted"): _term_pair(kind, f'{array} = "cb.npz"', f'{array} = "cb.joblib", trusted = true')
+        for kind, array in (("expected_codebook", "codebook"), ("expected_scalar", "centers"))
+    },
     ("data", "ksin", "k"): _pair("flow", (), ("k=2",), ("k=3",)),
     ("data", "ksin", "signal_length"): _pair(
         "flow", [("signal_length = 16", "signal_length = 32"), ("signal: f32[B, 16]", "signal: f32[B, 32]")]
@@ -338,6 +447,9 @@ SPECIAL = {
         ("data", kind, "fields"): _pair(kind, [(_FIELDS, _MORE_FIELDS)])
         for kind in ("npz", "npy", "hdf5")
     },
+    ("data", "python", "fields"): _pair("user_data", [(_FIELDS, _MORE_FIELDS)]),
+    # the seed orders the split of one pool: without a fraction it has no effect (E0536)
+    ("data", "python", "seed"): _pair("user_data", (), ("data.val_fraction=0.2",), ("data.val_fraction=0.2", "data.seed=3")),
     **{
         ("data", kind, "path"): _pair(kind, (), (), (f'data.path="other.{kind}"',))
         for kind in ("npz", "npy", "hdf5")
@@ -371,6 +483,8 @@ def spec_value(value, type_: str = "") -> str:
         return "true" if value else "false"
     if isinstance(value, str):
         return value
+    if type_ == "arguments":  # keyword arguments of user code: a mapping
+        return "{" + ", ".join(f"{key} = {spec_value(item)}" for key, item in dict(value).items()) + "}"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(spec_value(item) for item in value) + "]"
     return repr(value)
@@ -496,7 +610,7 @@ def compiled(text: str, overrides: tuple[str, ...], backend: str):
     from specc.compiler.emit.render import render
     from tests.checker.helpers import rendered
 
-    result = run(text, overrides, backend)
+    result = run(text, overrides, backend, USER_FILES)
     if result.program is None:
         return None, tuple((d.code, d.span) for d in result.errors), tuple(rendered(result))
     return normalized(render(result.program, backend), result.program.spec_hash), (), ()

@@ -27,7 +27,12 @@ CHECKED_ELSEWHERE = {
     ("checkpoint", "monitor"): "a logged metric (E0503)",
     ("early_stopping", "monitor"): "a logged metric (E0503)",
     ("l2", "prefix"): "a parameter-name prefix, matched against the model (E0517)",
+    ("expected_codebook", "key"): "an array's key inside the codebook file, looked up when it is loaded",
+    ("expected_scalar", "key"): "an array's key inside the centres file, looked up when it is loaded",
     **{(name, "field"): "a data field, matched against the data source" for name in registry.components("transform")},
+    ("python", "name"): "a top-level name of the user's Python file (E0532)",
+    ("data", "name"): "`data python`: a top-level class of the user's Python file (E0532)",
+    ("data", "file"): "`data python`: checked as (python, file) of INPUT_PATHS (E0519), read by the checker (E0530)",
 }
 CHECKED_HERE = external_names.INPUT_PATHS | external_names.LOGGER_NAMES | {("checkpoint", "filename")}
 

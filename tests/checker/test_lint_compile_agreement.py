@@ -86,8 +86,9 @@ def _variant_items():
 def test_every_key_variants(text, overrides, backend):
     from specc.compiler import pipeline
     from specc.compiler.emit.render import render
+    from tests.checker.test_every_key_has_an_effect import USER_FILES
 
-    read = memory_reader({"spec.mf": text})
+    read = memory_reader({"spec.mf": text, **USER_FILES})
     linted = pipeline.check("spec.mf", read, tuple(overrides), backend, library_ok=True)
     compiled = pipeline.check("spec.mf", read, tuple(overrides), backend)
     assert rendered(compiled) == rendered(linted)

@@ -137,3 +137,17 @@ def test_persistent_workers_keep_one_pool_across_epochs():
     for thread in loader_threads() - before:
         thread.join(timeout=5)
     assert loader_threads() <= before
+
+
+def test_shuffle_false_keeps_the_source_order_every_epoch_and_evaluation_is_never_shuffled():
+    source = make_source("ksin", k=2, signal_length=16, sizes=(50, 20, 20))
+    unshuffled = loader_options({"shuffle": False}, "train")
+    assert unshuffled["shuffle"] is False and loader_options({"shuffle": True}, "val")["shuffle"] is False
+    loader = Loader(source, "train", 10, 0, **{key: value for key, value in unshuffled.items()})
+    first = [batch["params"] for batch in loader.epoch_batches(0)]
+    second = [batch["params"] for batch in loader.epoch_batches(1)]
+    everything = source.get("train", np.arange(50))["params"]
+    np.testing.assert_array_equal(np.concatenate(first), everything)
+    np.testing.assert_array_equal(np.concatenate(second), everything)
+    shuffled = Loader(source, "train", 10, 0, **loader_options({}, "train"))
+    assert not np.array_equal(np.concatenate([batch["params"] for batch in shuffled.epoch_batches(0)]), everything)

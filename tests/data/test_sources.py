@@ -36,6 +36,15 @@ def build(kind, tmp_path):
             for index in range(5):
                 write_wav(tmp_path / label / f"{index}.wav", np.zeros(100, dtype=np.int16), 8000)
         return make_source("wav_folder", path=str(tmp_path), length=80)
+    if kind == "python":  # a class of the user's (runtime/data/user_source.py; tests/data/test_user_source.py)
+        (tmp_path / "points.py").write_text(
+            "import numpy as np\n\n\nclass Points:\n    def __init__(self, split, sizes):\n"
+            "        self.count = sizes[['train', 'val', 'test'].index(split)]\n\n"
+            "    def __len__(self):\n        return self.count\n\n"
+            "    def __getitem__(self, index):\n        return {'x': np.full(3, index / 2), 'y': index % 4}\n",
+            encoding="utf-8",
+        )
+        return make_source("python", file=str(tmp_path / "points.py"), name="Points", arguments={"sizes": SMALL})
     arguments = {
         "ksin": {"k": 3, "signal_length": 64, "sizes": SMALL},
         "digits": {},

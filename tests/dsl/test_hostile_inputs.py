@@ -338,8 +338,8 @@ def test_an_override_that_is_not_utf8_is_printed_not_a_crash(folder, capsys):
 
 # ------------------------------------------------------------------ keywords as keys
 
-KEYWORDS = ["spec", "language", "import", "let", "block", "model", "return", "repeat", "for", "in", "if", "else",
-            "not", "or", "and", "true", "false"]
+KEYWORDS = ["spec", "language", "extends", "import", "let", "block", "model", "extern", "return", "repeat", "for", "in",
+            "if", "else", "not", "or", "and", "true", "false"]
 ENDINGS = {"call": "f()", "list": "[1]", "number": "1", "string": '"s"', "name": "x", "mapping": "{ a = 1 }",
            "reference": "a.b", "parentheses": "(1)", "call with keywords": "f(a = 1)", "sum": "x + 1"}
 

@@ -65,3 +65,35 @@ def test_a_single_process_reads_its_own_step():
 
     assert torch_training.first_bad_step_of_any_rank(torch.tensor(-1)) == -1
     assert torch_training.first_bad_step_of_any_rank(torch.tensor(3)) == 3
+
+
+MLX_PROGRAM = r"""
+import sys
+import mlx.core as mx
+from specc.runtime.mlx import training as mlx_training
+
+group = mx.distributed.init()
+for case in sys.argv[1].split(";"):  # "bad step of rank 0,bad step of rank 1" (-1: every loss finite)
+    flag = mlx_training.NonFiniteFlag()
+    flag.value = mx.array(int(case.split(",")[group.rank()]), dtype=mx.int32)
+    bad = flag.first_bad()
+    print("finite" if bad is None else f"stopped at {bad}", flush=True)
+"""
+
+
+def test_every_mlx_rank_stops_at_the_first_bad_step_of_any_rank(tmp_path):
+    """The same under mlx.launch (ring, two processes on this machine)."""
+    pytest.importorskip("mlx.core")
+    import shutil
+
+    launcher = shutil.which("mlx.launch") or str(__import__("pathlib").Path(sys.executable).parent / "mlx.launch")
+    script = tmp_path / "flag.py"
+    script.write_text(MLX_PROGRAM, encoding="utf-8")
+    cases = {"-1,7": "stopped at 7", "9,4": "stopped at 4", "-1,-1": "finite"}
+    result = subprocess.run(
+        [launcher, "-n", "2", "--backend", "ring", "--python", sys.executable, str(script), ";".join(cases)],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line.split("]", 1)[-1].strip() for line in result.stdout.splitlines() if line.strip()]
+    assert sorted(lines) == sorted(list(cases.values()) * 2)
