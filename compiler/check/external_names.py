@@ -38,10 +38,13 @@ INPUT_PATHS = frozenset(
         ("expected_codebook", "codebook"),
         ("expected_scalar", "centers"),
         ("python", "file"),
+        ("tensorboard", "log_dir"),  # a folder the script writes, relative to where it runs
     }
 )
 # (logger, key) of the names a logger library receives
-LOGGER_NAMES = frozenset({("mlflow", "experiment"), ("wandb", "project")})
+LOGGER_NAMES = frozenset(
+    {("mlflow", "experiment"), ("mlflow", "run_name"), ("wandb", "project"), ("wandb", "name"), ("tensorboard", "name")}
+)
 
 PATH_BYTES = 4096  # PATH_MAX of Linux
 NAME_BYTES = 255  # NAME_MAX: one file or folder name

@@ -43,6 +43,7 @@ from specc.compiler.emit.objectives import (
 )
 from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, flow_view, source_arguments
 from specc.compiler.emit.trainer import (
+    logger_arguments,
     callback_settings,
     model_frozen,
     optional_training_values,
@@ -419,7 +420,7 @@ def training_code(settings: Settings, program) -> dict:
     stopping = train.early_stopping
     if stopping is not None:
         fields["early_stopping"] = early_stopping_call(stopping, value)
-    loggers = [(item.kind, plain_arguments(item)) for item in train.loggers if item.kind != "csv"]
+    loggers = [(item.kind, logger_arguments(item)) for item in train.loggers if item.kind != "csv"]
     fields["loggers"] = (
         "training.make_loggers(" + literal(tuple(kind for kind, _ in loggers)) + ", run_dir"
         + (", " + literal({kind: arguments for kind, arguments in loggers if arguments}) if any(a for _, a in loggers) else "")

@@ -40,6 +40,7 @@ from specc.compiler.emit.imports import lightning_imports
 from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import label_ranges
 from specc.compiler.emit.trainer import (
+    logger_arguments,
     callback_settings,
     optional_training_values,
     penalties,
@@ -425,13 +426,16 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
         fields["val_check_interval"] = None
     found = penalties(program)
     fields["penalties"] = settings.value("training", "penalties", found, "train.penalties", always=True) if found else None
-    loggers = [logger.kind for logger in train.loggers]
-    fields["tensorboard"] = "tensorboard" in loggers
+    board = next((plain_arguments(logger) for logger in train.loggers if logger.kind == "tensorboard"), None)
+    fields["tensorboard"] = board and {  # Lightning's own TensorBoardLogger: event files in save_dir/name
+        "save_dir": literal(board["log_dir"]) if board.get("log_dir") else "str(run_dir)",
+        "name": literal(board.get("name", "tensorboard")),
+    }
     others = [logger for logger in train.loggers if logger.kind not in ("csv", "tensorboard")]
     fields["other_loggers"] = None
     if others:
         kinds = literal([logger.kind for logger in others])
-        arguments = literal({logger.kind: plain(logger.arguments) for logger in others if logger.arguments})
+        arguments = literal({logger.kind: logger_arguments(logger) for logger in others if logger_arguments(logger)})
         fields["other_loggers"] = f"{kinds}, run_dir, {arguments}"
     every = checkpoint.every
     fields["checkpoint"] = {

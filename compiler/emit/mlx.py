@@ -34,6 +34,7 @@ from specc.compiler.emit.models import bind_externs, uses_random_layers
 from specc.compiler.emit.objectives import label_ranges, program_adversarial_view, program_language_model_view
 from specc.compiler.emit.render import NotImplementedByBackend
 from specc.compiler.emit.trainer import (
+    logger_arguments,
     callback_settings,
     optional_training_values,
     penalties,
@@ -334,7 +335,7 @@ def train_view(program, config: Config) -> dict:
     view["loggers"] = ""
     if extra:
         view["loggers"] = config.add("training", "loggers", tuple(logger.kind for logger in extra), "train.loggers")
-        arguments = {logger.kind: plain(logger.arguments) for logger in extra if logger.arguments}
+        arguments = {logger.kind: logger_arguments(logger) for logger in extra if logger_arguments(logger)}
         view["logger_arguments"] = config.add("training", "logger_arguments", arguments, "train.loggers") if arguments else ""
     view["val_check_interval"] = ""
     if train.val_check_interval is not None:

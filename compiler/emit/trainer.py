@@ -86,3 +86,19 @@ def optional_training_values(train: ir.TrainPlan, register) -> dict:
         "warm_start": train.warm_start or None,
     }
     return {name: None if value is None else register(name, value, f"train.{name}") for name, value in used.items()}
+
+
+def logger_arguments(logger) -> dict:
+    """The arguments of a ``train.loggers`` entry that differ from its defaults (the ones a
+    hand-writer would pass: ``wandb(project = "x")`` -> ``{"project": "x"}``)."""
+    from specc.compiler.vocabulary import registry
+
+    component = registry.lookup("logger", logger.kind)
+    defaults = {parameter.name: parameter.default for parameter in (component.params if component else ())}
+    written = plain_arguments(logger)
+    return {name: value for name, value in sorted(written.items()) if not _is_default(value, defaults.get(name))}
+
+
+def _is_default(value, default) -> bool:
+    """``value`` equals the registry ``default`` (an empty tuple default is any empty value)."""
+    return value == default or (default == () and not value)

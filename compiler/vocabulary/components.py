@@ -316,15 +316,36 @@ METRICS = (
 
 LOGGERS = (
     ComponentDef("logger", "csv", "metrics.csv in the run directory (always on)."),
-    ComponentDef("logger", "tensorboard", "TensorBoard event files under the run directory."),
+    ComponentDef(
+        "logger",
+        "tensorboard",
+        "TensorBoard event files in log_dir/name (default: the run directory's tensorboard/).",
+        (
+            parameter("log_dir", "str?", None, "the folder of the logs (default: the run directory); relative to where "
+                      "the script runs, like --out-dir"),
+            parameter("name", "str", "tensorboard", "the subfolder of log_dir holding this run's event files"),
+        ),
+    ),
     ComponentDef(
         "logger",
         "mlflow",
         "MLflow, offline (a file store under the run directory).",
-        (parameter("experiment", "str", "specc", "experiment name"),),
+        (
+            parameter("experiment", "str", "specc", "experiment name"),
+            parameter("run_name", "str?", None, "the MLflow run's name (default: the run directory's name)"),
+        ),
     ),
     ComponentDef(
-        "logger", "wandb", "Weights & Biases in offline mode.", (parameter("project", "str", "specc", "project name"),)
+        "logger",
+        "wandb",
+        "Weights & Biases, offline by default (`wandb sync` uploads the run).",
+        (
+            parameter("project", "str", "specc", "project name"),
+            parameter("name", "str?", None, "the W&B run's name (default: the run directory's name)"),
+            parameter("config", "arguments", (), "values recorded as the run's config: { lr = 1e-4, batch_size = 32 }"),
+            parameter("mode", "enum", "offline", "offline (synced later) or online (needs a W&B login and network)",
+                      choices=("offline", "online")),
+        ),
     ),
 )
 

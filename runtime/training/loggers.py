@@ -53,16 +53,17 @@ def _stored_id(folder: Path, make) -> str:
 
 
 class TensorBoardLogger:
-    """Scalars under ``<run>/tensorboard`` as ``split/name`` (tensorboard's SummaryWriter)."""
+    """Scalars under ``log_dir/name`` (default ``<run>/tensorboard``) as ``split/name``
+    (tensorboard's SummaryWriter); ``log_dir`` relative to the folder the script runs in."""
 
-    def __init__(self, run_dir):
+    def __init__(self, run_dir, log_dir: str | None = None, name: str = "tensorboard"):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as error:
             raise SystemExit(
                 "the tensorboard logger needs `tensorboard` and `torch` installed (pip install tensorboard torch)"
             ) from error
-        self.writer = SummaryWriter(log_dir=str(Path(run_dir) / "tensorboard"))
+        self.writer = SummaryWriter(log_dir=str(Path(log_dir or run_dir) / name))
 
     def write_many(self, step: int, epoch: int, split: str, values: dict) -> None:
         for name in sorted(values):
@@ -75,10 +76,10 @@ class TensorBoardLogger:
 
 class MlflowLogger:
     """Metrics ``split/name`` at ``step`` in a local MLflow file store ``<run>/mlflow``
-    (experiment ``experiment``, run name = the run directory's name), through
+    (experiment ``experiment``, run name ``run_name`` or the run directory's name), through
     ``MlflowClient`` (no global MLflow state). A resumed run continues the same MLflow run."""
 
-    def __init__(self, run_dir, experiment: str = "specc"):
+    def __init__(self, run_dir, experiment: str = "specc", run_name: str | None = None):
         _require("mlflow", "mlflow", "mlflow-skinny")
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         from mlflow.entities import Metric
@@ -90,7 +91,7 @@ class MlflowLogger:
         self.client = MlflowClient(tracking_uri=store.as_uri())
         found = self.client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found is not None else self.client.create_experiment(experiment)
-        name = Path(run_dir).name
+        name = run_name or Path(run_dir).name
         self.run_id = _stored_id(store, lambda: self.client.create_run(experiment_id, run_name=name).info.run_id)
         self.client.update_run(self.run_id, status="RUNNING")
 
@@ -105,11 +106,12 @@ class MlflowLogger:
 
 
 class WandbLogger:
-    """Metrics ``split/name`` at ``step`` in an offline Weights & Biases run under
-    ``<run>/wandb`` (project ``project``, run name = the run directory's name); console
-    capture and system statistics are off so the script's own output is untouched."""
+    """Metrics ``split/name`` at ``step`` in a Weights & Biases run under ``<run>/wandb``
+    (project ``project``, run name ``name`` or the run directory's name, ``config`` recorded
+    as the run's config), offline unless ``mode = "online"``; console capture and system
+    statistics are off so the script's own output is untouched."""
 
-    def __init__(self, run_dir, project: str = "specc"):
+    def __init__(self, run_dir, project: str = "specc", name: str | None = None, config=(), mode: str = "offline"):
         wandb = _require("wandb", "wandb", "wandb")
         self.wandb = wandb
         folder = Path(run_dir).resolve() / "wandb"
@@ -117,9 +119,10 @@ class WandbLogger:
         settings = wandb.Settings(console="off", silent=True, x_disable_stats=True)
         self.run = wandb.init(
             project=project,
-            name=Path(run_dir).name,
+            name=name or Path(run_dir).name,
+            config=dict(config or {}),
             dir=str(folder),
-            mode="offline",
+            mode=mode,
             id=identifier,
             resume="allow",
             settings=settings,

@@ -242,6 +242,11 @@ SINGLE_CHOICE = {("loss", "expected_scalar", "modality")}
 VALUES = {
     **{(kind, "python", "file"): '"other.py"' for kind in ("path", "time", "loss", "callback")},
     **{("objective", flow, "loss"): 'python("user.py", "loss")' for flow in ("flow_matching", "mean_flow", "improved_mean_flow")},
+    ("logger", "wandb", "config"): "{ lr = 1e-4, batch_size = 32 }",
+    ("logger", "wandb", "name"): '"experiment-1"',
+    ("logger", "mlflow", "run_name"): '"run-1"',
+    ("logger", "tensorboard", "log_dir"): '"tb_logs"',
+    ("logger", "tensorboard", "name"): '"experiment-1"',
     ("path", "python", "name"): '"Other"',
     ("time", "python", "name"): '"Other"',
     ("loss", "python", "name"): '"other"',

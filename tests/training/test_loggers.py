@@ -128,3 +128,23 @@ def test_fan_out_writes_every_row_to_the_log_and_the_loggers():
     fan.close()
     assert log.rows == extra.rows == [(3, 0, "val", {"loss": 1.0})]
     assert log.closed and extra.closed and fan.arguments == {}  # other attributes are the log's
+
+
+def test_logger_options_as_seed_002_names_them(tmp_path, monkeypatch):
+    """W&B `name` and `config`, MLflow `run_name`, TensorBoard `log_dir` and `name`."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run-c"
+    wandb_logger = WandbLogger(run_dir, project="proj", name="experiment-1", config={"lr": 1e-4, "batch_size": 32})
+    wandb_logger.write_many(1, 0, "train", {"loss": 1.0})
+    wandb_logger.close()
+    assert wandb_logger.run.name == "experiment-1"
+    assert dict(wandb_logger.run.config) == {"lr": 1e-4, "batch_size": 32}
+    mlflow_logger = MlflowLogger(run_dir, experiment="exp", run_name="run-1")
+    mlflow_logger.close()
+    client, _ = mlflow_history(run_dir, mlflow_logger.run_id, "train/loss")
+    assert client.get_run(mlflow_logger.run_id).info.run_name == "run-1"
+    board = loggers.TensorBoardLogger(run_dir, log_dir="tb_logs", name="experiment-1")
+    board.write_many(1, 0, "train", {"loss": 1.0})
+    board.close()
+    assert list((tmp_path / "tb_logs" / "experiment-1").glob("events.out.tfevents.*"))
+    assert not (run_dir / "tensorboard").exists()
