@@ -1,8 +1,7 @@
 """The typer application of ``specc`` (every command, with its ``--help``).
 
-Imported by ``specc.compiler.cli.main.main()`` only when the command line is not a plain
-``lint``/``fmt`` one (see ``specc.compiler.cli.main.fast_arguments``); ``lint`` and ``fmt`` run
-the same functions (``run_lint``, ``run_fmt``) on both paths.
+Run by ``specc.compiler.cli.main.main()`` for every command line; ``lint`` and ``fmt`` call
+``run_lint`` and ``run_fmt`` of ``main.py``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """The ``specc`` command line: the entry point ``main()`` and the lint and fmt commands.
 
-The typer application (``app``: every command, ``--help``, error messages) lives in
-``specc.compiler.cli.app`` and is imported only when needed. ``main()`` first tries a fast
-path for the commands a user runs most, ``specc lint`` and ``specc fmt``: when the command
-line is a plain, well-formed one (the options below, no ``--help``), it runs the very same
-command function without importing typer (typer, click, rich and the pydantic adapters
-typer builds for its options are about a tenth of a cold lint; docs/performance.md).
-Anything else, including every malformed command line, goes to typer, so help and error
-messages are typer's own.
+``main()`` runs the typer application (``specc.compiler.cli.app``: every command, ``--help``,
+error messages); ``run_lint`` and ``run_fmt`` are the bodies of its ``lint`` and ``fmt``
+commands. A hand-written fast path for lint and fmt that skipped typer saved about 35 ms of
+CPU of a cold lint (0.306 against 0.341 s, docs/performance.md) and was removed: one parser,
+one set of messages.
 
 Heavy modules (pydantic, jinja2, black, frameworks) are imported inside the commands that
 need them, so ``specc lint`` starts fast.
@@ -30,24 +27,6 @@ LINT_BACKEND_HELP = (
     "Run exactly the checks `specc compile --backend NAME` runs (capabilities, refusals). "
     "Without it: what every backend shares, with each backend's refusals as warnings."
 )
-
-# fast-path options per command: option spelling -> (parameter, takes a value, repeatable)
-FAST_OPTIONS = {
-    "lint": {
-        "--format": ("output_format", True, False),
-        "-f": ("output_format", True, False),
-        "--strict": ("strict", False, False),
-        "--set": ("set_", True, True),
-        "--backend": ("backend", True, False),
-        "-b": ("backend", True, False),
-    },
-    "fmt": {"--check": ("check_only", False, False)},
-}
-FAST_DEFAULTS = {
-    "lint": {"output_format": "text", "strict": False, "set_": [], "backend": None},
-    "fmt": {"check_only": False},
-}
-
 
 def read(path: str) -> bytes:
     """The only way the checker reads files: a regular file (symbolic links followed) of at
@@ -232,77 +211,8 @@ def run_fmt(paths: list[str], check_only: bool) -> int:
     return status
 
 
-def fast_arguments(arguments: list[str]) -> tuple[str, dict] | None:
-    """(command, keyword arguments) when ``arguments`` is a plain ``lint`` or ``fmt`` command
-    line that typer would parse the same way; None for anything else (typer handles it).
-
-    Accepted: paths, ``--option VALUE``, ``--option=VALUE``, ``-f VALUE``, flags, ``--``.
-    Refused: ``--help``, unknown options, a missing value or one starting with ``-``,
-    a repeated single-valued option, no path at all."""
-    if not arguments or arguments[0] not in FAST_OPTIONS:
-        return None
-    command, options = arguments[0], FAST_OPTIONS[arguments[0]]
-    values = {key: (list(value) if isinstance(value, list) else value) for key, value in FAST_DEFAULTS[command].items()}
-    paths, seen, rest, only_paths = [], set(), list(arguments[1:]), False
-    while rest:
-        token = rest.pop(0)
-        if only_paths or not token.startswith("-") or token == "-":
-            paths.append(token)
-            continue
-        if token == "--":
-            only_paths = True
-            continue
-        name, equals, inline = token.partition("=")
-        if name not in options:
-            return None
-        parameter, takes_value, repeatable = options[name]
-        if parameter in seen and not repeatable:
-            return None
-        seen.add(parameter)
-        if not takes_value:
-            if equals:
-                return None
-            values[parameter] = True
-            continue
-        if not equals:
-            if not rest or rest[0].startswith("-"):
-                return None
-            inline = rest.pop(0)
-        elif name in ("-f", "-b") or inline.startswith("-"):
-            return None
-        if repeatable:
-            values[parameter].append(inline)
-        else:
-            values[parameter] = inline
-    if not paths:
-        return None
-    return command, {"paths": paths, **values}
-
-
-def _run_fast(command: str, keywords: dict) -> int:
-    """Run a fast-path command as click's standalone mode would: Ctrl-C prints `Aborted!`
-    and exits 1, a closed stdout pipe exits 1 quietly."""
-    runner = run_lint if command == "lint" else run_fmt
-    try:
-        return runner(**keywords)
-    except (EOFError, KeyboardInterrupt):
-        sys.stderr.write("\nAborted!\n")
-        return 1
-    except BrokenPipeError:  # e.g. `specc lint specs/ | head`: drop what is left unwritten
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-
-
 def main() -> None:
-    """The ``specc`` console script."""
-    fast = fast_arguments(sys.argv[1:])
-    if fast is not None:
-        # lark imports the optional `regex` package when it is installed (about 5% of a
-        # cold lint) but uses it only for Lark(regex=True), which specc does not use; this
-        # process runs nothing but lint or fmt, so lark is loaded here without it.
-        if "lark" not in sys.modules:
-            sys.modules.setdefault("regex", None)
-        sys.exit(_run_fast(*fast))
+    """The ``specc`` console script: the typer application (``specc.compiler.cli.app``)."""
     from specc.compiler.cli.app import app
 
     app()
