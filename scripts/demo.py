@@ -78,9 +78,19 @@ RUNS = {
         ("schedule.warmup=10", "schedule.total=100", "data.eval_windows=64", "train.eval_every=50",
          "train.log_every=25"),
     ),
+    # the user's own code (docs/language.md "Extending specc"): seed 000's path, time sampler
+    # and loss; seed 002's compute_loss and callback; a user data source; a user function
+    "seed000_custom": (100, ("train.eval_every=50", "train.log_every=25")),
+    "seed002_quick": (100, ("train.eval_every=50", "train.log_every=25", "train.checkpoint.every=50")),
+    "seed002_callbacks": (100, ("train.eval_every=50", "train.log_every=20")),
+    "user_data": (100, ("train.eval_every=50", "train.log_every=25")),
+    "user_function": (100, ("train.eval_every=50", "train.log_every=25")),
 }
 # specs that are not seed specs (specs/<name>.mf) but examples, with their own data beside them
-PATHS = {"nanogpt_char": "specs/examples/nanogpt_char.mf"}
+PATHS = {
+    name: f"specs/examples/{name}.mf"
+    for name in ("nanogpt_char", "seed000_custom", "seed002_quick", "seed002_callbacks", "user_data", "user_function")
+}
 
 
 # the lines a generated script prints as it trains (MetricsLog's echo), streamed to the console
