@@ -227,12 +227,13 @@ def _listed(names, limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def check_weights(path: Path, model: str, expected: dict, given: dict, prefix: str) -> None:
-    """Every parameter present with its shape and nothing else; one message listing the
-    missing, unexpected and mis-shaped names (checkpoint keys, with their prefix)."""
+def check_weights(path: Path, model: str, expected: dict, given: dict, prefix: str, strict: bool = True) -> None:
+    """Every parameter present with its shape and nothing else (``strict``; otherwise only the
+    shapes of the names both have); one message listing the missing, unexpected and
+    mis-shaped names (checkpoint keys, with their prefix)."""
     problems = []
-    missing = [prefix + name for name in expected if name not in given]
-    unexpected = [prefix + name for name in given if name not in expected]
+    missing = [prefix + name for name in expected if name not in given] if strict else []
+    unexpected = [prefix + name for name in given if name not in expected] if strict else []
     shaped = [
         f"{prefix}{name} {list(given[name])} (the model has {list(expected[name])})"
         for name in sorted(expected)
@@ -301,12 +302,19 @@ def execute_models(source: str, spec_name: str, runtime: str) -> types.ModuleTyp
     return module
 
 
-def load_model(checkpoint, backend: str = DEFAULT_RUNTIME, model: str | None = None):
+def load_model(
+    checkpoint, backend: str = DEFAULT_RUNTIME, model: str | None = None, strict: bool = True, map_location=None
+):
     """The model of ``checkpoint`` rebuilt for ``backend`` (``torch``: ``nn.Module``,
     ``jax``: ``nnx.Module``, ``mlx``: ``mlx.nn.Module``), weights loaded, in eval mode.
 
     ``checkpoint``: a step folder (``run/checkpoints/step-000200``), ``run/checkpoints/last``
     or a run directory. ``model``: which model when the spec has several (``"vae"``).
+    ``strict=False`` (torch's ``load_state_dict(strict=False)``): a parameter the checkpoint
+    lacks keeps the value the run started from (the runtime's initialisation with the run's
+    seed), a checkpoint array the model lacks is ignored; a wrong shape is still an error.
+    ``map_location`` (torch): the device the module is moved to (``"cuda:0"``); JAX and MLX
+    place arrays on their default device and accept only ``None`` or ``"cpu"``.
     Raises :class:`CheckpointError` (a ``ValueError``) naming what is wrong.
     """
     from specc.compiler.emit.standalone import render_models
@@ -317,7 +325,12 @@ def load_model(checkpoint, backend: str = DEFAULT_RUNTIME, model: str | None = N
     rendered = render_models(checked.program, runtime)
     nulls = rendered.nulls.get(name, ())
     prefix = key_prefix(checked.program, name)
-    check_weights(checked.path, name, expected_shapes(checked.program, name, nulls), model_shapes(checked, name), prefix)
+    expected = expected_shapes(checked.program, name, nulls)
+    check_weights(checked.path, name, expected, model_shapes(checked, name), prefix, strict)
+    if map_location not in (None, "cpu") and runtime != "torch":
+        raise CheckpointError(
+            f"map_location={map_location!r} is a torch device; the {runtime} runtime places arrays on its default device"
+        )
     try:
         namespace = execute_models(rendered.source, checked.program.spec_name, runtime)
     except ImportError as error:
@@ -329,10 +342,26 @@ def load_model(checkpoint, backend: str = DEFAULT_RUNTIME, model: str | None = N
     for parameter, shape in nulls:
         ATTACH_PARAMETER[runtime](instance, parameter, shape)
     arrays = {key[len(prefix) :]: value for key, value in read_arrays(checked.path).items() if key.startswith(prefix)}
+    if not strict:
+        arrays = partial_arrays(checked, name, expected, arrays)
     state = importlib.import_module(f"specc.runtime.{runtime}.state")
     state.load_state_dict(instance, arrays)
     instance.eval()
-    return instance
+    return instance.to(map_location) if runtime == "torch" and map_location is not None else instance
+
+
+def partial_arrays(checked: CheckedCheckpoint, model: str, expected: dict, arrays: dict) -> dict:
+    """``load_model(strict=False)``: the checkpoint's arrays of the model's parameters, and
+    for each one it lacks the value the run started from (``init.initialize`` with the
+    manifest's seed; zeros for a null-condition embedding)."""
+    from specc.runtime import init
+
+    graph = next(graph for graph in checked.program.models if graph.name == model)
+    start = init.initialize(graph.parameters, int(checked.manifest.get("seed", 0)))
+    return {
+        parameter: arrays[parameter] if parameter in arrays else start.get(parameter, np.zeros(shape, np.float32))
+        for parameter, shape in expected.items()
+    }
 
 
 # ----------------------------------------------------------------------------- description

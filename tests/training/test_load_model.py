@@ -494,3 +494,34 @@ def test_backend_whose_framework_is_missing(digits_checkpoint, monkeypatch):
         "backend 'mlx' needs the Python package 'specc_missing_framework', which is not installed "
         "(pip install 'specc[mlx]')"
     )
+
+
+def test_strict_false_keeps_the_starting_values_of_missing_weights_and_ignores_extra_ones(digits_program, tmp_path):
+    """torch's load_state_dict(strict=False): what the checkpoint lacks keeps the run's initial
+    value (the runtime's initialisation with the manifest's seed); what the model lacks is
+    ignored; a wrong shape is still refused."""
+    trained = {name: value + 1.0 for name, value in initial_arrays(digits_program.models[0], 0).items()}
+    del trained["linear_1.bias"]
+    trained["linear_3.weight"] = np.zeros((2, 2), np.float32)
+    directory = write_checkpoint(tmp_path, 1, trained, {}, manifest_of(digits_program, "jax"))
+    start = initial_arrays(digits_program.models[0], 0)
+    for backend in BACKENDS:
+        model = specc.load_model(directory, backend, strict=False)
+        loaded = importlib.import_module(f"specc.runtime.{backend}.state").state_dict(model)
+        np.testing.assert_array_equal(loaded["linear_1.bias"], start["linear_1.bias"])
+        np.testing.assert_array_equal(loaded["linear_0.weight"], trained["linear_0.weight"])
+    trained["linear_2.bias"] = np.zeros((11,), np.float32)
+    misshaped = write_checkpoint(tmp_path / "misshaped", 1, trained, {}, manifest_of(digits_program, "jax"))
+    with pytest.raises(specc.CheckpointError, match=r"wrong shape linear_2.bias \[11\] \(the model has \[10\]\)"):
+        specc.load_model(misshaped, "mlx", strict=False)
+
+
+def test_map_location_moves_the_torch_module_and_is_refused_elsewhere(digits_checkpoint):
+    directory, _ = digits_checkpoint
+    model = specc.load_model(directory, "torch", map_location="cpu")
+    assert {parameter.device.type for parameter in model.parameters()} == {"cpu"}
+    with pytest.raises(specc.CheckpointError) as raised:
+        specc.load_model(directory, "jax", map_location="cuda:0")
+    assert str(raised.value) == (
+        "map_location='cuda:0' is a torch device; the jax runtime places arrays on its default device"
+    )
