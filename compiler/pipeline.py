@@ -152,7 +152,7 @@ def check(
     the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
     from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, externs, parameter_prefixes
-    from specc.compiler.check import codebooks, token_streams
+    from specc.compiler.check import aliases, codebooks, token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -173,6 +173,7 @@ def check(
 
     resolution = resolve(modules, overrides, make_expression_parser(parse), root)
     diagnostics += resolution.diagnostics
+    aliases.apply_aliases(resolution, diagnostics)  # old key names read as the current ones (E0542)
     checked = validate_sections(resolution)
     diagnostics += checked.diagnostics
     facts = rules.Facts(resolution, checked)

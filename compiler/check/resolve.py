@@ -16,10 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from specc.compiler.check import fold
+from specc.compiler.check.aliases import ALIASES
 from specc.compiler.check.let_order import dependency_order
-from specc.compiler.vocabulary import registry
-from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
-from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Word, describe
 from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_parser: re-exported)
     OVERRIDE_FILE,
     canonical_value,
@@ -27,7 +25,17 @@ from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_pars
     import_chains,
     make_expression_parser,
 )
+from specc.compiler.check.values import (
+    ComponentCall,
+    FieldRef,
+    ResolvedSection,
+    RValue,
+    Word,
+    describe,
+)
+from specc.compiler.vocabulary import registry
 from specc.dsl import ast
+from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 
 
 @dataclass
@@ -237,7 +245,8 @@ class Resolver:
                 section.children[child_kind] = child
             parent, section, rest = section, child, rest[1:]
         name = rest[0]
-        if name not in _allowed_keys(section) and name not in section.key_spans:
+        old_names = ALIASES.get((section.kind, section.component), {})  # read as their new name later
+        if name not in _allowed_keys(section) and name not in section.key_spans and name not in old_names:
             return None
         return section, _section_path(section, parent), name
 
