@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from specc.compiler.check import fold
 from specc.compiler.check.aliases import ALIASES
 from specc.compiler.check.let_order import dependency_order
+from specc.compiler.vocabulary import registry
+from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
+from specc.compiler.check.values import ComponentCall, FieldRef, ResolvedSection, RValue, Word, describe
 from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_parser: re-exported)
     OVERRIDE_FILE,
     canonical_value,
@@ -25,17 +28,7 @@ from specc.compiler.check.overrides import (  # noqa: F401 (make_expression_pars
     import_chains,
     make_expression_parser,
 )
-from specc.compiler.check.values import (
-    ComponentCall,
-    FieldRef,
-    ResolvedSection,
-    RValue,
-    Word,
-    describe,
-)
-from specc.compiler.vocabulary import registry
 from specc.dsl import ast
-from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 
 
 @dataclass
