@@ -197,8 +197,13 @@ class DataPlan:
 
 @dataclass(frozen=True)
 class LossTerm:
+    """``weight * loss``; ``graph``: the built block of a ``graph("name")`` loss (no
+    parameters, inputs (prediction, target), one ``f32[]`` output; its name is the block's),
+    printed as a module-level function of the script."""
+
     weight: float
     loss: Component
+    graph: ModuleDef | None = None
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,9 @@ class ObjectivePlan:
     inputs: tuple[tuple[str, str], ...]
     arguments: tuple[tuple[str, Value], ...]
     terms: tuple[LossTerm, ...] = ()
+    # a flow's ``path = graph("name")``: the built block (inputs x0, x1, t; outputs x_t, v; no
+    # parameters; its name is the block's), printed as a module-level function of the script
+    path_graph: ModuleDef | None = None
 
 
 @dataclass(frozen=True)

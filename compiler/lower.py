@@ -57,7 +57,7 @@ class Lowering:
             batch_size=values["batch_size"],
         )
 
-    def objective(self, graphs, bindings, target: str | None) -> ir.ObjectivePlan:
+    def objective(self, graphs, bindings, target: str | None, loss_graphs: dict | None = None) -> ir.ObjectivePlan:
         values = self.sections["objective"]
         kind = values["component"]
         contract = registry.lookup("objective", kind).contract
@@ -71,9 +71,13 @@ class Lowering:
         written = values.get("loss") or ()
         if isinstance(written, dict):  # a flow objective's one loss component (the user's)
             written = ({"weight": 1.0, "term": written},)
-        terms = tuple(ir.LossTerm(float(term["weight"]), component(term["term"])) for term in written)
+        terms = tuple(
+            ir.LossTerm(float(term["weight"]), component(term["term"]), (loss_graphs or {}).get(index))
+            for index, term in enumerate(written)
+        )
         return ir.ObjectivePlan(
-            kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments, terms=terms
+            kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments, terms=terms,
+            path_graph=(loss_graphs or {}).get("path"),
         )
 
     def optimizers(self, objective: ir.ObjectivePlan, graphs) -> tuple[ir.OptimizerPlan, ...]:
@@ -226,10 +230,13 @@ def lower(
     spec_path: str,
     sources: dict[str, str],
     overrides=(),
+    loss_graphs: dict | None = None,
 ) -> ir.Program:
-    """The IR of a spec that passed every check."""
+    """The IR of a spec that passed every check; ``loss_graphs``: the built block of each
+    ``graph("name")`` loss term, by term position, and of a ``graph`` path under ``"path"``
+    (``check.graph_losses``)."""
     lowering = Lowering(resolution, checked)
-    objective = lowering.objective(graphs, bindings, target)
+    objective = lowering.objective(graphs, bindings, target, loss_graphs or {})
     name = resolution.spec_name or posixpath.splitext(posixpath.basename(spec_path))[0]
     return ir.Program(
         spec_name=name,

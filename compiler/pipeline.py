@@ -152,7 +152,7 @@ def check(
     the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
     from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, externs, parameter_prefixes
-    from specc.compiler.check import aliases, codebooks, token_streams
+    from specc.compiler.check import aliases, codebooks, graph_losses, token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -199,6 +199,7 @@ def check(
     result.extras["graphs"] = graphs  # the model graphs built so far, for the editor (shapes on hover)
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
+    loss_graphs = graph_losses.check_graph_losses(facts, modules, constants, graphs, checker)  # graph("block") losses
     parameter_prefixes.check_freeze(facts, graphs)
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)
@@ -215,7 +216,7 @@ def check(
         return result
     target = getattr(checker, "target_name", None)
     program = plan.lower(
-        resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path, sources, overrides
+        resolution, checked, graphs, checker.bindings, checker.fields or {}, target, path, sources, overrides, loss_graphs
     )
     listed = resolution.canonical_overrides  # one line each: the header must read back (issue 13)
     result.program = dataclasses.replace(program, resolved_source=resolved_source(modules, sources, listed))

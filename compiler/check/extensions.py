@@ -150,15 +150,15 @@ FLOW_LOSS_KEYS = {"flow_matching": ("weighted",), "mean_flow": ("gamma", "c"), "
 
 
 def check_flow_loss(facts: Facts) -> None:
-    """A flow objective's ``loss`` is the user's (E0714 for a built-in name); it returns the
-    loss alone (E0535: the flows log their ``mse`` beside it); the keys of the built-in loss
-    it replaces are then not written (E0529)."""
+    """A flow objective's ``loss`` is the user's, ``python(...)`` or ``graph(...)`` (E0714 for a
+    built-in name); a Python one returns the loss alone (E0535: the flows log their ``mse``
+    beside it); the keys of the built-in loss it replaces are then not written (E0529)."""
     kind = facts.value("objective", "component")
     loss = facts.value("objective", "loss")
     if kind not in FLOW_LOSS_KEYS or not isinstance(loss, dict):
         return
     span = facts.span("objective", "loss")
-    if loss.get("kind") != "python":
+    if loss.get("kind") not in ("python", "graph"):
         facts.error(
             "E0714",
             f"objective `{kind}` does not take loss `{loss.get('kind')}`",
@@ -180,7 +180,7 @@ def check_flow_loss(facts: Facts) -> None:
         if key in written:
             facts.error(
                 "E0529",
-                f"`{key}` has no effect: the objective's loss is the user's (`loss = python(...)`)",
+                f"`{key}` has no effect: the objective's loss is the user's (`loss = {loss['kind']}(...)`)",
                 facts.span("objective", key),
                 f"remove `{key}`, or the user loss",
             )

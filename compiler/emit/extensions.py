@@ -11,6 +11,7 @@ passes the global where the built-in component's name would be (``path=PATH``).
 
 from __future__ import annotations
 
+from specc.compiler.emit import graph_losses
 from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments
 from specc.compiler.emit.filters import literal
 
@@ -49,26 +50,58 @@ def uses_user_code(block: ConfigurationBlock) -> bool:
 
 def flow_code(block: ConfigurationBlock, objective: dict, role: str) -> str:
     """The code of a flow objective's ``path`` or ``time`` argument: the built-in's name as a
-    literal (``"linear"``), or the global holding the user's (``PATH``)."""
+    literal (``"linear"``), the global holding the user's (``PATH``), or the function of a
+    path written in the spec (``exponential``)."""
     user = objective.get(f"{role}_user")
+    if user and user.get("kind") == "graph":
+        return user["code"]
     return user_code(block, role, user) if user else literal(objective[role])
+
+
+def path_value(plan) -> dict | None:
+    """``{"kind": "graph", "code": <its function>}`` for a path written in the spec, else None."""
+    name = graph_losses.path_name(plan)
+    return None if name is None else {"kind": "graph", "code": name}
 
 
 def loss_values(block: ConfigurationBlock, plan, output: str, target: str) -> str | None:
     """``LOSS(ops, <output>, <target>)`` (the values dict) when the objective's loss is the
-    user's (``loss = python(...)``), else None."""
+    user's (``loss = python(...)``), ``smooth_l1(<output>, <target>)`` for a loss written in
+    the spec (``loss = graph(...)``, emit/graph_losses.py), else None."""
+    written = graph_losses.values_code(plan, output, target)
+    if written is not None:
+        return written
     value = user_loss(plan)
     return None if value is None else f"{user_code(block, 'loss', value)}(ops, {output}, {target})"
 
 
 def user_loss(plan) -> dict | None:
     """The values of the objective's ``python(...)`` loss term (``file``, ``name``,
-    ``arguments``, ``logs``), or None."""
+    ``arguments``, ``logs``), ``{"kind": "graph", "code": ...}`` for a ``graph(...)`` one (the
+    flows' ``loss=``), or None."""
+    code = graph_losses.flow_code(plan)
+    if code is not None:
+        return {"kind": "graph", "code": code}
     user = next((term.loss for term in plan.terms if term.loss.kind == "python"), None)
     return None if user is None else {"kind": "python", **plain_arguments(user)}
 
 
+def replaces_loss(plan) -> bool:
+    """Whether a classification or regression loss is the user's (``python(...)`` or
+    ``graph(...)``): the script then calls no loss of ``specc.runtime.<backend>.losses``."""
+    return plan.kind in ("classification", "regression") and any(term.loss.kind in ("python", "graph") for term in plan.terms)
+
+
+def takes_ops(plan) -> bool:
+    """Whether the script calls the user's Python loss with ``ops`` (classification,
+    regression: the flows' runtime losses pass it themselves)."""
+    return plan.kind in ("classification", "regression") and any(term.loss.kind == "python" for term in plan.terms)
+
+
 def flow_loss_keywords(block: ConfigurationBlock, objective: dict) -> dict[str, str]:
-    """``{"loss": "LOSS"}`` when a flow objective's loss is the user's, else empty."""
+    """``{"loss": "LOSS"}`` when a flow objective's loss is the user's (the lambda calling the
+    spec's function for a ``graph(...)`` loss), else empty."""
     user = objective.get("loss_user")
+    if user and user.get("kind") == "graph":
+        return {"loss": user["code"]}
     return {"loss": user_code(block, "loss", user)} if user else {}

@@ -9,6 +9,7 @@ import re
 
 from specc.compiler.backends import get_backend
 from specc.compiler.emit.calls import specc_imports
+from specc.compiler.emit.extensions import replaces_loss, takes_ops
 from specc.compiler.emit.models import model_view
 
 
@@ -27,7 +28,7 @@ def jax_imports(program, context: dict, fields: dict, extensions: bool = False) 
         if re.search(rf"\b{name}\.", text):
             runtime.add(name)
     kind = program.objective.kind
-    if kind != "language_model" or fields["language_model_ce"]:
+    if (kind != "language_model" or fields["language_model_ce"]) and not replaces_loss(program.objective):
         runtime.add("losses")
     if kind == "language_model" and fields["language_model"]["terms"]:
         runtime.add("objectives")  # the expected-value terms
@@ -37,7 +38,7 @@ def jax_imports(program, context: dict, fields: dict, extensions: bool = False) 
         runtime.add("metrics")
     if fields["schedules"]:
         runtime.add("schedules")
-    if fields["loss"].get("user_loss") or calls_externs(program):  # user code takes the array operations
+    if takes_ops(program.objective) or calls_externs(program):  # user code takes the array operations
         runtime.add("ops")
     return {"specc": specc_imports("jax", runtime, extensions)}
 
@@ -98,16 +99,17 @@ def lightning_imports(program, context: dict, view: dict, extensions: bool = Fal
     for module in ("preprocess", "flows"):
         if f"{module}." in text:
             runtime.add(module)
-    runtime.add("losses")
+    if not replaces_loss(program.objective):
+        runtime.add("losses")
     if view["metrics"]:
         runtime.add("metrics")
-    if objective["is_flow"]:
+    if objective["is_flow"] and (view["needs"].get("samples") or objective["nulls"]):  # sampling, CFG dropout
         runtime.add("flows")
     if kind == "adversarial" or (kind == "language_model" and view["terms"]):
         runtime.add("objectives")  # the expected-value terms of a language model, the GAN's losses
     if any(optimizer["schedule"] for optimizer in view["optimizers"]):
         runtime.add("schedules")
-    if view.get("user_loss") or calls_externs(program):  # user code takes the array operations
+    if takes_ops(program.objective) or calls_externs(program):  # user code takes the array operations
         runtime.add("ops")
     specc = specc_imports("torch", runtime, extensions)
     return [stdlib, [wrap(line) for line in sorted(third + specc, key=isort_key)]]  # specc: third-party

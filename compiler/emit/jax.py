@@ -31,6 +31,7 @@ from specc.compiler.emit.configuration import (
 )
 from specc.compiler.emit.callbacks import user_callbacks
 from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
+from specc.compiler.emit.graph_losses import loss_functions
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import jax_imports
 from specc.compiler.emit.models import bind_externs
@@ -439,6 +440,7 @@ def config(program, context: dict) -> list[dict]:
     """The configuration block (what the spec set, with its origin, and what matters);
     fills ``context["jax"]`` with the JAX-only template fields."""
     context["jax"] = jax_fields(program, context)
+    context["model"]["functions"] = loss_functions(program)  # graph("...") losses: module-level functions
     return context["jax"]["config"]
 
 

@@ -35,6 +35,7 @@ from specc.compiler.emit.configuration import (
 )
 from specc.compiler.emit.callbacks import user_callbacks
 from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
+from specc.compiler.emit.graph_losses import loss_functions
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import lightning_imports
 from specc.compiler.emit.models import bind_externs
@@ -391,6 +392,7 @@ def config(program, context: dict) -> list[dict]:
     view["imports"] = lightning_imports(program, context, view, uses_user_code(settings))
     view["precision_name"] = PRECISIONS[train.precision]
     context["lightning"] = view
+    context["model"]["functions"] = loss_functions(program)  # graph("...") losses: module-level functions
     return settings.blocks()
 
 

@@ -27,7 +27,8 @@ from specc.compiler.emit.calls import (
 from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments, provenance_lookup
 from specc.compiler.emit.callbacks import user_callbacks
-from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, uses_user_code
+from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, takes_ops, uses_user_code
+from specc.compiler.emit.graph_losses import loss_functions
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
 from specc.compiler.emit.models import bind_externs, uses_random_layers
@@ -413,7 +414,7 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["samplers"] = sampler_view(program, config, evaluation, objective) if evaluation["needs_samples"] else {}
         fields["guided"] = any(item["guided"] for item in fields["samplers"].values())
         fields["signals"] = any(metric["on"] == "signal" for metric in fields["metrics"])
-        modules |= {"losses", "flows"}
+        modules |= {"losses", "flows"} if fields["needs_samples"] or objective["nulls"] else {"losses"}
         view["numpy"] = fields["signals"]
     elif kind == "language_model":
         modules.add("losses")
@@ -427,7 +428,8 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["metrics"] = metric_calls(program, evaluation, "target", "reconstruction")
     else:
         fields["supervised"] = supervised_view(program, config)
-        modules.add("ops" if fields["supervised"]["user_loss"] else "losses")
+        if takes_ops(program.objective) or not fields["supervised"]["user_loss"]:
+            modules.add("ops" if fields["supervised"]["user_loss"] else "losses")
         fields["metrics"] = metric_calls(program, evaluation, fields["supervised"]["target"], "output")
     if fields["metrics"]:
         modules.add("metrics")
@@ -476,6 +478,7 @@ def config(program, context: dict) -> list[dict]:
     """The configuration block (what the spec set, plus the values the loop reads: batch
     size, learning rate, steps, seed, intervals); fills ``context["mlx"]``."""
     context["mlx"] = mlx_fields(program, context)
+    context["model"]["functions"] = loss_functions(program)  # graph("...") losses: module-level functions
     return context["mlx"]["config"]
 
 

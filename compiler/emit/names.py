@@ -49,6 +49,12 @@ def extern_names(program: ir.Program) -> list[str]:
     return list(names)
 
 
+def loss_function_names(program: ir.Program) -> list[str]:
+    """The module-level names of the losses and the path written in the spec (``graph("name")``)."""
+    path = program.objective.path_graph
+    return [term.graph.name for term in program.objective.terms if term.graph is not None] + ([path.name] if path else [])
+
+
 def free_name(name: str, taken: Iterable[str]) -> str:
     """``name`` with the suffix added until it is neither taken nor a Python name."""
     taken = set(taken)
@@ -93,7 +99,16 @@ def renamed(program: ir.Program, mapping: dict[str, str]) -> ir.Program:
         )
         for graph in program.models
     )
-    return dataclasses.replace(program, models=graphs)
+    terms = tuple(
+        dataclasses.replace(term, graph=dataclasses.replace(term.graph, name=mapping.get(term.graph.name, term.graph.name)))
+        if term.graph is not None else term
+        for term in program.objective.terms
+    )
+    path = program.objective.path_graph
+    if path is not None:
+        path = dataclasses.replace(path, name=mapping.get(path.name, path.name))
+    objective = dataclasses.replace(program.objective, terms=terms, path_graph=path)
+    return dataclasses.replace(program, models=graphs, objective=objective)
 
 
 def bindings(source: str) -> Counter:
@@ -142,6 +157,7 @@ def render_without_shadowing(
     most (parameter tables); they are made unique by the caller, and checked here."""
     classes = class_names(program)
     originals = classes + [name for name in extern_names(program) if name not in classes]
+    originals += [name for name in loss_function_names(program) if name not in originals]
     mapping = {name: free_name(name, set(originals) - {name}) for name in originals}
     for _ in range(PASSES):
         current = renamed(program, mapping)

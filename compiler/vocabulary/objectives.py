@@ -24,7 +24,7 @@ _FLOW_LOSS = parameter(
     "loss",
     "loss?",
     None,
-    "the user's regression of the prediction on its target: python(...) (default: the weighted L2 or MSE)",
+    "the user's regression of the prediction on its target: python(...) or graph(...) (default: the weighted L2 or MSE)",
 )
 
 OBJECTIVES = (
@@ -33,14 +33,14 @@ OBJECTIVES = (
         "classification",
         "Cross-entropy over class logits [B, C] and integer labels.",
         (_MODEL, _TARGET, _INPUTS, parameter("loss", "terms", "cross_entropy", "the loss: cross_entropy(...)")),
-        contract=Contract(output="logits", target_dtype="int", losses=("cross_entropy", "python"), single_loss=True),
+        contract=Contract(output="logits", target_dtype="int", losses=("cross_entropy", "python", "graph"), single_loss=True),
     ),
     ComponentDef(
         "objective",
         "regression",
         "A model predicting a float field.",
         (_MODEL, _TARGET, _INPUTS, parameter("loss", "terms", "mse", "the loss: mse")),
-        contract=Contract(losses=("mse", "python"), single_loss=True),
+        contract=Contract(losses=("mse", "python", "graph"), single_loss=True),
     ),
     ComponentDef(
         "objective",
@@ -191,6 +191,15 @@ LOSSES = (
         "Spectral convergence + log-magnitude L1 over resolutions.",
         (parameter("n_ffts", "list[int]", (2048, 1024, 512), "FFT sizes (hop n_fft / 4)"),),
     ),
+    ComponentDef(
+        "loss",
+        "graph",
+        "A parameter-free block of the spec: block(prediction, target, hyperparameters...) -> f32[].",
+        (
+            parameter("name", "str", REQUIRED, "the block: two tensor inputs (prediction, target), one f32[] output"),
+            parameter("arguments", "arguments", (), "the block's hyperparameters: { beta = 0.5 }"),
+        ),
+    ),
     python_component(
         "loss",
         "A function of the user's: loss(ops, prediction, target, **arguments) -> a scalar, or "
@@ -211,6 +220,16 @@ PATHS = (
         ),
     ),
     ComponentDef("path", "uniform", "x_t = (1 - t) x + t e; v = e - x."),
+    ComponentDef(
+        "path",
+        "graph",
+        "A parameter-free block of the spec: block(x0, x1, t, hyperparameters...) -> (x_t, v) "
+        "(x0 data, x1 noise, t [B, 1, ..]).",
+        (
+            parameter("name", "str", REQUIRED, "the block: three tensor inputs (x0, x1, t), two outputs shaped like x0"),
+            parameter("arguments", "arguments", (), "the block's hyperparameters: { rate = 2.0 }"),
+        ),
+    ),
     python_component(
         "path",
         "A class of the user's: interpolate(ops, x0, x1, t) -> x_t and target(ops, x0, x1, t) -> v "

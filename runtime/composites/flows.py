@@ -32,13 +32,15 @@ def path_sample(ops, x, noise, t, kind="linear", noise_min=0.001, noise_max=0.99
 
     a user's path (``python(...)``, docs/language.md "Extending specc"): an object with
     ``interpolate(ops, x0, x1, t)`` and ``target(ops, x0, x1, t)``, called with ``x0 = x``,
-    ``x1 = e`` and ``t`` broadcast to ``[B, 1, ..., 1]``; each must return ``x``'s shape.
+    ``x1 = e`` and ``t`` broadcast to ``[B, 1, ..., 1]``; each must return ``x``'s shape. A
+    path written in the spec (``graph(...)``) is a function ``(x0, x1, t) -> (x_t, v)``,
+    shape-checked when the spec is.
 
     Args:
       x: data ``[B, ...]``.
       noise: standard normal draw ``e``, same shape as ``x``.
       t: times ``[B]`` in [0, 1] (0 = data, 1 = noise).
-      kind: ``"linear"``, ``"uniform"`` or a user's path object.
+      kind: ``"linear"``, ``"uniform"``, a user's path object or a spec's path function.
       noise_min, noise_max: the linear path's noise levels (ignored by the others).
 
     Returns:
@@ -49,6 +51,8 @@ def path_sample(ops, x, noise, t, kind="linear", noise_min=0.001, noise_max=0.99
     checks.check_same_shape("path_sample", "x", x.shape, "noise", noise.shape)
     checks.check_time_shape("path_sample", "t", t.shape, x.shape)
     time = broadcast_time(ops, t, x)
+    if callable(kind) and not hasattr(kind, "interpolate"):  # a path written in the spec: (x0, x1, t) -> (x_t, v)
+        return kind(x, noise, time)
     if not isinstance(kind, str):
         return _user_path(ops, kind, x, noise, time)
     if kind == "uniform":

@@ -19,7 +19,7 @@
 - ``UserCallbacks(references, backend)``: the user's callbacks (``train.callbacks``).
 """
 
-from specc.runtime.training.arguments import build_parser, parse_arguments
+from specc.runtime.training.arguments import build_parser, evaluated_splits, parse_arguments
 from specc.runtime.training.checkpoints import (
     Checkpoint,
     checkpoint_name,
@@ -44,7 +44,7 @@ from specc.runtime.training.user_callbacks import UserCallbacks
 from specc.runtime.training.version import check_runtime, package_versions
 
 __all__ = [
-    "build_parser", "parse_arguments", "Checkpoint", "latest_checkpoint", "list_checkpoints",
+    "build_parser", "evaluated_splits", "parse_arguments", "Checkpoint", "latest_checkpoint", "list_checkpoints",
     "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
     "NonFiniteLoss", "first_bad_step", "FanOut", "make_loggers", "MetricsLog",
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",

@@ -3,7 +3,7 @@
 Run as a script in a fresh process (``python -m tests.analysis.measure_memory SPEC BATCH
 [--set K=V ...]``); prints JSON ``{"measured": bytes, "estimated": bytes}``.
 
-What is measured: the growth of the process's peak resident memory (``ru_maxrss``) from the
+What is measured: the growth of the process's peak resident memory (``VmHWM``) from the
 moment before the model is built to the end of one step (forward, cross-entropy loss,
 backward, Adam/AdamW update) with ``BATCH`` examples. Kernels are loaded first by a warm-up
 step of a tiny model, so that the library's one-time allocations are in the baseline.
@@ -28,6 +28,13 @@ def resident_bytes() -> int:
 
 
 def peak_bytes() -> int:
+    """The peak resident memory of this process's own address space (Linux: ``VmHWM`` of
+    /proc/self/status). Not ``ru_maxrss``: Linux carries it over ``exec`` from the process
+    that forked this one, so under a large parent (a pytest-xdist worker of 2 GB) every
+    measurement read the parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # kilobytes on Linux
 
 

@@ -108,19 +108,9 @@ def test_handwritten_script_starts_where_the_generated_script_starts(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "script, keras_backend",
-    [
-        ("jax_nnx.py", None),
-        ("lightning_plain.py", None),
-        ("mlx_compiled.py", None),
-        ("keras_fit.py", "jax"),
-        ("keras_fit.py", "torch"),
-    ],
-)
-def test_digits_script_reports_a_rate(script, keras_backend):
-    if keras_backend is not None and importlib.util.find_spec("keras") is None:
-        pytest.skip("keras is the bench extra: pip install -e '.[bench]'")
-    environment = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
-    report = run_handwritten(script, "--steps", 40, env=environment)
+@pytest.mark.parametrize("script", ["jax_nnx.py", "lightning_plain.py", "mlx_compiled.py"])
+def test_digits_script_reports_a_rate(script):
+    """The MLP's hand-written scripts run (keras_fit.py needs the bench extra, which CI does
+    not install: `python benchmarks/steps_per_second.py` prints the Keras line when it can)."""
+    report = run_handwritten(script, "--steps", 40)
     assert math.isfinite(report["steps_per_s"]) and report["steps_per_s"] > 0

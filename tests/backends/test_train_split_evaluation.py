@@ -97,7 +97,7 @@ def compiled(tmp_path, text: str, backend: str, overrides=()) -> str:
 SCRIPT_LINES = {
     "jax": (
         'for split in ("val", "test", "train_eval")',
-        'for split in ("val", "test", "train_eval"):',  # --eval-only
+        'for split in training.evaluated_splits(("val", "test", "train_eval"), arguments.eval_only):',  # --eval-only
         'run_evaluation("train_eval")  # eval.on_train: the training examples, evaluated',
     ),
     "lightning": (
@@ -108,7 +108,7 @@ SCRIPT_LINES = {
     ),
     "mlx": (
         'for split in ("val", "test", "train_eval")',
-        'run_evaluation(("val", "test", "train_eval"))',  # --eval-only
+        'training.evaluated_splits(("val", "test", "train_eval"), arguments.eval_only)',  # --eval-only
         'run_evaluation(("train_eval",))  # eval.on_train: the training examples, evaluated',
     ),
 }

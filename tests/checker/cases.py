@@ -195,6 +195,8 @@ CASES = {
     ),
     "E0716": (ADVERSARIAL, [("target = data.audio", "target = data.audio\n  kl_weight = 0.1")], (), None),
     "E0717": (DIGITS, STREAM_LM + [("embedding(tokens, 40, hidden)", "positional_embedding(embedding(tokens, 40, hidden), 4)")], (), None),
+    "E0718": (FLOW, [("objective flow_matching {", "block l1(p: f32[B, D], q: f32[B, D]) -> f32[] {\n  return mean(abs(linear(p, D) - q), axis = [0, 1])\n}\n\nobjective flow_matching {"), ("cfg_dropout = 0.1", 'cfg_dropout = 0.1\n  loss = graph("l1")')], (), None),
+    "E0719": (FLOW, [("objective flow_matching {", "block l1(p: f32[B, D], q: f32[B, D]) -> f32[B] {\n  return mean(abs(p - q), axis = 1)\n}\n\nobjective flow_matching {"), ("cfg_dropout = 0.1", 'cfg_dropout = 0.1\n  loss = graph("l1")')], (), None),
     # E08xx backend capability
     "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
     "E0801_jax": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "jax"),

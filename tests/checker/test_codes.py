@@ -453,7 +453,7 @@ EXPECTED = {
         '   |\n'
         '15 |   loss = mse\n'
         '   |          ^^^\n'
-        'help: losses of `classification`: cross_entropy, python'
+        'help: losses of `classification`: cross_entropy, python, graph'
     ),
     "E0715": (
         'spec.mf:15:10: error[E0715]: objective `classification` takes one unweighted loss term\n'
@@ -482,6 +482,21 @@ EXPECTED = {
         '11 |   return linear(positional_embedding(embedding(tokens, 40, hidden), 4), 40)\n'
         '   |                 ^^^^^^^^^^^^^^^^^^^^\n'
         'help: give it max_length = 8 or more'
+    ),
+    "E0718": (
+        'spec.mf:17:19: error[E0718]: loss `l1` calls `linear`, which creates parameters; a loss has none\n'
+        '   |\n'
+        '17 |   return mean(abs(linear(p, D) - q), axis = [0, 1])\n'
+        '   |                   ^^^^^^\n'
+        'help: a loss is a function of its inputs: compute it with operators and the functions without parameters '
+        '(abs, exp, log, where, mean, ...)'
+    ),
+    "E0719": (
+        'spec.mf:16:41: error[E0719]: loss `l1` returns f32[B]; a loss returns one scalar `f32[]`\n'
+        '   |\n'
+        '16 | block l1(p: f32[B, D], q: f32[B, D]) -> f32[B] {\n'
+        '   |                                         ^^^^^^\n'
+        'help: reduce over every axis: `mean(x, axis = [0, 1])`'
     ),
     "E0801": (
         'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'

@@ -406,7 +406,39 @@ def _term_pair(term: str, base: str, changed: str):
     )
 
 
+# two losses written in the graph language (`graph("name")`), on the regression host
+_GRAPH_BLOCKS = (
+    "block l1(p: f32[B, D], q: f32[B, D], scale: float = 1.0) -> f32[] {\n  return scale * mean(abs(p - q), axis = [0, 1])\n}\n\n"
+    "block other(p: f32[B, D], q: f32[B, D], scale: float = 1.0) -> f32[] {\n  return mean(abs(p - q), axis = [0, 1]) / scale\n}\n\n"
+)
+
+
+def _graph_loss(call: str):
+    text = _edits(REGRESSION, ("objective regression {", _GRAPH_BLOCKS + "objective regression {"),
+                  ("target = data.y", f"target = data.y\n  loss = {call}"))
+    return text, ()
+
+
+# two paths written in the graph language (`graph("name")`), on the flow host
+_GRAPH_PATHS = (
+    "block mix(x0: f32[B, D], x1: f32[B, D], t: f32[B, 1], rate: float = 1.0) -> (f32[B, D], f32[B, D]) {\n"
+    "  return (1.0 - t) * x0 + rate * t * x1, rate * x1 - x0\n}\n\n"
+    "block swap(x0: f32[B, D], x1: f32[B, D], t: f32[B, 1], rate: float = 1.0) -> (f32[B, D], f32[B, D]) {\n"
+    "  return t * x0 + (1.0 - t) * x1, x0 - x1\n}\n\n"
+)
+
+
+def _graph_path(call: str):
+    text = _edits(FLOW, ("objective flow_matching {", _GRAPH_PATHS + "objective flow_matching {"),
+                  ("target = data.params", f"target = data.params\n  path = {call}"))
+    return text, ()
+
+
 SPECIAL = {
+    ("path", "graph", "name"): (_graph_path('graph("mix")'), _graph_path('graph("swap")')),
+    ("path", "graph", "arguments"): (_graph_path('graph("mix")'), _graph_path('graph("mix", arguments = { rate = 2.0 })')),
+    ("loss", "graph", "name"): (_graph_loss('graph("l1")'), _graph_loss('graph("other")')),
+    ("loss", "graph", "arguments"): (_graph_loss('graph("l1")'), _graph_loss('graph("l1", arguments = { scale = 2.0 })')),
     # a codebook file's array key; a pickle is loaded only when trusted (E0540 without it, so
     # the trusted variant names a .joblib and the baseline an .npz)
     **{

@@ -27,6 +27,7 @@ CHECKED_ELSEWHERE = {
     ("checkpoint", "monitor"): "a logged metric (E0503)",
     ("early_stopping", "monitor"): "a logged metric (E0503)",
     ("l2", "prefix"): "a parameter-name prefix, matched against the model (E0517)",
+    ("graph", "name"): "a block of the spec, looked up by compiler/check/graph_losses.py (E0601)",
     ("expected_codebook", "key"): "an array's key inside the codebook file, looked up when it is loaded",
     ("expected_scalar", "key"): "an array's key inside the centres file, looked up when it is loaded",
     **{(name, "field"): "a data field, matched against the data source" for name in registry.components("transform")},

@@ -6,7 +6,7 @@ Edit the spec and recompile instead of editing this file.
 
 Run:
     specc compile specs/audio_classifier.mf --backend mlx -o train.py && python train.py
-Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --eval-only
+Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|gpu, --devices N, --num-nodes N, --eval-only [val|test]
 """
 
 import sys
@@ -248,7 +248,7 @@ def main(argv=None):
         return found
 
     if arguments.eval_only:
-        run_evaluation(("val", "test"))
+        run_evaluation(training.evaluated_splits(("val", "test"), arguments.eval_only))
         for writer in writers:
             writer.close()
         return

@@ -6,7 +6,7 @@ Edit the spec and recompile instead of editing this file.
 
 Run:
     specc compile specs/ksin_flow_transformer.mf --backend lightning -o train.py && python train.py
-Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --eval-only
+Options: --out-dir DIR, --resume auto|PATH, --max-steps N, --seed S, --device cpu|cuda, --devices N, --num-nodes N, --eval-only [val|test]
 """
 
 import sys
@@ -377,8 +377,10 @@ def main(argv=None):
     )
     try:
         if arguments.eval_only:
-            trainer.validate(objective, datamodule=data_module, verbose=False)
-            trainer.test(objective, datamodule=data_module, verbose=False)
+            if arguments.eval_only != "test":
+                trainer.validate(objective, datamodule=data_module, verbose=False)
+            if arguments.eval_only != "val":
+                trainer.test(objective, datamodule=data_module, verbose=False)
         else:
             trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
     except training.NonFiniteLoss as error:

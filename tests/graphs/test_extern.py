@@ -341,7 +341,7 @@ def test_a_checkpoint_rebuilds_the_model_where_the_file_is_and_refuses_in_one_li
 def test_the_codes_and_the_example_are_documented():
     graphs_codes = (REPOSITORY / "docs" / "diagnostics" / "graphs.md").read_text(encoding="utf-8")
     assert "| E0619 |" in graphs_codes
-    chapter = (REPOSITORY / "docs" / "fragments" / "extern.md").read_text(encoding="utf-8")
+    chapter = (REPOSITORY / "docs" / "language.md").read_text(encoding="utf-8")
     example = (EXAMPLES / "user_function.py").read_text(encoding="utf-8")
     assert example.split('"""\n\n', 1)[1] in chapter  # the file as the chapter shows it (without its docstring)
     assert "h = mix(ops, h, gelu_tanh(ops, self.linear_1(h)), scale=0.5)" in chapter

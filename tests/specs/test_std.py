@@ -31,8 +31,8 @@ PROGRAMS = [
 
 
 def test_std_files_exist():
-    assert STD_FILES == ["classifier.mf", "convnext.mf", "discriminators.mf", "flow_mlp.mf", "mixer.mf",
-                         "transformer.mf", "vae.mf"]
+    assert STD_FILES == ["classifier.mf", "convnext.mf", "discriminators.mf", "flow_mlp.mf", "losses.mf",
+                         "mixer.mf", "transformer.mf", "vae.mf"]
 
 
 @pytest.mark.parametrize("name", STD_FILES)
@@ -50,10 +50,11 @@ def test_every_std_block_is_used_by_a_seed_spec():
     used = set()
     for spec, overrides in PROGRAMS:
         used |= module_sources(check_ok(spec, overrides))
-    assert len(defined) == 24
+    assert len(defined) == 28
     # transformer_block (unmasked, optionally bidirectional) is the general block; the seed's
-    # LM uses its masked form. It is exercised on its own below.
-    assert defined - used == {"transformer_block"}
+    # LM uses its masked form. It is exercised on its own below. The losses of std/losses.mf
+    # are for user specs (loss = graph("huber")): tests/graphs/test_graph_losses.py runs them.
+    assert defined - used == {"transformer_block", "smooth_l1", "huber", "pseudo_huber", "focal"}
 
 
 def build(text: str) -> dict:

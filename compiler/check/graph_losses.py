@@ -1,0 +1,180 @@
+"""Losses written in the spec's graph language: ``loss = graph("smooth_l1", arguments = {
+beta = 0.5 })`` names a parameter-free ``block`` of the spec (docs/language.md, "Losses in the
+graph language").
+
+The block is built (``specc.compiler.graphs.functions.build_function``) with the types the
+objective supplies: the model's output and the target field (``[B, ...]``) for
+classification and regression; for the flows, the velocity and its target, both shaped like
+the target field (f32). Every shape error of its body is the usual positioned E06xx, a type
+the block's inputs do not accept is E0608 (E0617 for a dtype) at the loss, and its
+hyperparameters bind from ``arguments`` (E0602, E0609). Then the block must create no
+parameters and call no layer module, block or extern (E0718, at the call), and return one
+``f32[]`` (E0719, at the declared output).
+
+A flow's ``path = graph("exponential")`` is checked the same way with the inputs ``x0``,
+``x1`` (shaped like the target field, f32) and ``t`` (``[B, 1, ..., 1]``), and must return
+``(x_t, v)``, each shaped like ``x0`` (E0719).
+
+:func:`check_graph_losses` returns the built module of each ``graph`` loss by the
+position of its term (0 for a flow's one loss), and of a ``graph`` path under ``"path"``,
+for lowering; the ones with errors are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from specc.compiler.vocabulary.words import with_article
+from specc.compiler import ir
+from specc.compiler.check.cross_field import Facts
+from specc.dsl.diagnostics import Span
+
+FLOWS = ("flow_matching", "mean_flow", "improved_mean_flow")
+_VERSION = re.compile(r"_\d+$")
+
+
+def graph_loss_locations(facts: Facts) -> list[tuple[int, tuple, dict]]:
+    """``(term position, location of the component under "objective", its values)`` of each
+    ``graph`` loss."""
+    loss = facts.value("objective", "loss")
+    if isinstance(loss, dict):  # a flow's one loss
+        return [(0, ("loss", "graph"), loss)] if loss.get("kind") == "graph" else []
+    found = []
+    for index, term in enumerate(loss if isinstance(loss, (list, tuple)) else ()):
+        if isinstance(term, dict) and isinstance(term.get("term"), dict) and term["term"].get("kind") == "graph":
+            found.append((index, ("loss", index, "term", "graph"), term["term"]))
+    return found
+
+
+def check_graph_losses(facts: Facts, modules, constants, graphs: dict, checker) -> dict:
+    """E0601-E0619, E0718, E0719 on each ``graph`` loss (module docstring) and on a flow's
+    ``graph`` path; the built modules by term position, and the path's under ``"path"``."""
+    built: dict = {}
+    locations = graph_loss_locations(facts)
+    types = _supplied_types(facts, graphs, checker) if locations else None
+    for position, location, values in locations if types is not None else ():
+        result = _build(facts, modules, constants, location, values, types, "a loss takes 2: the model's output and the target")
+        if result is not None and _is_loss(facts, *result):
+            built[position] = dataclasses.replace(result[1], name=result[1].source)
+    path = facts.value("objective", "path")
+    target = _target_type(checker)
+    if facts.objective_kind() in FLOWS and isinstance(path, dict) and path.get("kind") == "graph" and target is not None:
+        time = ir.TensorType("f32", ("B",) + (1,) * (len(target.shape) - 1))
+        sample = ir.TensorType("f32", target.shape)
+        role = "a path takes 3: x0 (the data), x1 (the noise) and t"
+        result = _build(facts, modules, constants, ("path", "graph"), path, (sample, sample, time), role)
+        if result is not None and _is_path(facts, *result, sample):
+            built["path"] = dataclasses.replace(result[1], name=result[1].source)
+    return built
+
+
+def _build(facts: Facts, modules, constants, location: tuple, values: dict, types, role: str):
+    """(block, module) of the ``graph`` component at ``location`` built for ``types``, or None."""
+    from specc.compiler.graphs.functions import FunctionInput, build_function
+
+    name, arguments = values.get("name"), values.get("arguments") or {}
+    if not isinstance(name, str):
+        return None
+    span = facts.span("objective", *location)
+    argument_spans = {key: facts.span("objective", *location, "arguments", key) for key in arguments}
+    inputs = [FunctionInput(kind, span) for kind in types]
+    return build_function(modules, constants, facts.diagnostics, name, facts.span("objective", *location, "name"),
+                          inputs, arguments, argument_spans, role)
+
+
+def _target_type(checker) -> ir.TensorType | None:
+    """The target field's type, batched; None when unknown (another diagnostic says why)."""
+    fields, target_name = checker.fields or {}, getattr(checker, "target_name", None)
+    field = fields.get(target_name) if target_name else None
+    return None if field is None else ir.TensorType(field.dtype, ("B",) + tuple(field.shape))
+
+
+def _supplied_types(facts: Facts, graphs: dict, checker) -> tuple[ir.TensorType, ir.TensorType] | None:
+    """(prediction, target) as the loss receives them, batched; None when the model or the
+    target is unknown (another diagnostic says why)."""
+    target = _target_type(checker)
+    if target is None:
+        return None
+    kind = facts.objective_kind()
+    if kind in FLOWS:
+        velocity = ir.TensorType("f32", target.shape)
+        return velocity, velocity
+    name = facts.value("objective", "model") or (next(iter(graphs)) if len(graphs) == 1 else None)
+    graph = graphs.get(name)
+    if graph is None or not graph.outputs:
+        return None
+    return graph.outputs[0], target
+
+
+def _creates_nothing(facts: Facts, block, module: ir.ModuleDef, what: str) -> bool:
+    """E0718 for a layer module, block, repeat or extern in the body."""
+    for statement in module.body:
+        if statement.call in ("layer", "repeat", "extern"):
+            facts.error("E0718", _refusal(statement, module, what),
+                        _origin_span(statement.origin, _called(statement), block.name_span),
+                        f"{with_article(what)} is a function of its inputs: compute it with operators and the functions without "
+                        "parameters (abs, exp, log, where, mean, ...)")
+            return False
+    return True
+
+
+def _is_path(facts: Facts, block, module: ir.ModuleDef, sample: ir.TensorType) -> bool:
+    """E0718 as for a loss; E0719 unless it returns two tensors shaped like ``x0``."""
+    if not _creates_nothing(facts, block, module, "path"):
+        return False
+    outputs = [kind for _, kind in module.outputs]
+    if len(outputs) != 2 or any(kind != sample for kind in outputs):
+        span = block.outputs[0].span if block.outputs else block.name_span
+        facts.error("E0719", f"path `{block.name}` returns {_shown(outputs)}; a path returns (x_t, v), each shaped like "
+                    f"x0 {_shown([sample])}", span, "declare `-> (f32[B, ...], f32[B, ...])` and return `x_t, v`")
+        return False
+    return True
+
+
+def _shown(types) -> str:
+    return ", ".join(f"{kind.dtype}[{', '.join(str(dim) for dim in kind.shape)}]" for kind in types)
+
+
+def _is_loss(facts: Facts, block, module: ir.ModuleDef) -> bool:
+    """E0718 for a layer module, block, repeat or extern in the body; E0719 for a result that
+    is not one ``f32[]``."""
+    if not _creates_nothing(facts, block, module, "loss"):
+        return False
+    outputs = [kind for _, kind in module.outputs]
+    if len(outputs) != 1 or outputs[0].dtype != "f32" or tuple(outputs[0].shape) != ():
+        span = block.outputs[0].span if block.outputs else block.name_span
+        facts.error("E0719", f"loss `{block.name}` returns {_shown(outputs)}; a loss returns one scalar `f32[]`", span,
+                    "reduce over every axis: `mean(x, axis = [0, 1])`")
+        return False
+    return True
+
+
+def _called(statement: ir.Statement) -> str:
+    """The spec's name of what ``statement`` calls (``linear`` for ``linear_0``)."""
+    if statement.call == "extern":
+        return statement.function
+    return _VERSION.sub("", statement.attribute or statement.function)
+
+
+def _refusal(statement: ir.Statement, module: ir.ModuleDef, what: str) -> str:
+    called, owner = _called(statement), f"{what} `{module.source}`"
+    if statement.call == "extern":
+        return f"{owner} calls the extern `{called}`; {with_article(what)}'s body is written in the graph language alone"
+    if statement.call == "repeat":
+        return f"{owner} has a `repeat`, which makes a module; {with_article(what)} creates no modules"
+    submodule = next((item for item in module.submodules if item.attribute == statement.attribute), None)
+    if isinstance(submodule, ir.Instance):
+        return f"{owner} calls the block `{called}`; {with_article(what)}'s body calls no blocks"
+    if isinstance(submodule, ir.Layer) and not submodule.parameters:
+        return f"{owner} calls `{called}`, a layer module; {with_article(what)} creates no modules"
+    return f"{owner} calls `{called}`, which creates parameters; {with_article(what)} has none"
+
+
+def _origin_span(origin: str, name: str, fallback: Span) -> Span:
+    """The span of ``name`` at a statement's origin ``file:line:column``."""
+    parts = origin.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return fallback
+    line, column = int(parts[1]), int(parts[2])
+    return Span(parts[0], line, column, line, column + len(name))
