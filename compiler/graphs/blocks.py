@@ -82,15 +82,15 @@ def bind_dims(scope, definition, hypers: dict, tensors: list, function: str) -> 
 def _check_inferable(scope, expr, env: dict) -> None:
     """A name used only inside a compound dimension (``2 * D``) cannot be inferred."""
     if isinstance(expr, (ast.BinaryOp, ast.UnaryOp)):
-        for name in _names(expr):
+        for name in dimension_names([expr]):
             if name.name not in env and name.name not in scope.program.constants:
                 raise GraphError("E0603", f"cannot infer `{name.name}` from `{expression_text(expr)}`", name.span,
                                  f"write `{name.name}` alone in some input type, or make it a hyperparameter")
 
 
-def _names(expr):
-    """The names in an arithmetic expression, left to right (a loop, not a recursion)."""
-    work = [expr]
+def dimension_names(expressions):
+    """The names in arithmetic expressions (dimensions), left to right (a loop, not a recursion)."""
+    work = list(reversed(list(expressions)))
     while work:
         node = work.pop()
         if isinstance(node, ast.Name):

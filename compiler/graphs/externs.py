@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from specc.compiler import ir
 from specc.compiler.graphs.arithmetic import dim_value
-from specc.compiler.graphs.blocks import bind_dims, evaluate_hyperparameters
+from specc.compiler.graphs.blocks import bind_dims, dimension_names, evaluate_hyperparameters
 from specc.compiler.graphs.calls import _output_names, bind_arguments, convert_argument
 from specc.compiler.graphs.values import POISON, Several, expression_text, origin
 from specc.compiler.vocabulary import layers
@@ -83,7 +83,7 @@ def _declaration_problems(item: ast.Extern, blocks: dict, externs: dict, constan
         if output.dtype is not None and output.dtype not in DTYPES:
             problems.append(Diagnostic("E0617", f"unknown dtype `{output.dtype}`", output.span,
                                        help=did_you_mean(output.dtype, DTYPES) or f"dtypes: {', '.join(DTYPES)}"))
-        for name in _names(output.dims):
+        for name in dimension_names(output.dims):
             if name.name not in bound:
                 problems.append(Diagnostic(
                     "E0603", f"extern `{item.name}`: the output dimension `{name.name}` is bound by no input", name.span,
@@ -101,19 +101,6 @@ def _parameter_problems(item: ast.Extern) -> list[Diagnostic]:
                                        parameter.span))
         seen.add(parameter.name)
     return problems
-
-
-def _names(dims):
-    """Every name in a list of dimension expressions, left to right."""
-    work = list(reversed(dims))
-    while work:
-        node = work.pop()
-        if isinstance(node, ast.Name):
-            yield node
-        elif isinstance(node, ast.BinaryOp):
-            work += [node.right, node.left]
-        elif isinstance(node, ast.UnaryOp):
-            work.append(node.operand)
 
 
 def extern_call(scope, extern: ast.Extern, expr: ast.Call, hints):

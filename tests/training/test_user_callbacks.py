@@ -7,10 +7,7 @@ raises ends the run with one line naming the user's file and line."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from specc.compiler.emit import render as emit
 from specc.runtime import training
 from specc.runtime.extensions import Reference, UserCodeError
 from specc.runtime.training.user_callbacks import UserCallbacks
+from tests.backends.test_spec_parity import run_backends_together
 
 BACKENDS = ("jax", "lightning", "mlx")
 TOLERANCE = 1e-4
@@ -216,25 +214,6 @@ def scripts(folder: Path, max_steps: int, eval_every: int, arguments: str) -> di
     return {backend: emit.render(result.program, backend) for backend in BACKENDS}
 
 
-def run_together(sources: dict, folder: Path) -> dict[str, tuple[int, str, str]]:
-    """Each backend's script run at the same time (one thread each) into ``folder/run_<backend>``:
-    ``{backend: (exit code, stdout, stderr)}``."""
-    environment = dict(os.environ, JAX_PLATFORMS="cpu", OMP_NUM_THREADS="1")
-    processes = {}
-    for backend, source in sources.items():
-        script = folder / f"train_{backend}.py"
-        script.write_text(source, encoding="utf-8")
-        processes[backend] = subprocess.Popen(
-            [sys.executable, str(script), "--out-dir", str(folder / f"run_{backend}")],
-            cwd=str(folder), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment,
-        )
-    results = {}
-    for backend, process in processes.items():
-        out, err = process.communicate(timeout=600)
-        results[backend] = (process.returncode, out, err)
-    return results
-
-
 def events(folder: Path, backend: str) -> list:
     lines = (folder / f"run_{backend}" / "events.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line) for line in lines]
@@ -263,7 +242,7 @@ def assert_close(first: list, second: list, where: str) -> None:
 
 @pytest.mark.slow
 def test_the_hooks_fire_alike_on_every_backend(tmp_path):
-    results = run_together(scripts(tmp_path, 12, 6, ""), tmp_path)
+    results = run_backends_together(scripts(tmp_path, 12, 6, ""), tmp_path, check=False)
     for backend, (code, out, err) in results.items():
         assert code == 0, f"{backend} failed:\n{out[-2000:]}\n{err[-3000:]}"
     recorded = {backend: [comparable(event) for event in events(tmp_path, backend)] for backend in BACKENDS}
@@ -297,7 +276,7 @@ def train_rows(run_dir: Path) -> list[tuple[int, str, float]]:
 
 @pytest.mark.slow
 def test_a_stop_request_ends_every_backend_at_that_step_with_a_checkpoint(tmp_path):
-    results = run_together(scripts(tmp_path, 30, 4, "stop_at = 9"), tmp_path)  # checkpoints every 6, rows every 3
+    results = run_backends_together(scripts(tmp_path, 30, 4, "stop_at = 9"), tmp_path, check=False)  # checkpoints every 6, rows every 3
     reason = f'Recorder.on_step_end ({tmp_path / "recorder.py"}) returned "stop"'
     for backend, (code, out, err) in results.items():
         assert code == 0, f"{backend} failed:\n{out[-2000:]}\n{err[-3000:]}"
@@ -324,7 +303,7 @@ def test_a_stop_request_ends_every_backend_at_that_step_with_a_checkpoint(tmp_pa
 
 @pytest.mark.slow
 def test_a_hook_that_raises_ends_the_run_with_one_line_naming_the_users_file_and_line(tmp_path):
-    results = run_together(scripts(tmp_path, 12, 6, "fail_at = 3"), tmp_path)
+    results = run_backends_together(scripts(tmp_path, 12, 6, "fail_at = 3"), tmp_path, check=False)
     expected = f"{tmp_path / 'recorder.py'}:{FAIL_LINE}: Recorder: on_step_end at step 3: ValueError: the hook failed"
     for backend, (code, out, err) in results.items():
         assert code == 1, f"{backend}: exit {code}\n{out[-2000:]}\n{err[-3000:]}"
@@ -346,7 +325,7 @@ def test_the_example_lints_clean(backend):
 @pytest.mark.slow
 def test_the_example_prints_every_100_steps_alike_on_every_backend(tmp_path):
     result = pipeline.check(str(EXAMPLES / "seed002_callbacks.mf"), lambda name: Path(name).read_bytes(), ("train.max_steps=200",))
-    results = run_together({backend: emit.render(result.program, backend) for backend in BACKENDS}, tmp_path)
+    results = run_backends_together({backend: emit.render(result.program, backend) for backend in BACKENDS}, tmp_path, check=False)
     printed = {}
     for backend, (code, out, err) in results.items():
         assert code == 0, f"{backend} failed:\n{out[-2000:]}\n{err[-3000:]}"
