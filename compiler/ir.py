@@ -276,6 +276,7 @@ class TrainPlan:
     val_check_interval: float | None = None  # fraction of an epoch between evaluations
     penalties: tuple[Component, ...] = ()  # l2(prefix, weight) added to the training loss
     parallel: str = "replicated"  # replicated | sharded: parameters and optimizer state over the data axis
+    limit_train_batches: int | None = None  # at most this many training batches an epoch
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,7 @@ class Lowering:
             grad_clip=values["grad_clip"],
             grad_clip_mode=values["grad_clip_mode"],
             accumulate=values["accumulate"],
+            limit_train_batches=values["limit_train_batches"],
             parallel=values["parallel"],
             ema=values["ema"],
             freeze=tuple(values["freeze"]),

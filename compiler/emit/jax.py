@@ -44,6 +44,7 @@ from specc.compiler.emit.objectives import (
 )
 from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, flow_view, source_arguments
 from specc.compiler.emit.trainer import (
+    limit_keyword,
     logger_arguments,
     callback_settings,
     model_frozen,
@@ -248,6 +249,8 @@ def data_code(settings: Settings, program, objective: dict) -> dict:
         eval_options = f", **specc_data.loader_options({configured}, split)"
     else:  # the Loader's defaults; evaluation in order, every example
         train_options, eval_options = "", ", shuffle=False, drop_last=False"
+    train_options += limit_keyword(program, lambda value: settings.value(
+        "training", "limit_train_batches", value, "train.limit_train_batches", always=True))
     eval_size = program.evaluation.batch_size
     eval_batch = batch_size
     if eval_size and (spec_set(settings.origin("data.eval_batch_size")) or eval_size != plan.batch_size):

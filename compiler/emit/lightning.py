@@ -41,6 +41,7 @@ from specc.compiler.emit.imports import lightning_imports
 from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import label_ranges
 from specc.compiler.emit.trainer import (
+    limit_keyword,
     logger_arguments,
     callback_settings,
     optional_training_values,
@@ -182,6 +183,8 @@ def data_view(program, settings: Settings) -> dict:
         "fields": "{" + fields + "}",
         "batch_size": batch,
         "eval_batch_size": eval_batch,
+        "limit": limit_keyword(program, lambda value: settings.value(
+            "training", "limit_train_batches", value, "train.limit_train_batches", always=True)),
     }
 
 

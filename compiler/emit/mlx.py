@@ -35,6 +35,7 @@ from specc.compiler.emit.models import bind_externs, uses_random_layers
 from specc.compiler.emit.objectives import label_ranges, program_adversarial_view, program_language_model_view
 from specc.compiler.emit.render import NotImplementedByBackend
 from specc.compiler.emit.trainer import (
+    limit_keyword,
     logger_arguments,
     callback_settings,
     optional_training_values,
@@ -130,6 +131,8 @@ def data_view(program, config: Config, accumulate: str) -> dict:
         name = config.add_dict("data", "loader_arguments", loader_values, "data")
         view["train_options"] = f", **specc_data.loader_options({name}, \"train\", {accumulate})"
         view["eval_options"] = f", **specc_data.loader_options({name}, split)"
+    view["train_options"] += limit_keyword(program, lambda value: config.add(
+        "training", "limit_train_batches", value, "train.limit_train_batches"))
     if data.source.kind == "ksin":
         length = source_keywords.get("signal_length", literal(arguments.get("signal_length", 1024)))
         symmetry = source_keywords.get("break_symmetry", literal(arguments.get("break_symmetry", False)))

@@ -102,3 +102,11 @@ def logger_arguments(logger) -> dict:
 def _is_default(value, default) -> bool:
     """``value`` equals the registry ``default`` (an empty tuple default is any empty value)."""
     return value == default or (default == () and not value)
+
+
+def limit_keyword(program, configured) -> str:
+    """``, limit_batches=<name>`` for the training Loader when the spec sets
+    ``train.limit_train_batches`` (``configured(value)`` adds the configuration line and gives
+    its name), else nothing."""
+    limit = program.train.limit_train_batches
+    return "" if limit is None else f", limit_batches={configured(limit)}"

@@ -91,6 +91,13 @@ TRAIN_KEYS = (
     parameter("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
     parameter("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
     parameter(
+        "limit_train_batches",
+        "int?",
+        None,
+        "at most this many training batches an epoch: the epoch ends there (Lightning's int form)",
+        ">=1",
+    ),
+    parameter(
         "parallel",
         "enum",
         "replicated",

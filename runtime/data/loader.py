@@ -82,6 +82,7 @@ class Loader:
         persistent_workers: bool = False,
         pin_memory: bool = False,
         worker_type: str = "thread",
+        limit_batches: int | None = None,
     ):
         checks.check_choice("Loader", "split", split, READ_SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
@@ -97,6 +98,9 @@ class Loader:
         self.prefetch, self.workers = int(prefetch), int(workers)
         self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
         self.worker_type = worker_type
+        self.limit_batches = None if limit_batches is None else int(limit_batches)
+        if self.limit_batches is not None:
+            checks.check_positive("Loader", "limit_batches", self.limit_batches)
         self._executor = None
         self.stream = READ_SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
@@ -121,10 +125,13 @@ class Loader:
     @property
     def batches_per_epoch(self) -> int:
         """``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``; at least 1 for
-        a source that draws (its windows are drawn with replacement, each batch full)."""
+        a source that draws (its windows are drawn with replacement, each batch full); at most
+        ``limit_batches`` (``train.limit_train_batches``: the epoch ends there)."""
         if self.draws_windows:
-            return max(1, self.size // self.batch_size)
-        return self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
+            count = max(1, self.size // self.batch_size)
+        else:
+            count = self.size // self.batch_size if self.drop_last else -(-self.size // self.batch_size)
+        return count if self.limit_batches is None else min(count, self.limit_batches)
 
     def __len__(self) -> int:
         return self.batches_per_epoch
