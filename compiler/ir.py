@@ -286,6 +286,7 @@ class EvalPlan:
     batch_size: int | None
     test_sampler: Component | None = None  # the test split's sampler (None: ``sampler``)
     on_train: bool = False  # each evaluation also evaluates the training examples (``train_eval``)
+    metric_graphs: tuple = ()  # (metric position, ModuleDef) of each graph("block") metric
 
 
 @dataclass(frozen=True)

@@ -168,8 +168,9 @@ class Lowering:
             penalties=tuple(component(item) for item in values.get("penalties") or ()),
         )
 
-    def evaluation(self) -> ir.EvalPlan:
+    def evaluation(self, loss_graphs: dict | None = None) -> ir.EvalPlan:
         values = self.sections.get("eval") or {"sampler": None, "metrics": []}
+        built = loss_graphs or {}
         sampler = values["sampler"]
         return ir.EvalPlan(
             sampler=component(sampler) if sampler else None,
@@ -177,6 +178,9 @@ class Lowering:
             batch_size=self.sections["data"].get("eval_batch_size") or self.sections["data"]["batch_size"],
             test_sampler=component(values["test_sampler"]) if values.get("test_sampler") else None,
             on_train=bool(values.get("on_train", False)),
+            metric_graphs=tuple(
+                (index, built[("metric", index)]) for index in range(len(values["metrics"])) if ("metric", index) in built
+            ),
         )
 
     def provenance(self) -> tuple[ir.Provenance, ...]:
@@ -249,6 +253,6 @@ def lower(
         objective=objective,
         optimizers=lowering.optimizers(objective, graphs),
         train=lowering.train(),
-        evaluation=lowering.evaluation(),
+        evaluation=lowering.evaluation(loss_graphs),
         provenance=lowering.provenance(),
     )

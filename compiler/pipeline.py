@@ -200,6 +200,7 @@ def check(
     checker = contracts.ContractChecker(facts, graphs)
     checker.check()
     loss_graphs = graph_losses.check_graph_losses(facts, modules, constants, graphs, checker)  # graph("block") losses
+    loss_graphs.update(graph_losses.check_graph_metrics(facts, modules, constants, graphs, checker))  # and metrics
     parameter_prefixes.check_freeze(facts, graphs)
     parameter_prefixes.check_penalties(facts, graphs)
     contracts.check_loss_terms(facts)

@@ -13,6 +13,7 @@ from specc.compiler.vocabulary.words import with_article
 from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.resolve import Resolution
 from specc.compiler.check.validate import Checked, CheckedSection
+from specc.compiler.check.values import ComponentCall
 from specc.compiler.check import external_names
 from specc.compiler.check.external_names import check_filename
 
@@ -90,7 +91,7 @@ class Facts:
             if not isinstance(written.value, list):
                 return None
             for item in written.value:
-                name = getattr(item.value, "name", None)
+                name = _graph_metric_name(item.value) or getattr(item.value, "name", None)
                 if not isinstance(name, str):
                     return None
                 names.append(f"val/{name}")
@@ -99,6 +100,14 @@ class Facts:
                         f"val/{close}" for close in get_close_matches(name, registry.components("metric"), 1, 0.6)
                     ]
         return list(dict.fromkeys(names))
+
+
+def _graph_metric_name(value) -> str | None:
+    """The block of a metric written ``graph("rmse")`` (logged as ``val/rmse``), else None."""
+    if not isinstance(value, ComponentCall) or value.name != "graph":
+        return None
+    written = [item for key, item, _ in value.kwargs if key == "name"] + list(value.args[:1])
+    return written[0].value if written and isinstance(written[0].value, str) else None
 
 
 def head(span: Span, keyword: str) -> Span:

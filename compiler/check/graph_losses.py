@@ -69,18 +69,36 @@ def check_graph_losses(facts: Facts, modules, constants, graphs: dict, checker) 
     return built
 
 
-def _build(facts: Facts, modules, constants, location: tuple, values: dict, types, role: str):
-    """(block, module) of the ``graph`` component at ``location`` built for ``types``, or None."""
+def _build(facts: Facts, modules, constants, location: tuple, values: dict, types, role: str, section="objective"):
+    """(block, module) of the ``graph`` component at ``location`` of ``section`` built for
+    ``types``, or None."""
     from specc.compiler.graphs.functions import FunctionInput, build_function
 
     name, arguments = values.get("name"), values.get("arguments") or {}
     if not isinstance(name, str):
         return None
-    span = facts.span("objective", *location)
-    argument_spans = {key: facts.span("objective", *location, "arguments", key) for key in arguments}
+    span = facts.span(section, *location)
+    argument_spans = {key: facts.span(section, *location, "arguments", key) for key in arguments}
     inputs = [FunctionInput(kind, span) for kind in types]
-    return build_function(modules, constants, facts.diagnostics, name, facts.span("objective", *location, "name"),
+    return build_function(modules, constants, facts.diagnostics, name, facts.span(section, *location, "name"),
                           inputs, arguments, argument_spans, role)
+
+
+def check_graph_metrics(facts: Facts, modules, constants, graphs: dict, checker) -> dict:
+    """Each ``eval.metrics`` entry ``graph("block")``: built as a loss is, with the model's
+    output and the target (the metric's ``needs`` keeps it to classification and regression),
+    and held to the same rules (E0718, E0719, read "metric"); the built modules under
+    ``("metric", position)``."""
+    metrics = facts.value("eval", "metrics") or []
+    found = [(index, item) for index, item in enumerate(metrics) if isinstance(item, dict) and item.get("kind") == "graph"]
+    types = _supplied_types(facts, graphs, checker) if found else None
+    built = {}
+    for index, values in found if types is not None else ():
+        role = "a metric takes 2: the model's output and the target"
+        result = _build(facts, modules, constants, ("metrics", index, "graph"), values, types, role, "eval")
+        if result is not None and _is_loss(facts, *result, what="metric"):
+            built[("metric", index)] = dataclasses.replace(result[1], name=result[1].source)
+    return built
 
 
 def _target_type(checker) -> ir.TensorType | None:
@@ -136,15 +154,16 @@ def _shown(types) -> str:
     return ", ".join(f"{kind.dtype}[{', '.join(str(dim) for dim in kind.shape)}]" for kind in types)
 
 
-def _is_loss(facts: Facts, block, module: ir.ModuleDef) -> bool:
+def _is_loss(facts: Facts, block, module: ir.ModuleDef, what: str = "loss") -> bool:
     """E0718 for a layer module, block, repeat or extern in the body; E0719 for a result that
-    is not one ``f32[]``."""
-    if not _creates_nothing(facts, block, module, "loss"):
+    is not one ``f32[]`` (``what``: a loss or a metric)."""
+    if not _creates_nothing(facts, block, module, what):
         return False
     outputs = [kind for _, kind in module.outputs]
     if len(outputs) != 1 or outputs[0].dtype != "f32" or tuple(outputs[0].shape) != ():
         span = block.outputs[0].span if block.outputs else block.name_span
-        facts.error("E0719", f"loss `{block.name}` returns {_shown(outputs)}; a loss returns one scalar `f32[]`", span,
+        facts.error("E0719", f"{what} `{block.name}` returns {_shown(outputs)}; {with_article(what)} returns one scalar "
+                    "`f32[]`", span,
                     "reduce over every axis: `mean(x, axis = [0, 1])`")
         return False
     return True

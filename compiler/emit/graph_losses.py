@@ -50,6 +50,8 @@ def loss_functions(program: ir.Program) -> list[dict]:
     if program.objective.path_graph is not None:
         view = module_view(program.objective.path_graph, "")
         views.append({**view, "name": identifier(program.objective.path_graph.name), "what": "path"})
+    for _, graph in program.evaluation.metric_graphs:  # a metric returns its scalar
+        views.append({**module_view(graph, ""), "name": identifier(graph.name), "what": "metric"})
     return views
 
 

@@ -320,7 +320,9 @@ def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict
     output = outputs.get(objective["kind"], "samples")
     for metric in evaluation["metrics"]:
         name, arguments = metric["kind"], dict(metric["arguments"])
-        if metric["on"] == "output":
+        if metric.get("function"):  # a metric written in the spec: a function of the script
+            device.append(f"values[{literal(name)}] = {metric['function']}({output}, {target})")
+        elif metric["on"] == "output":
             labels = "labels" if objective["kind"] == "language_model" else target
             if objective["kind"] == "language_model" and name in ("accuracy", "perplexity"):
                 ignore = (objective.get("ignore_index"),)

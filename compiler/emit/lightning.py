@@ -312,6 +312,9 @@ def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tupl
     calls = []
     ignore = [pair for pair in loss_pairs if pair[0] == "ignore_index"]
     for metric in context["evaluation"]["metrics"]:
+        if metric.get("function"):  # a metric written in the spec: a function of the script
+            calls.append({"name": literal(metric["kind"]), "call": f"{metric['function']}({output}, {labels})"})
+            continue
         items = [(name, literal(value), value) for name, value in sorted(metric["arguments"].items())]
         arguments = without_defaults(settings, "metrics", metric["kind"], items)
         if metric["kind"] in IGNORING_METRICS:

@@ -289,7 +289,7 @@ def metric_calls(program, evaluation: dict, target: str, output: str, labels: st
         keywords = {key: literal(value) for key, value in sorted(metric["arguments"].items())}
         if labels and ignore and metric["kind"] in TOKEN_METRICS and "ignore_index" not in keywords:
             keywords["ignore_index"] = ignore
-        function = f"metrics.{identifier(metric['kind'])}"
+        function = metric.get("function") or f"metrics.{identifier(metric['kind'])}"  # a graph metric: the script's
         if metric["on"] == "signal":
             code = call(function, "signals", 'batch["signal"]', **keywords)
         else:
@@ -434,7 +434,7 @@ def mlx_fields(program, shared: dict) -> dict:
         if takes_ops(program.objective) or not fields["supervised"]["user_loss"]:
             modules.add("ops" if fields["supervised"]["user_loss"] else "losses")
         fields["metrics"] = metric_calls(program, evaluation, fields["supervised"]["target"], "output")
-    if fields["metrics"]:
+    if any(metric["code"].startswith("metrics.") for metric in fields["metrics"]):
         modules.add("metrics")
     view["modules"] = modules | model_modules(program)
     view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)

@@ -266,6 +266,7 @@ METRIC_INPUTS = {
     "mse": "output",
     "mae": "output",
     "perplexity": "output",
+    "graph": "output",  # a metric written in the spec: a function of the script (emit.graph_losses)
     "chamfer": "samples",
     "linear_assignment": "samples",
     "spectral_distribution_distance": "samples",
@@ -290,6 +291,8 @@ def evaluation_view(program: ir.Program) -> dict:
         if program.objective.kind in FLOW_OBJECTIVES and metric.kind == "mse":
             continue  # flows log the unweighted mse of the loss already
         metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
+    for index, graph in plan.metric_graphs:  # graph("block"): logged under the block's name, no arguments
+        metrics[index] = {"kind": identifier(graph.name), "arguments": {}, "on": "output", "function": identifier(graph.name)}
     test_kind, test_arguments = ("", {})
     if plan.test_sampler is not None:
         test_kind, test_arguments = plan.test_sampler.kind, plain(plan.test_sampler.arguments) or {}

@@ -291,6 +291,17 @@ METRICS = (
         needs=("classification", "language_model"),
     ),
     ComponentDef("metric", "mse", "Mean squared error of predictions or samples."),
+    ComponentDef(
+        "metric",
+        "graph",
+        "A metric written in the spec's graph language: a parameter-free block (prediction, target) -> f32[], "
+        "the mean over each evaluation's batches (weighted by their rows), logged as val/<block>.",
+        (
+            parameter("name", "str", REQUIRED, "the block of the spec"),
+            parameter("arguments", "arguments", (), "its hyperparameters: { beta = 0.5 }"),
+        ),
+        needs=("classification", "regression"),
+    ),
     ComponentDef("metric", "mae", "Mean absolute error of predictions or samples."),
     ComponentDef("metric", "perplexity", "exp of the mean token cross-entropy.", needs=("language_model",)),
     ComponentDef(

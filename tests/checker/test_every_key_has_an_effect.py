@@ -434,7 +434,31 @@ def _graph_path(call: str):
     return text, ()
 
 
+# a regression spec with two metrics written in the graph language (graph("block") metrics)
+_GRAPH_METRICS = (
+    REGRESSION
+    + """
+block rmse(prediction: f32[B, D], target: f32[B, D], scale: float = 1.0) -> f32[] {
+  difference = prediction - target
+  return scale * sqrt(mean(difference * difference, axis = [0, 1]))
+}
+
+block mean_error(prediction: f32[B, D], target: f32[B, D]) -> f32[] {
+  return mean(abs(prediction - target), axis = [0, 1])
+}
+
+eval { metrics = [mae] }
+"""
+)
+
+
+def _metric_pair(base: str, changed: str):
+    return ((_GRAPH_METRICS, (f"eval.metrics=[{base}]",)), (_GRAPH_METRICS, (f"eval.metrics=[{changed}]",)))
+
+
 SPECIAL = {
+    ("metric", "graph", "name"): _metric_pair('graph("rmse")', 'graph("mean_error")'),
+    ("metric", "graph", "arguments"): _metric_pair('graph("rmse")', 'graph("rmse", arguments = { scale = 2.0 })'),
     ("path", "graph", "name"): (_graph_path('graph("mix")'), _graph_path('graph("swap")')),
     ("path", "graph", "arguments"): (_graph_path('graph("mix")'), _graph_path('graph("mix", arguments = { rate = 2.0 })')),
     ("loss", "graph", "name"): (_graph_loss('graph("l1")'), _graph_loss('graph("other")')),
