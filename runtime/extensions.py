@@ -161,6 +161,24 @@ class UserFunction:
         return UserCodeError(f"{where}: {self.reference.name}: {problem}")
 
 
+def call_method(instance, method: str, *arguments):
+    """``instance.method(*arguments)`` of an object the user's code made (a path): an exception
+    becomes :class:`UserCodeError` naming the method's file and line."""
+    function = getattr(instance, method)
+    try:
+        return function(*arguments)
+    except RunError:
+        raise
+    except Exception as error:
+        raise user_error(error, where_defined(function)[0], f"{type(instance).__name__}.{method}") from None
+
+
+def where_defined(function) -> tuple[str, int]:
+    """(file, first line) of a Python function or bound method."""
+    code = getattr(function, "__code__", None) or function.__func__.__code__
+    return code.co_filename, code.co_firstlineno
+
+
 def user_error(error: BaseException, file: str, action: str) -> UserCodeError:
     """``<file>:<line>: <action>: <Error>: <message>``, the line of the innermost frame in
     ``file`` (the file alone when the error did not pass through it)."""

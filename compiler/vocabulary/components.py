@@ -11,7 +11,7 @@ here.
 from __future__ import annotations
 
 from specc.compiler.vocabulary.objectives import LOSSES, OBJECTIVES, PATHS, SAMPLERS, TIMES
-from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, FieldDecl, parameter, python_component
+from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, FieldDecl, graph_component, parameter, python_component
 
 # ----------------------------------------------------------------------- data sources
 
@@ -291,15 +291,12 @@ METRICS = (
         needs=("classification", "language_model"),
     ),
     ComponentDef("metric", "mse", "Mean squared error of predictions or samples."),
-    ComponentDef(
+    graph_component(
         "metric",
-        "graph",
         "A metric written in the spec's graph language: a parameter-free block (prediction, target) -> f32[], "
         "the mean over each evaluation's batches (weighted by their rows), logged as val/<block>.",
-        (
-            parameter("name", "str", REQUIRED, "the block of the spec"),
-            parameter("arguments", "arguments", (), "its hyperparameters: { beta = 0.5 }"),
-        ),
+        "two tensor inputs (prediction, target), one f32[] output",
+        "{ scale = 2.0 }",
         needs=("classification", "regression"),
     ),
     ComponentDef("metric", "mae", "Mean absolute error of predictions or samples."),

@@ -9,7 +9,14 @@ stated once, in the backend tables (``specc.compiler.backends.<name>``), not her
 
 from __future__ import annotations
 
-from specc.compiler.vocabulary.types import REQUIRED, ComponentDef, Contract, parameter, python_component
+from specc.compiler.vocabulary.types import (
+    REQUIRED,
+    ComponentDef,
+    Contract,
+    graph_component,
+    parameter,
+    python_component,
+)
 
 # ----------------------------------------------------------------------- objectives
 
@@ -191,14 +198,11 @@ LOSSES = (
         "Spectral convergence + log-magnitude L1 over resolutions.",
         (parameter("n_ffts", "list[int]", (2048, 1024, 512), "FFT sizes (hop n_fft / 4)"),),
     ),
-    ComponentDef(
+    graph_component(
         "loss",
-        "graph",
         "A parameter-free block of the spec: block(prediction, target, hyperparameters...) -> f32[].",
-        (
-            parameter("name", "str", REQUIRED, "the block: two tensor inputs (prediction, target), one f32[] output"),
-            parameter("arguments", "arguments", (), "the block's hyperparameters: { beta = 0.5 }"),
-        ),
+        "two tensor inputs (prediction, target), one f32[] output",
+        "{ beta = 0.5 }",
     ),
     python_component(
         "loss",
@@ -220,15 +224,12 @@ PATHS = (
         ),
     ),
     ComponentDef("path", "uniform", "x_t = (1 - t) x + t e; v = e - x."),
-    ComponentDef(
+    graph_component(
         "path",
-        "graph",
         "A parameter-free block of the spec: block(x0, x1, t, hyperparameters...) -> (x_t, v) "
         "(x0 data, x1 noise, t [B, 1, ..]).",
-        (
-            parameter("name", "str", REQUIRED, "the block: three tensor inputs (x0, x1, t), two outputs shaped like x0"),
-            parameter("arguments", "arguments", (), "the block's hyperparameters: { rate = 2.0 }"),
-        ),
+        "three tensor inputs (x0, x1, t), two outputs shaped like x0",
+        "{ rate = 2.0 }",
     ),
     python_component(
         "path",
@@ -257,7 +258,7 @@ TIMES = (
     ),
     python_component(
         "time",
-        "A class of the user's: sample(rng, size) -> t [B] (or (t, r)) in [0, 1], drawn with numpy on the host.",
+        "A class of the user's: sample(rng, size) -> t [B] in [0, 1], drawn with numpy on the host (flow_matching).",
     ),
 )
 

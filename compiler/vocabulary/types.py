@@ -35,6 +35,23 @@ class Param:
 parameter = Param  # how the tables declare one: parameter("lr", "float", 1e-3, "learning rate", ">0")
 
 
+def graph_component(kind: str, doc: str, block: str, example: str, **fields) -> "ComponentDef":
+    """The ``graph`` component of ``kind``: a parameter-free block of the spec written in the
+    graph language, ``graph("name", arguments = { ... })`` (``block``: what the block takes and
+    returns; ``example``: its arguments; ``fields``: more ``ComponentDef`` fields, such as
+    ``needs``; checked by ``specc.compiler.check.graph_losses``)."""
+    return ComponentDef(
+        kind,
+        "graph",
+        doc,
+        (
+            Param("name", "str", REQUIRED, f"the block: {block}"),
+            Param("arguments", "arguments", (), f"the block's hyperparameters: {example}"),
+        ),
+        **fields,
+    )
+
+
 def python_component(kind: str, doc: str, extra: tuple[Param, ...] = ()) -> "ComponentDef":
     """The ``python`` component of ``kind``: the user's own code, ``python("file.py", "Name",
     arguments = { ... })`` (docs/language.md "Extending specc"; checked by

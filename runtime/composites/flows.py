@@ -62,14 +62,18 @@ def path_sample(ops, x, noise, t, kind="linear", noise_min=0.001, noise_max=0.99
 
 def _user_path(ops, path, x, noise, time):
     """``(path.interpolate(ops, x, e, t), path.target(ops, x, e, t))``, each checked to have
-    ``x``'s shape (the message names the user's class)."""
+    ``x``'s shape; an exception or another shape ends the run with one line naming the user's
+    file and line (``specc.runtime.extensions.UserCodeError``)."""
+    from specc.runtime import extensions
+
     values = []
     for method in ("interpolate", "target"):
-        value = getattr(path, method)(ops, x, noise, time)
+        value = extensions.call_method(path, method, ops, x, noise, time)
         if tuple(getattr(value, "shape", ())) != tuple(x.shape):
-            raise ValueError(
-                f"path {type(path).__name__}.{method} returned shape {tuple(getattr(value, 'shape', ()))}, "
-                f"but x has shape {tuple(x.shape)}"
+            file, line = extensions.where_defined(getattr(path, method))
+            raise extensions.UserCodeError(
+                f"{file}:{line}: {type(path).__name__}.{method} returned shape "
+                f"{tuple(getattr(value, 'shape', ()))}, but x has shape {tuple(x.shape)}"
             )
         values.append(value)
     return values[0], values[1]

@@ -34,7 +34,7 @@ def draw_time(time, arguments: dict, rng: np.random.Generator, size: int) -> dic
     - ``mean_flow(mean, std, data_proportion)``: ``n = rng.standard_normal((2, B))``, two
       logit-normal times a, b; ``t = max``, ``r = min``; the first floor(B * p) rows get r = t;
     - a user's sampler (a ``specc.runtime.extensions.Reference``): ``sample(rng, B)`` of the
-      object it creates, returning ``t`` or ``(t, r)``, each ``[B]`` in [0, 1] (checked).
+      object it creates, returning ``t`` ``[B]`` in [0, 1] (checked, :func:`user_time`).
     """
     if not isinstance(time, str):
         return user_time(time, rng, size)
@@ -50,27 +50,21 @@ def draw_time(time, arguments: dict, rng: np.random.Generator, size: int) -> dic
 
 
 def user_time(reference, rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
-    """The draws of a user's time sampler (:func:`draw_time`), checked: float32 ``[B]`` in
-    [0, 1], and ``r <= t``; anything else stops the run naming the sampler."""
+    """``{"t": [B]}`` from a user's time sampler (:func:`draw_time`): ``sample(rng, B)``
+    returns ``t`` ``[B]`` (or ``[B, 1]``) in [0, 1], served as float32; anything else stops the
+    run naming the sampler. (The mean flows draw their pairs with ``mean_flow``: E0712.)"""
     sampler = reference.create()
     drawn = reference.call(sampler.sample, "sample(rng, size)", rng, size)
-    names = ("t", "r") if isinstance(drawn, tuple) else ("t",)
-    values = drawn if isinstance(drawn, tuple) else (drawn,)
-    if len(values) not in (1, 2):
-        raise reference.error(f"sample returned {len(values)} arrays; it returns t or (t, r)")
-    draws = {}
-    for name, value in zip(names, values):
-        array = np.asarray(value, dtype=np.float32)
-        if array.ndim == 2 and array.shape[1] == 1:  # [B, 1], as seed 000's samplers return
-            array = array[:, 0]
-        if array.shape != (size,):
-            raise reference.error(f"sample returned {name} of shape {np.shape(value)}; it must be [{size}] (the batch)")
-        if not np.all((array >= 0) & (array <= 1)):
-            raise reference.error(f"sample returned {name} outside [0, 1] (min {array.min():.4g}, max {array.max():.4g})")
-        draws[name] = array
-    if "r" in draws and np.any(draws["r"] > draws["t"]):
-        raise reference.error("sample returned r > t for some rows; mean-flow times need r <= t")
-    return draws
+    if isinstance(drawn, tuple):
+        raise reference.error(f"sample returned {len(drawn)} values; it returns the times t, one array [{size}]")
+    array = np.asarray(drawn, dtype=np.float32)
+    if array.ndim == 2 and array.shape[1] == 1:  # [B, 1], as seed 000's samplers return
+        array = array[:, 0]
+    if array.shape != (size,):
+        raise reference.error(f"sample returned t of shape {np.shape(drawn)}; it must be [{size}] (the batch)")
+    if not np.all((array >= 0) & (array <= 1)):
+        raise reference.error(f"sample returned t outside [0, 1] (min {array.min():.4g}, max {array.max():.4g})")
+    return {"t": array}
 
 
 def ot_coupling(noise: np.ndarray, data: np.ndarray) -> np.ndarray:

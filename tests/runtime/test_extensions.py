@@ -44,8 +44,6 @@ class Time:
             return t[:, None]
         if self.returns == "pair":
             return t, t * 0.5
-        if self.returns == "swapped":
-            return t * 0.5, t
         if self.returns == "wide":
             return rng.random(size + 1)
         return t + 2.0 if self.returns == "outside" else t
@@ -90,8 +88,18 @@ def test_user_path_in_path_sample(user_file):
     np.testing.assert_allclose(x_t, expected)
     np.testing.assert_allclose(target, noise - x)
     wide = extensions.Reference(user_file, "Wide").create()
-    with pytest.raises(ValueError, match=r"path Wide.target returned shape \(3, 8\), but x has shape \(3, 4\)"):
+    line = CODE.splitlines().index("class Wide(Path):") + 2
+    with pytest.raises(extensions.UserCodeError) as raised:
         flows.path_sample(numpy_ops, x, noise, t, wide)
+    assert str(raised.value) == f"{user_file}:{line}: Wide.target returned shape (3, 8), but x has shape (3, 4)"
+
+
+def test_an_exception_in_a_user_path_names_its_file_and_line(user_file):
+    line = CODE.splitlines().index("    def interpolate(self, ops, x0, x1, t):") + 2
+    path = extensions.Reference(user_file, "Path", {"scale": "not a number"}).create()
+    with pytest.raises(extensions.UserCodeError) as raised:
+        flows.path_sample(numpy_ops, np.ones((3, 4)), np.ones((3, 4)), np.zeros(3), path)
+    assert str(raised.value).startswith(f"{user_file}:{line}: Path.interpolate: UFuncTypeError: ")
 
 
 @pytest.mark.parametrize(
@@ -99,7 +107,7 @@ def test_user_path_in_path_sample(user_file):
     [
         ("outside", r"Time: sample returned t outside \[0, 1\]"),
         ("wide", r"Time: sample returned t of shape \(9,\); it must be \[8\] \(the batch\)"),
-        ("swapped", r"Time: sample returned r > t for some rows"),
+        ("pair", r"Time: sample returned 2 values; it returns the times t, one array \[8\]"),
     ],
 )
 def test_a_user_time_sampler_is_checked(user_file, returns, message):
@@ -113,8 +121,6 @@ def test_a_user_time_sampler_draws_from_the_pipeline_generator(user_file):
     plain = draws.draw_time(extensions.Reference(user_file, "Time"), {}, np.random.default_rng(3), 8)
     np.testing.assert_array_equal(column["t"], plain["t"])
     assert plain["t"].dtype == np.float32 and plain["t"].shape == (8,)
-    pair = draws.draw_time(extensions.Reference(user_file, "Time", {"returns": "pair"}), {}, np.random.default_rng(3), 8)
-    np.testing.assert_allclose(pair["r"], pair["t"] * 0.5)
     transform = draws.flow_draws("x", time=extensions.Reference(user_file, "Time"))
     batch = transform({"x": np.zeros((8, 2), np.float32)}, np.random.default_rng(3))
     assert set(batch) == {"x", "noise", "t"}
