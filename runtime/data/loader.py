@@ -239,7 +239,7 @@ class Loader:
 
     def _submit(self, executor, epoch: int, batch_index: int, order: np.ndarray):
         if self.uses_processes:
-            return process_workers.submit(executor, epoch, batch_index)
+            return process_workers.submit(executor, epoch, batch_index, self.split)
         return executor.submit(self.batch, epoch, batch_index, order)
 
     def __iter__(self):

@@ -47,9 +47,17 @@ def process_pool(loader, workers: int) -> ProcessPoolExecutor:
     )
 
 
-def submit(executor: ProcessPoolExecutor, epoch: int, batch_index: int):
-    """The future of batch ``batch_index`` of ``epoch`` computed in a worker process."""
-    return executor.submit(_batch, epoch, batch_index)
+def submit(executor: ProcessPoolExecutor, epoch: int, batch_index: int, split: str):
+    """The future of batch ``batch_index`` of ``epoch`` computed in a worker process.
+
+    A pool that a dead worker has already broken refuses new work: that is the same
+    one-line error as a future that fails (which of the two the consumer meets first
+    depends on when the pool notices the death).
+    """
+    try:
+        return executor.submit(_batch, epoch, batch_index)
+    except BrokenProcessPool as error:
+        raise _stopped(split, error) from None
 
 
 def result(future, split: str) -> dict:
@@ -57,6 +65,8 @@ def result(future, split: str) -> dict:
     try:
         return future.result()
     except BrokenProcessPool as error:
-        raise RuntimeError(
-            f"data loader: a worker process of the {split} split stopped unexpectedly ({error})"
-        ) from None
+        raise _stopped(split, error) from None
+
+
+def _stopped(split: str, error: BrokenProcessPool) -> RuntimeError:
+    return RuntimeError(f"data loader: a worker process of the {split} split stopped unexpectedly ({error})")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import itertools
 import os
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pytest
 
 from specc.runtime.data import Loader, flow_draws, loader_options, make_source
+from specc.runtime.data import workers as process_workers
 from specc.runtime.data.sources import Source
 from specc.runtime.training import read_metrics
 from tests.backends.runner import compile_spec, run_script, write_script
@@ -132,6 +134,22 @@ def test_a_worker_process_that_dies_ends_the_pass_with_one_line():
     message = str(raised.value)
     assert message.startswith("data loader: a worker process of the train split stopped unexpectedly (")
     assert "\n" not in message
+
+
+class BrokenPool:
+    def submit(self, *arguments):
+        raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
+
+
+def test_a_pool_already_broken_by_a_dead_worker_gives_the_same_one_line():
+    # Which the consumer meets first, a failed future or a pool refusing new work, depends
+    # on when the pool notices the death: both read the same.
+    with pytest.raises(RuntimeError) as raised:
+        process_workers.submit(BrokenPool(), 0, 3, "train")
+    assert str(raised.value) == (
+        "data loader: a worker process of the train split stopped unexpectedly "
+        "(A child process terminated abruptly, the process pool is not usable anymore)"
+    )
 
 
 def test_an_unknown_worker_type_is_refused():
