@@ -225,6 +225,9 @@ class ObjectivePlan:
     # a flow's ``path = graph("name")``: the built block (inputs x0, x1, t; outputs x_t, v; no
     # parameters; its name is the block's), printed as a module-level function of the script
     path_graph: ModuleDef | None = None
+    # flow_matching's ``time = graph("name")``: the built block (no inputs; the random
+    # primitives draw t [B] or [B, 1]), printed as a numpy function the data pipeline calls
+    time_graph: ModuleDef | None = None
 
 
 @dataclass(frozen=True)

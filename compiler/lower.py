@@ -78,6 +78,7 @@ class Lowering:
         return ir.ObjectivePlan(
             kind=kind, models=models, target=target, inputs=tuple(inputs), arguments=arguments, terms=terms,
             path_graph=(loss_graphs or {}).get("path"),
+            time_graph=(loss_graphs or {}).get("time"),
         )
 
     def optimizers(self, objective: ir.ObjectivePlan, graphs) -> tuple[ir.OptimizerPlan, ...]:

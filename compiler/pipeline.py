@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc.compiler import ir
+from specc.dsl import ast
 from specc.dsl.diagnostics import Diagnostic, Span, sort_diagnostics
 from specc.compiler.check.values import plain
 
@@ -197,7 +198,8 @@ def check(
         graphs = {}
     externs.check_externs(facts, read, modules, graphs, base)  # the user's functions graphs call; their files made absolute
     result.extras["graphs"] = graphs  # the model graphs built so far, for the editor (shapes on hover)
-    checker = contracts.ContractChecker(facts, graphs)
+    declared = sum(isinstance(item, ast.Model) for module in modules if module is not None for item in module.items)
+    checker = contracts.ContractChecker(facts, graphs, declared)
     checker.check()
     loss_graphs = graph_losses.check_graph_losses(facts, modules, constants, graphs, checker)  # graph("block") losses
     loss_graphs.update(graph_losses.check_graph_metrics(facts, modules, constants, graphs, checker))  # and metrics

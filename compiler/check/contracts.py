@@ -92,9 +92,11 @@ def _compatible(declared: ir.TensorType, given: ir.TensorType) -> bool:
 
 
 class ContractChecker:
-    def __init__(self, facts: Facts, graphs: dict[str, ir.ModelGraph]):
+    def __init__(self, facts: Facts, graphs: dict[str, ir.ModelGraph], declared_models: int | None = None):
         self.facts = facts
         self.graphs = graphs
+        # models the spec writes, built or not: one whose body has errors is not "0 models"
+        self.declared_models = len(graphs) if declared_models is None else declared_models
         self.kind = facts.objective_kind()
         self.contract = facts.contract()
         self.fields = data_fields(facts)
@@ -158,14 +160,14 @@ class ContractChecker:
             self.check_mean_flow_time()
         name = self.facts.value("objective", "model")
         if name is None:
-            if len(self.graphs) != 1:
+            if len(self.graphs) != 1 and self.declared_models != 1:
                 self.facts.error(
                     "E0701",
-                    f"objective `{self.kind}` needs `model = <name>`: the spec has " f"{len(self.graphs)} models",
+                    f"objective `{self.kind}` needs `model = <name>`: the spec has {self.declared_models} models",
                     self.objective_head(),
                 )
                 return
-            name = next(iter(self.graphs))
+            name = next(iter(self.graphs), None)
         graph = self.graphs.get(name)
         if graph is None:
             return

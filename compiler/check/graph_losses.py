@@ -15,9 +15,13 @@ A flow's ``path = graph("exponential")`` is checked the same way with the inputs
 ``x1`` (shaped like the target field, f32) and ``t`` (``[B, 1, ..., 1]``), and must return
 ``(x_t, v)``, each shaped like ``x0`` (E0719).
 
+A ``flow_matching`` objective's ``time = graph("beta_time")`` takes no tensors: its body
+names the batch ``B`` and calls the random primitives (``uniform``, ``normal``, ``beta``,
+``logit_normal``; E0720 anywhere else), and returns one ``f32[B]`` or ``f32[B, 1]`` (E0719).
+
 :func:`check_graph_losses` returns the built module of each ``graph`` loss by the
-position of its term (0 for a flow's one loss), and of a ``graph`` path under ``"path"``,
-for lowering; the ones with errors are left out.
+position of its term (0 for a flow's one loss), of a ``graph`` path under ``"path"`` and of
+a ``graph`` time sampler under ``"time"``, for lowering; the ones with errors are left out.
 """
 
 from __future__ import annotations
@@ -66,12 +70,19 @@ def check_graph_losses(facts: Facts, modules, constants, graphs: dict, checker) 
         result = _build(facts, modules, constants, ("path", "graph"), path, (sample, sample, time), role)
         if result is not None and _is_path(facts, *result, sample):
             built["path"] = dataclasses.replace(result[1], name=result[1].source)
+    time = facts.value("objective", "time")
+    if facts.objective_kind() == "flow_matching" and isinstance(time, dict) and time.get("kind") == "graph":
+        role = "a time sampler takes none: it draws t with the random primitives"
+        result = _build(facts, modules, constants, ("time", "graph"), time, (), role, draws=True)
+        if result is not None and _is_time_sampler(facts, *result):
+            built["time"] = dataclasses.replace(result[1], name=result[1].source)
     return built
 
 
-def _build(facts: Facts, modules, constants, location: tuple, values: dict, types, role: str, section="objective"):
+def _build(facts: Facts, modules, constants, location: tuple, values: dict, types, role: str, section="objective",
+           draws: bool = False):
     """(block, module) of the ``graph`` component at ``location`` of ``section`` built for
-    ``types``, or None."""
+    ``types`` (``draws``: a time sampler), or None."""
     from specc.compiler.graphs.functions import FunctionInput, build_function
 
     name, arguments = values.get("name"), values.get("arguments") or {}
@@ -81,7 +92,7 @@ def _build(facts: Facts, modules, constants, location: tuple, values: dict, type
     argument_spans = {key: facts.span(section, *location, "arguments", key) for key in arguments}
     inputs = [FunctionInput(kind, span) for kind in types]
     return build_function(modules, constants, facts.diagnostics, name, facts.span(section, *location, "name"),
-                          inputs, arguments, argument_spans, role)
+                          inputs, arguments, argument_spans, role, draws)
 
 
 def check_graph_metrics(facts: Facts, modules, constants, graphs: dict, checker) -> dict:
@@ -146,6 +157,21 @@ def _is_path(facts: Facts, block, module: ir.ModuleDef, sample: ir.TensorType) -
         span = block.outputs[0].span if block.outputs else block.name_span
         facts.error("E0719", f"path `{block.name}` returns {_shown(outputs)}; a path returns (x_t, v), each shaped like "
                     f"x0 {_shown([sample])}", span, "declare `-> (f32[B, ...], f32[B, ...])` and return `x_t, v`")
+        return False
+    return True
+
+
+def _is_time_sampler(facts: Facts, block, module: ir.ModuleDef) -> bool:
+    """E0718 as for a loss; E0719 unless it returns one f32 ``[B]`` or ``[B, 1]``."""
+    if not _creates_nothing(facts, block, module, "time sampler"):
+        return False
+    outputs = [kind for _, kind in module.outputs]
+    wanted = (ir.TensorType("f32", ("B",)), ir.TensorType("f32", ("B", 1)))
+    if len(outputs) != 1 or outputs[0] not in wanted:
+        span = block.outputs[0].span if block.outputs else block.name_span
+        facts.error("E0719", f"time sampler `{block.name}` returns {_shown(outputs)}; a time sampler returns t, one "
+                    "f32[B] (or f32[B, 1]), a time per row of the batch", span,
+                    "declare `-> f32[B]` and draw with the batch's shape: `beta([B], 2.0, 5.0)`")
         return False
     return True
 

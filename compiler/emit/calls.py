@@ -67,16 +67,19 @@ def reconstruction_call(term: dict, target: str) -> str:
     return call(f"losses.{identifier(term['function'])}", "reconstruction", target, **keywords)
 
 
-def specc_imports(framework: str, modules, extensions: bool = False) -> list[str]:
+def specc_imports(framework: str, modules, extensions: bool = False, reference=()) -> list[str]:
     """The script's ``specc.runtime`` imports: data, init and training (and ``extensions``
     when the spec names user code), then the framework's runtime ``modules`` and its
-    training helpers (``<framework>_training``)."""
-    return [
+    training helpers (``<framework>_training``), and ``reference``, the numpy reference's
+    lines of a time sampler (``emit.graph_losses.sampler_imports``), each in isort's place."""
+    lines = [
         "from specc.runtime import data as specc_data",
         "from specc.runtime import extensions, init, training" if extensions else "from specc.runtime import init, training",
         f"from specc.runtime.{framework} import {', '.join(sorted(modules))}",
         f"from specc.runtime.{framework} import training as {framework}_training",
+        *reference,
     ]
+    return sorted(lines, key=lambda line: line.split(" import ")[0])
 
 
 def sampler_splits(evaluation: dict) -> list[tuple[str, str, str]]:

@@ -64,6 +64,13 @@ def path_value(plan) -> dict | None:
     return None if name is None else {"kind": "graph", "code": name}
 
 
+def time_value(plan) -> dict | None:
+    """``{"kind": "graph", "code": <its function>}`` for a time sampler written in the spec,
+    else None."""
+    name = graph_losses.time_name(plan)
+    return None if name is None else {"kind": "graph", "code": name}
+
+
 def loss_values(block: ConfigurationBlock, plan, output: str, target: str) -> str | None:
     """``LOSS(ops, <output>, <target>)`` (the values dict) when the objective's loss is the
     user's (``loss = python(...)``), ``smooth_l1(<output>, <target>)`` for a loss written in

@@ -39,6 +39,35 @@ def path_name(plan: ir.ObjectivePlan) -> str | None:
     return None if plan.path_graph is None else identifier(plan.path_graph.name)
 
 
+def time_name(plan: ir.ObjectivePlan) -> str | None:
+    """The script's name of a time sampler written in the spec (``time = graph(...)``), or None."""
+    return None if plan.time_graph is None else identifier(plan.time_graph.name)
+
+
+# A time sampler runs in the data pipeline, on the host: its ops are the numpy reference's
+# (``numpy_layers.sigmoid``), its draws ``specc.runtime.reference.draws`` (``numpy_draws.beta``).
+SAMPLER_NAMESPACES = {"layers": "numpy_layers"}
+
+
+def time_sampler_view(plan: ir.ObjectivePlan) -> dict | None:
+    """The template view of the time sampler's function ``beta_time(rng, B)``, or None."""
+    if plan.time_graph is None:
+        return None
+    view = module_view(plan.time_graph, "", SAMPLER_NAMESPACES)
+    return {**view, "name": identifier(plan.time_graph.name), "what": "time sampler", "inputs": ["rng", "B"],
+            "input_types": [("rng", "numpy Generator"), ("B", "batch size")]}
+
+
+def sampler_imports(program: ir.Program) -> list[str]:
+    """The script's imports of the numpy reference its time sampler calls (none without one)."""
+    view = time_sampler_view(program.objective)
+    if view is None:
+        return []
+    text = "\n".join([*view["body"], view["returns"]])
+    return [f"from specc.runtime.reference import {name}" for name in ("draws as numpy_draws", "layers as numpy_layers")
+            if f"{name.split()[-1]}." in text]
+
+
 def loss_functions(program: ir.Program) -> list[dict]:
     """Template views of the module-level functions of the losses and the path written in the
     spec (``templates/common/model.j2``): a loss returns its values dict, a path ``x_t, v``."""
@@ -52,7 +81,8 @@ def loss_functions(program: ir.Program) -> list[dict]:
         views.append({**view, "name": identifier(program.objective.path_graph.name), "what": "path"})
     for _, graph in program.evaluation.metric_graphs:  # a metric returns its scalar
         views.append({**module_view(graph, ""), "name": identifier(graph.name), "what": "metric"})
-    return views
+    sampler = time_sampler_view(program.objective)
+    return views + ([sampler] if sampler is not None else [])
 
 
 def values_code(plan: ir.ObjectivePlan, output: str, target: str) -> str | None:

@@ -10,6 +10,7 @@ import re
 from specc.compiler.backends import get_backend
 from specc.compiler.emit.calls import specc_imports
 from specc.compiler.emit.extensions import replaces_loss, takes_ops
+from specc.compiler.emit.graph_losses import sampler_imports
 from specc.compiler.emit.models import model_view
 
 
@@ -40,7 +41,7 @@ def jax_imports(program, context: dict, fields: dict, extensions: bool = False) 
         runtime.add("schedules")
     if takes_ops(program.objective) or calls_externs(program):  # user code takes the array operations
         runtime.add("ops")
-    return {"specc": specc_imports("jax", runtime, extensions)}
+    return {"specc": specc_imports("jax", runtime, extensions, sampler_imports(program))}
 
 
 def model_modules(program) -> set[str]:
@@ -71,7 +72,7 @@ def mlx_imports(view: dict) -> dict:
         lines.append("import numpy as np")
     if view["tree_map"]:
         lines.append("from mlx.utils import tree_map")
-    lines += specc_imports("mlx", view["modules"], view.get("extensions", False))
+    lines += specc_imports("mlx", view["modules"], view.get("extensions", False), view.get("reference", ()))
     straight = sorted(line for line in lines if line.startswith("import "))
     from_lines = sorted((line for line in lines if line.startswith("from ")), key=lambda line: line.split(" import ")[0])
     return {"stdlib": stdlib, "third_party": straight + from_lines}
@@ -111,7 +112,7 @@ def lightning_imports(program, context: dict, view: dict, extensions: bool = Fal
         runtime.add("schedules")
     if takes_ops(program.objective) or calls_externs(program):  # user code takes the array operations
         runtime.add("ops")
-    specc = specc_imports("torch", runtime, extensions)
+    specc = specc_imports("torch", runtime, extensions, sampler_imports(program))
     return [stdlib, [wrap(line) for line in sorted(third + specc, key=isort_key)]]  # specc: third-party
 
 

@@ -28,7 +28,7 @@ from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments, provenance_lookup
 from specc.compiler.emit.callbacks import user_callbacks
 from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, takes_ops, uses_user_code
-from specc.compiler.emit.graph_losses import loss_functions
+from specc.compiler.emit.graph_losses import loss_functions, sampler_imports
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
 from specc.compiler.emit.models import bind_externs, uses_random_layers
@@ -440,6 +440,7 @@ def mlx_fields(program, shared: dict) -> dict:
     view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)
     bind_externs(config, program)  # the user functions the models call
     view["extensions"] = uses_user_code(config)
+    view["reference"] = sampler_imports(program)  # a time sampler's numpy draws
     fields["imports"] = mlx_imports(view)
     fields["config"] = config.blocks()
     fields["packages"] = literal(("specc", "mlx", "numpy"))

@@ -33,7 +33,8 @@ PREFIX = {"neg": "-", "pos": "+", "logical_not": "~"}
 # Names a generated forward method uses itself: a spec value with one of these names is
 # renamed (``layers`` -> ``layers_``) so it cannot shadow them.
 RESERVED = frozenset(
-    {"self", "layers", "preprocess", "module", "jax", "jnp", "nnx", "np", "torch", "nn", "mx", "F"}
+    {"self", "layers", "preprocess", "module", "jax", "jnp", "nnx", "np", "torch", "nn", "mx", "F",
+     "rng", "numpy_draws", "numpy_layers"}
 )
 
 
@@ -55,8 +56,10 @@ def call_arguments(statement: ir.Statement, names: dict, inline: dict) -> str:
     return ", ".join(positional + keywords)
 
 
-def expression(statement: ir.Statement, names: dict, inline: dict) -> forward.Expression:
-    """The right-hand side of one (non-repeat) statement; inlined operands are consumed."""
+def expression(statement: ir.Statement, names: dict, inline: dict, namespaces=None) -> forward.Expression:
+    """The right-hand side of one (non-repeat) statement; inlined operands are consumed.
+    ``namespaces``: the script's name of a runtime module (``{"layers": "numpy_layers"}`` in a
+    time sampler, which runs on the host)."""
     if statement.call == "layer":
         return forward.Expression(f"self.{identifier(statement.attribute)}({call_arguments(statement, names, inline)})")
     if statement.call == "extern":  # the user's function, bound at module level (extern_bindings)
@@ -75,11 +78,29 @@ def expression(statement: ir.Statement, names: dict, inline: dict) -> forward.Ex
         precedence = forward.PRECEDENCE[function]
         return forward.Expression(f"{PREFIX[function]}{operand(single, names, inline, precedence)}", precedence)
     module = runtime_module(function)
+    module = (namespaces or {}).get(module, module)
+    if module == "draws":
+        return forward.Expression(draw_code(statement))
     if takes_tensor_list(function):
         tensors = "[" + ", ".join(operand(item, names, inline) for item in statement.inputs) + "]"
         keywords = [f"{identifier(key)}={literal(value)}" for key, value in statement.arguments]
         return forward.Expression(f"{module}.{identifier(function)}({', '.join([tensors] + keywords)})")
     return forward.Expression(f"{module}.{identifier(function)}({call_arguments(statement, names, inline)})")
+
+
+def draw_code(statement: ir.Statement) -> str:
+    """A random primitive of a time sampler: ``numpy_draws.beta(rng, (B,), alpha=2.0, beta=5.0)``,
+    the generator first, the shape's batch size the sampler's ``B``, the numbers the spec set
+    (the defaults left out)."""
+    from specc.compiler.vocabulary import layers as registry
+
+    arguments = dict(statement.arguments)
+    shape = tuple(arguments.pop("shape"))
+    sizes = [str(size) if isinstance(size, int) else "B" for size in shape]
+    shape_code = "(" + ", ".join(sizes) + ("," if len(sizes) == 1 else "") + ")"
+    defaults = {argument.name: argument.default for argument in registry.lookup(statement.function).arguments}
+    keywords = [f"{identifier(key)}={literal(value)}" for key, value in arguments.items() if value != defaults.get(key)]
+    return f"numpy_draws.{identifier(statement.function)}({', '.join(['rng', shape_code, *keywords])})"
 
 
 def unpacks_list(statement: ir.Statement) -> bool:
@@ -88,17 +109,17 @@ def unpacks_list(statement: ir.Statement) -> bool:
     return statement.call == "op" and len(statement.targets) == 1 and returns_list(statement.function)
 
 
-def statement_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str]:
+def statement_lines(statement: ir.Statement, names: dict, inline: dict, namespaces=None) -> list[str]:
     """The forward lines of one statement (without indentation of the method body)."""
     if statement.call == "repeat":
         return repeat_lines(statement, names, inline)
     targets = ", ".join(names[target] for target in statement.targets)
     if unpacks_list(statement):
         targets += ","  # a one-part split still returns a list: unpack its only tensor
-    return [f"{targets} = {expression(statement, names, inline).text}"]
+    return [f"{targets} = {expression(statement, names, inline, namespaces).text}"]
 
 
-RUNTIME_MODULES = ("layers", "preprocess")
+RUNTIME_MODULES = ("layers", "preprocess", "draws")
 
 
 def runtime_module(function: str) -> str:
@@ -159,9 +180,10 @@ def submodule_line(submodule, module_list: str) -> str:
     raise EmitError(f"unknown sub-module {submodule!r}")
 
 
-def module_view(module: ir.ModuleDef, module_list: str) -> dict:
+def module_view(module: ir.ModuleDef, module_list: str, namespaces=None) -> dict:
     """Template view of one class: name, docstring text, inputs, constructor and body lines
-    (values inlined and names reused as :mod:`specc.compiler.emit.forward` decides)."""
+    (values inlined and names reused as :mod:`specc.compiler.emit.forward` decides);
+    ``namespaces`` as for :func:`expression`."""
     names = forward.local_names(module, RESERVED | called_externs(module), identifier)
     inlined = forward.inlined_refs(module)
     inline: dict[str, forward.Expression] = {}
@@ -169,16 +191,16 @@ def module_view(module: ir.ModuleDef, module_list: str) -> dict:
     body, returns = [], ", ".join(names[name] for name, _ in module.outputs)
     for statement in module.body:
         if returned is not None and statement.targets == (returned,):
-            returns = expression(statement, names, inline).text
+            returns = expression(statement, names, inline, namespaces).text
             continue
         if statement.targets and statement.targets[0] in inlined and not unpacks_list(statement):
-            value = expression(statement, names, inline)
+            value = expression(statement, names, inline, namespaces)
             if len(value.text) <= forward.LONGEST_INLINED:
                 inline[statement.targets[0]] = value
                 continue
             body.append(f"{names[statement.targets[0]]} = {value.text}")
             continue
-        body.extend(statement_lines(statement, names, inline))
+        body.extend(statement_lines(statement, names, inline, namespaces))
     return {
         "name": identifier(module.name),
         "source": module.source,

@@ -37,7 +37,7 @@ from specc.compiler import ir
 from specc.compiler.backends import Backend, Refusal, get_backend
 from specc.compiler.emit.calls import velocity_h, velocity_signature
 from specc.compiler.emit.configuration import plain
-from specc.compiler.emit.extensions import path_value, python_value, user_loss
+from specc.compiler.emit.extensions import path_value, python_value, time_value, user_loss
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
 from specc.compiler.emit.names import free_name, render_without_shadowing
@@ -403,7 +403,8 @@ def flow_view(arguments: dict, program: ir.Program) -> dict:
     path_kind, path_arguments = component_argument(arguments["path"])
     time_kind, time_arguments = component_argument(arguments["time"])
     coupling = (plain(program.data.source.arguments) or {}).get("coupling")
-    path_user, time_user = python_value(arguments["path"]) or path_value(program.objective), python_value(arguments["time"])
+    path_user = python_value(arguments["path"]) or path_value(program.objective)
+    time_user = python_value(arguments["time"]) or time_value(program.objective)
     return {
         "path": path_kind,
         "path_arguments": {} if path_user else path_arguments,

@@ -48,6 +48,7 @@ class Program:
         self.next_index: dict[str, int] = {}  # class_name(): suffixes below it are taken
         self.stack: list[str] = []  # blocks being instantiated, for recursion
         self.scope_type = Scope
+        self.draws_allowed = False  # the random primitives (E0720): a time sampler's body only
 
     def class_name(self, base: str) -> str:
         """``base``, else ``base2``, ``base3``... (the search resumes where the last ended)."""

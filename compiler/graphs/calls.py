@@ -263,6 +263,11 @@ def _zip(values, expr: ast.Call) -> tuple:
 
 
 def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
+    if entry.draws and not scope.program.draws_allowed:
+        raise GraphError("E0720", f"`{entry.name}` draws random numbers, which only a time sampler does "
+                         "(`time = graph(\"block\")` of a flow objective)", expr.function_span,
+                         "a model draws its randomness with layers (dropout, gaussian_sample); losses, paths and "
+                         "metrics are functions of their inputs")
     bound = bind_arguments(entry.name, [(a.name, a.required) for a in entry.arguments], expr)
     tensors, values = {}, {}
     for argument in entry.arguments:

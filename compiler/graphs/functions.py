@@ -58,10 +58,12 @@ def build_function(
     arguments: Mapping[str, object],
     argument_spans: Mapping[str, Span],
     role: str = "a loss takes 2: the model's output and the target",
+    draws: bool = False,
 ) -> tuple[ast.Block, ir.ModuleDef] | None:
     """The block ``name`` and its module definition for ``inputs`` and ``arguments``, or None
     after appending a diagnostic (module docstring). ``role``: what the caller passes, for the
-    message of a block taking another number of tensors (E0719)."""
+    message of a block taking another number of tensors (E0719). ``draws``: a time sampler,
+    whose body may call the random primitives and name the batch ``B`` without an input."""
     from specc.compiler.graphs.build import Program
     from specc.compiler.graphs.externs import collect_externs
 
@@ -72,6 +74,7 @@ def build_function(
                                       help=did_you_mean(name, blocks) or "`graph(\"name\")` names a block of the spec"))
         return None
     program = Program(blocks, constants, diagnostics, collect_externs(modules, blocks, constants, []))
+    program.draws_allowed = draws
     scope = program.top_scope({})
     before = len(diagnostics)
     try:
@@ -82,6 +85,8 @@ def build_function(
         hypers = _hyperparameters(scope, block, arguments, argument_spans, name_span)
         infos = [TensorInfo(given.type.dtype, tuple(_dimension(dim) for dim in given.type.shape)) for given in inputs]
         dims = bind_dims(scope, block, hypers, [(info, given.span) for info, given in zip(infos, inputs)], name)
+        if draws:  # the sampler's size: the batch, known at run time
+            dims = {"B": dimensions.Poly.symbol("B"), **dims}
         built = instantiate(program, block, hypers, dims, infos, name_span)
     except GraphError as error:
         scope.report(error)

@@ -66,6 +66,9 @@ class Entry:
     # The sub-module attribute is named after the assigned value (``gamma = parameter(..)``
     # -> ``gamma_0``), so the parameter's dotted name reads like the spec.
     named_by_target: bool = False
+    # A random primitive (``beta``, ``uniform``...): drawn on the host with numpy by a time
+    # sampler written in the spec, and refused everywhere else (E0720).
+    draws: bool = False
 
 
 def _input_tensor(doc: str = "input tensor") -> Argument:
@@ -111,6 +114,15 @@ def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_targ
 
 def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", returns_list=False) -> Entry:
     return Entry(name, "op", runtime or name, tuple(arguments), rule, doc, shape, "", module, returns_list)
+
+
+_DRAW_SHAPE = Argument("shape", "shape", doc="the sizes drawn: `[B]`, `[B, 1]` (B the batch)")
+
+
+def _draw(name, arguments, doc) -> Entry:
+    """A random primitive of ``specc.runtime.reference.draws`` (time samplers only)."""
+    return Entry(name, "op", name, (_DRAW_SHAPE, *arguments), extended_rules.draw, doc, "-> f32[shape]", "", "draws",
+                 draws=True)
 
 
 _LAYERS = [
@@ -310,7 +322,20 @@ _OPS = [
         module="preprocess"),
 ]
 
-ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _LAYERS + _OPS}
+# The random primitives of time samplers written in the spec (docs/language.md, "Time
+# samplers in the graph language"): numpy draws from the data pipeline's generator.
+_DRAWS = [
+    _draw("uniform", [Argument("low", "float", 0.0, "smallest value"), Argument("high", "float", 1.0, "bound (excluded)")],
+          "low + (high - low) u, u ~ U[0, 1) (`uniform([B])` draws what `time = uniform` draws)."),
+    _draw("normal", [Argument("mean", "float", 0.0, "location"), Argument("std", "float", 1.0, "scale (>= 0)")],
+          "mean + std n, n ~ N(0, 1)."),
+    _draw("beta", [Argument("alpha", "float", doc="first shape (> 0)"), Argument("beta", "float", doc="second shape (> 0)")],
+          "t ~ Beta(alpha, beta) on [0, 1], density proportional to t^(alpha - 1) (1 - t)^(beta - 1)."),
+    _draw("logit_normal", [Argument("mean", "float", 0.0, "location"), Argument("std", "float", 1.0, "scale (> 0)")],
+          "sigmoid(mean + std n), n ~ N(0, 1) (`logit_normal([B], -0.4, 1.0)` draws what `time = logit_normal` draws)."),
+]
+
+ENTRIES: dict[str, Entry] = {entry.name: entry for entry in _LAYERS + _OPS + _DRAWS}
 
 # Arithmetic written infix in the language, lowered to ``op`` statements with these names.
 BINARY_OPERATORS = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "%": "mod", "**": "pow"}
@@ -379,6 +404,8 @@ def markdown_reference() -> str:
     for entry in ENTRIES.values():
         signature = ", ".join(a.name if a.required else f"{a.name} = {_default_text(a.default)}" for a in entry.arguments)
         runtime = f"`{entry.runtime}` class" if entry.kind == "layer" else f"`{entry.module}.{entry.runtime}` function"
+        if entry.draws:
+            runtime = f"`specc.runtime.reference.draws.{entry.runtime}` (numpy, on the host; time samplers only, E0720)"
         parameters = f" Parameters: {entry.parameters}." if entry.kind == "layer" else ""
         lines += [f"### `{entry.name}({signature})`", "",
                   f"{entry.doc} Shape: `{entry.shape}`. Runtime: {runtime}.{parameters}", ""]

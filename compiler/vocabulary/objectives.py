@@ -256,6 +256,13 @@ TIMES = (
             parameter("data_proportion", "float", 0.5, "fraction of rows with r = t", "[0,1]"),
         ),
     ),
+    graph_component(
+        "time",
+        "A parameter-free block of the spec without tensor inputs: block(hyperparameters...) -> f32[B] "
+        "(or f32[B, 1]), drawn with the random primitives uniform, normal, beta and logit_normal (flow_matching).",
+        "no tensor inputs, one output f32[B] or f32[B, 1]",
+        "{ alpha = 2.0, beta = 5.0 }",
+    ),
     python_component(
         "time",
         "A class of the user's: sample(rng, size) -> t [B] in [0, 1], drawn with numpy on the host (flow_matching).",

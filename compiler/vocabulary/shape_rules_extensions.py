@@ -250,3 +250,30 @@ def where(name, tensors, values) -> Outcome:
     else:  # an integer number ("int", weakly typed) takes the other side's integer dtype
         dtype = max(dtypes - {"int"}, default="i64")
     return Outcome((TensorInfo(dtype, shape),), dict(values))
+
+
+# the bounds of the random primitives' numbers: (argument, test, what it must be)
+_DRAW_BOUNDS = {
+    "normal": (("std", lambda value: value >= 0, ">= 0"),),
+    "beta": (("alpha", lambda value: value > 0, "> 0"), ("beta", lambda value: value > 0, "> 0")),
+    "logit_normal": (("std", lambda value: value > 0, "> 0"),),
+}
+
+
+def draw(name, tensors, values) -> Outcome:
+    """``uniform([B])``, ``beta([B, 1], 2.0, 5.0)``...: f32 of the given shape, whose sizes are
+    numbers or the batch ``B`` (the sampler's size at run time); the numbers in their ranges."""
+    shape = values["shape"]
+    for size in shape:
+        if isinstance(size, int) and size < 1:
+            raise LayerError("E0609", f"{name}: the shape {format_shape(shape)} has a size below 1", "shape")
+        if not isinstance(size, int) and dimensions.render(size) != "B":
+            raise LayerError("E0609", f"{name}: size {dimensions.render(size)} of the shape {format_shape(shape)} is "
+                             "neither a number nor the batch B", "shape")
+    if name == "uniform" and not values["high"] > values["low"]:
+        raise LayerError("E0609", f"{name}: high ({values['high']}) must be greater than low ({values['low']})", "high")
+    for argument, test, wanted in _DRAW_BOUNDS.get(name, ()):
+        if not test(values[argument]):
+            raise LayerError("E0609", f"{name}: `{argument}` must be {wanted}, got {values[argument]}", argument)
+    runtime_shape = tuple(size if isinstance(size, int) else "B" for size in shape)
+    return Outcome((TensorInfo("f32", tuple(shape)),), {**values, "shape": runtime_shape})

@@ -15,7 +15,9 @@ from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
 from specc.runtime import checks
+from specc.runtime.extensions import Reference
 from specc.runtime.reference import flows as reference_flows
+from specc.runtime.training.failures import RunError
 
 TIME_SAMPLERS = {
     "uniform": {},
@@ -34,10 +36,14 @@ def draw_time(time, arguments: dict, rng: np.random.Generator, size: int) -> dic
     - ``mean_flow(mean, std, data_proportion)``: ``n = rng.standard_normal((2, B))``, two
       logit-normal times a, b; ``t = max``, ``r = min``; the first floor(B * p) rows get r = t;
     - a user's sampler (a ``specc.runtime.extensions.Reference``): ``sample(rng, B)`` of the
-      object it creates, returning ``t`` ``[B]`` in [0, 1] (checked, :func:`user_time`).
+      object it creates, returning ``t`` ``[B]`` in [0, 1] (checked, :func:`user_time`);
+    - a sampler written in the spec (a function of the script, ``beta_time(rng, B)``): its
+      draws, checked the same way.
     """
-    if not isinstance(time, str):
+    if isinstance(time, Reference):
         return user_time(time, rng, size)
+    if callable(time):
+        return {"t": checked_time(time(rng, size), size, lambda message: RunError(f"time sampler {time.__name__} {message}"))}
     if time == "uniform":
         return {"t": reference_flows.uniform_time(rng.random(size, dtype=np.float32))}
     if time == "logit_normal":
@@ -55,16 +61,22 @@ def user_time(reference, rng: np.random.Generator, size: int) -> dict[str, np.nd
     run naming the sampler. (The mean flows draw their pairs with ``mean_flow``: E0712.)"""
     sampler = reference.create()
     drawn = reference.call(sampler.sample, "sample(rng, size)", rng, size)
+    return {"t": checked_time(drawn, size, lambda message: reference.error(f"sample {message}"))}
+
+
+def checked_time(drawn, size: int, error) -> np.ndarray:
+    """The times ``drawn`` by a sampler as float32 ``[size]`` (``[size, 1]`` accepted, as seed
+    000's samplers return it); ``error(message)`` is raised for anything else."""
     if isinstance(drawn, tuple):
-        raise reference.error(f"sample returned {len(drawn)} values; it returns the times t, one array [{size}]")
+        raise error(f"returned {len(drawn)} values; it returns the times t, one array [{size}]")
     array = np.asarray(drawn, dtype=np.float32)
-    if array.ndim == 2 and array.shape[1] == 1:  # [B, 1], as seed 000's samplers return
+    if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     if array.shape != (size,):
-        raise reference.error(f"sample returned t of shape {np.shape(drawn)}; it must be [{size}] (the batch)")
+        raise error(f"returned t of shape {np.shape(drawn)}; it must be [{size}] (the batch)")
     if not np.all((array >= 0) & (array <= 1)):
-        raise reference.error(f"sample returned t outside [0, 1] (min {array.min():.4g}, max {array.max():.4g})")
-    return {"t": array}
+        raise error(f"returned t outside [0, 1] (min {array.min():.4g}, max {array.max():.4g})")
+    return array
 
 
 def ot_coupling(noise: np.ndarray, data: np.ndarray) -> np.ndarray:
@@ -125,7 +137,7 @@ def flow_draws(
     """
     checks.check_choice("flow_draws", "coupling", coupling, COUPLINGS)
     checks.check_fraction("flow_draws", "cfg_dropout", cfg_dropout)
-    if not isinstance(time, str):  # a user's sampler: its arguments are in the reference
+    if not isinstance(time, str):  # the user's sampler: its arguments are in it
         return functools.partial(
             _flow_transform, target=target, conditions=tuple(conditions), time=time, arguments={},
             cfg_dropout=cfg_dropout, coupling=coupling,

@@ -498,6 +498,15 @@ EXPECTED = {
         '   |                                         ^^^^^^\n'
         'help: reduce over every axis: `mean(x, axis = [0, 1])`'
     ),
+    "E0720": (
+        'spec.mf:12:46: error[E0720]: `normal` draws random numbers, which only a time sampler does '
+        '(`time = graph("block")` of a flow objective)\n'
+        '   |\n'
+        '12 |   c = linear(signal, 8) + sinusoidal(t, 8) + normal([B, 8])\n'
+        '   |                                              ^^^^^^\n'
+        'help: a model draws its randomness with layers (dropout, gaussian_sample); losses, paths and metrics are '
+        'functions of their inputs'
+    ),
     "E0801": (
         'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'
         '   |\n'

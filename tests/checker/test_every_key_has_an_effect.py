@@ -434,6 +434,19 @@ def _graph_path(call: str):
     return text, ()
 
 
+# two time samplers written in the graph language (`time = graph("name")`), on the flow host
+_GRAPH_TIMES = (
+    "block early(rate: float = 2.0) -> f32[B] {\n  return beta([B], 1.0, rate)\n}\n\n"
+    "block late(rate: float = 2.0) -> f32[B] {\n  return beta([B], rate, 1.0)\n}\n\n"
+)
+
+
+def _graph_time(call: str):
+    text = _edits(FLOW, ("objective flow_matching {", _GRAPH_TIMES + "objective flow_matching {"),
+                  ("target = data.params", f"target = data.params\n  time = {call}"))
+    return text, ()
+
+
 # a regression spec with two metrics written in the graph language (graph("block") metrics)
 _GRAPH_METRICS = (
     REGRESSION
@@ -460,6 +473,8 @@ SPECIAL = {
     ("metric", "graph", "name"): _metric_pair('graph("rmse")', 'graph("mean_error")'),
     ("metric", "graph", "arguments"): _metric_pair('graph("rmse")', 'graph("rmse", arguments = { scale = 2.0 })'),
     ("path", "graph", "name"): (_graph_path('graph("mix")'), _graph_path('graph("swap")')),
+    ("time", "graph", "name"): (_graph_time('graph("early")'), _graph_time('graph("late")')),
+    ("time", "graph", "arguments"): (_graph_time('graph("early")'), _graph_time('graph("early", arguments = { rate = 3.0 })')),
     ("path", "graph", "arguments"): (_graph_path('graph("mix")'), _graph_path('graph("mix", arguments = { rate = 2.0 })')),
     ("loss", "graph", "name"): (_graph_loss('graph("l1")'), _graph_loss('graph("other")')),
     ("loss", "graph", "arguments"): (_graph_loss('graph("l1")'), _graph_loss('graph("l1", arguments = { scale = 2.0 })')),

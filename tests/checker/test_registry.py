@@ -126,10 +126,15 @@ def test_backend_tables_name_only_registry_components():
 
 
 def test_every_layer_lives_in_a_module_the_emitter_renders():
-    """``emit.models.runtime_module`` refuses an op of another module: none exists."""
+    """``emit.models.runtime_module`` refuses an op of another module: none exists (``draws``,
+    the random primitives, are printed by ``emit.models.draw_code``)."""
+    from specc.compiler.emit.models import RUNTIME_MODULES
     from specc.compiler.vocabulary import layers
 
-    assert {entry.module for entry in layers.ENTRIES.values()} <= {"layers", "preprocess"}
+    assert {entry.module for entry in layers.ENTRIES.values()} <= set(RUNTIME_MODULES)
+    assert {entry.name for entry in layers.ENTRIES.values() if entry.module == "draws"} == {
+        entry.name for entry in layers.ENTRIES.values() if entry.draws
+    }
 
 
 def test_every_metric_has_an_evaluation_rule():

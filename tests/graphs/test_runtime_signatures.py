@@ -41,5 +41,7 @@ def test_runtime_accepts_the_ir(backend):
             inputs = [inputs]
         inspect.signature(function).bind(*inputs, **dict(statement.arguments))
         checked.add(statement.function)
-    ops = {entry.runtime for entry in layers.ENTRIES.values() if entry.kind == "op"}
-    assert ops <= checked, sorted(ops - checked)  # every registry op is exercised
+    # every registry op is exercised (the random primitives of time samplers run in numpy on
+    # the host: tests/graphs/test_graph_time_samplers.py binds them)
+    ops = {entry.runtime for entry in layers.ENTRIES.values() if entry.kind == "op" and not entry.draws}
+    assert ops <= checked, sorted(ops - checked)

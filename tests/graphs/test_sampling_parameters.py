@@ -158,7 +158,7 @@ def test_unused_blocks_accept_normal_std():
     """A library block nobody instantiates is linted without shapes: `normal(0.02)` in an
     `init` slot is a value, not a call of an unknown layer."""
     text = ("block scaled(x: [B, C]) -> [B, C] {\n  return x * parameter([C], init = normal(0.02)) + parameter([C], normal)\n}\n"
-            "block broken(x: [B, C]) -> [B, C] {\n  return normal(x)\n}\n"
+            "block broken(x: [B, C]) -> [B, C] {\n  return gaussian(x)\n}\n"
             "model m(x: f32[B, 4]) -> f32[B, 4] {\n  return x\n}\n")
     assert [line.splitlines()[0] for line in rendered(text)] == [
-        "m.mf:5:10: error[E0601]: unknown layer or block `normal`"]
+        "m.mf:5:10: error[E0601]: unknown layer or block `gaussian`"]

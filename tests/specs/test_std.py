@@ -32,7 +32,7 @@ PROGRAMS = [
 
 def test_std_files_exist():
     assert STD_FILES == ["classifier.mf", "convnext.mf", "discriminators.mf", "flow_mlp.mf", "losses.mf",
-                         "mixer.mf", "transformer.mf", "vae.mf"]
+                         "mixer.mf", "times.mf", "transformer.mf", "vae.mf"]
 
 
 @pytest.mark.parametrize("name", STD_FILES)
@@ -50,11 +50,13 @@ def test_every_std_block_is_used_by_a_seed_spec():
     used = set()
     for spec, overrides in PROGRAMS:
         used |= module_sources(check_ok(spec, overrides))
-    assert len(defined) == 28
+    assert len(defined) == 31
     # transformer_block (unmasked, optionally bidirectional) is the general block; the seed's
     # LM uses its masked form. It is exercised on its own below. The losses of std/losses.mf
-    # are for user specs (loss = graph("huber")): tests/graphs/test_graph_losses.py runs them.
-    assert defined - used == {"transformer_block", "smooth_l1", "huber", "pseudo_huber", "focal"}
+    # are for user specs (loss = graph("huber")): tests/graphs/test_graph_losses.py runs them;
+    # so are the time samplers of std/times.mf (tests/graphs/test_graph_time_samplers.py).
+    assert defined - used == {"transformer_block", "smooth_l1", "huber", "pseudo_huber", "focal", "beta_time",
+                              "logit_normal_time", "shifted_time"}
 
 
 def build(text: str) -> dict:
