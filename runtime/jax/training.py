@@ -230,6 +230,17 @@ def data_parallel(arguments, sharded: bool = False) -> DataParallel:
     return DataParallel(getattr(arguments, "devices", None) or 1, sharded)
 
 
+def main_process_decision(decision: bool) -> bool:
+    """The main process's ``decision`` on every process (``jax.distributed``: a broadcast from
+    process 0, which every process calls at the same point); ``decision`` in one process.
+    The user's callbacks run on the main process only: their stop becomes every process's."""
+    if jax.process_count() == 1:
+        return bool(decision)
+    from jax.experimental import multihost_utils
+
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(bool(decision))))
+
+
 def stop_if_not_finite(bad_step, log, run_dir) -> None:
     """Stop the run when the device flag ``bad_step`` (-1: every loss so far finite) names a
     step: ``log`` is closed and ``SystemExit`` names the step and the last good checkpoint."""

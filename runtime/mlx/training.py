@@ -321,6 +321,17 @@ def first_bad_step_of_any_rank(bad_step: mx.array) -> int:
     return -1 if lowest == NEVER else lowest
 
 
+def main_process_decision(decision: bool) -> bool:
+    """Rank 0's ``decision`` on every rank of ``mlx.launch`` (an ``all_sum`` to which only rank
+    0 contributes; every rank calls it at the same point); ``decision`` in one process. The
+    user's callbacks run on rank 0 only: their stop becomes every rank's."""
+    group = mx.distributed.init()
+    if group.size() == 1:
+        return bool(decision)
+    mine = mx.array(int(bool(decision)) if group.rank() == 0 else 0, dtype=mx.int32)
+    return int(mx.distributed.all_sum(mine, group=group, stream=mx.cpu).item()) > 0
+
+
 def optimizer_arrays(optimizer: optim.Optimizer, prefix: str = "") -> dict[str, np.ndarray]:
     """The optimizer's state as flat ``prefix + name -> numpy array`` (``step``,
     ``learning_rate``, ``m.<parameter>``-style dotted paths), exact for bitwise resume."""

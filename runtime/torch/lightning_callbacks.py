@@ -29,6 +29,8 @@ class UserCallbackHooks(Callback):
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         self.callbacks.on_stop = lambda: setattr(trainer, "should_stop", True)
+        # rank 0's stop decision on every rank (DDP), where every rank logs the same row
+        self.callbacks.share_stop = lambda decision: bool(trainer.strategy.broadcast(bool(decision), src=0))
         checkpoint_io = trainer.strategy.checkpoint_io
         listeners = getattr(checkpoint_io, "listeners", None)
         if listeners is not None and self.callbacks.checkpoint_saved not in listeners:

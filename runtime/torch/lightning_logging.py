@@ -21,6 +21,11 @@ class MetricsLogger(Logger):
     Lightning's epoch counter; ``evaluated`` (a checkpoint read by ``read_checkpoint``) sets
     ``fixed_step`` and ``fixed_epoch`` from it. A value logged twice for the same step is
     written once.
+
+    ``log_metrics`` runs on every rank of a DDP run (the values are reduced over the ranks,
+    ``sync_dist``): the ``MetricsLog`` and the other loggers write on the main process only,
+    and the user's callbacks, which run there too, share their stop with every rank at the
+    same row (``UserCallbacks.share_stop``).
     """
 
     def __init__(
@@ -56,8 +61,7 @@ class MetricsLogger(Logger):
     def log_hyperparams(self, params, *args, **kwargs) -> None:
         """Hyperparameters live in spec.resolved.mf, not in metrics.csv."""
 
-    @rank_zero_only
-    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:  # every rank: see the class
         if self.fixed_epoch is None and self.epoch_source is not None:
             self.epoch = int(self.epoch_source())
         elif "epoch" in metrics and self.fixed_epoch is None:

@@ -28,12 +28,18 @@ no backend reads a value from its device for them that it does not read for the 
 fire between :meth:`train_start` and :meth:`train_end` only (``--eval-only`` calls none).
 An exception in a hook ends the run with one line naming the user's file and line
 (``UserCodeError``).
+
+In a run of several processes the hooks run on the main process (rank 0) only, as the
+loggers write there only; every process still sees every row, and at each train and val
+row the main process's stop decision becomes every process's (``share_stop``, a collective
+of the backend that all processes call at that row), so all stop after the same step.
 """
 
 from __future__ import annotations
 
 # extensions imports this package: its attributes are read at run time, not at import
 from specc.runtime import extensions
+from specc.runtime.training.distributed import is_main_process
 from specc.runtime.training.progress import print_line
 
 HOOKS = ("on_train_start", "on_step_end", "on_evaluation_end", "on_checkpoint_saved", "on_train_end")
@@ -49,11 +55,16 @@ class UserCallbacks:
     spec's order; ``backend``: the script's backend (``info["backend"]``).
     ``stop_requested`` is read by the JAX and MLX loops; ``on_stop`` (Lightning's adapter
     sets it to one setting ``trainer.should_stop``) is called once when a hook asks to stop.
+    ``share_stop(decision) -> decision``: the main process's decision on every process
+    (``main_process_decision`` of the backend's training module; Lightning's adapter sets a
+    broadcast); None in a run that never has several processes.
     """
 
-    def __init__(self, references, backend: str):
+    def __init__(self, references, backend: str, share_stop=None):
         self.references = list(references)
         self.backend = backend
+        self.share_stop = share_stop
+        self.main = is_main_process()  # the hooks run here only
         self.instances: list[tuple] | None = None  # None: not started (or ended)
         self.info: dict = {}
         self.stop_requested = False
@@ -64,7 +75,7 @@ class UserCallbacks:
 
     def train_start(self, step: int, max_steps: int, seed: int, run_dir) -> None:
         """Make each callback (``Name(**arguments)``) and call ``on_train_start``."""
-        self.instances = [(reference, _create(reference)) for reference in self.references]
+        self.instances = [(reference, _create(reference)) for reference in self.references] if self.main else []
         self.info = {"backend": self.backend, "max_steps": int(max_steps), "seed": int(seed), "run_dir": str(run_dir)}
         self.info["start_step"] = int(step)
         self._dispatch("on_train_start", None, dict(self.info))
@@ -78,8 +89,10 @@ class UserCallbacks:
         if split == "train" and "steps_per_s" in values:
             floats = {name: float(value) for name, value in values.items() if name not in TIMINGS}
             self._dispatch("on_step_end", int(step), int(step), floats)
+            self._agree(int(step))
         elif split == "val":
             self._dispatch("on_evaluation_end", int(step), int(step), {f"val/{name}": float(value) for name, value in values.items()})
+            self._agree(int(step))
 
     def checkpoint_saved(self, step: int, path) -> None:
         """``on_checkpoint_saved(step, path)`` once the checkpoint of ``step`` is complete."""
@@ -114,6 +127,14 @@ class UserCallbacks:
                 self._request_stop(f'{reference.name}.{hook} ({reference.file}) returned "stop"', step)
                 continue
             raise extensions.UserCodeError(f"{reference.file}: {reference.name}.{hook} returned {_shown(result)}: " + _allowed(hook))
+
+    def _agree(self, step: int) -> None:
+        """Every process reaches this at the same rows: the main process's stop is theirs."""
+        if self.share_stop is None or not self.share_stop(self.stop_requested) or self.stop_requested:
+            return
+        self.stop_requested, self.stop_reason = True, "the main process's callbacks asked to stop"
+        if self.on_stop is not None:
+            self.on_stop()
 
     def _request_stop(self, reason: str, step: int) -> None:
         """The first request wins; the run ends after ``step`` (the loops read

@@ -334,3 +334,39 @@ def test_the_example_prints_every_100_steps_alike_on_every_backend(tmp_path):
         printed[backend] = [float(loss) for _, loss in found]
     for backend in ("lightning", "mlx"):
         assert printed[backend] == pytest.approx(printed["jax"], abs=2e-4), backend  # printed to 4 decimals
+
+
+# ----------------------------------------------------------------------------- several processes
+
+STOPPED_AT_9 = [
+    ("on_train_start", None), ("on_step_end", 3), ("on_evaluation_end", 4), ("on_step_end", 6),
+    ("on_checkpoint_saved", 6), ("on_evaluation_end", 8), ("on_step_end", 9), ("on_evaluation_end", 9),
+    ("on_checkpoint_saved", 9), ("on_train_end", 9),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_on_two_ranks_the_hooks_run_once_and_a_stop_ends_every_rank_at_that_step(backend, tmp_path):
+    # The hooks run on the main process only (one events.jsonl line per event, one "stopping"
+    # line), and its stop reaches the other rank at the same row: both leave after step 9,
+    # evaluate and save there (a rank stopping alone would hang the other in its next
+    # all-reduce). JAX runs as two processes joined by jax.distributed, Lightning as ddp over
+    # gloo, MLX under mlx.launch.
+    from tests.backends.test_data_parallel_end_to_end import MODULES, run, run_jax_processes
+
+    pytest.importorskip(MODULES[backend])
+    script = tmp_path / f"train_{backend}.py"
+    script.write_text(scripts(tmp_path, 30, 4, "stop_at = 9")[backend], encoding="utf-8")
+    if backend == "jax":
+        results = run_jax_processes(script, "--out-dir", tmp_path / f"run_{backend}")
+        assert [result.returncode for result in results] == [0, 0], [result.stderr[-2000:] for result in results]
+        out = "".join(result.stdout for result in results)
+    else:
+        out = run(script, 2, "--out-dir", tmp_path / f"run_{backend}").stdout
+    run_dir = tmp_path / f"run_{backend}"
+    reason = f'Recorder.on_step_end ({tmp_path / "recorder.py"}) returned "stop"'
+    assert out.count(f"stopping after step 9: {reason}\n") == 1, out[-3000:]
+    assert max(step for step, _, _ in train_rows(run_dir)) == 9
+    assert training.read_checkpoint(training.latest_checkpoint(run_dir)).step == 9
+    assert [(hook, step) for hook, step, _ in map(comparable, events(tmp_path, backend))] == STOPPED_AT_9
