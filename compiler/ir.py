@@ -240,13 +240,15 @@ class OptimizerPlan:
 
 @dataclass(frozen=True)
 class CheckpointPlan:
-    every: int | None
-    keep: int
+    every: int | None  # steps between checkpoints (with every_n_epochs: both)
+    keep: int | str  # checkpoints kept by top-k, or "all": none pruned
     monitor: str | None
     mode: str  # "min" | "max"
     last: bool = True
     every_n_epochs: int | None = None
     filename: str | None = None  # folder name pattern; None: step-000123
+    enable: bool = True  # False: the run writes no checkpoint
+    dirpath: str = "checkpoints"  # their folder: relative to the run directory, or absolute
 
 
 @dataclass(frozen=True)
@@ -280,6 +282,7 @@ class TrainPlan:
     penalties: tuple[Component, ...] = ()  # l2(prefix, weight) added to the training loss
     parallel: str = "replicated"  # replicated | sharded: parameters and optimizer state over the data axis
     limit_train_batches: int | None = None  # at most this many training batches an epoch
+    metrics: tuple[Component, ...] = ()  # computed with the loss on every batch (train/<name>, val/<name>)
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,8 @@ class Lowering:
                 last=checkpoint.get("last", True),
                 every_n_epochs=checkpoint.get("every_n_epochs"),
                 filename=checkpoint.get("filename"),
+                enable=checkpoint.get("enable", True),
+                dirpath=checkpoint.get("dirpath", "checkpoints"),
             ),
             early_stopping=(
                 ir.EarlyStoppingPlan(
@@ -167,6 +169,7 @@ class Lowering:
             callbacks=tuple(component(item) for item in values["callbacks"]),
             val_check_interval=values.get("val_check_interval"),
             penalties=tuple(component(item) for item in values.get("penalties") or ()),
+            metrics=tuple(component(item) for item in values.get("metrics") or ()),
         )
 
     def evaluation(self, loss_graphs: dict | None = None) -> ir.EvalPlan:

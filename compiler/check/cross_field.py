@@ -14,7 +14,7 @@ from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.resolve import Resolution
 from specc.compiler.check.validate import Checked, CheckedSection
 from specc.compiler.check.values import ComponentCall
-from specc.compiler.check import external_names
+from specc.compiler.check import external_names, train_metrics
 from specc.compiler.check.external_names import check_filename
 
 
@@ -80,6 +80,8 @@ class Facts:
         for item in self.value("objective", "loss") or ():  # a user loss's named values (check.extensions)
             term = item.get("term") if isinstance(item, dict) else None
             names += [f"val/{name}" for name in (term or {}).get("logs", ())]
+        for metric in self.value("train", "metrics") or ():  # computed with the loss: val rows too
+            names += [f"val/{metric['kind']}"] if isinstance(metric, dict) and metric.get("kind") != "graph" else []
         contract = self.contract()
         if contract is not None and contract.sampler:
             names.append("val/mse")
@@ -442,6 +444,7 @@ RULES = (
     rule_optimizer_models,
     rule_weight_decay_scope,
     *external_names.RULES,
+    *train_metrics.RULES,
 )
 
 

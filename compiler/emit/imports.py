@@ -35,7 +35,7 @@ def jax_imports(program, context: dict, fields: dict, extensions: bool = False) 
         runtime.add("objectives")  # the expected-value terms
     if fields["objective"]["is_flow"] and (fields["metrics"]["host"] or fields["objective"]["nulls"]):
         runtime.add("flows")
-    if any("metrics." in line for line in fields["metrics"]["device"] + fields["metrics"]["host"]):
+    if any("metrics." in line for line in fields["metrics"]["device"] + fields["metrics"]["host"]) or program.train.metrics:
         runtime.add("metrics")
     if fields["schedules"]:
         runtime.add("schedules")
@@ -102,7 +102,7 @@ def lightning_imports(program, context: dict, view: dict, extensions: bool = Fal
             runtime.add(module)
     if not replaces_loss(program.objective):
         runtime.add("losses")
-    if any(call["call"].startswith("metrics.") for call in view["metrics"]):
+    if any(call["call"].startswith("metrics.") for call in view["metrics"]) or program.train.metrics:
         runtime.add("metrics")
     if objective["is_flow"] and (view["needs"].get("samples") or objective["nulls"]):  # sampling, CFG dropout
         runtime.add("flows")

@@ -126,6 +126,7 @@ def train_values(program) -> list[str]:
     values = list(TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES))
     for term in program.objective.terms:  # a user loss: the values it returns beside the loss
         values[1:1] = list(plain_arguments(term.loss).get("logs", ())) if term.loss.kind == "python" else []
+    values[1:1] = [metric.kind for metric in program.train.metrics]  # train.metrics: with the loss
     return values + ["penalty"] if program.train.penalties else values  # train.penalties: their weighted sum
 
 
@@ -291,12 +292,13 @@ def loss_code(settings: Settings, program, objective: dict) -> dict:
     output = "logits" if plan.kind == "classification" else "prediction"
     user = loss_values(settings, plan, output, target) if plan.kind in ("classification", "regression") else None
     if user:  # the user's loss: its values dict ({"loss", ...extra})
-        return {"output": output, "user_loss": user}
+        return {"output": output, "user_loss": user, "metrics": train_metric_lines(program, output, target)}
+    metrics = train_metric_lines(program, output, target)
     if plan.kind == "classification":
         options = literal_keywords(cross_entropy_options(cross_entropy_term_arguments(plan)))
-        return {"output": "logits", "loss": f"losses.cross_entropy(logits, {target}{options})"}
+        return {"output": "logits", "loss": f"losses.cross_entropy(logits, {target}{options})", "metrics": metrics}
     if plan.kind == "regression":
-        return {"output": "prediction", "loss": f"losses.mse(prediction, {target})"}
+        return {"output": "prediction", "loss": f"losses.mse(prediction, {target})", "metrics": metrics}
     if objective["is_flow"]:
         path_arguments = dict(sorted(objective["path_arguments"].items(), reverse=True))  # noise_min, noise_max
         path = f"path={flow_code(settings, objective, 'path')}" + "".join(
@@ -310,6 +312,13 @@ def loss_code(settings: Settings, program, objective: dict) -> dict:
             extra = f"{path}, weighted={literal(objective['weighted'])}"
         return {"flow_arguments": extra}
     return {}
+
+
+def train_metric_lines(program, output: str, target: str) -> list[str]:
+    """``values["accuracy"] = metrics.accuracy(logits, batch["y"])``: each ``train.metrics``
+    entry, computed in the loss function beside the loss."""
+    return [f"values[{literal(metric.kind)}] = metrics.{identifier(metric.kind)}({output}, {target}"
+            f"{literal_keywords(plain(metric.arguments) or {})})  # train.metrics" for metric in program.train.metrics]
 
 
 def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict:

@@ -391,6 +391,8 @@ def config(program, context: dict) -> list[dict]:
     if program.objective.kind == "language_model":
         view["terms"] = language_model_terms(context["language_model"])
     view["metrics"], view["needs"] = metric_calls(program, context, view.get("loss_arguments", []), settings)
+    trained = {**context, "evaluation": {"metrics": context["evaluation"]["train_metrics"]}}  # train.metrics
+    view["train_metrics"], _ = metric_calls(program, trained, view.get("loss_arguments", []), settings)
     source = plain(program.data.source.arguments) or {}
     view["signal"] = source.get("signal_length")
     view["break_symmetry"] = bool(source.get("break_symmetry", False))

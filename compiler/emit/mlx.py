@@ -433,7 +433,10 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["supervised"] = supervised_view(program, config)
         if takes_ops(program.objective) or not fields["supervised"]["user_loss"]:
             modules.add("ops" if fields["supervised"]["user_loss"] else "losses")
-        fields["metrics"] = metric_calls(program, evaluation, fields["supervised"]["target"], "output")
+        target = fields["supervised"]["target"]
+        fields["train_metrics"] = metric_calls(program, {"metrics": evaluation["train_metrics"]}, target, "output")
+        # the evaluation lists them too: it computes its values itself, not through loss_fn
+        fields["metrics"] = fields["train_metrics"] + metric_calls(program, evaluation, target, "output")
     if any(metric["code"].startswith("metrics.") for metric in fields["metrics"]):
         modules.add("metrics")
     view["modules"] = modules | model_modules(program)

@@ -293,6 +293,11 @@ def evaluation_view(program: ir.Program) -> dict:
         metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
     for index, graph in plan.metric_graphs:  # graph("block"): logged under the block's name, no arguments
         metrics[index] = {"kind": identifier(graph.name), "arguments": {}, "on": "output", "function": identifier(graph.name)}
+    # train.metrics: computed with the loss on every batch (the loss function's values), so an
+    # evaluation that calls the loss function has them already (MLX's lists them itself)
+    train_metrics = [{"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": "output"}
+                     for metric in program.train.metrics]
+    metrics = [metric for metric in metrics if metric["kind"] not in {item["kind"] for item in train_metrics}]
     test_kind, test_arguments = ("", {})
     if plan.test_sampler is not None:
         test_kind, test_arguments = plan.test_sampler.kind, plain(plan.test_sampler.arguments) or {}
@@ -303,6 +308,7 @@ def evaluation_view(program: ir.Program) -> dict:
         "cfg_scale": sampler_arguments.get("cfg_scale"),
         "sampler_arguments": sampler_arguments,
         "metrics": metrics,
+        "train_metrics": train_metrics,
         "needs_samples": any(metric["on"] in ("samples", "signal") for metric in metrics),
         "guided": guided or (plan.test_sampler is not None and test_arguments["cfg_scale"] != 1.0),
         "batch_size": plan.batch_size,

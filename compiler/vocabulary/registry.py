@@ -8,7 +8,8 @@ runtime implementation per backend).
 Parameter types (``Param.type``), a small closed vocabulary:
 
 - ``int``, ``float``, ``bool``, ``str``; a trailing ``?`` allows ``none`` (the default);
-- ``enum`` with ``choices``; ``list[int]``, ``list[float]``, ``list[str]``, ``pair[float]``;
+- ``enum`` with ``choices``; ``int|enum``: an integer in the range or one of the words of
+  ``choices`` (``keep = all``); ``list[int]``, ``list[float]``, ``list[str]``, ``pair[float]``;
 - ``model`` / ``list[model]``: the name of a ``model`` of the spec;
 - ``field``: a data field reference (``data.signal``); ``inputs``: a mapping from model
   input names to data fields (``{ signal = data.signal }``);
@@ -108,6 +109,13 @@ TRAIN_KEYS = (
     parameter("ema", "float?", None, "decay of an exponential moving average of the weights", "(0,1)"),
     parameter("freeze", "list[str]", (), "parameter-name prefixes that are not trained"),
     parameter("penalties", "list[penalty]", (), 'penalties added to the training loss: [l2("pe", weight = 1e-3)]'),
+    parameter(
+        "metrics",
+        "list[metric]",
+        (),
+        "metrics computed with the loss on every batch: logged as train/<name> in the training rows and "
+        "val/<name> at each evaluation (classification: accuracy; regression: mse, mae)",
+    ),
     parameter("warm_start", "str?", None, "checkpoint directory whose weights initialise the model"),
     parameter("loggers", "list[logger]", ("csv",), "loggers (csv is always on)"),
     parameter(
@@ -119,13 +127,27 @@ TRAIN_KEYS = (
 )
 
 CHECKPOINT_KEYS = (
-    parameter("every", "int?", None, "steps between checkpoints (also at the end)", ">=1"),
-    parameter("keep", "int", 1, "best checkpoints kept (plus last)", ">=1"),
+    parameter("every", "int?", None, "steps between checkpoints (also at the end; with every_n_epochs: both)", ">=1"),
+    parameter(
+        "keep", "int|enum", 1, "best checkpoints kept (plus last); all: every checkpoint, none pruned", ">=1", choices=("all",)
+    ),
     parameter("monitor", "str?", None, "metric ranking checkpoints: split/name"),
     parameter("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
     parameter("last", "bool", True, "keep a `last` pointer (false is not rendered by any backend yet: E0801)"),
-    parameter("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end)", ">=1"),
+    parameter("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end; with every: both)", ">=1"),
     parameter("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
+    parameter(
+        "enable",
+        "bool",
+        True,
+        "write checkpoints; false: none at all (nothing to resume; Lightning's enable_checkpointing)",
+    ),
+    parameter(
+        "dirpath",
+        "str",
+        "checkpoints",
+        "folder of the checkpoints: relative to the run directory, or absolute (Lightning's ModelCheckpoint dirpath)",
+    ),
 )
 
 EARLY_STOPPING_KEYS = (

@@ -498,6 +498,13 @@ EXPECTED = {
         '   |                                         ^^^^^^\n'
         'help: reduce over every axis: `mean(x, axis = [0, 1])`'
     ),
+    "E0550": (
+        'spec.mf:21:24: error[E0550]: metric `mse` needs a regression objective, not `classification`\n'
+        '   |\n'
+        '21 |   metrics = [accuracy, mse]\n'
+        '   |                        ^^^\n'
+        'help: training metrics of a classification objective: accuracy'
+    ),
     "E0720": (
         'spec.mf:12:46: error[E0720]: `normal` draws random numbers, which only a time sampler does '
         '(`time = graph("block")` of a flow objective)\n'

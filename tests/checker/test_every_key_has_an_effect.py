@@ -749,6 +749,7 @@ SECTION_VALUES = {
     ("train", "eval_every"): ("10", "5"),
     ("train", "freeze"): ("[]", '["linear_0"]'),
     ("train", "penalties"): ("[]", '[l2(prefix = "linear_0", weight = 0.1)]'),
+    ("train", "metrics"): ("[]", "[accuracy]"),
     ("train", "warm_start"): ("none", '"runs/other"'),
     ("train", "loggers"): ("[csv]", "[csv, tensorboard]"),
     ("train", "callbacks"): ("[progress_bar, lr_monitor, grad_norm_monitor]", "[progress_bar]"),
