@@ -272,7 +272,7 @@ def rule_evaluation(facts: Facts) -> None:
                 f"metric `{metric['kind']}` compares generated samples; objective `{kind}` " f"does not generate any",
                 span,
             )
-        elif "sampler" in needs and sampler is None:
+        elif ("sampler" in needs or _on_flow_samples(contract, metric["kind"], needs)) and sampler is None:
             facts.error(
                 "E0511",
                 f"metric `{metric['kind']}` compares generated samples: set `sampler` in `eval`",
@@ -285,6 +285,36 @@ def rule_evaluation(facts: Facts) -> None:
             )
         elif "signals" in needs:
             rule_signals(facts, metric["kind"], span)
+    if contract.sampler:
+        rule_sampler_used(facts)
+
+
+# a flow logs these from its loss (val/mse): as an eval metric they compare nothing generated
+FLOW_LOSS_METRICS = ("mse",)
+
+
+def _on_flow_samples(contract, name: str, needs) -> bool:
+    """A metric of the output (mae) of a generative objective compares its samples."""
+    return bool(contract.sampler) and not needs and name not in FLOW_LOSS_METRICS
+
+
+def rule_sampler_used(facts: Facts) -> None:
+    """E0551: a generative objective's ``sampler`` (``test_sampler``) integrates samples for
+    the metrics that compare them; with none of those it has no effect."""
+    contract = facts.contract()
+    compares = False
+    for metric in facts.value("eval", "metrics") or ():
+        component = registry.lookup("metric", metric["kind"])
+        needs = component.needs if component is not None else ("sampler",)  # misspelt: its own diagnostic
+        compares = compares or "sampler" in needs or "signals" in needs or _on_flow_samples(contract, metric["kind"], needs)
+    for key in ("sampler", "test_sampler"):
+        if facts.value("eval", key) is not None and not compares:
+            facts.error(
+                "E0551",
+                f"`{key}` has no effect: no metric in `eval.metrics` compares generated samples",
+                facts.span("eval", key),
+                f"add one (chamfer, linear_assignment, mae, ...) or remove `{key}`",
+            )
 
 
 def rule_signals(facts: Facts, metric: str, span) -> None:

@@ -412,7 +412,7 @@ def mlx_fields(program, shared: dict) -> dict:
     fields = {"train": train, "data": data, "optimizers": optimizers, "optimizer": optimizers[0]}
     if objective["is_flow"]:
         fields["flow"] = flow_view(program, config, objective)
-        fields["metrics"] = metric_calls(program, evaluation, f"batch[{literal(program.objective.target)}]", "output")
+        fields["metrics"] = metric_calls(program, evaluation, f"batch[{literal(program.objective.target)}]", "samples")
         fields["needs_samples"] = evaluation["needs_samples"]
         fields["samplers"] = sampler_view(program, config, evaluation, objective) if evaluation["needs_samples"] else {}
         fields["guided"] = any(item["guided"] for item in fields["samplers"].values())

@@ -290,6 +290,8 @@ def evaluation_view(program: ir.Program) -> dict:
             raise EmitError(f"metric {metric.kind!r} needs signals, which data source {program.data.source.kind!r} cannot render")
         if program.objective.kind in FLOW_OBJECTIVES and metric.kind == "mse":
             continue  # flows log the unweighted mse of the loss already
+        if program.objective.kind in FLOW_OBJECTIVES and on == "output":
+            on = "samples"  # a flow's output metric (mae) compares its samples with the data
         metrics.append({"kind": identifier(metric.kind), "arguments": plain(metric.arguments) or {}, "on": on})
     for index, graph in plan.metric_graphs:  # graph("block"): logged under the block's name, no arguments
         metrics[index] = {"kind": identifier(graph.name), "arguments": {}, "on": "output", "function": identifier(graph.name)}

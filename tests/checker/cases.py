@@ -198,6 +198,7 @@ CASES = {
     "E0718": (FLOW, [("objective flow_matching {", "block l1(p: f32[B, D], q: f32[B, D]) -> f32[] {\n  return mean(abs(linear(p, D) - q), axis = [0, 1])\n}\n\nobjective flow_matching {"), ("cfg_dropout = 0.1", 'cfg_dropout = 0.1\n  loss = graph("l1")')], (), None),
     "E0719": (FLOW, [("objective flow_matching {", "block l1(p: f32[B, D], q: f32[B, D]) -> f32[B] {\n  return mean(abs(p - q), axis = 1)\n}\n\nobjective flow_matching {"), ("cfg_dropout = 0.1", 'cfg_dropout = 0.1\n  loss = graph("l1")')], (), None),
     "E0550": (DIGITS, [("  max_steps = 20\n", "  max_steps = 20\n  metrics = [accuracy, mse]\n")], (), None),
+    "E0551": (FLOW, [("metrics = [chamfer(params_per_token = 2)]", "metrics = [mse]")], (), None),
     "E0720": (FLOW, [("c = linear(signal, 8) + sinusoidal(t, 8)", "c = linear(signal, 8) + sinusoidal(t, 8) + normal([B, 8])")], (), None),
     # E08xx backend capability
     "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),

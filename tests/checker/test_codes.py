@@ -505,6 +505,13 @@ EXPECTED = {
         '   |                        ^^^\n'
         'help: training metrics of a classification objective: accuracy'
     ),
+    "E0551": (
+        'spec.mf:31:13: error[E0551]: `sampler` has no effect: no metric in `eval.metrics` compares generated samples\n'
+        '   |\n'
+        '31 |   sampler = euler(steps = 4)\n'
+        '   |             ^^^^^^^^^^^^^^^^\n'
+        'help: add one (chamfer, linear_assignment, mae, ...) or remove `sampler`'
+    ),
     "E0720": (
         'spec.mf:12:46: error[E0720]: `normal` draws random numbers, which only a time sampler does '
         '(`time = graph("block")` of a flow objective)\n'

@@ -219,14 +219,14 @@ def evaluate(model, loader):
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
         _, values = loss_fn(model, batch)
-        output = sample(model, batch)
-        signals = mx.array(specc_data.ksin_signal(np.array(output), signal_length, False))
+        samples = sample(model, batch)
+        signals = mx.array(specc_data.ksin_signal(np.array(samples), signal_length, False))
         values["log_spectral_distance"] = metrics.log_spectral_distance(
             signals, batch["signal"], eps=1e-08
         )
-        values["chamfer"] = metrics.chamfer(output, batch["params"], params_per_token=2)
+        values["chamfer"] = metrics.chamfer(samples, batch["params"], params_per_token=2)
         values["linear_assignment"] = metrics.linear_assignment(
-            output, batch["params"], params_per_token=2
+            samples, batch["params"], params_per_token=2
         )
         count = len(host_batch["params"])
         for name, value in values.items():

@@ -235,9 +235,9 @@ def evaluate(model, loader):
     for host_batch in loader.epoch_batches(0):
         batch = mlx_training.to_device(host_batch)
         _, values = loss_fn(model, batch)
-        output = sample(model, batch)
+        samples = sample(model, batch)
         values["spectral_distribution_distance"] = metrics.spectral_distribution_distance(
-            output, batch["audio"], eps=1e-10, frame_length=256
+            samples, batch["audio"], eps=1e-10, frame_length=256
         )
         count = len(host_batch["audio"])
         for name, value in values.items():
