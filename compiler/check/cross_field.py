@@ -301,13 +301,16 @@ def _on_flow_samples(contract, name: str, needs) -> bool:
 def rule_sampler_used(facts: Facts) -> None:
     """E0551: a generative objective's ``sampler`` (``test_sampler``) integrates samples for
     the metrics that compare them; with none of those it has no effect."""
-    contract = facts.contract()
+    contract, kind = facts.contract(), facts.objective_kind()
     compares = False
     for metric in facts.value("eval", "metrics") or ():
         component = registry.lookup("metric", metric["kind"])
-        needs = component.needs if component is not None else ("sampler",)  # misspelt: its own diagnostic
+        needs = component.needs if component is not None else ()
+        if component is None or (needs and not {"sampler", "signals"} & set(needs) and kind not in needs):
+            return  # a metric with its own diagnostic (misspelt, or not this objective's)
         compares = compares or "sampler" in needs or "signals" in needs or _on_flow_samples(contract, metric["kind"], needs)
-    for key in ("sampler", "test_sampler"):
+    keys = ("sampler", "test_sampler") if facts.value("eval", "sampler") is not None else ()  # else E0514
+    for key in keys:
         if facts.value("eval", key) is not None and not compares:
             facts.error(
                 "E0551",

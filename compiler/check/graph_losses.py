@@ -150,49 +150,43 @@ def _creates_nothing(facts: Facts, block, module: ir.ModuleDef, what: str) -> bo
 
 def _is_path(facts: Facts, block, module: ir.ModuleDef, sample: ir.TensorType) -> bool:
     """E0718 as for a loss; E0719 unless it returns two tensors shaped like ``x0``."""
-    if not _creates_nothing(facts, block, module, "path"):
-        return False
-    outputs = [kind for _, kind in module.outputs]
-    if len(outputs) != 2 or any(kind != sample for kind in outputs):
-        span = block.outputs[0].span if block.outputs else block.name_span
-        facts.error("E0719", f"path `{block.name}` returns {_shown(outputs)}; a path returns (x_t, v), each shaped like "
-                    f"x0 {_shown([sample])}", span, "declare `-> (f32[B, ...], f32[B, ...])` and return `x_t, v`")
-        return False
-    return True
+    return _returns(facts, block, module, "path", lambda outputs: len(outputs) == 2 and all(kind == sample for kind in outputs),
+                    f"a path returns (x_t, v), each shaped like x0 {_shown([sample])}",
+                    "declare `-> (f32[B, ...], f32[B, ...])` and return `x_t, v`")
 
 
 def _is_time_sampler(facts: Facts, block, module: ir.ModuleDef) -> bool:
     """E0718 as for a loss; E0719 unless it returns one f32 ``[B]`` or ``[B, 1]``."""
-    if not _creates_nothing(facts, block, module, "time sampler"):
-        return False
-    outputs = [kind for _, kind in module.outputs]
     wanted = (ir.TensorType("f32", ("B",)), ir.TensorType("f32", ("B", 1)))
-    if len(outputs) != 1 or outputs[0] not in wanted:
-        span = block.outputs[0].span if block.outputs else block.name_span
-        facts.error("E0719", f"time sampler `{block.name}` returns {_shown(outputs)}; a time sampler returns t, one "
-                    "f32[B] (or f32[B, 1]), a time per row of the batch", span,
+    return _returns(facts, block, module, "time sampler", lambda outputs: len(outputs) == 1 and outputs[0] in wanted,
+                    "a time sampler returns t, one f32[B] (or f32[B, 1]), a time per row of the batch",
                     "declare `-> f32[B]` and draw with the batch's shape: `beta([B], 2.0, 5.0)`")
-        return False
-    return True
-
-
-def _shown(types) -> str:
-    return ", ".join(f"{kind.dtype}[{', '.join(str(dim) for dim in kind.shape)}]" for kind in types)
 
 
 def _is_loss(facts: Facts, block, module: ir.ModuleDef, what: str = "loss") -> bool:
     """E0718 for a layer module, block, repeat or extern in the body; E0719 for a result that
     is not one ``f32[]`` (``what``: a loss or a metric)."""
+    scalar = ir.TensorType("f32", ())
+    return _returns(facts, block, module, what, lambda outputs: [kind.dtype for kind in outputs] == ["f32"]
+                    and tuple(outputs[0].shape) == (), f"{with_article(what)} returns one scalar `{_shown([scalar])}`",
+                    "reduce over every axis: `mean(x, axis = [0, 1])`")
+
+
+def _returns(facts: Facts, block, module: ir.ModuleDef, what: str, fits, wanted: str, hint: str) -> bool:
+    """E0718 unless the block creates nothing; E0719 (at its declared output) unless
+    ``fits(outputs)``: ``<what> `name` returns <outputs>; <wanted>``."""
     if not _creates_nothing(facts, block, module, what):
         return False
     outputs = [kind for _, kind in module.outputs]
-    if len(outputs) != 1 or outputs[0].dtype != "f32" or tuple(outputs[0].shape) != ():
-        span = block.outputs[0].span if block.outputs else block.name_span
-        facts.error("E0719", f"{what} `{block.name}` returns {_shown(outputs)}; {with_article(what)} returns one scalar "
-                    "`f32[]`", span,
-                    "reduce over every axis: `mean(x, axis = [0, 1])`")
-        return False
-    return True
+    if fits(outputs):
+        return True
+    span = block.outputs[0].span if block.outputs else block.name_span
+    facts.error("E0719", f"{what} `{block.name}` returns {_shown(outputs)}; {wanted}", span, hint)
+    return False
+
+
+def _shown(types) -> str:
+    return ", ".join(f"{kind.dtype}[{', '.join(str(dim) for dim in kind.shape)}]" for kind in types)
 
 
 def _called(statement: ir.Statement) -> str:
