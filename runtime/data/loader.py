@@ -102,6 +102,7 @@ class Loader:
         if self.limit_batches is not None:
             checks.check_positive("Loader", "limit_batches", self.limit_batches)
         self._executor = None
+        self.heartbeat = None  # called as each batch is handed out (set by a data-parallel run)
         self.stream = READ_SPLITS.index(split) if stream is None else int(stream)
         self.size = source.size(split)
         if self.drop_last and self.size < self.batch_size and not self.draws_windows:
@@ -189,8 +190,8 @@ class Loader:
         return self.worker_type == "process" and self.workers > 0
 
     def __getstate__(self) -> dict:
-        """The loader without its pool (pickled into process workers)."""
-        return {**self.__dict__, "_executor": None}
+        """The loader without its pool and heartbeat (pickled into process workers)."""
+        return {**self.__dict__, "_executor": None, "heartbeat": None}
 
     def _pool(self):
         if self._executor is not None:
@@ -214,7 +215,10 @@ class Loader:
         batches = self._prefetched(epoch, start)
         if self.ranks > 1:  # a rank's share of a short evaluation batch may be empty: skipped
             batches = (batch for batch in batches if batch_rows(batch))
-        yield from batches
+        for batch in batches:
+            if self.heartbeat is not None:  # a data-parallel rank's progress (training.peer_watchdog)
+                self.heartbeat()
+            yield batch
 
     def _prefetched(self, epoch: int, start: int):
         order = self.order(epoch)

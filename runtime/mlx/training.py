@@ -29,6 +29,7 @@ from mlx.utils import tree_flatten, tree_map
 
 from specc.runtime import checks
 from specc.runtime.training import failures
+from specc.runtime.training.peer_watchdog import start_peer_watchdog
 from specc.runtime.training.tree import under_prefix
 
 CLIP_MODES = ("norm", "value")
@@ -165,8 +166,10 @@ def data_parallel(arguments, *loaders):
             f"--devices {arguments.devices or 1} --num-nodes {arguments.num_nodes}: MLX runs one process per "
             f"device and {group.size()} were launched; start {wanted} with mlx.launch -n {wanted} (see docs/distributed.md)"
         )
+    watchdog = start_peer_watchdog(group.rank()) if group.size() > 1 else None  # the ring has no timeout
     for loader in loaders:
         loader.shard(group.rank(), group.size())
+        loader.heartbeat = watchdog.beat if watchdog is not None else None
     return group
 
 

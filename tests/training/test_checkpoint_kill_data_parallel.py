@@ -6,9 +6,10 @@ ranks continues to the end with the straight run's numbers.
 The kill is injected by a wrapper script that patches ``checkpoints.save_file`` in the rank-0
 process only (``MLX_RANK=0``): it writes the model file of ``step-000006`` into the temporary
 folder, then the process SIGKILLs itself before the optimizer file, the manifest and
-``last``. Rank 1 then waits in its next all_sum indefinitely (the ring backend has no
-timeout, and ``mlx.launch`` does not stop the other ranks): the test stops the launcher's
-process group once rank 0 is gone, as a user or the job scheduler would.
+``last``. Rank 1 then waits in its next all_sum (the ring backend has no timeout, and
+``mlx.launch`` does not stop the other ranks) until its peer watchdog ends it (1800 s by
+default): the first test stops the launcher's process group once rank 0 is gone, as a user
+or the job scheduler would; the last one lets the watchdog end rank 1 after 8 s.
 """
 
 from __future__ import annotations
@@ -128,3 +129,38 @@ def test_rank_zero_killed_during_a_checkpoint_write_leaves_last_loadable_and_res
     assert sorted(found) == sorted(expected)
     for key, value in expected.items():
         assert found[key] == pytest.approx(value, rel=1e-6), key
+
+
+def test_the_surviving_rank_ends_by_itself_with_one_line(tmp_path):
+    # The ring backend leaves rank 1 blocked in its next all_sum once rank 0 is dead (the test
+    # above stops the launcher's group itself). The peer watchdog (runtime/training/
+    # peer_watchdog.py) ends rank 1 after SPECC_PEER_TIMEOUT seconds without a batch, with one
+    # line, so the job ends on its own and --resume auto can take over.
+    pytest.importorskip("mlx.core")
+    script = write_script(compile_spec("specs/digits_mlp.mf", OVERRIDES), "mlx", tmp_path)
+    wrapper = tmp_path / "kill_rank_zero.py"
+    wrapper.write_text(WRAPPER)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "SPECC_PEER_TIMEOUT": "8"}
+    started = time.monotonic()
+    result = subprocess.run(
+        launch_command(wrapper, "step-000006", script, "--out-dir", tmp_path / "killed"), cwd=str(tmp_path),
+        capture_output=True, text=True, timeout=300, check=False, env=environment,
+    )
+    output = result.stdout + result.stderr
+    assert time.monotonic() - started < 240, output  # ended by the watchdog, not by the timeout above
+    lines = [line for line in output.splitlines() if line.startswith("rank 1: no batch for 8 s")]
+    assert lines == [
+        "rank 1: no batch for 8 s: another rank has stopped (a data-parallel run cannot go on without it); "
+        "ending this rank. Resume with --resume auto (SPECC_PEER_TIMEOUT sets the timeout)"
+    ], output[-3000:]
+    assert os.readlink(tmp_path / "killed" / "checkpoints" / "last") == "step-000004"
+
+
+def test_the_watchdog_reads_its_timeout_and_can_be_turned_off():
+    from specc.runtime.training.peer_watchdog import DEFAULT_TIMEOUT, peer_timeout, start_peer_watchdog
+
+    assert peer_timeout({}) == DEFAULT_TIMEOUT == 1800.0
+    assert peer_timeout({"SPECC_PEER_TIMEOUT": "45"}) == 45.0
+    assert start_peer_watchdog(0, {"SPECC_PEER_TIMEOUT": "0"}) is None
+    with pytest.raises(SystemExit, match=r"SPECC_PEER_TIMEOUT='soon': give the timeout in seconds"):
+        peer_timeout({"SPECC_PEER_TIMEOUT": "soon"})
