@@ -50,13 +50,16 @@ def test_every_std_block_is_used_by_a_seed_spec():
     used = set()
     for spec, overrides in PROGRAMS:
         used |= module_sources(check_ok(spec, overrides))
-    assert len(defined) == 31
+    assert len(defined) == 33
     # transformer_block (unmasked, optionally bidirectional) is the general block; the seed's
     # LM uses its masked form. It is exercised on its own below. The losses of std/losses.mf
     # are for user specs (loss = graph("huber")): tests/graphs/test_graph_losses.py runs them;
     # so are the time samplers of std/times.mf (tests/graphs/test_graph_time_samplers.py).
+    # The stereo VAE and discriminator (seed 003's in_channels = 2) are exercised by
+    # tests/specs/test_stereo_blocks.py.
     assert defined - used == {"transformer_block", "smooth_l1", "huber", "pseudo_huber", "focal", "beta_time",
-                              "logit_normal_time", "shifted_time"}
+                              "logit_normal_time", "shifted_time", "multichannel_audio_vae",
+                              "multichannel_encodec_discriminator"}
 
 
 def build(text: str) -> dict:
