@@ -59,6 +59,7 @@ class Layer:
     kind: str
     arguments: tuple[tuple[str, Value], ...]
     parameters: tuple[Parameter, ...]
+    trainable: bool = True  # False: `trainable = false`, its parameters stay at their initial values
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class ModelGraph:
     # flat sequence. Added by the graphs helper; () means every output is a tensor.
     output_structure: tuple = ()
     externs: tuple[Extern, ...] = ()  # the user functions its statements call, by name
+    fixed: tuple[str, ...] = ()  # dotted paths of its layers written `trainable = false`, sorted
 
 
 @dataclass(frozen=True)

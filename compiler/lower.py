@@ -47,6 +47,22 @@ class Lowering:
         self.sections = {key: section.values for key, section in checked.sections.items()}
         self.checked = checked
         self.derived: dict[str, str] = {}  # key -> origin of a value derived from others ("= optimizer.lr")
+        self.fixed: tuple[str, ...] = ()  # freeze prefixes of the layers written `trainable = false`
+
+    def fix_layers(self, models: tuple[ir.ModelGraph, ...], objective: ir.ObjectivePlan) -> None:
+        """``train.freeze`` also holds the layers of the trained models written ``trainable =
+        false``: by their path with one model (the one-model scripts match model-relative
+        names), ``<model>.<path>`` with several (as ``frozen_masks`` / ``freeze_models`` do)."""
+        several = len(objective.models) > 1
+        self.fixed = tuple(
+            f"{graph.name}.{path}" if several else path
+            for graph in models
+            if graph.name in objective.models
+            for path in graph.fixed
+        )
+        written = self.checked.sections["train"].section.entries.get("freeze") is not None
+        if self.fixed and not written:
+            self.derived["train.freeze"] = "= layers with trainable = false"
 
     def data(self, fields: dict[str, ir.TensorType]) -> ir.DataPlan:
         values = self.sections["data"]
@@ -141,7 +157,7 @@ class Lowering:
             limit_train_batches=values["limit_train_batches"],
             parallel=values["parallel"],
             ema=values["ema"],
-            freeze=tuple(values["freeze"]),
+            freeze=tuple(values["freeze"]) + tuple(prefix for prefix in self.fixed if prefix not in values["freeze"]),
             warm_start=values["warm_start"],
             checkpoint=ir.CheckpointPlan(
                 every=checkpoint.get("every"),
@@ -246,6 +262,7 @@ def lower(
     (``check.graph_losses``)."""
     lowering = Lowering(resolution, checked)
     objective = lowering.objective(graphs, bindings, target, loss_graphs or {})
+    lowering.fix_layers(tuple(graphs.values()), objective)
     name = resolution.spec_name or posixpath.splitext(posixpath.basename(spec_path))[0]
     return ir.Program(
         spec_name=name,

@@ -153,7 +153,7 @@ def check(
     the missing ones (``check.data_paths``)."""
     from specc.compiler import lower as plan
     from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, externs, parameter_prefixes
-    from specc.compiler.check import aliases, codebooks, graph_losses, token_streams
+    from specc.compiler.check import aliases, codebooks, data_options, graph_losses, token_streams
     from specc.compiler.check import cross_field as rules
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
@@ -208,6 +208,8 @@ def check(
     contracts.check_loss_terms(facts)
     token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
     codebooks.check_codebook_files(facts)  # pickled codebooks only when trusted
+    data_options.check_fake(facts)  # fake data replaces files only
+    data_options.check_transforms(facts, checker.fields, read)  # transform fields, saved statistics (read at lint)
     data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:
         backend_capabilities.check_backend(facts, backend, graphs)

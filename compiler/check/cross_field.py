@@ -14,7 +14,7 @@ from specc.dsl.diagnostics import Diagnostic, Span, did_you_mean
 from specc.compiler.check.resolve import Resolution
 from specc.compiler.check.validate import Checked, CheckedSection
 from specc.compiler.check.values import ComponentCall
-from specc.compiler.check import external_names, train_metrics
+from specc.compiler.check import checkpoint_policy, external_names, train_metrics
 from specc.compiler.check.external_names import check_filename
 
 
@@ -442,8 +442,9 @@ def _trained_slots(facts: Facts, contract) -> list[str]:
 
 
 def rule_intervals(facts: Facts) -> None:
-    """One way to say how often: steps (``eval_every``, ``every``) or epochs
-    (``val_check_interval``, ``every_n_epochs``), not both."""
+    """One way to say when to evaluate: steps (``eval_every``) or a fraction of an epoch
+    (``val_check_interval``), not both (checkpoint ``every`` and ``every_n_epochs`` together
+    save at both: ``checkpoint_policy``)."""
     if facts.section("train") is None:
         return
     if facts.value("train", "eval_every") is not None and facts.value("train", "val_check_interval") is not None:
@@ -455,13 +456,6 @@ def rule_intervals(facts: Facts) -> None:
         )
     checkpoint = facts.value("train", "checkpoint")
     if isinstance(checkpoint, dict) and "checkpoint" in facts.section("train").section.children:
-        if checkpoint.get("every") is not None and checkpoint.get("every_n_epochs") is not None:
-            facts.error(
-                "E0515",
-                "checkpoint `every` (steps) and `every_n_epochs` both set when to save",
-                facts.span("train", "checkpoint", "every_n_epochs"),
-                "keep one of them",
-            )
         if checkpoint.get("filename") is not None:
             check_filename(facts, checkpoint["filename"])
 
@@ -478,6 +472,7 @@ RULES = (
     rule_weight_decay_scope,
     *external_names.RULES,
     *train_metrics.RULES,
+    *checkpoint_policy.RULES,
 )
 
 

@@ -1,12 +1,13 @@
 """Data file paths are relative to the spec file that writes them, like imports.
 
 A data source's ``path`` (``npz``, ``npy``, ``hdf5``, ``wav_folder``, ``token_stream``), its
-``codebooks`` and ``meta``, and the ``codebook`` / ``centers`` files of the expected-value
-loss terms are read by the generated script. A relative one is joined to the folder of the
-file that writes it (the ``--set`` command line: the current folder); ``base`` (the CLI passes
-the current folder) makes the result absolute, so the script opens the same file from any
-folder. An absolute path is kept as written. ``train.warm_start`` is not a data file: like
-``--out-dir`` and run directories it stays relative to the folder the script runs in.
+``codebooks`` and ``meta``, the ``codebook`` / ``centers`` files of the expected-value loss
+terms and the ``statistics`` of a ``normalize`` transform are read by the generated script.
+A relative one is joined to the folder of the file that writes it (the ``--set`` command
+line: the current folder); ``base`` (the CLI passes the current folder) makes the result
+absolute, so the script opens the same file from any folder. An absolute path is kept as
+written. ``train.warm_start`` is not a data file: like ``--out-dir`` and run directories it
+stays relative to the folder the script runs in.
 
 When the caller can tell whether a path exists (``exists``, the CLI's ``os.path.exists``), a
 data file that does not exist is warning E0527 at the value: the file may be made before
@@ -35,6 +36,7 @@ DATA_FILES = frozenset(
         ("expected_codebook", "codebook"),
         ("expected_scalar", "centers"),
         ("python", "file"),
+        ("normalize", "statistics"),
     }
 )
 COMMAND_LINE = "--set"  # the span file of a value given with --set
@@ -42,7 +44,9 @@ COMMAND_LINE = "--set"  # the span file of a value given with --set
 
 def resolve_data_paths(facts: Facts, base: str | None = None, exists: Callable[[str], bool] | None = None) -> None:
     """Rewrite every relative data file path in the validated values (module docstring) and,
-    with ``exists``, warn (E0527) about each one that does not exist."""
+    with ``exists``, warn (E0527) about each one that does not exist (not the source's
+    files when the data is ``fake``: the script does not open them)."""
+    fake = bool(facts.value("data", "fake"))
     for key, checked in facts.checked.sections.items():
         resolved = facts.resolution.sections.get(key)
         kind = resolved.kind if resolved is not None else key
@@ -54,7 +58,8 @@ def resolve_data_paths(facts: Facts, base: str | None = None, exists: Callable[[
             span = facts.span(key, *location)
             written, folder = container[name], _folder(span.file, facts.resolution.root_file)
             container[name] = located(written, folder, base)
-            if exists is not None and "python" not in owners and not exists(container[name]):  # python: E0530
+            unread = fake and key == "data" and len(location) == 1  # fake data: the source's own files
+            if exists is not None and "python" not in owners and not unread and not exists(container[name]):  # python: E0530
                 facts.diagnostics.append(_missing(name, written, located(written, folder, None), span))
 
 

@@ -38,6 +38,7 @@ INPUT_PATHS = frozenset(
         ("expected_codebook", "codebook"),
         ("expected_scalar", "centers"),
         ("python", "file"),
+        ("normalize", "statistics"),
         ("tensorboard", "log_dir"),  # a folder the script writes, relative to where it runs
     }
 )

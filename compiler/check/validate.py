@@ -81,7 +81,7 @@ class _Converter:
             if isinstance(inner, Word):
                 return self.undefined(value, loc, type_phrase(kind))
             return _generic(value)
-        if kind in ("enum", "model"):
+        if kind in ("enum", "model", "int|enum"):  # int|enum: a number or a word (keep = all)
             return inner.name if isinstance(inner, Word) else _generic(value)
         if kind == "arguments":
             return self.convert_arguments(value, loc)

@@ -119,6 +119,8 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
             span,
             help=did_you_mean(str(value), choices),
         )
+    if kind.startswith("int_or_word_"):  # an integer or a word (keep = all): json_schema._int_or_word
+        return _int_or_word(kind, key, value, context, span)
     if kind in ("too_short", "too_long"):
         minimum, maximum = context.get("min_length"), context.get("max_length")
         if minimum is not None and minimum == maximum:
@@ -130,3 +132,28 @@ def diagnostic_for(error: dict, loc: tuple, converter, section, data) -> Diagnos
     if expected is None:
         return Diagnostic("E0402", f"invalid value for `{key}`: {error.get('msg', kind)}", span)
     return Diagnostic("E0402", f"`{key}` expects {expected}, found {_found(value)}", span)
+
+
+def _int_or_word(kind: str, key: str, value, context: dict, span: Span) -> Diagnostic:
+    """The one error of an ``int|enum`` value: out of range (E0403), an unknown word (E0406),
+    another type (E0402)."""
+    choices = context.get("choices", "").split(", ")
+    words = " or ".join(f"`{word}`" for word in choices)
+    if kind == "int_or_word_range":
+        bounds = registry.parse_range(context.get("range", ""))
+        limits = []
+        if bounds.minimum is not None:
+            limits.append(f"{'>' if bounds.exclusive_minimum else '>='} {_number(bounds.minimum)}")
+        if bounds.maximum is not None:
+            limits.append(f"{'<' if bounds.exclusive_maximum else '<='} {_number(bounds.maximum)}")
+        return Diagnostic("E0403", f"`{key}` must be {' and '.join(limits)} or {words}, found {describe(value)}", span)
+    if kind == "int_or_word_choice":
+        shown = f"`{value}`" if isinstance(value, str) and value.isidentifier() else _shown(value)
+        return Diagnostic(
+            "E0406", f"`{key}` must be an integer or {words}; found {shown}", span, help=did_you_mean(str(value), choices)
+        )
+    return Diagnostic("E0402", f"`{key}` expects an integer or {words}, found {_found(value)}", span)
+
+
+def _number(value: float):
+    return int(value) if float(value).is_integer() else value

@@ -48,6 +48,7 @@ from specc.compiler.emit.trainer import (
     logger_arguments,
     callback_settings,
     model_frozen,
+    checkpoint_values,
     optional_training_values,
     penalties,
     program_callbacks,
@@ -408,7 +409,6 @@ def training_code(settings: Settings, program) -> dict:
         "val_check_interval": None,
         "penalties": None,
         "early_stopping": None,
-        "every_n_epochs": None,
     }
     if train.max_steps is not None:
         fields["max_steps"] = value("training", "max_steps", train.max_steps, "train.max_steps", always=True)
@@ -420,18 +420,7 @@ def training_code(settings: Settings, program) -> dict:
         fields["eval_every"] = value("training", "eval_every", train.eval_every, "train.eval_every")
     if train.penalties:
         fields["penalties"] = settings.add("training", "penalties", penalties(program), settings.origin("train.penalties"))
-    fields["checkpoint_every"] = None
-    if plan.every_n_epochs is not None:
-        fields["every_n_epochs"] = value("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, "train.checkpoint.every_n_epochs", always=True)
-    elif plan.every:
-        fields["checkpoint_every"] = value("checkpoints", "checkpoint_every", plan.every, "train.checkpoint.every")
-    fields["keep"] = value("checkpoints", "checkpoint_keep", plan.keep, "train.checkpoint.keep")
-    fields["monitor"] = value("checkpoints", "checkpoint_monitor", plan.monitor, "train.checkpoint.monitor")
-    fields["mode"] = value("checkpoints", "checkpoint_mode", plan.mode, "train.checkpoint.mode")
-    fields["filename"] = (
-        value("checkpoints", "checkpoint_filename", plan.filename, "train.checkpoint.filename", always=True)
-        if plan.filename is not None else None
-    )
+    fields.update(checkpoint_values(plan, value))
     stopping = train.early_stopping
     if stopping is not None:
         fields["early_stopping"] = early_stopping_call(stopping, value)

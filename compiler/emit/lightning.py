@@ -44,6 +44,7 @@ from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
     callback_settings,
+    checkpoint_values,
     optional_training_values,
     penalties,
     program_callbacks,
@@ -447,23 +448,8 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
         kinds = literal([logger.kind for logger in others])
         arguments = literal({logger.kind: logger_arguments(logger) for logger in others if logger_arguments(logger)})
         fields["other_loggers"] = f"{kinds}, run_dir, {arguments}"
-    every = checkpoint.every
-    fields["checkpoint"] = {
-        "every": settings.value("checkpoints", "checkpoint_every", every, "train.checkpoint.every"),
-        "keep": settings.value("checkpoints", "checkpoint_keep", checkpoint.keep, "train.checkpoint.keep"),
-        "monitor": settings.value("checkpoints", "checkpoint_monitor", checkpoint.monitor, "train.checkpoint.monitor"),
-        "mode": settings.value("checkpoints", "checkpoint_mode", checkpoint.mode, "train.checkpoint.mode"),
-        "every_n_epochs": (
-            settings.value("checkpoints", "checkpoint_every_n_epochs", checkpoint.every_n_epochs, "train.checkpoint.every_n_epochs", always=True)
-            if checkpoint.every_n_epochs is not None
-            else None
-        ),
-        "filename": (
-            settings.value("checkpoints", "checkpoint_filename", checkpoint.filename, "train.checkpoint.filename", always=True)
-            if checkpoint.filename is not None
-            else None
-        ),
-    }
+    fields["checkpoint"] = checkpoint_values(checkpoint, settings.value)
+    fields["checkpoint"]["every"] = fields["checkpoint"]["checkpoint_every"] or "None"
     fields["early_stopping"] = None
     if stopping is not None:
         pairs = []

@@ -38,6 +38,8 @@ from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
     callback_settings,
+    checkpoint_folder_argument,
+    checkpoint_intervals,
     optional_training_values,
     penalties,
     program_callbacks,
@@ -101,6 +103,10 @@ def data_view(program, config: Config, accumulate: str) -> dict:
     source_keywords, loader_values, loader_set = {}, {}, False
     for key in sorted(arguments):
         if key in ("batch_size", "coupling"):
+            continue
+        if LOADER_OPTIONS.get(key, ("",))[0] is None:  # `fake`: read by make_source, not the loader; only when set
+            if is_set(config.origin(f"data.{key}")):
+                source_keywords[key] = config.argument("data", key, arguments[key], f"data.{key}", prefix="data")
             continue
         if key in LOADER_OPTIONS:  # read by the loader, not the source; only what the spec set: loader_options fills in the rest
             if is_set(config.origin(f"data.{key}")):
@@ -360,12 +366,15 @@ def train_view(program, config: Config) -> dict:
 
 def checkpoint_view(program, config: Config) -> dict:
     plan = program.train.checkpoint
-    view = {"checkpoint_every": "", "every_n_epochs": "", "filename": ""}
-    if plan.every is not None:
-        view["checkpoint_every"] = config.add("checkpoints", "checkpoint_every", plan.every, "train.checkpoint.every")
+    view = {"checkpoint_every": "", "every_n_epochs": "", "filename": "", "checkpointing": plan.enable}
     if plan.every_n_epochs is not None:
         view["every_n_epochs"] = config.add("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, "train.checkpoint.every_n_epochs")
-        view["checkpoint_every"] = "checkpoint_every"
+    if plan.every is not None:
+        view["checkpoint_every"] = config.add("checkpoints", "checkpoint_every", plan.every, "train.checkpoint.every")
+    view["save_every"] = checkpoint_intervals(plan, view["checkpoint_every"])
+    view["folder"] = checkpoint_folder_argument(
+        plan, lambda path: config.add("checkpoints", "checkpoint_dirpath", path, "train.checkpoint.dirpath")
+    )
     if plan.filename is not None:
         view["filename"] = config.add("checkpoints", "checkpoint_filename", plan.filename, "train.checkpoint.filename")
     prune = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 from specc.compiler import ir
 from specc.compiler.emit.configuration import plain_arguments
 from specc.compiler.emit.filters import EmitError
+from specc.runtime.training.checkpoints import CHECKPOINTS
 from specc.runtime.training.tree import under_prefix
 
 
@@ -110,3 +111,48 @@ def limit_keyword(program, configured) -> str:
     its name), else nothing."""
     limit = program.train.limit_train_batches
     return "" if limit is None else f", limit_batches={configured(limit)}"
+
+
+def checkpoint_folder_argument(plan: ir.CheckpointPlan, configured) -> str:
+    """The end of the script's ``training.start_run(...)`` call: nothing for the default
+    folder, ``, <name>`` for ``train.checkpoint.dirpath`` (``configured(value)`` adds its
+    configuration line and gives the name), ``, checkpoint_folder=None`` for ``enable =
+    false`` (the run writes no checkpoint)."""
+    if not plan.enable:
+        return ", checkpoint_folder=None"
+    return "" if plan.dirpath == CHECKPOINTS else f", {configured(plan.dirpath)}"
+
+
+EPOCH_CHECKPOINT_STEPS = "epoch_checkpoint_steps"  # the script's steps between end-of-epoch checkpoints
+
+
+def checkpoint_intervals(plan: ir.CheckpointPlan, every_code: str | None) -> list[str]:
+    """The codes of the step intervals a checkpoint is saved at (``step % <code> == 0``):
+    the end of every ``every_n_epochs`` epochs (the script's ``epoch_checkpoint_steps``)
+    and every ``every`` steps (``every_code``); both when both are set."""
+    intervals = [EPOCH_CHECKPOINT_STEPS] if plan.every_n_epochs is not None else []
+    return intervals + ([every_code] if plan.every is not None and every_code else [])
+
+
+def checkpoint_values(plan: ir.CheckpointPlan, value) -> dict:
+    """The checkpoint fields of the JAX and Lightning views, each the code of a value
+    (``value(group, name, value, key, always=False)``: its configuration name or literal),
+    in the configuration block's order: ``every_n_epochs`` and ``checkpoint_every`` (None
+    when unset), ``save_every`` (:func:`checkpoint_intervals`), ``keep``, ``monitor``,
+    ``mode``, ``filename`` (None: step-000123), ``checkpointing`` (``enable``) and ``folder``
+    (:func:`checkpoint_folder_argument`)."""
+    key = "train.checkpoint."
+    fields = {"every_n_epochs": None, "checkpoint_every": None, "filename": None, "checkpointing": plan.enable}
+    if plan.every_n_epochs is not None:
+        fields["every_n_epochs"] = value("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, key + "every_n_epochs", always=True)
+    if plan.every is not None:
+        fields["checkpoint_every"] = value("checkpoints", "checkpoint_every", plan.every, key + "every")
+    fields["save_every"] = checkpoint_intervals(plan, fields["checkpoint_every"])
+    for name in ("keep", "monitor", "mode"):
+        fields[name] = value("checkpoints", f"checkpoint_{name}", getattr(plan, name), key + name)
+    if plan.filename is not None:
+        fields["filename"] = value("checkpoints", "checkpoint_filename", plan.filename, key + "filename", always=True)
+    fields["folder"] = checkpoint_folder_argument(
+        plan, lambda path: value("checkpoints", "checkpoint_dirpath", path, key + "dirpath", always=True)
+    )
+    return fields

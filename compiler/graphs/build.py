@@ -229,7 +229,25 @@ def _graph(program: Program, name: str, built: Built) -> ir.ModelGraph:
     return ir.ModelGraph(
         name=name, root=root.name, modules=tuple(order), parameters=tuple(full_parameters(program.modules, root.name)),
         inputs=root.inputs, outputs=tuple(tensor for _, tensor in root.outputs), output_structure=built.structure,
-        externs=graph_externs(program.externs, order))
+        externs=graph_externs(program.externs, order), fixed=tuple(fixed_layers(program.modules, root.name)))
+
+
+def fixed_layers(modules: Mapping[str, ir.ModuleDef], class_name: str) -> list[str]:
+    """The dotted path of every layer under ``class_name`` written ``trainable = false``, sorted."""
+    found: list[str] = []
+
+    def collect(current: str, prefix: str) -> None:
+        for submodule in modules[current].submodules:
+            if isinstance(submodule, ir.Layer):
+                found.extend([f"{prefix}{submodule.attribute}"] if not submodule.trainable else [])
+            elif isinstance(submodule, ir.Instance):
+                collect(submodule.module, f"{prefix}{submodule.attribute}.")
+            else:
+                for index in range(submodule.count):
+                    collect(submodule.module, f"{prefix}{submodule.attribute}.{index}.")
+
+    collect(class_name, "")
+    return sorted(found)
 
 
 def full_parameters(modules: Mapping[str, ir.ModuleDef], class_name: str) -> list[tuple[str, ir.Parameter]]:

@@ -284,6 +284,7 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
         raise GraphError("E0609", f"{entry.name}: `init` has no effect with `weight = {tied[0].text}`: the weight is "
                          "that layer's, and its own `init` starts it", bound["init"].span)
     infos = {name: _info(value) for name, value in tensors.items()}
+    trainable = values.pop("trainable", True)  # every layer's (layers._TRAINABLE), not its rule's
     try:
         outcome = entry.rule(entry.name, infos, values)
     except LayerError as error:
@@ -293,8 +294,12 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
+        if not trainable and not outcome.parameters:
+            raise GraphError("E0609", f"{entry.name}: `trainable = false` has no effect: this layer has no parameters "
+                             "of its own", bound["trainable"].span)
         attribute = scope.attribute(hints[0] if entry.named_by_target and hints and len(hints) == 1 else entry.name)
-        scope.submodules.append(ir.Layer(attribute, entry.runtime, tuple(sorted(arguments)), outcome.parameters))
+        scope.submodules.append(ir.Layer(attribute, entry.runtime, tuple(sorted(arguments)), outcome.parameters,
+                                         trainable=bool(trainable)))
         results = scope.emit("layer", entry.runtime, operands, outcome.outputs, names, expr.span, attribute=attribute)
         parameters = {parameter.name: parameter.shape for parameter in outcome.parameters}
         scope.layer_outputs.update((result.ref, (attribute, entry.name, parameters)) for result in results)

@@ -363,8 +363,14 @@ TRANSFORMS = (
     ComponentDef(
         "transform",
         "normalize",
-        "(x - mean(x)) / (std(x) + eps) per example.",
-        (parameter("eps", "float", 1e-8, "added to the standard deviation", ">=0"), _FIELD),
+        "(x - mean(x)) / (std(x) + eps) per example; with statistics, (x - mean) / (sqrt(var) + eps) with saved "
+        "mean and var.",
+        (
+            parameter("eps", "float", 1e-8, "added to the standard deviation", ">=0"),
+            _FIELD,
+            parameter("statistics", "str?", None, "an .npz of arrays mean and var (the field's shape or its last "
+                      "axis) used instead of each example's own, e.g. the training set's (needs field)"),
+        ),
     ),
     ComponentDef(
         "transform",

@@ -14,7 +14,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, WithJsonSchema, create_model
+from pydantic_core import PydanticCustomError
 
 from specc.compiler.vocabulary import registry
 
@@ -65,6 +66,8 @@ def _annotation(kind: str, parameter: registry.Param):
         return _scalar(kind, parameter.range)
     if kind == "enum":
         return Literal[parameter.choices]
+    if kind == "int|enum":
+        return _int_or_word(parameter)
     if kind in ("model", "list[model]"):
         return StrictStr if kind == "model" else list[StrictStr]
     if kind == "field":
@@ -86,6 +89,32 @@ def _annotation(kind: str, parameter: registry.Param):
     if kind in COMPONENT_VALUED:
         return component_union(kind)
     raise KeyError(f"registry type `{kind}` has no schema")  # a registry bug, caught by the tests
+
+
+def _int_or_word(parameter: registry.Param):
+    """An integer in ``parameter.range`` or one of the words of ``parameter.choices``
+    (``keep = all``): one error per value (``int_or_word_range``, ``int_or_word_choice``,
+    ``int_or_word_type``, worded by ``check.validation_messages``), never one per member of
+    a union."""
+    bounds = registry.parse_range(parameter.range)
+    words = parameter.choices
+    context = {"range": bounds.text, "choices": ", ".join(words)}
+
+    def check(value):
+        if isinstance(value, str):
+            if value in words:
+                return value
+            raise PydanticCustomError("int_or_word_choice", "not one of {choices}", context)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if bounds.contains(value):
+                return value
+            raise PydanticCustomError("int_or_word_range", "an integer {range} or one of {choices}", context)
+        raise PydanticCustomError("int_or_word_type", "an integer or one of {choices}", context)
+
+    names = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
+    integer = {"type": "integer", **{names[key]: value for key, value in _constraints(parameter.range).items()}}
+    schema = {"anyOf": [integer, {"enum": list(words)}]}
+    return Annotated[Any, AfterValidator(check), WithJsonSchema(schema)]
 
 
 def component_defaults(kind: str, name: str) -> dict:

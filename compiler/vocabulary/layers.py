@@ -107,8 +107,17 @@ def _table_init() -> Argument:
                     "scheme but uniform_fan_in, e.g. GPT-2's `normal(std = 0.02)`", initializers.TABLE_SCHEMES)
 
 
+# Every layer that can hold parameters takes `trainable`: `false` keeps them at their
+# (seeded) initial values, out of the optimizer on every backend (graphs/calls.py records it
+# on the ir.Layer; lowering adds the layer to train.freeze). Its rule never sees it.
+_TRAINABLE = Argument("trainable", "bool", True, "train this layer's own parameters; `false` keeps them at their "
+                      "seeded initial values (out of the optimizer, saved in checkpoints), e.g. a fixed random "
+                      "projection")
+
+
 def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False) -> Entry:
-    return Entry(name, "layer", runtime, tuple(arguments), rule, doc, shape, parameters,
+    arguments = tuple(arguments) + ((_TRAINABLE,) if parameters != "none" else ())
+    return Entry(name, "layer", runtime, arguments, rule, doc, shape, parameters,
                  named_by_target=named_by_target)
 
 

@@ -68,6 +68,11 @@ DATA_KEYS = (
     parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
     parameter("shuffle", "bool", True, "a new order of the training examples each epoch (false: the source's order)"),
     parameter("transforms", "list[transform]", (), "per-example transforms: [normalize, clip(minimum = -1)]"),
+    # debugging keys (seed 004's SurgeDataModule; docs/runtime.md "Fake data and a repeated batch")
+    parameter("repeat_first_batch", "bool", False, "every training batch holds the first batch's examples "
+              "(the objective's noise and times are still drawn per step)"),
+    parameter("fake", "bool", False, "random examples of the declared fields instead of the source's files "
+              "(file sources: npz, npy, hdf5, wav_folder, token_stream, python)"),
 )
 
 OPTIMIZER_KEYS = (parameter("models", "list[model]", (), "models this optimizer updates (default: all)"),)

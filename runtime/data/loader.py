@@ -10,6 +10,12 @@ defaults to the split's index (train 0, val 1, test 2, train_eval 3), so evaluat
 draws from training's generators. ``train_eval`` (``eval { on_train = true }``) is the
 training examples read as evaluation reads them (``source.examples_of``).
 
+``repeat_first_batch`` (debugging): every training batch holds the examples of batch 0 of
+epoch 0 (its rows, or its drawn windows, and its data transforms with their draws), while
+the objective's draws (``transform``) stay those of the batch's own (epoch, index): a flow
+sees new noise and times on the same examples. Epoch length, evaluation and the resumable
+position are unchanged, so resume stays exact.
+
 Sources that draw (``streams.TokenStream``: random windows of a token stream, with
 replacement) are asked for each training batch with ``default_rng([seed, stream, e, b, 2])``
 instead of being indexed by the epoch's order; evaluation indexes their fixed windows.
@@ -83,6 +89,7 @@ class Loader:
         pin_memory: bool = False,
         worker_type: str = "thread",
         limit_batches: int | None = None,
+        repeat_first_batch: bool = False,
     ):
         checks.check_choice("Loader", "split", split, READ_SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
@@ -99,6 +106,7 @@ class Loader:
         self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
         self.worker_type = worker_type
         self.limit_batches = None if limit_batches is None else int(limit_batches)
+        self.repeat_first_batch = bool(repeat_first_batch)
         if self.limit_batches is not None:
             checks.check_positive("Loader", "limit_batches", self.limit_batches)
         self._executor = None
@@ -162,7 +170,18 @@ class Loader:
         return np.random.default_rng([self.seed, self.stream, int(epoch), int(batch_index), TRANSFORM_STREAM])
 
     def batch(self, epoch: int, batch_index: int, order: np.ndarray | None = None) -> dict:
-        """Batch ``batch_index`` of ``epoch``, transformed: a pure function of its arguments."""
+        """Batch ``batch_index`` of ``epoch``, transformed: a pure function of its arguments
+        (with ``repeat_first_batch``, the examples of batch 0 of epoch 0)."""
+        batch = self.examples(0, 0, None) if self.repeat_first_batch else self.examples(epoch, batch_index, order)
+        if self.transforms:
+            generator = self.generator(epoch, batch_index)
+            for transform in self.transforms:
+                batch = transform(batch, generator)
+        return shard_batch(batch, self.rank, self.ranks)
+
+    def examples(self, epoch: int, batch_index: int, order: np.ndarray | None = None) -> dict:
+        """The examples of batch ``batch_index`` of ``epoch`` after the data transforms, before
+        the objective's draws."""
         if self.draws_windows:
             batch = self.source.draw(self.split, self.batch_size, self.window_generator(epoch, batch_index))
         else:
@@ -171,11 +190,7 @@ class Loader:
             batch = self.source.get(self.split, rows)
         if self.data_transforms:
             batch = apply_transforms(self.data_transforms, batch, self.transform_generator(epoch, batch_index))
-        if self.transforms:
-            generator = self.generator(epoch, batch_index)
-            for transform in self.transforms:
-                batch = transform(batch, generator)
-        return shard_batch(batch, self.rank, self.ranks)
+        return batch
 
     @property
     def lookahead(self) -> int:
@@ -294,6 +309,8 @@ LOADER_OPTIONS = {
     "shuffle": ("shuffle", True),
     "worker_type": ("worker_type", "thread"),
     "transforms": ("transforms", ()),
+    "repeat_first_batch": ("repeat_first_batch", False),
+    "fake": (None, False),  # read by make_source (fake.FakeSource), not the Loader
 }
 WORKER_TYPES = ("thread", "process")
 
@@ -302,7 +319,8 @@ def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
     """Keyword arguments of ``Loader`` for ``split`` from the data section's arguments.
 
     ``train``: shuffled unless ``shuffle = false`` (then the source's order every epoch),
-    every option as written. ``val`` / ``test`` / ``train_eval``: in
+    every option as written (``repeat_first_batch``: the first batch's examples at every
+    step). ``fake`` is no Loader keyword (``make_source`` reads it). ``val`` / ``test`` / ``train_eval``: in
     order, never dropping the tail (every example is evaluated), only the deterministic
     transforms (see ``transforms.build_transforms``); workers, prefetch, persistence and
     pinning as for train.
@@ -323,4 +341,5 @@ def loader_options(arguments: dict, split: str, accumulate: int = 1) -> dict:
     options["shuffle"] = split == "train" and bool(values["shuffle"])  # evaluation: always in order
     if split != "train":
         options["drop_last"] = False
+        options["repeat_first_batch"] = False  # evaluation reads every example
     return options

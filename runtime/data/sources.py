@@ -37,7 +37,8 @@ def register(kind: str):
     return decorate
 
 
-# keys of the data section that configure the Loader, not the source (``loader.LOADER_OPTIONS``)
+# keys of the data section that are no source constructor's: the Loader's
+# (``loader.LOADER_OPTIONS``) and ``fake``, which ``make_source`` reads itself
 LOADER_KEYS = (
     "num_workers",
     "prefetch_factor",
@@ -47,14 +48,21 @@ LOADER_KEYS = (
     "shuffle",
     "worker_type",
     "transforms",
+    "repeat_first_batch",
+    "fake",
 )
 
 
 def make_source(kind: str, **arguments) -> "Source":
     """Build the data source ``kind`` (``ksin``, ``digits``, ``npz``, ...) from its arguments;
     the loader keys (``LOADER_KEYS``: see ``loader_options``) are not the source's and are
-    left out."""
+    left out. With ``fake = True`` a file source opens nothing: random examples of the
+    declared fields (``fake.FakeSource``, seeded by the source's ``seed``)."""
     checks.check_choice("make_source", "kind", kind, tuple(sorted(SOURCES)))
+    if arguments.get("fake"):
+        from specc.runtime.data.fake import FakeSource  # fake.py builds on this module
+
+        return FakeSource(kind, seed=arguments.get("seed") or 0)
     return SOURCES[kind](**{name: value for name, value in arguments.items() if name not in LOADER_KEYS})
 
 

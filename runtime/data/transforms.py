@@ -11,13 +11,18 @@ not move when an augmentation is added.
 | kind | parameters | per example x | splits |
 |---|---|---|---|
 | ``normalize`` | ``eps = 1e-8`` | ``(x - mean(x)) / (std(x) + eps)`` | all |
+| ``normalize`` | ``statistics = "stats.npz"``, ``field`` | ``(x - mean) / (sqrt(var) + eps)`` | all |
 | ``clip`` | ``minimum = -1``, ``maximum = 1`` | ``min(max(x, minimum), maximum)`` | all |
 | ``scale`` | ``factor = 1`` | ``factor * x`` | all |
 | ``random_gain`` | ``min_db = -6``, ``max_db = 6`` | ``10^(g / 20) x``, ``g ~ U[min_db, max_db)`` | train |
 | ``time_shift`` | ``max_shift = 100`` | ``roll(x, s, axis 0)``, ``s ~ U{-max_shift..max_shift}`` | train |
 | ``gaussian_noise`` | ``std = 0.01`` | ``x + std * e``, ``e ~ N(0, 1)`` | train |
 
-mean and std (population) are over every axis of one example. ``time_shift`` rolls the
+mean and std (population) are over every axis of one example; with ``statistics`` (seed
+004's ``use_saved_mean_and_variance``) they are saved ones instead: the ``.npz`` holds
+float arrays ``mean`` and ``var`` of the field's per-example shape, or of its last axis
+(per feature, broadcast over the others), or single values; it is read once, without
+pickles (``read_statistics``), and ``field`` must name the one field they describe. ``time_shift`` rolls the
 first axis of the example (time for ``[T]`` and ``[T, C]`` audio) circularly. The random
 ones are augmentations: ``build_transforms(specs, split)`` keeps them for ``train`` only,
 so evaluation sees the same (deterministically transformed) data at every evaluation.
@@ -36,11 +41,60 @@ import numpy as np
 from specc.runtime import checks
 
 
-def _normalize(x: np.ndarray, rng, eps: float = 1e-8) -> np.ndarray:
+def _normalize(x: np.ndarray, rng, eps: float = 1e-8, statistics=None) -> np.ndarray:
+    if statistics is not None:  # (mean, std) read by read_statistics
+        mean, std = statistics
+        check_statistics_shape("normalize", mean.shape, x.shape[1:])
+        return (x - mean) / (std + eps)
     axes = tuple(range(1, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     std = x.std(axis=axes, keepdims=True)
     return (x - mean) / (std + eps)
+
+
+STATISTICS_ARRAYS = ("mean", "var")
+
+
+def statistics_shape_fits(shape, example_shape) -> bool:
+    """Saved statistics of ``shape`` describe examples of ``example_shape``: the same shape,
+    the last axis alone (per feature), or a single value."""
+    shape, example_shape = tuple(shape), tuple(example_shape)
+    return shape in ((), example_shape) or (len(example_shape) > 0 and shape == example_shape[-1:])
+
+
+def check_statistics_shape(function: str, shape, example_shape) -> None:
+    if not statistics_shape_fits(shape, example_shape):
+        raise ValueError(
+            f"{function}: the saved statistics have shape {checks.format_shape(shape)} but the field's examples "
+            f"are {checks.format_shape(example_shape)} (expected that shape, its last axis, or single values)"
+        )
+
+
+def read_statistics(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, std)`` of a statistics ``.npz`` (arrays ``mean`` and ``var`` of one shape,
+    float or integer, ``var >= 0``); every problem is one ``ValueError`` naming the file."""
+    from specc.runtime.data.files import read_npz  # files.py reads every array file of the runtime
+
+    try:
+        arrays = read_npz(str(path))
+    except ValueError as error:
+        raise ValueError(f"normalize: statistics {error}") from None
+    missing = [name for name in STATISTICS_ARRAYS if name not in arrays]
+    if missing:
+        found = ", ".join(sorted(arrays))
+        raise ValueError(f"normalize: statistics {path} has no array '{missing[0]}' (arrays: {found}; expected mean and var)")
+    mean, variance = (np.asarray(arrays[name]) for name in STATISTICS_ARRAYS)
+    for name, array in zip(STATISTICS_ARRAYS, (mean, variance)):
+        if array.dtype.kind not in "fiu":
+            raise ValueError(f"normalize: statistics {path}: '{name}' has dtype {array.dtype}; expected numbers")
+    if mean.shape != variance.shape:
+        raise ValueError(
+            f"normalize: statistics {path}: mean has shape {checks.format_shape(mean.shape)} but var has "
+            f"{checks.format_shape(variance.shape)}"
+        )
+    if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(variance)) and np.all(variance >= 0)):
+        raise ValueError(f"normalize: statistics {path}: mean and var must be finite and var must not be negative")
+    return mean.astype(np.float64), np.sqrt(variance.astype(np.float64))
 
 
 def _clip(x: np.ndarray, rng, minimum: float = -1.0, maximum: float = 1.0) -> np.ndarray:
@@ -102,6 +156,8 @@ class Transform:
     """A configured transform: ``Transform("clip", minimum=0.0)(batch, rng) -> batch``.
 
     ``field``: the one field transformed (default: every float field of the batch).
+    ``normalize(statistics = path)`` reads the file here, once (``read_statistics``), and
+    needs ``field``.
     """
 
     def __init__(self, kind: str, field: str | None = None, **arguments):
@@ -120,6 +176,11 @@ class Transform:
             raise ValueError(f"{kind}: {low} = {values[low]} is above {high} = {values[high]}")
         self.random = entry.random
         self.function = entry.function
+        self.prepared = dict(self.arguments)  # what the function receives: the statistics read
+        if self.arguments.get("statistics") is not None:
+            if field is None:
+                raise ValueError(f"{kind}: statistics describe one field: give `field` too")
+            self.prepared["statistics"] = read_statistics(self.arguments["statistics"])
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={value!r}" for key, value in sorted(self.arguments.items()))
@@ -141,7 +202,7 @@ class Transform:
         result = dict(batch)
         for name in self.targets(batch):
             value = np.asarray(batch[name])
-            result[name] = np.asarray(self.function(value, rng, **self.arguments), dtype=value.dtype)
+            result[name] = np.asarray(self.function(value, rng, **self.prepared), dtype=value.dtype)
         return result
 
 

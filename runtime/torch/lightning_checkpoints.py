@@ -74,14 +74,19 @@ class SpeccModelCheckpoint(ModelCheckpoint):
     the end of the run when the last step was not saved yet.
 
     Without a monitored metric the newest ``keep`` checkpoints are kept (monitor ``step``,
-    mode ``max``); ties keep the older (Lightning compares strictly; :meth:`_break_ties`).
-    An every-N-steps save of an evaluated step waits for the evaluation's end.
+    mode ``max``); ties keep the older (Lightning compares strictly; :meth:`_break_ties`);
+    ``keep = "all"`` keeps every one (Lightning's ``save_top_k=-1``). An every-N-steps save
+    of an evaluated step waits for the evaluation's end. ``epoch_steps``: the steps between
+    end-of-epoch checkpoints (``every_n_epochs`` times the epoch's steps), saved besides
+    every ``every`` steps (one checkpoint when both fall on a step).
     """
 
     FILE_EXTENSION = ""
     CHECKPOINT_NAME_LAST = "last"
 
-    def __init__(self, dirpath, every: int | None, keep: int, monitor: str | None, mode: str):
+    def __init__(
+        self, dirpath, every: int | None, keep: int | str, monitor: str | None, mode: str, epoch_steps: int | None = None
+    ):
         """A save in ``on_train_batch_end`` (every N steps, no evaluation at that step) comes
         before that step's rows are logged: ``SpeccCheckpointIO`` writes it but holds ``last``
         back until :meth:`promote` (the next batch, the evaluation's end, the end of the epoch
@@ -91,7 +96,7 @@ class SpeccModelCheckpoint(ModelCheckpoint):
             filename="step-{step:06d}",
             monitor=monitor or "step",
             mode=mode if monitor else "max",
-            save_top_k=keep,
+            save_top_k=-1 if keep == checkpoints.KEEP_ALL else keep,
             save_last=True,
             every_n_train_steps=every or 0,
             auto_insert_metric_name=False,
@@ -101,6 +106,7 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         self.resumed_scores: dict = {}  # the evaluation metrics of the checkpoint resumed
         self.deferring = False  # inside on_train_batch_end: SpeccCheckpointIO holds ``last`` back
         self.save_after_evaluation = False  # this step's save waits for its evaluation's end
+        self.intervals = tuple(steps for steps in (every, epoch_steps) if steps)  # a save at a multiple of any
 
     def _save_checkpoint(self, trainer, filepath) -> None:
         # the evaluation metrics of the step saved, for the checkpoint's manifest
@@ -146,8 +152,8 @@ class SpeccModelCheckpoint(ModelCheckpoint):
 
     def _due(self, trainer) -> bool:
         """An every-N-steps save falls on this step and it was not saved yet."""
-        every = self._every_n_train_steps
-        return every >= 1 and trainer.global_step % every == 0 and not self._should_skip_saving_checkpoint(trainer)
+        step = trainer.global_step
+        return any(step % steps == 0 for steps in self.intervals) and not self._should_skip_saving_checkpoint(trainer)
 
     def _save_step(self, trainer) -> None:
         candidates = self._monitor_candidates(trainer)
@@ -358,7 +364,8 @@ class SpeccCheckpointIO(CheckpointIO):
         path = Path(path)
         if self.filename is None or not path.name.startswith("step-"):
             return path
-        found = checkpoints.checkpoint_at_step(path.parent.parent, int(path.name[len("step-"):]))
+        root = path.parent
+        found = checkpoints.checkpoint_at_step(root.parent, int(path.name[len("step-"):]), root.name)
         return found if found is not None else path
 
     def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
@@ -381,7 +388,7 @@ class SpeccCheckpointIO(CheckpointIO):
             self._move_last(*pending)
 
     def _move_last(self, root: Path, name: str) -> None:
-        previous = checkpoints.latest_checkpoint(root.parent)
+        previous = checkpoints.latest_checkpoint(root.parent, root.name)
         try:
             checkpoints.point_last(root, name)
         except OSError as error:
@@ -416,11 +423,14 @@ class SpeccCheckpointIO(CheckpointIO):
             data=position,
             lightning=_encode(others, "lightning", arrays, os.path.realpath(root)),
         )
-        return checkpoints.write_checkpoint(root.parent, step, model, arrays, manifest, self.filename, last=False).name
+        written = checkpoints.write_checkpoint(
+            root.parent, step, model, arrays, manifest, self.filename, last=False, folder=root.name
+        )
+        return written.name
 
     def _forget(self, previous, root: Path) -> None:
         """Delete the old ``last`` target once ``last`` has moved, unless top-k keeps it."""
-        current = checkpoints.latest_checkpoint(root.parent)
+        current = checkpoints.latest_checkpoint(root.parent, root.name)
         if previous is None or current is None or Path(previous) == Path(current):
             return
         if not self._kept(previous) and Path(previous).is_dir():
@@ -448,7 +458,7 @@ class SpeccCheckpointIO(CheckpointIO):
     def remove_checkpoint(self, path) -> None:
         """Top-k pruning: keep the directory ``last`` points at (it goes when ``last`` moves)."""
         path = self.folder(path)
-        current = checkpoints.latest_checkpoint(path.parent.parent)
+        current = checkpoints.latest_checkpoint(path.parent.parent, path.parent.name)
         if current is not None and os.path.realpath(path) == os.path.realpath(current):
             return
         if path.is_dir():

@@ -2,14 +2,17 @@
 
 - ``parse_arguments(spec_name, argv=None)``: the command line;
 - ``check_runtime(generated_with, ir_version)``, ``package_versions(names)``;
-- ``start_run(arguments, spec_name, spec_hash) -> RunStart`` (locks the run directory, then
+- ``start_run(arguments, spec_name, spec_hash, checkpoint_folder="checkpoints") -> RunStart``
+  (locks the run directory, links its ``checkpoints`` to a ``train.checkpoint.dirpath``; None:
+  the run writes no checkpoint; then
   ``resolve_start(out_dir, resume, eval_only, spec, allow_different_spec)``: the verified
   checkpoint to start from); ``prepare_run_directory(...)``;
 - ``run_main(main)``: a ``RunError`` (damaged or mismatched checkpoint, full disk) ends the
   script with one line; ``lock_run_directory(run_dir)`` / ``release_run_directory(run_dir)``;
 - ``MetricsLog(path, resume_step=None)``, ``read_metrics(path)``;
 - ``write_checkpoint(run_dir, step, model, optimizer, manifest)``, ``read_checkpoint(path)``,
-  ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)``;
+  ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)`` (``keep``
+  ``"all"``: nothing pruned);
 - ``checkpoint_name(pattern, step, epoch, metrics)``: a checkpoint folder's name;
 - ``fraction_steps(fraction, steps_per_epoch)``, ``due_in_epoch(step, every, steps_per_epoch)``;
 - ``EarlyStopping(monitor, patience, mode, min_delta, verbose)``; ``StopRequest()``;

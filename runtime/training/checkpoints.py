@@ -37,6 +37,7 @@ MANIFEST = "manifest.json"
 MODEL_FILE = "model.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 TEMPORARY_PREFIX = ".tmp-"
+KEEP_ALL = "all"  # train.checkpoint.keep = all: no checkpoint is pruned
 
 
 def step_directory_name(step: int) -> str:
@@ -121,18 +122,27 @@ def file_digest(path) -> str:
 
 
 def write_checkpoint(
-    run_dir, step: int, model: dict, optimizer: dict, manifest: dict, filename: str | None = None, last: bool = True
+    run_dir,
+    step: int,
+    model: dict,
+    optimizer: dict,
+    manifest: dict,
+    filename: str | None = None,
+    last: bool = True,
+    folder: str = CHECKPOINTS,
 ) -> Path:
     """Write ``checkpoints/step-<step>/`` (or the folder ``filename`` names, formatted with
     the manifest's ``epoch`` and ``metrics``) atomically and point ``last`` at it (unless
-    ``last`` is False: the caller points it later with :func:`point_last`).
+    ``last`` is False: the caller points it later with :func:`point_last`). ``folder``: the
+    checkpoints' folder under ``run_dir`` (Lightning's ``SpeccCheckpointIO`` passes the
+    parent and the name of its ``dirpath``).
 
     ``manifest`` gets ``step``, ``specc_version``, ``parameter_names`` and ``checksums``
     (sha256 of each array file) filled in. An ``OSError`` (disk full, read-only) removes
     the partial folder, leaves ``last`` where it was and raises a ``RunError`` saying so.
     In a data-parallel run only the main process writes (the state is replicated).
     """
-    root = Path(run_dir) / CHECKPOINTS
+    root = Path(run_dir) / folder
     name = checkpoint_name(filename, step, trained_epoch(manifest), manifest.get("metrics"))
     if not is_main_process():
         return root / name
@@ -144,7 +154,7 @@ def write_checkpoint(
             point_last(root, name)
     except OSError as error:
         shutil.rmtree(temporary, ignore_errors=True)
-        previous = latest_checkpoint(run_dir)
+        previous = latest_checkpoint(run_dir, folder)
         kept = f"the last complete checkpoint is {str(previous)!r}" if previous else "no checkpoint was written"
         raise storage_failure(error, f"writing checkpoint {str(root / name)!r}", kept) from error
     return final
@@ -190,12 +200,18 @@ def _json_default(value):
 
 def point_last(root: Path, name: str) -> None:
     """Re-point ``root/last`` at ``name`` atomically (a new symlink renamed over the old)."""
-    temporary = root / f"{TEMPORARY_PREFIX}last-{os.getpid()}"
+    replace_symlink(root / LAST, name)
+
+
+def replace_symlink(link: Path, target: str) -> None:
+    """Point the symbolic link ``link`` at ``target`` atomically: a new link renamed over
+    the old one (its folder fsynced)."""
+    temporary = link.parent / f"{TEMPORARY_PREFIX}{link.name}-{os.getpid()}"
     if temporary.is_symlink() or temporary.exists():
         temporary.unlink()
-    os.symlink(name, temporary)
-    os.replace(temporary, root / LAST)
-    _fsync_directory(root)
+    os.symlink(target, temporary)
+    os.replace(temporary, link)
+    _fsync_directory(link.parent)
 
 
 def read_manifest(directory) -> dict:
@@ -251,9 +267,9 @@ def read_checkpoint(path) -> Checkpoint:
     return Checkpoint(path=directory.resolve(), model=model, optimizer=optimizer, manifest=manifest)
 
 
-def latest_checkpoint(run_dir) -> Path | None:
+def latest_checkpoint(run_dir, folder: str = CHECKPOINTS) -> Path | None:
     """The directory ``last`` points at, or None when the run has no complete checkpoint."""
-    last = Path(run_dir) / CHECKPOINTS / LAST
+    last = Path(run_dir) / folder / LAST
     if last.is_symlink() and last.resolve().is_dir() and (last.resolve() / MANIFEST).is_file():
         return last.resolve()
     return None
@@ -267,9 +283,9 @@ def manifest_step(directory: Path) -> int | None:
         return None
 
 
-def checkpoint_directories(run_dir) -> list[Path]:
+def checkpoint_directories(run_dir, folder: str = CHECKPOINTS) -> list[Path]:
     """Every checkpoint folder, complete or damaged (any name but ``last`` and ``.tmp-*``)."""
-    root = Path(run_dir) / CHECKPOINTS
+    root = Path(run_dir) / folder
     if not root.is_dir():
         return []
     return sorted(
@@ -279,15 +295,15 @@ def checkpoint_directories(run_dir) -> list[Path]:
     )
 
 
-def list_checkpoints(run_dir) -> list[Path]:
+def list_checkpoints(run_dir, folder: str = CHECKPOINTS) -> list[Path]:
     """Checkpoint folders whose manifest is readable, oldest step first."""
-    found = [(manifest_step(path), path) for path in checkpoint_directories(run_dir)]
+    found = [(manifest_step(path), path) for path in checkpoint_directories(run_dir, folder)]
     return [path for step, path in sorted(item for item in found if item[0] is not None)]
 
 
-def checkpoint_at_step(run_dir, step: int) -> Path | None:
+def checkpoint_at_step(run_dir, step: int, folder: str = CHECKPOINTS) -> Path | None:
     """The complete checkpoint directory of ``step`` (whatever its name), or None."""
-    for path in list_checkpoints(run_dir):
+    for path in list_checkpoints(run_dir, folder):
         if manifest_step(path) == int(step):
             return path
     return None
@@ -312,12 +328,14 @@ def monitored_value(manifest: dict, monitor: str | None):
     return float(value)
 
 
-def retained(entries: list[tuple[int, float | None]], keep: int, mode: str) -> set[int]:
+def retained(entries: list[tuple[int, float | None]], keep: int | str, mode: str) -> set[int]:
     """Steps to keep: the ``keep`` best by value (ties keep the older; missing values rank
-    last) plus the newest. ``entries``: ``(step, value)``; value None without a monitor
-    means "keep the newest ``keep``"."""
+    last) plus the newest; every step when ``keep`` is ``"all"``. ``entries``: ``(step,
+    value)``; value None without a monitor means "keep the newest ``keep``"."""
     if not entries:
         return set()
+    if keep == KEEP_ALL:
+        return {step for step, _ in entries}
     newest = max(step for step, _ in entries)
     if all(value is None for _, value in entries):
         ranked = sorted((step for step, _ in entries), reverse=True)
@@ -332,9 +350,12 @@ def retained(entries: list[tuple[int, float | None]], keep: int, mode: str) -> s
     return set(ranked[: max(0, int(keep))]) | {newest}
 
 
-def prune_checkpoints(run_dir, keep: int, monitor: str | None, mode: str) -> list[Path]:
+def prune_checkpoints(run_dir, keep: int | str, monitor: str | None, mode: str) -> list[Path]:
     """Delete checkpoints outside top-``keep`` by ``monitor`` (plus last); return the kept.
-    Only the main process of a data-parallel run deletes."""
+    ``keep = "all"`` deletes none and reads no manifest (every folder is returned). Only the
+    main process of a data-parallel run deletes."""
+    if keep == KEEP_ALL:
+        return checkpoint_directories(run_dir)
     directories = list_checkpoints(run_dir)
     if not is_main_process():
         return directories

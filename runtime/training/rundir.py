@@ -20,6 +20,7 @@ SPEC_FILE = "spec.resolved.mf"
 SCRIPT_FILE = "train.py"
 PACKAGES_FILE = "packages.json"
 METRICS_FILE = "metrics.csv"
+CHECKPOINTS = checkpoints.CHECKPOINTS  # the default checkpoint folder (train.checkpoint.dirpath)
 
 
 @dataclass
@@ -32,22 +33,61 @@ class RunStart:
     loaded: checkpoints.Checkpoint | None = None
 
 
-def start_run(arguments, spec_name: str, spec_hash: str) -> RunStart:
+def start_run(arguments, spec_name: str, spec_hash: str, checkpoint_folder: str | None = CHECKPOINTS) -> RunStart:
     """The start of every script: lock the run directory (``--out-dir``) for this process,
-    then :func:`resolve_start` with the script's spec and ``--allow-different-spec``."""
+    link its ``checkpoints`` to the spec's checkpoint folder (``checkpoint_folder``:
+    ``train.checkpoint.dirpath``; None: ``enable = false``, the run writes none), then
+    :func:`resolve_start` with the script's spec and ``--allow-different-spec``."""
     if is_main_process():  # the other ranks of a data-parallel run share rank 0's directory
         lock_run_directory(arguments.out_dir)
+        if checkpoint_folder is not None:
+            link_checkpoint_folder(arguments.out_dir, checkpoint_folder)
     return resolve_start(
         arguments.out_dir,
         arguments.resume,
         arguments.eval_only,
         spec=(spec_name, spec_hash),
         allow_different_spec=getattr(arguments, "allow_different_spec", False),
+        checkpointing=checkpoint_folder is not None,
     )
 
 
+def link_checkpoint_folder(run_dir, folder: str) -> None:
+    """Make ``<run>/checkpoints`` a symbolic link to ``folder`` (``train.checkpoint.dirpath``:
+    relative to the run directory, or absolute), creating the folder: whatever finds a run's
+    checkpoints through ``<run>/checkpoints`` (``--resume auto``, ``last``, top-k, ``specc
+    inspect RUN``, ``specc.load_model(RUN)``) follows it. Nothing is done for the default
+    folder; an empty ``checkpoints`` folder is replaced, one holding files is refused."""
+    run_dir = Path(run_dir)
+    link = run_dir / checkpoints.CHECKPOINTS
+    target = run_dir / folder
+    if os.path.abspath(target) == os.path.abspath(link):
+        return
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        target.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() and os.readlink(link) == folder:
+            return
+        if not link.is_symlink() and link.is_dir():
+            if any(link.iterdir()):
+                sys.exit(
+                    f"run directory {str(run_dir)!r} holds checkpoints in its own {str(link)!r}, but this script "
+                    f"writes them to {folder!r} (train.checkpoint.dirpath): move that folder away, or choose "
+                    f"another --out-dir"
+                )
+            link.rmdir()
+        checkpoints.replace_symlink(link, folder)
+    except OSError as error:
+        raise storage_failure(error, f"linking {str(link)!r} to the checkpoint folder {folder!r}") from error
+
+
 def resolve_start(
-    out_dir, resume: str | None, eval_only: bool = False, spec=None, allow_different_spec: bool = False
+    out_dir,
+    resume: str | None,
+    eval_only: bool = False,
+    spec=None,
+    allow_different_spec: bool = False,
+    checkpointing: bool = True,
 ) -> RunStart:
     """Apply the rules of ``--out-dir`` / ``--resume``; exit with one line when refused.
 
@@ -59,9 +99,13 @@ def resolve_start(
     - a fresh start never overwrites the rows of an earlier run's ``metrics.csv``;
     - ``spec``: ``(name, sha256)`` of the script: resuming from a checkpoint of another spec
       is refused unless ``allow_different_spec`` (``--eval-only`` evaluates any checkpoint
-      whose weights fit the model).
+      whose weights fit the model);
+    - ``checkpointing`` False (``train.checkpoint.enable = false``): ``--resume`` is refused
+      (there is nothing to resume) and ``--eval-only`` needs ``--resume PATH``.
     """
     run_dir = Path(out_dir)
+    if not checkpointing:
+        refuse_without_checkpoints(run_dir, resume, eval_only)
     if eval_only and resume is None:
         resume = "auto"
     if resume is None:
@@ -95,6 +139,18 @@ def resolve_start(
     if not eval_only:  # evaluating weights under other settings is fine: they must only fit the model
         check_same_spec(loaded, spec, allow_different_spec)
     return RunStart(run_dir, loaded.path, loaded)
+
+
+def refuse_without_checkpoints(run_dir: Path, resume: str | None, eval_only) -> None:
+    """Exit with one line when a run that writes no checkpoint is asked to resume one."""
+    why = "this script writes no checkpoint (train.checkpoint.enable = false)"
+    if eval_only and resume in (None, "auto"):
+        sys.exit(f"--eval-only: {why}, so run directory {str(run_dir)!r} has none to evaluate; pass --resume PATH")
+    if resume is not None and not eval_only:
+        sys.exit(
+            f"--resume {resume}: nothing to resume: {why}; run it without --resume (with another "
+            f"--out-dir to keep this run's metrics.csv)"
+        )
 
 
 def newest_verified(run_dir) -> tuple[checkpoints.Checkpoint | None, list[str]]:
@@ -176,7 +232,7 @@ def prepare_run_directory(run_dir, resolved_spec: str, script_path, packages: di
     if not is_main_process():  # rank 0 writes the run files
         return
     try:
-        (run_dir / checkpoints.CHECKPOINTS).mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # checkpoints/: at the first checkpoint (or start_run's link)
         checkpoints.remove_temporaries(run_dir)
         (run_dir / SPEC_FILE).write_text(resolved_spec, encoding="utf-8")
         if script_path is not None and Path(script_path).is_file():

@@ -498,6 +498,29 @@ EXPECTED = {
         '   |                                         ^^^^^^\n'
         'help: reduce over every axis: `mean(x, axis = [0, 1])`'
     ),
+    "E0543": (
+        "spec.mf:22:40: error[E0543]: checkpoint `every` has no effect: `enable = false` writes no checkpoint\n"
+        "   |\n"
+        "22 |   checkpoint { enable = false, every = 10 }\n"
+        "   |                                        ^^\n"
+        "help: remove `every`, or `enable = false` to write checkpoints"
+    ),
+    "E0543_keep_all": (
+        "spec.mf:22:50: error[E0543]: checkpoint `monitor` has no effect: `keep = all` keeps every checkpoint, so "
+        "none is ranked\n"
+        "   |\n"
+        '22 |   checkpoint { every = 10, keep = all, monitor = "val/accuracy" }\n'
+        "   |                                                  ^^^^^^^^^^^^^^\n"
+        "help: remove `monitor`, or keep a number of the best (`keep = 3`)"
+    ),
+    "E0519_dirpath": (
+        'spec.mf:22:86: error[E0519]: `dirpath` "." names the run directory itself: checkpoints need a folder of '
+        "their own\n"
+        "   |\n"
+        '22 |   checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max, dirpath = "." }\n'
+        "   |                                                                                      ^^^\n"
+        'help: e.g. dirpath = "/scratch/run_a" or "ckpt"'
+    ),
     "E0550": (
         'spec.mf:21:24: error[E0550]: metric `mse` needs a regression objective, not `classification`\n'
         '   |\n'
@@ -511,6 +534,28 @@ EXPECTED = {
         '31 |   sampler = euler(steps = 4)\n'
         '   |             ^^^^^^^^^^^^^^^^\n'
         'help: add one (chamfer, linear_assignment, mae, ...) or remove `sampler`'
+    ),
+    "E0560": (
+        "spec.mf:6:10: error[E0560]: `fake` has no effect: `digits` reads no files (it generates or bundles its data)\n"
+        "  |\n"
+        "6 |   fake = true\n"
+        "  |          ^^^^\n"
+        "help: remove `fake`: it serves random examples in place of a file source's (npz, npy, hdf5, wav_folder, "
+        "token_stream, python)"
+    ),
+    "E0561": (
+        "spec.mf:6:40: error[E0561]: normalize: `statistics` describe one field, and `field` is not given\n"
+        "  |\n"
+        '6 |   transforms = [normalize(statistics = "stats.npz")]\n'
+        "  |                                        ^^^^^^^^^^^\n"
+        'help: name the field they describe: normalize(field = "x", statistics = ...)'
+    ),
+    "E0561_field": (
+        "spec.mf:6:30: error[E0561]: clip: `field` names `y`, which is no float field of the data\n"
+        "  |\n"
+        '6 |   transforms = [clip(field = "y")]\n'
+        "  |                              ^^^\n"
+        "help: float fields: x"
     ),
     "E0720": (
         'spec.mf:12:46: error[E0720]: `normal` draws random numbers, which only a time sampler does '

@@ -539,6 +539,11 @@ SPECIAL = {
         )
         for kind in ("adam", "sgd", "lion")
     },
+    # saved statistics describe one field (E0561 without it): the baseline names the field too
+    ("transform", "normalize", "statistics"): (
+        (HOSTS["digits"], ('data.transforms=[normalize(field = "x")]',)),
+        (HOSTS["digits"], ('data.transforms=[normalize(field = "x", statistics = "stats.npz")]',)),
+    ),
     ("objective", "adversarial", "use_adversarial"): _pair(
         "gan",
         [
@@ -732,6 +737,7 @@ TRAIN_HOST = edit(
     '  checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max }\n'
     '  early_stopping { monitor = "val/loss" }\n',
 )
+CHECKPOINT_LINE = 'checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max }'
 SECTION_PATHS = {
     "data": "data",
     "train": "train",
@@ -768,6 +774,8 @@ SECTION_SPECIAL = {
         (TRAIN_HOST, ("train.grad_clip=1.0", "train.grad_clip_mode=value")),
     ),
     ("data", "coupling"): ((FLOW, ("data.coupling=none",)), (FLOW, ("data.coupling=ot",))),
+    # fake data replaces a file source's files (E0560 on a generated source such as digits)
+    ("data", "fake"): ((HOSTS["npz"], ("data.fake=false",)), (HOSTS["npz"], ("data.fake=true",))),
     ("train", "max_epochs"): (
         (TRAIN_HOST, ()),
         (edit(TRAIN_HOST, "  max_steps = 20\n", ""), ("train.max_epochs=2",)),
@@ -779,6 +787,15 @@ SECTION_SPECIAL = {
     ("checkpoint", "every_n_epochs"): (
         (TRAIN_HOST, ()),
         (edit(TRAIN_HOST, "checkpoint { every = 10, ", "checkpoint { "), ("train.checkpoint.every_n_epochs=1",)),
+    ),
+    # keep = all ranks nothing (a monitor beside it is E0543); enable = false stands alone (E0543)
+    ("checkpoint", "keep"): (
+        (edit(TRAIN_HOST, CHECKPOINT_LINE, "checkpoint { every = 10 }"), ("train.checkpoint.keep=1",)),
+        (edit(TRAIN_HOST, CHECKPOINT_LINE, "checkpoint { every = 10 }"), ("train.checkpoint.keep=all",)),
+    ),
+    ("checkpoint", "enable"): (
+        (edit(TRAIN_HOST, CHECKPOINT_LINE, "checkpoint { enable = true }"), ()),
+        (edit(TRAIN_HOST, CHECKPOINT_LINE, "checkpoint { enable = false }"), ()),
     ),
 }
 

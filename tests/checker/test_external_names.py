@@ -30,12 +30,13 @@ CHECKED_ELSEWHERE = {
     ("graph", "name"): "a block of the spec, looked up by compiler/check/graph_losses.py (E0601)",
     ("expected_codebook", "key"): "an array's key inside the codebook file, looked up when it is loaded",
     ("expected_scalar", "key"): "an array's key inside the centres file, looked up when it is loaded",
-    **{(name, "field"): "a data field, matched against the data source" for name in registry.components("transform")},
+    **{(name, "field"): "a float data field, matched against the data fields (E0561)" for name in registry.components("transform")},
     ("python", "name"): "a top-level name of the user's Python file (E0532)",
     ("data", "name"): "`data python`: a top-level class of the user's Python file (E0532)",
     ("data", "file"): "`data python`: checked as (python, file) of INPUT_PATHS (E0519), read by the checker (E0530)",
 }
-CHECKED_HERE = external_names.INPUT_PATHS | external_names.LOGGER_NAMES | {("checkpoint", "filename")}
+# the checkpoint filename (E0516) and dirpath (E0519, compiler/check/checkpoint_policy.py)
+CHECKED_HERE = external_names.INPUT_PATHS | external_names.LOGGER_NAMES | {("checkpoint", "filename"), ("checkpoint", "dirpath")}
 
 
 def string_keys() -> set[tuple[str, str]]:

@@ -26,14 +26,6 @@ DIAGNOSTICS = {
         "   |                        ^^^\n"
         "help: keep one of them",
     ),
-    "every_and_every_n_epochs": (
-        spec(DIGITS, ("checkpoint { every = 10,", "checkpoint { every = 10, every_n_epochs = 1,")),
-        "spec.mf:22:45: error[E0515]: checkpoint `every` (steps) and `every_n_epochs` both set when to save\n"
-        "   |\n"
-        '22 |   checkpoint { every = 10, every_n_epochs = 1, keep = 2, monitor = "val/accuracy", mode = max }\n'
-        "   |                                             ^\n"
-        "help: keep one of them",
-    ),
     "filename_unknown_field": (
         spec(DIGITS, ("mode = max }", 'mode = max, filename = "{epoch}-{val/acuracy:.3f}" }')),
         "spec.mf:22:87: error[E0516]: checkpoint filename field `{val/acuracy}` is neither step, epoch nor a "
@@ -138,7 +130,7 @@ def test_epoch_keys_reach_the_script_as_configuration():
     assert "checkpoint_every_n_epochs = 2  # spec.mf:22" in source
     assert 'checkpoint_filename = "{epoch}-{step}-{val_accuracy:.3f}"  # spec.mf:22' in source
     assert "eval_every = training.fraction_steps(val_check_interval, steps_per_epoch)" in source
-    assert "checkpoint_every = checkpoint_every_n_epochs * steps_per_epoch" in source
+    assert "epoch_checkpoint_steps = checkpoint_every_n_epochs * steps_per_epoch" in source
 
 
 def test_test_sampler_reaches_the_script_next_to_the_validation_sampler():

@@ -65,6 +65,7 @@ def test_loader_options_per_split():
         "drop_last": False,
         "worker_type": "thread",
         "shuffle": True,
+        "repeat_first_batch": False,
     }
     assert [transform.kind for transform in train["transforms"]] == ["normalize", "random_gain"]
     val = loader_options(arguments, "val")
@@ -80,6 +81,7 @@ def test_loader_options_per_split():
         "worker_type": "thread",
         "shuffle": True,
         "transforms": (),
+        "repeat_first_batch": False,
     }
     assert loader_options({"worker_type": "process"}, "train")["worker_type"] == "process"
     with pytest.raises(ValueError, match="data: worker_type must be one of 'thread', 'process', got 'fork'"):

@@ -127,5 +127,5 @@ def test_registry_entry():
     entry = layers.lookup("positional_embedding")
     assert entry.kind == "layer" and entry.runtime == "PositionalEmbedding"
     assert [(a.name, a.type, a.required) for a in entry.arguments] == [
-        ("x", "tensor", True), ("max_length", "int", True), ("init", "initializer", False)]
-    assert "### `positional_embedding(x, max_length, init = normal)`" in layers.markdown_reference()
+        ("x", "tensor", True), ("max_length", "int", True), ("init", "initializer", False), ("trainable", "bool", False)]
+    assert "### `positional_embedding(x, max_length, init = normal, trainable = true)`" in layers.markdown_reference()

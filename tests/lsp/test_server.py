@@ -244,7 +244,7 @@ def test_hover_shows_a_components_doc(client, folder):
     assert sampler.startswith("**rk4** (sampler)\n\nClassical Runge-Kutta steps.")
     layer_line = _line_of(lines, "h = linear(x, 512)")
     layer = _hover(client, uri, layer_line, lines[layer_line].index("linear") + 2)
-    assert layer.startswith("**linear(x, out, bias = true, init = uniform_fan_in, bias_init = auto, weight = none)** (layer)\n\nAffine map of the last axis")
+    assert layer.startswith("**linear(x, out, bias = true, init = uniform_fan_in, bias_init = auto, weight = none, trainable = true)** (layer)\n\nAffine map of the last axis")
 
 
 def test_hover_shows_the_inferred_shapes_of_a_graph_line(client, folder):
