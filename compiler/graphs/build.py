@@ -232,37 +232,27 @@ def _graph(program: Program, name: str, built: Built) -> ir.ModelGraph:
         externs=graph_externs(program.externs, order), fixed=tuple(fixed_layers(program.modules, root.name)))
 
 
+def layers_under(modules: Mapping[str, ir.ModuleDef], class_name: str):
+    """(dotted prefix of the layer's module, layer) of every layer under ``class_name``, in
+    module order (instances and repeated modules walked; ``repeat`` copies numbered)."""
+    for submodule in modules[class_name].submodules:
+        if isinstance(submodule, ir.Layer):
+            yield "", submodule
+        elif isinstance(submodule, ir.Instance):
+            yield from ((f"{submodule.attribute}.{prefix}", layer) for prefix, layer in layers_under(modules, submodule.module))
+        else:
+            for index in range(submodule.count):
+                yield from ((f"{submodule.attribute}.{index}.{prefix}", layer)
+                            for prefix, layer in layers_under(modules, submodule.module))
+
+
 def fixed_layers(modules: Mapping[str, ir.ModuleDef], class_name: str) -> list[str]:
     """The dotted path of every layer under ``class_name`` written ``trainable = false``, sorted."""
-    found: list[str] = []
-
-    def collect(current: str, prefix: str) -> None:
-        for submodule in modules[current].submodules:
-            if isinstance(submodule, ir.Layer):
-                found.extend([f"{prefix}{submodule.attribute}"] if not submodule.trainable else [])
-            elif isinstance(submodule, ir.Instance):
-                collect(submodule.module, f"{prefix}{submodule.attribute}.")
-            else:
-                for index in range(submodule.count):
-                    collect(submodule.module, f"{prefix}{submodule.attribute}.{index}.")
-
-    collect(class_name, "")
-    return sorted(found)
+    return sorted(f"{prefix}{layer.attribute}" for prefix, layer in layers_under(modules, class_name) if not layer.trainable)
 
 
 def full_parameters(modules: Mapping[str, ir.ModuleDef], class_name: str) -> list[tuple[str, ir.Parameter]]:
     """(full dotted name, parameter) of every parameter under ``class_name``, sorted by name."""
-    found: list[tuple[str, ir.Parameter]] = []
-
-    def collect(current: str, prefix: str) -> None:
-        for submodule in modules[current].submodules:
-            if isinstance(submodule, ir.Layer):
-                found.extend((f"{prefix}{submodule.attribute}.{p.name}", p) for p in submodule.parameters)
-            elif isinstance(submodule, ir.Instance):
-                collect(submodule.module, f"{prefix}{submodule.attribute}.")
-            else:
-                for index in range(submodule.count):
-                    collect(submodule.module, f"{prefix}{submodule.attribute}.{index}.")
-
-    collect(class_name, "")
+    found = [(f"{prefix}{layer.attribute}.{parameter.name}", parameter)
+             for prefix, layer in layers_under(modules, class_name) for parameter in layer.parameters]
     return sorted(found, key=lambda item: item[0])
