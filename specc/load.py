@@ -463,6 +463,7 @@ def describe_checkpoint(path) -> dict:
         "epoch": manifest.get("epoch"),
         "backend": manifest.get("backend"),
         "specc_version": manifest.get("specc_version"),
+        "imported_from": manifest.get("imported_from"),  # specc import-checkpoint: a plain Lightning .ckpt
         "overrides": list(checked.overrides),
         "metrics": manifest.get("metrics") or {},
         "models": models,
@@ -484,6 +485,8 @@ def format_description(description: dict) -> str:
         f"step        {description['step']} (epoch {description['epoch']})",
         f"written by  {description['backend']} backend, specc {description['specc_version']}",
     ]
+    if description.get("imported_from"):
+        lines.append(f"imported    from {description['imported_from']} (weights only: warm-starts, does not resume)")
     lines += [f"override    {override}" for override in description["overrides"]]
     for name, value in sorted(description["metrics"].items()):
         lines.append(f"metric      {name} = {value}")

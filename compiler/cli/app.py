@@ -248,6 +248,33 @@ def inspect(
     sys.stdout.write(json.dumps(description, indent=2, sort_keys=True) + "\n" if as_json else format_description(description))
 
 
+@app.command("import-checkpoint", cls=PlainUsage)
+def import_checkpoint(
+    plain: str = typer.Argument(..., metavar="PLAIN", help="A plain Lightning .ckpt (or a torch state dict file)."),
+    spec: str = typer.Argument(..., metavar="SPEC", help="The spec of the same architecture."),
+    out: str = typer.Option(..., "--out", "-o", help="The run directory to write the specc checkpoint into."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Which model of the spec, when it has several."),
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="Keys of the network in the file (default: the one attribute all share, model.)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a spec value (KEY=VALUE), as for compile."),
+) -> None:
+    """Turn the weights of a plain Lightning checkpoint of the same architecture into a specc
+    checkpoint (OUT/checkpoints/step-N): matched by position and shape, read without running
+    code stored in the file; load it with specc.load_model or start a run from it with
+    train.warm_start (docs/checkpoints.md, "Importing a plain Lightning checkpoint").
+
+    Example: specc import-checkpoint lightning_logs/version_0/checkpoints/last.ckpt specs/audio_vae_gan.mf --out runs/imported --model vae --prefix vae.
+    """
+    from specc.lightning_import import import_checkpoint as convert
+    from specc.load import CheckpointError
+
+    try:
+        written = convert(plain, spec, out, model, prefix, tuple(set_))
+    except CheckpointError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"wrote {written}")
+
+
 @app.command(cls=PlainUsage)
 def sample(
     checkpoint: str = typer.Argument(..., metavar="CHECKPOINT", help="A checkpoint folder, its checkpoints/last link or a run directory."),

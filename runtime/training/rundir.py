@@ -136,6 +136,12 @@ def resolve_start(
             loaded = checkpoints.read_checkpoint(path)
         except DamagedCheckpoint as error:
             sys.exit(f"--resume {resume!r}: the checkpoint is damaged: {error}")
+    if not eval_only and loaded.manifest.get("imported_from"):  # specc import-checkpoint: weights only
+        sys.exit(
+            f"--resume {resume}: checkpoint {str(loaded.path)!r} holds weights imported from "
+            f"{loaded.manifest['imported_from']!r}, without the optimizer and data state a resume continues; "
+            f"start from its weights with train.warm_start = {str(loaded.path)!r}"
+        )
     if not eval_only:  # evaluating weights under other settings is fine: they must only fit the model
         check_same_spec(loaded, spec, allow_different_spec)
     return RunStart(run_dir, loaded.path, loaded)
