@@ -212,7 +212,10 @@ def check_filename(facts: Facts, pattern: str) -> None:
         return
     longest = longest_rendering(pattern, parsed)
     shortest = pattern.format_map({name: 0 if name in WORST_VALUES else 0.0 for name, _ in parsed})
-    for name in (shortest, longest):
+    # a metric may be nan or infinite: "nan" is short, so a fill character can lead (`{val/loss:.>8f}`)
+    special = [pattern.format_map({name: 0 if name in WORST_VALUES else value for name, _ in parsed})
+               for value in (float("nan"), float("-inf"))]
+    for name in (shortest, longest, *special):
         if name.startswith(".") or name == "last":
             facts.error("E0516", f"checkpoint filename `{pattern}` can name the folder `{name}`, which cannot be used", span)
             return

@@ -150,3 +150,12 @@ def test_a_model_of_an_adversarial_objective_named_like_a_torch_attribute_is_e05
 def test_a_single_model_may_take_any_name():
     text = DIGITS.replace("model mlp(", "model parameters(").replace("model = mlp", "model = parameters")
     assert rendered(run(text)) == []
+
+
+def test_a_filename_whose_nan_rendering_leads_with_a_fill_dot_is_e0516():
+    # found by the property above: a metric can be nan, and "nan" right-aligned in 12 with
+    # the fill character "." names a hidden folder
+    assert rendered(run(with_filename("{val/accuracy:.>12.64f}")))[0].splitlines()[0] == (
+        "spec.mf:23:16: error[E0516]: checkpoint filename `{val/accuracy:.>12.64f}` can name the folder "
+        "`.........nan`, which cannot be used"
+    )
