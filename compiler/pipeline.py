@@ -198,7 +198,9 @@ def check(
         graphs = {}
     externs.check_externs(facts, read, modules, graphs, base)  # the user's functions graphs call; their files made absolute
     result.extras["graphs"] = graphs  # the model graphs built so far, for the editor (shapes on hover)
-    declared = sum(isinstance(item, ast.Model) for module in modules if module is not None for item in module.items)
+    declared = sum(
+        isinstance(item, (ast.Model, ast.ModelInstance)) for module in modules if module is not None for item in module.items
+    )
     checker = contracts.ContractChecker(facts, graphs, declared)
     checker.check()
     loss_graphs = graph_losses.check_graph_losses(facts, modules, constants, graphs, checker)  # graph("block") losses

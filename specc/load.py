@@ -194,8 +194,12 @@ def choose_model(checked: CheckedCheckpoint, model: str | None) -> str:
 
 
 def key_prefix(program, model: str) -> str:
-    """Checkpoint keys of ``model``: ``<param>`` for one model, ``<model>.<param>`` for several."""
-    return "" if len(program.models) == 1 else f"{model}."
+    """Checkpoint keys of ``model``: ``<param>`` for one model, ``<model>.<param>`` for several
+    and for the generator loop's objectives (``adversarial``, ``vae``), one model or two."""
+    from specc.compiler.backends import GENERATOR_OBJECTIVES
+
+    several = len(program.models) > 1 or program.objective.kind in GENERATOR_OBJECTIVES
+    return f"{model}." if several else ""
 
 
 def expected_shapes(program, model: str, nulls: tuple) -> dict[str, tuple[int, ...]]:

@@ -8,7 +8,7 @@ path and reads only this table; backend-only template fields come from ``Backend
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Mapping
 
 BACKEND_NAMES = ("jax", "lightning", "mlx")
@@ -186,6 +186,19 @@ def epoch_key_refusals(objective: str) -> tuple[Refusal, ...]:
         Refusal(objective, ("train", "checkpoint", "filename"), "checkpoint.filename", is_set),
         Refusal(objective, ("train", "early_stopping", "verbose"), "early_stopping.verbose", is_set),
     )
+
+
+GENERATOR_OBJECTIVES = ("adversarial", "vae")
+"""The objectives rendered by the generator loop (each backend's ``objective_templates``):
+``adversarial`` (a generator against a discriminator, or alone with ``use_adversarial =
+false``) and ``vae`` (the model alone on reconstruction + KL: the same loop). Their
+checkpoints name every array ``<model>.<parameter>``, one model or two."""
+
+
+def generator_loop_refusals(*refusals: Refusal) -> tuple[Refusal, ...]:
+    """Each refusal of the generator loop, once per objective it renders (``adversarial``
+    and ``vae``): what the loop does not do is refused for both."""
+    return tuple(replace(refusal, objective=name) for refusal in refusals for name in GENERATOR_OBJECTIVES)
 
 
 ADVERSARIAL_EMA = Refusal("adversarial", ("train", "ema"), "EMA of weights (train.ema)", is_set)

@@ -9,11 +9,16 @@ from specc.compiler.backends import (
     CHECKPOINT_LAST,
     Backend,
     epoch_key_refusals,
+    generator_loop_refusals,
 )
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, ADVERSARIAL_SHARDED, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST),
+    refusals=(
+        *generator_loop_refusals(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, ADVERSARIAL_SHARDED),
+        *generator_loop_refusals(*epoch_key_refusals("adversarial")),
+        CHECKPOINT_LAST,
+    ),
     discriminator_outputs=2,  # the adversarial loop splits them into (logits, features)
     name="jax",
     template="jax/train.py.j2",
@@ -35,7 +40,7 @@ BACKEND = Backend(
         "objective": frozenset(
             {
                 "classification", "regression", "flow_matching", "mean_flow", "improved_mean_flow",
-                "language_model", "adversarial",
+                "language_model", "adversarial", "vae",
             }
         ),
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
@@ -44,5 +49,5 @@ BACKEND = Backend(
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
         "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor", "python"}),
     },
-    objective_templates={"adversarial": "jax/adversarial.py.j2"},
+    objective_templates={"adversarial": "jax/adversarial.py.j2", "vae": "jax/adversarial.py.j2"},
 )

@@ -3,7 +3,7 @@ a ``LightningDataModule`` over the numpy loaders, and Lightning's ``Trainer`` wi
 ModelCheckpoint, EarlyStopping and TQDMProgressBar plus specc's Logger and CheckpointIO
 (``specc.runtime.torch.training``).
 
-``adversarial`` renders from its own template (``lightning/adversarial.py.j2``; the pieces
+``adversarial`` (and ``vae``, the generator alone) renders from its own template (``lightning/adversarial.py.j2``; the pieces
 every script shares are macros of ``lightning/parts.j2``): manual optimization with two
 optimizers. What that loop does not do yet (EMA of weights, gradient accumulation, fp16) is
 refused by :func:`context` with a message.
@@ -11,14 +11,22 @@ refused by :func:`context` with a message.
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_ACCUMULATE, ADVERSARIAL_EMA, CHECKPOINT_LAST, SHARDED, Backend, Refusal
+from specc.compiler.backends import (
+    ADVERSARIAL_ACCUMULATE,
+    ADVERSARIAL_EMA,
+    CHECKPOINT_LAST,
+    SHARDED,
+    Backend,
+    Refusal,
+    generator_loop_refusals,
+)
 
 
 BACKEND = Backend(
     refusals=(
-        ADVERSARIAL_EMA,
-        ADVERSARIAL_ACCUMULATE,
+        *generator_loop_refusals(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE),
         Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
+        Refusal("vae", ("train", "precision"), "fp16 (gradient scaling in the manual optimization loop)", lambda value: value == "fp16"),
         CHECKPOINT_LAST,
         SHARDED,  # Lightning's fsdp strategy is not wired yet
     ),
@@ -43,6 +51,7 @@ BACKEND = Backend(
                 "improved_mean_flow",
                 "language_model",
                 "adversarial",
+                "vae",
             }
         ),
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
@@ -51,5 +60,5 @@ BACKEND = Backend(
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
         "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor", "python"}),
     },
-    objective_templates={"adversarial": "lightning/adversarial.py.j2"},
+    objective_templates={"adversarial": "lightning/adversarial.py.j2", "vae": "lightning/adversarial.py.j2"},
 )

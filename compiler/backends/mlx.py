@@ -5,11 +5,22 @@
 
 from __future__ import annotations
 
-from specc.compiler.backends import ADVERSARIAL_EMA, CHECKPOINT_LAST, SHARDED, Backend, epoch_key_refusals
+from specc.compiler.backends import (
+    ADVERSARIAL_EMA,
+    CHECKPOINT_LAST,
+    SHARDED,
+    Backend,
+    epoch_key_refusals,
+    generator_loop_refusals,
+)
 
 
 BACKEND = Backend(
-    refusals=(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial"), CHECKPOINT_LAST, SHARDED),
+    refusals=(
+        *generator_loop_refusals(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial")),
+        CHECKPOINT_LAST,
+        SHARDED,
+    ),
     name="mlx",
     template="mlx/train.py.j2",
     # the framework imports of every script (compiler/emit/mlx.py adds numpy, tree_map and
@@ -36,6 +47,7 @@ BACKEND = Backend(
                 "improved_mean_flow",
                 "language_model",
                 "adversarial",
+                "vae",
             }
         ),
         "optimizer": frozenset({"adam", "adamw", "sgd", "lion"}),
@@ -44,5 +56,5 @@ BACKEND = Backend(
         "logger": frozenset({"csv", "tensorboard", "mlflow", "wandb"}),
         "callback": frozenset({"progress_bar", "lr_monitor", "grad_norm_monitor", "python"}),
     },
-    objective_templates={"adversarial": "mlx/adversarial.py.j2"},
+    objective_templates={"adversarial": "mlx/adversarial.py.j2", "vae": "mlx/adversarial.py.j2"},
 )

@@ -173,6 +173,8 @@ class ContractChecker:
             return
         self.bind(graph, "model", target, self.contract.supplies)
         self.check_output(graph, "model", target)
+        if self.kind == "vae":
+            self.check_statistics(graph)
 
     def bind(self, graph: ir.ModelGraph, slot: str, target: ir.TensorType, supplies) -> None:
         explicit = self.facts.value("objective", "inputs") or {}
@@ -385,16 +387,17 @@ class ContractChecker:
                 )
 
     def check_statistics(self, generator: ir.ModelGraph) -> None:
-        """``kl_weight > 0`` reads the VAE's statistics: the generator must return
-        ``(reconstruction, [mean, logvar])`` (E0716)."""
+        """``kl_weight > 0`` reads the VAE's statistics: the generator (``adversarial``) or
+        the model (``vae``) must return ``(reconstruction, [mean, logvar])`` (E0716)."""
         if not (self.facts.value("objective", "kl_weight") or 0) > 0:
             return
         structure = generator.output_structure or (None,) * len(generator.outputs)
         if len(structure) >= 2 and structure[1] == 2:
             return
+        role = "a generator" if self.kind == "adversarial" else "a model"
         self.facts.error(
             "E0716",
-            f"kl_weight > 0 needs a generator returning (reconstruction, [mean, logvar]); model "
+            f"kl_weight > 0 needs {role} returning (reconstruction, [mean, logvar]); model "
             f"`{generator.name}` returns {count_values(structure)}",
             self.facts.span("objective", "kl_weight"),
             "return the statistics too: `return reconstruction, [mean, logvar]`, or set kl_weight = 0",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from specc.compiler.backends import get_backend
+from specc.compiler.backends import GENERATOR_OBJECTIVES, get_backend
 from specc.compiler.emit.calls import specc_imports
 from specc.compiler.emit.extensions import replaces_loss, takes_ops
 from specc.compiler.emit.graph_losses import sampler_imports
@@ -106,7 +106,9 @@ def lightning_imports(program, context: dict, view: dict, extensions: bool = Fal
         runtime.add("metrics")
     if objective["is_flow"] and (view["needs"].get("samples") or objective["nulls"]):  # sampling, CFG dropout
         runtime.add("flows")
-    if kind == "adversarial" or (kind == "language_model" and view["terms"]):
+    # the GAN's steps and the frozen models of the generator loop (alone: only when it freezes)
+    generator_loop = kind in GENERATOR_OBJECTIVES and (context["adversarial"]["adversarial"] or bool(program.train.freeze))
+    if generator_loop or (kind == "language_model" and view["terms"]):
         runtime.add("objectives")  # the expected-value terms of a language model, the GAN's losses
     if any(optimizer["schedule"] for optimizer in view["optimizers"]):
         runtime.add("schedules")

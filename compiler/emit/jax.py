@@ -38,6 +38,7 @@ from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import (
     check_adversarial_models,
     discriminator_logits,
+    generator_loop,
     language_model_view,
     program_adversarial_view,
     program_language_model_view,
@@ -117,11 +118,12 @@ class Settings(ConfigurationBlock):
 def train_values(program) -> list[str]:
     """Names summed over the steps between two log lines: the objective's loss values then
     the gradient norms (language_model: ``loss``, ``cross_entropy``, one per expected-value
-    term, ``grad_norm``; adversarial: the generator's values then the discriminator's)."""
+    term, ``grad_norm``; adversarial: the generator's values then the discriminator's; vae: the
+    model's)."""
     kind = program.objective.kind
     if kind == "language_model":
         return program_language_model_view(program)["values"] + ["grad_norm"]
-    if kind == "adversarial":
+    if generator_loop(program):
         view = program_adversarial_view(program)
         return view["generator_values"] + view["discriminator_values"]
     values = list(TRAIN_VALUES.get(kind, DEFAULT_TRAIN_VALUES))
@@ -326,7 +328,7 @@ def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict
     """Evaluation metrics as direct calls: on the model's output inside the jitted
     evaluation (``device``) or on samples and rendered signals on the host (``host``)."""
     device, host = [], []
-    outputs = {"classification": "logits", "regression": "prediction", "language_model": "logits", "adversarial": "outputs[0]"}
+    outputs = {"classification": "logits", "regression": "prediction", "language_model": "logits", "adversarial": "outputs[0]", "vae": "outputs[0]"}
     output = outputs.get(objective["kind"], "samples")
     for metric in evaluation["metrics"]:
         name, arguments = metric["kind"], dict(metric["arguments"])
@@ -385,7 +387,9 @@ def adversarial_context(program) -> dict:
     refused += [(f"metric {metric['kind']}", metric["on"] != "output") for metric in evaluation_view(program)["metrics"]]
     for name, used in refused:
         if used:
-            raise NotImplementedByBackend(f"{name} with objective 'adversarial' is not implemented by the jax backend yet")
+            raise NotImplementedByBackend(
+                f"{name} with objective {program.objective.kind!r} is not implemented by the jax backend yet"
+            )
     fields = {}
     for name in program.objective.models[1:]:  # none: use_adversarial = false
         fields["discriminator_logits"] = discriminator_logits(program, name)
@@ -488,7 +492,7 @@ def jax_fields(program, views: dict) -> dict:
     fields["metrics"] = metric_code(program, evaluation, objective, f"batch[{literal(program.objective.target)}]")
     frozen = "frozen" if program.train.freeze else None
     total = fields["train"]["max_steps"] or "total_steps"
-    if kind == "adversarial":
+    if generator_loop(program):
         fields["adversarial"] = adversarial_context(program)
         optimizers = {}
         for role, name in zip(("generator", "discriminator"), program.objective.models):

@@ -39,7 +39,7 @@ from specc.compiler.emit.graph_losses import loss_functions
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import lightning_imports
 from specc.compiler.emit.models import bind_externs
-from specc.compiler.emit.objectives import label_ranges
+from specc.compiler.emit.objectives import generator_loop, label_ranges
 from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
@@ -59,6 +59,11 @@ UNSUPPORTED_OPTIONS = {
         ("ema", lambda train: train.ema is not None, "EMA of weights"),
         ("accumulate", lambda train: train.accumulate > 1, "gradient accumulation"),
         ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling with two optimizers)"),
+    ),
+    "vae": (
+        ("ema", lambda train: train.ema is not None, "EMA of weights"),
+        ("accumulate", lambda train: train.accumulate > 1, "gradient accumulation"),
+        ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling in the manual optimization loop)"),
     ),
 }
 
@@ -327,7 +332,7 @@ def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tupl
             needs["samples"] = True
             first, second = "samples", target
         else:
-            first, second = (output, labels) if kind != "adversarial" else ("reconstruction", target)
+            first, second = (output, labels) if not generator_loop(program) else ("reconstruction", target)
         rest = (", " + code_keywords(arguments)) if arguments else ""
         calls.append({"name": literal(metric["kind"]), "call": f"metrics.{identifier(metric['kind'])}({first}, {second}{rest})"})
     return calls, needs
@@ -367,7 +372,7 @@ def config(program, context: dict) -> list[dict]:
     settings = Settings(program)
     train = program.train
     view = {"data": data_view(program, settings), "evaluation": evaluation_splits(program)}
-    if program.objective.kind == "adversarial":
+    if generator_loop(program):
         view.update(adversarial_fields(program, context, settings))
     else:
         view["loss_arguments"] = loss_arguments(program, settings)
@@ -377,7 +382,7 @@ def config(program, context: dict) -> list[dict]:
         if context["objective"]["is_flow"]:
             view["flow"] = flow_view(program, context, settings)
     view.update(training_fields(program, context, settings))
-    if program.objective.kind == "adversarial":
+    if generator_loop(program):
         view["optimizers"] = []
         for role, plan in view["roles"]:
             models = list(plan.models) or [program.objective.models[0] if role == "generator" else program.objective.models[1]]
@@ -423,7 +428,7 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
     fields["log_every"] = settings.value("training", "log_every", train.log_every, "train.log_every", always=True)
     fields["eval_every"] = settings.value("training", "eval_every", train.eval_every, "train.eval_every", always=True)
     fields["validation"] = fields["eval_every"] if train.eval_every is not None else "stop_step"
-    fields["manual_clip"] = program.objective.kind == "adversarial"
+    fields["manual_clip"] = generator_loop(program)
     fields["grad_clip"] = None
     if train.grad_clip is not None:
         fields["grad_clip"] = settings.value("training", "grad_clip", train.grad_clip, "train.grad_clip", always=True)
@@ -493,7 +498,9 @@ def adversarial_fields(program, context: dict, settings: Settings) -> dict:
     arguments = plain(program.objective.arguments) or {}
     weights = {}
     for name, default in (("adversarial_weight", 1.0), ("feature_matching_weight", 10.0), ("kl_weight", 0.0), ("adversarial_warmup", 0)):
-        value = arguments.get(name, default)
+        if name not in arguments:  # objective vae: kl_weight alone
+            continue
+        value = arguments[name]
         weights[name] = settings.value("objective", name, value, f"objective.{name}")
     terms = [
         {

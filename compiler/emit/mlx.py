@@ -32,7 +32,7 @@ from specc.compiler.emit.graph_losses import loss_functions, sampler_imports
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
 from specc.compiler.emit.models import bind_externs, uses_random_layers
-from specc.compiler.emit.objectives import label_ranges, program_adversarial_view, program_language_model_view
+from specc.compiler.emit.objectives import generator_loop, label_ranges, program_adversarial_view, program_language_model_view
 from specc.compiler.emit.render import NotImplementedByBackend
 from specc.compiler.emit.trainer import (
     limit_keyword,
@@ -395,8 +395,10 @@ def checkpoint_view(program, config: Config) -> dict:
 
 def context(program) -> dict:
     """Refuses what the MLX GAN loop does not implement; :func:`config` computes the rest."""
-    if program.objective.kind == "adversarial" and program.train.ema is not None:
-        raise NotImplementedByBackend("train.ema with objective 'adversarial' is not implemented by the mlx backend yet")
+    if generator_loop(program) and program.train.ema is not None:
+        raise NotImplementedByBackend(
+            f"train.ema with objective {program.objective.kind!r} is not implemented by the mlx backend yet"
+        )
     return {}
 
 
@@ -410,10 +412,11 @@ def mlx_fields(program, shared: dict) -> dict:
     view = {"functools": False, "numpy": False, "tree_map": bool(train["ema"])}
     evaluation, objective = shared["evaluation"], shared["objective"]
     kind = program.objective.kind
-    if kind == "adversarial":
+    if generator_loop(program):
         optimizers = adversarial_optimizers(program, config, train["total"])
         modules |= {"losses", "objectives"}
-        view["functools"] = True
+        # the GAN's two objectives, or the generator's alone under mixed precision
+        view["functools"] = len(program.objective.models) > 1 or bool(train["precision"])
     else:
         optimizers = [optimizer_call(program.optimizers[0], config, "optimization", train["total"])]
     if any(item["schedule"] for item in optimizers):
@@ -435,7 +438,7 @@ def mlx_fields(program, shared: dict) -> dict:
             modules.add("objectives")
             view["functools"] = True
         fields["metrics"] = language_model_metrics(program, evaluation)
-    elif kind == "adversarial":
+    elif generator_loop(program):
         fields["gan"] = adversarial_fields(program, config)
         fields["metrics"] = metric_calls(program, evaluation, "target", "reconstruction")
     else:
@@ -523,7 +526,7 @@ def adversarial_optimizers(program, config: Config, total: str) -> list[dict]:
     the role (``generator``)."""
     found = []
     for role, model, plan in role_optimizer_plans(program):
-        prefix = identifier(plan.name) if plan.name else role
+        prefix = identifier(plan.name) if plan.name else (role if program.objective.kind == "adversarial" else "")
         calls = optimizer_call(plan, config, "optimization", total, prefix=prefix)
         found.append({"model": model, "role": role, **calls})
     return found

@@ -1,4 +1,5 @@
-"""Template views of the objectives that are not flows: ``language_model`` and ``adversarial``.
+"""Template views of the objectives that are not flows: ``language_model``, and ``adversarial``
+and ``vae`` (the generator loop: a generator against a discriminator, or alone).
 
 Each view is plain data computed from the IR; the templates only print it. The runtime
 function a loss term calls is in :data:`RECONSTRUCTION_LOSSES` / :data:`EXPECTED_VALUE_LOSSES`
@@ -8,6 +9,7 @@ function a loss term calls is in :data:`RECONSTRUCTION_LOSSES` / :data:`EXPECTED
 from __future__ import annotations
 
 from specc.compiler import ir
+from specc.compiler.backends import GENERATOR_OBJECTIVES
 from specc.compiler.emit.configuration import plain
 from specc.compiler.emit.filters import EmitError, identifier
 
@@ -112,10 +114,14 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
     - ``generator_values`` / ``discriminator_values``: the names logged per step.
     - ``adversarial``: ``use_adversarial``; when False the generator trains alone
       (reconstruction + KL): ``discriminator`` is None, no adversarial values are logged.
+    - ``vae``: objective ``vae``, the model alone (never adversarial): the script speaks of a
+      VAE trained on reconstruction + KL; ``subtitle`` (the docstring's first line, after the
+      backend; "" for ``adversarial``: each template's own) and ``alone`` (what "the generator
+      alone" means: ``(use_adversarial = false)`` or ``(objective vae)``).
     """
     plan = program.objective
     arguments = plain(plan.arguments) or {}
-    adversarial = arguments["use_adversarial"]
+    adversarial = plan.kind == "adversarial" and arguments["use_adversarial"]
     generator_name, discriminator_name = (plan.models + (None,))[:2]
     generator, discriminator = models[generator_name], models.get(discriminator_name)
     graphs = {graph.name: graph for graph in program.models}
@@ -137,7 +143,7 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
     reconstruction = []
     for name, term in zip(_term_names(kinds), plan.terms):
         if term.loss.kind not in RECONSTRUCTION_LOSSES:
-            raise EmitError(f"loss {term.loss.kind!r} is not a reconstruction term of objective adversarial")
+            raise EmitError(f"loss {term.loss.kind!r} is not a reconstruction term of objective {plan.kind}")
         reconstruction.append(
             {
                 "name": identifier(name),
@@ -158,15 +164,30 @@ def adversarial_view(program: ir.Program, models: dict) -> dict:
         "statistics": statistics,
         "reconstruction": reconstruction,
         "weights": {
-            "adversarial": float(arguments["adversarial_weight"]),
-            "feature_matching": float(arguments["feature_matching_weight"]),
+            "adversarial": float(arguments.get("adversarial_weight", 0.0)),
+            "feature_matching": float(arguments.get("feature_matching_weight", 0.0)),
             "kl": float(arguments["kl_weight"]),
         },
-        "warmup": int(arguments["adversarial_warmup"]),
+        "warmup": int(arguments.get("adversarial_warmup", 0)),
         "generator_values": generator_values,
         "discriminator_values": ["discriminator_loss", "discriminator_grad_norm"] if adversarial else [],
         "adversarial": adversarial,
+        "vae": plan.kind == "vae",
+        "subtitle": _subtitle(plan.kind, statistics),
+        "alone": "(objective vae)" if plan.kind == "vae" else "(use_adversarial = false)",
     }
+
+
+def _subtitle(kind: str, statistics: bool) -> str:
+    """What a ``vae`` script trains, for its docstring (``adversarial``: "", the template's)."""
+    if kind != "vae":
+        return ""
+    return ": a VAE trained on reconstruction + KL" if statistics else ": an autoencoder trained on reconstruction"
+
+
+def generator_loop(program: ir.Program) -> bool:
+    """True when the objective trains through the generator loop (``adversarial``, ``vae``)."""
+    return program.objective.kind in GENERATOR_OBJECTIVES
 
 
 def check_adversarial_models(program) -> None:

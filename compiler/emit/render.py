@@ -41,7 +41,7 @@ from specc.compiler.emit.extensions import path_value, python_value, time_value,
 from specc.compiler.emit.filters import FILTERS, EmitError, identifier, literal
 from specc.compiler.emit.models import model_view
 from specc.compiler.emit.names import free_name, render_without_shadowing
-from specc.compiler.emit.objectives import adversarial_view, label_ranges, language_model_view
+from specc.compiler.emit.objectives import adversarial_view, generator_loop, label_ranges, language_model_view
 
 import specc
 
@@ -163,7 +163,7 @@ def build_context(program: ir.Program, table: Backend) -> dict:
     }
     if program.objective.kind == "language_model":
         context["language_model"] = language_model_view(program, context["model"])
-    if program.objective.kind == "adversarial":
+    if generator_loop(program):
         context["adversarial"] = adversarial_view(program, models)
     context["evaluation"].update(sampler_calls(context["objective"], context["evaluation"]["sampler"]))
     nulls = context["objective"]["nulls"]

@@ -34,6 +34,9 @@ _FLOW_LOSS = parameter(
     "the user's regression of the prediction on its target: python(...) or graph(...) (default: the weighted L2 or MSE)",
 )
 
+# the reconstruction terms of the objectives that train a generator (adversarial, vae)
+_RECONSTRUCTION = ("l1", "mae", "mse", "multi_resolution_stft")
+
 OBJECTIVES = (
     ComponentDef(
         "objective",
@@ -134,8 +137,22 @@ OBJECTIVES = (
         contract=Contract(
             models=("generator", "discriminator"),
             optimizers=("generator", "discriminator"),
-            losses=("l1", "mae", "mse", "multi_resolution_stft"),
+            losses=_RECONSTRUCTION,
         ),
+    ),
+    ComponentDef(
+        "objective",
+        "vae",
+        "A VAE (or autoencoder) trained alone: reconstruction terms + kl_weight * KL(q(z|x) || N(0, I)); "
+        "the model takes the target and returns (reconstruction, [mean, logvar]) when kl_weight > 0.",
+        (
+            _MODEL,
+            _TARGET,
+            _INPUTS,
+            parameter("loss", "terms", "l1", "reconstruction terms: l1, mae, mse, multi_resolution_stft"),
+            parameter("kl_weight", "float", 0.0, "weight of the KL term (0: no KL, a plain autoencoder)", ">=0"),
+        ),
+        contract=Contract(supplies=(("x", "sample"),), losses=_RECONSTRUCTION),
     ),
 )
 

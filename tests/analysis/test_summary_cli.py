@@ -55,8 +55,8 @@ def test_summary_json_matches_the_text():
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [model["name"] for model in data["models"]] == ["vae"]
-    assert data["models"][0]["parameters"] == 114_059_777
-    assert data["parameters"] == 114_059_777 + 45_871_818  # the step trains both models
+    assert data["models"][0]["parameters"] == 114_061_570  # stereo: the first and last convolutions have 2 channels
+    assert data["parameters"] == 114_061_570 + 45_881_978  # the step trains both models
     assert data["memory_budget_bytes"] == 24 * 2**30
     assert data["largest_batch"] == (24 * 2**30 - data["memory_bytes"] + 8 * data["activation_bytes_per_example"]) // data[
         "activation_bytes_per_example"

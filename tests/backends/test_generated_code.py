@@ -18,7 +18,8 @@ from tests.backends.test_golden import EXPECTED
 RUFF = shutil.which("ruff") or str((__import__("pathlib").Path(sys.executable).parent / "ruff"))
 
 # spec -> the most lines its generated script may have on any backend
-LINE_BUDGETS = {"digits_mlp": 250, "ksin_flow": 450}
+# (ksin_flow: 460 since its test_sampler, whose guided integration Lightning prints in 10 lines)
+LINE_BUDGETS = {"digits_mlp": 250, "ksin_flow": 460}
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED), ids=lambda path: path.name)

@@ -73,15 +73,15 @@ def test_missing_discriminator_with_use_adversarial_is_e0713():
     text = alone_text().replace("  use_adversarial = false\n", "", 1)
     path = spec_path("audio_vae_gan").replace("audio_vae_gan.mf", ALONE)
     assert rendered(check(text, REDUCED)) == [
-        f"{path}:47:11: error[E0711]: objective `adversarial` needs an optimizer named `discriminator`\n"
+        f"{path}:50:11: error[E0711]: objective `adversarial` needs an optimizer named `discriminator`\n"
         "   |\n"
-        "47 | objective adversarial {\n"
+        "50 | objective adversarial {\n"
         "   |           ^^^^^^^^^^^\n"
         "help: add `optimizer discriminator: adam { lr = 1e-4 }`",
-        f"{path}:47:11: error[E0713]: objective `adversarial` needs `discriminator = <model>` when "
+        f"{path}:50:11: error[E0713]: objective `adversarial` needs `discriminator = <model>` when "
         "use_adversarial = true\n"
         "   |\n"
-        "47 | objective adversarial {\n"
+        "50 | objective adversarial {\n"
         "   |           ^^^^^^^^^^^\n"
         "help: name the discriminator, or set `use_adversarial = false` to train the generator alone",
     ]
@@ -93,16 +93,16 @@ def test_discriminator_and_its_optimizer_without_adversarial_are_e0713():
     )
     path = spec_path("audio_vae_gan").replace("audio_vae_gan.mf", ALONE)
     assert rendered(check(text, REDUCED + DISCRIMINATOR)) == [
-        f"{path}:61:19: error[E0713]: use_adversarial = false trains no discriminator: "
+        f"{path}:65:19: error[E0713]: use_adversarial = false trains no discriminator: "
         "`discriminator = discriminator` is unused\n"
         "   |\n"
-        "61 |   discriminator = discriminator\n"
+        "65 |   discriminator = discriminator\n"
         "   |                   ^^^^^^^^^^^^^\n"
         "help: remove `discriminator`",
-        f"{path}:76:1: error[E0713]: use_adversarial = false trains no discriminator: "
+        f"{path}:80:1: error[E0713]: use_adversarial = false trains no discriminator: "
         "`optimizer discriminator` is unused\n"
         "   |\n"
-        "76 | optimizer discriminator: adam {\n"
+        "80 | optimizer discriminator: adam {\n"
         "   | ^^^^^^^^^\n"
         "help: remove `optimizer discriminator`",
     ]

@@ -354,13 +354,13 @@ def test_explain_names_the_file_of_each_value_of_the_example():
     resolution = check(EXAMPLE, read_repository).resolution
     assert explain(resolution, "k")[0] == f"k = 4\n  from: {EXAMPLE}:11\n  overrides: specs/ksin_flow.mf:3\n"
     assert explain(resolution, "train.max_steps")[0] == (
-        f"train.max_steps = 9766\n  from: {EXAMPLE}:30\n  overrides: specs/ksin_flow.mf:48\n"
+        f"train.max_steps = 9766\n  from: {EXAMPLE}:30\n  overrides: specs/ksin_flow.mf:54\n"
     )
     assert explain(resolution, "train.grad_clip")[0] == (
-        f"train.grad_clip = 1.0\n  from: specs/ksin_flow.mf:50\n  chain: {EXAMPLE} extends specs/ksin_flow.mf\n"
+        f"train.grad_clip = 1.0\n  from: specs/ksin_flow.mf:56\n  chain: {EXAMPLE} extends specs/ksin_flow.mf\n"
     )
     assert explain(resolution, "data.k")[0] == (
-        f"data.k = 4\n  from: specs/ksin_flow.mf:7\n  chain: {EXAMPLE} extends specs/ksin_flow.mf\n"
+        f"data.k = 4\n  from: specs/ksin_flow.mf:13\n  chain: {EXAMPLE} extends specs/ksin_flow.mf\n"
         f"  via: k = 4 ({EXAMPLE}:11)\n"
     )
 

@@ -142,6 +142,16 @@ train {
 }
 """
 
+# objective vae: GAN's generator trained alone (one model, one unnamed optimizer)
+VAE = _edits(
+    GAN,
+    ("block critic(x: [B, 64]) -> (list, list) {\n  h = gelu(linear(x, 32))\n  return [linear(h, 1)], [h]\n}\n\n", ""),
+    ("model discriminator_net = critic()\n", ""),
+    ("objective adversarial {\n  generator = generator_net\n  discriminator = discriminator_net\n",
+     "objective vae {\n  model = generator_net\n"),
+    ("optimizer generator: adam { lr = 1e-4 }\noptimizer discriminator: adam { lr = 1e-4 }\n", "optimizer adam { lr = 1e-4 }\n"),
+)
+
 MEAN_FLOW = _edits(
     FLOW,
     ("t: f32[B], signal", "t: f32[B], h: f32[B], signal"),
@@ -160,6 +170,7 @@ HOSTS = {
     "stream": edit(LANGUAGE, "data synthetic_tokens {\n  sequence_length = 16\n  sizes = [32, 8, 8]\n",
                    'data token_stream {\n  path = "tokens/"\n  block_size = 16\n'),
     "gan": GAN,
+    "vae": VAE,
     "mean_flow": MEAN_FLOW,
     "improved_mean_flow": IMPROVED_MEAN_FLOW,
     "npz": edit(DIGITS, "data digits {", FILE_DATA.format(kind="npz")),
@@ -192,6 +203,7 @@ OBJECTIVE_HOSTS = {
     "improved_mean_flow": "improved_mean_flow",
     "language_model": "language",
     "adversarial": "gan",
+    "vae": "vae",
 }
 # nested components: (host, the key whose value is set, how the component is written there)
 NESTED = {
@@ -285,6 +297,7 @@ VALUES = {
     ("objective", "improved_mean_flow", "time"): "mean_flow(std = 0.5)",
     ("objective", "language_model", "loss"): "cross_entropy + expected_scalar",
     ("objective", "adversarial", "loss"): "mse",
+    ("objective", "vae", "loss"): "mse",
     ("loss", "expected_codebook", "codebook"): '"codebook.npy"',
     ("loss", "expected_codebook", "modality"): "spectrum",
     ("loss", "expected_scalar", "centers"): '"centers.npy"',

@@ -242,7 +242,7 @@ def test_hover_shows_a_components_doc(client, folder):
     sampler_line = _line_of(lines, "sampler = rk4")
     sampler = _hover(client, uri, sampler_line, lines[sampler_line].index("rk4") + 1)
     assert sampler.startswith("**rk4** (sampler)\n\nClassical Runge-Kutta steps.")
-    layer_line = _line_of(lines, "h = linear(x, 512)")
+    layer_line = _line_of(lines, "h = linear(x, d_model)")
     layer = _hover(client, uri, layer_line, lines[layer_line].index("linear") + 2)
     assert layer.startswith("**linear(x, out, bias = true, init = uniform_fan_in, bias_init = auto, weight = none, trainable = true)** (layer)\n\nAffine map of the last axis")
 
@@ -252,7 +252,7 @@ def test_hover_shows_the_inferred_shapes_of_a_graph_line(client, folder):
     lines = _lines(path)
     uri = client.open(path)
     client.diagnostics(uri)
-    line = _line_of(lines, "h = linear(x, 512)")
+    line = _line_of(lines, "h = linear(x, d_model)")
     assert _hover(client, uri, line, 2) == f"**Shapes** (line {line + 1})\n\n- `h`: f32[B, 512]"
     split = _line_of(lines, "scale, shift = split(")
     assert _hover(client, uri, split, 3) == (
@@ -274,7 +274,7 @@ def test_definition_of_blocks_lets_and_imports(client, folder):
     lines = _lines(path)
     uri = client.open(path)
     client.diagnostics(uri)
-    call = _line_of(lines, "h = film_mlp(h, c)")
+    call = _line_of(lines, "h = film_mlp(h, c, d_ff)")
     block = client.result("textDocument/definition", text_position(uri, call, lines[call].index("film_mlp") + 1))
     assert block == {"uri": uri, "range": _range(_line_of(lines, "block film_mlp("), 6, 14)}
     use = _line_of(lines, "  k = k")

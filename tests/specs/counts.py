@@ -104,8 +104,9 @@ def residual_unit(channels: int, kernel: int) -> int:
     return conv(channels, channels // 2, kernel) + conv(channels // 2, channels, 1)
 
 
-def audio_vae(base: int, stages: list, latent: int, kernel: int, dilations: list) -> int:
-    encoder, channels = conv(1, base, kernel), base
+def audio_vae(base: int, stages: list, latent: int, kernel: int, dilations: list, audio_channels: int = 1) -> int:
+    """std/vae.mf's audio_vae (mono), or multichannel_audio_vae over ``audio_channels``."""
+    encoder, channels = conv(audio_channels, base, kernel), base
     for mult, stride in stages:
         encoder += len(dilations) * residual_unit(channels, kernel)
         encoder += conv(channels, base * mult * 2, 2 * stride)
@@ -116,7 +117,7 @@ def audio_vae(base: int, stages: list, latent: int, kernel: int, dilations: list
         decoder += conv_transpose(channels, base * mult, 2 * stride)
         channels = base * mult
         decoder += len(dilations) * residual_unit(channels, kernel)
-    return encoder + decoder + conv(channels, 1, kernel)
+    return encoder + decoder + conv(channels, audio_channels, kernel)
 
 
 # COMPONENTS.md: channels 16/64/256/256/512/512, kernels 15/41/41/41/41/5, strides 1/4/4/4/4/1,
@@ -132,22 +133,23 @@ def stft_discriminator(filters: int, dilations: int = 3, channels: int = 1) -> i
             + conv(filters, filters, (3, 3), weight_norm=True) + conv(filters, 1, (3, 3), weight_norm=True))
 
 
-def scale_discriminator(layers=MSD_LAYERS) -> int:
-    total, inputs = 0, 1
+def scale_discriminator(layers=MSD_LAYERS, channels: int = 1) -> int:
+    total, inputs = 0, channels
     for outputs, kernel, _stride, groups, _padding in layers:
         total += conv(inputs, outputs, kernel, groups, weight_norm=True)
         inputs = outputs
     return total + conv(inputs, 1, 3, weight_norm=True)
 
 
-def period_discriminator(stages=MPD_STAGES) -> int:
-    total, inputs = 0, 1
+def period_discriminator(stages=MPD_STAGES, channels: int = 1) -> int:
+    total, inputs = 0, channels
     for outputs, _stride in stages:
         total += conv(inputs, outputs, (5, 1), weight_norm=True)
         inputs = outputs
     return total + conv(inputs, 1, (3, 1), weight_norm=True)
 
 
-def encodec_discriminator(filters: int, n_ffts: int, msd_scales: int, mpd_periods: int) -> int:
-    return (n_ffts * stft_discriminator(filters) + msd_scales * scale_discriminator()
-            + mpd_periods * period_discriminator())
+def encodec_discriminator(filters: int, n_ffts: int, msd_scales: int, mpd_periods: int, channels: int = 1) -> int:
+    """std/discriminators.mf's encodec_discriminator (mono), or its multichannel form."""
+    return (n_ffts * stft_discriminator(filters, channels=channels) + msd_scales * scale_discriminator(channels=channels)
+            + mpd_periods * period_discriminator(channels=channels))

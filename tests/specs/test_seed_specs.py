@@ -128,8 +128,9 @@ def test_audio_vae_gan_counts(use_msd, use_mpd):
                  f"use_msd={str(use_msd).lower()}", f"use_mpd={str(use_mpd).lower()}"]
     program = check_ok("audio_vae_gan", overrides)
     stages = [[1, 2], [2, 4], [4, 4], [8, 8]]
-    assert parameter_count(program, "vae") == counts.audio_vae(4, stages, 3, 7, [1, 3, 9])
-    expected = counts.encodec_discriminator(4, 5, 3 if use_msd else 0, 5 if use_mpd else 0)
+    # stereo (in_channels = 2): the first convolutions read two channels, the decoder returns two
+    assert parameter_count(program, "vae") == counts.audio_vae(4, stages, 3, 7, [1, 3, 9], audio_channels=2)
+    expected = counts.encodec_discriminator(4, 5, 3 if use_msd else 0, 5 if use_mpd else 0, channels=2)
     assert parameter_count(program, "discriminator") == expected
     discriminator = next(graph for graph in program.models if graph.name == "discriminator")
     sub_discriminators = 5 + 3 * use_msd + 5 * use_mpd
@@ -137,8 +138,8 @@ def test_audio_vae_gan_counts(use_msd, use_mpd):
     assert discriminator.output_structure[0] == sub_discriminators
     # MS-STFT: 6 feature maps each; MSD: 7; MPD: 6
     assert discriminator.output_structure[1] == 5 * 6 + 3 * 7 * use_msd + 5 * 6 * use_mpd
-    wanted = {"audio_vae", "vae_encoder", "vae_decoder", "residual_unit", "encodec_discriminator",
-              "stft_discriminator"}
+    wanted = {"multichannel_audio_vae", "vae_encoder", "vae_decoder", "residual_unit",
+              "multichannel_encodec_discriminator", "stft_discriminator"}
     wanted |= {"scale_discriminator"} if use_msd else set()
     wanted |= {"period_discriminator"} if use_mpd else set()
     assert wanted <= module_sources(program)

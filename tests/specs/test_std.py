@@ -55,11 +55,12 @@ def test_every_std_block_is_used_by_a_seed_spec():
     # LM uses its masked form. It is exercised on its own below. The losses of std/losses.mf
     # are for user specs (loss = graph("huber")): tests/graphs/test_graph_losses.py runs them;
     # so are the time samplers of std/times.mf (tests/graphs/test_graph_time_samplers.py).
-    # The stereo VAE and discriminator (seed 003's in_channels = 2) are exercised by
-    # tests/specs/test_stereo_blocks.py.
+    # audio_vae_gan is stereo (seed 003's in_channels = 2): the mono audio_vae and
+    # encodec_discriminator ([B, length]) are built below
+    # (test_mono_vae_and_discriminator_lower_with_the_seeds_counts), and the VAE also by
+    # tests/graphs/test_sampling_parameters.py and tests/graphs/test_layer_features.py.
     assert defined - used == {"transformer_block", "smooth_l1", "huber", "pseudo_huber", "focal", "beta_time",
-                              "logit_normal_time", "shifted_time", "multichannel_audio_vae",
-                              "multichannel_encodec_discriminator"}
+                              "logit_normal_time", "shifted_time", "audio_vae", "encodec_discriminator"}
 
 
 def build(text: str) -> dict:
@@ -110,6 +111,22 @@ def test_approx_equiv_transformer_variants(arguments, layers, time_encoding, pe_
         assert "RMSNorm" in layer_kinds(graph) and "LayerNorm" not in layer_kinds(graph)
     if "sinusoidal" in arguments:
         assert "sinusoidal" in layer_kinds(graph)
+
+
+def test_mono_vae_and_discriminator_lower_with_the_seeds_counts():
+    """The mono blocks, which no seed spec uses since audio_vae_gan is stereo: audio [B, length]
+    in and out, one channel where the multichannel blocks have `channels`."""
+    graphs = build('import "std/vae.mf"\nimport "std/discriminators.mf"\n'
+                   "model vae = audio_vae(length = 2048, base_channels = 4, latent_dim = 3)\n"
+                   "model critic = encodec_discriminator(length = 2048, stft_filters = 4)\n")
+    vae, critic = graphs["vae"], graphs["critic"]
+    assert [(name, kind.shape) for name, kind in vae.inputs] == [("x", ("B", 2048))]
+    assert vae.outputs[0].shape == ("B", 2048)
+    assert count(vae) == counts.audio_vae(4, [[1, 2], [2, 4], [4, 4], [8, 8]], 3, 7, [1, 3, 9])
+    assert [(name, kind.shape) for name, kind in critic.inputs] == [("x", ("B", 2048))]
+    assert count(critic) == counts.encodec_discriminator(4, 5, 3, 5)
+    stereo = counts.audio_vae(4, [[1, 2], [2, 4], [4, 4], [8, 8]], 3, 7, [1, 3, 9], audio_channels=2)
+    assert count(vae) < stereo  # the first and last convolutions have one channel
 
 
 def test_transformer_block_is_causal_by_default_and_can_be_bidirectional():

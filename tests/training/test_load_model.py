@@ -215,14 +215,15 @@ def test_gan_describes_both_models_with_their_block_arguments(gan):
     assert description["overrides"] == list(GAN_OVERRIDES)
     assert (description["step"], description["backend"]) == (4, "lightning")
     vae, discriminator = description["models"]
-    assert (vae["name"], vae["definition"], vae["block"]) == ("vae", "instance", "audio_vae")
+    assert (vae["name"], vae["definition"], vae["block"]) == ("vae", "instance", "multichannel_audio_vae")
     assert vae["arguments"] == {
-        "length": 2048, "base_channels": 8, "stages": [[1, 2], [2, 4]], "latent_dim": 8, "kernel_size": 7,
+        "length": 2048, "channels": 2, "base_channels": 8, "stages": [[1, 2], [2, 4]], "latent_dim": 8, "kernel_size": 7,
         "dilations": [1], "sample_latent": True,
     }
-    assert vae["inputs"] == {"x": "f32[B, 2048]"}
-    assert vae["outputs"] == ["f32[B, 2048]", "f32[B, 256, 8]", "f32[B, 256, 8]"]
-    assert (discriminator["name"], discriminator["block"]) == ("discriminator", "encodec_discriminator")
+    assert vae["inputs"] == {"x": "f32[B, 2048, 2]"}  # stereo, as the seed trains
+    assert vae["outputs"] == ["f32[B, 2048, 2]", "f32[B, 256, 8]", "f32[B, 256, 8]"]
+    assert (discriminator["name"], discriminator["block"]) == ("discriminator", "multichannel_encodec_discriminator")
+    assert discriminator["inputs"] == {"x": "f32[B, 2048, 2]"}
     assert discriminator["arguments"]["mpd_periods"] == [2, 3]
     assert discriminator["arguments"]["msd_layers"] == [[8, 15, 1, 1, 7], [16, 41, 4, 4, 20], [16, 5, 1, 1, 2]]
     assert discriminator["arguments"]["use_msd"] is True
@@ -246,10 +247,10 @@ def test_gan_models_load_with_their_prefixed_weights(gan, loader):
 @pytest.mark.parametrize("loader", ("jax", "mlx"))
 def test_gan_vae_outputs_agree_with_torch(gan, loader):
     _, directory, _ = gan
-    x = np.random.default_rng(3).standard_normal((2, 2048)).astype(np.float32)
+    x = np.random.default_rng(3).standard_normal((2, 2048, 2)).astype(np.float32)
     expected = _forward_torch(specc.load_model(directory, "torch", model="vae"), x)
     outputs = FORWARD[loader](specc.load_model(directory, loader, model="vae"), x)
-    assert [item.shape for item in outputs] == [(2, 2048), (2, 256, 8), (2, 256, 8)]
+    assert [item.shape for item in outputs] == [(2, 2048, 2), (2, 256, 8), (2, 256, 8)]
     for output, reference in zip(outputs, expected):
         np.testing.assert_allclose(output, reference, rtol=1e-5, atol=1e-5)
 
@@ -258,7 +259,7 @@ def test_gan_discriminator_outputs_agree_between_torch_and_mlx(gan):
     """The discriminator's 32 outputs (logit maps, then feature maps). JAX is left out only
     for time: its eager STFT convolutions take over 30 s here."""
     _, directory, _ = gan
-    x = np.random.default_rng(4).standard_normal((2, 2048)).astype(np.float32)
+    x = np.random.default_rng(4).standard_normal((2, 2048, 2)).astype(np.float32)
     expected = _forward_torch(specc.load_model(directory, "torch", model="discriminator"), x)
     outputs = _forward_mlx(specc.load_model(directory, "mlx", model="discriminator"), x)
     assert len(outputs) == len(expected) == 32
@@ -463,7 +464,8 @@ def test_cli_inspect_gan_heading(gan):
     assert result.exit_code == 0, result.output
     assert "override    stages=[[1,2],[2,4]]" in result.output.splitlines()
     assert (
-        'model vae = audio_vae(length=2048, base_channels=8, stages=[[1, 2], [2, 4]], latent_dim=8, '
+        'model vae = multichannel_audio_vae(length=2048, channels=2, base_channels=8, stages=[[1, 2], [2, 4]], '
+        'latent_dim=8, '
         "kernel_size=7, dilations=[1], sample_latent=true)"
     ) in result.output.splitlines()
     outputs = specc.describe_checkpoint(directory)["models"][1]["outputs"]
