@@ -367,7 +367,7 @@ def test_manifest_without_spec(digits_checkpoint):
 def test_spec_that_no_longer_checks(digits_checkpoint):
     directory, _ = digits_checkpoint
     spec = json.loads((directory / "manifest.json").read_text())["spec"]
-    rewrite_manifest(directory, spec=spec.replace("h = relu(linear(x, 128))", "h = relux(linear(x, 128))"),
+    rewrite_manifest(directory, spec=spec.replace("h = relu(linear(x, hidden))", "h = relux(linear(x, hidden))"),
                      specc_version="0.0.1")
     message = error_of(directory)
     assert message.startswith(
