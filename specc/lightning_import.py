@@ -110,7 +110,8 @@ def import_checkpoint(plain, spec, out, model: str | None = None, prefix: str | 
     names = [graph.name for graph in program.models]
     chosen = model if model is not None else (names[0] if len(names) == 1 else None)
     if chosen not in names:
-        raise CheckpointError(f"spec {str(spec)!r}: choose a model with model=... (its models: {', '.join(names)})")
+        wanted = f"has no model {model!r}" if model is not None else f"has {len(names)} models: choose one with model=..."
+        raise CheckpointError(f"spec {str(spec)!r} {wanted} (its models: {', '.join(names)})")
     theirs, progress = read_plain_weights(plain)
     prefix = common_prefix(theirs) if prefix is None else prefix
     weights = pair_weights(plain, theirs, prefix, spec_parameter_order(program, chosen), chosen)

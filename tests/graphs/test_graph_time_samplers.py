@@ -245,3 +245,23 @@ def test_the_example_trains_alike_on_every_backend(tmp_path):
     assert all(len(losses) == STEPS for losses in series.values()), {b: len(s) for b, s in series.items()}
     worst, where = worst_relative_difference(series)
     assert worst <= 1e-4, f"{worst:.3e} at {where}"
+
+
+@pytest.mark.slow
+def test_process_workers_draw_the_same_times_as_thread_workers(tmp_path):
+    # The sampler is a function of the script: spawned worker processes unpickle it from the
+    # script's module and draw with the same generator, so the losses do not move.
+    from specc.runtime.training import read_metrics
+
+    from tests.backends.runner import run_script
+
+    found = {}
+    for worker_type in ("thread", "process"):
+        program = compile_spec(EXAMPLE, (*PARITY, "train.max_steps=4", "data.num_workers=2", f"data.worker_type={worker_type}"))
+        script = tmp_path / f"train_{worker_type}.py"
+        script.write_text(emit.render(program, "jax"), encoding="utf-8")
+        run_script(script, "--out-dir", tmp_path / worker_type, check=True, env={"OMP_NUM_THREADS": "1"})
+        rows = read_metrics(tmp_path / worker_type / "metrics.csv")
+        found[worker_type] = [(row["step"], row["value"]) for row in rows if row["split"] == "train" and row["name"] == "loss"]
+    assert [step for step, _ in found["thread"]] == [1, 2, 3, 4]
+    assert found["process"] == found["thread"]

@@ -69,17 +69,13 @@ def test_the_weights_load_into_every_backend_with_the_plain_modules_outputs(tmp_
     assert written == tmp_path / "run" / "checkpoints" / "step-000007"
     inputs = np.random.default_rng(0).standard_normal((5, 64)).astype(np.float32)
     expected = network(torch.from_numpy(inputs)).detach().numpy()
-    found = {"torch": specc.load_model(tmp_path / "run", "torch")(torch.from_numpy(inputs)).detach().numpy()}
-    if pytest.importorskip("jax") and pytest.importorskip("flax"):
-        import jax.numpy as jnp
-
-        found["jax"] = np.asarray(specc.load_model(tmp_path / "run", "jax")(jnp.asarray(inputs)))
-    try:
-        import mlx.core as mx
-    except ImportError:
-        mx = None
-    if mx is not None:
-        found["mlx"] = np.array(specc.load_model(tmp_path / "run", "mlx")(mx.array(inputs)))
+    jnp = pytest.importorskip("jax.numpy")
+    mx = pytest.importorskip("mlx.core")
+    found = {
+        "torch": specc.load_model(tmp_path / "run", "torch")(torch.from_numpy(inputs)).detach().numpy(),
+        "jax": np.asarray(specc.load_model(tmp_path / "run", "jax")(jnp.asarray(inputs))),
+        "mlx": np.array(specc.load_model(tmp_path / "run", "mlx")(mx.array(inputs))),
+    }
     for backend, outputs in found.items():
         np.testing.assert_allclose(outputs, expected, rtol=1e-5, atol=1e-5, err_msg=backend)
     description = describe_checkpoint(tmp_path / "run")
@@ -124,6 +120,12 @@ def test_a_file_that_needs_code_to_load_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"cannot be read as weights only \(UnpicklingError: .*specc never "
                                               r"unpickles code from a checkpoint$"):
         import_checkpoint(path, spec_file(tmp_path), tmp_path / "run")
+
+
+def test_a_model_the_spec_lacks_is_named(tmp_path):
+    with pytest.raises(CheckpointError) as refused:
+        import_checkpoint(plain_checkpoint(tmp_path, {"model": Net()}), spec_file(tmp_path), tmp_path / "run", model="vae")
+    assert str(refused.value) == f"spec {str(tmp_path / 'net.mf')!r} has no model 'vae' (its models: mlp)"
 
 
 def test_the_command_writes_the_checkpoint_or_one_error_line(tmp_path):
