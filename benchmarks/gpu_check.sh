@@ -7,6 +7,8 @@
 # train.precision = bf16 and run for STEPS steps on 1, 2, 4, ... devices and on all of them:
 #   jax        python train.py --device gpu --devices N            (one process, a Mesh)
 #   lightning  python train.py --device cuda --devices N           (ddp, NCCL)
+#   lightning-fsdp  the same, compiled with train.parallel = sharded (Lightning's FSDP, which
+#              needs CUDA: the only place it runs), then its last training loss beside ddp's
 #   mlx        python train.py --device gpu                         (macOS: Metal, one GPU)
 #              mlx.launch -n N --backend nccl ... train.py --device gpu   (Linux, MLX built with CUDA)
 # Each line printed is "backend devices steps/s (global batches per second, steady state:
@@ -72,9 +74,10 @@ measure() {  # backend devices command...: run it, print the line
     echo "$line"
 }
 
-compile() {  # backend -> the script's path
-    local script="$WORK/train_$1.py" log_every=$((STEPS / 20 > 0 ? STEPS / 20 : 1))
-    if ! specc compile "$SPEC" --backend "$1" -o "$script" \
+compile() {  # backend [name --set key=value ...] -> the script's path
+    local backend="$1" name="${2:-$1}"; shift $(($# > 1 ? 2 : 1))
+    local script="$WORK/train_$name.py" log_every=$((STEPS / 20 > 0 ? STEPS / 20 : 1))
+    if ! specc compile "$SPEC" --backend "$backend" -o "$script" "$@" \
         --set train.precision=bf16 --set "train.max_steps=$STEPS" --set "train.log_every=$log_every" \
         --set "train.eval_every=$STEPS" --set "train.checkpoint.every=$STEPS" >"$script.log" 2>&1; then
         cat "$script.log" >&2
@@ -94,6 +97,14 @@ fi
 if [[ "$GPUS" -gt 0 ]] && has 'import lightning, torch, sys; sys.exit(0 if torch.cuda.device_count() else 1)'; then
     BASE=""; script="$(compile lightning)"
     for devices in $(counts "$GPUS"); do measure lightning "$devices" "$PYTHON" "$script" --device cuda --devices "$devices"; done
+    BASE=""; script="$(compile lightning lightning-fsdp --set train.parallel=sharded)"
+    for devices in $(counts "$GPUS"); do measure lightning-fsdp "$devices" "$PYTHON" "$script" --device cuda --devices "$devices"; done
+    if [[ -f "$WORK/lightning-$GPUS/metrics.csv" && -f "$WORK/lightning-fsdp-$GPUS/metrics.csv" ]]; then
+        "$PYTHON" -c "import sys; from specc.runtime.training import read_metrics
+def last(run): return [row['value'] for row in read_metrics(run + '/metrics.csv') if row['split'] == 'train' and row['name'] == 'loss'][-1]
+print(f'lightning $GPUS devices, last training loss: ddp {last(sys.argv[1]):.6g}, fsdp {last(sys.argv[2]):.6g}')" \
+            "$WORK/lightning-$GPUS" "$WORK/lightning-fsdp-$GPUS"
+    fi
 else
     echo "lightning: skipped (no CUDA GPU visible to torch)"
 fi

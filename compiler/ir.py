@@ -285,6 +285,9 @@ class TrainPlan:
     parallel: str = "replicated"  # replicated | sharded: parameters and optimizer state over the data axis
     limit_train_batches: int | None = None  # at most this many training batches an epoch
     metrics: tuple[Component, ...] = ()  # computed with the loss on every batch (train/<name>, val/<name>)
+    remat: bool = False  # each pass of a `repeat` recomputed in the backward pass (activation checkpointing)
+    compile: bool = False  # Lightning: torch.compile of the model (train.compile)
+    tf32: bool = True  # Lightning: TF32 matmuls and convolutions on GPUs that have them (train.tf32)
 
 
 @dataclass(frozen=True)

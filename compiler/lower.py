@@ -154,6 +154,7 @@ class Lowering:
             grad_clip=values["grad_clip"],
             grad_clip_mode=values["grad_clip_mode"],
             accumulate=values["accumulate"],
+            remat=values["remat"],
             limit_train_batches=values["limit_train_batches"],
             parallel=values["parallel"],
             ema=values["ema"],
@@ -186,6 +187,8 @@ class Lowering:
             val_check_interval=values.get("val_check_interval"),
             penalties=tuple(component(item) for item in values.get("penalties") or ()),
             metrics=tuple(component(item) for item in values.get("metrics") or ()),
+            compile=values["compile"],
+            tf32=values["tf32"],
         )
 
     def evaluation(self, loss_graphs: dict | None = None) -> ir.EvalPlan:

@@ -154,7 +154,9 @@ def check(
     from specc.compiler import lower as plan
     from specc.compiler.check import backend_capabilities, contracts, data_paths, extensions, externs, parameter_prefixes
     from specc.compiler.check import aliases, codebooks, data_options, graph_losses, token_streams
+    from specc.compiler.check import predictions, renderers
     from specc.compiler.check import cross_field as rules
+    from specc.compiler.check import buffers, remat
     from specc.compiler.check.resolve import make_expression_parser, resolve
     from specc.compiler.check.validate import validate_sections
     from specc.dsl.imports import load_program
@@ -207,11 +209,15 @@ def check(
     loss_graphs.update(graph_losses.check_graph_metrics(facts, modules, constants, graphs, checker))  # and metrics
     parameter_prefixes.check_freeze(facts, graphs)
     parameter_prefixes.check_penalties(facts, graphs)
+    remat.check_remat(facts, graphs)  # train.remat needs a repeat (E0585)
+    buffers.check_buffers(facts, graphs)  # buffers under a jvp or a recomputed repeat (E0624, E0625)
     contracts.check_loss_terms(facts)
     token_streams.check_token_stream(facts, graphs, meta_read)  # reads the metadata file the spec names
     codebooks.check_codebook_files(facts)  # pickled codebooks only when trusted
     data_options.check_fake(facts)  # fake data replaces files only
     data_options.check_transforms(facts, checker.fields, read)  # transform fields, saved statistics (read at lint)
+    renderers.check_render(facts, checker.fields, getattr(checker, "target_name", None))  # data { render = ... }
+    predictions.check_predict(facts, read, checker.fields, checker.bindings, getattr(checker, "target_name", None))
     data_paths.resolve_data_paths(facts, base, exists)  # relative to the spec file, like imports
     if backend is not None:
         backend_capabilities.check_backend(facts, backend, graphs)

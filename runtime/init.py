@@ -287,6 +287,44 @@ def _free_parameter(shape, init="zeros", std=1.0):
     return [Parameter("weight", shape, init, 1, float(std))]
 
 
+def _check_momentum(kind, momentum):
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"{kind}: momentum must be in (0, 1], got {momentum}")
+
+
+def _batch_norm(num_features, momentum=0.1, eps=1e-5, affine=True):
+    """``weight`` (ones) and ``bias`` (zeros) when affine; the buffers ``running_mean``
+    (zeros) and ``running_var`` (ones), as torch's ``BatchNorm``."""
+    checks.check_positive_int("BatchNorm", "num_features", num_features)
+    _check_momentum("BatchNorm", momentum)
+    checks.check_positive("BatchNorm", "eps", eps)
+    return _norm(num_features, affine, bias=True) + [
+        Parameter("running_mean", (num_features,), "zeros"),
+        Parameter("running_var", (num_features,), "ones"),
+    ]
+
+
+def _running_statistics(num_features, momentum=0.01):
+    """No parameters; the buffers ``running_mean`` (zeros) and ``running_std`` (ones)."""
+    checks.check_positive_int("RunningStatistics", "num_features", num_features)
+    _check_momentum("RunningStatistics", momentum)
+    return [
+        Parameter("running_mean", (num_features,), "zeros"),
+        Parameter("running_std", (num_features,), "ones"),
+    ]
+
+
+def _buffer(shape, init="zeros"):
+    """A ``buffer(shape, init)`` of the graph language: one buffer ``buffer`` of ``shape``,
+    starting at zeros or ones, written by ``update(b, value)`` in training steps."""
+    shape = tuple(shape)
+    checks.check_not_empty("Buffer", "shape", shape)
+    for size in shape:
+        checks.check_positive_int("Buffer", "shape", size)
+    checks.check_choice("Buffer", "init", init, ("zeros", "ones"))
+    return [Parameter("buffer", shape, init)]
+
+
 def _gaussian_sample():
     """The reparameterised draw ``mean + exp(logvar / 2) * eps`` has no parameters."""
     return []
@@ -311,6 +349,9 @@ LAYER_TABLE = {
     "Dropout": _dropout,
     "FreeParameter": _free_parameter,
     "GaussianSample": _gaussian_sample,
+    "BatchNorm": _batch_norm,
+    "RunningStatistics": _running_statistics,
+    "Buffer": _buffer,
     "PositionalEmbedding": _positional_embedding,
 }
 
@@ -319,6 +360,7 @@ def layer_parameters(kind: str, **arguments) -> tuple[Parameter, ...]:
     """The parameters a runtime layer class creates, in creation order, with local
     (dotted for sub-layers) names: ``layer_parameters("Linear", in_features=3,
     out_features=4)`` -> ``(Parameter("weight", (4, 3), "uniform_fan_in", 3), Parameter("bias",
-    (4,), "uniform_fan_in", 3))``. Also validates the constructor arguments."""
+    (4,), "uniform_fan_in", 3))``. Buffers (``Parameter.buffer``: ``running_mean``...) are
+    listed too, after the parameters. Also validates the constructor arguments."""
     checks.check_choice("layer_parameters", "kind", kind, tuple(LAYER_TABLE))
     return tuple(LAYER_TABLE[kind](**arguments))

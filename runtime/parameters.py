@@ -1,5 +1,6 @@
-"""What the compiler and the runtime share: the description of one trainable array and the
-version of the interface between generated scripts and this runtime.
+"""What the compiler and the runtime share: the description of one array of a model (a
+trainable parameter or a buffer) and the version of the interface between generated scripts
+and this runtime.
 
 The compiler builds ``Parameter`` values into its IR; a generated script lists them and
 hands them to :func:`specc.runtime.init.initialize`. Living in the runtime, they let a
@@ -14,11 +15,25 @@ from dataclasses import dataclass
 # generated for another version refuses to start (``training.check_runtime``).
 IR_VERSION = 1
 
+# The local names of buffers: state a layer updates in training steps (not by the optimizer:
+# no gradient, no optimizer state, no weight decay), saved in checkpoints beside the
+# parameters and restored with them (``batch_norm``'s running mean and variance,
+# ``running_statistics``' mean and standard deviation, the array of a ``buffer(...)`` the
+# graph updates with ``update(b, value)``). No parameter has these names.
+BUFFER_NAMES = ("running_mean", "running_var", "running_std", "buffer")
+
+
+def is_buffer(name: str) -> bool:
+    """Is the array ``name`` (local, ``running_mean``, or dotted, ``vae.batch_norm_0.running_mean``)
+    a buffer rather than a trainable parameter?"""
+    return name.rpartition(".")[2] in BUFFER_NAMES
+
 
 @dataclass(frozen=True)
 class Parameter:
-    """One trainable array. ``name`` is local to its layer (``weight``, ``bias``,
-    ``weight_g``); the full name is the layer's path + ``.`` + name.
+    """One array of a layer: a trainable parameter, or a buffer when its name is one of
+    ``BUFFER_NAMES`` (``buffer``). ``name`` is local to its layer (``weight``, ``bias``,
+    ``weight_g``, ``running_mean``); the full name is the layer's path + ``.`` + name.
 
     ``init`` is one of: ``uniform_fan_in`` (U(-1/sqrt(fan_in), 1/sqrt(fan_in))),
     ``normal`` (N(0, std^2); std 1 unless the spec's ``init`` says otherwise),
@@ -33,3 +48,8 @@ class Parameter:
     init: str
     fan_in: int = 1
     std: float = 1.0
+
+    @property
+    def buffer(self) -> bool:
+        """A buffer (updated by its layer in training steps), not a trainable parameter."""
+        return is_buffer(self.name)

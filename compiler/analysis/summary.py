@@ -216,7 +216,7 @@ class ModelWalker:
 
     def submodule_parameters(self, submodule) -> int:
         if isinstance(submodule, ir.Layer):
-            return sum(math.prod(parameter.shape) for parameter in submodule.parameters)
+            return sum(math.prod(parameter.shape) for parameter in submodule.parameters if not parameter.buffer)
         count = submodule.count if isinstance(submodule, ir.ModuleList) else 1
         return count * self.module_parameters(submodule.module)
 
@@ -312,7 +312,7 @@ def summarize_model(program: ir.Program, graph: ir.ModelGraph) -> ModelSummary:
         rows.append(Row(name, "null condition (guidance)", shape_text(ir.TensorType("f32", shape)), math.prod(shape), 0, 0))
     saved += sum(walker.bytes_of(kind) for _, kind in graph.inputs)
     saved += sum(walker.bytes_of(kind) for kind in graph.outputs)  # the loss keeps e.g. log-softmax
-    parameters = sum(math.prod(parameter.shape) for _, parameter in graph.parameters)
+    parameters = sum(math.prod(parameter.shape) for _, parameter in graph.parameters if not parameter.buffer)
     parameters += sum(row.parameters for row in rows if row.kind == "null condition (guidance)")
     return ModelSummary(
         graph.name, graph.inputs, tuple(rows), parameters, flops, saved, tuple(sorted(dimensions.items())), unbound

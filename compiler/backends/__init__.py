@@ -178,16 +178,6 @@ def is_set(value) -> bool:
     return value is not None and value is not False
 
 
-def epoch_key_refusals(objective: str) -> tuple[Refusal, ...]:
-    """The epoch-based evaluation and checkpoint keys, refused for ``objective``."""
-    return (
-        Refusal(objective, ("train", "val_check_interval"), "train.val_check_interval", is_set),
-        Refusal(objective, ("train", "checkpoint", "every_n_epochs"), "checkpoint.every_n_epochs", is_set),
-        Refusal(objective, ("train", "checkpoint", "filename"), "checkpoint.filename", is_set),
-        Refusal(objective, ("train", "early_stopping", "verbose"), "early_stopping.verbose", is_set),
-    )
-
-
 GENERATOR_OBJECTIVES = ("adversarial", "vae")
 """The objectives rendered by the generator loop (each backend's ``objective_templates``):
 ``adversarial`` (a generator against a discriminator, or alone with ``use_adversarial =
@@ -201,13 +191,12 @@ def generator_loop_refusals(*refusals: Refusal) -> tuple[Refusal, ...]:
     return tuple(replace(refusal, objective=name) for refusal in refusals for name in GENERATOR_OBJECTIVES)
 
 
-ADVERSARIAL_EMA = Refusal("adversarial", ("train", "ema"), "EMA of weights (train.ema)", is_set)
-ADVERSARIAL_ACCUMULATE = Refusal(
-    "adversarial", ("train", "accumulate"), "gradient accumulation (train.accumulate > 1)", lambda value: (value or 1) > 1
+# fp16's dynamic loss scale is built in the one-model step only (specc.runtime.<backend>.precision)
+ADVERSARIAL_FP16 = Refusal(
+    "adversarial", ("train", "precision"), "fp16 (dynamic loss scaling in the generator loop)", lambda value: value == "fp16"
 )
-# parameters and optimizer state sharded along the data axis: built on JAX's main template only
+# parameters and optimizer state sharded along the data axis: built in every backend's main
+# template (JAX: a sharded mesh; Lightning: fsdp; MLX: optimizer state split over the ranks),
+# and in JAX's generator loop, not yet in the others'
 SHARDED_STATE = "sharded parameters and optimizer state (train.parallel = sharded)"
-SHARDED = Refusal(None, ("train", "parallel"), SHARDED_STATE, lambda value: value == "sharded")
 ADVERSARIAL_SHARDED = Refusal("adversarial", ("train", "parallel"), SHARDED_STATE, lambda value: value == "sharded")
-# every script keeps the `last` pointer: `last = false` is not rendered by any template yet
-CHECKPOINT_LAST = Refusal(None, ("train", "checkpoint", "last"), "checkpoint.last = false", lambda value: value is False)

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from specc.compiler.backends import (
-    ADVERSARIAL_ACCUMULATE,
-    ADVERSARIAL_EMA,
-    ADVERSARIAL_SHARDED,
-    CHECKPOINT_LAST,
+    ADVERSARIAL_FP16,
     Backend,
-    epoch_key_refusals,
+    Refusal,
     generator_loop_refusals,
 )
 
 
 BACKEND = Backend(
     refusals=(
-        *generator_loop_refusals(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE, ADVERSARIAL_SHARDED),
-        *generator_loop_refusals(*epoch_key_refusals("adversarial")),
-        CHECKPOINT_LAST,
+        *generator_loop_refusals(ADVERSARIAL_FP16),
+        # PyTorch's speed switches (train.compile, train.tf32): every JAX step is jitted, and
+        # XLA picks its GPU matmul precision itself
+        Refusal(None, ("train", "compile"), "train.compile = true (torch.compile; every JAX step is jitted already)",
+                lambda value: value is True),
+        Refusal(None, ("train", "tf32"), "train.tf32 = false (a PyTorch switch; XLA picks the GPU matmul precision)",
+                lambda value: value is False),
     ),
     discriminator_outputs=2,  # the adversarial loop splits them into (logits, features)
     name="jax",
@@ -36,7 +37,7 @@ BACKEND = Backend(
     module_list="nnx.List",
     call_super_init=False,
     capabilities={
-        "precision": frozenset({"fp32", "bf16"}),
+        "precision": frozenset({"fp32", "bf16", "fp16"}),
         "objective": frozenset(
             {
                 "classification", "regression", "flow_matching", "mean_flow", "improved_mean_flow",

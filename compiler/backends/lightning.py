@@ -5,30 +5,29 @@ ModelCheckpoint, EarlyStopping and TQDMProgressBar plus specc's Logger and Check
 
 ``adversarial`` (and ``vae``, the generator alone) renders from its own template (``lightning/adversarial.py.j2``; the pieces
 every script shares are macros of ``lightning/parts.j2``): manual optimization with two
-optimizers. What that loop does not do yet (EMA of weights, gradient accumulation, fp16) is
-refused by :func:`context` with a message.
+optimizers. What that loop does not do yet (fp16) is refused by :func:`context` with a message.
 """
 
 from __future__ import annotations
 
 from specc.compiler.backends import (
-    ADVERSARIAL_ACCUMULATE,
-    ADVERSARIAL_EMA,
-    CHECKPOINT_LAST,
-    SHARDED,
+    ADVERSARIAL_SHARDED,
     Backend,
     Refusal,
     generator_loop_refusals,
 )
 
+COMPILE_REFUSED = ("adversarial", "vae")  # objectives whose script does not render train.compile
 
 BACKEND = Backend(
     refusals=(
-        *generator_loop_refusals(ADVERSARIAL_EMA, ADVERSARIAL_ACCUMULATE),
+        # train.parallel = sharded: Lightning's fsdp in the main template only (runtime/torch/sharding.py)
+        *generator_loop_refusals(ADVERSARIAL_SHARDED),
         Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
         Refusal("vae", ("train", "precision"), "fp16 (gradient scaling in the manual optimization loop)", lambda value: value == "fp16"),
-        CHECKPOINT_LAST,
-        SHARDED,  # Lightning's fsdp strategy is not wired yet
+        # train.compile: the generator loop's two models are not compiled yet
+        *(Refusal(objective, ("train", "compile"), "train.compile = true (torch.compile)", lambda value: value is True)
+          for objective in COMPILE_REFUSED),
     ),
     name="lightning",
     template="lightning/train.py.j2",

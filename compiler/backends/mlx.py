@@ -6,20 +6,24 @@
 from __future__ import annotations
 
 from specc.compiler.backends import (
-    ADVERSARIAL_EMA,
-    CHECKPOINT_LAST,
-    SHARDED,
+    ADVERSARIAL_FP16,
+    ADVERSARIAL_SHARDED,
     Backend,
-    epoch_key_refusals,
+    Refusal,
     generator_loop_refusals,
 )
 
 
 BACKEND = Backend(
     refusals=(
-        *generator_loop_refusals(ADVERSARIAL_EMA, *epoch_key_refusals("adversarial")),
-        CHECKPOINT_LAST,
-        SHARDED,
+        # sharded optimizer state: the main template only (runtime/mlx/sharding.py)
+        *generator_loop_refusals(ADVERSARIAL_FP16, ADVERSARIAL_SHARDED),
+        # PyTorch's speed switches (train.compile, train.tf32): every MLX step is mx.compile'd,
+        # and Metal has no TF32 (fp32 matmuls are full precision)
+        Refusal(None, ("train", "compile"), "train.compile = true (torch.compile; every MLX step is compiled already)",
+                lambda value: value is True),
+        Refusal(None, ("train", "tf32"), "train.tf32 = false (a PyTorch switch; Metal has no TF32)",
+                lambda value: value is False),
     ),
     name="mlx",
     template="mlx/train.py.j2",
@@ -37,7 +41,7 @@ BACKEND = Backend(
     module_list="",
     call_super_init=True,
     capabilities={
-        "precision": frozenset({"fp32", "bf16"}),
+        "precision": frozenset({"fp32", "bf16", "fp16"}),
         "objective": frozenset(
             {
                 "classification",

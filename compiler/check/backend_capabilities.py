@@ -15,6 +15,7 @@ from specc.compiler.vocabulary import registry
 from specc.dsl.diagnostics import Span
 from specc.compiler.check.contracts import count_values
 from specc.compiler.check.cross_field import Facts, head
+from specc.compiler.check import remat
 
 
 def used_components(facts: Facts):
@@ -62,6 +63,7 @@ def check_backend(facts: Facts, backend: str, graphs: dict[str, ir.ModelGraph]) 
     _check_parameter_refusals(facts, backend, table)
     _check_discriminator(facts, backend, table, graphs)
     _check_layers(facts, backend, table, graphs)
+    remat.check_backend_remat(facts, backend, graphs)  # train.remat with random draws (E0586)
 
 
 def _having(kind: str, name: str) -> str:

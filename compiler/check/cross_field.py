@@ -324,15 +324,16 @@ def rule_signals(facts: Facts, metric: str, span) -> None:
     """A metric on signals rendered from the samples needs a data source that renders them."""
     data = facts.section("data")
     source = registry.lookup("data", data.values.get("component")) if data is not None else None
-    if source is None or "signals" in source.provides:
-        return
+    if source is None or "signals" in source.provides or data.values.get("render") is not None:
+        return  # the source renders, or the spec says how (`render`: compiler/check/renderers.py)
     able = [name for name, component in registry.components("data").items() if "signals" in component.provides]
     facts.error(
         "E0518",
         f"metric `{metric}` compares signals rendered from the samples; data source `{source.name}` "
         f"cannot render signals",
         span,
-        f"data sources that can: {', '.join(able)}",
+        f"data sources that can: {', '.join(able)}; or say how in `data`: render = ksin(signal_length = ...) "
+        "or render = python(\"synth.py\", \"render\")",
     )
 
 

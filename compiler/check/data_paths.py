@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 DATA_FILES = frozenset(
     {
         ("data", "path"),
+        ("data", "predict"),
         ("data", "codebooks"),
         ("data", "meta"),
         ("expected_codebook", "codebook"),
@@ -58,7 +59,7 @@ def resolve_data_paths(facts: Facts, base: str | None = None, exists: Callable[[
             span = facts.span(key, *location)
             written, folder = container[name], _folder(span.file, facts.resolution.root_file)
             container[name] = located(written, folder, base)
-            unread = fake and key == "data" and len(location) == 1  # fake data: the source's own files
+            unread = fake and key == "data" and len(location) == 1 and name != "predict"  # fake data: the source's own files
             if exists is not None and "python" not in owners and not unread and not exists(container[name]):  # python: E0530
                 facts.diagnostics.append(_missing(name, written, located(written, folder, None), span))
 

@@ -62,6 +62,7 @@ ROLES: dict[str, Role] = {
         what="a probability path",
     ),
     "time": Role("class", methods={"sample": ("rng", "size")}, what="a time sampler"),
+    "renderer": Role("function", passed=("params",), what="a renderer"),  # data { render = python(...) }
     "loss": Role("function", passed=("ops", "prediction", "target"), what="a loss", logs=True),
     "data": Role(
         "class",
@@ -138,6 +139,8 @@ def check_extensions(facts: Facts, read: Callable[[str], bytes]) -> None:
         role = ROLES.get(role_kind)
         if role is None or not isinstance(values.get("file"), str) or not isinstance(values.get("name"), str):
             continue
+        if key == "data" and not location and facts.value("data", "fake") and _absent(facts, read, values["file"]):
+            continue  # fake data: the script never imports the class, so its file may be absent
         definitions = _definitions(facts, read, key, location, values["file"], cache)
         if definitions is not None:
             _check_use(facts, key, location, role, values, definitions)
@@ -184,6 +187,18 @@ def check_flow_loss(facts: Facts) -> None:
                 facts.span("objective", key),
                 f"remove `{key}`, or the user loss",
             )
+
+
+def _absent(facts, read, file: str) -> bool:
+    """Whether the data section's Python file ``file`` cannot be found (``data python`` with
+    ``fake = true`` then needs none; a file that is there is checked as always)."""
+    try:
+        spec_relative_reader(facts, read, "data", "file")(file)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 def _definitions(facts, read, key, location, file: str, cache) -> dict[str, Definition] | None:

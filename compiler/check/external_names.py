@@ -5,7 +5,7 @@ logger library:
 - E0516, the checkpoint ``filename`` pattern (:func:`check_filename`): one folder name, from
   ``{step}``, ``{epoch}`` and logged metrics, whose longest rendering fits a file name;
 - E0519, paths the script reads (:data:`INPUT_PATHS`: a data source's ``path``,
-  ``codebooks`` and ``meta``, ``train.warm_start``, a loss term's ``codebook`` and ``centers``);
+  ``codebooks``, ``meta`` and ``predict``, ``train.warm_start``, a loss term's ``codebook`` and ``centers``);
 - E0520, names handed to a logger library (:data:`LOGGER_NAMES`: MLflow's ``experiment``,
   Weights & Biases' ``project``);
 - E0521, the names of the models of a multi-model objective (adversarial): each is the
@@ -34,6 +34,7 @@ INPUT_PATHS = frozenset(
         ("data", "path"),
         ("data", "codebooks"),
         ("data", "meta"),
+        ("data", "predict"),
         ("train", "warm_start"),
         ("expected_codebook", "codebook"),
         ("expected_scalar", "centers"),

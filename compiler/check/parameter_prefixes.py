@@ -12,8 +12,9 @@ from specc.compiler.check.cross_field import Facts
 
 def parameter_names(graphs: dict[str, ir.ModelGraph]) -> list[str]:
     """Every parameter's name, model-relative (``x``) then qualified (``vector_field.x``)."""
-    names = [name for graph in graphs.values() for name, _ in graph.parameters]
-    return names + [f"{graph.name}.{name}" for graph in graphs.values() for name, _ in graph.parameters]
+    trained = {graph.name: [name for name, parameter in graph.parameters if not parameter.buffer] for graph in graphs.values()}
+    names = [name for graph in graphs.values() for name in trained[graph.name]]  # buffers are never trained
+    return names + [f"{graph.name}.{name}" for graph in graphs.values() for name in trained[graph.name]]
 
 
 def name_prefixes(names: list[str]) -> list[str]:

@@ -238,7 +238,8 @@ def inspect(
     """
     import json
 
-    from specc.load import CheckpointError, describe_checkpoint, format_description
+    from specc.describe import describe_checkpoint, format_description
+    from specc.load import CheckpointError
 
     try:
         description = describe_checkpoint(checkpoint)

@@ -41,7 +41,9 @@ def jax_imports(program, context: dict, fields: dict, extensions: bool = False) 
         runtime.add("schedules")
     if takes_ops(program.objective) or calls_externs(program):  # user code takes the array operations
         runtime.add("ops")
-    return {"specc": specc_imports("jax", runtime, extensions, sampler_imports(program))}
+    if program.train.precision == "fp16":
+        runtime.add("precision")  # the dynamic loss scale
+    return {"specc": [wrap(line) for line in specc_imports("jax", runtime, extensions, sampler_imports(program))]}
 
 
 def model_modules(program) -> set[str]:
@@ -75,7 +77,7 @@ def mlx_imports(view: dict) -> dict:
     lines += specc_imports("mlx", view["modules"], view.get("extensions", False), view.get("reference", ()))
     straight = sorted(line for line in lines if line.startswith("import "))
     from_lines = sorted((line for line in lines if line.startswith("from ")), key=lambda line: line.split(" import ")[0])
-    return {"stdlib": stdlib, "third_party": straight + from_lines}
+    return {"stdlib": stdlib, "third_party": [wrap(line) for line in straight + from_lines]}
 
 
 def lightning_imports(program, context: dict, view: dict, extensions: bool = False) -> list[str]:

@@ -11,20 +11,15 @@ templates (``templates/jax/``) print these strings; spec values reach them only 
 from __future__ import annotations
 
 import inspect
-import re
 
 from specc.compiler.emit.calls import (
-    call,
     cross_entropy_options,
     cross_entropy_term_arguments,
     early_stopping_call,
     evaluation_splits,
     literal_keywords,
 )
-from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import (
-    ConfigurationBlock,
-    entry,
     plain,
     plain_arguments,
     source_default,
@@ -34,7 +29,7 @@ from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_v
 from specc.compiler.emit.graph_losses import loss_functions
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import jax_imports
-from specc.compiler.emit.models import bind_externs
+from specc.compiler.emit.models import bind_externs, carries_state
 from specc.compiler.emit.objectives import (
     check_adversarial_models,
     discriminator_logits,
@@ -44,6 +39,8 @@ from specc.compiler.emit.objectives import (
     program_language_model_view,
 )
 from specc.compiler.emit.render import NotImplementedByBackend, evaluation_view, flow_view, source_arguments
+from specc.compiler.emit import predictions
+from specc.compiler.emit.signals import render_call, target_signals
 from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
@@ -56,6 +53,7 @@ from specc.compiler.emit.trainer import (
 )
 from specc.runtime.data import LOADER_KEYS
 from specc.runtime.data.loader import LOADER_OPTIONS
+from specc.compiler.emit.jax_settings import Settings, clip_code, optimizer_code, spec_set
 
 # objective kind -> the values every training step adds up and logs (besides lr and
 # steps_per_s); objectives not listed log these two
@@ -65,52 +63,7 @@ TRAIN_VALUES = {
     "improved_mean_flow": ["loss", "grad_norm", "mse"],
 }
 DEFAULT_TRAIN_VALUES = ["loss", "grad_norm"]
-# schedule kind -> the argument defaulting to the optimizer's lr
-SCHEDULE_LR = {"constant": "lr", "warmup_cosine": "peak", "warmup_linear": "peak", "step": "initial", "exponential": "initial"}
-# the order of each schedule's arguments (the runtime's signature)
-SCHEDULE_ORDER = ("lr", "initial", "peak", "warmup", "total", "step_size", "gamma", "decay_rate", "min_ratio", "warmup_from")
-# schedule arguments whose configuration name would be ambiguous
-SCHEDULE_NAMES = {"total": "schedule_total", "gamma": "schedule_gamma", "lr": "schedule_lr"}
 
-
-def spec_set(origin: str) -> bool:
-    """True for an origin that is a spec line (``specs/x.mf:22``) or ``--set`` (not a
-    default, nor a value derived from another: ``= optimizer.lr``)."""
-    return origin == "--set" or re.fullmatch(r".+:\d+(:\d+)?", origin or "") is not None
-
-
-class Settings(ConfigurationBlock):
-    """The configuration block being built: ``value`` returns the code of a value (its
-    configuration name when the spec set it or it matters to a reader, else a literal)."""
-
-    def __init__(self, program):
-        super().__init__()
-        self.origins = {item.key: item.origin for item in program.provenance}
-
-    def origin(self, key: str) -> str:
-        return self.origins.get(key, "")
-
-    def add(self, group: str, name: str, value, origin: str = "", lines=None) -> str:
-        name = identifier(name)
-        if name not in self.names:
-            self.names.add(name)
-            self.groups[group].append(entry(name, value, origin, lines))
-        return name
-
-    def value(self, group: str, name: str, value, key: str, always: bool = False) -> str:
-        origin = self.origin(key)
-        if always or spec_set(origin):
-            return self.add(group, name, value, origin or "default")
-        return literal(value)
-
-    def mapping(self, group: str, name: str, values: dict, section: str) -> tuple[str | None, list[str]]:
-        """A dict of the values of ``section`` the spec set, one key per line: (its name or
-        None when the spec set none, the keys)."""
-        keys = sorted(key for key in values if spec_set(self.origin(f"{section}.{key}")))
-        if not keys:
-            return None, []
-        lines = [{"key": key, "value": values[key], "origin": self.origin(f"{section}.{key}")} for key in keys]
-        return self.add(group, name, {key: values[key] for key in keys}, "", lines), keys
 
 # ----------------------------------------------------------------------------- values
 
@@ -142,85 +95,6 @@ def callbacks(program) -> dict:
 
 
 # ----------------------------------------------------------------------------- optimization
-
-
-def optimizer_code(
-    settings: Settings, plan, prefix: str, key: str, clip: dict, frozen: str | None, total: str, variable: str = "schedule"
-) -> dict:
-    """The schedule and the optimizer of one optimizer plan as direct calls: zero the frozen
-    gradients, clip (specc's global-norm formula, or by value), the optimizer (adam and sgd
-    with coupled L2 before the update, adamw decoupled, lion; ``weight_decay_on = matrices``:
-    optax's ``mask`` of the rank >= 2 parameters), zero the frozen updates again. ``lr`` of a
-    constant schedule is the float itself."""
-    kind = plan.optimizer.kind
-    arguments = plain(plan.optimizer.arguments)  # every default filled by the checker
-    lr = settings.value("optimization", f"{prefix}lr", arguments["lr"], f"{key}.lr", always=True)
-
-    def argument(name: str) -> str:
-        return settings.value("optimization", f"{prefix}{name}", arguments[name], f"{key}.{name}")
-
-    schedule_key = key.replace("optimizer", "schedule", 1)
-    schedule = plan.schedule
-    schedule_kind = schedule.kind if schedule is not None else "constant"
-    schedule_arguments = configuration.schedule_arguments(schedule)
-    lr_name = SCHEDULE_LR[schedule_kind]
-    schedule_values = {}
-    for name, value in schedule_arguments.items():
-        origin = settings.origin(f"{schedule_key}.{name}")
-        if name == lr_name and not spec_set(origin) and value == arguments["lr"]:
-            schedule_values[name] = lr
-        elif name == "total" and not spec_set(origin):
-            schedule_values[name] = total
-        else:
-            config_name = prefix + SCHEDULE_NAMES.get(name, name)
-            schedule_values[name] = settings.value("optimization", config_name, value, f"{schedule_key}.{name}")
-    schedule_values.setdefault(lr_name, lr)
-    if schedule_kind in ("warmup_cosine", "warmup_linear"):
-        schedule_values.setdefault("total", total)
-    schedule_values = dict(sorted(schedule_values.items(), key=lambda item: SCHEDULE_ORDER.index(item[0])))
-    if schedule_kind == "constant":
-        learning_rate, logged = schedule_values["lr"], schedule_values["lr"]
-        schedule_line = None
-    else:
-        learning_rate, logged = variable, f"float({variable}(step - 1))"
-        schedule_line = f"{variable} = " + call(f"schedules.{identifier(schedule_kind)}", **schedule_values)
-
-    decay = []
-    if kind in ("adam", "adamw", "lion"):
-        betas = argument("betas")
-        b1, b2 = (f"{betas}[0]", f"{betas}[1]") if betas.isidentifier() else tuple(literal(item) for item in arguments["betas"])
-    mask = {"mask": "jax_training.matrix_mask"} if arguments.get("weight_decay_on") == "matrices" else {}  # rank >= 2 only
-    if kind == "adamw":
-        base = call("optax.adamw", learning_rate, b1=b1, b2=b2, eps=argument("eps"), weight_decay=argument("weight_decay"), **mask)
-    elif kind == "lion":
-        base = call("optax.lion", learning_rate, b1=b1, b2=b2, weight_decay=argument("weight_decay"), **mask)
-    else:
-        if arguments["weight_decay"]:
-            decay = [call("optax.add_decayed_weights", argument("weight_decay"), **mask)]
-        if kind == "adam":
-            base = call("optax.adam", learning_rate, b1=b1, b2=b2, eps=argument("eps"))
-        else:
-            momentum = argument("momentum") if arguments["momentum"] else "None"
-            base = call("optax.sgd", learning_rate, momentum=momentum, nesterov=literal(bool(arguments["nesterov"])))
-    parts = []
-    if frozen:
-        parts.append(f"optax.masked(optax.set_to_zero(), {frozen})")
-    if clip:
-        parts.append(clip["transform"])
-    parts += decay + [base]
-    if frozen:
-        parts.append(f"optax.masked(optax.set_to_zero(), {frozen})")
-    optimizer = parts[0] if len(parts) == 1 else "optax.chain(" + ", ".join(parts) + ")"
-    return {"schedule": schedule_line, "optimizer": optimizer, "lr": logged, "uses_schedules": schedule_line is not None}
-
-
-def clip_code(settings: Settings, train) -> dict:
-    if train.grad_clip is None:
-        return {}
-    value = settings.value("training", "grad_clip", train.grad_clip, "train.grad_clip")
-    if train.grad_clip_mode == "norm":
-        return {"transform": f"jax_training.clip_by_global_norm({value})"}
-    return {"transform": f"optax.clip({value})"}
 
 
 # ----------------------------------------------------------------------------- data
@@ -341,11 +215,12 @@ def metric_code(program, evaluation: dict, objective: dict, target: str) -> dict
                 arguments = {"ignore_index": ignore[0], **arguments}
             device.append(f"values[{literal(name)}] = metrics.{identifier(name)}({output}, {labels}{literal_keywords(arguments)})")
         elif metric["on"] == "signal":
-            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(signals, batch[\"signal\"]{literal_keywords(arguments)})")
+            targets = target_signals(program, lambda code: f"np.asarray({code})", lambda code: f"jnp.asarray({code})")
+            host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(signals, {targets}{literal_keywords(arguments)})")
         else:
             host.append(f"values[{literal(name)}] = metrics.{identifier(name)}(samples, {target}{literal_keywords(arguments)})")
     signals = any(metric["on"] == "signal" for metric in evaluation["metrics"])
-    return {"device": device, "host": host, "signals": signals}
+    return {"device": device, "host": host, "signals": signals, "render": render_call(program, "np.asarray(samples)")}
 
 
 def sampler_code(settings: Settings, evaluation: dict) -> dict:
@@ -380,11 +255,10 @@ def optimizer_plan(program, model: str):
 
 
 def adversarial_context(program) -> dict:
-    """GAN-only fields; refuses what the JAX GAN template does not render (EMA,
-    accumulation, metrics that are not on the output)."""
+    """GAN-only fields; refuses what the JAX GAN template does not render (metrics that are
+    not on the output)."""
     check_adversarial_models(program)
-    refused = [("ema", program.train.ema is not None), ("accumulate > 1", program.train.accumulate > 1)]
-    refused += [(f"metric {metric['kind']}", metric["on"] != "output") for metric in evaluation_view(program)["metrics"]]
+    refused = [(f"metric {metric['kind']}", metric["on"] != "output") for metric in evaluation_view(program)["metrics"]]
     for name, used in refused:
         if used:
             raise NotImplementedByBackend(
@@ -456,8 +330,12 @@ def jax_fields(program, views: dict) -> dict:
     settings = Settings(program)
     objective, evaluation = views["objective"], views["evaluation"]
     fields = {
-        "bf16": program.train.precision == "bf16",
+        "bf16": program.train.precision in ("bf16", "fp16"),  # low-precision compute (flow.j2: the jvp's dtype)
+        "fp16": program.train.precision == "fp16",  # dynamic loss scaling (specc.runtime.jax.precision)
+        "compute_dtype": {"bf16": "jnp.bfloat16", "fp16": "jnp.float16"}.get(program.train.precision),
         "sharded": program.train.parallel == "sharded",
+        # dropout, a gaussian sample or buffers: the model's RNG state and buffers (``rest``) go through the step
+        "stateful": carries_state(program),
         "objective": objective,
         "data": data_code(settings, program, objective),
         "train": training_code(settings, program),
@@ -490,6 +368,8 @@ def jax_fields(program, views: dict) -> dict:
         objective = dict(objective, ignore_index=(view["cross_entropy"] or {}).get("ignore_index"))
     fields["language_model_ce"] = language_model_ce
     fields["metrics"] = metric_code(program, evaluation, objective, f"batch[{literal(program.objective.target)}]")
+    split = fields["sampler"].get("test") or fields["sampler"].get("val", "")  # the test sampler's when set
+    fields["predict"] = predictions.predict_view(program, "jax", objective["model_arguments"], split)  # --predict
     frozen = "frozen" if program.train.freeze else None
     total = fields["train"]["max_steps"] or "total_steps"
     if generator_loop(program):

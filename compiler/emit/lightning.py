@@ -12,7 +12,6 @@ cadences). Every other value is written as a literal where it is used.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 from specc.compiler.emit.calls import (
@@ -24,13 +23,9 @@ from specc.compiler.emit.calls import (
     velocity_h,
     velocity_signature,
 )
-from specc.compiler.emit import configuration
 from specc.compiler.emit.configuration import (
-    ConfigurationBlock,
-    entry,
     plain,
     plain_arguments,
-    provenance_lookup,
     source_default,
 )
 from specc.compiler.emit.callbacks import user_callbacks
@@ -40,6 +35,8 @@ from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import lightning_imports
 from specc.compiler.emit.models import bind_externs
 from specc.compiler.emit.objectives import generator_loop, label_ranges
+from specc.compiler.emit import predictions
+from specc.compiler.emit.signals import render_call, target_signals
 from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
@@ -52,97 +49,22 @@ from specc.compiler.emit.trainer import (
 )
 from specc.runtime.data import LOADER_KEYS
 from specc.runtime.data.loader import LOADER_OPTIONS
+from specc.compiler.emit.lightning_settings import Settings, optimizer_view, same, spec_set, without_defaults
 
 # objective -> (train option, predicate "is it in use", why) the objective's loop refuses
 UNSUPPORTED_OPTIONS = {
     "adversarial": (
-        ("ema", lambda train: train.ema is not None, "EMA of weights"),
-        ("accumulate", lambda train: train.accumulate > 1, "gradient accumulation"),
         ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling with two optimizers)"),
     ),
     "vae": (
-        ("ema", lambda train: train.ema is not None, "EMA of weights"),
-        ("accumulate", lambda train: train.accumulate > 1, "gradient accumulation"),
         ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling in the manual optimization loop)"),
     ),
 }
 
-# optimizer kind -> (the class the script builds, its keyword arguments in order, defaults)
-OPTIMIZERS = {
-    "adam": ("torch.optim.Adam", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.0))),
-    "adamw": ("torch.optim.AdamW", (("betas", (0.9, 0.999)), ("eps", 1e-8), ("weight_decay", 0.01))),
-    "sgd": (
-        "torch.optim.SGD",
-        (("momentum", 0.0), ("dampening", 0.0), ("nesterov", False), ("weight_decay", 0.0)),
-    ),
-    "lion": ("torch_training.Lion", (("betas", (0.9, 0.99)), ("weight_decay", 0.0))),
-}
-# schedule kind -> its arguments in the order of ``specc.runtime.torch.schedules.<kind>``
-SCHEDULES = {
-    "warmup_cosine": ("peak", "warmup", "total", "min_ratio", "warmup_from"),
-    "warmup_linear": ("peak", "warmup", "total", "warmup_from"),
-    "step": ("initial", "step_size", "gamma"),
-    "exponential": ("initial", "decay_rate"),
-}
 DEFAULT_CALLBACKS = (("progress_bar", {"refresh_rate": 10}), ("lr_monitor", {"interval": "step"}), ("grad_norm_monitor", {}))
 PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 # metrics whose labels may hold the loss's ignored id
 IGNORING_METRICS = frozenset({"accuracy", "perplexity"})
-
-
-def spec_set(origin: str) -> bool:
-    """A value the spec (or ``--set``) wrote, not a default nor a value derived from another."""
-    return bool(origin) and origin != "default" and not origin.startswith("=")
-
-
-class Settings(ConfigurationBlock):
-    """The configuration block being built: :meth:`value` returns the code naming a value,
-    the configuration variable when the spec set it (or it is one a reader looks for
-    first), its literal otherwise."""
-
-    def __init__(self, program):
-        super().__init__()
-        self.origin = provenance_lookup(program)
-        self.keys: dict[str, str] = {}  # configuration name -> the spec key it holds
-
-    def add(self, group: str, name: str, value, origin: str = "", lines=None) -> str:
-        if name not in self.names:
-            self.names.add(name)
-            self.groups[group].append(entry(name, value, origin if spec_set(origin) else "", lines))
-        return identifier(name)
-
-    def value(self, group: str, name: str, value, key: str, always: bool = False) -> str:
-        origin = self.origin(key)
-        if always or spec_set(origin):
-            if name in self.keys and self.keys[name] != key:  # another value has the name
-                name = key.replace(".", "_")
-            self.keys[name] = key
-            return self.add(group, name, value, origin)
-        return literal(value)
-
-def same(value, default) -> bool:
-    """``value`` is ``default`` (numbers compare by value, never a bool with a number)."""
-    if isinstance(value, bool) or isinstance(default, bool):
-        return isinstance(value, bool) and isinstance(default, bool) and value == default
-    if isinstance(value, (list, tuple)) and isinstance(default, (list, tuple)):
-        return tuple(value) == tuple(default)
-    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
-        return float(value) == float(default)
-    return type(value) is type(default) and value == default
-
-
-def without_defaults(settings: Settings, module: str, function: str, items) -> list[tuple[str, str]]:
-    """(name, code) of the keyword arguments of ``specc.runtime.composites.<module>.<function>``
-    to write: a literal equal to the runtime's own default is left out (a configured value,
-    which the reader may change, is kept). ``items``: (name, code, value)."""
-    signature = inspect.signature(getattr(importlib.import_module(f"specc.runtime.composites.{module}"), function))
-    kept = []
-    for name, code, value in items:
-        parameter = signature.parameters.get(name)
-        if code not in settings.names and parameter is not None and same(value, parameter.default):
-            continue
-        kept.append((name, code))
-    return kept
 
 
 # ----------------------------------------------------------------------------- data
@@ -195,47 +117,6 @@ def data_view(program, settings: Settings) -> dict:
 
 
 # ----------------------------------------------------------------------------- optimization
-
-
-def optimizer_view(program, plan, settings: Settings, prefix: str, total: str) -> dict:
-    """One optimizer as a direct constructor call and its schedule as a ``LambdaLR`` over the
-    runtime's schedule function with literal arguments (``None``: constant, no scheduler)."""
-    kind = plan.optimizer.kind
-    if kind not in OPTIMIZERS:
-        raise EmitError(f"optimizer {kind!r} has no lightning rendering")
-    function, defaults = OPTIMIZERS[kind]
-    arguments = plain(plan.optimizer.arguments) or {}
-    key = "optimizer" if not plan.name else f"optimizer.{plan.name}"
-    lr = settings.value("optimization", f"{prefix}lr", arguments["lr"], f"{key}.lr", always=True)
-    pairs = [("lr", lr)]
-    for name, default in defaults:
-        value = arguments.get(name, default)
-        value = tuple(value) if isinstance(value, list) else value
-        pairs.append((name, settings.value("optimization", f"{prefix}{name}", value, f"{key}.{name}")))
-    matrices = arguments.get("weight_decay_on") == "matrices"  # decay the rank >= 2 parameters only
-    parameters = "torch_training.matrix_decay_groups({parameters})" if matrices else "{parameters}"
-    view = {"call": f"{function}({parameters}, {code_keywords(pairs)})", "lr": lr, "schedule": None}
-    schedule = plan.schedule
-    if schedule is not None and schedule.kind != "constant":
-        if schedule.kind not in SCHEDULES:
-            raise EmitError(f"schedule {schedule.kind!r} has no lightning rendering")
-        schedule_key = "schedule" if not plan.name else f"schedule.{plan.name}"
-        values = configuration.schedule_arguments(schedule)
-        pairs = []
-        for name in SCHEDULES[schedule.kind]:
-            origin = settings.origin(f"{schedule_key}.{name}")
-            value = values.get(name)
-            if name in ("peak", "initial") and not spec_set(origin):
-                code = lr  # the optimizer's lr
-            elif name == "total" and not spec_set(origin):
-                code = total  # the run's steps
-            elif value is None:
-                continue  # the runtime's default
-            else:
-                code = settings.value("optimization", f"{prefix}{name}", value, f"{schedule_key}.{name}")
-            pairs.append((name, code))
-        view["schedule"] = f"schedules.{identifier(schedule.kind)}({code_keywords(pairs)})"
-    return view
 
 
 # ----------------------------------------------------------------------------- objective
@@ -327,7 +208,9 @@ def metric_calls(program, context: dict, loss_pairs, settings: Settings) -> tupl
             arguments = ignore + [pair for pair in arguments if pair[0] != "ignore_index"]
         if metric["on"] == "signal":
             needs["samples"] = needs["signals"] = True
-            first, second = "signals", 'batch["signal"]'
+            first = "signals"
+            second = target_signals(program, lambda code: f"{code}.float().cpu().numpy()",
+                                    lambda code: f"torch.from_numpy({code}).to(samples.device)")
         elif metric["on"] == "samples" or objective["is_flow"]:
             needs["samples"] = True
             first, second = "samples", target
@@ -397,11 +280,11 @@ def config(program, context: dict) -> list[dict]:
     if program.objective.kind == "language_model":
         view["terms"] = language_model_terms(context["language_model"])
     view["metrics"], view["needs"] = metric_calls(program, context, view.get("loss_arguments", []), settings)
+    split = ', "test"' if view.get("flow", {}).get("split_samplers") else ""  # the test sampler's when set
+    view["predict"] = predictions.predict_view(program, "lightning", context["objective"]["model_arguments"], split)
     trained = {**context, "evaluation": {"metrics": context["evaluation"]["train_metrics"]}}  # train.metrics
     view["train_metrics"], _ = metric_calls(program, trained, view.get("loss_arguments", []), settings)
-    source = plain(program.data.source.arguments) or {}
-    view["signal"] = source.get("signal_length")
-    view["break_symmetry"] = bool(source.get("break_symmetry", False))
+    view["render"] = render_call(program, "samples.float().cpu().numpy()")  # signals of the samples (emit/signals.py)
     bind_externs(settings, program)  # the user functions the models call
     view["imports"] = lightning_imports(program, context, view, uses_user_code(settings))
     view["precision_name"] = PRECISIONS[train.precision]
@@ -424,6 +307,9 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
         fields["max_epochs"] = settings.value("training", "max_epochs", train.max_epochs, "train.max_epochs", always=True)
         fields["total"] = "self.total_steps"  # a schedule's total: the run's steps
     fields["precision"] = settings.value("training", "precision", PRECISIONS[train.precision], "train.precision")
+    fields["sharded"] = train.parallel == "sharded"  # Lightning's FSDP (runtime/torch/sharding.py)
+    fields["compile"] = train.compile  # torch.compile of the model (train.compile)
+    fields["tf32"] = train.tf32  # TF32 on GPUs that have it unless train.tf32 = false
     fields["seed"] = settings.value("training", "seed", train.seed, "train.seed", always=True)
     fields["log_every"] = settings.value("training", "log_every", train.log_every, "train.log_every", always=True)
     fields["eval_every"] = settings.value("training", "eval_every", train.eval_every, "train.eval_every", always=True)

@@ -24,16 +24,17 @@ from specc.compiler.emit.calls import (
     velocity_h,
     velocity_signature,
 )
-from specc.compiler.emit import configuration
-from specc.compiler.emit.configuration import ConfigurationBlock, plain, plain_arguments, provenance_lookup
+from specc.compiler.emit.configuration import plain_arguments, provenance_lookup
 from specc.compiler.emit.callbacks import user_callbacks
 from specc.compiler.emit.extensions import flow_code, flow_loss_keywords, loss_values, takes_ops, uses_user_code
 from specc.compiler.emit.graph_losses import loss_functions, sampler_imports
 from specc.compiler.emit.filters import EmitError, identifier, literal
 from specc.compiler.emit.imports import mlx_imports, model_modules
+from specc.compiler.emit.jax import train_values
 from specc.compiler.emit.models import bind_externs, uses_random_layers
 from specc.compiler.emit.objectives import generator_loop, label_ranges, program_adversarial_view, program_language_model_view
-from specc.compiler.emit.render import NotImplementedByBackend
+from specc.compiler.emit import predictions
+from specc.compiler.emit.signals import render_call, target_signals
 from specc.compiler.emit.trainer import (
     limit_keyword,
     logger_arguments,
@@ -46,51 +47,11 @@ from specc.compiler.emit.trainer import (
     role_optimizer_plans,
 )
 from specc.runtime.data.loader import LOADER_OPTIONS
+from specc.compiler.emit.mlx_settings import Config, is_set, optimizer_call
 
 # metrics reading the CE's ignore_index on a language model
 TOKEN_METRICS = frozenset({"accuracy", "perplexity"})
-# optimizer kind -> its optimizer under weight_decay_on = matrices (decay on rank >= 2 only)
-MATRIX_DECAY = {"adam": "mlx_training.MatrixDecayAdam", "adamw": "mlx_training.MatrixDecayAdamW",
-                "sgd": "mlx_training.MatrixDecaySGD", "lion": "mlx_training.MatrixDecayLion"}
 
-
-def is_set(origin: str) -> bool:
-    """A value the spec (or ``--set``) wrote: not a default, not derived from another value."""
-    return origin != "default" and not origin.startswith("=")
-
-
-class Config(ConfigurationBlock):
-    """The configuration block: groups of ``name = code  # origin`` lines, each name unique."""
-
-    def __init__(self, origin):
-        super().__init__()
-        self.origin = origin
-
-    def add(self, group: str, name: str, value, key: str = "", code: str | None = None, prefix: str = "") -> str:
-        """Add ``name = value`` (``prefix_name`` when the name is taken); returns the name."""
-        name = identifier(name)
-        if name in self.names:
-            name = identifier(f"{prefix}_{name}" if prefix else f"{group}_{name}")
-        self.names.add(name)
-        origin = self.origin(key) if key else ""
-        self.groups.setdefault(group, []).append(
-            {"name": name, "code": literal(value) if code is None else code, "origin": "" if origin in ("", "default") else origin}
-        )
-        return name
-
-    def add_dict(self, group: str, name: str, values: dict, section: str) -> str:
-        """A dict written one key per line, each with its spec origin."""
-        name = identifier(name)
-        self.names.add(name)
-        lines = [{"key": literal(key), "code": literal(values[key]), "origin": self.origin(f"{section}.{key}")} for key in sorted(values)]
-        self.groups.setdefault(group, []).append({"name": name, "lines": lines, "origin": ""})
-        return name
-
-    def argument(self, group: str, key: str, value, origin_key: str, prefix: str = "") -> str:
-        """The code passing one argument: its config name when the spec set it, else the literal."""
-        if is_set(self.origin(origin_key)):
-            return self.add(group, key, value, origin_key, prefix=prefix)
-        return literal(value)
 
 # ----------------------------------------------------------------------------- data
 
@@ -102,7 +63,7 @@ def data_view(program, config: Config, accumulate: str) -> dict:
     arguments = plain_arguments(data.source)
     source_keywords, loader_values, loader_set = {}, {}, False
     for key in sorted(arguments):
-        if key in ("batch_size", "coupling"):
+        if key in ("batch_size", "coupling", "render", "predict"):  # the evaluation's (emit/signals.py), --predict's
             continue
         if LOADER_OPTIONS.get(key, ("",))[0] is None:  # `fake`: read by make_source, not the loader; only when set
             if is_set(config.origin(f"data.{key}")):
@@ -147,66 +108,6 @@ def data_view(program, config: Config, accumulate: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- optimization
-
-
-def optimizer_call(plan, config: Config, group: str, total: str, prefix: str = "") -> dict:
-    """``{"schedule", "optimizer", "lr", "learning_rate"}`` of one optimizer plan as direct calls
-    (``schedules.<kind>(...)``, ``optim.<Kind>(...)``): bias correction on, Adam's weight decay
-    coupled as in torch, ``weight_decay_on = matrices`` by the ``MATRIX_DECAY`` optimizers."""
-    kind = plan.optimizer.kind
-    section = "optimizer" if not plan.name else f"optimizer.{plan.name}"
-    arguments = dict(plain(plan.optimizer.arguments))  # every default filled by the checker
-    lr = config.add(group, f"{prefix}_lr" if prefix else "lr", arguments.pop("lr"), f"{section}.lr")
-    matrices = arguments.pop("weight_decay_on", "all") == "matrices"
-    if kind == "adam" and not arguments.get("weight_decay") and not matrices:
-        arguments.pop("weight_decay", None)
-    values = {key: list(value) if key == "betas" else value for key, value in sorted(arguments.items())}
-    keywords = {key: config.argument(group, f"{prefix}_{key}" if prefix else key, value, f"{section}.{key}") for key, value in values.items()}
-    schedule, learning_rate = schedule_call(plan, config, group, total, lr, prefix)
-    if matrices:
-        optimizer = call(MATRIX_DECAY[kind], learning_rate, **keywords)
-    elif kind == "adam" and "weight_decay" in keywords:  # torch's coupled L2 decay: g <- g + wd * p before the moments
-        optimizer = call("mlx_training.CoupledAdam", learning_rate, keywords["betas"], keywords["eps"], keywords["weight_decay"])
-    elif kind in ("adam", "adamw"):
-        optimizer = call("optim.Adam" if kind == "adam" else "optim.AdamW", learning_rate, **keywords, bias_correction="True")
-    elif kind == "sgd":
-        optimizer = call("optim.SGD", learning_rate, **keywords, dampening="0.0")
-    else:
-        optimizer = call("optim.Lion", learning_rate, **keywords)
-    return {"schedule": schedule, "optimizer": optimizer, "lr": lr, "learning_rate": learning_rate}
-
-
-def schedule_call(plan, config: Config, group: str, total: str, lr: str, prefix: str) -> tuple[str, str]:
-    """(``schedules.<kind>(...)`` or "", the optimizer's learning_rate argument). The peak /
-    initial value defaults to the optimizer's lr, ``total`` to the run's total steps."""
-    section = "schedule" if not plan.name else f"schedule.{plan.name}"
-    schedule = plan.schedule
-    arguments = configuration.schedule_arguments(schedule)
-    if schedule is None or schedule.kind == "constant":
-        value = arguments.get("lr")
-        if value is not None and is_set(config.origin(f"{section}.lr")):
-            return "", config.add(group, "constant_lr", value, f"{section}.lr", prefix=prefix or "schedule")
-        return "", lr
-    keywords = {}
-    for key in SCHEDULE_PEAK[schedule.kind]:
-        value = arguments.pop(key, None)
-        set_here = value is not None and is_set(config.origin(f"{section}.{key}"))
-        keywords[key] = config.add(group, key, value, f"{section}.{key}", prefix=prefix or "schedule") if set_here else lr
-    for key in sorted(arguments):
-        value = arguments[key]
-        if key == "total" and (value is None or not is_set(config.origin(f"{section}.total"))):
-            keywords[key] = total
-            continue
-        name = f"{prefix}_{key}" if prefix else key
-        keywords[key] = config.argument(group, name, value, f"{section}.{key}", prefix=prefix or "schedule")
-    if schedule.kind in SCHEDULE_TOTAL and "total" not in keywords:
-        keywords["total"] = total
-    name = f"{prefix}_schedule" if prefix else "schedule"
-    return call(f"schedules.{identifier(schedule.kind)}", **keywords), name
-
-
-SCHEDULE_PEAK = {"warmup_cosine": ("peak",), "warmup_linear": ("peak",), "step": ("initial",), "exponential": ("initial",)}
-SCHEDULE_TOTAL = frozenset({"warmup_cosine", "warmup_linear"})
 
 
 # ----------------------------------------------------------------------------- objective
@@ -297,7 +198,7 @@ def metric_calls(program, evaluation: dict, target: str, output: str, labels: st
             keywords["ignore_index"] = ignore
         function = metric.get("function") or f"metrics.{identifier(metric['kind'])}"  # a graph metric: the script's
         if metric["on"] == "signal":
-            code = call(function, "signals", 'batch["signal"]', **keywords)
+            code = call(function, "signals", target_signals(program, lambda code: f"np.array({code})", lambda code: f"mx.array({code})"), **keywords)
         else:
             code = call(function, output, labels or target, **keywords)
         found.append({"name": metric["kind"], "code": code, "on": metric["on"]})
@@ -329,8 +230,10 @@ def train_view(program, config: Config) -> dict:
     config.add("training", "log_every", train.log_every, "train.log_every")
     view["eval_every"] = config.add("training", "eval_every", train.eval_every, "train.eval_every") if train.eval_every else ""
     view["precision"] = ""
-    if train.precision == "bf16":
-        view["precision"] = config.add("training", "compute_dtype", None, "train.precision", code="mx.bfloat16")
+    if train.precision in ("bf16", "fp16"):
+        code = {"bf16": "mx.bfloat16", "fp16": "mx.float16"}[train.precision]
+        view["precision"] = config.add("training", "compute_dtype", None, "train.precision", code=code)
+    view["fp16"] = train.precision == "fp16"  # the dynamic loss scale (specc.runtime.mlx.precision)
     view["grad_clip"] = ""
     if train.grad_clip is not None:
         view["grad_clip"] = config.add("training", "grad_clip", train.grad_clip, "train.grad_clip")
@@ -352,6 +255,9 @@ def train_view(program, config: Config) -> dict:
         view["val_check_interval"] = config.add("training", "val_check_interval", train.val_check_interval, "train.val_check_interval")
     view["callbacks"] = {**callbacks_view(program), "user": user_callbacks(program, config)}
     view["random"] = uses_random_layers(program)
+    logged = [name for name in train_values(program) if view["callbacks"]["grad_norm"] or not name.endswith("grad_norm")]
+    view["logged"] = literal(tuple(logged))  # summed inside the compiled step (mlx_training.StepTotals)
+    view["sharded"] = train.parallel == "sharded"  # optimizer state split over the ranks (ZeRO-1)
     view.update(checkpoint_view(program, config))
     view["steps_per_epoch"] = bool(view["epochs"] or view["val_check_interval"] or view["every_n_epochs"] or view["callbacks"]["lr"] == "epoch")
     # the evaluation condition at ``step``
@@ -367,6 +273,7 @@ def train_view(program, config: Config) -> dict:
 def checkpoint_view(program, config: Config) -> dict:
     plan = program.train.checkpoint
     view = {"checkpoint_every": "", "every_n_epochs": "", "filename": "", "checkpointing": plan.enable}
+    view["last_pointer"] = plan.last  # false: no `last` link, the top-k alone kept
     if plan.every_n_epochs is not None:
         view["every_n_epochs"] = config.add("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, "train.checkpoint.every_n_epochs")
     if plan.every is not None:
@@ -394,11 +301,7 @@ def checkpoint_view(program, config: Config) -> dict:
 
 
 def context(program) -> dict:
-    """Refuses what the MLX GAN loop does not implement; :func:`config` computes the rest."""
-    if generator_loop(program) and program.train.ema is not None:
-        raise NotImplementedByBackend(
-            f"train.ema with objective {program.objective.kind!r} is not implemented by the mlx backend yet"
-        )
+    """No backend-only field: :func:`config` computes the rest."""
     return {}
 
 
@@ -426,10 +329,12 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["flow"] = flow_view(program, config, objective)
         fields["metrics"] = metric_calls(program, evaluation, f"batch[{literal(program.objective.target)}]", "samples")
         fields["needs_samples"] = evaluation["needs_samples"]
-        fields["samplers"] = sampler_view(program, config, evaluation, objective) if evaluation["needs_samples"] else {}
+        samples = evaluation["needs_samples"] or predictions.predict_file(program) is not None  # --predict samples too
+        fields["samplers"] = sampler_view(program, config, evaluation, objective) if samples else {}
         fields["guided"] = any(item["guided"] for item in fields["samplers"].values())
         fields["signals"] = any(metric["on"] == "signal" for metric in fields["metrics"])
-        modules |= {"losses", "flows"} if fields["needs_samples"] or objective["nulls"] else {"losses"}
+        fields["render"] = render_call(program, "np.array(samples)", data["signal_arguments"] or None)  # emit/signals.py
+        modules |= {"losses", "flows"} if samples or objective["nulls"] else {"losses"}
         view["numpy"] = fields["signals"]
     elif kind == "language_model":
         modules.add("losses")
@@ -451,6 +356,12 @@ def mlx_fields(program, shared: dict) -> dict:
         fields["metrics"] = fields["train_metrics"] + metric_calls(program, evaluation, target, "output")
     if any(metric["code"].startswith("metrics.") for metric in fields["metrics"]):
         modules.add("metrics")
+    split = ', "test"' if "test" in (fields.get("samplers") or {}) else ""  # the test sampler's when set
+    fields["predict"] = predictions.predict_view(program, "mlx", shared["objective"]["model_arguments"], split)
+    train["predict"] = fields["predict"]["parse"] if fields["predict"] else ""
+    view["numpy"] = view["numpy"] or bool(fields["predict"])
+    if program.train.precision == "fp16":
+        modules.add("precision")
     view["modules"] = modules | model_modules(program)
     view["optim"] = any(item["optimizer"].startswith("optim.") for item in optimizers)
     bind_externs(config, program)  # the user functions the models call

@@ -109,10 +109,11 @@ def unpacks_list(statement: ir.Statement) -> bool:
     return statement.call == "op" and len(statement.targets) == 1 and returns_list(statement.function)
 
 
-def statement_lines(statement: ir.Statement, names: dict, inline: dict, namespaces=None) -> list[str]:
-    """The forward lines of one statement (without indentation of the method body)."""
+def statement_lines(statement: ir.Statement, names: dict, inline: dict, namespaces=None, checkpoint: str = "") -> list[str]:
+    """The forward lines of one statement (without indentation of the method body);
+    ``checkpoint``: the function that recomputes each pass of a repeat (``train.remat``)."""
     if statement.call == "repeat":
-        return repeat_lines(statement, names, inline)
+        return repeat_lines(statement, names, inline, checkpoint)
     targets = ", ".join(names[target] for target in statement.targets)
     if unpacks_list(statement):
         targets += ","  # a one-part split still returns a list: unpack its only tensor
@@ -151,8 +152,9 @@ def returns_list(function: str) -> bool:
     return entry is not None and entry.returns_list
 
 
-def repeat_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str]:
-    """``for module in self.<attribute>``: targets are fed back as the first inputs."""
+def repeat_lines(statement: ir.Statement, names: dict, inline: dict, checkpoint: str = "") -> list[str]:
+    """``for module in self.<attribute>``: targets are fed back as the first inputs; with
+    ``checkpoint`` (``train.remat``) each pass is ``checkpoint(module, inputs...)``."""
     count = len(statement.targets)
     targets = [names[target] for target in statement.targets]
     entry = [operand(item, names, inline) for item in statement.inputs[:count]]
@@ -162,7 +164,8 @@ def repeat_lines(statement: ir.Statement, names: dict, inline: dict) -> list[str
         lines.append(f"{', '.join(targets)} = {', '.join(entry)}")
     arguments = ", ".join(targets + rest)
     lines.append(f"for module in self.{identifier(statement.attribute)}:")
-    lines.append(f"    {', '.join(targets)} = module({arguments})")
+    call = f"{checkpoint}(module, {arguments})" if checkpoint else f"module({arguments})"
+    lines.append(f"    {', '.join(targets)} = {call}")
     return lines
 
 
@@ -180,7 +183,7 @@ def submodule_line(submodule, module_list: str) -> str:
     raise EmitError(f"unknown sub-module {submodule!r}")
 
 
-def module_view(module: ir.ModuleDef, module_list: str, namespaces=None) -> dict:
+def module_view(module: ir.ModuleDef, module_list: str, namespaces=None, checkpoint: str = "") -> dict:
     """Template view of one class: name, docstring text, inputs, constructor and body lines
     (values inlined and names reused as :mod:`specc.compiler.emit.forward` decides);
     ``namespaces`` as for :func:`expression`."""
@@ -188,10 +191,14 @@ def module_view(module: ir.ModuleDef, module_list: str, namespaces=None) -> dict
     inlined = forward.inlined_refs(module)
     inline: dict[str, forward.Expression] = {}
     returned = forward.returned_expression(module, inlined)
+    counts = forward.use_counts(module)
     body, returns = [], ", ".join(names[name] for name, _ in module.outputs)
     for statement in module.body:
         if returned is not None and statement.targets == (returned,):
             returns = expression(statement, names, inline, namespaces).text
+            continue
+        if statement.call == "layer" and len(statement.targets) == 1 and not counts.get(statement.targets[0]):
+            body.append(expression(statement, names, inline, namespaces).text)  # run for its effect (a buffer's update)
             continue
         if statement.targets and statement.targets[0] in inlined and not unpacks_list(statement):
             value = expression(statement, names, inline, namespaces)
@@ -200,7 +207,7 @@ def module_view(module: ir.ModuleDef, module_list: str, namespaces=None) -> dict
                 continue
             body.append(f"{names[statement.targets[0]]} = {value.text}")
             continue
-        body.extend(statement_lines(statement, names, inline, namespaces))
+        body.extend(statement_lines(statement, names, inline, namespaces, checkpoint))
     return {
         "name": identifier(module.name),
         "source": module.source,
@@ -253,13 +260,14 @@ def type_text(kind: ir.TensorType) -> str:
     return f"{kind.dtype}[{dims}]"
 
 
-def model_view(graph: ir.ModelGraph, module_list: str) -> dict:
-    """Template view of one model: its classes (dependencies first) and its signature."""
+def model_view(graph: ir.ModelGraph, module_list: str, checkpoint: str = "") -> dict:
+    """Template view of one model: its classes (dependencies first) and its signature;
+    ``checkpoint``: the runtime function each pass of a repeat goes through (``train.remat``)."""
     return {
         "name": graph.name,
         "variable": identifier(graph.name),
         "root": identifier(graph.root),
-        "classes": [module_view(module, module_list) for module in graph.modules],
+        "classes": [module_view(module, module_list, checkpoint=checkpoint) for module in graph.modules],
         "inputs": [name for name, _ in graph.inputs],
         "input_shapes": [tuple(kind.shape) for _, kind in graph.inputs],
         "input_dtypes": [kind.dtype for _, kind in graph.inputs],
@@ -286,3 +294,16 @@ def _draws(submodule) -> bool:
     """A random layer, or attention holding a Dropout of its weights (``dropout > 0``)."""
     kind = getattr(submodule, "kind", None)
     return kind in RANDOM_LAYERS or (kind == "MultiHeadAttention" and dict(submodule.arguments).get("dropout", 0.0) > 0.0)
+
+
+def _owns_buffers(submodule) -> bool:
+    """A layer with buffers (``batch_norm``, ``running_statistics``): state it updates itself."""
+    return any(parameter.buffer for parameter in getattr(submodule, "parameters", ()))
+
+
+def carries_state(program: ir.Program) -> bool:
+    """Does a model hold state besides its parameters that a training step advances: a random
+    layer's generator key, or a layer's buffers? (JAX carries ``rest`` through its step.)"""
+    return uses_random_layers(program) or any(
+        _owns_buffers(submodule) for graph in program.models for module in graph.modules for submodule in module.submodules
+    )

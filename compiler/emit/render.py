@@ -141,10 +141,18 @@ def format_source(text: str) -> str:
         raise EmitError(f"generated code does not parse (a specc bug): {error}") from error
 
 
+# train.remat: the runtime function that recomputes a repeat's pass in the backward pass
+REMAT_CALLS = {"jax": "jax_training.checkpointed", "lightning": "torch_training.checkpointed", "mlx": "mlx_training.checkpointed"}
+
+
 def build_context(program: ir.Program, table: Backend) -> dict:
     """Everything a template needs, computed in Python."""
     tables = parameter_tables(program)
-    models = {graph.name: {**model_view(graph, table.module_list), "table": tables[graph.name]} for graph in program.models}
+    checkpoint = REMAT_CALLS[table.name] if program.train.remat else ""  # train.remat
+    models = {
+        graph.name: {**model_view(graph, table.module_list, checkpoint), "table": tables[graph.name]}
+        for graph in program.models
+    }
     model_name = program.objective.models[0] if program.objective.models else program.models[0].name
     context = {
         "backend": table,
@@ -286,7 +294,8 @@ def evaluation_view(program: ir.Program) -> dict:
         on = METRIC_INPUTS.get(metric.kind)
         if on is None:
             raise EmitError(f"metric {metric.kind!r} has no evaluation rule in the emitter")
-        if on == "signal" and program.data.source.kind not in SIGNAL_SOURCES:
+        renders = (plain(program.data.source.arguments) or {}).get("render") is not None  # data { render = ... }
+        if on == "signal" and program.data.source.kind not in SIGNAL_SOURCES and not renders:
             raise EmitError(f"metric {metric.kind!r} needs signals, which data source {program.data.source.kind!r} cannot render")
         if program.objective.kind in FLOW_OBJECTIVES and metric.kind == "mse":
             continue  # flows log the unweighted mse of the loss already

@@ -139,10 +139,11 @@ def checkpoint_values(plan: ir.CheckpointPlan, value) -> dict:
     (``value(group, name, value, key, always=False)``: its configuration name or literal),
     in the configuration block's order: ``every_n_epochs`` and ``checkpoint_every`` (None
     when unset), ``save_every`` (:func:`checkpoint_intervals`), ``keep``, ``monitor``,
-    ``mode``, ``filename`` (None: step-000123), ``checkpointing`` (``enable``) and ``folder``
-    (:func:`checkpoint_folder_argument`)."""
+    ``mode``, ``filename`` (None: step-000123), ``checkpointing`` (``enable``), ``folder``
+    (:func:`checkpoint_folder_argument`) and ``last_pointer`` (``last``: False keeps no ``last`` link)."""
     key = "train.checkpoint."
     fields = {"every_n_epochs": None, "checkpoint_every": None, "filename": None, "checkpointing": plan.enable}
+    fields["last_pointer"] = plan.last
     if plan.every_n_epochs is not None:
         fields["every_n_epochs"] = value("checkpoints", "checkpoint_every_n_epochs", plan.every_n_epochs, key + "every_n_epochs", always=True)
     if plan.every is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from specc.compiler import ir
 from specc.compiler.vocabulary import layers
 from specc.compiler.vocabulary import dimensions
+from specc.compiler.vocabulary.dimensions import format_shape
 from specc.compiler.vocabulary import initializers
 from specc.dsl.diagnostics import did_you_mean
 from specc.compiler.vocabulary.shape_rules import LayerError, ParameterReference, TensorInfo
@@ -196,15 +197,44 @@ def call(scope, expr: ast.Call, hints):
         return extern_call(scope, program.externs[expr.function], expr, hints)
     if expr.function in COMPILE_TIME_FUNCTIONS:
         return compile_time_call(scope, expr)
+    if expr.function == "update":
+        return update_call(scope, expr, hints)
     entry = layers.lookup(expr.function)
     if entry is None:
-        candidates = layers.names() + sorted(program.blocks) + sorted(program.externs) + sorted(COMPILE_TIME_FUNCTIONS)
+        candidates = layers.names() + sorted(program.blocks) + sorted(program.externs) + sorted(COMPILE_TIME_FUNCTIONS) + ["update"]
         raise GraphError("E0601", f"unknown layer or block `{expr.function}`", expr.function_span,
                          did_you_mean(expr.function, candidates))
     return layer_call(scope, entry, expr, hints)
 
 
 COMPILE_TIME_FUNCTIONS = {"range": (1, 3), "len": (1, 1), "min": (1, None), "max": (1, None), "zip": (2, None)}
+
+
+def update_call(scope, expr: ast.Call, hints):
+    """``update(b, value)``: the ``buffer`` layer that returned ``b`` stores ``value`` in training
+    steps (``self.<b>_0(value)``) and returns it; in evaluation it returns the stored value.
+    ``b`` must be a buffer's value (E0609), ``value`` an f32 tensor of its shape (E0617, E0608)."""
+    if expr.kwargs or len(expr.args) != 2:
+        raise GraphError("E0602", "update takes 2 positional arguments (a buffer's value, its new value)", expr.span)
+    target, value = (scope.evaluate(argument) for argument in expr.args)
+    if target is POISON or value is POISON:
+        return POISON
+    produced = scope.layer_outputs.get(target.ref) if isinstance(target, Tensor) else None
+    if produced is None or produced[1] != "buffer":
+        raise GraphError("E0609", f"update: the first argument must be the value of a `buffer(...)`, got {describe(target)}",
+                         expr.args[0].span, "declare it first: `count = buffer([1])`, then `count = update(count, count + 1)`")
+    if not isinstance(value, Tensor):
+        raise GraphError("E0609", f"update: the new value must be a tensor, got {describe(value)}", expr.args[1].span)
+    if value.info.dtype != "f32":
+        raise GraphError("E0617", f"update: the new value must be f32, got {value.info.dtype}{format_shape(value.info.shape)}",
+                         expr.args[1].span)
+    if tuple(value.info.shape) != tuple(target.info.shape):
+        raise GraphError("E0608", f"update: the new value {format_shape(value.info.shape)} must have the buffer's shape "
+                         f"{format_shape(target.info.shape)}", expr.args[1].span)
+    (result,) = scope.emit("layer", "Buffer", _tensor_operands([value]), (target.info,), _output_names(hints, "update", 1),
+                           expr.span, attribute=produced[0])
+    scope.layer_outputs[result.ref] = produced  # updated again later: still the buffer's value
+    return result
 
 
 def compile_time_call(scope, expr: ast.Call):
@@ -294,14 +324,14 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())
     if entry.kind == "layer":
-        if not trainable and not outcome.parameters:
+        if not trainable and all(parameter.buffer for parameter in outcome.parameters):  # buffers are never trained
             raise GraphError("E0609", f"{entry.name}: `trainable = false` has no effect: this layer has no parameters "
                              "of its own", bound["trainable"].span)
         attribute = scope.attribute(hints[0] if entry.named_by_target and hints and len(hints) == 1 else entry.name)
         scope.submodules.append(ir.Layer(attribute, entry.runtime, tuple(sorted(arguments)), outcome.parameters,
                                          trainable=bool(trainable)))
         results = scope.emit("layer", entry.runtime, operands, outcome.outputs, names, expr.span, attribute=attribute)
-        parameters = {parameter.name: parameter.shape for parameter in outcome.parameters}
+        parameters = {parameter.name: parameter.shape for parameter in outcome.parameters if not parameter.buffer}
         scope.layer_outputs.update((result.ref, (attribute, entry.name, parameters)) for result in results)
     else:
         results = scope.emit("op", entry.runtime, operands, outcome.outputs, names, expr.span, arguments)

@@ -399,6 +399,29 @@ TRANSFORMS = (
     ),
 )
 
+# How a data source renders parameters to signals (``data { render = ksin(...) }``) for the
+# metrics on signals (log_spectral_distance), runtime/data/render.py.
+_SIGNAL_FIELD = parameter("signal_field", "str?", None, "the float field holding the target signals (default: the "
+                          "target parameters rendered too)")
+RENDERERS = (
+    ComponentDef(
+        "renderer",
+        "ksin",
+        "Sums of k sinusoids from parameters [f_1..f_k, a_1..a_k] (the ksin source's own synthesis).",
+        (
+            parameter("signal_length", "int", 1024, "samples per signal", ">=1"),
+            parameter("break_symmetry", "bool", False, "shift frequency i into its own band"),
+            _SIGNAL_FIELD,
+        ),
+    ),
+    python_component(
+        "renderer",
+        "A function of the user's: render(params, **arguments) -> signals, numpy float arrays [B, P] -> [B, ...] "
+        "(docs/language.md \"Signals from parameters: `render`\").",
+        (_SIGNAL_FIELD,),
+    ),
+)
+
 CALLBACKS = (
     ComponentDef(
         "callback",
@@ -458,6 +481,7 @@ COMPONENTS = (
     + METRICS
     + LOGGERS
     + TRANSFORMS
+    + RENDERERS
     + CALLBACKS
     + PRECISIONS
     + PENALTIES

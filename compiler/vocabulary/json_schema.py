@@ -21,7 +21,7 @@ from specc.compiler.vocabulary import registry
 
 CONFIG = ConfigDict(extra="forbid", strict=True)
 FIELD_PATTERN = r"^data\.[A-Za-z_][A-Za-z_0-9]*$"
-COMPONENT_VALUED = ("path", "time", "sampler", "metric", "logger", "transform", "callback", "loss", "penalty")
+COMPONENT_VALUED = ("path", "time", "sampler", "metric", "logger", "transform", "renderer", "callback", "loss", "penalty")
 
 
 def _constraints(range_text: str) -> dict:

@@ -27,6 +27,7 @@ from specc.compiler.vocabulary import initializers
 from specc.compiler.vocabulary import shape_rules_signal as audio
 from specc.compiler.vocabulary import shape_rules as rules
 from specc.compiler.vocabulary import shape_rules_extensions as extended_rules
+from specc.compiler.vocabulary import shape_rules_statistics as statistics
 from specc.compiler.vocabulary.shape_rules import LayerError, Outcome, TensorInfo  # noqa: F401 (re-exported)
 
 from specc.compiler.backends import implementing
@@ -219,6 +220,33 @@ _LAYERS = [
            "the sub-module is named after the assigned value, `gamma = parameter([1, 1, C])` gives the "
            "parameter `gamma_0.weight`; arithmetic broadcasts it.",
            "() -> f32[shape]", "weight [shape]; as `init` says", named_by_target=True),
+    _layer("batch_norm", "BatchNorm",
+           [_input_tensor("[B, ..., C] f32"),
+            Argument("momentum", "float", 0.1, "weight of each training batch's statistics in the running ones: "
+                     "`running = (1 - momentum) * running + momentum * batch` (PyTorch's convention)"),
+            Argument("eps", "float", 1e-5, "added to the variance"), _NORM_AFFINE],
+           statistics.batch_norm, "Batch normalisation over every axis but the last (channels-last): in training "
+           "the batch's mean and (biased) variance, and the buffers `running_mean`, `running_var` (unbiased) move "
+           "towards them; in evaluation the running values.", "[B, ..., C] -> [B, ..., C]",
+           "weight [C] (ones), bias [C] (zeros) when affine; buffers running_mean [C] (zeros), running_var [C] "
+           "(ones): updated in training steps, saved in checkpoints, not trained"),
+    Entry("running_statistics", "layer", "RunningStatistics",
+          (_input_tensor("[B, ..., C] f32"),
+           Argument("momentum", "float", 0.01, "weight of each training batch's statistics in the running ones")),
+          statistics.running_statistics, "Returns its input unchanged, tracking in training the mean and (biased) "
+          "standard deviation of each channel (last axis) over the other axes in the buffers `running_mean` and "
+          "`running_std` (a VAE's latent statistics: `z = running_statistics(mean)`).",
+          "[B, ..., C] -> [B, ..., C]", "none; buffers running_mean [C] (zeros), running_std [C] (ones): updated "
+          "in training steps, saved in checkpoints, not trained"),
+    Entry("buffer", "layer", "Buffer",
+          (Argument("shape", "shape", doc="sizes of the array (positive integers, no batch axis)"),
+           Argument("init", "enum", "zeros", "initial value", ("zeros", "ones"))),
+          statistics.buffer, "A buffer the graph updates itself: `b = buffer([C])` reads it, `b = update(b, value)` "
+          "stores `value` (no gradient) in training steps and returns it, and returns the stored value in evaluation "
+          "(`update` is not a layer: its first argument is a buffer's value, its second a tensor of the buffer's "
+          "shape). The sub-module is named after the assigned value: `count = buffer([1])` gives `count_0.buffer`.",
+          "() -> f32[shape]", "none; buffer [shape] (zeros or ones): updated in training steps, saved in "
+          "checkpoints, not trained", named_by_target=True),
     _layer("gaussian_sample", "GaussianSample",
            [Argument("mean", "tensor", doc="f32 mean"), Argument("logvar", "tensor", doc="f32 log-variance, shape of mean")],
            extended_rules.gaussian_sample, "Reparameterised Gaussian draw (VAE): `mean + exp(logvar / 2) * eps`, "

@@ -36,6 +36,7 @@ from specc.compiler.vocabulary.components import (  # noqa: F401 (the tables, re
     PATHS,
     PENALTIES,
     PRECISIONS,
+    RENDERERS,
     SAMPLERS,
     SCHEDULES,
     TIMES,
@@ -73,6 +74,12 @@ DATA_KEYS = (
               "(the objective's noise and times are still drawn per step)"),
     parameter("fake", "bool", False, "random examples of the declared fields instead of the source's files "
               "(file sources: npz, npy, hdf5, wav_folder, token_stream, python)"),
+    # seed 004's LogSpectralDistance(synth_fn) on a file source (docs/language.md "Signals from parameters: `render`")
+    # seed 004's SurgeDataModule(predict_file=...) (docs/language.md "Predict mode: `predict`")
+    parameter("predict", "str?", None, "a file of inputs (.npz, .h5) for `python train.py --predict`: the model's "
+              "outputs for every row, written to <run>/predictions/<file>.npz"),
+    parameter("render", "renderer?", None, "how parameters become signals for log_spectral_distance: "
+              "ksin(signal_length = 1024) or python(\"synth.py\", \"render\")"),
 )
 
 OPTIMIZER_KEYS = (parameter("models", "list[model]", (), "models this optimizer updates (default: all)"),)
@@ -84,6 +91,18 @@ TRAIN_KEYS = (
     parameter("max_epochs", "int?", None, "training epochs", ">=1"),
     parameter("seed", "int", 0, "seed of initialisation and data order", ">=0"),
     parameter("precision", "enum", "fp32", "compute precision", choices=("fp32", "bf16", "fp16")),
+    parameter(
+        "compile",
+        "bool",
+        False,
+        "Lightning: torch.compile the model (its first steps compile); JAX and MLX compile every step already",
+    ),
+    parameter(
+        "tf32",
+        "bool",
+        True,
+        "Lightning: TF32 matmuls and convolutions on GPUs that have them (Ampere and later); false: full fp32",
+    ),
     parameter("log_every", "int", 50, "steps between train rows of metrics.csv", ">=1"),
     parameter("eval_every", "int?", None, "steps between evaluations (also at the end)", ">=1"),
     parameter(
@@ -96,6 +115,13 @@ TRAIN_KEYS = (
     parameter("grad_clip", "float?", None, "gradient clipping threshold", ">0"),
     parameter("grad_clip_mode", "enum", "norm", "clip the global norm or each value", choices=("norm", "value")),
     parameter("accumulate", "int", 1, "micro-batches averaged per step", ">=1"),
+    parameter(
+        "remat",
+        "bool",
+        False,
+        "activation checkpointing: each pass of a model's `repeat` keeps only its inputs and is "
+        "recomputed in the backward pass (memory for compute; E0585 without a repeat)",
+    ),
     parameter(
         "limit_train_batches",
         "int?",
@@ -138,7 +164,7 @@ CHECKPOINT_KEYS = (
     ),
     parameter("monitor", "str?", None, "metric ranking checkpoints: split/name"),
     parameter("mode", "enum", "min", "direction of improvement", choices=("min", "max")),
-    parameter("last", "bool", True, "keep a `last` pointer (false is not rendered by any backend yet: E0801)"),
+    parameter("last", "bool", True, "keep a `last` pointer to the newest checkpoint (false: none, the top-k alone kept)"),
     parameter("every_n_epochs", "int?", None, "epochs between checkpoints (also at the end; with every: both)", ">=1"),
     parameter("filename", "str?", None, 'checkpoint folder pattern: "{epoch}-{step}-{val/loss:.3f}" (default: step-000123)'),
     parameter(
@@ -212,6 +238,7 @@ COMPONENT_KINDS = (
     "metric",
     "logger",
     "transform",
+    "renderer",
     "callback",
     "precision",
     "penalty",

@@ -6,6 +6,8 @@ from specc.runtime.data.draws import chain, flow_draws, ot_coupling, token_posit
 from specc.runtime.data.ksin import ksin_signal
 from specc.runtime.data.labels import check_labels, check_source, label_ranges
 from specc.runtime.data.loader import LOADER_OPTIONS, Loader, loader_options
+from specc.runtime.data.predict import write_predictions
+from specc.runtime.data.render import render_signals
 from specc.runtime.data.tokens import expected_value_term
 from specc.runtime.data.sources import LOADER_KEYS, SOURCES, SPLITS, Source, check_fields, make_source
 from specc.runtime.data.transforms import TRANSFORMS, Transform, build_transforms
@@ -31,5 +33,7 @@ __all__ = [
     "label_ranges",
     "make_source",
     "ot_coupling",
+    "render_signals",
     "token_positions",
+    "write_predictions",
 ]

@@ -38,7 +38,7 @@ def register(kind: str):
 
 
 # keys of the data section that are no source constructor's: the Loader's
-# (``loader.LOADER_OPTIONS``) and ``fake``, which ``make_source`` reads itself
+# (``loader.LOADER_OPTIONS``), ``fake``, which ``make_source`` reads itself, and ``render``
 LOADER_KEYS = (
     "num_workers",
     "prefetch_factor",
@@ -50,6 +50,8 @@ LOADER_KEYS = (
     "transforms",
     "repeat_first_batch",
     "fake",
+    "render",  # how parameters become signals (render.py): read by the evaluation, not the source
+    "predict",  # a file of inputs (predict.py): read by --predict, not the source
 )
 
 

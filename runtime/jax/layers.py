@@ -55,6 +55,8 @@ from specc.runtime.jax.functions import (  # noqa: F401 - the graph language's o
     attention,
 )
 
+from specc.runtime.jax.statistics import BatchNorm, Buffer, RunningStatistics  # noqa: F401 - layers owning buffers
+
 # ----------------------------------------------------------------------------- modules
 
 

@@ -65,3 +65,20 @@ def one_line(error: BaseException) -> str:
     """The first line of ``error``'s message."""
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def host_arrays(tree):
+    """``tree`` with every array split over several processes' devices (``train.parallel =
+    sharded`` across processes) gathered whole into a numpy array on every process
+    (``multihost_utils.process_allgather``: a collective, so every process calls it at the
+    same point); the other leaves unchanged. Nothing happens in one process."""
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    def gathered(leaf):
+        if isinstance(leaf, jax.Array) and not (leaf.is_fully_addressable or leaf.is_fully_replicated):
+            return multihost_utils.process_allgather(leaf, tiled=True)
+        return leaf
+
+    return jax.tree_util.tree_map(gathered, tree)

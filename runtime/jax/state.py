@@ -2,7 +2,9 @@
 
 The JAX runtime layers store ``nnx.Param`` arrays in the canonical (PyTorch) layout, so
 no array is transposed here. Names join the nnx paths with dots; ``nnx.List`` items give
-``attr.3.weight``.
+``attr.3.weight``. The state is the parameters and the buffers (``nnx.BatchStat``:
+``batch_norm``'s running mean and variance), which are saved and loaded with them but
+are not counted as parameters.
 """
 
 from __future__ import annotations
@@ -15,28 +17,35 @@ import numpy as np
 from flax import nnx
 
 from specc.runtime import checks
+from specc.runtime.jax import processes
 from specc.runtime.training import failures, size
 
 
-def _flat_parameters(model):
-    state = nnx.state(model, nnx.Param)
+def _flat_parameters(model, kinds=(nnx.Param,)):
+    state = nnx.state(model, kinds)
     return state, {
         ".".join(str(part) for part in path): variable
         for path, variable in nnx.to_flat_state(state)
     }
 
 
+_SAVED = (nnx.Param, nnx.BatchStat)  # what a checkpoint holds: parameters and buffers
+
+
 def state_dict(model) -> dict[str, np.ndarray]:
-    """``{dotted name: float array}``, sorted by name."""
-    _, flat = _flat_parameters(model)
-    return {name: np.array(flat[name][...]) for name in sorted(flat)}
+    """``{dotted name: float array}`` of the parameters and buffers, sorted by name. Arrays
+    split over several processes (``train.parallel = sharded``) are gathered whole
+    (``processes.host_arrays``: a collective, every process calls it)."""
+    _, flat = _flat_parameters(model, _SAVED)
+    values = processes.host_arrays({name: flat[name][...] for name in flat})
+    return {name: np.array(values[name]) for name in sorted(values)}
 
 
 def load_state_dict(model, arrays) -> None:
-    """Replace the model's parameters by ``arrays``; every name must match exactly
+    """Replace the model's parameters and buffers by ``arrays``; every name must match exactly
     (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped name
     and the shapes, and the checkpoint when ``arrays`` came from one)."""
-    state, flat = _flat_parameters(model)
+    state, flat = _flat_parameters(model, _SAVED)
     try:
         checks.check_state_arrays(
             {name: tuple(variable[...].shape) for name, variable in flat.items()},

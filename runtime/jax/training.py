@@ -151,7 +151,9 @@ class DataParallel:
     ``sharded`` (``train.parallel = sharded``): ``place(tree)`` splits every array of the
     parameters / optimizer state whose first axis divides by N along the mesh (the others,
     scalars included, stay replicated); jit gathers what each computation needs, so the
-    numbers are the replicated mode's while each device holds about 1/N of the state."""
+    numbers are the replicated mode's while each device holds about 1/N of the state. Across
+    processes each process places only its own devices' rows, and checkpoints gather the
+    arrays whole (``processes.host_arrays`` in ``flatten_state`` and ``state.state_dict``)."""
 
     AXIS = "data"
 
@@ -165,11 +167,6 @@ class DataParallel:
                 + (hint if available[0].platform == "cpu" else "")
             )
         self.processes = jax.process_count()
-        if self.processes > 1 and self.sharded:
-            raise SystemExit(
-                f"train.parallel = sharded across {self.processes} processes is not built "
-                "(its checkpoints would need a gather across hosts): run one process over its local devices"
-            )
         # every process's first ``devices`` local devices, in process order
         chosen = [device for process in range(self.processes) for device in self.process_devices(process)[:devices]]
         self.devices = len(chosen)
@@ -188,7 +185,9 @@ class DataParallel:
 
         def put(value):
             divisible = np.ndim(value) >= 1 and np.shape(value)[0] % self.devices == 0
-            return jax.device_put(value, self.sharding(0) if divisible else replicated)
+            sharding = self.sharding(0) if divisible else replicated
+            # across processes: each process transfers only its own devices' rows
+            return jax.device_put(value, sharding) if self.processes == 1 else from_global(value, sharding)
 
         return jax.tree_util.tree_map(put, tree)
 
@@ -225,7 +224,7 @@ def data_parallel(arguments, sharded: bool = False) -> DataParallel:
     """``--device`` (the platform), ``--num-nodes`` (processes joined by
     ``jax.distributed.initialize``: ``specc.runtime.jax.processes``), then ``--devices``
     (local devices of each process; the mesh spans all of them); ``sharded``: parameters
-    and optimizer state split along the data axis (``DataParallel``, one process only)."""
+    and optimizer state split along the data axis (``DataParallel``)."""
     select_device(arguments.device, getattr(arguments, "num_nodes", 1) or 1)
     return DataParallel(getattr(arguments, "devices", None) or 1, sharded)
 
@@ -244,12 +243,53 @@ def main_process_decision(decision: bool) -> bool:
 def stop_if_not_finite(bad_step, log, run_dir) -> None:
     """Stop the run when the device flag ``bad_step`` (-1: every loss so far finite) names a
     step: ``log`` is closed and ``SystemExit`` names the step and the last good checkpoint."""
-    from specc.runtime.training import NonFiniteLoss, first_bad_step, latest_checkpoint
+    from specc.runtime.training import NonFiniteLoss, first_bad_step, newest_checkpoint
 
     bad = first_bad_step(bad_step)
     if bad is not None:
         log.close()
-        raise SystemExit(str(NonFiniteLoss(bad, latest_checkpoint(run_dir))))
+        raise SystemExit(str(NonFiniteLoss(bad, newest_checkpoint(run_dir))))
+
+
+def checkpointed(module, *inputs):
+    """``module(*inputs)`` with activation checkpointing (``train.remat``): ``nnx.remat``
+    keeps the inputs and recomputes the pass in the backward pass (the same values)."""
+    from flax import nnx
+
+    return nnx.remat(lambda module, *inputs: module(*inputs))(module, *inputs)
+
+
+def add_tracked(tracked, values: dict, names):
+    """Inside the jitted step: ``tracked`` with ``values[name]`` for each of ``names`` added,
+    one more step counted, and the finite count advanced while every loss of the window so
+    far was finite. ``tracked`` is the one float32 array a generated step carries for its
+    logged values (one buffer donated and returned a call, instead of a scalar per value and
+    a flag): their sums since the last log line (``jnp.zeros(len(names) + 2)`` there), then
+    the steps taken in that window and how many of them, from its start, had a finite loss.
+    Counts are exact up to 2**24 steps a window."""
+    steps, finite = tracked[-2], tracked[-1]
+    still_finite = (finite == steps) & jnp.isfinite(values["loss"])
+    added = [values[name].astype(jnp.float32) for name in names]
+    return tracked + jnp.stack([*added, jnp.ones((), jnp.float32), still_finite.astype(jnp.float32)])
+
+
+def first_bad_in_window(tracked, window_start: int) -> int | None:
+    """The step number of the window's first non-finite loss (the window began after step
+    ``window_start``), or None when every loss of it was finite."""
+    host = np.asarray(tracked)
+    steps, finite = int(host[-2]), int(host[-1])
+    return None if finite >= steps else window_start + finite + 1
+
+
+def stop_if_window_not_finite(tracked, window_start: int, log, run_dir) -> None:
+    """:func:`stop_if_not_finite` over the window that ``tracked`` counts (every earlier
+    window was checked at its log line)."""
+    from specc.runtime.training import NonFiniteLoss, newest_checkpoint
+
+    bad = first_bad_in_window(tracked, window_start)
+    if bad is not None:
+        log.close()
+        raise SystemExit(str(NonFiniteLoss(bad, newest_checkpoint(run_dir))))
 
 
 def checkpoint_arrays(model, params, rest, opt_state, raw_params=None):
@@ -277,7 +317,9 @@ def cast_floating(tree, dtype):
 
 def flatten_state(tree, prefix: str) -> dict[str, np.ndarray]:
     """Every leaf of ``tree`` as a numpy array under ``prefix.<index>.<path>``; PRNG keys as
-    their key data."""
+    their key data. Arrays split over several processes (``train.parallel = sharded``) are
+    gathered whole (``processes.host_arrays``: a collective, every process calls it)."""
+    tree = processes.host_arrays(tree)
     flat = {}
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     for index, (path, leaf) in enumerate(leaves):

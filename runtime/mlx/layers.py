@@ -108,6 +108,8 @@ def _native(weight):
     return mx.moveaxis(weight, 1, -1)
 
 
+from specc.runtime.mlx.statistics import BatchNorm, Buffer, RunningStatistics  # noqa: F401 - layers owning buffers
+
 # ----------------------------------------------------------------------------- modules
 
 

@@ -27,7 +27,7 @@ from mlx.utils import tree_flatten, tree_map
 
 from specc.runtime.composites import binder
 from specc.runtime.composites import objectives as composite
-from specc.runtime.mlx import ops
+from specc.runtime.mlx import ops, statistics
 from specc.runtime.mlx.training import averaged_gradients, clip_gradients, freeze_parameters
 from specc.runtime.training.tree import under_prefix
 
@@ -109,7 +109,7 @@ def computing_in(models, dtype):
     finally:
         if dtype != mx.float32:
             for model, master in zip(models, masters):
-                model.update(master)
+                model.update(statistics.with_current_buffers(master, model))  # buffers keep this step's update
 
 
 def mixed_precision_models(loss_function, models, dtype):

@@ -1,7 +1,10 @@
 """Parameter state of MLX models as canonical numpy arrays under dotted names.
 
 The MLX runtime layers store their arrays in the canonical (PyTorch) layout, so no array
-is transposed here; names come from ``mlx.utils.tree_flatten`` (``attr.3.weight``).
+is transposed here; names come from ``mlx.utils.tree_flatten`` (``attr.3.weight``). The
+state is ``parameters()``: the parameters and the buffers (frozen arrays named as
+``parameters.BUFFER_NAMES``: ``batch_norm``'s running mean and variance), saved and loaded
+together; buffers are not counted as parameters.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 from specc.runtime import checks
+from specc.runtime.parameters import is_buffer
 from specc.runtime.training import failures, size
 
 
@@ -43,10 +47,10 @@ def load_state_dict(model, arrays) -> None:
 
 
 def parameter_count(model) -> int:
-    """Number of scalar parameters."""
+    """Number of scalar parameters (buffers not counted)."""
     return int(
         np.sum(
-            [array.size for _, array in tree_flatten(model.parameters())],
+            [array.size for name, array in tree_flatten(model.parameters()) if not is_buffer(name)],
             dtype=np.int64,
         )
     )
@@ -59,7 +63,7 @@ def print_size(model, freeze=()):
     sizes = {}
     for prefix, network in size.named_models(model).items():
         flat = tree_flatten(network.parameters())
-        sizes.update({f"{prefix}.{name}" if prefix else name: array.size for name, array in flat})
+        sizes.update({f"{prefix}.{name}" if prefix else name: array.size for name, array in flat if not is_buffer(name)})
     size.print_size(sizes, freeze)
     return model
 

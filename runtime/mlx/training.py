@@ -25,9 +25,12 @@ import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 import numpy as np
-from mlx.utils import tree_flatten, tree_map
+from mlx.utils import tree_flatten, tree_map, tree_map_with_path
 
 from specc.runtime import checks
+from specc.runtime.mlx import statistics
+from specc.runtime.parameters import is_buffer
+from specc.runtime.mlx.sharding import ShardedOptimizer
 from specc.runtime.training import failures
 from specc.runtime.training.peer_watchdog import start_peer_watchdog
 from specc.runtime.training.tree import under_prefix
@@ -185,7 +188,10 @@ def reduced_means(totals: dict, rows: int) -> dict:
     return {name: total / max(rows, 1) for name, total in sorted(totals.items())}
 
 
-def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm", grad_norm=True):
+def make_train_step(
+    model: nn.Module, optimizer: optim.Optimizer, loss_function, clip=None, clip_mode="norm", grad_norm=True, scaler=None,
+    totals=None, random=True,
+):
     """A compiled ``step(micro_batches) -> values``.
 
     ``loss_function(model, batch) -> (loss, values)`` where ``values`` is a dict of scalars
@@ -193,32 +199,56 @@ def make_train_step(model: nn.Module, optimizer: optim.Optimizer, loss_function,
     (gradient accumulation): values and gradients are averaged over them, the gradients
     clipped, then one optimizer update (one schedule tick) is applied. With ``grad_norm``,
     ``values`` gets ``grad_norm``, the global norm before clipping; without it the norm is
-    computed only when clipping by norm needs it.
+    computed only when clipping by norm needs it. ``scaler`` (fp16: ``precision.initial_state()``):
+    the loss is scaled, the gradients unscaled before clipping, a step whose gradients are
+    not finite skipped and the scale updated in place (``specc.runtime.mlx.precision``).
+    ``totals`` (a :class:`StepTotals`): the values are added to it inside the compiled step
+    and ``step`` returns None (no op outside it a step). ``random``: MLX's global random
+    state goes through the compiled step (dropout); False when the model draws nothing.
     """
+    from specc.runtime.mlx import precision
+
     checks.check_choice("make_train_step", "clip_mode", clip_mode, CLIP_MODES)
-    value_and_grad = nn.value_and_grad(model, lambda batch: loss_function(model, batch))
+
+    def compute(batch):
+        loss, values = loss_function(model, batch)
+        return (loss if scaler is None else precision.scaled_loss(scaler, loss)), values
+
+    value_and_grad = nn.value_and_grad(model, compute)
+    logged = totals
     # the random state too: dropout draws from MLX's global generator
-    state = [model.state, optimizer.state, mx.random.state]
+    state = [model.state, optimizer.state] + ([mx.random.state] if random else []) + ([] if scaler is None else [scaler])
+    state += [] if totals is None else [totals.state]
 
     names: list[str] = []  # filled while tracing: the order of the stacked values
 
     @partial(mx.compile, inputs=state, outputs=state)
     def compiled(micro_batches):
-        totals, gradients = averaged_gradients(value_and_grad, micro_batches)
+        values, gradients = averaged_gradients(value_and_grad, micro_batches)
+        if scaler is not None:
+            gradients, finite = precision.unscale(scaler, gradients)
         if grad_norm or (clip is not None and clip_mode == "norm"):
             gradients, norm = clip_gradients(gradients, clip, clip_mode)
             if grad_norm:
-                totals["grad_norm"] = norm
+                values["grad_norm"] = norm
         elif clip is not None:
             gradients = tree_map(lambda value: mx.clip(value, -clip, clip), gradients)
-        optimizer.update(model, gradients)
-        names[:] = sorted(totals)
+        if scaler is None:
+            optimizer.update(model, gradients)
+        else:
+            precision.update_if_finite(model, optimizer, gradients, finite, scaler)
+        if logged is not None:
+            logged.add(values)
+            return None
+        names[:] = sorted(values)
         # one stacked output: MLX's compile fails when one array is returned twice
         # (a loss that is also its own unweighted mse)
-        return mx.stack([totals[name].astype(mx.float32) for name in names])
+        return mx.stack([values[name].astype(mx.float32) for name in names])
 
     def step(micro_batches):
         stacked = compiled(micro_batches)
+        if logged is not None:
+            return None
         return {name: stacked[index] for index, name in enumerate(names)}
 
     return step
@@ -237,7 +267,7 @@ def mixed_precision(loss_function, dtype):
         try:
             loss, values = loss_function(model, batch)
         finally:
-            model.update(master)
+            model.update(statistics.with_current_buffers(master, model))  # buffers keep this step's update
         return loss.astype(mx.float32), {name: value.astype(mx.float32) for name, value in values.items()}
 
     return cast_loss
@@ -250,8 +280,53 @@ def _ema_tree(decay, average, parameters):
 
 def ema_update(average, current, decay: float):
     """``e <- d * e + (1 - d) * p`` over two parameter trees of the same structure
-    (``average``: the EMA ``e``; ``current``: the parameters ``p``); returns the new EMA."""
-    return _ema_tree(mx.array(decay, dtype=mx.float32), average, current)
+    (``average``: the EMA ``e``; ``current``: the parameters ``p``); returns the new EMA.
+    Buffers (running statistics) are not averaged: the EMA holds their current values."""
+    averaged = _ema_tree(mx.array(decay, dtype=mx.float32), average, current)
+    return tree_map_with_path(lambda path, mean, now: now if is_buffer(path) else mean, averaged, current)
+
+
+def checkpointed(module: nn.Module, *inputs):
+    """``module(*inputs)`` with activation checkpointing (``train.remat``):
+    ``nn.utils.checkpoint`` (``mx.checkpoint`` over the module's parameters) keeps the inputs
+    and recomputes the pass in the backward pass (the same values)."""
+    return nn.utils.checkpoint(module)(*inputs)
+
+
+class StepTotals:
+    """The logged values' sums since the last log line and the first non-finite loss, kept in
+    a compiled step's state (``make_train_step(..., totals=...)`` adds to them inside the
+    step: no op outside it a step). ``state``: float32 sums in ``names`` order, and int32
+    ``[steps taken, index of the first whose loss was not finite or -1]``. ``means()`` and
+    ``first_bad()`` read them at log intervals, as :class:`RunningSums` and
+    :class:`NonFiniteFlag` do; ``first_step``: the steps taken before this object."""
+
+    def __init__(self, names, first_step: int = 0):
+        self.names, self.first_step, self.counted = tuple(names), int(first_step), 0
+        self.state = [mx.zeros(len(self.names), dtype=mx.float32), mx.array([0, -1], dtype=mx.int32)]
+
+    def add(self, values: dict) -> None:
+        """Inside the compiled step: this step's ``values`` added, the step counted."""
+        if set(values) != set(self.names):
+            raise ValueError(f"StepTotals: the step's values {sorted(values)} are not the logged {sorted(self.names)}")
+        sums, counts = self.state
+        bad = mx.logical_and(counts[1] < 0, mx.logical_not(mx.isfinite(values["loss"])))
+        added = mx.stack([values[name].astype(mx.float32) for name in self.names])
+        self.state[0] = sums + added
+        self.state[1] = mx.stack([counts[0] + 1, mx.where(bad, counts[0], counts[1])])
+
+    def means(self) -> dict[str, float]:
+        sums, counts = np.array(self.state[0]), np.array(self.state[1])
+        steps, self.counted = int(counts[0]) - self.counted, int(counts[0])
+        if steps == 0:
+            return {}
+        self.state[0] = mx.zeros(len(self.names), dtype=mx.float32)
+        return {name: float(sums[index]) / steps for index, name in enumerate(self.names)}
+
+    def first_bad(self) -> int | None:
+        index = int(np.array(self.state[1])[1])
+        value = first_bad_step_of_any_rank(mx.array(-1 if index < 0 else self.first_step + index + 1, dtype=mx.int32))
+        return None if value < 0 else value
 
 
 class RunningSums:
@@ -339,7 +414,9 @@ def optimizer_arrays(optimizer: optim.Optimizer, prefix: str = "") -> dict[str, 
     """The optimizer's state as flat ``prefix + name -> numpy array`` (``step``,
     ``learning_rate``, ``m.<parameter>``-style dotted paths), exact for bitwise resume."""
     arrays = {}
-    for name, value in tree_flatten(optimizer.state):
+    # train.parallel = sharded: every rank's rows joined (a collective), as a replicated run's
+    flat = optimizer.gathered_state().items() if isinstance(optimizer, ShardedOptimizer) else tree_flatten(optimizer.state)
+    for name, value in flat:
         if isinstance(value, mx.array):
             arrays[prefix + name] = np.array(value)
     return arrays
@@ -358,13 +435,15 @@ def load_optimizer_arrays(optimizer: optim.Optimizer, model: nn.Module, arrays: 
     if missing or unknown:
         message = f"optimizer state does not match the model: missing {missing[:5]}, unknown {unknown[:5]}"
         raise failures.mismatch(arrays, ValueError(message))
+    sharded = isinstance(optimizer, ShardedOptimizer)  # the checkpoint holds every rank's rows
     restored = []
     for name, value in expected.items():
         stored = np.asarray(arrays[name])
-        if tuple(stored.shape) != tuple(value.shape):
-            message = f"load_optimizer_arrays: stored '{name}' has shape {list(stored.shape)}, expected {list(value.shape)}"
+        shape = optimizer.full_shape(name, value.shape) if sharded else tuple(value.shape)
+        if tuple(stored.shape) != shape:
+            message = f"load_optimizer_arrays: stored '{name}' has shape {list(stored.shape)}, expected {list(shape)}"
             raise failures.mismatch(arrays, ValueError(message))
-        restored.append((name, mx.array(stored)))
+        restored.append((name, mx.array(optimizer.local_rows(name, stored) if sharded else stored)))
     # Write each leaf into the initialised tree in place: a compiled step captured these
     # objects, and subtrees rebuilt from the names would lose the empty entries of modules
     # without parameters (``dropout_0: {}``) that the gradients' tree still has.
@@ -409,7 +488,7 @@ def freeze_parameters(model: nn.Module, prefixes) -> None:
 def parameter_penalty(model, penalties):
     """``sum_k weight_k * sum_{theta under prefix_k} theta^2`` (float32 scalar) over the
     model's dotted parameter names; ``penalties``: ``((prefix, weight), ...)``."""
-    flat = dict(tree_flatten(model.parameters()))
+    flat = {name: value for name, value in tree_flatten(model.parameters()) if not is_buffer(name)}  # parameters only
     total = mx.zeros((), dtype=mx.float32)
     for prefix, weight in penalties:
         for name in sorted(flat):

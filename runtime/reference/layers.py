@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from specc.runtime import checks
+from specc.runtime.reference.statistics import batch_norm, buffer, running_statistics  # noqa: F401 - layers owning buffers
 
 # ----------------------------------------------------------------------------- activations
 

@@ -55,6 +55,8 @@ from specc.runtime.torch.functions import (  # noqa: F401 - the graph language's
     attention,
 )
 
+from specc.runtime.torch.statistics import BatchNorm, Buffer, RunningStatistics  # noqa: F401 - layers owning buffers
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -324,7 +326,8 @@ class Embedding(_Parametrised):
 class MultiHeadAttention(nn.Module):
     """``out(attention(query(x), key(c), value(c), num_heads, causal, mask))``,
     ``c = context or x``; ``mask``: boolean ``[B, len(c)]``, True = attend. ``dropout > 0``:
-    the attention weights go through a ``Dropout`` of that rate in training."""
+    the attention weights go through a ``Dropout`` of that rate in training. The projections
+    of one input run as one matmul (``_projections``)."""
 
     def __init__(self, dim, num_heads, causal=False, bias=True, dropout=0.0):
         super().__init__()
@@ -346,17 +349,24 @@ class MultiHeadAttention(nn.Module):
         self.dropout = Dropout(dropout) if dropout > 0.0 else None
 
     def forward(self, x, context=None, mask=None):
-        source = x if context is None else context
-        mixed = attention(
-            self.query(x),
-            self.key(source),
-            self.value(source),
-            self.num_heads,
-            self.causal,
-            mask,
-            self.dropout,
-        )
+        if context is None:  # self-attention: query, key and value in one matmul (fused qkv)
+            query, key, value = _projections(x, (self.query, self.key, self.value))
+        else:
+            query = self.query(x)
+            key, value = _projections(context, (self.key, self.value))
+        mixed = attention(query, key, value, self.num_heads, self.causal, mask, self.dropout)
         return self.out(mixed)
+
+
+def _projections(x, linears):
+    """``[linear(x) for linear in linears]`` as one ``F.linear`` over their weights (and
+    biases) concatenated at call time: one matmul where nanoGPT has its fused ``qkv``, while
+    the parameters keep their names, shapes and initial values."""
+    first = linears[0]
+    checks.check_channels("Linear", tuple(x.shape), first.in_features)
+    weight = torch.cat([linear.weight for linear in linears])
+    bias = None if first.bias is None else torch.cat([linear.bias for linear in linears])
+    return F.linear(x, weight, bias).split(first.weight.shape[0], dim=-1)
 
 
 class Dropout(nn.Module):

@@ -85,19 +85,27 @@ class SpeccModelCheckpoint(ModelCheckpoint):
     CHECKPOINT_NAME_LAST = "last"
 
     def __init__(
-        self, dirpath, every: int | None, keep: int | str, monitor: str | None, mode: str, epoch_steps: int | None = None
+        self,
+        dirpath,
+        every: int | None,
+        keep: int | str,
+        monitor: str | None,
+        mode: str,
+        epoch_steps: int | None = None,
+        last: bool = True,
     ):
         """A save in ``on_train_batch_end`` (every N steps, no evaluation at that step) comes
         before that step's rows are logged: ``SpeccCheckpointIO`` writes it but holds ``last``
         back until :meth:`promote` (the next batch, the evaluation's end, the end of the epoch
-        or run, a SIGTERM)."""
+        or run, a SIGTERM). ``last`` False (``checkpoint.last = false``): Lightning's
+        ``save_last=False``, the top-k checkpoints alone."""
         super().__init__(
             dirpath=dirpath,
             filename="step-{step:06d}",
             monitor=monitor or "step",
             mode=mode if monitor else "max",
             save_top_k=-1 if keep == checkpoints.KEEP_ALL else keep,
-            save_last=True,
+            save_last=last,
             every_n_train_steps=every or 0,
             auto_insert_metric_name=False,
             enable_version_counter=False,
@@ -122,8 +130,8 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         self.resumed_scores = dict(state_dict.get("specc_scores") or {})
         if state_dict.get("dirpath") == self.dirpath:  # what Lightning does not restore itself
             self.current_score = state_dict.get("current_score")
-            # the state was saved by the top-k save, before that step's save to ``last``
-            self.last_model_path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST)
+            if self.save_last:  # the state was saved by the top-k save, before that step's save to ``last``
+                self.last_model_path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST)
 
     def on_train_start(self, trainer, pl_module) -> None:
         """A resumed run sees the evaluation metrics the straight run still holds at this
@@ -223,7 +231,10 @@ class SpeccModelCheckpoint(ModelCheckpoint):
             self.promote(trainer)
         if isinstance(exception, (KeyboardInterrupt,)) or type(exception).__name__ == "SIGTERMException":
             if self._last_global_step_saved != trainer.global_step and trainer.global_step > 0:
-                self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+                if self.save_last:
+                    self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+                else:  # no `last`: the step saved as a top-k candidate
+                    self._save_topk_checkpoint(trainer, self._monitor_candidates(trainer))
 
 
 def _evaluation_follows(trainer) -> bool:
@@ -348,8 +359,10 @@ class SpeccCheckpointIO(CheckpointIO):
         keeper=None,
         ema_prefix: str | None = None,
         filename: str | None = None,
+        last: bool = True,
     ):
         self.model_prefix = model_prefix
+        self.last = last  # False (checkpoint.last = false): no `last` link, folders written only
         self.manifest = manifest
         self.keeper = keeper
         self.ema_prefix = ema_prefix
@@ -376,6 +389,10 @@ class SpeccCheckpointIO(CheckpointIO):
         if path.name != checkpoints.LAST or self.written != (name, step):  # a folder of an earlier life is rewritten
             name = self._write(checkpoint, root, step)
             self.written = (name, step)
+        if not self.last:  # no `last` to move: the folder is announced as written
+            for listener in self.listeners:
+                listener(step, root / name)
+            return
         if self.keeper is not None and getattr(self.keeper, "deferring", False):
             self.pending = (root, name)  # the keeper's promote() moves ``last`` once the rows are on disk
         else:

@@ -24,12 +24,17 @@ class EpochStream(torch.utils.data.IterableDataset):
     Lightning prefetches one batch ahead, so the position advances in ``consume()`` (called
     from the data module's ``on_before_batch_transfer`` hook), not when a batch is produced.
     ``served`` counts the batches consumed in the current Lightning epoch.
+
+    ``windows``: each item is the list of the ``accumulate`` micro-batches of one update (the
+    generator loop's manual optimization, where Lightning cannot accumulate): the same
+    micro-batches in the same order, ``len`` and ``served`` counted in windows.
     """
 
-    def __init__(self, loader, accumulate: int = 1):
+    def __init__(self, loader, accumulate: int = 1, windows: bool = False):
         super().__init__()
         self.loader = loader
-        self.length = max(1, loader.batches_per_epoch // accumulate) * accumulate
+        self.window = int(accumulate) if windows else 1
+        self.length = max(1, loader.batches_per_epoch // accumulate) * accumulate // self.window
         self.epoch, self.index, self.served = 0, 0, 0
 
     def __len__(self) -> int:
@@ -38,20 +43,28 @@ class EpochStream(torch.utils.data.IterableDataset):
     def __iter__(self):
         if self.served >= self.length:
             self.served = 0
-        remaining, epoch, index = self.length - self.served, self.epoch, self.index
+        remaining, epoch, index = (self.length - self.served) * self.window, self.epoch, self.index
+        window = []
         while remaining > 0:
             for batch in self.loader.epoch_batches(epoch, index):
-                yield batch
+                if self.window == 1:
+                    yield batch
+                else:
+                    window.append(batch)
+                    if len(window) == self.window:
+                        yield window
+                        window = []
                 remaining -= 1
                 if remaining == 0:
                     return
             epoch, index = epoch + 1, 0
 
     def consume(self) -> None:
-        self.index += 1
+        for _ in range(self.window):
+            self.index += 1
+            if self.index >= self.loader.batches_per_epoch:
+                self.epoch, self.index = self.epoch + 1, 0
         self.served += 1
-        if self.index >= self.loader.batches_per_epoch:
-            self.epoch, self.index = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
         return {"epoch": int(self.epoch), "batch_index": int(self.index), "served": int(self.served)}
@@ -100,10 +113,10 @@ class NumpyDataModule(pl.LightningDataModule):
 
     VALIDATION = ("val", "train_eval")  # the validation loop's splits, by dataloader_idx
 
-    def __init__(self, loaders: dict, accumulate: int = 1):
+    def __init__(self, loaders: dict, accumulate: int = 1, windows: bool = False):
         super().__init__()
         self.loaders = loaders
-        self.train_stream = EpochStream(loaders["train"], accumulate)
+        self.train_stream = EpochStream(loaders["train"], accumulate, windows)
         self.train_loader = ResumableDataLoader(self.train_stream)
 
     def train_dataloader(self):

@@ -28,9 +28,14 @@ expected_value_term = _bind(composite.expected_value_term)
 
 
 def gradient_norm(parameters) -> torch.Tensor:
-    """``sqrt(sum ||g||^2)`` over the parameters that have a gradient (0 when none has)."""
-    norms = [torch.linalg.vector_norm(p.grad.detach().float()) for p in parameters if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+    """``sqrt(sum ||g||^2)`` over the parameters that have a gradient (0 when none has), in
+    float32: the norms of all gradients in one ``torch._foreach_norm`` call (what
+    ``torch.nn.utils.clip_grad_norm_`` does), then the norm of those."""
+    gradients = [p.grad.detach() for p in parameters if p.grad is not None]
+    if not gradients:
+        return torch.zeros(())
+    norms = torch._foreach_norm(gradients, 2, dtype=torch.float32)  # fp16 squares overflow
+    return torch.linalg.vector_norm(torch.stack(norms))
 
 
 def step_uncounted(strategy, optimizer) -> None:

@@ -1,6 +1,9 @@
 """Parameter state of torch models as canonical numpy arrays under dotted names.
 
-torch's own parameter layout is the canonical one, so no array is transposed.
+torch's own parameter layout is the canonical one, so no array is transposed. The state is
+the parameters and the buffers (``register_buffer`` arrays named as ``parameters.BUFFER_NAMES``:
+``batch_norm``'s running mean and variance), saved and loaded with them but not counted as
+parameters.
 """
 
 from __future__ import annotations
@@ -9,22 +12,31 @@ import numpy as np
 import torch
 
 from specc.runtime import checks
+from specc.runtime.parameters import is_buffer
 from specc.runtime.training import failures, size
 
 
+def _saved(model) -> dict:
+    """The parameters and the buffers of ``model`` by dotted name."""
+    arrays = dict(model.named_parameters())
+    arrays.update((name, buffer) for name, buffer in model.named_buffers() if is_buffer(name))
+    return arrays
+
+
 def state_dict(model) -> dict[str, np.ndarray]:
-    """``{dotted name: float array}``, sorted by name (lists of modules give ``attr.3.weight``)."""
+    """``{dotted name: float array}`` of the parameters and buffers, sorted by name (lists of
+    modules give ``attr.3.weight``)."""
     return {
         name: parameter.detach().cpu().numpy().copy()
-        for name, parameter in sorted(model.named_parameters())
+        for name, parameter in sorted(_saved(model).items())
     }
 
 
 def load_state_dict(model, arrays) -> None:
-    """Copy ``arrays`` into the model's parameters in place; every name must match exactly
-    (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped name
-    and the shapes, and the checkpoint when ``arrays`` came from one)."""
-    parameters = dict(model.named_parameters())
+    """Copy ``arrays`` into the model's parameters and buffers in place; every name must match
+    exactly (``CheckpointMismatch``, a ``ValueError``, naming the missing, unknown or mis-shaped
+    name and the shapes, and the checkpoint when ``arrays`` came from one)."""
+    parameters = _saved(model)
     try:
         checks.check_state_arrays(
             {name: tuple(parameter.shape) for name, parameter in parameters.items()},

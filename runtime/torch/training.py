@@ -4,11 +4,11 @@ Defined here:
 
 - ``Lion``: torch has none (the scripts build every other optimizer with ``torch.optim``);
   ``matrix_decay_groups``: nanoGPT's two parameter groups (``weight_decay_on = matrices``);
-- ``lightning_precision``: the spec's precision as a Trainer ``precision``; fp16 on CPU is
-  refused (Lightning would silently switch to bf16); ``accelerator_for``: ``--device`` as
-  a Lightning accelerator;
+- ``lightning_precision``: the spec's precision as a Trainer ``precision``; ``accelerator_for``:
+  ``--device`` as a Lightning accelerator;
 - ``prepare_process``: torch's thread count from the cores this process may use
-  (``threads``) and no framework output a user cannot act on (``quiet``);
+  (``threads``), TF32 on GPUs that have it (``use_tf32``) and no framework output a user
+  cannot act on (``quiet``);
 - ``RunningSums``: on-device sums of per-step values for the means of each log row;
   ``note_non_finite`` / ``check_finite``: the first non-finite loss, noted on the device.
 
@@ -22,7 +22,9 @@ Re-exported from sibling modules, so the scripts find them here:
 - ``lightning_data``: ``NumpyDataModule`` over ``specc.runtime.data.Loader``, resumable
   mid-epoch;
 - ``parameters``: ``freeze_parameters``, ``ema_update``, ``parameter_penalty``;
-- ``objectives``: ``gradient_norm``, the global norm logged before clipping.
+- ``objectives``: ``gradient_norm``, the global norm logged before clipping;
+- ``precision``: ``precision_plugin`` (fp16: ``16-mixed`` with torch's ``GradScaler`` on the
+  CPU too, where Lightning's own ``16-mixed`` turns into bf16) and ``LossScaleLog``.
 """
 
 from __future__ import annotations
@@ -36,10 +38,12 @@ from specc.runtime.torch.lightning_data import NumpyDataModule
 from specc.runtime.torch.lightning_logging import MetricsLogger
 from specc.runtime.torch.objectives import gradient_norm
 from specc.runtime.torch.parameters import ema_update, freeze_parameters, parameter_penalty
+from specc.runtime.torch.precision import LossScaleLog, precision_plugin
 
 __all__ = [
     "ExactResume",
     "Lion",
+    "LossScaleLog",
     "MetricsLogger",
     "NumpyDataModule",
     "PRECISIONS",
@@ -56,7 +60,9 @@ __all__ = [
     "matrix_decay_groups",
     "note_non_finite",
     "parameter_penalty",
+    "precision_plugin",
     "prepare_process",
+    "use_tf32",
 ]
 
 # ----------------------------------------------------------------------------- optimizers
@@ -112,28 +118,39 @@ PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
 
 def lightning_precision(precision: str, accelerator: str) -> str:
-    """The Trainer's ``precision`` for the spec's; ``ValueError`` when the device cannot do it.
+    """The Trainer's ``precision`` for the spec's (every one runs on every accelerator).
 
-    On CPU Lightning turns ``16-mixed`` into bf16 without asking: specc refuses instead.
+    On the CPU Lightning's own ``16-mixed`` turns into bf16 without asking: the scripts pass
+    :func:`precision_plugin` (float16 with torch's CPU ``GradScaler``) instead.
     """
     checks.check_choice("precision", "precision", precision, tuple(PRECISIONS))
-    if precision == "fp16" and accelerator == "cpu":
-        raise ValueError(
-            "precision fp16 needs a GPU: this run is on the CPU, where Lightning would silently "
-            "switch to bf16; set precision = bf16 or fp32 in the spec, or pass --device cuda"
-        )
     return PRECISIONS[precision]
 
 
-def prepare_process() -> None:
+def prepare_process(accelerator: str = "cpu", tf32: bool = True) -> None:
     """What a script sets up before torch and Lightning do any work: the thread count
     (``threads.use_available_cores``: the cores available to the process, unless
-    ``OMP_NUM_THREADS`` is set) and the filters of framework noise (``quiet``)."""
+    ``OMP_NUM_THREADS`` is set), TF32 on GPUs that have it (``use_tf32``, ``train.tf32``) and
+    the filters of framework noise (``quiet``)."""
     from specc.runtime.torch.quiet import silence_framework_noise
     from specc.runtime.torch.threads import use_available_cores
 
     use_available_cores()
+    use_tf32(accelerator, tf32)
     silence_framework_noise()
+
+
+def use_tf32(accelerator: str, enabled: bool = True) -> bool:
+    """TF32 for float32 matmuls and cuDNN convolutions (``train.tf32``: on unless false) when
+    the run is on a CUDA GPU that has it (compute capability 8.0 and later); ``enabled`` False
+    turns both off there (cuDNN's own default is on). On the CPU and other accelerators nothing
+    changes. Returns whether TF32 is on."""
+    if accelerator != "gpu" or not torch.cuda.is_available():
+        return False
+    on = bool(enabled) and torch.cuda.get_device_capability()[0] >= 8
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+    return on
 
 
 def accelerator_for(device: str | None) -> str:
@@ -143,16 +160,32 @@ def accelerator_for(device: str | None) -> str:
     return "gpu" if name == "cuda" else name
 
 
-def placement(arguments) -> dict:
+def placement(arguments, sharded: bool = False) -> dict:
     """The Trainer's ``devices``, ``num_nodes`` and ``strategy`` from ``--devices`` /
     ``--num-nodes``: one device runs as before; several run Lightning's ``ddp`` (gloo on the
     CPU, NCCL on GPUs), launched by Lightning itself, ``torchrun`` or SLURM. The data module
-    hands each rank its rows of the global batch (``NumpyDataModule.setup``)."""
+    hands each rank its rows of the global batch (``NumpyDataModule.setup``). ``sharded``
+    (``train.parallel = sharded``): Lightning's FSDP on GPUs (``specc.runtime.torch.sharding``)."""
     devices, nodes = arguments.devices or 1, getattr(arguments, "num_nodes", 1) or 1
+    if sharded:
+        from specc.runtime.torch.sharding import fsdp_placement
+
+        return fsdp_placement(accelerator_for(arguments.device), devices, nodes)
     return {"devices": devices, "num_nodes": nodes, "strategy": "ddp" if devices * nodes > 1 else "auto"}
 
 
 # ----------------------------------------------------------------------------- logging
+
+
+def checkpointed(module: torch.nn.Module, *inputs):
+    """``module(*inputs)`` with activation checkpointing (``train.remat``):
+    ``torch.utils.checkpoint`` keeps the inputs and recomputes the pass in the backward pass
+    (the RNG state replayed: the same dropout masks); a plain call without gradients."""
+    if not torch.is_grad_enabled():
+        return module(*inputs)
+    from torch.utils.checkpoint import checkpoint
+
+    return checkpoint(module, *inputs, use_reentrant=False)
 
 
 class RunningSums:
@@ -183,10 +216,13 @@ class RunningSums:
 
 def note_non_finite(bad_step: torch.Tensor, loss: torch.Tensor, step: int) -> torch.Tensor:
     """``bad_step`` (0-d, -1 while every loss was finite) set to ``step`` at the first loss that
-    is not finite; computed on the loss's device, so the step never waits for the host."""
-    step = torch.full((), step, device=loss.device)
-    bad = bad_step.to(loss.device)
-    return torch.where((bad < 0) & ~torch.isfinite(loss.detach()), step, bad)
+    is not finite; computed on the loss's device, so the step never waits for the host. An
+    update in place of ``bad_step`` (moved to the loss's device first when it is elsewhere: keep
+    the returned tensor), three small kernels a step and no new tensor."""
+    if bad_step.device != loss.device:
+        bad_step = bad_step.to(loss.device)
+    not_finite = torch.isfinite(loss.detach()).logical_not_()
+    return bad_step.masked_fill_(not_finite.logical_and_(bad_step < 0), step)
 
 
 def check_finite(bad_step: torch.Tensor, run_dir) -> None:
@@ -197,7 +233,7 @@ def check_finite(bad_step: torch.Tensor, run_dir) -> None:
     the next gradient all-reduce)."""
     bad = training.first_bad_step(first_bad_step_of_any_rank(bad_step))
     if bad is not None:
-        raise training.NonFiniteLoss(bad, training.latest_checkpoint(run_dir))
+        raise training.NonFiniteLoss(bad, training.newest_checkpoint(run_dir))
 
 
 def first_bad_step_of_any_rank(bad_step: torch.Tensor) -> int:

@@ -11,7 +11,8 @@
   script with one line; ``lock_run_directory(run_dir)`` / ``release_run_directory(run_dir)``;
 - ``MetricsLog(path, resume_step=None)``, ``read_metrics(path)``;
 - ``write_checkpoint(run_dir, step, model, optimizer, manifest)``, ``read_checkpoint(path)``,
-  ``latest_checkpoint(run_dir)``, ``prune_checkpoints(run_dir, keep, monitor, mode)`` (``keep``
+  ``latest_checkpoint(run_dir)`` (the ``last`` link), ``newest_checkpoint(run_dir)`` (it, or
+  without one the newest by step), ``prune_checkpoints(run_dir, keep, monitor, mode)`` (``keep``
   ``"all"``: nothing pruned);
 - ``checkpoint_name(pattern, step, epoch, metrics)``: a checkpoint folder's name;
 - ``fraction_steps(fraction, steps_per_epoch)``, ``due_in_epoch(step, every, steps_per_epoch)``;
@@ -28,6 +29,7 @@ from specc.runtime.training.checkpoints import (
     checkpoint_name,
     latest_checkpoint,
     list_checkpoints,
+    newest_checkpoint,
     prune_checkpoints,
     read_checkpoint,
     write_checkpoint,
@@ -48,7 +50,7 @@ from specc.runtime.training.version import check_runtime, package_versions
 
 __all__ = [
     "build_parser", "evaluated_splits", "parse_arguments", "Checkpoint", "latest_checkpoint", "list_checkpoints",
-    "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
+    "newest_checkpoint", "prune_checkpoints", "read_checkpoint", "write_checkpoint", "EarlyStopping", "MeanTracker",
     "NonFiniteLoss", "first_bad_step", "FanOut", "make_loggers", "MetricsLog",
     "read_metrics", "ProgressBar", "RunStart", "prepare_run_directory", "resolve_start",
     "StopRequest", "flatten", "subtree", "check_runtime", "package_versions", "checkpoint_name",

@@ -11,6 +11,12 @@ sha256 of each array file (``checksums``); :func:`read_checkpoint` verifies them
 ``DamagedCheckpoint`` naming what is wrong. An ``OSError`` while writing (disk full,
 read-only) raises a ``RunError`` and leaves ``last`` where it was. Arrays are numpy
 (``safetensors.numpy``), so a checkpoint written by one backend loads in every other.
+
+``train.checkpoint.last = false`` (Lightning's ``save_last=False``): no ``last`` link is kept
+(``write_checkpoint(..., last=False)``) and pruning keeps the top-k alone, not also the newest
+(``prune_checkpoints(..., last=False)``); :func:`newest_checkpoint` (``--resume auto``,
+``specc inspect`` / ``load_model`` of a run directory) then finds the newest complete
+checkpoint by the step its manifest records.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load, save
 
+from specc.runtime.parameters import is_buffer
 from specc.runtime.training.distributed import is_main_process
 from specc.runtime.training.failures import DamagedCheckpoint, NamedArrays, storage_failure
 from specc.runtime.training.version import installed_version
@@ -137,8 +144,9 @@ def write_checkpoint(
     checkpoints' folder under ``run_dir`` (Lightning's ``SpeccCheckpointIO`` passes the
     parent and the name of its ``dirpath``).
 
-    ``manifest`` gets ``step``, ``specc_version``, ``parameter_names`` and ``checksums``
-    (sha256 of each array file) filled in. An ``OSError`` (disk full, read-only) removes
+    ``manifest`` gets ``step``, ``specc_version``, ``parameter_names`` (every array of
+    ``model``), ``buffer_names`` (those of them that are buffers, ``parameters.is_buffer``)
+    and ``checksums`` (sha256 of each array file) filled in. An ``OSError`` (disk full, read-only) removes
     the partial folder, leaves ``last`` where it was and raises a ``RunError`` saying so.
     In a data-parallel run only the main process writes (the state is replicated).
     """
@@ -173,6 +181,7 @@ def _write_folder(root: Path, temporary: Path, name: str, step: int, model: dict
     full_manifest.update(
         step=int(step), specc_version=installed_version(), parameter_names=sorted(model_arrays), checksums=checksums
     )
+    full_manifest["buffer_names"] = sorted(name for name in model_arrays if is_buffer(name))  # not trained
     with open(temporary / MANIFEST, "w", encoding="utf-8") as handle:
         json.dump(full_manifest, handle, indent=2, sort_keys=True, default=_json_default)
         handle.write("\n")
@@ -275,6 +284,17 @@ def latest_checkpoint(run_dir, folder: str = CHECKPOINTS) -> Path | None:
     return None
 
 
+def newest_checkpoint(run_dir, folder: str = CHECKPOINTS) -> Path | None:
+    """The directory ``last`` points at; without a ``last`` link (``checkpoint.last =
+    false``) the complete checkpoint whose manifest records the highest step; None when the
+    run has none."""
+    latest = latest_checkpoint(run_dir, folder)
+    if latest is not None or (Path(run_dir) / folder / LAST).is_symlink():
+        return latest
+    found = list_checkpoints(run_dir, folder)
+    return found[-1].resolve() if found else None
+
+
 def manifest_step(directory: Path) -> int | None:
     """The step a checkpoint folder's manifest records; None when it is unreadable."""
     try:
@@ -328,15 +348,16 @@ def monitored_value(manifest: dict, monitor: str | None):
     return float(value)
 
 
-def retained(entries: list[tuple[int, float | None]], keep: int | str, mode: str) -> set[int]:
+def retained(entries: list[tuple[int, float | None]], keep: int | str, mode: str, newest: bool = True) -> set[int]:
     """Steps to keep: the ``keep`` best by value (ties keep the older; missing values rank
-    last) plus the newest; every step when ``keep`` is ``"all"``. ``entries``: ``(step,
-    value)``; value None without a monitor means "keep the newest ``keep``"."""
+    last) plus the newest (unless ``newest`` is False: ``checkpoint.last = false``); every
+    step when ``keep`` is ``"all"``. ``entries``: ``(step, value)``; value None without a
+    monitor means "keep the newest ``keep``"."""
     if not entries:
         return set()
     if keep == KEEP_ALL:
         return {step for step, _ in entries}
-    newest = max(step for step, _ in entries)
+    latest = max(step for step, _ in entries)
     if all(value is None for _, value in entries):
         ranked = sorted((step for step, _ in entries), reverse=True)
     else:
@@ -347,13 +368,14 @@ def retained(entries: list[tuple[int, float | None]], keep: int | str, mode: str
             return (value is None, sign * value if value is not None else 0.0, step)
 
         ranked = [step for step, _ in sorted(entries, key=rank)]
-    return set(ranked[: max(0, int(keep))]) | {newest}
+    return set(ranked[: max(0, int(keep))]) | ({latest} if newest else set())
 
 
-def prune_checkpoints(run_dir, keep: int | str, monitor: str | None, mode: str) -> list[Path]:
-    """Delete checkpoints outside top-``keep`` by ``monitor`` (plus last); return the kept.
-    ``keep = "all"`` deletes none and reads no manifest (every folder is returned). Only the
-    main process of a data-parallel run deletes."""
+def prune_checkpoints(run_dir, keep: int | str, monitor: str | None, mode: str, last: bool = True) -> list[Path]:
+    """Delete checkpoints outside top-``keep`` by ``monitor`` (plus the newest and the one
+    ``last`` points at; with ``last`` False, ``checkpoint.last = false``, the top-``keep``
+    alone); return the kept. ``keep = "all"`` deletes none and reads no manifest (every
+    folder is returned). Only the main process of a data-parallel run deletes."""
     if keep == KEEP_ALL:
         return checkpoint_directories(run_dir)
     directories = list_checkpoints(run_dir)
@@ -363,11 +385,11 @@ def prune_checkpoints(run_dir, keep: int | str, monitor: str | None, mode: str) 
     for directory in directories:
         manifest = read_manifest(directory)
         entries.append((int(manifest["step"]), monitored_value(manifest, monitor)))
-    keep_steps = retained(entries, keep, mode)
-    last = latest_checkpoint(run_dir)
+    keep_steps = retained(entries, keep, mode, newest=last)
+    pointed = latest_checkpoint(run_dir)
     kept = []
     for directory, (step, _) in zip(directories, entries):
-        if step in keep_steps or (last is not None and directory.resolve() == last):
+        if step in keep_steps or (pointed is not None and directory.resolve() == pointed):
             kept.append(directory)
         else:
             shutil.rmtree(directory)

@@ -42,13 +42,15 @@ def start_run(arguments, spec_name: str, spec_hash: str, checkpoint_folder: str 
         lock_run_directory(arguments.out_dir)
         if checkpoint_folder is not None:
             link_checkpoint_folder(arguments.out_dir, checkpoint_folder)
+    predicting = getattr(arguments, "predict", None) is not None  # --predict reads a checkpoint as --eval-only does
     return resolve_start(
         arguments.out_dir,
         arguments.resume,
-        arguments.eval_only,
+        arguments.eval_only or predicting,
         spec=(spec_name, spec_hash),
         allow_different_spec=getattr(arguments, "allow_different_spec", False),
         checkpointing=checkpoint_folder is not None,
+        flag="--predict" if predicting else "--eval-only",
     )
 
 
@@ -88,6 +90,7 @@ def resolve_start(
     spec=None,
     allow_different_spec: bool = False,
     checkpointing: bool = True,
+    flag: str = "--eval-only",
 ) -> RunStart:
     """Apply the rules of ``--out-dir`` / ``--resume``; exit with one line when refused.
 
@@ -101,11 +104,12 @@ def resolve_start(
       is refused unless ``allow_different_spec`` (``--eval-only`` evaluates any checkpoint
       whose weights fit the model);
     - ``checkpointing`` False (``train.checkpoint.enable = false``): ``--resume`` is refused
-      (there is nothing to resume) and ``--eval-only`` needs ``--resume PATH``.
+      (there is nothing to resume) and ``--eval-only`` needs ``--resume PATH``;
+    - ``flag``: the option reading a checkpoint, named in messages (``--eval-only``, ``--predict``).
     """
     run_dir = Path(out_dir)
     if not checkpointing:
-        refuse_without_checkpoints(run_dir, resume, eval_only)
+        refuse_without_checkpoints(run_dir, resume, eval_only, flag)
     if eval_only and resume is None:
         resume = "auto"
     if resume is None:
@@ -122,7 +126,7 @@ def resolve_start(
             print(f"specc: --resume auto: skipping {line}", file=sys.stderr)
         if loaded is None:
             if eval_only:
-                sys.exit(f"--eval-only: no checkpoint in {str(run_dir)!r} verifies; pass --resume PATH")
+                sys.exit(f"{flag}: no checkpoint in {str(run_dir)!r} verifies; pass --resume PATH")
             refuse_to_overwrite_history(run_dir, f" ({len(skipped)} damaged checkpoint(s) skipped)" if skipped else "")
             print(f"specc: no checkpoint in {str(run_dir)!r}: starting a fresh run", file=sys.stderr)
             return RunStart(run_dir, None)
@@ -147,11 +151,11 @@ def resolve_start(
     return RunStart(run_dir, loaded.path, loaded)
 
 
-def refuse_without_checkpoints(run_dir: Path, resume: str | None, eval_only) -> None:
+def refuse_without_checkpoints(run_dir: Path, resume: str | None, eval_only, flag: str = "--eval-only") -> None:
     """Exit with one line when a run that writes no checkpoint is asked to resume one."""
     why = "this script writes no checkpoint (train.checkpoint.enable = false)"
     if eval_only and resume in (None, "auto"):
-        sys.exit(f"--eval-only: {why}, so run directory {str(run_dir)!r} has none to evaluate; pass --resume PATH")
+        sys.exit(f"{flag}: {why}, so run directory {str(run_dir)!r} has none to evaluate; pass --resume PATH")
     if resume is not None and not eval_only:
         sys.exit(
             f"--resume {resume}: nothing to resume: {why}; run it without --resume (with another "

@@ -33,7 +33,7 @@ def test_summary_with_a_memory_budget_gives_the_largest_batch():
     result = invoke("summary", ROOT / "specs" / "astro_lm.mf", "--memory", "80GB")
     assert result.exit_code == 0, result.output
     assert "model lm(tokens: i64[B, T], types: i64[B, T], attn_mask: bool[B, T]), T = 1023" in result.stdout
-    assert "  bf16 working copy       186 MB" in result.stdout
+    assert "  fp16 working copy       186 MB" in result.stdout
     assert "  largest batch in 80 GB: 56 (estimated 79.1 GB)" in result.stdout
 
 

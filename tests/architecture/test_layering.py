@@ -33,6 +33,7 @@ STAGES = (
     "specc.compiler.emit",
     "specc.compiler.analysis",
     "specc.load",
+    "specc.describe",
     "specc.sample",
     "specc.compiler.lsp",
     "specc.compiler.cli",

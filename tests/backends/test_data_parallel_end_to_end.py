@@ -95,8 +95,9 @@ def test_two_ranks_resume_on_one(backend_run, tmp_path):
 
 
 def test_jax_sharded_state_trains_as_replicated(tmp_path, tmp_path_factory):
-    """train.parallel = sharded (JAX only; E0801 elsewhere: tests/checker/test_parallel_mode.py):
-    parameters and optimizer state split over the two devices, the same losses."""
+    """train.parallel = sharded in one JAX process: parameters and optimizer state split over
+    the two devices, the same losses (MLX, JAX across processes, Lightning:
+    tests/backends/test_sharded_state.py)."""
     _, _, single = single_run("jax", tmp_path_factory)
     script = write_script(compile_spec("specs/digits_mlp.mf", (*OVERRIDES, "train.parallel=sharded")), "jax", tmp_path)
     run(script, 2, "--out-dir", tmp_path / "sharded", "--max-steps", 20)
@@ -228,16 +229,3 @@ def test_jax_processes_need_a_process_index(tmp_path, tmp_path_factory):
     assert result.stderr.strip().splitlines()[-1] == (
         "--num-nodes 2 with SPECC_COORDINATOR set: SPECC_PROCESS_ID must be a process index from 0 to 1, got '2'"
     )
-
-
-def test_jax_sharded_state_across_processes_is_refused_in_one_line(tmp_path):
-    pytest.importorskip("jax")
-    script = write_script(compile_spec("specs/digits_mlp.mf", (*OVERRIDES, "train.parallel=sharded")), "jax", tmp_path)
-    results = run_jax_processes(script, "--out-dir", tmp_path / "run", "--max-steps", 2)
-    message = (
-        "train.parallel = sharded across 2 processes is not built (its checkpoints would need a gather "
-        "across hosts): run one process over its local devices"
-    )
-    for result in results:
-        assert result.returncode != 0 and result.stderr.strip().splitlines()[-1] == message, result.stderr
-        assert "Traceback" not in result.stderr

@@ -171,6 +171,29 @@ def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path)
     assert training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last").step == 5
 
 
+def test_nan_loss_inside_a_log_window_is_named_by_its_step(tmp_path):
+    """The step carries the window's finite-step count, not a step number: a loss that turns
+    non-finite between two log lines is still named by its own step."""
+    program = fixtures.regression_program(
+        log_every=4, eval_every=None, checkpoint=ir.CheckpointPlan(every=1, keep=1, monitor=None, mode="min")
+    )
+    diverging = ir.OptimizerPlan("", fixtures.optimizer("sgd", lr=1e4), ("regressor",), None)
+    script = write_script(dataclasses.replace(program, optimizers=(diverging,)), "jax", tmp_path)
+    result = run_script(script, "--out-dir", tmp_path / "run")
+    assert result.returncode != 0
+    assert "the loss is not finite at step 6" in result.stderr
+    assert training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last").step == 5
+
+
+def test_max_steps_zero_saves_the_initial_weights(digits_run, tmp_path):
+    """``--max-steps 0`` writes the initial weights (the save before the loop once read a
+    flag that was assigned after it)."""
+    script, _, _ = digits_run
+    result = run_script(script, "--out-dir", tmp_path / "run", "--max-steps", "0")
+    assert result.returncode == 0, result.stderr
+    assert training.read_checkpoint(tmp_path / "run" / "checkpoints" / "last").step == 0
+
+
 def test_npz_with_wrong_shapes_stops_before_step_one(tmp_path):
     data = tmp_path / "data.npz"
     generator = np.random.default_rng(0)

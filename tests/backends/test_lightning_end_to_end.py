@@ -1,6 +1,7 @@
 """End to end on PyTorch Lightning: compile the digits classifier and the ksin flow model
 with small sizes, run the scripts in a subprocess, and check the run directory, the loss,
-exact resume, and the refusals (a run directory in use, fp16 on the CPU)."""
+exact resume, and the refusals (a run directory in use); fp16 on the CPU:
+test_fp16_loss_scaling.py."""
 
 from __future__ import annotations
 
@@ -99,14 +100,6 @@ def test_a_run_directory_in_use_is_refused(straight):
     result = run_script(script, "--out-dir", run_dir)
     assert result.returncode != 0
     assert "already holds checkpoints" in result.stderr
-
-
-def test_fp16_on_cpu_is_refused_not_switched(tmp_path):
-    script = write_script(digits(precision="fp16"), BACKEND, tmp_path)
-    result = run_script(script, "--out-dir", tmp_path / "run")
-    assert result.returncode != 0
-    assert "fp16" in result.stderr and "bf16" in result.stderr
-    assert not (tmp_path / "run" / "metrics.csv").exists()
 
 
 def test_ksin_flow_logs_mse_and_sample_metrics(tmp_path):

@@ -31,12 +31,17 @@ def test_lion_follows_the_formula():
         np.testing.assert_allclose(parameter.detach().numpy(), expected, rtol=1e-6)
 
 
-def test_fp16_on_cpu_is_refused():
+def test_fp16_on_cpu_computes_in_float16_with_a_grad_scaler():
+    """Lightning's own ``precision="16-mixed"`` turns into bf16 on the CPU; the plugin the
+    scripts pass keeps float16 and torch's CPU GradScaler."""
     assert training.lightning_precision("fp32", "cpu") == "32-true"
     assert training.lightning_precision("bf16", "cpu") == "bf16-mixed"
-    assert training.lightning_precision("fp16", "gpu") == "16-mixed"
-    with pytest.raises(ValueError, match="silently"):
-        training.lightning_precision("fp16", "cpu")
+    assert training.lightning_precision("fp16", "cpu") == training.lightning_precision("fp16", "gpu") == "16-mixed"
+    plugin = training.precision_plugin("16-mixed", "cpu")
+    assert isinstance(plugin.scaler, torch.amp.GradScaler) and plugin.scaler.get_scale() == 65536.0
+    with plugin.forward_context():
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == torch.float16
 
 
 def test_metrics_logger_writes_specc_rows(tmp_path):

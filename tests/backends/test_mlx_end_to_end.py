@@ -110,10 +110,10 @@ def test_a_run_directory_in_use_is_refused(straight):
     assert "already holds checkpoints" in result.stderr
 
 
-def test_fp16_is_not_an_mlx_precision():
+def test_fp16_and_bf16_are_mlx_precisions():
     from specc.compiler.backends import get_backend
 
-    assert not get_backend(BACKEND).supports("precision", "fp16")
+    assert get_backend(BACKEND).supports("precision", "fp16")  # with a loss scale: test_fp16_loss_scaling.py
     assert get_backend(BACKEND).supports("precision", "bf16")
 
 

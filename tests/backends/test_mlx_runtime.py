@@ -199,3 +199,38 @@ def test_non_finite_flag_names_the_first_bad_step():
     flag.update(mx.array(float("nan")), 2)
     flag.update(mx.array(float("inf")), 3)
     assert flag.first_bad() == 2
+
+
+def test_step_totals_inside_the_compiled_step_sum_what_the_returned_values_sum():
+    """``totals=``: the compiled step adds its values itself; the means are the ones the
+    returned values give, and ``step`` returns nothing (no op outside the compiled step)."""
+    returned_model, totals_model = tiny_model(), tiny_model()
+    returned_optimizer, totals_optimizer = adam(0.1), adam(0.1)
+    returned = training.make_train_step(returned_model, returned_optimizer, tiny_loss, random=False)
+    totals = training.StepTotals(("loss", "grad_norm"), first_step=10)
+    summed = training.make_train_step(totals_model, totals_optimizer, tiny_loss, totals=totals, random=False)
+    sums = training.RunningSums()
+    for batch in batches(3):
+        sums.add(returned([batch]))
+        assert summed([batch]) is None
+        mx.eval(returned_model.state, returned_optimizer.state, totals_model.state, totals_optimizer.state, totals.state)
+    expected = sums.means()
+    means = totals.means()
+    assert set(means) == {"loss", "grad_norm"}
+    for name in means:
+        assert means[name] == pytest.approx(expected[name], rel=1e-6)
+    assert totals.first_bad() is None
+    assert totals.means() == {}  # the window just read is empty
+    summed(batches(1))
+    mx.eval(totals.state)
+    assert set(totals.means()) == {"loss", "grad_norm"}  # one step since the last read
+
+
+def test_step_totals_name_the_first_non_finite_step_counted_from_the_first_step():
+    totals = training.StepTotals(("loss",), first_step=7)
+    for value in (1.0, float("nan"), float("inf"), 2.0):
+        totals.add({"loss": mx.array(value)})
+    mx.eval(totals.state)
+    assert totals.first_bad() == 9  # steps 8, 9, 10, 11: step 9 was the first not finite
+    with pytest.raises(ValueError, match=r"StepTotals: the step's values \['mse'\] are not the logged \['loss'\]"):
+        totals.add({"mse": mx.array(1.0)})

@@ -190,9 +190,9 @@ def test_frozen_masks_accept_model_prefixed_and_bare_names():
         jax_training.frozen_masks(trees, ["vae.enc"])
 
 
-def test_adversarial_with_ema_is_refused_by_name():
-    # the checker refuses it with a position (tests/checker/test_backend_refusals.py); the
-    # emitter keeps the same refusal for programs rendered without the checker
+def test_adversarial_with_ema_averages_both_models():
+    # runs: tests/backends/test_generator_loop_options.py
     program = check_ok("audio_vae_gan", AUDIO_VAE_GAN + ["train.ema=0.999"])
-    with pytest.raises(emit.NotImplementedByBackend, match=r"train\.ema\) with objective `adversarial`"):
-        emit.render(program, "jax")
+    text = emit.render(program, "jax")
+    assert "generator_ema = jax_training.ema_update(generator_ema, generator_params, ema)" in text
+    assert "discriminator_ema = jax_training.ema_update(discriminator_ema, discriminator_params, ema)" in text

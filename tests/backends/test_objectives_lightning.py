@@ -122,8 +122,6 @@ def test_freeze_model_parameters_takes_names_with_or_without_the_model():
 
 
 @pytest.mark.parametrize("option, message", [
-    ("train.ema=0.999", r"EMA of weights \(train.ema\) with objective `adversarial` is not implemented by the lightning"),
-    ("train.accumulate=2", r"gradient accumulation \(train.accumulate > 1\) with objective `adversarial` is not implemented"),
     ("train.precision=fp16", r"fp16 \(gradient scaling with two optimizers\) with objective `adversarial` is not implemented"),
 ])
 def test_adversarial_refuses_what_its_loop_does_not_do(option, message):

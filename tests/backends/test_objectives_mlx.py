@@ -102,7 +102,7 @@ def test_language_model_fp32_learns_and_logs_every_value(tmp_path):
 def test_language_model_bf16_with_accumulation(tmp_path):
     overrides = LANGUAGE_MODEL + [
         "train.max_steps=20", "train.eval_every=20", "train.checkpoint.every=20", "train.accumulate=2",
-        "optimizer.lr=1e-3",
+        "optimizer.lr=1e-3", "train.precision=bf16",
     ]
     program = check_ok("astro_lm", overrides, "mlx")
     assert program.train.precision == "bf16" and program.train.accumulate == 2
@@ -255,12 +255,12 @@ def test_adversarial_warmup_holds_the_discriminator(tmp_path):
     assert int(checkpoint.optimizer["optimizer.discriminator.step"]) == 5
 
 
-def test_adversarial_ema_is_refused_by_name():
-    # the checker refuses it with a position (tests/checker/test_backend_refusals.py); the
-    # emitter keeps the same refusal for programs rendered without the checker
+def test_adversarial_ema_averages_every_model():
+    # runs: tests/backends/test_generator_loop_options.py
     program = check_ok("audio_vae_gan", ADVERSARIAL + ["train.ema=0.999"])
-    with pytest.raises(emit.NotImplementedByBackend, match=r"train\.ema\) with objective `adversarial`"):
-        emit.render(program, "mlx")
+    text = emit.render(program, "mlx")
+    assert "mlx_training.ema_update(ema_params[name], model.parameters(), ema)" in text
+    assert "raw = swapped(models, ema_params)  # evaluated with the EMA weights" in text
 
 
 # ----------------------------------------------------------------------------- runtime helpers

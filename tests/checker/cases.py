@@ -17,6 +17,22 @@ STREAM_LM = [
     ("metrics = [accuracy]", "metrics = [perplexity]"),
 ]
 
+# a flow over an npz file that renders its parameters (data.render) for log_spectral_distance
+NPZ_RENDER = [
+    (
+        "data ksin {\n  k = k\n  signal_length = 16\n  sizes = [64, 16, 16]\n",
+        'data npz {\n  path = "d.npz"\n  fields = { params = "f32[4]", signal = "f32[16]" }\n'
+        "  render = ksin(signal_length = 16)\n",
+    ),
+    ("metrics = [chamfer(params_per_token = 2)]", "metrics = [log_spectral_distance]"),
+]
+
+# the MLP's hidden layer as two passes of a residual block with dropout (train.remat's repeat)
+REPEATED = [
+    ("model mlp(", "block residual(x: [B, D]) -> [B, D] {\n  return x + dropout(relu(linear(x, D)), 0.1)\n}\n\nmodel mlp("),
+    ("return linear(relu(linear(x, hidden)), 10)", "h = linear(x, hidden)\n  repeat 2 {\n    h = residual(h)\n  }\n  return linear(h, 10)"),
+]
+
 CASES = {
     # E03xx names, references, constants, overrides
     "E0301_constant": (DIGITS, [("lr = 1e-3", "lr = hiden")], (), None),
@@ -205,11 +221,53 @@ CASES = {
     "E0560": (DIGITS, [("  batch_size = 16\n", "  batch_size = 16\n  fake = true\n")], (), None),
     "E0561": (DIGITS, [("  batch_size = 16\n", '  batch_size = 16\n  transforms = [normalize(statistics = "stats.npz")]\n')], (), None),
     "E0561_field": (DIGITS, [("  batch_size = 16\n", '  batch_size = 16\n  transforms = [clip(field = "y")]\n')], (), None),
+    "E0585": (DIGITS, [("  max_steps = 20\n", "  max_steps = 20\n  remat = true\n")], (), None),
+    "E0586": (DIGITS, REPEATED + [("  max_steps = 20\n", "  max_steps = 20\n  remat = true\n")], (), "mlx"),
+    "E0563": (FLOW, [("  batch_size = 8\n", "  batch_size = 8\n  render = ksin(signal_length = 16)\n")], (), None),
+    "E0564": (FLOW, NPZ_RENDER + [("render = ksin(signal_length = 16)", 'render = ksin(signal_length = 16, signal_field = "sig")')], (), None),
+    "E0564_length": (
+        FLOW,
+        NPZ_RENDER + [("render = ksin(signal_length = 16)", 'render = ksin(signal_length = 8, signal_field = "signal")')],
+        (),
+        None,
+    ),
+    "E0565": (
+        FLOW,
+        NPZ_RENDER
+        + [
+            ('params = "f32[4]"', 'params = "f32[3]"'),
+            ("model field(x: f32[B, 2 * k], t: f32[B], signal: f32[B, 16]) -> f32[B, 2 * k] {",
+             "model field(x: f32[B, 3], t: f32[B], signal: f32[B, 16]) -> f32[B, 3] {"),
+            ("return linear(gelu(linear(x, 8) + c), 2 * k)", "return linear(gelu(linear(x, 8) + c), 3)"),
+        ],
+        (),
+        None,
+    ),
+    "E0566": (ADVERSARIAL, [("  batch_size = 4\n", '  batch_size = 4\n  predict = "inputs.npz"\n')], (), None),
+    "E0566_sampler": (
+        FLOW,
+        [
+            ("  batch_size = 8\n", '  batch_size = 8\n  predict = "inputs.npz"\n'),
+            ("  sampler = euler(steps = 4)\n  metrics = [chamfer(params_per_token = 2)]\n", ""),
+        ],
+        (),
+        None,
+    ),
+    "E0567": (DIGITS, [("  batch_size = 16\n", '  batch_size = 16\n  predict = "inputs.csv"\n')], (), None),
     "E0720": (FLOW, [("c = linear(signal, 8) + sinusoidal(t, 8)", "c = linear(signal, 8) + sinusoidal(t, 8) + normal([B, 8])")], (), None),
+    # layers that own buffers (batch_norm, running_statistics)
+    "E0621": (DIGITS, [("relu(linear(x, hidden))", "relu(batch_norm(linear(x, hidden), momentum = 1.5))")], (), None),
+    "E0622": (DIGITS, [("return linear(relu(linear(x, hidden)), 10)", "m = running_statistics(mean(x, axis = 1))\n  return linear(relu(linear(x, hidden)), 10)")], (), None),
+    "E0623": (DIGITS, [("return linear(relu(linear(x, hidden)), 10)", "m = batch_norm(mean(x, axis = 0, keepdims = true))\n  return linear(relu(linear(x, hidden)), 10)")], (), None),
+    "E0624": (FLOW, [("t: f32[B], signal", "t: f32[B], h: f32[B], signal"), ("objective flow_matching", "objective mean_flow"),
+                     ("return linear(gelu(linear(x, 8) + c), 2 * k)", "return linear(gelu(batch_norm(linear(x, 8)) + c), 2 * k)")], (), None),
+    "E0625": (DIGITS, [("return linear(relu(linear(x, hidden)), 10)", "h = linear(x, hidden)\n  repeat 2 { h = relu(batch_norm(h)) }\n  return linear(h, 10)"),
+                       ("max_steps = 20", "max_steps = 20\n  remat = true")], (), None),
     # E08xx backend capability
-    "E0801": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "mlx"),
-    "E0801_jax": (DIGITS, [("max_steps = 20", "max_steps = 20\n  precision = fp16")], (), "jax"),
-    "E0801_refusal": (DIGITS, [("mode = max }", "mode = max, last = false }")], (), "mlx"),
+    # every backend has every precision now: fp16 is refused in the generator loop only
+    "E0801": (ADVERSARIAL, [("max_steps = 10", "max_steps = 10\n  precision = fp16")], (), "mlx"),
+    "E0801_lightning": (ADVERSARIAL, [("max_steps = 10", "max_steps = 10\n  precision = fp16")], (), "lightning"),
+    "E0801_refusal": (ADVERSARIAL, [("max_steps = 10", "max_steps = 10\n  parallel = sharded")], (), "mlx"),
     "E0804": (ADVERSARIAL, [], (), "jax"),
 }
 

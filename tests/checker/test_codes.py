@@ -278,7 +278,7 @@ EXPECTED = {
         '   |\n'
         '29 |   metrics = [log_spectral_distance]\n'
         '   |              ^^^^^^^^^^^^^^^^^^^^^\n'
-        'help: data sources that can: ksin'
+        'help: data sources that can: ksin; or say how in `data`: render = ksin(signal_length = ...) or render = python("synth.py", "render")'
     ),
     "E0516_width": (
         'spec.mf:23:16: error[E0516]: checkpoint filename field `{step:>1000000}` asks for a width or precision above 64\n'
@@ -543,6 +543,23 @@ EXPECTED = {
         "help: remove `fake`: it serves random examples in place of a file source's (npz, npy, hdf5, wav_folder, "
         "token_stream, python)"
     ),
+    "E0585": (
+        "spec.mf:21:11: error[E0585]: train.remat recomputes each pass of a `repeat` in the backward pass, and `mlp` "
+        "has no repeat\n"
+        "   |\n"
+        "21 |   remat = true\n"
+        "   |           ^^^^\n"
+        "help: write the stacked layers as `repeat n { ... }`, or remove train.remat"
+    ),
+    "E0586": (
+        "spec.mf:29:11: error[E0586]: train.remat is not available on backend `mlx` for a model that draws random "
+        "numbers (`mlp`: dropout or a gaussian sample): MLX's checkpoint draws the dropout masks and gaussian samples "
+        "again when it recomputes a pass, so the gradients would not be the forward pass's\n"
+        "   |\n"
+        "29 |   remat = true\n"
+        "   |           ^^^^\n"
+        "help: set the dropout rates to 0, or train on jax or lightning, which replay the draws"
+    ),
     "E0561": (
         "spec.mf:6:40: error[E0561]: normalize: `statistics` describe one field, and `field` is not given\n"
         "  |\n"
@@ -557,6 +574,92 @@ EXPECTED = {
         "  |                              ^^^\n"
         "help: float fields: x"
     ),
+    "E0563": (
+        "spec.mf:9:12: error[E0563]: `render` has no effect: no metric in `eval.metrics` compares signals\n"
+        "  |\n"
+        "9 |   render = ksin(signal_length = 16)\n"
+        "  |            ^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        "help: add log_spectral_distance to `eval.metrics`, or remove `render`"
+    ),
+    "E0564": (
+        "spec.mf:7:52: error[E0564]: `signal_field` names `sig`, which is no float field of the data\n"
+        "  |\n"
+        '7 |   render = ksin(signal_length = 16, signal_field = "sig")\n'
+        "  |                                                    ^^^^^\n"
+        "help: float fields: params, signal"
+    ),
+    "E0564_length": (
+        "spec.mf:7:51: error[E0564]: field `signal` is f32[16] per example, but ksin(signal_length = 8) renders f32[8]: the signals would not compare\n"
+        "  |\n"
+        '7 |   render = ksin(signal_length = 8, signal_field = "signal")\n'
+        "  |                                                   ^^^^^^^^\n"
+        "help: set signal_length = 16, the length of the stored signals"
+    ),
+    "E0565": (
+        "spec.mf:7:12: error[E0565]: ksin(...) renders parameters [f_1..f_k, a_1..a_k], but the target `params` is f32[3] per example\n"
+        "  |\n"
+        "7 |   render = ksin(signal_length = 16)\n"
+        "  |            ^^^^^^^^^^^^^^^^^^^^^^^^\n"
+        'help: the target must be f32[2 * k]; render other parameters with python("synth.py", "render")'
+    ),
+    "E0621": (
+        "spec.mf:9:63: error[E0621]: batch_norm: `momentum` must be in (0, 1] (the weight of each training batch's "
+        "statistics in the running values), got 1.5\n"
+        "  |\n"
+        "9 |   return linear(relu(batch_norm(linear(x, hidden), momentum = 1.5)), 10)\n"
+        "  |                                                               ^^^"
+    ),
+    "E0622": (
+        "spec.mf:9:26: error[E0622]: running_statistics: the input [B] needs a batch axis and a channel axis: the "
+        "statistics of each channel (the last axis) are taken over the other axes\n"
+        "  |\n"
+        "9 |   m = running_statistics(mean(x, axis = 1))\n"
+        "  |                          ^^^^^^^^^^^^^^^^^"
+    ),
+    "E0623": (
+        "spec.mf:9:18: error[E0623]: batch_norm: the input [1, 64] has one value per channel: batch statistics need "
+        "more than one\n"
+        "  |\n"
+        "9 |   m = batch_norm(mean(x, axis = 0, keepdims = true))\n"
+        "  |                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^"
+    ),
+    "E0566": (
+        "spec.mf:7:13: error[E0566]: objective `adversarial` has no predict mode: `predict` writes a flow's samples or a classifier's or regressor's outputs\n"
+        "  |\n"
+        '7 |   predict = "inputs.npz"\n'
+        "  |             ^^^^^^^^^^^^\n"
+        "help: remove `predict`"
+    ),
+    "E0566_sampler": (
+        "spec.mf:9:13: error[E0566]: `predict` samples with the objective's sampler, and `eval` sets none\n"
+        "  |\n"
+        '9 |   predict = "inputs.npz"\n'
+        "  |             ^^^^^^^^^^^^\n"
+        "help: e.g. eval { sampler = rk4(steps = 100) } (a test_sampler, when set, is the one used)"
+    ),
+    "E0567": (
+        "spec.mf:6:13: error[E0567]: `inputs.csv` is neither an .npz nor an HDF5 file (.h5, .hdf5)\n"
+        "  |\n"
+        '6 |   predict = "inputs.csv"\n'
+        "  |             ^^^^^^^^^^^^\n"
+        "help: save the inputs with numpy.savez(path, <field> = ...) or as top-level HDF5 datasets"
+    ),
+    "E0624": (
+        "spec.mf:13:22: error[E0624]: `batch_norm` updates buffers in training steps, but objective `mean_flow` "
+        "differentiates model `field` forward-mode (a jvp), inside which JAX and torch cannot write them\n"
+        "   |\n"
+        "13 |   return linear(gelu(batch_norm(linear(x, 8)) + c), 2 * k)\n"
+        "   |                      ^^^^^^^^^^\n"
+        "help: normalise without running statistics (layernorm, groupnorm, rmsnorm), or train with flow_matching"
+    ),
+    "E0625": (
+        "spec.mf:10:23: error[E0625]: `batch_norm` is in a `repeat` of model `mlp`, which train.remat runs again in the "
+        "backward pass: its buffers would be updated twice a step\n"
+        "   |\n"
+        "10 |   repeat 2 { h = relu(batch_norm(h)) }\n"
+        "   |                       ^^^^^^^^^^\n"
+        "help: move it out of the repeat, or remove train.remat"
+    ),
     "E0720": (
         'spec.mf:12:46: error[E0720]: `normal` draws random numbers, which only a time sampler does '
         '(`time = graph("block")` of a flow objective)\n'
@@ -567,24 +670,25 @@ EXPECTED = {
         'functions of their inputs'
     ),
     "E0801": (
-        'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `mlx`\n'
+        'spec.mf:28:15: error[E0801]: fp16 (dynamic loss scaling in the generator loop) with objective '
+        '`adversarial` is not implemented by backend `mlx` yet\n'
         '   |\n'
-        '21 |   precision = fp16\n'
-        '   |               ^^^^\n'
-        'help: backends with it: lightning'
+        '28 |   precision = fp16\n'
+        '   |               ^^^^'
     ),
-    "E0801_jax": (
-        'spec.mf:21:15: error[E0801]: precision `fp16` is not available on backend `jax`\n'
+    "E0801_lightning": (
+        'spec.mf:28:15: error[E0801]: fp16 (gradient scaling with two optimizers) with objective '
+        '`adversarial` is not implemented by backend `lightning` yet\n'
         '   |\n'
-        '21 |   precision = fp16\n'
-        '   |               ^^^^\n'
-        'help: backends with it: lightning'
+        '28 |   precision = fp16\n'
+        '   |               ^^^^'
     ),
     "E0801_refusal": (
-        'spec.mf:22:83: error[E0801]: checkpoint.last = false is not implemented by backend `mlx` yet\n'
+        'spec.mf:28:14: error[E0801]: sharded parameters and optimizer state (train.parallel = sharded) with objective '
+        '`adversarial` is not implemented by backend `mlx` yet\n'
         '   |\n'
-        '22 |   checkpoint { every = 10, keep = 2, monitor = "val/accuracy", mode = max, last = false }\n'
-        '   |                                                                                   ^^^^^'
+        '28 |   parallel = sharded\n'
+        '   |              ^^^^^^^'
     ),
     "E0804": (
         'spec.mf:19:19: error[E0804]: backend `jax` needs the discriminator to return (logits, features); model `critic` returns 1 value\n'

@@ -179,6 +179,8 @@ HOSTS = {
     "user_data": edit(
         DIGITS, "data digits {", 'data python {\n  file = "user.py"\n  name = "Points"\n  fields = { x = "f32[64]", y = "i64[]" }'
     ),
+    # log_spectral_distance: the host of data.render (the ksin source renders itself without it)
+    "lsd": edit(FLOW, "metrics = [chamfer(params_per_token = 2)]", "metrics = [log_spectral_distance]"),
 }
 
 # the host of each section component (the spec already uses it: its parameters are --set)
@@ -231,6 +233,7 @@ NESTED = {
     "transform": {name: ("digits", "data.transforms", "[{call}]") for name in registry.components("transform")},
     "callback": {name: ("digits", "train.callbacks", "[{call}]") for name in registry.components("callback")},
     "penalty": {"l2": ("digits", "train.penalties", "[{call}]")},
+    "renderer": {name: ("lsd", "data.render", "{call}") for name in registry.components("renderer")},
 }
 SECTION_SCHEDULE = "optimizer adam { lr = 1e-3 }"
 
@@ -252,7 +255,7 @@ SINGLE_CHOICE = {("loss", "expected_scalar", "modality")}
 
 # non-default values a type rule cannot guess (spec expressions)
 VALUES = {
-    **{(kind, "python", "file"): '"other.py"' for kind in ("path", "time", "loss", "callback")},
+    **{(kind, "python", "file"): '"other.py"' for kind in ("path", "time", "loss", "callback", "renderer")},
     **{("objective", flow, "loss"): 'python("user.py", "loss")' for flow in ("flow_matching", "mean_flow", "improved_mean_flow")},
     ("logger", "wandb", "config"): "{ lr = 1e-4, batch_size = 32 }",
     ("logger", "wandb", "name"): '"experiment-1"',
@@ -263,7 +266,8 @@ VALUES = {
     ("time", "python", "name"): '"Other"',
     ("loss", "python", "name"): '"other"',
     ("callback", "python", "name"): '"OtherHooks"',
-    **{(kind, "python", "arguments"): "{ scale = 2.0 }" for kind in ("path", "time", "loss", "callback")},
+    ("renderer", "python", "name"): '"other_render"',
+    **{(kind, "python", "arguments"): "{ scale = 2.0 }" for kind in ("path", "time", "loss", "callback", "renderer")},
     ("data", "python", "file"): '"other.py"',
     ("data", "python", "name"): '"Others"',
     ("data", "python", "arguments"): "{ scale = 2.0 }",
@@ -361,6 +365,14 @@ class Hooks:
 
 class OtherHooks(Hooks):
     pass
+
+
+def render(params, scale=1.0):
+    return scale * params
+
+
+def other_render(params, scale=1.0):
+    return params
 """
 _USER_DATA = """\
 
@@ -392,6 +404,8 @@ REQUIRED_VALUES = {
     ("loss", "python", "name"): '"loss"',
     ("callback", "python", "file"): '"user.py"',
     ("callback", "python", "name"): '"Hooks"',
+    ("renderer", "python", "file"): '"user.py"',
+    ("renderer", "python", "name"): '"render"',
     ("data", "token_stream", "path"): '"tokens/"',
     ("data", "token_stream", "block_size"): "16",
     ("schedule", "step", "step_size"): "5",
@@ -483,6 +497,14 @@ def _metric_pair(base: str, changed: str):
 
 
 SPECIAL = {
+    # the stored target signals instead of the rendered targets: a float field of the data (E0564)
+    **{
+        ("renderer", kind, "signal_field"): (
+            (HOSTS["lsd"], (f"data.render={call}",)),
+            (HOSTS["lsd"], (f"data.render={call[:-1]}, signal_field = \"signal\")",)),
+        )
+        for kind, call in (("ksin", "ksin(signal_length = 16)"), ("python", 'python("user.py", "render")'))
+    },
     ("metric", "graph", "name"): _metric_pair('graph("rmse")', 'graph("mean_error")'),
     ("metric", "graph", "arguments"): _metric_pair('graph("rmse")', 'graph("rmse", arguments = { scale = 2.0 })'),
     ("path", "graph", "name"): (_graph_path('graph("mix")'), _graph_path('graph("swap")')),
@@ -780,13 +802,25 @@ SECTION_VALUES = {
     ("eval", "test_sampler"): ("none", "rk4(steps = 8)"),
     ("eval", "metrics"): ("[chamfer(params_per_token = 2)]", "[chamfer(params_per_token = 2), linear_assignment(params_per_token = 2)]"),
 }
+# the MLP's hidden layer as two passes of a residual block: a `repeat` for train.remat
+REPEATED_HOST = _edits(
+    TRAIN_HOST,
+    ("model mlp(", "block residual(x: [B, D]) -> [B, D] {\n  return x + relu(linear(x, D))\n}\n\nmodel mlp("),
+    ("return linear(relu(linear(x, hidden)), 10)", "h = linear(x, hidden)\n  repeat 2 {\n    h = residual(h)\n  }\n  return linear(h, 10)"),
+)
 SECTION_SPECIAL = {
+    # remat checkpoints the passes of a repeat (E0585 without one)
+    ("train", "remat"): ((REPEATED_HOST, ("train.remat=false",)), (REPEATED_HOST, ("train.remat=true",))),
     # grad_clip_mode says how `grad_clip` clips: exercised with a threshold set
     ("train", "grad_clip_mode"): (
         (TRAIN_HOST, ("train.grad_clip=1.0", "train.grad_clip_mode=norm")),
         (TRAIN_HOST, ("train.grad_clip=1.0", "train.grad_clip_mode=value")),
     ),
     ("data", "coupling"): ((FLOW, ("data.coupling=none",)), (FLOW, ("data.coupling=ot",))),
+    # a file of inputs for --predict (E0566 for an objective without a predict mode)
+    ("data", "predict"): ((FLOW, ("data.predict=none",)), (FLOW, ('data.predict="inputs.npz"',))),
+    # how parameters become signals for log_spectral_distance (E0563 without that metric)
+    ("data", "render"): ((HOSTS["lsd"], ("data.render=none",)), (HOSTS["lsd"], ("data.render=ksin(signal_length = 16)",))),
     # fake data replaces a file source's files (E0560 on a generated source such as digits)
     ("data", "fake"): ((HOSTS["npz"], ("data.fake=false",)), (HOSTS["npz"], ("data.fake=true",))),
     ("train", "max_epochs"): (

@@ -32,6 +32,8 @@ CHECKED_ELSEWHERE = {
     ("expected_scalar", "key"): "an array's key inside the centres file, looked up when it is loaded",
     **{(name, "field"): "a float data field, matched against the data fields (E0561)" for name in registry.components("transform")},
     ("python", "name"): "a top-level name of the user's Python file (E0532)",
+    ("ksin", "signal_field"): "a renderer's stored signal: a float data field (E0564)",
+    ("python", "signal_field"): "a renderer's stored signal: a float data field (E0564)",
     ("data", "name"): "`data python`: a top-level class of the user's Python file (E0532)",
     ("data", "file"): "`data python`: checked as (python, file) of INPUT_PATHS (E0519), read by the checker (E0530)",
 }

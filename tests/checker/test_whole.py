@@ -66,10 +66,18 @@ def test_ten_mistakes_give_ten_positioned_diagnostics():
     assert result.program is None
 
 
-def test_capability_is_checked_only_for_the_backend_compiled_for():
+def test_capability_is_checked_only_for_the_backend_compiled_for(monkeypatch):
+    """Every backend has fp16 today: the mlx table is narrowed to fp32 and bf16."""
+    import dataclasses
+
+    from specc.compiler.backends import mlx as mlx_table
+
+    capabilities = dict(mlx_table.BACKEND.capabilities, precision=frozenset({"fp32", "bf16"}))
+    monkeypatch.setattr(mlx_table, "BACKEND", dataclasses.replace(mlx_table.BACKEND, capabilities=capabilities))
     text = DIGITS.replace("max_steps = 20", "max_steps = 20\n  precision = fp16")
     assert codes(run(text)) == []
     assert codes(run(text, backend="mlx")) == ["E0801"]
+    assert codes(run(text, backend="jax")) == []
     assert codes(run(DIGITS, backend="mlx")) == []
 
 

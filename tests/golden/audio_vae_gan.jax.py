@@ -2351,9 +2351,6 @@ def main(argv=None):
         training.write_checkpoint(run_dir, step, arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
-    if step == stop_step and checkpoint is None:  # --max-steps 0: the initial weights
-        save()
-    batches = train_loader.forever()
     bad_step = jnp.asarray(-1, jnp.int32)
     sums = {
         name: jnp.zeros(())
@@ -2370,8 +2367,11 @@ def main(argv=None):
             "discriminator_grad_norm",
         )
     }
-    progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
+    if step == stop_step and checkpoint is None:  # --max-steps 0: the initial weights
+        save()
+    batches = train_loader.forever()
+    progress, shown = training.ProgressBar(stop_step), {}
     with training.StopRequest() as stop_request:
         while step < stop_step:
             host_batch = parallel.shard(next(batches))  # one device: numpy (jit transfers it)

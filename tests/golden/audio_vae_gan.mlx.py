@@ -2356,7 +2356,7 @@ def main(argv=None):
         bad = flag.first_bad()
         if bad is not None:
             log.close()
-            sys.exit(str(training.NonFiniteLoss(bad, training.latest_checkpoint(run_dir))))
+            sys.exit(str(training.NonFiniteLoss(bad, training.newest_checkpoint(run_dir))))
 
     def save():
         check_finite()

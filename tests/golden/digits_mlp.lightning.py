@@ -160,7 +160,7 @@ def main(argv=None):
     arguments = training.parse_arguments(SPEC_NAME, argv)
     training.check_runtime(SPECC_VERSION, IR_VERSION)
     accelerator = torch_training.accelerator_for(arguments.device)
-    torch_training.prepare_process()  # torch threads and framework noise (docs/backends.md)
+    torch_training.prepare_process(accelerator)  # threads, TF32, framework noise (docs/backends.md)
     start = training.start_run(arguments, SPEC_NAME, SPEC_HASH)  # locks the run directory
     checkpoint = start.loaded  # verified: --resume auto skips damaged checkpoints
     run_seed = seed if arguments.seed is None else arguments.seed

@@ -260,18 +260,17 @@ def make_train_step(graphdef, optimizer, frozen):
 
     gradient = jax.value_and_grad(compute_loss, has_aux=True)
 
-    def train_step(params, rest, opt_state, sums, bad_step, step, batch):
+    def train_step(params, rest, opt_state, tracked, batch):
         (_, (values, rest)), grads = gradient(params, rest, batch)
         values["grad_norm"] = jax_training.trainable_norm(
             grads, frozen
         )  # the trainable parameters' norm
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        sums = {name: sums[name] + values[name] for name in sums}
-        bad_step = jnp.where((bad_step < 0) & ~jnp.isfinite(values["loss"]), step, bad_step)
-        return params, rest, opt_state, sums, bad_step
+        tracked = jax_training.add_tracked(tracked, values, ("loss", "grad_norm", "mse"))
+        return params, rest, opt_state, tracked
 
-    return jax.jit(train_step, donate_argnums=(0, 1, 2, 3, 4))
+    return jax.jit(train_step, donate_argnums=(0, 1, 2, 3))
 
 
 def make_evaluator(graphdef, method, steps, cfg_scale):
@@ -364,7 +363,7 @@ def main(argv=None):
     train_step = make_train_step(graphdef, optimizer, frozen)
 
     def save():
-        jax_training.stop_if_not_finite(bad_step, log, run_dir)  # keep the last good checkpoint
+        jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
         arrays, extra = jax_training.checkpoint_arrays(model, params, rest, opt_state)
         data = train_loader.state_dict()
         manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
@@ -372,35 +371,37 @@ def main(argv=None):
         training.write_checkpoint(run_dir, step, arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
+    tracked = jnp.zeros(5)  # loss, grad_norm, mse summed, the steps, those with a finite loss
+    last_log_time, last_log_step = time.time(), step
     if step == stop_step and checkpoint is None:  # --max-steps 0: the initial weights
         save()
     batches = train_loader.forever()
-    bad_step = jnp.asarray(-1, jnp.int32)
-    sums = {name: jnp.zeros(()) for name in ("loss", "grad_norm", "mse")}
     progress, shown = training.ProgressBar(stop_step), {}
-    last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
             host_batch = parallel.shard(next(batches))  # one device: numpy (jit transfers it)
-            params, rest, opt_state, sums, bad_step = train_step(
-                params, rest, opt_state, sums, bad_step, np.int32(step + 1), host_batch
+            params, rest, opt_state, tracked = train_step(
+                params, rest, opt_state, tracked, host_batch
             )
             step += 1
             finished = step == stop_step
             if step % log_every == 0 or finished:
-                jax_training.stop_if_not_finite(bad_step, log, run_dir)
+                jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
                 now, count = time.time(), step - last_log_step
-                values = {name: float(total) / count for name, total in sums.items()}
+                values = {
+                    name: float(total) / count
+                    for name, total in zip(("loss", "grad_norm", "mse"), np.asarray(tracked))
+                }
                 values["lr"] = float(schedule(step - 1))
                 values["steps_per_s"] = count / max(now - last_log_time, 1e-9)
                 log.write_many(step, train_loader.state_dict()["epoch"], "train", values)
                 shown = {"loss": values["loss"]}
-                sums = jax.tree_util.tree_map(jnp.zeros_like, sums)
+                tracked = jnp.zeros(5)
                 last_log_time, last_log_step = now, step
             if step % 10 == 0 or finished:
                 progress.update(step, shown)
             if step % eval_every == 0 or finished:
-                jax_training.stop_if_not_finite(bad_step, log, run_dir)
+                jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
                 val_metrics = run_evaluation("val")
             if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()

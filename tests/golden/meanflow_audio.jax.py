@@ -211,22 +211,22 @@ def make_train_step(graphdef, optimizer):
     """One jitted, pure step over split state; every carried buffer is donated."""
 
     def compute_loss(params, rest, batch):
-        model = nnx.merge(graphdef, params, rest, copy=True)  # dropout may advance its RNG
+        model = nnx.merge(graphdef, params, rest)
         loss, values = loss_fn(model, batch)
         return loss, (values, nnx.state(model, nnx.Not(nnx.Param)))
 
     gradient = jax.value_and_grad(compute_loss, has_aux=True)
 
-    def train_step(params, rest, opt_state, sums, bad_step, step, batch):
+    def train_step(params, opt_state, tracked, batch):
+        rest = nnx.State({})  # the model holds nothing but parameters
         (_, (values, rest)), grads = gradient(params, rest, batch)
         values["grad_norm"] = optax.global_norm(grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        sums = {name: sums[name] + values[name] for name in sums}
-        bad_step = jnp.where((bad_step < 0) & ~jnp.isfinite(values["loss"]), step, bad_step)
-        return params, rest, opt_state, sums, bad_step
+        tracked = jax_training.add_tracked(tracked, values, ("loss", "grad_norm", "mse"))
+        return params, opt_state, tracked
 
-    return jax.jit(train_step, donate_argnums=(0, 1, 2, 3, 4))
+    return jax.jit(train_step, donate_argnums=(0, 1, 2))
 
 
 def make_evaluator(graphdef):
@@ -304,7 +304,7 @@ def main(argv=None):
     train_step = make_train_step(graphdef, optimizer)
 
     def save():
-        jax_training.stop_if_not_finite(bad_step, log, run_dir)  # keep the last good checkpoint
+        jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
         arrays, extra = jax_training.checkpoint_arrays(model, params, rest, opt_state)
         data = train_loader.state_dict()
         manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
@@ -312,35 +312,35 @@ def main(argv=None):
         training.write_checkpoint(run_dir, step, arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 
+    tracked = jnp.zeros(5)  # loss, grad_norm, mse summed, the steps, those with a finite loss
+    last_log_time, last_log_step = time.time(), step
     if step == stop_step and checkpoint is None:  # --max-steps 0: the initial weights
         save()
     batches = train_loader.forever()
-    bad_step = jnp.asarray(-1, jnp.int32)
-    sums = {name: jnp.zeros(()) for name in ("loss", "grad_norm", "mse")}
     progress, shown = training.ProgressBar(stop_step), {}
-    last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
             host_batch = parallel.shard(next(batches))  # one device: numpy (jit transfers it)
-            params, rest, opt_state, sums, bad_step = train_step(
-                params, rest, opt_state, sums, bad_step, np.int32(step + 1), host_batch
-            )
+            params, opt_state, tracked = train_step(params, opt_state, tracked, host_batch)
             step += 1
             finished = step == stop_step
             if step % log_every == 0 or finished:
-                jax_training.stop_if_not_finite(bad_step, log, run_dir)
+                jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
                 now, count = time.time(), step - last_log_step
-                values = {name: float(total) / count for name, total in sums.items()}
+                values = {
+                    name: float(total) / count
+                    for name, total in zip(("loss", "grad_norm", "mse"), np.asarray(tracked))
+                }
                 values["lr"] = lr
                 values["steps_per_s"] = count / max(now - last_log_time, 1e-9)
                 log.write_many(step, train_loader.state_dict()["epoch"], "train", values)
                 shown = {"loss": values["loss"]}
-                sums = jax.tree_util.tree_map(jnp.zeros_like, sums)
+                tracked = jnp.zeros(5)
                 last_log_time, last_log_step = now, step
             if step % 10 == 0 or finished:
                 progress.update(step, shown)
             if step % eval_every == 0 or finished:
-                jax_training.stop_if_not_finite(bad_step, log, run_dir)
+                jax_training.stop_if_window_not_finite(tracked, last_log_step, log, run_dir)
                 val_metrics = run_evaluation("val")
             if step % checkpoint_every == 0 or finished or stop_request.requested:
                 save()

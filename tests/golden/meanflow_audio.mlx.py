@@ -308,15 +308,18 @@ def main(argv=None):
         log.close()
         return
 
-    train_step = mlx_training.make_train_step(model, optimizer, loss_fn)
-    sums = mlx_training.RunningSums()
-    flag = mlx_training.NonFiniteFlag()
+    totals = mlx_training.StepTotals(
+        ("loss", "grad_norm", "mse"), step
+    )  # summed inside the compiled step
+    train_step = mlx_training.make_train_step(
+        model, optimizer, loss_fn, totals=totals, random=False
+    )
 
     def check_finite():
-        bad = flag.first_bad()
+        bad = totals.first_bad()
         if bad is not None:
             log.close()
-            sys.exit(str(training.NonFiniteLoss(bad, training.latest_checkpoint(run_dir))))
+            sys.exit(str(training.NonFiniteLoss(bad, training.newest_checkpoint(run_dir))))
 
     def save():
         check_finite()
@@ -333,16 +336,14 @@ def main(argv=None):
     last_log_time, last_log_step = time.time(), step
     with training.StopRequest() as stop_request:
         while step < stop_step:
-            values = train_step([mlx_training.to_device(next(batches))])
+            train_step([mlx_training.to_device(next(batches))])
             step += 1
-            sums.add(values)
-            flag.update(values["loss"], step)
-            mx.eval(model.state, optimizer.state, sums.arrays(), flag.value)
+            mx.eval(model.state, optimizer.state, totals.state)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
                 now = time.time()
-                means = sums.means()
+                means = totals.means()
                 means["lr"] = optimizer.learning_rate.item()
                 means["steps_per_s"] = (step - last_log_step) / max(now - last_log_time, 1e-9)
                 write("train", means)

@@ -95,6 +95,6 @@ def test_registry_describes_every_entry():
     for entry in described:
         assert entry["doc"] and entry["shape"] and entry["backends"] == ["jax", "lightning", "mlx"]
         first = entry["arguments"][0]["type"]  # a random primitive (time samplers) takes its shape first
-        assert first in ("tensor", "tensors") or entry["name"] == "parameter" or (first == "shape" and layers.ENTRIES[entry["name"]].draws)
+        assert first in ("tensor", "tensors") or entry["name"] in ("parameter", "buffer") or (first == "shape" and layers.ENTRIES[entry["name"]].draws)
     assert layers.runtime_module("stft") == "preprocess" and layers.runtime_module("gelu") == "layers"
     assert layers.takes_tensor_list("concat") and not layers.takes_tensor_list("split")

@@ -43,6 +43,9 @@ REFERENCE_LAYER_FORMS = {
     "positional_embedding": "PositionalEmbedding",
     "rms_norm": "RMSNorm",
     "weight_norm": None,  # the reparametrisation behind Conv1d(weight_norm=True)
+    "batch_norm": "BatchNorm",  # layers owning buffers (reference/statistics.py)
+    "running_statistics": "RunningStatistics",
+    "buffer": "Buffer",
 }
 
 # (module, name) -> the implementations that have it, when not every one with the module.

@@ -102,7 +102,7 @@ def test_a_generated_lightning_script_prints_no_framework_noise(tmp_path):
     assert result.program is not None, result.diagnostics
     script = tmp_path / "train.py"
     script.write_text(render(result.program, "lightning"))
-    assert script.read_text().count("torch_training.prepare_process()") == 1
+    assert script.read_text().count("torch_training.prepare_process(accelerator)") == 1
     environment = dict(os.environ, OMP_NUM_THREADS="1")
     shown = subprocess.run(
         [sys.executable, str(script), "--out-dir", str(tmp_path / "run")],

@@ -17,7 +17,8 @@ torch = pytest.importorskip("torch")
 
 import specc  # noqa: E402
 from specc.lightning_import import import_checkpoint  # noqa: E402
-from specc.load import CheckpointError, describe_checkpoint, format_description  # noqa: E402
+from specc.describe import describe_checkpoint, format_description  # noqa: E402
+from specc.load import CheckpointError  # noqa: E402
 
 from tests.backends.runner import run_script  # noqa: E402
 

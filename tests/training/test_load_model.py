@@ -183,7 +183,7 @@ def test_describe_trained_checkpoint(trained):
         {
             "name": "mlp", "definition": "graph", "block": "mlp", "arguments": {},
             "inputs": {"x": "f32[B, 64]"}, "outputs": ["f32[B, 10]"], "layers": {"Linear": 3},
-            "parameter_tensors": 6, "parameter_count": DIGITS_PARAMETERS,
+            "parameter_tensors": 6, "parameter_count": DIGITS_PARAMETERS, "buffer_tensors": 0, "buffer_count": 0,
         }
     ]
 
