@@ -94,15 +94,10 @@ def _float_field(fields: dict, name: str) -> bool:
 def statistics_problem(path: str, read, field_shape: tuple, field: str) -> str | None:
     """What is wrong with the statistics file at ``path`` for a field of ``field_shape``,
     or None (fine, or absent or unreadable here: E0527 and the script's own check)."""
-    try:
-        data = read(path)
-    except READ_ERRORS:
-        return None
     shown = f"`{printable(path)}`"
-    try:
-        headers = array_headers(data)
-    except ValueError as error:
-        return f"{shown} cannot serve as statistics: {error}"
+    headers, problem = npz_headers(read, path, "statistics")
+    if headers is None:
+        return problem
     missing = [name for name in STATISTICS_ARRAYS if name not in headers]
     if missing:
         found = ", ".join(sorted(headers)) or "none"
@@ -123,6 +118,20 @@ def statistics_problem(path: str, read, field_shape: tuple, field: str) -> str |
             f"f32{format_shape(field_shape)} per example (expected {expected}, or single values)"
         )
     return None
+
+
+def npz_headers(read, path: str, role: str) -> tuple[dict | None, str | None]:
+    """(the array headers of the ``.npz`` at ``path``, None), or (None, what is wrong with it
+    as ``role``), or (None, None) when it is absent or unreadable here (E0527 and the
+    script's own check say so)."""
+    try:
+        data = read(path)
+    except READ_ERRORS:
+        return None, None
+    try:
+        return array_headers(data), None
+    except ValueError as error:
+        return None, f"`{printable(path)}` cannot serve as {role}: {error}"
 
 
 def array_headers(data: bytes) -> dict[str, tuple[tuple[int, ...], np.dtype]]:

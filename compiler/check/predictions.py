@@ -19,7 +19,7 @@ excepted: the file holds inputs, not answers.
 from __future__ import annotations
 
 from specc.compiler.check.cross_field import Facts
-from specc.compiler.check.data_options import READ_ERRORS, array_headers
+from specc.compiler.check.data_options import npz_headers
 from specc.compiler.check.data_paths import spec_relative_reader
 from specc.dsl.diagnostics import printable
 from specc.runtime.checks import format_shape
@@ -92,15 +92,10 @@ def input_fields(bindings: dict, target: str | None) -> list[str]:
 def npz_problem(read, path: str, fields: dict, inputs) -> str | None:
     """What is wrong with the ``.npz`` of inputs at ``path``, or None (fine, or absent or
     unreadable here: E0527 and the script's own check)."""
-    try:
-        data = read(path)
-    except READ_ERRORS:
-        return None
     shown = f"`{printable(path)}`"
-    try:
-        headers = array_headers(data)
-    except ValueError as error:
-        return f"{shown} cannot serve as inputs: {error}"
+    headers, problem = npz_headers(read, path, "inputs")
+    if headers is None:
+        return problem
     for name in inputs:
         if name not in headers:
             return f"{shown} has no array `{name}`, a model input (arrays: {', '.join(sorted(headers)) or 'none'})"
