@@ -62,7 +62,7 @@ DATA_KEYS = (
     parameter("eval_batch_size", "int?", None, "batch size of evaluation (default: batch_size)", ">=1"),
     # loader keys (runtime/data/loader.py loader_options; docs/runtime.md "Loader options")
     parameter("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
-    parameter("prefetch_factor", "int", 2, "batches loaded ahead per worker", ">=0"),
+    parameter("prefetch_factor", "int?", None, "batches loaded ahead per worker (default: 0 for in-memory rows, else 2)", ">=0"),
     parameter("persistent_workers", "bool", False, "keep the workers (threads or processes) between epochs"),
     parameter("pin_memory", "bool", False, "page-locked batches for CUDA (Lightning; no effect on JAX / MLX)"),
     parameter("worker_type", "enum", "thread", "how workers run: threads, or spawned processes", choices=("thread", "process")),

@@ -109,6 +109,21 @@ class ArraySource(Source):
         values = np.asarray(array) if split not in self.selections else _read_rows(array, self.selections[split])
         return np.asarray(values, dtype=DTYPES[self._fields[name][0]])
 
+    def memory_arrays(self, split):
+        """The split's arrays when every one is an in-memory numpy array (not a memory map
+        or an HDF5 dataset) stored in its served dtype; ``rows``: the pool's selection."""
+        split = self.examples_of(split)
+        arrays = self.arrays.get(split)
+        if not arrays or self.size(split) == 0:
+            return None
+        served = {}
+        for name, (dtype, _) in self._fields.items():
+            array = arrays.get(name)
+            if type(array) is not np.ndarray or array.dtype != DTYPES[dtype]:
+                return None
+            served[name] = array
+        return served, self.selections.get(split)
+
     def stored_row(self, split, index):
         return int(self.selections[split][index]) if split in self.selections else None
 

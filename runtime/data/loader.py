@@ -34,6 +34,13 @@ Workers (the data section's loader keys, ``loader_options``):
   (seed, epoch, b)), so the batches and resume are identical for every worker count.
 - ``prefetch`` (``prefetch_factor``): batches loaded ahead per worker; at most
   ``max(1, prefetch) * max(1, workers)`` batches are in flight (``prefetch`` with 0 workers).
+  ``None`` (the default) decides once, when the loader is made: 0 (batches built in the
+  consumer's thread) when a batch is nothing but rows of in-memory arrays
+  (``Source.memory_arrays``: digits, npz, synthetic_regression) and neither data transforms
+  nor the objective's draws run on it, so a batch costs one fancy index per field and no
+  thread hand-off; otherwise 2 (ksin, synthetic audio, wav folders, npy memory maps, hdf5,
+  token streams, python sources, fake data, any transform). An explicit ``prefetch`` or
+  ``workers > 0`` always wins.
 - ``worker_type``: ``thread`` (a thread pool) or ``process`` (a pool of spawned processes,
   see ``workers.py``: the loader is pickled once into each worker); the batches, their
   order and the resumable position are the same for both.
@@ -81,7 +88,7 @@ class Loader:
         shuffle: bool = True,
         drop_last: bool = True,
         transform=None,
-        prefetch: int = 2,
+        prefetch: int | None = None,
         workers: int = 0,
         stream: int | None = None,
         transforms=(),
@@ -93,7 +100,8 @@ class Loader:
     ):
         checks.check_choice("Loader", "split", split, READ_SPLITS)
         checks.check_positive("Loader", "batch_size", batch_size)
-        checks.check_non_negative("Loader", "prefetch", prefetch)
+        if prefetch is not None:
+            checks.check_non_negative("Loader", "prefetch", prefetch)
         checks.check_non_negative("Loader", "workers", workers)
         checks.check_choice("Loader", "worker_type", worker_type, WORKER_TYPES)
         self.source, self.split, self.batch_size, self.seed = source, split, int(batch_size), int(seed)
@@ -102,7 +110,7 @@ class Loader:
             tuple(transform) if isinstance(transform, (list, tuple)) else ((transform,) if transform else ())
         )
         self.data_transforms = tuple(parse_transform(item) for item in transforms or ())
-        self.prefetch, self.workers = int(prefetch), int(workers)
+        self.workers = int(workers)
         self.persistent_workers, self.pin_memory = bool(persistent_workers), bool(pin_memory)
         self.worker_type = worker_type
         self.limit_batches = None if limit_batches is None else int(limit_batches)
@@ -120,6 +128,17 @@ class Loader:
             )
         self.epoch, self.batch_index = 0, 0
         self.rank, self.ranks = 0, 1
+        self.indexes_memory = self._indexes_memory()
+        inline = self.indexes_memory and not self.workers  # no thread hand-off: it costs more than the batch
+        self.prefetch = int(prefetch) if prefetch is not None else (0 if inline else 2)
+
+    def _indexes_memory(self) -> bool:
+        """A batch is rows of the source's in-memory arrays and nothing else
+        (``source.memory_arrays``; no data transforms, no objective draws, no drawn windows,
+        not repeating the first batch)."""
+        if self.transforms or self.data_transforms or self.draws_windows or self.repeat_first_batch:
+            return False
+        return self.source.memory_arrays(self.split) is not None
 
     def shard(self, rank: int, ranks: int) -> "Loader":
         """Hand out rank ``rank``'s rows (of ``ranks``) of every batch; returns the loader."""
@@ -238,6 +257,10 @@ class Loader:
     def _prefetched(self, epoch: int, start: int):
         order = self.order(epoch)
         count = self.batches_per_epoch
+        memory = self.source.memory_arrays(self.split) if self.lookahead == 0 and self.indexes_memory else None
+        if memory is not None:  # asked each pass: a dtype the source serves may have changed
+            yield from self._indexed(memory, order, start, count)
+            return
         if self.lookahead == 0:
             for index in range(start, count):
                 yield self.batch(epoch, index, order)
@@ -255,6 +278,18 @@ class Loader:
                 future.cancel()
             if executor is not self._executor:
                 executor.shutdown(wait=False, cancel_futures=True)
+
+    def _indexed(self, memory: tuple, order: np.ndarray, start: int, count: int):
+        """Batches of in-memory arrays (``source.memory_arrays``) in the consumer's thread:
+        one fancy index per field (the same arrays as ``batch``, which goes through
+        ``source.get``)."""
+        arrays, selection = memory
+        rows = order if selection is None else selection[order]
+        size, fields = self.batch_size, tuple(arrays.items())
+        for index in range(start, count):
+            chosen = rows[index * size : (index + 1) * size]
+            batch = {name: array[chosen] for name, array in fields}
+            yield batch if self.ranks == 1 else shard_batch(batch, self.rank, self.ranks)
 
     def _submit(self, executor, epoch: int, batch_index: int, order: np.ndarray):
         if self.uses_processes:
@@ -302,7 +337,7 @@ class Loader:
 # them into Loader keywords.
 LOADER_OPTIONS = {
     "num_workers": ("workers", 0),
-    "prefetch_factor": ("prefetch", 2),
+    "prefetch_factor": ("prefetch", None),  # None: decided by the Loader (in-memory rows: 0)
     "persistent_workers": ("persistent_workers", False),
     "pin_memory": ("pin_memory", False),
     "drop_last": ("drop_last", True),

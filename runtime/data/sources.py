@@ -192,6 +192,15 @@ class Source:
         splits one pool of rows (None when the split's own rows are served in order)."""
         return None
 
+    def memory_arrays(self, split: str) -> tuple[dict, np.ndarray | None] | None:
+        """``(arrays, rows)`` when a batch of ``split`` is nothing but rows of arrays already in
+        memory, stored in their served dtypes: ``get(split, indices)`` equals ``{name:
+        arrays[name][rows[indices]]}`` (``rows`` None: ``indices`` themselves), fields in
+        ``fields`` order. None (the default) when a batch takes work: generating examples,
+        reading files (memory maps, HDF5), converting dtypes, per-example Python code. The
+        ``Loader`` builds the batches of such sources in the consumer's thread (``loader.py``)."""
+        return None
+
     def examples_of(self, split: str) -> str:
         """The split whose examples ``split`` serves: ``train_eval`` serves the training
         examples (``train``); a source with its own evaluation set of them overrides it."""

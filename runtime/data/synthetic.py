@@ -60,6 +60,14 @@ class SyntheticRegression(Source):
         x, y = self.cached(split, lambda: self._rows(split))
         return {"x": x[indices], "y": y[indices]}
 
+    def memory_arrays(self, split):
+        """The split's table (generated once, on first use): a batch is its rows."""
+        split = self.examples_of(split)
+        if self.sizes[split] == 0:
+            return None
+        x, y = self.cached(split, lambda: self._rows(split))
+        return {"x": x, "y": y}, None
+
 
 @register("synthetic_audio")
 class SyntheticAudio(Source):

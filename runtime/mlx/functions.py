@@ -182,26 +182,65 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 
 
 def attention(query, key, value, num_heads, causal=False, mask=None, dropout=None):
-    """``softmax(q k^T / sqrt(d) + mask) v`` per head, written out (matmul, mask, softmax,
-    matmul); keys hidden by ``causal`` or the boolean key mask ``[B, Tk]`` get weight 0."""
+    """``softmax(q k^T / sqrt(d) + mask) v`` per head; keys hidden by ``causal`` or the
+    boolean key mask ``[B, Tk]`` get weight 0, a query with no key to attend outputs 0.
+    ``mx.fast.scaled_dot_product_attention`` unless ``dropout`` is active (a callable on the
+    weights, except a ``Dropout`` in evaluation), then written out (matmul, mask, softmax,
+    dropout, matmul) so that the dropout's draws stay on the weights. The fused call has
+    MLX's JVP and VJP (its fallback ops, which are what runs on a CPU), so ``mx.jvp`` (the
+    mean-flow objectives) passes through it."""
     batch, query_steps, dim = query.shape
     checks.check_divisible("attention", "dim", dim, "num_heads", num_heads)
     head = dim // num_heads
-    allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
 
     def heads(tensor):
         return tensor.reshape(batch, tensor.shape[1], num_heads, head).transpose(0, 2, 1, 3)
 
-    scores = mx.matmul(heads(query), heads(key).transpose(0, 1, 3, 2)) / math.sqrt(head)
+    queries, keys, values = heads(query), heads(key), heads(value)
+    if _dropout_active(dropout):
+        allowed = _allowed(query_steps, key.shape[1], causal, mask, batch)
+        mixed = _written_out_attention(queries, keys, values, allowed, dropout)
+    else:
+        mixed = _fused_attention(queries, keys, values, causal, mask)
+    return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+
+
+def _dropout_active(dropout):
+    """A callable on the weights, except a layer (``Dropout``) in evaluation mode."""
+    return dropout is not None and getattr(dropout, "training", True)
+
+
+def _fused_attention(query, key, value, causal, mask):
+    """``mx.fast.scaled_dot_product_attention`` over ``[B, heads, T, d]``. Causal alone with
+    as many queries as keys is the kernel's own ``"causal"`` (its triangle is aligned
+    bottom-right, ours top-left: the same when the lengths agree); otherwise a boolean mask
+    in which a query with no key attends every key, and its output is set to 0 afterwards
+    (zero gradients through it, whatever the kernel does with an empty row)."""
+    batch, _, query_steps, head = query.shape
+    key_steps = key.shape[2]
+    scale = 1.0 / math.sqrt(head)
+    if mask is None and (not causal or query_steps == key_steps):
+        kernel_mask = "causal" if causal else None
+        return mx.fast.scaled_dot_product_attention(query, key, value, scale=scale, mask=kernel_mask)
+    allowed = _allowed(query_steps, key_steps, causal, mask, batch)
+    has_key = mx.any(allowed, axis=-1, keepdims=True)
+    if mask is None:  # the causal triangle alone: every query sees key 0
+        return mx.fast.scaled_dot_product_attention(query, key, value, scale=scale, mask=allowed)
+    opened = mx.logical_or(allowed, mx.logical_not(has_key))
+    mixed = mx.fast.scaled_dot_product_attention(query, key, value, scale=scale, mask=opened)
+    return mx.where(has_key, mixed, 0.0)
+
+
+def _written_out_attention(query, key, value, allowed, dropout):
+    """Matmul, mask, softmax, mask, dropout, matmul over ``[B, heads, T, d]``."""
+    scores = mx.matmul(query, key.transpose(0, 1, 3, 2)) / math.sqrt(query.shape[-1])
     if allowed is not None:
         scores = mx.where(allowed, scores, mx.finfo(scores.dtype).min)
     weights = mx.softmax(scores, axis=-1)
     if allowed is not None:
         weights = mx.where(allowed, weights, 0.0)
-    if dropout is not None:  # on the attention weights (after the softmax and the masks)
-        weights = dropout(weights)
-    mixed = mx.matmul(weights, heads(value))
-    return mixed.transpose(0, 2, 1, 3).reshape(batch, query_steps, dim)
+    weights = dropout(weights)  # on the attention weights (after the softmax and the masks)
+    return mx.matmul(weights, value)
 
 
 def _allowed(query_steps, key_steps, causal, mask, batch):

@@ -75,7 +75,7 @@ def test_loader_options_per_split():
     defaults = loader_options({"k": 2}, "train")
     assert defaults == {
         "workers": 0,
-        "prefetch": 2,
+        "prefetch": None,  # the Loader decides (tests/data/test_inline_batches.py)
         "persistent_workers": False,
         "pin_memory": False,
         "drop_last": True,
