@@ -5,29 +5,27 @@ ModelCheckpoint, EarlyStopping and TQDMProgressBar plus specc's Logger and Check
 
 ``adversarial`` (and ``vae``, the generator alone) renders from its own template (``lightning/adversarial.py.j2``; the pieces
 every script shares are macros of ``lightning/parts.j2``): manual optimization with two
-optimizers. What that loop does not do yet (fp16) is refused by :func:`context` with a message.
+optimizers. What that loop does not do yet (fp16, sharded state, torch.compile) is refused by
+the checker from the rows below (E0801), as on the other backends.
 """
 
 from __future__ import annotations
 
 from specc.compiler.backends import (
+    ADVERSARIAL_FP16,
     ADVERSARIAL_SHARDED,
     Backend,
     Refusal,
     generator_loop_refusals,
 )
 
-COMPILE_REFUSED = ("adversarial", "vae")  # objectives whose script does not render train.compile
+# train.compile: the generator loop's two models are not compiled yet
+ADVERSARIAL_COMPILE = Refusal("adversarial", ("train", "compile"), "train.compile = true (torch.compile)", lambda value: value is True)
 
 BACKEND = Backend(
     refusals=(
         # train.parallel = sharded: Lightning's fsdp in the main template only (runtime/torch/sharding.py)
-        *generator_loop_refusals(ADVERSARIAL_SHARDED),
-        Refusal("adversarial", ("train", "precision"), "fp16 (gradient scaling with two optimizers)", lambda value: value == "fp16"),
-        Refusal("vae", ("train", "precision"), "fp16 (gradient scaling in the manual optimization loop)", lambda value: value == "fp16"),
-        # train.compile: the generator loop's two models are not compiled yet
-        *(Refusal(objective, ("train", "compile"), "train.compile = true (torch.compile)", lambda value: value is True)
-          for objective in COMPILE_REFUSED),
+        *generator_loop_refusals(ADVERSARIAL_SHARDED, ADVERSARIAL_FP16, ADVERSARIAL_COMPILE),
     ),
     name="lightning",
     template="lightning/train.py.j2",

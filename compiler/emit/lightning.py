@@ -51,16 +51,6 @@ from specc.runtime.data import LOADER_KEYS
 from specc.runtime.data.loader import LOADER_OPTIONS
 from specc.compiler.emit.lightning_settings import Settings, optimizer_view, same, spec_set, without_defaults
 
-# objective -> (train option, predicate "is it in use", why) the objective's loop refuses
-UNSUPPORTED_OPTIONS = {
-    "adversarial": (
-        ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling with two optimizers)"),
-    ),
-    "vae": (
-        ("precision", lambda train: train.precision == "fp16", "fp16 (gradient scaling in the manual optimization loop)"),
-    ),
-}
-
 DEFAULT_CALLBACKS = (("progress_bar", {"refresh_rate": 10}), ("lr_monitor", {"interval": "step"}), ("grad_norm_monitor", {}))
 PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 # metrics whose labels may hold the loss's ignored id
@@ -239,14 +229,8 @@ def callbacks_view(program, settings: Settings) -> dict:
 
 
 def context(program) -> dict:
-    """Refuses options the objective's loop does not implement; everything else is computed
-    by :func:`config`, which needs the shared context."""
-    for option, used, what in UNSUPPORTED_OPTIONS.get(program.objective.kind, ()):
-        if used(program.train):
-            raise EmitError(
-                f"train.{option}: {what} is not implemented for objective "
-                f"{program.objective.kind} by the lightning backend yet"
-            )
+    """No backend-only field: what the generator loop does not render is refused by the checker
+    (``compiler/backends/lightning.py``, E0801); :func:`config` computes the rest."""
     return {}
 
 

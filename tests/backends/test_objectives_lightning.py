@@ -122,7 +122,7 @@ def test_freeze_model_parameters_takes_names_with_or_without_the_model():
 
 
 @pytest.mark.parametrize("option, message", [
-    ("train.precision=fp16", r"fp16 \(gradient scaling with two optimizers\) with objective `adversarial` is not implemented"),
+    ("train.precision=fp16", r"fp16 \(dynamic loss scaling in the generator loop\) with objective `adversarial` is not implemented"),
 ])
 def test_adversarial_refuses_what_its_loop_does_not_do(option, message):
     # the checker refuses these with a position (tests/checker/test_backend_refusals.py); the

@@ -175,7 +175,7 @@ def test_a_vae_has_no_discriminator_key_e0401():
 @pytest.mark.parametrize(
     "backend, override, column, feature",
     [
-        ("lightning", "train.precision=fp16", 17, "fp16 (gradient scaling in the manual optimization loop)"),
+        ("lightning", "train.precision=fp16", 17, "fp16 (dynamic loss scaling in the generator loop)"),
         ("lightning", "train.parallel=sharded", 16, "sharded parameters and optimizer state (train.parallel = sharded)"),
         ("mlx", "train.parallel=sharded", 16, "sharded parameters and optimizer state (train.parallel = sharded)"),
     ],

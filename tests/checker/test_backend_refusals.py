@@ -9,7 +9,7 @@ from specc.dsl.diagnostics import render_text
 from tests.specs.helpers import check
 
 CASES = [
-    ("lightning", "train.precision=fp16", "fp16 (gradient scaling with two optimizers)", 17),
+    ("lightning", "train.precision=fp16", "fp16 (dynamic loss scaling in the generator loop)", 17),
     ("mlx", "train.parallel=sharded", "sharded parameters and optimizer state (train.parallel = sharded)", 16),
 ]
 

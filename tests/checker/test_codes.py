@@ -677,7 +677,7 @@ EXPECTED = {
         '   |               ^^^^'
     ),
     "E0801_lightning": (
-        'spec.mf:28:15: error[E0801]: fp16 (gradient scaling with two optimizers) with objective '
+        'spec.mf:28:15: error[E0801]: fp16 (dynamic loss scaling in the generator loop) with objective '
         '`adversarial` is not implemented by backend `lightning` yet\n'
         '   |\n'
         '28 |   precision = fp16\n'
