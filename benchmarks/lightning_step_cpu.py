@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,8 @@ def generated(workload: str, steps: int, overrides: list[str], folder: Path, nam
 
 
 def cpu_seconds(command: list[str], folder: Path) -> float:
+    if "--out-dir" in command:  # a fresh run each round: the last round's checkpoints would stop it
+        shutil.rmtree(command[command.index("--out-dir") + 1], ignore_errors=True)
     environment = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
     process = subprocess.Popen(command, env=environment, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)

@@ -91,8 +91,6 @@ def lightning_imports(program, context: dict, view: dict, extensions: bool = Fal
     callbacks = []
     if view["early_stopping"]:
         callbacks.append("EarlyStopping")
-    if view["callbacks"]["progress"]:
-        callbacks.append("TQDMProgressBar")
     if callbacks:
         third.append(f"from lightning.pytorch.callbacks import {', '.join(callbacks)}")
     if view["tensorboard"]:

@@ -46,8 +46,9 @@ Workers (the data section's loader keys, ``loader_options``):
   order and the resumable position are the same for both.
 - ``persistent_workers``: keep the thread pool between epochs (and between evaluation
   passes) instead of starting one per pass; ``close()`` stops it.
-- ``pin_memory``: recorded for the backend (Lightning's DataLoader pins the tensors it
-  makes from the numpy batch when CUDA is used); the numpy batches themselves do not change.
+- ``pin_memory`` (default on): recorded for the backend. Lightning's DataLoader pins the
+  tensors it makes from the numpy batch when a CUDA GPU is present, and Lightning copies them
+  with ``non_blocking=True``; the numpy batches themselves do not change.
 
 Data parallel (``shard(rank, ranks)``): ``batch_size`` stays the global batch. Each rank
 draws the whole global batch (same order, same transforms and objective draws, which are
@@ -93,7 +94,7 @@ class Loader:
         stream: int | None = None,
         transforms=(),
         persistent_workers: bool = False,
-        pin_memory: bool = False,
+        pin_memory: bool = True,
         worker_type: str = "thread",
         limit_batches: int | None = None,
         repeat_first_batch: bool = False,
@@ -339,7 +340,7 @@ LOADER_OPTIONS = {
     "num_workers": ("workers", 0),
     "prefetch_factor": ("prefetch", None),  # None: decided by the Loader (in-memory rows: 0)
     "persistent_workers": ("persistent_workers", False),
-    "pin_memory": ("pin_memory", False),
+    "pin_memory": ("pin_memory", True),
     "drop_last": ("drop_last", True),
     "shuffle": ("shuffle", True),
     "worker_type": ("worker_type", "thread"),

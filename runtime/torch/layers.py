@@ -156,12 +156,19 @@ class _Convolution(_Parametrised):
             x.shape[1:-1], self.kernel, self.stride, self.dilation, self.padding
         ):
             checks.conv_output_length(self.kind, size, window, step, rate, before, after)
-        x = _channels_first(x)
-        widths = [size for pair in reversed(self.padding) for size in pair]
-        x = F.pad(x, widths, mode="reflect" if self.padding_mode == "reflect" else "constant")
+        x, padding = self._padded(_channels_first(x))
         convolve = _CONVOLUTIONS[self.rank]
-        y = convolve(x, self._weight(), self.bias, self.stride, 0, self.dilation, self.groups)
+        y = convolve(x, self._weight(), self.bias, self.stride, padding, self.dilation, self.groups)
         return _channels_last(y)
+
+    def _padded(self, x):
+        """``x`` and the padding left for the convolution: zero padding equal on both sides is
+        the convolution's own (no padded copy, forward or backward); reflect or uneven padding
+        (``same`` with an even kernel) is an ``F.pad`` first."""
+        if self.padding_mode != "reflect" and all(before == after for before, after in self.padding):
+            return x, tuple(before for before, _ in self.padding)
+        widths = [size for pair in reversed(self.padding) for size in pair]
+        return F.pad(x, widths, mode="reflect" if self.padding_mode == "reflect" else "constant"), 0
 
 
 class Conv1d(_Convolution):

@@ -74,6 +74,14 @@ class EpochStream(torch.utils.data.IterableDataset):
         self.served = int(state.get("served", 0))
 
 
+def pinned(loader, cuda_available=None) -> bool:
+    """Whether the DataLoader pins its batches: the loader's ``pin_memory`` (the spec's, on by
+    default) and a CUDA GPU present. Lightning then copies each pinned batch to the GPU with
+    ``non_blocking=True``, so the copy overlaps the step before it; on the CPU nothing is pinned."""
+    found = torch.cuda.is_available() if cuda_available is None else cuda_available
+    return bool(loader.pin_memory) and found
+
+
 class ResumableDataLoader(torch.utils.data.DataLoader):
     """A ``DataLoader`` over an ``EpochStream`` (numpy -> tensors by ``default_convert``)
     with ``state_dict`` / ``load_state_dict``, so Lightning stores its position."""
@@ -81,7 +89,9 @@ class ResumableDataLoader(torch.utils.data.DataLoader):
     def __init__(self, stream: EpochStream):
         # its own generator: making an iterator draws a seed, which must not consume torch's
         # global generator (dropout's), or a resumed run would draw other dropout masks
-        super().__init__(stream, batch_size=None, num_workers=0, generator=torch.Generator())
+        super().__init__(
+            stream, batch_size=None, num_workers=0, generator=torch.Generator(), pin_memory=pinned(stream.loader)
+        )
         self.stream = stream
 
     def state_dict(self) -> dict:
@@ -124,8 +134,9 @@ class NumpyDataModule(pl.LightningDataModule):
 
     def fixed_dataloader(self, split: str):
         """The same batches of ``split`` at every evaluation (its own generator: see above)."""
+        loader = self.loaders[split]
         return torch.utils.data.DataLoader(
-            FixedPass(self.loaders[split]), batch_size=None, num_workers=0, generator=torch.Generator()
+            FixedPass(loader), batch_size=None, num_workers=0, generator=torch.Generator(), pin_memory=pinned(loader)
         )
 
     def val_dataloader(self):

@@ -48,6 +48,7 @@ class MetricsLogger(Logger):
         self.epoch = 0 if fixed_epoch is None else fixed_epoch
         self._written: set[tuple[int, str]] = set()
         self._written_step = None
+        self.last_train: dict[str, float] = {}  # the last train row's values (the progress bar's loss)
 
     @property
     def name(self) -> str:
@@ -76,6 +77,7 @@ class MetricsLogger(Logger):
                 continue
             self._written.add((split, name))
             rows.setdefault(split, {})[name] = float(value)
+        self.last_train = rows.get("train", self.last_train)
         for split in SPLITS:
             if split in rows:
                 self.metrics_log.write_many(row_step, self.epoch, split, rows[split])

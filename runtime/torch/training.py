@@ -5,7 +5,7 @@ Defined here:
 - ``Lion``: torch has none (the scripts build every other optimizer with ``torch.optim``);
   ``matrix_decay_groups``: nanoGPT's two parameter groups (``weight_decay_on = matrices``);
 - ``lightning_precision``: the spec's precision as a Trainer ``precision``; ``accelerator_for``:
-  ``--device`` as a Lightning accelerator;
+  ``--device`` as a Lightning accelerator (default: a CUDA GPU when torch finds one);
 - ``prepare_process``: torch's thread count from the cores this process may use
   (``threads``), TF32 on GPUs that have it (``use_tf32``) and no framework output a user
   cannot act on (``quiet``);
@@ -15,7 +15,8 @@ Defined here:
 Re-exported from sibling modules, so the scripts find them here:
 
 - ``lightning_logging``: ``MetricsLogger``, a Lightning ``Logger`` writing ``metrics.csv``;
-- ``lightning_callbacks``: ``UserCallbackHooks``, the user's callbacks (``train.callbacks``) on Lightning;
+- ``lightning_callbacks``: ``ProgressDisplay``, the progress bar of every backend, and
+  ``UserCallbackHooks``, the user's callbacks (``train.callbacks``) on Lightning;
 - ``lightning_checkpoints``: ``SpeccCheckpointIO`` (specc checkpoint directories),
   ``SpeccModelCheckpoint`` (``step-000123`` names, a save at the end of the run) and
   ``ExactResume``;
@@ -32,7 +33,7 @@ from __future__ import annotations
 import torch
 
 from specc.runtime import checks, training
-from specc.runtime.torch.lightning_callbacks import UserCallbackHooks
+from specc.runtime.torch.lightning_callbacks import ProgressDisplay, UserCallbackHooks
 from specc.runtime.torch.lightning_checkpoints import ExactResume, SpeccCheckpointIO, SpeccModelCheckpoint
 from specc.runtime.torch.lightning_data import NumpyDataModule
 from specc.runtime.torch.lightning_logging import MetricsLogger
@@ -50,6 +51,7 @@ __all__ = [
     "RunningSums",
     "SpeccCheckpointIO",
     "SpeccModelCheckpoint",
+    "ProgressDisplay",
     "UserCallbackHooks",
     "accelerator_for",
     "check_finite",
@@ -153,9 +155,14 @@ def use_tf32(accelerator: str, enabled: bool = True) -> bool:
     return on
 
 
-def accelerator_for(device: str | None) -> str:
-    """``--device`` (``cpu``, ``cuda``, ``gpu``, ``mps``; default cpu) as a Lightning accelerator."""
-    name = (device or "cpu").split(":")[0]
+def accelerator_for(device: str | None, cuda_available=None) -> str:
+    """``--device`` (``cpu``, ``cuda``, ``gpu``, ``mps``) as a Lightning accelerator. Without
+    ``--device``: the CUDA GPU torch finds, else the CPU (Apple's ``mps`` only when asked: it
+    lacks float64 and some of torch's operations). ``cuda_available``: torch's answer, for tests."""
+    if device is None:
+        found = torch.cuda.is_available() if cuda_available is None else cuda_available
+        return "gpu" if found else "cpu"
+    name = device.split(":")[0]
     checks.check_choice("--device", "device", name, ("cpu", "cuda", "gpu", "mps"))
     return "gpu" if name == "cuda" else name
 

@@ -31,7 +31,9 @@ def build_parser(spec_name: str, description: str = "", predict: str | None = No
         help="stop after this many steps in total; the schedule stays the spec's",
     )
     parser.add_argument("--seed", type=int, default=None, help="seed of initialisation and data order")
-    parser.add_argument("--device", default=None, help="device to run on (backend-specific name)")
+    parser.add_argument(
+        "--device", default=None, help="device to run on (backend-specific name; default: a GPU the framework finds, else the CPU)"
+    )
     parser.add_argument(
         "--devices",
         type=int,

@@ -1,13 +1,14 @@
-"""The progress bar of the JAX and MLX scripts (Lightning draws its own ``TQDMProgressBar``).
+"""The progress bar of every backend's script (Lightning's through ``torch.lightning_callbacks.ProgressDisplay``).
 
 ``step 120/1000 [===>      ] 12% 85.3 it/s 0:01<0:10 loss 0.4123`` on stderr, redrawn in
-place every ``refresh_rate`` steps (the template calls :meth:`ProgressBar.update` then). It is
+place every ``refresh_rate`` steps (the JAX and MLX templates call :meth:`ProgressBar.update` then,
+Lightning's ``ProgressDisplay`` callback does on Lightning). It is
 drawn only when stderr is a terminal (a log file or a pipe gets the log lines alone) and a
 spec turns it off with ``train.callbacks`` without ``progress_bar``.
 
 A bar never runs into the lines a run prints: :func:`print_line` (which ``MetricsLog``'s
 echo and early stopping use) clears the bar, prints its line and draws the bar again below
-it (under Lightning it prints through ``tqdm.write``, which does the same for tqdm's bars), and :func:`finish` ends the bar's line before a failure's message (``run_main``). The
+it, and :func:`finish` ends the bar's line before a failure's message (``run_main``). The
 line is cut to the terminal's width so a redraw always overwrites the whole bar.
 """
 
@@ -98,11 +99,6 @@ def print_line(text: str, stream=None) -> None:
     the screen: the bar is cleared first and drawn again after the line."""
     stream = stream or sys.stdout
     bar = _active
-    tqdm = sys.modules.get("tqdm")  # Lightning's TQDMProgressBar: tqdm clears and redraws its bars
-    if bar is None and tqdm is not None and getattr(tqdm.tqdm, "_instances", None):
-        tqdm.tqdm.write(text, file=stream)
-        stream.flush()
-        return
     if bar is not None:
         bar.clear()
     print(text, file=stream, flush=True)

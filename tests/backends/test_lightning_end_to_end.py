@@ -128,18 +128,6 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_
     assert (tmp_path / "run" / "checkpoints" / "last").resolve().name == "step-000002"
 
 
-def test_progress_bar_counts_the_epochs_the_run_takes(straight, tmp_path):
-    """A step-bounded run's bar (``progress_bar(refresh_rate = 10)``, Lightning's
-    TQDMProgressBar) shows the epochs the run takes and no more (Lightning ran with
-    max_epochs = -1 once: its bar counted towards "-2")."""
-    script, run_dir = straight
-    last_epoch = max(row["epoch"] for row in read_metrics(run_dir / "metrics.csv"))
-    result = run_script(script, "--out-dir", tmp_path / "run", check=True)
-    output = result.stdout + result.stderr
-    assert f"Epoch {last_epoch}:" in output and f"Epoch {last_epoch + 1}:" not in output
-    assert "/-" not in output
-
-
 # ----------------------------------------------------------------------------- train.callbacks and the loss
 
 
@@ -163,7 +151,7 @@ def test_a_progress_bar_alone_logs_no_lr_and_no_grad_norm(tmp_path):
     is not even computed; the bar refreshes every 5 steps."""
     script = compile_digits(tmp_path, *SHORT, "train.callbacks=[progress_bar(refresh_rate = 5)]")
     text = script.read_text()
-    assert "TQDMProgressBar(refresh_rate=5)" in text and "gradient_norm" not in text
+    assert "ProgressDisplay(5)" in text and "gradient_norm" not in text
     run_script(script, "--out-dir", tmp_path / "run", check=True)
     names = {row["name"] for row in read_metrics(tmp_path / "run" / "metrics.csv") if row["split"] == "train"}
     assert names == {"loss", "steps_per_s"}
@@ -174,7 +162,7 @@ def test_lr_monitor_by_epoch_logs_lr_once_per_epoch(tmp_path):
     epoch (digits: 19 steps of 64 rows an epoch), none with the other train rows; no bar."""
     overrides = ("train.max_steps=40", "train.log_every=4", "train.eval_every=40", "train.checkpoint.every=40")
     script = compile_digits(tmp_path, *overrides, "train.callbacks=[lr_monitor(interval = epoch)]")
-    assert "enable_progress_bar=False" in script.read_text()
+    assert "ProgressDisplay" not in script.read_text()
     run_script(script, "--out-dir", tmp_path / "run", check=True)
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     lr_rows = [row for row in rows if (row["split"], row["name"]) == ("train", "lr")]
@@ -225,3 +213,24 @@ def test_cross_entropy_label_smoothing_reaches_the_loss(tmp_path):
     logged, expected, plain = first_step_loss(script, tmp_path, label_smoothing=0.1)
     assert expected != pytest.approx(plain, rel=1e-4)
     assert logged == pytest.approx(expected, rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- the device and pinned batches
+
+
+def test_without_device_the_script_takes_the_cuda_gpu_torch_finds():
+    from specc.runtime.torch.training import accelerator_for
+
+    assert accelerator_for(None, cuda_available=True) == "gpu"
+    assert accelerator_for(None, cuda_available=False) == "cpu"
+    assert accelerator_for("cpu", cuda_available=True) == "cpu"
+    assert accelerator_for("cuda:1") == "gpu"
+
+
+def test_batches_are_pinned_only_with_a_cuda_gpu_and_pin_memory_on():
+    from specc.runtime import data
+    from specc.runtime.torch.lightning_data import pinned
+
+    source = data.make_source("digits")
+    default, off = data.Loader(source, "train", 8, 0), data.Loader(source, "train", 8, 0, pin_memory=False)
+    assert [pinned(default, True), pinned(default, False), pinned(off, True)] == [True, False, False]

@@ -77,7 +77,7 @@ def test_loader_options_per_split():
         "workers": 0,
         "prefetch": None,  # the Loader decides (tests/data/test_inline_batches.py)
         "persistent_workers": False,
-        "pin_memory": False,
+        "pin_memory": True,  # pinned when a CUDA GPU is present (Lightning)
         "drop_last": True,
         "worker_type": "thread",
         "shuffle": True,

@@ -14,7 +14,7 @@ import time
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import TensorBoardLogger
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
@@ -247,7 +247,7 @@ def main(argv=None):
     checkpointing = torch_training.SpeccModelCheckpoint(
         checkpoints, None, checkpoint_keep, checkpoint_monitor, checkpoint_mode
     )
-    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    callbacks = [checkpointing, torch_training.ExactResume(), torch_training.ProgressDisplay(10)]
     callbacks.append(
         EarlyStopping(
             monitor=early_stopping_monitor,
@@ -277,7 +277,7 @@ def main(argv=None):
             TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version=""),
         ],
         plugins=[checkpoint_io],
-        enable_progress_bar=True,
+        enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )

@@ -14,7 +14,6 @@ import time
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import TQDMProgressBar
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
 from specc.runtime.torch import layers, losses, metrics, state
@@ -191,7 +190,7 @@ def main(argv=None):
     checkpointing = torch_training.SpeccModelCheckpoint(
         checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
     )
-    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    callbacks = [checkpointing, torch_training.ExactResume(), torch_training.ProgressDisplay(10)]
     run = {"seed": run_seed, "spec": RESOLVED_SPEC, "spec_name": SPEC_NAME, "spec_hash": SPEC_HASH}
     checkpoint_io = torch_training.SpeccCheckpointIO(manifest=run, keeper=checkpointing)
     trainer = pl.Trainer(
@@ -207,7 +206,7 @@ def main(argv=None):
         callbacks=callbacks,
         logger=metrics_logger,
         plugins=[checkpoint_io],
-        enable_progress_bar=True,
+        enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )

@@ -14,7 +14,7 @@ import time
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, TQDMProgressBar
+from lightning.pytorch.callbacks import EarlyStopping
 from specc.runtime import data as specc_data
 from specc.runtime import init, training
 from specc.runtime.torch import flows, layers, losses, metrics, schedules, state
@@ -306,7 +306,7 @@ def main(argv=None):
     checkpointing = torch_training.SpeccModelCheckpoint(
         checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
     )
-    callbacks = [checkpointing, torch_training.ExactResume(), TQDMProgressBar(refresh_rate=10)]
+    callbacks = [checkpointing, torch_training.ExactResume(), torch_training.ProgressDisplay(10)]
     callbacks.append(
         EarlyStopping(
             monitor=early_stopping_monitor,
@@ -331,7 +331,7 @@ def main(argv=None):
         callbacks=callbacks,
         logger=metrics_logger,
         plugins=[checkpoint_io],
-        enable_progress_bar=True,
+        enable_progress_bar=False,
         enable_model_summary=False,
         default_root_dir=str(run_dir),
     )

@@ -122,10 +122,12 @@ def test_early_stopping_and_a_failure_start_their_own_lines(monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_generated_jax_script_on_a_terminal(tmp_path):
+@pytest.mark.parametrize("backend", ["jax", "lightning"])
+def test_a_generated_script_on_a_terminal(backend, tmp_path):
     """A real run under a pseudo-terminal: the bar is drawn and every log line starts its own
-    screen line (the check the issue asks for: it never runs into the log lines)."""
-    pytest.importorskip("jax")
+    screen line (the check the issue asks for: it never runs into the log lines). Lightning
+    draws the same bar as JAX (``ProgressDisplay``), not tqdm's."""
+    pytest.importorskip({"jax": "jax", "lightning": "lightning"}[backend])
     pty = pytest.importorskip("pty")
     import fcntl
     import struct
@@ -139,10 +141,10 @@ def test_a_generated_jax_script_on_a_terminal(tmp_path):
     spec = tmp_path / "spec.mf"
     spec.write_text(DIGITS)
     overrides = ("train.max_steps=40", "train.log_every=20", "train.eval_every=40")
-    result = check(str(spec), read, overrides, "jax")
+    result = check(str(spec), read, overrides, backend)
     assert result.program is not None, result.diagnostics
     script = tmp_path / "train.py"
-    script.write_text(render(result.program, "jax"))
+    script.write_text(render(result.program, backend))
     main, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
     environment = dict(os.environ, OMP_NUM_THREADS="1")
