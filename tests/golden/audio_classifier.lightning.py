@@ -152,7 +152,12 @@ class Objective(pl.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=weight_decay
+            self.model.parameters(),
+            lr=lr,
+            betas=(0.9, 0.999),
+            eps=1e-08,
+            weight_decay=weight_decay,
+            fused=True,
         )
         schedule = schedules.warmup_cosine(peak=lr, warmup=warmup, total=total, min_ratio=min_ratio)
         # update k uses lr(k): LambdaLR multiplies the optimizer's lr by schedule(k) / lr

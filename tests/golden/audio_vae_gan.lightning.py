@@ -2181,6 +2181,7 @@ class Objective(pl.LightningModule):
             betas=discriminator_betas,
             eps=1e-08,
             weight_decay=0.0,
+            fused=True,
         )
         generator_optimizer = torch.optim.Adam(
             self.model.vae.parameters(),
@@ -2188,6 +2189,7 @@ class Objective(pl.LightningModule):
             betas=generator_betas,
             eps=1e-08,
             weight_decay=0.0,
+            fused=True,
         )
         return [discriminator_optimizer, generator_optimizer]
 

@@ -211,6 +211,7 @@ class Objective(pl.LightningModule):
             betas=(0.9, 0.999),
             eps=1e-08,
             weight_decay=weight_decay,
+            fused=True,
         )
         schedule = schedules.warmup_cosine(peak=lr, warmup=warmup, total=max_steps, min_ratio=0.0)
         # update k uses lr(k): LambdaLR multiplies the optimizer's lr by schedule(k) / lr

@@ -196,7 +196,12 @@ class Objective(pl.LightningModule):
 
     def configure_optimizers(self):
         return torch.optim.Adam(
-            self.model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0
+            self.model.parameters(),
+            lr=lr,
+            betas=(0.9, 0.999),
+            eps=1e-08,
+            weight_decay=0.0,
+            fused=True,
         )
 
     def call_model(self, model, x_t, t, h):
