@@ -5,7 +5,8 @@ for logging (the scripts build the optimizer and the schedule with direct calls)
 
 The step is one ``mx.compile``d function over the model's and the optimizer's state (both
 captured through ``inputs`` / ``outputs`` of ``mx.compile``), so a step is one graph with no
-host synchronisation; values are read on the host only at logging intervals.
+host synchronisation; values are read on the host only at logging intervals. The loop submits
+each step with ``OneStepAhead`` (``steps_ahead.py``): it prepares the next step while one runs.
 
 Semantics (COMPONENTS.md, "Training-loop semantics"):
 
@@ -31,6 +32,7 @@ from specc.runtime import checks
 from specc.runtime.mlx import statistics
 from specc.runtime.parameters import is_buffer
 from specc.runtime.mlx.sharding import ShardedOptimizer
+from specc.runtime.mlx.steps_ahead import OneStepAhead  # noqa: F401 (the scripts' mlx_training.OneStepAhead)
 from specc.runtime.training import failures
 from specc.runtime.training.peer_watchdog import start_peer_watchdog
 from specc.runtime.training.tree import under_prefix

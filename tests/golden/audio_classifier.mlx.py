@@ -278,11 +278,12 @@ def main(argv=None):
     batches = train_loader.forever()
     progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
+    ahead = mlx_training.OneStepAhead()  # computes a step while the loop prepares the next
     with training.StopRequest() as stop_request:
         while step < stop_step:
             train_step([mlx_training.to_device(next(batches))])
             step += 1
-            mx.eval(model.state, optimizer.state, totals.state)
+            ahead.submit(model.state, optimizer.state, totals.state)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()

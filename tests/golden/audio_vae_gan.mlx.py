@@ -2372,6 +2372,7 @@ def main(argv=None):
     batches = train_loader.forever()
     progress, shown = training.ProgressBar(stop_step), {}
     last_log_time, last_log_step = time.time(), step
+    ahead = mlx_training.OneStepAhead()  # computes a step while the loop prepares the next
     with training.StopRequest() as stop_request:
         while step < stop_step:
             micro_batches = [mlx_training.to_device(next(batches))]
@@ -2383,7 +2384,7 @@ def main(argv=None):
             flag.update(values["loss"] + values["discriminator_loss"], step)  # either non-finite
             model_states = [model.state for model in models.values()]
             optimizer_states = [optimizer.state for optimizer in optimizers.values()]
-            mx.eval(model_states, optimizer_states, sums.arrays(), flag.value)
+            ahead.submit(model_states, optimizer_states, sums.arrays(), flag.value)
             finished = step == stop_step
             if step % log_every == 0 or finished:
                 check_finite()
