@@ -20,11 +20,32 @@ from specc.runtime.training import failures
 from specc.runtime.training.distributed import check_divisible
 from specc.runtime.training.tree import under_prefix
 
+FLAT_NORM_ELEMENTS = 2**20  # trees up to this many elements are read as one flat vector
+
+
+def global_norm(tree) -> jax.Array:
+    """``sqrt(sum_i sum(g_i ** 2))`` over the leaves of ``tree``, in float32. A tree of at most
+    ``FLAT_NORM_ELEMENTS`` elements is concatenated into one vector and reduced once: XLA on
+    the CPU runs one loop instead of one per leaf (on the digits MLP's jitted step about 15 us
+    less than ``optax.global_norm``, docs/performance.md). A larger tree is reduced leaf by
+    leaf, as ``optax.global_norm`` does, so that no copy of its gradients is made. The
+    gradient norm a step logs and the one its clipping uses are this same computation, which
+    XLA then computes once."""
+    leaves = [leaf.astype(jnp.float32) for leaf in jax.tree_util.tree_leaves(tree)]
+    if not leaves:
+        return jnp.zeros((), jnp.float32)
+    if sum(leaf.size for leaf in leaves) <= FLAT_NORM_ELEMENTS:
+        flat = jnp.concatenate([leaf.ravel() for leaf in leaves])
+        return jnp.sqrt(jnp.sum(flat * flat))
+    return jnp.sqrt(sum(jnp.sum(leaf * leaf) for leaf in leaves))
+
+
 def clip_by_global_norm(max_norm: float) -> optax.GradientTransformation:
-    """``g <- g * min(1, max_norm / (norm + 1e-6))`` with the global norm over all leaves."""
+    """``g <- g * min(1, max_norm / (norm + 1e-6))`` with the global norm over all leaves
+    (:func:`global_norm`)."""
 
     def update(updates, state, params=None):
-        norm = optax.global_norm(updates)
+        norm = global_norm(updates)
         factor = jnp.minimum(1.0, max_norm / (norm + 1e-6))
         return jax.tree_util.tree_map(lambda g: g * factor.astype(g.dtype), updates), state
 
@@ -101,7 +122,7 @@ def trainable_norm(grads, frozen=None):
     (``frozen``: pytree of bools or None), the norm torch reports for ``requires_grad``."""
     if frozen is not None:
         grads = jax.tree_util.tree_map(lambda grad, mask: jnp.where(mask, jnp.zeros_like(grad), grad), grads, frozen)
-    return optax.global_norm(grads)
+    return global_norm(grads)
 
 
 def ema_update(average, current, decay: float):

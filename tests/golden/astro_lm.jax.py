@@ -261,7 +261,7 @@ def make_train_step(graphdef, optimizer, loss_fn):
     def train_step(params, rest, opt_state, scaler, tracked, batch):
         (_, (values, rest)), grads = gradient(params, rest, batch, scaler)
         grads, finite = precision.unscale(scaler, grads)  # g / s; an fp16 overflow skips the step
-        values["grad_norm"] = optax.global_norm(grads)
+        values["grad_norm"] = jax_training.global_norm(grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         params, opt_state = precision.keep_if_finite(
             finite, (optax.apply_updates(params, updates), new_opt_state), (params, opt_state)

@@ -2214,13 +2214,15 @@ def make_train_step(generator_def, discriminator_def, generator_optimizer, discr
             generator_loss, has_aux=True
         )(outputs, discriminator_params, discriminator_rest, real, active)
         (grads,) = pullback(output_grads)
-        values["grad_norm"] = optax.global_norm(grads)
+        values["grad_norm"] = jax_training.global_norm(grads)
         updates, generator_state = generator_optimizer.update(
             grads, generator_state, generator_params
         )
         generator_params = optax.apply_updates(generator_params, updates)
         values["discriminator_loss"] = critic_loss
-        values["discriminator_grad_norm"] = jnp.where(active, optax.global_norm(critic_grads), 0.0)
+        values["discriminator_grad_norm"] = jnp.where(
+            active, jax_training.global_norm(critic_grads), 0.0
+        )
         sums = {name: sums[name] + values[name] for name in sums}
         finite = jnp.isfinite(values["loss"]) & jnp.isfinite(critic_loss)
         bad_step = jnp.where((bad_step < 0) & ~finite, step, bad_step)

@@ -221,7 +221,7 @@ def make_train_step(graphdef, optimizer):
     def train_step(params, opt_state, tracked, batch):
         rest = nnx.State({})  # the model holds nothing but parameters
         (_, (values, rest)), grads = gradient(params, rest, batch)
-        values["grad_norm"] = optax.global_norm(grads)
+        values["grad_norm"] = jax_training.global_norm(grads)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         tracked = jax_training.add_tracked(tracked, values, ("loss", "grad_norm", "mse"))

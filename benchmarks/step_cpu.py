@@ -1,11 +1,12 @@
-"""CPU time per training step of the generated Lightning script and its hand-written
-counterpart (benchmarks/steps_per_second.py's workloads), the figure that a loaded machine
-disturbs least: each script runs twice in fresh processes, for N1 and N2 steps, and
+"""CPU time per training step of a generated script and its hand-written counterpart in the
+same framework (benchmarks/steps_per_second.py's workloads; ``--backend``, Lightning unless
+told), the figure that a loaded machine disturbs least: each script runs twice in fresh processes, for N1 and N2 steps, and
 ``(cpu(N2) - cpu(N1)) / (N2 - N1)`` is its CPU time per step (user + system of the child,
 its loader thread included), so start-up, compilation and the final evaluation cancel.
 
-    OMP_NUM_THREADS=1 python benchmarks/lightning_step_cpu.py --workload mlp --steps 200 1200 --repeat 2
-    python benchmarks/lightning_step_cpu.py --workload conv --variant compiled=train.compile=true
+    OMP_NUM_THREADS=1 python benchmarks/step_cpu.py --workload mlp --steps 200 1200 --repeat 2
+    OMP_NUM_THREADS=1 python benchmarks/step_cpu.py --backend jax --workload mlp --steps 1000 5000
+    python benchmarks/step_cpu.py --workload conv --variant compiled=train.compile=true
 
 ``--variant NAME=KEY=VALUE[,KEY=VALUE]`` adds a generated script compiled with those overrides
 (``nobar=train.callbacks=[lr_monitor, grad_norm_monitor]``). Variants run interleaved, round
@@ -26,7 +27,7 @@ from pathlib import Path
 import steps_per_second as benchmark
 
 
-def generated(workload: str, steps: int, overrides: list[str], folder: Path, name: str) -> list[str]:
+def generated(workload: str, backend: str, steps: int, overrides: list[str], folder: Path, name: str) -> list[str]:
     """The command of the workload's generated script (``overrides`` added), written into ``folder``."""
     from specc.compiler import pipeline
     from specc.compiler.emit import render
@@ -39,7 +40,7 @@ def generated(workload: str, steps: int, overrides: list[str], folder: Path, nam
     if result.program is None:
         raise SystemExit(f"{name}: {[diagnostic.message for diagnostic in result.diagnostics]}")
     script = folder / f"{name}_{steps}.py"
-    script.write_text(render.render(result.program, "lightning"))
+    script.write_text(render.render(result.program, backend))
     return [sys.executable, str(script), "--out-dir", str(folder / f"run_{name}_{steps}")]
 
 
@@ -54,15 +55,16 @@ def cpu_seconds(command: list[str], folder: Path) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def command_of(name: str, workload: str, steps: int, variants: dict, folder: Path) -> list[str]:
+def command_of(name: str, workload: str, backend: str, steps: int, variants: dict, folder: Path) -> list[str]:
     if name == "hand-written":
-        return benchmark.Measurement(workload, "lightning", "hand-written").command(steps, folder, {}, folder / "unused")
-    return generated(workload, steps, variants[name], folder, name)
+        return benchmark.Measurement(workload, backend, "hand-written").command(steps, folder, {}, folder / "unused")
+    return generated(workload, backend, steps, variants[name], folder, name)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workload", choices=sorted(benchmark.WORKLOADS), default="mlp")
+    parser.add_argument("--backend", choices=("jax", "lightning", "mlx"), default="lightning")
     parser.add_argument("--steps", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--variant", action="append", default=[], help="NAME=KEY=VALUE[,KEY=VALUE]")
@@ -75,10 +77,10 @@ def main(argv=None) -> None:
         benchmark.write_inputs([workload], folder)
         for round_index in range(arguments.repeat):
             for name, values in results.items():
-                seconds = [cpu_seconds(command_of(name, workload, steps, variants, folder), folder) for steps in (first, second)]
+                seconds = [cpu_seconds(command_of(name, workload, arguments.backend, steps, variants, folder), folder) for steps in (first, second)]
                 values.append((seconds[1] - seconds[0]) / (second - first) * 1e3)
                 print(f"  round {round_index + 1}: {name}: {values[-1]:.3f} ms CPU a step (load {benchmark.load_text()})", file=sys.stderr)
-    print(f"{workload}, lightning: CPU ms per step, ({second} - {first})-step difference, median of {arguments.repeat}")
+    print(f"{workload}, {arguments.backend}: CPU ms per step, ({second} - {first})-step difference, median of {arguments.repeat}")
     print("| script | runs | median |")
     print("|---|---|---|")
     for name, values in results.items():
