@@ -88,7 +88,7 @@ WORKLOADS = {
     "lm": Workload(
         "benchmarks/specs/lm.mf",
         {"jax": "lm_jax.py", "lightning": "lm_lightning.py", "mlx": "lm_mlx.py"},
-        {"jax": 40, "lightning": 40, "mlx": 4},
+        {"jax": 40, "lightning": 40, "mlx": 6},
     ),
     "conv": Workload(
         "benchmarks/specs/conv.mf",
