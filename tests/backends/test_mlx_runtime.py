@@ -234,3 +234,17 @@ def test_step_totals_name_the_first_non_finite_step_counted_from_the_first_step(
     assert totals.first_bad() == 9  # steps 8, 9, 10, 11: step 9 was the first not finite
     with pytest.raises(ValueError, match=r"StepTotals: the step's values \['mse'\] are not the logged \['loss'\]"):
         totals.add({"mse": mx.array(1.0)})
+
+
+def test_one_step_ahead_waits_for_the_step_before():
+    """``OneStepAhead.submit`` starts a step's arrays and waits for the previous ones: after two
+    submissions the first step's arrays are computed, and the values are those of ``mx.eval``."""
+    from specc.runtime.mlx.steps_ahead import OneStepAhead
+
+    ahead = OneStepAhead()
+    first = {"w": mx.arange(4.0) * 2}
+    ahead.submit(first)
+    second = {"w": first["w"] + 1}
+    ahead.submit(second)
+    assert ahead.pending[0] is second["w"]
+    assert np.array(second["w"]).tolist() == [1.0, 3.0, 5.0, 7.0]

@@ -53,3 +53,16 @@ def test_a_non_finite_window_stops_the_run_with_one_line(tmp_path):
         jax_training.stop_if_window_not_finite(run_window([1.0, float("nan")]), 10, log, tmp_path)
     assert log.closed
     jax_training.stop_if_window_not_finite(run_window([1.0]), 10, log, tmp_path)  # finite: nothing happens
+
+
+@pytest.mark.parametrize("elements", [100, 2**20 + 1])
+def test_global_norm_is_optax_s_on_small_and_large_trees(elements):
+    """A small tree is reduced as one flat vector, a large one leaf by leaf; both are
+    ``optax.global_norm`` to float32 rounding."""
+    import optax
+
+    generator = np.random.default_rng(0)
+    tree = {"a": jnp.asarray(generator.standard_normal((elements // 2,)), jnp.float32),
+            "b": {"c": jnp.asarray(generator.standard_normal((elements - elements // 2,)), jnp.float32)}}
+    assert float(jax_training.global_norm(tree)) == pytest.approx(float(optax.global_norm(tree)), rel=1e-6)
+    assert float(jax_training.global_norm({})) == 0.0

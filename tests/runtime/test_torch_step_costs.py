@@ -196,3 +196,64 @@ def test_tf32_on_gpus_that_have_it_unless_switched_off(monkeypatch, tf32_flags, 
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = not expected
     assert torch_training.use_tf32("gpu", enabled) is expected
     assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (expected, expected)
+
+
+# ----------------------------------------------------------------------------- the loop around the step
+
+
+class StandInLibrary:
+    """A C library that records ``mallopt`` calls (``glibc``: has ``gnu_get_libc_version``)."""
+
+    def __init__(self, glibc=True):
+        self.calls = []
+        if glibc:
+            self.gnu_get_libc_version = lambda: b"2.36"
+
+    def mallopt(self, parameter, value):
+        self.calls.append((parameter, value))
+        return 1
+
+
+def test_glibc_keeps_the_memory_a_step_frees_unless_the_user_set_its_variables(monkeypatch):
+    from specc.runtime.torch import allocator
+
+    monkeypatch.setattr(allocator.sys, "platform", "linux")
+    library = StandInLibrary()
+    assert allocator.keep_freed_memory({}, library) is True
+    assert library.calls == [(-3, 64 * 2**20), (-1, 256 * 2**20)]  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
+    for variable in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"):
+        untouched = StandInLibrary()
+        assert allocator.keep_freed_memory({variable: "131072"}, untouched) is False and untouched.calls == []
+    other = StandInLibrary(glibc=False)  # musl, or jemalloc's mallopt-less symbols
+    assert allocator.keep_freed_memory({}, other) is False and other.calls == []
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator.keep_freed_memory({}, StandInLibrary()) is False
+
+
+def test_cpu_values_are_summed_on_the_host_in_float64():
+    sums = torch_training.RunningSums()
+    for value in (0.1, 0.2, 0.4):
+        sums.add({"loss": torch.tensor(value, dtype=torch.float32), "grad_norm": torch.tensor(2 * value)})
+    means = sums.means()
+    assert set(means) == {"loss", "grad_norm"} and all(mean.dtype == torch.float64 for mean in means.values())
+    expected = sum(float(torch.tensor(value, dtype=torch.float32)) for value in (0.1, 0.2, 0.4)) / 3
+    assert float(means["loss"]) == expected
+    assert sums.means() == {} and sums.totals == {}
+
+
+def test_fused_optimizers_unless_mixed_precision_clips():
+    """``fused=True`` for Adam, AdamW and SGD; not with bf16 / fp16 and grad_clip together
+    (Lightning refuses clipping with an optimizer that unscales inside its step)."""
+    from tests.specs.helpers import check_ok
+
+    from specc.compiler.emit import render
+
+    def optimizer_call(*overrides):
+        text = render.render(check_ok("digits_mlp", overrides, "lightning"), "lightning")
+        start = text.index("torch.optim.")
+        return text[start : text.index("\n        )", start)]
+
+    assert "fused=True" in optimizer_call()
+    assert "fused=True" in optimizer_call("train.precision=bf16")
+    assert "fused=True" in optimizer_call("train.grad_clip=1.0")
+    assert "fused=True" not in optimizer_call("train.precision=bf16", "train.grad_clip=1.0")
