@@ -32,7 +32,7 @@ OPTIMIZERS = {
 
 # the optimizers torch updates with one fused kernel over every parameter (``fused=True``, CPU
 # and CUDA): on the digits MLP's CPU step Adam took 64 us instead of 176 us for torch's default
-# loop over the parameters, and moved the weights by under 1e-6 from it in 1100 steps
+# loop over the parameters, and moved the weights by under 1e-6 from it in 5100 steps
 # (docs/performance.md). Not with mixed precision and gradient clipping together: a fused
 # optimizer unscales the gradients inside its step, after Lightning would have clipped them,
 # so Lightning refuses that pair (:func:`fused`).

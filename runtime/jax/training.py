@@ -25,9 +25,9 @@ FLAT_NORM_ELEMENTS = 2**20  # trees up to this many elements are read as one fla
 
 def global_norm(tree) -> jax.Array:
     """``sqrt(sum_i sum(g_i ** 2))`` over the leaves of ``tree``, in float32. A tree of at most
-    ``FLAT_NORM_ELEMENTS`` elements is concatenated into one vector and reduced once: XLA on
-    the CPU runs one loop instead of one per leaf (on the digits MLP's jitted step about 15 us
-    less than ``optax.global_norm``, docs/performance.md). A larger tree is reduced leaf by
+    ``FLAT_NORM_ELEMENTS`` elements is concatenated into one vector and reduced by one dot
+    product: XLA on the CPU runs one loop instead of one per leaf (on the digits MLP's jitted
+    step 13-56 us less than ``optax.global_norm`` in five in-process runs, docs/performance.md). A larger tree is reduced leaf by
     leaf, as ``optax.global_norm`` does, so that no copy of its gradients is made. The
     gradient norm a step logs and the one its clipping uses are this same computation, which
     XLA then computes once."""
@@ -36,7 +36,7 @@ def global_norm(tree) -> jax.Array:
         return jnp.zeros((), jnp.float32)
     if sum(leaf.size for leaf in leaves) <= FLAT_NORM_ELEMENTS:
         flat = jnp.concatenate([leaf.ravel() for leaf in leaves])
-        return jnp.sqrt(jnp.sum(flat * flat))
+        return jnp.sqrt(jnp.vdot(flat, flat))
     return jnp.sqrt(sum(jnp.sum(leaf * leaf) for leaf in leaves))
 
 
