@@ -24,15 +24,7 @@ import torch
 
 from specc.runtime.torch import functions, layers
 
-# name -> (batch, steps, dim, heads); causal everywhere
-SHAPES = {
-    "astro_lm-like (B=16, T=128, D=256, 4 heads)": (16, 128, 256, 4),
-    "nanoGPT char (B=32, T=64, D=128, 4 heads)": (32, 64, 128, 4),
-}
-
-
-def identity(weights):
-    return weights
+from attention_cases import SHAPES, identity  # benchmarks/attention_cases.py
 
 
 def attention_step(shape, written_out):

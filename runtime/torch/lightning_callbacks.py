@@ -52,7 +52,7 @@ class ProgressDisplay(Callback):
     redrawn every ``refresh_rate`` steps and at the trainer's ``max_steps``, with the loss of
     the last train row the run's ``MetricsLogger`` wrote. Drawn by the main process only. It
     replaces Lightning's ``TQDMProgressBar``, whose per-step bookkeeping cost the digits MLP
-    about 5% of its step (docs/performance.md), and shows the same line as the JAX and MLX
+    about 7% of its CPU time a step (docs/performance.md), and shows the same line as the JAX and MLX
     scripts."""
 
     def __init__(self, refresh_rate: int):

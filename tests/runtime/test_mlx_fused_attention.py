@@ -19,16 +19,9 @@ from specc.runtime.mlx import functions, layers, losses, state
 from specc.runtime.reference import layers as reference
 from specc.runtime.reference import losses as reference_losses
 
+from tests.runtime.attention_cases import HEADS, KEY_MASK, PARTIAL_MASK, identity
 from tests.runtime.test_layers import assert_close, f32, finite_difference, random_arrays
 
-HEADS = 2
-# row 0 hides key 0 (with causal, query 0 has no key), row 1 hides every key
-KEY_MASK = np.array([[False, True, True, False, True], [False, False, False, False, False]])
-PARTIAL_MASK = np.array([[True, False, True, True, False], [False, True, True, False, True]])
-
-
-def identity(weights):
-    return weights
 
 
 @pytest.fixture
