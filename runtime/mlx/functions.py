@@ -4,6 +4,7 @@ signatures and error messages on every backend. ``layers`` re-exports them."""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import mlx.core as mx
@@ -158,8 +159,14 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
         if result is None:
             result = window
         else:
-            result = mx.maximum(result, window) if reduce == "max" else result + window
+            result = _later_if_greater(result, window) if reduce == "max" else result + window
     return result if reduce == "max" else result / math.prod(kernel)
+
+
+def _later_if_greater(result, window):
+    """``maximum(result, window)`` whose gradient keeps the earlier window on ties and takes a
+    later NaN, as torch's pools choose (``mx.maximum``'s gradient goes to the later value)."""
+    return mx.where((window > result) | mx.isnan(window), window, result)
 
 
 def _tiled_pool(x, kernel, lengths, reduce):
@@ -172,7 +179,34 @@ def _tiled_pool(x, kernel, lengths, reduce):
         shape += [length, window]
     tiles = x[(slice(None),) + covered].reshape(*shape, x.shape[-1])
     axes = tuple(range(2, 2 * len(kernel) + 1, 2))
-    return tiles.max(axis=axes) if reduce == "max" else tiles.mean(axis=axes)
+    return _first_maximum(axes)(tiles) if reduce == "max" else tiles.mean(axis=axes)
+
+
+@functools.lru_cache(maxsize=None)
+def _first_maximum(axes):
+    """The maximum over ``axes``; its gradient goes to the first maximum of each window in
+    row-major order, or to its last NaN, as torch's pools give it (``mx.max``'s own gradient
+    splits it among equal values: a ReLU's zeros or repeated inputs)."""
+
+    @mx.custom_function
+    def maximum(tiles):
+        return tiles.max(axis=axes)
+
+    @maximum.vjp
+    def maximum_gradient(tiles, cotangent, result):  # one input: the arrays themselves
+        order = mx.array(0.0)  # each window position's row-major index, [1, 1, k1, 1, k2, ..., 1]
+        for axis in axes:
+            shape = [1] * tiles.ndim
+            shape[axis] = tiles.shape[axis]
+            order = order * tiles.shape[axis] + mx.arange(tiles.shape[axis], dtype=mx.float32).reshape(shape)
+        last = math.prod(tiles.shape[axis] for axis in axes)
+        # highest rank wins: the first maximum, outranked by any NaN, the last NaN first
+        # (products, not mx.where: on the CPU a broadcast where costs several times more)
+        rank = (tiles == mx.expand_dims(result, axes)) * (last - order) + mx.isnan(tiles) * (last + 1 + order)
+        chosen = rank == rank.max(axis=axes, keepdims=True)
+        return (chosen * mx.expand_dims(cotangent, axes)).astype(tiles.dtype)
+
+    return maximum
 
 
 def _offsets(kernel):
