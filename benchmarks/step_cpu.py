@@ -7,6 +7,7 @@ its loader thread included), so start-up, compilation and the final evaluation c
     OMP_NUM_THREADS=1 python benchmarks/step_cpu.py --workload mlp --steps 200 1200 --repeat 2
     OMP_NUM_THREADS=1 python benchmarks/step_cpu.py --backend jax --workload mlp --steps 1000 5000
     python benchmarks/step_cpu.py --workload conv --variant compiled=train.compile=true
+    python benchmarks/step_cpu.py --workload mlp --wall   # wall seconds, by the same difference
 
 ``--variant NAME=KEY=VALUE[,KEY=VALUE]`` adds a generated script compiled with those overrides
 (``nobar=train.callbacks=[lr_monitor, grad_norm_monitor]``). Variants run interleaved, round
@@ -22,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import steps_per_second as benchmark
@@ -44,12 +46,16 @@ def generated(workload: str, backend: str, steps: int, overrides: list[str], fol
     return [sys.executable, str(script), "--out-dir", str(folder / f"run_{name}_{steps}")]
 
 
-def cpu_seconds(command: list[str], folder: Path) -> float:
+def cpu_seconds(command: list[str], folder: Path, wall: bool = False) -> float:
+    """User + system seconds of the child (``wall``: its seconds from start to exit)."""
     if "--out-dir" in command:  # a fresh run each round: the last round's checkpoints would stop it
         shutil.rmtree(command[command.index("--out-dir") + 1], ignore_errors=True)
     environment = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+    started = time.perf_counter()
     process = subprocess.Popen(command, env=environment, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)
+    if wall:
+        return time.perf_counter() - started
     if status:
         raise SystemExit(f"{command[1]} failed:\n{process.stderr.read()[-2000:]}")
     return usage.ru_utime + usage.ru_stime
@@ -68,8 +74,10 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, nargs=2, default=(200, 1200), metavar=("N1", "N2"))
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--variant", action="append", default=[], help="NAME=KEY=VALUE[,KEY=VALUE]")
+    parser.add_argument("--wall", action="store_true", help="wall time per step instead of CPU time")
     arguments = parser.parse_args(argv)
     workload, (first, second) = arguments.workload, arguments.steps
+    kind = "wall" if arguments.wall else "CPU"
     variants = {"generated": [], **{item.split("=", 1)[0]: item.split("=", 1)[1].split(",") for item in arguments.variant}}
     results = {name: [] for name in [*variants, "hand-written"]}
     with tempfile.TemporaryDirectory() as folder:
@@ -77,10 +85,13 @@ def main(argv=None) -> None:
         benchmark.write_inputs([workload], folder)
         for round_index in range(arguments.repeat):
             for name, values in results.items():
-                seconds = [cpu_seconds(command_of(name, workload, arguments.backend, steps, variants, folder), folder) for steps in (first, second)]
+                seconds = [
+                    cpu_seconds(command_of(name, workload, arguments.backend, steps, variants, folder), folder, arguments.wall)
+                    for steps in (first, second)
+                ]
                 values.append((seconds[1] - seconds[0]) / (second - first) * 1e3)
-                print(f"  round {round_index + 1}: {name}: {values[-1]:.3f} ms CPU a step (load {benchmark.load_text()})", file=sys.stderr)
-    print(f"{workload}, {arguments.backend}: CPU ms per step, ({second} - {first})-step difference, median of {arguments.repeat}")
+                print(f"  round {round_index + 1}: {name}: {values[-1]:.3f} ms {kind} a step (load {benchmark.load_text()})", file=sys.stderr)
+    print(f"{workload}, {arguments.backend}: {kind} ms per step, ({second} - {first})-step difference, median of {arguments.repeat}")
     print("| script | runs | median |")
     print("|---|---|---|")
     for name, values in results.items():
