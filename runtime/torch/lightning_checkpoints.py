@@ -115,6 +115,12 @@ class SpeccModelCheckpoint(ModelCheckpoint):
         self.deferring = False  # inside on_train_batch_end: SpeccCheckpointIO holds ``last`` back
         self.save_after_evaluation = False  # this step's save waits for its evaluation's end
         self.intervals = tuple(steps for steps in (every, epoch_steps) if steps)  # a save at a multiple of any
+        self._key = super().state_key  # its settings are fixed from here on
+
+    @property
+    def state_key(self) -> str:
+        """Lightning's key, built once: it is read at every hook Lightning calls (2 us a time)."""
+        return self._key
 
     def _save_checkpoint(self, trainer, filepath) -> None:
         # the evaluation metrics of the step saved, for the checkpoint's manifest

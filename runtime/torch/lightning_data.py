@@ -1,6 +1,6 @@
-"""The data of the generated PyTorch Lightning scripts: ``NumpyDataModule``, a
-``LightningDataModule`` over ``specc.runtime.data.Loader`` whose training ``DataLoader`` is
-stateful (exact resume mid-epoch)."""
+"""The data of the generated PyTorch Lightning scripts: ``NumpyData``, the dataloaders over
+``specc.runtime.data.Loader`` (the training one stateful: exact resume mid-epoch) and the
+callback that keeps their position."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class EpochStream(torch.utils.data.IterableDataset):
 
     ``(epoch, batch_index)`` is the loader position of the next batch *training consumes*:
     Lightning prefetches one batch ahead, so the position advances in ``consume()`` (called
-    from the data module's ``on_before_batch_transfer`` hook), not when a batch is produced.
+    from ``NumpyData.on_train_batch_start``), not when a batch is produced.
     ``served`` counts the batches consumed in the current Lightning epoch.
 
     ``windows``: each item is the list of the ``accumulate`` micro-batches of one update (the
@@ -115,11 +115,17 @@ class FixedPass(torch.utils.data.IterableDataset):
         yield from self.loader.epoch_batches(0)
 
 
-class NumpyDataModule(pl.LightningDataModule):
-    """``LightningDataModule`` over specc's numpy loaders (``{"train", "val", "test"}`` ->
-    ``Loader``); the training loader resumes exactly mid-epoch. With a ``train_eval`` loader
-    (``eval { on_train = true }``: the training examples, evaluated) the validation loop has
-    two dataloaders, ``val`` (``dataloader_idx`` 0) and ``train_eval`` (1): ``VALIDATION``."""
+class NumpyData(pl.Callback):
+    """The run's data: specc's numpy loaders (``{"train", "val", "test"}`` -> ``Loader``) as
+    the dataloaders ``Trainer.fit`` / ``validate`` / ``test`` are given, and a callback that
+    keeps the training position (exact resume mid-epoch) and shards the loaders in a
+    data-parallel run. A callback, not a ``LightningDataModule``: with a data module Lightning
+    asks up to nine ``is_overridden`` questions a batch to route its three batch hooks (about
+    30 us a step under cProfile), where a hand-written script passes its dataloaders to ``fit``.
+
+    With a ``train_eval`` loader (``eval { on_train = true }``: the training examples,
+    evaluated) the validation loop has two dataloaders, ``val`` (``dataloader_idx`` 0) and
+    ``train_eval`` (1): ``VALIDATION``."""
 
     VALIDATION = ("val", "train_eval")  # the validation loop's splits, by dataloader_idx
 
@@ -129,8 +135,9 @@ class NumpyDataModule(pl.LightningDataModule):
         self.train_stream = EpochStream(loaders["train"], accumulate, windows)
         self.train_loader = ResumableDataLoader(self.train_stream)
 
-    def train_dataloader(self):
-        return self.train_loader
+    def epoch(self) -> int:
+        """The loader epoch of the next training batch (the rows' ``epoch``)."""
+        return self.train_stream.epoch
 
     def fixed_dataloader(self, split: str):
         """The same batches of ``split`` at every evaluation (its own generator: see above)."""
@@ -139,19 +146,20 @@ class NumpyDataModule(pl.LightningDataModule):
             FixedPass(loader), batch_size=None, num_workers=0, generator=torch.Generator(), pin_memory=pinned(loader)
         )
 
-    def val_dataloader(self):
+    def val_loader(self):
+        """The validation loop's dataloader: ``val``, or ``val`` and ``train_eval`` (a list)."""
         if "train_eval" not in self.loaders:
             return self.fixed_dataloader("val")
         return [self.fixed_dataloader(split) for split in self.VALIDATION]
 
-    def test_dataloader(self):
+    def test_loader(self):
         return self.fixed_dataloader("test")
 
-    def setup(self, stage: str) -> None:
+    def setup(self, trainer, pl_module, stage: str) -> None:
         """In a data-parallel run (``ddp``), each rank hands out its rows of every global batch
-        (``Loader.shard``): the ranks' rows of step s are the single-process batch of step s."""
-        trainer = self.trainer
-        if trainer is None or trainer.world_size == 1:
+        (``Loader.shard``): the ranks' rows of step s are the single-process batch of step s.
+        Lightning calls it before it asks a dataloader for its length or first batch."""
+        if trainer.world_size == 1:
             return
         try:
             for loader in self.loaders.values():
@@ -159,7 +167,6 @@ class NumpyDataModule(pl.LightningDataModule):
         except ValueError as error:
             raise SystemExit(str(error)) from None
 
-    def on_before_batch_transfer(self, batch, dataloader_idx: int):
-        if self.trainer is not None and self.trainer.training:
-            self.train_stream.consume()
-        return batch
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_index) -> None:
+        """Training takes a batch: the position advances (Lightning has fetched one ahead)."""
+        self.train_stream.consume()

@@ -21,8 +21,8 @@ Re-exported from sibling modules, so the scripts find them here:
 - ``lightning_checkpoints``: ``SpeccCheckpointIO`` (specc checkpoint directories),
   ``SpeccModelCheckpoint`` (``step-000123`` names, a save at the end of the run) and
   ``ExactResume``;
-- ``lightning_data``: ``NumpyDataModule`` over ``specc.runtime.data.Loader``, resumable
-  mid-epoch;
+- ``lightning_data``: ``NumpyData``, the dataloaders over ``specc.runtime.data.Loader``
+  (resumable mid-epoch) and the callback that keeps their position;
 - ``parameters``: ``freeze_parameters``, ``ema_update``, ``parameter_penalty``;
 - ``objectives``: ``gradient_norm``, the global norm logged before clipping;
 - ``precision``: ``precision_plugin`` (fp16: ``16-mixed`` with torch's ``GradScaler`` on the
@@ -38,7 +38,7 @@ import torch
 from specc.runtime import checks, training
 from specc.runtime.torch.lightning_callbacks import ProgressDisplay, UserCallbackHooks
 from specc.runtime.torch.lightning_checkpoints import ExactResume, SpeccCheckpointIO, SpeccModelCheckpoint
-from specc.runtime.torch.lightning_data import NumpyDataModule
+from specc.runtime.torch.lightning_data import NumpyData
 from specc.runtime.torch.lightning_logging import MetricsLogger
 from specc.runtime.torch.objectives import gradient_norm
 from specc.runtime.torch.parameters import ema_update, freeze_parameters, parameter_penalty
@@ -49,7 +49,7 @@ __all__ = [
     "Lion",
     "LossScaleLog",
     "MetricsLogger",
-    "NumpyDataModule",
+    "NumpyData",
     "PRECISIONS",
     "ProgressDisplay",
     "RunningSums",
@@ -176,8 +176,8 @@ def accelerator_for(device: str | None, cuda_available=None) -> str:
 def placement(arguments, sharded: bool = False) -> dict:
     """The Trainer's ``devices``, ``num_nodes`` and ``strategy`` from ``--devices`` /
     ``--num-nodes``: one device runs as before; several run Lightning's ``ddp`` (gloo on the
-    CPU, NCCL on GPUs), launched by Lightning itself, ``torchrun`` or SLURM. The data module
-    hands each rank its rows of the global batch (``NumpyDataModule.setup``). ``sharded``
+    CPU, NCCL on GPUs), launched by Lightning itself, ``torchrun`` or SLURM. ``NumpyData``
+    hands each rank its rows of the global batch (``NumpyData.setup``). ``sharded``
     (``train.parallel = sharded``): Lightning's FSDP on GPUs (``specc.runtime.torch.sharding``)."""
     devices, nodes = arguments.devices or 1, getattr(arguments, "num_nodes", 1) or 1
     if sharded:

@@ -103,7 +103,7 @@ SCRIPT_LINES = {
     "lightning": (
         'for name in ("val", "test", "train_eval"):',
         "def validation_step(self, batch, batch_index, dataloader_idx=0):",
-        "self.evaluate(batch, torch_training.NumpyDataModule.VALIDATION[dataloader_idx])",
+        "self.evaluate(batch, torch_training.NumpyData.VALIDATION[dataloader_idx])",
         "add_dataloader_idx=False,",
     ),
     "mlx": (
@@ -240,14 +240,14 @@ def test_lightning_validates_val_then_train_eval():
     source = data.make_source("synthetic_regression", num_features=3, sizes=(13, 4, 4))
     loaders = {split: evaluation_loader(source, split) for split in ("val", "test", "train_eval")}
     loaders["train"] = data.Loader(source, "train", 4, seed=0)
-    module = torch_training.NumpyDataModule(loaders)
-    val, train_eval = module.val_dataloader()
-    assert torch_training.NumpyDataModule.VALIDATION == ("val", "train_eval")
+    module = torch_training.NumpyData(loaders)
+    val, train_eval = module.val_loader()
+    assert torch_training.NumpyData.VALIDATION == ("val", "train_eval")
     assert [len(batch["x"]) for batch in train_eval] == [5, 5, 3]
     assert np.array_equal(np.concatenate([batch["x"] for batch in train_eval]), source.get("train", np.arange(13))["x"])
     assert [len(batch["x"]) for batch in val] == [4]
     del loaders["train_eval"]
-    single = torch_training.NumpyDataModule(loaders).val_dataloader()
+    single = torch_training.NumpyData(loaders).val_loader()
     assert [len(batch["x"]) for batch in single] == [4]  # one loader: no dataloader_idx
 
 

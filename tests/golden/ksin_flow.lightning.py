@@ -292,16 +292,14 @@ def main(argv=None):
     if checkpoint is not None:  # checks every name and shape (any backend's checkpoint loads here)
         state.load_state_dict(model, checkpoint.model)
     objective = Objective(model, stop_step)
-    data_module = torch_training.NumpyDataModule(loaders)
+    data = torch_training.NumpyData(loaders)
     run_dir = start.run_dir
     versions = training.package_versions(("specc", "torch", "lightning", "numpy"))
     training.prepare_run_directory(run_dir, RESOLVED_SPEC, __file__, versions)
     resume_step = sys.maxsize if arguments.eval_only else (checkpoint.step if checkpoint else None)
     log = training.MetricsLog(run_dir / "metrics.csv", resume_step=resume_step, echo=sys.stdout)
     evaluated = checkpoint if arguments.eval_only else None  # its step and epoch on every row
-    metrics_logger = torch_training.MetricsLogger(
-        log, epoch_source=lambda: data_module.train_stream.epoch, evaluated=evaluated
-    )
+    metrics_logger = torch_training.MetricsLogger(log, epoch_source=data.epoch, evaluated=evaluated)
     checkpoints = run_dir / "checkpoints"
     checkpointing = torch_training.SpeccModelCheckpoint(
         checkpoints, checkpoint_every, checkpoint_keep, checkpoint_monitor, checkpoint_mode
@@ -328,7 +326,7 @@ def main(argv=None):
         check_val_every_n_epoch=None,
         log_every_n_steps=log_every,
         num_sanity_val_steps=0,
-        callbacks=callbacks,
+        callbacks=[data, *callbacks],  # data: the training position, each rank's rows
         logger=metrics_logger,
         plugins=[checkpoint_io],
         enable_progress_bar=False,
@@ -338,11 +336,11 @@ def main(argv=None):
     try:
         if arguments.eval_only:
             if arguments.eval_only != "test":
-                trainer.validate(objective, datamodule=data_module, verbose=False)
+                trainer.validate(objective, data.val_loader(), verbose=False)
             if arguments.eval_only != "val":
-                trainer.test(objective, datamodule=data_module, verbose=False)
+                trainer.test(objective, data.test_loader(), verbose=False)
         else:
-            trainer.fit(objective, datamodule=data_module, ckpt_path=start.checkpoint)
+            trainer.fit(objective, data.train_loader, data.val_loader(), ckpt_path=start.checkpoint)
     except training.NonFiniteLoss as error:
         log.close()
         sys.exit(str(error))
