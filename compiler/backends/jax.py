@@ -19,6 +19,9 @@ BACKEND = Backend(
                 lambda value: value is True),
         Refusal(None, ("train", "tf32"), "train.tf32 = false (a PyTorch switch; XLA picks the GPU matmul precision)",
                 lambda value: value is False),
+        # the DataLoader's page-locked batches: a PyTorch setting
+        Refusal(None, ("data", "pin_memory"), "data.pin_memory = false (a PyTorch DataLoader switch; JAX copies each batch from numpy itself)",
+                lambda value: value is False),
     ),
     discriminator_outputs=2,  # the adversarial loop splits them into (logits, features)
     name="jax",

@@ -24,6 +24,9 @@ BACKEND = Backend(
                 lambda value: value is True),
         Refusal(None, ("train", "tf32"), "train.tf32 = false (a PyTorch switch; Metal has no TF32)",
                 lambda value: value is False),
+        # the DataLoader's page-locked batches: a PyTorch setting
+        Refusal(None, ("data", "pin_memory"), "data.pin_memory = false (a PyTorch DataLoader switch; MLX's unified memory has no copy to pin for)",
+                lambda value: value is False),
     ),
     name="mlx",
     template="mlx/train.py.j2",

@@ -64,7 +64,7 @@ DATA_KEYS = (
     parameter("num_workers", "int", 0, "threads producing batches ahead (0: one when prefetching)", ">=0"),
     parameter("prefetch_factor", "int?", None, "batches loaded ahead per worker (default: 0 for in-memory rows, else 2)", ">=0"),
     parameter("persistent_workers", "bool", False, "keep the workers (threads or processes) between epochs"),
-    parameter("pin_memory", "bool", True, "page-locked batches, copied to a CUDA GPU while the step before runs (Lightning on CUDA; no effect on the CPU, JAX or MLX)"),
+    parameter("pin_memory", "bool", True, "page-locked batches, copied to a CUDA GPU while the step before runs (Lightning on CUDA, nothing pinned on the CPU; `false` refused on JAX and MLX, which pin nothing)"),
     parameter("worker_type", "enum", "thread", "how workers run: threads, or spawned processes", choices=("thread", "process")),
     parameter("drop_last", "bool", True, "drop the incomplete last training batch (evaluation keeps it)"),
     parameter("shuffle", "bool", True, "a new order of the training examples each epoch (false: the source's order)"),

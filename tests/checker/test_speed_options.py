@@ -72,3 +72,31 @@ def test_compile_is_refused_in_the_generator_loop():
     result = run(spec, backend="lightning")
     assert codes(result) == ["E0801"]
     assert "error[E0801]: train.compile = true (torch.compile) with objective `adversarial` is not implemented by backend `lightning` yet" in rendered(result)[0]
+
+
+UNPINNED = edit(DIGITS, "batch_size = 16", "batch_size = 16\n  pin_memory = false")
+
+
+@pytest.mark.parametrize(
+    ("backend", "why"),
+    [("jax", "JAX copies each batch from numpy itself"), ("mlx", "MLX's unified memory has no copy to pin for")],
+)
+def test_pin_memory_off_is_refused_where_nothing_is_pinned(backend, why):
+    result = run(UNPINNED, backend=backend)
+    assert result.program is None
+    expected = (
+        f"spec.mf:6:16: error[E0801]: data.pin_memory = false (a PyTorch DataLoader switch; {why}) is not "
+        f"implemented by backend `{backend}` yet\n"
+        "  |\n"
+        "6 |   pin_memory = false\n"
+        "  |                ^^^^^"
+    )
+    assert rendered(result) == [expected]
+
+
+def test_pin_memory_off_reaches_the_lightning_loader():
+    result = run(UNPINNED, backend="lightning")
+    assert rendered(result) == []
+    script = render(result.program, "lightning")
+    assert '    "pin_memory": False,  # spec.mf:6' in script  # data_arguments -> loader_options
+    assert "pin_memory" not in render(run(DIGITS, backend="lightning").program, "lightning")  # on: the default
