@@ -261,6 +261,18 @@ def pool_arguments(function: str, kernel_size, stride, padding, rank: int):
     return kernel, stride, padding
 
 
+def pool_tiles(shape, kernel):
+    """Windows that tile ``shape`` ``[B, S1, S2, ..., C]`` (stride = kernel, no padding): the
+    index of the rows they cover (past the last whole window dropped), the shape
+    ``[B, L1, k1, L2, k2, ..., C]`` those rows reshape to, and the ``k`` axes to reduce."""
+    lengths = [size // window for size, window in zip(shape[1:-1], kernel)]
+    covered = (slice(None),) + tuple(slice(0, length * window) for length, window in zip(lengths, kernel))
+    tiled = [shape[0]]
+    for length, window in zip(lengths, kernel):
+        tiled += [length, window]
+    return covered, (*tiled, shape[-1]), tuple(range(2, 2 * len(kernel) + 1, 2))
+
+
 def check_state_arrays(expected, given) -> None:
     """``expected`` and ``given`` map parameter names to shapes; raise ``ValueError`` on the
     first missing, unknown or mis-shaped name (sorted order), naming it and the shapes."""

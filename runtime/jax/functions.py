@@ -150,17 +150,12 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
 
 
 def _tiled_pool(x, kernel, reduce):
-    """Windows that tile the input (stride = kernel, no padding; rows past the last whole
-    window dropped): ``[B, L1, k1, L2, k2, ..., C]`` reduced over the ``k`` axes. XLA's CPU
-    gradient of ``reduce_window`` (select-and-scatter) is slow: the conv benchmark's forward and
-    backward took 28 ms with it and 10.5 ms this way."""
-    lengths = [size // window for size, window in zip(x.shape[1:-1], kernel)]
-    covered = tuple(slice(0, length * window) for length, window in zip(lengths, kernel))
-    shape = [x.shape[0]]
-    for length, window in zip(lengths, kernel):
-        shape += [length, window]
-    tiles = x[(slice(None),) + covered].reshape(*shape, x.shape[-1])
-    axes = tuple(range(2, 2 * len(kernel) + 1, 2))
+    """Windows that tile the input (stride = kernel, no padding): one reshape and a reduction
+    over the window axes (``checks.pool_tiles``). XLA's CPU gradient of ``reduce_window``
+    (select-and-scatter) is slow: the conv benchmark's forward and backward took 28 ms with
+    it and 10.5 ms this way."""
+    covered, shape, axes = checks.pool_tiles(x.shape, kernel)
+    tiles = x[covered].reshape(shape)
     return _first_maximum(tiles, axes) if reduce == "max" else tiles.mean(axis=axes)
 
 

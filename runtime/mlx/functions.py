@@ -144,7 +144,7 @@ def _pool(function, x, kernel_size, stride, padding, rank, reduce):
         for size, window, step, pad_size in zip(x.shape[1:-1], kernel, stride, padding)
     ]
     if tuple(stride) == tuple(kernel) and not any(padding):  # windows side by side: one reduction
-        return _tiled_pool(x, kernel, lengths, reduce)
+        return _tiled_pool(x, kernel, reduce)
     if any(padding):
         fill = -math.inf if reduce == "max" else 0.0
         widths = [(0, 0)] + [(size, size) for size in padding] + [(0, 0)]
@@ -169,16 +169,12 @@ def _later_if_greater(result, window):
     return mx.where((window > result) | mx.isnan(window), window, result)
 
 
-def _tiled_pool(x, kernel, lengths, reduce):
-    """Windows that tile the input (stride = kernel, no padding): the rows they cover reshaped
-    to ``[B, L1, k1, L2, k2, ..., C]`` and reduced over the ``k`` axes (forward and backward
-    about 2.5x faster than a maximum over the strided slices of every offset, same values)."""
-    covered = tuple(slice(0, length * window) for length, window in zip(lengths, kernel))
-    shape = [x.shape[0]]
-    for length, window in zip(lengths, kernel):
-        shape += [length, window]
-    tiles = x[(slice(None),) + covered].reshape(*shape, x.shape[-1])
-    axes = tuple(range(2, 2 * len(kernel) + 1, 2))
+def _tiled_pool(x, kernel, reduce):
+    """Windows that tile the input (stride = kernel, no padding): one reshape and a reduction
+    over the window axes (``checks.pool_tiles``; forward and backward about 2.5x faster than
+    a maximum over the strided slices of every offset, same values)."""
+    covered, shape, axes = checks.pool_tiles(x.shape, kernel)
+    tiles = x[covered].reshape(shape)
     return _first_maximum(axes)(tiles) if reduce == "max" else tiles.mean(axis=axes)
 
 
