@@ -120,8 +120,8 @@ class NumpyData(pl.Callback):
     the dataloaders ``Trainer.fit`` / ``validate`` / ``test`` are given, and a callback that
     keeps the training position (exact resume mid-epoch) and shards the loaders in a
     data-parallel run. A callback, not a ``LightningDataModule``: with a data module Lightning
-    asks up to nine ``is_overridden`` questions a batch to route its three batch hooks (about
-    30 us a step under cProfile), where a hand-written script passes its dataloaders to ``fit``.
+    asks 8 ``is_overridden`` questions a step to route its three batch hooks (about 30 us of
+    the MLP's step under cProfile), where a hand-written script passes its dataloaders to ``fit``.
 
     With a ``train_eval`` loader (``eval { on_train = true }``: the training examples,
     evaluated) the validation loop has two dataloaders, ``val`` (``dataloader_idx`` 0) and
