@@ -25,7 +25,7 @@ Every measurement is a fresh subprocess with the same environment (``OMP_NUM_THR
 default). Rates are steady state: the second half of the steps, after compilation and
 warm-up. For a generated script that is its ``steps_per_s`` rows of ``metrics.csv`` past
 the halfway step (combined as total steps over total time); the hand-written scripts time
-their second half themselves. Steps per run default per workload and backend (``STEPS``;
+their second half themselves. Steps per run default per workload and backend (each ``Workload``'s ``steps``;
 ``--steps`` sets them all): MLX's CPU matmuls make its LM steps seconds long. Rounds are
 interleaved: in each round every pair runs generated then hand-written (A B), pair after
 pair, ``--repeat`` rounds, so a change of machine load hits both scripts of a pair alike;
@@ -81,14 +81,16 @@ WORKLOADS = {
             "lightning": "lightning_plain.py",
             "mlx": "mlx_compiled.py",
         },
-        {"jax": 1000, "lightning": 1000, "mlx": 1000},
+        # the second half of a run is timed: 1000 steps left Lightning's and JAX's at 0.4-0.7 s,
+        # where a pause of the machine moved a ratio by tens of percent
+        {"jax": 5000, "lightning": 3000, "mlx": 2000},
         shared_weights=False,
         keras={"jax": "jax", "lightning": "torch"},
     ),
     "lm": Workload(
         "benchmarks/specs/lm.mf",
         {"jax": "lm_jax.py", "lightning": "lm_lightning.py", "mlx": "lm_mlx.py"},
-        {"jax": 40, "lightning": 40, "mlx": 6},
+        {"jax": 40, "lightning": 40, "mlx": 8},  # MLX: about 10 s a step on this CPU
     ),
     "conv": Workload(
         "benchmarks/specs/conv.mf",
@@ -440,7 +442,7 @@ def main(argv=None) -> None:
         "--steps",
         type=int,
         default=None,
-        help="steps per run (default: STEPS per workload)",
+        help="steps per run (default: each workload's steps per backend)",
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
