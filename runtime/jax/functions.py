@@ -159,21 +159,20 @@ def _tiled_pool(x, kernel, reduce):
     return _first_maximum(tiles, axes) if reduce == "max" else tiles.mean(axis=axes)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _first_maximum(tiles, axes):
-    """The maximum over ``axes``; its gradient goes to the first maximum of each window in
-    row-major order, or to its last NaN, as torch's pools give it (XLA's ``reduce_window``
-    agrees on ties). ``jnp.max``'s own gradient would split it among equal values."""
+    """The maximum over ``axes``, differentiated through the first maximum of each window in
+    row-major order, or its last NaN, as torch's pools choose (XLA's ``reduce_window`` agrees
+    on ties); ``jnp.max``'s own derivative would split among equal values. A JVP rule, so
+    forward mode (the mean-flow objectives' ``jax.jvp``) works and JAX transposes it for
+    the gradient."""
     return tiles.max(axis=axes)
 
 
-def _first_maximum_forward(tiles, axes):
+@_first_maximum.defjvp
+def _first_maximum_jvp(axes, primals, tangents):
+    (tiles,), (tangent,) = primals, tangents
     result = tiles.max(axis=axes)
-    return result, (tiles, result)
-
-
-def _first_maximum_backward(axes, saved, cotangent):
-    tiles, result = saved
     order = jnp.zeros((), jnp.int32)  # each window position's row-major index
     for axis in axes:
         order = order * tiles.shape[axis] + jax.lax.broadcasted_iota(jnp.int32, tiles.shape, axis)
@@ -181,10 +180,7 @@ def _first_maximum_backward(axes, saved, cotangent):
     rank = jnp.where(tiles == jnp.expand_dims(result, axes), order, last)  # lowest rank wins
     rank = jnp.where(jnp.isnan(tiles), -1 - order, rank)  # a NaN before any number, the last first
     chosen = rank == jnp.min(rank, axis=axes, keepdims=True)
-    return (jnp.where(chosen, jnp.expand_dims(cotangent, axes), 0).astype(tiles.dtype),)
-
-
-_first_maximum.defvjp(_first_maximum_forward, _first_maximum_backward)
+    return result, jnp.sum(jnp.where(chosen, tangent, 0), axis=axes).astype(result.dtype)
 
 
 def avg_pool1d(x, kernel_size, stride=None, padding=0):

@@ -88,3 +88,38 @@ def test_the_gradient_goes_where_torch_sends_it(backend, case, nan):
     # overlapping windows add up in another order: float32 rounding apart
     np.testing.assert_allclose(gradient, expected_gradient, rtol=1e-6, atol=1e-6)
     assert np.count_nonzero(gradient) > 0
+
+
+def pooled_tangent(values, kernel, tangent):
+    """What a tiled max pool's JVP must give: each window's tangent at the element torch's
+    gradient chooses (a cotangent of ones marks it), summed over the window."""
+    x = torch.tensor(np.moveaxis(values, -1, 1), requires_grad=True)
+    two_d = values.ndim == 4
+    pool = torch.nn.functional.max_pool2d if two_d else torch.nn.functional.max_pool1d
+    pool(x, kernel).sum().backward()
+    chosen = x.grad * torch.tensor(np.moveaxis(tangent, -1, 1))
+    summed = torch.nn.functional.avg_pool2d if two_d else torch.nn.functional.avg_pool1d
+    size = int(np.prod(kernel)) if isinstance(kernel, tuple) else kernel ** (2 if two_d else 1)
+    return np.moveaxis((summed(chosen, kernel) * size).numpy(), 1, -1)
+
+
+@pytest.mark.parametrize("backend", ["jax", "mlx"])
+@pytest.mark.parametrize("shape, kernel, stride, padding", TILED)
+def test_forward_mode_goes_through_the_chosen_element(backend, shape, kernel, stride, padding):
+    """The mean-flow objectives push tangents through the model (``jax.jvp`` / ``mx.jvp``)."""
+    values = tie_heavy(shape, nan=False)
+    tangent = np.random.default_rng(2).normal(size=shape).astype(np.float32)
+    expected = pooled_tangent(values, kernel, tangent)
+    if backend == "jax":
+        jax = pytest.importorskip("jax")
+        from specc.runtime.jax import functions
+
+        pool = functions.max_pool2d if len(shape) == 4 else functions.max_pool1d
+        _, pushed = jax.jvp(lambda x: pool(x, kernel), (values,), (tangent,))
+    else:
+        mx = pytest.importorskip("mlx.core")
+        from specc.runtime.mlx import functions
+
+        pool = functions.max_pool2d if len(shape) == 4 else functions.max_pool1d
+        _, (pushed,) = mx.jvp(lambda x: pool(x, kernel), [mx.array(values)], [mx.array(tangent)])
+    np.testing.assert_allclose(np.array(pushed), expected, rtol=1e-6, atol=1e-6)
