@@ -46,7 +46,7 @@ def generated(workload: str, backend: str, steps: int, overrides: list[str], fol
     return [sys.executable, str(script), "--out-dir", str(folder / f"run_{name}_{steps}")]
 
 
-def cpu_seconds(command: list[str], folder: Path, wall: bool = False) -> float:
+def child_seconds(command: list[str], folder: Path, wall: bool = False) -> float:
     """User + system seconds of the child (``wall``: its seconds from start to exit)."""
     if "--out-dir" in command:  # a fresh run each round: the last round's checkpoints would stop it
         shutil.rmtree(command[command.index("--out-dir") + 1], ignore_errors=True)
@@ -54,11 +54,9 @@ def cpu_seconds(command: list[str], folder: Path, wall: bool = False) -> float:
     started = time.perf_counter()
     process = subprocess.Popen(command, env=environment, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(process.pid, 0)
-    if wall:
-        return time.perf_counter() - started
     if status:
         raise SystemExit(f"{command[1]} failed:\n{process.stderr.read()[-2000:]}")
-    return usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - started if wall else usage.ru_utime + usage.ru_stime
 
 
 def command_of(name: str, workload: str, backend: str, steps: int, variants: dict, folder: Path) -> list[str]:
@@ -86,7 +84,7 @@ def main(argv=None) -> None:
         for round_index in range(arguments.repeat):
             for name, values in results.items():
                 seconds = [
-                    cpu_seconds(command_of(name, workload, arguments.backend, steps, variants, folder), folder, arguments.wall)
+                    child_seconds(command_of(name, workload, arguments.backend, steps, variants, folder), folder, arguments.wall)
                     for steps in (first, second)
                 ]
                 values.append((seconds[1] - seconds[0]) / (second - first) * 1e3)
