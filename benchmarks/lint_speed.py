@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "digits_mlp.mf"
 VARIED = ROOT / "specs" / "ksin_flow.mf"  # the spec copied 100 times
 FORBIDDEN = (
-    "black",
+    "ruff",
     "jinja2",
     "numpy",
     "torch",

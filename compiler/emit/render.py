@@ -2,7 +2,8 @@
 
 ``render(program, backend)`` builds a template context (:func:`build_context`), renders
 ``templates/<backend>/...`` with jinja2 (StrictUndefined, no autoescape, trailing newline
-kept) and formats the result with black. The output is byte-identical for the same IR.
+kept) and formats the result with ``ruff format`` (black's style, pinned). The output is
+byte-identical for the same IR.
 
 Templates are dumb: every decision is made here or in the backend table
 (``specc.compiler.backends.<name>``). Spec values reach code only through the filters of
@@ -29,9 +30,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import subprocess
 from pathlib import Path
 
-import black
 import jinja2
 from specc.compiler import ir
 from specc.compiler.backends import Backend, Refusal, get_backend
@@ -46,7 +47,10 @@ from specc.compiler.emit.objectives import adversarial_view, generator_loop, lab
 import specc
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[2] / "templates"
-BLACK_MODE = black.Mode(line_length=100, target_versions={black.TargetVersion.PY311})
+# ruff's formatter, the version pinned in pyproject.toml: black's layout at a tenth of a second
+# less per script (docs/performance.md, "Compile"). --isolated: no configuration file of the
+# folder the compiler runs in changes the output.
+FORMAT_COMMAND = ("format", "--isolated", "--line-length", "100", "--target-version", "py311", "-")
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,7 +79,7 @@ def template_root() -> Path:
 
 
 def render(program: ir.Program, backend: str) -> str:
-    """The black-formatted training script of ``program`` for ``backend``."""
+    """The formatted training script of ``program`` for ``backend``."""
     table = get_backend(backend)
     check_capabilities(program, table)
     template = table.objective_templates.get(program.objective.kind, table.template)
@@ -134,11 +138,22 @@ def program_value(program: ir.Program, path: tuple[str, ...]):
 
 
 def format_source(text: str) -> str:
-    """Black with the pinned mode; a formatting failure is a compiler bug named as such."""
-    try:
-        return black.format_str(text, mode=BLACK_MODE)
-    except black.InvalidInput as error:
-        raise EmitError(f"generated code does not parse (a specc bug): {error}") from error
+    """``text`` laid out by ``ruff format`` (``FORMAT_COMMAND``, read from stdin); a
+    formatting failure is a compiler bug named as such."""
+    result = subprocess.run(
+        [formatter(), *FORMAT_COMMAND], input=text, capture_output=True, text=True, encoding="utf-8"
+    )
+    if result.returncode != 0:
+        raise EmitError(f"generated code does not parse (a specc bug): {result.stderr.strip()}")
+    return result.stdout
+
+
+@functools.lru_cache(maxsize=1)
+def formatter() -> str:
+    """The path of the ``ruff`` executable the ``ruff`` package installed beside specc."""
+    from ruff.__main__ import find_ruff_bin
+
+    return str(find_ruff_bin())
 
 
 # train.remat: the runtime function that recomputes a repeat's pass in the backward pass

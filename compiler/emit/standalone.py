@@ -3,7 +3,7 @@
 ``render_models(program, backend)`` renders every model's classes with the same macro as
 the training scripts (``templates/common/model.j2``), after the imports the classes need and
 ``from specc.runtime.<runtime> import layers, preprocess`` (and the module-level names of the
-user functions the models call, with ``extensions`` and ``ops``); black-formatted and
+user functions the models call, with ``extensions`` and ``ops``); formatted (ruff) and
 byte-identical for the same IR. A class name the module would rebind is renamed as in the
 training scripts (:mod:`specc.compiler.emit.names`); ``roots`` gives the names used. ``specc.load_model`` executes this text in a fresh module
 namespace to rebuild a model from a checkpoint.

@@ -1,4 +1,4 @@
-"""Rendering: filters, determinism, black stability, parseability of every backend's output."""
+"""Rendering: filters, determinism, formatter stability, parseability of every backend's output."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import ast
 import subprocess
 import sys
 
-import black
 import pytest
 
 from specc.compiler.emit import render as emit
@@ -48,12 +47,25 @@ def test_comment_cannot_break_out():
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ["digits_mlp", "ksin_flow", "regression"])
-def test_render_is_deterministic_parses_and_black_stable(backend, name):
+def test_render_is_deterministic_parses_and_format_stable(backend, name):
     first = emit.render(fixtures.program(name), backend)
     second = emit.render(fixtures.program(name), backend)
     assert first == second
     ast.parse(first)
-    assert black.format_str(first, mode=emit.BLACK_MODE) == first
+    assert emit.format_source(first) == first
+
+
+def test_the_format_ignores_the_configuration_of_the_working_folder(tmp_path, monkeypatch):
+    """A user's ruff settings (line length, quotes) do not change a generated script."""
+    (tmp_path / "pyproject.toml").write_text('[tool.ruff]\nline-length = 40\n[tool.ruff.format]\nquote-style = "single"\n')
+    expected = emit.render(fixtures.program("digits_mlp"), "jax")
+    monkeypatch.chdir(tmp_path)
+    assert emit.render(fixtures.program("digits_mlp"), "jax") == expected
+
+
+def test_code_that_does_not_parse_is_named_a_compiler_bug():
+    with pytest.raises(EmitError, match=r"generated code does not parse \(a specc bug\): .*"):
+        emit.format_source("def broken(:\n")
 
 
 def test_render_does_not_depend_on_hash_seed():

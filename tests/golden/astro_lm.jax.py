@@ -194,10 +194,9 @@ def build_model(seed):
 def call_model(model, batch):
     """Next-token prediction: (logits on the inputs field[:, :-1], labels target[:, 1:])."""
     labels = batch["tokens"][:, 1:]
-    return (
-        model(batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1]),
-        labels,
-    )
+    return model(
+        batch["tokens"][:, :-1], batch["types"][:, :-1], batch["attn_mask"][:, :-1]
+    ), labels
 
 
 def make_loss_fn(arrays):

@@ -128,8 +128,8 @@ def expected_value_arrays():
 
 def make_loaders(seed):
     """The training loader and the evaluation loaders (val, test); each batch gets the
-    positions of every expected-value term (at most sample_k of the targets in the term's ranges).
-    """
+    positions of every expected-value term (at most sample_k of the targets in the term's
+    ranges)."""
     source = open_source()
     draws = specc_data.chain(
         *(
