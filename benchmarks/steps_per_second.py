@@ -90,7 +90,9 @@ WORKLOADS = {
     "lm": Workload(
         "benchmarks/specs/lm.mf",
         {"jax": "lm_jax.py", "lightning": "lm_lightning.py", "mlx": "lm_mlx.py"},
-        {"jax": 40, "lightning": 40, "mlx": 8},  # MLX: about 10 s a step on this CPU
+        # 40 timed steps of about 0.5 s on jax and lightning (20 left a round's ratio to the
+        # machine's pauses: +-8% between rounds); MLX: about 10 s a step on this CPU
+        {"jax": 80, "lightning": 80, "mlx": 8},
     ),
     "conv": Workload(
         "benchmarks/specs/conv.mf",

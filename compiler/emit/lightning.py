@@ -49,7 +49,7 @@ from specc.compiler.emit.trainer import (
 )
 from specc.runtime.data import LOADER_KEYS
 from specc.runtime.data.loader import LOADER_OPTIONS
-from specc.compiler.emit.lightning_settings import Settings, optimizer_view, same, spec_set, without_defaults
+from specc.compiler.emit.lightning_settings import Settings, clips_by_logged_norm, optimizer_view, same, spec_set, without_defaults
 
 DEFAULT_CALLBACKS = (("progress_bar", {"refresh_rate": 10}), ("lr_monitor", {"interval": "step"}), ("grad_norm_monitor", {}))
 PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -303,6 +303,7 @@ def training_fields(program, context: dict, settings: Settings) -> dict:
     if train.grad_clip is not None:
         fields["grad_clip"] = settings.value("training", "grad_clip", train.grad_clip, "train.grad_clip", always=True)
         fields["grad_clip_mode"] = settings.value("training", "grad_clip_mode", train.grad_clip_mode, "train.grad_clip_mode")
+    fields["clip_by_logged_norm"] = clips_by_logged_norm(program, fields["manual_clip"], fields["callbacks"]["grad_norm"])
     fields.update(optional_training_values(train, lambda name, value, key: settings.value("training", name, value, key, always=True)))
     if train.val_check_interval is not None:
         fields["val_check_interval"] = settings.value(

@@ -45,6 +45,24 @@ def fused(program, kind: str) -> bool:
     return kind in FUSED and (train.precision == "fp32" or train.grad_clip is None)
 
 
+def clips_by_logged_norm(program, manual_clip: bool, logs_norm: bool) -> bool:
+    """Whether the script clips the gradients itself in ``on_before_optimizer_step``, with the
+    norm it logs there (``torch.nn.utils.clip_grads_with_norm_``), instead of giving
+    ``gradient_clip_val`` to the Trainer, whose clipping would compute the same norm again: a
+    second pass over every gradient each step. Only for norm clipping of the automatic loop
+    (the generator loop clips each optimizer itself), and not with sharded parameters (a
+    rank holds part of every gradient: its local norm is not the one to clip by, and the
+    Trainer's strategy clips there)."""
+    train = program.train
+    return (
+        logs_norm
+        and not manual_clip
+        and train.grad_clip is not None
+        and train.grad_clip_mode == "norm"
+        and train.parallel != "sharded"
+    )
+
+
 # schedule kind -> its arguments in the order of ``specc.runtime.torch.schedules.<kind>``
 SCHEDULES = {
     "warmup_cosine": ("peak", "warmup", "total", "min_ratio", "warmup_from"),

@@ -224,8 +224,11 @@ class Objective(pl.LightningModule):
         return loss
 
     def on_before_optimizer_step(self, optimizer):
-        """The gradient norm before clipping (Lightning clips after this hook)."""
-        self.sums.add({"grad_norm": torch_training.gradient_norm(self.model.parameters())})
+        """The gradient norm before clipping, then the clipping by that norm (one pass over the
+        gradients for both)."""
+        norm = torch_training.gradient_norm(self.model.parameters())
+        self.sums.add({"grad_norm": norm})
+        torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), grad_clip, norm)
 
     def on_train_batch_end(self, outputs, batch, batch_index):
         self.sums.steps += 1
@@ -320,8 +323,6 @@ def main(argv=None):
         precision=precision,
         max_steps=stop_step,
         max_epochs=-(-stop_step // steps_per_epoch),  # the epochs those steps take
-        gradient_clip_val=grad_clip,
-        gradient_clip_algorithm="norm",
         val_check_interval=eval_every,
         check_val_every_n_epoch=None,
         log_every_n_steps=log_every,

@@ -257,3 +257,36 @@ def test_fused_optimizers_unless_mixed_precision_clips():
     assert "fused=True" in optimizer_call("train.precision=bf16")
     assert "fused=True" in optimizer_call("train.grad_clip=1.0")
     assert "fused=True" not in optimizer_call("train.precision=bf16", "train.grad_clip=1.0")
+
+
+def test_norm_clipping_clips_by_the_logged_norm():
+    """With ``train.grad_clip`` (norm) the script clips in ``on_before_optimizer_step`` by the
+    norm it logs there (one pass over the gradients a step; the Trainer's clipping computed the
+    norm again), and the gradients are those ``clip_grad_norm_`` (the Trainer's) gives. Value
+    clipping stays the Trainer's."""
+    from tests.specs.helpers import check_ok
+
+    from specc.compiler.emit import render
+
+    def script(*overrides):
+        return render.render(check_ok("digits_mlp", overrides, "lightning"), "lightning")
+
+    by_norm = script("train.grad_clip=1.0")
+    assert "gradient_clip_val" not in by_norm
+    assert "torch.nn.utils.clip_grads_with_norm_(self.model.parameters(), grad_clip, norm)" in by_norm
+    assert by_norm.count("gradient_norm(") == 1
+    by_value = script("train.grad_clip=1.0", "train.grad_clip_mode=value")
+    assert "gradient_clip_val=grad_clip" in by_value and "clip_grads_with_norm_" not in by_value
+
+    torch.manual_seed(0)
+    ours, trainers = (torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Linear(7, 3)) for _ in range(2))
+    trainers.load_state_dict(ours.state_dict())
+    inputs = torch.randn(16, 5) * 30.0
+    for model in (ours, trainers):
+        model(inputs).square().sum().backward()
+    norm = torch_training.gradient_norm(ours.parameters())
+    assert float(norm) > 0.5  # the clipping acts
+    torch.nn.utils.clip_grads_with_norm_(ours.parameters(), 0.5, norm)
+    torch.nn.utils.clip_grad_norm_(trainers.parameters(), 0.5)
+    for mine, theirs in zip(ours.parameters(), trainers.parameters()):
+        assert torch.equal(mine.grad, theirs.grad)
