@@ -28,7 +28,7 @@ the halfway step (combined as total steps over total time); the hand-written scr
 their second half themselves. Steps per run default per workload and backend (each ``Workload``'s ``steps``;
 ``--steps`` sets them all): MLX's CPU matmuls make its LM steps seconds long. Rounds are
 interleaved: in each round every pair runs generated then hand-written (A B), pair after
-pair, ``--repeat`` rounds, so a change of machine load hits both scripts of a pair alike;
+pair, the order reversed in every second round (B A), ``--repeat`` rounds, so a change of machine load hits both scripts of a pair alike;
 the median is reported with the load average before and after. Peak memory is the maximum
 resident set of each subprocess: ``ru_maxrss`` of the ``os.wait4`` rusage of that child
 (Linux: KiB), i.e. the RUSAGE_CHILDREN figure of that one process; the largest of its runs
@@ -303,7 +303,7 @@ def measure(measurements, steps, repeat: int, threads: int, folder: Path):
     rates = {m: [] for m in measurements}
     peaks = {m: [] for m in measurements}
     for round_index in range(repeat):
-        for measurement in measurements:
+        for measurement in round_order(measurements, round_index):
             rate, peak = run_once(
                 measurement, steps_of(measurement, steps), threads, scripts, folder
             )
@@ -315,6 +315,19 @@ def measure(measurements, steps, repeat: int, threads: int, folder: Path):
                 file=sys.stderr,
             )
     return rates, peaks
+
+
+def round_order(measurements: list, round_index: int) -> list:
+    """The measurements of one round: each pair's scripts (generated, hand-written, Keras) one
+    after another, in that order in even rounds and reversed in odd ones (A B, then B A), so a
+    script is not always the one that follows the previous pair's processes."""
+    groups: dict = {}
+    for measurement in measurements:
+        groups.setdefault((measurement.workload, measurement.backend), []).append(measurement)
+    ordered = []
+    for group in groups.values():
+        ordered += group[::-1] if round_index % 2 else group
+    return ordered
 
 
 def load_text() -> str:

@@ -114,3 +114,16 @@ def test_digits_script_reports_a_rate(script):
     not install: `python benchmarks/steps_per_second.py` prints the Keras line when it can)."""
     report = run_handwritten(script, "--steps", 40)
     assert math.isfinite(report["steps_per_s"]) and report["steps_per_s"] > 0
+
+
+def test_rounds_alternate_which_script_of_a_pair_runs_first():
+    driver = load_driver()
+    pairs = [
+        driver.Measurement(workload, "jax", kind)
+        for workload in ("mlp", "lm")
+        for kind in ("generated", "hand-written")
+    ]
+    names = [[m.kind for m in driver.round_order(pairs, index)] for index in range(3)]
+    assert names[0] == names[2] == ["generated", "hand-written", "generated", "hand-written"]
+    assert names[1] == ["hand-written", "generated", "hand-written", "generated"]
+    assert [m.workload for m in driver.round_order(pairs, 1)] == ["mlp", "mlp", "lm", "lm"]
