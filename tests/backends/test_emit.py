@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
-
-from specc.compiler.emit import render as emit
 from specc.compiler.backends import available_backends, get_backend
+from specc.compiler.emit import render as emit
 from specc.compiler.emit.filters import EmitError, comment, identifier, literal
+
 from tests.backends import fixtures
 
 BACKENDS = [name for name in available_backends() if (emit.template_root() / get_backend(name).template).is_file()]

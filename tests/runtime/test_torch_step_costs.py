@@ -244,9 +244,9 @@ def test_cpu_values_are_summed_on_the_host_in_float64():
 def test_fused_optimizers_unless_mixed_precision_clips():
     """``fused=True`` for Adam, AdamW and SGD; not with bf16 / fp16 and grad_clip together
     (Lightning refuses clipping with an optimizer that unscales inside its step)."""
-    from tests.specs.helpers import check_ok
-
     from specc.compiler.emit import render
+
+    from tests.specs.helpers import check_ok
 
     def optimizer_call(*overrides):
         text = render.render(check_ok("digits_mlp", overrides, "lightning"), "lightning")
@@ -264,9 +264,9 @@ def test_norm_clipping_clips_by_the_logged_norm():
     norm it logs there (one pass over the gradients a step; the Trainer's clipping computed the
     norm again), and the gradients are those ``clip_grad_norm_`` (the Trainer's) gives. Value
     clipping stays the Trainer's."""
-    from tests.specs.helpers import check_ok
-
     from specc.compiler.emit import render
+
+    from tests.specs.helpers import check_ok
 
     def script(*overrides):
         return render.render(check_ok("digits_mlp", overrides, "lightning"), "lightning")
