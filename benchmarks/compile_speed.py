@@ -1,8 +1,9 @@
 """Time of ``specc compile`` per example spec and backend (check + render + format, in one
 warm process), and of the formatting step alone: ``ruff format`` (what the compiler runs)
 against black 26.10.1 (what it ran before 2026-12-07) on the same unformatted template
-output, interleaved (ruff, black, ruff, black, ...), when black is installed. Not part of
-the test suite; nothing here is asserted.
+output, interleaved (ruff, black, ruff, black, ...), when black is installed, and whether
+the two layouts are the same, byte for byte. Not part of the test suite; nothing here is
+asserted.
 
     python benchmarks/compile_speed.py [--repeat 5]
     pip install black==26.10.1 && python benchmarks/compile_speed.py   # with the black column
@@ -63,15 +64,17 @@ def main() -> None:
     arguments = parser.parse_args()
     black = black_formatter()
     print(f"load average {os.getloadavg()[0]:.2f}; medians of {arguments.repeat} interleaved runs, ms\n")
-    print("| spec | backend | lines | compile | ruff format | black | black / ruff |")
-    print("|---|---|---|---|---|---|---|")
+    print("| spec | backend | lines | compile | ruff format | black | black / ruff | same text |")
+    print("|---|---|---|---|---|---|---|---|")
     ruff_total = black_total = 0.0
+    scripts = differing = 0
     for spec in SPECS:
         for backend in BACKENDS:
             text, _ = unformatted(spec, backend)
             if text is None:
                 continue
-            compiles, ruff_times, black_times = [], [], []
+            scripts += 1
+            compiles, ruff_times, black_times, same = [], [], [], "-"
             for _ in range(arguments.repeat):
                 compiles.append(unformatted(spec, backend)[1])
                 started = time.perf_counter()
@@ -79,20 +82,23 @@ def main() -> None:
                 ruff_times.append(time.perf_counter() - started)
                 if black is not None:
                     started = time.perf_counter()
-                    black(text)
+                    by_black = black(text)
                     black_times.append(time.perf_counter() - started)
+                    same = "yes" if by_black == formatted else "no"
             ruff_ms = statistics.median(ruff_times) * 1000
             ruff_total += ruff_ms
             row = [spec.stem, backend, str(formatted.count("\n")), f"{statistics.median(compiles) * 1000:.0f}", f"{ruff_ms:.1f}"]
             if black_times:
                 black_ms = statistics.median(black_times) * 1000
                 black_total += black_ms
-                row += [f"{black_ms:.1f}", f"{black_ms / ruff_ms:.1f}x"]
+                row += [f"{black_ms:.1f}", f"{black_ms / ruff_ms:.1f}x", same]
+                differing += same == "no"
             else:
-                row += ["-", "-"]
+                row += ["-", "-", "-"]
             print("| " + " | ".join(row) + " |")
     if black is not None:
         print(f"\nall scripts: ruff {ruff_total:.0f} ms, black {black_total:.0f} ms, black / ruff {black_total / ruff_total:.1f}x")
+        print(f"{scripts - differing} of {scripts} scripts the same text from both formatters")
     else:
         print(f"\nall scripts: ruff {ruff_total:.0f} ms (black not installed: pip install black==26.10.1)")
 

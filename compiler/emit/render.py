@@ -139,10 +139,14 @@ def program_value(program: ir.Program, path: tuple[str, ...]):
 
 def format_source(text: str) -> str:
     """``text`` laid out by ``ruff format`` (``FORMAT_COMMAND``, read from stdin); a
-    formatting failure is a compiler bug named as such."""
-    result = subprocess.run(
-        [formatter(), *FORMAT_COMMAND], input=text, capture_output=True, text=True, encoding="utf-8", check=False
-    )
+    formatting failure is a compiler bug named as such, a formatter that cannot run (ruff
+    missing from the environment) an installation problem named as such."""
+    try:
+        result = subprocess.run(
+            [formatter(), *FORMAT_COMMAND], input=text, capture_output=True, text=True, encoding="utf-8", check=False
+        )
+    except (ImportError, OSError) as error:  # no ruff package, no executable, not executable
+        raise EmitError(f"cannot run the ruff formatter ({error}): reinstall specc (pip install specc) to get ruff") from error
     if result.returncode != 0:
         raise EmitError(f"generated code does not parse (a specc bug): {result.stderr.strip()}")
     return result.stdout

@@ -63,6 +63,15 @@ def test_the_format_ignores_the_configuration_of_the_working_folder(tmp_path, mo
     assert emit.render(fixtures.program("digits_mlp"), "jax") == expected
 
 
+def test_a_missing_formatter_is_an_installation_error_not_a_traceback(monkeypatch):
+    def missing():
+        raise FileNotFoundError("/venv/bin/ruff")
+
+    monkeypatch.setattr(emit, "formatter", missing)
+    with pytest.raises(EmitError, match=r"^cannot run the ruff formatter \(/venv/bin/ruff\): reinstall specc \(pip install specc\) to get ruff$"):
+        emit.format_source("x = 1\n")
+
+
 def test_code_that_does_not_parse_is_named_a_compiler_bug():
     with pytest.raises(EmitError, match=r"generated code does not parse \(a specc bug\): .*"):
         emit.format_source("def broken(:\n")
