@@ -22,6 +22,8 @@ from mlx import nn
 
 from specc.runtime import checks
 from specc.runtime.init import layer_parameters
+from specc.runtime.mlx import products
+from specc.runtime.mlx.products import transposed_product
 
 from specc.runtime.mlx.functions import (  # noqa: F401 - the graph language's ops, called as layers.<op>
     cast,
@@ -152,7 +154,7 @@ class Linear(_Parametrised):
     def __call__(self, x, weight=None):
         checks.check_channels("Linear", x.shape, self.in_features)
         checks.check_tied_weight("Linear", self.tied, weight is not None)
-        y = mx.matmul(x, (self.weight if weight is None else weight).T)
+        y = transposed_product(x, self.weight if weight is None else weight)
         return y if self.bias is None else y + self.bias
 
 
@@ -213,16 +215,12 @@ class _Convolution(_Parametrised):
                 x = pad(x, before, after, axis=axis, mode="reflect")
             padding = ((0, 0),) * self.rank
         before, after = tuple(pair[0] for pair in padding), tuple(pair[1] for pair in padding)
-        convolve = _convolution(
-            self.stride,
-            before,
-            after,
-            self.dilation,
-            (1,) * self.rank,
-            self.groups,
-            False,
-        )
-        y = convolve(x, _native(self._weight()))
+        weight = _native(self._weight())
+        if self.groups == 1 and products.patches_are_faster():
+            y = products.convolution_by_patches(x, weight, self.stride, before, after, self.dilation)
+        else:
+            convolve = _convolution(self.stride, before, after, self.dilation, (1,) * self.rank, self.groups, False)
+            y = convolve(x, weight)
         return y if self.bias is None else y + self.bias
 
 
