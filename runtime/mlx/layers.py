@@ -90,13 +90,7 @@ def _convolution(stride, before, after, dilation, input_dilation, groups, flip):
     @function.jvp
     def convolve_jvp(primals, tangents):
         """``conv(dx, w) + conv(x, dw)``: a convolution is bilinear in input and weight."""
-        (x, weight), (x_tangent, weight_tangent) = primals, tangents
-        terms = []
-        if x_tangent is not None:
-            terms.append(convolve(x_tangent, weight))
-        if weight_tangent is not None:
-            terms.append(convolve(x, weight_tangent))
-        return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+        return products.bilinear_tangent(convolve, primals, tangents)
 
     @function.vjp
     def convolve_vjp(primals, cotangent, output):

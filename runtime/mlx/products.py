@@ -53,16 +53,22 @@ def _transposed_product_vjp(primals, cotangent, output):
     return cotangent @ weight, weight_gradient
 
 
-@transposed_product.jvp
-def _transposed_product_jvp(primals, tangents):
-    """``x_t @ weight^T + x @ weight_t^T`` (the product is bilinear); a missing tangent is 0."""
+def bilinear_tangent(product, primals, tangents):
+    """The JVP of a product bilinear in ``(x, weight)``: ``product(x_t, weight) +
+    product(x, weight_t)``; a missing tangent (None) is 0."""
     (x, weight), (x_tangent, weight_tangent) = primals, tangents
     terms = []
     if x_tangent is not None:
-        terms.append(_forward(x_tangent, weight))
+        terms.append(product(x_tangent, weight))
     if weight_tangent is not None:
-        terms.append(_forward(x, weight_tangent))
+        terms.append(product(x, weight_tangent))
     return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+@transposed_product.jvp
+def _transposed_product_jvp(primals, tangents):
+    """``x_t @ weight^T + x @ weight_t^T``."""
+    return bilinear_tangent(_forward, primals, tangents)
 
 
 def patches_are_faster() -> bool:
