@@ -45,7 +45,6 @@ import argparse
 import importlib.util
 import json
 import os
-import pstats
 import statistics
 import subprocess
 import sys
@@ -292,14 +291,17 @@ def steps_of(measurement: Measurement, steps: int | None) -> int:
     return steps or WORKLOADS[measurement.workload].steps[measurement.backend]
 
 
-def measure(measurements, steps, repeat: int, threads: int, folder: Path):
-    scripts = {
-        (m.workload, m.backend): compile_script(
-            m.workload, m.backend, steps_of(m, steps), folder
-        )
+def compile_scripts(measurements, steps, folder: Path) -> dict:
+    """(workload, backend) -> the generated script of each generated measurement."""
+    return {
+        (m.workload, m.backend): compile_script(m.workload, m.backend, steps_of(m, steps), folder)
         for m in measurements
         if m.kind == "generated"
     }
+
+
+def measure(measurements, steps, repeat: int, threads: int, folder: Path):
+    scripts = compile_scripts(measurements, steps, folder)
     rates = {m: [] for m in measurements}
     peaks = {m: [] for m in measurements}
     for round_index in range(repeat):
@@ -377,13 +379,9 @@ def print_tables(rates: dict, peaks: dict, workloads, backends, steps) -> None:
 
 def profile(measurements, steps, threads: int, folder: Path, lines: int) -> None:
     """Each script once under cProfile: its top functions by own time."""
-    scripts = {
-        (m.workload, m.backend): compile_script(
-            m.workload, m.backend, steps_of(m, steps), folder
-        )
-        for m in measurements
-        if m.kind == "generated"
-    }
+    import step_profile  # beside this file; imported here: the tests load this file alone
+
+    scripts = compile_scripts(measurements, steps, folder)
     for measurement in measurements:
         if measurement.kind == "keras":
             continue
@@ -406,45 +404,8 @@ def profile(measurements, steps, threads: int, folder: Path, lines: int) -> None
             raise SystemExit(
                 f"{measurement.name} failed under cProfile:\n{stderr[-3000:]}"
             )
-        statistics_ = pstats.Stats(str(output))
-        total = statistics_.total_tt
-        print(
-            f"\n### {measurement.name}, {steps_of(measurement, steps)} steps: {total:.1f} s profiled"
-        )
-        print("| own s | share | calls | function |")
-        print("|---|---|---|---|")
-        entries = sorted(
-            statistics_.stats.items(), key=lambda item: item[1][2], reverse=True
-        )
-        for (file, line, function), (_, calls, own, _, _) in entries[:lines]:
-            where = f"{Path(file).name}:{line}" if line else file
-            print(
-                f"| {own:.2f} | {own / total:.0%} | {calls} | `{function}` ({where}) |"
-            )
-        print_own_code(statistics_, total, script, lines)
-
-
-def print_own_code(statistics_, total: float, script: str, lines: int) -> None:
-    """The script's own functions and specc's runtime by cumulative time (their callees
-    included): the hooks, loss, loader and bookkeeping a step runs besides the framework."""
-    own = [
-        (cumulative, calls, file, line, function)
-        for (file, line, function), (
-            _,
-            calls,
-            _,
-            cumulative,
-            _,
-        ) in statistics_.stats.items()
-        if file == script or "/runtime/" in file or file.endswith("workloads.py")
-    ]
-    print(f"\n{Path(script).name} and specc.runtime functions, cumulative:\n")
-    print("| cumulative s | share | calls | function |")
-    print("|---|---|---|---|")
-    for cumulative, calls, file, line, function in sorted(own, reverse=True)[:lines]:
-        where = f"{Path(file).parent.name}/{Path(file).name}:{line}"
-        print(
-            f"| {cumulative:.2f} | {cumulative / total:.0%} | {calls} | `{function}` ({where}) |"
+        step_profile.print_profile(  # benchmarks/step_profile.py
+            output, f"{measurement.name}, {steps_of(measurement, steps)} steps", script, lines
         )
 
 
