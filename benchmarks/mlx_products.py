@@ -15,6 +15,8 @@ Three tables:
 3. A convolution forward + backward: ``mx.conv_general`` against
    ``products.convolution_by_patches``, on the conv nets' and audio models' shapes.
 
+Tables 2 and 3 also print how far the runtime's gradients are from the plain ones.
+
 Each case is ``mx.compile``d as a generated step is. Cases of one table alternate (A B, then
 B A), ``--repeat`` rounds of ``--steps`` timed calls after a warm-up; the load average is
 printed before and after. Run it with ``OMP_NUM_THREADS=1`` to compare one thread.
@@ -103,13 +105,25 @@ def convolution_cases(shape, out, kernel, stride, dilation, padding):
     }
 
 
+def gradient_difference(cases: dict) -> str:
+    """The largest difference between the two cases' gradients, relative to the largest
+    gradient of the first: 0 means bit for bit the same."""
+    (_, first), (_, second) = (cases[name]() for name in cases)
+    worst = max(
+        mx.abs(ours - reference).max().item() / max(mx.abs(reference).max().item(), 1e-30)
+        for ours, reference in zip(second, first)
+    )
+    return f"gradients differ by {worst:.1e} relative"
+
+
 def print_table(title, rows):
-    """``rows``: (label, {case: ms}); the ratio is first case / each case (above 1: faster)."""
+    """``rows``: (label, {case: ms}[, note]); the ratio is first case / each case (above 1:
+    faster)."""
     print(f"\n{title}")
-    for label, medians in rows:
+    for label, medians, *note in rows:
         first = next(iter(medians.values()))
         cells = ", ".join(f"{name} {ms:.1f} ms ({first / ms:.2f}x)" for name, ms in medians.items())
-        print(f"  {label}: {cells}")
+        print(f"  {label}: {cells}" + "".join(f"; {text}" for text in note))
 
 
 def main() -> None:
@@ -119,15 +133,16 @@ def main() -> None:
     arguments = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
     run = lambda cases: interleaved(cases, arguments.repeat, arguments.steps)  # noqa: E731
+    compared = lambda cases: (run(cases), gradient_difference(cases))  # noqa: E731
     print_table("1. [2048, 256] @ [256, 1024] by layout", [("product", run(layout_cases()))])
     shapes = [(256, 256), (256, 1024), (1024, 256), (256, 93)]
     print_table(
         "2. Linear forward + backward, x [16, 128, in]",
-        [(f"{inputs} -> {outputs}", run(linear_cases(inputs, outputs))) for inputs, outputs in shapes],
+        [(f"{inputs} -> {outputs}", *compared(linear_cases(inputs, outputs))) for inputs, outputs in shapes],
     )
     print_table(
         "3. Convolution forward + backward",
-        [(name, run(convolution_cases(*case))) for name, case in CONVOLUTIONS.items()],
+        [(name, *compared(convolution_cases(*case))) for name, case in CONVOLUTIONS.items()],
     )
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 

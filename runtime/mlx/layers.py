@@ -23,7 +23,6 @@ from mlx import nn
 from specc.runtime import checks
 from specc.runtime.init import layer_parameters
 from specc.runtime.mlx import products
-from specc.runtime.mlx.products import transposed_product
 
 from specc.runtime.mlx.functions import (  # noqa: F401 - the graph language's ops, called as layers.<op>
     cast,
@@ -148,7 +147,7 @@ class Linear(_Parametrised):
     def __call__(self, x, weight=None):
         checks.check_channels("Linear", x.shape, self.in_features)
         checks.check_tied_weight("Linear", self.tied, weight is not None)
-        y = transposed_product(x, self.weight if weight is None else weight)
+        y = products.transposed_product(x, self.weight if weight is None else weight)
         return y if self.bias is None else y + self.bias
 
 
