@@ -28,8 +28,12 @@ the halfway step (combined as total steps over total time); the hand-written scr
 their second half themselves. Steps per run default per workload and backend (each ``Workload``'s ``steps``;
 ``--steps`` sets them all): MLX's CPU matmuls make its LM steps seconds long. Rounds are
 interleaved: in each round every pair runs generated then hand-written (A B), pair after
-pair, the order reversed in every second round (B A), ``--repeat`` rounds, so a change of machine load hits both scripts of a pair alike;
-the median is reported with the load average before and after. Peak memory is the maximum
+pair, the order reversed in every second round (B A), ``--repeat`` rounds, so a change of machine load hits both scripts of a pair alike.
+A pair's ratio is taken round by round (the two scripts ran next to each other) and the
+median of those ratios is reported with their range, beside each script's median steps/s and
+the load average before and after: runs of one script spread by more than 10% between rounds
+on a shared machine, and the pairing cancels a drift of the machine's speed that a ratio of
+two medians keeps. Peak memory is the maximum
 resident set of each subprocess: ``ru_maxrss`` of the ``os.wait4`` rusage of that child
 (Linux: KiB), i.e. the RUSAGE_CHILDREN figure of that one process; the largest of its runs
 is reported.
@@ -341,6 +345,17 @@ def rate_text(value: float) -> str:
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def round_ratios(numerator: list, denominator: list) -> list:
+    """The ratio of two scripts' rates round by round: the two ran next to each other in each
+    round, so a change of machine speed between rounds cancels out of each ratio."""
+    return [a / b for a, b in zip(numerator, denominator)]
+
+
+def ratio_text(ratios: list) -> str:
+    """The median of the rounds' ratios and their range: ``1.02x (0.97-1.06)``."""
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+
+
 def print_tables(rates: dict, peaks: dict, workloads, backends, steps) -> None:
     median = {m: statistics.median(values) for m, values in rates.items()}
     print("| script | steps | runs, steps/s | median, steps/s | peak RSS, MB |")
@@ -352,7 +367,8 @@ def print_tables(rates: dict, peaks: dict, workloads, backends, steps) -> None:
         )
     print()
     print(
-        "generated / hand-written, median steps/s (peak RSS generated / hand-written, MB):"
+        "generated / hand-written: median of the rounds' ratios (their range); median steps/s "
+        "generated / hand-written; peak RSS generated / hand-written, MB:"
     )
     print()
     print("| workload | " + " | ".join(backends) + " |")
@@ -362,9 +378,10 @@ def print_tables(rates: dict, peaks: dict, workloads, backends, steps) -> None:
         for backend in backends:
             generated = Measurement(workload, backend, "generated")
             by_hand = Measurement(workload, backend, "hand-written")
+            ratios = round_ratios(rates[generated], rates[by_hand])
             cells.append(
-                f"{median[generated] / median[by_hand]:.2f}x ({rate_text(median[generated])} / "
-                f"{rate_text(median[by_hand])}; {max(peaks[generated]):.0f} / {max(peaks[by_hand]):.0f} MB)"
+                f"{ratio_text(ratios)}; {rate_text(median[generated])} / "
+                f"{rate_text(median[by_hand])}; {max(peaks[generated]):.0f} / {max(peaks[by_hand]):.0f} MB"
             )
         print(f"| {workload} | " + " | ".join(cells) + " |")
     keras = [m for m in rates if m.kind == "keras"]
@@ -372,9 +389,8 @@ def print_tables(rates: dict, peaks: dict, workloads, backends, steps) -> None:
         print()
         for m in keras:
             generated = Measurement(m.workload, m.backend, "generated")
-            print(
-                f"- {m.workload} generated {m.backend} / {m.name}: {median[generated] / median[m]:.2f}x"
-            )
+            ratios = round_ratios(rates[generated], rates[m])
+            print(f"- {m.workload} generated {m.backend} / {m.name}: {ratio_text(ratios)}")
 
 
 def profile(measurements, steps, threads: int, folder: Path, lines: int) -> None:

@@ -320,6 +320,8 @@ def layer_call(scope, entry: layers.Entry, expr: ast.Call, hints):
     except LayerError as error:
         span = bound[error.argument].span if error.argument in bound else expr.span
         raise GraphError(error.code, error.message, span) from None
+    if entry.identity_at and values.get(entry.identity_at[0]) == entry.identity_at[1]:
+        return next(iter(tensors.values()))  # the identity (``dropout(x, 0.0)``): no layer at all
     operands = _tensor_operands(tensors.values()) + [ir.Operand(parameter=value.path) for value in tied]
     names = _output_names(hints, entry.name, len(outcome.outputs))
     arguments = tuple(outcome.arguments.items())

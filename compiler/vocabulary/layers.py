@@ -70,6 +70,9 @@ class Entry:
     # A random primitive (``beta``, ``uniform``...): drawn on the host with numpy by a time
     # sampler written in the spec, and refused everywhere else (E0720).
     draws: bool = False
+    # (argument, value): at that value the layer is the identity, decided at compile time: no
+    # sub-module and no call (``dropout(x, 0.0)`` is ``x``), as a hand-writer leaves it out.
+    identity_at: tuple[str, object] | None = None
 
 
 def _input_tensor(doc: str = "input tensor") -> Argument:
@@ -116,10 +119,10 @@ _TRAINABLE = Argument("trainable", "bool", True, "train this layer's own paramet
                       "projection")
 
 
-def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False) -> Entry:
+def _layer(name, runtime, arguments, rule, doc, shape, parameters, named_by_target=False, identity_at=None) -> Entry:
     arguments = tuple(arguments) + ((_TRAINABLE,) if parameters != "none" else ())
     return Entry(name, "layer", runtime, arguments, rule, doc, shape, parameters,
-                 named_by_target=named_by_target)
+                 named_by_target=named_by_target, identity_at=identity_at)
 
 
 def _op(name, arguments, rule, doc, shape, runtime=None, module="layers", returns_list=False) -> Entry:
@@ -203,8 +206,9 @@ _LAYERS = [
            "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
            "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
     _layer("dropout", "Dropout", [_input_tensor(), Argument("rate", "float", doc="probability of zeroing an element")],
-           rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)).",
-           "[...] -> [...]", "none"),
+           rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)); "
+           "`rate = 0` is the identity and leaves no layer in the script.",
+           "[...] -> [...]", "none", identity_at=("rate", 0.0)),
     _layer("positional_embedding", "PositionalEmbedding",
            [_input_tensor("[B, T, D] (f32)"), Argument("max_length", "int", doc="positions the table holds (T <= max_length)"),
             _table_init()],

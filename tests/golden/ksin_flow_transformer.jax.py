@@ -106,13 +106,10 @@ class FeedForward(nnx.Module):
 
     def __init__(self):
         self.linear_0 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_0 = layers.Dropout(rate=0.0)
         self.linear_1 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_1 = layers.Dropout(rate=0.0)
 
     def __call__(self, x):
-        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
-        return self.dropout_1(self.linear_1(dropout))
+        return self.linear_1(layers.gelu(self.linear_0(x), approximate="none"))
 
 
 class AdalnTransformerBlock(nnx.Module):
@@ -254,13 +251,14 @@ def make_train_step(graphdef, optimizer, frozen):
     """One jitted, pure step over split state; every carried buffer is donated."""
 
     def compute_loss(params, rest, batch):
-        model = nnx.merge(graphdef, params, rest, copy=True)  # dropout may advance its RNG
+        model = nnx.merge(graphdef, params, rest)
         loss, values = loss_fn(model, batch)
         return loss, (values, nnx.state(model, nnx.Not(nnx.Param)))
 
     gradient = jax.value_and_grad(compute_loss, has_aux=True)
 
-    def train_step(params, rest, opt_state, tracked, batch):
+    def train_step(params, opt_state, tracked, batch):
+        rest = nnx.State({})  # the model holds nothing but parameters
         (_, (values, rest)), grads = gradient(params, rest, batch)
         values["grad_norm"] = jax_training.trainable_norm(
             grads, frozen
@@ -268,9 +266,9 @@ def make_train_step(graphdef, optimizer, frozen):
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         tracked = jax_training.add_tracked(tracked, values, ("loss", "grad_norm", "mse"))
-        return params, rest, opt_state, tracked
+        return params, opt_state, tracked
 
-    return jax.jit(train_step, donate_argnums=(0, 1, 2, 3))
+    return jax.jit(train_step, donate_argnums=(0, 1, 2))
 
 
 def make_evaluator(graphdef, method, steps, cfg_scale):
@@ -380,9 +378,7 @@ def main(argv=None):
     with training.StopRequest() as stop_request:
         while step < stop_step:
             host_batch = parallel.shard(next(batches))  # one device: numpy (jit transfers it)
-            params, rest, opt_state, tracked = train_step(
-                params, rest, opt_state, tracked, host_batch
-            )
+            params, opt_state, tracked = train_step(params, opt_state, tracked, host_batch)
             step += 1
             finished = step == stop_step
             if step % log_every == 0 or finished:

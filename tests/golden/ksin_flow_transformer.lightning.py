@@ -105,13 +105,10 @@ class FeedForward(nn.Module):
     def __init__(self):
         super().__init__()
         self.linear_0 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_0 = layers.Dropout(rate=0.0)
         self.linear_1 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_1 = layers.Dropout(rate=0.0)
 
     def forward(self, x):
-        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
-        return self.dropout_1(self.linear_1(dropout))
+        return self.linear_1(layers.gelu(self.linear_0(x), approximate="none"))
 
 
 class AdalnTransformerBlock(nn.Module):

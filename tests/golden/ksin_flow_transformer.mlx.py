@@ -118,13 +118,10 @@ class FeedForward(nn.Module):
     def __init__(self):
         super().__init__()
         self.linear_0 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_0 = layers.Dropout(rate=0.0)
         self.linear_1 = layers.Linear(bias=True, in_features=1024, out_features=1024)
-        self.dropout_1 = layers.Dropout(rate=0.0)
 
     def __call__(self, x):
-        dropout = self.dropout_0(layers.gelu(self.linear_0(x), approximate="none"))
-        return self.dropout_1(self.linear_1(dropout))
+        return self.linear_1(layers.gelu(self.linear_0(x), approximate="none"))
 
 
 class AdalnTransformerBlock(nn.Module):
@@ -316,7 +313,6 @@ def main(argv=None):
     stop_step = max_steps if arguments.max_steps is None else min(max_steps, arguments.max_steps)
 
     model = state.print_size(build_model(run_seed), freeze)  # prints the parameter count
-    mx.random.seed(run_seed)  # dropout's generator
     mlx_training.freeze_parameters(model, freeze)
     schedule = schedules.warmup_cosine(peak=lr, min_ratio=0.0, total=max_steps, warmup=warmup)
     optimizer = optim.AdamW(
@@ -333,7 +329,6 @@ def main(argv=None):
         arrays = training.subtree(checkpoint.optimizer, "optimizer")
         mlx_training.load_optimizer_arrays(optimizer, model, arrays)
         val_metrics = checkpoint.manifest.get("metrics", {})
-        state.restore_random_key(checkpoint.manifest["mlx_random_key"])
 
     run_dir = start.run_dir
     training.prepare_run_directory(
@@ -364,7 +359,7 @@ def main(argv=None):
         ("loss", "grad_norm", "mse"), step
     )  # summed inside the compiled step
     train_step = mlx_training.make_train_step(
-        model, optimizer, loss_fn, clip=grad_clip, totals=totals
+        model, optimizer, loss_fn, clip=grad_clip, totals=totals, random=False
     )
 
     def check_finite():
@@ -380,8 +375,6 @@ def main(argv=None):
         data = train_loader.state_dict()
         manifest = {"epoch": data["epoch"], "data": data, "seed": run_seed, "metrics": val_metrics}
         manifest.update(spec=RESOLVED_SPEC, spec_name=SPEC_NAME, spec_hash=SPEC_HASH, backend="mlx")
-        # dropout and gaussian_sample draw from MLX's global key: resume continues it
-        manifest["mlx_random_key"] = state.random_key_words()
         training.write_checkpoint(run_dir, step, model_arrays, extra, manifest)
         training.prune_checkpoints(run_dir, checkpoint_keep, checkpoint_monitor, checkpoint_mode)
 

@@ -138,6 +138,24 @@ def test_the_loss_inputs_bind_the_model_output_and_the_target():
     )]
 
 
+def test_dropout_in_a_loss_is_refused_unless_its_rate_makes_it_the_identity():
+    """``dropout(x, 0.0)`` creates no module (the identity, decided at compile time), so a loss
+    may hold it; at any other rate it is a layer module, E0718."""
+    text = edited(REGRESSION, ("abs(prediction - target)", "abs(dropout(prediction, 0.1) - target)"))
+    assert messages(text) == [(
+        "spec.mf:12:20: error[E0718]: loss `smooth` calls `dropout`, a layer module; a loss creates no modules\n"
+        "   |\n"
+        "12 |   difference = abs(dropout(prediction, 0.1) - target)\n"
+        "   |                    ^^^^^^^\n"
+        "help: a loss is a function of its inputs: compute it with operators and the functions without "
+        "parameters (abs, exp, log, where, mean, ...)"
+    )]
+    identity = edited(REGRESSION, ("abs(prediction - target)", "abs(dropout(prediction, 0.0) - target)"))
+    graphs = [check(spec).program.objective.terms[0].graph for spec in (identity, REGRESSION)]
+    assert graphs[0].submodules == graphs[1].submodules == ()
+    assert [(s.function, s.inputs) for s in graphs[0].body] == [(s.function, s.inputs) for s in graphs[1].body]
+
+
 def test_a_missing_block_is_named_with_a_suggestion():
     text = edited(REGRESSION, ('graph("smooth"', 'graph("smoth"'))
     assert messages(text) == [(

@@ -2,7 +2,7 @@
 
 from specc.compiler import ir
 
-from tests.graphs.helpers import build_ok, module, parameter_table
+from tests.graphs.helpers import build_ok, module, parameter_table, rendered
 
 KSIN = """\
 spec ksin_flow
@@ -94,6 +94,24 @@ def test_digits_mlp():
     assert root.submodules[1] == ir.Layer("dropout_0", "Dropout", (("rate", 0.1),), ())
     assert [s.targets for s in root.body] == [("linear",), ("h",), ("h_1",), ("linear_1",)]
     assert root.outputs == (("linear_1", ir.TensorType("f32", ("B", 10))),)
+
+
+def test_dropout_at_rate_zero_is_the_identity_and_leaves_no_layer():
+    """``dropout(h, 0.0)`` (a block's default rate) is decided at compile time: no sub-module,
+    no call, the next layer reads ``h`` itself; an integer 0 counts as 0.0, and the rate is
+    still checked first."""
+    for rate in ("0.0", "0"):
+        graph = build_ok(DIGITS.replace("dropout(h, 0.1)", f"dropout(h, {rate})"))["classifier"]
+        root = graph.modules[0]
+        assert [layer.attribute for layer in root.submodules] == ["linear_0", "linear_1"]
+        assert [s.targets for s in root.body] == [("linear",), ("h",), ("linear_1",)]
+        assert root.body[-1].inputs[0].ref == "h"
+    assert rendered(DIGITS.replace("dropout(h, 0.1)", "dropout(h, 1.0)")) == [
+        "m.mf:3:18: error[E0609]: dropout: `rate` must be in [0, 1), got 1.0\n"
+        "  |\n"
+        "3 |   h = dropout(h, 1.0)\n"
+        "  |                  ^^^"
+    ]
 
 
 def test_lowering_is_deterministic():
