@@ -205,7 +205,7 @@ _LAYERS = [
            "(self-attention, or cross-attention to `context`); keys hidden by `causal` or `mask` get weight 0.",
            "[B, T, D] (context [B, S, D], mask bool[B, S]) -> [B, T, D]",
            "query / key / value / out . weight [D, D], . bias [D]; uniform_fan_in with fan_in = D"),
-    _layer("dropout", "Dropout", [_input_tensor(), Argument("rate", "float", doc="probability of zeroing an element")],
+    _layer("dropout", "Dropout", [_input_tensor("input tensor (f32)"), Argument("rate", "float", doc="probability of zeroing an element")],
            rules.dropout, "Zero elements with probability `rate` in training (scaled by 1 / (1 - rate)); "
            "`rate = 0` is the identity and leaves no layer in the script.",
            "[...] -> [...]", "none", identity_at=("rate", 0.0)),

@@ -76,6 +76,13 @@ def min_rank(name: str, tensor: TensorInfo, expected: int) -> None:
         raise LayerError("E0608", f"{name}: expected an input with at least {expected} axes, got {format_shape(tensor.shape)}")
 
 
+def f32_input(name: str, tensor: TensorInfo, argument: str = "x") -> None:
+    """E0617 unless ``tensor`` (the layer's argument ``argument``) holds f32 values."""
+    if tensor.dtype != "f32":
+        raise LayerError("E0617", f"{name}: {argument} must be f32, got {tensor.dtype}{format_shape(tensor.shape)}",
+                         argument)
+
+
 def concrete(name: str, tensor: TensorInfo, axis: int, what: str) -> int:
     size = tensor.shape[axis]
     if not isinstance(size, int):
@@ -312,6 +319,8 @@ def attention(name, tensors, values) -> Outcome:
 
 
 def dropout(name, tensors, values) -> Outcome:
+    """f32 ``x`` (zeroing and rescaling need float values) and ``0 <= rate < 1``."""
+    f32_input(name, tensors["x"])
     if not 0.0 <= values["rate"] < 1.0:
         raise LayerError("E0609", f"{name}: `rate` must be in [0, 1), got {values['rate']}", "rate")
     return Outcome((tensors["x"],), {"rate": values["rate"]})

@@ -151,9 +151,7 @@ def gaussian_sample(name, tensors, values) -> Outcome:
     training; ``mean`` in evaluation. Both f32 of one shape; the output has that shape."""
     mean, logvar = tensors["mean"], tensors["logvar"]
     for argument, tensor in (("mean", mean), ("logvar", logvar)):
-        if tensor.dtype != "f32":
-            raise LayerError("E0617", f"{name}: {argument} must be f32, got {tensor.dtype}{format_shape(tensor.shape)}",
-                             argument)
+        rules.f32_input(name, tensor, argument)
     if tuple(logvar.shape) != tuple(mean.shape):
         raise LayerError("E0608", f"{name}: logvar {format_shape(logvar.shape)} must have the shape of mean "
                          f"{format_shape(mean.shape)} (one log-variance per mean)", "logvar")

@@ -31,8 +31,7 @@ def _momentum(name: str, values: dict) -> float:
 
 def _channels(name: str, x: TensorInfo) -> int:
     """The channel (last) axis of an f32 input that has a batch axis before it."""
-    if x.dtype != "f32":
-        raise LayerError("E0617", f"{name}: x must be f32, got {x.dtype}{format_shape(x.shape)}", "x")
+    rules.f32_input(name, x)
     if len(x.shape) < 2:
         raise LayerError("E0622", f"{name}: the input {format_shape(x.shape)} needs a batch axis and a channel axis: "
                          "the statistics of each channel (the last axis) are taken over the other axes", "x")

@@ -98,8 +98,8 @@ def test_digits_mlp():
 
 def test_dropout_at_rate_zero_is_the_identity_and_leaves_no_layer():
     """``dropout(h, 0.0)`` (a block's default rate) is decided at compile time: no sub-module,
-    no call, the next layer reads ``h`` itself; an integer 0 counts as 0.0, and the rate is
-    still checked first."""
+    no call, the next layer reads ``h`` itself; an integer 0 counts as 0.0, and the rate and
+    the input's dtype are still checked first (an integer input failed at run time before)."""
     for rate in ("0.0", "0"):
         graph = build_ok(DIGITS.replace("dropout(h, 0.1)", f"dropout(h, {rate})"))["classifier"]
         root = graph.modules[0]
@@ -112,6 +112,13 @@ def test_dropout_at_rate_zero_is_the_identity_and_leaves_no_layer():
         "3 |   h = dropout(h, 1.0)\n"
         "  |                  ^^^"
     ]
+    for rate in ("0.1", "0.0"):  # the input is checked at rate 0 too, where the layer disappears
+        assert rendered(DIGITS.replace("dropout(h, 0.1)", f"dropout(cast(h, i64), {rate})")) == [
+            "m.mf:3:15: error[E0617]: dropout: x must be f32, got i64[B, 128]\n"
+            "  |\n"
+            f"3 |   h = dropout(cast(h, i64), {rate})\n"
+            "  |               ^^^^^^^^^^^^"
+        ]
 
 
 def test_lowering_is_deterministic():
